@@ -1,0 +1,5 @@
+//! agentdeck: a runtime for many LLM assistants with an HTTP API, and a terminal UI on it.
+
+pub mod model;
+pub mod store;
+pub mod providers;

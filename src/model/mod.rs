@@ -1,0 +1,545 @@
+//! Domain types of the v2 API: the JSON shapes of SPEC §3, ids and timestamps. No I/O.
+
+mod event;
+mod ids;
+
+pub use event::{Event, EventKind};
+pub use ids::{is_id_with_prefix, new_id, new_secret, now_millis, now_secs};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Default project limits, the figures the seed guide shows.
+pub const DEFAULT_TOKENS_PER_MINUTE: u64 = 100_000;
+pub const DEFAULT_CONCURRENT_THREADS: u64 = 500;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Project {
+    pub id: String,
+    pub object: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub assistant_type: Option<String>,
+    pub created_at: u64,
+    pub limits: Limits,
+    pub logs_webhook: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub tokens_per_minute: u64,
+    pub concurrent_threads: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tokens_per_minute: DEFAULT_TOKENS_PER_MINUTE,
+            concurrent_threads: DEFAULT_CONCURRENT_THREADS,
+        }
+    }
+}
+
+/// Who may call tools of an assistant without an operator's approval.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    #[default]
+    Never,
+    Always,
+    OnWrite,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Assistant {
+    pub id: String,
+    pub object: String,
+    pub project_id: String,
+    pub name: String,
+    pub instructions: String,
+    pub model: String,
+    pub tools: Vec<Tool>,
+    pub memory: MemoryConfig,
+    pub safety: Safety,
+    pub privacy: Privacy,
+    pub routes_to: Vec<String>,
+    pub approval: Approval,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub summary_method: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Safety {
+    #[serde(default)]
+    pub strict: bool,
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    #[serde(default = "privacy_mode_off")]
+    pub mode: PrivacyMode,
+    #[serde(default)]
+    pub allowed_entities: Vec<String>,
+}
+
+fn privacy_mode_off() -> PrivacyMode {
+    PrivacyMode::Off
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            mode: PrivacyMode::Off,
+            allowed_entities: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivacyMode {
+    Off,
+    Strict,
+}
+
+/// A tool an assistant may call, tagged by `type` as the seed writes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Tool {
+    Function(FunctionTool),
+    FileSearch(FileSearchTool),
+    CodeInterpreter(CodeInterpreterTool),
+    Webhook(WebhookTool),
+    Mcp(McpTool),
+}
+
+impl Tool {
+    /// The name the model calls this tool by, if it is a single named tool.
+    pub fn call_name(&self) -> Option<&str> {
+        match self {
+            Tool::Function(f) => Some(&f.function.name),
+            Tool::FileSearch(_) => Some("file_search"),
+            Tool::CodeInterpreter(c) => c.enabled.then_some("code_interpreter"),
+            Tool::Webhook(w) => Some(w.name.as_deref().unwrap_or("webhook")),
+            Tool::Mcp(_) => None,
+        }
+    }
+
+    pub fn approval(&self) -> Option<Approval> {
+        match self {
+            Tool::Function(f) => f.approval,
+            Tool::Webhook(w) => w.approval,
+            Tool::Mcp(m) => m.approval,
+            Tool::FileSearch(_) | Tool::CodeInterpreter(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionTool {
+    pub function: FunctionDef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<Handler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// A read-only tool never needs approval under `approval: "on-write"`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "empty_object_schema")]
+    pub parameters: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+pub fn empty_object_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+/// A command that answers a function tool: JSON arguments on stdin, output on stdout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Handler {
+    pub command: Vec<String>,
+    #[serde(default = "default_handler_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_handler_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileSearchTool {
+    #[serde(default)]
+    pub vector_store_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CodeInterpreterTool {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTool {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    pub endpoint: String,
+    #[serde(default)]
+    pub auth: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpTool {
+    pub server_label: String,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub allowed_tools: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadStatus {
+    Active,
+    Running,
+    RequiresAction,
+    Closed,
+}
+
+impl ThreadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadStatus::Active => "active",
+            ThreadStatus::Running => "running",
+            ThreadStatus::RequiresAction => "requires_action",
+            ThreadStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ThreadStatus> {
+        match text {
+            "active" => Some(ThreadStatus::Active),
+            "running" => Some(ThreadStatus::Running),
+            "requires_action" => Some(ThreadStatus::RequiresAction),
+            "closed" => Some(ThreadStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Thread {
+    pub id: String,
+    pub object: String,
+    pub project_id: String,
+    pub assistant_id: String,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub status: ThreadStatus,
+    pub metadata: BTreeMap<String, String>,
+    pub title: Option<String>,
+    pub parent_thread_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+    Tool,
+    System,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    InProgress,
+    Completed,
+    Incomplete,
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn is_final(self) -> bool {
+        self != MessageStatus::InProgress
+    }
+}
+
+/// Message content: a plain string, or a list of parts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+impl Content {
+    /// The text a model or a reader sees; file parts become a short reference.
+    pub fn to_text(&self) -> String {
+        match self {
+            Content::Text(text) => text.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    ContentPart::Text { text } => text.clone(),
+                    ContentPart::File { file_id } => format!("[file {file_id}]"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ContentPart {
+    Text { text: String },
+    File { file_id: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub file_id: String,
+    #[serde(default)]
+    pub tools: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ReasoningStep {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub object: String,
+    pub thread_id: String,
+    pub assistant_id: Option<String>,
+    pub role: Role,
+    pub content: Option<Content>,
+    pub attachments: Vec<Attachment>,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_call_id: Option<String>,
+    pub reasoning: Vec<ReasoningStep>,
+    pub status: MessageStatus,
+    pub usage: Usage,
+    pub created_at: u64,
+    /// Why a reply is `failed` or `incomplete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl Message {
+    pub fn text(&self) -> String {
+        self.content.as_ref().map(Content::to_text).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallType {
+    Function,
+    AgentRouting,
+    FileSearch,
+    CodeInterpreter,
+    Webhook,
+    Mcp,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallStatus {
+    /// Arguments streaming or the tool running.
+    InProgress,
+    /// Waiting for an operator's `role:"tool"` answer.
+    RequiresAction,
+    /// Waiting for an operator to approve or deny it.
+    RequiresApproval,
+    Completed,
+    Failed,
+    Denied,
+    Cancelled,
+}
+
+impl ToolCallStatus {
+    pub fn is_waiting(self) -> bool {
+        matches!(
+            self,
+            ToolCallStatus::RequiresAction | ToolCallStatus::RequiresApproval
+        )
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ToolCallStatus::Completed
+                | ToolCallStatus::Failed
+                | ToolCallStatus::Denied
+                | ToolCallStatus::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionCall {
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ToolCallType,
+    pub function: FunctionCall,
+    pub target_assistant_id: Option<String>,
+    pub thread_id: Option<String>,
+    pub status: ToolCallStatus,
+    pub output: Option<String>,
+    pub latency_ms: Option<u64>,
+    /// The step of the run (model call) that made this call.
+    #[serde(default)]
+    pub step: u32,
+}
+
+/// The `error` object of every error answer and of failed messages.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub code: Option<String>,
+    pub param: Option<String>,
+}
+
+/// The stored record of an API key; the key itself is kept only as a hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub project_id: String,
+    pub name: Option<String>,
+    pub created_at: u64,
+}
+
+/// `{object:"list", data, first_id, last_id, has_more}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct List<T> {
+    pub object: String,
+    pub data: Vec<T>,
+    pub first_id: Option<String>,
+    pub last_id: Option<String>,
+    pub has_more: bool,
+}
+
+/// Anything with an id, so lists can name their first and last.
+pub trait HasId {
+    fn id(&self) -> &str;
+}
+
+macro_rules! has_id {
+    ($($t:ty),*) => { $(impl HasId for $t { fn id(&self) -> &str { &self.id } })* };
+}
+has_id!(Project, Assistant, Thread, Message);
+
+impl<T: HasId> List<T> {
+    pub fn new(data: Vec<T>, has_more: bool) -> Self {
+        List {
+            object: "list".into(),
+            first_id: data.first().map(|item| item.id().to_string()),
+            last_id: data.last().map(|item| item.id().to_string()),
+            data,
+            has_more,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LimitsView {
+    pub tokens_per_minute: u64,
+    pub concurrent_threads: u64,
+    pub estimated_cost: f64,
+    pub tokens_used_last_minute: u64,
+    pub running_threads: u64,
+    pub queued_threads: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_assistant_tools_parse_and_unknown_fields_are_rejected() {
+        let tools: Vec<Tool> = serde_json::from_value(serde_json::json!([
+            {"type": "file_search", "vector_store_ids": ["vs_legal_docs_2026"]},
+            {"type": "code_interpreter", "enabled": true},
+            {"type": "function", "function": {"name": "retrieve_clauses"}}
+        ]))
+        .unwrap();
+        assert_eq!(tools.len(), 3);
+        assert_eq!(tools[2].call_name(), Some("retrieve_clauses"));
+        let bad = serde_json::from_value::<Tool>(serde_json::json!(
+            {"type": "function", "function": {"name": "x"}, "handlr": {}}
+        ));
+        assert!(bad.unwrap_err().to_string().contains("handlr"));
+    }
+
+    #[test]
+    fn content_is_a_string_or_parts() {
+        let text: Content = serde_json::from_str(r#""hello""#).unwrap();
+        assert_eq!(text.to_text(), "hello");
+        let parts: Content = serde_json::from_str(
+            r#"[{"type":"text","text":"Review this"},{"type":"file","file_id":"file_1"}]"#,
+        )
+        .unwrap();
+        assert_eq!(parts.to_text(), "Review this\n[file file_1]");
+    }
+}

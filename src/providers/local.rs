@@ -1,0 +1,572 @@
+//! The built-in `local` model: no network, deterministic, scriptable.
+//!
+//! It streams word by word at `AGENTDECK_LOCAL_TPS` words per second (default 40; 0 means
+//! as fast as possible), emits reasoning steps, calls a function tool that the user's
+//! message mentions by name or description, and routes to an assistant the message names.
+//! Directives make it scriptable: `/tool NAME {json}`, `/route ASSISTANT text`,
+//! `/fail CODE`, `/slow TPS`, `/long N`; several combine in one message.
+
+use super::{
+    ContextItem, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ROUTING_TOOL,
+    ToolSpec,
+};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const DEFAULT_TPS: f64 = 40.0;
+
+pub struct LocalProvider {
+    tps: f64,
+}
+
+impl LocalProvider {
+    pub fn new(tps: f64) -> Self {
+        LocalProvider { tps }
+    }
+
+    /// Words per second from `AGENTDECK_LOCAL_TPS` (0 = unlimited), else the default.
+    pub fn from_env() -> Self {
+        let tps = std::env::var("AGENTDECK_LOCAL_TPS")
+            .ok()
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|tps| tps.is_finite() && *tps >= 0.0)
+            .unwrap_or(DEFAULT_TPS);
+        LocalProvider::new(tps)
+    }
+}
+
+/// What the local model will do for one request; a pure function of the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub reasoning: Vec<String>,
+    pub tool_calls: Vec<(String, String)>,
+    pub text: String,
+    pub fail: Option<u16>,
+    pub tps: f64,
+    pub input_tokens: u64,
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Directives {
+    tools: Vec<(String, String)>,
+    routes: Vec<(String, String)>,
+    fail: Option<u16>,
+    slow: Option<f64>,
+    long: Option<usize>,
+    /// The message without its directives.
+    rest: String,
+}
+
+const DIRECTIVES: [&str; 5] = ["tool", "route", "fail", "slow", "long"];
+
+/// The byte offset and name of the next directive at or after `from`: a `/` that starts a
+/// word, followed by a directive name and then whitespace or the end.
+fn next_directive(text: &str, from: usize) -> Option<(usize, &'static str)> {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    while let Some(offset) = text[at..].find('/') {
+        let pos = at + offset;
+        let word_start = pos == 0 || bytes[pos - 1].is_ascii_whitespace();
+        if word_start {
+            for name in DIRECTIVES {
+                let end = pos + 1 + name.len();
+                if text[pos + 1..].starts_with(name)
+                    && bytes.get(end).is_none_or(|b| b.is_ascii_whitespace())
+                {
+                    return Some((pos, name));
+                }
+            }
+        }
+        at = pos + 1;
+    }
+    None
+}
+
+/// Splits off the first whitespace-delimited word of `text`.
+fn first_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(end) => (&text[..end], &text[end..]),
+        None => (text, ""),
+    }
+}
+
+fn parse_directives(message: &str) -> Directives {
+    let mut found = Directives::default();
+    let mut rest = String::new();
+    let mut at = 0;
+    while let Some((start, name)) = next_directive(message, at) {
+        rest.push_str(&message[at..start]);
+        let body_start = start + 1 + name.len();
+        let body_end = next_directive(message, body_start).map_or(message.len(), |(next, _)| next);
+        let body = &message[body_start..body_end];
+        match name {
+            "tool" => {
+                let (tool, args) = first_word(body);
+                let args = args.trim();
+                let args = if args.starts_with('{') {
+                    let mut values = serde_json::Deserializer::from_str(args).into_iter::<Value>();
+                    match values.next() {
+                        Some(Ok(value)) => {
+                            rest.push_str(&args[values.byte_offset()..]);
+                            value.to_string()
+                        }
+                        _ => args.to_string(),
+                    }
+                } else {
+                    // Words after the name are message text; the call gets no arguments.
+                    rest.push_str(args);
+                    "{}".to_string()
+                };
+                if !tool.is_empty() {
+                    found.tools.push((tool.to_string(), args));
+                }
+            }
+            "route" => {
+                let (target, text) = first_word(body);
+                if !target.is_empty() {
+                    found.routes.push((target.to_string(), text.trim().to_string()));
+                }
+            }
+            _ => {
+                let (value, text) = first_word(body);
+                rest.push(' ');
+                rest.push_str(text);
+                match name {
+                    "fail" => found.fail = value.parse().ok(),
+                    "slow" => {
+                        found.slow = value
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|tps| tps.is_finite() && *tps >= 0.0)
+                    }
+                    _ => found.long = value.parse().ok(),
+                }
+            }
+        }
+        at = body_end;
+    }
+    rest.push_str(&message[at..]);
+    found.rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+    found
+}
+
+fn mentions(haystack_lower: &str, name: &str) -> bool {
+    let name = name.to_lowercase();
+    if name.is_empty() {
+        return false;
+    }
+    let spaced = name.replace(['_', '-'], " ");
+    contains_word(haystack_lower, &name) || contains_word(haystack_lower, &spaced)
+}
+
+/// `needle` occurs in `haystack` not glued to letters or digits on either side.
+fn contains_word(haystack: &str, needle: &str) -> bool {
+    let mut from = 0;
+    while let Some(offset) = haystack[from..].find(needle) {
+        let start = from + offset;
+        let end = start + needle.len();
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[end..].chars().next();
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+        if !glued(before) && !glued(after) {
+            return true;
+        }
+        from = start + needle.len().max(1);
+        while !haystack.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+/// Arguments for a tool from its JSON schema, filled from the message.
+fn arguments_for(spec: &ToolSpec, message: &str) -> String {
+    let mut args = Map::new();
+    let properties = spec.parameters.get("properties").and_then(Value::as_object);
+    let required: Vec<&str> = spec
+        .parameters
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let token_with_digit = message
+        .split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_'))
+        .find(|word| word.chars().any(|c| c.is_ascii_digit()));
+    let first_number = message
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .find_map(|part| part.parse::<f64>().ok());
+    if let Some(properties) = properties {
+        for (name, schema) in properties {
+            if !required.is_empty() && !required.contains(&name.as_str()) {
+                continue;
+            }
+            let kind = schema.get("type").and_then(Value::as_str).unwrap_or("string");
+            let value = if let Some(first) = schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .and_then(|values| values.first())
+            {
+                first.clone()
+            } else {
+                match kind {
+                    "integer" => json!(first_number.map_or(1, |n| n as i64)),
+                    "number" => json!(first_number.unwrap_or(1.0)),
+                    "boolean" => json!(true),
+                    "array" => json!([]),
+                    "object" => json!({}),
+                    _ => {
+                        let lower = name.to_lowercase();
+                        let identifier = lower.ends_with("id")
+                            || lower.ends_with("number")
+                            || lower.ends_with("code");
+                        match token_with_digit {
+                            Some(token) if identifier => json!(token),
+                            _ => json!(message),
+                        }
+                    }
+                }
+            };
+            args.insert(name.clone(), value);
+        }
+    }
+    Value::Object(args).to_string()
+}
+
+const LONG_WORDS: [&str; 24] = [
+    "the", "assistant", "reviews", "each", "ticket", "and", "checks", "the", "order", "history",
+    "before", "it", "answers", "with", "care", "so", "that", "nothing", "is", "lost", "between",
+    "shifts", "or", "agents",
+];
+
+/// `count` words of deterministic text, in paragraphs.
+fn long_text(count: usize) -> String {
+    let mut text = String::with_capacity(count * 6);
+    for i in 0..count {
+        if i > 0 {
+            text.push_str(if i % 60 == 0 { "\n\n" } else { " " });
+        }
+        text.push_str(LONG_WORDS[(i * 7 + i / 24) % LONG_WORDS.len()]);
+    }
+    if count > 0 {
+        text.push('.');
+    }
+    text
+}
+
+fn clip(text: &str, max_chars: usize) -> String {
+    let mut clipped: String = text.chars().take(max_chars).collect();
+    if clipped.len() < text.len() {
+        clipped.push('…');
+    }
+    clipped
+}
+
+fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
+    let last_user = request
+        .context
+        .iter()
+        .rposition(|item| matches!(item, ContextItem::User(_)));
+    let message = match last_user.map(|i| &request.context[i]) {
+        Some(ContextItem::User(text)) => text.as_str(),
+        _ => "",
+    };
+    let directives = parse_directives(message);
+    let results: Vec<(&str, &str)> = last_user
+        .map(|i| &request.context[i + 1..])
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|item| match item {
+            ContextItem::ToolResult { name, output, .. } => Some((name.as_str(), output.as_str())),
+            _ => None,
+        })
+        .collect();
+    let input_tokens = estimate_tokens(&request.instructions)
+        + request
+            .context
+            .iter()
+            .map(|item| match item {
+                ContextItem::User(text) | ContextItem::Assistant(text) => estimate_tokens(text),
+                ContextItem::ToolCalls(calls) => calls
+                    .iter()
+                    .map(|call| estimate_tokens(&call.arguments) + 4)
+                    .sum(),
+                ContextItem::ToolResult { output, .. } => estimate_tokens(output),
+            })
+            .sum::<u64>();
+    let tps = directives.slow.unwrap_or(default_tps);
+    let request_line = format!("The user asks: \u{201c}{}\u{201d}.", clip(&directives.rest, 80));
+    let mut plan = Plan {
+        reasoning: vec![request_line],
+        tool_calls: Vec::new(),
+        text: String::new(),
+        fail: None,
+        tps,
+        input_tokens,
+    };
+    let long = directives.long.map(long_text);
+
+    if !results.is_empty() {
+        // Tools have answered this turn: write the final answer from their outputs.
+        plan.reasoning.push(format!(
+            "{} tool result{} came back; I will summarise {}.",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" },
+            if results.len() == 1 { "it" } else { "them" }
+        ));
+        let mut text = String::from("Here is what I found:\n");
+        for (name, output) in &results {
+            let output = clip(output.trim(), 600).replace('\n', " ");
+            if *name == ROUTING_TOOL {
+                text.push_str(&format!("\n- Routed answer: {output}"));
+            } else {
+                text.push_str(&format!("\n- `{name}`: {output}"));
+            }
+        }
+        if let Some(long) = long {
+            text.push_str("\n\n");
+            text.push_str(&long);
+        }
+        plan.text = text;
+        return plan;
+    }
+
+    plan.fail = directives.fail;
+    let function_tools: Vec<&ToolSpec> = request
+        .tools
+        .iter()
+        .filter(|tool| tool.name != ROUTING_TOOL)
+        .collect();
+    for (name, args) in &directives.tools {
+        let resolved = function_tools
+            .iter()
+            .find(|tool| tool.name == *name || tool.name.ends_with(&format!("__{name}")))
+            .map_or(name.clone(), |tool| tool.name.clone());
+        plan.tool_calls.push((resolved, args.clone()));
+    }
+    for (target, text) in &directives.routes {
+        let text = if text.is_empty() { &directives.rest } else { text };
+        plan.tool_calls.push((
+            ROUTING_TOOL.to_string(),
+            json!({"assistant": target, "message": text}).to_string(),
+        ));
+    }
+    let explicit = !directives.tools.is_empty() || !directives.routes.is_empty();
+    if !explicit {
+        let lower = directives.rest.to_lowercase();
+        for tool in &function_tools {
+            let by_description =
+                !tool.description.is_empty() && lower.contains(&tool.description.to_lowercase());
+            if mentions(&lower, &tool.name) || by_description {
+                plan.tool_calls
+                    .push((tool.name.clone(), arguments_for(tool, &directives.rest)));
+            }
+        }
+        for route in &request.routes {
+            if mentions(&lower, &route.name) {
+                plan.tool_calls.push((
+                    ROUTING_TOOL.to_string(),
+                    json!({"assistant": route.name, "message": directives.rest}).to_string(),
+                ));
+            }
+        }
+    }
+
+    if plan.tool_calls.is_empty() {
+        plan.reasoning
+            .push("No tool or colleague is needed; I will answer directly.".to_string());
+        let mut text = format!(
+            "**{}** here. I read your message ({} words):\n\n> {}\n\n",
+            request.assistant_name,
+            directives.rest.split_whitespace().count(),
+            clip(&directives.rest, 200)
+        );
+        let tools: Vec<String> = function_tools.iter().map(|t| format!("`{}`", t.name)).collect();
+        let routes: Vec<&str> = request.routes.iter().map(|r| r.name.as_str()).collect();
+        text.push_str("I am the built-in `local` model: offline and deterministic.");
+        if !tools.is_empty() {
+            text.push_str(&format!(" Mention a tool ({}) and I will call it.", tools.join(", ")));
+        }
+        if !routes.is_empty() {
+            text.push_str(&format!(" Name a colleague ({}) and I will route to them.", routes.join(", ")));
+        }
+        if let Some(long) = long {
+            text.push_str("\n\n");
+            text.push_str(&long);
+        }
+        plan.text = text;
+    } else {
+        let names: Vec<String> = plan
+            .tool_calls
+            .iter()
+            .map(|(name, args)| {
+                if name == ROUTING_TOOL {
+                    let target = serde_json::from_str::<Value>(args)
+                        .ok()
+                        .and_then(|v| v.get("assistant").and_then(Value::as_str).map(str::to_string))
+                        .unwrap_or_default();
+                    format!("route to {target}")
+                } else {
+                    format!("call `{name}`")
+                }
+            })
+            .collect();
+        plan.reasoning.push(format!("I will {}.", names.join(" and ")));
+    }
+    plan
+}
+
+/// Splits text into deltas of one word each, keeping the whitespace.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split_inclusive(' ')
+}
+
+/// Paces deltas at `tps` per second; 0 means no pacing.
+struct Pacer {
+    start: Instant,
+    interval: Option<Duration>,
+    sent: u32,
+}
+
+impl Pacer {
+    fn new(tps: f64) -> Self {
+        Pacer {
+            start: Instant::now(),
+            interval: (tps > 0.0).then(|| Duration::from_secs_f64(1.0 / tps)),
+            sent: 0,
+        }
+    }
+
+    async fn tick(&mut self) {
+        if let Some(interval) = self.interval {
+            self.sent += 1;
+            tokio::time::sleep_until(self.start + interval * self.sent).await;
+        }
+    }
+}
+
+impl Provider for LocalProvider {
+    fn stream(&self, request: ModelRequest) -> ModelStream {
+        let plan = plan(&request, self.tps);
+        Box::pin(async_stream::stream! {
+            if let Some(code) = plan.fail {
+                yield Err(ProviderError::from_status(
+                    code,
+                    format!("the local model failed as asked (/fail {code})"),
+                ));
+                return;
+            }
+            let mut pacer = Pacer::new(plan.tps);
+            let mut output_tokens = 0u64;
+            for step in &plan.reasoning {
+                yield Ok(ModelEvent::ReasoningStep);
+                for word in words(step) {
+                    pacer.tick().await;
+                    output_tokens += 1;
+                    yield Ok(ModelEvent::ReasoningDelta(word.to_string()));
+                }
+            }
+            for word in words(&plan.text) {
+                pacer.tick().await;
+                output_tokens += 1;
+                yield Ok(ModelEvent::TextDelta(word.to_string()));
+            }
+            for (index, (name, args)) in plan.tool_calls.iter().enumerate() {
+                pacer.tick().await;
+                yield Ok(ModelEvent::ToolCallStart {
+                    index,
+                    id: crate::model::new_id("call_"),
+                    name: name.clone(),
+                });
+                let chars: Vec<char> = args.chars().collect();
+                for piece in chars.chunks(24) {
+                    pacer.tick().await;
+                    output_tokens += 1;
+                    yield Ok(ModelEvent::ToolCallArguments {
+                        index,
+                        delta: piece.iter().collect(),
+                    });
+                }
+            }
+            yield Ok(ModelEvent::Usage { input_tokens: plan.input_tokens, output_tokens });
+            yield Ok(ModelEvent::Finished);
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::RouteTarget;
+
+    fn request(message: &str) -> ModelRequest {
+        ModelRequest {
+            model: "local".into(),
+            assistant_name: "triage".into(),
+            instructions: String::new(),
+            context: vec![ContextItem::User(message.into())],
+            tools: vec![
+                ToolSpec {
+                    name: "lookup_order".into(),
+                    description: "Look up an order".into(),
+                    parameters: json!({"type":"object","properties":{"order_id":{"type":"string"}},"required":["order_id"]}),
+                },
+                ToolSpec {
+                    name: ROUTING_TOOL.into(),
+                    description: String::new(),
+                    parameters: json!({}),
+                },
+            ],
+            routes: vec![RouteTarget { id: "asst_1".into(), name: "billing".into() }],
+        }
+    }
+
+    #[test]
+    fn directives_combine_and_leave_the_rest() {
+        let found = parse_directives("hello /slow 40 /long 2000 /tool x {\"a\": [1, 2]} /route billing pay me /fail 429 bye");
+        assert_eq!(found.slow, Some(40.0));
+        assert_eq!(found.long, Some(2000));
+        assert_eq!(found.tools, vec![("x".into(), "{\"a\":[1,2]}".into())]);
+        assert_eq!(found.routes, vec![("billing".into(), "pay me".into())]);
+        assert_eq!(found.fail, Some(429));
+        assert_eq!(found.rest, "hello bye");
+        assert_eq!(parse_directives("a/tool b").tools, vec![], "a directive starts a word");
+    }
+
+    #[test]
+    fn mentioned_tool_and_colleague_are_called_with_arguments_from_the_message() {
+        let plan = plan(&request("Please lookup order ORD-4521 and ask Billing for a refund"), 0.0);
+        assert_eq!(plan.tool_calls.len(), 2);
+        assert_eq!(plan.tool_calls[0], ("lookup_order".into(), r#"{"order_id":"ORD-4521"}"#.into()));
+        assert_eq!(plan.tool_calls[1].0, ROUTING_TOOL);
+        assert!(plan.tool_calls[1].1.contains("\"assistant\":\"billing\""));
+        assert!(plan.text.is_empty());
+    }
+
+    #[test]
+    fn final_answer_after_tool_results_and_determinism() {
+        let mut req = request("lookup order 7");
+        req.context.push(ContextItem::ToolCalls(vec![]));
+        req.context.push(ContextItem::ToolResult {
+            call_id: "call_1".into(),
+            name: "lookup_order".into(),
+            output: "shipped".into(),
+        });
+        let first = plan(&req, 0.0);
+        assert!(first.tool_calls.is_empty());
+        assert!(first.text.contains("`lookup_order`: shipped"));
+        assert_eq!(first, plan(&req, 0.0));
+        assert!(!contains_word("billings", "billing"));
+    }
+
+    #[test]
+    fn long_text_has_the_asked_number_of_words() {
+        assert_eq!(long_text(2000).split_whitespace().count(), 2000);
+    }
+}

@@ -1,0 +1,118 @@
+//! Model providers: each turns its wire format into one internal event stream.
+
+pub mod local;
+pub mod sse;
+
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+/// What a model sees of a thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContextItem {
+    User(String),
+    Assistant(String),
+    /// The calls one model step made.
+    ToolCalls(Vec<ContextToolCall>),
+    ToolResult {
+        call_id: String,
+        name: String,
+        output: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// A tool as offered to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+}
+
+/// An assistant this one may route to, for the `route_to_assistant` tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteTarget {
+    pub id: String,
+    pub name: String,
+}
+
+/// The name of the tool that hands work to another assistant.
+pub const ROUTING_TOOL: &str = "route_to_assistant";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRequest {
+    pub model: String,
+    pub assistant_name: String,
+    pub instructions: String,
+    pub context: Vec<ContextItem>,
+    pub tools: Vec<ToolSpec>,
+    pub routes: Vec<RouteTarget>,
+}
+
+/// One event of a model's stream, the same for every provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    TextDelta(String),
+    ReasoningDelta(String),
+    /// A new reasoning step begins (a summary part, a thinking block).
+    ReasoningStep,
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolCallArguments {
+        index: usize,
+        delta: String,
+    },
+    Usage {
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+    Finished,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    /// HTTP status, when the provider gave one.
+    pub status: Option<u16>,
+    pub code: String,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn from_status(status: u16, message: impl Into<String>) -> Self {
+        let code = match status {
+            400 => "invalid_request_error",
+            401 => "invalid_api_key",
+            402 => "insufficient_quota",
+            403 => "permission_denied",
+            404 => "model_not_found",
+            408 => "timeout",
+            409 => "conflict",
+            429 => "rate_limit_exceeded",
+            503 => "overloaded",
+            _ if status >= 500 => "server_error",
+            _ => "provider_error",
+        };
+        ProviderError {
+            status: Some(status),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type ModelStream = BoxStream<'static, Result<ModelEvent, ProviderError>>;
+
+/// A source of model streams.
+pub trait Provider: Send + Sync {
+    fn stream(&self, request: ModelRequest) -> ModelStream;
+}

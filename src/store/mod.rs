@@ -1,0 +1,518 @@
+//! Persistent state on sled: projects, keys (hashed), assistants, threads, messages in order
+//! per thread, and the event log SSE resumes from.
+//!
+//! Threads are also held in memory, ordered by last activity, so listing and filtering
+//! 10,000+ of them needs no disk reads. Messages are never loaded in bulk: open time does
+//! not depend on how many there are.
+
+mod threads;
+
+pub use threads::ThreadQuery;
+
+use crate::model::{
+    ApiKeyRecord, Assistant, Event, Message, MessageStatus, Project, Thread, ThreadStatus,
+    ToolCallStatus,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use threads::ThreadIndex;
+
+/// Bumped whenever the on-disk layout changes incompatibly.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data dir {0} is in use by another agentdeck process")]
+    Locked(PathBuf),
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored {tree} record {key} is unreadable: {source}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("the data dir was written by a newer agentdeck (schema {found}, this build knows {SCHEMA_VERSION})")]
+    SchemaTooNew { found: u64 },
+    #[error("could not encode a record: {0}")]
+    Encode(serde_json::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    meta: sled::Tree,
+    projects: sled::Tree,
+    keys: sled::Tree,
+    assistants: sled::Tree,
+    threads: sled::Tree,
+    messages: sled::Tree,
+    message_loc: sled::Tree,
+    inflight: sled::Tree,
+    events: sled::Tree,
+    message_events: sled::Tree,
+    thread_index: RwLock<ThreadIndex>,
+    /// Next message sequence number per thread, filled lazily from the last stored key.
+    message_seq: Mutex<HashMap<String, u64>>,
+}
+
+/// What `open` repaired after an unclean stop.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub messages_marked_incomplete: usize,
+    pub threads_reset: usize,
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(StoreError::Encode)
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        tree,
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })
+}
+
+/// The stored form of an API key: a SHA-256 of the secret, hex.
+pub fn hash_key(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn message_prefix(thread_id: &str) -> Vec<u8> {
+    let mut key = thread_id.as_bytes().to_vec();
+    key.push(b'/');
+    key
+}
+
+fn message_key(thread_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = message_prefix(thread_id);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, then repairs what a crash left behind:
+    /// replies cut mid-generation become `incomplete` with the text they had.
+    pub fn open(dir: &Path) -> StoreResult<(Store, Recovery)> {
+        let path = dir.join("db");
+        let db = sled::Config::new()
+            .path(&path)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|err| match &err {
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    StoreError::Locked(dir.to_path_buf())
+                }
+                _ => StoreError::Sled(err),
+            })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("schema_version")? {
+            Some(bytes) => {
+                let found: u64 = decode("meta", b"schema_version", &bytes)?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew { found });
+                }
+            }
+            None => {
+                meta.insert("schema_version", encode(&SCHEMA_VERSION)?)?;
+            }
+        }
+        let inner = Inner {
+            meta,
+            projects: db.open_tree("projects")?,
+            keys: db.open_tree("api_keys")?,
+            assistants: db.open_tree("assistants")?,
+            threads: db.open_tree("threads")?,
+            messages: db.open_tree("messages")?,
+            message_loc: db.open_tree("message_loc")?,
+            inflight: db.open_tree("inflight")?,
+            events: db.open_tree("events")?,
+            message_events: db.open_tree("message_events")?,
+            thread_index: RwLock::new(ThreadIndex::default()),
+            message_seq: Mutex::new(HashMap::new()),
+            db,
+        };
+        let store = Store {
+            inner: Arc::new(inner),
+        };
+        store.load_thread_index()?;
+        let recovery = store.recover()?;
+        Ok((store, recovery))
+    }
+
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.inner.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> StoreResult<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+        key: &[u8],
+    ) -> StoreResult<Option<T>> {
+        match tree.get(key)? {
+            Some(bytes) => decode(name, key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn all<T: DeserializeOwned>(&self, tree: &sled::Tree, name: &'static str) -> StoreResult<Vec<T>> {
+        tree.iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(name, &key, &value)
+            })
+            .collect()
+    }
+
+    // --- meta --------------------------------------------------------------------------
+
+    pub fn meta_flag(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.inner.meta.contains_key(name)?)
+    }
+
+    pub fn set_meta_flag(&self, name: &str) -> StoreResult<()> {
+        self.inner.meta.insert(name, b"1".as_slice())?;
+        Ok(())
+    }
+
+    // --- projects and keys ---------------------------------------------------------------
+
+    pub fn put_project(&self, project: &Project) -> StoreResult<()> {
+        self.inner.projects.insert(project.id.as_bytes(), encode(project)?)?;
+        Ok(())
+    }
+
+    pub fn project(&self, id: &str) -> StoreResult<Option<Project>> {
+        self.get(&self.inner.projects, "projects", id.as_bytes())
+    }
+
+    pub fn projects(&self) -> StoreResult<Vec<Project>> {
+        self.all(&self.inner.projects, "projects")
+    }
+
+    pub fn put_key(&self, secret_hash: &str, record: &ApiKeyRecord) -> StoreResult<()> {
+        self.inner.keys.insert(secret_hash.as_bytes(), encode(record)?)?;
+        Ok(())
+    }
+
+    pub fn key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        self.get(&self.inner.keys, "api_keys", secret_hash.as_bytes())
+    }
+
+    // --- assistants ----------------------------------------------------------------------
+
+    pub fn put_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
+        self.inner
+            .assistants
+            .insert(assistant.id.as_bytes(), encode(assistant)?)?;
+        Ok(())
+    }
+
+    pub fn assistant(&self, id: &str) -> StoreResult<Option<Assistant>> {
+        self.get(&self.inner.assistants, "assistants", id.as_bytes())
+    }
+
+    pub fn assistants(&self) -> StoreResult<Vec<Assistant>> {
+        self.all(&self.inner.assistants, "assistants")
+    }
+
+    pub fn delete_assistant(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.inner.assistants.remove(id.as_bytes())?.is_some())
+    }
+
+    // --- threads -------------------------------------------------------------------------
+
+    fn load_thread_index(&self) -> StoreResult<()> {
+        let mut index = ThreadIndex::default();
+        for entry in self.inner.threads.iter() {
+            let (key, value) = entry?;
+            let record: threads::ThreadRecord = decode("threads", &key, &value)?;
+            index.insert(record.thread, record.activity);
+        }
+        *self.write_index() = index;
+        Ok(())
+    }
+
+    fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, ThreadIndex> {
+        // A poisoned lock only means another thread panicked mid-update of plain data;
+        // the index is rebuilt from sled on the next open, so keep serving.
+        self.inner
+            .thread_index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, ThreadIndex> {
+        self.inner
+            .thread_index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores a thread and moves it to the top of the activity order.
+    pub fn put_thread(&self, thread: &Thread) -> StoreResult<()> {
+        let mut index = self.write_index();
+        let activity = index.next_activity();
+        let record = threads::ThreadRecordRef { thread, activity };
+        self.inner.threads.insert(thread.id.as_bytes(), encode(&record)?)?;
+        index.insert(thread.clone(), activity);
+        Ok(())
+    }
+
+    pub fn thread(&self, id: &str) -> Option<Thread> {
+        self.read_index().get(id).cloned()
+    }
+
+    pub fn list_threads(&self, query: &ThreadQuery) -> (Vec<Thread>, bool) {
+        self.read_index().list(query)
+    }
+
+    pub fn thread_count(&self) -> usize {
+        self.read_index().len()
+    }
+
+    /// Threads in the given status, for counting running work and recovery.
+    pub fn threads_with_status(&self, status: ThreadStatus) -> Vec<Thread> {
+        self.read_index().with_status(status)
+    }
+
+    // --- messages ------------------------------------------------------------------------
+
+    fn next_message_seq(&self, thread_id: &str) -> StoreResult<u64> {
+        let mut seqs = self
+            .inner
+            .message_seq
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(next) = seqs.get_mut(thread_id) {
+            let seq = *next;
+            *next += 1;
+            return Ok(seq);
+        }
+        let last = self
+            .inner
+            .messages
+            .scan_prefix(message_prefix(thread_id))
+            .next_back()
+            .transpose()?;
+        let seq = match last {
+            Some((key, _)) => {
+                let tail: [u8; 8] = key[key.len() - 8..].try_into().unwrap_or([0; 8]);
+                u64::from_be_bytes(tail) + 1
+            }
+            None => 0,
+        };
+        seqs.insert(thread_id.to_string(), seq + 1);
+        Ok(seq)
+    }
+
+    /// Appends a message to its thread. An `in_progress` message is tracked so that a
+    /// crash leaves it `incomplete` rather than forever in progress.
+    pub fn insert_message(&self, message: &Message) -> StoreResult<()> {
+        let seq = self.next_message_seq(&message.thread_id)?;
+        let key = message_key(&message.thread_id, seq);
+        // The location goes first: a location without a message reads as "not found",
+        // never as a half-written message.
+        self.inner.message_loc.insert(message.id.as_bytes(), key.as_slice())?;
+        if message.status == MessageStatus::InProgress {
+            self.inner.inflight.insert(message.id.as_bytes(), key.as_slice())?;
+        }
+        self.inner.messages.insert(key, encode(message)?)?;
+        Ok(())
+    }
+
+    pub fn update_message(&self, message: &Message) -> StoreResult<()> {
+        let Some(key) = self.inner.message_loc.get(message.id.as_bytes())? else {
+            return self.insert_message(message);
+        };
+        self.inner.messages.insert(key.as_ref(), encode(message)?)?;
+        if message.status.is_final() {
+            self.inner.inflight.remove(message.id.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        let Some(key) = self.inner.message_loc.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        self.get(&self.inner.messages, "messages", &key)
+    }
+
+    /// A page of a thread's messages, newest first unless `ascending`; `after` is the id of
+    /// the last message of the previous page.
+    pub fn list_messages(
+        &self,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        ascending: bool,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        let prefix = message_prefix(thread_id);
+        let end = prefix_end(&prefix);
+        let cursor = match after {
+            Some(id) => match self.inner.message_loc.get(id.as_bytes())? {
+                Some(key) if key.starts_with(&prefix) => Some(key.to_vec()),
+                _ => return Ok((Vec::new(), false)),
+            },
+            None => None,
+        };
+        let range = match (&cursor, ascending) {
+            (Some(key), true) => {
+                let mut start = key.clone();
+                start.push(0);
+                self.inner.messages.range(start..end)
+            }
+            (Some(key), false) => self.inner.messages.range(prefix.clone()..key.clone()),
+            (None, _) => self.inner.messages.range(prefix.clone()..end),
+        };
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if ascending {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        let mut page = Vec::with_capacity(limit.min(1000));
+        let mut has_more = false;
+        for entry in iter {
+            let (key, value) = entry?;
+            if page.len() == limit {
+                has_more = true;
+                break;
+            }
+            page.push(decode("messages", &key, &value)?);
+        }
+        Ok((page, has_more))
+    }
+
+    /// The last `count` messages of a thread, oldest first.
+    pub fn recent_messages(&self, thread_id: &str, count: usize) -> StoreResult<Vec<Message>> {
+        let (mut newest_first, _) = self.list_messages(thread_id, None, count, false)?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    fn recover(&self) -> StoreResult<Recovery> {
+        let mut recovery = Recovery::default();
+        let mut threads_with_pending_calls = std::collections::HashSet::new();
+        for entry in self.inner.inflight.iter() {
+            let (id, key) = entry?;
+            let Some(mut message) = self.get::<Message>(&self.inner.messages, "messages", &key)?
+            else {
+                self.inner.inflight.remove(id)?;
+                continue;
+            };
+            let waiting = message.tool_calls.iter().any(|call| call.status.is_waiting());
+            if message.status == MessageStatus::InProgress && waiting {
+                // A run paused for an operator survives a restart: it resumes when answered.
+                threads_with_pending_calls.insert(message.thread_id.clone());
+                continue;
+            }
+            if message.status == MessageStatus::InProgress {
+                message.status = MessageStatus::Incomplete;
+                message.error = Some(crate::model::ErrorBody {
+                    message: "the runtime stopped while this reply was being generated".into(),
+                    kind: "server_error".into(),
+                    code: Some("interrupted".into()),
+                    param: None,
+                });
+                for call in &mut message.tool_calls {
+                    if !call.status.is_final() {
+                        call.status = ToolCallStatus::Failed;
+                        call.output.get_or_insert_with(|| "interrupted by a restart".into());
+                    }
+                }
+                recovery.messages_marked_incomplete += 1;
+            }
+            self.update_message(&message)?;
+        }
+        for mut thread in self.threads_with_status(ThreadStatus::Running) {
+            thread.status = ThreadStatus::Active;
+            self.put_thread(&thread)?;
+            recovery.threads_reset += 1;
+        }
+        for mut thread in self.threads_with_status(ThreadStatus::RequiresAction) {
+            if !threads_with_pending_calls.contains(&thread.id) {
+                thread.status = ThreadStatus::Active;
+                self.put_thread(&thread)?;
+                recovery.threads_reset += 1;
+            }
+        }
+        if recovery != Recovery::default() {
+            self.inner.db.flush()?;
+        }
+        Ok(recovery)
+    }
+
+    // --- events --------------------------------------------------------------------------
+
+    pub fn last_event_id(&self) -> StoreResult<u64> {
+        Ok(match self.inner.events.last()? {
+            Some((key, _)) => u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        })
+    }
+
+    pub fn append_event(&self, event: &Event) -> StoreResult<()> {
+        self.inner.events.insert(event.id.to_be_bytes(), encode(event)?)?;
+        if let Some(message_id) = &event.message_id {
+            // Remember where a message's events begin, so its stream replays from there.
+            let _ = self.inner.message_events.compare_and_swap(
+                message_id.as_bytes(),
+                None as Option<&[u8]>,
+                Some(&event.id.to_be_bytes()[..]),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` events with ids greater than `after`, in order.
+    pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let start = after.saturating_add(1).to_be_bytes();
+        self.inner
+            .events
+            .range(start..)
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode("events", &key, &value)
+            })
+            .collect()
+    }
+
+    /// The id of the first event of a message, if any was logged.
+    pub fn message_first_event(&self, message_id: &str) -> StoreResult<Option<u64>> {
+        Ok(self
+            .inner
+            .message_events
+            .get(message_id.as_bytes())?
+            .map(|bytes| u64::from_be_bytes(bytes.as_ref().try_into().unwrap_or([0; 8]))))
+    }
+}
