@@ -2,6 +2,7 @@
 
 mod event;
 mod ids;
+pub mod requests;
 
 pub use event::{Event, EventKind};
 pub use ids::{is_id_with_prefix, new_id, new_secret, now_millis, now_secs};
@@ -449,6 +450,9 @@ pub struct ToolCall {
     /// The step of the run (model call) that made this call.
     #[serde(default)]
     pub step: u32,
+    /// An operator approved this call; it runs without asking again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approved: bool,
 }
 
 /// The `error` object of every error answer and of failed messages.

@@ -26,13 +26,12 @@ impl LocalProvider {
     }
 
     /// Words per second from `AGENTDECK_LOCAL_TPS` (0 = unlimited), else the default.
-    pub fn from_env() -> Self {
-        let tps = std::env::var("AGENTDECK_LOCAL_TPS")
+    pub fn from_env_tps() -> f64 {
+        std::env::var("AGENTDECK_LOCAL_TPS")
             .ok()
             .and_then(|value| value.trim().parse::<f64>().ok())
             .filter(|tps| tps.is_finite() && *tps >= 0.0)
-            .unwrap_or(DEFAULT_TPS);
-        LocalProvider::new(tps)
+            .unwrap_or(DEFAULT_TPS)
     }
 }
 

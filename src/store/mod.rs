@@ -61,6 +61,7 @@ struct Inner {
     inflight: sled::Tree,
     events: sled::Tree,
     message_events: sled::Tree,
+    usage: sled::Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -149,6 +150,7 @@ impl Store {
             inflight: db.open_tree("inflight")?,
             events: db.open_tree("events")?,
             message_events: db.open_tree("message_events")?,
+            usage: db.open_tree("usage")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             db,
@@ -469,6 +471,35 @@ impl Store {
             self.inner.db.flush()?;
         }
         Ok(recovery)
+    }
+
+    // --- usage ---------------------------------------------------------------------------
+
+    /// Adds tokens to a project's running total for a model.
+    pub fn add_usage(&self, project_id: &str, model: &str, usage: crate::model::Usage) -> StoreResult<()> {
+        let key = format!("{project_id}/{model}");
+        self.inner.usage.update_and_fetch(key.as_bytes(), |old| {
+            let mut total: crate::model::Usage =
+                old.and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or_default();
+            total.input_tokens += usage.input_tokens;
+            total.output_tokens += usage.output_tokens;
+            serde_json::to_vec(&total).ok()
+        })?;
+        Ok(())
+    }
+
+    /// Every (project, model, total usage) recorded.
+    pub fn usage_totals(&self) -> StoreResult<Vec<(String, String, crate::model::Usage)>> {
+        let mut totals = Vec::new();
+        for entry in self.inner.usage.iter() {
+            let (key, value) = entry?;
+            let key_text = String::from_utf8_lossy(&key).into_owned();
+            if let Some((project, model)) = key_text.split_once('/') {
+                let usage = decode("usage", &key, &value)?;
+                totals.push((project.to_string(), model.to_string(), usage));
+            }
+        }
+        Ok(totals)
     }
 
     // --- events --------------------------------------------------------------------------

@@ -1,0 +1,262 @@
+//! Configuration (SPEC §2) and the places agentdeck keeps its files.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub model_aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    pub ui: UiConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    OpenaiResponses,
+    OpenaiChat,
+    Anthropic,
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub project_header: Option<String>,
+}
+
+/// USD per one million tokens.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    #[serde(default = "default_name")]
+    pub theme: String,
+    #[serde(default = "default_name")]
+    pub keymap: String,
+}
+
+fn default_name() -> String {
+    "default".into()
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            theme: default_name(),
+            keymap: default_name(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Loads `path`; a missing file is the empty configuration unless it was asked for.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Config::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses and checks a configuration; the error names the key and what is wrong.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|err| err.to_string().trim().to_string())?;
+        for (name, provider) in &config.providers {
+            if let Some(url) = &provider.base_url {
+                let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                    && url.len() > "https://".len();
+                if !ok {
+                    return Err(format!(
+                        "providers.{name}.base_url: {url:?} is not an http(s) URL"
+                    ));
+                }
+            } else if provider.kind != ProviderKind::Local {
+                return Err(format!("providers.{name}.base_url: missing"));
+            }
+        }
+        for (model, price) in &config.prices {
+            if !(price.input >= 0.0 && price.output >= 0.0) {
+                return Err(format!("prices.{model:?}: prices must be zero or more"));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The real model name behind an alias.
+    pub fn resolve_model<'a>(&'a self, model: &'a str) -> &'a str {
+        self.model_aliases.get(model).map_or(model, String::as_str)
+    }
+
+    /// The configured provider that claims `model` by one of its globs.
+    pub fn provider_for(&self, model: &str) -> Option<(&str, &ProviderConfig)> {
+        self.providers
+            .iter()
+            .find(|(_, provider)| provider.models.iter().any(|glob| glob_match(glob, model)))
+            .map(|(name, provider)| (name.as_str(), provider))
+    }
+}
+
+/// `*` matches any run of characters, `?` one character; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+fn env_dir(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+fn home_dir(rest: &str) -> PathBuf {
+    env_dir("HOME").unwrap_or_else(|| PathBuf::from(".")).join(rest)
+}
+
+/// `AGENTDECK_DATA_DIR`, else `$XDG_DATA_HOME/agentdeck`, else `~/.local/share/agentdeck`.
+pub fn default_data_dir() -> PathBuf {
+    env_dir("AGENTDECK_DATA_DIR").unwrap_or_else(|| {
+        env_dir("XDG_DATA_HOME")
+            .unwrap_or_else(|| home_dir(".local/share"))
+            .join("agentdeck")
+    })
+}
+
+/// `AGENTDECK_CONFIG`, else `$XDG_CONFIG_HOME/agentdeck/config.toml`.
+pub fn default_config_file() -> PathBuf {
+    env_dir("AGENTDECK_CONFIG").unwrap_or_else(|| config_dir().join("config.toml"))
+}
+
+pub fn config_dir() -> PathBuf {
+    env_dir("XDG_CONFIG_HOME")
+        .unwrap_or_else(|| home_dir(".config"))
+        .join("agentdeck")
+}
+
+/// `$XDG_STATE_HOME/agentdeck`, where the log file goes.
+pub fn state_dir() -> PathBuf {
+    env_dir("XDG_STATE_HOME")
+        .unwrap_or_else(|| home_dir(".local/state"))
+        .join("agentdeck")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_example_parses_and_resolves() {
+        let config = Config::parse(
+            r#"
+[providers.openai]
+kind = "openai-responses"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+models = ["gpt-*", "o*"]
+project_header = "OPENAI_PROJECT_ID"
+
+[providers.ollama]
+kind = "openai-chat"
+base_url = "http://127.0.0.1:11434/v1"
+models = ["llama*", "qwen*"]
+
+[model_aliases]
+"gpt-4-reasoner-2026" = "o4-mini"
+
+[prices."o4-mini"]
+input = 1.10
+output = 4.40
+
+[ui]
+theme = "default"
+keymap = "default"
+"#,
+        )
+        .unwrap();
+        let model = config.resolve_model("gpt-4-reasoner-2026");
+        assert_eq!(model, "o4-mini");
+        assert_eq!(config.provider_for(model).unwrap().0, "openai");
+        assert_eq!(config.provider_for("qwen2.5").unwrap().0, "ollama");
+        assert!(config.provider_for("claude-x").is_none());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Config::parse("[providers.x]\nkind = \"grok\"\nbase_url = \"http://h\"\n").unwrap_err();
+        assert!(err.contains("kind") && err.contains("grok"), "{err}");
+        let err = Config::parse("[providers.x]\nkind = \"openai-chat\"\nbase_url = \"ftp://h\"\n").unwrap_err();
+        assert!(err.contains("providers.x.base_url"), "{err}");
+        let err = Config::parse("[uii]\n").unwrap_err();
+        assert!(err.contains("uii"), "{err}");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("gpt-*", "gpt-4o"));
+        assert!(glob_match("o*", "o4-mini"));
+        assert!(!glob_match("o*", "gpt-o"));
+        assert!(glob_match("*-mini", "o4-mini"));
+        assert!(glob_match("a?c", "abc"));
+    }
+}

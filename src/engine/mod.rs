@@ -1,0 +1,927 @@
+//! The runtime: projects, assistants, threads and messages, and the runs that answer them.
+//!
+//! The API layer calls these operations with a [`Scope`] (which projects the caller may
+//! see); an object outside the scope is reported as not found, never shown.
+
+mod bus;
+mod run;
+mod tools;
+mod usage;
+mod validate;
+
+pub use bus::{EventBus, EventFilter, EventScope};
+
+use crate::config::Config;
+use crate::model::requests::{
+    AssistantCreate, AssistantPatch, KeyCreated, MessageCreate, MessagePosted, ProjectCreate,
+    ProjectPatch, ThreadCreate, ThreadPatch,
+};
+use crate::model::{
+    ApiKeyRecord, Assistant, Content, ErrorBody, Event, EventKind, LimitsView, List, Message,
+    MessageStatus, Project, Role, Thread, ThreadStatus, ToolCallStatus, Usage, new_id, new_secret,
+    now_secs,
+};
+use crate::providers::Provider;
+use crate::providers::local::LocalProvider;
+use crate::store::{Store, StoreError, ThreadQuery, hash_key};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("No {kind} found with id '{id}'.")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub fn invalid(message: impl Into<String>, param: impl Into<Option<&'static str>>) -> Self {
+        EngineError::Invalid {
+            message: message.into(),
+            param: param.into().map(str::to_string),
+        }
+    }
+
+    fn not_found(kind: &'static str, id: &str) -> Self {
+        EngineError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// What a caller may see: one project, or (the admin key without a project header) all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Project(String),
+}
+
+impl Scope {
+    pub fn sees(&self, project_id: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Project(id) => id == project_id,
+        }
+    }
+
+    pub fn project(&self) -> Option<&str> {
+        match self {
+            Scope::All => None,
+            Scope::Project(id) => Some(id),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Model calls per run before it stops with an incomplete answer.
+    pub max_steps: u32,
+    /// Hops of agent-to-agent routing below the first assistant.
+    pub max_routing_depth: usize,
+    /// Messages of a thread sent to the model as context.
+    pub context_messages: usize,
+    /// Bytes of a tool's output kept.
+    pub tool_output_limit: usize,
+    /// Words per second of the local model (0 = unlimited).
+    pub local_tps: f64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_steps: 8,
+            max_routing_depth: 4,
+            context_messages: 40,
+            tool_output_limit: 64 * 1024,
+            local_tps: LocalProvider::from_env_tps(),
+        }
+    }
+}
+
+struct ActiveRun {
+    cancel: CancellationToken,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    store: Store,
+    bus: EventBus,
+    config: Config,
+    options: EngineOptions,
+    local: Arc<dyn Provider>,
+    /// Threads with a run task alive, one run per thread.
+    runs: Mutex<HashMap<String, ActiveRun>>,
+    /// Serialises read-modify-write of threads between runs and API calls.
+    thread_lock: Mutex<()>,
+    usage: usage::UsageBook,
+    /// Cancelled when the runtime shuts down; every run listens to it.
+    shutdown: CancellationToken,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Engine {
+    pub fn new(store: Store, config: Config, options: EngineOptions) -> EngineResult<Engine> {
+        let bus = EventBus::new(store.clone())?;
+        let usage = usage::UsageBook::load(&store)?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                local: Arc::new(LocalProvider::new(options.local_tps)),
+                store,
+                bus,
+                config,
+                options,
+                runs: Mutex::new(HashMap::new()),
+                thread_lock: Mutex::new(()),
+                usage,
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Number of threads with a run in progress.
+    pub fn running_count(&self) -> usize {
+        lock(&self.inner.runs).len()
+    }
+
+    /// Stops every run: they end `incomplete` with the text they had. Waits up to `grace`
+    /// for them to finish writing.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        self.inner.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.running_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if let Err(err) = self.inner.store.flush().await {
+            tracing::error!("flush at shutdown failed: {err}");
+        }
+    }
+
+    fn emit(&self, kind: EventKind, scope: &EventScope, data: serde_json::Value) -> Arc<Event> {
+        self.inner.bus.emit(kind, scope, data)
+    }
+
+    fn thread_scope(thread: &Thread, message_id: Option<&str>) -> EventScope {
+        EventScope {
+            project_id: thread.project_id.clone(),
+            thread_id: thread.id.clone(),
+            assistant_id: Some(thread.assistant_id.clone()),
+            message_id: message_id.map(str::to_string),
+        }
+    }
+
+    // --- projects and keys ---------------------------------------------------------------
+
+    pub fn create_project(&self, request: ProjectCreate) -> EngineResult<Project> {
+        validate::name(&request.name, "name")?;
+        validate::limits(request.limits.as_ref())?;
+        validate::webhook_url(request.logs_webhook.as_deref())?;
+        let project = Project {
+            id: new_id("proj_"),
+            object: "project".into(),
+            name: request.name,
+            description: request.description,
+            assistant_type: request.assistant_type,
+            created_at: now_secs(),
+            limits: request.limits.unwrap_or_default(),
+            logs_webhook: request.logs_webhook,
+        };
+        self.inner.store.put_project(&project)?;
+        Ok(project)
+    }
+
+    pub fn project(&self, scope: &Scope, id: &str) -> EngineResult<Project> {
+        match self.inner.store.project(id)? {
+            Some(project) if scope.sees(&project.id) => Ok(project),
+            _ => Err(EngineError::not_found("project", id)),
+        }
+    }
+
+    pub fn list_projects(&self, scope: &Scope) -> EngineResult<Vec<Project>> {
+        let mut projects: Vec<Project> = self
+            .inner
+            .store
+            .projects()?
+            .into_iter()
+            .filter(|p| scope.sees(&p.id))
+            .collect();
+        projects.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(projects)
+    }
+
+    pub fn patch_project(&self, scope: &Scope, id: &str, patch: ProjectPatch) -> EngineResult<Project> {
+        let mut project = self.project(scope, id)?;
+        if let Some(name) = patch.name {
+            validate::name(&name, "name")?;
+            project.name = name;
+        }
+        validate::limits(patch.limits.as_ref())?;
+        validate::webhook_url(patch.logs_webhook.as_deref())?;
+        if patch.description.is_some() {
+            project.description = patch.description;
+        }
+        if patch.assistant_type.is_some() {
+            project.assistant_type = patch.assistant_type;
+        }
+        if let Some(limits) = patch.limits {
+            project.limits = limits;
+        }
+        if patch.logs_webhook.is_some() {
+            project.logs_webhook = patch.logs_webhook;
+        }
+        self.inner.store.put_project(&project)?;
+        Ok(project)
+    }
+
+    pub fn create_key(&self, scope: &Scope, project_id: &str, name: Option<String>) -> EngineResult<KeyCreated> {
+        let project = self.project(scope, project_id)?;
+        let secret = new_secret("sk-proj-");
+        let record = ApiKeyRecord {
+            id: new_id("key_"),
+            project_id: project.id,
+            name: name.clone(),
+            created_at: now_secs(),
+        };
+        self.inner.store.put_key(&hash_key(&secret), &record)?;
+        self.inner.store.flush_blocking()?;
+        Ok(KeyCreated {
+            id: record.id,
+            object: "api_key".into(),
+            name,
+            key: secret,
+        })
+    }
+
+    /// The project a project key belongs to, or `None` for an unknown key.
+    pub fn project_of_key(&self, secret: &str) -> EngineResult<Option<String>> {
+        Ok(self
+            .inner
+            .store
+            .key_by_hash(&hash_key(secret))?
+            .map(|record| record.project_id))
+    }
+
+    pub fn limits(&self, scope: &Scope, project_id: &str) -> EngineResult<LimitsView> {
+        let project = self.project(scope, project_id)?;
+        let running = self
+            .inner
+            .store
+            .threads_with_status(ThreadStatus::Running)
+            .iter()
+            .filter(|t| t.project_id == project.id)
+            .count() as u64;
+        Ok(LimitsView {
+            tokens_per_minute: project.limits.tokens_per_minute,
+            concurrent_threads: project.limits.concurrent_threads,
+            estimated_cost: self.inner.usage.estimated_cost(&project.id, &self.inner.config),
+            tokens_used_last_minute: self.inner.usage.tokens_last_minute(&project.id),
+            running_threads: running,
+            queued_threads: 0,
+        })
+    }
+
+    // --- assistants ----------------------------------------------------------------------
+
+    /// The project a new object goes into: the scope's, or (admin) the one named in the body.
+    fn target_project(&self, scope: &Scope, named: Option<&str>) -> EngineResult<Project> {
+        let id = match (scope.project(), named) {
+            (Some(scoped), Some(named)) if scoped != named => {
+                return Err(EngineError::not_found("project", named));
+            }
+            (Some(id), _) | (None, Some(id)) => id,
+            (None, None) => {
+                return Err(EngineError::invalid(
+                    "Name the project: send the OpenAI-Project header (or project_id in the body) with the admin key, or use a project key.",
+                    "project_id",
+                ));
+            }
+        };
+        self.project(scope, id)
+    }
+
+    pub fn create_assistant(&self, scope: &Scope, request: AssistantCreate) -> EngineResult<Assistant> {
+        let project = self.target_project(scope, request.project_id.as_deref())?;
+        validate::name(&request.name, "name")?;
+        validate::tools(&request.tools)?;
+        let id = new_id("asst_");
+        let routes_to = self.resolve_routes(&project.id, &id, &request.routes_to)?;
+        let assistant = Assistant {
+            id,
+            object: "assistant".into(),
+            project_id: project.id,
+            name: request.name,
+            instructions: request.instructions,
+            model: validate::model(request.model)?,
+            tools: request.tools,
+            memory: request.memory,
+            safety: request.safety,
+            privacy: request.privacy,
+            routes_to,
+            approval: request.approval,
+            created_at: now_secs(),
+        };
+        self.inner.store.put_assistant(&assistant)?;
+        Ok(assistant)
+    }
+
+    /// Turns `routes_to` entries (ids or names) into ids of assistants of the project.
+    fn resolve_routes(&self, project_id: &str, self_id: &str, entries: &[String]) -> EngineResult<Vec<String>> {
+        let assistants: Vec<Assistant> = self
+            .inner
+            .store
+            .assistants()?
+            .into_iter()
+            .filter(|a| a.project_id == project_id)
+            .collect();
+        let mut ids = Vec::new();
+        for entry in entries {
+            let found = assistants
+                .iter()
+                .find(|a| a.id == *entry)
+                .or_else(|| assistants.iter().find(|a| a.name.eq_ignore_ascii_case(entry)));
+            match found {
+                Some(a) if a.id == self_id => {
+                    return Err(EngineError::invalid("An assistant cannot route to itself.", "routes_to"));
+                }
+                Some(a) => {
+                    if !ids.contains(&a.id) {
+                        ids.push(a.id.clone());
+                    }
+                }
+                None => {
+                    return Err(EngineError::invalid(
+                        format!("routes_to: no assistant '{entry}' in this project."),
+                        "routes_to",
+                    ));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn assistant(&self, scope: &Scope, id: &str) -> EngineResult<Assistant> {
+        match self.inner.store.assistant(id)? {
+            Some(a) if scope.sees(&a.project_id) => Ok(a),
+            _ => Err(EngineError::not_found("assistant", id)),
+        }
+    }
+
+    pub fn list_assistants(&self, scope: &Scope) -> EngineResult<Vec<Assistant>> {
+        let mut list: Vec<Assistant> = self
+            .inner
+            .store
+            .assistants()?
+            .into_iter()
+            .filter(|a| scope.sees(&a.project_id))
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(list)
+    }
+
+    pub fn patch_assistant(&self, scope: &Scope, id: &str, patch: AssistantPatch) -> EngineResult<Assistant> {
+        let mut assistant = self.assistant(scope, id)?;
+        if let Some(name) = patch.name {
+            validate::name(&name, "name")?;
+            assistant.name = name;
+        }
+        if let Some(tools) = patch.tools {
+            validate::tools(&tools)?;
+            assistant.tools = tools;
+        }
+        if let Some(routes) = patch.routes_to {
+            assistant.routes_to = self.resolve_routes(&assistant.project_id, &assistant.id, &routes)?;
+        }
+        if let Some(model) = patch.model {
+            assistant.model = validate::model(model)?;
+        }
+        if let Some(instructions) = patch.instructions {
+            assistant.instructions = instructions;
+        }
+        if let Some(memory) = patch.memory {
+            assistant.memory = memory;
+        }
+        if let Some(safety) = patch.safety {
+            assistant.safety = safety;
+        }
+        if let Some(privacy) = patch.privacy {
+            assistant.privacy = privacy;
+        }
+        if let Some(approval) = patch.approval {
+            assistant.approval = approval;
+        }
+        self.inner.store.put_assistant(&assistant)?;
+        Ok(assistant)
+    }
+
+    pub fn delete_assistant(&self, scope: &Scope, id: &str) -> EngineResult<serde_json::Value> {
+        let assistant = self.assistant(scope, id)?;
+        let busy = self
+            .inner
+            .store
+            .list_threads(&ThreadQuery {
+                assistant_id: Some(assistant.id.clone()),
+                status: Some(ThreadStatus::Running),
+                limit: 1,
+                ..Default::default()
+            })
+            .0;
+        if !busy.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "Assistant '{id}' has a run in progress; cancel it first."
+            )));
+        }
+        self.inner.store.delete_assistant(&assistant.id)?;
+        Ok(json!({"id": assistant.id, "object": "assistant.deleted", "deleted": true}))
+    }
+
+    // --- threads -------------------------------------------------------------------------
+
+    pub fn create_thread(&self, scope: &Scope, request: ThreadCreate) -> EngineResult<Thread> {
+        let assistant = self.assistant(scope, &request.assistant_id)?;
+        validate::metadata(&request.metadata)?;
+        let now = now_secs();
+        let thread = Thread {
+            id: new_id("thread_"),
+            object: "thread".into(),
+            project_id: assistant.project_id.clone(),
+            assistant_id: assistant.id,
+            created_at: now,
+            updated_at: now,
+            status: ThreadStatus::Active,
+            metadata: request.metadata,
+            title: request.title.map(|t| validate::clip_title(&t)),
+            parent_thread_id: None,
+        };
+        self.inner.store.put_thread(&thread)?;
+        self.emit(EventKind::ThreadCreated, &Self::thread_scope(&thread, None), json!({"thread": thread}));
+        Ok(thread)
+    }
+
+    pub fn thread(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
+        match self.inner.store.thread(id) {
+            Some(t) if scope.sees(&t.project_id) => Ok(t),
+            _ => Err(EngineError::not_found("thread", id)),
+        }
+    }
+
+    pub fn list_threads(&self, scope: &Scope, mut query: ThreadQuery) -> EngineResult<List<Thread>> {
+        query.project_id = scope.project().map(str::to_string);
+        if let Some(after) = &query.after {
+            self.thread(scope, after)?;
+        }
+        let (threads, has_more) = self.inner.store.list_threads(&query);
+        Ok(List::new(threads, has_more))
+    }
+
+    /// Applies `change` to the stored thread under the thread lock, bumps `updated_at`,
+    /// stores it and emits `thread.updated`.
+    fn update_thread(&self, id: &str, change: impl FnOnce(&mut Thread)) -> EngineResult<Thread> {
+        let thread = {
+            let _guard = lock(&self.inner.thread_lock);
+            let mut thread = self
+                .inner
+                .store
+                .thread(id)
+                .ok_or_else(|| EngineError::not_found("thread", id))?;
+            change(&mut thread);
+            thread.updated_at = now_secs();
+            self.inner.store.put_thread(&thread)?;
+            thread
+        };
+        self.emit(EventKind::ThreadUpdated, &Self::thread_scope(&thread, None), json!({"thread": thread}));
+        Ok(thread)
+    }
+
+    pub fn patch_thread(&self, scope: &Scope, id: &str, patch: ThreadPatch) -> EngineResult<Thread> {
+        let thread = self.thread(scope, id)?;
+        if let Some(metadata) = &patch.metadata {
+            validate::metadata(metadata)?;
+        }
+        let new_assistant = match &patch.assistant_id {
+            Some(assistant_id) => {
+                let assistant = self.assistant(scope, assistant_id)?;
+                if assistant.project_id != thread.project_id {
+                    return Err(EngineError::not_found("assistant", assistant_id));
+                }
+                Some(assistant.id)
+            }
+            None => None,
+        };
+        if let Some(status) = patch.status {
+            if !matches!(status, ThreadStatus::Active | ThreadStatus::Closed) {
+                return Err(EngineError::invalid(
+                    "status can be set to 'active' or 'closed'; the others are the runtime's.",
+                    "status",
+                ));
+            }
+            if status == ThreadStatus::Closed && thread.status != ThreadStatus::Closed {
+                self.stop_thread_work(&thread)?;
+            }
+        }
+        if new_assistant.is_some() && self.has_active_run(&thread.id) {
+            return Err(EngineError::Conflict(format!(
+                "Thread '{id}' has a run in progress; cancel it before reassigning."
+            )));
+        }
+        self.update_thread(id, |thread| {
+            if let Some(title) = patch.title {
+                thread.title = Some(validate::clip_title(&title));
+            }
+            if let Some(metadata) = patch.metadata {
+                thread.metadata = metadata;
+            }
+            if let Some(assistant_id) = new_assistant {
+                thread.assistant_id = assistant_id;
+            }
+            if let Some(status) = patch.status {
+                thread.status = status;
+            }
+        })
+    }
+
+    fn has_active_run(&self, thread_id: &str) -> bool {
+        lock(&self.inner.runs).contains_key(thread_id)
+    }
+
+    /// Cancels the run of a thread, or ends a reply paused for an operator.
+    pub fn cancel(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
+        let thread = self.thread(scope, id)?;
+        if !self.stop_thread_work(&thread)? {
+            return Err(EngineError::Conflict(format!("Thread '{id}' has no run to cancel.")));
+        }
+        Ok(self.inner.store.thread(id).unwrap_or(thread))
+    }
+
+    /// Stops whatever runs on a thread; false if nothing did.
+    fn stop_thread_work(&self, thread: &Thread) -> EngineResult<bool> {
+        if let Some(run) = lock(&self.inner.runs).get(&thread.id) {
+            run.cancel.cancel();
+            return Ok(true);
+        }
+        if thread.status != ThreadStatus::RequiresAction {
+            return Ok(false);
+        }
+        // A paused reply has no task: end it here.
+        if let Some(mut reply) = self.paused_reply(&thread.id)? {
+            for call in &mut reply.tool_calls {
+                if !call.status.is_final() {
+                    call.status = ToolCallStatus::Cancelled;
+                }
+            }
+            reply.status = MessageStatus::Incomplete;
+            reply.error = Some(run::cancelled_error());
+            self.inner.store.update_message(&reply)?;
+            self.inner.store.flush_blocking()?;
+            let scope = Self::thread_scope(thread, Some(&reply.id));
+            self.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
+            self.update_thread(&thread.id, |t| {
+                if t.status == ThreadStatus::RequiresAction {
+                    t.status = ThreadStatus::Active;
+                }
+            })?;
+            self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
+        }
+        Ok(true)
+    }
+
+    /// The newest reply of a thread that waits for an operator.
+    fn paused_reply(&self, thread_id: &str) -> EngineResult<Option<Message>> {
+        let (recent, _) = self.inner.store.list_messages(thread_id, None, 20, false)?;
+        Ok(recent.into_iter().find(|m| {
+            m.role == Role::Assistant
+                && m.status == MessageStatus::InProgress
+                && m.tool_calls.iter().any(|c| c.status.is_waiting())
+        }))
+    }
+
+    // --- messages ------------------------------------------------------------------------
+
+    pub fn message(&self, scope: &Scope, thread_id: &str, id: &str) -> EngineResult<Message> {
+        self.thread(scope, thread_id)?;
+        match self.inner.store.message(id)? {
+            Some(m) if m.thread_id == thread_id => Ok(m),
+            _ => Err(EngineError::not_found("message", id)),
+        }
+    }
+
+    pub fn list_messages(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        ascending: bool,
+    ) -> EngineResult<List<Message>> {
+        self.thread(scope, thread_id)?;
+        if let Some(after) = after {
+            self.message(scope, thread_id, after)?;
+        }
+        let (messages, has_more) = self.inner.store.list_messages(thread_id, after, limit, ascending)?;
+        Ok(List::new(messages, has_more))
+    }
+
+    /// Stores a message. A user message starts the assistant's reply; a tool message
+    /// answers a pending tool call and resumes the run.
+    pub async fn post_message(&self, scope: &Scope, thread_id: &str, request: MessageCreate) -> EngineResult<MessagePosted> {
+        let thread = self.thread(scope, thread_id)?;
+        validate::message(&request)?;
+        match request.role {
+            Role::User => self.post_user_message(thread, request).await,
+            Role::Tool => self.answer_tool_call(thread, request).await,
+            Role::Assistant | Role::System => Err(EngineError::invalid(
+                "role must be 'user' (starts a reply) or 'tool' (answers a tool call).",
+                "role",
+            )),
+        }
+    }
+
+    async fn post_user_message(&self, thread: Thread, request: MessageCreate) -> EngineResult<MessagePosted> {
+        if thread.status == ThreadStatus::Closed {
+            return Err(EngineError::Conflict(format!(
+                "Thread '{}' is closed; reopen it (PATCH status 'active') to continue.",
+                thread.id
+            )));
+        }
+        let assistant = self
+            .inner
+            .store
+            .assistant(&thread.assistant_id)?
+            .ok_or_else(|| EngineError::Conflict(format!(
+                "The thread's assistant '{}' was deleted; reassign the thread first.",
+                thread.assistant_id
+            )))?;
+        let (message, reply) = {
+            let mut runs = lock(&self.inner.runs);
+            let current = self.inner.store.thread(&thread.id).unwrap_or(thread.clone());
+            if runs.contains_key(&thread.id) || current.status == ThreadStatus::RequiresAction {
+                return Err(EngineError::Conflict(format!(
+                    "Thread '{}' already has a run in progress ({}); wait for it or cancel it.",
+                    thread.id,
+                    current.status.as_str()
+                )));
+            }
+            let message = self.new_message(&thread, Role::User, None, request.content, request.attachments, MessageStatus::Completed);
+            let reply = self.new_message(&thread, Role::Assistant, Some(&assistant.id), None, Vec::new(), MessageStatus::InProgress);
+            self.inner.store.insert_message(&message)?;
+            self.inner.store.insert_message(&reply)?;
+            runs.insert(thread.id.clone(), ActiveRun { cancel: self.inner.shutdown.child_token() });
+            (message, reply)
+        };
+        let started = self.begin_reply(&thread, &message, &reply).await;
+        if let Err(err) = started {
+            lock(&self.inner.runs).remove(&thread.id);
+            return Err(err);
+        }
+        self.spawn_run(run::RunSpec {
+            thread_id: thread.id.clone(),
+            reply_id: reply.id.clone(),
+            chain: vec![assistant.id.clone()],
+        });
+        Ok(MessagePosted {
+            message,
+            response_message_id: Some(reply.id),
+        })
+    }
+
+    /// Makes a stored user message durable and announces it and its reply.
+    async fn begin_reply(&self, thread: &Thread, message: &Message, reply: &Message) -> EngineResult<()> {
+        self.inner.store.flush().await?;
+        let first_message = thread.title.is_none();
+        let title = validate::clip_title(&message.text());
+        let thread = self.update_thread(&thread.id, |t| {
+            t.status = ThreadStatus::Running;
+            if first_message && !title.is_empty() {
+                t.title = Some(title);
+            }
+        })?;
+        let user_scope = Self::thread_scope(&thread, Some(&message.id));
+        self.emit(EventKind::MessageCreated, &user_scope, json!({"message_id": message.id, "message": message}));
+        let reply_scope = Self::thread_scope(&thread, Some(&reply.id));
+        self.emit(EventKind::MessageCreated, &reply_scope, json!({"message_id": reply.id, "message": reply}));
+        Ok(())
+    }
+
+    fn new_message(
+        &self,
+        thread: &Thread,
+        role: Role,
+        assistant_id: Option<&str>,
+        content: Option<Content>,
+        attachments: Vec<crate::model::Attachment>,
+        status: MessageStatus,
+    ) -> Message {
+        Message {
+            id: new_id("msg_"),
+            object: "thread.message".into(),
+            thread_id: thread.id.clone(),
+            assistant_id: assistant_id.map(str::to_string),
+            role,
+            content,
+            attachments,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            reasoning: Vec::new(),
+            status,
+            usage: Usage::default(),
+            created_at: now_secs(),
+            error: None,
+        }
+    }
+
+    fn spawn_run(&self, spec: run::RunSpec) {
+        let cancel = lock(&self.inner.runs)
+            .get(&spec.thread_id)
+            .map(|run| run.cancel.clone())
+            .unwrap_or_else(|| self.inner.shutdown.child_token());
+        let engine = self.clone();
+        tokio::spawn(async move { run::run(engine, spec, cancel).await });
+    }
+
+    /// Finds the paused reply that holds `call_id`, under the runs lock so no run task is
+    /// writing it, applies `change` to the call and resumes the run when nothing waits.
+    async fn resolve_pending_call(
+        &self,
+        thread: &Thread,
+        call_id: &str,
+        expected: ToolCallStatus,
+        change: impl FnOnce(&mut crate::model::ToolCall) -> EngineResult<()>,
+    ) -> EngineResult<Message> {
+        let reply = {
+            let mut runs = lock(&self.inner.runs);
+            if runs.contains_key(&thread.id) {
+                return Err(EngineError::Conflict(format!(
+                    "Tool call '{call_id}' is not waiting: the run is still working."
+                )));
+            }
+            let Some(mut reply) = self.paused_reply(&thread.id)? else {
+                return Err(EngineError::not_found("pending tool call", call_id));
+            };
+            let Some(call) = reply.tool_calls.iter_mut().find(|c| c.id == call_id) else {
+                return Err(EngineError::not_found("pending tool call", call_id));
+            };
+            if call.status != expected {
+                return Err(EngineError::Conflict(format!(
+                    "Tool call '{call_id}' is {:?}, not waiting for this.",
+                    call.status
+                )));
+            }
+            change(call)?;
+            let call = call.clone();
+            self.inner.store.update_message(&reply)?;
+            let scope = Self::thread_scope(thread, Some(&reply.id));
+            if call.status.is_final() {
+                self.emit(
+                    EventKind::ToolCallOutput,
+                    &scope,
+                    json!({"message_id": reply.id, "tool_call_id": call.id, "output": call.output, "latency_ms": call.latency_ms, "status": call.status}),
+                );
+            }
+            let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
+            if !still_waiting {
+                runs.insert(thread.id.clone(), ActiveRun { cancel: self.inner.shutdown.child_token() });
+            }
+            reply.status = MessageStatus::InProgress;
+            reply
+        };
+        if !reply.tool_calls.iter().any(|c| c.status.is_waiting()) {
+            self.update_thread(&thread.id, |t| t.status = ThreadStatus::Running)?;
+            let chain = vec![thread.assistant_id.clone()];
+            self.spawn_run(run::RunSpec {
+                thread_id: thread.id.clone(),
+                reply_id: reply.id.clone(),
+                chain,
+            });
+        }
+        Ok(reply)
+    }
+
+    async fn answer_tool_call(&self, thread: Thread, request: MessageCreate) -> EngineResult<MessagePosted> {
+        let Some(call_id) = request.tool_call_id.clone() else {
+            return Err(EngineError::invalid("A tool message needs tool_call_id.", "tool_call_id"));
+        };
+        let output = request.content.as_ref().map(Content::to_text).unwrap_or_default();
+        let reply = self
+            .resolve_pending_call(&thread, &call_id, ToolCallStatus::RequiresAction, |call| {
+                call.status = ToolCallStatus::Completed;
+                call.output = Some(output);
+                Ok(())
+            })
+            .await?;
+        let mut message = self.new_message(&thread, Role::Tool, None, request.content, request.attachments, MessageStatus::Completed);
+        message.tool_call_id = Some(call_id);
+        self.inner.store.insert_message(&message)?;
+        self.inner.store.flush().await?;
+        let scope = Self::thread_scope(&thread, Some(&message.id));
+        self.emit(EventKind::MessageCreated, &scope, json!({"message_id": message.id, "message": message}));
+        Ok(MessagePosted {
+            message,
+            response_message_id: Some(reply.id),
+        })
+    }
+
+    pub async fn approve(&self, scope: &Scope, thread_id: &str, call_id: &str, arguments: Option<serde_json::Value>) -> EngineResult<Message> {
+        let thread = self.thread(scope, thread_id)?;
+        let arguments = match arguments {
+            None => None,
+            Some(serde_json::Value::String(text)) => Some(text),
+            Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
+            Some(_) => {
+                return Err(EngineError::invalid("arguments must be a JSON object or a JSON string.", "arguments"));
+            }
+        };
+        if let Some(text) = &arguments {
+            if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_err() {
+                return Err(EngineError::invalid("arguments must encode a JSON object.", "arguments"));
+            }
+        }
+        self.resolve_pending_call(&thread, call_id, ToolCallStatus::RequiresApproval, |call| {
+            if let Some(arguments) = arguments {
+                call.function.arguments = arguments;
+            }
+            call.status = ToolCallStatus::InProgress;
+            call.approved = true;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn deny(&self, scope: &Scope, thread_id: &str, call_id: &str, reason: Option<String>) -> EngineResult<Message> {
+        let thread = self.thread(scope, thread_id)?;
+        self.resolve_pending_call(&thread, call_id, ToolCallStatus::RequiresApproval, |call| {
+            call.status = ToolCallStatus::Denied;
+            call.output = Some(match reason {
+                Some(reason) => format!("The operator denied this call: {reason}"),
+                None => "The operator denied this call.".to_string(),
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Waits until the message is final and returns it.
+    pub async fn wait_for_message(&self, message_id: &str) -> EngineResult<Message> {
+        let mut rx = self.inner.bus.receiver();
+        loop {
+            if let Some(message) = self.inner.store.message(message_id)? {
+                if message.status.is_final() {
+                    return Ok(message);
+                }
+            } else {
+                return Err(EngineError::not_found("message", message_id));
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(event) if event.kind == EventKind::MessageCompleted && event.message_id.as_deref() == Some(message_id) => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Err(EngineError::Conflict("the runtime is shutting down".into()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// An error body for failed replies.
+    pub(crate) fn error_body(kind: &str, code: &str, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            message: message.into(),
+            kind: kind.into(),
+            code: Some(code.into()),
+            param: None,
+        }
+    }
+}

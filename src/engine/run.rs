@@ -1,0 +1,723 @@
+//! One run: context → model stream → tool calls (several per step, chained until a final
+//! answer, bounded) → final message. A run pauses (its task ends) when a tool call waits
+//! for an operator; answering it starts a new task that continues the same reply.
+
+use super::{Engine, EngineError, EventScope, lock, tools};
+use crate::model::{
+    Assistant, Content, ErrorBody, EventKind, FunctionCall, Message, MessageStatus, ReasoningStep,
+    Role, Thread, ThreadStatus, Tool, ToolCall, ToolCallStatus, ToolCallType, Usage, new_id,
+    now_secs,
+};
+use crate::providers::{
+    ContextItem, ContextToolCall, ModelEvent, ModelRequest, Provider, ProviderError, ROUTING_TOOL,
+    RouteTarget, ToolSpec,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A partly streamed reply is written to disk at most this often.
+const PERSIST_EVERY: Duration = Duration::from_millis(250);
+
+pub(crate) struct RunSpec {
+    pub thread_id: String,
+    pub reply_id: String,
+    /// Assistants from the first of a routing chain to this one, to cut loops.
+    pub chain: Vec<String>,
+}
+
+enum Outcome {
+    Completed,
+    Paused,
+    Failed(ErrorBody),
+    Cancelled,
+    StepLimit,
+}
+
+pub(crate) fn cancelled_error() -> ErrorBody {
+    Engine::error_body("cancelled", "cancelled", "The run was cancelled.")
+}
+
+struct CallResult {
+    index: usize,
+    status: ToolCallStatus,
+    output: Option<String>,
+    latency_ms: Option<u64>,
+    target_assistant_id: Option<String>,
+    thread_id: Option<String>,
+}
+
+impl CallResult {
+    fn new(index: usize, status: ToolCallStatus, output: Option<String>) -> Self {
+        CallResult {
+            index,
+            status,
+            output,
+            latency_ms: None,
+            target_assistant_id: None,
+            thread_id: None,
+        }
+    }
+}
+
+struct Run {
+    engine: Engine,
+    thread: Thread,
+    assistant: Assistant,
+    reply: Message,
+    scope: EventScope,
+    chain: Vec<String>,
+    cancel: CancellationToken,
+    last_persist: Instant,
+}
+
+pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
+    let loaded = load(&engine, &spec, cancel);
+    let mut run = match loaded {
+        Ok(run) => run,
+        Err(err) => {
+            tracing::error!("run of {} could not start: {err}", spec.thread_id);
+            lock(&engine.inner.runs).remove(&spec.thread_id);
+            return;
+        }
+    };
+    let outcome = run.drive().await;
+    run.finish(outcome).await;
+}
+
+fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Run, EngineError> {
+    let store = engine.store();
+    let thread = store
+        .thread(&spec.thread_id)
+        .ok_or_else(|| EngineError::not_found("thread", &spec.thread_id))?;
+    let reply = store
+        .message(&spec.reply_id)?
+        .ok_or_else(|| EngineError::not_found("message", &spec.reply_id))?;
+    let assistant = store
+        .assistant(reply.assistant_id.as_deref().unwrap_or(&thread.assistant_id))?
+        .ok_or_else(|| EngineError::not_found("assistant", &thread.assistant_id))?;
+    let scope = Engine::thread_scope(&thread, Some(&reply.id));
+    Ok(Run {
+        engine: engine.clone(),
+        thread,
+        assistant,
+        reply,
+        scope,
+        chain: spec.chain.clone(),
+        cancel,
+        last_persist: Instant::now(),
+    })
+}
+
+impl Run {
+    fn emit(&self, kind: EventKind, data: Value) {
+        self.engine.emit(kind, &self.scope, data);
+    }
+
+    fn persist(&mut self) {
+        if let Err(err) = self.engine.store().update_message(&self.reply) {
+            tracing::error!("could not save reply {}: {err}", self.reply.id);
+        }
+        self.last_persist = Instant::now();
+    }
+
+    fn persist_throttled(&mut self) {
+        if self.last_persist.elapsed() >= PERSIST_EVERY {
+            self.persist();
+        }
+    }
+
+    fn has_output(&self) -> bool {
+        !self.reply.text().is_empty()
+            || !self.reply.tool_calls.is_empty()
+            || !self.reply.reasoning.is_empty()
+    }
+
+    async fn drive(&mut self) -> Outcome {
+        let max_steps = self.engine.inner.options.max_steps;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Outcome::Cancelled;
+            }
+            let ready: Vec<usize> = (0..self.reply.tool_calls.len())
+                .filter(|&i| self.reply.tool_calls[i].status == ToolCallStatus::InProgress)
+                .collect();
+            if !ready.is_empty() {
+                match self.execute_calls(ready).await {
+                    Some(outcome) => return outcome,
+                    None => continue,
+                }
+            }
+            let step = self
+                .reply
+                .tool_calls
+                .iter()
+                .map(|c| c.step + 1)
+                .max()
+                .unwrap_or(0);
+            if step >= max_steps {
+                return Outcome::StepLimit;
+            }
+            match self.model_step(step).await {
+                Ok(true) => continue,
+                Ok(false) => return Outcome::Completed,
+                Err(outcome) => return outcome,
+            }
+        }
+    }
+
+    fn provider(&self) -> Result<Arc<dyn Provider>, ErrorBody> {
+        let config = self.engine.config();
+        let model = config.resolve_model(&self.assistant.model);
+        match config.provider_for(model) {
+            None => Ok(self.engine.inner.local.clone()),
+            Some((_, provider)) if provider.kind == crate::config::ProviderKind::Local => {
+                Ok(self.engine.inner.local.clone())
+            }
+            Some((name, provider)) => Err(Engine::error_body(
+                "server_error",
+                "provider_unavailable",
+                format!(
+                    "Model '{model}' belongs to provider '{name}' ({:?}), which this build cannot call yet.",
+                    provider.kind
+                ),
+            )),
+        }
+    }
+
+    /// One model call. `Ok(true)`: it asked for tools; `Ok(false)`: it gave its answer.
+    async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
+        let provider = self.provider().map_err(Outcome::Failed)?;
+        let request = self.build_request().map_err(|err| {
+            Outcome::Failed(Engine::error_body("server_error", "context", err.to_string()))
+        })?;
+        let model = self.engine.config().resolve_model(&self.assistant.model).to_string();
+        let mut stream = provider.stream(request);
+        // Provider tool-call index → index into the reply's tool calls.
+        let mut call_slots: Vec<(usize, usize)> = Vec::new();
+        let mut text_started = false;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Err(Outcome::Cancelled),
+                next = stream.next() => next,
+            };
+            let event = match next {
+                None | Some(Ok(ModelEvent::Finished)) => break,
+                Some(Ok(event)) => event,
+                Some(Err(err)) => return Err(Outcome::Failed(provider_error(&err))),
+            };
+            match event {
+                ModelEvent::TextDelta(delta) => {
+                    let mut delta = delta;
+                    if !text_started {
+                        text_started = true;
+                        if !self.reply.text().is_empty() {
+                            delta.insert_str(0, "\n\n");
+                        }
+                    }
+                    let mut text = self.reply.text();
+                    text.push_str(&delta);
+                    self.reply.content = Some(Content::Text(text));
+                    self.emit(EventKind::MessageDelta, json!({"message_id": self.reply.id, "delta": delta}));
+                }
+                ModelEvent::ReasoningStep => self.reply.reasoning.push(ReasoningStep::default()),
+                ModelEvent::ReasoningDelta(delta) => {
+                    if self.reply.reasoning.is_empty() {
+                        self.reply.reasoning.push(ReasoningStep::default());
+                    }
+                    if let Some(last) = self.reply.reasoning.last_mut() {
+                        last.text.push_str(&delta);
+                    }
+                    self.emit(EventKind::ReasoningDelta, json!({"message_id": self.reply.id, "delta": delta}));
+                }
+                ModelEvent::ToolCallStart { index, id, name } => {
+                    let id = if id.is_empty() || self.reply.tool_calls.iter().any(|c| c.id == id) {
+                        new_id("call_")
+                    } else {
+                        id
+                    };
+                    let call = ToolCall {
+                        id,
+                        kind: self.call_kind(&name),
+                        function: FunctionCall { name, arguments: String::new() },
+                        target_assistant_id: None,
+                        thread_id: None,
+                        status: ToolCallStatus::InProgress,
+                        output: None,
+                        latency_ms: None,
+                        step,
+                        approved: false,
+                    };
+                    self.emit(EventKind::ToolCallCreated, json!({"message_id": self.reply.id, "tool_call": call}));
+                    call_slots.push((index, self.reply.tool_calls.len()));
+                    self.reply.tool_calls.push(call);
+                    self.persist();
+                }
+                ModelEvent::ToolCallArguments { index, delta } => {
+                    let Some(&(_, slot)) = call_slots.iter().find(|(i, _)| *i == index) else {
+                        tracing::warn!("arguments for unknown tool call index {index}");
+                        continue;
+                    };
+                    let call = &mut self.reply.tool_calls[slot];
+                    call.function.arguments.push_str(&delta);
+                    let call_id = call.id.clone();
+                    self.emit(EventKind::ToolCallDelta, json!({"message_id": self.reply.id, "tool_call_id": call_id, "delta": delta}));
+                }
+                ModelEvent::Usage { input_tokens, output_tokens } => {
+                    let usage = Usage { input_tokens, output_tokens };
+                    self.reply.usage.input_tokens += input_tokens;
+                    self.reply.usage.output_tokens += output_tokens;
+                    self.engine.inner.usage.record(&self.thread.project_id, &model, usage);
+                }
+                ModelEvent::Finished => break,
+            }
+            self.persist_throttled();
+        }
+        Ok(!call_slots.is_empty())
+    }
+
+    fn call_kind(&self, name: &str) -> ToolCallType {
+        if name == ROUTING_TOOL {
+            return ToolCallType::AgentRouting;
+        }
+        match self.find_tool(name) {
+            Some(Tool::FileSearch(_)) => ToolCallType::FileSearch,
+            Some(Tool::CodeInterpreter(_)) => ToolCallType::CodeInterpreter,
+            Some(Tool::Webhook(_)) => ToolCallType::Webhook,
+            Some(Tool::Mcp(_)) => ToolCallType::Mcp,
+            Some(Tool::Function(_)) | None => ToolCallType::Function,
+        }
+    }
+
+    fn find_tool(&self, name: &str) -> Option<&Tool> {
+        self.assistant.tools.iter().find(|t| t.call_name() == Some(name))
+    }
+
+    /// Runs the ready calls at once. `Some(outcome)` ends the run (paused or cancelled).
+    async fn execute_calls(&mut self, ready: Vec<usize>) -> Option<Outcome> {
+        let mut immediate = Vec::new();
+        let mut running = Vec::new();
+        for index in ready {
+            let call = self.reply.tool_calls[index].clone();
+            let arguments_ok = serde_json::from_str::<serde_json::Map<String, Value>>(&call.function.arguments);
+            if let Err(err) = arguments_ok {
+                immediate.push(CallResult::new(
+                    index,
+                    ToolCallStatus::Failed,
+                    Some(format!("The arguments are not a JSON object: {err}")),
+                ));
+                continue;
+            }
+            if call.kind == ToolCallType::AgentRouting {
+                running.push(futures::future::Either::Left(self.route(index, call)));
+                continue;
+            }
+            let tool = self.find_tool(&call.function.name).cloned();
+            let Some(tool) = tool else {
+                let offered: Vec<&str> = self.assistant.tools.iter().filter_map(Tool::call_name).collect();
+                immediate.push(CallResult::new(
+                    index,
+                    ToolCallStatus::Failed,
+                    Some(format!(
+                        "There is no tool '{}'. This assistant offers: {}.",
+                        call.function.name,
+                        if offered.is_empty() { "none".to_string() } else { offered.join(", ") }
+                    )),
+                ));
+                continue;
+            };
+            let approval = tool.approval().unwrap_or(self.assistant.approval);
+            let read_only = matches!(&tool, Tool::Function(f) if f.read_only);
+            let needs_approval = !call.approved
+                && match approval {
+                    crate::model::Approval::Never => false,
+                    crate::model::Approval::Always => true,
+                    crate::model::Approval::OnWrite => !read_only,
+                };
+            if needs_approval {
+                immediate.push(CallResult::new(index, ToolCallStatus::RequiresApproval, None));
+                continue;
+            }
+            match tool {
+                Tool::Function(f) => match f.handler {
+                    Some(handler) => {
+                        let limit = self.engine.inner.options.tool_output_limit;
+                        let arguments = call.function.arguments.clone();
+                        running.push(futures::future::Either::Right(async move {
+                            let started = Instant::now();
+                            let result = tools::run_command(&handler, &arguments, limit).await;
+                            let latency = started.elapsed().as_millis() as u64;
+                            let mut outcome = match result {
+                                Ok(output) => CallResult::new(index, ToolCallStatus::Completed, Some(output)),
+                                Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
+                            };
+                            outcome.latency_ms = Some(latency);
+                            outcome
+                        }));
+                    }
+                    None => immediate.push(CallResult::new(index, ToolCallStatus::RequiresAction, None)),
+                },
+                other => immediate.push(CallResult::new(
+                    index,
+                    ToolCallStatus::Failed,
+                    Some(format!(
+                        "The {} tool is not available in this build yet.",
+                        other.call_name().unwrap_or("mcp")
+                    )),
+                )),
+            }
+        }
+        for result in immediate {
+            self.apply(result);
+        }
+        let results = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
+            results = futures::future::join_all(running) => results,
+        };
+        for result in results {
+            self.apply(result);
+        }
+        self.persist();
+        if self.reply.tool_calls.iter().any(|c| c.status.is_waiting()) {
+            return Some(Outcome::Paused);
+        }
+        None
+    }
+
+    fn apply(&mut self, result: CallResult) {
+        let call = &mut self.reply.tool_calls[result.index];
+        call.status = result.status;
+        call.output = result.output;
+        call.latency_ms = result.latency_ms;
+        if result.target_assistant_id.is_some() {
+            call.target_assistant_id = result.target_assistant_id;
+        }
+        if result.thread_id.is_some() {
+            call.thread_id = result.thread_id;
+        }
+        let data = json!({
+            "message_id": self.reply.id,
+            "tool_call_id": call.id,
+            "output": call.output,
+            "latency_ms": call.latency_ms,
+            "status": call.status,
+        });
+        self.emit(EventKind::ToolCallOutput, data);
+    }
+
+    /// Hands the message of a routing call to a `routes_to` assistant in a linked thread,
+    /// and returns that assistant's final answer as the call's output.
+    fn route(&self, index: usize, call: ToolCall) -> impl std::future::Future<Output = CallResult> + Send + 'static {
+        let engine = self.engine.clone();
+        let parent = self.thread.clone();
+        let assistant = self.assistant.clone();
+        let chain = self.chain.clone();
+        let scope = self.scope.clone();
+        let cancel = self.cancel.clone();
+        async move {
+            let started = Instant::now();
+            let mut result = match route_inner(&engine, &parent, &assistant, &chain, &scope, &call, cancel).await {
+                Ok(result) => result,
+                Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
+            };
+            result.index = index;
+            result.latency_ms = Some(started.elapsed().as_millis() as u64);
+            result
+        }
+    }
+
+    fn build_request(&self) -> Result<ModelRequest, EngineError> {
+        let store = self.engine.store();
+        let messages = store.recent_messages(&self.thread.id, self.engine.inner.options.context_messages)?;
+        let mut context = Vec::new();
+        for message in &messages {
+            let message = if message.id == self.reply.id { &self.reply } else { message };
+            match message.role {
+                Role::User => context.push(ContextItem::User(message.text())),
+                Role::Assistant => push_assistant(&mut context, message, message.id == self.reply.id),
+                Role::Tool | Role::System => {}
+            }
+        }
+        let mut tools: Vec<ToolSpec> = self
+            .assistant
+            .tools
+            .iter()
+            .filter_map(|tool| match tool {
+                Tool::Function(f) => Some(ToolSpec {
+                    name: f.function.name.clone(),
+                    description: f.function.description.clone().unwrap_or_default(),
+                    parameters: f.function.parameters.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut routes = Vec::new();
+        for id in &self.assistant.routes_to {
+            if let Some(target) = store.assistant(id)? {
+                routes.push(RouteTarget { id: target.id, name: target.name });
+            }
+        }
+        if !routes.is_empty() {
+            let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+            tools.push(ToolSpec {
+                name: ROUTING_TOOL.into(),
+                description: "Hand the request to a colleague assistant and get its answer back.".into(),
+                parameters: json!({
+                    "type": "object",
+                    "properties": {
+                        "assistant": {"type": "string", "enum": names},
+                        "message": {"type": "string", "description": "What the colleague should do."}
+                    },
+                    "required": ["assistant", "message"]
+                }),
+            });
+        }
+        Ok(ModelRequest {
+            model: self.engine.config().resolve_model(&self.assistant.model).to_string(),
+            assistant_name: self.assistant.name.clone(),
+            instructions: self.assistant.instructions.clone(),
+            context,
+            tools,
+            routes,
+        })
+    }
+
+    async fn finish(mut self, outcome: Outcome) {
+        let engine = self.engine.clone();
+        if let Outcome::Paused = outcome {
+            self.persist();
+            if let Err(err) = engine.store().flush().await {
+                tracing::error!("flush failed: {err}");
+            }
+            lock(&engine.inner.runs).remove(&self.thread.id);
+            let _ = engine.update_thread(&self.thread.id, |t| {
+                if t.status != ThreadStatus::Closed {
+                    t.status = ThreadStatus::RequiresAction;
+                }
+            });
+            return;
+        }
+        let error = match outcome {
+            Outcome::Completed => {
+                self.reply.status = MessageStatus::Completed;
+                None
+            }
+            Outcome::Failed(error) => {
+                self.reply.status = if self.has_output() { MessageStatus::Incomplete } else { MessageStatus::Failed };
+                Some(error)
+            }
+            Outcome::Cancelled => {
+                self.reply.status = MessageStatus::Incomplete;
+                Some(cancelled_error())
+            }
+            Outcome::StepLimit => {
+                self.reply.status = MessageStatus::Incomplete;
+                Some(Engine::error_body(
+                    "server_error",
+                    "max_steps",
+                    format!("The run stopped after {} model calls without a final answer.", engine.inner.options.max_steps),
+                ))
+            }
+            Outcome::Paused => None,
+        };
+        for call in &mut self.reply.tool_calls {
+            if !call.status.is_final() {
+                call.status = ToolCallStatus::Cancelled;
+            }
+        }
+        self.reply.error = error.clone();
+        self.persist();
+        // A completed message is on disk before anyone is told it is complete.
+        if let Err(err) = engine.store().flush().await {
+            tracing::error!("flush failed: {err}");
+        }
+        if let Some(error) = error {
+            self.emit(EventKind::Error, json!({"message_id": self.reply.id, "error": error}));
+        }
+        self.emit(EventKind::MessageCompleted, json!({"message_id": self.reply.id, "message": self.reply}));
+        lock(&engine.inner.runs).remove(&self.thread.id);
+        let _ = engine.update_thread(&self.thread.id, |t| {
+            if matches!(t.status, ThreadStatus::Running | ThreadStatus::RequiresAction) {
+                t.status = ThreadStatus::Active;
+            }
+        });
+        self.emit(EventKind::Done, json!({"message_id": self.reply.id}));
+    }
+}
+
+fn provider_error(err: &ProviderError) -> ErrorBody {
+    let kind = match err.status {
+        Some(429) => "rate_limit_error",
+        Some(400..=499) => "invalid_request_error",
+        _ => "server_error",
+    };
+    Engine::error_body(kind, &err.code, err.message.clone())
+}
+
+/// Adds a stored assistant message to the context: each step's calls with their results,
+/// and its text. For the reply being written, its text so far comes first.
+fn push_assistant(context: &mut Vec<ContextItem>, message: &Message, current: bool) {
+    let text = message.text();
+    if current && !text.is_empty() {
+        context.push(ContextItem::Assistant(text.clone()));
+    }
+    let mut steps: Vec<u32> = message.tool_calls.iter().map(|c| c.step).collect();
+    steps.dedup();
+    for step in steps {
+        let calls: Vec<&ToolCall> = message
+            .tool_calls
+            .iter()
+            .filter(|c| c.step == step && c.status.is_final())
+            .collect();
+        if calls.is_empty() {
+            continue;
+        }
+        context.push(ContextItem::ToolCalls(
+            calls
+                .iter()
+                .map(|c| ContextToolCall {
+                    id: c.id.clone(),
+                    name: c.function.name.clone(),
+                    arguments: c.function.arguments.clone(),
+                })
+                .collect(),
+        ));
+        for call in calls {
+            let output = match (&call.output, call.status) {
+                (Some(output), ToolCallStatus::Completed) => output.clone(),
+                (Some(output), status) => format!("[{status:?}] {output}"),
+                (None, status) => format!("[{status:?}]"),
+            };
+            context.push(ContextItem::ToolResult {
+                call_id: call.id.clone(),
+                name: call.function.name.clone(),
+                output,
+            });
+        }
+    }
+    if !current && !text.is_empty() {
+        context.push(ContextItem::Assistant(text));
+    }
+}
+
+fn normalise(name: &str) -> String {
+    name.to_lowercase().replace(['_', '-'], " ")
+}
+
+async fn route_inner(
+    engine: &Engine,
+    parent: &Thread,
+    assistant: &Assistant,
+    chain: &[String],
+    scope: &EventScope,
+    call: &ToolCall,
+    cancel: CancellationToken,
+) -> Result<CallResult, String> {
+    #[derive(serde::Deserialize)]
+    struct RouteArgs {
+        assistant: String,
+        message: String,
+    }
+    let args: RouteArgs = serde_json::from_str(&call.function.arguments)
+        .map_err(|err| format!("Routing needs {{\"assistant\", \"message\"}}: {err}"))?;
+    if args.message.trim().is_empty() {
+        return Err("Routing needs a non-empty message.".into());
+    }
+    let store = engine.store();
+    let mut target = None;
+    let mut names = Vec::new();
+    for id in &assistant.routes_to {
+        if let Some(candidate) = store.assistant(id).map_err(|e| e.to_string())? {
+            names.push(candidate.name.clone());
+            if candidate.id == args.assistant || normalise(&candidate.name) == normalise(&args.assistant) {
+                target = Some(candidate);
+            }
+        }
+    }
+    let Some(target) = target else {
+        return Err(format!(
+            "'{}' is not one of {}'s routes ({}).",
+            args.assistant,
+            assistant.name,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ));
+    };
+    if chain.contains(&target.id) {
+        let mut path: Vec<String> = chain
+            .iter()
+            .map(|id| store.assistant(id).ok().flatten().map_or(id.clone(), |a| a.name))
+            .collect();
+        path.push(target.name.clone());
+        return Err(format!("Routing loop cut off: {}.", path.join(" → ")));
+    }
+    if chain.len() > engine.inner.options.max_routing_depth {
+        return Err(format!(
+            "Routing deeper than {} hops is not allowed.",
+            engine.inner.options.max_routing_depth
+        ));
+    }
+    let now = now_secs();
+    let child = Thread {
+        id: new_id("thread_"),
+        object: "thread".into(),
+        project_id: parent.project_id.clone(),
+        assistant_id: target.id.clone(),
+        created_at: now,
+        updated_at: now,
+        status: ThreadStatus::Active,
+        metadata: parent.metadata.clone(),
+        title: Some(super::validate::clip_title(&args.message)),
+        parent_thread_id: Some(parent.id.clone()),
+    };
+    store.put_thread(&child).map_err(|e| e.to_string())?;
+    engine.emit(EventKind::ThreadCreated, &Engine::thread_scope(&child, None), json!({"thread": child}));
+    let message = engine.new_message(&child, Role::User, None, Some(Content::Text(args.message)), Vec::new(), MessageStatus::Completed);
+    let reply = engine.new_message(&child, Role::Assistant, Some(&target.id), None, Vec::new(), MessageStatus::InProgress);
+    let child_cancel = cancel.child_token();
+    {
+        let mut runs = lock(&engine.inner.runs);
+        store.insert_message(&message).map_err(|e| e.to_string())?;
+        store.insert_message(&reply).map_err(|e| e.to_string())?;
+        runs.insert(child.id.clone(), super::ActiveRun { cancel: child_cancel.clone() });
+    }
+    if let Err(err) = engine.begin_reply(&child, &message, &reply).await {
+        lock(&engine.inner.runs).remove(&child.id);
+        return Err(err.to_string());
+    }
+    engine.emit(
+        EventKind::Routing,
+        scope,
+        json!({
+            "message_id": scope.message_id,
+            "tool_call_id": call.id,
+            "from_assistant_id": assistant.id,
+            "to_assistant_id": target.id,
+            "from_thread_id": parent.id,
+            "to_thread_id": child.id,
+            "to_message_id": message.id,
+        }),
+    );
+    let mut child_chain = chain.to_vec();
+    child_chain.push(target.id.clone());
+    let child_engine = engine.clone();
+    let spec = RunSpec { thread_id: child.id.clone(), reply_id: reply.id.clone(), chain: child_chain };
+    tokio::spawn(async move { run(child_engine, spec, child_cancel).await });
+    let answer = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err("Cancelled with the routing run.".into()),
+        answer = engine.wait_for_message(&reply.id) => answer.map_err(|e| e.to_string())?,
+    };
+    let mut result = CallResult::new(0, ToolCallStatus::Completed, Some(answer.text()));
+    if answer.status != MessageStatus::Completed {
+        result.status = ToolCallStatus::Failed;
+        let why = answer.error.map_or_else(|| format!("{:?}", answer.status), |e| e.message);
+        result.output = Some(format!("{} could not answer: {why}", target.name));
+    }
+    result.target_assistant_id = Some(target.id);
+    result.thread_id = Some(child.id);
+    Ok(result)
+}

@@ -1,0 +1,185 @@
+//! Checks of request bodies, so that nothing invalid is stored.
+
+use super::{EngineError, EngineResult};
+use crate::model::requests::MessageCreate;
+use crate::model::{Content, ContentPart, Limits, Role, Tool};
+use crate::providers::ROUTING_TOOL;
+use std::collections::{BTreeMap, HashSet};
+
+pub fn name(value: &str, param: &'static str) -> EngineResult<()> {
+    if value.trim().is_empty() {
+        return Err(EngineError::invalid(format!("'{param}' must not be empty."), param));
+    }
+    if value.chars().count() > 256 {
+        return Err(EngineError::invalid(format!("'{param}' is longer than 256 characters."), param));
+    }
+    Ok(())
+}
+
+pub fn model(model: String) -> EngineResult<String> {
+    name(&model, "model")?;
+    Ok(model)
+}
+
+pub fn limits(limits: Option<&Limits>) -> EngineResult<()> {
+    if let Some(limits) = limits {
+        if limits.tokens_per_minute == 0 || limits.concurrent_threads == 0 {
+            return Err(EngineError::invalid("limits must be greater than zero.", "limits"));
+        }
+    }
+    Ok(())
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len()
+}
+
+pub fn webhook_url(url: Option<&str>) -> EngineResult<()> {
+    match url {
+        Some(url) if !is_http_url(url) => Err(EngineError::invalid(
+            format!("logs_webhook {url:?} is not an http(s) URL."),
+            "logs_webhook",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn function_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+pub fn tools(tools: &[Tool]) -> EngineResult<()> {
+    let mut names = HashSet::new();
+    for (i, tool) in tools.iter().enumerate() {
+        match tool {
+            Tool::Function(f) => {
+                if !function_name(&f.function.name) {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].function.name {:?} must be 1-64 letters, digits, '_' or '-'.",
+                            f.function.name
+                        ),
+                        param: Some(format!("tools[{i}].function.name")),
+                    });
+                }
+                if f.function.name == ROUTING_TOOL {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}]: the name '{ROUTING_TOOL}' is reserved for routing."),
+                        param: Some(format!("tools[{i}].function.name")),
+                    });
+                }
+                if !f.function.parameters.is_object() {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}].function.parameters must be a JSON schema object."),
+                        param: Some(format!("tools[{i}].function.parameters")),
+                    });
+                }
+                if let Some(handler) = &f.handler {
+                    if handler.command.first().is_none_or(|prog| prog.is_empty()) {
+                        return Err(EngineError::Invalid {
+                            message: format!("tools[{i}].handler.command must name a program."),
+                            param: Some(format!("tools[{i}].handler.command")),
+                        });
+                    }
+                    if handler.timeout_ms == 0 || handler.timeout_ms > 600_000 {
+                        return Err(EngineError::Invalid {
+                            message: format!("tools[{i}].handler.timeout_ms must be 1 to 600000."),
+                            param: Some(format!("tools[{i}].handler.timeout_ms")),
+                        });
+                    }
+                }
+            }
+            Tool::Webhook(w) => {
+                if !is_http_url(&w.endpoint) {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}].endpoint {:?} is not an http(s) URL.", w.endpoint),
+                        param: Some(format!("tools[{i}].endpoint")),
+                    });
+                }
+            }
+            Tool::Mcp(m) => {
+                if m.command.is_some() == m.url.is_some() {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."),
+                        param: Some(format!("tools[{i}]")),
+                    });
+                }
+            }
+            Tool::FileSearch(_) | Tool::CodeInterpreter(_) => {}
+        }
+        if let Some(name) = tool.call_name() {
+            if !names.insert(name.to_string()) {
+                return Err(EngineError::Invalid {
+                    message: format!("tools[{i}]: a second tool named '{name}'."),
+                    param: Some(format!("tools[{i}]")),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn metadata(metadata: &BTreeMap<String, String>) -> EngineResult<()> {
+    if metadata.len() > 16 {
+        return Err(EngineError::invalid("metadata has more than 16 keys.", "metadata"));
+    }
+    for (key, value) in metadata {
+        if key.is_empty() || key.chars().count() > 64 {
+            return Err(EngineError::invalid(format!("metadata key {key:?} must be 1-64 characters."), "metadata"));
+        }
+        if value.chars().count() > 512 {
+            return Err(EngineError::invalid(format!("metadata.{key} is longer than 512 characters."), "metadata"));
+        }
+    }
+    Ok(())
+}
+
+/// A title from free text: its first line, at most 80 characters.
+pub fn clip_title(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let mut title: String = line.chars().take(80).collect();
+    if title.len() < line.len() {
+        title.push('…');
+    }
+    title
+}
+
+fn file_id(id: &str, param: &'static str) -> EngineResult<()> {
+    if !id.starts_with("file_") || id.len() > 128 {
+        return Err(EngineError::invalid(format!("{id:?} is not a file id."), param));
+    }
+    Ok(())
+}
+
+pub fn message(request: &MessageCreate) -> EngineResult<()> {
+    match &request.content {
+        None if request.role == Role::User => {
+            return Err(EngineError::invalid("A user message needs content.", "content"));
+        }
+        Some(Content::Text(text)) if request.role == Role::User && text.trim().is_empty() => {
+            return Err(EngineError::invalid("content must not be empty.", "content"));
+        }
+        Some(Content::Parts(parts)) => {
+            if parts.is_empty() {
+                return Err(EngineError::invalid("content must not be an empty list.", "content"));
+            }
+            for part in parts {
+                if let ContentPart::File { file_id: id } = part {
+                    file_id(id, "content")?;
+                }
+            }
+        }
+        _ => {}
+    }
+    for attachment in &request.attachments {
+        file_id(&attachment.file_id, "attachments")?;
+    }
+    if request.role != Role::Tool && request.tool_call_id.is_some() {
+        return Err(EngineError::invalid("tool_call_id belongs on role 'tool' messages.", "tool_call_id"));
+    }
+    Ok(())
+}
