@@ -1,1 +1,49 @@
-fn main() {}
+use agentdeck::cli::{Cli, Command, run_command};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if to_stderr {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        return None;
+    }
+    // Nothing may reach the terminal of a command (or, later, the UI): log to a file.
+    let dir = agentdeck::config::state_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(dir, "agentdeck.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).init();
+    Some(guard)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Some(Command::Serve { .. }) | None);
+    let _log_guard = init_logging(serving);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("agentdeck: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(command) => run_command(&cli.global, command).await,
+            // The terminal UI is not built yet: run the runtime in the foreground instead.
+            None => {
+                eprintln!("agentdeck: the terminal UI is not part of this build yet; serving the runtime instead (Ctrl-C stops it).");
+                agentdeck::cli::serve(&cli.global, std::net::SocketAddr::from(([127, 0, 0, 1], 7878))).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("agentdeck: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

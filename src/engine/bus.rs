@@ -112,13 +112,42 @@ impl EventBus {
         self.inner.tx.subscribe()
     }
 
+    /// Logged events matching `filter` with ids in `after+1..=upto`; never waits.
+    pub fn replay(&self, filter: EventFilter, after: u64, upto: u64) -> impl Stream<Item = Arc<Event>> + Send + use<> {
+        let store = self.inner.store.clone();
+        async_stream::stream! {
+            let mut last = after;
+            while last < upto {
+                let batch = match store.events_after(last, REPLAY_BATCH) {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        tracing::error!("event replay failed: {err}");
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                for event in batch {
+                    if event.id > upto {
+                        return;
+                    }
+                    last = event.id;
+                    if filter.matches(&event) {
+                        yield Arc::new(event);
+                    }
+                }
+            }
+        }
+    }
+
     /// Events matching `filter` with ids above `after` (or from now, if `None`): first
     /// those already logged, then live ones, without gaps or duplicates.
     pub fn subscribe(
         &self,
         filter: EventFilter,
         after: Option<u64>,
-    ) -> impl Stream<Item = Arc<Event>> + Send + 'static {
+    ) -> impl Stream<Item = Arc<Event>> + Send + use<> {
         let bus = self.clone();
         async_stream::stream! {
             let mut rx = bus.inner.tx.subscribe();

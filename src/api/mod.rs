@@ -1,0 +1,259 @@
+//! The v2 HTTP API (SPEC §3) on axum: routes, auth, errors and SSE.
+
+mod error;
+mod extract;
+mod sse;
+
+pub use error::ApiError;
+pub use extract::BODY_LIMIT;
+
+use crate::engine::Engine;
+use crate::model::requests::{
+    ApproveRequest, AssistantCreate, AssistantPatch, DenyRequest, KeyCreate, MessageCreate,
+    ProjectCreate, ProjectPatch, ThreadCreate, ThreadPatch,
+};
+use crate::model::{HasId, List, ThreadStatus};
+use crate::store::ThreadQuery;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use extract::{Caller, JsonBody, OptionalJsonBody, Params};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    /// SHA-256 of the admin key.
+    pub admin_key_hash: String,
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v2/projects", post(create_project).get(list_projects))
+        .route("/v2/projects/{id}", get(get_project).patch(patch_project))
+        .route("/v2/projects/{id}/keys", post(create_key))
+        .route("/v2/projects/{id}/limits", get(get_limits))
+        .route("/v2/assistants", post(create_assistant).get(list_assistants))
+        .route(
+            "/v2/assistants/{id}",
+            get(get_assistant).patch(patch_assistant).delete(delete_assistant),
+        )
+        .route("/v2/threads", post(create_thread).get(list_threads))
+        .route("/v2/threads/{id}", get(get_thread).patch(patch_thread))
+        .route("/v2/threads/{id}/cancel", post(cancel_thread))
+        .route("/v2/threads/{id}/messages", post(post_message).get(list_messages))
+        .route("/v2/threads/{id}/messages/{msg_id}", get(get_message))
+        .route("/v2/threads/{id}/messages/{msg_id}/stream", get(sse::message_stream))
+        .route("/v2/threads/{id}/tool_calls/{call_id}/approve", post(approve_call))
+        .route("/v2/threads/{id}/tool_calls/{call_id}/deny", post(deny_call))
+        .route("/v2/threads/{id}/events", get(sse::thread_events))
+        .route("/v2/events", get(sse::all_events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("There is no such route. The API lives under /v2 (see SPEC §3).")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        "This route does not accept that method.",
+    )
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Pages a list already sorted newest first, the way every list endpoint pages.
+fn page<T: HasId>(mut items: Vec<T>, params: &Params) -> ApiResult<List<T>> {
+    let limit = params.limit(20, 1000)?;
+    if params.ascending()? {
+        items.reverse();
+    }
+    if let Some(after) = params.get("after") {
+        let Some(position) = items.iter().position(|item| item.id() == after) else {
+            return Err(ApiError::not_found(format!("No object found with id '{after}' to page after.")));
+        };
+        items.drain(..=position);
+    }
+    let has_more = items.len() > limit;
+    items.truncate(limit);
+    Ok(List::new(items, has_more))
+}
+
+async fn create_project(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<ProjectCreate>) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let project = state.engine.create_project(body)?;
+    Ok((StatusCode::OK, Json(project)).into_response())
+}
+
+async fn list_projects(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+    let projects = state.engine.list_projects(&caller.scope)?;
+    Ok(Json(page(projects, &params)?).into_response())
+}
+
+async fn get_project(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.project(&caller.scope, &id)?).into_response())
+}
+
+async fn patch_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ProjectPatch>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    Ok(Json(state.engine.patch_project(&caller.scope, &id, body)?).into_response())
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<KeyCreate>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    Ok(Json(state.engine.create_key(&caller.scope, &id, body.name)?).into_response())
+}
+
+async fn get_limits(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.limits(&caller.scope, &id)?).into_response())
+}
+
+async fn create_assistant(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<AssistantCreate>) -> ApiResult<Response> {
+    Ok(Json(state.engine.create_assistant(&caller.scope, body)?).into_response())
+}
+
+async fn list_assistants(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+    let assistants = state.engine.list_assistants(&caller.scope)?;
+    Ok(Json(page(assistants, &params)?).into_response())
+}
+
+async fn get_assistant(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.assistant(&caller.scope, &id)?).into_response())
+}
+
+async fn patch_assistant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AssistantPatch>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.patch_assistant(&caller.scope, &id, body)?).into_response())
+}
+
+async fn delete_assistant(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.delete_assistant(&caller.scope, &id)?).into_response())
+}
+
+async fn create_thread(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<ThreadCreate>) -> ApiResult<Response> {
+    Ok(Json(state.engine.create_thread(&caller.scope, body)?).into_response())
+}
+
+async fn list_threads(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+    let status = match params.get("status") {
+        None | Some("") => None,
+        Some(text) => Some(ThreadStatus::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "status must be one of active, running, requires_action, closed.",
+                Some("status".into()),
+            )
+        })?),
+    };
+    let metadata = params
+        .0
+        .iter()
+        .filter_map(|(key, value)| key.strip_prefix("metadata.").map(|k| (k.to_string(), value.clone())))
+        .collect();
+    let query = ThreadQuery {
+        project_id: None,
+        assistant_id: params.get("assistant_id").filter(|s| !s.is_empty()).map(str::to_string),
+        status,
+        parent_thread_id: params.get("parent_thread_id").filter(|s| !s.is_empty()).map(str::to_string),
+        metadata,
+        q: params.get("q").filter(|s| !s.trim().is_empty()).map(str::to_string),
+        limit: params.limit(20, 1000)?,
+        after: params.get("after").filter(|s| !s.is_empty()).map(str::to_string),
+        ascending: params.ascending()?,
+    };
+    Ok(Json(state.engine.list_threads(&caller.scope, query)?).into_response())
+}
+
+async fn get_thread(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.thread(&caller.scope, &id)?).into_response())
+}
+
+async fn patch_thread(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ThreadPatch>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.patch_thread(&caller.scope, &id, body)?).into_response())
+}
+
+async fn cancel_thread(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.cancel(&caller.scope, &id)?).into_response())
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+    JsonBody(body): JsonBody<MessageCreate>,
+) -> ApiResult<Response> {
+    let stream = params.flag("stream")?;
+    // Subscribe before posting, so the stream starts with this message's first event.
+    let from = state.engine.bus().last_id();
+    let posted = state.engine.post_message(&caller.scope, &id, body).await?;
+    if stream {
+        let reply = posted.response_message_id.clone().unwrap_or_default();
+        return Ok(sse::reply_stream(&state, &id, &reply, from).into_response());
+    }
+    Ok(Json(posted).into_response())
+}
+
+async fn list_messages(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let list = state.engine.list_messages(
+        &caller.scope,
+        &id,
+        params.get("after").filter(|s| !s.is_empty()),
+        params.limit(20, 1000)?,
+        params.ascending()?,
+    )?;
+    Ok(Json(list).into_response())
+}
+
+async fn get_message(State(state): State<AppState>, caller: Caller, Path((id, msg_id)): Path<(String, String)>) -> ApiResult<Response> {
+    Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
+}
+
+async fn approve_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, call_id)): Path<(String, String)>,
+    OptionalJsonBody(body): OptionalJsonBody<ApproveRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.approve(&caller.scope, &id, &call_id, body.arguments).await?).into_response())
+}
+
+async fn deny_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, call_id)): Path<(String, String)>,
+    OptionalJsonBody(body): OptionalJsonBody<DenyRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.deny(&caller.scope, &id, &call_id, body.reason).await?).into_response())
+}

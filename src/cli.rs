@@ -1,0 +1,516 @@
+//! The command line: `serve`, `keys`, `projects`, `assistants`, `send`, `export`.
+//!
+//! Every command except `serve` speaks the v2 API: to `--remote`, to the server running on
+//! the data dir (DATA_DIR/serve.json), or else to a runtime started inside this process.
+
+use crate::client::{Client, ServerEvent};
+use crate::config::{Config, default_config_file, default_data_dir};
+use crate::engine::EngineOptions;
+use crate::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
+use crate::model::{Content, Message, MessageStatus, Role, Thread};
+use crate::runtime::{Runtime, RuntimeOptions, admin_key, read_serve_info};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "agentdeck", version, about = "A terminal workspace for running and watching many LLM assistants at once")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Where state lives [default: $AGENTDECK_DATA_DIR, else $XDG_DATA_HOME/agentdeck]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [default: $AGENTDECK_CONFIG, else $XDG_CONFIG_HOME/agentdeck/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use a remote `agentdeck serve` (key from AGENTDECK_API_KEY)
+    #[arg(long, global = true, value_name = "URL")]
+    pub remote: Option<String>,
+    /// Terminal UI theme
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Terminal UI keymap
+    #[arg(long, global = true, value_name = "NAME")]
+    pub keymap: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the runtime headless with the HTTP API
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+        listen: SocketAddr,
+    },
+    /// API keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Projects
+    #[command(subcommand)]
+    Projects(ProjectsCommand),
+    /// Assistants
+    #[command(subcommand)]
+    Assistants(AssistantsCommand),
+    /// Post a user message and stream the reply to stdout
+    Send {
+        /// Assistant name or id [default: triage, or the only assistant]
+        #[arg(long)]
+        assistant: Option<String>,
+        /// Continue this thread instead of starting one
+        #[arg(long)]
+        thread: Option<String>,
+        /// One JSON event per line instead of plain text
+        #[arg(long)]
+        json: bool,
+        text: String,
+    },
+    /// Print a thread as Markdown or JSON
+    Export {
+        thread_id: String,
+        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Print a new project-scoped API key (shown once)
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectsCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AssistantsCommand {
+    /// Create an assistant from a JSON file in the seed's shape (`-` reads stdin)
+    Create {
+        #[arg(long)]
+        file: PathBuf,
+        /// The project [default: the only project, if there is one]
+        #[arg(long)]
+        project: Option<String>,
+    },
+    List,
+}
+
+pub fn data_dir(global: &Global) -> PathBuf {
+    global.data_dir.clone().unwrap_or_else(default_data_dir)
+}
+
+pub fn load_config(global: &Global) -> Result<Config> {
+    let (path, required) = match &global.config {
+        Some(path) => (path.clone(), true),
+        None => (default_config_file(), std::env::var_os("AGENTDECK_CONFIG").is_some()),
+    };
+    Ok(Config::load(&path, required)?)
+}
+
+/// A client for the runtime, and the in-process runtime behind it, if one was started.
+pub struct Connection {
+    pub client: Client,
+    pub local: Option<Runtime>,
+}
+
+impl Connection {
+    pub async fn close(self) {
+        if let Some(runtime) = self.local {
+            runtime.stop().await;
+        }
+    }
+}
+
+pub async fn connect(global: &Global) -> Result<Connection> {
+    if let Some(remote) = &global.remote {
+        let key = std::env::var("AGENTDECK_API_KEY")
+            .map_err(|_| anyhow!("--remote needs the API key in AGENTDECK_API_KEY"))?;
+        let client = Client::new(remote, &key);
+        client.healthz().await.with_context(|| format!("cannot reach {remote}"))?;
+        return Ok(Connection { client, local: None });
+    }
+    let dir = data_dir(global);
+    if let Some(info) = read_serve_info(&dir) {
+        if let Some(key) = admin_key(&dir) {
+            let client = Client::new(&info.url, &key);
+            if client.healthz().await.is_ok() {
+                return Ok(Connection { client, local: None });
+            }
+        }
+    }
+    let runtime = Runtime::start(RuntimeOptions {
+        data_dir: dir,
+        config: load_config(global)?,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        announce: false,
+        seed_threads: false,
+        engine: EngineOptions::default(),
+    })
+    .await?;
+    let client = Client::new(&runtime.url(), runtime.admin_key());
+    Ok(Connection { client, local: Some(runtime) })
+}
+
+pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
+    let dir = data_dir(global);
+    if let Some(info) = read_serve_info(&dir) {
+        if let Some(key) = admin_key(&dir) {
+            if Client::new(&info.url, &key).healthz().await.is_ok() {
+                bail!("{} is already served at {} (pid {})", dir.display(), info.url, info.pid);
+            }
+        }
+    }
+    let runtime = Runtime::start(RuntimeOptions {
+        data_dir: dir.clone(),
+        config: load_config(global)?,
+        listen,
+        announce: true,
+        seed_threads: true,
+        engine: EngineOptions::default(),
+    })
+    .await?;
+    eprintln!(
+        "agentdeck serve: {} (data dir {}; admin key in {})",
+        runtime.url(),
+        dir.display(),
+        if std::env::var_os("AGENTDECK_ADMIN_KEY").is_some() { "AGENTDECK_ADMIN_KEY".to_string() } else { dir.join("admin.key").display().to_string() }
+    );
+    wait_for_stop_signal().await;
+    eprintln!("agentdeck serve: stopping");
+    runtime.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> {
+    if let Command::Serve { listen } = command {
+        return serve(global, listen).await;
+    }
+    let connection = connect(global).await?;
+    let result = run_client_command(&connection.client, command).await;
+    connection.close().await;
+    result
+}
+
+async fn run_client_command(client: &Client, command: Command) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Serve { .. } => bail!("`serve` runs a server; it is not a client command"),
+        Command::Keys(KeysCommand::Create { project, name }) => {
+            let key = client.create_key(&project, name).await?;
+            eprintln!("New key {} for {project}; it is shown only this once:", key.id);
+            writeln!(out, "{}", key.key)?;
+        }
+        Command::Projects(ProjectsCommand::Create { name, description }) => {
+            let project = client
+                .create_project(&ProjectCreate { name, description, ..Default::default() })
+                .await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&project)?)?;
+        }
+        Command::Projects(ProjectsCommand::List) => {
+            for project in client.list_projects().await?.data {
+                writeln!(out, "{}\t{}\t{}", project.id, project.name, project.description.unwrap_or_default())?;
+            }
+        }
+        Command::Assistants(AssistantsCommand::Create { file, project }) => {
+            let mut body = read_assistant_file(&file)?;
+            if body.project_id.is_none() {
+                body.project_id = Some(match project {
+                    Some(project) => project,
+                    None => only_project(client).await?,
+                });
+            }
+            let assistant = client.create_assistant(&body).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&assistant)?)?;
+        }
+        Command::Assistants(AssistantsCommand::List) => {
+            for a in client.list_assistants().await?.data {
+                writeln!(out, "{}\t{}\t{}\t{}", a.id, a.name, a.model, a.project_id)?;
+            }
+        }
+        Command::Send { assistant, thread, json, text } => {
+            drop(out);
+            return send(client, assistant, thread, json, text).await;
+        }
+        Command::Export { thread_id, format } => {
+            let thread = client.thread(&thread_id).await?;
+            let messages = client.all_messages(&thread_id).await?;
+            if format == "json" {
+                let doc = serde_json::json!({"thread": thread, "messages": messages});
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            } else {
+                let names = client.list_assistants().await.map(|l| l.data).unwrap_or_default();
+                let name_of = |id: &str| names.iter().find(|a| a.id == id).map_or(id.to_string(), |a| a.name.clone());
+                write!(out, "{}", export_markdown(&thread, &messages, &name_of))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_assistant_file(path: &Path) -> Result<AssistantCreate> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the assistant from stdin")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let at = err.path().to_string();
+        anyhow!("{}: {} (at {at})", path.display(), err.into_inner())
+    })
+}
+
+async fn only_project(client: &Client) -> Result<String> {
+    let projects = client.list_projects().await?.data;
+    match projects.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => bail!("there is no project yet: create one with `agentdeck projects create --name NAME`"),
+        many => {
+            let names: Vec<String> = many.iter().map(|p| format!("{} ({})", p.id, p.name)).collect();
+            bail!("several projects exist; choose one with --project: {}", names.join(", "))
+        }
+    }
+}
+
+async fn send(client: &Client, assistant: Option<String>, thread: Option<String>, json: bool, text: String) -> Result<ExitCode> {
+    let thread: Thread = match thread {
+        Some(id) => client.thread(&id).await?,
+        None => {
+            let assistants = client.list_assistants().await?.data;
+            let chosen = match &assistant {
+                Some(wanted) => assistants
+                    .iter()
+                    .find(|a| a.id == *wanted)
+                    .or_else(|| assistants.iter().find(|a| a.name.eq_ignore_ascii_case(wanted))),
+                None => assistants
+                    .iter()
+                    .find(|a| a.name == "triage")
+                    .or(if assistants.len() == 1 { assistants.first() } else { None }),
+            };
+            let Some(chosen) = chosen else {
+                let names: Vec<&str> = assistants.iter().map(|a| a.name.as_str()).collect();
+                bail!("choose an assistant with --assistant; there are: {}", names.join(", "));
+            };
+            client
+                .create_thread(&ThreadCreate { assistant_id: chosen.id.clone(), ..Default::default() })
+                .await?
+        }
+    };
+    eprintln!("thread: {}", thread.id);
+    let posted = client
+        .post_message(&thread.id, &MessageCreate {
+            role: Role::User,
+            content: Some(Content::Text(text)),
+            attachments: Vec::new(),
+            tool_call_id: None,
+        })
+        .await?;
+    let reply_id = posted.response_message_id.ok_or_else(|| anyhow!("the server started no reply"))?;
+    let mut stdout = std::io::stdout();
+    let stream = client.message_stream(&thread.id, &reply_id);
+    futures::pin_mut!(stream);
+    let mut waiting = None;
+    while let Some(item) = stream.next().await {
+        let event = match item {
+            Ok(event) => event,
+            Err(err) if err.status().is_some() => return Err(err.into()),
+            Err(err) => {
+                eprintln!("agentdeck: {err}; reconnecting");
+                continue;
+            }
+        };
+        if json {
+            let line = serde_json::json!({"id": event.id, "event": event.event, "data": event.data});
+            writeln!(stdout, "{line}")?;
+        } else {
+            print_event(&mut stdout, &event)?;
+        }
+        stdout.flush()?;
+        if event.event == "tool_call.output" {
+            let status = event.data.get("status").and_then(|s| s.as_str()).unwrap_or("");
+            if status == "requires_action" || status == "requires_approval" {
+                waiting = event.data.get("tool_call_id").and_then(|s| s.as_str()).map(str::to_string);
+                break;
+            }
+        }
+    }
+    if let Some(call_id) = waiting {
+        if !json {
+            writeln!(stdout)?;
+        }
+        eprintln!(
+            "agentdeck: the reply waits for an operator on tool call {call_id} (thread {}); answer it with a role \"tool\" message or approve/deny it",
+            thread.id
+        );
+        return Ok(ExitCode::from(3));
+    }
+    let message: Message = client.message(&thread.id, &reply_id).await?;
+    if !json {
+        writeln!(stdout)?;
+    }
+    match message.status {
+        MessageStatus::Completed => Ok(ExitCode::SUCCESS),
+        status => {
+            let why = message.error.map_or_else(|| "no reason given".to_string(), |e| format!("{} ({})", e.message, e.code.unwrap_or_default()));
+            eprintln!("agentdeck: the reply ended {}: {why}", wire_name(&status));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_event(out: &mut impl Write, event: &ServerEvent) -> std::io::Result<()> {
+    let data = &event.data;
+    let text = |key: &str| data.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    match event.event.as_str() {
+        "message.delta" => write!(out, "{}", crate::text::sanitize(&text("delta"))),
+        "tool_call.created" => {
+            let name = data.pointer("/tool_call/function/name").and_then(|v| v.as_str()).unwrap_or("?");
+            eprintln!("\n[tool call: {}]", crate::text::sanitize(name));
+            Ok(())
+        }
+        "tool_call.output" => {
+            let output = crate::text::sanitize(&text("output"));
+            let first = output.lines().next().unwrap_or("");
+            eprintln!("[tool {}: {}] {first}", text("status"), data.get("latency_ms").map_or("-".into(), |v| format!("{v} ms")));
+            Ok(())
+        }
+        "routing" => {
+            eprintln!("[routed to {} in {}]", text("to_assistant_id"), text("to_thread_id"));
+            Ok(())
+        }
+        "error" => {
+            let message = data.pointer("/error/message").and_then(|v| v.as_str()).unwrap_or("error");
+            eprintln!("\n[error: {}]", crate::text::sanitize(message));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A UTC timestamp such as 2026-11-24 21:42 from unix seconds.
+fn format_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+/// A status as the API spells it (`requires_action`, not `RequiresAction`).
+fn wire_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+pub fn export_markdown(thread: &Thread, messages: &[Message], name_of: &dyn Fn(&str) -> String) -> String {
+    let mut md = String::new();
+    md.push_str(&format!("# {}\n\n", thread.title.as_deref().unwrap_or(&thread.id)));
+    md.push_str(&format!("- thread: `{}`\n", thread.id));
+    md.push_str(&format!("- assistant: {} (`{}`)\n", name_of(&thread.assistant_id), thread.assistant_id));
+    md.push_str(&format!("- status: {}\n", thread.status.as_str()));
+    md.push_str(&format!("- created: {}\n", format_time(thread.created_at)));
+    if let Some(parent) = &thread.parent_thread_id {
+        md.push_str(&format!("- routed from: `{parent}`\n"));
+    }
+    for (key, value) in &thread.metadata {
+        md.push_str(&format!("- {key}: {value}\n"));
+    }
+    for message in messages {
+        let who = match message.role {
+            Role::User => "user".to_string(),
+            Role::Assistant => message.assistant_id.as_deref().map_or("assistant".into(), name_of),
+            Role::Tool => format!("tool answer to `{}`", message.tool_call_id.as_deref().unwrap_or("?")),
+            Role::System => "system".into(),
+        };
+        md.push_str(&format!("\n## {who} · {}", format_time(message.created_at)));
+        if message.status != MessageStatus::Completed {
+            md.push_str(&format!(" ({})", wire_name(&message.status)));
+        }
+        md.push_str("\n\n");
+        for step in &message.reasoning {
+            md.push_str(&format!("> _reasoning:_ {}\n", step.text.trim()));
+        }
+        if !message.reasoning.is_empty() {
+            md.push('\n');
+        }
+        for call in &message.tool_calls {
+            md.push_str(&format!(
+                "**Tool call** `{}` ({}{})\n\n```json\n{}\n```\n\n",
+                call.function.name,
+                wire_name(&call.status),
+                call.latency_ms.map_or(String::new(), |ms| format!(", {ms} ms")),
+                call.function.arguments
+            ));
+            if let Some(output) = &call.output {
+                md.push_str(&format!("```text\n{}\n```\n\n", output.trim_end()));
+            }
+        }
+        let text = message.text();
+        if !text.is_empty() {
+            md.push_str(text.trim_end());
+            md.push('\n');
+        }
+        if let Some(error) = &message.error {
+            md.push_str(&format!("\n_error: {}_\n", error.message));
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_717_020_000), "2024-05-29 22:00 UTC");
+    }
+}

@@ -1,0 +1,188 @@
+//! A running runtime: the store of a data dir, the engine, and the HTTP server on it.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::engine::{Engine, EngineOptions};
+use crate::model::new_secret;
+use crate::store::{Store, hash_key};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct RuntimeOptions {
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub listen: SocketAddr,
+    /// Write DATA_DIR/serve.json so that other processes find this server.
+    pub announce: bool,
+    /// Start the Getting-started threads on a fresh data dir.
+    pub seed_threads: bool,
+    pub engine: EngineOptions,
+}
+
+/// What DATA_DIR/serve.json says about the server running on a data dir.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServeInfo {
+    pub url: String,
+    pub pid: u32,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    addr: SocketAddr,
+    admin_key: String,
+    data_dir: PathBuf,
+    announced: bool,
+    stop_server: CancellationToken,
+    server: JoinHandle<()>,
+}
+
+pub fn serve_json_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("serve.json")
+}
+
+pub fn read_serve_info(data_dir: &Path) -> Option<ServeInfo> {
+    let text = std::fs::read_to_string(serve_json_path(data_dir)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The admin key: `AGENTDECK_ADMIN_KEY`, else DATA_DIR/admin.key.
+pub fn admin_key(data_dir: &Path) -> Option<String> {
+    if let Ok(key) = std::env::var("AGENTDECK_ADMIN_KEY") {
+        if !key.trim().is_empty() {
+            return Some(key.trim().to_string());
+        }
+    }
+    std::fs::read_to_string(data_dir.join("admin.key"))
+        .ok()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+}
+
+fn ensure_admin_key(data_dir: &Path) -> Result<String> {
+    if let Some(key) = admin_key(data_dir) {
+        return Ok(key);
+    }
+    let key = new_secret("sk-admin-");
+    let path = data_dir.join("admin.key");
+    write_private(&path, &key).with_context(|| format!("cannot write the admin key to {}", path.display()))?;
+    Ok(key)
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+impl Runtime {
+    pub async fn start(options: RuntimeOptions) -> Result<Runtime> {
+        let data_dir = options.data_dir;
+        create_private_dir(&data_dir)?;
+        let (store, recovery) = Store::open(&data_dir)?;
+        if recovery.messages_marked_incomplete > 0 || recovery.threads_reset > 0 {
+            tracing::warn!(
+                "recovered after an unclean stop: {} replies marked incomplete, {} threads reset",
+                recovery.messages_marked_incomplete,
+                recovery.threads_reset
+            );
+        }
+        let admin_key = ensure_admin_key(&data_dir)?;
+        let engine = Engine::new(store, options.config, options.engine)?;
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState { engine: engine.clone(), admin_key_hash: hash_key(&admin_key) };
+        let stop_server = CancellationToken::new();
+        let stopped = stop_server.clone();
+        let app = api::router(state);
+        let server = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await;
+            if let Err(err) = result {
+                tracing::error!("server stopped: {err}");
+            }
+        });
+        crate::seed::ensure(&engine, options.seed_threads).await?;
+        let runtime = Runtime {
+            engine,
+            addr,
+            admin_key,
+            data_dir,
+            announced: options.announce,
+            stop_server,
+            server,
+        };
+        if runtime.announced {
+            let info = ServeInfo { url: runtime.url(), pid: std::process::id() };
+            let path = serve_json_path(&runtime.data_dir);
+            write_private(&path, &serde_json::to_string_pretty(&info)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(runtime)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn admin_key(&self) -> &str {
+        &self.admin_key
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops runs (they end incomplete, with their text), the server, and flushes.
+    pub async fn stop(self) {
+        self.engine.shutdown(Duration::from_secs(3)).await;
+        self.stop_server.cancel();
+        // Open SSE streams would hold a graceful shutdown forever: give it a moment.
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+            server.abort();
+        }
+        if self.announced {
+            let path = serve_json_path(&self.data_dir);
+            if read_serve_info(&self.data_dir).is_some_and(|info| info.pid == std::process::id()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        if let Err(err) = self.engine.store().flush().await {
+            tracing::error!("final flush failed: {err}");
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data dir {}", dir.display()))
+}
