@@ -93,15 +93,16 @@ impl Runtime {
         let data_dir = options.data_dir;
         create_private_dir(&data_dir)?;
         let (store, recovery) = Store::open(&data_dir)?;
-        if recovery.messages_marked_incomplete > 0 || recovery.threads_reset > 0 {
+        if !recovery.incomplete.is_empty() || recovery.threads_reset > 0 {
             tracing::warn!(
                 "recovered after an unclean stop: {} replies marked incomplete, {} threads reset",
-                recovery.messages_marked_incomplete,
+                recovery.incomplete.len(),
                 recovery.threads_reset
             );
         }
         let admin_key = ensure_admin_key(&data_dir)?;
         let engine = Engine::new(store, options.config, options.engine)?;
+        engine.close_recovered(&recovery.incomplete);
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;

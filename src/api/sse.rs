@@ -128,13 +128,12 @@ pub async fn message_stream(
         message_id: Some(message.id.clone()),
         ..Default::default()
     };
-    if message.status.is_final() || message.role != crate::model::Role::Assistant {
-        // Finished: replay what was logged and end, with or without a `done` (a reply cut
-        // by a crash has none; the message itself carries its final state).
+    if message.role != crate::model::Role::Assistant {
+        // Only replies stream; any other message replays what was logged of it and ends.
         let upto = state.engine.bus().last_id();
-        let replay = state.engine.bus().replay(filter, after, upto);
-        return Ok(respond(until_done(replay, message.id.clone())).into_response());
+        return Ok(respond(state.engine.bus().replay(filter, after, upto)).into_response());
     }
+    // Every reply's log ends with `done` (replies cut by a crash get theirs on restart).
     let events = state.engine.bus().subscribe(filter, Some(after));
     Ok(respond(until_done(events, message.id.clone())).into_response())
 }

@@ -190,6 +190,22 @@ impl Engine {
         }
     }
 
+    /// Ends the event streams of replies that a crash cut off, so every reply's log
+    /// ends with `message.completed` and `done`.
+    pub fn close_recovered(&self, replies: &[Message]) {
+        for reply in replies {
+            let Some(thread) = self.inner.store.thread(&reply.thread_id) else {
+                continue;
+            };
+            let scope = Self::thread_scope(&thread, Some(&reply.id));
+            if let Some(error) = &reply.error {
+                self.emit(EventKind::Error, &scope, json!({"message_id": reply.id, "error": error}));
+            }
+            self.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
+            self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
+        }
+    }
+
     fn emit(&self, kind: EventKind, scope: &EventScope, data: serde_json::Value) -> Arc<Event> {
         self.inner.bus.emit(kind, scope, data)
     }

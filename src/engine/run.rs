@@ -79,12 +79,37 @@ pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken
         Ok(run) => run,
         Err(err) => {
             tracing::error!("run of {} could not start: {err}", spec.thread_id);
-            lock(&engine.inner.runs).remove(&spec.thread_id);
+            fail_unloadable(&engine, &spec, &err.to_string()).await;
             return;
         }
     };
     let outcome = run.drive().await;
     run.finish(outcome).await;
+}
+
+/// A run whose thread, reply or assistant is gone still ends its reply, so streams end.
+async fn fail_unloadable(engine: &Engine, spec: &RunSpec, why: &str) {
+    let store = engine.store();
+    let thread = store.thread(&spec.thread_id);
+    if let (Some(thread), Ok(Some(mut reply))) = (thread, store.message(&spec.reply_id)) {
+        if !reply.status.is_final() {
+            reply.status = MessageStatus::Failed;
+            reply.error = Some(Engine::error_body("server_error", "run_failed", why));
+            let _ = store.update_message(&reply);
+            let _ = store.flush().await;
+            let scope = Engine::thread_scope(&thread, Some(&reply.id));
+            engine.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
+            lock(&engine.inner.runs).remove(&spec.thread_id);
+            let _ = engine.update_thread(&thread.id, |t| {
+                if matches!(t.status, ThreadStatus::Running | ThreadStatus::RequiresAction) {
+                    t.status = ThreadStatus::Active;
+                }
+            });
+            engine.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
+            return;
+        }
+    }
+    lock(&engine.inner.runs).remove(&spec.thread_id);
 }
 
 fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Run, EngineError> {

@@ -68,9 +68,10 @@ struct Inner {
 }
 
 /// What `open` repaired after an unclean stop.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Recovery {
-    pub messages_marked_incomplete: usize,
+    /// Replies cut by the stop, now `incomplete`; their streams still need an ending.
+    pub incomplete: Vec<Message>,
     pub threads_reset: usize,
 }
 
@@ -451,7 +452,9 @@ impl Store {
                         call.output.get_or_insert_with(|| "interrupted by a restart".into());
                     }
                 }
-                recovery.messages_marked_incomplete += 1;
+                self.update_message(&message)?;
+                recovery.incomplete.push(message);
+                continue;
             }
             self.update_message(&message)?;
         }

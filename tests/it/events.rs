@@ -1,0 +1,147 @@
+//! SSE: resume with Last-Event-ID, many subscribers, replay of finished replies, scoping.
+
+use crate::support::*;
+use agentdeck::client::ServerEvent;
+use futures::StreamExt;
+use serde_json::json;
+
+/// Reads a thread's events from `last_id` until the `done` of `reply_id`.
+async fn thread_events_until_done(client: &agentdeck::client::Client, thread: &str, last_id: Option<u64>, reply_id: &str, stop_after: Option<usize>) -> Vec<ServerEvent> {
+    let stream = client.events(&format!("/v2/threads/{thread}/events"), last_id);
+    futures::pin_mut!(stream);
+    let mut events = Vec::new();
+    let read = async {
+        while let Some(event) = stream.next().await {
+            let event = event.unwrap();
+            let done = event.event == "done" && event.data["message_id"] == reply_id;
+            events.push(event);
+            if done || stop_after.is_some_and(|n| events.len() >= n) {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read).await.expect("events within 20 s");
+    events
+}
+
+#[tokio::test]
+async fn resume_with_last_event_id_has_no_gaps_or_duplicates() {
+    let server = TestServer::start().await;
+    let (_, client) = server.project("resume").await;
+    let a = client.create_assistant(&assistant("talker", json!([]), vec![])).await.unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let before = client.events(&format!("/v2/threads/{thread}/events"), Some(0));
+    drop(before);
+    let posted = client.post_message(&thread, &user("/slow 300 /long 120")).await.unwrap();
+    let reply = posted.response_message_id.unwrap();
+
+    // Read part, drop the connection, resume from the last id seen.
+    let first = thread_events_until_done(&client, &thread, Some(0), &reply, Some(25)).await;
+    assert_eq!(first.len(), 25);
+    let last = first.last().unwrap().id;
+    let rest = thread_events_until_done(&client, &thread, last, &reply, None).await;
+    let everything = thread_events_until_done(&client, &thread, Some(0), &reply, None).await;
+
+    let joined: Vec<u64> = first.iter().chain(&rest).map(|e| e.id.unwrap()).collect();
+    let all: Vec<u64> = everything.iter().map(|e| e.id.unwrap()).collect();
+    assert_eq!(joined, all, "resumed = uninterrupted");
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "ids increase");
+    let text: String = everything.iter().filter(|e| e.event == "message.delta").map(|e| e.data["delta"].as_str().unwrap()).collect();
+    assert_eq!(text, client.message(&thread, &reply).await.unwrap().text());
+
+    // A bad Last-Event-ID is a clear 400.
+    let err = client.get::<serde_json::Value>(&format!("/v2/threads/{thread}/events?last_event_id=abc")).await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_hundred_subscribers_see_the_same_busy_thread() {
+    let server = TestServer::start().await;
+    let (_, client) = server.project("fanout").await;
+    let a = client.create_assistant(&assistant("busy", json!([]), vec![])).await.unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let posted = client.post_message(&thread, &user("/slow 500 /long 400")).await.unwrap();
+    let reply = posted.response_message_id.unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..200 {
+        let client = client.clone();
+        let thread = thread.clone();
+        let reply = reply.clone();
+        readers.push(tokio::spawn(async move {
+            thread_events_until_done(&client, &thread, Some(0), &reply, None)
+                .await
+                .iter()
+                .map(|e| e.id.unwrap())
+                .collect::<Vec<u64>>()
+        }));
+    }
+    let mut seen = Vec::new();
+    for reader in readers {
+        seen.push(reader.await.unwrap());
+    }
+    assert!(seen[0].len() > 400);
+    assert!(seen.iter().all(|ids| *ids == seen[0]), "every subscriber got every event once");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_finished_reply_replays_exactly_and_ends() {
+    let server = TestServer::start().await;
+    let (_, client) = server.project("replay").await;
+    let a = client.create_assistant(&assistant("talker", json!([]), vec![])).await.unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let posted = client.post_message(&thread, &user("tell me something")).await.unwrap();
+    let reply = posted.response_message_id.unwrap();
+    let live = collect(client.message_stream(&thread, &reply)).await;
+    let replay = collect(client.message_stream(&thread, &reply)).await;
+    assert_eq!(live, replay);
+    assert_eq!(replay.last().unwrap().event, "done");
+    // Streaming the POST itself gives the same reply events.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v2/threads/{thread}/messages?stream=true", server.url))
+        .bearer_auth(&server.admin_key)
+        .json(&user("again"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = response.text().await.unwrap();
+    let mut parser = agentdeck::providers::sse::SseParser::new();
+    let mut events = Vec::new();
+    parser.feed(body.as_bytes(), &mut events);
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert!(kinds.contains(&"message.delta"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"done"));
+    assert!(events.iter().all(|e| e.id.is_some()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_project_key_sees_only_its_projects_events() {
+    let server = TestServer::start().await;
+    let (_, mine) = server.project("mine").await;
+    let (_, theirs) = server.project("theirs").await;
+    let a = mine.create_assistant(&assistant("a", json!([]), vec![])).await.unwrap();
+    let b = theirs.create_assistant(&assistant("b", json!([]), vec![])).await.unwrap();
+    let my_thread = new_thread(&mine, &a.id).await;
+    let their_thread = new_thread(&theirs, &b.id).await;
+    ask(&theirs, &their_thread, "secret plans").await;
+    let reply = ask(&mine, &my_thread, "hello").await;
+    let stream = mine.events("/v2/events", Some(0));
+    futures::pin_mut!(stream);
+    let mut events = Vec::new();
+    while let Some(event) = stream.next().await {
+        let event = event.unwrap();
+        let done = event.event == "done" && event.data["message_id"] == reply.id.as_str();
+        events.push(event);
+        if done {
+            break;
+        }
+    }
+    assert!(events.iter().all(|e| e.data["thread_id"] == my_thread.as_str()));
+    assert!(!events.iter().any(|e| e.data.to_string().contains("secret plans")));
+    let err = mine.get::<serde_json::Value>(&format!("/v2/events?thread_id={their_thread}")).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    server.stop().await;
+}

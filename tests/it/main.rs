@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a loopback port, driven through the real client.
+
+mod api_errors;
+mod auth;
+mod crash;
+mod events;
+mod runs;
+mod seed_flow;
+mod support;

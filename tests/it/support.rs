@@ -1,0 +1,141 @@
+use agentdeck::client::{Client, ServerEvent};
+use agentdeck::config::Config;
+use agentdeck::engine::EngineOptions;
+use agentdeck::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
+use agentdeck::model::{Content, Message, Project, Role};
+use agentdeck::runtime::{Runtime, RuntimeOptions};
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub struct TestServer {
+    pub runtime: Option<Runtime>,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub admin_key: String,
+}
+
+pub fn engine_options() -> EngineOptions {
+    EngineOptions { local_tps: 0.0, ..EngineOptions::default() }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir) -> TestServer {
+        let runtime = Runtime::start(RuntimeOptions {
+            data_dir: dir.path().to_path_buf(),
+            config: Config::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            announce: false,
+            seed_threads: false,
+            engine: engine_options(),
+        })
+        .await
+        .unwrap();
+        TestServer {
+            url: runtime.url(),
+            admin_key: runtime.admin_key().to_string(),
+            runtime: Some(runtime),
+            dir,
+        }
+    }
+
+    pub fn admin(&self) -> Client {
+        Client::new(&self.url, &self.admin_key)
+    }
+
+    /// A fresh project and a client holding a key scoped to it.
+    pub async fn project(&self, name: &str) -> (Project, Client) {
+        let project = self
+            .admin()
+            .create_project(&ProjectCreate { name: name.into(), ..Default::default() })
+            .await
+            .unwrap();
+        let key = self.admin().create_key(&project.id, Some("test".into())).await.unwrap();
+        (project, Client::new(&self.url, &key.key))
+    }
+
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.stop().await;
+        }
+        self.dir
+    }
+}
+
+pub fn assistant(name: &str, tools: Value, routes_to: Vec<String>) -> AssistantCreate {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "instructions": format!("You are {name}."),
+        "model": "local",
+        "tools": tools,
+        "routes_to": routes_to,
+    }))
+    .unwrap()
+}
+
+pub fn user(text: &str) -> MessageCreate {
+    MessageCreate {
+        role: Role::User,
+        content: Some(Content::Text(text.into())),
+        attachments: vec![],
+        tool_call_id: None,
+    }
+}
+
+pub async fn new_thread(client: &Client, assistant_id: &str) -> String {
+    client
+        .create_thread(&ThreadCreate { assistant_id: assistant_id.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .id
+}
+
+/// Collects a finite stream, failing the test if it takes longer than 20 s.
+pub async fn collect(stream: impl Stream<Item = agentdeck::client::ClientResult<ServerEvent>>) -> Vec<ServerEvent> {
+    let events = tokio::time::timeout(Duration::from_secs(20), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream did not end within 20 s");
+    events.into_iter().map(|e| e.expect("stream error")).collect()
+}
+
+/// Posts a user message and waits for the reply to end; returns the final reply.
+pub async fn ask(client: &Client, thread_id: &str, text: &str) -> Message {
+    let posted = client.post_message(thread_id, &user(text)).await.unwrap();
+    let reply = posted.response_message_id.unwrap();
+    wait_reply(client, thread_id, &reply).await
+}
+
+pub async fn wait_reply(client: &Client, thread_id: &str, reply_id: &str) -> Message {
+    let events = collect(client.message_stream(thread_id, reply_id)).await;
+    assert!(!events.is_empty());
+    client.message(thread_id, reply_id).await.unwrap()
+}
+
+/// Polls until `check` holds, for up to 10 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1000 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn deltas(events: &[ServerEvent], kind: &str) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == kind)
+        .map(|e| e.data["delta"].as_str().unwrap().to_string())
+        .collect()
+}
