@@ -124,7 +124,7 @@ async fn create_key(
     OptionalJsonBody(body): OptionalJsonBody<KeyCreate>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    Ok(Json(state.engine.create_key(&caller.scope, &id, body.name)?).into_response())
+    Ok(Json(state.engine.create_key(&caller.scope, &id, body.name).await?).into_response())
 }
 
 async fn get_limits(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
@@ -200,11 +200,11 @@ async fn patch_thread(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ThreadPatch>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.engine.patch_thread(&caller.scope, &id, body)?).into_response())
+    Ok(Json(state.engine.patch_thread(&caller.scope, &id, body).await?).into_response())
 }
 
 async fn cancel_thread(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(state.engine.cancel(&caller.scope, &id)?).into_response())
+    Ok(Json(state.engine.cancel(&caller.scope, &id).await?).into_response())
 }
 
 async fn post_message(

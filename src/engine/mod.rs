@@ -282,7 +282,7 @@ impl Engine {
         Ok(project)
     }
 
-    pub fn create_key(&self, scope: &Scope, project_id: &str, name: Option<String>) -> EngineResult<KeyCreated> {
+    pub async fn create_key(&self, scope: &Scope, project_id: &str, name: Option<String>) -> EngineResult<KeyCreated> {
         let project = self.project(scope, project_id)?;
         let secret = new_secret("sk-proj-");
         let record = ApiKeyRecord {
@@ -292,7 +292,7 @@ impl Engine {
             created_at: now_secs(),
         };
         self.inner.store.put_key(&hash_key(&secret), &record)?;
-        self.inner.store.flush_blocking()?;
+        self.inner.store.flush().await?;
         Ok(KeyCreated {
             id: record.id,
             object: "api_key".into(),
@@ -541,7 +541,7 @@ impl Engine {
         Ok(thread)
     }
 
-    pub fn patch_thread(&self, scope: &Scope, id: &str, patch: ThreadPatch) -> EngineResult<Thread> {
+    pub async fn patch_thread(&self, scope: &Scope, id: &str, patch: ThreadPatch) -> EngineResult<Thread> {
         let thread = self.thread(scope, id)?;
         if let Some(metadata) = &patch.metadata {
             validate::metadata(metadata)?;
@@ -564,7 +564,7 @@ impl Engine {
                 ));
             }
             if status == ThreadStatus::Closed && thread.status != ThreadStatus::Closed {
-                self.stop_thread_work(&thread)?;
+                self.stop_thread_work(&thread).await?;
             }
         }
         if new_assistant.is_some() && self.has_active_run(&thread.id) {
@@ -593,16 +593,16 @@ impl Engine {
     }
 
     /// Cancels the run of a thread, or ends a reply paused for an operator.
-    pub fn cancel(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
+    pub async fn cancel(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
         let thread = self.thread(scope, id)?;
-        if !self.stop_thread_work(&thread)? {
+        if !self.stop_thread_work(&thread).await? {
             return Err(EngineError::Conflict(format!("Thread '{id}' has no run to cancel.")));
         }
         Ok(self.inner.store.thread(id).unwrap_or(thread))
     }
 
     /// Stops whatever runs on a thread; false if nothing did.
-    fn stop_thread_work(&self, thread: &Thread) -> EngineResult<bool> {
+    async fn stop_thread_work(&self, thread: &Thread) -> EngineResult<bool> {
         if let Some(run) = lock(&self.inner.runs).get(&thread.id) {
             run.cancel.cancel();
             return Ok(true);
@@ -620,7 +620,7 @@ impl Engine {
             reply.status = MessageStatus::Incomplete;
             reply.error = Some(run::cancelled_error());
             self.inner.store.update_message(&reply)?;
-            self.inner.store.flush_blocking()?;
+            self.inner.store.flush().await?;
             let scope = Self::thread_scope(thread, Some(&reply.id));
             self.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
             self.update_thread(&thread.id, |t| {

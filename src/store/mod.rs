@@ -65,6 +65,10 @@ struct Inner {
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
+    /// Flush requests handed out so far (group commit, see [`Store::flush`]).
+    flush_requested: std::sync::atomic::AtomicU64,
+    /// The highest request a finished flush covered; held while a flush runs.
+    flush_done: tokio::sync::Mutex<u64>,
 }
 
 /// What `open` repaired after an unclean stop.
@@ -154,6 +158,8 @@ impl Store {
             usage: db.open_tree("usage")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
+            flush_requested: std::sync::atomic::AtomicU64::new(0),
+            flush_done: tokio::sync::Mutex::new(0),
             db,
         };
         let store = Store {
@@ -164,13 +170,32 @@ impl Store {
         Ok((store, recovery))
     }
 
+    /// Makes every write made before this call durable.
+    ///
+    /// One flush runs at a time, and callers that arrive while it runs share the next
+    /// one (group commit): many replies completing together cost one fsync, not one each.
+    /// sled's own `flush_async` is not used: concurrent calls of it deadlock sled 0.34's
+    /// IO pool (spacejam/sled#1308, fixed only on its unreleased main branch).
     pub async fn flush(&self) -> StoreResult<()> {
-        self.inner.db.flush_async().await?;
-        Ok(())
-    }
-
-    pub fn flush_blocking(&self) -> StoreResult<()> {
-        self.inner.db.flush()?;
+        use std::sync::atomic::Ordering;
+        let ticket = self.inner.flush_requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = self.inner.flush_done.lock().await;
+        if *done >= ticket {
+            return Ok(());
+        }
+        // Every request handed out so far was made after its writes, so this flush,
+        // which starts now, covers them all.
+        let covers = self.inner.flush_requested.load(Ordering::SeqCst);
+        let db = self.inner.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(result) => {
+                result?;
+            }
+            Err(join) => {
+                return Err(StoreError::Sled(sled::Error::ReportableBug(format!("flush task failed: {join}"))));
+            }
+        }
+        *done = covers;
         Ok(())
     }
 
