@@ -18,7 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "agentdeck", version, about = "A terminal workspace for running and watching many LLM assistants at once")]
+#[command(
+    name = "agentdeck",
+    version,
+    about = "A terminal workspace for running and watching many LLM assistants at once"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -124,7 +128,10 @@ pub fn data_dir(global: &Global) -> PathBuf {
 pub fn load_config(global: &Global) -> Result<Config> {
     let (path, required) = match &global.config {
         Some(path) => (path.clone(), true),
-        None => (default_config_file(), std::env::var_os("AGENTDECK_CONFIG").is_some()),
+        None => (
+            default_config_file(),
+            std::env::var_os("AGENTDECK_CONFIG").is_some(),
+        ),
     };
     Ok(Config::load(&path, required)?)
 }
@@ -148,15 +155,24 @@ pub async fn connect(global: &Global) -> Result<Connection> {
         let key = std::env::var("AGENTDECK_API_KEY")
             .map_err(|_| anyhow!("--remote needs the API key in AGENTDECK_API_KEY"))?;
         let client = Client::new(remote, &key);
-        client.healthz().await.with_context(|| format!("cannot reach {remote}"))?;
-        return Ok(Connection { client, local: None });
+        client
+            .healthz()
+            .await
+            .with_context(|| format!("cannot reach {remote}"))?;
+        return Ok(Connection {
+            client,
+            local: None,
+        });
     }
     let dir = data_dir(global);
     if let Some(info) = read_serve_info(&dir) {
         if let Some(key) = admin_key(&dir) {
             let client = Client::new(&info.url, &key);
             if client.healthz().await.is_ok() {
-                return Ok(Connection { client, local: None });
+                return Ok(Connection {
+                    client,
+                    local: None,
+                });
             }
         }
     }
@@ -170,7 +186,10 @@ pub async fn connect(global: &Global) -> Result<Connection> {
     })
     .await?;
     let client = Client::new(&runtime.url(), runtime.admin_key());
-    Ok(Connection { client, local: Some(runtime) })
+    Ok(Connection {
+        client,
+        local: Some(runtime),
+    })
 }
 
 pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
@@ -178,7 +197,12 @@ pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
     if let Some(info) = read_serve_info(&dir) {
         if let Some(key) = admin_key(&dir) {
             if Client::new(&info.url, &key).healthz().await.is_ok() {
-                bail!("{} is already served at {} (pid {})", dir.display(), info.url, info.pid);
+                bail!(
+                    "{} is already served at {} (pid {})",
+                    dir.display(),
+                    info.url,
+                    info.pid
+                );
             }
         }
     }
@@ -195,7 +219,11 @@ pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
         "agentdeck serve: {} (data dir {}; admin key in {})",
         runtime.url(),
         dir.display(),
-        if std::env::var_os("AGENTDECK_ADMIN_KEY").is_some() { "AGENTDECK_ADMIN_KEY".to_string() } else { dir.join("admin.key").display().to_string() }
+        if std::env::var_os("AGENTDECK_ADMIN_KEY").is_some() {
+            "AGENTDECK_ADMIN_KEY".to_string()
+        } else {
+            dir.join("admin.key").display().to_string()
+        }
     );
     wait_for_stop_signal().await;
     eprintln!("agentdeck serve: stopping");
@@ -234,18 +262,31 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
         Command::Serve { .. } => bail!("`serve` runs a server; it is not a client command"),
         Command::Keys(KeysCommand::Create { project, name }) => {
             let key = client.create_key(&project, name).await?;
-            eprintln!("New key {} for {project}; it is shown only this once:", key.id);
+            eprintln!(
+                "New key {} for {project}; it is shown only this once:",
+                key.id
+            );
             writeln!(out, "{}", key.key)?;
         }
         Command::Projects(ProjectsCommand::Create { name, description }) => {
             let project = client
-                .create_project(&ProjectCreate { name, description, ..Default::default() })
+                .create_project(&ProjectCreate {
+                    name,
+                    description,
+                    ..Default::default()
+                })
                 .await?;
             writeln!(out, "{}", serde_json::to_string_pretty(&project)?)?;
         }
         Command::Projects(ProjectsCommand::List) => {
             for project in client.list_projects().await?.data {
-                writeln!(out, "{}\t{}\t{}", project.id, project.name, project.description.unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    project.id,
+                    project.name,
+                    project.description.unwrap_or_default()
+                )?;
             }
         }
         Command::Assistants(AssistantsCommand::Create { file, project }) => {
@@ -264,7 +305,12 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 writeln!(out, "{}\t{}\t{}\t{}", a.id, a.name, a.model, a.project_id)?;
             }
         }
-        Command::Send { assistant, thread, json, text } => {
+        Command::Send {
+            assistant,
+            thread,
+            json,
+            text,
+        } => {
             drop(out);
             return send(client, assistant, thread, json, text).await;
         }
@@ -275,8 +321,17 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 let doc = serde_json::json!({"thread": thread, "messages": messages});
                 writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
             } else {
-                let names = client.list_assistants().await.map(|l| l.data).unwrap_or_default();
-                let name_of = |id: &str| names.iter().find(|a| a.id == id).map_or(id.to_string(), |a| a.name.clone());
+                let names = client
+                    .list_assistants()
+                    .await
+                    .map(|l| l.data)
+                    .unwrap_or_default();
+                let name_of = |id: &str| {
+                    names
+                        .iter()
+                        .find(|a| a.id == id)
+                        .map_or(id.to_string(), |a| a.name.clone())
+                };
                 write!(out, "{}", export_markdown(&thread, &messages, &name_of))?;
             }
         }
@@ -301,48 +356,78 @@ async fn only_project(client: &Client) -> Result<String> {
     let projects = client.list_projects().await?.data;
     match projects.as_slice() {
         [one] => Ok(one.id.clone()),
-        [] => bail!("there is no project yet: create one with `agentdeck projects create --name NAME`"),
+        [] => bail!(
+            "there is no project yet: create one with `agentdeck projects create --name NAME`"
+        ),
         many => {
-            let names: Vec<String> = many.iter().map(|p| format!("{} ({})", p.id, p.name)).collect();
-            bail!("several projects exist; choose one with --project: {}", names.join(", "))
+            let names: Vec<String> = many
+                .iter()
+                .map(|p| format!("{} ({})", p.id, p.name))
+                .collect();
+            bail!(
+                "several projects exist; choose one with --project: {}",
+                names.join(", ")
+            )
         }
     }
 }
 
-async fn send(client: &Client, assistant: Option<String>, thread: Option<String>, json: bool, text: String) -> Result<ExitCode> {
+async fn send(
+    client: &Client,
+    assistant: Option<String>,
+    thread: Option<String>,
+    json: bool,
+    text: String,
+) -> Result<ExitCode> {
     let thread: Thread = match thread {
         Some(id) => client.thread(&id).await?,
         None => {
             let assistants = client.list_assistants().await?.data;
-            let chosen = match &assistant {
-                Some(wanted) => assistants
-                    .iter()
-                    .find(|a| a.id == *wanted)
-                    .or_else(|| assistants.iter().find(|a| a.name.eq_ignore_ascii_case(wanted))),
-                None => assistants
-                    .iter()
-                    .find(|a| a.name == "triage")
-                    .or(if assistants.len() == 1 { assistants.first() } else { None }),
-            };
+            let chosen =
+                match &assistant {
+                    Some(wanted) => assistants.iter().find(|a| a.id == *wanted).or_else(|| {
+                        assistants
+                            .iter()
+                            .find(|a| a.name.eq_ignore_ascii_case(wanted))
+                    }),
+                    None => assistants.iter().find(|a| a.name == "triage").or(
+                        if assistants.len() == 1 {
+                            assistants.first()
+                        } else {
+                            None
+                        },
+                    ),
+                };
             let Some(chosen) = chosen else {
                 let names: Vec<&str> = assistants.iter().map(|a| a.name.as_str()).collect();
-                bail!("choose an assistant with --assistant; there are: {}", names.join(", "));
+                bail!(
+                    "choose an assistant with --assistant; there are: {}",
+                    names.join(", ")
+                );
             };
             client
-                .create_thread(&ThreadCreate { assistant_id: chosen.id.clone(), ..Default::default() })
+                .create_thread(&ThreadCreate {
+                    assistant_id: chosen.id.clone(),
+                    ..Default::default()
+                })
                 .await?
         }
     };
     eprintln!("thread: {}", thread.id);
     let posted = client
-        .post_message(&thread.id, &MessageCreate {
-            role: Role::User,
-            content: Some(Content::Text(text)),
-            attachments: Vec::new(),
-            tool_call_id: None,
-        })
+        .post_message(
+            &thread.id,
+            &MessageCreate {
+                role: Role::User,
+                content: Some(Content::Text(text)),
+                attachments: Vec::new(),
+                tool_call_id: None,
+            },
+        )
         .await?;
-    let reply_id = posted.response_message_id.ok_or_else(|| anyhow!("the server started no reply"))?;
+    let reply_id = posted
+        .response_message_id
+        .ok_or_else(|| anyhow!("the server started no reply"))?;
     let mut stdout = std::io::stdout();
     let stream = client.message_stream(&thread.id, &reply_id);
     futures::pin_mut!(stream);
@@ -357,16 +442,25 @@ async fn send(client: &Client, assistant: Option<String>, thread: Option<String>
             }
         };
         if json {
-            let line = serde_json::json!({"id": event.id, "event": event.event, "data": event.data});
+            let line =
+                serde_json::json!({"id": event.id, "event": event.event, "data": event.data});
             writeln!(stdout, "{line}")?;
         } else {
             print_event(&mut stdout, &event)?;
         }
         stdout.flush()?;
         if event.event == "tool_call.output" {
-            let status = event.data.get("status").and_then(|s| s.as_str()).unwrap_or("");
+            let status = event
+                .data
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or("");
             if status == "requires_action" || status == "requires_approval" {
-                waiting = event.data.get("tool_call_id").and_then(|s| s.as_str()).map(str::to_string);
+                waiting = event
+                    .data
+                    .get("tool_call_id")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string);
                 break;
             }
         }
@@ -388,7 +482,10 @@ async fn send(client: &Client, assistant: Option<String>, thread: Option<String>
     match message.status {
         MessageStatus::Completed => Ok(ExitCode::SUCCESS),
         status => {
-            let why = message.error.map_or_else(|| "no reason given".to_string(), |e| format!("{} ({})", e.message, e.code.unwrap_or_default()));
+            let why = message.error.map_or_else(
+                || "no reason given".to_string(),
+                |e| format!("{} ({})", e.message, e.code.unwrap_or_default()),
+            );
             eprintln!("agentdeck: the reply ended {}: {why}", wire_name(&status));
             Ok(ExitCode::FAILURE)
         }
@@ -397,26 +494,46 @@ async fn send(client: &Client, assistant: Option<String>, thread: Option<String>
 
 fn print_event(out: &mut impl Write, event: &ServerEvent) -> std::io::Result<()> {
     let data = &event.data;
-    let text = |key: &str| data.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     match event.event.as_str() {
         "message.delta" => write!(out, "{}", crate::text::sanitize(&text("delta"))),
         "tool_call.created" => {
-            let name = data.pointer("/tool_call/function/name").and_then(|v| v.as_str()).unwrap_or("?");
+            let name = data
+                .pointer("/tool_call/function/name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?");
             eprintln!("\n[tool call: {}]", crate::text::sanitize(name));
             Ok(())
         }
         "tool_call.output" => {
             let output = crate::text::sanitize(&text("output"));
             let first = output.lines().next().unwrap_or("");
-            eprintln!("[tool {}: {}] {first}", text("status"), data.get("latency_ms").map_or("-".into(), |v| format!("{v} ms")));
+            eprintln!(
+                "[tool {}: {}] {first}",
+                text("status"),
+                data.get("latency_ms")
+                    .map_or("-".into(), |v| format!("{v} ms"))
+            );
             Ok(())
         }
         "routing" => {
-            eprintln!("[routed to {} in {}]", text("to_assistant_id"), text("to_thread_id"));
+            eprintln!(
+                "[routed to {} in {}]",
+                text("to_assistant_id"),
+                text("to_thread_id")
+            );
             Ok(())
         }
         "error" => {
-            let message = data.pointer("/error/message").and_then(|v| v.as_str()).unwrap_or("error");
+            let message = data
+                .pointer("/error/message")
+                .and_then(|v| v.as_str())
+                .unwrap_or("error");
             eprintln!("\n[error: {}]", crate::text::sanitize(message));
             Ok(())
         }
@@ -438,7 +555,11 @@ fn format_time(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// A status as the API spells it (`requires_action`, not `RequiresAction`).
@@ -449,11 +570,22 @@ fn wire_name(value: &impl serde::Serialize) -> String {
     }
 }
 
-pub fn export_markdown(thread: &Thread, messages: &[Message], name_of: &dyn Fn(&str) -> String) -> String {
+pub fn export_markdown(
+    thread: &Thread,
+    messages: &[Message],
+    name_of: &dyn Fn(&str) -> String,
+) -> String {
     let mut md = String::new();
-    md.push_str(&format!("# {}\n\n", thread.title.as_deref().unwrap_or(&thread.id)));
+    md.push_str(&format!(
+        "# {}\n\n",
+        thread.title.as_deref().unwrap_or(&thread.id)
+    ));
     md.push_str(&format!("- thread: `{}`\n", thread.id));
-    md.push_str(&format!("- assistant: {} (`{}`)\n", name_of(&thread.assistant_id), thread.assistant_id));
+    md.push_str(&format!(
+        "- assistant: {} (`{}`)\n",
+        name_of(&thread.assistant_id),
+        thread.assistant_id
+    ));
     md.push_str(&format!("- status: {}\n", thread.status.as_str()));
     md.push_str(&format!("- created: {}\n", format_time(thread.created_at)));
     if let Some(parent) = &thread.parent_thread_id {
@@ -465,8 +597,14 @@ pub fn export_markdown(thread: &Thread, messages: &[Message], name_of: &dyn Fn(&
     for message in messages {
         let who = match message.role {
             Role::User => "user".to_string(),
-            Role::Assistant => message.assistant_id.as_deref().map_or("assistant".into(), name_of),
-            Role::Tool => format!("tool answer to `{}`", message.tool_call_id.as_deref().unwrap_or("?")),
+            Role::Assistant => message
+                .assistant_id
+                .as_deref()
+                .map_or("assistant".into(), name_of),
+            Role::Tool => format!(
+                "tool answer to `{}`",
+                message.tool_call_id.as_deref().unwrap_or("?")
+            ),
             Role::System => "system".into(),
         };
         md.push_str(&format!("\n## {who} · {}", format_time(message.created_at)));
@@ -485,7 +623,8 @@ pub fn export_markdown(thread: &Thread, messages: &[Message], name_of: &dyn Fn(&
                 "**Tool call** `{}` ({}{})\n\n```json\n{}\n```\n\n",
                 call.function.name,
                 wire_name(&call.status),
-                call.latency_ms.map_or(String::new(), |ms| format!(", {ms} ms")),
+                call.latency_ms
+                    .map_or(String::new(), |ms| format!(", {ms} ms")),
                 call.function.arguments
             ));
             if let Some(output) = &call.output {

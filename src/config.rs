@@ -104,7 +104,8 @@ impl Config {
 
     /// Parses and checks a configuration; the error names the key and what is wrong.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|err| err.to_string().trim().to_string())?;
+        let config: Config =
+            toml::from_str(text).map_err(|err| err.to_string().trim().to_string())?;
         for (name, provider) in &config.providers {
             if let Some(url) = &provider.base_url {
                 let ok = (url.starts_with("http://") || url.starts_with("https://"))
@@ -171,7 +172,9 @@ fn env_dir(name: &str) -> Option<PathBuf> {
 }
 
 fn home_dir(rest: &str) -> PathBuf {
-    env_dir("HOME").unwrap_or_else(|| PathBuf::from(".")).join(rest)
+    env_dir("HOME")
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(rest)
 }
 
 /// `AGENTDECK_DATA_DIR`, else `$XDG_DATA_HOME/agentdeck`, else `~/.local/share/agentdeck`.
@@ -243,9 +246,11 @@ keymap = "default"
 
     #[test]
     fn errors_name_the_key() {
-        let err = Config::parse("[providers.x]\nkind = \"grok\"\nbase_url = \"http://h\"\n").unwrap_err();
+        let err =
+            Config::parse("[providers.x]\nkind = \"grok\"\nbase_url = \"http://h\"\n").unwrap_err();
         assert!(err.contains("kind") && err.contains("grok"), "{err}");
-        let err = Config::parse("[providers.x]\nkind = \"openai-chat\"\nbase_url = \"ftp://h\"\n").unwrap_err();
+        let err = Config::parse("[providers.x]\nkind = \"openai-chat\"\nbase_url = \"ftp://h\"\n")
+            .unwrap_err();
         assert!(err.contains("providers.x.base_url"), "{err}");
         let err = Config::parse("[uii]\n").unwrap_err();
         assert!(err.contains("uii"), "{err}");

@@ -1,13 +1,13 @@
 //! agentdeck: a runtime for many LLM assistants with an HTTP API, and a terminal UI on it.
 
-pub mod model;
-pub mod store;
-pub mod providers;
+pub mod api;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod engine;
-pub mod api;
+pub mod model;
+pub mod providers;
 pub mod runtime;
 pub mod seed;
-pub mod client;
-pub mod cli;
+pub mod store;
 pub mod text;

@@ -6,7 +6,10 @@ fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::Worke
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if to_stderr {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
         return None;
     }
     // Nothing may reach the terminal of a command (or, later, the UI): log to a file.
@@ -14,7 +17,11 @@ fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::Worke
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::never(dir, "agentdeck.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
     Some(guard)
 }
 

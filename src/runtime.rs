@@ -69,7 +69,8 @@ fn ensure_admin_key(data_dir: &Path) -> Result<String> {
     }
     let key = new_secret("sk-admin-");
     let path = data_dir.join("admin.key");
-    write_private(&path, &key).with_context(|| format!("cannot write the admin key to {}", path.display()))?;
+    write_private(&path, &key)
+        .with_context(|| format!("cannot write the admin key to {}", path.display()))?;
     Ok(key)
 }
 
@@ -107,7 +108,10 @@ impl Runtime {
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState { engine: engine.clone(), admin_key_hash: hash_key(&admin_key) };
+        let state = AppState {
+            engine: engine.clone(),
+            admin_key_hash: hash_key(&admin_key),
+        };
         let stop_server = CancellationToken::new();
         let stopped = stop_server.clone();
         let app = api::router(state);
@@ -130,7 +134,10 @@ impl Runtime {
             server,
         };
         if runtime.announced {
-            let info = ServeInfo { url: runtime.url(), pid: std::process::id() };
+            let info = ServeInfo {
+                url: runtime.url(),
+                pid: std::process::id(),
+            };
             let path = serve_json_path(&runtime.data_dir);
             write_private(&path, &serde_json::to_string_pretty(&info)?)
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -160,7 +167,10 @@ impl Runtime {
         self.stop_server.cancel();
         // Open SSE streams would hold a graceful shutdown forever: give it a moment.
         let mut server = self.server;
-        if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), &mut server)
+            .await
+            .is_err()
+        {
             server.abort();
         }
         if self.announced {

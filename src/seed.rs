@@ -17,10 +17,18 @@ fn order_handler(template: &str) -> Handler {
     let script = format!(
         r#"input=$(cat); id=$(printf '%s' "$input" | sed -n 's/.*"order_id" *: *"\([^"]*\)".*/\1/p'); printf '{template}' "${{id:-unknown}}""#
     );
-    Handler { command: vec!["sh".into(), "-c".into(), script], timeout_ms: 5_000 }
+    Handler {
+        command: vec!["sh".into(), "-c".into(), script],
+        timeout_ms: 5_000,
+    }
 }
 
-fn function(name: &str, description: &str, parameters: serde_json::Value, handler: Option<Handler>) -> Tool {
+fn function(
+    name: &str,
+    description: &str,
+    parameters: serde_json::Value,
+    handler: Option<Handler>,
+) -> Tool {
     Tool::Function(FunctionTool {
         function: FunctionDef {
             name: name.into(),
@@ -38,7 +46,12 @@ fn order_id_schema() -> serde_json::Value {
     json!({"type": "object", "properties": {"order_id": {"type": "string", "description": "The order number, such as ORD-4521"}}, "required": ["order_id"]})
 }
 
-fn assistant(name: &str, instructions: &str, tools: Vec<Tool>, routes_to: Vec<String>) -> AssistantCreate {
+fn assistant(
+    name: &str,
+    instructions: &str,
+    tools: Vec<Tool>,
+    routes_to: Vec<String>,
+) -> AssistantCreate {
     AssistantCreate {
         name: name.into(),
         instructions: instructions.into(),
@@ -66,7 +79,10 @@ pub async fn ensure(engine: &Engine, with_threads: bool) -> EngineResult<()> {
     }
     if with_threads && !store.meta_flag(SEEDED_THREADS)? {
         store.set_meta_flag(SEEDED_THREADS)?;
-        let project = store.projects()?.into_iter().find(|p| p.name == PROJECT_NAME);
+        let project = store
+            .projects()?
+            .into_iter()
+            .find(|p| p.name == PROJECT_NAME);
         if let Some(project) = project {
             start_threads(engine, &project.id).await?;
         }
@@ -77,7 +93,10 @@ pub async fn ensure(engine: &Engine, with_threads: bool) -> EngineResult<()> {
 fn create(engine: &Engine) -> EngineResult<()> {
     let project = engine.create_project(ProjectCreate {
         name: PROJECT_NAME.into(),
-        description: Some("A support desk on the built-in local model: try the threads, or write your own.".into()),
+        description: Some(
+            "A support desk on the built-in local model: try the threads, or write your own."
+                .into(),
+        ),
         assistant_type: Some("customer_service".into()),
         limits: None,
         logs_webhook: None,
@@ -123,9 +142,24 @@ async fn start_threads(engine: &Engine, project_id: &str) -> EngineResult<()> {
     let scope = Scope::Project(project_id.to_string());
     let assistants = engine.list_assistants(&scope)?;
     let starters = [
-        ("triage", "CASE-2026-0456", "high", "Hi, order ORD-4521 never arrived and I was charged twice. Can you lookup order ORD-4521 and ask billing about the refund status?"),
-        ("legal-review", "CASE-2026-0457", "normal", "Please retrieve clauses on liability from our contract with Acme Corp."),
-        ("billing", "CASE-2026-0458", "low", "Which payment methods do you accept?"),
+        (
+            "triage",
+            "CASE-2026-0456",
+            "high",
+            "Hi, order ORD-4521 never arrived and I was charged twice. Can you lookup order ORD-4521 and ask billing about the refund status?",
+        ),
+        (
+            "legal-review",
+            "CASE-2026-0457",
+            "normal",
+            "Please retrieve clauses on liability from our contract with Acme Corp.",
+        ),
+        (
+            "billing",
+            "CASE-2026-0458",
+            "low",
+            "Which payment methods do you accept?",
+        ),
     ];
     for (name, case_id, priority, text) in starters {
         let Some(assistant) = assistants.iter().find(|a| a.name == name) else {
@@ -135,14 +169,25 @@ async fn start_threads(engine: &Engine, project_id: &str) -> EngineResult<()> {
             ("case_id".to_string(), case_id.to_string()),
             ("priority".to_string(), priority.to_string()),
         ]);
-        let thread = engine.create_thread(&scope, ThreadCreate { assistant_id: assistant.id.clone(), metadata, title: None })?;
+        let thread = engine.create_thread(
+            &scope,
+            ThreadCreate {
+                assistant_id: assistant.id.clone(),
+                metadata,
+                title: None,
+            },
+        )?;
         engine
-            .post_message(&scope, &thread.id, MessageCreate {
-                role: Role::User,
-                content: Some(Content::Text(text.into())),
-                attachments: Vec::new(),
-                tool_call_id: None,
-            })
+            .post_message(
+                &scope,
+                &thread.id,
+                MessageCreate {
+                    role: Role::User,
+                    content: Some(Content::Text(text.into())),
+                    attachments: Vec::new(),
+                    tool_call_id: None,
+                },
+            )
             .await?;
     }
     Ok(())

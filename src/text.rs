@@ -8,7 +8,11 @@ pub fn sanitize(text: &str) -> String {
             '\n' => Some('\n'),
             '\t' => Some(' '),
             c if c.is_control() => None,
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' => None,
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => None,
             c => Some(c),
         })
         .collect()

@@ -25,21 +25,41 @@ impl ApiError {
     }
 
     pub fn invalid(message: impl Into<String>, param: Option<String>) -> Self {
-        let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", message);
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+            message,
+        );
         err.body.param = param;
         err
     }
 
     pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", code, message)
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            code,
+            message,
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "permission_error", "forbidden", message)
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "forbidden",
+            message,
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found_error", "not_found", message)
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            "not_found",
+            message,
+        )
     }
 
     pub fn too_large(limit: usize) -> Self {
@@ -57,7 +77,9 @@ impl From<EngineError> for ApiError {
         match err {
             EngineError::NotFound { .. } => ApiError::not_found(err.to_string()),
             EngineError::Invalid { message, param } => ApiError::invalid(message, param),
-            EngineError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", "conflict", message),
+            EngineError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "conflict", message)
+            }
             EngineError::Forbidden(message) => ApiError::forbidden(message),
             EngineError::Store(err) => {
                 tracing::error!("storage error: {err}");

@@ -24,7 +24,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large(BODY_LIMIT)
             } else {
-                ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()), None)
+                ApiError::invalid(
+                    format!("Could not read the request body: {}", rejection.body_text()),
+                    None,
+                )
             }
         })?;
         decode(&bytes).map(JsonBody)
@@ -42,7 +45,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large(BODY_LIMIT)
             } else {
-                ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()), None)
+                ApiError::invalid(
+                    format!("Could not read the request body: {}", rejection.body_text()),
+                    None,
+                )
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -54,7 +60,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("The request body is empty; a JSON object was expected.", None));
+        return Err(ApiError::invalid(
+            "The request body is empty; a JSON object was expected.",
+            None,
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
@@ -68,9 +77,9 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid(format!("Invalid '{path}': {inner}"), Some(path))
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|err| ApiError::invalid(format!("The request body is not valid JSON: {err}"), None))?;
+    deserializer.end().map_err(|err| {
+        ApiError::invalid(format!("The request body is not valid JSON: {err}"), None)
+    })?;
     Ok(value)
 }
 
@@ -85,7 +94,9 @@ impl Caller {
         if self.admin {
             Ok(())
         } else {
-            Err(ApiError::forbidden("This needs the admin key; project keys cannot do it."))
+            Err(ApiError::forbidden(
+                "This needs the admin key; project keys cannot do it.",
+            ))
         }
     }
 }
@@ -97,19 +108,38 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing_api_key", "Missing bearer authentication: send 'Authorization: Bearer KEY'."))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_api_key",
+                    "Missing bearer authentication: send 'Authorization: Bearer KEY'.",
+                )
+            })?;
         let key = header
             .to_str()
             .ok()
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|key| !key.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("invalid_api_key", "The Authorization header must be 'Bearer KEY'."))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "invalid_api_key",
+                    "The Authorization header must be 'Bearer KEY'.",
+                )
+            })?;
         let project_header = match parts.headers.get("openai-project") {
             Some(value) => Some(
                 value
                     .to_str()
-                    .map_err(|_| ApiError::invalid("The OpenAI-Project header is not text.", Some("OpenAI-Project".into())))?
+                    .map_err(|_| {
+                        ApiError::invalid(
+                            "The OpenAI-Project header is not text.",
+                            Some("OpenAI-Project".into()),
+                        )
+                    })?
                     .trim()
                     .to_string(),
             )
@@ -128,14 +158,22 @@ impl FromRequestParts<AppState> for Caller {
             .engine
             .project_of_key(key)
             .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::unauthorized("invalid_api_key", "Incorrect API key provided."))?;
-        if project_header.as_ref().is_some_and(|named| *named != project) {
+            .ok_or_else(|| {
+                ApiError::unauthorized("invalid_api_key", "Incorrect API key provided.")
+            })?;
+        if project_header
+            .as_ref()
+            .is_some_and(|named| *named != project)
+        {
             return Err(ApiError::unauthorized(
                 "project_mismatch",
                 "The OpenAI-Project header names a project this key does not belong to.",
             ));
         }
-        Ok(Caller { scope: Scope::Project(project), admin: false })
+        Ok(Caller {
+            scope: Scope::Project(project),
+            admin: false,
+        })
     }
 }
 
@@ -147,13 +185,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(Params(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        Ok(Params(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
     }
 }
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -161,7 +206,10 @@ impl Params {
             None => Ok(default),
             Some(text) => match text.parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::invalid(format!("limit must be a number from 1 to {max}."), Some("limit".into()))),
+                _ => Err(ApiError::invalid(
+                    format!("limit must be a number from 1 to {max}."),
+                    Some("limit".into()),
+                )),
             },
         }
     }
@@ -171,7 +219,10 @@ impl Params {
         match self.get("order") {
             None | Some("desc") => Ok(false),
             Some("asc") => Ok(true),
-            Some(_) => Err(ApiError::invalid("order must be 'asc' or 'desc'.", Some("order".into()))),
+            Some(_) => Err(ApiError::invalid(
+                "order must be 'asc' or 'desc'.",
+                Some("order".into()),
+            )),
         }
     }
 
@@ -179,7 +230,10 @@ impl Params {
         match self.get(name) {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") | Some("") => Ok(true),
-            Some(_) => Err(ApiError::invalid(format!("{name} must be true or false."), Some(name.into()))),
+            Some(_) => Err(ApiError::invalid(
+                format!("{name} must be true or false."),
+                Some(name.into()),
+            )),
         }
     }
 }

@@ -37,19 +37,36 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/projects/{id}", get(get_project).patch(patch_project))
         .route("/v2/projects/{id}/keys", post(create_key))
         .route("/v2/projects/{id}/limits", get(get_limits))
-        .route("/v2/assistants", post(create_assistant).get(list_assistants))
+        .route(
+            "/v2/assistants",
+            post(create_assistant).get(list_assistants),
+        )
         .route(
             "/v2/assistants/{id}",
-            get(get_assistant).patch(patch_assistant).delete(delete_assistant),
+            get(get_assistant)
+                .patch(patch_assistant)
+                .delete(delete_assistant),
         )
         .route("/v2/threads", post(create_thread).get(list_threads))
         .route("/v2/threads/{id}", get(get_thread).patch(patch_thread))
         .route("/v2/threads/{id}/cancel", post(cancel_thread))
-        .route("/v2/threads/{id}/messages", post(post_message).get(list_messages))
+        .route(
+            "/v2/threads/{id}/messages",
+            post(post_message).get(list_messages),
+        )
         .route("/v2/threads/{id}/messages/{msg_id}", get(get_message))
-        .route("/v2/threads/{id}/messages/{msg_id}/stream", get(sse::message_stream))
-        .route("/v2/threads/{id}/tool_calls/{call_id}/approve", post(approve_call))
-        .route("/v2/threads/{id}/tool_calls/{call_id}/deny", post(deny_call))
+        .route(
+            "/v2/threads/{id}/messages/{msg_id}/stream",
+            get(sse::message_stream),
+        )
+        .route(
+            "/v2/threads/{id}/tool_calls/{call_id}/approve",
+            post(approve_call),
+        )
+        .route(
+            "/v2/threads/{id}/tool_calls/{call_id}/deny",
+            post(deny_call),
+        )
         .route("/v2/threads/{id}/events", get(sse::thread_events))
         .route("/v2/events", get(sse::all_events))
         .fallback(not_found)
@@ -83,7 +100,9 @@ fn page<T: HasId>(mut items: Vec<T>, params: &Params) -> ApiResult<List<T>> {
     }
     if let Some(after) = params.get("after") {
         let Some(position) = items.iter().position(|item| item.id() == after) else {
-            return Err(ApiError::not_found(format!("No object found with id '{after}' to page after.")));
+            return Err(ApiError::not_found(format!(
+                "No object found with id '{after}' to page after."
+            )));
         };
         items.drain(..=position);
     }
@@ -92,18 +111,30 @@ fn page<T: HasId>(mut items: Vec<T>, params: &Params) -> ApiResult<List<T>> {
     Ok(List::new(items, has_more))
 }
 
-async fn create_project(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<ProjectCreate>) -> ApiResult<Response> {
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ProjectCreate>,
+) -> ApiResult<Response> {
     caller.require_admin()?;
     let project = state.engine.create_project(body)?;
     Ok((StatusCode::OK, Json(project)).into_response())
 }
 
-async fn list_projects(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
     let projects = state.engine.list_projects(&caller.scope)?;
     Ok(Json(page(projects, &params)?).into_response())
 }
 
-async fn get_project(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.project(&caller.scope, &id)?).into_response())
 }
 
@@ -124,23 +155,45 @@ async fn create_key(
     OptionalJsonBody(body): OptionalJsonBody<KeyCreate>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    Ok(Json(state.engine.create_key(&caller.scope, &id, body.name).await?).into_response())
+    Ok(Json(
+        state
+            .engine
+            .create_key(&caller.scope, &id, body.name)
+            .await?,
+    )
+    .into_response())
 }
 
-async fn get_limits(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.limits(&caller.scope, &id)?).into_response())
 }
 
-async fn create_assistant(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<AssistantCreate>) -> ApiResult<Response> {
+async fn create_assistant(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<AssistantCreate>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.create_assistant(&caller.scope, body)?).into_response())
 }
 
-async fn list_assistants(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+async fn list_assistants(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
     let assistants = state.engine.list_assistants(&caller.scope)?;
     Ok(Json(page(assistants, &params)?).into_response())
 }
 
-async fn get_assistant(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_assistant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.assistant(&caller.scope, &id)?).into_response())
 }
 
@@ -153,15 +206,27 @@ async fn patch_assistant(
     Ok(Json(state.engine.patch_assistant(&caller.scope, &id, body)?).into_response())
 }
 
-async fn delete_assistant(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn delete_assistant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.delete_assistant(&caller.scope, &id)?).into_response())
 }
 
-async fn create_thread(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<ThreadCreate>) -> ApiResult<Response> {
+async fn create_thread(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ThreadCreate>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.create_thread(&caller.scope, body)?).into_response())
 }
 
-async fn list_threads(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+async fn list_threads(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
     let status = match params.get("status") {
         None | Some("") => None,
         Some(text) => Some(ThreadStatus::parse(text).ok_or_else(|| {
@@ -174,23 +239,42 @@ async fn list_threads(State(state): State<AppState>, caller: Caller, params: Par
     let metadata = params
         .0
         .iter()
-        .filter_map(|(key, value)| key.strip_prefix("metadata.").map(|k| (k.to_string(), value.clone())))
+        .filter_map(|(key, value)| {
+            key.strip_prefix("metadata.")
+                .map(|k| (k.to_string(), value.clone()))
+        })
         .collect();
     let query = ThreadQuery {
         project_id: None,
-        assistant_id: params.get("assistant_id").filter(|s| !s.is_empty()).map(str::to_string),
+        assistant_id: params
+            .get("assistant_id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         status,
-        parent_thread_id: params.get("parent_thread_id").filter(|s| !s.is_empty()).map(str::to_string),
+        parent_thread_id: params
+            .get("parent_thread_id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         metadata,
-        q: params.get("q").filter(|s| !s.trim().is_empty()).map(str::to_string),
+        q: params
+            .get("q")
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_string),
         limit: params.limit(20, 1000)?,
-        after: params.get("after").filter(|s| !s.is_empty()).map(str::to_string),
+        after: params
+            .get("after")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         ascending: params.ascending()?,
     };
     Ok(Json(state.engine.list_threads(&caller.scope, query)?).into_response())
 }
 
-async fn get_thread(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_thread(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.thread(&caller.scope, &id)?).into_response())
 }
 
@@ -203,7 +287,11 @@ async fn patch_thread(
     Ok(Json(state.engine.patch_thread(&caller.scope, &id, body).await?).into_response())
 }
 
-async fn cancel_thread(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn cancel_thread(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.cancel(&caller.scope, &id).await?).into_response())
 }
 
@@ -225,7 +313,12 @@ async fn post_message(
     Ok(Json(posted).into_response())
 }
 
-async fn list_messages(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+async fn list_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     let list = state.engine.list_messages(
         &caller.scope,
         &id,
@@ -236,7 +329,11 @@ async fn list_messages(State(state): State<AppState>, caller: Caller, Path(id): 
     Ok(Json(list).into_response())
 }
 
-async fn get_message(State(state): State<AppState>, caller: Caller, Path((id, msg_id)): Path<(String, String)>) -> ApiResult<Response> {
+async fn get_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, msg_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
 }
 
@@ -246,7 +343,13 @@ async fn approve_call(
     Path((id, call_id)): Path<(String, String)>,
     OptionalJsonBody(body): OptionalJsonBody<ApproveRequest>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.engine.approve(&caller.scope, &id, &call_id, body.arguments).await?).into_response())
+    Ok(Json(
+        state
+            .engine
+            .approve(&caller.scope, &id, &call_id, body.arguments)
+            .await?,
+    )
+    .into_response())
 }
 
 async fn deny_call(
@@ -255,5 +358,11 @@ async fn deny_call(
     Path((id, call_id)): Path<(String, String)>,
     OptionalJsonBody(body): OptionalJsonBody<DenyRequest>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.engine.deny(&caller.scope, &id, &call_id, body.reason).await?).into_response())
+    Ok(Json(
+        state
+            .engine
+            .deny(&caller.scope, &id, &call_id, body.reason)
+            .await?,
+    )
+    .into_response())
 }

@@ -24,8 +24,11 @@ fn to_sse(event: &Event) -> SseEvent {
         .data(event.data.to_string())
 }
 
-fn respond(stream: impl Stream<Item = Arc<Event>> + Send + 'static) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    Sse::new(stream.map(|event| Ok(to_sse(&event)))).keep_alive(KeepAlive::new().interval(PING_EVERY).text(" ping"))
+fn respond(
+    stream: impl Stream<Item = Arc<Event>> + Send + 'static,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    Sse::new(stream.map(|event| Ok(to_sse(&event))))
+        .keep_alive(KeepAlive::new().interval(PING_EVERY).text(" ping"))
 }
 
 fn last_event_id(headers: &HeaderMap, params: &Params) -> ApiResult<Option<u64>> {
@@ -36,10 +39,12 @@ fn last_event_id(headers: &HeaderMap, params: &Params) -> ApiResult<Option<u64>>
     match text {
         None => Ok(None),
         Some(text) if text.is_empty() => Ok(None),
-        Some(text) => text
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| ApiError::invalid("Last-Event-ID must be an event id (a number).", Some("Last-Event-ID".into()))),
+        Some(text) => text.parse::<u64>().map(Some).map_err(|_| {
+            ApiError::invalid(
+                "Last-Event-ID must be an event id (a number).",
+                Some("Last-Event-ID".into()),
+            )
+        }),
     }
 }
 
@@ -52,7 +57,10 @@ pub async fn thread_events(
 ) -> ApiResult<impl axum::response::IntoResponse> {
     let thread = state.engine.thread(&caller.scope, &id)?;
     let after = last_event_id(&headers, &params)?;
-    let filter = EventFilter { thread_id: Some(thread.id), ..Default::default() };
+    let filter = EventFilter {
+        thread_id: Some(thread.id),
+        ..Default::default()
+    };
     Ok(respond(state.engine.bus().subscribe(filter, after)))
 }
 
@@ -102,8 +110,16 @@ fn until_done(
 
 /// The answer to `POST .../messages?stream=true`: the thread's events from just before the
 /// post until the reply is done.
-pub fn reply_stream(state: &AppState, thread_id: &str, reply_id: &str, after: u64) -> impl axum::response::IntoResponse {
-    let filter = EventFilter { thread_id: Some(thread_id.to_string()), ..Default::default() };
+pub fn reply_stream(
+    state: &AppState,
+    thread_id: &str,
+    reply_id: &str,
+    after: u64,
+) -> impl axum::response::IntoResponse {
+    let filter = EventFilter {
+        thread_id: Some(thread_id.to_string()),
+        ..Default::default()
+    };
     let events = state.engine.bus().subscribe(filter, Some(after));
     respond(until_done(events, reply_id.to_string()))
 }
@@ -118,7 +134,9 @@ pub async fn message_stream(
     use axum::response::IntoResponse;
     let message = state.engine.message(&caller.scope, &id, &msg_id)?;
     let store = state.engine.store();
-    let first = store.message_first_event(&message.id).map_err(|e| ApiError::from(crate::engine::EngineError::from(e)))?;
+    let first = store
+        .message_first_event(&message.id)
+        .map_err(|e| ApiError::from(crate::engine::EngineError::from(e)))?;
     let after = match last_event_id(&headers, &params)? {
         Some(id) => id,
         None => first.map_or(0, |id| id.saturating_sub(1)),

@@ -74,44 +74,72 @@ impl Client {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
         if let Some(project) = &self.project {
             request = request.header("OpenAI-Project", project);
         }
         request
     }
 
-    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, path: &str) -> ClientResult<T> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> ClientResult<T> {
         let url = format!("{}{path}", self.base);
         let response = request
             .send()
             .await
-            .map_err(|err| ClientError::Connection { url: url.clone(), message: err.to_string() })?;
+            .map_err(|err| ClientError::Connection {
+                url: url.clone(),
+                message: err.to_string(),
+            })?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|err| ClientError::Connection { url: url.clone(), message: err.to_string() })?;
+            .map_err(|err| ClientError::Connection {
+                url: url.clone(),
+                message: err.to_string(),
+            })?;
         if !status.is_success() {
             return Err(api_error(status.as_u16(), &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode { url, message: err.to_string() })
+        serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode {
+            url,
+            message: err.to_string(),
+        })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
-        self.send(self.request(reqwest::Method::GET, path), path).await
+        self.send(self.request(reqwest::Method::GET, path), path)
+            .await
     }
 
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> ClientResult<T> {
-        self.send(self.request(reqwest::Method::POST, path).json(body), path).await
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> ClientResult<T> {
+        self.send(self.request(reqwest::Method::POST, path).json(body), path)
+            .await
     }
 
-    pub async fn patch<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> ClientResult<T> {
-        self.send(self.request(reqwest::Method::PATCH, path).json(body), path).await
+    pub async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> ClientResult<T> {
+        self.send(self.request(reqwest::Method::PATCH, path).json(body), path)
+            .await
     }
 
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
-        self.send(self.request(reqwest::Method::DELETE, path), path).await
+        self.send(self.request(reqwest::Method::DELETE, path), path)
+            .await
     }
 
     pub async fn healthz(&self) -> ClientResult<Value> {
@@ -126,12 +154,21 @@ impl Client {
         self.get("/v2/projects?limit=1000").await
     }
 
-    pub async fn create_key(&self, project_id: &str, name: Option<String>) -> ClientResult<KeyCreated> {
-        self.post(&format!("/v2/projects/{}/keys", enc(project_id)), &KeyCreate { name }).await
+    pub async fn create_key(
+        &self,
+        project_id: &str,
+        name: Option<String>,
+    ) -> ClientResult<KeyCreated> {
+        self.post(
+            &format!("/v2/projects/{}/keys", enc(project_id)),
+            &KeyCreate { name },
+        )
+        .await
     }
 
     pub async fn limits(&self, project_id: &str) -> ClientResult<LimitsView> {
-        self.get(&format!("/v2/projects/{}/limits", enc(project_id))).await
+        self.get(&format!("/v2/projects/{}/limits", enc(project_id)))
+            .await
     }
 
     pub async fn create_assistant(&self, body: &AssistantCreate) -> ClientResult<Assistant> {
@@ -152,7 +189,8 @@ impl Client {
 
     /// `GET /v2/threads` with query pairs such as `("status", "running")`.
     pub async fn list_threads(&self, query: &[(&str, &str)]) -> ClientResult<List<Thread>> {
-        self.get(&format!("/v2/threads?{}", query_string(query))).await
+        self.get(&format!("/v2/threads?{}", query_string(query)))
+            .await
     }
 
     pub async fn patch_thread(&self, id: &str, body: &ThreadPatch) -> ClientResult<Thread> {
@@ -160,19 +198,42 @@ impl Client {
     }
 
     pub async fn cancel(&self, id: &str) -> ClientResult<Thread> {
-        self.post(&format!("/v2/threads/{}/cancel", enc(id)), &serde_json::json!({})).await
+        self.post(
+            &format!("/v2/threads/{}/cancel", enc(id)),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
-    pub async fn post_message(&self, thread_id: &str, body: &MessageCreate) -> ClientResult<MessagePosted> {
-        self.post(&format!("/v2/threads/{}/messages", enc(thread_id)), body).await
+    pub async fn post_message(
+        &self,
+        thread_id: &str,
+        body: &MessageCreate,
+    ) -> ClientResult<MessagePosted> {
+        self.post(&format!("/v2/threads/{}/messages", enc(thread_id)), body)
+            .await
     }
 
     pub async fn message(&self, thread_id: &str, id: &str) -> ClientResult<Message> {
-        self.get(&format!("/v2/threads/{}/messages/{}", enc(thread_id), enc(id))).await
+        self.get(&format!(
+            "/v2/threads/{}/messages/{}",
+            enc(thread_id),
+            enc(id)
+        ))
+        .await
     }
 
-    pub async fn list_messages(&self, thread_id: &str, query: &[(&str, &str)]) -> ClientResult<List<Message>> {
-        self.get(&format!("/v2/threads/{}/messages?{}", enc(thread_id), query_string(query))).await
+    pub async fn list_messages(
+        &self,
+        thread_id: &str,
+        query: &[(&str, &str)],
+    ) -> ClientResult<List<Message>> {
+        self.get(&format!(
+            "/v2/threads/{}/messages?{}",
+            enc(thread_id),
+            query_string(query)
+        ))
+        .await
     }
 
     /// Every message of a thread, oldest first.
@@ -194,31 +255,66 @@ impl Client {
         }
     }
 
-    pub async fn approve(&self, thread_id: &str, call_id: &str, arguments: Option<Value>) -> ClientResult<Message> {
-        let path = format!("/v2/threads/{}/tool_calls/{}/approve", enc(thread_id), enc(call_id));
+    pub async fn approve(
+        &self,
+        thread_id: &str,
+        call_id: &str,
+        arguments: Option<Value>,
+    ) -> ClientResult<Message> {
+        let path = format!(
+            "/v2/threads/{}/tool_calls/{}/approve",
+            enc(thread_id),
+            enc(call_id)
+        );
         self.post(&path, &ApproveRequest { arguments }).await
     }
 
-    pub async fn deny(&self, thread_id: &str, call_id: &str, reason: Option<String>) -> ClientResult<Message> {
-        let path = format!("/v2/threads/{}/tool_calls/{}/deny", enc(thread_id), enc(call_id));
+    pub async fn deny(
+        &self,
+        thread_id: &str,
+        call_id: &str,
+        reason: Option<String>,
+    ) -> ClientResult<Message> {
+        let path = format!(
+            "/v2/threads/{}/tool_calls/{}/deny",
+            enc(thread_id),
+            enc(call_id)
+        );
         self.post(&path, &DenyRequest { reason }).await
     }
 
     /// The events of one reply, ending after its `done`.
-    pub fn message_stream(&self, thread_id: &str, message_id: &str) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
-        let path = format!("/v2/threads/{}/messages/{}/stream", enc(thread_id), enc(message_id));
+    pub fn message_stream(
+        &self,
+        thread_id: &str,
+        message_id: &str,
+    ) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
+        let path = format!(
+            "/v2/threads/{}/messages/{}/stream",
+            enc(thread_id),
+            enc(message_id)
+        );
         self.subscribe(path, None, Subscription::UntilEnd { give_up_after: 20 })
     }
 
     /// An endless event stream (`/v2/events?...`, `/v2/threads/{id}/events`).
-    pub fn events(&self, path: &str, last_event_id: Option<u64>) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
+    pub fn events(
+        &self,
+        path: &str,
+        last_event_id: Option<u64>,
+    ) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
         self.subscribe(path.to_string(), last_event_id, Subscription::Endless)
     }
 
     /// Streams `path`, reconnecting with `Last-Event-ID` when the connection drops.
     /// Connection problems are yielded as `Err` items and retried with backoff; an API
     /// error (a 4xx answer) is yielded and ends the stream.
-    fn subscribe(&self, path: String, mut last_id: Option<u64>, kind: Subscription) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
+    fn subscribe(
+        &self,
+        path: String,
+        mut last_id: Option<u64>,
+        kind: Subscription,
+    ) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
         let client = self.clone();
         async_stream::stream! {
             let url = format!("{}{path}", client.base);
@@ -306,12 +402,14 @@ fn api_error(status: u16, bytes: &[u8]) -> ClientError {
     struct Envelope {
         error: ErrorBody,
     }
-    let body = serde_json::from_slice::<Envelope>(bytes).map(|e| e.error).unwrap_or_else(|_| ErrorBody {
-        message: String::from_utf8_lossy(bytes).chars().take(500).collect(),
-        kind: "http_error".into(),
-        code: None,
-        param: None,
-    });
+    let body = serde_json::from_slice::<Envelope>(bytes)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| ErrorBody {
+            message: String::from_utf8_lossy(bytes).chars().take(500).collect(),
+            kind: "http_error".into(),
+            code: None,
+            param: None,
+        });
     ClientError::Api { status, body }
 }
 

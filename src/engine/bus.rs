@@ -36,8 +36,13 @@ pub struct EventFilter {
 
 impl EventFilter {
     pub fn matches(&self, event: &Event) -> bool {
-        self.project_id.as_ref().is_none_or(|p| *p == event.project_id)
-            && self.thread_id.as_ref().is_none_or(|t| *t == event.thread_id)
+        self.project_id
+            .as_ref()
+            .is_none_or(|p| *p == event.project_id)
+            && self
+                .thread_id
+                .as_ref()
+                .is_none_or(|t| *t == event.thread_id)
             && self
                 .assistant_id
                 .as_ref()
@@ -113,7 +118,12 @@ impl EventBus {
     }
 
     /// Logged events matching `filter` with ids in `after+1..=upto`; never waits.
-    pub fn replay(&self, filter: EventFilter, after: u64, upto: u64) -> impl Stream<Item = Arc<Event>> + Send + use<> {
+    pub fn replay(
+        &self,
+        filter: EventFilter,
+        after: u64,
+        upto: u64,
+    ) -> impl Stream<Item = Arc<Event>> + Send + use<> {
         let store = self.inner.store.clone();
         async_stream::stream! {
             let mut last = after;

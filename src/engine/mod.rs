@@ -138,7 +138,9 @@ struct EngineInner {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Engine {
@@ -199,9 +201,17 @@ impl Engine {
             };
             let scope = Self::thread_scope(&thread, Some(&reply.id));
             if let Some(error) = &reply.error {
-                self.emit(EventKind::Error, &scope, json!({"message_id": reply.id, "error": error}));
+                self.emit(
+                    EventKind::Error,
+                    &scope,
+                    json!({"message_id": reply.id, "error": error}),
+                );
             }
-            self.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
+            self.emit(
+                EventKind::MessageCompleted,
+                &scope,
+                json!({"message_id": reply.id, "message": reply}),
+            );
             self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
         }
     }
@@ -258,7 +268,12 @@ impl Engine {
         Ok(projects)
     }
 
-    pub fn patch_project(&self, scope: &Scope, id: &str, patch: ProjectPatch) -> EngineResult<Project> {
+    pub fn patch_project(
+        &self,
+        scope: &Scope,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> EngineResult<Project> {
         let mut project = self.project(scope, id)?;
         if let Some(name) = patch.name {
             validate::name(&name, "name")?;
@@ -282,7 +297,12 @@ impl Engine {
         Ok(project)
     }
 
-    pub async fn create_key(&self, scope: &Scope, project_id: &str, name: Option<String>) -> EngineResult<KeyCreated> {
+    pub async fn create_key(
+        &self,
+        scope: &Scope,
+        project_id: &str,
+        name: Option<String>,
+    ) -> EngineResult<KeyCreated> {
         let project = self.project(scope, project_id)?;
         let secret = new_secret("sk-proj-");
         let record = ApiKeyRecord {
@@ -322,7 +342,10 @@ impl Engine {
         Ok(LimitsView {
             tokens_per_minute: project.limits.tokens_per_minute,
             concurrent_threads: project.limits.concurrent_threads,
-            estimated_cost: self.inner.usage.estimated_cost(&project.id, &self.inner.config),
+            estimated_cost: self
+                .inner
+                .usage
+                .estimated_cost(&project.id, &self.inner.config),
             tokens_used_last_minute: self.inner.usage.tokens_last_minute(&project.id),
             running_threads: running,
             queued_threads: 0,
@@ -348,7 +371,11 @@ impl Engine {
         self.project(scope, id)
     }
 
-    pub fn create_assistant(&self, scope: &Scope, request: AssistantCreate) -> EngineResult<Assistant> {
+    pub fn create_assistant(
+        &self,
+        scope: &Scope,
+        request: AssistantCreate,
+    ) -> EngineResult<Assistant> {
         let project = self.target_project(scope, request.project_id.as_deref())?;
         validate::name(&request.name, "name")?;
         validate::tools(&request.tools)?;
@@ -374,7 +401,12 @@ impl Engine {
     }
 
     /// Turns `routes_to` entries (ids or names) into ids of assistants of the project.
-    fn resolve_routes(&self, project_id: &str, self_id: &str, entries: &[String]) -> EngineResult<Vec<String>> {
+    fn resolve_routes(
+        &self,
+        project_id: &str,
+        self_id: &str,
+        entries: &[String],
+    ) -> EngineResult<Vec<String>> {
         let assistants: Vec<Assistant> = self
             .inner
             .store
@@ -384,13 +416,17 @@ impl Engine {
             .collect();
         let mut ids = Vec::new();
         for entry in entries {
-            let found = assistants
-                .iter()
-                .find(|a| a.id == *entry)
-                .or_else(|| assistants.iter().find(|a| a.name.eq_ignore_ascii_case(entry)));
+            let found = assistants.iter().find(|a| a.id == *entry).or_else(|| {
+                assistants
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(entry))
+            });
             match found {
                 Some(a) if a.id == self_id => {
-                    return Err(EngineError::invalid("An assistant cannot route to itself.", "routes_to"));
+                    return Err(EngineError::invalid(
+                        "An assistant cannot route to itself.",
+                        "routes_to",
+                    ));
                 }
                 Some(a) => {
                     if !ids.contains(&a.id) {
@@ -427,7 +463,12 @@ impl Engine {
         Ok(list)
     }
 
-    pub fn patch_assistant(&self, scope: &Scope, id: &str, patch: AssistantPatch) -> EngineResult<Assistant> {
+    pub fn patch_assistant(
+        &self,
+        scope: &Scope,
+        id: &str,
+        patch: AssistantPatch,
+    ) -> EngineResult<Assistant> {
         let mut assistant = self.assistant(scope, id)?;
         if let Some(name) = patch.name {
             validate::name(&name, "name")?;
@@ -438,7 +479,8 @@ impl Engine {
             assistant.tools = tools;
         }
         if let Some(routes) = patch.routes_to {
-            assistant.routes_to = self.resolve_routes(&assistant.project_id, &assistant.id, &routes)?;
+            assistant.routes_to =
+                self.resolve_routes(&assistant.project_id, &assistant.id, &routes)?;
         }
         if let Some(model) = patch.model {
             assistant.model = validate::model(model)?;
@@ -502,7 +544,11 @@ impl Engine {
             parent_thread_id: None,
         };
         self.inner.store.put_thread(&thread)?;
-        self.emit(EventKind::ThreadCreated, &Self::thread_scope(&thread, None), json!({"thread": thread}));
+        self.emit(
+            EventKind::ThreadCreated,
+            &Self::thread_scope(&thread, None),
+            json!({"thread": thread}),
+        );
         Ok(thread)
     }
 
@@ -513,7 +559,11 @@ impl Engine {
         }
     }
 
-    pub fn list_threads(&self, scope: &Scope, mut query: ThreadQuery) -> EngineResult<List<Thread>> {
+    pub fn list_threads(
+        &self,
+        scope: &Scope,
+        mut query: ThreadQuery,
+    ) -> EngineResult<List<Thread>> {
         query.project_id = scope.project().map(str::to_string);
         if let Some(after) = &query.after {
             self.thread(scope, after)?;
@@ -537,11 +587,20 @@ impl Engine {
             self.inner.store.put_thread(&thread)?;
             thread
         };
-        self.emit(EventKind::ThreadUpdated, &Self::thread_scope(&thread, None), json!({"thread": thread}));
+        self.emit(
+            EventKind::ThreadUpdated,
+            &Self::thread_scope(&thread, None),
+            json!({"thread": thread}),
+        );
         Ok(thread)
     }
 
-    pub async fn patch_thread(&self, scope: &Scope, id: &str, patch: ThreadPatch) -> EngineResult<Thread> {
+    pub async fn patch_thread(
+        &self,
+        scope: &Scope,
+        id: &str,
+        patch: ThreadPatch,
+    ) -> EngineResult<Thread> {
         let thread = self.thread(scope, id)?;
         if let Some(metadata) = &patch.metadata {
             validate::metadata(metadata)?;
@@ -596,7 +655,9 @@ impl Engine {
     pub async fn cancel(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
         let thread = self.thread(scope, id)?;
         if !self.stop_thread_work(&thread).await? {
-            return Err(EngineError::Conflict(format!("Thread '{id}' has no run to cancel.")));
+            return Err(EngineError::Conflict(format!(
+                "Thread '{id}' has no run to cancel."
+            )));
         }
         Ok(self.inner.store.thread(id).unwrap_or(thread))
     }
@@ -622,7 +683,11 @@ impl Engine {
             self.inner.store.update_message(&reply)?;
             self.inner.store.flush().await?;
             let scope = Self::thread_scope(thread, Some(&reply.id));
-            self.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
+            self.emit(
+                EventKind::MessageCompleted,
+                &scope,
+                json!({"message_id": reply.id, "message": reply}),
+            );
             self.update_thread(&thread.id, |t| {
                 if t.status == ThreadStatus::RequiresAction {
                     t.status = ThreadStatus::Active;
@@ -665,13 +730,21 @@ impl Engine {
         if let Some(after) = after {
             self.message(scope, thread_id, after)?;
         }
-        let (messages, has_more) = self.inner.store.list_messages(thread_id, after, limit, ascending)?;
+        let (messages, has_more) = self
+            .inner
+            .store
+            .list_messages(thread_id, after, limit, ascending)?;
         Ok(List::new(messages, has_more))
     }
 
     /// Stores a message. A user message starts the assistant's reply; a tool message
     /// answers a pending tool call and resumes the run.
-    pub async fn post_message(&self, scope: &Scope, thread_id: &str, request: MessageCreate) -> EngineResult<MessagePosted> {
+    pub async fn post_message(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        request: MessageCreate,
+    ) -> EngineResult<MessagePosted> {
         let thread = self.thread(scope, thread_id)?;
         validate::message(&request)?;
         match request.role {
@@ -684,7 +757,11 @@ impl Engine {
         }
     }
 
-    async fn post_user_message(&self, thread: Thread, request: MessageCreate) -> EngineResult<MessagePosted> {
+    async fn post_user_message(
+        &self,
+        thread: Thread,
+        request: MessageCreate,
+    ) -> EngineResult<MessagePosted> {
         if thread.status == ThreadStatus::Closed {
             return Err(EngineError::Conflict(format!(
                 "Thread '{}' is closed; reopen it (PATCH status 'active') to continue.",
@@ -695,13 +772,19 @@ impl Engine {
             .inner
             .store
             .assistant(&thread.assistant_id)?
-            .ok_or_else(|| EngineError::Conflict(format!(
-                "The thread's assistant '{}' was deleted; reassign the thread first.",
-                thread.assistant_id
-            )))?;
+            .ok_or_else(|| {
+                EngineError::Conflict(format!(
+                    "The thread's assistant '{}' was deleted; reassign the thread first.",
+                    thread.assistant_id
+                ))
+            })?;
         let (message, reply) = {
             let mut runs = lock(&self.inner.runs);
-            let current = self.inner.store.thread(&thread.id).unwrap_or(thread.clone());
+            let current = self
+                .inner
+                .store
+                .thread(&thread.id)
+                .unwrap_or(thread.clone());
             if runs.contains_key(&thread.id) || current.status == ThreadStatus::RequiresAction {
                 return Err(EngineError::Conflict(format!(
                     "Thread '{}' already has a run in progress ({}); wait for it or cancel it.",
@@ -709,11 +792,30 @@ impl Engine {
                     current.status.as_str()
                 )));
             }
-            let message = self.new_message(&thread, Role::User, None, request.content, request.attachments, MessageStatus::Completed);
-            let reply = self.new_message(&thread, Role::Assistant, Some(&assistant.id), None, Vec::new(), MessageStatus::InProgress);
+            let message = self.new_message(
+                &thread,
+                Role::User,
+                None,
+                request.content,
+                request.attachments,
+                MessageStatus::Completed,
+            );
+            let reply = self.new_message(
+                &thread,
+                Role::Assistant,
+                Some(&assistant.id),
+                None,
+                Vec::new(),
+                MessageStatus::InProgress,
+            );
             self.inner.store.insert_message(&message)?;
             self.inner.store.insert_message(&reply)?;
-            runs.insert(thread.id.clone(), ActiveRun { cancel: self.inner.shutdown.child_token() });
+            runs.insert(
+                thread.id.clone(),
+                ActiveRun {
+                    cancel: self.inner.shutdown.child_token(),
+                },
+            );
             (message, reply)
         };
         let started = self.begin_reply(&thread, &message, &reply).await;
@@ -733,7 +835,12 @@ impl Engine {
     }
 
     /// Makes a stored user message durable and announces it and its reply.
-    async fn begin_reply(&self, thread: &Thread, message: &Message, reply: &Message) -> EngineResult<()> {
+    async fn begin_reply(
+        &self,
+        thread: &Thread,
+        message: &Message,
+        reply: &Message,
+    ) -> EngineResult<()> {
         self.inner.store.flush().await?;
         let first_message = thread.title.is_none();
         let title = validate::clip_title(&message.text());
@@ -744,9 +851,17 @@ impl Engine {
             }
         })?;
         let user_scope = Self::thread_scope(&thread, Some(&message.id));
-        self.emit(EventKind::MessageCreated, &user_scope, json!({"message_id": message.id, "message": message}));
+        self.emit(
+            EventKind::MessageCreated,
+            &user_scope,
+            json!({"message_id": message.id, "message": message}),
+        );
         let reply_scope = Self::thread_scope(&thread, Some(&reply.id));
-        self.emit(EventKind::MessageCreated, &reply_scope, json!({"message_id": reply.id, "message": reply}));
+        self.emit(
+            EventKind::MessageCreated,
+            &reply_scope,
+            json!({"message_id": reply.id, "message": reply}),
+        );
         Ok(())
     }
 
@@ -827,7 +942,12 @@ impl Engine {
             }
             let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
             if !still_waiting {
-                runs.insert(thread.id.clone(), ActiveRun { cancel: self.inner.shutdown.child_token() });
+                runs.insert(
+                    thread.id.clone(),
+                    ActiveRun {
+                        cancel: self.inner.shutdown.child_token(),
+                    },
+                );
             }
             reply.status = MessageStatus::InProgress;
             reply
@@ -844,11 +964,22 @@ impl Engine {
         Ok(reply)
     }
 
-    async fn answer_tool_call(&self, thread: Thread, request: MessageCreate) -> EngineResult<MessagePosted> {
+    async fn answer_tool_call(
+        &self,
+        thread: Thread,
+        request: MessageCreate,
+    ) -> EngineResult<MessagePosted> {
         let Some(call_id) = request.tool_call_id.clone() else {
-            return Err(EngineError::invalid("A tool message needs tool_call_id.", "tool_call_id"));
+            return Err(EngineError::invalid(
+                "A tool message needs tool_call_id.",
+                "tool_call_id",
+            ));
         };
-        let output = request.content.as_ref().map(Content::to_text).unwrap_or_default();
+        let output = request
+            .content
+            .as_ref()
+            .map(Content::to_text)
+            .unwrap_or_default();
         let reply = self
             .resolve_pending_call(&thread, &call_id, ToolCallStatus::RequiresAction, |call| {
                 call.status = ToolCallStatus::Completed;
@@ -856,31 +987,54 @@ impl Engine {
                 Ok(())
             })
             .await?;
-        let mut message = self.new_message(&thread, Role::Tool, None, request.content, request.attachments, MessageStatus::Completed);
+        let mut message = self.new_message(
+            &thread,
+            Role::Tool,
+            None,
+            request.content,
+            request.attachments,
+            MessageStatus::Completed,
+        );
         message.tool_call_id = Some(call_id);
         self.inner.store.insert_message(&message)?;
         self.inner.store.flush().await?;
         let scope = Self::thread_scope(&thread, Some(&message.id));
-        self.emit(EventKind::MessageCreated, &scope, json!({"message_id": message.id, "message": message}));
+        self.emit(
+            EventKind::MessageCreated,
+            &scope,
+            json!({"message_id": message.id, "message": message}),
+        );
         Ok(MessagePosted {
             message,
             response_message_id: Some(reply.id),
         })
     }
 
-    pub async fn approve(&self, scope: &Scope, thread_id: &str, call_id: &str, arguments: Option<serde_json::Value>) -> EngineResult<Message> {
+    pub async fn approve(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+        arguments: Option<serde_json::Value>,
+    ) -> EngineResult<Message> {
         let thread = self.thread(scope, thread_id)?;
         let arguments = match arguments {
             None => None,
             Some(serde_json::Value::String(text)) => Some(text),
             Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
             Some(_) => {
-                return Err(EngineError::invalid("arguments must be a JSON object or a JSON string.", "arguments"));
+                return Err(EngineError::invalid(
+                    "arguments must be a JSON object or a JSON string.",
+                    "arguments",
+                ));
             }
         };
         if let Some(text) = &arguments {
             if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_err() {
-                return Err(EngineError::invalid("arguments must encode a JSON object.", "arguments"));
+                return Err(EngineError::invalid(
+                    "arguments must encode a JSON object.",
+                    "arguments",
+                ));
             }
         }
         self.resolve_pending_call(&thread, call_id, ToolCallStatus::RequiresApproval, |call| {
@@ -894,7 +1048,13 @@ impl Engine {
         .await
     }
 
-    pub async fn deny(&self, scope: &Scope, thread_id: &str, call_id: &str, reason: Option<String>) -> EngineResult<Message> {
+    pub async fn deny(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+        reason: Option<String>,
+    ) -> EngineResult<Message> {
         let thread = self.thread(scope, thread_id)?;
         self.resolve_pending_call(&thread, call_id, ToolCallStatus::RequiresApproval, |call| {
             call.status = ToolCallStatus::Denied;
@@ -920,7 +1080,12 @@ impl Engine {
             }
             loop {
                 match rx.recv().await {
-                    Ok(event) if event.kind == EventKind::MessageCompleted && event.message_id.as_deref() == Some(message_id) => break,
+                    Ok(event)
+                        if event.kind == EventKind::MessageCompleted
+                            && event.message_id.as_deref() == Some(message_id) =>
+                    {
+                        break;
+                    }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {

@@ -98,10 +98,17 @@ async fn fail_unloadable(engine: &Engine, spec: &RunSpec, why: &str) {
             let _ = store.update_message(&reply);
             let _ = store.flush().await;
             let scope = Engine::thread_scope(&thread, Some(&reply.id));
-            engine.emit(EventKind::MessageCompleted, &scope, json!({"message_id": reply.id, "message": reply}));
+            engine.emit(
+                EventKind::MessageCompleted,
+                &scope,
+                json!({"message_id": reply.id, "message": reply}),
+            );
             lock(&engine.inner.runs).remove(&spec.thread_id);
             let _ = engine.update_thread(&thread.id, |t| {
-                if matches!(t.status, ThreadStatus::Running | ThreadStatus::RequiresAction) {
+                if matches!(
+                    t.status,
+                    ThreadStatus::Running | ThreadStatus::RequiresAction
+                ) {
                     t.status = ThreadStatus::Active;
                 }
             });
@@ -121,7 +128,12 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         .message(&spec.reply_id)?
         .ok_or_else(|| EngineError::not_found("message", &spec.reply_id))?;
     let assistant = store
-        .assistant(reply.assistant_id.as_deref().unwrap_or(&thread.assistant_id))?
+        .assistant(
+            reply
+                .assistant_id
+                .as_deref()
+                .unwrap_or(&thread.assistant_id),
+        )?
         .ok_or_else(|| EngineError::not_found("assistant", &thread.assistant_id))?;
     let scope = Engine::thread_scope(&thread, Some(&reply.id));
     Ok(Run {
@@ -216,9 +228,17 @@ impl Run {
     async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
         let provider = self.provider().map_err(Outcome::Failed)?;
         let request = self.build_request().map_err(|err| {
-            Outcome::Failed(Engine::error_body("server_error", "context", err.to_string()))
+            Outcome::Failed(Engine::error_body(
+                "server_error",
+                "context",
+                err.to_string(),
+            ))
         })?;
-        let model = self.engine.config().resolve_model(&self.assistant.model).to_string();
+        let model = self
+            .engine
+            .config()
+            .resolve_model(&self.assistant.model)
+            .to_string();
         let mut stream = provider.stream(request);
         // Provider tool-call index → index into the reply's tool calls.
         let mut call_slots: Vec<(usize, usize)> = Vec::new();
@@ -246,7 +266,10 @@ impl Run {
                     let mut text = self.reply.text();
                     text.push_str(&delta);
                     self.reply.content = Some(Content::Text(text));
-                    self.emit(EventKind::MessageDelta, json!({"message_id": self.reply.id, "delta": delta}));
+                    self.emit(
+                        EventKind::MessageDelta,
+                        json!({"message_id": self.reply.id, "delta": delta}),
+                    );
                 }
                 ModelEvent::ReasoningStep => self.reply.reasoning.push(ReasoningStep::default()),
                 ModelEvent::ReasoningDelta(delta) => {
@@ -256,7 +279,10 @@ impl Run {
                     if let Some(last) = self.reply.reasoning.last_mut() {
                         last.text.push_str(&delta);
                     }
-                    self.emit(EventKind::ReasoningDelta, json!({"message_id": self.reply.id, "delta": delta}));
+                    self.emit(
+                        EventKind::ReasoningDelta,
+                        json!({"message_id": self.reply.id, "delta": delta}),
+                    );
                 }
                 ModelEvent::ToolCallStart { index, id, name } => {
                     let id = if id.is_empty() || self.reply.tool_calls.iter().any(|c| c.id == id) {
@@ -267,7 +293,10 @@ impl Run {
                     let call = ToolCall {
                         id,
                         kind: self.call_kind(&name),
-                        function: FunctionCall { name, arguments: String::new() },
+                        function: FunctionCall {
+                            name,
+                            arguments: String::new(),
+                        },
                         target_assistant_id: None,
                         thread_id: None,
                         status: ToolCallStatus::InProgress,
@@ -276,7 +305,10 @@ impl Run {
                         step,
                         approved: false,
                     };
-                    self.emit(EventKind::ToolCallCreated, json!({"message_id": self.reply.id, "tool_call": call}));
+                    self.emit(
+                        EventKind::ToolCallCreated,
+                        json!({"message_id": self.reply.id, "tool_call": call}),
+                    );
                     call_slots.push((index, self.reply.tool_calls.len()));
                     self.reply.tool_calls.push(call);
                     self.persist();
@@ -291,11 +323,20 @@ impl Run {
                     let call_id = call.id.clone();
                     self.emit(EventKind::ToolCallDelta, json!({"message_id": self.reply.id, "tool_call_id": call_id, "delta": delta}));
                 }
-                ModelEvent::Usage { input_tokens, output_tokens } => {
-                    let usage = Usage { input_tokens, output_tokens };
+                ModelEvent::Usage {
+                    input_tokens,
+                    output_tokens,
+                } => {
+                    let usage = Usage {
+                        input_tokens,
+                        output_tokens,
+                    };
                     self.reply.usage.input_tokens += input_tokens;
                     self.reply.usage.output_tokens += output_tokens;
-                    self.engine.inner.usage.record(&self.thread.project_id, &model, usage);
+                    self.engine
+                        .inner
+                        .usage
+                        .record(&self.thread.project_id, &model, usage);
                 }
                 ModelEvent::Finished => break,
             }
@@ -318,7 +359,10 @@ impl Run {
     }
 
     fn find_tool(&self, name: &str) -> Option<&Tool> {
-        self.assistant.tools.iter().find(|t| t.call_name() == Some(name))
+        self.assistant
+            .tools
+            .iter()
+            .find(|t| t.call_name() == Some(name))
     }
 
     /// Runs the ready calls at once. `Some(outcome)` ends the run (paused or cancelled).
@@ -327,7 +371,8 @@ impl Run {
         let mut running = Vec::new();
         for index in ready {
             let call = self.reply.tool_calls[index].clone();
-            let arguments_ok = serde_json::from_str::<serde_json::Map<String, Value>>(&call.function.arguments);
+            let arguments_ok =
+                serde_json::from_str::<serde_json::Map<String, Value>>(&call.function.arguments);
             if let Err(err) = arguments_ok {
                 immediate.push(CallResult::new(
                     index,
@@ -342,14 +387,23 @@ impl Run {
             }
             let tool = self.find_tool(&call.function.name).cloned();
             let Some(tool) = tool else {
-                let offered: Vec<&str> = self.assistant.tools.iter().filter_map(Tool::call_name).collect();
+                let offered: Vec<&str> = self
+                    .assistant
+                    .tools
+                    .iter()
+                    .filter_map(Tool::call_name)
+                    .collect();
                 immediate.push(CallResult::new(
                     index,
                     ToolCallStatus::Failed,
                     Some(format!(
                         "There is no tool '{}'. This assistant offers: {}.",
                         call.function.name,
-                        if offered.is_empty() { "none".to_string() } else { offered.join(", ") }
+                        if offered.is_empty() {
+                            "none".to_string()
+                        } else {
+                            offered.join(", ")
+                        }
                     )),
                 ));
                 continue;
@@ -363,7 +417,11 @@ impl Run {
                     crate::model::Approval::OnWrite => !read_only,
                 };
             if needs_approval {
-                immediate.push(CallResult::new(index, ToolCallStatus::RequiresApproval, None));
+                immediate.push(CallResult::new(
+                    index,
+                    ToolCallStatus::RequiresApproval,
+                    None,
+                ));
                 continue;
             }
             match tool {
@@ -376,14 +434,20 @@ impl Run {
                             let result = tools::run_command(&handler, &arguments, limit).await;
                             let latency = started.elapsed().as_millis() as u64;
                             let mut outcome = match result {
-                                Ok(output) => CallResult::new(index, ToolCallStatus::Completed, Some(output)),
-                                Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
+                                Ok(output) => {
+                                    CallResult::new(index, ToolCallStatus::Completed, Some(output))
+                                }
+                                Err(why) => {
+                                    CallResult::new(index, ToolCallStatus::Failed, Some(why))
+                                }
                             };
                             outcome.latency_ms = Some(latency);
                             outcome
                         }));
                     }
-                    None => immediate.push(CallResult::new(index, ToolCallStatus::RequiresAction, None)),
+                    None => {
+                        immediate.push(CallResult::new(index, ToolCallStatus::RequiresAction, None))
+                    }
                 },
                 other => immediate.push(CallResult::new(
                     index,
@@ -436,7 +500,11 @@ impl Run {
 
     /// Hands the message of a routing call to a `routes_to` assistant in a linked thread,
     /// and returns that assistant's final answer as the call's output.
-    fn route(&self, index: usize, call: ToolCall) -> impl std::future::Future<Output = CallResult> + Send + 'static {
+    fn route(
+        &self,
+        index: usize,
+        call: ToolCall,
+    ) -> impl std::future::Future<Output = CallResult> + Send + 'static {
         let engine = self.engine.clone();
         let parent = self.thread.clone();
         let assistant = self.assistant.clone();
@@ -445,7 +513,11 @@ impl Run {
         let cancel = self.cancel.clone();
         async move {
             let started = Instant::now();
-            let mut result = match route_inner(&engine, &parent, &assistant, &chain, &scope, &call, cancel).await {
+            let mut result = match route_inner(
+                &engine, &parent, &assistant, &chain, &scope, &call, cancel,
+            )
+            .await
+            {
                 Ok(result) => result,
                 Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
             };
@@ -457,13 +529,20 @@ impl Run {
 
     fn build_request(&self) -> Result<ModelRequest, EngineError> {
         let store = self.engine.store();
-        let messages = store.recent_messages(&self.thread.id, self.engine.inner.options.context_messages)?;
+        let messages =
+            store.recent_messages(&self.thread.id, self.engine.inner.options.context_messages)?;
         let mut context = Vec::new();
         for message in &messages {
-            let message = if message.id == self.reply.id { &self.reply } else { message };
+            let message = if message.id == self.reply.id {
+                &self.reply
+            } else {
+                message
+            };
             match message.role {
                 Role::User => context.push(ContextItem::User(message.text())),
-                Role::Assistant => push_assistant(&mut context, message, message.id == self.reply.id),
+                Role::Assistant => {
+                    push_assistant(&mut context, message, message.id == self.reply.id)
+                }
                 Role::Tool | Role::System => {}
             }
         }
@@ -483,7 +562,10 @@ impl Run {
         let mut routes = Vec::new();
         for id in &self.assistant.routes_to {
             if let Some(target) = store.assistant(id)? {
-                routes.push(RouteTarget { id: target.id, name: target.name });
+                routes.push(RouteTarget {
+                    id: target.id,
+                    name: target.name,
+                });
             }
         }
         if !routes.is_empty() {
@@ -502,7 +584,11 @@ impl Run {
             });
         }
         Ok(ModelRequest {
-            model: self.engine.config().resolve_model(&self.assistant.model).to_string(),
+            model: self
+                .engine
+                .config()
+                .resolve_model(&self.assistant.model)
+                .to_string(),
             assistant_name: self.assistant.name.clone(),
             instructions: self.assistant.instructions.clone(),
             context,
@@ -532,7 +618,11 @@ impl Run {
                 None
             }
             Outcome::Failed(error) => {
-                self.reply.status = if self.has_output() { MessageStatus::Incomplete } else { MessageStatus::Failed };
+                self.reply.status = if self.has_output() {
+                    MessageStatus::Incomplete
+                } else {
+                    MessageStatus::Failed
+                };
                 Some(error)
             }
             Outcome::Cancelled => {
@@ -544,7 +634,10 @@ impl Run {
                 Some(Engine::error_body(
                     "server_error",
                     "max_steps",
-                    format!("The run stopped after {} model calls without a final answer.", engine.inner.options.max_steps),
+                    format!(
+                        "The run stopped after {} model calls without a final answer.",
+                        engine.inner.options.max_steps
+                    ),
                 ))
             }
             Outcome::Paused => None,
@@ -561,12 +654,21 @@ impl Run {
             tracing::error!("flush failed: {err}");
         }
         if let Some(error) = error {
-            self.emit(EventKind::Error, json!({"message_id": self.reply.id, "error": error}));
+            self.emit(
+                EventKind::Error,
+                json!({"message_id": self.reply.id, "error": error}),
+            );
         }
-        self.emit(EventKind::MessageCompleted, json!({"message_id": self.reply.id, "message": self.reply}));
+        self.emit(
+            EventKind::MessageCompleted,
+            json!({"message_id": self.reply.id, "message": self.reply}),
+        );
         lock(&engine.inner.runs).remove(&self.thread.id);
         let _ = engine.update_thread(&self.thread.id, |t| {
-            if matches!(t.status, ThreadStatus::Running | ThreadStatus::RequiresAction) {
+            if matches!(
+                t.status,
+                ThreadStatus::Running | ThreadStatus::RequiresAction
+            ) {
                 t.status = ThreadStatus::Active;
             }
         });
@@ -658,7 +760,9 @@ async fn route_inner(
     for id in &assistant.routes_to {
         if let Some(candidate) = store.assistant(id).map_err(|e| e.to_string())? {
             names.push(candidate.name.clone());
-            if candidate.id == args.assistant || normalise(&candidate.name) == normalise(&args.assistant) {
+            if candidate.id == args.assistant
+                || normalise(&candidate.name) == normalise(&args.assistant)
+            {
                 target = Some(candidate);
             }
         }
@@ -668,13 +772,23 @@ async fn route_inner(
             "'{}' is not one of {}'s routes ({}).",
             args.assistant,
             assistant.name,
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         ));
     };
     if chain.contains(&target.id) {
         let mut path: Vec<String> = chain
             .iter()
-            .map(|id| store.assistant(id).ok().flatten().map_or(id.clone(), |a| a.name))
+            .map(|id| {
+                store
+                    .assistant(id)
+                    .ok()
+                    .flatten()
+                    .map_or(id.clone(), |a| a.name)
+            })
             .collect();
         path.push(target.name.clone());
         return Err(format!("Routing loop cut off: {}.", path.join(" → ")));
@@ -699,15 +813,38 @@ async fn route_inner(
         parent_thread_id: Some(parent.id.clone()),
     };
     store.put_thread(&child).map_err(|e| e.to_string())?;
-    engine.emit(EventKind::ThreadCreated, &Engine::thread_scope(&child, None), json!({"thread": child}));
-    let message = engine.new_message(&child, Role::User, None, Some(Content::Text(args.message)), Vec::new(), MessageStatus::Completed);
-    let reply = engine.new_message(&child, Role::Assistant, Some(&target.id), None, Vec::new(), MessageStatus::InProgress);
+    engine.emit(
+        EventKind::ThreadCreated,
+        &Engine::thread_scope(&child, None),
+        json!({"thread": child}),
+    );
+    let message = engine.new_message(
+        &child,
+        Role::User,
+        None,
+        Some(Content::Text(args.message)),
+        Vec::new(),
+        MessageStatus::Completed,
+    );
+    let reply = engine.new_message(
+        &child,
+        Role::Assistant,
+        Some(&target.id),
+        None,
+        Vec::new(),
+        MessageStatus::InProgress,
+    );
     let child_cancel = cancel.child_token();
     {
         let mut runs = lock(&engine.inner.runs);
         store.insert_message(&message).map_err(|e| e.to_string())?;
         store.insert_message(&reply).map_err(|e| e.to_string())?;
-        runs.insert(child.id.clone(), super::ActiveRun { cancel: child_cancel.clone() });
+        runs.insert(
+            child.id.clone(),
+            super::ActiveRun {
+                cancel: child_cancel.clone(),
+            },
+        );
     }
     if let Err(err) = engine.begin_reply(&child, &message, &reply).await {
         lock(&engine.inner.runs).remove(&child.id);
@@ -729,7 +866,11 @@ async fn route_inner(
     let mut child_chain = chain.to_vec();
     child_chain.push(target.id.clone());
     let child_engine = engine.clone();
-    let spec = RunSpec { thread_id: child.id.clone(), reply_id: reply.id.clone(), chain: child_chain };
+    let spec = RunSpec {
+        thread_id: child.id.clone(),
+        reply_id: reply.id.clone(),
+        chain: child_chain,
+    };
     tokio::spawn(async move { run(child_engine, spec, child_cancel).await });
     let answer = tokio::select! {
         biased;
@@ -739,7 +880,9 @@ async fn route_inner(
     let mut result = CallResult::new(0, ToolCallStatus::Completed, Some(answer.text()));
     if answer.status != MessageStatus::Completed {
         result.status = ToolCallStatus::Failed;
-        let why = answer.error.map_or_else(|| format!("{:?}", answer.status), |e| e.message);
+        let why = answer
+            .error
+            .map_or_else(|| format!("{:?}", answer.status), |e| e.message);
         result.output = Some(format!("{} could not answer: {why}", target.name));
     }
     result.target_assistant_id = Some(target.id);

@@ -26,7 +26,11 @@ async fn read_bounded(mut reader: impl AsyncRead + Unpin, limit: usize) -> (Vec<
 
 /// Runs `handler` with `arguments` on stdin. `Ok` is its stdout; `Err` says why the call
 /// failed: it could not start, it timed out, or it exited non-zero.
-pub async fn run_command(handler: &Handler, arguments: &str, limit: usize) -> Result<String, String> {
+pub async fn run_command(
+    handler: &Handler,
+    arguments: &str,
+    limit: usize,
+) -> Result<String, String> {
     let Some((program, args)) = handler.command.split_first() else {
         return Err("the handler names no command".into());
     };
@@ -74,13 +78,18 @@ pub async fn run_command(handler: &Handler, arguments: &str, limit: usize) -> Re
     let Ok(((stdout, truncated), (stderr, _), status)) = tokio::time::timeout(timeout, work).await
     else {
         kill_group(pid);
-        return Err(format!("`{program}` timed out after {} ms and was stopped", handler.timeout_ms));
+        return Err(format!(
+            "`{program}` timed out after {} ms and was stopped",
+            handler.timeout_ms
+        ));
     };
     let status = status.map_err(|err| format!("`{program}` could not be waited for: {err}"))?;
     if !status.success() {
         let stderr = String::from_utf8_lossy(&stderr);
         let detail = stderr.trim();
-        let code = status.code().map_or_else(|| "a signal".to_string(), |c| c.to_string());
+        let code = status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| c.to_string());
         return Err(if detail.is_empty() {
             format!("`{program}` exited with status {code}")
         } else {
@@ -127,12 +136,19 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_explained() {
-        let err = run_command(&handler("echo bad >&2; exit 3", 5000), "{}", 1024).await.unwrap_err();
+        let err = run_command(&handler("echo bad >&2; exit 3", 5000), "{}", 1024)
+            .await
+            .unwrap_err();
         assert!(err.contains("status 3") && err.contains("bad"), "{err}");
-        let err = run_command(&handler("sleep 30", 200), "{}", 1024).await.unwrap_err();
+        let err = run_command(&handler("sleep 30", 200), "{}", 1024)
+            .await
+            .unwrap_err();
         assert!(err.contains("timed out after 200 ms"), "{err}");
         let err = run_command(
-            &Handler { command: vec!["/nonexistent/prog".into()], timeout_ms: 1000 },
+            &Handler {
+                command: vec!["/nonexistent/prog".into()],
+                timeout_ms: 1000,
+            },
             "{}",
             1024,
         )
@@ -143,9 +159,16 @@ mod tests {
 
     #[tokio::test]
     async fn output_is_bounded_and_garbage_is_kept_readable() {
-        let out = run_command(&handler("head -c 100000 /dev/zero | tr '\\0' 'x'; printf '\\377'", 5000), "{}", 1000)
-            .await
-            .unwrap();
+        let out = run_command(
+            &handler(
+                "head -c 100000 /dev/zero | tr '\\0' 'x'; printf '\\377'",
+                5000,
+            ),
+            "{}",
+            1000,
+        )
+        .await
+        .unwrap();
         assert!(out.starts_with("xxxx") && out.ends_with("[output truncated at 1000 bytes]"));
     }
 }

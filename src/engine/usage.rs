@@ -68,7 +68,8 @@ impl UsageBook {
             .filter(|((project, _), _)| project == project_id)
             .map(|((_, model), usage)| {
                 config.prices.get(model).map_or(0.0, |price| {
-                    (usage.input_tokens as f64 * price.input + usage.output_tokens as f64 * price.output)
+                    (usage.input_tokens as f64 * price.input
+                        + usage.output_tokens as f64 * price.output)
                         / 1_000_000.0
                 })
             })

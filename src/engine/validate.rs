@@ -8,10 +8,16 @@ use std::collections::{BTreeMap, HashSet};
 
 pub fn name(value: &str, param: &'static str) -> EngineResult<()> {
     if value.trim().is_empty() {
-        return Err(EngineError::invalid(format!("'{param}' must not be empty."), param));
+        return Err(EngineError::invalid(
+            format!("'{param}' must not be empty."),
+            param,
+        ));
     }
     if value.chars().count() > 256 {
-        return Err(EngineError::invalid(format!("'{param}' is longer than 256 characters."), param));
+        return Err(EngineError::invalid(
+            format!("'{param}' is longer than 256 characters."),
+            param,
+        ));
     }
     Ok(())
 }
@@ -24,7 +30,10 @@ pub fn model(model: String) -> EngineResult<String> {
 pub fn limits(limits: Option<&Limits>) -> EngineResult<()> {
     if let Some(limits) = limits {
         if limits.tokens_per_minute == 0 || limits.concurrent_threads == 0 {
-            return Err(EngineError::invalid("limits must be greater than zero.", "limits"));
+            return Err(EngineError::invalid(
+                "limits must be greater than zero.",
+                "limits",
+            ));
         }
     }
     Ok(())
@@ -68,13 +77,17 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
                 }
                 if f.function.name == ROUTING_TOOL {
                     return Err(EngineError::Invalid {
-                        message: format!("tools[{i}]: the name '{ROUTING_TOOL}' is reserved for routing."),
+                        message: format!(
+                            "tools[{i}]: the name '{ROUTING_TOOL}' is reserved for routing."
+                        ),
                         param: Some(format!("tools[{i}].function.name")),
                     });
                 }
                 if !f.function.parameters.is_object() {
                     return Err(EngineError::Invalid {
-                        message: format!("tools[{i}].function.parameters must be a JSON schema object."),
+                        message: format!(
+                            "tools[{i}].function.parameters must be a JSON schema object."
+                        ),
                         param: Some(format!("tools[{i}].function.parameters")),
                     });
                 }
@@ -96,7 +109,10 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
             Tool::Webhook(w) => {
                 if !is_http_url(&w.endpoint) {
                     return Err(EngineError::Invalid {
-                        message: format!("tools[{i}].endpoint {:?} is not an http(s) URL.", w.endpoint),
+                        message: format!(
+                            "tools[{i}].endpoint {:?} is not an http(s) URL.",
+                            w.endpoint
+                        ),
                         param: Some(format!("tools[{i}].endpoint")),
                     });
                 }
@@ -104,7 +120,9 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
             Tool::Mcp(m) => {
                 if m.command.is_some() == m.url.is_some() {
                     return Err(EngineError::Invalid {
-                        message: format!("tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."),
+                        message: format!(
+                            "tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."
+                        ),
                         param: Some(format!("tools[{i}]")),
                     });
                 }
@@ -125,14 +143,23 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
 
 pub fn metadata(metadata: &BTreeMap<String, String>) -> EngineResult<()> {
     if metadata.len() > 16 {
-        return Err(EngineError::invalid("metadata has more than 16 keys.", "metadata"));
+        return Err(EngineError::invalid(
+            "metadata has more than 16 keys.",
+            "metadata",
+        ));
     }
     for (key, value) in metadata {
         if key.is_empty() || key.chars().count() > 64 {
-            return Err(EngineError::invalid(format!("metadata key {key:?} must be 1-64 characters."), "metadata"));
+            return Err(EngineError::invalid(
+                format!("metadata key {key:?} must be 1-64 characters."),
+                "metadata",
+            ));
         }
         if value.chars().count() > 512 {
-            return Err(EngineError::invalid(format!("metadata.{key} is longer than 512 characters."), "metadata"));
+            return Err(EngineError::invalid(
+                format!("metadata.{key} is longer than 512 characters."),
+                "metadata",
+            ));
         }
     }
     Ok(())
@@ -140,7 +167,11 @@ pub fn metadata(metadata: &BTreeMap<String, String>) -> EngineResult<()> {
 
 /// A title from free text: its first line, at most 80 characters.
 pub fn clip_title(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     let mut title: String = line.chars().take(80).collect();
     if title.len() < line.len() {
         title.push('…');
@@ -150,7 +181,10 @@ pub fn clip_title(text: &str) -> String {
 
 fn file_id(id: &str, param: &'static str) -> EngineResult<()> {
     if !id.starts_with("file_") || id.len() > 128 {
-        return Err(EngineError::invalid(format!("{id:?} is not a file id."), param));
+        return Err(EngineError::invalid(
+            format!("{id:?} is not a file id."),
+            param,
+        ));
     }
     Ok(())
 }
@@ -158,14 +192,23 @@ fn file_id(id: &str, param: &'static str) -> EngineResult<()> {
 pub fn message(request: &MessageCreate) -> EngineResult<()> {
     match &request.content {
         None if request.role == Role::User => {
-            return Err(EngineError::invalid("A user message needs content.", "content"));
+            return Err(EngineError::invalid(
+                "A user message needs content.",
+                "content",
+            ));
         }
         Some(Content::Text(text)) if request.role == Role::User && text.trim().is_empty() => {
-            return Err(EngineError::invalid("content must not be empty.", "content"));
+            return Err(EngineError::invalid(
+                "content must not be empty.",
+                "content",
+            ));
         }
         Some(Content::Parts(parts)) => {
             if parts.is_empty() {
-                return Err(EngineError::invalid("content must not be an empty list.", "content"));
+                return Err(EngineError::invalid(
+                    "content must not be an empty list.",
+                    "content",
+                ));
             }
             for part in parts {
                 if let ContentPart::File { file_id: id } = part {
@@ -179,7 +222,10 @@ pub fn message(request: &MessageCreate) -> EngineResult<()> {
         file_id(&attachment.file_id, "attachments")?;
     }
     if request.role != Role::Tool && request.tool_call_id.is_some() {
-        return Err(EngineError::invalid("tool_call_id belongs on role 'tool' messages.", "tool_call_id"));
+        return Err(EngineError::invalid(
+            "tool_call_id belongs on role 'tool' messages.",
+            "tool_call_id",
+        ));
     }
     Ok(())
 }

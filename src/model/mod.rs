@@ -381,7 +381,10 @@ pub struct Message {
 
 impl Message {
     pub fn text(&self) -> String {
-        self.content.as_ref().map(Content::to_text).unwrap_or_default()
+        self.content
+            .as_ref()
+            .map(Content::to_text)
+            .unwrap_or_default()
     }
 }
 

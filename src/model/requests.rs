@@ -1,8 +1,7 @@
 //! Request bodies of the v2 API, shared by the server and the client.
 
 use super::{
-    Approval, Attachment, Content, Limits, MemoryConfig, Privacy, Role, Safety, ThreadStatus,
-    Tool,
+    Approval, Attachment, Content, Limits, MemoryConfig, Privacy, Role, Safety, ThreadStatus, Tool,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -164,4 +163,3 @@ pub struct DenyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
-

@@ -125,7 +125,9 @@ fn parse_directives(message: &str) -> Directives {
             "route" => {
                 let (target, text) = first_word(body);
                 if !target.is_empty() {
-                    found.routes.push((target.to_string(), text.trim().to_string()));
+                    found
+                        .routes
+                        .push((target.to_string(), text.trim().to_string()));
                 }
             }
             _ => {
@@ -202,7 +204,10 @@ fn arguments_for(spec: &ToolSpec, message: &str) -> String {
             if !required.is_empty() && !required.contains(&name.as_str()) {
                 continue;
             }
-            let kind = schema.get("type").and_then(Value::as_str).unwrap_or("string");
+            let kind = schema
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("string");
             let value = if let Some(first) = schema
                 .get("enum")
                 .and_then(Value::as_array)
@@ -235,9 +240,30 @@ fn arguments_for(spec: &ToolSpec, message: &str) -> String {
 }
 
 const LONG_WORDS: [&str; 24] = [
-    "the", "assistant", "reviews", "each", "ticket", "and", "checks", "the", "order", "history",
-    "before", "it", "answers", "with", "care", "so", "that", "nothing", "is", "lost", "between",
-    "shifts", "or", "agents",
+    "the",
+    "assistant",
+    "reviews",
+    "each",
+    "ticket",
+    "and",
+    "checks",
+    "the",
+    "order",
+    "history",
+    "before",
+    "it",
+    "answers",
+    "with",
+    "care",
+    "so",
+    "that",
+    "nothing",
+    "is",
+    "lost",
+    "between",
+    "shifts",
+    "or",
+    "agents",
 ];
 
 /// `count` words of deterministic text, in paragraphs.
@@ -300,7 +326,10 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             })
             .sum::<u64>();
     let tps = directives.slow.unwrap_or(default_tps);
-    let request_line = format!("The user asks: \u{201c}{}\u{201d}.", clip(&directives.rest, 80));
+    let request_line = format!(
+        "The user asks: \u{201c}{}\u{201d}.",
+        clip(&directives.rest, 80)
+    );
     let mut plan = Plan {
         reasoning: vec![request_line],
         tool_calls: Vec::new(),
@@ -350,7 +379,11 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
         plan.tool_calls.push((resolved, args.clone()));
     }
     for (target, text) in &directives.routes {
-        let text = if text.is_empty() { &directives.rest } else { text };
+        let text = if text.is_empty() {
+            &directives.rest
+        } else {
+            text
+        };
         plan.tool_calls.push((
             ROUTING_TOOL.to_string(),
             json!({"assistant": target, "message": text}).to_string(),
@@ -386,14 +419,23 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             directives.rest.split_whitespace().count(),
             clip(&directives.rest, 200)
         );
-        let tools: Vec<String> = function_tools.iter().map(|t| format!("`{}`", t.name)).collect();
+        let tools: Vec<String> = function_tools
+            .iter()
+            .map(|t| format!("`{}`", t.name))
+            .collect();
         let routes: Vec<&str> = request.routes.iter().map(|r| r.name.as_str()).collect();
         text.push_str("I am the built-in `local` model: offline and deterministic.");
         if !tools.is_empty() {
-            text.push_str(&format!(" Mention a tool ({}) and I will call it.", tools.join(", ")));
+            text.push_str(&format!(
+                " Mention a tool ({}) and I will call it.",
+                tools.join(", ")
+            ));
         }
         if !routes.is_empty() {
-            text.push_str(&format!(" Name a colleague ({}) and I will route to them.", routes.join(", ")));
+            text.push_str(&format!(
+                " Name a colleague ({}) and I will route to them.",
+                routes.join(", ")
+            ));
         }
         if let Some(long) = long {
             text.push_str("\n\n");
@@ -408,7 +450,11 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
                 if name == ROUTING_TOOL {
                     let target = serde_json::from_str::<Value>(args)
                         .ok()
-                        .and_then(|v| v.get("assistant").and_then(Value::as_str).map(str::to_string))
+                        .and_then(|v| {
+                            v.get("assistant")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        })
                         .unwrap_or_default();
                     format!("route to {target}")
                 } else {
@@ -416,7 +462,8 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
                 }
             })
             .collect();
-        plan.reasoning.push(format!("I will {}.", names.join(" and ")));
+        plan.reasoning
+            .push(format!("I will {}.", names.join(" and ")));
     }
     plan
 }
@@ -522,27 +569,42 @@ mod tests {
                     parameters: json!({}),
                 },
             ],
-            routes: vec![RouteTarget { id: "asst_1".into(), name: "billing".into() }],
+            routes: vec![RouteTarget {
+                id: "asst_1".into(),
+                name: "billing".into(),
+            }],
         }
     }
 
     #[test]
     fn directives_combine_and_leave_the_rest() {
-        let found = parse_directives("hello /slow 40 /long 2000 /tool x {\"a\": [1, 2]} /route billing pay me /fail 429 bye");
+        let found = parse_directives(
+            "hello /slow 40 /long 2000 /tool x {\"a\": [1, 2]} /route billing pay me /fail 429 bye",
+        );
         assert_eq!(found.slow, Some(40.0));
         assert_eq!(found.long, Some(2000));
         assert_eq!(found.tools, vec![("x".into(), "{\"a\":[1,2]}".into())]);
         assert_eq!(found.routes, vec![("billing".into(), "pay me".into())]);
         assert_eq!(found.fail, Some(429));
         assert_eq!(found.rest, "hello bye");
-        assert_eq!(parse_directives("a/tool b").tools, vec![], "a directive starts a word");
+        assert_eq!(
+            parse_directives("a/tool b").tools,
+            vec![],
+            "a directive starts a word"
+        );
     }
 
     #[test]
     fn mentioned_tool_and_colleague_are_called_with_arguments_from_the_message() {
-        let plan = plan(&request("Please lookup order ORD-4521 and ask Billing for a refund"), 0.0);
+        let plan = plan(
+            &request("Please lookup order ORD-4521 and ask Billing for a refund"),
+            0.0,
+        );
         assert_eq!(plan.tool_calls.len(), 2);
-        assert_eq!(plan.tool_calls[0], ("lookup_order".into(), r#"{"order_id":"ORD-4521"}"#.into()));
+        assert_eq!(
+            plan.tool_calls[0],
+            ("lookup_order".into(), r#"{"order_id":"ORD-4521"}"#.into())
+        );
         assert_eq!(plan.tool_calls[1].0, ROUTING_TOOL);
         assert!(plan.tool_calls[1].1.contains("\"assistant\":\"billing\""));
         assert!(plan.text.is_empty());

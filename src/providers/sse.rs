@@ -103,10 +103,8 @@ impl SseParser {
                 self.has_data = true;
             }
             b"id" if !value.contains('\0') => self.last_id = Some(value.into_owned()),
-            b"retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    self.retry = value.parse().ok();
-                }
+            b"retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry = value.parse().ok();
             }
             _ => {}
         }
@@ -155,7 +153,11 @@ mod tests {
             let bytes = stream.as_bytes();
             for split in 0..bytes.len() {
                 let (a, b) = bytes.split_at(split);
-                assert_eq!(parse_chunks(&[a, b]), whole, "split at {split} with {ending:?}");
+                assert_eq!(
+                    parse_chunks(&[a, b]),
+                    whole,
+                    "split at {split} with {ending:?}"
+                );
             }
             let singles: Vec<&[u8]> = bytes.chunks(1).collect();
             assert_eq!(parse_chunks(&singles), whole);

@@ -36,7 +36,9 @@ pub enum StoreError {
         key: String,
         source: serde_json::Error,
     },
-    #[error("the data dir was written by a newer agentdeck (schema {found}, this build knows {SCHEMA_VERSION})")]
+    #[error(
+        "the data dir was written by a newer agentdeck (schema {found}, this build knows {SCHEMA_VERSION})"
+    )]
     SchemaTooNew { found: u64 },
     #[error("could not encode a record: {0}")]
     Encode(serde_json::Error),
@@ -192,7 +194,9 @@ impl Store {
                 result?;
             }
             Err(join) => {
-                return Err(StoreError::Sled(sled::Error::ReportableBug(format!("flush task failed: {join}"))));
+                return Err(StoreError::Sled(sled::Error::ReportableBug(format!(
+                    "flush task failed: {join}"
+                ))));
             }
         }
         *done = covers;
@@ -211,7 +215,11 @@ impl Store {
         }
     }
 
-    fn all<T: DeserializeOwned>(&self, tree: &sled::Tree, name: &'static str) -> StoreResult<Vec<T>> {
+    fn all<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+    ) -> StoreResult<Vec<T>> {
         tree.iter()
             .map(|entry| {
                 let (key, value) = entry?;
@@ -234,7 +242,9 @@ impl Store {
     // --- projects and keys ---------------------------------------------------------------
 
     pub fn put_project(&self, project: &Project) -> StoreResult<()> {
-        self.inner.projects.insert(project.id.as_bytes(), encode(project)?)?;
+        self.inner
+            .projects
+            .insert(project.id.as_bytes(), encode(project)?)?;
         Ok(())
     }
 
@@ -247,7 +257,9 @@ impl Store {
     }
 
     pub fn put_key(&self, secret_hash: &str, record: &ApiKeyRecord) -> StoreResult<()> {
-        self.inner.keys.insert(secret_hash.as_bytes(), encode(record)?)?;
+        self.inner
+            .keys
+            .insert(secret_hash.as_bytes(), encode(record)?)?;
         Ok(())
     }
 
@@ -310,7 +322,9 @@ impl Store {
         let mut index = self.write_index();
         let activity = index.next_activity();
         let record = threads::ThreadRecordRef { thread, activity };
-        self.inner.threads.insert(thread.id.as_bytes(), encode(&record)?)?;
+        self.inner
+            .threads
+            .insert(thread.id.as_bytes(), encode(&record)?)?;
         index.insert(thread.clone(), activity);
         Ok(())
     }
@@ -369,9 +383,13 @@ impl Store {
         let key = message_key(&message.thread_id, seq);
         // The location goes first: a location without a message reads as "not found",
         // never as a half-written message.
-        self.inner.message_loc.insert(message.id.as_bytes(), key.as_slice())?;
+        self.inner
+            .message_loc
+            .insert(message.id.as_bytes(), key.as_slice())?;
         if message.status == MessageStatus::InProgress {
-            self.inner.inflight.insert(message.id.as_bytes(), key.as_slice())?;
+            self.inner
+                .inflight
+                .insert(message.id.as_bytes(), key.as_slice())?;
         }
         self.inner.messages.insert(key, encode(message)?)?;
         Ok(())
@@ -457,7 +475,10 @@ impl Store {
                 self.inner.inflight.remove(id)?;
                 continue;
             };
-            let waiting = message.tool_calls.iter().any(|call| call.status.is_waiting());
+            let waiting = message
+                .tool_calls
+                .iter()
+                .any(|call| call.status.is_waiting());
             if message.status == MessageStatus::InProgress && waiting {
                 // A run paused for an operator survives a restart: it resumes when answered.
                 threads_with_pending_calls.insert(message.thread_id.clone());
@@ -474,7 +495,8 @@ impl Store {
                 for call in &mut message.tool_calls {
                     if !call.status.is_final() {
                         call.status = ToolCallStatus::Failed;
-                        call.output.get_or_insert_with(|| "interrupted by a restart".into());
+                        call.output
+                            .get_or_insert_with(|| "interrupted by a restart".into());
                     }
                 }
                 self.update_message(&message)?;
@@ -504,11 +526,17 @@ impl Store {
     // --- usage ---------------------------------------------------------------------------
 
     /// Adds tokens to a project's running total for a model.
-    pub fn add_usage(&self, project_id: &str, model: &str, usage: crate::model::Usage) -> StoreResult<()> {
+    pub fn add_usage(
+        &self,
+        project_id: &str,
+        model: &str,
+        usage: crate::model::Usage,
+    ) -> StoreResult<()> {
         let key = format!("{project_id}/{model}");
         self.inner.usage.update_and_fetch(key.as_bytes(), |old| {
-            let mut total: crate::model::Usage =
-                old.and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or_default();
+            let mut total: crate::model::Usage = old
+                .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                .unwrap_or_default();
             total.input_tokens += usage.input_tokens;
             total.output_tokens += usage.output_tokens;
             serde_json::to_vec(&total).ok()
@@ -540,7 +568,9 @@ impl Store {
     }
 
     pub fn append_event(&self, event: &Event) -> StoreResult<()> {
-        self.inner.events.insert(event.id.to_be_bytes(), encode(event)?)?;
+        self.inner
+            .events
+            .insert(event.id.to_be_bytes(), encode(event)?)?;
         if let Some(message_id) = &event.message_id {
             // Remember where a message's events begin, so its stream replays from there.
             let _ = self.inner.message_events.compare_and_swap(

@@ -38,8 +38,14 @@ pub struct ThreadQuery {
 
 impl ThreadQuery {
     fn matches(&self, thread: &Thread) -> bool {
-        if self.project_id.as_ref().is_some_and(|p| *p != thread.project_id)
-            || self.assistant_id.as_ref().is_some_and(|a| *a != thread.assistant_id)
+        if self
+            .project_id
+            .as_ref()
+            .is_some_and(|p| *p != thread.project_id)
+            || self
+                .assistant_id
+                .as_ref()
+                .is_some_and(|a| *a != thread.assistant_id)
             || self.status.is_some_and(|s| s != thread.status)
             || self
                 .parent_thread_id

@@ -3,18 +3,29 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-async fn raw(server: &TestServer, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> (u16, Value, reqwest::header::HeaderMap) {
+async fn raw(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", server.url))
         .bearer_auth(&server.admin_key);
     if let Some(body) = body {
-        request = request.header("Content-Type", "application/json").body(body);
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")), headers)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+        headers,
+    )
 }
 
 fn assert_error(body: &Value, kind: &str) {
@@ -22,7 +33,10 @@ fn assert_error(body: &Value, kind: &str) {
     assert_eq!(error["type"], kind, "{body}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     for field in ["message", "type", "code", "param"] {
-        assert!(error.get(field).is_some(), "error.{field} is present: {body}");
+        assert!(
+            error.get(field).is_some(),
+            "error.{field} is present: {body}"
+        );
     }
 }
 
@@ -31,33 +45,79 @@ async fn malformed_wrong_typed_unknown_and_oversize_bodies() {
     let server = TestServer::start().await;
     let post = reqwest::Method::POST;
 
-    let (status, body, _) = raw(&server, post.clone(), "/v2/projects", Some(b"{\"name\": ".to_vec())).await;
+    let (status, body, _) = raw(
+        &server,
+        post.clone(),
+        "/v2/projects",
+        Some(b"{\"name\": ".to_vec()),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_error(&body, "invalid_request_error");
-    assert!(body["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
 
-    let (status, body, _) = raw(&server, post.clone(), "/v2/projects", Some(br#"{"name": 5}"#.to_vec())).await;
+    let (status, body, _) = raw(
+        &server,
+        post.clone(),
+        "/v2/projects",
+        Some(br#"{"name": 5}"#.to_vec()),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "name");
 
-    let (status, body, _) = raw(&server, post.clone(), "/v2/projects", Some(br#"{"name": "x", "limits": {"tokens_per_minute": "lots", "concurrent_threads": 1}}"#.to_vec())).await;
+    let (status, body, _) = raw(
+        &server,
+        post.clone(),
+        "/v2/projects",
+        Some(
+            br#"{"name": "x", "limits": {"tokens_per_minute": "lots", "concurrent_threads": 1}}"#
+                .to_vec(),
+        ),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "limits.tokens_per_minute");
 
-    let (status, body, _) = raw(&server, post.clone(), "/v2/projects", Some(br#"{"name": "x", "colour": "red"}"#.to_vec())).await;
+    let (status, body, _) = raw(
+        &server,
+        post.clone(),
+        "/v2/projects",
+        Some(br#"{"name": "x", "colour": "red"}"#.to_vec()),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("colour"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
 
     let (status, body, _) = raw(&server, post.clone(), "/v2/projects", Some(Vec::new())).await;
     assert_eq!(status, 400, "{body}");
 
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    let (status, body, _) = raw(&server, post.clone(), "/v2/projects", Some(big.into_bytes())).await;
+    let (status, body, _) = raw(
+        &server,
+        post.clone(),
+        "/v2/projects",
+        Some(big.into_bytes()),
+    )
+    .await;
     assert_eq!(status, 413);
     assert_error(&body, "invalid_request_error");
 
     let projects = server.admin().list_projects().await.unwrap();
-    assert!(projects.data.iter().all(|p| p.name == "Getting started"), "nothing was half-written: {projects:?}");
+    assert!(
+        projects.data.iter().all(|p| p.name == "Getting started"),
+        "nothing was half-written: {projects:?}"
+    );
     server.stop().await;
 }
 
@@ -66,7 +126,13 @@ async fn unknown_ids_routes_methods_and_queries() {
     let server = TestServer::start().await;
     let (project, client) = server.project("errors").await;
     let get = reqwest::Method::GET;
-    for path in ["/v2/threads/thread_nope", "/v2/assistants/asst_nope", "/v2/projects/proj_nope", "/v2/threads/thread_nope/messages", "/v2/nothing-here"] {
+    for path in [
+        "/v2/threads/thread_nope",
+        "/v2/assistants/asst_nope",
+        "/v2/projects/proj_nope",
+        "/v2/threads/thread_nope/messages",
+        "/v2/nothing-here",
+    ] {
         let (status, body, _) = raw(&server, get.clone(), path, None).await;
         assert_eq!(status, 404, "{path}");
         assert_error(&body, "not_found_error");
@@ -74,38 +140,109 @@ async fn unknown_ids_routes_methods_and_queries() {
     let (status, body, _) = raw(&server, reqwest::Method::DELETE, "/v2/threads", None).await;
     assert_eq!(status, 405);
     assert_error(&body, "invalid_request_error");
-    for (query, param) in [("limit=abc", "limit"), ("limit=0", "limit"), ("status=bogus", "status"), ("order=sideways", "order")] {
-        let (status, body, _) = raw(&server, get.clone(), &format!("/v2/threads?{query}"), None).await;
+    for (query, param) in [
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+        ("status=bogus", "status"),
+        ("order=sideways", "order"),
+    ] {
+        let (status, body, _) =
+            raw(&server, get.clone(), &format!("/v2/threads?{query}"), None).await;
         assert_eq!(status, 400, "{query}");
         assert_eq!(body["error"]["param"], param);
     }
 
     // A bad tool definition stores nothing.
-    let bad = json!({"name": "x", "tools": [{"type": "function", "function": {"name": "has space"}}]});
-    let (status, body, _) = raw(&server, reqwest::Method::POST, "/v2/assistants", Some(serde_json::to_vec(&json!({"project_id": project.id, "name": "x", "tools": bad["tools"]})).unwrap())).await;
+    let bad =
+        json!({"name": "x", "tools": [{"type": "function", "function": {"name": "has space"}}]});
+    let (status, body, _) = raw(
+        &server,
+        reqwest::Method::POST,
+        "/v2/assistants",
+        Some(
+            serde_json::to_vec(
+                &json!({"project_id": project.id, "name": "x", "tools": bad["tools"]}),
+            )
+            .unwrap(),
+        ),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "tools[0].function.name");
-    let (status, body, _) = raw(&server, reqwest::Method::POST, "/v2/assistants", Some(serde_json::to_vec(&json!({"project_id": project.id, "name": "x", "tools": [{"type": "teleport"}]})).unwrap())).await;
+    let (status, body, _) = raw(
+        &server,
+        reqwest::Method::POST,
+        "/v2/assistants",
+        Some(
+            serde_json::to_vec(
+                &json!({"project_id": project.id, "name": "x", "tools": [{"type": "teleport"}]}),
+            )
+            .unwrap(),
+        ),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("teleport"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("teleport")
+    );
     assert!(client.list_assistants().await.unwrap().data.is_empty());
 
     // Messages: wrong role, empty content, unknown tool call, closed thread.
-    let a = client.create_assistant(&assistant("a", json!([]), vec![])).await.unwrap();
+    let a = client
+        .create_assistant(&assistant("a", json!([]), vec![]))
+        .await
+        .unwrap();
     let thread = new_thread(&client, &a.id).await;
-    let err = client.post::<Value>(&format!("/v2/threads/{thread}/messages"), &json!({"role": "wizard", "content": "hi"})).await.unwrap_err();
+    let err = client
+        .post::<Value>(
+            &format!("/v2/threads/{thread}/messages"),
+            &json!({"role": "wizard", "content": "hi"}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(400));
-    let err = client.post::<Value>(&format!("/v2/threads/{thread}/messages"), &json!({"role": "user", "content": "  "})).await.unwrap_err();
+    let err = client
+        .post::<Value>(
+            &format!("/v2/threads/{thread}/messages"),
+            &json!({"role": "user", "content": "  "}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(400));
-    let err = client.post::<Value>(&format!("/v2/threads/{thread}/messages"), &json!({"role": "tool", "tool_call_id": "call_x", "content": "42"})).await.unwrap_err();
+    let err = client
+        .post::<Value>(
+            &format!("/v2/threads/{thread}/messages"),
+            &json!({"role": "tool", "tool_call_id": "call_x", "content": "42"}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(404));
-    let patch = agentdeck::model::requests::ThreadPatch { status: Some(agentdeck::model::ThreadStatus::Closed), ..Default::default() };
+    let patch = agentdeck::model::requests::ThreadPatch {
+        status: Some(agentdeck::model::ThreadStatus::Closed),
+        ..Default::default()
+    };
     client.patch_thread(&thread, &patch).await.unwrap();
-    let err = client.post_message(&thread, &user("hello")).await.unwrap_err();
+    let err = client
+        .post_message(&thread, &user("hello"))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(409));
     assert!(client.all_messages(&thread).await.unwrap().is_empty());
-    let patch = agentdeck::model::requests::ThreadPatch { status: Some(agentdeck::model::ThreadStatus::Running), ..Default::default() };
-    assert_eq!(client.patch_thread(&thread, &patch).await.unwrap_err().status(), Some(400));
+    let patch = agentdeck::model::requests::ThreadPatch {
+        status: Some(agentdeck::model::ThreadStatus::Running),
+        ..Default::default()
+    };
+    assert_eq!(
+        client
+            .patch_thread(&thread, &patch)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(400)
+    );
     server.stop().await;
 }
 
@@ -113,8 +250,14 @@ async fn unknown_ids_routes_methods_and_queries() {
 async fn thread_listing_filters_and_pages() {
     let server = TestServer::start().await;
     let (_, client) = server.project("listing").await;
-    let a = client.create_assistant(&assistant("a", json!([]), vec![])).await.unwrap();
-    let b = client.create_assistant(&assistant("b", json!([]), vec![])).await.unwrap();
+    let a = client
+        .create_assistant(&assistant("a", json!([]), vec![]))
+        .await
+        .unwrap();
+    let b = client
+        .create_assistant(&assistant("b", json!([]), vec![]))
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..30 {
         let owner = if i % 3 == 0 { &b.id } else { &a.id };
@@ -122,7 +265,11 @@ async fn thread_listing_filters_and_pages() {
         let thread = client
             .create_thread(&agentdeck::model::requests::ThreadCreate {
                 assistant_id: owner.clone(),
-                metadata: [("priority".to_string(), priority.to_string()), ("case_id".to_string(), format!("CASE-{i}"))].into(),
+                metadata: [
+                    ("priority".to_string(), priority.to_string()),
+                    ("case_id".to_string(), format!("CASE-{i}")),
+                ]
+                .into(),
                 title: Some(format!("ticket number {i}")),
             })
             .await
@@ -136,7 +283,10 @@ async fn thread_listing_filters_and_pages() {
     let mut seen: Vec<String> = page.data.iter().map(|t| t.id.clone()).collect();
     let mut after = page.last_id.clone().unwrap();
     loop {
-        let next = client.list_threads(&[("limit", "7"), ("after", &after)]).await.unwrap();
+        let next = client
+            .list_threads(&[("limit", "7"), ("after", &after)])
+            .await
+            .unwrap();
         seen.extend(next.data.iter().map(|t| t.id.clone()));
         if !next.has_more {
             break;
@@ -147,16 +297,34 @@ async fn thread_listing_filters_and_pages() {
     expected.reverse();
     assert_eq!(seen, expected, "pages cover every thread once");
 
-    let high_b = client.list_threads(&[("assistant_id", &b.id), ("metadata.priority", "high"), ("limit", "100")]).await.unwrap();
+    let high_b = client
+        .list_threads(&[
+            ("assistant_id", &b.id),
+            ("metadata.priority", "high"),
+            ("limit", "100"),
+        ])
+        .await
+        .unwrap();
     assert_eq!(high_b.data.len(), 5);
-    assert!(high_b.data.iter().all(|t| t.assistant_id == b.id && t.metadata["priority"] == "high"));
+    assert!(
+        high_b
+            .data
+            .iter()
+            .all(|t| t.assistant_id == b.id && t.metadata["priority"] == "high")
+    );
     let found = client.list_threads(&[("q", "CASE-17")]).await.unwrap();
     assert_eq!(found.data.len(), 1);
-    let asc = client.list_threads(&[("order", "asc"), ("limit", "1")]).await.unwrap();
+    let asc = client
+        .list_threads(&[("order", "asc"), ("limit", "1")])
+        .await
+        .unwrap();
     assert_eq!(asc.data[0].id, ids[0]);
 
     // Activity moves a thread to the top.
     ask(&client, &ids[0], "bump").await;
-    assert_eq!(client.list_threads(&[("limit", "1")]).await.unwrap().data[0].id, ids[0]);
+    assert_eq!(
+        client.list_threads(&[("limit", "1")]).await.unwrap().data[0].id,
+        ids[0]
+    );
     server.stop().await;
 }

@@ -12,7 +12,13 @@ use std::time::Duration;
 async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomplete() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .args(["--data-dir", dir.path().to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("AGENTDECK_ADMIN_KEY", "sk-admin-crash-test")
         .env("AGENTDECK_LOCAL_TPS", "0")
         .stdout(Stdio::null())
@@ -31,17 +37,26 @@ async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomp
     assert_eq!(info.pid, child.id());
     let client = Client::new(&info.url, "sk-admin-crash-test");
     let project = client
-        .create_project(&agentdeck::model::requests::ProjectCreate { name: "crash".into(), ..Default::default() })
+        .create_project(&agentdeck::model::requests::ProjectCreate {
+            name: "crash".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let client = client.with_project(Some(project.id.clone()));
-    let a = client.create_assistant(&assistant("writer", json!([]), vec![])).await.unwrap();
+    let a = client
+        .create_assistant(&assistant("writer", json!([]), vec![]))
+        .await
+        .unwrap();
     let done_thread = new_thread(&client, &a.id).await;
     let completed = ask(&client, &done_thread, "a short answer please").await;
     assert_eq!(completed.status, MessageStatus::Completed);
 
     let cut_thread = new_thread(&client, &a.id).await;
-    let posted = client.post_message(&cut_thread, &user("/slow 100 /long 3000")).await.unwrap();
+    let posted = client
+        .post_message(&cut_thread, &user("/slow 100 /long 3000"))
+        .await
+        .unwrap();
     let reply_id = posted.response_message_id.unwrap();
     let stream = client.message_stream(&cut_thread, &reply_id);
     futures::pin_mut!(stream);
@@ -68,10 +83,16 @@ async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomp
     assert_eq!(kept, completed, "the completed message survived whole");
     let cut = admin.message(&cut_thread, &reply_id).await.unwrap();
     assert_eq!(cut.status, MessageStatus::Incomplete);
-    assert_eq!(cut.error.as_ref().unwrap().code.as_deref(), Some("interrupted"));
+    assert_eq!(
+        cut.error.as_ref().unwrap().code.as_deref(),
+        Some("interrupted")
+    );
     let text = cut.text();
     assert!(!text.is_empty(), "the text received so far is kept");
-    assert!(text.starts_with(&streamed) || streamed.starts_with(&text), "kept text is the reply's beginning");
+    assert!(
+        text.starts_with(&streamed) || streamed.starts_with(&text),
+        "kept text is the reply's beginning"
+    );
     assert!(text.split_whitespace().count() < 3000);
     let thread = admin.thread(&cut_thread).await.unwrap();
     assert_eq!(thread.status, agentdeck::model::ThreadStatus::Active);

@@ -6,7 +6,13 @@ use futures::StreamExt;
 use serde_json::json;
 
 /// Reads a thread's events from `last_id` until the `done` of `reply_id`.
-async fn thread_events_until_done(client: &agentdeck::client::Client, thread: &str, last_id: Option<u64>, reply_id: &str, stop_after: Option<usize>) -> Vec<ServerEvent> {
+async fn thread_events_until_done(
+    client: &agentdeck::client::Client,
+    thread: &str,
+    last_id: Option<u64>,
+    reply_id: &str,
+    stop_after: Option<usize>,
+) -> Vec<ServerEvent> {
     let stream = client.events(&format!("/v2/threads/{thread}/events"), last_id);
     futures::pin_mut!(stream);
     let mut events = Vec::new();
@@ -20,7 +26,9 @@ async fn thread_events_until_done(client: &agentdeck::client::Client, thread: &s
             }
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(20), read).await.expect("events within 20 s");
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .expect("events within 20 s");
     events
 }
 
@@ -28,11 +36,17 @@ async fn thread_events_until_done(client: &agentdeck::client::Client, thread: &s
 async fn resume_with_last_event_id_has_no_gaps_or_duplicates() {
     let server = TestServer::start().await;
     let (_, client) = server.project("resume").await;
-    let a = client.create_assistant(&assistant("talker", json!([]), vec![])).await.unwrap();
+    let a = client
+        .create_assistant(&assistant("talker", json!([]), vec![]))
+        .await
+        .unwrap();
     let thread = new_thread(&client, &a.id).await;
     let before = client.events(&format!("/v2/threads/{thread}/events"), Some(0));
     drop(before);
-    let posted = client.post_message(&thread, &user("/slow 300 /long 120")).await.unwrap();
+    let posted = client
+        .post_message(&thread, &user("/slow 300 /long 120"))
+        .await
+        .unwrap();
     let reply = posted.response_message_id.unwrap();
 
     // Read part, drop the connection, resume from the last id seen.
@@ -46,11 +60,18 @@ async fn resume_with_last_event_id_has_no_gaps_or_duplicates() {
     let all: Vec<u64> = everything.iter().map(|e| e.id.unwrap()).collect();
     assert_eq!(joined, all, "resumed = uninterrupted");
     assert!(all.windows(2).all(|w| w[0] < w[1]), "ids increase");
-    let text: String = everything.iter().filter(|e| e.event == "message.delta").map(|e| e.data["delta"].as_str().unwrap()).collect();
+    let text: String = everything
+        .iter()
+        .filter(|e| e.event == "message.delta")
+        .map(|e| e.data["delta"].as_str().unwrap())
+        .collect();
     assert_eq!(text, client.message(&thread, &reply).await.unwrap().text());
 
     // A bad Last-Event-ID is a clear 400.
-    let err = client.get::<serde_json::Value>(&format!("/v2/threads/{thread}/events?last_event_id=abc")).await.unwrap_err();
+    let err = client
+        .get::<serde_json::Value>(&format!("/v2/threads/{thread}/events?last_event_id=abc"))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(400));
     server.stop().await;
 }
@@ -59,9 +80,15 @@ async fn resume_with_last_event_id_has_no_gaps_or_duplicates() {
 async fn two_hundred_subscribers_see_the_same_busy_thread() {
     let server = TestServer::start().await;
     let (_, client) = server.project("fanout").await;
-    let a = client.create_assistant(&assistant("busy", json!([]), vec![])).await.unwrap();
+    let a = client
+        .create_assistant(&assistant("busy", json!([]), vec![]))
+        .await
+        .unwrap();
     let thread = new_thread(&client, &a.id).await;
-    let posted = client.post_message(&thread, &user("/slow 500 /long 400")).await.unwrap();
+    let posted = client
+        .post_message(&thread, &user("/slow 500 /long 400"))
+        .await
+        .unwrap();
     let reply = posted.response_message_id.unwrap();
     let mut readers = Vec::new();
     for _ in 0..200 {
@@ -81,7 +108,10 @@ async fn two_hundred_subscribers_see_the_same_busy_thread() {
         seen.push(reader.await.unwrap());
     }
     assert!(seen[0].len() > 400);
-    assert!(seen.iter().all(|ids| *ids == seen[0]), "every subscriber got every event once");
+    assert!(
+        seen.iter().all(|ids| *ids == seen[0]),
+        "every subscriber got every event once"
+    );
     server.stop().await;
 }
 
@@ -89,9 +119,15 @@ async fn two_hundred_subscribers_see_the_same_busy_thread() {
 async fn a_finished_reply_replays_exactly_and_ends() {
     let server = TestServer::start().await;
     let (_, client) = server.project("replay").await;
-    let a = client.create_assistant(&assistant("talker", json!([]), vec![])).await.unwrap();
+    let a = client
+        .create_assistant(&assistant("talker", json!([]), vec![]))
+        .await
+        .unwrap();
     let thread = new_thread(&client, &a.id).await;
-    let posted = client.post_message(&thread, &user("tell me something")).await.unwrap();
+    let posted = client
+        .post_message(&thread, &user("tell me something"))
+        .await
+        .unwrap();
     let reply = posted.response_message_id.unwrap();
     let live = collect(client.message_stream(&thread, &reply)).await;
     let replay = collect(client.message_stream(&thread, &reply)).await;
@@ -99,7 +135,10 @@ async fn a_finished_reply_replays_exactly_and_ends() {
     assert_eq!(replay.last().unwrap().event, "done");
     // Streaming the POST itself gives the same reply events.
     let response = reqwest::Client::new()
-        .post(format!("{}/v2/threads/{thread}/messages?stream=true", server.url))
+        .post(format!(
+            "{}/v2/threads/{thread}/messages?stream=true",
+            server.url
+        ))
         .bearer_auth(&server.admin_key)
         .json(&user("again"))
         .send()
@@ -122,8 +161,14 @@ async fn a_project_key_sees_only_its_projects_events() {
     let server = TestServer::start().await;
     let (_, mine) = server.project("mine").await;
     let (_, theirs) = server.project("theirs").await;
-    let a = mine.create_assistant(&assistant("a", json!([]), vec![])).await.unwrap();
-    let b = theirs.create_assistant(&assistant("b", json!([]), vec![])).await.unwrap();
+    let a = mine
+        .create_assistant(&assistant("a", json!([]), vec![]))
+        .await
+        .unwrap();
+    let b = theirs
+        .create_assistant(&assistant("b", json!([]), vec![]))
+        .await
+        .unwrap();
     let my_thread = new_thread(&mine, &a.id).await;
     let their_thread = new_thread(&theirs, &b.id).await;
     ask(&theirs, &their_thread, "secret plans").await;
@@ -139,9 +184,20 @@ async fn a_project_key_sees_only_its_projects_events() {
             break;
         }
     }
-    assert!(events.iter().all(|e| e.data["thread_id"] == my_thread.as_str()));
-    assert!(!events.iter().any(|e| e.data.to_string().contains("secret plans")));
-    let err = mine.get::<serde_json::Value>(&format!("/v2/events?thread_id={their_thread}")).await.unwrap_err();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.data["thread_id"] == my_thread.as_str())
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.data.to_string().contains("secret plans"))
+    );
+    let err = mine
+        .get::<serde_json::Value>(&format!("/v2/events?thread_id={their_thread}"))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(404));
     server.stop().await;
 }

@@ -1,4 +1,5 @@
 //! Integration tests: the real server on a loopback port, driven through the real client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_errors;
 mod auth;

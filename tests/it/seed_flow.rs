@@ -5,7 +5,14 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// One raw HTTP call, the way the guide's curl examples make it.
-async fn call(server: &TestServer, method: reqwest::Method, path: &str, key: &str, project: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    project: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", server.url))
         .header("Authorization", format!("Bearer {key}"));
@@ -13,12 +20,17 @@ async fn call(server: &TestServer, method: reqwest::Method, path: &str, key: &st
         request = request.header("OpenAI-Project", project);
     }
     if let Some(body) = body {
-        request = request.header("Content-Type", "application/json").body(body.to_string());
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
@@ -39,7 +51,15 @@ async fn the_seed_guide_flow_works_as_written() {
     assert_eq!(project["assistant_type"], "customer_service");
 
     // A project key; from here on the guide's OPENAI_API_KEY is this key.
-    let (status, key) = call(&server, post.clone(), &format!("/v2/projects/{project_id}/keys"), &admin, None, Some(json!({"name": "support"}))).await;
+    let (status, key) = call(
+        &server,
+        post.clone(),
+        &format!("/v2/projects/{project_id}/keys"),
+        &admin,
+        None,
+        Some(json!({"name": "support"})),
+    )
+    .await;
     assert_eq!(status, 200, "{key}");
     assert_eq!(key["object"], "api_key");
     let api_key = key["key"].as_str().unwrap().to_string();
@@ -59,10 +79,22 @@ async fn the_seed_guide_flow_works_as_written() {
     assert!(legal_id.starts_with("asst_"));
     assert_eq!(legal["object"], "assistant");
     assert_eq!(legal["project_id"], project_id.as_str());
-    assert_eq!(legal["tools"][0], json!({"type": "file_search", "vector_store_ids": ["vs_legal_docs_2026"]}));
-    assert_eq!(legal["tools"][1], json!({"type": "code_interpreter", "enabled": true}));
-    assert_eq!(legal["memory"], json!({"enabled": true, "summary_method": "reflection"}));
-    assert_eq!(legal["safety"]["allowed_domains"], json!(["*.lawfirm.com", "*.court.gov"]));
+    assert_eq!(
+        legal["tools"][0],
+        json!({"type": "file_search", "vector_store_ids": ["vs_legal_docs_2026"]})
+    );
+    assert_eq!(
+        legal["tools"][1],
+        json!({"type": "code_interpreter", "enabled": true})
+    );
+    assert_eq!(
+        legal["memory"],
+        json!({"enabled": true, "summary_method": "reflection"})
+    );
+    assert_eq!(
+        legal["safety"]["allowed_domains"],
+        json!(["*.lawfirm.com", "*.court.gov"])
+    );
     assert_eq!(legal["privacy"]["mode"], "off");
     assert_eq!(legal["routes_to"], json!([]));
 
@@ -105,13 +137,30 @@ async fn the_seed_guide_flow_works_as_written() {
     let reply = client.message(&thread_id, &reply_id).await.unwrap();
     assert_eq!(deltas(&events, "message.delta"), reply.text());
     assert!(reply.text().contains("Acme Corp"));
-    assert_eq!(reply.reasoning.iter().map(|r| r.text.as_str()).collect::<String>(), deltas(&events, "reasoning.delta"));
+    assert_eq!(
+        reply
+            .reasoning
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<String>(),
+        deltas(&events, "reasoning.delta")
+    );
     for event in &events {
-        assert_eq!(event.data["thread_id"], thread_id.as_str(), "every event names its thread");
+        assert_eq!(
+            event.data["thread_id"],
+            thread_id.as_str(),
+            "every event names its thread"
+        );
     }
 
     // 5. The model's tool call, answered by a role "tool" message; then the final answer.
-    let posted = client.post_message(&thread_id, &user("/tool retrieve_clauses {\"section\": \"liability\"}")).await.unwrap();
+    let posted = client
+        .post_message(
+            &thread_id,
+            &user("/tool retrieve_clauses {\"section\": \"liability\"}"),
+        )
+        .await
+        .unwrap();
     let reply_id = posted.response_message_id.unwrap();
     let stream = client.message_stream(&thread_id, &reply_id);
     futures::pin_mut!(stream);
@@ -120,7 +169,10 @@ async fn the_seed_guide_flow_works_as_written() {
         let event = event.unwrap();
         if event.event == "tool_call.created" {
             assert_eq!(event.data["tool_call"]["type"], "function");
-            assert_eq!(event.data["tool_call"]["function"]["name"], "retrieve_clauses");
+            assert_eq!(
+                event.data["tool_call"]["function"]["name"],
+                "retrieve_clauses"
+            );
             call_id = event.data["tool_call"]["id"].as_str().map(str::to_string);
         }
         if event.event == "tool_call.output" && event.data["status"] == "requires_action" {
@@ -130,23 +182,39 @@ async fn the_seed_guide_flow_works_as_written() {
     let call_id = call_id.unwrap();
     assert!(call_id.starts_with("call_"));
     eventually("thread to require action", || async {
-        client.thread(&thread_id).await.unwrap().status == agentdeck::model::ThreadStatus::RequiresAction
+        client.thread(&thread_id).await.unwrap().status
+            == agentdeck::model::ThreadStatus::RequiresAction
     })
     .await;
     let waiting = client.message(&thread_id, &reply_id).await.unwrap();
-    assert_eq!(waiting.tool_calls[0].function.arguments, r#"{"section":"liability"}"#);
+    assert_eq!(
+        waiting.tool_calls[0].function.arguments,
+        r#"{"section":"liability"}"#
+    );
     let (status, answer) = call(&server, post.clone(), &format!("/v2/threads/{thread_id}/messages"), &api_key, None, Some(json!(
         {"role": "tool", "tool_call_id": call_id, "content": "The liability clause caps damages at $5M annually."}
     ))).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["role"], "tool");
     assert_eq!(answer["response_message_id"], reply_id.as_str());
-    let rest: Vec<_> = tokio::time::timeout(std::time::Duration::from_secs(20), stream.collect::<Vec<_>>()).await.unwrap();
+    let rest: Vec<_> = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rest.last().unwrap().as_ref().unwrap().event, "done");
     let reply = client.message(&thread_id, &reply_id).await.unwrap();
     assert_eq!(reply.status, agentdeck::model::MessageStatus::Completed);
-    assert!(reply.text().contains("caps damages at $5M"), "{}", reply.text());
-    assert_eq!(reply.tool_calls[0].output.as_deref(), Some("The liability clause caps damages at $5M annually."));
+    assert!(
+        reply.text().contains("caps damages at $5M"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(
+        reply.tool_calls[0].output.as_deref(),
+        Some("The liability clause caps damages at $5M annually.")
+    );
 
     // 10. Agent-to-agent routing: a triage assistant hands the question to the Legal Advisor.
     let (status, triage) = call(&server, post.clone(), "/v2/assistants", &api_key, None, Some(json!(
@@ -155,10 +223,19 @@ async fn the_seed_guide_flow_works_as_written() {
     assert_eq!(status, 200, "{triage}");
     let triage_id = triage["id"].as_str().unwrap().to_string();
     let triage_thread = new_thread(&client, &triage_id).await;
-    let posted = client.post_message(&triage_thread, &user(&format!("/route {legal_id} Is our liability capped?"))).await.unwrap();
+    let posted = client
+        .post_message(
+            &triage_thread,
+            &user(&format!("/route {legal_id} Is our liability capped?")),
+        )
+        .await
+        .unwrap();
     let reply_id = posted.response_message_id.unwrap();
     let events = collect(client.message_stream(&triage_thread, &reply_id)).await;
-    let routing = events.iter().find(|e| e.event == "routing").expect("a routing event");
+    let routing = events
+        .iter()
+        .find(|e| e.event == "routing")
+        .expect("a routing event");
     assert_eq!(routing.data["from_assistant_id"], triage_id.as_str());
     assert_eq!(routing.data["to_assistant_id"], legal_id.as_str());
     assert_eq!(routing.data["from_thread_id"], triage_thread.as_str());
@@ -169,15 +246,30 @@ async fn the_seed_guide_flow_works_as_written() {
     assert_eq!(hop.target_assistant_id.as_deref(), Some(legal_id.as_str()));
     assert_eq!(hop.thread_id.as_deref(), Some(linked.as_str()));
     let child = client.thread(&linked).await.unwrap();
-    assert_eq!(child.parent_thread_id.as_deref(), Some(triage_thread.as_str()));
+    assert_eq!(
+        child.parent_thread_id.as_deref(),
+        Some(triage_thread.as_str())
+    );
     assert_eq!(child.assistant_id, legal_id);
     let child_messages = client.all_messages(&linked).await.unwrap();
     assert_eq!(child_messages[0].text(), "Is our liability capped?");
-    assert_eq!(hop.output.as_deref(), Some(child_messages[1].text().as_str()), "the target's final answer is the tool output");
+    assert_eq!(
+        hop.output.as_deref(),
+        Some(child_messages[1].text().as_str()),
+        "the target's final answer is the tool output"
+    );
     assert!(reply.text().contains("Routed answer"));
 
     // 12. Limits.
-    let (status, limits) = call(&server, get.clone(), &format!("/v2/projects/{project_id}/limits"), &api_key, None, None).await;
+    let (status, limits) = call(
+        &server,
+        get.clone(),
+        &format!("/v2/projects/{project_id}/limits"),
+        &api_key,
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{limits}");
     assert_eq!(limits["tokens_per_minute"], 100000);
     assert_eq!(limits["concurrent_threads"], 500);
@@ -190,6 +282,9 @@ async fn the_seed_guide_flow_works_as_written() {
                                      {"type": "file", "file_id": "file_contract_2026"}]}
     ))).await;
     assert_eq!(status, 200, "{parts}");
-    assert_eq!(parts["content"][1], json!({"type": "file", "file_id": "file_contract_2026"}));
+    assert_eq!(
+        parts["content"][1],
+        json!({"type": "file", "file_id": "file_contract_2026"})
+    );
     server.stop().await;
 }

@@ -17,7 +17,10 @@ pub struct TestServer {
 }
 
 pub fn engine_options() -> EngineOptions {
-    EngineOptions { local_tps: 0.0, ..EngineOptions::default() }
+    EngineOptions {
+        local_tps: 0.0,
+        ..EngineOptions::default()
+    }
 }
 
 impl TestServer {
@@ -53,10 +56,17 @@ impl TestServer {
     pub async fn project(&self, name: &str) -> (Project, Client) {
         let project = self
             .admin()
-            .create_project(&ProjectCreate { name: name.into(), ..Default::default() })
+            .create_project(&ProjectCreate {
+                name: name.into(),
+                ..Default::default()
+            })
             .await
             .unwrap();
-        let key = self.admin().create_key(&project.id, Some("test".into())).await.unwrap();
+        let key = self
+            .admin()
+            .create_key(&project.id, Some("test".into()))
+            .await
+            .unwrap();
         (project, Client::new(&self.url, &key.key))
     }
 
@@ -90,18 +100,26 @@ pub fn user(text: &str) -> MessageCreate {
 
 pub async fn new_thread(client: &Client, assistant_id: &str) -> String {
     client
-        .create_thread(&ThreadCreate { assistant_id: assistant_id.into(), ..Default::default() })
+        .create_thread(&ThreadCreate {
+            assistant_id: assistant_id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .id
 }
 
 /// Collects a finite stream, failing the test if it takes longer than 20 s.
-pub async fn collect(stream: impl Stream<Item = agentdeck::client::ClientResult<ServerEvent>>) -> Vec<ServerEvent> {
+pub async fn collect(
+    stream: impl Stream<Item = agentdeck::client::ClientResult<ServerEvent>>,
+) -> Vec<ServerEvent> {
     let events = tokio::time::timeout(Duration::from_secs(20), stream.collect::<Vec<_>>())
         .await
         .expect("the stream did not end within 20 s");
-    events.into_iter().map(|e| e.expect("stream error")).collect()
+    events
+        .into_iter()
+        .map(|e| e.expect("stream error"))
+        .collect()
 }
 
 /// Posts a user message and waits for the reply to end; returns the final reply.
