@@ -115,6 +115,13 @@ impl Runtime {
         let stop_server = CancellationToken::new();
         let stopped = stop_server.clone();
         let app = api::router(state);
+        // Without TCP_NODELAY, small SSE frames and JSON answers wait on Nagle's algorithm
+        // and delayed ACKs: ~40 ms per exchange instead of well under one.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!("could not set TCP_NODELAY: {err}");
+            }
+        });
         let server = tokio::spawn(async move {
             let result = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stopped.cancelled().await })

@@ -1,0 +1,118 @@
+//! Store speed. Targets (issue #2): list the newest 50 of 10,000 threads with a status
+//! filter in under 2 ms; open a data dir with 10,000 threads and 1,000,000 messages in
+//! under 1 s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use agentdeck::model::{Content, Message, MessageStatus, Role, Thread, ThreadStatus, Usage};
+use agentdeck::store::{Store, ThreadQuery};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const THREADS: usize = 10_000;
+
+fn thread(i: usize) -> Thread {
+    let status = match i % 10 {
+        0 => ThreadStatus::RequiresAction,
+        1..=2 => ThreadStatus::Closed,
+        3 => ThreadStatus::Running,
+        _ => ThreadStatus::Active,
+    };
+    Thread {
+        id: format!("thread_{i:024}"),
+        object: "thread".into(),
+        project_id: format!("proj_{:024}", i % 3),
+        assistant_id: format!("asst_{:024}", i % 7),
+        created_at: 1_795_000_000 + i as u64,
+        updated_at: 1_795_000_000 + i as u64,
+        status,
+        metadata: BTreeMap::from([
+            ("priority".to_string(), if i % 4 == 0 { "high" } else { "low" }.to_string()),
+            ("case_id".to_string(), format!("CASE-{i}")),
+        ]),
+        title: Some(format!("Customer ticket number {i}")),
+        parent_thread_id: None,
+    }
+}
+
+fn message(thread_id: &str, i: usize) -> Message {
+    Message {
+        id: format!("msg_{thread_id}_{i}"),
+        object: "thread.message".into(),
+        thread_id: thread_id.to_string(),
+        assistant_id: None,
+        role: if i % 2 == 0 { Role::User } else { Role::Assistant },
+        content: Some(Content::Text(format!("Message {i} of the thread, a short line of text."))),
+        attachments: vec![],
+        tool_calls: vec![],
+        tool_call_id: None,
+        reasoning: vec![],
+        status: MessageStatus::Completed,
+        usage: Usage::default(),
+        created_at: 1_795_000_000,
+        error: None,
+    }
+}
+
+fn bench_list(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path()).unwrap();
+    for i in 0..THREADS {
+        store.put_thread(&thread(i)).unwrap();
+    }
+    let mut group = c.benchmark_group("store");
+    group.bench_function("list_newest_50_of_10k_with_status_filter", |b| {
+        b.iter(|| {
+            let query = ThreadQuery { status: Some(ThreadStatus::RequiresAction), limit: 50, ..Default::default() };
+            let (page, more) = store.list_threads(&query);
+            assert_eq!(page.len(), 50);
+            assert!(more);
+        })
+    });
+    group.bench_function("list_newest_50_of_10k_status_and_metadata_in_one_project", |b| {
+        b.iter(|| {
+            let query = ThreadQuery {
+                project_id: Some(format!("proj_{:024}", 1)),
+                status: Some(ThreadStatus::Active),
+                metadata: vec![("priority".into(), "high".into())],
+                limit: 50,
+                ..Default::default()
+            };
+            let (page, _) = store.list_threads(&query);
+            assert_eq!(page.len(), 50);
+        })
+    });
+    group.finish();
+}
+
+fn bench_open(c: &mut Criterion) {
+    let messages: usize = std::env::var("AGENTDECK_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = Store::open(dir.path()).unwrap();
+        let per_thread = messages / THREADS;
+        for t in 0..THREADS {
+            let th = thread(t);
+            store.put_thread(&th).unwrap();
+            for m in 0..per_thread {
+                store.insert_message(&message(&th.id, m)).unwrap();
+            }
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(store.flush()).unwrap();
+    }
+    let mut group = c.benchmark_group("store");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.bench_function(format!("open_10k_threads_{messages}_messages"), |b| {
+        b.iter(|| {
+            let (store, recovery) = Store::open(dir.path()).unwrap();
+            assert_eq!(store.thread_count(), THREADS);
+            assert!(recovery.incomplete.is_empty());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_list, bench_open);
+criterion_main!(benches);
