@@ -30,31 +30,60 @@ async fn fixture() -> Fixture {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         announce: false,
         seed_threads: false,
-        engine: EngineOptions { local_tps: 0.0, ..EngineOptions::default() },
+        engine: EngineOptions {
+            local_tps: 0.0,
+            ..EngineOptions::default()
+        },
     })
     .await
     .unwrap();
     let admin = Client::new(&runtime.url(), runtime.admin_key());
-    let project = admin.create_project(&ProjectCreate { name: "bench".into(), ..Default::default() }).await.unwrap();
-    let client = admin.with_project(Some(project.id));
-    let assistant = client
-        .create_assistant(&serde_json::from_value(serde_json::json!({"name": "bench", "model": "local"})).unwrap())
+    let project = admin
+        .create_project(&ProjectCreate {
+            name: "bench".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    Fixture { _dir: dir, _runtime: runtime, client, assistant_id: assistant.id }
+    let client = admin.with_project(Some(project.id));
+    let assistant = client
+        .create_assistant(
+            &serde_json::from_value(serde_json::json!({"name": "bench", "model": "local"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        _runtime: runtime,
+        client,
+        assistant_id: assistant.id,
+    }
 }
 
 fn user(text: &str) -> MessageCreate {
-    MessageCreate { role: Role::User, content: Some(Content::Text(text.into())), attachments: vec![], tool_call_id: None }
+    MessageCreate {
+        role: Role::User,
+        content: Some(Content::Text(text.into())),
+        attachments: vec![],
+        tool_call_id: None,
+    }
 }
 
 async fn exchange(f: &Fixture) {
     let thread = f
         .client
-        .create_thread(&ThreadCreate { assistant_id: f.assistant_id.clone(), ..Default::default() })
+        .create_thread(&ThreadCreate {
+            assistant_id: f.assistant_id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let posted = f.client.post_message(&thread.id, &user("Where is my order?")).await.unwrap();
+    let posted = f
+        .client
+        .post_message(&thread.id, &user("Where is my order?"))
+        .await
+        .unwrap();
     let reply = posted.response_message_id.unwrap();
     let events: Vec<_> = f.client.message_stream(&thread.id, &reply).collect().await;
     assert_eq!(events.last().unwrap().as_ref().unwrap().event, "done");
@@ -65,7 +94,9 @@ fn bench_exchange(c: &mut Criterion) {
     let f = rt.block_on(fixture());
     let mut group = c.benchmark_group("api");
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("thread_post_full_local_reply", |b| b.to_async(&rt).iter(|| exchange(&f)));
+    group.bench_function("thread_post_full_local_reply", |b| {
+        b.to_async(&rt).iter(|| exchange(&f))
+    });
     group.finish();
 }
 
@@ -83,7 +114,10 @@ fn bench_fanout(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let thread = f
                 .client
-                .create_thread(&ThreadCreate { assistant_id: f.assistant_id.clone(), ..Default::default() })
+                .create_thread(&ThreadCreate {
+                    assistant_id: f.assistant_id.clone(),
+                    ..Default::default()
+                })
                 .await
                 .unwrap();
             let mut readers = Vec::new();
@@ -110,7 +144,10 @@ fn bench_fanout(c: &mut Criterion) {
             for _ in 0..SUBSCRIBERS {
                 ready_rx.recv().await;
             }
-            f.client.post_message(&thread.id, &user(&format!("/long {WORDS}"))).await.unwrap();
+            f.client
+                .post_message(&thread.id, &user(&format!("/long {WORDS}")))
+                .await
+                .unwrap();
             let mut counts = Vec::new();
             for reader in readers {
                 counts.push(reader.await.unwrap());

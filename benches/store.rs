@@ -27,7 +27,10 @@ fn thread(i: usize) -> Thread {
         updated_at: 1_795_000_000 + i as u64,
         status,
         metadata: BTreeMap::from([
-            ("priority".to_string(), if i % 4 == 0 { "high" } else { "low" }.to_string()),
+            (
+                "priority".to_string(),
+                if i % 4 == 0 { "high" } else { "low" }.to_string(),
+            ),
             ("case_id".to_string(), format!("CASE-{i}")),
         ]),
         title: Some(format!("Customer ticket number {i}")),
@@ -41,8 +44,14 @@ fn message(thread_id: &str, i: usize) -> Message {
         object: "thread.message".into(),
         thread_id: thread_id.to_string(),
         assistant_id: None,
-        role: if i % 2 == 0 { Role::User } else { Role::Assistant },
-        content: Some(Content::Text(format!("Message {i} of the thread, a short line of text."))),
+        role: if i % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        },
+        content: Some(Content::Text(format!(
+            "Message {i} of the thread, a short line of text."
+        ))),
         attachments: vec![],
         tool_calls: vec![],
         tool_call_id: None,
@@ -63,30 +72,40 @@ fn bench_list(c: &mut Criterion) {
     let mut group = c.benchmark_group("store");
     group.bench_function("list_newest_50_of_10k_with_status_filter", |b| {
         b.iter(|| {
-            let query = ThreadQuery { status: Some(ThreadStatus::RequiresAction), limit: 50, ..Default::default() };
+            let query = ThreadQuery {
+                status: Some(ThreadStatus::RequiresAction),
+                limit: 50,
+                ..Default::default()
+            };
             let (page, more) = store.list_threads(&query);
             assert_eq!(page.len(), 50);
             assert!(more);
         })
     });
-    group.bench_function("list_newest_50_of_10k_status_and_metadata_in_one_project", |b| {
-        b.iter(|| {
-            let query = ThreadQuery {
-                project_id: Some(format!("proj_{:024}", 1)),
-                status: Some(ThreadStatus::Active),
-                metadata: vec![("priority".into(), "high".into())],
-                limit: 50,
-                ..Default::default()
-            };
-            let (page, _) = store.list_threads(&query);
-            assert_eq!(page.len(), 50);
-        })
-    });
+    group.bench_function(
+        "list_newest_50_of_10k_status_and_metadata_in_one_project",
+        |b| {
+            b.iter(|| {
+                let query = ThreadQuery {
+                    project_id: Some(format!("proj_{:024}", 1)),
+                    status: Some(ThreadStatus::Active),
+                    metadata: vec![("priority".into(), "high".into())],
+                    limit: 50,
+                    ..Default::default()
+                };
+                let (page, _) = store.list_threads(&query);
+                assert_eq!(page.len(), 50);
+            })
+        },
+    );
     group.finish();
 }
 
 fn bench_open(c: &mut Criterion) {
-    let messages: usize = std::env::var("AGENTDECK_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let messages: usize = std::env::var("AGENTDECK_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     {
         let (store, _) = Store::open(dir.path()).unwrap();
