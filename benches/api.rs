@@ -12,7 +12,6 @@ use agentdeck::model::{Content, Role};
 use agentdeck::runtime::{Runtime, RuntimeOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 struct Fixture {
@@ -25,15 +24,11 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::start(RuntimeOptions {
-        data_dir: dir.path().to_path_buf(),
-        config: Config::default(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        announce: false,
-        seed_threads: false,
         engine: EngineOptions {
             local_tps: 0.0,
             ..EngineOptions::default()
         },
+        ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
     })
     .await
     .unwrap();

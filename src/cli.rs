@@ -5,7 +5,6 @@
 
 use crate::client::{Client, ServerEvent};
 use crate::config::{Config, default_config_file, default_data_dir};
-use crate::engine::EngineOptions;
 use crate::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
 use crate::model::{Content, Message, MessageStatus, Role, Thread};
 use crate::runtime::{Runtime, RuntimeOptions, admin_key, read_serve_info};
@@ -176,15 +175,7 @@ pub async fn connect(global: &Global) -> Result<Connection> {
             }
         }
     }
-    let runtime = Runtime::start(RuntimeOptions {
-        data_dir: dir,
-        config: load_config(global)?,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        announce: false,
-        seed_threads: false,
-        engine: EngineOptions::default(),
-    })
-    .await?;
+    let runtime = Runtime::start(RuntimeOptions::new(dir, load_config(global)?)).await?;
     let client = Client::new(&runtime.url(), runtime.admin_key());
     Ok(Connection {
         client,
@@ -207,12 +198,10 @@ pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
         }
     }
     let runtime = Runtime::start(RuntimeOptions {
-        data_dir: dir.clone(),
-        config: load_config(global)?,
         listen,
         announce: true,
         seed_threads: true,
-        engine: EngineOptions::default(),
+        ..RuntimeOptions::new(dir.clone(), load_config(global)?)
     })
     .await?;
     eprintln!(

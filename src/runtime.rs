@@ -22,6 +22,24 @@ pub struct RuntimeOptions {
     /// Start the Getting-started threads on a fresh data dir.
     pub seed_threads: bool,
     pub engine: EngineOptions,
+    /// How often idle SSE streams get a `: ping` comment.
+    pub sse_keepalive: Duration,
+}
+
+impl RuntimeOptions {
+    /// A runtime for `data_dir` on an ephemeral loopback port, announcing nothing and
+    /// starting no example threads.
+    pub fn new(data_dir: PathBuf, config: Config) -> Self {
+        RuntimeOptions {
+            data_dir,
+            config,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            announce: false,
+            seed_threads: false,
+            engine: EngineOptions::default(),
+            sse_keepalive: Duration::from_secs(15),
+        }
+    }
 }
 
 /// What DATA_DIR/serve.json says about the server running on a data dir.
@@ -111,6 +129,7 @@ impl Runtime {
         let state = AppState {
             engine: engine.clone(),
             admin_key_hash: hash_key(&admin_key),
+            sse_keepalive: options.sse_keepalive,
         };
         let stop_server = CancellationToken::new();
         let stopped = stop_server.clone();

@@ -26,6 +26,8 @@ pub struct AppState {
     pub engine: Engine,
     /// SHA-256 of the admin key.
     pub admin_key_hash: String,
+    /// How often idle SSE streams get a `: ping` comment.
+    pub sse_keepalive: std::time::Duration,
 }
 
 type ApiResult<T> = Result<T, ApiError>;

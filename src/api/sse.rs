@@ -13,9 +13,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
-
-const PING_EVERY: Duration = Duration::from_secs(15);
 
 fn to_sse(event: &Event) -> SseEvent {
     SseEvent::default()
@@ -25,10 +22,11 @@ fn to_sse(event: &Event) -> SseEvent {
 }
 
 fn respond(
+    keepalive: std::time::Duration,
     stream: impl Stream<Item = Arc<Event>> + Send + 'static,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     Sse::new(stream.map(|event| Ok(to_sse(&event))))
-        .keep_alive(KeepAlive::new().interval(PING_EVERY).text(" ping"))
+        .keep_alive(KeepAlive::new().interval(keepalive).text("ping"))
 }
 
 fn last_event_id(headers: &HeaderMap, params: &Params) -> ApiResult<Option<u64>> {
@@ -61,7 +59,10 @@ pub async fn thread_events(
         thread_id: Some(thread.id),
         ..Default::default()
     };
-    Ok(respond(state.engine.bus().subscribe(filter, after)))
+    Ok(respond(
+        state.sse_keepalive,
+        state.engine.bus().subscribe(filter, after),
+    ))
 }
 
 pub async fn all_events(
@@ -88,7 +89,10 @@ pub async fn all_events(
         assistant_id: assistant_id.map(str::to_string),
         message_id: None,
     };
-    Ok(respond(state.engine.bus().subscribe(filter, after)))
+    Ok(respond(
+        state.sse_keepalive,
+        state.engine.bus().subscribe(filter, after),
+    ))
 }
 
 /// The events of one reply, from `after`, ending with its `done`.
@@ -121,7 +125,10 @@ pub fn reply_stream(
         ..Default::default()
     };
     let events = state.engine.bus().subscribe(filter, Some(after));
-    respond(until_done(events, reply_id.to_string()))
+    respond(
+        state.sse_keepalive,
+        until_done(events, reply_id.to_string()),
+    )
 }
 
 pub async fn message_stream(
@@ -149,9 +156,13 @@ pub async fn message_stream(
     if message.role != crate::model::Role::Assistant {
         // Only replies stream; any other message replays what was logged of it and ends.
         let upto = state.engine.bus().last_id();
-        return Ok(respond(state.engine.bus().replay(filter, after, upto)).into_response());
+        return Ok(respond(
+            state.sse_keepalive,
+            state.engine.bus().replay(filter, after, upto),
+        )
+        .into_response());
     }
     // Every reply's log ends with `done` (replies cut by a crash get theirs on restart).
     let events = state.engine.bus().subscribe(filter, Some(after));
-    Ok(respond(until_done(events, message.id.clone())).into_response())
+    Ok(respond(state.sse_keepalive, until_done(events, message.id.clone())).into_response())
 }

@@ -307,8 +307,9 @@ impl Client {
     }
 
     /// Streams `path`, reconnecting with `Last-Event-ID` when the connection drops.
-    /// Connection problems are yielded as `Err` items and retried with backoff; an API
-    /// error (a 4xx answer) is yielded and ends the stream.
+    /// Connection problems (an endless stream that ends among them) are yielded as `Err`
+    /// items and retried with backoff; an API error (a 4xx answer) is yielded and ends
+    /// the stream.
     fn subscribe(
         &self,
         path: String,
@@ -360,6 +361,10 @@ impl Client {
                         }
                         if matches!(kind, Subscription::UntilEnd { .. }) && (saw_done || ended_cleanly) {
                             return;
+                        }
+                        if ended_cleanly {
+                            // An endless stream that ends means the server went away.
+                            yield Err(ClientError::Connection { url: url.clone(), message: "the server closed the stream".into() });
                         }
                     }
                     Ok(response) => {

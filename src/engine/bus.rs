@@ -23,6 +23,8 @@ struct BusInner {
     store: Store,
     tx: broadcast::Sender<Arc<Event>>,
     last_id: Mutex<u64>,
+    /// Cancelled at shutdown: every subscription ends, so clients reconnect elsewhere.
+    closed: tokio_util::sync::CancellationToken,
 }
 
 /// Which events a subscriber wants; `None` fields match everything.
@@ -72,6 +74,7 @@ impl EventBus {
                 store,
                 tx,
                 last_id: Mutex::new(last_id),
+                closed: tokio_util::sync::CancellationToken::new(),
             }),
         })
     }
@@ -110,6 +113,11 @@ impl EventBus {
             .last_id
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends every subscription (the runtime is stopping).
+    pub fn close(&self) {
+        self.inner.closed.cancel();
     }
 
     /// A live receiver, for waiting on one event inside the runtime.
@@ -185,7 +193,12 @@ impl EventBus {
                     }
                     replay = false;
                 }
-                match rx.recv().await {
+                let received = tokio::select! {
+                    biased;
+                    _ = bus.inner.closed.cancelled() => break,
+                    received = rx.recv() => received,
+                };
+                match received {
                     Ok(event) => {
                         if event.id > last {
                             last = event.id;

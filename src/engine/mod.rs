@@ -187,6 +187,7 @@ impl Engine {
         while self.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        self.inner.bus.close();
         if let Err(err) = self.inner.store.flush().await {
             tracing::error!("flush at shutdown failed: {err}");
         }

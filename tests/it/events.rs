@@ -201,3 +201,86 @@ async fn a_project_key_sees_only_its_projects_events() {
     assert_eq!(err.status(), Some(404));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn idle_streams_get_keep_alive_pings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir, |options| {
+        options.sse_keepalive = std::time::Duration::from_millis(100)
+    })
+    .await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/events", server.url))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            seen.extend_from_slice(&chunk.unwrap());
+            if seen.windows(7).any(|w| w == b": ping\n") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "got {:?}", String::from_utf8_lossy(&seen));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_reconnects_and_resumes_across_a_server_restart() {
+    let server = TestServer::start().await;
+    let addr = server.runtime.as_ref().unwrap().addr();
+    let (_, client) = server.project("restart").await;
+    let a = client
+        .create_assistant(&assistant("a", json!([]), vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let subscriber = client.clone();
+    let collected = tokio::spawn(async move {
+        let stream = subscriber.events("/v2/events", Some(0));
+        futures::pin_mut!(stream);
+        let (mut events, mut drops, mut dones) = (Vec::new(), 0, 0);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => {
+                    dones += usize::from(event.event == "done");
+                    events.push(event);
+                    if dones == 2 {
+                        break;
+                    }
+                }
+                Err(_) => drops += 1,
+            }
+        }
+        (events, drops)
+    });
+    ask(&client, &thread, "first").await;
+    let dir = server.stop().await;
+    // The same data dir and address: the key and the event log survive the restart.
+    let server = TestServer::start_with(dir, |options| options.listen = addr).await;
+    ask(&client, &thread, "second").await;
+    let (events, drops) = tokio::time::timeout(std::time::Duration::from_secs(30), collected)
+        .await
+        .expect("the subscriber saw both replies")
+        .unwrap();
+    assert!(drops > 0, "the subscriber noticed the restart");
+    let ids: Vec<u64> = events.iter().map(|e| e.id.unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "no duplicates: {ids:?}"
+    );
+    let fresh = client.events("/v2/events", Some(0));
+    let replay: Vec<u64> = fresh
+        .take(ids.len())
+        .map(|e| e.unwrap().id.unwrap())
+        .collect()
+        .await;
+    assert_eq!(ids, replay, "no gaps across the restart");
+    server.stop().await;
+}

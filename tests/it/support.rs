@@ -6,7 +6,6 @@ use agentdeck::model::{Content, Message, Project, Role};
 use agentdeck::runtime::{Runtime, RuntimeOptions};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 pub struct TestServer {
@@ -30,16 +29,20 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir) -> TestServer {
-        let runtime = Runtime::start(RuntimeOptions {
-            data_dir: dir.path().to_path_buf(),
-            config: Config::default(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            announce: false,
-            seed_threads: false,
+        Self::start_with(dir, |_| {}).await
+    }
+
+    /// Starts on `dir` with options adjusted by `adjust`.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut RuntimeOptions),
+    ) -> TestServer {
+        let mut options = RuntimeOptions {
             engine: engine_options(),
-        })
-        .await
-        .unwrap();
+            ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
+        };
+        adjust(&mut options);
+        let runtime = Runtime::start(options).await.unwrap();
         TestServer {
             url: runtime.url(),
             admin_key: runtime.admin_key().to_string(),
