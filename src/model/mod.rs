@@ -118,7 +118,7 @@ pub enum PrivacyMode {
 }
 
 /// A tool an assistant may call, tagged by `type` as the seed writes it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Tool {
     Function(FunctionTool),
@@ -126,6 +126,51 @@ pub enum Tool {
     CodeInterpreter(CodeInterpreterTool),
     Webhook(WebhookTool),
     Mcp(McpTool),
+}
+
+// Decoded by hand so that an error names the field inside the tool
+// (`function.name: invalid type ...`); serde's tagged enums lose that path.
+impl<'de> Deserialize<'de> for Tool {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        fn variant<T: serde::de::DeserializeOwned, E: Error>(value: Value) -> Result<T, E> {
+            serde_path_to_error::deserialize(value).map_err(|err| {
+                let path = err.path().to_string();
+                let inner = err.into_inner();
+                if path == "." {
+                    E::custom(inner)
+                } else {
+                    E::custom(format!("{path}: {inner}"))
+                }
+            })
+        }
+        let mut value = Value::deserialize(deserializer)?;
+        let Some(object) = value.as_object_mut() else {
+            return Err(D::Error::custom("a tool must be an object with a \"type\""));
+        };
+        let kind = match object.remove("type") {
+            Some(Value::String(kind)) => kind,
+            Some(_) => return Err(D::Error::custom("type: expected a string")),
+            None => return Err(D::Error::missing_field("type")),
+        };
+        match kind.as_str() {
+            "function" => variant(value).map(Tool::Function),
+            "file_search" => variant(value).map(Tool::FileSearch),
+            "code_interpreter" => variant(value).map(Tool::CodeInterpreter),
+            "webhook" => variant(value).map(Tool::Webhook),
+            "mcp" => variant(value).map(Tool::Mcp),
+            other => Err(D::Error::unknown_variant(
+                other,
+                &[
+                    "function",
+                    "file_search",
+                    "code_interpreter",
+                    "webhook",
+                    "mcp",
+                ],
+            )),
+        }
+    }
 }
 
 impl Tool {

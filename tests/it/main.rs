@@ -3,6 +3,7 @@
 
 mod api_errors;
 mod auth;
+mod cli;
 mod crash;
 mod events;
 mod runs;

@@ -1,0 +1,290 @@
+//! The command line, run as the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn agentdeck(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("AGENTDECK_LOCAL_TPS", "0")
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env_remove("AGENTDECK_ADMIN_KEY")
+        .env_remove("AGENTDECK_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn thread_of(output: &Output) -> String {
+    let stderr = text(&output.stderr);
+    stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("thread: "))
+        .unwrap_or_else(|| panic!("no thread line in {stderr}"))
+        .to_string()
+}
+
+#[test]
+fn send_export_and_the_getting_started_project_on_a_fresh_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agentdeck(dir.path(), &["projects", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Getting started"));
+    let out = agentdeck(dir.path(), &["assistants", "list"]);
+    let names: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 3);
+    for name in ["triage", "billing", "legal-review"] {
+        assert!(names.iter().any(|n| n == name), "{names:?}");
+    }
+
+    // A tool with a command handler and a route, end to end.
+    let out = agentdeck(
+        dir.path(),
+        &[
+            "send",
+            "lookup order ORD-77 and ask billing about the refund status",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Order ORD-77: shipped"), "{stdout}");
+    assert!(stdout.contains("Refund for ORD-77: approved"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[tool call: lookup_order]") && stderr.contains("[routed to "),
+        "{stderr}"
+    );
+    let thread = thread_of(&out);
+
+    let out = agentdeck(dir.path(), &["export", &thread]);
+    assert!(out.status.success());
+    let md = text(&out.stdout);
+    assert!(md.starts_with("# lookup order ORD-77"), "{md}");
+    assert!(
+        md.contains("## user")
+            && md.contains("## triage")
+            && md.contains("**Tool call** `lookup_order` (completed")
+    );
+    let out = agentdeck(dir.path(), &["export", &thread, "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["thread"]["id"], thread.as_str());
+    assert_eq!(doc["messages"].as_array().unwrap().len(), 2);
+
+    // Continue the thread; JSON lines.
+    let out = agentdeck(
+        dir.path(),
+        &["send", "--thread", &thread, "--json", "thanks"],
+    );
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.last().unwrap()["event"], "done");
+
+    // Waiting for an operator, and a failed run, have their own exit codes.
+    let out = agentdeck(
+        dir.path(),
+        &[
+            "send",
+            "--assistant",
+            "legal-review",
+            "retrieve clauses on liability",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("waits for an operator"));
+    let out = agentdeck(dir.path(), &["send", "/fail 503"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the reply ended failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = agentdeck(dir.path(), &["send", "--assistant", "nobody", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("triage"));
+    let out = agentdeck(dir.path(), &["export", "thread_missing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("404"));
+}
+
+#[test]
+fn projects_keys_and_assistants_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("legal.json");
+    std::fs::write(&seed, serde_json::json!({
+        "name": "Legal Advisor AI",
+        "instructions": "You are a senior legal advisor.",
+        "model": "gpt-4-reasoner-2026",
+        "tools": [{"type": "file_search", "vector_store_ids": ["vs_legal_docs_2026"]}, {"type": "code_interpreter", "enabled": true}],
+        "memory": {"enabled": true, "summary_method": "reflection"},
+        "safety": {"strict": true, "allowed_domains": ["*.lawfirm.com"]}
+    }).to_string()).unwrap();
+    // One project (Getting started) exists, so it is the default.
+    let out = agentdeck(
+        dir.path(),
+        &["assistants", "create", "--file", seed.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["id"].as_str().unwrap().starts_with("asst_"));
+
+    let out = agentdeck(
+        dir.path(),
+        &[
+            "projects",
+            "create",
+            "--name",
+            "Customer Support AI",
+            "--description",
+            "Handles 10k+ daily tickets",
+        ],
+    );
+    let project: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let project_id = project["id"].as_str().unwrap();
+    let out = agentdeck(
+        dir.path(),
+        &["assistants", "create", "--file", seed.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("several projects exist"));
+    let out = agentdeck(
+        dir.path(),
+        &[
+            "assistants",
+            "create",
+            "--file",
+            seed.to_str().unwrap(),
+            "--project",
+            project_id,
+        ],
+    );
+    assert!(out.status.success());
+
+    let out = agentdeck(
+        dir.path(),
+        &["keys", "create", "--project", project_id, "--name", "ci"],
+    );
+    assert!(out.status.success());
+    let key = text(&out.stdout).trim().to_string();
+    assert!(key.starts_with("sk-proj-") && !key.contains('\n'));
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"name": "x", "tools": [{"type": "function", "function": {"name": 7}}]}"#,
+    )
+    .unwrap();
+    let out = agentdeck(
+        dir.path(),
+        &["assistants", "create", "--file", bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("bad.json")
+            && stderr.contains("tools[0]")
+            && stderr.contains("function.name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_stops_the_program_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[providers.openai]\nkind = \"openai-responses\"\nbase_url = \"not a url\"\n",
+    )
+    .unwrap();
+    let out = agentdeck(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "projects", "list"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("config.toml") && stderr.contains("providers.openai.base_url"),
+        "{stderr}"
+    );
+    let out = agentdeck(
+        dir.path(),
+        &[
+            "--config",
+            dir.path().join("missing.toml").to_str().unwrap(),
+            "projects",
+            "list",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn commands_attach_to_a_running_server_and_a_second_server_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("AGENTDECK_LOCAL_TPS", "0")
+        .env_remove("AGENTDECK_ADMIN_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut info = None;
+    for _ in 0..500 {
+        info = agentdeck::runtime::read_serve_info(dir.path());
+        if info.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = info.expect("serve.json");
+    // sled holds the lock: a command that opened the data dir itself would fail.
+    let out = agentdeck(dir.path(), &["send", "hello from the shell"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let thread = thread_of(&out);
+    let key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let found = rt.block_on(agentdeck::client::Client::new(&info.url, key.trim()).thread(&thread));
+    assert!(
+        found.is_ok(),
+        "the server holds the thread the command created"
+    );
+
+    let out = agentdeck(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already served at"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // SIGTERM stops it cleanly and removes serve.json.
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success());
+    assert!(agentdeck::runtime::read_serve_info(dir.path()).is_none());
+}
