@@ -333,6 +333,7 @@ impl Client {
                         let mut parsed = Vec::new();
                         let mut body = response.bytes_stream();
                         let mut saw_done = false;
+                        let mut received = 0usize;
                         loop {
                             match body.next().await {
                                 Some(Ok(bytes)) => {
@@ -345,6 +346,7 @@ impl Client {
                                             last_id = id;
                                         }
                                         saw_done |= event.event == "done";
+                                        received += 1;
                                         let data = serde_json::from_str(&event.data).unwrap_or(Value::String(event.data));
                                         yield Ok(ServerEvent { id, event: event.event, data });
                                     }
@@ -359,10 +361,14 @@ impl Client {
                                 }
                             }
                         }
-                        if matches!(kind, Subscription::UntilEnd { .. }) && (saw_done || ended_cleanly) {
-                            return;
-                        }
-                        if ended_cleanly {
+                        if matches!(kind, Subscription::UntilEnd { .. }) {
+                            // A reply's stream ends with `done`. Ended without it: the server
+                            // stopped, so resume, unless a whole connection brought nothing
+                            // new (a replay that has no `done`, such as a user message's).
+                            if saw_done || (ended_cleanly && received == 0) {
+                                return;
+                            }
+                        } else if ended_cleanly {
                             // An endless stream that ends means the server went away.
                             yield Err(ClientError::Connection { url: url.clone(), message: "the server closed the stream".into() });
                         }

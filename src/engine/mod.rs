@@ -699,12 +699,15 @@ impl Engine {
         Ok(true)
     }
 
-    /// The newest reply of a thread that waits for an operator.
+    /// The thread's newest reply, if it waits for an operator. Operators' tool answers
+    /// come after it, so it need not be the newest message.
     fn paused_reply(&self, thread_id: &str) -> EngineResult<Option<Message>> {
-        let (recent, _) = self.inner.store.list_messages(thread_id, None, 20, false)?;
-        Ok(recent.into_iter().find(|m| {
-            m.role == Role::Assistant
-                && m.status == MessageStatus::InProgress
+        let newest_reply = self
+            .inner
+            .store
+            .latest_message(thread_id, |m| m.role == Role::Assistant)?;
+        Ok(newest_reply.filter(|m| {
+            m.status == MessageStatus::InProgress
                 && m.tool_calls.iter().any(|c| c.status.is_waiting())
         }))
     }

@@ -458,6 +458,28 @@ impl Store {
         Ok((page, has_more))
     }
 
+    /// The newest message of a thread that satisfies `wanted`, reading newest first and
+    /// decoding only as far as needed.
+    pub fn latest_message(
+        &self,
+        thread_id: &str,
+        wanted: impl Fn(&Message) -> bool,
+    ) -> StoreResult<Option<Message>> {
+        for entry in self
+            .inner
+            .messages
+            .scan_prefix(message_prefix(thread_id))
+            .rev()
+        {
+            let (key, value) = entry?;
+            let message: Message = decode("messages", &key, &value)?;
+            if wanted(&message) {
+                return Ok(Some(message));
+            }
+        }
+        Ok(None)
+    }
+
     /// The last `count` messages of a thread, oldest first.
     pub fn recent_messages(&self, thread_id: &str, count: usize) -> StoreResult<Vec<Message>> {
         let (mut newest_first, _) = self.list_messages(thread_id, None, count, false)?;
