@@ -20,16 +20,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large(BODY_LIMIT)
-            } else {
-                ApiError::invalid(
-                    format!("Could not read the request body: {}", rejection.body_text()),
-                    None,
-                )
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         decode(&bytes).map(JsonBody)
     }
 }
@@ -41,21 +32,26 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large(BODY_LIMIT)
-            } else {
-                ApiError::invalid(
-                    format!("Could not read the request body: {}", rejection.body_text()),
-                    None,
-                )
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(T::default()));
         }
         decode(&bytes).map(OptionalJsonBody)
     }
+}
+
+/// The body, within [`BODY_LIMIT`].
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(BODY_LIMIT)
+        } else {
+            ApiError::invalid(
+                format!("Could not read the request body: {}", rejection.body_text()),
+                None,
+            )
+        }
+    })
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

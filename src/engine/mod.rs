@@ -681,22 +681,54 @@ impl Engine {
             }
             reply.status = MessageStatus::Incomplete;
             reply.error = Some(run::cancelled_error());
-            self.inner.store.update_message(&reply)?;
-            self.inner.store.flush().await?;
-            let scope = Self::thread_scope(thread, Some(&reply.id));
-            self.emit(
-                EventKind::MessageCompleted,
-                &scope,
-                json!({"message_id": reply.id, "message": reply}),
-            );
-            self.update_thread(&thread.id, |t| {
-                if t.status == ThreadStatus::RequiresAction {
-                    t.status = ThreadStatus::Active;
-                }
-            })?;
-            self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
+            self.end_reply(&thread.id, &reply).await;
         }
         Ok(true)
+    }
+
+    /// Ends a reply that reached a final status: saves it durably, then tells everyone
+    /// (`error` if it did not complete, `message.completed`), frees the thread for the
+    /// next message, and closes the reply's stream with `done`.
+    pub(crate) async fn end_reply(&self, thread_id: &str, reply: &Message) {
+        if let Err(err) = self.inner.store.update_message(reply) {
+            tracing::error!("could not save reply {}: {err}", reply.id);
+        }
+        // A completed message is on disk before anyone is told it is complete.
+        if let Err(err) = self.inner.store.flush().await {
+            tracing::error!("flush failed: {err}");
+        }
+        let Some(thread) = self.inner.store.thread(thread_id) else {
+            lock(&self.inner.runs).remove(thread_id);
+            return;
+        };
+        let scope = Self::thread_scope(&thread, Some(&reply.id));
+        if let Some(error) = reply
+            .error
+            .as_ref()
+            .filter(|_| reply.status != MessageStatus::Completed)
+        {
+            self.emit(
+                EventKind::Error,
+                &scope,
+                json!({"message_id": reply.id, "error": error}),
+            );
+        }
+        self.emit(
+            EventKind::MessageCompleted,
+            &scope,
+            json!({"message_id": reply.id, "message": reply}),
+        );
+        // Free the thread before `done`, so a client that reacts to it can post at once.
+        lock(&self.inner.runs).remove(thread_id);
+        let _ = self.update_thread(thread_id, |t| {
+            if matches!(
+                t.status,
+                ThreadStatus::Running | ThreadStatus::RequiresAction
+            ) {
+                t.status = ThreadStatus::Active;
+            }
+        });
+        self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
     }
 
     /// The thread's newest reply, if it waits for an operator. Operators' tool answers

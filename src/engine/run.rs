@@ -89,34 +89,16 @@ pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken
 
 /// A run whose thread, reply or assistant is gone still ends its reply, so streams end.
 async fn fail_unloadable(engine: &Engine, spec: &RunSpec, why: &str) {
-    let store = engine.store();
-    let thread = store.thread(&spec.thread_id);
-    if let (Some(thread), Ok(Some(mut reply))) = (thread, store.message(&spec.reply_id)) {
-        if !reply.status.is_final() {
+    match engine.store().message(&spec.reply_id) {
+        Ok(Some(mut reply)) if !reply.status.is_final() => {
             reply.status = MessageStatus::Failed;
             reply.error = Some(Engine::error_body("server_error", "run_failed", why));
-            let _ = store.update_message(&reply);
-            let _ = store.flush().await;
-            let scope = Engine::thread_scope(&thread, Some(&reply.id));
-            engine.emit(
-                EventKind::MessageCompleted,
-                &scope,
-                json!({"message_id": reply.id, "message": reply}),
-            );
+            engine.end_reply(&spec.thread_id, &reply).await;
+        }
+        _ => {
             lock(&engine.inner.runs).remove(&spec.thread_id);
-            let _ = engine.update_thread(&thread.id, |t| {
-                if matches!(
-                    t.status,
-                    ThreadStatus::Running | ThreadStatus::RequiresAction
-                ) {
-                    t.status = ThreadStatus::Active;
-                }
-            });
-            engine.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
-            return;
         }
     }
-    lock(&engine.inner.runs).remove(&spec.thread_id);
 }
 
 fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Run, EngineError> {
@@ -647,32 +629,8 @@ impl Run {
                 call.status = ToolCallStatus::Cancelled;
             }
         }
-        self.reply.error = error.clone();
-        self.persist();
-        // A completed message is on disk before anyone is told it is complete.
-        if let Err(err) = engine.store().flush().await {
-            tracing::error!("flush failed: {err}");
-        }
-        if let Some(error) = error {
-            self.emit(
-                EventKind::Error,
-                json!({"message_id": self.reply.id, "error": error}),
-            );
-        }
-        self.emit(
-            EventKind::MessageCompleted,
-            json!({"message_id": self.reply.id, "message": self.reply}),
-        );
-        lock(&engine.inner.runs).remove(&self.thread.id);
-        let _ = engine.update_thread(&self.thread.id, |t| {
-            if matches!(
-                t.status,
-                ThreadStatus::Running | ThreadStatus::RequiresAction
-            ) {
-                t.status = ThreadStatus::Active;
-            }
-        });
-        self.emit(EventKind::Done, json!({"message_id": self.reply.id}));
+        self.reply.error = error;
+        engine.end_reply(&self.thread.id, &self.reply).await;
     }
 }
 

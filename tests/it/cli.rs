@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 fn agentdeck(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_agentdeck"))
@@ -250,21 +249,13 @@ fn commands_attach_to_a_running_server_and_a_second_server_is_refused() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut info = None;
-    for _ in 0..500 {
-        info = agentdeck::runtime::read_serve_info(dir.path());
-        if info.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let info = info.expect("serve.json");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let info = rt.block_on(crate::support::wait_for_serve_info(dir.path()));
     // sled holds the lock: a command that opened the data dir itself would fail.
     let out = agentdeck(dir.path(), &["send", "hello from the shell"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let thread = thread_of(&out);
     let key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let found = rt.block_on(agentdeck::client::Client::new(&info.url, key.trim()).thread(&thread));
     assert!(
         found.is_ok(),

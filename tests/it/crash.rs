@@ -25,15 +25,7 @@ async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomp
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut info = None;
-    for _ in 0..500 {
-        info = agentdeck::runtime::read_serve_info(dir.path());
-        if info.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let info = info.expect("serve.json appears");
+    let info = wait_for_serve_info(dir.path()).await;
     assert_eq!(info.pid, child.id());
     let client = Client::new(&info.url, "sk-admin-crash-test");
     let project = client

@@ -160,3 +160,14 @@ pub fn deltas(events: &[ServerEvent], kind: &str) -> String {
         .map(|e| e.data["delta"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Waits up to 10 s for a `serve` process to announce itself in DIR/serve.json.
+pub async fn wait_for_serve_info(dir: &std::path::Path) -> agentdeck::runtime::ServeInfo {
+    for _ in 0..500 {
+        if let Some(info) = agentdeck::runtime::read_serve_info(dir) {
+            return info;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no serve.json in {} within 10 s", dir.display());
+}
