@@ -38,6 +38,18 @@ pub struct ProviderConfig {
     pub models: Vec<String>,
     #[serde(default)]
     pub project_header: Option<String>,
+    /// Attempts per model call, the first included (default 4).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// First retry backoff in ms, doubled per attempt (default 500).
+    #[serde(default)]
+    pub retry_base_ms: Option<u64>,
+    /// Give up on a connection after this many ms (default 10000).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// Give up on a stream silent for this many ms (default 120000).
+    #[serde(default)]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// USD per one million tokens.
@@ -117,6 +129,17 @@ impl Config {
                 }
             } else if provider.kind != ProviderKind::Local {
                 return Err(format!("providers.{name}.base_url: missing"));
+            }
+            if provider.attempts == Some(0) {
+                return Err(format!("providers.{name}.attempts: must be at least 1"));
+            }
+            for (key, value) in [
+                ("connect_timeout_ms", provider.connect_timeout_ms),
+                ("idle_timeout_ms", provider.idle_timeout_ms),
+            ] {
+                if value == Some(0) {
+                    return Err(format!("providers.{name}.{key}: must be more than 0"));
+                }
             }
         }
         for (model, price) in &config.prices {

@@ -12,6 +12,7 @@ mod validate;
 pub use bus::{EventBus, EventFilter, EventScope};
 
 use crate::config::Config;
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::model::requests::{
     AssistantCreate, AssistantPatch, KeyCreated, MessageCreate, MessagePosted, ProjectCreate,
     ProjectPatch, ThreadCreate, ThreadPatch,
@@ -22,7 +23,11 @@ use crate::model::{
     now_secs,
 };
 use crate::providers::Provider;
+use crate::providers::anthropic::Anthropic;
+use crate::providers::http::{HttpProvider, RateLimitBook, RetryPolicy, WireFormat};
 use crate::providers::local::LocalProvider;
+use crate::providers::openai_chat::OpenAiChat;
+use crate::providers::openai_responses::OpenAiResponses;
 use crate::store::{Store, StoreError, ThreadQuery, hash_key};
 use serde_json::json;
 use std::collections::HashMap;
@@ -128,6 +133,9 @@ struct EngineInner {
     config: Config,
     options: EngineOptions,
     local: Arc<dyn Provider>,
+    /// The configured providers by name.
+    providers: HashMap<String, Arc<dyn Provider>>,
+    rate_limits: Arc<RateLimitBook>,
     /// Threads with a run task alive, one run per thread.
     runs: Mutex<HashMap<String, ActiveRun>>,
     /// Serialises read-modify-write of threads between runs and API calls.
@@ -135,6 +143,40 @@ struct EngineInner {
     usage: usage::UsageBook,
     /// Cancelled when the runtime shuts down; every run listens to it.
     shutdown: CancellationToken,
+}
+
+fn build_provider(
+    name: &str,
+    config: &ProviderConfig,
+    local: &Arc<dyn Provider>,
+    rate_limits: &Arc<RateLimitBook>,
+) -> Arc<dyn Provider> {
+    let format: Arc<dyn WireFormat> = match config.kind {
+        ProviderKind::Local => return local.clone(),
+        ProviderKind::OpenaiResponses => Arc::new(OpenAiResponses),
+        ProviderKind::OpenaiChat => Arc::new(OpenAiChat),
+        ProviderKind::Anthropic => Arc::new(Anthropic),
+    };
+    let defaults = RetryPolicy::default();
+    let millis = |value: Option<u64>, default: std::time::Duration| {
+        value.map_or(default, std::time::Duration::from_millis)
+    };
+    let policy = RetryPolicy {
+        attempts: config.attempts.unwrap_or(defaults.attempts),
+        base_delay: millis(config.retry_base_ms, defaults.base_delay),
+        max_delay: defaults.max_delay,
+        connect_timeout: millis(config.connect_timeout_ms, defaults.connect_timeout),
+        idle_timeout: millis(config.idle_timeout_ms, defaults.idle_timeout),
+    };
+    Arc::new(HttpProvider::new(
+        name,
+        config.base_url.as_deref().unwrap_or_default(),
+        config.api_key_env.clone(),
+        config.project_header.clone(),
+        format,
+        policy,
+        rate_limits.clone(),
+    ))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,9 +189,23 @@ impl Engine {
     pub fn new(store: Store, config: Config, options: EngineOptions) -> EngineResult<Engine> {
         let bus = EventBus::new(store.clone())?;
         let usage = usage::UsageBook::load(&store)?;
+        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(options.local_tps));
+        let rate_limits = Arc::new(RateLimitBook::default());
+        let providers = config
+            .providers
+            .iter()
+            .map(|(name, provider)| {
+                (
+                    name.clone(),
+                    build_provider(name, provider, &local, &rate_limits),
+                )
+            })
+            .collect();
         Ok(Engine {
             inner: Arc::new(EngineInner {
-                local: Arc::new(LocalProvider::new(options.local_tps)),
+                local,
+                providers,
+                rate_limits,
                 store,
                 bus,
                 config,
@@ -350,6 +406,7 @@ impl Engine {
             tokens_used_last_minute: self.inner.usage.tokens_last_minute(&project.id),
             running_threads: running,
             queued_threads: 0,
+            provider_rate_limits: self.inner.rate_limits.snapshot(),
         })
     }
 

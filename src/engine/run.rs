@@ -187,28 +187,18 @@ impl Run {
         }
     }
 
-    fn provider(&self) -> Result<Arc<dyn Provider>, ErrorBody> {
+    fn provider(&self) -> Arc<dyn Provider> {
         let config = self.engine.config();
         let model = config.resolve_model(&self.assistant.model);
-        match config.provider_for(model) {
-            None => Ok(self.engine.inner.local.clone()),
-            Some((_, provider)) if provider.kind == crate::config::ProviderKind::Local => {
-                Ok(self.engine.inner.local.clone())
-            }
-            Some((name, provider)) => Err(Engine::error_body(
-                "server_error",
-                "provider_unavailable",
-                format!(
-                    "Model '{model}' belongs to provider '{name}' ({:?}), which this build cannot call yet.",
-                    provider.kind
-                ),
-            )),
-        }
+        config
+            .provider_for(model)
+            .and_then(|(name, _)| self.engine.inner.providers.get(name).cloned())
+            .unwrap_or_else(|| self.engine.inner.local.clone())
     }
 
     /// One model call. `Ok(true)`: it asked for tools; `Ok(false)`: it gave its answer.
     async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
-        let provider = self.provider().map_err(Outcome::Failed)?;
+        let provider = self.provider();
         let request = self.build_request().map_err(|err| {
             Outcome::Failed(Engine::error_body(
                 "server_error",
@@ -352,6 +342,15 @@ impl Run {
         let mut immediate = Vec::new();
         let mut running = Vec::new();
         for index in ready {
+            // A call without arguments (some providers send none) has empty ones.
+            if self.reply.tool_calls[index]
+                .function
+                .arguments
+                .trim()
+                .is_empty()
+            {
+                self.reply.tool_calls[index].function.arguments = "{}".into();
+            }
             let call = self.reply.tool_calls[index].clone();
             let arguments_ok =
                 serde_json::from_str::<serde_json::Map<String, Value>>(&call.function.arguments);

@@ -562,6 +562,9 @@ pub struct LimitsView {
     pub tokens_used_last_minute: u64,
     pub running_threads: u64,
     pub queued_threads: u64,
+    /// The last rate-limit headers of each model provider (`x-ratelimit-*`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_rate_limits: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! Model providers: each turns its wire format into one internal event stream.
 
+pub mod anthropic;
+pub mod http;
 pub mod local;
+pub mod openai_chat;
+pub mod openai_responses;
 pub mod sse;
 
 use futures::stream::BoxStream;
@@ -85,9 +89,42 @@ pub struct ProviderError {
     pub status: Option<u16>,
     pub code: String,
     pub message: String,
+    /// Worth trying again (before anything reached a client).
+    pub retryable: bool,
+    /// How long the provider asked us to wait.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// Error codes that mean "try again later".
+pub fn retryable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "rate_limit_exceeded"
+            | "rate_limit_error"
+            | "server_error"
+            | "api_error"
+            | "overloaded"
+            | "overloaded_error"
+            | "timeout"
+            | "connection_error"
+            | "stream_cut"
+            | "idle_timeout"
+    )
 }
 
 impl ProviderError {
+    /// An error reported by code (in a stream or an error body); retryable by its code.
+    pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
+        let code = code.into();
+        ProviderError {
+            status: None,
+            retryable: retryable_code(&code),
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     pub fn from_status(status: u16, message: impl Into<String>) -> Self {
         let code = match status {
             400 => "invalid_request_error",
@@ -106,6 +143,8 @@ impl ProviderError {
             status: Some(status),
             code: code.into(),
             message: message.into(),
+            retryable: matches!(status, 408 | 409 | 429 | 500..=599),
+            retry_after: None,
         }
     }
 }

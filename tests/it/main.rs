@@ -6,6 +6,8 @@ mod auth;
 mod cli;
 mod crash;
 mod events;
+mod fake_provider;
+mod providers;
 mod runs;
 mod seed_flow;
 mod support;

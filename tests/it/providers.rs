@@ -1,0 +1,424 @@
+//! Real provider formats replayed from a local server through real runs, with faults.
+
+use crate::fake_provider::{Answer, FakeProvider, fixture};
+use crate::support::*;
+use agentdeck::config::Config;
+use agentdeck::model::{Message, MessageStatus};
+use serde_json::json;
+
+/// A server whose model `test-model` is served by `kind` at the fake provider.
+async fn server_with(kind: &str, provider: &FakeProvider, extra: &str) -> TestServer {
+    let config = Config::parse(&format!(
+        "[providers.fake]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodels = [\"test-*\"]\nretry_base_ms = 10\nidle_timeout_ms = 500\n{extra}",
+        provider.url
+    ))
+    .unwrap();
+    TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
+        options.config = config
+    })
+    .await
+}
+
+fn echo_tool(name: &str, output: &str) -> serde_json::Value {
+    json!({"type": "function", "function": {"name": name, "description": name, "parameters": {"type": "object", "properties": {}}},
+           "handler": {"command": ["sh", "-c", format!("cat >/dev/null; printf '%s' '{output}'")], "timeout_ms": 5000}})
+}
+
+async fn run_once(
+    server: &TestServer,
+    tools: serde_json::Value,
+    text: &str,
+) -> (agentdeck::client::Client, String, Message) {
+    let (_, client) = server.project("providers").await;
+    let mut body = assistant("remote", tools, vec![]);
+    body.model = "test-model".into();
+    let a = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let reply = ask(&client, &thread, text).await;
+    (client, thread, reply)
+}
+
+#[tokio::test]
+async fn openai_responses_reasoning_tool_and_answer_in_every_delivery() {
+    for variant in ["whole", "bytes", "crlf"] {
+        let shape = |a: Answer| match variant {
+            "bytes" => a.chunked(1),
+            "crlf" => a.crlf().chunked(5),
+            _ => a,
+        };
+        let provider = FakeProvider::start(vec![
+            shape(Answer::fixture("openai_responses_text_reasoning_tool.sse")),
+            shape(Answer::fixture("openai_responses_text_after_tool.sse")),
+        ])
+        .await;
+        let server = server_with("openai-responses", &provider, "").await;
+        let tools = json!([echo_tool(
+            "retrieve_clauses",
+            "Liability shall not exceed $5M per annum."
+        )]);
+        let (_, _, reply) = run_once(&server, tools, "Summarize the key clauses").await;
+        assert_eq!(
+            reply.status,
+            MessageStatus::Completed,
+            "{variant}: {reply:?}"
+        );
+        assert_eq!(
+            reply.reasoning[0].text,
+            "**Finding the liability clause**\n\nThe user wants the key clauses; I should retrieve the liability section first."
+        );
+        let call = &reply.tool_calls[0];
+        assert_eq!(
+            (
+                call.id.as_str(),
+                call.function.name.as_str(),
+                call.function.arguments.as_str()
+            ),
+            (
+                "call_1234",
+                "retrieve_clauses",
+                "{\"section\": \"liability\"}"
+            )
+        );
+        assert_eq!(
+            call.output.as_deref(),
+            Some("Liability shall not exceed $5M per annum.")
+        );
+        assert_eq!(
+            reply.text(),
+            "The liability clause caps damages at **$5M** annually.\n\n```text\nLiability shall not exceed $5M per annum.\n```"
+        );
+        assert_eq!(reply.usage.input_tokens, 245 + 380, "{variant}");
+        let sent = provider.received();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].path, "/v1/responses");
+        assert_eq!(sent[0].body["stream"], true);
+        assert_eq!(sent[0].body["tools"][0]["name"], "retrieve_clauses");
+        assert_eq!(sent[0].body["instructions"], "You are remote.");
+        let input = sent[1].body["input"].as_array().unwrap();
+        assert!(
+            input
+                .iter()
+                .any(|i| i["type"] == "function_call" && i["call_id"] == "call_1234")
+        );
+        assert!(input.iter().any(|i| i["type"] == "function_call_output"
+            && i["call_id"] == "call_1234"
+            && i["output"] == "Liability shall not exceed $5M per annum."));
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn chat_completions_two_interleaved_tools_then_a_table() {
+    let provider = FakeProvider::start(vec![
+        Answer::fixture("openai_chat_reasoning_two_tools_crlf.sse").chunked(3),
+        Answer::fixture("openai_chat_text.sse"),
+    ])
+    .await;
+    // The key comes from the environment variable the config names (HOME is always set).
+    let server = server_with("openai-chat", &provider, "api_key_env = \"HOME\"").await;
+    let tools = json!([
+        echo_tool("search_flights", "JL5 at 11:00"),
+        echo_tool("get_preferences", "aisle seat")
+    ]);
+    let (_, _, reply) = run_once(&server, tools, "Find me a flight").await;
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    assert_eq!(reply.reasoning[0].text, "Need the flight prefs first.");
+    let calls: Vec<(&str, &str, &str)> = reply
+        .tool_calls
+        .iter()
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.function.name.as_str(),
+                c.function.arguments.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            (
+                "call_a1",
+                "search_flights",
+                "{\"from\": \"NYC\", \"to\": \"TYO\", \"date\": \"2026-12-10\", \"cabin\": \"business\"}"
+            ),
+            ("call_b2", "get_preferences", "{}"),
+        ]
+    );
+    assert_eq!(
+        reply.text(),
+        "Checking your preferences.\n\n| Clause | Cap |\n|---|---|\n| Liability | $5M |\n"
+    );
+    assert_eq!(
+        reply.usage,
+        agentdeck::model::Usage {
+            input_tokens: 252,
+            output_tokens: 75
+        }
+    );
+    let sent = provider.received();
+    assert_eq!(sent[0].path, "/v1/chat/completions");
+    assert_eq!(
+        sent[0].headers["authorization"],
+        format!("Bearer {}", std::env::var("HOME").unwrap()).as_str()
+    );
+    assert_eq!(sent[0].body["stream_options"]["include_usage"], true);
+    assert_eq!(sent[0].body["messages"][0]["role"], "system");
+    let messages = sent[1].body["messages"].as_array().unwrap();
+    let assistant_turn = messages.iter().find(|m| m["role"] == "assistant").unwrap();
+    assert_eq!(assistant_turn["content"], "Checking your preferences.");
+    assert_eq!(assistant_turn["tool_calls"].as_array().unwrap().len(), 2);
+    let results: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["tool_call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["call_a1", "call_b2"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn anthropic_thinking_and_tool_use_route_to_a_colleague() {
+    let answer = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":400,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Billing is on it.\"}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":6}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let provider = FakeProvider::start(vec![
+        Answer::fixture("anthropic_thinking_tool_use.sse").chunked(1),
+        Answer::sse(answer),
+    ])
+    .await;
+    let server = server_with("anthropic", &provider, "").await;
+    let (_, client) = server.project("anthropic").await;
+    let billing = client
+        .create_assistant(&assistant("billing", json!([]), vec![]))
+        .await
+        .unwrap();
+    let mut body = assistant("triage", json!([]), vec![billing.id.clone()]);
+    body.model = "test-claude".into();
+    let triage = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &triage.id).await;
+    let reply = ask(&client, &thread, "I want a refund for order 1182").await;
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    assert_eq!(
+        reply.reasoning[0].text,
+        "The billing question belongs to the billing assistant."
+    );
+    let hop = &reply.tool_calls[0];
+    assert_eq!(hop.id, "toolu_01");
+    assert_eq!(hop.kind, agentdeck::model::ToolCallType::AgentRouting);
+    assert_eq!(
+        hop.target_assistant_id.as_deref(),
+        Some(billing.id.as_str())
+    );
+    assert_eq!(reply.text(), "Forwarding to billing.\n\nBilling is on it.");
+    let sent = provider.received();
+    assert_eq!(sent[0].path, "/v1/messages");
+    assert_eq!(sent[0].headers["anthropic-version"], "2023-06-01");
+    assert_eq!(sent[0].body["tools"][0]["name"], "route_to_assistant");
+    let last = sent[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][0]["type"], "tool_result");
+    assert_eq!(last["content"][0]["tool_use_id"], "toolu_01");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn retries_before_the_first_delta_honour_retry_after() {
+    let ok = || Answer::fixture("openai_chat_text.sse");
+    let provider = FakeProvider::start(vec![
+        Answer::error(
+            429,
+            r#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+        )
+        .header("retry-after", "1"),
+        ok(),
+    ])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Completed);
+    let sent = provider.received();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1].at.duration_since(sent[0].at) >= std::time::Duration::from_millis(950),
+        "Retry-After: 1 was honoured"
+    );
+    server.stop().await;
+
+    let provider = FakeProvider::start(vec![
+        Answer::error(500, "oops"),
+        Answer::error(502, "<html>bad gateway</html>"),
+        ok(),
+    ])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Completed);
+    assert_eq!(provider.received().len(), 3);
+    server.stop().await;
+
+    // HTTP 200 whose stream fails before any delta is retried too.
+    let provider = FakeProvider::start(vec![
+        Answer::fixture("openai_responses_failed_rate_limit.sse"),
+        Answer::fixture("openai_responses_text_after_tool.sse"),
+    ])
+    .await;
+    let server = server_with("openai-responses", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Completed);
+    assert!(reply.text().starts_with("The liability clause"));
+    assert_eq!(provider.received().len(), 2);
+    server.stop().await;
+
+    // A stream that stays silent is given up after the idle timeout, then retried.
+    let provider = FakeProvider::start(vec![
+        Answer::fixture("openai_chat_text.sse").stall_after(0),
+        ok(),
+    ])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Completed);
+    assert_eq!(provider.received().len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn no_retry_after_a_delta_or_for_insufficient_quota() {
+    // Overloaded after "Let me": the text is kept and the reply is incomplete.
+    let provider = FakeProvider::start(vec![
+        Answer::fixture("anthropic_overloaded_midstream.sse"),
+        Answer::fixture("openai_chat_text.sse"),
+    ])
+    .await;
+    let server = server_with("anthropic", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Incomplete);
+    assert_eq!(reply.text(), "Let me");
+    assert_eq!(
+        reply.error.as_ref().unwrap().code.as_deref(),
+        Some("overloaded_error")
+    );
+    assert_eq!(provider.received().len(), 1);
+    server.stop().await;
+
+    let provider = FakeProvider::start(vec![
+        Answer::error(429, r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#),
+        Answer::fixture("openai_chat_text.sse"),
+    ])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Failed);
+    let error = reply.error.unwrap();
+    assert_eq!(error.code.as_deref(), Some("insufficient_quota"));
+    assert!(error.message.contains("exceeded your current quota"));
+    assert_eq!(provider.received().len(), 1);
+    server.stop().await;
+
+    // Cut part-way, and stalled after the first delta: text kept, a clear error, no retry.
+    let text = String::from_utf8(fixture("openai_responses_text_after_tool.sse")).unwrap();
+    let first_delta = text.find("event: response.output_text.delta").unwrap();
+    let second_delta = first_delta
+        + 1
+        + text[first_delta + 1..]
+            .find("event: response.output_text.delta")
+            .unwrap();
+    for answer in [
+        Answer::fixture("openai_responses_text_after_tool.sse").cut_at(second_delta),
+        Answer::fixture("openai_responses_text_after_tool.sse").stall_after(second_delta),
+    ] {
+        let stalled = answer.stall;
+        let provider = FakeProvider::start(vec![
+            answer,
+            Answer::fixture("openai_responses_text_after_tool.sse"),
+        ])
+        .await;
+        let server = server_with("openai-responses", &provider, "").await;
+        let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+        assert_eq!(
+            reply.status,
+            MessageStatus::Incomplete,
+            "stalled={stalled} requests={} {reply:?}",
+            provider.received().len()
+        );
+        assert_eq!(reply.text(), "The liability clause ");
+        let code = reply.error.unwrap().code.unwrap();
+        assert_eq!(
+            code,
+            if stalled {
+                "idle_timeout"
+            } else {
+                "stream_cut"
+            }
+        );
+        assert_eq!(provider.received().len(), 1);
+        server.stop().await;
+    }
+
+    // Hostile output: escapes are stored as sent (the terminal layer strips them), and a
+    // truncated event is a clear error.
+    let provider = FakeProvider::start(vec![Answer::fixture("malformed_and_hostile.sse")]).await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Incomplete);
+    assert!(reply.text().starts_with("safe "));
+    assert_eq!(
+        agentdeck::text::sanitize(&reply.text()),
+        "safe ]52;c;ZXZpbA==text [2J]0;pwned end"
+    );
+    assert_eq!(
+        reply.error.unwrap().code.as_deref(),
+        Some("malformed_event")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_headers_reach_the_limits_view_and_a_missing_key_is_named() {
+    let provider = FakeProvider::start(vec![
+        Answer::fixture("openai_chat_text.sse")
+            .header("x-ratelimit-remaining-tokens", "99000")
+            .header("x-ratelimit-limit-requests", "500"),
+    ])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (client, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Completed);
+    let project = client.list_projects().await.unwrap().data[0].id.clone();
+    let limits = client.limits(&project).await.unwrap();
+    assert_eq!(
+        limits.provider_rate_limits["fake"]["x-ratelimit-remaining-tokens"],
+        "99000"
+    );
+    server.stop().await;
+
+    let provider = FakeProvider::start(vec![]).await;
+    let server = server_with(
+        "openai-responses",
+        &provider,
+        "api_key_env = \"AGENTDECK_TEST_UNSET_KEY\"",
+    )
+    .await;
+    let (_, _, reply) = run_once(&server, json!([]), "hi").await;
+    assert_eq!(reply.status, MessageStatus::Failed);
+    assert!(
+        reply
+            .error
+            .unwrap()
+            .message
+            .contains("AGENTDECK_TEST_UNSET_KEY")
+    );
+    assert!(
+        provider.received().is_empty(),
+        "nothing is sent without a key"
+    );
+    server.stop().await;
+}
