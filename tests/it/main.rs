@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod events;
 mod fake_provider;
+mod llmock;
 mod providers;
 mod runs;
 mod seed_flow;
