@@ -422,3 +422,142 @@ async fn rate_limit_headers_reach_the_limits_view_and_a_missing_key_is_named() {
     );
     server.stop().await;
 }
+
+/// Every fixture through the real transport: byte by byte and CRLF give exactly what the
+/// whole file gives; cut off part-way gives a prefix of it and a clear error.
+#[tokio::test]
+async fn every_fixture_replays_whole_bytewise_crlf_and_cut() {
+    use agentdeck::providers::http::{HttpProvider, RateLimitBook, RetryPolicy, WireFormat};
+    use agentdeck::providers::{ModelEvent, ModelRequest, Provider};
+    use futures::StreamExt;
+    use std::sync::Arc;
+
+    async fn replay(
+        format: Arc<dyn WireFormat>,
+        answer: Answer,
+    ) -> (Vec<ModelEvent>, Option<String>) {
+        let provider = FakeProvider::start(vec![answer]).await;
+        let policy = RetryPolicy {
+            attempts: 1,
+            idle_timeout: std::time::Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
+        let http = HttpProvider::new(
+            "fake",
+            &provider.url,
+            None,
+            None,
+            format,
+            policy,
+            Arc::new(RateLimitBook::default()),
+        );
+        let request = ModelRequest {
+            model: "m".into(),
+            assistant_name: "a".into(),
+            instructions: String::new(),
+            context: vec![agentdeck::providers::ContextItem::User("hi".into())],
+            tools: vec![],
+            routes: vec![],
+        };
+        let mut events: Vec<ModelEvent> = Vec::new();
+        let mut error = None;
+        let mut stream = http.stream(request);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => match (events.last_mut(), event) {
+                    (Some(ModelEvent::TextDelta(a)), ModelEvent::TextDelta(b)) => a.push_str(&b),
+                    (Some(ModelEvent::ReasoningDelta(a)), ModelEvent::ReasoningDelta(b)) => {
+                        a.push_str(&b)
+                    }
+                    (
+                        Some(ModelEvent::ToolCallArguments { index: i, delta: a }),
+                        ModelEvent::ToolCallArguments { index: j, delta: b },
+                    ) if *i == j => a.push_str(&b),
+                    (_, event) => events.push(event),
+                },
+                Err(err) => error = Some(err.code),
+            }
+        }
+        (events, error)
+    }
+
+    let chat: Arc<dyn WireFormat> = Arc::new(agentdeck::providers::openai_chat::OpenAiChat);
+    let responses: Arc<dyn WireFormat> =
+        Arc::new(agentdeck::providers::openai_responses::OpenAiResponses);
+    let anthropic: Arc<dyn WireFormat> = Arc::new(agentdeck::providers::anthropic::Anthropic);
+    let cases = [
+        (
+            "openai_responses_text_reasoning_tool.sse",
+            responses.clone(),
+            None,
+        ),
+        (
+            "openai_responses_text_after_tool.sse",
+            responses.clone(),
+            None,
+        ),
+        (
+            "openai_responses_failed_rate_limit.sse",
+            responses.clone(),
+            Some("rate_limit_exceeded"),
+        ),
+        (
+            "openai_chat_reasoning_two_tools_crlf.sse",
+            chat.clone(),
+            None,
+        ),
+        ("openai_chat_text.sse", chat.clone(), None),
+        (
+            "malformed_and_hostile.sse",
+            chat.clone(),
+            Some("malformed_event"),
+        ),
+        ("anthropic_thinking_tool_use.sse", anthropic.clone(), None),
+        (
+            "anthropic_overloaded_midstream.sse",
+            anthropic.clone(),
+            Some("overloaded_error"),
+        ),
+    ];
+    for (name, format, expected_error) in cases {
+        let whole = replay(format.clone(), Answer::fixture(name)).await;
+        assert_eq!(whole.1.as_deref(), expected_error, "{name}");
+        assert!(!whole.0.is_empty() || expected_error.is_some(), "{name}");
+        assert_eq!(
+            replay(format.clone(), Answer::fixture(name).chunked(1)).await,
+            whole,
+            "{name} byte by byte"
+        );
+        assert_eq!(
+            replay(format.clone(), Answer::fixture(name).crlf().chunked(7)).await,
+            whole,
+            "{name} with CRLF"
+        );
+        let half = fixture(name).len() / 2;
+        let (cut_events, cut_error) =
+            replay(format.clone(), Answer::fixture(name).cut_at(half)).await;
+        assert!(cut_error.is_some(), "{name} cut off: an error");
+        assert!(
+            cut_events.len() <= whole.0.len(),
+            "{name} cut off: no more than whole"
+        );
+        for (got, full) in cut_events.iter().zip(&whole.0) {
+            match (got, full) {
+                (ModelEvent::TextDelta(a), ModelEvent::TextDelta(b))
+                | (ModelEvent::ReasoningDelta(a), ModelEvent::ReasoningDelta(b)) => {
+                    assert!(b.starts_with(a.as_str()), "{name}: cut text is a prefix")
+                }
+                (
+                    ModelEvent::ToolCallArguments { delta: a, .. },
+                    ModelEvent::ToolCallArguments { delta: b, .. },
+                ) => {
+                    assert!(
+                        b.starts_with(a.as_str()),
+                        "{name}: cut arguments are a prefix"
+                    )
+                }
+                (a, b) => assert_eq!(a, b, "{name}"),
+            }
+        }
+    }
+}
