@@ -53,10 +53,6 @@ impl EventKind {
             EventKind::Done => "done",
         }
     }
-
-    pub fn parse(name: &str) -> Option<EventKind> {
-        serde_json::from_value(Value::String(name.to_string())).ok()
-    }
 }
 
 /// One event of the log that SSE streams and resumes from.

@@ -5,7 +5,7 @@ mod ids;
 pub mod requests;
 
 pub use event::{Event, EventKind};
-pub use ids::{is_id_with_prefix, new_id, new_secret, now_millis, now_secs};
+pub use ids::{new_id, new_secret, now_secs};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
