@@ -11,3 +11,4 @@ pub mod runtime;
 pub mod seed;
 pub mod store;
 pub mod text;
+pub mod tui;

@@ -1,0 +1,627 @@
+//! The workspace state and its logic, free of terminal types: events from the runtime and
+//! actions from the keyboard go in, effects (API calls to make) come out as data.
+
+use super::filter::Filter;
+use super::keymap::Action;
+use crate::client::ServerEvent;
+use crate::model::{
+    Assistant, Content, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Threads,
+    Conversation,
+    Tools,
+    Routing,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [
+        Pane::Threads,
+        Pane::Conversation,
+        Pane::Tools,
+        Pane::Routing,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Threads => "Threads",
+            Pane::Conversation => "Conversation",
+            Pane::Tools => "Tools",
+            Pane::Routing => "Routing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Writing a message to the selected thread, or an answer to a tool call.
+    Compose(ComposeTarget),
+    Filter,
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeTarget {
+    Thread,
+    /// A new thread with this assistant.
+    NewThread(String),
+    ToolAnswer {
+        thread_id: String,
+        call_id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    Connecting,
+    Connected,
+    Reconnecting(String),
+}
+
+/// What the app asks the outside world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadMessages(String),
+    Post {
+        thread_id: String,
+        text: String,
+    },
+    NewThread {
+        assistant_id: String,
+        text: String,
+    },
+    AnswerTool {
+        thread_id: String,
+        call_id: String,
+        text: String,
+    },
+    Approve {
+        thread_id: String,
+        call_id: String,
+    },
+    Deny {
+        thread_id: String,
+        call_id: String,
+    },
+    Cancel(String),
+    Close(String),
+    Quit,
+}
+
+/// What the outside world tells the app.
+#[derive(Debug, Clone)]
+pub enum AppEvent {
+    Server(ServerEvent),
+    Connection(Connection),
+    Snapshot {
+        assistants: Vec<Assistant>,
+        threads: Vec<Thread>,
+    },
+    Messages {
+        thread_id: String,
+        messages: Vec<Message>,
+    },
+    Limits(LimitsView),
+    Notice(String),
+}
+
+/// A tool call seen running anywhere, for the Tools pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCall {
+    pub thread_id: String,
+    pub call: ToolCall,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edge {
+    pub count: u32,
+    pub in_flight: u32,
+}
+
+const LIVE_CALLS_KEPT: usize = 100;
+
+#[derive(Debug)]
+pub struct App {
+    pub origin: String,
+    pub connection: Connection,
+    pub assistants: BTreeMap<String, Assistant>,
+    /// Newest activity first.
+    pub threads: Vec<Thread>,
+    pub selected: usize,
+    pub filter_text: String,
+    pub focus: Pane,
+    pub mode: Mode,
+    pub zoom: bool,
+    /// The open thread's messages, oldest first.
+    pub open_thread: Option<String>,
+    pub messages: Vec<Message>,
+    /// Lines scrolled up from the bottom of the conversation.
+    pub scroll: usize,
+    pub live_calls: VecDeque<LiveCall>,
+    pub tools_selected: usize,
+    pub edges: BTreeMap<(String, String), Edge>,
+    /// Routing calls in flight: tool call id → edge.
+    routing_calls: HashMap<String, (String, String)>,
+    pub unread: HashMap<String, u32>,
+    pub limits: Option<LimitsView>,
+    pub notice: Option<String>,
+    /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
+    pub now: u64,
+}
+
+impl App {
+    pub fn new(origin: String) -> App {
+        App {
+            origin,
+            connection: Connection::Connecting,
+            assistants: BTreeMap::new(),
+            threads: Vec::new(),
+            selected: 0,
+            filter_text: String::new(),
+            focus: Pane::Threads,
+            mode: Mode::Normal,
+            zoom: false,
+            open_thread: None,
+            messages: Vec::new(),
+            scroll: 0,
+            live_calls: VecDeque::new(),
+            tools_selected: 0,
+            edges: BTreeMap::new(),
+            routing_calls: HashMap::new(),
+            unread: HashMap::new(),
+            limits: None,
+            notice: None,
+            now: crate::model::now_secs(),
+        }
+    }
+
+    pub fn assistant_name(&self, id: &str) -> String {
+        self.assistants
+            .get(id)
+            .map_or_else(|| short_id(id), |a| a.name.clone())
+    }
+
+    /// The threads that pass the filter, newest activity first.
+    pub fn visible_threads(&self) -> Vec<&Thread> {
+        let filter = Filter::parse(&self.filter_text);
+        self.threads
+            .iter()
+            .filter(|t| {
+                filter.is_empty() || filter.matches(t, &self.assistant_name(&t.assistant_id))
+            })
+            .collect()
+    }
+
+    pub fn selected_thread(&self) -> Option<&Thread> {
+        self.visible_threads().get(self.selected).copied()
+    }
+
+    /// The pending tool call under the cursor in the Tools pane.
+    pub fn selected_call(&self) -> Option<&LiveCall> {
+        self.live_calls.get(self.tools_selected)
+    }
+
+    fn open_selected(&mut self) -> Vec<Effect> {
+        let Some(id) = self.selected_thread().map(|t| t.id.clone()) else {
+            return Vec::new();
+        };
+        if self.open_thread.as_deref() == Some(id.as_str()) {
+            return Vec::new();
+        }
+        self.open_thread = Some(id.clone());
+        self.messages.clear();
+        self.scroll = 0;
+        self.unread.remove(&id);
+        vec![Effect::LoadMessages(id)]
+    }
+
+    pub fn apply(&mut self, event: AppEvent) -> Vec<Effect> {
+        match event {
+            AppEvent::Connection(state) => {
+                self.connection = state;
+                Vec::new()
+            }
+            AppEvent::Snapshot {
+                assistants,
+                threads,
+            } => {
+                self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
+                self.threads = threads;
+                self.connection = Connection::Connected;
+                self.selected = self
+                    .selected
+                    .min(self.visible_threads().len().saturating_sub(1));
+                self.open_selected()
+            }
+            AppEvent::Messages {
+                thread_id,
+                messages,
+            } => {
+                if self.open_thread.as_deref() == Some(thread_id.as_str()) {
+                    self.messages = messages;
+                }
+                Vec::new()
+            }
+            AppEvent::Limits(limits) => {
+                self.limits = Some(limits);
+                Vec::new()
+            }
+            AppEvent::Notice(text) => {
+                self.notice = Some(text);
+                Vec::new()
+            }
+            AppEvent::Server(event) => {
+                if self.connection != Connection::Connected {
+                    self.connection = Connection::Connected;
+                }
+                self.apply_server(event)
+            }
+        }
+    }
+
+    fn upsert_thread(&mut self, thread: Thread) -> Vec<Effect> {
+        let selected_id = self.selected_thread().map(|t| t.id.clone());
+        self.threads.retain(|t| t.id != thread.id);
+        self.threads.insert(0, thread);
+        // Keep the cursor on the same thread while others move to the top.
+        if let Some(id) = selected_id {
+            if let Some(pos) = self.visible_threads().iter().position(|t| t.id == id) {
+                self.selected = pos;
+            }
+            Vec::new()
+        } else {
+            self.selected = 0;
+            self.open_selected()
+        }
+    }
+
+    fn open_message(&mut self, id: &str) -> Option<&mut Message> {
+        self.messages.iter_mut().rev().find(|m| m.id == id)
+    }
+
+    fn live_call(&mut self, call_id: &str) -> Option<&mut LiveCall> {
+        self.live_calls.iter_mut().find(|c| c.call.id == call_id)
+    }
+
+    fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
+        let data = &event.data;
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let thread_id = text("thread_id");
+        let is_open = self.open_thread.as_deref() == Some(thread_id.as_str());
+        match event.event.as_str() {
+            "thread.created" | "thread.updated" => {
+                if let Some(thread) = data
+                    .get("thread")
+                    .and_then(|t| serde_json::from_value::<Thread>(t.clone()).ok())
+                {
+                    return self.upsert_thread(thread);
+                }
+            }
+            "message.created" => {
+                if let Some(message) = data
+                    .get("message")
+                    .and_then(|m| serde_json::from_value::<Message>(m.clone()).ok())
+                {
+                    if is_open {
+                        if self.open_message(&message.id).is_none() {
+                            self.messages.push(message);
+                        }
+                    } else {
+                        *self.unread.entry(thread_id).or_default() += 1;
+                    }
+                }
+            }
+            "message.delta" if is_open => {
+                let delta = text("delta");
+                if let Some(message) = self.open_message(&text("message_id")) {
+                    let mut content = message.text();
+                    content.push_str(&delta);
+                    message.content = Some(Content::Text(content));
+                }
+            }
+            "reasoning.delta" if is_open => {
+                let delta = text("delta");
+                if let Some(message) = self.open_message(&text("message_id")) {
+                    if message.reasoning.is_empty() {
+                        message.reasoning.push(Default::default());
+                    }
+                    if let Some(step) = message.reasoning.last_mut() {
+                        step.text.push_str(&delta);
+                    }
+                }
+            }
+            "tool_call.created" => {
+                if let Some(call) = data
+                    .get("tool_call")
+                    .and_then(|c| serde_json::from_value::<ToolCall>(c.clone()).ok())
+                {
+                    if is_open {
+                        if let Some(message) = self.open_message(&text("message_id")) {
+                            message.tool_calls.push(call.clone());
+                        }
+                    }
+                    self.live_calls.push_front(LiveCall { thread_id, call });
+                    self.live_calls.truncate(LIVE_CALLS_KEPT);
+                }
+            }
+            "tool_call.delta" => {
+                let (call_id, delta) = (text("tool_call_id"), text("delta"));
+                if let Some(live) = self.live_call(&call_id) {
+                    live.call.function.arguments.push_str(&delta);
+                }
+                if is_open {
+                    if let Some(message) = self.open_message(&text("message_id")) {
+                        if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id)
+                        {
+                            call.function.arguments.push_str(&delta);
+                        }
+                    }
+                }
+            }
+            "tool_call.output" => {
+                let call_id = text("tool_call_id");
+                let status: Option<ToolCallStatus> = data
+                    .get("status")
+                    .and_then(|s| serde_json::from_value(s.clone()).ok());
+                let output = data
+                    .get("output")
+                    .and_then(|o| o.as_str())
+                    .map(str::to_string);
+                let latency = data.get("latency_ms").and_then(|l| l.as_u64());
+                let update = |call: &mut ToolCall| {
+                    if let Some(status) = status {
+                        call.status = status;
+                    }
+                    call.output = output.clone();
+                    call.latency_ms = latency;
+                };
+                if let Some(live) = self.live_call(&call_id) {
+                    update(&mut live.call);
+                }
+                if is_open {
+                    if let Some(message) = self.open_message(&text("message_id")) {
+                        if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id)
+                        {
+                            update(call);
+                        }
+                    }
+                }
+                if status.is_some_and(ToolCallStatus::is_final) {
+                    if let Some(edge) = self
+                        .routing_calls
+                        .remove(&call_id)
+                        .and_then(|key| self.edges.get_mut(&key))
+                    {
+                        edge.in_flight = edge.in_flight.saturating_sub(1);
+                    }
+                }
+            }
+            "routing" => {
+                let key = (text("from_assistant_id"), text("to_assistant_id"));
+                let edge = self.edges.entry(key.clone()).or_default();
+                edge.count += 1;
+                edge.in_flight += 1;
+                self.routing_calls.insert(text("tool_call_id"), key);
+            }
+            "message.completed" if is_open => {
+                if let Some(message) = data
+                    .get("message")
+                    .and_then(|m| serde_json::from_value::<Message>(m.clone()).ok())
+                {
+                    match self.open_message(&message.id) {
+                        Some(slot) => *slot = message,
+                        None => self.messages.push(message),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Acts on a key's action in normal mode.
+    pub fn act(&mut self, action: Action) -> Vec<Effect> {
+        self.notice = None;
+        match action {
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => self.mode = Mode::Help,
+            Action::Leave => self.mode = Mode::Normal,
+            Action::FocusNext | Action::FocusPrev => {
+                let at = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let step = if action == Action::FocusNext {
+                    1
+                } else {
+                    Pane::ALL.len() - 1
+                };
+                self.focus = Pane::ALL[(at + step) % Pane::ALL.len()];
+            }
+            Action::FocusThreads => self.focus = Pane::Threads,
+            Action::FocusConversation => self.focus = Pane::Conversation,
+            Action::FocusTools => self.focus = Pane::Tools,
+            Action::FocusRouting => self.focus = Pane::Routing,
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::Filter => self.mode = Mode::Filter,
+            Action::Compose => {
+                if self.selected_thread().is_some() {
+                    self.mode = Mode::Compose(ComposeTarget::Thread);
+                } else {
+                    self.notice = Some("No thread selected: press n for a new thread.".into());
+                }
+            }
+            Action::NewThread => {
+                let assistant = self
+                    .selected_thread()
+                    .map(|t| t.assistant_id.clone())
+                    .or_else(|| self.assistants.keys().next().cloned());
+                match assistant {
+                    Some(id) => self.mode = Mode::Compose(ComposeTarget::NewThread(id)),
+                    None => self.notice = Some("There is no assistant to talk to yet.".into()),
+                }
+            }
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown => {
+                return self.move_cursor(action);
+            }
+            Action::CancelRun => {
+                if let Some(thread) = self.selected_thread() {
+                    return vec![Effect::Cancel(thread.id.clone())];
+                }
+            }
+            Action::CloseThread => {
+                if let Some(thread) = self.selected_thread() {
+                    return vec![Effect::Close(thread.id.clone())];
+                }
+            }
+            Action::Approve | Action::Deny => return self.decide(action),
+            Action::Palette => self.notice = Some("The command palette is not built yet.".into()),
+            Action::Send | Action::Newline => {}
+        }
+        Vec::new()
+    }
+
+    fn move_cursor(&mut self, action: Action) -> Vec<Effect> {
+        let step = |len: usize, at: usize| -> usize {
+            let last = len.saturating_sub(1);
+            match action {
+                Action::Down => (at + 1).min(last),
+                Action::Up => at.saturating_sub(1),
+                Action::Top => 0,
+                Action::Bottom => last,
+                Action::PageDown => (at + 10).min(last),
+                Action::PageUp => at.saturating_sub(10),
+                _ => at,
+            }
+        };
+        match self.focus {
+            Pane::Threads => {
+                self.selected = step(self.visible_threads().len(), self.selected);
+                return self.open_selected();
+            }
+            Pane::Tools => self.tools_selected = step(self.live_calls.len(), self.tools_selected),
+            Pane::Conversation => {
+                self.scroll = match action {
+                    Action::Up => self.scroll + 1,
+                    Action::Down => self.scroll.saturating_sub(1),
+                    Action::PageUp => self.scroll + 10,
+                    Action::PageDown => self.scroll.saturating_sub(10),
+                    Action::Top => usize::MAX / 2,
+                    _ => 0,
+                }
+            }
+            Pane::Routing => {}
+        }
+        Vec::new()
+    }
+
+    /// `a` on a waiting call: approve it, or write the answer; `d`: deny.
+    fn decide(&mut self, action: Action) -> Vec<Effect> {
+        let Some(live) = self.selected_call().cloned() else {
+            self.notice = Some("No tool call selected.".into());
+            return Vec::new();
+        };
+        let (thread_id, call_id) = (live.thread_id.clone(), live.call.id.clone());
+        match (action, live.call.status) {
+            (Action::Approve, ToolCallStatus::RequiresApproval) => {
+                vec![Effect::Approve { thread_id, call_id }]
+            }
+            (Action::Approve, ToolCallStatus::RequiresAction) => {
+                self.mode = Mode::Compose(ComposeTarget::ToolAnswer { thread_id, call_id });
+                Vec::new()
+            }
+            (Action::Deny, ToolCallStatus::RequiresApproval) => {
+                vec![Effect::Deny { thread_id, call_id }]
+            }
+            _ => {
+                self.notice = Some(format!(
+                    "`{}` is not waiting for a decision.",
+                    live.call.function.name
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The composer's text is sent: where to depends on what it was opened for.
+    pub fn submit(&mut self, text: String) -> Vec<Effect> {
+        let target = std::mem::replace(&mut self.mode, Mode::Normal);
+        if text.trim().is_empty() {
+            return Vec::new();
+        }
+        match target {
+            Mode::Compose(ComposeTarget::Thread) => match self.selected_thread() {
+                Some(thread) => vec![Effect::Post {
+                    thread_id: thread.id.clone(),
+                    text,
+                }],
+                None => Vec::new(),
+            },
+            Mode::Compose(ComposeTarget::NewThread(assistant_id)) => {
+                vec![Effect::NewThread { assistant_id, text }]
+            }
+            Mode::Compose(ComposeTarget::ToolAnswer { thread_id, call_id }) => {
+                vec![Effect::AnswerTool {
+                    thread_id,
+                    call_id,
+                    text,
+                }]
+            }
+            other => {
+                self.mode = other;
+                Vec::new()
+            }
+        }
+    }
+
+    /// The filter text changed (typed in filter mode).
+    pub fn set_filter(&mut self, text: String) -> Vec<Effect> {
+        self.filter_text = text;
+        self.selected = 0;
+        self.open_selected()
+    }
+
+    /// Counts of threads by status, for the status bar.
+    pub fn counts(&self) -> (usize, usize) {
+        let running = self
+            .threads
+            .iter()
+            .filter(|t| t.status == ThreadStatus::Running)
+            .count();
+        let waiting = self
+            .threads
+            .iter()
+            .filter(|t| t.status == ThreadStatus::RequiresAction)
+            .count();
+        (running, waiting)
+    }
+}
+
+pub fn short_id(id: &str) -> String {
+    match id.split_once('_') {
+        Some((prefix, rest)) => format!("{prefix}_{}", rest.chars().take(6).collect::<String>()),
+        None => id.chars().take(10).collect(),
+    }
+}
+
+/// "3s", "5m", "2h", "4d" since `then`.
+pub fn ago(now: u64, then: u64) -> String {
+    let secs = now.saturating_sub(then);
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}

@@ -1,0 +1,7 @@
+//! The terminal UI. It speaks only the v2 API, whether the runtime runs in this process or
+//! on a server across SSH.
+
+pub mod app;
+pub mod filter;
+pub mod keymap;
+pub mod theme;
