@@ -5,3 +5,4 @@ pub mod app;
 pub mod filter;
 pub mod keymap;
 pub mod theme;
+pub mod ui;
