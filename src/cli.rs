@@ -139,6 +139,8 @@ pub fn load_config(global: &Global) -> Result<Config> {
 pub struct Connection {
     pub client: Client,
     pub local: Option<Runtime>,
+    /// Where the runtime is, for the status bar: "remote URL", "attached URL", "local URL".
+    pub origin: String,
 }
 
 impl Connection {
@@ -149,7 +151,9 @@ impl Connection {
     }
 }
 
-pub async fn connect(global: &Global) -> Result<Connection> {
+/// Connects to the runtime. `long_lived` (the terminal UI) starts an in-process runtime
+/// the way `serve` does: announced in serve.json, with the example threads.
+pub async fn connect(global: &Global, long_lived: bool) -> Result<Connection> {
     if let Some(remote) = &global.remote {
         let key = std::env::var("AGENTDECK_API_KEY")
             .map_err(|_| anyhow!("--remote needs the API key in AGENTDECK_API_KEY"))?;
@@ -158,9 +162,11 @@ pub async fn connect(global: &Global) -> Result<Connection> {
             .healthz()
             .await
             .with_context(|| format!("cannot reach {remote}"))?;
+        let origin = format!("remote {remote}");
         return Ok(Connection {
             client,
             local: None,
+            origin,
         });
     }
     let dir = data_dir(global);
@@ -168,19 +174,47 @@ pub async fn connect(global: &Global) -> Result<Connection> {
         if let Some(key) = admin_key(&dir) {
             let client = Client::new(&info.url, &key);
             if client.healthz().await.is_ok() {
+                let origin = format!("attached {}", info.url);
                 return Ok(Connection {
                     client,
                     local: None,
+                    origin,
                 });
             }
         }
     }
-    let runtime = Runtime::start(RuntimeOptions::new(dir, load_config(global)?)).await?;
+    let runtime = Runtime::start(RuntimeOptions {
+        announce: long_lived,
+        seed_threads: long_lived,
+        ..RuntimeOptions::new(dir, load_config(global)?)
+    })
+    .await?;
     let client = Client::new(&runtime.url(), runtime.admin_key());
+    let origin = format!("local {}", runtime.url());
     Ok(Connection {
         client,
         local: Some(runtime),
+        origin,
     })
+}
+
+/// The terminal UI. Everything that can be wrong with the keymap, the theme or the config
+/// is reported before the terminal is touched.
+pub async fn open_ui(global: &Global) -> Result<ExitCode> {
+    use crate::tui::{keymap::Keymap, theme::Theme, ui::Ui};
+    let config = load_config(global)?;
+    let config_dir = crate::config::config_dir();
+    let keymap_name = global.keymap.as_deref().unwrap_or(&config.ui.keymap);
+    let keymap = Keymap::load(keymap_name, &config_dir).map_err(|e| anyhow!(e))?;
+    let theme_name = global.theme.as_deref().unwrap_or(&config.ui.theme);
+    let theme = Theme::load(theme_name, &config_dir).map_err(|e| anyhow!(e))?;
+    let connection = connect(global, true).await?;
+    let ui = Ui::new(keymap, theme);
+    let result =
+        crate::tui::run::run(connection.client.clone(), connection.origin.clone(), ui).await;
+    connection.close().await;
+    result.context("the terminal failed")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
@@ -239,7 +273,7 @@ pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> 
     if let Command::Serve { listen } = command {
         return serve(global, listen).await;
     }
-    let connection = connect(global).await?;
+    let connection = connect(global, false).await?;
     let result = run_client_command(&connection.client, command).await;
     connection.close().await;
     result

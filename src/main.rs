@@ -27,7 +27,8 @@ fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::Worke
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Some(Command::Serve { .. }) | None);
+    // Only `serve` logs to the terminal; the UI and the commands log to a file.
+    let serving = matches!(cli.command, Some(Command::Serve { .. }));
     let _log_guard = init_logging(serving);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -39,11 +40,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(command) => run_command(&cli.global, command).await,
-            // The terminal UI is not built yet: run the runtime in the foreground instead.
-            None => {
-                eprintln!("agentdeck: the terminal UI is not part of this build yet; serving the runtime instead (Ctrl-C stops it).");
-                agentdeck::cli::serve(&cli.global, std::net::SocketAddr::from(([127, 0, 0, 1], 7878))).await
-            }
+            None => agentdeck::cli::open_ui(&cli.global).await,
         }
     });
     match result {

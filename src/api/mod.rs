@@ -269,8 +269,15 @@ async fn list_threads(
             .map(str::to_string),
         ascending: params.ascending()?,
     };
-    Ok(Json(state.engine.list_threads(&caller.scope, query)?).into_response())
+    // The list is current as of this event id (read first): a client that subscribes from
+    // it misses nothing that happened while it listed.
+    let as_of = state.engine.bus().last_id();
+    let list = state.engine.list_threads(&caller.scope, query)?;
+    Ok(([(EVENT_ID_HEADER, as_of.to_string())], Json(list)).into_response())
 }
+
+/// The response header naming the event id a listing is current as of.
+pub const EVENT_ID_HEADER: &str = "agentdeck-event-id";
 
 async fn get_thread(
     State(state): State<AppState>,

@@ -193,6 +193,45 @@ impl Client {
             .await
     }
 
+    /// Like [`Client::list_threads`], with the event id the list is current as of, to
+    /// subscribe from without a gap.
+    pub async fn list_threads_as_of(
+        &self,
+        query: &[(&str, &str)],
+    ) -> ClientResult<(List<Thread>, Option<u64>)> {
+        let path = format!("/v2/threads?{}", query_string(query));
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .map_err(|err| ClientError::Connection {
+                url: url.clone(),
+                message: err.to_string(),
+            })?;
+        let as_of = response
+            .headers()
+            .get(crate::api::EVENT_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| ClientError::Connection {
+                url: url.clone(),
+                message: err.to_string(),
+            })?;
+        if !status.is_success() {
+            return Err(api_error(status.as_u16(), &bytes));
+        }
+        let list = serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode {
+            url,
+            message: err.to_string(),
+        })?;
+        Ok((list, as_of))
+    }
+
     pub async fn patch_thread(&self, id: &str, body: &ThreadPatch) -> ClientResult<Thread> {
         self.patch(&format!("/v2/threads/{}", enc(id)), body).await
     }

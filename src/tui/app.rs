@@ -107,6 +107,8 @@ pub enum AppEvent {
     },
     Limits(LimitsView),
     Notice(String),
+    /// Select and open this thread (one the user just started).
+    Open(String),
 }
 
 /// A tool call seen running anywhere, for the Tools pane.
@@ -242,7 +244,7 @@ impl App {
                 messages,
             } => {
                 if self.open_thread.as_deref() == Some(thread_id.as_str()) {
-                    self.messages = messages;
+                    self.merge_loaded(messages);
                 }
                 Vec::new()
             }
@@ -254,6 +256,23 @@ impl App {
                 self.notice = Some(text);
                 Vec::new()
             }
+            AppEvent::Open(thread_id) => {
+                if !self.visible_threads().iter().any(|t| t.id == thread_id) {
+                    self.filter_text.clear();
+                }
+                match self
+                    .visible_threads()
+                    .iter()
+                    .position(|t| t.id == thread_id)
+                {
+                    Some(position) => {
+                        self.selected = position;
+                        self.focus = Pane::Threads;
+                        self.open_selected()
+                    }
+                    None => Vec::new(),
+                }
+            }
             AppEvent::Server(event) => {
                 if self.connection != Connection::Connected {
                     self.connection = Connection::Connected;
@@ -261,6 +280,25 @@ impl App {
                 self.apply_server(event)
             }
         }
+    }
+
+    /// A loaded page may be older than the live events already applied: of two copies of a
+    /// message keep the one further along, and keep live messages the page does not have.
+    fn merge_loaded(&mut self, loaded: Vec<Message>) {
+        let mut merged = loaded;
+        for live in std::mem::take(&mut self.messages) {
+            match merged.iter_mut().find(|m| m.id == live.id) {
+                Some(slot) => {
+                    let live_is_ahead = (live.status.is_final() && !slot.status.is_final())
+                        || (live.status == slot.status && live.text().len() > slot.text().len());
+                    if live_is_ahead {
+                        *slot = live;
+                    }
+                }
+                None => merged.push(live),
+            }
+        }
+        self.messages = merged;
     }
 
     fn upsert_thread(&mut self, thread: Thread) -> Vec<Effect> {
@@ -623,5 +661,54 @@ pub fn ago(now: u64, then: u64) -> String {
         60..=3599 => format!("{}m", secs / 60),
         3600..=86_399 => format!("{}h", secs / 3600),
         _ => format!("{}d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MessageStatus, Role, Usage};
+
+    fn message(id: &str, text: &str, status: MessageStatus) -> Message {
+        Message {
+            id: id.into(),
+            object: "thread.message".into(),
+            thread_id: "thread_1".into(),
+            assistant_id: None,
+            role: Role::Assistant,
+            content: Some(Content::Text(text.into())),
+            attachments: vec![],
+            tool_calls: vec![],
+            tool_call_id: None,
+            reasoning: vec![],
+            status,
+            usage: Usage::default(),
+            created_at: 0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_late_page_does_not_undo_live_deltas() {
+        let mut app = App::new("test".into());
+        app.open_thread = Some("thread_1".into());
+        app.messages = vec![
+            message("msg_1", "hello wor", MessageStatus::InProgress),
+            message("msg_2", "new", MessageStatus::Completed),
+        ];
+        app.apply(AppEvent::Messages {
+            thread_id: "thread_1".into(),
+            messages: vec![
+                message("msg_0", "old", MessageStatus::Completed),
+                message("msg_1", "hel", MessageStatus::InProgress),
+            ],
+        });
+        let texts: Vec<String> = app.messages.iter().map(Message::text).collect();
+        assert_eq!(texts, ["old", "hello wor", "new"]);
+        app.apply(AppEvent::Messages {
+            thread_id: "thread_1".into(),
+            messages: vec![message("msg_1", "hello world", MessageStatus::Completed)],
+        });
+        assert_eq!(app.messages[0].text(), "hello world");
     }
 }

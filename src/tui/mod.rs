@@ -4,5 +4,7 @@
 pub mod app;
 pub mod filter;
 pub mod keymap;
+pub mod run;
+pub mod terminal;
 pub mod theme;
 pub mod ui;

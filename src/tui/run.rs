@@ -1,0 +1,308 @@
+//! The main loop: one `select!` over terminal input, events from background tasks and a
+//! frame timer. Redraws are requested by changes, merged, and capped at 60 per second;
+//! an idle workspace draws nothing.
+
+use super::app::{App, AppEvent, Connection as ConnState, Effect, Mode, Pane};
+use super::keymap::{Action, Context};
+use super::terminal::{Term, TerminalGuard};
+use super::ui::{self, Ui};
+use crate::client::Client;
+use crate::model::requests::{MessageCreate, ThreadCreate, ThreadPatch};
+use crate::model::{Content, Role, ThreadStatus};
+use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind};
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Loads what the workspace shows first, then follows every event the key may see.
+fn spawn_multiplexer(
+    client: Client,
+    events: mpsc::UnboundedSender<AppEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let from = loop {
+            match snapshot(&client).await {
+                Ok((assistants, threads, last_id)) => {
+                    let _ = events.send(AppEvent::Snapshot {
+                        assistants,
+                        threads,
+                    });
+                    break last_id;
+                }
+                Err(err) => {
+                    let _ = events.send(AppEvent::Connection(ConnState::Reconnecting(
+                        err.to_string(),
+                    )));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let stream = client.events("/v2/events", from);
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            let event = match item {
+                Ok(event) => AppEvent::Server(event),
+                Err(err) => AppEvent::Connection(ConnState::Reconnecting(err.to_string())),
+            };
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Assistants, the newest threads, and the event id they are current as of.
+async fn snapshot(
+    client: &Client,
+) -> crate::client::ClientResult<(
+    Vec<crate::model::Assistant>,
+    Vec<crate::model::Thread>,
+    Option<u64>,
+)> {
+    let (threads, as_of) = client.list_threads_as_of(&[("limit", "500")]).await?;
+    let assistants = client.list_assistants().await?.data;
+    Ok((assistants, threads.data, as_of))
+}
+
+/// Carries out effects through the API and reports back.
+fn spawn_worker(
+    client: Client,
+    events: mpsc::UnboundedSender<AppEvent>,
+) -> mpsc::UnboundedSender<Effect> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Effect>();
+    tokio::spawn(async move {
+        while let Some(effect) = rx.recv().await {
+            let client = client.clone();
+            let events = events.clone();
+            tokio::spawn(async move {
+                let user = |text: String| MessageCreate {
+                    role: Role::User,
+                    content: Some(Content::Text(text)),
+                    attachments: vec![],
+                    tool_call_id: None,
+                };
+                let result: Result<(), crate::client::ClientError> = async {
+                    match effect {
+                        Effect::LoadMessages(thread_id) => {
+                            let messages = client.all_messages(&thread_id).await?;
+                            let _ = events.send(AppEvent::Messages {
+                                thread_id,
+                                messages,
+                            });
+                        }
+                        Effect::Post { thread_id, text } => {
+                            client.post_message(&thread_id, &user(text)).await?;
+                        }
+                        Effect::NewThread { assistant_id, text } => {
+                            let thread = client
+                                .create_thread(&ThreadCreate {
+                                    assistant_id,
+                                    ..Default::default()
+                                })
+                                .await?;
+                            // Show the new thread at once (its thread.created event may
+                            // still be on its way) and open it.
+                            let _ = events.send(AppEvent::Server(crate::client::ServerEvent {
+                                id: None,
+                                event: "thread.created".into(),
+                                data: serde_json::json!({"thread_id": thread.id, "thread": thread}),
+                            }));
+                            let _ = events.send(AppEvent::Open(thread.id.clone()));
+                            client.post_message(&thread.id, &user(text)).await?;
+                        }
+                        Effect::AnswerTool {
+                            thread_id,
+                            call_id,
+                            text,
+                        } => {
+                            let answer = MessageCreate {
+                                role: Role::Tool,
+                                content: Some(Content::Text(text)),
+                                attachments: vec![],
+                                tool_call_id: Some(call_id),
+                            };
+                            client.post_message(&thread_id, &answer).await?;
+                        }
+                        Effect::Approve { thread_id, call_id } => {
+                            client.approve(&thread_id, &call_id, None).await?;
+                        }
+                        Effect::Deny { thread_id, call_id } => {
+                            client
+                                .deny(
+                                    &thread_id,
+                                    &call_id,
+                                    Some("denied from the workspace".into()),
+                                )
+                                .await?;
+                        }
+                        Effect::Cancel(thread_id) => {
+                            client.cancel(&thread_id).await?;
+                        }
+                        Effect::Close(thread_id) => {
+                            client
+                                .patch_thread(
+                                    &thread_id,
+                                    &ThreadPatch {
+                                        status: Some(ThreadStatus::Closed),
+                                        ..Default::default()
+                                    },
+                                )
+                                .await?;
+                        }
+                        Effect::Quit => {}
+                    }
+                    Ok(())
+                }
+                .await;
+                if let Err(err) = result {
+                    let _ = events.send(AppEvent::Notice(err.to_string()));
+                }
+            });
+        }
+    });
+    tx
+}
+
+pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<()> {
+    let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
+    let multiplexer = spawn_multiplexer(client.clone(), events_tx.clone());
+    let effects = spawn_worker(client, events_tx);
+    let (guard, mut terminal) = TerminalGuard::enter()?;
+    let mut app = App::new(origin);
+    let mut input = EventStream::new();
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME;
+    let mut stop = stop_signal();
+    let result = loop {
+        let frame_due = last_frame + FRAME;
+        tokio::select! {
+            _ = &mut stop => break Ok(()),
+            maybe = input.next() => match maybe {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    let effects_now = handle_key(&mut app, &mut ui, key);
+                    if effects_now.contains(&Effect::Quit) {
+                        break Ok(());
+                    }
+                    for effect in effects_now {
+                        let _ = effects.send(effect);
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Paste(text))) if matches!(app.mode, Mode::Compose(_)) => {
+                    ui.composer.insert_str(crate::text::sanitize(&text));
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(_, _))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(err)) => break Err(err),
+                None => break Ok(()),
+            },
+            Some(event) = events.recv() => {
+                // Take everything waiting: many deltas, one redraw.
+                let mut pending = vec![event];
+                while let Ok(more) = events.try_recv() {
+                    pending.push(more);
+                }
+                for event in pending {
+                    for effect in app.apply(event) {
+                        let _ = effects.send(effect);
+                    }
+                }
+                dirty = true;
+            }
+            _ = tokio::time::sleep_until(frame_due), if dirty => {
+                app.now = crate::model::now_secs();
+                draw(&mut terminal, &app, &mut ui)?;
+                last_frame = Instant::now();
+                dirty = false;
+            }
+        }
+    };
+    multiplexer.abort();
+    drop(terminal);
+    drop(guard);
+    result
+}
+
+fn draw(terminal: &mut Term, app: &App, ui: &mut Ui) -> std::io::Result<()> {
+    use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+    crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate)?;
+    let drawn = terminal.draw(|frame| ui::draw(frame, app, ui)).map(|_| ());
+    crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
+    drawn
+}
+
+/// Resolves on SIGTERM (and SIGHUP, when the SSH session goes away).
+fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+            });
+        }
+    }
+    Box::pin(futures::future::pending())
+}
+
+fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Vec<Effect> {
+    match app.mode.clone() {
+        Mode::Compose(_) => match ui.keymap.action(Context::Composer, &key) {
+            Some(Action::Send) => {
+                let text = ui.composer.lines().join("\n");
+                ui.composer = ratatui_textarea::TextArea::default();
+                app.submit(text)
+            }
+            Some(Action::Leave) => app.act(Action::Leave),
+            Some(Action::Newline) => {
+                ui.composer.insert_newline();
+                Vec::new()
+            }
+            _ => {
+                ui.composer.input(key);
+                Vec::new()
+            }
+        },
+        Mode::Filter => {
+            let mut text = app.filter_text.clone();
+            match key.code {
+                KeyCode::Esc | KeyCode::Enter => {
+                    app.mode = Mode::Normal;
+                    return Vec::new();
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) => text.push(c),
+                _ => return Vec::new(),
+            }
+            app.set_filter(text)
+        }
+        Mode::Help => {
+            app.mode = Mode::Normal;
+            Vec::new()
+        }
+        Mode::Normal => {
+            let context = match app.focus {
+                Pane::Threads => Context::Threads,
+                Pane::Conversation => Context::Conversation,
+                Pane::Tools => Context::Tools,
+                Pane::Routing => Context::Routing,
+            };
+            match ui.keymap.action(context, &key) {
+                Some(action) => app.act(action),
+                None => Vec::new(),
+            }
+        }
+    }
+}
