@@ -12,3 +12,4 @@ mod providers;
 mod runs;
 mod seed_flow;
 mod support;
+mod tui_e2e;

@@ -1,0 +1,129 @@
+//! The real binary in tmux at 160x45 on a fresh data dir, driven with send-keys and read
+//! with capture-pane.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Session {
+    name: String,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+fn tmux(args: &[&str]) -> String {
+    let output = Command::new("tmux").args(args).output().unwrap_or_else(|err| {
+        panic!("tmux is required by the end-to-end test and could not run ({err}); `bash .ci/run` installs it")
+    });
+    assert!(
+        output.status.success(),
+        "tmux {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+impl Session {
+    fn screen(&self) -> String {
+        tmux(&["capture-pane", "-p", "-t", &self.name])
+    }
+
+    /// Waits up to 20 s for the screen to show `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {text:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.name];
+        args.extend_from_slice(keys);
+        tmux(&args);
+    }
+
+    fn type_text(&self, text: &str) {
+        tmux(&["send-keys", "-t", &self.name, "-l", text]);
+    }
+}
+
+#[test]
+fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("agentdeck-e2e-{}", std::process::id());
+    let command = format!(
+        "env AGENTDECK_LOCAL_TPS=60 XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data}; echo EXITED-$?; sleep 60",
+        state = dir.path().join("state").display(),
+        config = dir.path().join("config").display(),
+        bin = env!("CARGO_BIN_EXE_agentdeck"),
+        data = dir.path().join("data").display(),
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "160",
+        "-y",
+        "45",
+        &command,
+    ]);
+    let session = Session { name };
+
+    // The Getting-started threads appear, several assistants stream, routing lights up.
+    let screen = session.wait_for("Threads 4/4");
+    assert!(
+        screen.contains("CASE-2026-0456") && screen.contains("legal-review"),
+        "{screen}"
+    );
+    session.wait_for("triage ━━▶ billing");
+    session.wait_for("1 waiting");
+
+    // A message typed in the composer streams a reply into the conversation.
+    session.keys(&["n"]);
+    session.wait_for("New thread with");
+    session.type_text("hello from the end-to-end test");
+    session.keys(&["Enter"]);
+    session.wait_for("Threads 5/5");
+    let screen = session.wait_for("I will route to them.");
+    assert!(
+        screen.contains("hello from the end-to-end test"),
+        "{screen}"
+    );
+    // The thread takes the next message once its reply is done.
+    session.wait_for("· billing      hello from the end-to-end test");
+
+    // A routed request: the linked thread and the edge count.
+    session.keys(&["i"]);
+    session.wait_for("Message · Enter send");
+    session.type_text("please ask legal-review about the contract");
+    session.keys(&["Enter"]);
+    session.wait_for("──▶ legal-review  ×1");
+
+    // Help is generated from the keymap.
+    session.keys(&["?"]);
+    session.wait_for("Keys (from the keymap");
+    session.keys(&["Escape"]);
+
+    // q quits, and the terminal is given back: the workspace is gone from the screen.
+    session.keys(&["q"]);
+    let screen = session.wait_for("EXITED-0");
+    assert!(
+        !screen.contains("Threads 5/5"),
+        "the alternate screen was left:\n{screen}"
+    );
+}
