@@ -209,7 +209,11 @@ pub struct Keymap {
     bindings: BTreeMap<(Context, Chord), Action>,
 }
 
-pub const BUILTIN: [(&str, &str); 1] = [("default", include_str!("../../keymaps/default.toml"))];
+pub const BUILTIN: [(&str, &str); 3] = [
+    ("default", include_str!("../../keymaps/default.toml")),
+    ("vim", include_str!("../../keymaps/vim.toml")),
+    ("emacs", include_str!("../../keymaps/emacs.toml")),
+];
 
 impl Keymap {
     /// The keymap NAME: the embedded one, with `CONFIG_DIR/keymaps/NAME.toml` merged on top.
@@ -220,6 +224,10 @@ impl Keymap {
             .find(|(n, _)| *n == name)
             .map(|(_, text)| *text);
         let mut keymap = Keymap::default();
+        // Every keymap builds on the default one.
+        if name != "default" {
+            keymap.merge(BUILTIN[0].1, "keymaps/default.toml (built in)")?;
+        }
         match builtin {
             Some(text) => keymap.merge(text, &format!("keymaps/{name}.toml (built in)"))?,
             None if !user.exists() => {
@@ -345,6 +353,40 @@ mod tests {
                 &key(KeyCode::Char('G'), KeyModifiers::SHIFT)
             ),
             Some(Action::Bottom)
+        );
+    }
+
+    #[test]
+    fn vim_and_emacs_build_on_the_default() {
+        let vim = Keymap::load("vim", Path::new("/nonexistent")).unwrap();
+        assert_eq!(
+            vim.action(
+                Context::Threads,
+                &key(KeyCode::Char('l'), KeyModifiers::NONE)
+            ),
+            Some(Action::FocusNext)
+        );
+        assert_eq!(
+            vim.action(
+                Context::Threads,
+                &key(KeyCode::Char('q'), KeyModifiers::NONE)
+            ),
+            Some(Action::Quit)
+        );
+        let emacs = Keymap::load("emacs", Path::new("/nonexistent")).unwrap();
+        assert_eq!(
+            emacs.action(
+                Context::Threads,
+                &key(KeyCode::Char('n'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            emacs.action(
+                Context::Composer,
+                &key(KeyCode::Char('g'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Leave)
         );
     }
 

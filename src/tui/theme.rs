@@ -7,7 +7,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-pub const BUILTIN: [(&str, &str); 1] = [("default", include_str!("../../themes/default.toml"))];
+pub const BUILTIN: [(&str, &str); 3] = [
+    ("default", include_str!("../../themes/default.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+];
 
 const FIELDS: [&str; 18] = [
     "border",
