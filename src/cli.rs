@@ -77,6 +77,8 @@ pub enum Command {
         json: bool,
         text: String,
     },
+    /// Play a support-desk morning on the local model through the API
+    Demo,
     /// Print a thread as Markdown or JSON
     Export {
         thread_id: String,
@@ -336,6 +338,20 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
         } => {
             drop(out);
             return send(client, assistant, thread, json, text).await;
+        }
+        Command::Demo => {
+            let started = crate::demo::start(client).await?;
+            writeln!(
+                out,
+                "The demo started {} threads; following them:",
+                started.len()
+            )?;
+            let outcomes =
+                futures::future::join_all(started.iter().map(|s| crate::demo::follow(client, s)))
+                    .await;
+            for (thread, outcome) in started.iter().zip(outcomes) {
+                writeln!(out, "{}\t{}\t{outcome}", thread.thread_id, thread.assistant)?;
+            }
         }
         Command::Export { thread_id, format } => {
             let thread = client.thread(&thread_id).await?;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod model;
 pub mod providers;

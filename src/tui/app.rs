@@ -42,6 +42,8 @@ pub enum Mode {
     Compose(ComposeTarget),
     Filter,
     Help,
+    /// The command palette, with what was typed so far.
+    Palette(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,10 @@ pub enum Effect {
     },
     Cancel(String),
     Close(String),
+    /// Play the support-desk demo through the API.
+    Demo,
+    /// Switch the theme (a UI matter, carried out by the loop).
+    Theme(String),
     Quit,
 }
 
@@ -524,7 +530,7 @@ impl App {
                 }
             }
             Action::Approve | Action::Deny => return self.decide(action),
-            Action::Palette => self.notice = Some("The command palette is not built yet.".into()),
+            Action::Palette => self.mode = Mode::Palette(String::new()),
             Action::Send | Action::Newline => {}
         }
         Vec::new()
@@ -623,6 +629,35 @@ impl App {
         }
     }
 
+    /// Runs a palette command: `theme NAME`, `demo`, `filter TEXT`, `help`, `quit`.
+    pub fn run_command(&mut self, line: &str) -> Vec<Effect> {
+        self.mode = Mode::Normal;
+        let line = line.trim();
+        let (command, argument) = line
+            .split_once(' ')
+            .map_or((line, ""), |(c, a)| (c, a.trim()));
+        match command {
+            "" => Vec::new(),
+            "q" | "quit" => vec![Effect::Quit],
+            "demo" => {
+                self.notice = Some("Starting the demo…".into());
+                vec![Effect::Demo]
+            }
+            "theme" if !argument.is_empty() => vec![Effect::Theme(argument.to_string())],
+            "filter" => self.set_filter(argument.to_string()),
+            "help" => {
+                self.mode = Mode::Help;
+                Vec::new()
+            }
+            other => {
+                self.notice = Some(format!(
+                    "Unknown command '{other}': try theme NAME, demo, filter TEXT, help, quit."
+                ));
+                Vec::new()
+            }
+        }
+    }
+
     /// The filter text changed (typed in filter mode).
     pub fn set_filter(&mut self, text: String) -> Vec<Effect> {
         self.filter_text = text;
@@ -686,6 +721,27 @@ mod tests {
             created_at: 0,
             error: None,
         }
+    }
+
+    #[test]
+    fn palette_commands() {
+        let mut app = App::new("test".into());
+        assert_eq!(
+            app.run_command("theme light"),
+            vec![Effect::Theme("light".into())]
+        );
+        assert_eq!(app.run_command("demo"), vec![Effect::Demo]);
+        assert_eq!(app.run_command("quit"), vec![Effect::Quit]);
+        assert!(app.run_command("frobnicate").is_empty());
+        assert!(
+            app.notice
+                .as_deref()
+                .unwrap_or("")
+                .contains("Unknown command 'frobnicate'")
+        );
+        app.run_command("filter status:running");
+        assert_eq!(app.filter_text, "status:running");
+        assert_eq!(app.mode, Mode::Normal);
     }
 
     #[test]

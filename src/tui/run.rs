@@ -67,6 +67,43 @@ async fn snapshot(
     Ok((assistants, threads.data, as_of))
 }
 
+/// Every 2 s: tokens in the last minute, limits and estimated cost, summed over the
+/// projects the key sees.
+fn spawn_limits(
+    client: Client,
+    events: mpsc::UnboundedSender<AppEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(projects) = client.list_projects().await {
+                let mut total: Option<crate::model::LimitsView> = None;
+                for project in projects.data {
+                    let Ok(limits) = client.limits(&project.id).await else {
+                        continue;
+                    };
+                    total = Some(match total {
+                        None => limits,
+                        Some(mut sum) => {
+                            sum.tokens_per_minute += limits.tokens_per_minute;
+                            sum.tokens_used_last_minute += limits.tokens_used_last_minute;
+                            sum.estimated_cost += limits.estimated_cost;
+                            sum.running_threads += limits.running_threads;
+                            sum.queued_threads += limits.queued_threads;
+                            sum
+                        }
+                    });
+                }
+                if let Some(total) = total {
+                    if events.send(AppEvent::Limits(total)).is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+}
+
 /// Carries out effects through the API and reports back.
 fn spawn_worker(
     client: Client,
@@ -152,7 +189,14 @@ fn spawn_worker(
                                 )
                                 .await?;
                         }
-                        Effect::Quit => {}
+                        Effect::Demo => {
+                            let started = crate::demo::start(&client).await?;
+                            let _ = events.send(AppEvent::Notice(format!(
+                                "The demo started {} threads.",
+                                started.len()
+                            )));
+                        }
+                        Effect::Quit | Effect::Theme(_) => {}
                     }
                     Ok(())
                 }
@@ -169,6 +213,7 @@ fn spawn_worker(
 pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<()> {
     let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
     let multiplexer = spawn_multiplexer(client.clone(), events_tx.clone());
+    let limits = spawn_limits(client.clone(), events_tx.clone());
     let effects = spawn_worker(client, events_tx);
     let (guard, mut terminal) = TerminalGuard::enter()?;
     let mut app = App::new(origin);
@@ -187,6 +232,13 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
                         break Ok(());
                     }
                     for effect in effects_now {
+                        if let Effect::Theme(name) = &effect {
+                            match super::theme::Theme::load(name, &crate::config::config_dir()) {
+                                Ok(theme) => ui.set_theme(theme),
+                                Err(err) => app.notice = Some(err),
+                            }
+                            continue;
+                        }
                         let _ = effects.send(effect);
                     }
                     dirty = true;
@@ -222,6 +274,7 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
         }
     };
     multiplexer.abort();
+    limits.abort();
     drop(terminal);
     drop(guard);
     result
@@ -292,6 +345,24 @@ fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Ve
             app.mode = Mode::Normal;
             Vec::new()
         }
+        Mode::Palette(mut line) => match key.code {
+            KeyCode::Esc => {
+                app.mode = Mode::Normal;
+                Vec::new()
+            }
+            KeyCode::Enter => app.run_command(&line),
+            KeyCode::Backspace => {
+                line.pop();
+                app.mode = Mode::Palette(line);
+                Vec::new()
+            }
+            KeyCode::Char(c) => {
+                line.push(c);
+                app.mode = Mode::Palette(line);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        },
         Mode::Normal => {
             let context = match app.focus {
                 Pane::Threads => Context::Threads,

@@ -33,6 +33,12 @@ impl Ui {
             wrapped: HashMap::new(),
         }
     }
+
+    /// Switches the theme; cached lines carry the old colours, so they go.
+    pub fn set_theme(&mut self, theme: Theme) {
+        self.theme = theme;
+        self.wrapped.clear();
+    }
 }
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
@@ -539,11 +545,25 @@ fn draw_status(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             hints.push(format!("{key} {}", action.describe()));
         }
     }
+    let limits = app.limits.as_ref().map_or(String::new(), |l| {
+        format!(
+            " │ tok/min {}/{} · ${:.4}",
+            compact(l.tokens_used_last_minute),
+            compact(l.tokens_per_minute),
+            l.estimated_cost
+        )
+    });
     let mut text = format!(
-        " {connection} {} │ {running} running · {waiting} waiting │ {}",
+        " {connection} {}{limits} │ {running} running · {waiting} waiting │ {}",
         app.origin,
         hints.join(" · ")
     );
+    if let Mode::Palette(line) = &app.mode {
+        text = format!(
+            ":{}█   (theme NAME · demo · filter TEXT · help · quit; Enter runs, Esc leaves)",
+            sanitize(line)
+        );
+    }
     if let Some(notice) = &app.notice {
         text = format!(" {} │ {text}", clip(notice, 60));
     }
@@ -551,6 +571,15 @@ fn draw_status(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         Paragraph::new(clip(&text, area.width as usize)).style(ui.theme.status()),
         area,
     );
+}
+
+/// 950, 12.3k, 1.2M.
+fn compact(n: u64) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=999_999 => format!("{:.1}k", n as f64 / 1_000.0),
+        _ => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
 }
 
 fn draw_help(frame: &mut Frame, ui: &Ui, area: Rect) {
@@ -819,6 +848,21 @@ mod tests {
         let mut app = workspace();
         app.act(Action::Compose);
         insta::assert_snapshot!("composer", render(&app, 100, 20));
+        let mut app = workspace();
+        app.act(Action::Palette);
+        app.mode = Mode::Palette("theme li".into());
+        app.limits = Some(crate::model::LimitsView {
+            tokens_per_minute: 100_000,
+            concurrent_threads: 500,
+            estimated_cost: 0.000456,
+            tokens_used_last_minute: 1234,
+            running_threads: 1,
+            queued_threads: 0,
+            provider_rate_limits: Default::default(),
+        });
+        insta::assert_snapshot!("palette", render(&app, 120, 16));
+        app.mode = Mode::Normal;
+        insta::assert_snapshot!("status_with_limits", render(&app, 160, 12));
     }
 
     #[test]
