@@ -114,6 +114,30 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     session.keys(&["Enter"]);
     session.wait_for("──▶ legal-review  ×1");
 
+    // `:demo` makes several threads stream at once.
+    session.keys(&[":"]);
+    session.type_text("demo");
+    session.keys(&["Enter"]);
+    session.wait_for("CASE-2026-0501");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let screen = session.screen();
+        let running = screen
+            .split(" running")
+            .next()
+            .and_then(|before| before.rsplit(' ').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        if running >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw two threads running at once:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // Help is generated from the keymap.
     session.keys(&["?"]);
     session.wait_for("Keys (from the keymap");
