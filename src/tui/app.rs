@@ -95,6 +95,8 @@ pub enum Effect {
     Demo,
     /// Switch the theme (a UI matter, carried out by the loop).
     Theme(String),
+    /// Put text on the clipboard of the terminal (OSC 52).
+    Copy(String),
     Quit,
 }
 
@@ -115,6 +117,8 @@ pub enum AppEvent {
     Notice(String),
     /// Select and open this thread (one the user just started).
     Open(String),
+    /// Sending failed: give the text back to the composer.
+    RestoreDraft(String),
 }
 
 /// A tool call seen running anywhere, for the Tools pane.
@@ -159,6 +163,8 @@ pub struct App {
     pub notice: Option<String>,
     /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
     pub now: u64,
+    /// Text whose sending failed, for the loop to put back in the composer.
+    pub restored_draft: Option<String>,
 }
 
 impl App {
@@ -184,6 +190,7 @@ impl App {
             limits: None,
             notice: None,
             now: crate::model::now_secs(),
+            restored_draft: None,
         }
     }
 
@@ -260,6 +267,10 @@ impl App {
             }
             AppEvent::Notice(text) => {
                 self.notice = Some(text);
+                Vec::new()
+            }
+            AppEvent::RestoreDraft(text) => {
+                self.restored_draft = Some(text);
                 Vec::new()
             }
             AppEvent::Open(thread_id) => {
@@ -531,7 +542,14 @@ impl App {
             }
             Action::Approve | Action::Deny => return self.decide(action),
             Action::Palette => self.mode = Mode::Palette(String::new()),
-            Action::Send | Action::Newline => {}
+            Action::Copy => match self.messages.iter().rev().find(|m| !m.text().is_empty()) {
+                Some(message) => {
+                    self.notice = Some("Copied the newest message.".into());
+                    return vec![Effect::Copy(message.text())];
+                }
+                None => self.notice = Some("Nothing to copy here.".into()),
+            },
+            Action::Send | Action::Newline | Action::Editor => {}
         }
         Vec::new()
     }

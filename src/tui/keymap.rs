@@ -36,6 +36,8 @@ pub enum Action {
     Send,
     Leave,
     Newline,
+    Copy,
+    Editor,
 }
 
 impl Action {
@@ -67,6 +69,8 @@ impl Action {
             Action::Send => "send",
             Action::Leave => "leave the composer",
             Action::Newline => "new line",
+            Action::Copy => "copy the newest message (OSC 52)",
+            Action::Editor => "edit in $EDITOR",
         }
     }
 }

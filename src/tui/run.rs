@@ -121,6 +121,13 @@ fn spawn_worker(
                     attachments: vec![],
                     tool_call_id: None,
                 };
+                // What the user wrote comes back to the composer if sending fails.
+                let draft = match &effect {
+                    Effect::Post { text, .. }
+                    | Effect::NewThread { text, .. }
+                    | Effect::AnswerTool { text, .. } => Some(text.clone()),
+                    _ => None,
+                };
                 let result: Result<(), crate::client::ClientError> = async {
                     match effect {
                         Effect::LoadMessages(thread_id) => {
@@ -196,13 +203,16 @@ fn spawn_worker(
                                 started.len()
                             )));
                         }
-                        Effect::Quit | Effect::Theme(_) => {}
+                        Effect::Quit | Effect::Theme(_) | Effect::Copy(_) => {}
                     }
                     Ok(())
                 }
                 .await;
                 if let Err(err) = result {
                     let _ = events.send(AppEvent::Notice(err.to_string()));
+                    if let Some(draft) = draft {
+                        let _ = events.send(AppEvent::RestoreDraft(draft));
+                    }
                 }
             });
         }
@@ -226,12 +236,28 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
         tokio::select! {
             _ = &mut stop => break Ok(()),
             maybe = input.next() => match maybe {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press
+                    && matches!(app.mode, Mode::Compose(_))
+                    && ui.keymap.action(Context::Composer, &key) == Some(Action::Editor) =>
+                {
+                    let text = ui.composer.lines().join("\n");
+                    match edit_in_editor(&mut terminal, &text).await {
+                        Ok(edited) => ui.composer = ratatui_textarea::TextArea::from(edited.trim_end_matches('\n').lines()),
+                        Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
+                    }
+                    terminal.clear()?;
+                    dirty = true;
+                }
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                     let effects_now = handle_key(&mut app, &mut ui, key);
                     if effects_now.contains(&Effect::Quit) {
                         break Ok(());
                     }
                     for effect in effects_now {
+                        if let Effect::Copy(text) = &effect {
+                            copy_to_clipboard(text);
+                            continue;
+                        }
                         if let Effect::Theme(name) = &effect {
                             match super::theme::Theme::load(name, &crate::config::config_dir()) {
                                 Ok(theme) => ui.set_theme(theme),
@@ -263,6 +289,11 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
                         let _ = effects.send(effect);
                     }
                 }
+                if let Some(draft) = app.restored_draft.take() {
+                    if ui.composer.lines().iter().all(|line| line.is_empty()) {
+                        ui.composer = ratatui_textarea::TextArea::from(draft.lines());
+                    }
+                }
                 dirty = true;
             }
             _ = tokio::time::sleep_until(frame_due), if dirty => {
@@ -278,6 +309,65 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
     drop(terminal);
     drop(guard);
     result
+}
+
+/// OSC 52: the terminal (also across SSH and tmux with `set-clipboard on`) puts the text
+/// on the clipboard.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = out.flush();
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Suspends the workspace, edits `text` in $VISUAL/$EDITOR (else vi), and returns it.
+async fn edit_in_editor(terminal: &mut Term, text: &str) -> std::io::Result<String> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let path = std::env::temp_dir().join(format!("agentdeck-draft-{}.md", std::process::id()));
+    std::fs::write(&path, text)?;
+    super::terminal::restore();
+    let mut parts = editor.split_whitespace();
+    let program = parts.next().unwrap_or("vi").to_string();
+    let status = tokio::process::Command::new(program)
+        .args(parts)
+        .arg(&path)
+        .status()
+        .await;
+    let resumed = super::terminal::resume();
+    terminal.clear()?;
+    resumed?;
+    let edited = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    match status {
+        Ok(status) if status.success() => edited,
+        Ok(status) => Err(std::io::Error::other(format!(
+            "the editor exited with {status}; the draft is unchanged"
+        ))),
+        Err(err) => Err(err),
+    }
 }
 
 fn draw(terminal: &mut Term, app: &App, ui: &mut Ui) -> std::io::Result<()> {
@@ -375,5 +465,17 @@ fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Ve
                 None => Vec::new(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64("évil".as_bytes()), "w6l2aWw=");
     }
 }

@@ -26,6 +26,17 @@ pub fn restore() {
     );
 }
 
+/// Takes the terminal back after [`restore`] (for example after running $EDITOR).
+pub fn resume() -> io::Result<()> {
+    enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )
+}
+
 impl TerminalGuard {
     pub fn enter() -> io::Result<(TerminalGuard, Term)> {
         static HOOK: Once = Once::new();

@@ -96,15 +96,25 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     // A message typed in the composer streams a reply into the conversation.
     session.keys(&["n"]);
     session.wait_for("New thread with");
-    session.type_text("hello from the end-to-end test");
+    session.type_text("hello from the end-to-end test /slow 15");
     session.keys(&["Enter"]);
     session.wait_for("Threads 5/5");
+    // Sending while the reply still streams is refused, and nothing typed is lost.
+    session.keys(&["i"]);
+    session.wait_for("Message · Enter send");
+    session.type_text("a second thought");
+    session.keys(&["Enter"]);
+    session.wait_for("409");
+    session.wait_for("│a second thought");
     let screen = session.wait_for("I will route to them.");
     assert!(
         screen.contains("hello from the end-to-end test"),
         "{screen}"
     );
-    // The thread takes the next message once its reply is done.
+    // The thread takes the restored draft once its reply is done.
+    session.wait_for("· billing      hello from the end-to-end test");
+    session.keys(&["i", "Enter"]);
+    session.wait_for("(3 words):");
     session.wait_for("· billing      hello from the end-to-end test");
 
     // A routed request: the linked thread and the edge count.
