@@ -212,8 +212,13 @@ pub async fn open_ui(global: &Global) -> Result<ExitCode> {
     let theme = Theme::load(theme_name, &config_dir).map_err(|e| anyhow!(e))?;
     let connection = connect(global, true).await?;
     let ui = Ui::new(keymap, theme);
-    let result =
-        crate::tui::run::run(connection.client.clone(), connection.origin.clone(), ui).await;
+    // UI state is remembered per workspace: the remote URL, or the data dir.
+    let workspace = match &global.remote {
+        Some(url) => url.clone(),
+        None => data_dir(global).display().to_string(),
+    };
+    let client = connection.client.clone();
+    let result = crate::tui::run::run(client, connection.origin.clone(), workspace, ui).await;
     connection.close().await;
     result.context("the terminal failed")?;
     Ok(ExitCode::SUCCESS)

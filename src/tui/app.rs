@@ -25,6 +25,12 @@ impl Pane {
         Pane::Routing,
     ];
 
+    pub fn from_title(name: &str) -> Option<Pane> {
+        Pane::ALL
+            .into_iter()
+            .find(|p| p.title().eq_ignore_ascii_case(name))
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Pane::Threads => "Threads",
@@ -165,6 +171,8 @@ pub struct App {
     pub now: u64,
     /// Text whose sending failed, for the loop to put back in the composer.
     pub restored_draft: Option<String>,
+    /// The thread to select once the threads are loaded (restored UI state).
+    pub want_selected: Option<String>,
 }
 
 impl App {
@@ -191,6 +199,7 @@ impl App {
             notice: None,
             now: crate::model::now_secs(),
             restored_draft: None,
+            want_selected: None,
         }
     }
 
@@ -247,6 +256,11 @@ impl App {
                 self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
                 self.threads = threads;
                 self.connection = Connection::Connected;
+                if let Some(id) = self.want_selected.take() {
+                    if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
+                        self.selected = position;
+                    }
+                }
                 self.selected = self
                     .selected
                     .min(self.visible_threads().len().saturating_sub(1));
@@ -706,6 +720,32 @@ pub fn short_id(id: &str) -> String {
     }
 }
 
+impl App {
+    /// What of this workspace is worth remembering across runs.
+    pub fn ui_state(&self, draft: String) -> super::state::UiState {
+        super::state::UiState {
+            filter: self.filter_text.clone(),
+            focus: self.focus.title().to_lowercase(),
+            zoom: self.zoom,
+            selected_thread: self
+                .selected_thread()
+                .map(|t| t.id.clone())
+                .or_else(|| self.want_selected.clone()),
+            draft,
+            unread: self.unread.clone(),
+        }
+    }
+
+    /// Takes back remembered state (before the threads are loaded).
+    pub fn restore(&mut self, state: super::state::UiState) {
+        self.filter_text = state.filter;
+        self.focus = Pane::from_title(&state.focus).unwrap_or(Pane::Threads);
+        self.zoom = state.zoom;
+        self.want_selected = state.selected_thread;
+        self.unread = state.unread;
+    }
+}
+
 /// "3s", "5m", "2h", "4d" since `then`.
 pub fn ago(now: u64, then: u64) -> String {
     let secs = now.saturating_sub(then);
@@ -739,6 +779,38 @@ mod tests {
             created_at: 0,
             error: None,
         }
+    }
+
+    #[test]
+    fn remembered_state_comes_back_after_the_threads_load() {
+        let mut first = App::new("test".into());
+        let threads: Vec<Thread> = (0..3)
+            .map(|i| {
+                serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+                    "created_at": 0, "updated_at": 0, "status": "active", "metadata": {}, "title": format!("t{i}"), "parent_thread_id": null}))
+                .unwrap()
+            })
+            .collect();
+        first.apply(AppEvent::Snapshot {
+            assistants: vec![],
+            threads: threads.clone(),
+        });
+        first.act(Action::Down);
+        first.act(Action::FocusTools);
+        let saved = first.ui_state("draft".into());
+        assert_eq!(saved.selected_thread.as_deref(), Some("thread_1"));
+        let mut second = App::new("test".into());
+        second.restore(saved);
+        assert_eq!(second.focus, Pane::Tools);
+        let effects = second.apply(AppEvent::Snapshot {
+            assistants: vec![],
+            threads,
+        });
+        assert_eq!(
+            second.selected_thread().map(|t| t.id.as_str()),
+            Some("thread_1")
+        );
+        assert_eq!(effects, vec![Effect::LoadMessages("thread_1".into())]);
     }
 
     #[test]

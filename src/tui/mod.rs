@@ -5,6 +5,7 @@ pub mod app;
 pub mod filter;
 pub mod keymap;
 pub mod run;
+pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod ui;

@@ -67,13 +67,16 @@ async fn snapshot(
     Ok((assistants, threads.data, as_of))
 }
 
-/// Every 2 s: tokens in the last minute, limits and estimated cost, summed over the
-/// projects the key sees.
+/// Tokens in the last minute, limits and estimated cost, summed over the projects the key
+/// sees: refreshed at most every 2 s while something happens, once more a minute after the
+/// last activity (the window has emptied by then), and never while all is idle.
 fn spawn_limits(
     client: Client,
     events: mpsc::UnboundedSender<AppEvent>,
+    activity: std::sync::Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut settle_pending = false;
         loop {
             if let Ok(projects) = client.list_projects().await {
                 let mut total: Option<crate::model::LimitsView> = None;
@@ -99,7 +102,13 @@ fn spawn_limits(
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::select! {
+                _ = activity.notified() => {
+                    settle_pending = true;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                _ = tokio::time::sleep(Duration::from_secs(61)), if settle_pending => settle_pending = false,
+            }
         }
     })
 }
@@ -220,13 +229,33 @@ fn spawn_worker(
     tx
 }
 
-pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<()> {
+pub async fn run(
+    client: Client,
+    origin: String,
+    workspace: String,
+    mut ui: Ui,
+) -> std::io::Result<()> {
     let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
     let multiplexer = spawn_multiplexer(client.clone(), events_tx.clone());
-    let limits = spawn_limits(client.clone(), events_tx.clone());
+    let activity = std::sync::Arc::new(tokio::sync::Notify::new());
+    let limits = spawn_limits(client.clone(), events_tx.clone(), activity.clone());
     let effects = spawn_worker(client, events_tx);
     let (guard, mut terminal) = TerminalGuard::enter()?;
     let mut app = App::new(origin);
+    let remembered = super::state::UiStateStore::open(&crate::config::state_dir(), &workspace);
+    match &remembered {
+        Ok(store) => {
+            let state = store.load();
+            if !state.draft.is_empty() {
+                ui.composer = ratatui_textarea::TextArea::from(state.draft.lines());
+            }
+            app.restore(state);
+        }
+        Err(err) => app.notice = Some(err.clone()),
+    }
+    let mut saved = app.ui_state(ui.composer.lines().join("\n"));
+    // Saving is scheduled by changes, so an idle workspace never wakes up.
+    let mut save_due: Option<Instant> = None;
     let mut input = EventStream::new();
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
@@ -296,7 +325,19 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
                 }
                 dirty = true;
             }
+            _ = tokio::time::sleep_until(save_due.unwrap_or_else(Instant::now)), if save_due.is_some() => {
+                save_due = None;
+                let now = app.ui_state(ui.composer.lines().join("\n"));
+                if now != saved {
+                    if let Ok(store) = &remembered {
+                        store.save(&now);
+                    }
+                    saved = now;
+                }
+            }
             _ = tokio::time::sleep_until(frame_due), if dirty => {
+                save_due.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
+                activity.notify_one();
                 app.now = crate::model::now_secs();
                 draw(&mut terminal, &app, &mut ui)?;
                 last_frame = Instant::now();
@@ -304,6 +345,10 @@ pub async fn run(client: Client, origin: String, mut ui: Ui) -> std::io::Result<
             }
         }
     };
+    if let Ok(store) = &remembered {
+        store.save(&app.ui_state(ui.composer.lines().join("\n")));
+        store.flush();
+    }
     multiplexer.abort();
     limits.abort();
     drop(terminal);
