@@ -97,6 +97,11 @@ pub enum Effect {
     },
     Cancel(String),
     Close(String),
+    /// Hand a thread to another assistant.
+    Reassign {
+        thread_id: String,
+        assistant_id: String,
+    },
     /// Play the support-desk demo through the API.
     Demo,
     /// Switch the theme (a UI matter, carried out by the loop).
@@ -173,6 +178,8 @@ pub struct App {
     pub restored_draft: Option<String>,
     /// The thread to select once the threads are loaded (restored UI state).
     pub want_selected: Option<String>,
+    /// Threads marked for a bulk action.
+    pub marked: std::collections::BTreeSet<String>,
 }
 
 impl App {
@@ -200,6 +207,7 @@ impl App {
             now: crate::model::now_secs(),
             restored_draft: None,
             want_selected: None,
+            marked: Default::default(),
         }
     }
 
@@ -550,8 +558,16 @@ impl App {
                 }
             }
             Action::CloseThread => {
-                if let Some(thread) = self.selected_thread() {
-                    return vec![Effect::Close(thread.id.clone())];
+                let targets = self.targets();
+                self.marked.clear();
+                return targets.into_iter().map(Effect::Close).collect();
+            }
+            Action::Mark => {
+                if let Some(id) = self.selected_thread().map(|t| t.id.clone()) {
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    return self.move_cursor(Action::Down);
                 }
             }
             Action::Approve | Action::Deny => return self.decide(action),
@@ -661,6 +677,17 @@ impl App {
         }
     }
 
+    /// The threads a bulk action applies to: the marked ones, else the selected one.
+    fn targets(&self) -> Vec<String> {
+        if self.marked.is_empty() {
+            self.selected_thread()
+                .map(|t| vec![t.id.clone()])
+                .unwrap_or_default()
+        } else {
+            self.marked.iter().cloned().collect()
+        }
+    }
+
     /// Runs a palette command: `theme NAME`, `demo`, `filter TEXT`, `help`, `quit`.
     pub fn run_command(&mut self, line: &str) -> Vec<Effect> {
         self.mode = Mode::Normal;
@@ -677,13 +704,39 @@ impl App {
             }
             "theme" if !argument.is_empty() => vec![Effect::Theme(argument.to_string())],
             "filter" => self.set_filter(argument.to_string()),
+            "reassign" if !argument.is_empty() => {
+                let mut effects = Vec::new();
+                for thread_id in self.targets() {
+                    let Some(thread) = self.threads.iter().find(|t| t.id == thread_id) else {
+                        continue;
+                    };
+                    let target = self.assistants.values().find(|a| {
+                        a.project_id == thread.project_id
+                            && (a.name.eq_ignore_ascii_case(argument) || a.id == argument)
+                    });
+                    match target {
+                        Some(assistant) => effects.push(Effect::Reassign {
+                            thread_id,
+                            assistant_id: assistant.id.clone(),
+                        }),
+                        None => {
+                            self.notice = Some(format!(
+                                "No assistant '{argument}' in the project of {}.",
+                                short_id(&thread_id)
+                            ))
+                        }
+                    }
+                }
+                self.marked.clear();
+                effects
+            }
             "help" => {
                 self.mode = Mode::Help;
                 Vec::new()
             }
             other => {
                 self.notice = Some(format!(
-                    "Unknown command '{other}': try theme NAME, demo, filter TEXT, help, quit."
+                    "Unknown command '{other}': try theme NAME, demo, filter TEXT, reassign NAME, help, quit."
                 ));
                 Vec::new()
             }
@@ -811,6 +864,55 @@ mod tests {
             Some("thread_1")
         );
         assert_eq!(effects, vec![Effect::LoadMessages("thread_1".into())]);
+    }
+
+    #[test]
+    fn marks_make_close_and_reassign_bulk_actions() {
+        let mut app = App::new("test".into());
+        let thread = |i: u32| -> Thread {
+            serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+                "created_at": 0, "updated_at": 0, "status": "active", "metadata": {}, "title": format!("t{i}"), "parent_thread_id": null}))
+            .unwrap()
+        };
+        let billing: Assistant = serde_json::from_value(serde_json::json!({"id": "asst_b", "object": "assistant", "project_id": "p", "name": "billing",
+            "instructions": "", "model": "local", "tools": [], "memory": {}, "safety": {}, "privacy": {}, "routes_to": [], "approval": "never", "created_at": 0}))
+        .unwrap();
+        app.apply(AppEvent::Snapshot {
+            assistants: vec![billing],
+            threads: vec![thread(0), thread(1), thread(2)],
+        });
+        app.act(Action::Mark);
+        app.act(Action::Mark);
+        assert_eq!(app.marked.len(), 2);
+        assert_eq!(
+            app.run_command("reassign billing"),
+            vec![
+                Effect::Reassign {
+                    thread_id: "thread_0".into(),
+                    assistant_id: "asst_b".into()
+                },
+                Effect::Reassign {
+                    thread_id: "thread_1".into(),
+                    assistant_id: "asst_b".into()
+                },
+            ]
+        );
+        assert!(app.marked.is_empty());
+        assert_eq!(
+            app.act(Action::CloseThread),
+            vec![Effect::Close("thread_2".into())],
+            "no marks: the selected thread"
+        );
+        app.act(Action::Top);
+        app.act(Action::Mark);
+        app.act(Action::Mark);
+        assert_eq!(
+            app.act(Action::CloseThread),
+            vec![
+                Effect::Close("thread_0".into()),
+                Effect::Close("thread_1".into())
+            ]
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub enum Action {
     Newline,
     Copy,
     Editor,
+    Mark,
 }
 
 impl Action {
@@ -71,6 +72,7 @@ impl Action {
             Action::Newline => "new line",
             Action::Copy => "copy the newest message (OSC 52)",
             Action::Editor => "edit in $EDITOR",
+            Action::Mark => "mark the thread (for x and :reassign)",
         }
     }
 }

@@ -205,6 +205,16 @@ fn spawn_worker(
                                 )
                                 .await?;
                         }
+                        Effect::Reassign {
+                            thread_id,
+                            assistant_id,
+                        } => {
+                            let patch = ThreadPatch {
+                                assistant_id: Some(assistant_id),
+                                ..Default::default()
+                            };
+                            client.patch_thread(&thread_id, &patch).await?;
+                        }
                         Effect::Demo => {
                             let started = crate::demo::start(&client).await?;
                             let _ = events.send(AppEvent::Notice(format!(

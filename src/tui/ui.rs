@@ -166,8 +166,13 @@ fn draw_threads(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             let used = 2 + 13 + right.chars().count() + 1;
             let title = clip(&title, width.saturating_sub(used));
             let pad = width.saturating_sub(2 + 13 + title.chars().count() + right.chars().count());
+            let mark = if app.marked.contains(&thread.id) {
+                "*"
+            } else {
+                " "
+            };
             let mut line = Line::from(vec![
-                Span::styled(format!("{icon} "), style),
+                Span::styled(format!("{icon}{mark}"), style),
                 Span::styled(format!("{assistant:<12} "), theme.fg("assistant")),
                 Span::raw(title),
                 Span::raw(" ".repeat(pad)),
@@ -560,7 +565,7 @@ fn draw_status(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     );
     if let Mode::Palette(line) = &app.mode {
         text = format!(
-            ":{}█   (theme NAME · demo · filter TEXT · help · quit; Enter runs, Esc leaves)",
+            ":{}█   (theme NAME · demo · filter TEXT · reassign NAME · help · quit; Enter runs, Esc leaves)",
             sanitize(line)
         );
     }
