@@ -290,7 +290,27 @@ fn message_lines(app: &App, theme: &Theme, message: &Message, width: usize) -> V
         }
     }
     let mut in_code = false;
-    for raw in sanitize(&message.text()).split('\n') {
+    let text = sanitize(&message.text());
+    let raw_lines: Vec<&str> = text.split('\n').collect();
+    let mut index = 0;
+    while index < raw_lines.len() {
+        let raw = raw_lines[index];
+        index += 1;
+        if !in_code && is_table_row(raw) {
+            // A markdown table: its rows, aligned in columns.
+            let mut rows = vec![raw];
+            while index < raw_lines.len() && is_table_row(raw_lines[index]) {
+                rows.push(raw_lines[index]);
+                index += 1;
+            }
+            for row in table_lines(&rows) {
+                lines.push(Line::styled(
+                    clip(&format!("  {row}"), width),
+                    theme.fg("text"),
+                ));
+            }
+            continue;
+        }
         if raw.trim_start().starts_with("```") {
             in_code = !in_code;
             lines.push(Line::styled(format!("  {}", raw.trim()), theme.fg("dim")));
@@ -322,6 +342,59 @@ fn message_lines(app: &App, theme: &Theme, message: &Message, width: usize) -> V
     }
     lines.push(Line::raw(""));
     lines
+}
+
+fn is_table_row(line: &str) -> bool {
+    let line = line.trim();
+    line.len() > 1 && line.starts_with('|') && line.ends_with('|')
+}
+
+/// Lays out markdown table rows in aligned columns; the `|---|` row becomes a rule.
+fn table_lines(rows: &[&str]) -> Vec<String> {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().replace("**", ""))
+                .collect()
+        })
+        .collect();
+    let is_rule = |row: &Vec<String>| {
+        row.iter()
+            .all(|c| !c.is_empty() && c.chars().all(|ch| ch == '-' || ch == ':'))
+    };
+    let columns = cells.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in cells.iter().filter(|r| !is_rule(r)) {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    cells
+        .iter()
+        .map(|row| {
+            if is_rule(row) {
+                widths
+                    .iter()
+                    .map(|w| "─".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("─┼─")
+            } else {
+                (0..columns)
+                    .map(|i| {
+                        let cell = row.get(i).map_or("", String::as_str);
+                        format!(
+                            "{cell}{}",
+                            " ".repeat(widths[i].saturating_sub(cell.chars().count()))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" │ ")
+            }
+        })
+        .collect()
 }
 
 fn call_icon(status: ToolCallStatus) -> &'static str {
@@ -764,7 +837,7 @@ mod tests {
         let mut reply = message(
             "msg_2",
             Role::Assistant,
-            "Here is what I found:\n\n- **Order ORD-4521**: shipped on 2026-11-20.\n\n```text\ntracking PN-778120\n```",
+            "Here is what I found:\n\n- **Order ORD-4521**: shipped on 2026-11-20.\n\n| Item | Refund |\n|---|---|\n| Charge 2 | **49.90 EUR** |\n\n```text\ntracking PN-778120\n```",
         );
         reply.reasoning = vec![ReasoningStep {
             text: "The user asks about an order and a refund.".into(),
@@ -908,6 +981,14 @@ mod tests {
         );
         let screen = format!("{}", terminal.backend());
         assert!(screen.contains("message number 9999"));
+    }
+
+    #[test]
+    fn markdown_tables_line_up() {
+        assert_eq!(
+            table_lines(&["| Clause | Cap |", "|---|---|", "| Liability | **$5M** |"]),
+            vec!["Clause    │ Cap", "──────────┼────", "Liability │ $5M"]
+        );
     }
 
     #[test]
