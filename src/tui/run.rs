@@ -15,7 +15,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// At most 60 frames a second for what the user does (keys, paste, resize)...
 const FRAME: Duration = Duration::from_millis(16);
+/// ...and 20 for what streams in: plenty to read, a third of the bytes over SSH.
+const STREAM_FRAME: Duration = Duration::from_millis(50);
 
 /// Loads what the workspace shows first, then follows every event the key may see.
 fn spawn_multiplexer(
@@ -268,10 +271,12 @@ pub async fn run(
     let mut save_due: Option<Instant> = None;
     let mut input = EventStream::new();
     let mut dirty = true;
+    // The user did something: draw at the faster cap.
+    let mut urgent = true;
     let mut last_frame = Instant::now() - FRAME;
     let mut stop = stop_signal();
     let result = loop {
-        let frame_due = last_frame + FRAME;
+        let frame_due = last_frame + if urgent { FRAME } else { STREAM_FRAME };
         tokio::select! {
             _ = &mut stop => break Ok(()),
             maybe = input.next() => match maybe {
@@ -286,6 +291,7 @@ pub async fn run(
                     }
                     terminal.clear()?;
                     dirty = true;
+                    urgent = true;
                 }
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                     let effects_now = handle_key(&mut app, &mut ui, key);
@@ -307,12 +313,17 @@ pub async fn run(
                         let _ = effects.send(effect);
                     }
                     dirty = true;
+                    urgent = true;
                 }
                 Some(Ok(Event::Paste(text))) if matches!(app.mode, Mode::Compose(_)) => {
                     ui.composer.insert_str(crate::text::sanitize(&text));
                     dirty = true;
+                    urgent = true;
                 }
-                Some(Ok(Event::Resize(_, _))) => dirty = true,
+                Some(Ok(Event::Resize(_, _))) => {
+                    dirty = true;
+                    urgent = true;
+                }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => break Err(err),
                 None => break Ok(()),
@@ -351,6 +362,7 @@ pub async fn run(
                 app.now = crate::model::now_secs();
                 draw(&mut terminal, &app, &mut ui)?;
                 last_frame = Instant::now();
+                urgent = false;
                 dirty = false;
             }
         }

@@ -426,6 +426,7 @@ fn draw_conversation(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     // Lay out from the newest message back, only as far as the screen (and scroll) needs.
     let needed = height + app.scroll;
     let mut tail: Vec<Line<'static>> = Vec::new();
+    let mut newest_len = None;
     for message in app.messages.iter().rev() {
         let lines = if message.status.is_final() {
             let key = (message.id.clone(), width);
@@ -436,10 +437,27 @@ fn draw_conversation(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         } else {
             message_lines(app, &ui.theme, message, width as usize)
         };
+        newest_len.get_or_insert(lines.len());
         tail.splice(0..0, lines);
         if tail.len() >= needed {
             break;
         }
+    }
+    // The view follows a growing reply in steps of two thirds of the pane, not line by
+    // line: between steps a frame only adds the new words, instead of shifting (and so
+    // repainting) the whole pane for every line. Over SSH this is most of the bytes.
+    // Only while a reply streams and the conversation overflows: content that fits never
+    // shifts, and a finished conversation settles at the bottom.
+    let streaming = app
+        .messages
+        .last()
+        .is_some_and(|m| m.status == MessageStatus::InProgress);
+    let step = (height * 2 / 3).max(1);
+    if let Some(len) = newest_len.filter(|_| streaming && tail.len() > height) {
+        tail.extend(std::iter::repeat_n(
+            Line::raw(""),
+            (step - len % step) % step,
+        ));
     }
     let end = tail.len().saturating_sub(
         app.scroll
