@@ -15,6 +15,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui_textarea::TextArea;
 use std::collections::HashMap;
 
+/// Finished messages kept wrapped; beyond this the cache starts again.
+const WRAP_CACHE_LIMIT: usize = 4096;
+
 /// UI-only state: what the app state does not need to know.
 pub struct Ui {
     pub keymap: Keymap,
@@ -424,6 +427,11 @@ fn draw_conversation(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     let width = inner.width;
     let height = inner.height as usize;
     // Lay out from the newest message back, only as far as the screen (and scroll) needs.
+    // The cache holds finished messages of every thread looked at; a long session would
+    // grow it without end, and re-wrapping what is visible is cheap.
+    if ui.wrapped.len() > WRAP_CACHE_LIMIT {
+        ui.wrapped.clear();
+    }
     let needed = height + app.scroll;
     let mut tail: Vec<Line<'static>> = Vec::new();
     let mut newest_len = None;
