@@ -89,29 +89,34 @@ impl Client {
         request: reqwest::RequestBuilder,
         path: &str,
     ) -> ClientResult<T> {
+        self.send_with_headers(request, path)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// Sends a request and decodes its JSON answer, keeping the answer's headers.
+    async fn send_with_headers<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> ClientResult<(T, reqwest::header::HeaderMap)> {
         let url = format!("{}{path}", self.base);
-        let response = request
-            .send()
-            .await
-            .map_err(|err| ClientError::Connection {
-                url: url.clone(),
-                message: err.to_string(),
-            })?;
+        let connection_error = |err: reqwest::Error| ClientError::Connection {
+            url: url.clone(),
+            message: err.to_string(),
+        };
+        let response = request.send().await.map_err(connection_error)?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| ClientError::Connection {
-                url: url.clone(),
-                message: err.to_string(),
-            })?;
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(connection_error)?;
         if !status.is_success() {
             return Err(api_error(status.as_u16(), &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode {
-            url,
+        let value = serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode {
+            url: url.clone(),
             message: err.to_string(),
-        })
+        })?;
+        Ok((value, headers))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
@@ -200,35 +205,12 @@ impl Client {
         query: &[(&str, &str)],
     ) -> ClientResult<(List<Thread>, Option<u64>)> {
         let path = format!("/v2/threads?{}", query_string(query));
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .request(reqwest::Method::GET, &path)
-            .send()
-            .await
-            .map_err(|err| ClientError::Connection {
-                url: url.clone(),
-                message: err.to_string(),
-            })?;
-        let as_of = response
-            .headers()
+        let request = self.request(reqwest::Method::GET, &path);
+        let (list, headers) = self.send_with_headers(request, &path).await?;
+        let as_of = headers
             .get(crate::api::EVENT_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| ClientError::Connection {
-                url: url.clone(),
-                message: err.to_string(),
-            })?;
-        if !status.is_success() {
-            return Err(api_error(status.as_u16(), &bytes));
-        }
-        let list = serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode {
-            url,
-            message: err.to_string(),
-        })?;
         Ok((list, as_of))
     }
 
