@@ -871,6 +871,38 @@ impl Engine {
                     thread.assistant_id
                 ))
             })?;
+        let cancel = self.inner.shutdown.child_token();
+        let (message, reply) = self
+            .start_reply(
+                &thread,
+                &assistant.id,
+                request.content,
+                request.attachments,
+                cancel,
+            )
+            .await?;
+        self.spawn_run(run::RunSpec {
+            thread_id: thread.id.clone(),
+            reply_id: reply.id.clone(),
+            chain: vec![assistant.id.clone()],
+        });
+        Ok(MessagePosted {
+            message,
+            response_message_id: Some(reply.id),
+        })
+    }
+
+    /// Stores a user message and an in-progress reply on a thread with no run, registers
+    /// the run (stopped by `cancel`) and announces both; the caller spawns the run. A
+    /// thread that is running or waiting for an operator is a conflict.
+    pub(crate) async fn start_reply(
+        &self,
+        thread: &Thread,
+        assistant_id: &str,
+        content: Option<Content>,
+        attachments: Vec<crate::model::Attachment>,
+        cancel: CancellationToken,
+    ) -> EngineResult<(Message, Message)> {
         let (message, reply) = {
             let mut runs = lock(&self.inner.runs);
             let current = self
@@ -886,45 +918,31 @@ impl Engine {
                 )));
             }
             let message = self.new_message(
-                &thread,
+                thread,
                 Role::User,
                 None,
-                request.content,
-                request.attachments,
+                content,
+                attachments,
                 MessageStatus::Completed,
             );
             let reply = self.new_message(
-                &thread,
+                thread,
                 Role::Assistant,
-                Some(&assistant.id),
+                Some(assistant_id),
                 None,
                 Vec::new(),
                 MessageStatus::InProgress,
             );
             self.inner.store.insert_message(&message)?;
             self.inner.store.insert_message(&reply)?;
-            runs.insert(
-                thread.id.clone(),
-                ActiveRun {
-                    cancel: self.inner.shutdown.child_token(),
-                },
-            );
+            runs.insert(thread.id.clone(), ActiveRun { cancel });
             (message, reply)
         };
-        let started = self.begin_reply(&thread, &message, &reply).await;
-        if let Err(err) = started {
+        if let Err(err) = self.begin_reply(thread, &message, &reply).await {
             lock(&self.inner.runs).remove(&thread.id);
             return Err(err);
         }
-        self.spawn_run(run::RunSpec {
-            thread_id: thread.id.clone(),
-            reply_id: reply.id.clone(),
-            chain: vec![assistant.id.clone()],
-        });
-        Ok(MessagePosted {
-            message,
-            response_message_id: Some(reply.id),
-        })
+        Ok((message, reply))
     }
 
     /// Makes a stored user message durable and announces it and its reply.

@@ -775,38 +775,17 @@ async fn route_inner(
         &Engine::thread_scope(&child, None),
         json!({"thread": child}),
     );
-    let message = engine.new_message(
-        &child,
-        Role::User,
-        None,
-        Some(Content::Text(args.message)),
-        Vec::new(),
-        MessageStatus::Completed,
-    );
-    let reply = engine.new_message(
-        &child,
-        Role::Assistant,
-        Some(&target.id),
-        None,
-        Vec::new(),
-        MessageStatus::InProgress,
-    );
     let child_cancel = cancel.child_token();
-    {
-        let mut runs = lock(&engine.inner.runs);
-        store.insert_message(&message).map_err(|e| e.to_string())?;
-        store.insert_message(&reply).map_err(|e| e.to_string())?;
-        runs.insert(
-            child.id.clone(),
-            super::ActiveRun {
-                cancel: child_cancel.clone(),
-            },
-        );
-    }
-    if let Err(err) = engine.begin_reply(&child, &message, &reply).await {
-        lock(&engine.inner.runs).remove(&child.id);
-        return Err(err.to_string());
-    }
+    let (message, reply) = engine
+        .start_reply(
+            &child,
+            &target.id,
+            Some(Content::Text(args.message)),
+            Vec::new(),
+            child_cancel.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     engine.emit(
         EventKind::Routing,
         scope,
