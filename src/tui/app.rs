@@ -126,8 +126,9 @@ pub enum AppEvent {
     },
     Limits(LimitsView),
     Notice(String),
-    /// Select and open this thread (one the user just started).
-    Open(String),
+    /// Show, select and open this thread (one the user just started; its thread.created
+    /// event may still be on its way).
+    Open(Thread),
     /// Sending failed: give the text back to the composer.
     RestoreDraft(String),
 }
@@ -295,7 +296,11 @@ impl App {
                 self.restored_draft = Some(text);
                 Vec::new()
             }
-            AppEvent::Open(thread_id) => {
+            AppEvent::Open(thread) => {
+                let thread_id = thread.id.clone();
+                if !self.threads.iter().any(|t| t.id == thread_id) {
+                    self.threads.insert(0, thread);
+                }
                 if !self.visible_threads().iter().any(|t| t.id == thread_id) {
                     self.filter_text.clear();
                 }

@@ -159,15 +159,9 @@ fn spawn_worker(
                                     ..Default::default()
                                 })
                                 .await?;
-                            // Show the new thread at once (its thread.created event may
-                            // still be on its way) and open it.
-                            let _ = events.send(AppEvent::Server(crate::client::ServerEvent {
-                                id: None,
-                                event: "thread.created".into(),
-                                data: serde_json::json!({"thread_id": thread.id, "thread": thread}),
-                            }));
-                            let _ = events.send(AppEvent::Open(thread.id.clone()));
-                            client.post_message(&thread.id, &user(text)).await?;
+                            let thread_id = thread.id.clone();
+                            let _ = events.send(AppEvent::Open(thread));
+                            client.post_message(&thread_id, &user(text)).await?;
                         }
                         Effect::AnswerTool {
                             thread_id,
