@@ -65,15 +65,18 @@ fn user(text: &str) -> MessageCreate {
     }
 }
 
-async fn exchange(f: &Fixture) {
-    let thread = f
-        .client
+async fn new_thread(f: &Fixture) -> agentdeck::model::Thread {
+    f.client
         .create_thread(&ThreadCreate {
             assistant_id: f.assistant_id.clone(),
             ..Default::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn exchange(f: &Fixture) {
+    let thread = new_thread(f).await;
     let posted = f
         .client
         .post_message(&thread.id, &user("Where is my order?"))
@@ -107,14 +110,7 @@ fn bench_fanout(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SUBSCRIBERS as u64 * WORDS));
     group.bench_function("sse_200_subscribers_busy_thread", |b| {
         b.to_async(&rt).iter(|| async {
-            let thread = f
-                .client
-                .create_thread(&ThreadCreate {
-                    assistant_id: f.assistant_id.clone(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let thread = new_thread(&f).await;
             let mut readers = Vec::new();
             let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(SUBSCRIBERS);
             for _ in 0..SUBSCRIBERS {

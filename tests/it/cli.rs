@@ -235,22 +235,8 @@ fn a_bad_config_file_stops_the_program_naming_file_and_key() {
 #[test]
 fn commands_attach_to_a_running_server_and_a_second_server_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("AGENTDECK_LOCAL_TPS", "0")
-        .env_remove("AGENTDECK_ADMIN_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let info = rt.block_on(crate::support::wait_for_serve_info(dir.path()));
+    let (mut server, info) = rt.block_on(crate::support::spawn_serve(dir.path(), None));
     // sled holds the lock: a command that opened the data dir itself would fail.
     let out = agentdeck(dir.path(), &["send", "hello from the shell"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

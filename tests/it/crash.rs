@@ -5,27 +5,12 @@ use agentdeck::client::Client;
 use agentdeck::model::MessageStatus;
 use futures::StreamExt;
 use serde_json::json;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[tokio::test]
 async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomplete() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("AGENTDECK_ADMIN_KEY", "sk-admin-crash-test")
-        .env("AGENTDECK_LOCAL_TPS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let info = wait_for_serve_info(dir.path()).await;
+    let (mut child, info) = spawn_serve(dir.path(), Some("sk-admin-crash-test")).await;
     assert_eq!(info.pid, child.id());
     let client = Client::new(&info.url, "sk-admin-crash-test");
     let project = client

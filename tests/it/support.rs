@@ -171,3 +171,27 @@ pub async fn wait_for_serve_info(dir: &std::path::Path) -> agentdeck::runtime::S
     }
     panic!("no serve.json in {} within 10 s", dir.display());
 }
+
+/// Starts the real `agentdeck serve` binary on `dir` (loopback, any port, the local model
+/// unpaced), with `AGENTDECK_ADMIN_KEY` set to `admin_key` or unset, and waits until it
+/// announces itself.
+pub async fn spawn_serve(
+    dir: &std::path::Path,
+    admin_key: Option<&str>,
+) -> (std::process::Child, agentdeck::runtime::ServeInfo) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AGENTDECK_LOCAL_TPS", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    match admin_key {
+        Some(key) => command.env("AGENTDECK_ADMIN_KEY", key),
+        None => command.env_remove("AGENTDECK_ADMIN_KEY"),
+    };
+    let child = command.spawn().unwrap();
+    let info = wait_for_serve_info(dir).await;
+    (child, info)
+}
