@@ -3,7 +3,7 @@
 
 use crate::engine::{Engine, EngineResult, Scope};
 use crate::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
-use crate::model::{Content, FunctionDef, FunctionTool, Handler, Role, Tool};
+use crate::model::{Content, FunctionDef, FunctionTool, Handler, MemoryConfig, Role, Tool};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -124,7 +124,13 @@ fn create(engine: &Engine) -> EngineResult<()> {
         )],
         vec![legal.id.clone()],
     ))?;
-    engine.create_assistant(&scope, assistant(
+    // Triage remembers: a small window, so a few turns show the summary and retrieval.
+    let memory = MemoryConfig {
+        enabled: true,
+        summary_method: Some("reflection".into()),
+        window_tokens: Some(600),
+    };
+    engine.create_assistant(&scope, AssistantCreate { memory, ..assistant(
         "triage",
         "You are the first line of a support desk. Look up orders, route legal questions to legal-review and payment questions to billing, and answer the customer.",
         vec![function(
@@ -134,7 +140,7 @@ fn create(engine: &Engine) -> EngineResult<()> {
             Some(order_handler("Order %s: shipped on 2026-11-20 with ParcelNow (tracking PN-778120), expected in 2 days.")),
         )],
         vec![legal.id, billing.id],
-    ))?;
+    )})?;
     Ok(())
 }
 

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/threads", post(create_thread).get(list_threads))
         .route("/v2/threads/{id}", get(get_thread).patch(patch_thread))
         .route("/v2/threads/{id}/cancel", post(cancel_thread))
+        .route("/v2/threads/{id}/memory", get(get_memory))
         .route(
             "/v2/threads/{id}/messages",
             post(post_message).get(list_messages),
@@ -285,6 +286,14 @@ async fn get_thread(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     Ok(Json(state.engine.thread(&caller.scope, &id)?).into_response())
+}
+
+async fn get_memory(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.memory(&caller.scope, &id)?).into_response())
 }
 
 async fn patch_thread(

@@ -176,6 +176,11 @@ impl Client {
             .await
     }
 
+    pub async fn memory(&self, thread_id: &str) -> ClientResult<crate::model::memory::MemoryView> {
+        self.get(&format!("/v2/threads/{}/memory", enc(thread_id)))
+            .await
+    }
+
     pub async fn create_assistant(&self, body: &AssistantCreate) -> ClientResult<Assistant> {
         self.post("/v2/assistants", body).await
     }

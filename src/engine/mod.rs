@@ -4,6 +4,7 @@
 //! see); an object outside the scope is reported as not found, never shown.
 
 mod bus;
+mod memory;
 mod run;
 mod tools;
 mod usage;
@@ -141,6 +142,8 @@ struct EngineInner {
     /// Serialises read-modify-write of threads between runs and API calls.
     thread_lock: Mutex<()>,
     usage: usage::UsageBook,
+    /// Threads whose memory is being updated → whether another update was asked for.
+    memory_updates: Mutex<HashMap<String, bool>>,
     /// Cancelled when the runtime shuts down; every run listens to it.
     shutdown: CancellationToken,
 }
@@ -213,9 +216,20 @@ impl Engine {
                 runs: Mutex::new(HashMap::new()),
                 thread_lock: Mutex::new(()),
                 usage,
+                memory_updates: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
             }),
         })
+    }
+
+    /// The provider that serves a model name (after aliases); `local` when none does.
+    pub(crate) fn provider_for(&self, model: &str) -> Arc<dyn Provider> {
+        let config = self.config();
+        let model = config.resolve_model(model);
+        config
+            .provider_for(model)
+            .and_then(|(name, _)| self.inner.providers.get(name).cloned())
+            .unwrap_or_else(|| self.inner.local.clone())
     }
 
     pub fn store(&self) -> &Store {
@@ -437,6 +451,7 @@ impl Engine {
         let project = self.target_project(scope, request.project_id.as_deref())?;
         validate::name(&request.name, "name")?;
         validate::tools(&request.tools)?;
+        validate::memory(&request.memory)?;
         let id = new_id("asst_");
         let routes_to = self.resolve_routes(&project.id, &id, &request.routes_to)?;
         let assistant = Assistant {
@@ -547,6 +562,7 @@ impl Engine {
             assistant.instructions = instructions;
         }
         if let Some(memory) = patch.memory {
+            validate::memory(&memory)?;
             assistant.memory = memory;
         }
         if let Some(safety) = patch.safety {

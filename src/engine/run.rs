@@ -9,12 +9,11 @@ use crate::model::{
     now_secs,
 };
 use crate::providers::{
-    ContextItem, ContextToolCall, ModelEvent, ModelRequest, Provider, ProviderError, ROUTING_TOOL,
+    ContextItem, ContextToolCall, ModelEvent, ModelRequest, ProviderError, ROUTING_TOOL,
     RouteTarget, ToolSpec,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +70,8 @@ struct Run {
     chain: Vec<String>,
     cancel: CancellationToken,
     last_persist: Instant,
+    /// The memory window and prelude, fixed when the run starts.
+    memory: Option<super::memory::RunMemory>,
 }
 
 pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
@@ -118,6 +119,13 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         )?
         .ok_or_else(|| EngineError::not_found("assistant", &thread.assistant_id))?;
     let scope = Engine::thread_scope(&thread, Some(&reply.id));
+    // Memory that cannot be read leaves the run without it, not without an answer.
+    let memory = engine
+        .run_memory(&thread, &assistant, &reply.id)
+        .unwrap_or_else(|err| {
+            tracing::error!("memory of {}: {err}", thread.id);
+            None
+        });
     Ok(Run {
         engine: engine.clone(),
         thread,
@@ -127,6 +135,7 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         chain: spec.chain.clone(),
         cancel,
         last_persist: Instant::now(),
+        memory,
     })
 }
 
@@ -187,18 +196,9 @@ impl Run {
         }
     }
 
-    fn provider(&self) -> Arc<dyn Provider> {
-        let config = self.engine.config();
-        let model = config.resolve_model(&self.assistant.model);
-        config
-            .provider_for(model)
-            .and_then(|(name, _)| self.engine.inner.providers.get(name).cloned())
-            .unwrap_or_else(|| self.engine.inner.local.clone())
-    }
-
     /// One model call. `Ok(true)`: it asked for tools; `Ok(false)`: it gave its answer.
     async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
-        let provider = self.provider();
+        let provider = self.engine.provider_for(&self.assistant.model);
         let request = self.build_request().map_err(|err| {
             Outcome::Failed(Engine::error_body(
                 "server_error",
@@ -510,8 +510,19 @@ impl Run {
 
     fn build_request(&self) -> Result<ModelRequest, EngineError> {
         let store = self.engine.store();
-        let messages =
+        let mut messages =
             store.recent_messages(&self.thread.id, self.engine.inner.options.context_messages)?;
+        let mut instructions = self.assistant.instructions.clone();
+        if let Some(memory) = &self.memory {
+            // With memory, the window decides what goes verbatim, not a message count.
+            messages = store.recent_messages(&self.thread.id, super::memory::WINDOW_SCAN)?;
+            if let Some(first) = &memory.first_message_id {
+                if let Some(at) = messages.iter().position(|m| &m.id == first) {
+                    messages.drain(..at);
+                }
+            }
+            instructions.push_str(&memory.prelude);
+        }
         let mut context = Vec::new();
         for message in &messages {
             let message = if message.id == self.reply.id {
@@ -565,13 +576,14 @@ impl Run {
             });
         }
         Ok(ModelRequest {
+            purpose: Default::default(),
             model: self
                 .engine
                 .config()
                 .resolve_model(&self.assistant.model)
                 .to_string(),
             assistant_name: self.assistant.name.clone(),
-            instructions: self.assistant.instructions.clone(),
+            instructions,
             context,
             tools,
             routes,
@@ -630,6 +642,9 @@ impl Run {
         }
         self.reply.error = error;
         engine.end_reply(&self.thread.id, &self.reply).await;
+        if self.memory.is_some() {
+            engine.schedule_memory_update(&self.thread.id);
+        }
     }
 }
 

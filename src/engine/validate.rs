@@ -2,7 +2,7 @@
 
 use super::{EngineError, EngineResult};
 use crate::model::requests::MessageCreate;
-use crate::model::{Content, ContentPart, Limits, Role, Tool};
+use crate::model::{Content, ContentPart, Limits, MemoryConfig, Role, Tool};
 use crate::providers::ROUTING_TOOL;
 use std::collections::{BTreeMap, HashSet};
 
@@ -35,6 +35,27 @@ pub fn limits(limits: Option<&Limits>) -> EngineResult<()> {
                 "limits",
             ));
         }
+    }
+    Ok(())
+}
+
+pub fn memory(memory: &MemoryConfig) -> EngineResult<()> {
+    if let Some(method) = memory.summary_method.as_deref() {
+        if !matches!(method, "reflection" | "none") {
+            return Err(EngineError::invalid(
+                format!("memory.summary_method '{method}' is not one of: reflection, none."),
+                "memory.summary_method",
+            ));
+        }
+    }
+    if memory
+        .window_tokens
+        .is_some_and(|t| !(50..=1_000_000).contains(&t))
+    {
+        return Err(EngineError::invalid(
+            "memory.window_tokens must be between 50 and 1000000.",
+            "memory.window_tokens",
+        ));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod event;
 mod ids;
+pub mod memory;
 pub mod requests;
 
 pub use event::{Event, EventKind};
@@ -77,6 +78,10 @@ pub struct MemoryConfig {
     pub enabled: bool,
     #[serde(default)]
     pub summary_method: Option<String>,
+    /// Tokens of recent turns kept verbatim (default 2000); older turns are summarised
+    /// and retrieved instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -234,6 +234,7 @@ mod tests {
     #[test]
     fn requests_alternate_roles_and_carry_tool_results() {
         let request = ModelRequest {
+            purpose: Default::default(),
             model: "claude-x".into(),
             assistant_name: "a".into(),
             instructions: "be brief".into(),

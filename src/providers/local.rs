@@ -7,9 +7,10 @@
 //! `/fail CODE`, `/slow TPS`, `/long N`; several combine in one message.
 
 use super::{
-    ContextItem, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ROUTING_TOOL,
-    ToolSpec,
+    ContextItem, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, Purpose,
+    ROUTING_TOOL, ToolSpec,
 };
+use crate::model::memory::{RETRIEVED_HEADER, SUMMARY_HEADER};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -293,26 +294,8 @@ fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
-pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
-    let last_user = request
-        .context
-        .iter()
-        .rposition(|item| matches!(item, ContextItem::User(_)));
-    let message = match last_user.map(|i| &request.context[i]) {
-        Some(ContextItem::User(text)) => text.as_str(),
-        _ => "",
-    };
-    let directives = parse_directives(message);
-    let results: Vec<(&str, &str)> = last_user
-        .map(|i| &request.context[i + 1..])
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|item| match item {
-            ContextItem::ToolResult { name, output, .. } => Some((name.as_str(), output.as_str())),
-            _ => None,
-        })
-        .collect();
-    let input_tokens = estimate_tokens(&request.instructions)
+fn input_tokens(request: &ModelRequest) -> u64 {
+    estimate_tokens(&request.instructions)
         + request
             .context
             .iter()
@@ -324,7 +307,113 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
                     .sum(),
                 ContextItem::ToolResult { output, .. } => estimate_tokens(output),
             })
-            .sum::<u64>();
+            .sum::<u64>()
+}
+
+/// Words a summary keeps at most; the oldest sentences go first.
+const SUMMARY_WORDS: usize = 120;
+
+/// The local model's memory summary: the earlier summary and one sentence per new turn
+/// (see `engine::memory` for the prompt), extractive and deterministic.
+fn summarise(prompt: &str) -> String {
+    let mut sentences: Vec<String> = Vec::new();
+    for line in prompt.lines() {
+        if let Some(earlier) = line.strip_prefix("Earlier summary: ") {
+            if earlier != "none" {
+                sentences.extend(
+                    earlier
+                        .split_inclusive(". ")
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty()),
+                );
+            }
+        } else if let Some(text) = line.strip_prefix("user: ") {
+            let asked = first_words(&parse_directives(text).rest, 14);
+            if !asked.is_empty() {
+                sentences.push(format!("The user asked: \u{201c}{asked}\u{201d}."));
+            }
+        } else if let Some((who, text)) = line
+            .strip_prefix("assistant (")
+            .and_then(|rest| rest.split_once("): "))
+        {
+            if text.contains("I read your message") {
+                // This model's own direct answer: it only quotes the question back.
+                sentences.push(format!("{who} answered directly, without tools."));
+                continue;
+            }
+            let answered = first_words(text, 20);
+            if !answered.is_empty() {
+                sentences.push(format!("{who} answered: \u{201c}{answered}\u{201d}."));
+            }
+        }
+    }
+    // Keep the newest sentences that fit.
+    let mut kept: Vec<String> = Vec::new();
+    let mut count = 0;
+    for sentence in sentences.into_iter().rev() {
+        let words = sentence.split_whitespace().count();
+        if count + words > SUMMARY_WORDS && !kept.is_empty() {
+            break;
+        }
+        count += words;
+        kept.push(sentence);
+    }
+    kept.reverse();
+    kept.join(" ")
+}
+
+/// The first `count` words of a turn, without markdown marks and quoted lines.
+fn first_words(text: &str, count: usize) -> String {
+    let plain: String = text
+        .split(" > ")
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !matches!(c, '*' | '`' | '#' | '>' | '\u{201c}' | '\u{201d}'))
+        .collect();
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let mut out = words
+        .iter()
+        .take(count)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if words.len() > count {
+        out.push('…');
+    }
+    out
+}
+
+pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
+    let last_user = request
+        .context
+        .iter()
+        .rposition(|item| matches!(item, ContextItem::User(_)));
+    let message = match last_user.map(|i| &request.context[i]) {
+        Some(ContextItem::User(text)) => text.as_str(),
+        _ => "",
+    };
+    let input_tokens = input_tokens(request);
+    if request.purpose == Purpose::Summary {
+        return Plan {
+            reasoning: Vec::new(),
+            tool_calls: Vec::new(),
+            text: summarise(message),
+            fail: None,
+            tps: 0.0,
+            input_tokens,
+        };
+    }
+    let directives = parse_directives(message);
+    let results: Vec<(&str, &str)> = last_user
+        .map(|i| &request.context[i + 1..])
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|item| match item {
+            ContextItem::ToolResult { name, output, .. } => Some((name.as_str(), output.as_str())),
+            _ => None,
+        })
+        .collect();
     let tps = directives.slow.unwrap_or(default_tps);
     let request_line = format!(
         "The user asks: \u{201c}{}\u{201d}.",
@@ -338,6 +427,34 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
         tps,
         input_tokens,
     };
+    // Say what memory brought in, so it is visible in the trace.
+    let recalled = request
+        .instructions
+        .split_once(RETRIEVED_HEADER)
+        .map_or(0, |(_, rest)| {
+            rest.lines().filter(|l| l.starts_with("- (")).count()
+        });
+    let summarised = request.instructions.contains(SUMMARY_HEADER);
+    if summarised || recalled > 0 {
+        plan.reasoning.push(format!(
+            "Memory gives me {}{}{}.",
+            if summarised {
+                "a summary of the earlier conversation"
+            } else {
+                ""
+            },
+            if summarised && recalled > 0 {
+                " and "
+            } else {
+                ""
+            },
+            match recalled {
+                0 => String::new(),
+                1 => "one related earlier turn".to_string(),
+                n => format!("{n} related earlier turns"),
+            }
+        ));
+    }
     let long = directives.long.map(long_text);
 
     if !results.is_empty() {
@@ -553,6 +670,7 @@ mod tests {
 
     fn request(message: &str) -> ModelRequest {
         ModelRequest {
+            purpose: Default::default(),
             model: "local".into(),
             assistant_name: "triage".into(),
             instructions: String::new(),
@@ -624,6 +742,22 @@ mod tests {
         assert!(first.text.contains("`lookup_order`: shipped"));
         assert_eq!(first, plan(&req, 0.0));
         assert!(!contains_word("billings", "billing"));
+    }
+
+    #[test]
+    fn summaries_keep_the_earlier_one_and_stay_short() {
+        let prompt = "Earlier summary: The user asked: \u{201c}where is ORD-1\u{201d}.\n\nTurns to fold in:\nuser: /slow 5 refund ORD-2 please\nassistant (billing): Here is what I found: - `refund_status`: approved\nassistant (triage): **triage** here. I read your message (3 words): > hi\n";
+        let summary = summarise(prompt);
+        assert_eq!(
+            summary,
+            "The user asked: \u{201c}where is ORD-1\u{201d}. The user asked: \u{201c}refund ORD-2 please\u{201d}. billing answered: \u{201c}Here is what I found: - refund_status: approved\u{201d}. triage answered directly, without tools."
+        );
+        let long = format!(
+            "Turns to fold in:\n{}",
+            "user: word word word word word word word word word word word word word word\n"
+                .repeat(40)
+        );
+        assert!(summarise(&long).split_whitespace().count() <= SUMMARY_WORDS);
     }
 
     #[test]

@@ -51,12 +51,23 @@ pub const ROUTING_TOOL: &str = "route_to_assistant";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRequest {
+    pub purpose: Purpose,
     pub model: String,
     pub assistant_name: String,
     pub instructions: String,
     pub context: Vec<ContextItem>,
     pub tools: Vec<ToolSpec>,
     pub routes: Vec<RouteTarget>,
+}
+
+/// What a model call is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// The assistant's reply in a run.
+    #[default]
+    Reply,
+    /// Rewriting a thread's memory summary (no tools).
+    Summary,
 }
 
 /// One event of a model's stream, the same for every provider.

@@ -9,6 +9,7 @@ mod threads;
 
 pub use threads::ThreadQuery;
 
+use crate::model::memory::MemoryState;
 use crate::model::{
     ApiKeyRecord, Assistant, Event, Message, MessageStatus, Project, Thread, ThreadStatus,
     ToolCallStatus,
@@ -64,6 +65,8 @@ struct Inner {
     events: sled::Tree,
     message_events: sled::Tree,
     usage: sled::Tree,
+    /// Thread memory (summary, index of past turns), by thread id.
+    memory: sled::Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -158,6 +161,7 @@ impl Store {
             events: db.open_tree("events")?,
             message_events: db.open_tree("message_events")?,
             usage: db.open_tree("usage")?,
+            memory: db.open_tree("memory")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
@@ -578,6 +582,42 @@ impl Store {
             }
         }
         Ok(totals)
+    }
+
+    // --- memory --------------------------------------------------------------------------
+
+    pub fn memory(&self, thread_id: &str) -> StoreResult<Option<MemoryState>> {
+        match self.inner.memory.get(thread_id.as_bytes())? {
+            Some(bytes) => Ok(Some(decode("memory", thread_id.as_bytes(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Changes a thread's memory in place. Two writers (a run retrieving, an update
+    /// summarising) each change only their part, and neither loses the other's.
+    pub fn update_memory(
+        &self,
+        thread_id: &str,
+        mut change: impl FnMut(&mut MemoryState),
+    ) -> StoreResult<MemoryState> {
+        let key = thread_id.as_bytes();
+        loop {
+            let old = self.inner.memory.get(key)?;
+            let mut state: MemoryState = match &old {
+                Some(bytes) => decode("memory", key, bytes)?,
+                None => MemoryState::default(),
+            };
+            change(&mut state);
+            let new = encode(&state)?;
+            if self
+                .inner
+                .memory
+                .compare_and_swap(key, old, Some(new))?
+                .is_ok()
+            {
+                return Ok(state);
+            }
+        }
     }
 
     // --- events --------------------------------------------------------------------------

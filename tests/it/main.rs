@@ -8,6 +8,7 @@ mod crash;
 mod events;
 mod fake_provider;
 mod llmock;
+mod memory;
 mod providers;
 mod runs;
 mod seed_flow;

@@ -452,6 +452,7 @@ async fn every_fixture_replays_whole_bytewise_crlf_and_cut() {
             Arc::new(RateLimitBook::default()),
         );
         let request = ModelRequest {
+            purpose: Default::default(),
             model: "m".into(),
             assistant_name: "a".into(),
             instructions: String::new(),

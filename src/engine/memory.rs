@@ -1,0 +1,385 @@
+//! Thread memory (`memory.enabled` on the assistant), SPEC §4:
+//! - a short-term window: the newest turns within a token budget go to the model verbatim;
+//! - reflection (`summary_method: "reflection"`): when turns fall out of the window, the
+//!   assistant's model rewrites the thread's summary to cover them;
+//! - long-term memory: every turn is indexed, and at the start of a run the earlier turns
+//!   most similar to the new message (outside the window) are retrieved, with scores.
+//!
+//! Indexing and summarising happen after a run, in the background, one update per thread
+//! at a time; a run never waits for them. Every change emits `memory.updated` with the
+//! thread's memory as the endpoint shows it.
+
+use super::{Engine, EngineResult, Scope, lock};
+use crate::model::memory::{
+    self, INDEXED_TURNS_KEPT, MemoryEntry, MemoryView, RETRIEVED_HEADER, SUMMARY_HEADER,
+    estimate_tokens,
+};
+use crate::model::{Assistant, EventKind, Message, MessageStatus, Role, Thread, Usage, now_secs};
+use crate::providers::{ContextItem, ModelEvent, ModelRequest, Purpose};
+use futures::StreamExt;
+use std::time::Duration;
+
+/// Messages read back when laying out the window of a run.
+pub(crate) const WINDOW_SCAN: usize = 400;
+/// A summary that takes longer than this is given up (and tried again after the next run).
+const SUMMARY_TIMEOUT: Duration = Duration::from_secs(120);
+
+const SUMMARY_INSTRUCTIONS: &str = "You keep the memory of a support conversation. Rewrite \
+the earlier summary so that it also covers the new turns. Keep names, ids, amounts, \
+decisions and open questions; drop pleasantries. At most 120 words. Answer with the summary \
+only.";
+
+/// What memory adds to a run: where its window starts, and the text for the instructions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunMemory {
+    /// The oldest message sent verbatim; `None` sends what the scan found.
+    pub first_message_id: Option<String>,
+    pub prelude: String,
+}
+
+/// A turn: a user message or an assistant's finished text.
+struct Turn<'a> {
+    message: &'a Message,
+    text: String,
+    tokens: u32,
+}
+
+fn turns<'a>(messages: &'a [Message], reply_id: Option<&str>) -> Vec<Turn<'a>> {
+    messages
+        .iter()
+        .filter(|m| Some(m.id.as_str()) != reply_id)
+        .filter(|m| match m.role {
+            Role::User => true,
+            Role::Assistant => {
+                matches!(
+                    m.status,
+                    MessageStatus::Completed | MessageStatus::Incomplete
+                )
+            }
+            Role::Tool | Role::System => false,
+        })
+        .filter_map(|message| {
+            let text = message.text();
+            (!text.trim().is_empty()).then(|| Turn {
+                message,
+                tokens: estimate_tokens(&text),
+                text,
+            })
+        })
+        .collect()
+}
+
+fn one_line(text: &str, max_chars: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max_chars {
+        let mut clipped: String = flat.chars().take(max_chars).collect();
+        clipped.push('…');
+        clipped
+    } else {
+        flat
+    }
+}
+
+impl Engine {
+    /// A thread's memory, as `GET /v2/threads/{id}/memory` shows it.
+    pub fn memory(&self, scope: &Scope, thread_id: &str) -> EngineResult<MemoryView> {
+        let thread = self.thread(scope, thread_id)?;
+        let config = self
+            .inner
+            .store
+            .assistant(&thread.assistant_id)?
+            .map(|a| a.memory)
+            .unwrap_or_default();
+        let state = self.inner.store.memory(thread_id)?;
+        Ok(MemoryView::new(thread_id, &config, state.as_ref()))
+    }
+
+    fn emit_memory(&self, thread: &Thread, config: &crate::model::MemoryConfig) {
+        match self.inner.store.memory(&thread.id) {
+            Ok(state) => {
+                let view = MemoryView::new(&thread.id, config, state.as_ref());
+                self.emit(
+                    EventKind::MemoryUpdated,
+                    &Self::thread_scope(thread, None),
+                    serde_json::json!({ "memory": view }),
+                );
+            }
+            Err(err) => tracing::error!("memory of {}: {err}", thread.id),
+        }
+    }
+
+    /// At the start of a run: the window, and the summary and retrieved turns to add to
+    /// the instructions. Records what was retrieved.
+    pub(crate) fn run_memory(
+        &self,
+        thread: &Thread,
+        assistant: &Assistant,
+        reply_id: &str,
+    ) -> EngineResult<Option<RunMemory>> {
+        let config = &assistant.memory;
+        if !config.enabled {
+            return Ok(None);
+        }
+        let store = &self.inner.store;
+        let messages = store.recent_messages(&thread.id, WINDOW_SCAN)?;
+        let turns = turns(&messages, Some(reply_id));
+        let tokens: Vec<u32> = turns.iter().map(|t| t.tokens).collect();
+        let (start, used) = memory::window_start(&tokens, config.window_budget());
+        let in_window: std::collections::HashSet<&str> = turns[start..]
+            .iter()
+            .map(|t| t.message.id.as_str())
+            .collect();
+        let state = store.memory(&thread.id)?.unwrap_or_default();
+        let query = turns
+            .iter()
+            .rev()
+            .find(|t| t.message.role == Role::User)
+            .map_or(String::new(), |t| t.text.clone());
+        let retrieved = memory::retrieve(&state.entries, &query, |entry| {
+            in_window.contains(entry.message_id.as_str())
+        });
+        let mut prelude = String::new();
+        if let Some(summary) = state.summary.as_deref().filter(|_| config.reflects()) {
+            prelude.push_str(&format!("\n\n{SUMMARY_HEADER}\n{summary}"));
+        }
+        if !retrieved.is_empty() {
+            prelude.push_str(&format!("\n\n{RETRIEVED_HEADER}"));
+            for turn in &retrieved {
+                prelude.push_str(&format!(
+                    "\n- ({:.2}) {}: {}",
+                    turn.score,
+                    turn.role,
+                    one_line(&turn.text, 300)
+                ));
+            }
+        }
+        let window_turns = turns.len() - start;
+        let changed = state.vector_context != retrieved
+            || state.window_turns != window_turns
+            || state.window_tokens != used;
+        if changed {
+            let best = retrieved.first().map(|r| r.score);
+            store.update_memory(&thread.id, |state| {
+                state.window_turns = window_turns;
+                state.window_tokens = used;
+                if state.vector_context != retrieved {
+                    state.vector_context = retrieved.clone();
+                    let what = match (retrieved.len(), best) {
+                        (0, _) | (_, None) => "retrieved nothing similar enough".to_string(),
+                        (n, Some(best)) => format!(
+                            "retrieved {n} earlier turn{} (best {best:.2}) for “{}”",
+                            if n == 1 { "" } else { "s" },
+                            one_line(&query, 40)
+                        ),
+                    };
+                    state.note(now_secs(), what);
+                }
+            })?;
+            self.emit_memory(thread, config);
+        }
+        Ok(Some(RunMemory {
+            first_message_id: turns
+                .get(start)
+                .filter(|_| start > 0)
+                .map(|t| t.message.id.clone()),
+            prelude,
+        }))
+    }
+
+    /// After a run: index its turns and, with reflection, fold the turns that left the
+    /// window into the summary. One update per thread at a time; a request that comes
+    /// while one runs makes it go round once more.
+    pub(crate) fn schedule_memory_update(&self, thread_id: &str) {
+        {
+            let mut pending = lock(&self.inner.memory_updates);
+            if let Some(again) = pending.get_mut(thread_id) {
+                *again = true;
+                return;
+            }
+            pending.insert(thread_id.to_string(), false);
+        }
+        let engine = self.clone();
+        let thread_id = thread_id.to_string();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = engine.update_memory(&thread_id).await {
+                    tracing::error!("memory update of {thread_id}: {err}");
+                }
+                let mut pending = lock(&engine.inner.memory_updates);
+                if pending.get(&thread_id) == Some(&true) {
+                    pending.insert(thread_id.clone(), false);
+                    continue;
+                }
+                pending.remove(&thread_id);
+                break;
+            }
+        });
+    }
+
+    async fn update_memory(&self, thread_id: &str) -> EngineResult<()> {
+        let store = &self.inner.store;
+        let Some(thread) = store.thread(thread_id) else {
+            return Ok(());
+        };
+        let Some(assistant) = store.assistant(&thread.assistant_id)? else {
+            return Ok(());
+        };
+        let config = &assistant.memory;
+        if !config.enabled {
+            return Ok(());
+        }
+        let messages = self.all_messages(thread_id)?;
+        let turns = turns(&messages, None);
+        let state = store.memory(thread_id)?.unwrap_or_default();
+        let new_entries: Vec<MemoryEntry> = turns
+            .iter()
+            .skip(state.indexed_turns)
+            .map(|turn| MemoryEntry {
+                message_id: turn.message.id.clone(),
+                role: match turn.message.role {
+                    Role::User => "user".into(),
+                    _ => self.assistant_label(turn.message),
+                },
+                text: one_line(&turn.text, memory::ENTRY_CHARS),
+                vector: memory::embed(&turn.text),
+            })
+            .collect();
+        let tokens: Vec<u32> = turns.iter().map(|t| t.tokens).collect();
+        let (start, used) = memory::window_start(&tokens, config.window_budget());
+        let mut summary: Option<Result<String, String>> = None;
+        let folded_from = state.folded_turns.min(start);
+        if config.reflects() && folded_from < start {
+            let mut prompt = format!(
+                "Earlier summary: {}\n\nTurns to fold in:\n",
+                state.summary.as_deref().unwrap_or("none")
+            );
+            for turn in &turns[folded_from..start] {
+                let who = match turn.message.role {
+                    Role::User => "user".to_string(),
+                    _ => format!("assistant ({})", self.assistant_label(turn.message)),
+                };
+                prompt.push_str(&format!("{who}: {}\n", one_line(&turn.text, 2000)));
+            }
+            summary = Some(self.summarise(&thread, &assistant, prompt).await);
+        }
+        if new_entries.is_empty() && summary.is_none() && state.window_turns == turns.len() - start
+        {
+            return Ok(());
+        }
+        let indexed = turns.len();
+        let window_turns = turns.len() - start;
+        store.update_memory(thread_id, |state| {
+            let now = now_secs();
+            if !new_entries.is_empty() {
+                state.entries.extend(new_entries.iter().cloned());
+                let extra = state.entries.len().saturating_sub(INDEXED_TURNS_KEPT);
+                state.entries.drain(..extra);
+                state.indexed_turns = indexed;
+                state.note(
+                    now,
+                    format!(
+                        "indexed {} new turn{} ({} in all)",
+                        new_entries.len(),
+                        if new_entries.len() == 1 { "" } else { "s" },
+                        indexed
+                    ),
+                );
+            }
+            state.window_turns = window_turns;
+            state.window_tokens = used;
+            match &summary {
+                Some(Ok(text)) => {
+                    let folded = start - folded_from;
+                    state.summary = Some(text.clone());
+                    state.folded_turns = start;
+                    state.note(
+                        now,
+                        format!(
+                            "summary rewritten: {folded} turn{} left the window ({} words now)",
+                            if folded == 1 { "" } else { "s" },
+                            text.split_whitespace().count()
+                        ),
+                    );
+                }
+                Some(Err(why)) => state.note(now, format!("summary failed: {why}")),
+                None => {}
+            }
+        })?;
+        self.emit_memory(&thread, config);
+        Ok(())
+    }
+
+    fn assistant_label(&self, message: &Message) -> String {
+        message
+            .assistant_id
+            .as_deref()
+            .and_then(|id| self.inner.store.assistant(id).ok().flatten())
+            .map_or_else(|| "assistant".to_string(), |a| a.name)
+    }
+
+    fn all_messages(&self, thread_id: &str) -> EngineResult<Vec<Message>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, more) =
+                self.inner
+                    .store
+                    .list_messages(thread_id, after.as_deref(), 1000, true)?;
+            after = page.last().map(|m| m.id.clone());
+            all.extend(page);
+            if !more || after.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Asks the assistant's model for the new summary.
+    async fn summarise(
+        &self,
+        thread: &Thread,
+        assistant: &Assistant,
+        prompt: String,
+    ) -> Result<String, String> {
+        let model = self.config().resolve_model(&assistant.model).to_string();
+        let request = ModelRequest {
+            purpose: Purpose::Summary,
+            model: model.clone(),
+            assistant_name: assistant.name.clone(),
+            instructions: SUMMARY_INSTRUCTIONS.into(),
+            context: vec![ContextItem::User(prompt)],
+            tools: Vec::new(),
+            routes: Vec::new(),
+        };
+        let mut stream = self.provider_for(&assistant.model).stream(request);
+        let collect = async {
+            let mut text = String::new();
+            while let Some(event) = stream.next().await {
+                match event.map_err(|err| err.to_string())? {
+                    ModelEvent::TextDelta(delta) => text.push_str(&delta),
+                    ModelEvent::Usage {
+                        input_tokens,
+                        output_tokens,
+                    } => self.inner.usage.record(
+                        &thread.project_id,
+                        &model,
+                        Usage {
+                            input_tokens,
+                            output_tokens,
+                        },
+                    ),
+                    ModelEvent::Finished => break,
+                    _ => {}
+                }
+            }
+            Ok::<String, String>(text)
+        };
+        let text = tokio::time::timeout(SUMMARY_TIMEOUT, collect)
+            .await
+            .map_err(|_| format!("no answer within {} s", SUMMARY_TIMEOUT.as_secs()))??;
+        let text = text.trim().to_string();
+        if text.is_empty() {
+            return Err("the model answered with an empty summary".into());
+        }
+        Ok(text)
+    }
+}

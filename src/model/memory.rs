@@ -1,0 +1,303 @@
+//! The memory of a thread, as stored and as the memory endpoint shows it, and the pure
+//! parts of how it works: which turns fit the short-term window, and the vectors that
+//! long-term memory compares turns by.
+//!
+//! The vectors are hashed bags of words and word pairs (feature hashing), weighted by
+//! log term frequency and normalised: cosine similarity then scores shared vocabulary.
+//! They need no model and no network, so memory works on a fresh machine; they match
+//! words, not meanings.
+
+use serde::{Deserialize, Serialize};
+
+/// Tokens of recent turns kept verbatim in context when an assistant does not say.
+pub const DEFAULT_WINDOW_TOKENS: u32 = 2000;
+/// Earlier turns retrieved into context at most.
+pub const RETRIEVED_TURNS: usize = 3;
+/// Below this similarity an earlier turn is not worth the context it costs.
+pub const MIN_SCORE: f32 = 0.12;
+/// Turns kept in the long-term index of one thread; the oldest go first.
+pub const INDEXED_TURNS_KEPT: usize = 5000;
+/// Changes remembered for the "how it changed" list.
+pub const CHANGES_KEPT: usize = 12;
+/// Characters of a turn kept in the index (and shown when retrieved).
+pub const ENTRY_CHARS: usize = 600;
+
+/// How memory is introduced in a reply's instructions.
+pub const SUMMARY_HEADER: &str = "Summary of the earlier conversation:";
+pub const RETRIEVED_HEADER: &str = "Earlier turns that may be relevant (similarity score):";
+
+const DIMENSIONS: u32 = 4096;
+
+/// A sparse, unit-length vector: (dimension, weight), sorted by dimension.
+pub type Vector = Vec<(u16, f32)>;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MemoryState {
+    /// What the model wrote of the turns that fell out of the window.
+    pub summary: Option<String>,
+    /// Turns (from the oldest) that the summary covers.
+    pub folded_turns: usize,
+    /// Turns (from the oldest) in the long-term index.
+    pub indexed_turns: usize,
+    pub entries: Vec<MemoryEntry>,
+    /// What the latest run retrieved.
+    pub vector_context: Vec<Retrieved>,
+    pub window_turns: usize,
+    pub window_tokens: u32,
+    pub changes: Vec<MemoryChange>,
+    pub updated_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryEntry {
+    pub message_id: String,
+    pub role: String,
+    pub text: String,
+    pub vector: Vector,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Retrieved {
+    pub text: String,
+    pub score: f32,
+    pub message_id: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryChange {
+    pub at: u64,
+    pub what: String,
+}
+
+impl MemoryState {
+    pub fn note(&mut self, at: u64, what: String) {
+        self.updated_at = at;
+        self.changes.push(MemoryChange { at, what });
+        let extra = self.changes.len().saturating_sub(CHANGES_KEPT);
+        self.changes.drain(..extra);
+    }
+}
+
+/// `GET /v2/threads/{id}/memory`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryView {
+    pub object: String,
+    pub thread_id: String,
+    pub enabled: bool,
+    pub summary_method: Option<String>,
+    pub summary: Option<String>,
+    pub vector_context: Vec<Retrieved>,
+    pub window: WindowView,
+    pub indexed_turns: usize,
+    pub folded_turns: usize,
+    pub changes: Vec<MemoryChange>,
+    pub updated_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WindowView {
+    pub turns: usize,
+    pub tokens: u32,
+    pub budget_tokens: u32,
+}
+
+impl MemoryView {
+    pub fn new(
+        thread_id: &str,
+        config: &super::MemoryConfig,
+        state: Option<&MemoryState>,
+    ) -> MemoryView {
+        let empty = MemoryState::default();
+        let state = state.unwrap_or(&empty);
+        MemoryView {
+            object: "thread.memory".into(),
+            thread_id: thread_id.to_string(),
+            enabled: config.enabled,
+            summary_method: config.summary_method.clone(),
+            summary: state.summary.clone(),
+            vector_context: state.vector_context.clone(),
+            window: WindowView {
+                turns: state.window_turns,
+                tokens: state.window_tokens,
+                budget_tokens: config.window_budget(),
+            },
+            indexed_turns: state.indexed_turns,
+            folded_turns: state.folded_turns,
+            changes: state.changes.clone(),
+            updated_at: (state.updated_at > 0).then_some(state.updated_at),
+        }
+    }
+}
+
+impl super::MemoryConfig {
+    pub fn window_budget(&self) -> u32 {
+        self.window_tokens.unwrap_or(DEFAULT_WINDOW_TOKENS)
+    }
+
+    pub fn reflects(&self) -> bool {
+        self.summary_method.as_deref() == Some("reflection")
+    }
+}
+
+/// A rough token count (four bytes a token), the same estimate everywhere.
+pub fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// Where the short-term window starts: the newest turns whose tokens fit the budget,
+/// and always at least the newest one. Returns (first turn in the window, its tokens).
+pub fn window_start(turn_tokens: &[u32], budget: u32) -> (usize, u32) {
+    let mut used: u32 = 0;
+    let mut start = turn_tokens.len();
+    for (index, tokens) in turn_tokens.iter().enumerate().rev() {
+        if start < turn_tokens.len() && used.saturating_add(*tokens) > budget {
+            break;
+        }
+        used = used.saturating_add(*tokens);
+        start = index;
+    }
+    (start, used)
+}
+
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "has",
+    "have", "i", "if", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that",
+    "the", "their", "this", "to", "was", "we", "were", "what", "will", "with", "you", "your",
+];
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+        .collect()
+}
+
+fn bucket(feature: &str) -> u16 {
+    // FNV-1a: stable across runs and builds, unlike the std hasher.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in feature.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    u16::try_from(hash % DIMENSIONS).unwrap_or(0)
+}
+
+/// The vector of a text: its words and neighbouring word pairs.
+pub fn embed(text: &str) -> Vector {
+    let words = words(text);
+    let mut counts: std::collections::BTreeMap<u16, f32> = Default::default();
+    for word in &words {
+        *counts.entry(bucket(word)).or_default() += 1.0;
+    }
+    for pair in words.windows(2) {
+        // Pairs count half: they sharpen a match without drowning single words.
+        *counts
+            .entry(bucket(&format!("{} {}", pair[0], pair[1])))
+            .or_default() += 0.5;
+    }
+    let mut vector: Vector = counts
+        .into_iter()
+        .map(|(dimension, count)| (dimension, 1.0 + count.ln().max(0.0)))
+        .collect();
+    let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, weight) in &mut vector {
+            *weight /= norm;
+        }
+    }
+    vector
+}
+
+/// Cosine similarity of two unit vectors.
+pub fn similarity(a: &Vector, b: &Vector) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+/// The entries most similar to `query`, best first, skipping those `exclude` rejects.
+pub fn retrieve(
+    entries: &[MemoryEntry],
+    query: &str,
+    exclude: impl Fn(&MemoryEntry) -> bool,
+) -> Vec<Retrieved> {
+    let query = embed(query);
+    let mut scored: Vec<(f32, &MemoryEntry)> = entries
+        .iter()
+        .filter(|entry| !exclude(entry))
+        .map(|entry| (similarity(&query, &entry.vector), entry))
+        .filter(|(score, _)| *score >= MIN_SCORE)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .take(RETRIEVED_TURNS)
+        .map(|(score, entry)| Retrieved {
+            text: entry.text.clone(),
+            score: (score * 1000.0).round() / 1000.0,
+            message_id: entry.message_id.clone(),
+            role: entry.role.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, text: &str) -> MemoryEntry {
+        MemoryEntry {
+            message_id: id.into(),
+            role: "user".into(),
+            text: text.into(),
+            vector: embed(text),
+        }
+    }
+
+    #[test]
+    fn similar_turns_score_higher_and_identical_ones_score_one() {
+        let a = embed("The liability clause caps damages at $5M annually");
+        assert!((similarity(&a, &a) - 1.0).abs() < 1e-5);
+        let related = embed("What is the liability cap for damages?");
+        let unrelated = embed("Please reset my password for the billing portal");
+        assert!(similarity(&a, &related) > 0.3);
+        assert!(similarity(&a, &unrelated) < 0.05);
+    }
+
+    #[test]
+    fn retrieval_ranks_filters_and_excludes() {
+        let entries = vec![
+            entry("msg_1", "Order ORD-4521 was charged twice"),
+            entry("msg_2", "The liability clause caps damages at $5M annually"),
+            entry("msg_3", "Refund the second charge of order ORD-4521"),
+        ];
+        let found = retrieve(&entries, "was order ORD-4521 charged twice?", |_| false);
+        assert_eq!(found[0].message_id, "msg_1");
+        assert!(found.iter().all(|r| r.message_id != "msg_2"));
+        assert!(found[0].score > found[1].score);
+        let excluded = retrieve(&entries, "order ORD-4521 charged twice", |e| {
+            e.message_id == "msg_1"
+        });
+        assert_eq!(excluded[0].message_id, "msg_3");
+    }
+
+    #[test]
+    fn the_window_keeps_the_newest_turns_that_fit_and_at_least_one() {
+        assert_eq!(window_start(&[100, 100, 100], 250), (1, 200));
+        assert_eq!(window_start(&[100, 100, 100], 1000), (0, 300));
+        assert_eq!(window_start(&[100, 100, 900], 500), (2, 900));
+        assert_eq!(window_start(&[], 500), (0, 0));
+    }
+}
