@@ -31,6 +31,7 @@ fn workspace(messages: usize) -> App {
     app.apply(AppEvent::Snapshot {
         assistants: vec![],
         threads,
+        has_more: false,
     });
     let text = "The liability clause caps damages at **$5M** annually; see the contract for the full wording of section 12.";
     app.messages = (0..messages)

@@ -46,6 +46,9 @@ pub struct Global {
     /// Terminal UI keymap
     #[arg(long, global = true, value_name = "NAME")]
     pub keymap: Option<String>,
+    /// Terminal UI: capture the mouse (or `mouse = true` under [ui] in the config)
+    #[arg(long, global = true)]
+    pub mouse: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,7 +221,12 @@ pub async fn open_ui(global: &Global) -> Result<ExitCode> {
         None => data_dir(global).display().to_string(),
     };
     let client = connection.client.clone();
-    let result = crate::tui::run::run(client, connection.origin.clone(), workspace, ui).await;
+    let options = crate::tui::run::Options {
+        origin: connection.origin.clone(),
+        workspace,
+        mouse: global.mouse || config.ui.mouse,
+    };
+    let result = crate::tui::run::run(client, options, ui).await;
     connection.close().await;
     result.context("the terminal failed")?;
     Ok(ExitCode::SUCCESS)

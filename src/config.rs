@@ -67,6 +67,10 @@ pub struct UiConfig {
     pub theme: String,
     #[serde(default = "default_name")]
     pub keymap: String,
+    /// Capture the mouse (click to focus and select, wheel to scroll). Off by default:
+    /// capturing it takes the terminal's own text selection away.
+    #[serde(default)]
+    pub mouse: bool,
 }
 
 fn default_name() -> String {
@@ -78,6 +82,7 @@ impl Default for UiConfig {
         UiConfig {
             theme: default_name(),
             keymap: default_name(),
+            mouse: false,
         }
     }
 }

@@ -4,10 +4,11 @@
 use super::filter::Filter;
 use super::keymap::Action;
 use crate::client::ServerEvent;
+use crate::model::memory::MemoryView;
 use crate::model::{
     Assistant, Content, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
 };
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -15,14 +16,16 @@ pub enum Pane {
     Conversation,
     Tools,
     Routing,
+    Memory,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 4] = [
+    pub const ALL: [Pane; 5] = [
         Pane::Threads,
         Pane::Conversation,
         Pane::Tools,
         Pane::Routing,
+        Pane::Memory,
     ];
 
     pub fn from_title(name: &str) -> Option<Pane> {
@@ -37,6 +40,7 @@ impl Pane {
             Pane::Conversation => "Conversation",
             Pane::Tools => "Tools",
             Pane::Routing => "Routing",
+            Pane::Memory => "Memory",
         }
     }
 }
@@ -47,6 +51,8 @@ pub enum Mode {
     /// Writing a message to the selected thread, or an answer to a tool call.
     Compose(ComposeTarget),
     Filter,
+    /// Searching the open thread.
+    Search,
     Help,
     /// The command palette, with what was typed so far.
     Palette(String),
@@ -63,6 +69,40 @@ pub enum ComposeTarget {
     },
 }
 
+/// How the threads list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Activity,
+    Priority,
+    Status,
+}
+
+impl SortOrder {
+    pub fn name(self) -> &'static str {
+        match self {
+            SortOrder::Activity => "activity",
+            SortOrder::Priority => "priority",
+            SortOrder::Status => "status",
+        }
+    }
+
+    fn next(self) -> SortOrder {
+        match self {
+            SortOrder::Activity => SortOrder::Priority,
+            SortOrder::Priority => SortOrder::Status,
+            SortOrder::Status => SortOrder::Activity,
+        }
+    }
+}
+
+/// Something selected in the conversation: a message, or one of its code blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub message_id: String,
+    pub code_block: Option<usize>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connection {
     Connecting,
@@ -74,6 +114,9 @@ pub enum Connection {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadMessages(String),
+    LoadMemory(String),
+    /// The next page of threads, after this one.
+    LoadMoreThreads(String),
     Post {
         thread_id: String,
         text: String,
@@ -90,7 +133,18 @@ pub enum Effect {
     Approve {
         thread_id: String,
         call_id: String,
+        /// Edited arguments to run the call with.
+        arguments: Option<String>,
     },
+    /// Edit a waiting call's answer (or its arguments, for an approval) in $EDITOR.
+    EditTool {
+        thread_id: String,
+        call_id: String,
+        approval: bool,
+        text: String,
+    },
+    /// Read a file to send with the next message.
+    Attach(String),
     Deny {
         thread_id: String,
         call_id: String,
@@ -119,10 +173,23 @@ pub enum AppEvent {
     Snapshot {
         assistants: Vec<Assistant>,
         threads: Vec<Thread>,
+        /// The server has older threads than these.
+        has_more: bool,
     },
     Messages {
         thread_id: String,
         messages: Vec<Message>,
+    },
+    Memory(MemoryView),
+    /// A further page of threads (older activity).
+    MoreThreads {
+        threads: Vec<Thread>,
+        has_more: bool,
+    },
+    /// A file read for the next message.
+    Attached {
+        name: String,
+        text: String,
     },
     Limits(LimitsView),
     Notice(String),
@@ -131,6 +198,11 @@ pub enum AppEvent {
     Open(Thread),
     /// Sending failed: give the text back to the composer.
     RestoreDraft(String),
+    /// A code block's highlighting is ready (for the UI; the app state ignores it).
+    Highlighted {
+        key: u64,
+        lines: super::highlight::Highlighted,
+    },
 }
 
 /// A tool call seen running anywhere, for the Tools pane.
@@ -181,6 +253,20 @@ pub struct App {
     pub want_selected: Option<String>,
     /// Threads marked for a bulk action.
     pub marked: std::collections::BTreeSet<String>,
+    pub sort: SortOrder,
+    /// The server has threads older than those loaded.
+    pub threads_has_more: bool,
+    loading_more: bool,
+    /// The open thread's memory.
+    pub memory: Option<MemoryView>,
+    pub selection: Option<Selection>,
+    /// The view should move to show the selection (set when it changes).
+    pub follow_selection: bool,
+    /// Messages whose reasoning is shown whole.
+    pub expanded: HashSet<String>,
+    pub search: String,
+    /// Files to send with the next message: (name, text).
+    pub attachments: Vec<(String, String)>,
 }
 
 impl App {
@@ -209,6 +295,15 @@ impl App {
             restored_draft: None,
             want_selected: None,
             marked: Default::default(),
+            sort: SortOrder::default(),
+            threads_has_more: false,
+            loading_more: false,
+            memory: None,
+            selection: None,
+            follow_selection: false,
+            expanded: HashSet::new(),
+            search: String::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -221,12 +316,33 @@ impl App {
     /// The threads that pass the filter, newest activity first.
     pub fn visible_threads(&self) -> Vec<&Thread> {
         let filter = Filter::parse(&self.filter_text);
-        self.threads
+        let mut visible: Vec<&Thread> = self
+            .threads
             .iter()
             .filter(|t| {
                 filter.is_empty() || filter.matches(t, &self.assistant_name(&t.assistant_id))
             })
-            .collect()
+            .collect();
+        // Stable sorts: within a rank, newest activity stays first.
+        match self.sort {
+            SortOrder::Activity => {}
+            SortOrder::Priority => {
+                visible.sort_by_key(|t| match t.metadata.get("priority").map(String::as_str) {
+                    Some("urgent") => 0,
+                    Some("high") => 1,
+                    Some("normal") | Some("medium") => 2,
+                    Some("low") => 4,
+                    _ => 3,
+                })
+            }
+            SortOrder::Status => visible.sort_by_key(|t| match t.status {
+                ThreadStatus::RequiresAction => 0,
+                ThreadStatus::Running => 1,
+                ThreadStatus::Active => 2,
+                ThreadStatus::Closed => 3,
+            }),
+        }
+        visible
     }
 
     pub fn selected_thread(&self) -> Option<&Thread> {
@@ -247,9 +363,12 @@ impl App {
         }
         self.open_thread = Some(id.clone());
         self.messages.clear();
+        self.memory = None;
+        self.selection = None;
+        self.search.clear();
         self.scroll = 0;
         self.unread.remove(&id);
-        vec![Effect::LoadMessages(id)]
+        vec![Effect::LoadMessages(id.clone()), Effect::LoadMemory(id)]
     }
 
     pub fn apply(&mut self, event: AppEvent) -> Vec<Effect> {
@@ -261,7 +380,10 @@ impl App {
             AppEvent::Snapshot {
                 assistants,
                 threads,
+                has_more,
             } => {
+                self.threads_has_more = has_more;
+                self.loading_more = false;
                 self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
                 self.threads = threads;
                 self.connection = Connection::Connected;
@@ -284,6 +406,30 @@ impl App {
                 }
                 Vec::new()
             }
+            AppEvent::Memory(view) => {
+                if self.open_thread.as_deref() == Some(view.thread_id.as_str()) {
+                    self.memory = Some(view);
+                }
+                Vec::new()
+            }
+            AppEvent::MoreThreads { threads, has_more } => {
+                self.loading_more = false;
+                self.threads_has_more = has_more;
+                for thread in threads {
+                    if !self.threads.iter().any(|t| t.id == thread.id) {
+                        self.threads.push(thread);
+                    }
+                }
+                Vec::new()
+            }
+            AppEvent::Attached { name, text } => {
+                self.notice = Some(format!(
+                    "Attached {name} ({} bytes): it goes with the next message.",
+                    text.len()
+                ));
+                self.attachments.push((name, text));
+                Vec::new()
+            }
             AppEvent::Limits(limits) => {
                 self.limits = Some(limits);
                 Vec::new()
@@ -292,6 +438,7 @@ impl App {
                 self.notice = Some(text);
                 Vec::new()
             }
+            AppEvent::Highlighted { .. } => Vec::new(),
             AppEvent::RestoreDraft(text) => {
                 self.restored_draft = Some(text);
                 Vec::new()
@@ -494,6 +641,14 @@ impl App {
                 edge.in_flight += 1;
                 self.routing_calls.insert(text("tool_call_id"), key);
             }
+            "memory.updated" if is_open => {
+                if let Some(view) = data
+                    .get("memory")
+                    .and_then(|m| serde_json::from_value::<MemoryView>(m.clone()).ok())
+                {
+                    self.memory = Some(view);
+                }
+            }
             "message.completed" if is_open => {
                 if let Some(message) = data
                     .get("message")
@@ -530,6 +685,48 @@ impl App {
             Action::FocusConversation => self.focus = Pane::Conversation,
             Action::FocusTools => self.focus = Pane::Tools,
             Action::FocusRouting => self.focus = Pane::Routing,
+            Action::FocusMemory => self.focus = Pane::Memory,
+            Action::Sort => {
+                let selected = self.selected_thread().map(|t| t.id.clone());
+                self.sort = self.sort.next();
+                self.selected = selected
+                    .and_then(|id| self.visible_threads().iter().position(|t| t.id == id))
+                    .unwrap_or(0);
+                self.notice = Some(format!("Threads sorted by {}.", self.sort.name()));
+            }
+            Action::Search => {
+                if self.open_thread.is_some() {
+                    self.search.clear();
+                    self.mode = Mode::Search;
+                }
+            }
+            Action::SearchNext | Action::SearchPrev => {
+                if self.search.is_empty() {
+                    self.notice = Some("No search yet: press / in the conversation.".into());
+                } else {
+                    self.jump_to_match(action == Action::SearchNext, false);
+                }
+            }
+            Action::NextItem | Action::PrevItem => self.step_item(action == Action::NextItem),
+            Action::ToggleReasoning => {
+                let target = self
+                    .selection
+                    .as_ref()
+                    .map(|s| s.message_id.clone())
+                    .or_else(|| {
+                        self.messages
+                            .iter()
+                            .rev()
+                            .find(|m| !m.reasoning.is_empty())
+                            .map(|m| m.id.clone())
+                    });
+                if let Some(id) = target {
+                    if !self.expanded.remove(&id) {
+                        self.expanded.insert(id);
+                    }
+                }
+            }
+            Action::EditTool => return self.edit_tool(),
             Action::Zoom => self.zoom = !self.zoom,
             Action::Filter => self.mode = Mode::Filter,
             Action::Compose => {
@@ -577,14 +774,17 @@ impl App {
             }
             Action::Approve | Action::Deny => return self.decide(action),
             Action::Palette => self.mode = Mode::Palette(String::new()),
-            Action::Copy => match self.messages.iter().rev().find(|m| !m.text().is_empty()) {
-                Some(message) => {
-                    self.notice = Some("Copied the newest message.".into());
-                    return vec![Effect::Copy(message.text())];
-                }
-                None => self.notice = Some("Nothing to copy here.".into()),
-            },
+            Action::Copy => return self.copy(),
             Action::Send | Action::Newline | Action::Editor => {}
+        }
+        Vec::new()
+    }
+
+    /// Puts the cursor on a visible thread (a mouse click) and opens it.
+    pub fn select_thread(&mut self, index: usize) -> Vec<Effect> {
+        if index < self.visible_threads().len() {
+            self.selected = index;
+            return self.open_selected();
         }
         Vec::new()
     }
@@ -604,8 +804,17 @@ impl App {
         };
         match self.focus {
             Pane::Threads => {
-                self.selected = step(self.visible_threads().len(), self.selected);
-                return self.open_selected();
+                let count = self.visible_threads().len();
+                self.selected = step(count, self.selected);
+                let mut effects = self.open_selected();
+                // Near the end of what is loaded: fetch the next page.
+                if self.threads_has_more && !self.loading_more && self.selected + 50 >= count {
+                    if let Some(last) = self.threads.last() {
+                        self.loading_more = true;
+                        effects.push(Effect::LoadMoreThreads(last.id.clone()));
+                    }
+                }
+                return effects;
             }
             Pane::Tools => self.tools_selected = step(self.live_calls.len(), self.tools_selected),
             Pane::Conversation => {
@@ -618,9 +827,205 @@ impl App {
                     _ => 0,
                 }
             }
-            Pane::Routing => {}
+            Pane::Routing | Pane::Memory => {}
         }
         Vec::new()
+    }
+
+    /// The selectable items of the open thread, oldest first: each message with text,
+    /// then each of its code blocks.
+    fn items(&self) -> Vec<Selection> {
+        let mut items = Vec::new();
+        for message in &self.messages {
+            let text = message.text();
+            if text.is_empty() && message.tool_calls.is_empty() {
+                continue;
+            }
+            items.push(Selection {
+                message_id: message.id.clone(),
+                code_block: None,
+            });
+            let blocks = super::markdown::code_blocks(&crate::text::sanitize(&text));
+            for index in 0..blocks.len() {
+                items.push(Selection {
+                    message_id: message.id.clone(),
+                    code_block: Some(index),
+                });
+            }
+        }
+        items
+    }
+
+    /// `]` selects the next (newer) item, `[` the previous; from no selection `[`
+    /// starts at the newest. Past the newest, the selection ends and the view follows.
+    fn step_item(&mut self, forward: bool) {
+        let items = self.items();
+        if items.is_empty() {
+            return;
+        }
+        let at = self
+            .selection
+            .as_ref()
+            .and_then(|s| items.iter().position(|i| i == s));
+        let next = match (at, forward) {
+            (None, _) => Some(items.len() - 1),
+            (Some(i), true) if i + 1 < items.len() => Some(i + 1),
+            (Some(_), true) => None,
+            (Some(i), false) => Some(i.saturating_sub(1)),
+        };
+        self.selection = next.map(|i| items[i].clone());
+        self.follow_selection = self.selection.is_some();
+        if self.selection.is_none() {
+            self.scroll = 0;
+        }
+    }
+
+    /// Selects the next message (older, or newer) whose text holds the search;
+    /// `from_newest` starts over from the newest message.
+    pub fn jump_to_match(&mut self, older: bool, from_newest: bool) {
+        let needle = self.search.to_lowercase();
+        if needle.is_empty() {
+            return;
+        }
+        let current = if from_newest {
+            None
+        } else {
+            self.selection
+                .as_ref()
+                .and_then(|s| self.messages.iter().position(|m| m.id == s.message_id))
+        };
+        let matches = |m: &Message| m.text().to_lowercase().contains(&needle);
+        let found = if older {
+            let end = current.unwrap_or(self.messages.len());
+            self.messages[..end].iter().rposition(matches)
+        } else {
+            let start = current.map_or(self.messages.len(), |c| c + 1);
+            self.messages
+                .get(start..)
+                .and_then(|rest| rest.iter().position(matches))
+                .map(|i| i + start)
+        };
+        match found {
+            Some(index) => {
+                self.selection = Some(Selection {
+                    message_id: self.messages[index].id.clone(),
+                    code_block: None,
+                });
+                self.follow_selection = true;
+                let total = self.messages.iter().filter(|m| matches(m)).count();
+                self.notice = Some(format!("“{}”: {total} messages match.", self.search));
+            }
+            None => {
+                self.notice = Some(format!(
+                    "“{}”: no {} match.",
+                    self.search,
+                    if older { "older" } else { "newer" }
+                ))
+            }
+        }
+    }
+
+    /// The search text changed (typed in search mode): jump to the newest match.
+    pub fn set_search(&mut self, text: String) {
+        self.search = text;
+        self.jump_to_match(true, true);
+    }
+
+    /// `y`: the selected code block or message, else the newest message with text.
+    fn copy(&mut self) -> Vec<Effect> {
+        let selected = self.selection.as_ref().and_then(|s| {
+            let message = self.messages.iter().find(|m| m.id == s.message_id)?;
+            Some((message.text(), s.code_block))
+        });
+        let (text, what) = match selected {
+            Some((text, Some(block))) => {
+                let code = super::markdown::code_blocks(&crate::text::sanitize(&text))
+                    .into_iter()
+                    .nth(block);
+                match code {
+                    Some((_, code)) => (code, "the code block"),
+                    None => (text, "the message"),
+                }
+            }
+            Some((text, None)) => (text, "the message"),
+            None => match self.messages.iter().rev().find(|m| !m.text().is_empty()) {
+                Some(message) => (message.text(), "the newest message"),
+                None => {
+                    self.notice = Some("Nothing to copy here.".into());
+                    return Vec::new();
+                }
+            },
+        };
+        self.notice = Some(format!("Copied {what} ({} bytes).", text.len()));
+        vec![Effect::Copy(text)]
+    }
+
+    /// `e` on a waiting call: write its answer, or edit its arguments and approve.
+    fn edit_tool(&mut self) -> Vec<Effect> {
+        let Some(live) = self.selected_call().cloned() else {
+            self.notice = Some("No tool call selected.".into());
+            return Vec::new();
+        };
+        let (thread_id, call_id) = (live.thread_id, live.call.id.clone());
+        match live.call.status {
+            ToolCallStatus::RequiresAction => vec![Effect::EditTool {
+                thread_id,
+                call_id,
+                approval: false,
+                text: String::new(),
+            }],
+            ToolCallStatus::RequiresApproval => {
+                let arguments = &live.call.function.arguments;
+                let pretty = serde_json::from_str::<serde_json::Value>(arguments)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or_else(|| arguments.clone());
+                vec![Effect::EditTool {
+                    thread_id,
+                    call_id,
+                    approval: true,
+                    text: pretty,
+                }]
+            }
+            _ => {
+                self.notice = Some(format!(
+                    "`{}` is not waiting for an answer.",
+                    live.call.function.name
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// What came back from $EDITOR for a waiting call.
+    pub fn edited_tool(
+        &mut self,
+        thread_id: String,
+        call_id: String,
+        approval: bool,
+        text: String,
+    ) -> Vec<Effect> {
+        if approval {
+            let arguments = text.trim().to_string();
+            if serde_json::from_str::<serde_json::Value>(&arguments).is_err() {
+                self.notice = Some("The edited arguments are not JSON; nothing was sent.".into());
+                return Vec::new();
+            }
+            vec![Effect::Approve {
+                thread_id,
+                call_id,
+                arguments: Some(arguments),
+            }]
+        } else if text.trim().is_empty() {
+            self.notice = Some("The answer was empty; nothing was sent.".into());
+            Vec::new()
+        } else {
+            vec![Effect::AnswerTool {
+                thread_id,
+                call_id,
+                text: text.trim_end().to_string(),
+            }]
+        }
     }
 
     /// `a` on a waiting call: approve it, or write the answer; `d`: deny.
@@ -632,7 +1037,11 @@ impl App {
         let (thread_id, call_id) = (live.thread_id.clone(), live.call.id.clone());
         match (action, live.call.status) {
             (Action::Approve, ToolCallStatus::RequiresApproval) => {
-                vec![Effect::Approve { thread_id, call_id }]
+                vec![Effect::Approve {
+                    thread_id,
+                    call_id,
+                    arguments: None,
+                }]
             }
             (Action::Approve, ToolCallStatus::RequiresAction) => {
                 self.mode = Mode::Compose(ComposeTarget::ToolAnswer { thread_id, call_id });
@@ -656,6 +1065,16 @@ impl App {
         let target = std::mem::replace(&mut self.mode, Mode::Normal);
         if text.trim().is_empty() {
             return Vec::new();
+        }
+        // Files go as text after the message: the runtime has no file store yet.
+        let mut text = text;
+        if matches!(
+            target,
+            Mode::Compose(ComposeTarget::Thread | ComposeTarget::NewThread(_))
+        ) {
+            for (name, body) in self.attachments.drain(..) {
+                text.push_str(&format!("\n\n[attached: {name}]\n```\n{body}\n```"));
+            }
         }
         match target {
             Mode::Compose(ComposeTarget::Thread) => match self.selected_thread() {
@@ -708,6 +1127,12 @@ impl App {
                 vec![Effect::Demo]
             }
             "theme" if !argument.is_empty() => vec![Effect::Theme(argument.to_string())],
+            "attach" if !argument.is_empty() => vec![Effect::Attach(argument.to_string())],
+            "detach" => {
+                self.notice = Some(format!("Dropped {} attachments.", self.attachments.len()));
+                self.attachments.clear();
+                Vec::new()
+            }
             "filter" => self.set_filter(argument.to_string()),
             "reassign" if !argument.is_empty() => {
                 let mut effects = Vec::new();
@@ -741,7 +1166,7 @@ impl App {
             }
             other => {
                 self.notice = Some(format!(
-                    "Unknown command '{other}': try theme NAME, demo, filter TEXT, reassign NAME, help, quit."
+                    "Unknown command '{other}': try theme NAME, demo, filter TEXT, reassign NAME, attach PATH, detach, help, quit."
                 ));
                 Vec::new()
             }
@@ -850,6 +1275,7 @@ mod tests {
             })
             .collect();
         first.apply(AppEvent::Snapshot {
+            has_more: false,
             assistants: vec![],
             threads: threads.clone(),
         });
@@ -861,6 +1287,7 @@ mod tests {
         second.restore(saved);
         assert_eq!(second.focus, Pane::Tools);
         let effects = second.apply(AppEvent::Snapshot {
+            has_more: false,
             assistants: vec![],
             threads,
         });
@@ -868,7 +1295,13 @@ mod tests {
             second.selected_thread().map(|t| t.id.as_str()),
             Some("thread_1")
         );
-        assert_eq!(effects, vec![Effect::LoadMessages("thread_1".into())]);
+        assert_eq!(
+            effects,
+            vec![
+                Effect::LoadMessages("thread_1".into()),
+                Effect::LoadMemory("thread_1".into())
+            ]
+        );
     }
 
     #[test]
@@ -883,6 +1316,7 @@ mod tests {
             "instructions": "", "model": "local", "tools": [], "memory": {}, "safety": {}, "privacy": {}, "routes_to": [], "approval": "never", "created_at": 0}))
         .unwrap();
         app.apply(AppEvent::Snapshot {
+            has_more: false,
             assistants: vec![billing],
             threads: vec![thread(0), thread(1), thread(2)],
         });

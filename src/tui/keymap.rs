@@ -19,6 +19,7 @@ pub enum Action {
     FocusConversation,
     FocusTools,
     FocusRouting,
+    FocusMemory,
     Compose,
     Filter,
     Zoom,
@@ -39,9 +40,39 @@ pub enum Action {
     Copy,
     Editor,
     Mark,
+    Sort,
+    Search,
+    SearchNext,
+    SearchPrev,
+    NextItem,
+    PrevItem,
+    ToggleReasoning,
+    EditTool,
 }
 
 impl Action {
+    /// A word or two for the status bar's hints.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Action::Compose => "write",
+            Action::NewThread => "new",
+            Action::Approve => "approve",
+            Action::Deny => "deny",
+            Action::EditTool => "edit",
+            Action::Search => "search",
+            Action::SearchNext => "next match",
+            Action::NextItem | Action::PrevItem => "select",
+            Action::ToggleReasoning => "reasoning",
+            Action::Copy => "copy",
+            Action::Sort => "sort",
+            Action::Mark => "mark",
+            Action::Filter => "filter",
+            Action::Help => "help",
+            Action::Quit => "quit",
+            other => other.describe(),
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Action::Quit => "quit",
@@ -53,6 +84,7 @@ impl Action {
             Action::FocusConversation => "conversation pane",
             Action::FocusTools => "tools pane",
             Action::FocusRouting => "routing pane",
+            Action::FocusMemory => "memory pane",
             Action::Compose => "write a message",
             Action::Filter => "filter threads",
             Action::Zoom => "zoom the pane",
@@ -70,9 +102,17 @@ impl Action {
             Action::Send => "send",
             Action::Leave => "leave the composer",
             Action::Newline => "new line",
-            Action::Copy => "copy the newest message (OSC 52)",
+            Action::Copy => "copy the selected message or code block (OSC 52)",
             Action::Editor => "edit in $EDITOR",
             Action::Mark => "mark the thread (for x and :reassign)",
+            Action::Sort => "sort by activity, priority, status",
+            Action::Search => "search the thread",
+            Action::SearchNext => "next (older) match",
+            Action::SearchPrev => "previous (newer) match",
+            Action::NextItem => "select the next message or code block",
+            Action::PrevItem => "select the previous message or code block",
+            Action::ToggleReasoning => "show or fold the reasoning",
+            Action::EditTool => "edit the answer (or arguments) in $EDITOR",
         }
     }
 }
@@ -85,6 +125,7 @@ pub enum Context {
     Conversation,
     Tools,
     Routing,
+    Memory,
     Composer,
 }
 
@@ -96,6 +137,7 @@ impl Context {
             "conversation" => Context::Conversation,
             "tools" => Context::Tools,
             "routing" => Context::Routing,
+            "memory" => Context::Memory,
             "composer" => Context::Composer,
             _ => return None,
         })
@@ -108,7 +150,22 @@ impl Context {
             Context::Conversation => "conversation",
             Context::Tools => "tools",
             Context::Routing => "routing",
+            Context::Memory => "memory",
             Context::Composer => "composer",
+        }
+    }
+}
+
+impl super::app::Pane {
+    /// The keymap context of a focused pane.
+    pub fn context(self) -> Context {
+        use super::app::Pane;
+        match self {
+            Pane::Threads => Context::Threads,
+            Pane::Conversation => Context::Conversation,
+            Pane::Tools => Context::Tools,
+            Pane::Routing => Context::Routing,
+            Pane::Memory => Context::Memory,
         }
     }
 }
@@ -306,7 +363,13 @@ impl Keymap {
     pub fn key_for(&self, context: Context, action: Action) -> Option<String> {
         self.bindings
             .iter()
-            .find(|((c, _), a)| **a == action && (*c == context || *c == Context::Global))
+            .find(|((c, chord), a)| {
+                // A global key the pane binds to something else does not count.
+                **a == action
+                    && (*c == context
+                        || (*c == Context::Global
+                            && !self.bindings.contains_key(&(context, *chord))))
+            })
             .map(|((_, chord), _)| chord.label())
     }
 }

@@ -3,7 +3,12 @@
 
 pub mod app;
 pub mod filter;
+#[cfg(test)]
+mod fixtures;
+pub mod highlight;
 pub mod keymap;
+pub mod markdown;
+pub mod panes;
 pub mod run;
 pub mod state;
 pub mod terminal;

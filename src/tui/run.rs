@@ -9,7 +9,9 @@ use super::ui::{self, Ui};
 use crate::client::Client;
 use crate::model::requests::{MessageCreate, ThreadCreate, ThreadPatch};
 use crate::model::{Content, Role, ThreadStatus};
-use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind};
+use crossterm::event::{
+    Event, EventStream, KeyCode, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
+};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,10 +30,11 @@ fn spawn_multiplexer(
     tokio::spawn(async move {
         let from = loop {
             match snapshot(&client).await {
-                Ok((assistants, threads, last_id)) => {
+                Ok((assistants, threads, has_more, last_id)) => {
                     let _ = events.send(AppEvent::Snapshot {
                         assistants,
                         threads,
+                        has_more,
                     });
                     break last_id;
                 }
@@ -57,17 +60,22 @@ fn spawn_multiplexer(
     })
 }
 
-/// Assistants, the newest threads, and the event id they are current as of.
+/// Threads loaded at a time; more come as the cursor nears the end.
+const THREAD_PAGE: &str = "500";
+
+/// Assistants, the newest threads (and whether there are more), and the event id they
+/// are current as of.
 async fn snapshot(
     client: &Client,
 ) -> crate::client::ClientResult<(
     Vec<crate::model::Assistant>,
     Vec<crate::model::Thread>,
+    bool,
     Option<u64>,
 )> {
-    let (threads, as_of) = client.list_threads_as_of(&[("limit", "500")]).await?;
+    let (threads, as_of) = client.list_threads_as_of(&[("limit", THREAD_PAGE)]).await?;
     let assistants = client.list_assistants().await?.data;
-    Ok((assistants, threads.data, as_of))
+    Ok((assistants, threads.data, threads.has_more, as_of))
 }
 
 /// Tokens in the last minute, limits and estimated cost, summed over the projects the key
@@ -149,6 +157,27 @@ fn spawn_worker(
                                 messages,
                             });
                         }
+                        Effect::LoadMemory(thread_id) => {
+                            let memory = client.memory(&thread_id).await?;
+                            let _ = events.send(AppEvent::Memory(memory));
+                        }
+                        Effect::LoadMoreThreads(after) => {
+                            let page = client
+                                .list_threads(&[("limit", THREAD_PAGE), ("after", &after)])
+                                .await?;
+                            let _ = events.send(AppEvent::MoreThreads {
+                                threads: page.data,
+                                has_more: page.has_more,
+                            });
+                        }
+                        Effect::Attach(path) => match read_attachment(&path).await {
+                            Ok((name, text)) => {
+                                let _ = events.send(AppEvent::Attached { name, text });
+                            }
+                            Err(why) => {
+                                let _ = events.send(AppEvent::Notice(why));
+                            }
+                        },
                         Effect::Post { thread_id, text } => {
                             client.post_message(&thread_id, &user(text)).await?;
                         }
@@ -176,8 +205,13 @@ fn spawn_worker(
                             };
                             client.post_message(&thread_id, &answer).await?;
                         }
-                        Effect::Approve { thread_id, call_id } => {
-                            client.approve(&thread_id, &call_id, None).await?;
+                        Effect::Approve {
+                            thread_id,
+                            call_id,
+                            arguments,
+                        } => {
+                            let arguments = arguments.map(serde_json::Value::String);
+                            client.approve(&thread_id, &call_id, arguments).await?;
                         }
                         Effect::Deny { thread_id, call_id } => {
                             client
@@ -219,7 +253,11 @@ fn spawn_worker(
                                 started.len()
                             )));
                         }
-                        Effect::Quit | Effect::Theme(_) | Effect::Copy(_) => {}
+                        // Carried out by the loop: they need the terminal.
+                        Effect::Quit
+                        | Effect::Theme(_)
+                        | Effect::Copy(_)
+                        | Effect::EditTool { .. } => {}
                     }
                     Ok(())
                 }
@@ -236,18 +274,64 @@ fn spawn_worker(
     tx
 }
 
-pub async fn run(
-    client: Client,
-    origin: String,
-    workspace: String,
-    mut ui: Ui,
-) -> std::io::Result<()> {
+/// Bytes of a file `:attach` takes; the runtime has no file store yet, so it goes as text.
+const ATTACH_LIMIT: u64 = 256 * 1024;
+
+/// Reads a text file for `:attach PATH` (a leading `~/` is the home directory).
+async fn read_attachment(path: &str) -> Result<(String, String), String> {
+    let expanded = match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    };
+    let metadata = tokio::fs::metadata(&expanded)
+        .await
+        .map_err(|err| format!("Cannot attach {path}: {err}"))?;
+    if !metadata.is_file() {
+        return Err(format!("Cannot attach {path}: not a file"));
+    }
+    if metadata.len() > ATTACH_LIMIT {
+        return Err(format!(
+            "Cannot attach {path}: {} bytes is over the {} KiB limit",
+            metadata.len(),
+            ATTACH_LIMIT / 1024
+        ));
+    }
+    let bytes = tokio::fs::read(&expanded)
+        .await
+        .map_err(|err| format!("Cannot attach {path}: {err}"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("Cannot attach {path}: not UTF-8 text"))?;
+    let name = expanded
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    Ok((name, text))
+}
+
+/// How the workspace was started.
+pub struct Options {
+    /// Shown in the status bar: local or remote, and where.
+    pub origin: String,
+    /// The key UI state is remembered under (the data dir or the remote URL).
+    pub workspace: String,
+    pub mouse: bool,
+}
+
+pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Result<()> {
+    let Options {
+        origin,
+        workspace,
+        mouse,
+    } = options;
     let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
     let multiplexer = spawn_multiplexer(client.clone(), events_tx.clone());
     let activity = std::sync::Arc::new(tokio::sync::Notify::new());
     let limits = spawn_limits(client.clone(), events_tx.clone(), activity.clone());
+    let highlighted = events_tx.clone();
+    ui.highlighter = super::highlight::Highlighter::spawn(move |key, lines| {
+        let _ = highlighted.send(AppEvent::Highlighted { key, lines });
+    });
     let effects = spawn_worker(client, events_tx);
-    let (guard, mut terminal) = TerminalGuard::enter()?;
+    let (guard, mut terminal) = TerminalGuard::enter(mouse)?;
     let mut app = App::new(origin);
     let remembered = super::state::UiStateStore::open(&crate::config::state_dir(), &workspace);
     match &remembered {
@@ -279,7 +363,7 @@ pub async fn run(
                     && ui.keymap.action(Context::Composer, &key) == Some(Action::Editor) =>
                 {
                     let text = ui.composer.lines().join("\n");
-                    match edit_in_editor(&mut terminal, &text).await {
+                    match edit_in_editor(&mut terminal, &text, mouse).await {
                         Ok(edited) => ui.composer = ratatui_textarea::TextArea::from(edited.trim_end_matches('\n').lines()),
                         Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
                     }
@@ -288,22 +372,42 @@ pub async fn run(
                     urgent = true;
                 }
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                    let effects_now = handle_key(&mut app, &mut ui, key);
-                    if effects_now.contains(&Effect::Quit) {
+                    let mut pending = handle_key(&mut app, &mut ui, key);
+                    let mut quit = false;
+                    while !pending.is_empty() {
+                        let mut more = Vec::new();
+                        for effect in pending {
+                            match effect {
+                                Effect::Quit => quit = true,
+                                Effect::Copy(text) => copy_to_clipboard(&text),
+                                Effect::Theme(name) => {
+                                    match super::theme::Theme::load(&name, &crate::config::config_dir()) {
+                                        Ok(theme) => ui.set_theme(theme),
+                                        Err(err) => app.notice = Some(err),
+                                    }
+                                }
+                                Effect::EditTool { thread_id, call_id, approval, text } => {
+                                    match edit_in_editor(&mut terminal, &text, mouse).await {
+                                        Ok(edited) => more.extend(app.edited_tool(thread_id, call_id, approval, edited)),
+                                        Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
+                                    }
+                                    terminal.clear()?;
+                                }
+                                other => {
+                                    let _ = effects.send(other);
+                                }
+                            }
+                        }
+                        pending = more;
+                    }
+                    if quit {
                         break Ok(());
                     }
-                    for effect in effects_now {
-                        if let Effect::Copy(text) = &effect {
-                            copy_to_clipboard(text);
-                            continue;
-                        }
-                        if let Effect::Theme(name) = &effect {
-                            match super::theme::Theme::load(name, &crate::config::config_dir()) {
-                                Ok(theme) => ui.set_theme(theme),
-                                Err(err) => app.notice = Some(err),
-                            }
-                            continue;
-                        }
+                    dirty = true;
+                    urgent = true;
+                }
+                Some(Ok(Event::Mouse(event))) => {
+                    for effect in handle_mouse(&mut app, &ui, event) {
                         let _ = effects.send(effect);
                     }
                     dirty = true;
@@ -329,6 +433,10 @@ pub async fn run(
                     pending.push(more);
                 }
                 for event in pending {
+                    if let AppEvent::Highlighted { key, lines } = event {
+                        ui.highlighted(key, lines);
+                        continue;
+                    }
                     for effect in app.apply(event) {
                         let _ = effects.send(effect);
                     }
@@ -355,6 +463,11 @@ pub async fn run(
                 activity.notify_one();
                 app.now = crate::model::now_secs();
                 draw(&mut terminal, &app, &mut ui)?;
+                // The view moved to show a new selection: scrolling goes on from there.
+                if app.follow_selection {
+                    app.follow_selection = false;
+                    app.scroll = ui.scroll_used;
+                }
                 last_frame = Instant::now();
                 urgent = false;
                 dirty = false;
@@ -403,7 +516,7 @@ pub fn base64(bytes: &[u8]) -> String {
 }
 
 /// Suspends the workspace, edits `text` in $VISUAL/$EDITOR (else vi), and returns it.
-async fn edit_in_editor(terminal: &mut Term, text: &str) -> std::io::Result<String> {
+async fn edit_in_editor(terminal: &mut Term, text: &str, mouse: bool) -> std::io::Result<String> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
@@ -417,7 +530,7 @@ async fn edit_in_editor(terminal: &mut Term, text: &str) -> std::io::Result<Stri
         .arg(&path)
         .status()
         .await;
-    let resumed = super::terminal::resume();
+    let resumed = super::terminal::resume(mouse);
     terminal.clear()?;
     resumed?;
     let edited = std::fs::read_to_string(&path);
@@ -492,6 +605,22 @@ fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Ve
             }
             app.set_filter(text)
         }
+        Mode::Search => {
+            let mut text = app.search.clone();
+            match key.code {
+                KeyCode::Esc | KeyCode::Enter => {
+                    app.mode = Mode::Normal;
+                    return Vec::new();
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) => text.push(c),
+                _ => return Vec::new(),
+            }
+            app.set_search(text);
+            Vec::new()
+        }
         Mode::Help => {
             app.mode = Mode::Normal;
             Vec::new()
@@ -514,18 +643,50 @@ fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Ve
             }
             _ => Vec::new(),
         },
-        Mode::Normal => {
-            let context = match app.focus {
-                Pane::Threads => Context::Threads,
-                Pane::Conversation => Context::Conversation,
-                Pane::Tools => Context::Tools,
-                Pane::Routing => Context::Routing,
-            };
-            match ui.keymap.action(context, &key) {
-                Some(action) => app.act(action),
-                None => Vec::new(),
+        Mode::Normal => match ui.keymap.action(app.focus.context(), &key) {
+            Some(action) => app.act(action),
+            None => Vec::new(),
+        },
+    }
+}
+
+/// Mouse (when enabled): a click focuses the pane under it (and picks the thread row
+/// clicked); the wheel scrolls the pane under it.
+fn handle_mouse(app: &mut App, ui: &Ui, event: MouseEvent) -> Vec<Effect> {
+    if app.mode != Mode::Normal {
+        return Vec::new();
+    }
+    let Some((pane, area)) = ui.pane_at(event.column, event.row) else {
+        return Vec::new();
+    };
+    match event.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            app.focus = pane;
+            if pane == Pane::Threads {
+                // Rows start inside the border; the list scrolls to keep the cursor in view.
+                let height = area.height.saturating_sub(2) as usize;
+                let offset = app.selected.saturating_sub(height.saturating_sub(1));
+                if event.row > area.y && event.row < area.y + area.height.saturating_sub(1) {
+                    let row = (event.row - area.y - 1) as usize;
+                    return app.select_thread(offset + row);
+                }
             }
+            Vec::new()
         }
+        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+            let focus = std::mem::replace(&mut app.focus, pane);
+            let action = if event.kind == MouseEventKind::ScrollUp {
+                Action::Up
+            } else {
+                Action::Down
+            };
+            let effects = (0..3).flat_map(|_| app.act(action)).collect();
+            if pane != Pane::Threads {
+                app.focus = focus;
+            }
+            effects
+        }
+        _ => Vec::new(),
     }
 }
 

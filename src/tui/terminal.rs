@@ -1,7 +1,9 @@
 //! The terminal guard: raw mode, alternate screen and bracketed paste while the UI runs,
 //! restored on drop, on error and on panic (a chained panic hook).
 
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
@@ -21,24 +23,29 @@ pub fn restore() {
     let _ = execute!(
         io::stdout(),
         DisableBracketedPaste,
+        DisableMouseCapture,
         LeaveAlternateScreen,
         cursor::Show
     );
 }
 
 /// Takes the terminal back after [`restore`] (for example after running $EDITOR).
-pub fn resume() -> io::Result<()> {
+pub fn resume(mouse: bool) -> io::Result<()> {
     enable_raw_mode()?;
     execute!(
         io::stdout(),
         EnterAlternateScreen,
         EnableBracketedPaste,
         cursor::Hide
-    )
+    )?;
+    if mouse {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
+    Ok(())
 }
 
 impl TerminalGuard {
-    pub fn enter() -> io::Result<(TerminalGuard, Term)> {
+    pub fn enter(mouse: bool) -> io::Result<(TerminalGuard, Term)> {
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
@@ -55,6 +62,9 @@ impl TerminalGuard {
             EnableBracketedPaste,
             cursor::Hide
         )?;
+        if mouse {
+            execute!(io::stdout(), EnableMouseCapture)?;
+        }
         let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         Ok((guard, terminal))
     }

@@ -16,7 +16,7 @@ pub const BUILTIN: [(&str, &str); 3] = [
     ),
 ];
 
-const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 27] = [
     "border",
     "border_focused",
     "title",
@@ -35,6 +35,15 @@ const FIELDS: [&str; 18] = [
     "running",
     "status_fg",
     "status_bg",
+    "heading",
+    "link",
+    "search_match",
+    "code_keyword",
+    "code_string",
+    "code_comment",
+    "code_number",
+    "code_function",
+    "code_type",
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,214 @@
+//! A support desk in mid-morning, for the snapshot tests of the workspace and its panes.
+
+#![cfg(test)]
+
+use super::app::{App, AppEvent, LiveCall};
+use crate::client::ServerEvent;
+use crate::model::memory::{MemoryChange, MemoryView, Retrieved, WindowView};
+use crate::model::{
+    Assistant, Content, FunctionCall, Message, MessageStatus, ReasoningStep, Role, Thread,
+    ThreadStatus, ToolCall, ToolCallStatus, ToolCallType, Usage,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const NOW: u64 = 1_795_560_000;
+
+fn assistant(id: &str, name: &str, routes_to: &[&str]) -> Assistant {
+    serde_json::from_value(json!({
+        "id": id, "object": "assistant", "project_id": "proj_1", "name": name, "instructions": "", "model": "local",
+        "tools": [], "memory": {"enabled": false, "summary_method": null}, "safety": {"strict": false, "allowed_domains": []},
+        "privacy": {"mode": "off", "allowed_entities": []}, "routes_to": routes_to, "approval": "never", "created_at": NOW
+    }))
+    .unwrap()
+}
+
+fn thread(
+    id: &str,
+    assistant: &str,
+    status: ThreadStatus,
+    title: &str,
+    priority: &str,
+    age: u64,
+) -> Thread {
+    Thread {
+        id: id.into(),
+        object: "thread".into(),
+        project_id: "proj_1".into(),
+        assistant_id: assistant.into(),
+        created_at: NOW - age,
+        updated_at: NOW - age,
+        status,
+        metadata: BTreeMap::from([
+            ("priority".to_string(), priority.to_string()),
+            ("case_id".to_string(), format!("CASE-{}", &id[7..])),
+        ]),
+        title: Some(title.into()),
+        parent_thread_id: None,
+    }
+}
+
+pub fn message(id: &str, role: Role, text: &str) -> Message {
+    Message {
+        id: id.into(),
+        object: "thread.message".into(),
+        thread_id: "thread_0456".into(),
+        assistant_id: (role == Role::Assistant).then(|| "asst_triage".to_string()),
+        role,
+        content: Some(Content::Text(text.into())),
+        attachments: vec![],
+        tool_calls: vec![],
+        tool_call_id: None,
+        reasoning: vec![],
+        status: MessageStatus::Completed,
+        usage: Usage::default(),
+        created_at: NOW - 60,
+        error: None,
+    }
+}
+
+fn call(
+    id: &str,
+    name: &str,
+    args: &str,
+    status: ToolCallStatus,
+    output: Option<&str>,
+) -> ToolCall {
+    ToolCall {
+        id: id.into(),
+        kind: ToolCallType::Function,
+        function: FunctionCall {
+            name: name.into(),
+            arguments: args.into(),
+        },
+        target_assistant_id: None,
+        thread_id: None,
+        status,
+        output: output.map(str::to_string),
+        latency_ms: output.map(|_| 12),
+        step: 0,
+        approved: false,
+    }
+}
+
+/// A support desk in mid-morning: every pane has something.
+pub fn workspace() -> App {
+    let mut app = App::new("local http://127.0.0.1:7878".into());
+    app.now = NOW;
+    app.apply(AppEvent::Snapshot {
+        has_more: false,
+        assistants: vec![
+            assistant("asst_triage", "triage", &["asst_legal", "asst_billing"]),
+            assistant("asst_legal", "legal-review", &[]),
+            assistant("asst_billing", "billing", &[]),
+        ],
+        threads: vec![
+            thread(
+                "thread_0456",
+                "asst_triage",
+                ThreadStatus::Running,
+                "Order ORD-4521 never arrived, charged twice",
+                "high",
+                5,
+            ),
+            thread(
+                "thread_0457",
+                "asst_legal",
+                ThreadStatus::RequiresAction,
+                "Liability clauses in the Acme contract",
+                "normal",
+                120,
+            ),
+            thread(
+                "thread_0458",
+                "asst_billing",
+                ThreadStatus::Active,
+                "Which payment methods do you accept?",
+                "low",
+                4000,
+            ),
+            thread(
+                "thread_0459",
+                "asst_triage",
+                ThreadStatus::Closed,
+                "Password reset loop \u{1b}[2J",
+                "low",
+                90_000,
+            ),
+        ],
+    });
+    let mut reply = message(
+        "msg_2",
+        Role::Assistant,
+        "Here is what I found:\n\n- **Order ORD-4521**: shipped on 2026-11-20.\n\n| Item | Refund |\n|---|---|\n| Charge 2 | **49.90 EUR** |\n\n```text\ntracking PN-778120\n```",
+    );
+    reply.reasoning = vec![ReasoningStep {
+        text: "The user asks about an order and a refund.".into(),
+    }];
+    reply.tool_calls = vec![call(
+        "call_a",
+        "lookup_order",
+        "{\"order_id\":\"ORD-4521\"}",
+        ToolCallStatus::Completed,
+        Some("Order ORD-4521: shipped"),
+    )];
+    reply.status = MessageStatus::InProgress;
+    app.apply(AppEvent::Messages {
+        thread_id: "thread_0456".into(),
+        messages: vec![
+            message(
+                "msg_1",
+                Role::User,
+                "Hi, order ORD-4521 never arrived and I was charged twice.",
+            ),
+            reply,
+        ],
+    });
+    app.live_calls.push_front(LiveCall {
+        thread_id: "thread_0456".into(),
+        call: call(
+            "call_a",
+            "lookup_order",
+            "{\"order_id\":\"ORD-4521\"}",
+            ToolCallStatus::Completed,
+            Some("ok"),
+        ),
+    });
+    app.live_calls.push_front(LiveCall {
+        thread_id: "thread_0457".into(),
+        call: call(
+            "call_b",
+            "retrieve_clauses",
+            "{\"section\":\"liability\"}",
+            ToolCallStatus::RequiresAction,
+            None,
+        ),
+    });
+    app.apply(AppEvent::Server(ServerEvent {
+        id: Some(1),
+        event: "routing".into(),
+        data: json!({"thread_id": "thread_0456", "from_assistant_id": "asst_triage", "to_assistant_id": "asst_billing", "tool_call_id": "call_r"}),
+    }));
+    app.apply(AppEvent::Memory(MemoryView {
+        object: "thread.memory".into(),
+        thread_id: "thread_0456".into(),
+        enabled: true,
+        summary_method: Some("reflection".into()),
+        summary: Some("The user asked: \u{201c}where is order ORD-4521\u{201d}. triage answered: \u{201c}shipped on 2026-11-20 with ParcelNow\u{201d}.".into()),
+        vector_context: vec![Retrieved {
+            text: "Order ORD-4521 was charged twice".into(),
+            score: 0.61,
+            message_id: "msg_0".into(),
+            role: "user".into(),
+        }],
+        window: WindowView { turns: 4, tokens: 512, budget_tokens: 600 },
+        indexed_turns: 6,
+        folded_turns: 2,
+        changes: vec![
+            MemoryChange { at: NOW - 30, what: "summary rewritten: 2 turns left the window (24 words now)".into() },
+            MemoryChange { at: NOW - 5, what: "retrieved 1 earlier turn (best 0.61)".into() },
+        ],
+        updated_at: Some(NOW - 5),
+    }));
+    app
+}

@@ -1,0 +1,101 @@
+//! The panes of the workspace, one module each, with what they share: the framed block,
+//! clipping of untrusted text, and small formatters.
+
+pub mod composer;
+pub mod conversation;
+pub mod memory;
+pub mod routing;
+pub mod status;
+pub mod threads;
+pub mod tools;
+
+use super::app::{App, Pane};
+use super::ui::Ui;
+use crate::model::ToolCallStatus;
+use crate::text::sanitize;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders};
+
+/// Draws one pane into `area`.
+pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
+    ui.areas.push((pane, area));
+    match pane {
+        Pane::Threads => threads::draw(frame, app, ui, area),
+        Pane::Conversation => conversation::draw(frame, app, ui, area),
+        Pane::Tools => tools::draw(frame, app, ui, area),
+        Pane::Routing => routing::draw(frame, app, ui, area),
+        Pane::Memory => memory::draw(frame, app, ui, area),
+    }
+}
+
+/// The frame of a pane: its number (the key that focuses it) and title.
+pub fn block<'a>(app: &App, ui: &Ui, pane: Pane, title: String) -> Block<'a> {
+    let number = Pane::ALL.iter().position(|p| *p == pane).unwrap_or(0) + 1;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(ui.theme.border(app.focus == pane))
+        .title(Span::styled(
+            format!(" {number} {title} "),
+            ui.theme.fg("title"),
+        ))
+}
+
+/// Untrusted text on one line of at most `width` characters.
+pub fn clip(text: &str, width: usize) -> String {
+    let clean = sanitize(text).replace('\n', " ");
+    let count = clean.chars().count();
+    if count <= width {
+        clean
+    } else if width == 0 {
+        String::new()
+    } else {
+        clean
+            .chars()
+            .take(width.saturating_sub(1))
+            .chain(std::iter::once('…'))
+            .collect()
+    }
+}
+
+pub fn call_icon(status: ToolCallStatus) -> &'static str {
+    match status {
+        ToolCallStatus::InProgress => "⟳",
+        ToolCallStatus::RequiresAction => "?",
+        ToolCallStatus::RequiresApproval => "!",
+        ToolCallStatus::Completed => "✓",
+        ToolCallStatus::Failed => "✗",
+        ToolCallStatus::Denied => "⊘",
+        ToolCallStatus::Cancelled => "-",
+    }
+}
+
+/// 950, 12.3k, 1.2M.
+pub fn compact(n: u64) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=999_999 => format!("{:.1}k", n as f64 / 1_000.0),
+        _ => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    use super::super::app::{App, Pane};
+    use super::super::keymap::Keymap;
+    use super::super::theme::Theme;
+    use super::super::ui::Ui;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    /// One pane alone, drawn at a size.
+    pub fn render_pane(app: &App, pane: Pane, width: u16, height: u16) -> String {
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| super::draw(frame, app, &mut ui, pane, frame.area()))
+            .unwrap();
+        format!("{}", terminal.backend())
+    }
+}

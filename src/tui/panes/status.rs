@@ -1,0 +1,145 @@
+//! The status bar (connection, origin, tokens per minute against the limit, cost,
+//! running and waiting threads, the focused pane's key hints), the palette and search
+//! lines, and the help overlay generated from the keymap.
+
+use super::{clip, compact};
+use crate::text::sanitize;
+use crate::tui::app::{App, Connection, Mode};
+use crate::tui::keymap::Action;
+use crate::tui::ui::Ui;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
+    let connection = match &app.connection {
+        Connection::Connecting => "○ connecting".to_string(),
+        Connection::Connected => "● connected".to_string(),
+        Connection::Reconnecting(why) => format!("◌ reconnecting ({})", clip(why, 30)),
+    };
+    let (running, waiting) = app.counts();
+    let context = app.focus.context();
+    let mut hints: Vec<String> = Vec::new();
+    for action in [
+        Action::Compose,
+        Action::NewThread,
+        Action::Approve,
+        Action::Deny,
+        Action::EditTool,
+        Action::Search,
+        Action::SearchNext,
+        Action::PrevItem,
+        Action::ToggleReasoning,
+        Action::Copy,
+        Action::Mark,
+        Action::Sort,
+        Action::Filter,
+        Action::Help,
+        Action::Quit,
+    ] {
+        if let Some(key) = ui.keymap.key_for(context, action) {
+            hints.push(format!("{key} {}", action.hint()));
+        }
+    }
+    let limits = app.limits.as_ref().map_or(String::new(), |l| {
+        format!(
+            " │ tok/min {}/{} · ${:.4}",
+            compact(l.tokens_used_last_minute),
+            compact(l.tokens_per_minute),
+            l.estimated_cost
+        )
+    });
+    let mut text = format!(
+        " {connection} {}{limits} │ {running} running · {waiting} waiting │ {}",
+        app.origin,
+        hints.join(" · ")
+    );
+    if let Mode::Palette(line) = &app.mode {
+        text = format!(
+            ":{}█   (theme NAME · demo · filter TEXT · reassign NAME · attach PATH · detach · help · quit; Enter runs, Esc leaves)",
+            sanitize(line)
+        );
+    }
+    if app.mode == Mode::Search {
+        text = format!(
+            " search: {}█   (Enter keeps it: n older, N newer; Esc leaves)",
+            sanitize(&app.search)
+        );
+    }
+    if let Some(notice) = &app.notice {
+        text = format!(" {} │ {text}", clip(notice, 60));
+    }
+    frame.render_widget(
+        Paragraph::new(clip(&text, area.width as usize)).style(ui.theme.status()),
+        area,
+    );
+}
+
+pub fn draw_help(frame: &mut Frame, ui: &Ui, area: Rect) {
+    let width = area.width.min(70);
+    let height = area.height.min(30);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines = vec![Line::styled(
+        "Keys (from the keymap; any key closes this)",
+        ui.theme.fg("title"),
+    )];
+    let mut last = None;
+    for (context, key, action) in ui.keymap.bindings() {
+        if last != Some(context) {
+            lines.push(Line::styled(
+                format!("[{}]", context.name()),
+                ui.theme.fg("dim"),
+            ));
+            last = Some(context);
+        }
+        lines.push(Line::raw(format!("  {key:<12} {}", action.describe())));
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(ui.theme.border(true))
+                .title(" Help "),
+        ),
+        rect,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::app::{Mode, Pane};
+    use crate::tui::fixtures::workspace;
+    use crate::tui::keymap::Keymap;
+    use crate::tui::theme::Theme;
+    use crate::tui::ui::Ui;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn status_line(app: &crate::tui::app::App, width: u16) -> String {
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(width, 1)).unwrap();
+        terminal
+            .draw(|frame| super::draw(frame, app, &ui, frame.area()))
+            .unwrap();
+        let _ = &mut ui;
+        format!("{}", terminal.backend())
+    }
+
+    #[test]
+    fn status_bar_hints_follow_the_focused_pane() {
+        let mut app = workspace();
+        insta::assert_snapshot!("status_threads", status_line(&app, 200));
+        app.focus = Pane::Conversation;
+        insta::assert_snapshot!("status_conversation", status_line(&app, 200));
+        app.mode = Mode::Search;
+        app.search = "refund".into();
+        insta::assert_snapshot!("status_search", status_line(&app, 120));
+    }
+}

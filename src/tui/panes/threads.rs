@@ -1,0 +1,121 @@
+//! The threads pane: status, assistant, title, metadata chips, unread count and last
+//! activity; filtered by the `/` query language, sorted with `s`, marked with `m`.
+
+use super::{block, clip};
+use crate::model::ThreadStatus;
+use crate::tui::app::{App, Mode, Pane, SortOrder, ago, short_id};
+use crate::tui::ui::Ui;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
+    let visible = app.visible_threads();
+    let more = if app.threads_has_more { "+" } else { "" };
+    let mut title = format!("Threads {}/{}{more}", visible.len(), app.threads.len());
+    if app.sort != SortOrder::Activity {
+        title.push_str(&format!(" by {}", app.sort.name()));
+    }
+    if app.mode == Mode::Filter || !app.filter_text.is_empty() {
+        title.push_str(&format!(" /{}", clip(&app.filter_text, 30)));
+        if app.mode == Mode::Filter {
+            title.push('█');
+        }
+    }
+    let block = block(app, ui, Pane::Threads, title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = inner.height as usize;
+    let width = inner.width as usize;
+    let offset = app.selected.saturating_sub(height.saturating_sub(1));
+    let theme = &ui.theme;
+    let lines: Vec<Line> = visible
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(index, thread)| {
+            let (icon, style) = match thread.status {
+                ThreadStatus::Active => ("·", theme.fg("dim")),
+                ThreadStatus::Running => ("●", theme.fg("running")),
+                ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
+                ThreadStatus::Closed => ("✓", theme.fg("dim")),
+            };
+            let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
+            let mut chips = String::new();
+            for key in ["priority", "case_id"] {
+                if let Some(value) = thread.metadata.get(key) {
+                    chips.push_str(&format!(" [{}]", clip(value, 16)));
+                }
+            }
+            let right = format!(
+                "{}{} {}",
+                chips,
+                if unread > 0 {
+                    format!(" ({unread})")
+                } else {
+                    String::new()
+                },
+                ago(app.now, thread.updated_at)
+            );
+            let assistant = clip(&app.assistant_name(&thread.assistant_id), 12);
+            let title = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
+            let used = 2 + 13 + right.chars().count() + 1;
+            let title = clip(&title, width.saturating_sub(used));
+            let pad = width.saturating_sub(2 + 13 + title.chars().count() + right.chars().count());
+            let mark = if app.marked.contains(&thread.id) {
+                "*"
+            } else {
+                " "
+            };
+            let mut line = Line::from(vec![
+                Span::styled(format!("{icon}{mark}"), style),
+                Span::styled(format!("{assistant:<12} "), theme.fg("assistant")),
+                Span::raw(title),
+                Span::raw(" ".repeat(pad)),
+                Span::styled(right, theme.fg("dim")),
+            ]);
+            if index == app.selected {
+                line = line.style(if app.focus == Pane::Threads {
+                    theme.selected()
+                } else {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                });
+            }
+            line
+        })
+        .collect();
+    let body = if lines.is_empty() {
+        Paragraph::new(if app.threads.is_empty() {
+            "No threads yet: press n to start one."
+        } else {
+            "No thread matches the filter."
+        })
+        .style(theme.fg("dim"))
+    } else {
+        Paragraph::new(lines)
+    };
+    frame.render_widget(body, inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::render_pane;
+    use crate::tui::app::{Pane, SortOrder};
+    use crate::tui::fixtures::workspace;
+
+    #[test]
+    fn threads_pane() {
+        let app = workspace();
+        insta::assert_snapshot!(render_pane(&app, Pane::Threads, 90, 8));
+        let mut sorted = workspace();
+        sorted.sort = SortOrder::Status;
+        sorted.threads_has_more = true;
+        insta::assert_snapshot!(
+            "threads_by_status",
+            render_pane(&sorted, Pane::Threads, 90, 8)
+        );
+    }
+}
