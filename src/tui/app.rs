@@ -145,6 +145,9 @@ pub enum Effect {
     },
     /// Read a file to send with the next message.
     Attach(String),
+    /// Panic on purpose (tests prove the terminal is restored); only when the
+    /// environment allows it, see `run`.
+    DebugPanic,
     Deny {
         thread_id: String,
         call_id: String,
@@ -1128,6 +1131,7 @@ impl App {
             }
             "theme" if !argument.is_empty() => vec![Effect::Theme(argument.to_string())],
             "attach" if !argument.is_empty() => vec![Effect::Attach(argument.to_string())],
+            "debug-panic" => vec![Effect::DebugPanic],
             "detach" => {
                 self.notice = Some(format!("Dropped {} attachments.", self.attachments.len()));
                 self.attachments.clear();
@@ -1397,5 +1401,119 @@ mod tests {
             messages: vec![message("msg_1", "hello world", MessageStatus::Completed)],
         });
         assert_eq!(app.messages[0].text(), "hello world");
+    }
+
+    fn thread_with(i: u32, status: &str, priority: &str) -> Thread {
+        serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+            "created_at": 0, "updated_at": 0, "status": status, "metadata": {"priority": priority}, "title": format!("t{i}"), "parent_thread_id": null}))
+        .unwrap()
+    }
+
+    #[test]
+    fn sort_keeps_the_cursor_on_its_thread_and_paging_asks_once() {
+        let mut app = App::new("test".into());
+        let mut threads = vec![
+            thread_with(0, "active", "low"),
+            thread_with(1, "requires_action", "normal"),
+            thread_with(2, "running", "high"),
+        ];
+        threads.extend((3..60).map(|i| thread_with(i, "closed", "low")));
+        app.apply(AppEvent::Snapshot {
+            assistants: vec![],
+            threads,
+            has_more: true,
+        });
+        let ids = |app: &App| -> Vec<String> {
+            app.visible_threads()
+                .iter()
+                .take(3)
+                .map(|t| t.id.clone())
+                .collect()
+        };
+        app.act(Action::Sort);
+        assert_eq!(app.sort, SortOrder::Priority);
+        assert_eq!(ids(&app), ["thread_2", "thread_1", "thread_0"]);
+        assert_eq!(app.selected_thread().unwrap().id, "thread_0");
+        app.act(Action::Sort);
+        assert_eq!(ids(&app), ["thread_1", "thread_2", "thread_0"]);
+        // Near the end of the loaded threads, the next page is asked for, once.
+        assert!(
+            !app.act(Action::Down)
+                .iter()
+                .any(|e| matches!(e, Effect::LoadMoreThreads(_))),
+            "far from the end"
+        );
+        let effects = app.act(Action::Bottom);
+        assert!(effects.contains(&Effect::LoadMoreThreads("thread_59".into())));
+        let effects = app.act(Action::Down);
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::LoadMoreThreads(_)))
+        );
+        app.apply(AppEvent::MoreThreads {
+            threads: vec![
+                thread_with(60, "active", "low"),
+                thread_with(59, "closed", "low"),
+            ],
+            has_more: false,
+        });
+        assert_eq!(
+            app.threads.len(),
+            61,
+            "a thread already loaded is not doubled"
+        );
+        assert!(!app.threads_has_more);
+    }
+
+    #[test]
+    fn attachments_go_with_the_next_message_and_edited_calls_are_checked() {
+        let mut app = App::new("test".into());
+        app.apply(AppEvent::Snapshot {
+            assistants: vec![],
+            threads: vec![thread_with(0, "active", "low")],
+            has_more: false,
+        });
+        assert_eq!(
+            app.run_command("attach ~/notes.txt"),
+            vec![Effect::Attach("~/notes.txt".into())]
+        );
+        app.apply(AppEvent::Attached {
+            name: "notes.txt".into(),
+            text: "line one".into(),
+        });
+        app.act(Action::Compose);
+        assert_eq!(
+            app.submit("see this".into()),
+            vec![Effect::Post {
+                thread_id: "thread_0".into(),
+                text: "see this\n\n[attached: notes.txt]\n```\nline one\n```".into()
+            }]
+        );
+        assert!(app.attachments.is_empty());
+        assert!(
+            app.edited_tool("t".into(), "c".into(), true, "{not json".into())
+                .is_empty()
+        );
+        assert_eq!(
+            app.edited_tool("t".into(), "c".into(), true, " {\"a\": 1}\n".into()),
+            vec![Effect::Approve {
+                thread_id: "t".into(),
+                call_id: "c".into(),
+                arguments: Some("{\"a\": 1}".into())
+            }]
+        );
+        assert!(
+            app.edited_tool("t".into(), "c".into(), false, "  \n".into())
+                .is_empty()
+        );
+        assert_eq!(
+            app.edited_tool("t".into(), "c".into(), false, "42\n".into()),
+            vec![Effect::AnswerTool {
+                thread_id: "t".into(),
+                call_id: "c".into(),
+                text: "42".into()
+            }]
+        );
     }
 }

@@ -257,7 +257,8 @@ fn spawn_worker(
                         Effect::Quit
                         | Effect::Theme(_)
                         | Effect::Copy(_)
-                        | Effect::EditTool { .. } => {}
+                        | Effect::EditTool { .. }
+                        | Effect::DebugPanic => {}
                     }
                     Ok(())
                 }
@@ -306,6 +307,10 @@ async fn read_attachment(path: &str) -> Result<(String, String), String> {
         .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
     Ok((name, text))
 }
+
+/// With this set, `:debug-panic` panics in the UI loop: the end-to-end test uses it to
+/// prove that a panic gives the terminal back.
+const DEBUG_PANIC_ENV: &str = "AGENTDECK_DEBUG_PANIC";
 
 /// How the workspace was started.
 pub struct Options {
@@ -379,6 +384,12 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                         for effect in pending {
                             match effect {
                                 Effect::Quit => quit = true,
+                                Effect::DebugPanic => {
+                                    if std::env::var_os(DEBUG_PANIC_ENV).is_some() {
+                                        panic!("debug-panic asked for from the palette");
+                                    }
+                                    app.notice = Some("Unknown command 'debug-panic'.".into());
+                                }
                                 Effect::Copy(text) => copy_to_clipboard(&text),
                                 Effect::Theme(name) => {
                                     match super::theme::Theme::load(&name, &crate::config::config_dir()) {

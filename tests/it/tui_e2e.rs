@@ -49,6 +49,22 @@ impl Session {
         }
     }
 
+    /// Waits up to 20 s for the screen to satisfy `check`.
+    fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {what}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.name];
         args.extend_from_slice(keys);
@@ -117,12 +133,55 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     session.wait_for("(3 words):");
     session.wait_for("· billing      hello from the end-to-end test");
 
+    // Billing does not remember; the memory pane says so.
+    session.wait_for("Memory is off for billing");
+
+    // `:attach` sends a file with the next message.
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "attached-marker-42\n").unwrap();
+    session.keys(&[":"]);
+    session.type_text(&format!("attach {}", notes.display()));
+    session.keys(&["Enter"]);
+    session.wait_for("Attached notes.txt");
+    session.keys(&["i"]);
+    session.wait_for("attached: notes.txt");
+    session.type_text("see the file");
+    session.keys(&["Enter"]);
+    session.wait_for("│ attached-marker-42");
+    session.wait_until("the reply to the attachment", |screen| {
+        screen.contains("(8 words):")
+            && screen.contains("· billing      hello from the end-to-end test")
+    });
+
+    // Search in the thread selects the message that matches.
+    session.keys(&["2", "/"]);
+    session.type_text("marker-42");
+    session.keys(&["Enter"]);
+    session.wait_for("messages match");
+    session.keys(&["1"]);
+
     // A routed request: the linked thread and the edge count.
     session.keys(&["i"]);
     session.wait_for("Message · Enter send");
     session.type_text("please ask legal-review about the contract");
     session.keys(&["Enter"]);
     session.wait_for("──▶ legal-review  ×1");
+
+    // Triage remembers: its thread shows the memory window, with turns indexed.
+    session.keys(&["/"]);
+    session.type_text("assistant:triage");
+    session.keys(&["Enter"]);
+    session.wait_for("5 Memory · window");
+    session.wait_until("indexed turns", |screen| {
+        screen.contains(" indexed") && !screen.contains("· 0 indexed")
+    });
+    session.keys(&["/"]);
+    for _ in 0.."assistant:triage".len() {
+        session.keys(&["BSpace"]);
+    }
+    session.keys(&["Enter"]);
+    // The routed request added legal-review's linked thread.
+    session.wait_for("Threads 6/6");
 
     // `:demo` makes several threads stream at once.
     session.keys(&[":"]);
@@ -157,7 +216,59 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     session.keys(&["q"]);
     let screen = session.wait_for("EXITED-0");
     assert!(
-        !screen.contains("Threads 5/5"),
+        !screen.contains("1 Threads"),
         "the alternate screen was left:\n{screen}"
+    );
+}
+
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("agentdeck-e2e-panic-{}", std::process::id());
+    // After the program ends, the shell reports its exit status and whether the terminal
+    // is back in canonical (cooked) mode.
+    let command = format!(
+        "env AGENTDECK_DEBUG_PANIC=1 RUST_BACKTRACE=0 XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data}; echo EXITED-$?; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE-/'; sleep 60",
+        state = dir.path().join("state").display(),
+        config = dir.path().join("config").display(),
+        bin = env!("CARGO_BIN_EXE_agentdeck"),
+        data = dir.path().join("data").display(),
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    let session = Session { name };
+    session.wait_for("Threads 4/4");
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &session.name, "#{alternate_on}"]).trim(),
+        "1",
+        "the workspace runs on the alternate screen"
+    );
+    session.keys(&[":"]);
+    session.type_text("debug-panic");
+    session.keys(&["Enter"]);
+    let screen = session.wait_for("MODE-");
+    assert!(screen.contains("EXITED-101"), "{screen}");
+    assert!(
+        screen.contains("debug-panic asked for"),
+        "the panic message is readable:\n{screen}"
+    );
+    assert!(
+        screen.contains("MODE-icanon"),
+        "raw mode is off again:\n{screen}"
+    );
+    assert!(!screen.contains("Threads 4/4"), "{screen}");
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &session.name, "#{alternate_on}"]).trim(),
+        "0",
+        "the alternate screen was left"
     );
 }
