@@ -235,9 +235,7 @@ impl Run {
                             delta.insert_str(0, "\n\n");
                         }
                     }
-                    let mut text = self.reply.text();
-                    text.push_str(&delta);
-                    self.reply.content = Some(Content::Text(text));
+                    self.reply.append_text(&delta);
                     self.emit(
                         EventKind::MessageDelta,
                         json!({"message_id": self.reply.id, "delta": delta}),

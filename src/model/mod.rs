@@ -436,6 +436,19 @@ impl Message {
             .map(Content::to_text)
             .unwrap_or_default()
     }
+
+    /// Adds streamed text at the end, in place when the content is plain text (a long
+    /// reply is not copied for every word).
+    pub fn append_text(&mut self, delta: &str) {
+        match &mut self.content {
+            Some(Content::Text(text)) => text.push_str(delta),
+            _ => {
+                let mut text = self.text();
+                text.push_str(delta);
+                self.content = Some(Content::Text(text));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

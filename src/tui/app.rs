@@ -6,7 +6,7 @@ use super::keymap::Action;
 use crate::client::ServerEvent;
 use crate::model::memory::MemoryView;
 use crate::model::{
-    Assistant, Content, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
+    Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -555,9 +555,7 @@ impl App {
             "message.delta" if is_open => {
                 let delta = text("delta");
                 if let Some(message) = self.open_message(&text("message_id")) {
-                    let mut content = message.text();
-                    content.push_str(&delta);
-                    message.content = Some(Content::Text(content));
+                    message.append_text(&delta);
                 }
             }
             "reasoning.delta" if is_open => {
@@ -1247,7 +1245,7 @@ pub fn ago(now: u64, then: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MessageStatus, Role, Usage};
+    use crate::model::{Content, MessageStatus, Role, Usage};
 
     fn message(id: &str, text: &str, status: MessageStatus) -> Message {
         Message {

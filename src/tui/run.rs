@@ -22,8 +22,10 @@ const FRAME: Duration = Duration::from_millis(16);
 /// ...and 20 for what streams in: plenty to read, a third of the bytes over SSH.
 const STREAM_FRAME: Duration = Duration::from_millis(50);
 
-/// Loads what the workspace shows first, then follows every event the key may see.
-fn spawn_multiplexer(
+/// The stream multiplexer: loads what the workspace shows first, then follows every
+/// event the key may see (one subscription per server, resumed with Last-Event-ID) into
+/// the one typed channel of the UI.
+pub fn spawn_multiplexer(
     client: Client,
     events: mpsc::UnboundedSender<AppEvent>,
 ) -> tokio::task::JoinHandle<()> {

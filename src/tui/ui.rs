@@ -15,12 +15,57 @@ use ratatui_textarea::TextArea;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A finished message laid out at one width.
+/// A message laid out at one width: its lines in parts that may be shared (a streaming
+/// reply shares its finished paragraphs with the cache, so a frame need not copy them).
 #[derive(Debug)]
 pub struct WrappedMessage {
-    pub lines: Vec<Line<'static>>,
+    parts: Vec<Arc<Vec<Line<'static>>>>,
+    len: usize,
     /// (first, last) line of each code block.
     pub code_blocks: Vec<(usize, usize)>,
+}
+
+impl WrappedMessage {
+    pub fn new(parts: Vec<Arc<Vec<Line<'static>>>>, code_blocks: Vec<(usize, usize)>) -> Self {
+        let len = parts.iter().map(|p| p.len()).sum();
+        WrappedMessage {
+            parts,
+            len,
+            code_blocks,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies of the lines from `skip` on.
+    pub fn lines_from(&self, skip: usize) -> Vec<Line<'static>> {
+        let mut out = Vec::with_capacity(self.len.saturating_sub(skip));
+        let mut at = 0;
+        for part in &self.parts {
+            let end = at + part.len();
+            if end > skip {
+                out.extend(part[skip.saturating_sub(at)..].iter().cloned());
+            }
+            at = end;
+        }
+        out
+    }
+}
+
+/// The finished paragraphs of the reply that is streaming, laid out.
+pub struct StreamingPrefix {
+    pub message_id: String,
+    pub width: usize,
+    /// Bytes of the text they cover.
+    pub prefix_len: usize,
+    pub lines: Arc<Vec<Line<'static>>>,
+    pub blocks: Vec<super::markdown::CodeBlock>,
 }
 
 /// UI-only state: what the app state does not need to know.
@@ -31,6 +76,7 @@ pub struct Ui {
     /// Laid-out finished messages, by (message id, width, reasoning shown).
     pub wrapped: HashMap<(String, u16, bool), Arc<WrappedMessage>>,
     pub highlighter: Highlighter,
+    pub streaming: Option<StreamingPrefix>,
     /// Where each pane was drawn last (for the mouse).
     pub areas: Vec<(Pane, Rect)>,
     /// The conversation's scroll as last drawn (it moves to show a selection).
@@ -45,6 +91,7 @@ impl Ui {
             composer: TextArea::default(),
             wrapped: HashMap::new(),
             highlighter: Highlighter::plain(),
+            streaming: None,
             areas: Vec::new(),
             scroll_used: 0,
         }
@@ -54,12 +101,14 @@ impl Ui {
     pub fn set_theme(&mut self, theme: Theme) {
         self.theme = theme;
         self.wrapped.clear();
+        self.streaming = None;
     }
 
     /// A code block's highlighting arrived: lay messages out again to show it.
     pub fn highlighted(&mut self, key: u64, lines: super::highlight::Highlighted) {
         self.highlighter.insert(key, lines);
         self.wrapped.clear();
+        self.streaming = None;
     }
 
     /// The pane at a screen position.

@@ -108,7 +108,31 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
         }
     }
     let text = sanitize(&message.text());
-    let blocks = markdown::render(&text, width, &ui.theme, &mut ui.highlighter, &mut lines);
+    let mut parts = Vec::new();
+    let blocks = if message.status.is_final() {
+        markdown::render(&text, width, &ui.theme, &mut ui.highlighter, &mut lines)
+    } else {
+        // The head, the kept finished paragraphs (shared, not copied), the paragraph
+        // being written.
+        let (prefix, mut blocks) = streaming_prefix(ui, &message.id, &text, width);
+        let offset = lines.len();
+        for block in &mut blocks {
+            block.first_line += offset;
+            block.last_line += offset;
+        }
+        let prefix_len = prefix.as_ref().map_or(0, |p| p.len());
+        parts.push(Arc::new(std::mem::take(&mut lines)));
+        if let Some(prefix) = prefix {
+            parts.push(prefix);
+        }
+        let rest = &text[stable_prefix(&text)..];
+        for mut block in markdown::render(rest, width, &ui.theme, &mut ui.highlighter, &mut lines) {
+            block.first_line += offset + prefix_len;
+            block.last_line += offset + prefix_len;
+            blocks.push(block);
+        }
+        blocks
+    };
     if let Some(error) = &message.error {
         lines.push(Line::styled(
             clip(&format!("  ✗ {}", error.message), width),
@@ -116,9 +140,96 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
         ));
     }
     lines.push(Line::raw(""));
-    WrappedMessage {
-        lines,
-        code_blocks: blocks.iter().map(|b| (b.first_line, b.last_line)).collect(),
+    parts.push(Arc::new(lines));
+    WrappedMessage::new(
+        parts,
+        blocks.iter().map(|b| (b.first_line, b.last_line)).collect(),
+    )
+}
+
+/// Where the finished paragraphs of a growing text end: after its last blank line that
+/// is not inside a code block. What comes before never changes as the text grows.
+fn stable_prefix(text: &str) -> usize {
+    let mut in_code = false;
+    let mut stable = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        at += line.len();
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.trim().is_empty() && at < text.len() {
+            stable = at;
+        }
+    }
+    stable
+}
+
+/// A reply that is still streaming: its finished paragraphs are laid out once and kept
+/// (so a frame costs the same at word 100 and word 2,500); only the paragraph being
+/// written is laid out again. Returns the kept lines (none before the first paragraph
+/// is finished) and their code blocks.
+fn streaming_prefix(
+    ui: &mut Ui,
+    id: &str,
+    text: &str,
+    width: usize,
+) -> (Option<Arc<Vec<Line<'static>>>>, Vec<markdown::CodeBlock>) {
+    let split = stable_prefix(text);
+    if split == 0 {
+        return (None, Vec::new());
+    }
+    let same = |cached: &crate::tui::ui::StreamingPrefix| {
+        cached.message_id == id && cached.width == width && cached.prefix_len <= split
+    };
+    match ui.streaming.take() {
+        // Paragraphs were finished since: lay out only those, after the kept ones. The
+        // last frame's copy is gone by now, so the lines are extended in place.
+        Some(mut cached) if same(&cached) => {
+            if cached.prefix_len < split {
+                let mut more = Vec::new();
+                let blocks = markdown::render(
+                    &text[cached.prefix_len..split - 1],
+                    width,
+                    &ui.theme,
+                    &mut ui.highlighter,
+                    &mut more,
+                );
+                let lines = Arc::make_mut(&mut cached.lines);
+                let offset = lines.len();
+                cached
+                    .blocks
+                    .extend(blocks.into_iter().map(|b| markdown::CodeBlock {
+                        first_line: b.first_line + offset,
+                        last_line: b.last_line + offset,
+                        ..b
+                    }));
+                lines.extend(more);
+                cached.prefix_len = split;
+            }
+            ui.streaming = Some(cached);
+        }
+        _ => {
+            let mut lines = Vec::new();
+            // Without its last newline: the rest starts on the line after it.
+            let blocks = markdown::render(
+                &text[..split - 1],
+                width,
+                &ui.theme,
+                &mut ui.highlighter,
+                &mut lines,
+            );
+            ui.streaming = Some(crate::tui::ui::StreamingPrefix {
+                message_id: id.to_string(),
+                width,
+                prefix_len: split,
+                lines: Arc::new(lines),
+                blocks,
+            });
+        }
+    }
+    match &ui.streaming {
+        Some(cached) => (Some(cached.lines.clone()), cached.blocks.clone()),
+        None => (None, Vec::new()),
     }
 }
 
@@ -187,6 +298,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     let needed = height + app.scroll;
     let mut tail: Vec<Line<'static>> = Vec::new();
     let mut newest_len = None;
+    let mut total_lines = 0;
     // Where the selection is, counted from the end of the tail (stable as lines are
     // put in front): lines from its top line to the end.
     let mut selected_from_end: Option<usize> = None;
@@ -205,34 +317,42 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         } else {
             Arc::new(layout(app, ui, message, width as usize))
         };
-        let mut lines = wrapped.lines.clone();
-        if let Some(selection) = selected.filter(|s| s.message_id == message.id) {
+        let len = wrapped.len();
+        let is_selected = selected.filter(|s| s.message_id == message.id);
+        // Only the lines the pane shows are copied, unless the selection is still to be
+        // found above them.
+        let take = if following && selected_from_end.is_none() {
+            len
+        } else {
+            len.min(needed.saturating_sub(tail.len()))
+        };
+        let skipped = len - take;
+        let mut lines = wrapped.lines_from(skipped);
+        if let Some(selection) = is_selected {
             let marked = ui.theme.selected();
-            let top = match selection
+            let (top, bottom) = match selection
                 .code_block
                 .and_then(|i| wrapped.code_blocks.get(i))
             {
-                Some(&(first, last)) => {
-                    for line in &mut lines[first..=last.min(wrapped.lines.len() - 1)] {
-                        line.style = marked;
-                    }
-                    first
-                }
-                None => {
-                    lines[0].style = marked;
-                    0
-                }
+                Some(&(first, last)) => (first, last.min(len.saturating_sub(1))),
+                None => (0, 0),
             };
-            selected_from_end = Some(lines.len() - top + tail.len());
+            for index in top.max(skipped)..=bottom {
+                if index >= skipped {
+                    lines[index - skipped].style = marked;
+                }
+            }
+            selected_from_end = Some(len - top + tail.len());
         }
-        newest_len.get_or_insert(lines.len());
+        newest_len.get_or_insert(len);
+        total_lines += len;
         tail.splice(0..0, lines);
         let found = !following || selected_from_end.is_some();
         if tail.len() >= needed && found {
             break;
         }
     }
-    // The view follows a growing reply in steps of two thirds of the pane, not line by
+    // The view follows a growing reply in steps of five sixths of the pane, not line by
     // line: between steps a frame only adds the new words, instead of shifting (and so
     // repainting) the whole pane for every line. Over SSH this is most of the bytes.
     // Only while a reply streams and the conversation overflows: content that fits never
@@ -241,9 +361,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         .messages
         .last()
         .is_some_and(|m| m.status == MessageStatus::InProgress);
-    let step = (height * 2 / 3).max(1);
+    let step = (height * 5 / 6).max(1);
     let at_bottom = app.scroll == 0 && !following;
-    if let Some(len) = newest_len.filter(|_| streaming && at_bottom && tail.len() > height) {
+    if let Some(len) = newest_len.filter(|_| streaming && at_bottom && total_lines > height) {
         tail.extend(std::iter::repeat_n(
             Line::raw(""),
             (step - len % step) % step,
@@ -276,6 +396,54 @@ mod tests {
     use crate::tui::app::Pane;
     use crate::tui::fixtures::{message, workspace};
     use crate::tui::keymap::Action;
+
+    #[test]
+    fn a_streaming_reply_keeps_its_finished_paragraphs_laid_out() {
+        assert_eq!(super::stable_prefix("one\n\ntwo"), 5);
+        assert_eq!(
+            super::stable_prefix("one\n\n```\na\n\nb"),
+            5,
+            "not inside code"
+        );
+        assert_eq!(super::stable_prefix("one two"), 0);
+        // Laying out in two parts gives the same lines as in one.
+        let text = "# Head\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\nlast words so";
+        let mut app = workspace();
+        let mut streaming = app.messages[1].clone();
+        streaming.content = Some(Content::Text(text.into()));
+        streaming.status = MessageStatus::InProgress;
+        app.messages[1] = streaming;
+        let live = render_pane(&app, Pane::Conversation, 60, 30);
+        app.messages[1].status = MessageStatus::Completed;
+        let done = render_pane(&app, Pane::Conversation, 60, 30);
+        let body = |screen: &str| -> Vec<String> {
+            screen
+                .lines()
+                .filter(|l| !l.contains("▌triage"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(body(&live), body(&done));
+
+        // Grown word by word with one UI (kept paragraphs extended in place), the last
+        // frame is the same as the finished message's.
+        let mut ui = crate::tui::ui::Ui::new(
+            crate::tui::keymap::Keymap::default_keymap(),
+            crate::tui::theme::Theme::default_theme(),
+        );
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(60, 30)).unwrap();
+        app.messages[1].status = MessageStatus::InProgress;
+        let mut grown = String::new();
+        for piece in text.split_inclusive(' ') {
+            grown.push_str(piece);
+            app.messages[1].content = Some(Content::Text(grown.clone()));
+            terminal
+                .draw(|f| super::super::draw(f, &app, &mut ui, Pane::Conversation, f.area()))
+                .unwrap();
+        }
+        assert_eq!(body(&format!("{}", terminal.backend())), body(&live));
+    }
 
     #[test]
     fn conversation_pane_with_markdown_reasoning_and_tools() {
