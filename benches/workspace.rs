@@ -319,10 +319,22 @@ fn bench_first_frame(c: &mut Criterion) {
                 let (elapsed, runtime) = rt.block_on(async {
                     // What `agentdeck` does without --remote: start the runtime in-process,
                     // then the multiplexer's snapshot, then the first frame.
-                    let start = Instant::now();
-                    let runtime = Runtime::start(runtime_options(dir.path(), 0.0))
-                        .await
-                        .unwrap();
+                    // The last round's store may still be closing (sled lets go of its
+                    // lock from a background thread): the clock starts at the start that
+                    // opens it.
+                    let mut attempts = 0;
+                    let (start, runtime) = loop {
+                        let start = Instant::now();
+                        match Runtime::start(runtime_options(dir.path(), 0.0)).await {
+                            Ok(runtime) => break (start, runtime),
+                            Err(err) if attempts < 100 => {
+                                attempts += 1;
+                                let _ = err;
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            Err(err) => panic!("{err:#}"),
+                        }
+                    };
                     let client = Client::new(&runtime.url(), runtime.admin_key());
                     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                     let multiplexer = agentdeck::tui::run::spawn_multiplexer(client, tx);
