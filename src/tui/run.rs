@@ -705,12 +705,61 @@ fn handle_mouse(app: &mut App, ui: &Ui, event: MouseEvent) -> Vec<Effect> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::tui::fixtures::workspace;
+    use crossterm::event::KeyModifiers;
+
+    #[test]
+    fn clicks_focus_and_pick_threads_and_the_wheel_scrolls_the_pane_under_it() {
+        let mut app = workspace();
+        let mut ui = Ui::new(
+            crate::tui::keymap::Keymap::default_keymap(),
+            crate::tui::theme::Theme::default_theme(),
+        );
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 36)).unwrap();
+        terminal.draw(|f| ui::draw(f, &app, &mut ui)).unwrap();
+        let at = |column, row, kind| MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        };
+        // The third thread row (the border is row 0).
+        let effects = handle_mouse(
+            &mut app,
+            &ui,
+            at(5, 3, MouseEventKind::Down(MouseButton::Left)),
+        );
+        assert_eq!(
+            app.selected_thread().map(|t| t.id.as_str()),
+            Some("thread_0458")
+        );
+        assert!(effects.contains(&Effect::LoadMessages("thread_0458".into())));
+        // A click in the conversation focuses it; the wheel over it scrolls it, and over
+        // the threads moves their cursor (and the focus) there.
+        handle_mouse(
+            &mut app,
+            &ui,
+            at(80, 10, MouseEventKind::Down(MouseButton::Left)),
+        );
+        assert_eq!(app.focus, Pane::Conversation);
+        handle_mouse(&mut app, &ui, at(80, 10, MouseEventKind::ScrollUp));
+        assert_eq!(app.scroll, 3);
+        handle_mouse(&mut app, &ui, at(5, 3, MouseEventKind::ScrollDown));
+        assert_eq!(
+            app.selected_thread().map(|t| t.id.as_str()),
+            Some("thread_0459")
+        );
+        assert_eq!(app.focus, Pane::Threads);
+    }
+
     #[test]
     fn base64_matches_the_standard() {
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foo"), "Zm9v");
-        assert_eq!(super::base64("évil".as_bytes()), "w6l2aWw=");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64("évil".as_bytes()), "w6l2aWw=");
     }
 }
