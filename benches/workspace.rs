@@ -28,13 +28,33 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// CPU time (user + system) of this process so far.
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+/// CPU time (user + system) of a process so far, from its /proc/PID/stat.
+fn cpu_in(stat_path: &str) -> Duration {
+    let stat = std::fs::read_to_string(stat_path).unwrap();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
+}
+
+fn process_cpu() -> Duration {
+    cpu_in("/proc/self/stat")
+}
+
+fn cpu_of(pid: u32) -> Duration {
+    cpu_in(&format!("/proc/{pid}/stat"))
+}
+
+/// Applies what the multiplexer sends until its first snapshot has arrived.
+async fn until_snapshot(rx: &mut tokio::sync::mpsc::UnboundedReceiver<AppEvent>, app: &mut App) {
+    loop {
+        let event = rx.recv().await.unwrap();
+        let snapshot = matches!(event, AppEvent::Snapshot { .. });
+        app.apply(event);
+        if snapshot {
+            return;
+        }
+    }
 }
 
 fn runtime_options(dir: &std::path::Path, tps: f64) -> RuntimeOptions {
@@ -74,14 +94,7 @@ async fn fifty_streams(client: &Client, assistants: &[String]) -> Session {
     let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
     // The snapshot first, so the streams are followed from before they start.
-    loop {
-        let event = rx.recv().await.unwrap();
-        let snapshot = matches!(event, AppEvent::Snapshot { .. });
-        app.apply(event);
-        if snapshot {
-            break;
-        }
-    }
+    until_snapshot(&mut rx, &mut app).await;
     let mut threads = Vec::new();
     for assistant in assistants {
         let thread = client
@@ -144,14 +157,6 @@ async fn fifty_streams(client: &Client, assistants: &[String]) -> Session {
     };
     multiplexer.abort();
     session
-}
-
-/// CPU time (user + system) of another process so far.
-fn cpu_of(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
 }
 
 /// The real `agentdeck serve` in its own process, so that this process's CPU is the
@@ -339,14 +344,7 @@ fn bench_first_frame(c: &mut Criterion) {
                     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                     let multiplexer = agentdeck::tui::run::spawn_multiplexer(client, tx);
                     let mut app = App::new("bench".into());
-                    loop {
-                        let event = rx.recv().await.unwrap();
-                        let snapshot = matches!(event, AppEvent::Snapshot { .. });
-                        app.apply(event);
-                        if snapshot {
-                            break;
-                        }
-                    }
+                    until_snapshot(&mut rx, &mut app).await;
                     let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
                     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
                     terminal.draw(|f| draw(f, &app, &mut ui)).unwrap();

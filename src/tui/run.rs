@@ -585,6 +585,26 @@ fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Sen
     Box::pin(futures::future::pending())
 }
 
+/// A key typed into a one-line field (the filter, the search).
+enum LineEdit {
+    Leave,
+    Changed(String),
+    Ignored,
+}
+
+fn edit_line(key: &crossterm::event::KeyEvent, text: &str) -> LineEdit {
+    let mut text = text.to_string();
+    match key.code {
+        KeyCode::Esc | KeyCode::Enter => return LineEdit::Leave,
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Char(c) => text.push(c),
+        _ => return LineEdit::Ignored,
+    }
+    LineEdit::Changed(text)
+}
+
 fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Vec<Effect> {
     match app.mode.clone() {
         Mode::Compose(_) => match ui.keymap.action(Context::Composer, &key) {
@@ -603,37 +623,25 @@ fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Ve
                 Vec::new()
             }
         },
-        Mode::Filter => {
-            let mut text = app.filter_text.clone();
-            match key.code {
-                KeyCode::Esc | KeyCode::Enter => {
-                    app.mode = Mode::Normal;
-                    return Vec::new();
-                }
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) => text.push(c),
-                _ => return Vec::new(),
+        Mode::Filter => match edit_line(&key, &app.filter_text) {
+            LineEdit::Leave => {
+                app.mode = Mode::Normal;
+                Vec::new()
             }
-            app.set_filter(text)
-        }
-        Mode::Search => {
-            let mut text = app.search.clone();
-            match key.code {
-                KeyCode::Esc | KeyCode::Enter => {
-                    app.mode = Mode::Normal;
-                    return Vec::new();
-                }
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) => text.push(c),
-                _ => return Vec::new(),
+            LineEdit::Changed(text) => app.set_filter(text),
+            LineEdit::Ignored => Vec::new(),
+        },
+        Mode::Search => match edit_line(&key, &app.search) {
+            LineEdit::Leave => {
+                app.mode = Mode::Normal;
+                Vec::new()
             }
-            app.set_search(text);
-            Vec::new()
-        }
+            LineEdit::Changed(text) => {
+                app.set_search(text);
+                Vec::new()
+            }
+            LineEdit::Ignored => Vec::new(),
+        },
         Mode::Help => {
             app.mode = Mode::Normal;
             Vec::new()

@@ -42,6 +42,19 @@ pub fn block<'a>(app: &App, ui: &Ui, pane: Pane, title: String) -> Block<'a> {
         ))
 }
 
+/// A pane's lines, or a dim line saying why there are none.
+pub fn lines_or<'a>(
+    lines: Vec<ratatui::text::Line<'a>>,
+    empty: &'a str,
+    theme: &super::theme::Theme,
+) -> ratatui::widgets::Paragraph<'a> {
+    if lines.is_empty() {
+        ratatui::widgets::Paragraph::new(empty).style(theme.fg("dim"))
+    } else {
+        ratatui::widgets::Paragraph::new(lines)
+    }
+}
+
 /// Untrusted text on one line of at most `width` characters.
 pub fn clip(text: &str, width: usize) -> String {
     let clean = sanitize(text).replace('\n', " ");

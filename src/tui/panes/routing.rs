@@ -8,7 +8,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let block = block(app, ui, Pane::Routing, "Routing".to_string());
@@ -49,12 +48,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             }
         }
     }
-    let body = if lines.is_empty() {
-        Paragraph::new("No routes.").style(theme.fg("dim"))
-    } else {
-        Paragraph::new(lines)
-    };
-    frame.render_widget(body, inner);
+    frame.render_widget(super::lines_or(lines, "No routes.", theme), inner);
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let visible = app.visible_threads();
@@ -87,17 +86,12 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             line
         })
         .collect();
-    let body = if lines.is_empty() {
-        Paragraph::new(if app.threads.is_empty() {
-            "No threads yet: press n to start one."
-        } else {
-            "No thread matches the filter."
-        })
-        .style(theme.fg("dim"))
+    let empty = if app.threads.is_empty() {
+        "No threads yet: press n to start one."
     } else {
-        Paragraph::new(lines)
+        "No thread matches the filter."
     };
-    frame.render_widget(body, inner);
+    frame.render_widget(super::lines_or(lines, empty, theme), inner);
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use crate::tui::ui::Ui;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let waiting = app
@@ -67,12 +66,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             line
         })
         .collect();
-    let body = if lines.is_empty() {
-        Paragraph::new("No tool calls yet.").style(theme.fg("dim"))
-    } else {
-        Paragraph::new(lines)
-    };
-    frame.render_widget(body, inner);
+    frame.render_widget(super::lines_or(lines, "No tool calls yet.", theme), inner);
 }
 
 #[cfg(test)]
