@@ -508,12 +508,14 @@ impl Run {
 
     fn build_request(&self) -> Result<ModelRequest, EngineError> {
         let store = self.engine.store();
-        let mut messages =
-            store.recent_messages(&self.thread.id, self.engine.inner.options.context_messages)?;
+        // With memory, the window decides what goes verbatim, not a message count.
+        let count = match &self.memory {
+            Some(_) => super::memory::WINDOW_SCAN,
+            None => self.engine.inner.options.context_messages,
+        };
+        let mut messages = store.recent_messages(&self.thread.id, count)?;
         let mut instructions = self.assistant.instructions.clone();
         if let Some(memory) = &self.memory {
-            // With memory, the window decides what goes verbatim, not a message count.
-            messages = store.recent_messages(&self.thread.id, super::memory::WINDOW_SCAN)?;
             if let Some(first) = &memory.first_message_id {
                 if let Some(at) = messages.iter().position(|m| &m.id == first) {
                     messages.drain(..at);
