@@ -29,6 +29,39 @@ fn tmux(args: &[&str]) -> String {
 }
 
 impl Session {
+    /// Runs the real binary on a fresh data dir under `dir`, with `env` set, in a detached
+    /// tmux session of `size`. When it ends the shell prints `EXITED-<status>`, runs
+    /// `after`, and waits, so the screen can still be read.
+    fn start(
+        dir: &tempfile::TempDir,
+        tag: &str,
+        env: &str,
+        after: &str,
+        size: (u16, u16),
+    ) -> Session {
+        let name = format!("agentdeck-e2e-{tag}-{}", std::process::id());
+        let command = format!(
+            "env {env} XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data}; echo EXITED-$?; {after}sleep 60",
+            state = dir.path().join("state").display(),
+            config = dir.path().join("config").display(),
+            bin = env!("CARGO_BIN_EXE_agentdeck"),
+            data = dir.path().join("data").display(),
+        );
+        let (width, height) = (size.0.to_string(), size.1.to_string());
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            &width,
+            "-y",
+            &height,
+            &command,
+        ]);
+        Session { name }
+    }
+
     fn screen(&self) -> String {
         tmux(&["capture-pane", "-p", "-t", &self.name])
     }
@@ -79,26 +112,7 @@ impl Session {
 #[test]
 fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let name = format!("agentdeck-e2e-{}", std::process::id());
-    let command = format!(
-        "env AGENTDECK_LOCAL_TPS=60 XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data}; echo EXITED-$?; sleep 60",
-        state = dir.path().join("state").display(),
-        config = dir.path().join("config").display(),
-        bin = env!("CARGO_BIN_EXE_agentdeck"),
-        data = dir.path().join("data").display(),
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "160",
-        "-y",
-        "45",
-        &command,
-    ]);
-    let session = Session { name };
+    let session = Session::start(&dir, "main", "AGENTDECK_LOCAL_TPS=60", "", (160, 45));
 
     // The Getting-started threads appear, several assistants stream, routing lights up.
     let screen = session.wait_for("Threads 4/4");
@@ -224,28 +238,15 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
 #[test]
 fn a_panic_gives_the_terminal_back() {
     let dir = tempfile::tempdir().unwrap();
-    let name = format!("agentdeck-e2e-panic-{}", std::process::id());
-    // After the program ends, the shell reports its exit status and whether the terminal
-    // is back in canonical (cooked) mode.
-    let command = format!(
-        "env AGENTDECK_DEBUG_PANIC=1 RUST_BACKTRACE=0 XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data}; echo EXITED-$?; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE-/'; sleep 60",
-        state = dir.path().join("state").display(),
-        config = dir.path().join("config").display(),
-        bin = env!("CARGO_BIN_EXE_agentdeck"),
-        data = dir.path().join("data").display(),
+    // After the program ends, the shell also reports whether the terminal is back in
+    // canonical (cooked) mode.
+    let session = Session::start(
+        &dir,
+        "panic",
+        "AGENTDECK_DEBUG_PANIC=1 RUST_BACKTRACE=0",
+        "stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE-/'; ",
+        (120, 30),
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &command,
-    ]);
-    let session = Session { name };
     session.wait_for("Threads 4/4");
     assert_eq!(
         tmux(&["display", "-p", "-t", &session.name, "#{alternate_on}"]).trim(),
