@@ -94,18 +94,19 @@ impl Engine {
         Ok(MemoryView::new(thread_id, &config, state.as_ref()))
     }
 
-    fn emit_memory(&self, thread: &Thread, config: &crate::model::MemoryConfig) {
-        match self.inner.store.memory(&thread.id) {
-            Ok(state) => {
-                let view = MemoryView::new(&thread.id, config, state.as_ref());
-                self.emit(
-                    EventKind::MemoryUpdated,
-                    &Self::thread_scope(thread, None),
-                    serde_json::json!({ "memory": view }),
-                );
-            }
-            Err(err) => tracing::error!("memory of {}: {err}", thread.id),
-        }
+    /// Announces a thread's memory as it now is (what `update_memory` just stored).
+    fn emit_memory(
+        &self,
+        thread: &Thread,
+        config: &crate::model::MemoryConfig,
+        state: &memory::MemoryState,
+    ) {
+        let view = MemoryView::new(&thread.id, config, Some(state));
+        self.emit(
+            EventKind::MemoryUpdated,
+            &Self::thread_scope(thread, None),
+            serde_json::json!({ "memory": view }),
+        );
     }
 
     /// At the start of a run: the window, and the summary and retrieved turns to add to
@@ -159,7 +160,7 @@ impl Engine {
             || state.window_tokens != used;
         if changed {
             let best = retrieved.first().map(|r| r.score);
-            store.update_memory(&thread.id, |state| {
+            let state = store.update_memory(&thread.id, |state| {
                 state.window_turns = window_turns;
                 state.window_tokens = used;
                 if state.vector_context != retrieved {
@@ -175,7 +176,7 @@ impl Engine {
                     state.note(now_secs(), what);
                 }
             })?;
-            self.emit_memory(thread, config);
+            self.emit_memory(thread, config, &state);
         }
         Ok(Some(RunMemory {
             first_message_id: turns
@@ -268,7 +269,7 @@ impl Engine {
         }
         let indexed = turns.len();
         let window_turns = turns.len() - start;
-        store.update_memory(thread_id, |state| {
+        let state = store.update_memory(thread_id, |state| {
             let now = now_secs();
             if !new_entries.is_empty() {
                 state.entries.extend(new_entries.iter().cloned());
@@ -305,7 +306,7 @@ impl Engine {
                 None => {}
             }
         })?;
-        self.emit_memory(&thread, config);
+        self.emit_memory(&thread, config, &state);
         Ok(())
     }
 
