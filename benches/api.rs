@@ -84,7 +84,7 @@ async fn exchange(f: &Fixture) {
         .unwrap();
     let reply = posted.response_message_id.unwrap();
     let events: Vec<_> = f.client.message_stream(&thread.id, &reply).collect().await;
-    assert_eq!(events.last().unwrap().as_ref().unwrap().event, "done");
+    assert_eq!(events.last().unwrap().as_ref().unwrap().name(), "done");
 }
 
 fn bench_exchange(c: &mut Criterion) {
@@ -125,7 +125,7 @@ fn bench_fanout(c: &mut Criterion) {
                     while let Some(event) = stream.next().await {
                         let event = event.unwrap();
                         count += 1;
-                        if event.event == "done" {
+                        if event.name() == "done" {
                             return count;
                         }
                     }

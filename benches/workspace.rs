@@ -13,6 +13,8 @@
 use agentdeck::client::{Client, ServerEvent};
 use agentdeck::config::Config;
 use agentdeck::engine::{EngineOptions, Scope};
+use agentdeck::model::EventPayload;
+use agentdeck::model::event::TextDelta;
 use agentdeck::model::requests::{MessageCreate, ProjectCreate, ThreadCreate};
 use agentdeck::model::{Content, Message, MessageStatus, Role, Thread, ThreadStatus, Usage};
 use agentdeck::runtime::{Runtime, RuntimeOptions};
@@ -129,9 +131,9 @@ async fn fifty_streams(client: &Client, assistants: &[String]) -> Session {
                 largest_batch = largest_batch.max(batch.len());
                 batches += 1;
                 for event in batch {
-                    if let AppEvent::Server(ServerEvent { event: kind, .. }) = &event {
+                    if let AppEvent::Server(server_event) = &event {
                         events += 1;
-                        if kind == "done" {
+                        if server_event.name() == "done" {
                             done += 1;
                         }
                     }
@@ -469,8 +471,11 @@ fn stream_long_reply(words: &[String]) -> Reply {
         let start = Instant::now();
         app.apply(AppEvent::Server(ServerEvent {
             id: Some(i as u64),
-            event: "message.delta".into(),
-            data: serde_json::json!({"thread_id": "thread_1", "message_id": "msg_1", "delta": word}),
+            payload: EventPayload::MessageDelta(TextDelta {
+                thread_id: "thread_1".into(),
+                message_id: "msg_1".into(),
+                delta: word.to_string(),
+            }),
         }));
         if i % 10 == 9 || i + 1 == words.len() {
             terminal.draw(|f| draw(f, &app, &mut ui)).unwrap();

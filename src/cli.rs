@@ -6,7 +6,7 @@
 use crate::client::{Client, ServerEvent};
 use crate::config::{Config, default_config_file, default_data_dir};
 use crate::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
-use crate::model::{Content, Message, MessageStatus, Role, Thread};
+use crate::model::{Content, EventPayload, Message, MessageStatus, Role, Thread};
 use crate::runtime::{Runtime, RuntimeOptions, admin_key, read_serve_info};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
@@ -484,6 +484,9 @@ async fn send(
     let stream = client.message_stream(&thread.id, &reply_id);
     futures::pin_mut!(stream);
     let mut waiting = None;
+    // What of the reply's text went out: a resume whose deltas were compacted sends the
+    // rest with the completed message instead.
+    let mut printed = String::new();
     while let Some(item) = stream.next().await {
         let event = match item {
             Ok(event) => event,
@@ -495,24 +498,15 @@ async fn send(
         };
         if json {
             let line =
-                serde_json::json!({"id": event.id, "event": event.event, "data": event.data});
+                serde_json::json!({"id": event.id, "event": event.name(), "data": event.data()});
             writeln!(stdout, "{line}")?;
         } else {
-            print_event(&mut stdout, &event)?;
+            print_event(&mut stdout, &event, &reply_id, &mut printed)?;
         }
         stdout.flush()?;
-        if event.event == "tool_call.output" {
-            let status = event
-                .data
-                .get("status")
-                .and_then(|s| s.as_str())
-                .unwrap_or("");
-            if status == "requires_action" || status == "requires_approval" {
-                waiting = event
-                    .data
-                    .get("tool_call_id")
-                    .and_then(|s| s.as_str())
-                    .map(str::to_string);
+        if let EventPayload::ToolCallOutput(output) = &event.payload {
+            if output.status.is_waiting() {
+                waiting = Some(output.tool_call_id.clone());
                 break;
             }
         }
@@ -544,49 +538,61 @@ async fn send(
     }
 }
 
-fn print_event(out: &mut impl Write, event: &ServerEvent) -> std::io::Result<()> {
-    let data = &event.data;
-    let text = |key: &str| {
-        data.get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    match event.event.as_str() {
-        "message.delta" => write!(out, "{}", crate::text::sanitize(&text("delta"))),
-        "tool_call.created" => {
-            let name = data
-                .pointer("/tool_call/function/name")
-                .and_then(|v| v.as_str())
-                .unwrap_or("?");
-            eprintln!("\n[tool call: {}]", crate::text::sanitize(name));
+/// Prints one event of a reply: its text to `out`, tool calls and routing to stderr.
+fn print_event(
+    out: &mut impl Write,
+    event: &ServerEvent,
+    reply_id: &str,
+    printed: &mut String,
+) -> std::io::Result<()> {
+    use crate::text::sanitize;
+    match &event.payload {
+        EventPayload::MessageDelta(delta) if delta.message_id == reply_id => {
+            printed.push_str(&delta.delta);
+            write!(out, "{}", sanitize(&delta.delta))
+        }
+        EventPayload::MessageCreated(e) | EventPayload::MessageCompleted(e)
+            if e.message_id == reply_id =>
+        {
+            // A snapshot or the final message: print whatever text went out without deltas.
+            let text = e.message.text();
+            if let Some(rest) = text.strip_prefix(printed.as_str()) {
+                if !rest.is_empty() {
+                    write!(out, "{}", sanitize(rest))?;
+                    *printed = text;
+                }
+            }
             Ok(())
         }
-        "tool_call.output" => {
-            let output = crate::text::sanitize(&text("output"));
-            let first = output.lines().next().unwrap_or("");
+        EventPayload::ToolCallCreated(created) => {
+            eprintln!(
+                "\n[tool call: {}]",
+                sanitize(&created.tool_call.function.name)
+            );
+            Ok(())
+        }
+        EventPayload::ToolCallOutput(output) => {
+            let text = sanitize(output.output.as_deref().unwrap_or(""));
+            let first = text.lines().next().unwrap_or("");
             eprintln!(
                 "[tool {}: {}] {first}",
-                text("status"),
-                data.get("latency_ms")
-                    .map_or("-".into(), |v| format!("{v} ms"))
+                wire_name(&output.status),
+                output
+                    .latency_ms
+                    .map_or("-".into(), |ms| format!("{ms} ms"))
             );
             Ok(())
         }
-        "routing" => {
+        EventPayload::Routing(routing) => {
             eprintln!(
                 "[routed to {} in {}]",
-                text("to_assistant_id"),
-                text("to_thread_id")
+                sanitize(&routing.to_assistant_id),
+                sanitize(&routing.to_thread_id)
             );
             Ok(())
         }
-        "error" => {
-            let message = data
-                .pointer("/error/message")
-                .and_then(|v| v.as_str())
-                .unwrap_or("error");
-            eprintln!("\n[error: {}]", crate::text::sanitize(message));
+        EventPayload::Error(error) => {
+            eprintln!("\n[error: {}]", sanitize(&error.error.message));
             Ok(())
         }
         _ => Ok(()),

@@ -117,13 +117,8 @@ pub async fn follow(client: &Client, started: &Started) -> String {
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
         let Ok(event) = item else { continue };
-        if event.event == "tool_call.output" {
-            let status = event
-                .data
-                .get("status")
-                .and_then(|s| s.as_str())
-                .unwrap_or("");
-            if status == "requires_action" || status == "requires_approval" {
+        if let crate::model::EventPayload::ToolCallOutput(output) = &event.payload {
+            if output.status.is_waiting() {
                 return "waits for an operator".into();
             }
         }

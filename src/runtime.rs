@@ -121,7 +121,7 @@ impl Runtime {
         }
         let admin_key = ensure_admin_key(&data_dir)?;
         let engine = Engine::new(store, options.config, options.engine)?;
-        engine.close_recovered(&recovery.incomplete);
+        engine.close_recovered(&recovery.incomplete).await;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;

@@ -337,6 +337,8 @@ async fn list_messages(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
+    // Only what a crash cannot take back: no commit round is half-written while this reads.
+    let _durable = state.engine.bus().committed_view().await;
     let list = state.engine.list_messages(
         &caller.scope,
         &id,
@@ -352,6 +354,7 @@ async fn get_message(
     caller: Caller,
     Path((id, msg_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
+    let _durable = state.engine.bus().committed_view().await;
     Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
 }
 

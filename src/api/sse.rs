@@ -1,32 +1,61 @@
 //! Server-Sent Events: a thread's events, everything a key may see, and one reply.
 //!
-//! Every event carries its log id; `Last-Event-ID` (header or `last_event_id` query) resumes
-//! exactly after it. A `: ping` comment every 15 s keeps idle connections open.
+//! Every event carries its id; `Last-Event-ID` (header or `last_event_id` query) resumes
+//! exactly after it. Frames are serialised once by the bus and shared by every
+//! subscriber; the events ready at once go out as one write. A `: ping` comment every
+//! 15 s keeps idle connections open.
 
 use super::extract::{Caller, Params};
 use super::{ApiError, ApiResult, AppState};
-use crate::engine::EventFilter;
-use crate::model::{Event, EventKind};
+use crate::engine::{EventFilter, Published};
+use crate::model::{EventKind, EventPayload};
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-fn to_sse(event: &Event) -> SseEvent {
-    SseEvent::default()
-        .id(event.id.to_string())
-        .event(event.kind.as_str())
-        .data(event.data.to_string())
-}
+const PING: &[u8] = b": ping\n\n";
 
+/// An SSE response from batches of published events, with keep-alive comments.
 fn respond(
     keepalive: std::time::Duration,
-    stream: impl Stream<Item = Arc<Event>> + Send + 'static,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    Sse::new(stream.map(|event| Ok(to_sse(&event))))
-        .keep_alive(KeepAlive::new().interval(keepalive).text("ping"))
+    batches: impl Stream<Item = Vec<Arc<Published>>> + Send + 'static,
+) -> Response {
+    let body = async_stream::stream! {
+        futures::pin_mut!(batches);
+        loop {
+            let next = tokio::time::timeout(keepalive, batches.next()).await;
+            match next {
+                Ok(Some(batch)) => {
+                    let bytes = match batch.as_slice() {
+                        [one] => one.frame.clone(),
+                        many => {
+                            let mut joined = BytesMut::with_capacity(many.iter().map(|e| e.frame.len()).sum());
+                            for event in many {
+                                joined.extend_from_slice(&event.frame);
+                            }
+                            joined.freeze()
+                        }
+                    };
+                    yield Ok::<Bytes, Infallible>(bytes);
+                }
+                Ok(None) => break,
+                Err(_) => yield Ok(Bytes::from_static(PING)),
+            }
+        }
+    };
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 fn last_event_id(headers: &HeaderMap, params: &Params) -> ApiResult<Option<u64>> {
@@ -52,7 +81,7 @@ pub async fn thread_events(
     Path(id): Path<String>,
     headers: HeaderMap,
     params: Params,
-) -> ApiResult<impl axum::response::IntoResponse> {
+) -> ApiResult<Response> {
     let thread = state.engine.thread(&caller.scope, &id)?;
     let after = last_event_id(&headers, &params)?;
     let filter = EventFilter {
@@ -70,7 +99,7 @@ pub async fn all_events(
     caller: Caller,
     headers: HeaderMap,
     params: Params,
-) -> ApiResult<impl axum::response::IntoResponse> {
+) -> ApiResult<Response> {
     let after = last_event_id(&headers, &params)?;
     let thread_id = params.get("thread_id").filter(|s| !s.is_empty());
     if let Some(thread_id) = thread_id {
@@ -97,29 +126,28 @@ pub async fn all_events(
 
 /// The events of one reply, from `after`, ending with its `done`.
 fn until_done(
-    stream: impl Stream<Item = Arc<Event>> + Send + 'static,
+    stream: impl Stream<Item = Vec<Arc<Published>>> + Send + 'static,
     message_id: String,
-) -> impl Stream<Item = Arc<Event>> + Send + 'static {
+) -> impl Stream<Item = Vec<Arc<Published>>> + Send + 'static {
     async_stream::stream! {
         futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            let done = event.kind == EventKind::Done && event.message_id.as_deref() == Some(message_id.as_str());
-            yield event;
-            if done {
+        while let Some(mut batch) = stream.next().await {
+            let done = batch.iter().position(|event| {
+                event.kind == EventKind::Done && event.message_id.as_deref() == Some(message_id.as_str())
+            });
+            if let Some(at) = done {
+                batch.truncate(at + 1);
+                yield batch;
                 break;
             }
+            yield batch;
         }
     }
 }
 
 /// The answer to `POST .../messages?stream=true`: the thread's events from just before the
 /// post until the reply is done.
-pub fn reply_stream(
-    state: &AppState,
-    thread_id: &str,
-    reply_id: &str,
-    after: u64,
-) -> impl axum::response::IntoResponse {
+pub fn reply_stream(state: &AppState, thread_id: &str, reply_id: &str, after: u64) -> Response {
     let filter = EventFilter {
         thread_id: Some(thread_id.to_string()),
         ..Default::default()
@@ -137,14 +165,19 @@ pub async fn message_stream(
     Path((id, msg_id)): Path<(String, String)>,
     headers: HeaderMap,
     params: Params,
-) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
-    let message = state.engine.message(&caller.scope, &id, &msg_id)?;
-    let store = state.engine.store();
-    let first = store
+) -> ApiResult<Response> {
+    let message = {
+        let _durable = state.engine.bus().committed_view().await;
+        state.engine.message(&caller.scope, &id, &msg_id)?
+    };
+    let bus = state.engine.bus();
+    let first = state
+        .engine
+        .store()
         .message_first_event(&message.id)
         .map_err(|e| ApiError::from(crate::engine::EngineError::from(e)))?;
-    let after = match last_event_id(&headers, &params)? {
+    let resumed = last_event_id(&headers, &params)?;
+    let after = match resumed {
         Some(id) => id,
         None => first.map_or(0, |id| id.saturating_sub(1)),
     };
@@ -153,16 +186,38 @@ pub async fn message_stream(
         message_id: Some(message.id.clone()),
         ..Default::default()
     };
+    let pruned = first.is_none_or(|first| first < bus.retained_from());
+    if message.status.is_final() && pruned && resumed.is_none() {
+        // Its events left the log under the retention rule: the message whole, then done.
+        let scope = Published {
+            id: 0,
+            kind: EventKind::Other,
+            project_id: String::new(),
+            thread_id: message.thread_id.clone(),
+            assistant_id: message.assistant_id.clone(),
+            message_id: Some(message.id.clone()),
+            frame: Bytes::new(),
+        };
+        let mut batch = vec![Arc::new(Published::unnumbered(
+            &scope,
+            &EventPayload::message_completed(&message),
+        ))];
+        if message.role == crate::model::Role::Assistant {
+            batch.push(Arc::new(Published::unnumbered(
+                &scope,
+                &EventPayload::done(&message),
+            )));
+        }
+        return Ok(respond(state.sse_keepalive, futures::stream::iter([batch])));
+    }
     if message.role != crate::model::Role::Assistant {
         // Only replies stream; any other message replays what was logged of it and ends.
-        let upto = state.engine.bus().last_id();
-        return Ok(respond(
-            state.sse_keepalive,
-            state.engine.bus().replay(filter, after, upto),
-        )
-        .into_response());
+        return Ok(respond(state.sse_keepalive, bus.replay(filter, after)));
     }
     // Every reply's log ends with `done` (replies cut by a crash get theirs on restart).
-    let events = state.engine.bus().subscribe(filter, Some(after));
-    Ok(respond(state.sse_keepalive, until_done(events, message.id.clone())).into_response())
+    let events = bus.subscribe(filter, Some(after));
+    Ok(respond(
+        state.sse_keepalive,
+        until_done(events, message.id.clone()),
+    ))
 }

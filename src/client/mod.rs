@@ -4,7 +4,9 @@ use crate::model::requests::{
     ApproveRequest, AssistantCreate, DenyRequest, KeyCreate, KeyCreated, MessageCreate,
     MessagePosted, ProjectCreate, ThreadCreate, ThreadPatch,
 };
-use crate::model::{Assistant, ErrorBody, LimitsView, List, Message, Project, Thread};
+use crate::model::{
+    Assistant, ErrorBody, EventKind, EventPayload, LimitsView, List, Message, Project, Thread,
+};
 use crate::providers::sse::SseParser;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -33,12 +35,28 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
-/// One event of an SSE stream of the API.
+/// One event of an SSE stream of the API, decoded into the protocol's enum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerEvent {
+    /// `None` for a snapshot, which cannot be resumed from.
     pub id: Option<u64>,
-    pub event: String,
-    pub data: Value,
+    pub payload: EventPayload,
+}
+
+impl ServerEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &str {
+        self.payload.name()
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.payload.kind()
+    }
+
+    /// The event's data as JSON, as it came on the wire (for scripts and `--json`).
+    pub fn data(&self) -> Value {
+        serde_json::from_str(&self.payload.to_json()).unwrap_or(Value::Null)
+    }
 }
 
 #[derive(Clone)]
@@ -371,10 +389,10 @@ impl Client {
                                         if id.is_some() {
                                             last_id = id;
                                         }
-                                        saw_done |= event.event == "done";
+                                        let payload = EventPayload::decode(&event.event, &event.data);
+                                        saw_done |= payload.kind() == EventKind::Done;
                                         received += 1;
-                                        let data = serde_json::from_str(&event.data).unwrap_or(Value::String(event.data));
-                                        yield Ok(ServerEvent { id, event: event.event, data });
+                                        yield Ok(ServerEvent { id, payload });
                                     }
                                 }
                                 Some(Err(err)) => {

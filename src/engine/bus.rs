@@ -1,30 +1,145 @@
-//! The event log and its live fan-out.
+//! The event log and its live fan-out, with one rule: nothing is shown before it is durable.
 //!
-//! Every event gets the next id, is appended to the log in sled and broadcast, all under one
-//! lock so that ids reach subscribers in order. A subscriber that resumes (Last-Event-ID) or
-//! falls behind the broadcast buffer reads the gap from the log, so it sees every event once.
+//! `emit` gives an event the next id and queues it with the writes it stands for; a
+//! committer task writes each round of queued work to sled (structural events to the
+//! durable log, streamed fragments as parts of their reply, whole messages), flushes once
+//! for the round, and only then publishes: each event is serialised into its SSE frame
+//! once, kept in an in-memory ring for resumes and broadcast to subscribers in batches.
+//! Readers of messages hold [`EventBus::committed_view`], so an API answer never shows a
+//! write a crash could take back either.
+//!
+//! Resuming (`Last-Event-ID`): ids still in the ring replay exactly. Older ones replay the
+//! structural events from the durable log; a reply that was still streaming then comes
+//! as a snapshot (a `message.created` without an id, the message as far as it got) before
+//! the live tail, and a whole reply replayed from the log gets its text as one delta.
 
-use crate::model::{Event, EventKind};
-use crate::store::Store;
+use crate::model::event::TextDelta;
+use crate::model::{Event, EventKind, EventPayload, LoggedEvent, Message, MessageStatus};
+use crate::store::{ReplyPart, Store, StoreResult};
+use bytes::Bytes;
 use futures::Stream;
-use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use std::time::Duration;
+use tokio::sync::{Notify, RwLock, broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
-const BROADCAST_CAPACITY: usize = 4096;
+/// Batches of published events buffered per subscriber before it counts as lagging.
+const BROADCAST_CAPACITY: usize = 1024;
+/// Durable events read per step of a replay.
 const REPLAY_BATCH: usize = 512;
+/// At most one commit round (one fsync) per this interval while work keeps arriving.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(15);
+/// Recent events kept in memory for exact resumes, by count and by frame bytes.
+const RING_EVENTS: usize = 65_536;
+const RING_BYTES: usize = 48 * 1024 * 1024;
+/// Event ids are reserved durably in blocks of this many.
+const ID_BLOCK: u64 = 100_000;
+/// The retention rule: the durable log keeps the structural events among the newest
+/// this many ids (deltas take ids too, so this is an upper bound on what is kept).
+pub const RETAINED_EVENT_IDS: u64 = 5_000_000;
+
+/// One published event: where it belongs and its SSE frame, serialised once.
+#[derive(Debug)]
+pub struct Published {
+    /// 0 for a snapshot, which carries no `id:` line (resuming from it is not possible).
+    pub id: u64,
+    pub kind: EventKind,
+    pub project_id: String,
+    pub thread_id: String,
+    pub assistant_id: Option<String>,
+    pub message_id: Option<String>,
+    pub frame: Bytes,
+}
+
+fn frame(id: u64, name: &str, data: &str) -> Bytes {
+    let mut out = String::with_capacity(data.len() + name.len() + 32);
+    if id > 0 {
+        out.push_str("id: ");
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push('\n');
+    // JSON from serde has no raw newlines; split defensively so a frame never breaks.
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+impl Published {
+    fn from_logged(logged: &LoggedEvent) -> Published {
+        Published {
+            id: logged.id,
+            kind: EventKind::from_name(&logged.event),
+            project_id: logged.project_id.clone(),
+            thread_id: logged.thread_id.clone(),
+            assistant_id: logged.assistant_id.clone(),
+            message_id: logged.message_id.clone(),
+            frame: frame(logged.id, &logged.event, &logged.data),
+        }
+    }
+
+    /// An event made for one subscriber (a snapshot), without an id.
+    pub fn unnumbered(scope: &Published, payload: &EventPayload) -> Published {
+        Published {
+            id: 0,
+            kind: payload.kind(),
+            project_id: scope.project_id.clone(),
+            thread_id: scope.thread_id.clone(),
+            assistant_id: scope.assistant_id.clone(),
+            message_id: scope.message_id.clone(),
+            frame: frame(0, payload.name(), &payload.to_json()),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct EventBus {
     inner: Arc<BusInner>,
 }
 
+enum Work {
+    Event(Event),
+    /// A message written whole (its parts so far are folded into it).
+    Message(Message),
+}
+
+struct BusState {
+    /// The last id handed out.
+    last_id: u64,
+    /// Ids up to here are reserved durably.
+    reserved: u64,
+    queue: Vec<Work>,
+    /// Work items queued so far; the committer reports how many it made durable.
+    queued: u64,
+    ring: VecDeque<Arc<Published>>,
+    ring_bytes: usize,
+    /// Every published event with an id above this is in the ring.
+    ring_floor: u64,
+    /// The last id published.
+    published: u64,
+    /// Replies published as created and not yet completed, with their creation id.
+    open_replies: HashMap<String, (u64, Arc<Published>)>,
+}
+
 struct BusInner {
     store: Store,
-    tx: broadcast::Sender<Arc<Event>>,
-    last_id: Mutex<u64>,
+    state: Mutex<BusState>,
+    work: Notify,
+    tx: broadcast::Sender<Arc<Vec<Arc<Published>>>>,
+    durable: watch::Sender<u64>,
+    /// Held for writing while a round is written, flushed and published.
+    gate: RwLock<()>,
     /// Cancelled at shutdown: every subscription ends, so clients reconnect elsewhere.
-    closed: tokio_util::sync::CancellationToken,
+    closed: CancellationToken,
+    committer_done: Notify,
+    committer_stopped: std::sync::atomic::AtomicBool,
 }
 
 /// Which events a subscriber wants; `None` fields match everything.
@@ -37,7 +152,7 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    pub fn matches(&self, event: &Event) -> bool {
+    pub fn matches(&self, event: &Published) -> bool {
         self.project_id
             .as_ref()
             .is_none_or(|p| *p == event.project_id)
@@ -56,7 +171,7 @@ impl EventFilter {
     }
 }
 
-/// Where an event belongs: its project, thread, assistant and reply message.
+/// Where an event belongs: its project, thread, assistant and message.
 #[derive(Debug, Clone)]
 pub struct EventScope {
     pub project_id: String,
@@ -65,152 +180,556 @@ pub struct EventScope {
     pub message_id: Option<String>,
 }
 
+fn lock(state: &Mutex<BusState>) -> std::sync::MutexGuard<'_, BusState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl EventBus {
-    pub fn new(store: Store) -> crate::store::StoreResult<Self> {
-        let last_id = store.last_event_id()?;
+    /// The bus of a store, with its committer task (needs a tokio runtime).
+    pub fn new(store: Store) -> StoreResult<Self> {
+        let floor = store.event_id_floor()?;
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
-        Ok(EventBus {
+        let (durable, _) = watch::channel(0);
+        let bus = EventBus {
             inner: Arc::new(BusInner {
                 store,
+                state: Mutex::new(BusState {
+                    last_id: floor,
+                    reserved: floor,
+                    queue: Vec::new(),
+                    queued: 0,
+                    ring: VecDeque::new(),
+                    ring_bytes: 0,
+                    ring_floor: floor,
+                    published: floor,
+                    open_replies: HashMap::new(),
+                }),
+                work: Notify::new(),
                 tx,
-                last_id: Mutex::new(last_id),
-                closed: tokio_util::sync::CancellationToken::new(),
+                durable,
+                gate: RwLock::new(()),
+                closed: CancellationToken::new(),
+                committer_done: Notify::new(),
+                committer_stopped: std::sync::atomic::AtomicBool::new(false),
             }),
-        })
+        };
+        let committer = bus.clone();
+        tokio::spawn(async move { committer.commit_loop().await });
+        Ok(bus)
     }
 
-    pub fn emit(&self, kind: EventKind, scope: &EventScope, mut data: Value) -> Arc<Event> {
-        if let Value::Object(map) = &mut data {
-            map.entry("thread_id")
-                .or_insert_with(|| Value::String(scope.thread_id.clone()));
+    /// Queues an event; it is published once durable. Returns its id.
+    pub fn emit(&self, scope: &EventScope, payload: EventPayload) -> u64 {
+        let mut state = lock(&self.inner.state);
+        state.last_id += 1;
+        let id = state.last_id;
+        if id > state.reserved {
+            let upto = id + ID_BLOCK;
+            match self.inner.store.reserve_event_ids(upto) {
+                Ok(()) => state.reserved = upto,
+                Err(err) => tracing::error!("could not reserve event ids: {err}"),
+            }
         }
-        let mut last_id = self
-            .inner
-            .last_id
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *last_id += 1;
-        let event = Arc::new(Event {
-            id: *last_id,
-            kind,
+        state.queue.push(Work::Event(Event {
+            id,
             project_id: scope.project_id.clone(),
-            thread_id: scope.thread_id.clone(),
             assistant_id: scope.assistant_id.clone(),
-            message_id: scope.message_id.clone(),
-            data,
-        });
-        if let Err(err) = self.inner.store.append_event(&event) {
-            // Live subscribers still get it; only a later resume could miss it.
-            tracing::error!("could not log event {}: {err}", event.id);
+            payload,
+        }));
+        state.queued += 1;
+        drop(state);
+        self.inner.work.notify_one();
+        id
+    }
+
+    /// Queues a whole write of a message, in order with the events around it.
+    pub fn put_message(&self, message: Message) {
+        let mut state = lock(&self.inner.state);
+        state.queue.push(Work::Message(message));
+        state.queued += 1;
+        drop(state);
+        self.inner.work.notify_one();
+    }
+
+    /// Waits until everything queued before this call is durable and published.
+    pub async fn sync(&self) {
+        let target = lock(&self.inner.state).queued;
+        let mut rx = self.inner.durable.subscribe();
+        let stopped = self.inner.committer_done.notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
+        if self.committer_stopped() {
+            return;
         }
-        let _ = self.inner.tx.send(event.clone());
-        event
+        tokio::select! {
+            _ = rx.wait_for(|done| *done >= target) => {}
+            // A stopped committer publishes nothing more: do not wait for it.
+            _ = stopped => {}
+        }
     }
 
+    /// Holds off commit rounds while a caller reads messages, so what it reads is durable.
+    pub async fn committed_view(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.inner.gate.read().await
+    }
+
+    /// The last id handed out: a listing read now is current as of it.
     pub fn last_id(&self) -> u64 {
-        *self
-            .inner
-            .last_id
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.state).last_id
     }
 
-    /// Ends every subscription (the runtime is stopping).
-    pub fn close(&self) {
+    /// The oldest id a replay of the durable log can still start from.
+    pub fn retained_from(&self) -> u64 {
+        self.inner
+            .store
+            .first_logged_event_id()
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    /// Ends every subscription and stops the committer once the queue is written.
+    pub async fn close(&self) {
+        let stopped = self.inner.committer_done.notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
         self.inner.closed.cancel();
+        self.inner.work.notify_one();
+        if !self.committer_stopped() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), stopped).await;
+        }
     }
 
-    /// A live receiver, for waiting on one event inside the runtime.
-    pub fn receiver(&self) -> broadcast::Receiver<Arc<Event>> {
+    fn committer_stopped(&self) -> bool {
+        self.inner
+            .committer_stopped
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Live batches, for waiting on one event inside the runtime.
+    pub fn receiver(&self) -> broadcast::Receiver<Arc<Vec<Arc<Published>>>> {
         self.inner.tx.subscribe()
     }
 
-    /// Logged events matching `filter` with ids in `after+1..=upto`; never waits.
-    pub fn replay(
-        &self,
-        filter: EventFilter,
-        after: u64,
-        upto: u64,
-    ) -> impl Stream<Item = Arc<Event>> + Send + use<> {
-        let store = self.inner.store.clone();
-        async_stream::stream! {
-            let mut last = after;
-            while last < upto {
-                let batch = match store.events_after(last, REPLAY_BATCH) {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        tracing::error!("event replay failed: {err}");
-                        break;
-                    }
-                };
-                if batch.is_empty() {
+    async fn commit_loop(self) {
+        let mut last_round: Option<tokio::time::Instant> = None;
+        loop {
+            let closing = self.inner.closed.is_cancelled();
+            let has_work = !lock(&self.inner.state).queue.is_empty();
+            if !has_work {
+                if closing {
                     break;
                 }
-                for event in batch {
-                    if event.id > upto {
-                        return;
-                    }
-                    last = event.id;
-                    if filter.matches(&event) {
-                        yield Arc::new(event);
-                    }
+                tokio::select! {
+                    _ = self.inner.work.notified() => {}
+                    _ = self.inner.closed.cancelled() => {}
+                }
+                continue;
+            }
+            // Pace rounds while work keeps coming: a stream then costs one fsync per
+            // interval, not one per delta; after a quiet spell the first write goes at once.
+            if let Some(at) = last_round {
+                if !closing {
+                    tokio::time::sleep_until(at + COMMIT_INTERVAL).await;
                 }
             }
+            self.commit_round().await;
+            last_round = Some(tokio::time::Instant::now());
         }
+        self.inner
+            .committer_stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.committer_done.notify_waiters();
+    }
+
+    async fn commit_round(&self) {
+        let (work, queued) = {
+            let mut state = lock(&self.inner.state);
+            (std::mem::take(&mut state.queue), state.queued)
+        };
+        let gate = self.inner.gate.write().await;
+        let store = self.inner.store.clone();
+        let written = tokio::task::spawn_blocking(move || write_round(&store, work)).await;
+        let published = match written {
+            Ok(published) => published,
+            Err(err) => {
+                tracing::error!("commit round failed: {err}");
+                Vec::new()
+            }
+        };
+        if !published.is_empty() {
+            self.publish(published);
+        }
+        drop(gate);
+        self.inner.durable.send_replace(queued);
+    }
+
+    fn publish(&self, published: Vec<Arc<Published>>) {
+        let mut state = lock(&self.inner.state);
+        for event in &published {
+            match event.kind {
+                EventKind::MessageCreated => {
+                    if let Some(id) = &event.message_id {
+                        state
+                            .open_replies
+                            .entry(id.clone())
+                            .or_insert((event.id, event.clone()));
+                    }
+                }
+                EventKind::MessageCompleted => {
+                    if let Some(id) = &event.message_id {
+                        state.open_replies.remove(id);
+                    }
+                }
+                _ => {}
+            }
+            state.published = event.id;
+            state.ring_bytes += event.frame.len();
+            state.ring.push_back(event.clone());
+            while state.ring.len() > RING_EVENTS || state.ring_bytes > RING_BYTES {
+                let Some(old) = state.ring.pop_front() else {
+                    break;
+                };
+                state.ring_bytes -= old.frame.len();
+                state.ring_floor = old.id;
+            }
+        }
+        // Sent under the state lock, so a subscriber that copies the ring under it sees
+        // each event exactly once: in its copy, or in a batch after it.
+        let _ = self.inner.tx.send(Arc::new(published));
     }
 
     /// Events matching `filter` with ids above `after` (or from now, if `None`): first
-    /// those already logged, then live ones, without gaps or duplicates.
+    /// those already published, then live ones, without gaps or duplicates.
     pub fn subscribe(
         &self,
         filter: EventFilter,
         after: Option<u64>,
-    ) -> impl Stream<Item = Arc<Event>> + Send + use<> {
+    ) -> impl Stream<Item = Vec<Arc<Published>>> + Send + use<> {
+        self.stream(filter, after, true)
+    }
+
+    /// What was published after `after`, then the end: no live tail.
+    pub fn replay(
+        &self,
+        filter: EventFilter,
+        after: u64,
+    ) -> impl Stream<Item = Vec<Arc<Published>>> + Send + use<> {
+        self.stream(filter, Some(after), false)
+    }
+
+    fn stream(
+        &self,
+        filter: EventFilter,
+        after: Option<u64>,
+        live: bool,
+    ) -> impl Stream<Item = Vec<Arc<Published>>> + Send + use<> {
         let bus = self.clone();
         async_stream::stream! {
-            let mut rx = bus.inner.tx.subscribe();
-            let mut last = after.unwrap_or_else(|| bus.last_id());
-            let mut replay = true;
-            loop {
-                if replay {
-                    loop {
-                        let batch = match bus.inner.store.events_after(last, REPLAY_BATCH) {
-                            Ok(batch) => batch,
-                            Err(err) => {
-                                tracing::error!("event replay failed: {err}");
-                                Vec::new()
-                            }
-                        };
-                        if batch.is_empty() {
+            let mut last = after;
+            'resync: loop {
+                let catch_up = bus.catch_up(&filter, last).await;
+                let mut rx = catch_up.rx;
+                // The durable log first (older than the ring), in batches.
+                let mut from = catch_up.log_from;
+                let mut compaction = Compaction::default();
+                while from < catch_up.log_upto {
+                    let batch = match bus.inner.store.logged_events(from, catch_up.log_upto, REPLAY_BATCH) {
+                        Ok(batch) => batch,
+                        Err(err) => {
+                            tracing::error!("event replay failed: {err}");
                             break;
                         }
-                        for event in batch {
-                            last = event.id;
-                            if filter.matches(&event) {
-                                yield Arc::new(event);
-                            }
+                    };
+                    let Some(end) = batch.last().map(|e| e.id) else { break };
+                    from = end;
+                    let mut out = Vec::new();
+                    for logged in &batch {
+                        let event = Published::from_logged(logged);
+                        if filter.matches(&event) {
+                            compaction.pass(Arc::new(event), &mut out);
                         }
                     }
-                    replay = false;
+                    if !out.is_empty() {
+                        yield out;
+                    }
                 }
-                let received = tokio::select! {
-                    biased;
-                    _ = bus.inner.closed.cancelled() => break,
-                    received = rx.recv() => received,
+                if !catch_up.snapshots.is_empty() {
+                    yield catch_up.snapshots.clone();
+                }
+                let skip: HashSet<&str> = catch_up.snapshot_ids.iter().map(String::as_str).collect();
+                let keep = |event: &Published| {
+                    filter.matches(event)
+                        && !(is_content(event.kind)
+                            && event.message_id.as_deref().is_some_and(|m| skip.contains(m)))
                 };
-                match received {
-                    Ok(event) => {
-                        if event.id > last {
-                            last = event.id;
-                            if filter.matches(&event) {
-                                yield event;
+                let mut ring = Vec::new();
+                for event in catch_up.ring.into_iter().filter(|e| keep(e)) {
+                    compaction.pass(event, &mut ring);
+                }
+                if !ring.is_empty() {
+                    yield ring;
+                }
+                if !live {
+                    break 'resync;
+                }
+                last = Some(catch_up.upto);
+                loop {
+                    let received = tokio::select! {
+                        biased;
+                        _ = bus.inner.closed.cancelled() => break 'resync,
+                        received = rx.recv() => received,
+                    };
+                    match received {
+                        Ok(batch) => {
+                            let upto = last.unwrap_or(0);
+                            let out: Vec<Arc<Published>> = batch
+                                .iter()
+                                .filter(|e| e.id > upto && filter.matches(e))
+                                .cloned()
+                                .collect();
+                            if let Some(end) = batch.last() {
+                                last = Some(end.id.max(upto));
+                            }
+                            if !out.is_empty() {
+                                yield out;
                             }
                         }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue 'resync,
+                        Err(broadcast::error::RecvError::Closed) => break 'resync,
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => replay = true,
-                    Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         }
     }
+
+    /// What a subscriber starting after `after` must be sent before the live tail.
+    async fn catch_up(&self, filter: &EventFilter, after: Option<u64>) -> CatchUp {
+        let _view = self.inner.gate.read().await;
+        let state = lock(&self.inner.state);
+        let rx = self.inner.tx.subscribe();
+        let upto = state.published;
+        let start = after.unwrap_or(upto).min(upto);
+        let ring: Vec<Arc<Published>> = state
+            .ring
+            .iter()
+            .filter(|e| e.id > start)
+            .cloned()
+            .collect();
+        let floor = state.ring_floor;
+        let mut catch_up = CatchUp {
+            rx,
+            log_from: start,
+            log_upto: if start < floor { floor } else { start },
+            snapshots: Vec::new(),
+            snapshot_ids: Vec::new(),
+            ring,
+            upto,
+        };
+        if start < floor {
+            // Deltas between `start` and the ring are gone: replies still streaming
+            // come whole, as far as they got (durable and published: the gate is held).
+            let open: Vec<(String, Arc<Published>)> = state
+                .open_replies
+                .iter()
+                .filter(|(_, (created, event))| *created <= floor && filter.matches(event))
+                .map(|(id, (_, event))| (id.clone(), event.clone()))
+                .collect();
+            drop(state);
+            for (id, created) in open {
+                match self.inner.store.message(&id) {
+                    Ok(Some(message)) if message.status == MessageStatus::InProgress => {
+                        let payload = EventPayload::message_created(&message);
+                        catch_up
+                            .snapshots
+                            .push(Arc::new(Published::unnumbered(&created, &payload)));
+                        catch_up.snapshot_ids.push(id);
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::error!("snapshot of {id} failed: {err}"),
+                }
+            }
+        }
+        catch_up
+    }
+}
+
+struct CatchUp {
+    rx: broadcast::Receiver<Arc<Vec<Arc<Published>>>>,
+    log_from: u64,
+    log_upto: u64,
+    snapshots: Vec<Arc<Published>>,
+    snapshot_ids: Vec<String>,
+    ring: Vec<Arc<Published>>,
+    upto: u64,
+}
+
+/// Events that build a message's content, which a snapshot of it already contains.
+fn is_content(kind: EventKind) -> bool {
+    kind.is_delta() || matches!(kind, EventKind::ToolCallCreated | EventKind::ToolCallOutput)
+}
+
+/// The text of a completed message whose deltas a replay cannot send (they were
+/// compacted), as one unnumbered `message.delta`.
+fn compacted_text(event: &Published) -> Option<Published> {
+    let frame = std::str::from_utf8(&event.frame).ok()?;
+    let data: Vec<&str> = frame
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    let EventPayload::MessageCompleted(completed) =
+        EventPayload::decode(event.kind.as_str(), &data.join("\n"))
+    else {
+        return None;
+    };
+    let text = completed.message.text();
+    if text.is_empty() {
+        return None;
+    }
+    let payload = EventPayload::MessageDelta(TextDelta {
+        thread_id: completed.thread_id,
+        message_id: completed.message_id,
+        delta: text,
+    });
+    Some(Published::unnumbered(event, &payload))
+}
+
+/// Tracks, during a catch-up, which replies were shown from their creation and which
+/// got deltas, so a reply whose deltas were compacted gets its text in one piece.
+#[derive(Default)]
+struct Compaction {
+    created: HashSet<String>,
+    with_deltas: HashSet<String>,
+}
+
+impl Compaction {
+    fn pass(&mut self, event: Arc<Published>, out: &mut Vec<Arc<Published>>) {
+        if let Some(id) = &event.message_id {
+            match event.kind {
+                EventKind::MessageCreated if event.id != 0 => {
+                    self.created.insert(id.clone());
+                }
+                EventKind::MessageDelta => {
+                    self.with_deltas.insert(id.clone());
+                }
+                EventKind::MessageCompleted
+                    if self.created.contains(id) && !self.with_deltas.contains(id) =>
+                {
+                    if let Some(delta) = compacted_text(&event) {
+                        out.push(Arc::new(delta));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(event);
+    }
+}
+
+/// Writes one round: whole messages, reply parts (adjacent fragments merged), structural
+/// events; flushes; returns the round's events ready to publish.
+fn write_round(store: &Store, work: Vec<Work>) -> Vec<Arc<Published>> {
+    let mut published = Vec::with_capacity(work.len());
+    // Fragments waiting to be appended, per message: (seq, part).
+    let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let report = |what: &str, err: crate::store::StoreError| {
+        tracing::error!("could not write {what}: {err}");
+    };
+    for item in work {
+        match item {
+            Work::Message(message) => {
+                // Earlier fragments are inside the whole message.
+                parts.remove(&message.id);
+                if let Err(err) = store.put_message(&message) {
+                    report("a message", err);
+                }
+            }
+            Work::Event(event) => {
+                let data = event.payload.to_json();
+                let name = event.payload.name().to_string();
+                let thread_id = event.thread_id().to_string();
+                let message_id = event.message_id().map(str::to_string);
+                let fragment = match &event.payload {
+                    EventPayload::MessageDelta(d) => Some(ReplyPart::Text(d.delta.clone())),
+                    EventPayload::ReasoningDelta(d) => Some(ReplyPart::Reasoning(d.delta.clone())),
+                    EventPayload::ToolCallDelta(d) => Some(ReplyPart::Arguments {
+                        call_id: d.tool_call_id.clone(),
+                        delta: d.delta.clone(),
+                    }),
+                    _ => None,
+                };
+                match (fragment, &message_id) {
+                    (Some(part), Some(mid)) => {
+                        let list = parts.entry(mid.clone()).or_insert_with(|| {
+                            order.push(mid.clone());
+                            Vec::new()
+                        });
+                        let merged = match list.last_mut() {
+                            Some((seq, last)) => {
+                                let merged = last.absorb(&part);
+                                if merged {
+                                    *seq = event.id;
+                                }
+                                merged
+                            }
+                            None => false,
+                        };
+                        if !merged {
+                            list.push((event.id, part));
+                        }
+                    }
+                    _ => {
+                        let logged = LoggedEvent {
+                            id: event.id,
+                            event: name.clone(),
+                            project_id: event.project_id.clone(),
+                            thread_id: thread_id.clone(),
+                            assistant_id: event.assistant_id.clone(),
+                            message_id: message_id.clone(),
+                            data: data.clone(),
+                        };
+                        if let Err(err) = store.log_event(&logged) {
+                            report("an event", err);
+                        }
+                        if let (EventKind::MessageCreated, Some(mid)) = (event.kind(), &message_id)
+                        {
+                            if let Err(err) = store.note_message_start(mid, event.id) {
+                                report("a message start", err);
+                            }
+                        }
+                    }
+                }
+                published.push(Arc::new(Published {
+                    id: event.id,
+                    kind: event.kind(),
+                    project_id: event.project_id,
+                    thread_id,
+                    assistant_id: event.assistant_id,
+                    message_id,
+                    frame: frame(event.id, &name, &data),
+                }));
+            }
+        }
+    }
+    for id in order {
+        for (seq, part) in parts.remove(&id).unwrap_or_default() {
+            if let Err(err) = store.append_reply_part(&id, seq, &part) {
+                report("a reply part", err);
+            }
+        }
+    }
+    if let Some(last) = published.last() {
+        if last.id > RETAINED_EVENT_IDS && last.id % 4096 < published.len() as u64 {
+            if let Err(err) = store.prune_events_before(last.id - RETAINED_EVENT_IDS) {
+                report("the pruned log", err);
+            }
+        }
+    }
+    if let Err(err) = store.flush_blocking() {
+        report("to disk (flush)", err);
+    }
+    published
 }

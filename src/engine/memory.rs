@@ -14,7 +14,7 @@ use crate::model::memory::{
     self, INDEXED_TURNS_KEPT, MemoryEntry, MemoryView, RETRIEVED_HEADER, SUMMARY_HEADER,
     estimate_tokens,
 };
-use crate::model::{Assistant, EventKind, Message, MessageStatus, Role, Thread, Usage, now_secs};
+use crate::model::{Assistant, Message, MessageStatus, Role, Thread, Usage, now_secs};
 use crate::providers::{ContextItem, ModelEvent, ModelRequest, Purpose};
 use futures::StreamExt;
 use std::time::Duration;
@@ -103,9 +103,13 @@ impl Engine {
     ) {
         let view = MemoryView::new(&thread.id, config, Some(state));
         self.emit(
-            EventKind::MemoryUpdated,
             &Self::thread_scope(thread, None),
-            serde_json::json!({ "memory": view }),
+            crate::model::EventPayload::MemoryUpdated(Box::new(
+                crate::model::event::MemoryUpdated {
+                    thread_id: thread.id.clone(),
+                    memory: view,
+                },
+            )),
         );
     }
 

@@ -10,7 +10,7 @@ mod tools;
 mod usage;
 mod validate;
 
-pub use bus::{EventBus, EventFilter, EventScope};
+pub use bus::{EventBus, EventFilter, EventScope, Published};
 
 use crate::config::Config;
 use crate::config::{ProviderConfig, ProviderKind};
@@ -19,7 +19,7 @@ use crate::model::requests::{
     ProjectPatch, ThreadCreate, ThreadPatch,
 };
 use crate::model::{
-    ApiKeyRecord, Assistant, Content, ErrorBody, Event, EventKind, LimitsView, List, Message,
+    ApiKeyRecord, Assistant, Content, ErrorBody, EventPayload, LimitsView, List, Message,
     MessageStatus, Project, Role, Thread, ThreadStatus, ToolCallStatus, Usage, new_id, new_secret,
     now_secs,
 };
@@ -257,7 +257,7 @@ impl Engine {
         while self.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        self.inner.bus.close();
+        self.inner.bus.close().await;
         if let Err(err) = self.inner.store.flush().await {
             tracing::error!("flush at shutdown failed: {err}");
         }
@@ -265,30 +265,23 @@ impl Engine {
 
     /// Ends the event streams of replies that a crash cut off, so every reply's log
     /// ends with `message.completed` and `done`.
-    pub fn close_recovered(&self, replies: &[Message]) {
+    pub async fn close_recovered(&self, replies: &[Message]) {
         for reply in replies {
             let Some(thread) = self.inner.store.thread(&reply.thread_id) else {
                 continue;
             };
             let scope = Self::thread_scope(&thread, Some(&reply.id));
             if let Some(error) = &reply.error {
-                self.emit(
-                    EventKind::Error,
-                    &scope,
-                    json!({"message_id": reply.id, "error": error}),
-                );
+                self.emit(&scope, EventPayload::error(reply, error));
             }
-            self.emit(
-                EventKind::MessageCompleted,
-                &scope,
-                json!({"message_id": reply.id, "message": reply}),
-            );
-            self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
+            self.emit(&scope, EventPayload::message_completed(reply));
+            self.emit(&scope, EventPayload::done(reply));
         }
+        self.inner.bus.sync().await;
     }
 
-    fn emit(&self, kind: EventKind, scope: &EventScope, data: serde_json::Value) -> Arc<Event> {
-        self.inner.bus.emit(kind, scope, data)
+    fn emit(&self, scope: &EventScope, payload: EventPayload) -> u64 {
+        self.inner.bus.emit(scope, payload)
     }
 
     fn thread_scope(thread: &Thread, message_id: Option<&str>) -> EventScope {
@@ -619,9 +612,8 @@ impl Engine {
         };
         self.inner.store.put_thread(&thread)?;
         self.emit(
-            EventKind::ThreadCreated,
             &Self::thread_scope(&thread, None),
-            json!({"thread": thread}),
+            EventPayload::thread_created(&thread),
         );
         Ok(thread)
     }
@@ -662,9 +654,8 @@ impl Engine {
             thread
         };
         self.emit(
-            EventKind::ThreadUpdated,
             &Self::thread_scope(&thread, None),
-            json!({"thread": thread}),
+            EventPayload::thread_updated(&thread),
         );
         Ok(thread)
     }
@@ -763,15 +754,11 @@ impl Engine {
     /// (`error` if it did not complete, `message.completed`), frees the thread for the
     /// next message, and closes the reply's stream with `done`.
     pub(crate) async fn end_reply(&self, thread_id: &str, reply: &Message) {
-        if let Err(err) = self.inner.store.update_message(reply) {
-            tracing::error!("could not save reply {}: {err}", reply.id);
-        }
-        // A completed message is on disk before anyone is told it is complete.
-        if let Err(err) = self.inner.store.flush().await {
-            tracing::error!("flush failed: {err}");
-        }
+        // The final message is written and flushed before any of these events is shown.
+        self.inner.bus.put_message(reply.clone());
         let Some(thread) = self.inner.store.thread(thread_id) else {
             lock(&self.inner.runs).remove(thread_id);
+            self.inner.bus.sync().await;
             return;
         };
         let scope = Self::thread_scope(&thread, Some(&reply.id));
@@ -780,17 +767,9 @@ impl Engine {
             .as_ref()
             .filter(|_| reply.status != MessageStatus::Completed)
         {
-            self.emit(
-                EventKind::Error,
-                &scope,
-                json!({"message_id": reply.id, "error": error}),
-            );
+            self.emit(&scope, EventPayload::error(reply, error));
         }
-        self.emit(
-            EventKind::MessageCompleted,
-            &scope,
-            json!({"message_id": reply.id, "message": reply}),
-        );
+        self.emit(&scope, EventPayload::message_completed(reply));
         // Free the thread before `done`, so a client that reacts to it can post at once.
         lock(&self.inner.runs).remove(thread_id);
         let _ = self.update_thread(thread_id, |t| {
@@ -801,7 +780,8 @@ impl Engine {
                 t.status = ThreadStatus::Active;
             }
         });
-        self.emit(EventKind::Done, &scope, json!({"message_id": reply.id}));
+        self.emit(&scope, EventPayload::done(reply));
+        self.inner.bus.sync().await;
     }
 
     /// The thread's newest reply, if it waits for an operator. Operators' tool answers
@@ -949,8 +929,8 @@ impl Engine {
                 Vec::new(),
                 MessageStatus::InProgress,
             );
-            self.inner.store.insert_message(&message)?;
-            self.inner.store.insert_message(&reply)?;
+            self.inner.bus.put_message(message.clone());
+            self.inner.bus.put_message(reply.clone());
             runs.insert(thread.id.clone(), ActiveRun { cancel });
             (message, reply)
         };
@@ -961,14 +941,13 @@ impl Engine {
         Ok((message, reply))
     }
 
-    /// Makes a stored user message durable and announces it and its reply.
+    /// Announces a user message and its reply, and waits until both are durable.
     async fn begin_reply(
         &self,
         thread: &Thread,
         message: &Message,
         reply: &Message,
     ) -> EngineResult<()> {
-        self.inner.store.flush().await?;
         let first_message = thread.title.is_none();
         let title = validate::clip_title(&message.text());
         let thread = self.update_thread(&thread.id, |t| {
@@ -977,18 +956,15 @@ impl Engine {
                 t.title = Some(title);
             }
         })?;
-        let user_scope = Self::thread_scope(&thread, Some(&message.id));
         self.emit(
-            EventKind::MessageCreated,
-            &user_scope,
-            json!({"message_id": message.id, "message": message}),
+            &Self::thread_scope(&thread, Some(&message.id)),
+            EventPayload::message_created(message),
         );
-        let reply_scope = Self::thread_scope(&thread, Some(&reply.id));
         self.emit(
-            EventKind::MessageCreated,
-            &reply_scope,
-            json!({"message_id": reply.id, "message": reply}),
+            &Self::thread_scope(&thread, Some(&reply.id)),
+            EventPayload::message_created(reply),
         );
+        self.inner.bus.sync().await;
         Ok(())
     }
 
@@ -1058,14 +1034,10 @@ impl Engine {
             }
             change(call)?;
             let call = call.clone();
-            self.inner.store.update_message(&reply)?;
+            self.inner.bus.put_message(reply.clone());
             let scope = Self::thread_scope(thread, Some(&reply.id));
             if call.status.is_final() {
-                self.emit(
-                    EventKind::ToolCallOutput,
-                    &scope,
-                    json!({"message_id": reply.id, "tool_call_id": call.id, "output": call.output, "latency_ms": call.latency_ms, "status": call.status}),
-                );
+                self.emit(&scope, EventPayload::tool_call_output(&reply, &call));
             }
             let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
             if !still_waiting {
@@ -1079,6 +1051,8 @@ impl Engine {
             reply.status = MessageStatus::InProgress;
             reply
         };
+        // The run task reads the reply back: it must find this change written.
+        self.inner.bus.sync().await;
         if !reply.tool_calls.iter().any(|c| c.status.is_waiting()) {
             self.update_thread(&thread.id, |t| t.status = ThreadStatus::Running)?;
             let chain = vec![thread.assistant_id.clone()];
@@ -1123,14 +1097,10 @@ impl Engine {
             MessageStatus::Completed,
         );
         message.tool_call_id = Some(call_id);
-        self.inner.store.insert_message(&message)?;
-        self.inner.store.flush().await?;
+        self.inner.bus.put_message(message.clone());
         let scope = Self::thread_scope(&thread, Some(&message.id));
-        self.emit(
-            EventKind::MessageCreated,
-            &scope,
-            json!({"message_id": message.id, "message": message}),
-        );
+        self.emit(&scope, EventPayload::message_created(&message));
+        self.inner.bus.sync().await;
         Ok(MessagePosted {
             message,
             response_message_id: Some(reply.id),
@@ -1194,7 +1164,7 @@ impl Engine {
         .await
     }
 
-    /// Waits until the message is final and returns it.
+    /// Waits until the message is final (and durable) and returns it.
     pub async fn wait_for_message(&self, message_id: &str) -> EngineResult<Message> {
         let mut rx = self.inner.bus.receiver();
         loop {
@@ -1207,9 +1177,11 @@ impl Engine {
             }
             loop {
                 match rx.recv().await {
-                    Ok(event)
-                        if event.kind == EventKind::MessageCompleted
-                            && event.message_id.as_deref() == Some(message_id) =>
+                    Ok(batch)
+                        if batch.iter().any(|event| {
+                            event.kind == crate::model::EventKind::MessageCompleted
+                                && event.message_id.as_deref() == Some(message_id)
+                        }) =>
                     {
                         break;
                     }

@@ -3,10 +3,11 @@
 //! for an operator; answering it starts a new task that continues the same reply.
 
 use super::{Engine, EngineError, EventScope, lock, tools};
+use crate::model::event::{TextDelta, ToolCallCreated, ToolCallDelta};
 use crate::model::{
-    Assistant, Content, ErrorBody, EventKind, FunctionCall, Message, MessageStatus, ReasoningStep,
-    Role, Thread, ThreadStatus, Tool, ToolCall, ToolCallStatus, ToolCallType, Usage, new_id,
-    now_secs,
+    Assistant, Content, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus,
+    ReasoningStep, Role, Thread, ThreadStatus, Tool, ToolCall, ToolCallStatus, ToolCallType, Usage,
+    new_id, now_secs,
 };
 use crate::providers::{
     ContextItem, ContextToolCall, ModelEvent, ModelRequest, ProviderError, ROUTING_TOOL,
@@ -14,11 +15,8 @@ use crate::providers::{
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// A partly streamed reply is written to disk at most this often.
-const PERSIST_EVERY: Duration = Duration::from_millis(250);
 
 pub(crate) struct RunSpec {
     pub thread_id: String,
@@ -69,7 +67,6 @@ struct Run {
     scope: EventScope,
     chain: Vec<String>,
     cancel: CancellationToken,
-    last_persist: Instant,
     /// The memory window and prelude, fixed when the run starts.
     memory: Option<super::memory::RunMemory>,
 }
@@ -134,27 +131,19 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         scope,
         chain: spec.chain.clone(),
         cancel,
-        last_persist: Instant::now(),
         memory,
     })
 }
 
 impl Run {
-    fn emit(&self, kind: EventKind, data: Value) {
-        self.engine.emit(kind, &self.scope, data);
+    fn emit(&self, payload: EventPayload) {
+        self.engine.emit(&self.scope, payload);
     }
 
-    fn persist(&mut self) {
-        if let Err(err) = self.engine.store().update_message(&self.reply) {
-            tracing::error!("could not save reply {}: {err}", self.reply.id);
-        }
-        self.last_persist = Instant::now();
-    }
-
-    fn persist_throttled(&mut self) {
-        if self.last_persist.elapsed() >= PERSIST_EVERY {
-            self.persist();
-        }
+    /// Writes the reply whole, in order with its events. Streamed fragments need no call:
+    /// the bus keeps them as parts of the reply as it commits their events.
+    fn persist(&self) {
+        self.engine.bus().put_message(self.reply.clone());
     }
 
     fn has_output(&self) -> bool {
@@ -236,12 +225,17 @@ impl Run {
                         }
                     }
                     self.reply.append_text(&delta);
-                    self.emit(
-                        EventKind::MessageDelta,
-                        json!({"message_id": self.reply.id, "delta": delta}),
-                    );
+                    self.emit(EventPayload::MessageDelta(TextDelta {
+                        thread_id: self.thread.id.clone(),
+                        message_id: self.reply.id.clone(),
+                        delta,
+                    }));
                 }
-                ModelEvent::ReasoningStep => self.reply.reasoning.push(ReasoningStep::default()),
+                ModelEvent::ReasoningStep => {
+                    self.reply.reasoning.push(ReasoningStep::default());
+                    // A new step is written whole; fragments then extend the last step.
+                    self.persist();
+                }
                 ModelEvent::ReasoningDelta(delta) => {
                     if self.reply.reasoning.is_empty() {
                         self.reply.reasoning.push(ReasoningStep::default());
@@ -249,10 +243,11 @@ impl Run {
                     if let Some(last) = self.reply.reasoning.last_mut() {
                         last.text.push_str(&delta);
                     }
-                    self.emit(
-                        EventKind::ReasoningDelta,
-                        json!({"message_id": self.reply.id, "delta": delta}),
-                    );
+                    self.emit(EventPayload::ReasoningDelta(TextDelta {
+                        thread_id: self.thread.id.clone(),
+                        message_id: self.reply.id.clone(),
+                        delta,
+                    }));
                 }
                 ModelEvent::ToolCallStart { index, id, name } => {
                     let id = if id.is_empty() || self.reply.tool_calls.iter().any(|c| c.id == id) {
@@ -275,13 +270,15 @@ impl Run {
                         step,
                         approved: false,
                     };
-                    self.emit(
-                        EventKind::ToolCallCreated,
-                        json!({"message_id": self.reply.id, "tool_call": call}),
-                    );
                     call_slots.push((index, self.reply.tool_calls.len()));
-                    self.reply.tool_calls.push(call);
+                    self.reply.tool_calls.push(call.clone());
+                    // Written whole before its argument fragments, which extend it.
                     self.persist();
+                    self.emit(EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
+                        thread_id: self.thread.id.clone(),
+                        message_id: self.reply.id.clone(),
+                        tool_call: call,
+                    })));
                 }
                 ModelEvent::ToolCallArguments { index, delta } => {
                     let Some(&(_, slot)) = call_slots.iter().find(|(i, _)| *i == index) else {
@@ -290,8 +287,13 @@ impl Run {
                     };
                     let call = &mut self.reply.tool_calls[slot];
                     call.function.arguments.push_str(&delta);
-                    let call_id = call.id.clone();
-                    self.emit(EventKind::ToolCallDelta, json!({"message_id": self.reply.id, "tool_call_id": call_id, "delta": delta}));
+                    let tool_call_id = call.id.clone();
+                    self.emit(EventPayload::ToolCallDelta(ToolCallDelta {
+                        thread_id: self.thread.id.clone(),
+                        message_id: self.reply.id.clone(),
+                        tool_call_id,
+                        delta,
+                    }));
                 }
                 ModelEvent::Usage {
                     input_tokens,
@@ -310,7 +312,6 @@ impl Run {
                 }
                 ModelEvent::Finished => break,
             }
-            self.persist_throttled();
         }
         Ok(!call_slots.is_empty())
     }
@@ -467,14 +468,9 @@ impl Run {
         if result.thread_id.is_some() {
             call.thread_id = result.thread_id;
         }
-        let data = json!({
-            "message_id": self.reply.id,
-            "tool_call_id": call.id,
-            "output": call.output,
-            "latency_ms": call.latency_ms,
-            "status": call.status,
-        });
-        self.emit(EventKind::ToolCallOutput, data);
+        let payload =
+            EventPayload::tool_call_output(&self.reply, &self.reply.tool_calls[result.index]);
+        self.emit(payload);
     }
 
     /// Hands the message of a routing call to a `routes_to` assistant in a linked thread,
@@ -594,9 +590,7 @@ impl Run {
         let engine = self.engine.clone();
         if let Outcome::Paused = outcome {
             self.persist();
-            if let Err(err) = engine.store().flush().await {
-                tracing::error!("flush failed: {err}");
-            }
+            engine.bus().sync().await;
             lock(&engine.inner.runs).remove(&self.thread.id);
             let _ = engine.update_thread(&self.thread.id, |t| {
                 if t.status != ThreadStatus::Closed {
@@ -786,9 +780,8 @@ async fn route_inner(
     };
     store.put_thread(&child).map_err(|e| e.to_string())?;
     engine.emit(
-        EventKind::ThreadCreated,
         &Engine::thread_scope(&child, None),
-        json!({"thread": child}),
+        EventPayload::thread_created(&child),
     );
     let child_cancel = cancel.child_token();
     let (message, reply) = engine
@@ -802,16 +795,16 @@ async fn route_inner(
         .await
         .map_err(|e| e.to_string())?;
     engine.emit(
-        EventKind::Routing,
         scope,
-        json!({
-            "message_id": scope.message_id,
-            "tool_call_id": call.id,
-            "from_assistant_id": assistant.id,
-            "to_assistant_id": target.id,
-            "from_thread_id": parent.id,
-            "to_thread_id": child.id,
-            "to_message_id": message.id,
+        EventPayload::Routing(crate::model::event::Routing {
+            thread_id: parent.id.clone(),
+            message_id: scope.message_id.clone(),
+            tool_call_id: call.id.clone(),
+            from_assistant_id: assistant.id.clone(),
+            to_assistant_id: target.id.clone(),
+            from_thread_id: parent.id.clone(),
+            to_thread_id: child.id.clone(),
+            to_message_id: message.id.clone(),
         }),
     );
     let mut child_chain = chain.to_vec();

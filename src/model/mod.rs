@@ -1,11 +1,11 @@
 //! Domain types of the v2 API: the JSON shapes of SPEC §3, ids and timestamps. No I/O.
 
-mod event;
+pub mod event;
 mod ids;
 pub mod memory;
 pub mod requests;
 
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, EventPayload, LoggedEvent};
 pub use ids::{new_id, new_secret, now_secs};
 
 use serde::{Deserialize, Serialize};

@@ -5,14 +5,16 @@
 //! 10,000+ of them needs no disk reads. Messages are never loaded in bulk: open time does
 //! not depend on how many there are.
 
+mod log;
 mod threads;
+
+pub use log::ReplyPart;
 
 pub use threads::ThreadQuery;
 
 use crate::model::memory::MemoryState;
 use crate::model::{
-    ApiKeyRecord, Assistant, Event, Message, MessageStatus, Project, Thread, ThreadStatus,
-    ToolCallStatus,
+    ApiKeyRecord, Assistant, Message, MessageStatus, Project, Thread, ThreadStatus, ToolCallStatus,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -62,8 +64,11 @@ struct Inner {
     messages: sled::Tree,
     message_loc: sled::Tree,
     inflight: sled::Tree,
+    /// Structural events by id (deltas are not logged: see `log`).
     events: sled::Tree,
     message_events: sled::Tree,
+    /// Fragments streamed into replies in progress since they were last written whole.
+    reply_parts: sled::Tree,
     usage: sled::Tree,
     /// Thread memory (summary, index of past turns), by thread id.
     memory: sled::Tree,
@@ -160,6 +165,7 @@ impl Store {
             inflight: db.open_tree("inflight")?,
             events: db.open_tree("events")?,
             message_events: db.open_tree("message_events")?,
+            reply_parts: db.open_tree("reply_parts")?,
             usage: db.open_tree("usage")?,
             memory: db.open_tree("memory")?,
             thread_index: RwLock::new(ThreadIndex::default()),
@@ -410,7 +416,17 @@ impl Store {
         Ok(())
     }
 
+    /// A message as far as it is stored: for a reply in progress, with the parts
+    /// streamed into it.
     pub fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        match self.message_record(id)? {
+            Some(message) => self.with_parts(message).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A message as last written whole.
+    fn message_record(&self, id: &str) -> StoreResult<Option<Message>> {
         let Some(key) = self.inner.message_loc.get(id.as_bytes())? else {
             return Ok(None);
         };
@@ -457,7 +473,7 @@ impl Store {
                 has_more = true;
                 break;
             }
-            page.push(decode("messages", &key, &value)?);
+            page.push(self.with_parts(decode("messages", &key, &value)?)?);
         }
         Ok((page, has_more))
     }
@@ -476,7 +492,7 @@ impl Store {
             .rev()
         {
             let (key, value) = entry?;
-            let message: Message = decode("messages", &key, &value)?;
+            let message = self.with_parts(decode("messages", &key, &value)?)?;
             if wanted(&message) {
                 return Ok(Some(message));
             }
@@ -496,11 +512,11 @@ impl Store {
         let mut threads_with_pending_calls = std::collections::HashSet::new();
         for entry in self.inner.inflight.iter() {
             let (id, key) = entry?;
-            let Some(mut message) = self.get::<Message>(&self.inner.messages, "messages", &key)?
-            else {
+            let Some(record) = self.get::<Message>(&self.inner.messages, "messages", &key)? else {
                 self.inner.inflight.remove(id)?;
                 continue;
             };
+            let mut message = self.with_parts(record)?;
             let waiting = message
                 .tool_calls
                 .iter()
@@ -525,12 +541,13 @@ impl Store {
                             .get_or_insert_with(|| "interrupted by a restart".into());
                     }
                 }
-                self.update_message(&message)?;
+                self.put_message(&message)?;
                 recovery.incomplete.push(message);
                 continue;
             }
-            self.update_message(&message)?;
+            self.put_message(&message)?;
         }
+        self.drop_stray_parts()?;
         for mut thread in self.threads_with_status(ThreadStatus::Running) {
             thread.status = ThreadStatus::Active;
             self.put_thread(&thread)?;
@@ -618,52 +635,5 @@ impl Store {
                 return Ok(state);
             }
         }
-    }
-
-    // --- events --------------------------------------------------------------------------
-
-    pub fn last_event_id(&self) -> StoreResult<u64> {
-        Ok(match self.inner.events.last()? {
-            Some((key, _)) => u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8])),
-            None => 0,
-        })
-    }
-
-    pub fn append_event(&self, event: &Event) -> StoreResult<()> {
-        self.inner
-            .events
-            .insert(event.id.to_be_bytes(), encode(event)?)?;
-        if let Some(message_id) = &event.message_id {
-            // Remember where a message's events begin, so its stream replays from there.
-            let _ = self.inner.message_events.compare_and_swap(
-                message_id.as_bytes(),
-                None as Option<&[u8]>,
-                Some(&event.id.to_be_bytes()[..]),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Up to `limit` events with ids greater than `after`, in order.
-    pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        let start = after.saturating_add(1).to_be_bytes();
-        self.inner
-            .events
-            .range(start..)
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode("events", &key, &value)
-            })
-            .collect()
-    }
-
-    /// The id of the first event of a message, if any was logged.
-    pub fn message_first_event(&self, message_id: &str) -> StoreResult<Option<u64>> {
-        Ok(self
-            .inner
-            .message_events
-            .get(message_id.as_bytes())?
-            .map(|bytes| u64::from_be_bytes(bytes.as_ref().try_into().unwrap_or([0; 8]))))
     }
 }

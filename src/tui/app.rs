@@ -6,7 +6,7 @@ use super::keymap::Action;
 use crate::client::ServerEvent;
 use crate::model::memory::MemoryView;
 use crate::model::{
-    Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
+    Assistant, EventPayload, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -519,146 +519,121 @@ impl App {
         self.live_calls.iter_mut().find(|c| c.call.id == call_id)
     }
 
+    fn is_open(&self, thread_id: &str) -> bool {
+        self.open_thread.as_deref() == Some(thread_id)
+    }
+
     fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
-        let data = &event.data;
-        let text = |key: &str| {
-            data.get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let thread_id = text("thread_id");
-        let is_open = self.open_thread.as_deref() == Some(thread_id.as_str());
-        match event.event.as_str() {
-            "thread.created" | "thread.updated" => {
-                if let Some(thread) = data
-                    .get("thread")
-                    .and_then(|t| serde_json::from_value::<Thread>(t.clone()).ok())
-                {
-                    return self.upsert_thread(thread);
-                }
+        match event.payload {
+            EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
+                return self.upsert_thread(e.thread);
             }
-            "message.created" => {
-                if let Some(message) = data
-                    .get("message")
-                    .and_then(|m| serde_json::from_value::<Message>(m.clone()).ok())
-                {
-                    if is_open {
-                        if self.open_message(&message.id).is_none() {
-                            self.messages.push(message);
+            EventPayload::MessageCreated(e) => {
+                if self.is_open(&e.thread_id) {
+                    let message = e.message;
+                    match self.open_message(&message.id) {
+                        // A snapshot (after a long disconnect) is the message as far as it
+                        // got: it replaces what the pane had, when it is further along.
+                        Some(slot) if event.id.is_none() => {
+                            if message.text().len() >= slot.text().len() {
+                                *slot = message;
+                            }
                         }
-                    } else {
-                        *self.unread.entry(thread_id).or_default() += 1;
+                        Some(_) => {}
+                        None => self.messages.push(message),
                     }
+                } else {
+                    *self.unread.entry(e.thread_id).or_default() += 1;
                 }
             }
-            "message.delta" if is_open => {
-                let delta = text("delta");
-                if let Some(message) = self.open_message(&text("message_id")) {
-                    message.append_text(&delta);
+            EventPayload::MessageDelta(e) if self.is_open(&e.thread_id) => {
+                if let Some(message) = self.open_message(&e.message_id) {
+                    message.append_text(&e.delta);
                 }
             }
-            "reasoning.delta" if is_open => {
-                let delta = text("delta");
-                if let Some(message) = self.open_message(&text("message_id")) {
+            EventPayload::ReasoningDelta(e) if self.is_open(&e.thread_id) => {
+                if let Some(message) = self.open_message(&e.message_id) {
                     if message.reasoning.is_empty() {
                         message.reasoning.push(Default::default());
                     }
                     if let Some(step) = message.reasoning.last_mut() {
-                        step.text.push_str(&delta);
+                        step.text.push_str(&e.delta);
                     }
                 }
             }
-            "tool_call.created" => {
-                if let Some(call) = data
-                    .get("tool_call")
-                    .and_then(|c| serde_json::from_value::<ToolCall>(c.clone()).ok())
-                {
-                    if is_open {
-                        if let Some(message) = self.open_message(&text("message_id")) {
-                            message.tool_calls.push(call.clone());
-                        }
+            EventPayload::ToolCallCreated(e) => {
+                if self.is_open(&e.thread_id) {
+                    if let Some(message) = self.open_message(&e.message_id) {
+                        message.tool_calls.push(e.tool_call.clone());
                     }
-                    self.live_calls.push_front(LiveCall { thread_id, call });
-                    self.live_calls.truncate(LIVE_CALLS_KEPT);
                 }
+                self.live_calls.push_front(LiveCall {
+                    thread_id: e.thread_id,
+                    call: e.tool_call,
+                });
+                self.live_calls.truncate(LIVE_CALLS_KEPT);
             }
-            "tool_call.delta" => {
-                let (call_id, delta) = (text("tool_call_id"), text("delta"));
-                if let Some(live) = self.live_call(&call_id) {
-                    live.call.function.arguments.push_str(&delta);
+            EventPayload::ToolCallDelta(e) => {
+                if let Some(live) = self.live_call(&e.tool_call_id) {
+                    live.call.function.arguments.push_str(&e.delta);
                 }
-                if is_open {
-                    if let Some(message) = self.open_message(&text("message_id")) {
-                        if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id)
+                if self.is_open(&e.thread_id) {
+                    if let Some(message) = self.open_message(&e.message_id) {
+                        if let Some(call) = message
+                            .tool_calls
+                            .iter_mut()
+                            .find(|c| c.id == e.tool_call_id)
                         {
-                            call.function.arguments.push_str(&delta);
+                            call.function.arguments.push_str(&e.delta);
                         }
                     }
                 }
             }
-            "tool_call.output" => {
-                let call_id = text("tool_call_id");
-                let status: Option<ToolCallStatus> = data
-                    .get("status")
-                    .and_then(|s| serde_json::from_value(s.clone()).ok());
-                let output = data
-                    .get("output")
-                    .and_then(|o| o.as_str())
-                    .map(str::to_string);
-                let latency = data.get("latency_ms").and_then(|l| l.as_u64());
+            EventPayload::ToolCallOutput(e) => {
                 let update = |call: &mut ToolCall| {
-                    if let Some(status) = status {
-                        call.status = status;
-                    }
-                    call.output = output.clone();
-                    call.latency_ms = latency;
+                    call.status = e.status;
+                    call.output = e.output.clone();
+                    call.latency_ms = e.latency_ms;
                 };
-                if let Some(live) = self.live_call(&call_id) {
+                if let Some(live) = self.live_call(&e.tool_call_id) {
                     update(&mut live.call);
                 }
-                if is_open {
-                    if let Some(message) = self.open_message(&text("message_id")) {
-                        if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id)
+                if self.is_open(&e.thread_id) {
+                    if let Some(message) = self.open_message(&e.message_id) {
+                        if let Some(call) = message
+                            .tool_calls
+                            .iter_mut()
+                            .find(|c| c.id == e.tool_call_id)
                         {
                             update(call);
                         }
                     }
                 }
-                if status.is_some_and(ToolCallStatus::is_final) {
+                if e.status.is_final() {
                     if let Some(edge) = self
                         .routing_calls
-                        .remove(&call_id)
+                        .remove(&e.tool_call_id)
                         .and_then(|key| self.edges.get_mut(&key))
                     {
                         edge.in_flight = edge.in_flight.saturating_sub(1);
                     }
                 }
             }
-            "routing" => {
-                let key = (text("from_assistant_id"), text("to_assistant_id"));
+            EventPayload::Routing(e) => {
+                let key = (e.from_assistant_id, e.to_assistant_id);
                 let edge = self.edges.entry(key.clone()).or_default();
                 edge.count += 1;
                 edge.in_flight += 1;
-                self.routing_calls.insert(text("tool_call_id"), key);
+                self.routing_calls.insert(e.tool_call_id, key);
             }
-            "memory.updated" if is_open => {
-                if let Some(view) = data
-                    .get("memory")
-                    .and_then(|m| serde_json::from_value::<MemoryView>(m.clone()).ok())
-                {
-                    self.memory = Some(view);
-                }
+            EventPayload::MemoryUpdated(e) if self.is_open(&e.thread_id) => {
+                self.memory = Some(e.memory);
             }
-            "message.completed" if is_open => {
-                if let Some(message) = data
-                    .get("message")
-                    .and_then(|m| serde_json::from_value::<Message>(m.clone()).ok())
-                {
-                    match self.open_message(&message.id) {
-                        Some(slot) => *slot = message,
-                        None => self.messages.push(message),
-                    }
+            EventPayload::MessageCompleted(e) if self.is_open(&e.thread_id) => {
+                let message = e.message;
+                match self.open_message(&message.id) {
+                    Some(slot) => *slot = message,
+                    None => self.messages.push(message),
                 }
             }
             _ => {}

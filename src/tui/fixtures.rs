@@ -4,10 +4,11 @@
 
 use super::app::{App, AppEvent, LiveCall};
 use crate::client::ServerEvent;
+use crate::model::event::Routing;
 use crate::model::memory::{MemoryChange, MemoryView, Retrieved, WindowView};
 use crate::model::{
-    Assistant, Content, FunctionCall, Message, MessageStatus, ReasoningStep, Role, Thread,
-    ThreadStatus, ToolCall, ToolCallStatus, ToolCallType, Usage,
+    Assistant, Content, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep, Role,
+    Thread, ThreadStatus, ToolCall, ToolCallStatus, ToolCallType, Usage,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -186,8 +187,16 @@ pub fn workspace() -> App {
     });
     app.apply(AppEvent::Server(ServerEvent {
         id: Some(1),
-        event: "routing".into(),
-        data: json!({"thread_id": "thread_0456", "from_assistant_id": "asst_triage", "to_assistant_id": "asst_billing", "tool_call_id": "call_r"}),
+        payload: EventPayload::Routing(Routing {
+            thread_id: "thread_0456".into(),
+            message_id: None,
+            tool_call_id: "call_r".into(),
+            from_assistant_id: "asst_triage".into(),
+            to_assistant_id: "asst_billing".into(),
+            from_thread_id: "thread_0456".into(),
+            to_thread_id: "thread_0460".into(),
+            to_message_id: "msg_r".into(),
+        }),
     }));
     app.apply(AppEvent::Memory(MemoryView {
         object: "thread.memory".into(),

@@ -41,8 +41,8 @@ async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomp
     let mut deltas = 0;
     while let Some(event) = stream.next().await {
         let event = event.unwrap();
-        if event.event == "message.delta" {
-            streamed.push_str(event.data["delta"].as_str().unwrap());
+        if event.name() == "message.delta" {
+            streamed.push_str(event.data()["delta"].as_str().unwrap());
             deltas += 1;
             if deltas == 60 {
                 break;
@@ -78,6 +78,6 @@ async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomp
     assert_eq!(next.status, MessageStatus::Completed);
     // A finished replay of the cut reply ends instead of waiting forever.
     let replay = collect(admin.message_stream(&cut_thread, &reply_id)).await;
-    assert!(replay.iter().any(|e| e.event == "message.delta"));
+    assert!(replay.iter().any(|e| e.name() == "message.delta"));
     server.stop().await;
 }

@@ -95,9 +95,9 @@ async fn turns_leave_the_window_into_a_summary_and_come_back_by_similarity() {
     while let Ok(Some(Ok(event))) =
         tokio::time::timeout(std::time::Duration::from_millis(500), updates.next()).await
     {
-        if event.event == "memory.updated" {
-            assert_eq!(event.data["thread_id"], json!(thread));
-            let view: MemoryView = serde_json::from_value(event.data["memory"].clone()).unwrap();
+        if event.name() == "memory.updated" {
+            assert_eq!(event.data()["thread_id"], json!(thread));
+            let view: MemoryView = serde_json::from_value(event.data()["memory"].clone()).unwrap();
             seen.push(view);
         }
     }

@@ -224,9 +224,9 @@ async fn a_failing_model_fails_the_reply_and_the_thread_goes_on() {
             .await;
     let error = events
         .iter()
-        .find(|e| e.event == "error")
+        .find(|e| e.name() == "error")
         .expect("an error event");
-    assert_eq!(error.data["error"]["code"], "server_error");
+    assert_eq!(error.data()["error"]["code"], "server_error");
     let reply = client
         .message(&thread, posted.response_message_id.as_deref().unwrap())
         .await

@@ -130,7 +130,7 @@ async fn the_seed_guide_flow_works_as_written() {
     let reply_id = message["response_message_id"].as_str().unwrap().to_string();
     let client = agentdeck::client::Client::new(&server.url, &api_key);
     let events = collect(client.message_stream(&thread_id, &reply_id)).await;
-    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.name()).collect();
     assert_eq!(kinds.first(), Some(&"message.created"));
     assert!(kinds.contains(&"reasoning.delta"), "{kinds:?}");
     assert_eq!(kinds[kinds.len() - 2..], ["message.completed", "done"]);
@@ -147,7 +147,7 @@ async fn the_seed_guide_flow_works_as_written() {
     );
     for event in &events {
         assert_eq!(
-            event.data["thread_id"],
+            event.data()["thread_id"],
             thread_id.as_str(),
             "every event names its thread"
         );
@@ -167,15 +167,15 @@ async fn the_seed_guide_flow_works_as_written() {
     let mut call_id = None;
     while let Some(event) = stream.next().await {
         let event = event.unwrap();
-        if event.event == "tool_call.created" {
-            assert_eq!(event.data["tool_call"]["type"], "function");
+        if event.name() == "tool_call.created" {
+            assert_eq!(event.data()["tool_call"]["type"], "function");
             assert_eq!(
-                event.data["tool_call"]["function"]["name"],
+                event.data()["tool_call"]["function"]["name"],
                 "retrieve_clauses"
             );
-            call_id = event.data["tool_call"]["id"].as_str().map(str::to_string);
+            call_id = event.data()["tool_call"]["id"].as_str().map(str::to_string);
         }
-        if event.event == "tool_call.output" && event.data["status"] == "requires_action" {
+        if event.name() == "tool_call.output" && event.data()["status"] == "requires_action" {
             break;
         }
     }
@@ -203,7 +203,7 @@ async fn the_seed_guide_flow_works_as_written() {
     )
     .await
     .unwrap();
-    assert_eq!(rest.last().unwrap().as_ref().unwrap().event, "done");
+    assert_eq!(rest.last().unwrap().as_ref().unwrap().name(), "done");
     let reply = client.message(&thread_id, &reply_id).await.unwrap();
     assert_eq!(reply.status, agentdeck::model::MessageStatus::Completed);
     assert!(
@@ -234,12 +234,12 @@ async fn the_seed_guide_flow_works_as_written() {
     let events = collect(client.message_stream(&triage_thread, &reply_id)).await;
     let routing = events
         .iter()
-        .find(|e| e.event == "routing")
+        .find(|e| e.name() == "routing")
         .expect("a routing event");
-    assert_eq!(routing.data["from_assistant_id"], triage_id.as_str());
-    assert_eq!(routing.data["to_assistant_id"], legal_id.as_str());
-    assert_eq!(routing.data["from_thread_id"], triage_thread.as_str());
-    let linked = routing.data["to_thread_id"].as_str().unwrap().to_string();
+    assert_eq!(routing.data()["from_assistant_id"], triage_id.as_str());
+    assert_eq!(routing.data()["to_assistant_id"], legal_id.as_str());
+    assert_eq!(routing.data()["from_thread_id"], triage_thread.as_str());
+    let linked = routing.data()["to_thread_id"].as_str().unwrap().to_string();
     let reply = client.message(&triage_thread, &reply_id).await.unwrap();
     let hop = &reply.tool_calls[0];
     assert_eq!(hop.kind, agentdeck::model::ToolCallType::AgentRouting);

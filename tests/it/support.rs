@@ -156,8 +156,8 @@ where
 pub fn deltas(events: &[ServerEvent], kind: &str) -> String {
     events
         .iter()
-        .filter(|e| e.event == kind)
-        .map(|e| e.data["delta"].as_str().unwrap().to_string())
+        .filter(|e| e.name() == kind)
+        .map(|e| e.data()["delta"].as_str().unwrap().to_string())
         .collect()
 }
 

@@ -1,0 +1,267 @@
+//! The durable side of the event log: structural events, the streamed parts of replies in
+//! progress, and the reservation of event ids.
+//!
+//! Deltas are not logged one by one. While a reply streams, the text, reasoning and
+//! argument fragments that reached clients are appended here as parts (one per commit
+//! round, not one per delta); when the reply is written whole (a tool call, its end) the
+//! parts are folded into the message and deleted. A crash leaves the message plus its
+//! parts, which recovery folds the same way.
+
+use super::{Store, StoreResult, decode, encode, prefix_end};
+use crate::model::{LoggedEvent, Message, ReasoningStep};
+use serde::{Deserialize, Serialize};
+
+/// One fragment of a streaming reply, as the committer appends it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum ReplyPart {
+    #[serde(rename = "t")]
+    Text(String),
+    /// Appended to the last reasoning step (a new step is written with the whole message).
+    #[serde(rename = "r")]
+    Reasoning(String),
+    #[serde(rename = "a")]
+    Arguments { call_id: String, delta: String },
+}
+
+impl ReplyPart {
+    /// Adds `next` to this part when both extend the same thing; false if they do not.
+    pub fn absorb(&mut self, next: &ReplyPart) -> bool {
+        match (self, next) {
+            (ReplyPart::Text(a), ReplyPart::Text(b)) => a.push_str(b),
+            (ReplyPart::Reasoning(a), ReplyPart::Reasoning(b)) => a.push_str(b),
+            (
+                ReplyPart::Arguments { call_id, delta },
+                ReplyPart::Arguments {
+                    call_id: next_id,
+                    delta: next_delta,
+                },
+            ) if call_id == next_id => delta.push_str(next_delta),
+            _ => return false,
+        }
+        true
+    }
+
+    fn apply(self, message: &mut Message) {
+        match self {
+            ReplyPart::Text(text) => message.append_text(&text),
+            ReplyPart::Reasoning(text) => match message.reasoning.last_mut() {
+                Some(step) => step.text.push_str(&text),
+                None => message.reasoning.push(ReasoningStep { text }),
+            },
+            ReplyPart::Arguments { call_id, delta } => {
+                if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id) {
+                    call.function.arguments.push_str(&delta);
+                }
+            }
+        }
+    }
+}
+
+const RESERVED_KEY: &str = "event_ids_reserved";
+
+fn part_prefix(message_id: &str) -> Vec<u8> {
+    let mut key = message_id.as_bytes().to_vec();
+    key.push(b'/');
+    key
+}
+
+impl Store {
+    /// The highest event id ever handed out may be above the last one logged (deltas are
+    /// not logged): ids are reserved in blocks, and a restart continues above the block.
+    pub fn event_id_floor(&self) -> StoreResult<u64> {
+        let reserved = match self.inner.meta.get(RESERVED_KEY)? {
+            Some(bytes) => decode::<u64>("meta", RESERVED_KEY.as_bytes(), &bytes)?,
+            None => 0,
+        };
+        Ok(reserved.max(self.last_logged_event_id()?))
+    }
+
+    /// Records that ids up to `upto` may be in use. Durable with the next flush, which
+    /// comes before any event with such an id is shown to anyone.
+    pub fn reserve_event_ids(&self, upto: u64) -> StoreResult<()> {
+        self.inner.meta.insert(RESERVED_KEY, encode(&upto)?)?;
+        Ok(())
+    }
+
+    pub fn last_logged_event_id(&self) -> StoreResult<u64> {
+        Ok(match self.inner.events.last()? {
+            Some((key, _)) => u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        })
+    }
+
+    pub fn first_logged_event_id(&self) -> StoreResult<Option<u64>> {
+        Ok(self
+            .inner
+            .events
+            .first()?
+            .map(|(key, _)| u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8]))))
+    }
+
+    pub fn log_event(&self, event: &LoggedEvent) -> StoreResult<()> {
+        self.inner
+            .events
+            .insert(event.id.to_be_bytes(), encode(event)?)?;
+        Ok(())
+    }
+
+    /// Remembers where a message's events begin, so its stream replays from there.
+    pub fn note_message_start(&self, message_id: &str, event_id: u64) -> StoreResult<()> {
+        let _ = self.inner.message_events.compare_and_swap(
+            message_id.as_bytes(),
+            None as Option<&[u8]>,
+            Some(&event_id.to_be_bytes()[..]),
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` logged events with ids in `after+1..=upto`, in order.
+    pub fn logged_events(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<LoggedEvent>> {
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        let start = after.saturating_add(1).to_be_bytes();
+        let end = upto.to_be_bytes();
+        self.inner
+            .events
+            .range(start..=end)
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode("events", &key, &value)
+            })
+            .collect()
+    }
+
+    /// The retention rule: drops logged events with ids below `keep_from`.
+    pub fn prune_events_before(&self, keep_from: u64) -> StoreResult<usize> {
+        let mut removed = 0;
+        let end = keep_from.to_be_bytes();
+        let mut batch = sled::Batch::default();
+        for key in self.inner.events.range(..end).keys() {
+            batch.remove(key?);
+            removed += 1;
+        }
+        self.inner.events.apply_batch(batch)?;
+        Ok(removed)
+    }
+
+    /// The id of the first event of a message, if any was logged.
+    pub fn message_first_event(&self, message_id: &str) -> StoreResult<Option<u64>> {
+        Ok(self
+            .inner
+            .message_events
+            .get(message_id.as_bytes())?
+            .map(|bytes| u64::from_be_bytes(bytes.as_ref().try_into().unwrap_or([0; 8]))))
+    }
+
+    /// Appends a streamed fragment to a reply in progress; `seq` orders its parts.
+    pub fn append_reply_part(
+        &self,
+        message_id: &str,
+        seq: u64,
+        part: &ReplyPart,
+    ) -> StoreResult<()> {
+        let mut key = part_prefix(message_id);
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.inner.reply_parts.insert(key, encode(part)?)?;
+        Ok(())
+    }
+
+    /// Writes a message whole (insert or update) and drops the parts it now contains.
+    pub fn put_message(&self, message: &Message) -> StoreResult<()> {
+        self.update_message(message)?;
+        self.drop_reply_parts(&message.id)
+    }
+
+    pub(super) fn drop_reply_parts(&self, message_id: &str) -> StoreResult<()> {
+        let prefix = part_prefix(message_id);
+        let end = prefix_end(&prefix);
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        for key in self.inner.reply_parts.range(prefix..end).keys() {
+            batch.remove(key?);
+            any = true;
+        }
+        if any {
+            self.inner.reply_parts.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// A message as written whole plus the parts streamed since.
+    pub(super) fn with_parts(&self, mut message: Message) -> StoreResult<Message> {
+        if message.status.is_final() {
+            return Ok(message);
+        }
+        let prefix = part_prefix(&message.id);
+        for entry in self.inner.reply_parts.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            let part: ReplyPart = decode("reply_parts", &key, &value)?;
+            part.apply(&mut message);
+        }
+        Ok(message)
+    }
+
+    /// Drops parts whose message is final or gone (left by a crash between the whole
+    /// write and the removal, which are not one atomic step).
+    pub(super) fn drop_stray_parts(&self) -> StoreResult<()> {
+        let mut last: Option<Vec<u8>> = None;
+        let mut stray = Vec::new();
+        for key in self.inner.reply_parts.iter().keys() {
+            let key = key?;
+            let Some(slash) = key.iter().position(|b| *b == b'/') else {
+                stray.push(key.to_vec());
+                continue;
+            };
+            let id = key[..slash].to_vec();
+            if last.as_ref() == Some(&id) {
+                continue;
+            }
+            last = Some(id.clone());
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let live = self
+                .message_record(&id)?
+                .is_some_and(|m| !m.status.is_final());
+            if !live {
+                stray.push(id.into_bytes());
+            }
+        }
+        for id in stray {
+            self.drop_reply_parts(&String::from_utf8_lossy(&id))?;
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable, on the calling thread.
+    pub fn flush_blocking(&self) -> StoreResult<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_absorb_only_their_own_kind() {
+        let mut part = ReplyPart::Text("a".into());
+        assert!(part.absorb(&ReplyPart::Text("b".into())));
+        assert!(!part.absorb(&ReplyPart::Reasoning("c".into())));
+        assert_eq!(part, ReplyPart::Text("ab".into()));
+        let mut args = ReplyPart::Arguments {
+            call_id: "x".into(),
+            delta: "{".into(),
+        };
+        assert!(!args.absorb(&ReplyPart::Arguments {
+            call_id: "y".into(),
+            delta: "}".into()
+        }));
+    }
+}
