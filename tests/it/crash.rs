@@ -81,3 +81,195 @@ async fn a_killed_server_keeps_completed_messages_and_marks_the_cut_reply_incomp
     assert!(replay.iter().any(|e| e.name() == "message.delta"));
     server.stop().await;
 }
+
+/// What clients were shown before a kill: messages reported completed (by an event or a
+/// GET), the longest text a GET showed of each reply, and the text streamed of each.
+#[derive(Default)]
+struct Shown {
+    completed: std::collections::HashMap<String, agentdeck::model::Message>,
+    read: std::collections::HashMap<String, String>,
+    streamed: std::collections::HashMap<String, String>,
+}
+
+impl Shown {
+    fn saw(&mut self, message: &agentdeck::model::Message) {
+        if message.status == MessageStatus::Completed {
+            self.completed.insert(message.id.clone(), message.clone());
+        }
+        let text = message.text();
+        let read = self.read.entry(message.id.clone()).or_default();
+        if text.len() > read.len() {
+            *read = text;
+        }
+    }
+}
+
+/// Checks a restarted server against everything shown before the kill.
+async fn check_nothing_shown_was_lost(client: &Client, threads: &[String], shown: &Shown) {
+    let mut stored = std::collections::HashMap::new();
+    for thread in threads {
+        let page = client
+            .list_messages(thread, &[("limit", "1000"), ("order", "asc")])
+            .await
+            .unwrap();
+        for message in page.data {
+            assert_ne!(
+                message.status,
+                MessageStatus::InProgress,
+                "{} stays in progress after a restart",
+                message.id
+            );
+            stored.insert(message.id.clone(), message);
+        }
+    }
+    for (id, completed) in &shown.completed {
+        let kept = stored
+            .get(id)
+            .unwrap_or_else(|| panic!("completed message {id} was lost"));
+        assert_eq!(
+            kept, completed,
+            "completed message {id} survives byte for byte"
+        );
+    }
+    for (id, read) in shown.read.iter().chain(&shown.streamed) {
+        let kept = stored
+            .get(id)
+            .unwrap_or_else(|| panic!("message {id}, read by a client, was lost"));
+        assert!(
+            kept.text().starts_with(read.as_str()),
+            "{id} kept {} bytes, a client had read {}",
+            kept.text().len(),
+            read.len()
+        );
+    }
+}
+
+/// SIGKILLs the real server at random moments while replies stream, restarting it on the
+/// same data dir each time. `AGENTDECK_CRASH_ITERATIONS` sets the rounds (default 20):
+/// `AGENTDECK_CRASH_ITERATIONS=200 cargo test --release --test it crash_loop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_loop_loses_nothing_a_client_was_shown() {
+    use rand::Rng;
+    use std::sync::{Arc, Mutex};
+    let iterations: usize = std::env::var("AGENTDECK_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-admin-crash-loop";
+    let mut project_id = None;
+    let mut threads: Vec<String> = Vec::new();
+    let shown = Arc::new(Mutex::new(Shown::default()));
+    let (mut killed_completed, mut killed_cut) = (0usize, 0usize);
+    for round in 0..=iterations {
+        let _ = std::fs::remove_file(dir.path().join("serve.json"));
+        let (mut child, info) = spawn_serve(dir.path(), Some(key)).await;
+        assert_eq!(info.pid, child.id(), "round {round}: the server opened");
+        let admin = Client::new(&info.url, key);
+        if project_id.is_none() {
+            let project = admin
+                .create_project(&agentdeck::model::requests::ProjectCreate {
+                    name: "crash loop".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let client = admin.clone().with_project(Some(project.id.clone()));
+            let writer = client
+                .create_assistant(&assistant("writer", json!([]), vec![]))
+                .await
+                .unwrap();
+            for _ in 0..4 {
+                threads.push(new_thread(&client, &writer.id).await);
+            }
+            project_id = Some(project.id);
+        }
+        let client = admin.with_project(project_id.clone());
+        {
+            let shown = shown.lock().unwrap();
+            check_nothing_shown_was_lost(&client, &threads, &shown).await;
+        }
+        if round == iterations {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break;
+        }
+        // A live subscriber records every delta and completion it is shown...
+        let watcher = {
+            let (client, shown) = (client.clone(), shown.clone());
+            tokio::spawn(async move {
+                let stream = client.events("/v2/events", None);
+                futures::pin_mut!(stream);
+                while let Some(Ok(event)) = stream.next().await {
+                    let mut shown = shown.lock().unwrap();
+                    match &event.payload {
+                        agentdeck::model::EventPayload::MessageDelta(d) => {
+                            // Only replies seen from their start: their text so far is known.
+                            if let Some(text) = shown.streamed.get_mut(&d.message_id) {
+                                text.push_str(&d.delta);
+                            }
+                        }
+                        agentdeck::model::EventPayload::MessageCreated(e) => {
+                            shown
+                                .streamed
+                                .insert(e.message_id.clone(), e.message.text());
+                            shown.saw(&e.message)
+                        }
+                        agentdeck::model::EventPayload::MessageCompleted(e) => {
+                            shown.saw(&e.message)
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        };
+        // ...and a poller records what GETs show.
+        let poller = {
+            let (client, shown, threads) = (client.clone(), shown.clone(), threads.clone());
+            tokio::spawn(async move {
+                loop {
+                    for thread in &threads {
+                        let Ok(page) = client.list_messages(thread, &[("limit", "5")]).await else {
+                            return;
+                        };
+                        let mut shown = shown.lock().unwrap();
+                        for message in &page.data {
+                            shown.saw(message);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let prompts = [
+            "/slow 2000 /long 40 quick",
+            "/slow 600 /long 120 medium",
+            "/slow 300 /long 600 long",
+            "/slow 150 /long 300 slow",
+        ];
+        for (thread, prompt) in threads.iter().zip(prompts) {
+            client
+                .post_message(thread, &user(&format!("{prompt} round {round}")))
+                .await
+                .unwrap();
+        }
+        let wait = rand::rng().random_range(0..600);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        watcher.abort();
+        poller.abort();
+        let _ = watcher.await;
+        let _ = poller.await;
+        let shown = shown.lock().unwrap();
+        killed_completed = shown.completed.len();
+        killed_cut = shown.read.len() - shown.completed.len();
+    }
+    // The loop must have exercised both sides: replies that completed and replies cut.
+    assert!(
+        killed_completed > iterations,
+        "{killed_completed} completed"
+    );
+    assert!(killed_cut > 0, "{killed_cut} cut");
+}
