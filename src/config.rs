@@ -15,6 +15,34 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     #[serde(default)]
     pub ui: UiConfig,
+    #[serde(default)]
+    pub limits: ServerLimits,
+}
+
+/// The ceiling on any one reply's output, whatever an assistant asks for.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 32_000;
+/// A reply's output bound when its assistant sets none.
+pub const DEFAULT_REPLY_OUTPUT_TOKENS: u32 = 16_000;
+
+/// `[limits]`: bounds the server holds every run to.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerLimits {
+    /// Server ceiling for any one reply (output tokens, all model steps together).
+    #[serde(default = "default_max_output_tokens")]
+    pub max_output_tokens: u32,
+}
+
+fn default_max_output_tokens() -> u32 {
+    DEFAULT_MAX_OUTPUT_TOKENS
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -146,6 +174,9 @@ impl Config {
                     return Err(format!("providers.{name}.{key}: must be more than 0"));
                 }
             }
+        }
+        if config.limits.max_output_tokens == 0 {
+            return Err("limits.max_output_tokens: must be at least 1".into());
         }
         for (model, price) in &config.prices {
             if !(price.input >= 0.0 && price.output >= 0.0) {

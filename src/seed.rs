@@ -53,6 +53,7 @@ fn assistant(
     routes_to: Vec<String>,
 ) -> AssistantCreate {
     AssistantCreate {
+        max_output_tokens: None,
         name: name.into(),
         instructions: instructions.into(),
         model: "local".into(),

@@ -354,6 +354,7 @@ impl Engine {
             context: vec![ContextItem::User(prompt)],
             tools: Vec::new(),
             routes: Vec::new(),
+            max_output_tokens: 1024,
         };
         let mut stream = self.provider_for(&assistant.model).stream(request);
         let collect = async {

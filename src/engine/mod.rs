@@ -445,6 +445,10 @@ impl Engine {
         validate::name(&request.name, "name")?;
         validate::tools(&request.tools)?;
         validate::memory(&request.memory)?;
+        validate::max_output_tokens(
+            request.max_output_tokens,
+            self.config().limits.max_output_tokens,
+        )?;
         let id = new_id("asst_");
         let routes_to = self.resolve_routes(&project.id, &id, &request.routes_to)?;
         let assistant = Assistant {
@@ -460,6 +464,7 @@ impl Engine {
             privacy: request.privacy,
             routes_to,
             approval: request.approval,
+            max_output_tokens: request.max_output_tokens,
             created_at: now_secs(),
         };
         self.inner.store.put_assistant(&assistant)?;
@@ -566,6 +571,10 @@ impl Engine {
         }
         if let Some(approval) = patch.approval {
             assistant.approval = approval;
+        }
+        if let Some(bound) = patch.max_output_tokens {
+            validate::max_output_tokens(Some(bound), self.config().limits.max_output_tokens)?;
+            assistant.max_output_tokens = Some(bound);
         }
         self.inner.store.put_assistant(&assistant)?;
         Ok(assistant)

@@ -146,6 +146,20 @@ impl Run {
         self.engine.bus().put_message(self.reply.clone());
     }
 
+    /// The output tokens this reply may still produce: the assistant's bound (or the
+    /// server's default), never above the server's ceiling, less what earlier model
+    /// calls of the reply used.
+    fn output_budget(&self) -> u32 {
+        let ceiling = self.engine.config().limits.max_output_tokens;
+        let bound = self
+            .assistant
+            .max_output_tokens
+            .unwrap_or(crate::config::DEFAULT_REPLY_OUTPUT_TOKENS)
+            .min(ceiling);
+        let used = u32::try_from(self.reply.usage.output_tokens).unwrap_or(u32::MAX);
+        bound.saturating_sub(used)
+    }
+
     fn has_output(&self) -> bool {
         !self.reply.text().is_empty()
             || !self.reply.tool_calls.is_empty()
@@ -200,6 +214,14 @@ impl Run {
             .config()
             .resolve_model(&self.assistant.model)
             .to_string();
+        let budget = request.max_output_tokens;
+        if budget == 0 {
+            return Err(Outcome::Failed(output_bound_error()));
+        }
+        // A backstop for a provider that ignores the bound: no tokenizer spends more than
+        // 16 bytes of output on one token.
+        let byte_ceiling = u64::from(budget).saturating_mul(16);
+        let mut step_bytes = 0u64;
         let mut stream = provider.stream(request);
         // Provider tool-call index → index into the reply's tool calls.
         let mut call_slots: Vec<(usize, usize)> = Vec::new();
@@ -215,6 +237,15 @@ impl Run {
                 Some(Ok(event)) => event,
                 Some(Err(err)) => return Err(Outcome::Failed(provider_error(&err))),
             };
+            if let ModelEvent::TextDelta(delta)
+            | ModelEvent::ReasoningDelta(delta)
+            | ModelEvent::ToolCallArguments { delta, .. } = &event
+            {
+                step_bytes += delta.len() as u64;
+                if step_bytes > byte_ceiling {
+                    return Err(Outcome::Failed(output_bound_error()));
+                }
+            }
             match event {
                 ModelEvent::TextDelta(delta) => {
                     let mut delta = delta;
@@ -583,6 +614,7 @@ impl Run {
             context,
             tools,
             routes,
+            max_output_tokens: self.output_budget(),
         })
     }
 
@@ -640,6 +672,14 @@ impl Run {
             engine.schedule_memory_update(&self.thread.id);
         }
     }
+}
+
+fn output_bound_error() -> ErrorBody {
+    Engine::error_body(
+        "server_error",
+        "max_output_tokens",
+        "The reply reached its output bound (max_output_tokens).",
+    )
 }
 
 fn provider_error(err: &ProviderError) -> ErrorBody {

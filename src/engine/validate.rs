@@ -39,6 +39,17 @@ pub fn limits(limits: Option<&Limits>) -> EngineResult<()> {
     Ok(())
 }
 
+/// An assistant's output bound: at least 1 token, at most the server's ceiling.
+pub fn max_output_tokens(bound: Option<u32>, ceiling: u32) -> EngineResult<()> {
+    match bound {
+        Some(tokens) if tokens == 0 || tokens > ceiling => Err(EngineError::invalid(
+            format!("max_output_tokens must be between 1 and the server's ceiling of {ceiling}."),
+            "max_output_tokens",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn memory(memory: &MemoryConfig) -> EngineResult<()> {
     if let Some(method) = memory.summary_method.as_deref() {
         if !matches!(method, "reflection" | "none") {

@@ -68,6 +68,10 @@ pub struct Assistant {
     pub privacy: Privacy,
     pub routes_to: Vec<String>,
     pub approval: Approval,
+    /// The output bound of one reply (all its model calls); the server's default when
+    /// unset, never above the server's ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
     pub created_at: u64,
 }
 

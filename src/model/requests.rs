@@ -76,6 +76,8 @@ pub struct AssistantCreate {
     pub routes_to: Vec<String>,
     #[serde(default)]
     pub approval: Approval,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
     /// For the admin key without an `OpenAI-Project` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
@@ -102,6 +104,8 @@ pub struct AssistantPatch {
     pub routes_to: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

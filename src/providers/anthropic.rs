@@ -58,7 +58,7 @@ impl WireFormat for Anthropic {
                 ),
             }
         }
-        let mut body = json!({"model": request.model, "max_tokens": 4096, "messages": messages, "stream": true});
+        let mut body = json!({"model": request.model, "max_tokens": request.max_output_tokens, "messages": messages, "stream": true});
         if !request.instructions.is_empty() {
             body["system"] = json!(request.instructions);
         }
@@ -254,6 +254,7 @@ mod tests {
             ],
             tools: vec![],
             routes: vec![],
+            max_output_tokens: 4096,
         };
         let (path, body) = Anthropic.request(&request);
         assert_eq!(path, "/messages");

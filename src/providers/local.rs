@@ -45,6 +45,8 @@ pub struct Plan {
     pub fail: Option<u16>,
     pub tps: f64,
     pub input_tokens: u64,
+    /// `/long N`: N generated words after the text, produced lazily as they stream.
+    pub long: Option<usize>,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -267,19 +269,23 @@ const LONG_WORDS: [&str; 24] = [
     "agents",
 ];
 
-/// `count` words of deterministic text, in paragraphs.
+/// Word `i` of `count` words of deterministic text in paragraphs, with the space or
+/// paragraph break before it: made one at a time, so `/long N` takes constant memory.
+fn long_word(i: usize, count: usize) -> String {
+    let mut delta = String::with_capacity(12);
+    if i > 0 {
+        delta.push_str(if i % 60 == 0 { "\n\n" } else { " " });
+    }
+    delta.push_str(LONG_WORDS[(i * 7 + i / 24) % LONG_WORDS.len()]);
+    if i + 1 == count {
+        delta.push('.');
+    }
+    delta
+}
+
+#[cfg(test)]
 fn long_text(count: usize) -> String {
-    let mut text = String::with_capacity(count * 6);
-    for i in 0..count {
-        if i > 0 {
-            text.push_str(if i % 60 == 0 { "\n\n" } else { " " });
-        }
-        text.push_str(LONG_WORDS[(i * 7 + i / 24) % LONG_WORDS.len()]);
-    }
-    if count > 0 {
-        text.push('.');
-    }
-    text
+    (0..count).map(|i| long_word(i, count)).collect()
 }
 
 fn clip(text: &str, max_chars: usize) -> String {
@@ -402,6 +408,7 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             fail: None,
             tps: 0.0,
             input_tokens,
+            long: None,
         };
     }
     let directives = parse_directives(message);
@@ -426,6 +433,7 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
         fail: None,
         tps,
         input_tokens,
+        long: None,
     };
     // Say what memory brought in, so it is visible in the trace.
     let recalled = request
@@ -455,7 +463,7 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             }
         ));
     }
-    let long = directives.long.map(long_text);
+    plan.long = directives.long.filter(|n| *n > 0);
 
     if !results.is_empty() {
         // Tools have answered this turn: write the final answer from their outputs.
@@ -473,10 +481,6 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             } else {
                 text.push_str(&format!("\n- `{name}`: {output}"));
             }
-        }
-        if let Some(long) = long {
-            text.push_str("\n\n");
-            text.push_str(&long);
         }
         plan.text = text;
         return plan;
@@ -554,12 +558,10 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
                 routes.join(", ")
             ));
         }
-        if let Some(long) = long {
-            text.push_str("\n\n");
-            text.push_str(&long);
-        }
         plan.text = text;
     } else {
+        // The words of `/long` come with a direct answer only.
+        plan.long = None;
         let names: Vec<String> = plan
             .tool_calls
             .iter()
@@ -590,6 +592,17 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split_inclusive(' ')
 }
 
+/// The error that ends a reply cut at its output bound (not retried).
+fn truncated(bound: u64) -> ProviderError {
+    ProviderError {
+        retryable: false,
+        ..ProviderError::coded(
+            "max_output_tokens",
+            format!("the reply reached its output bound of {bound} tokens"),
+        )
+    }
+}
+
 /// Paces deltas at `tps` per second; 0 means no pacing.
 struct Pacer {
     start: Instant,
@@ -617,6 +630,7 @@ impl Pacer {
 impl Provider for LocalProvider {
     fn stream(&self, request: ModelRequest) -> ModelStream {
         let plan = plan(&request, self.tps);
+        let request_bound = request.max_output_tokens;
         Box::pin(async_stream::stream! {
             if let Some(code) = plan.fail {
                 yield Err(ProviderError::from_status(
@@ -627,18 +641,38 @@ impl Provider for LocalProvider {
             }
             let mut pacer = Pacer::new(plan.tps);
             let mut output_tokens = 0u64;
+            // The reply's output bound: a word (or piece of arguments) is a token here.
+            let bound = u64::from(request_bound);
+            let over = |tokens: u64| tokens >= bound;
             for step in &plan.reasoning {
                 yield Ok(ModelEvent::ReasoningStep);
                 for word in words(step) {
+                    if over(output_tokens) {
+                        yield Ok(ModelEvent::Usage { input_tokens: plan.input_tokens, output_tokens });
+                        yield Err(truncated(bound));
+                        return;
+                    }
                     pacer.tick().await;
                     output_tokens += 1;
                     yield Ok(ModelEvent::ReasoningDelta(word.to_string()));
                 }
             }
-            for word in words(&plan.text) {
+            let long = plan.long.unwrap_or(0);
+            let text = words(&plan.text)
+                .map(str::to_string)
+                .chain((0..long).map(|i| {
+                    let word = long_word(i, long);
+                    if i == 0 { format!("\n\n{word}") } else { word }
+                }));
+            for word in text {
+                if over(output_tokens) {
+                    yield Ok(ModelEvent::Usage { input_tokens: plan.input_tokens, output_tokens });
+                    yield Err(truncated(bound));
+                    return;
+                }
                 pacer.tick().await;
                 output_tokens += 1;
-                yield Ok(ModelEvent::TextDelta(word.to_string()));
+                yield Ok(ModelEvent::TextDelta(word));
             }
             for (index, (name, args)) in plan.tool_calls.iter().enumerate() {
                 pacer.tick().await;
@@ -691,6 +725,7 @@ mod tests {
                 id: "asst_1".into(),
                 name: "billing".into(),
             }],
+            max_output_tokens: 16_000,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct ModelRequest {
     pub context: Vec<ContextItem>,
     pub tools: Vec<ToolSpec>,
     pub routes: Vec<RouteTarget>,
+    /// The most output tokens this call may produce (the reply's remaining budget).
+    pub max_output_tokens: u32,
 }
 
 /// What a model call is for.

@@ -49,6 +49,7 @@ impl WireFormat for OpenAiChat {
             "messages": messages,
             "stream": true,
             "stream_options": {"include_usage": true},
+            "max_tokens": request.max_output_tokens,
         });
         if !request.tools.is_empty() {
             body["tools"] = request

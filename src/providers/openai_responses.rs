@@ -27,8 +27,7 @@ impl WireFormat for OpenAiResponses {
             .iter()
             .map(|tool| json!({"type": "function", "name": tool.name, "description": tool.description, "parameters": tool.parameters}))
             .collect();
-        let mut body =
-            json!({"model": request.model, "input": input, "stream": true, "store": false});
+        let mut body = json!({"model": request.model, "input": input, "stream": true, "store": false, "max_output_tokens": request.max_output_tokens});
         if !request.instructions.is_empty() {
             body["instructions"] = json!(request.instructions);
         }

@@ -185,10 +185,9 @@ async fn crash_loop_loses_nothing_a_client_was_shown() {
             project_id = Some(project.id);
         }
         let client = admin.with_project(project_id.clone());
-        {
-            let shown = shown.lock().unwrap();
-            check_nothing_shown_was_lost(&client, &threads, &shown).await;
-        }
+        let before = std::mem::take(&mut *shown.lock().unwrap());
+        check_nothing_shown_was_lost(&client, &threads, &before).await;
+        *shown.lock().unwrap() = before;
         if round == iterations {
             child.kill().unwrap();
             child.wait().unwrap();

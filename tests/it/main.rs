@@ -3,6 +3,7 @@
 
 mod api_errors;
 mod auth;
+mod bounds;
 mod cli;
 mod crash;
 mod events;

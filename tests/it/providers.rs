@@ -459,6 +459,7 @@ async fn every_fixture_replays_whole_bytewise_crlf_and_cut() {
             context: vec![agentdeck::providers::ContextItem::User("hi".into())],
             tools: vec![],
             routes: vec![],
+            max_output_tokens: 1000,
         };
         let mut events: Vec<ModelEvent> = Vec::new();
         let mut error = None;
