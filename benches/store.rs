@@ -3,8 +3,9 @@
 //! under 1 s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use agentdeck::model::ThreadQuery;
 use agentdeck::model::{Content, Message, MessageStatus, Role, Thread, ThreadStatus, Usage};
-use agentdeck::store::{Store, ThreadQuery};
+use agentdeck::store::Store;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,7 +66,7 @@ fn message(thread_id: &str, i: usize) -> Message {
 
 fn bench_list(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path()).unwrap();
     for i in 0..THREADS {
         store.put_thread(&thread(i)).unwrap();
     }
@@ -108,7 +109,7 @@ fn bench_open(c: &mut Criterion) {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     {
-        let (store, _) = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path()).unwrap();
         let per_thread = messages / THREADS;
         for t in 0..THREADS {
             let th = thread(t);
@@ -125,9 +126,9 @@ fn bench_open(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(30));
     group.bench_function(format!("open_10k_threads_{messages}_messages"), |b| {
         b.iter(|| {
-            let (store, recovery) = Store::open(dir.path()).unwrap();
+            let store = Store::open(dir.path()).unwrap();
             assert_eq!(store.thread_count(), THREADS);
-            assert!(recovery.incomplete.is_empty());
+            assert!(store.inflight_messages().unwrap().is_empty());
         })
     });
     group.finish();

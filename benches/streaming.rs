@@ -10,7 +10,7 @@ use agentdeck::model::{Content, Role};
 use agentdeck::providers::http::WireFormat;
 use agentdeck::providers::openai_chat::OpenAiChat;
 use agentdeck::providers::openai_responses::OpenAiResponses;
-use agentdeck::providers::sse::SseParser;
+use agentdeck::sse::SseParser;
 use agentdeck::store::Store;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -114,7 +114,7 @@ fn bench_decode(c: &mut Criterion) {
 fn bench_engine(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path()).unwrap();
     let engine = Engine::new(
         store,
         Config::default(),

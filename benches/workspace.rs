@@ -8,7 +8,12 @@
 //!
 //! CPU figures are utime + stime from /proc. For the 50 streams the server is the real
 //! `agentdeck serve` in its own process, so the workspace's figure is its own.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use agentdeck::client::{Client, ServerEvent};
 use agentdeck::config::Config;

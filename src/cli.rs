@@ -2,6 +2,7 @@
 //!
 //! Every command except `serve` speaks the v2 API: to `--remote`, to the server running on
 //! the data dir (DATA_DIR/serve.json), or else to a runtime started inside this process.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the command layer prints
 
 use crate::client::{Client, ServerEvent};
 use crate::config::{Config, default_config_file, default_data_dir};
@@ -353,15 +354,18 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             return send(client, assistant, thread, json, text).await;
         }
         Command::Demo => {
-            let started = crate::demo::start(client).await?;
+            let started = crate::client::demo::start(client).await?;
             writeln!(
                 out,
                 "The demo started {} threads; following them:",
                 started.len()
             )?;
-            let outcomes =
-                futures::future::join_all(started.iter().map(|s| crate::demo::follow(client, s)))
-                    .await;
+            let outcomes = futures::future::join_all(
+                started
+                    .iter()
+                    .map(|s| crate::client::demo::follow(client, s)),
+            )
+            .await;
             for (thread, outcome) in started.iter().zip(outcomes) {
                 writeln!(out, "{}\t{}\t{outcome}", thread.thread_id, thread.assistant)?;
             }

@@ -4,12 +4,13 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod demo;
+
 pub mod engine;
 pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod seed;
+pub mod sse;
 pub mod store;
 pub mod text;
 pub mod tui;

@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the command layer prints
 use agentdeck::cli::{Cli, Command, run_command};
 use clap::Parser;
 use std::process::ExitCode;

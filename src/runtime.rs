@@ -3,8 +3,9 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
+use crate::model::hash_key;
 use crate::model::new_secret;
-use crate::store::{Store, hash_key};
+use crate::store::Store;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -111,7 +112,10 @@ impl Runtime {
     pub async fn start(options: RuntimeOptions) -> Result<Runtime> {
         let data_dir = options.data_dir;
         create_private_dir(&data_dir)?;
-        let (store, recovery) = Store::open(&data_dir)?;
+        let store = Store::open(&data_dir)?;
+        let admin_key = ensure_admin_key(&data_dir)?;
+        let engine = Engine::new(store, options.config, options.engine)?;
+        let recovery = engine.recover()?;
         if !recovery.incomplete.is_empty() || recovery.threads_reset > 0 {
             tracing::warn!(
                 "recovered after an unclean stop: {} replies marked incomplete, {} threads reset",
@@ -119,8 +123,6 @@ impl Runtime {
                 recovery.threads_reset
             );
         }
-        let admin_key = ensure_admin_key(&data_dir)?;
-        let engine = Engine::new(store, options.config, options.engine)?;
         engine.close_recovered(&recovery.incomplete).await;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 const SEEDED: &str = "seeded";
 const SEEDED_THREADS: &str = "seeded_threads";
-pub const PROJECT_NAME: &str = "Getting started";
+pub use crate::model::GETTING_STARTED_PROJECT as PROJECT_NAME;
 
 /// A shell handler that pulls `order_id` out of the JSON on stdin and prints `template`
 /// with it in place of `%s`.

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::engine::Scope;
-use crate::store::hash_key;
+use crate::model::hash_key;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;

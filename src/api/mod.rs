@@ -12,8 +12,8 @@ use crate::model::requests::{
     ApproveRequest, AssistantCreate, AssistantPatch, DenyRequest, KeyCreate, MessageCreate,
     ProjectCreate, ProjectPatch, ThreadCreate, ThreadPatch,
 };
+use crate::model::{EVENT_ID_HEADER, ThreadQuery};
 use crate::model::{HasId, List, ThreadStatus};
-use crate::store::ThreadQuery;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -276,9 +276,6 @@ async fn list_threads(
     let list = state.engine.list_threads(&caller.scope, query)?;
     Ok(([(EVENT_ID_HEADER, as_of.to_string())], Json(list)).into_response())
 }
-
-/// The response header naming the event id a listing is current as of.
-pub const EVENT_ID_HEADER: &str = "agentdeck-event-id";
 
 async fn get_thread(
     State(state): State<AppState>,

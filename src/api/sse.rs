@@ -171,11 +171,7 @@ pub async fn message_stream(
         state.engine.message(&caller.scope, &id, &msg_id)?
     };
     let bus = state.engine.bus();
-    let first = state
-        .engine
-        .store()
-        .message_first_event(&message.id)
-        .map_err(|e| ApiError::from(crate::engine::EngineError::from(e)))?;
+    let first = state.engine.message_first_event(&message.id)?;
     let resumed = last_event_id(&headers, &params)?;
     let after = match resumed {
         Some(id) => id,

@@ -1,5 +1,7 @@
 //! The typed v2 API client, and SSE subscriptions that reconnect with `Last-Event-ID`.
 
+pub mod demo;
+
 use crate::model::requests::{
     ApproveRequest, AssistantCreate, DenyRequest, KeyCreate, KeyCreated, MessageCreate,
     MessagePosted, ProjectCreate, ThreadCreate, ThreadPatch,
@@ -7,7 +9,7 @@ use crate::model::requests::{
 use crate::model::{
     Assistant, ErrorBody, EventKind, EventPayload, LimitsView, List, Message, Project, Thread,
 };
-use crate::providers::sse::SseParser;
+use crate::sse::SseParser;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -231,7 +233,7 @@ impl Client {
         let request = self.request(reqwest::Method::GET, &path);
         let (list, headers) = self.send_with_headers(request, &path).await?;
         let as_of = headers
-            .get(crate::api::EVENT_ID_HEADER)
+            .get(crate::model::EVENT_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         Ok((list, as_of))
@@ -385,7 +387,8 @@ impl Client {
                                     backoff = Duration::from_millis(100);
                                     parser.feed(&bytes, &mut parsed);
                                     for event in parsed.drain(..) {
-                                        let id = event.id.as_deref().and_then(|id| id.parse::<u64>().ok());
+                                        // A snapshot has no id of its own: it cannot be resumed from.
+                                        let id = event.id.as_deref().filter(|_| event.own_id).and_then(|id| id.parse::<u64>().ok());
                                         if id.is_some() {
                                             last_id = id;
                                         }

@@ -52,25 +52,7 @@ pub struct Published {
     pub frame: Bytes,
 }
 
-fn frame(id: u64, name: &str, data: &str) -> Bytes {
-    let mut out = String::with_capacity(data.len() + name.len() + 32);
-    if id > 0 {
-        out.push_str("id: ");
-        out.push_str(&id.to_string());
-        out.push('\n');
-    }
-    out.push_str("event: ");
-    out.push_str(name);
-    out.push('\n');
-    // JSON from serde has no raw newlines; split defensively so a frame never breaks.
-    for line in data.split('\n') {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push('\n');
-    Bytes::from(out)
-}
+use crate::sse::frame;
 
 impl Published {
     fn from_logged(logged: &LoggedEvent) -> Published {
@@ -574,13 +556,9 @@ fn is_content(kind: EventKind) -> bool {
 /// The text of a completed message whose deltas a replay cannot send (they were
 /// compacted), as one unnumbered `message.delta`.
 fn compacted_text(event: &Published) -> Option<Published> {
-    let frame = std::str::from_utf8(&event.frame).ok()?;
-    let data: Vec<&str> = frame
-        .lines()
-        .filter_map(|line| line.strip_prefix("data: "))
-        .collect();
+    let data = crate::sse::frame_data(&event.frame)?;
     let EventPayload::MessageCompleted(completed) =
-        EventPayload::decode(event.kind.as_str(), &data.join("\n"))
+        EventPayload::decode(event.kind.as_str(), &data)
     else {
         return None;
     };

@@ -5,12 +5,14 @@
 
 mod bus;
 mod memory;
+mod recovery;
 mod run;
 mod tools;
 mod usage;
 mod validate;
 
 pub use bus::{EventBus, EventFilter, EventScope, Published};
+pub use recovery::Recovery;
 
 use crate::config::Config;
 use crate::config::{ProviderConfig, ProviderKind};
@@ -23,13 +25,14 @@ use crate::model::{
     MessageStatus, Project, Role, Thread, ThreadStatus, ToolCallStatus, Usage, new_id, new_secret,
     now_secs,
 };
+use crate::model::{ThreadQuery, hash_key};
 use crate::providers::Provider;
 use crate::providers::anthropic::Anthropic;
 use crate::providers::http::{HttpProvider, RateLimitBook, RetryPolicy, WireFormat};
 use crate::providers::local::LocalProvider;
 use crate::providers::openai_chat::OpenAiChat;
 use crate::providers::openai_responses::OpenAiResponses;
-use crate::store::{Store, StoreError, ThreadQuery, hash_key};
+use crate::store::{Store, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -230,6 +233,11 @@ impl Engine {
             .provider_for(model)
             .and_then(|(name, _)| self.inner.providers.get(name).cloned())
             .unwrap_or_else(|| self.inner.local.clone())
+    }
+
+    /// The id of the first event of a message, where its stream replays from.
+    pub fn message_first_event(&self, message_id: &str) -> EngineResult<Option<u64>> {
+        Ok(self.inner.store.message_first_event(message_id)?)
     }
 
     pub fn store(&self) -> &Store {

@@ -26,3 +26,9 @@ pub fn now_secs() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// The stored form of an API key (and of any secret used as a key): SHA-256, hex.
+pub fn hash_key(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}

@@ -5,8 +5,16 @@ mod ids;
 pub mod memory;
 pub mod requests;
 
+pub use requests::ThreadQuery;
+
 pub use event::{Event, EventKind, EventPayload, LoggedEvent};
-pub use ids::{new_id, new_secret, now_secs};
+pub use ids::{hash_key, new_id, new_secret, now_secs};
+
+/// The response header naming the event id a listing is current as of.
+pub const EVENT_ID_HEADER: &str = "agentdeck-event-id";
+
+/// The project made on first start of an empty data dir.
+pub const GETTING_STARTED_PROJECT: &str = "Getting started";
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

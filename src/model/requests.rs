@@ -167,3 +167,21 @@ pub struct DenyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// Filters and paging of `GET /v2/threads`.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadQuery {
+    /// Only this project's threads; `None` for every project (the admin's view).
+    pub project_id: Option<String>,
+    pub assistant_id: Option<String>,
+    pub status: Option<super::ThreadStatus>,
+    pub parent_thread_id: Option<String>,
+    pub metadata: Vec<(String, String)>,
+    /// Case-insensitive text to find in the title, the id or a metadata value.
+    pub q: Option<String>,
+    pub limit: usize,
+    /// The id of the last thread of the previous page.
+    pub after: Option<String>,
+    /// Oldest activity first instead of newest first.
+    pub ascending: bool,
+}

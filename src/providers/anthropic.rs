@@ -1,8 +1,8 @@
 //! Anthropic Messages API: `POST {base}/messages` with `stream: true`.
 
 use super::http::{Decoder, WireFormat, json_of, str_at, u64_at};
-use super::sse::SseEvent;
 use super::{ContextItem, ModelEvent, ModelRequest, ProviderError};
+use crate::sse::SseEvent;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 

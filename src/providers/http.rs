@@ -5,8 +5,8 @@
 //! a failed attempt can be retried without a client ever seeing it. After it, an error
 //! ends the stream and the engine keeps what was received (the reply is `incomplete`).
 
-use super::sse::{SseEvent, SseParser};
 use super::{ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
+use crate::sse::{SseEvent, SseParser};
 use futures::StreamExt;
 use rand::Rng;
 use serde_json::Value;

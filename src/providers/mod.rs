@@ -5,7 +5,6 @@ pub mod http;
 pub mod local;
 pub mod openai_chat;
 pub mod openai_responses;
-pub mod sse;
 
 use futures::stream::BoxStream;
 use serde_json::Value;

@@ -2,8 +2,8 @@
 //! OpenAI, Ollama, vLLM, llama.cpp, LiteLLM, OpenRouter, ...
 
 use super::http::{Decoder, WireFormat, json_of, str_at, u64_at};
-use super::sse::SseEvent;
 use super::{ContextItem, ModelEvent, ModelRequest, ProviderError};
+use crate::sse::SseEvent;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 

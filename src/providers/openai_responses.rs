@@ -1,8 +1,8 @@
 //! OpenAI Responses API: `POST {base}/responses` with `stream: true`.
 
 use super::http::{Decoder, WireFormat, json_of, str_at, u64_at};
-use super::sse::SseEvent;
 use super::{ContextItem, ModelEvent, ModelRequest, ProviderError};
+use crate::sse::SseEvent;
 use serde_json::{Value, json};
 
 pub struct OpenAiResponses;

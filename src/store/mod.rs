@@ -10,15 +10,12 @@ mod threads;
 
 pub use log::ReplyPart;
 
-pub use threads::ThreadQuery;
-
 use crate::model::memory::MemoryState;
 use crate::model::{
-    ApiKeyRecord, Assistant, Message, MessageStatus, Project, Thread, ThreadStatus, ToolCallStatus,
+    ApiKeyRecord, Assistant, Message, MessageStatus, Project, Thread, ThreadQuery, ThreadStatus,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -81,14 +78,6 @@ struct Inner {
     flush_done: tokio::sync::Mutex<u64>,
 }
 
-/// What `open` repaired after an unclean stop.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Recovery {
-    /// Replies cut by the stop, now `incomplete`; their streams still need an ending.
-    pub incomplete: Vec<Message>,
-    pub threads_reset: usize,
-}
-
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(StoreError::Encode)
 }
@@ -99,11 +88,6 @@ fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> 
         key: String::from_utf8_lossy(key).into_owned(),
         source,
     })
-}
-
-/// The stored form of an API key: a SHA-256 of the secret, hex.
-pub fn hash_key(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 fn message_prefix(thread_id: &str) -> Vec<u8> {
@@ -128,9 +112,9 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, then repairs what a crash left behind:
-    /// replies cut mid-generation become `incomplete` with the text they had.
-    pub fn open(dir: &Path) -> StoreResult<(Store, Recovery)> {
+    /// Opens (or creates) the store in `dir`. What a crash left in progress is the
+    /// engine's to settle ([`Store::inflight_messages`]).
+    pub fn open(dir: &Path) -> StoreResult<Store> {
         let path = dir.join("db");
         let db = sled::Config::new()
             .path(&path)
@@ -178,8 +162,8 @@ impl Store {
             inner: Arc::new(inner),
         };
         store.load_thread_index()?;
-        let recovery = store.recover()?;
-        Ok((store, recovery))
+        store.drop_stray_parts()?;
+        Ok(store)
     }
 
     /// Makes every write made before this call durable.
@@ -507,63 +491,20 @@ impl Store {
         Ok(newest_first)
     }
 
-    fn recover(&self) -> StoreResult<Recovery> {
-        let mut recovery = Recovery::default();
-        let mut threads_with_pending_calls = std::collections::HashSet::new();
+    /// Replies stored as in progress (with their streamed parts): after a stop, the
+    /// engine decides what becomes of them. Entries whose message is gone are dropped.
+    pub fn inflight_messages(&self) -> StoreResult<Vec<Message>> {
+        let mut found = Vec::new();
         for entry in self.inner.inflight.iter() {
             let (id, key) = entry?;
-            let Some(record) = self.get::<Message>(&self.inner.messages, "messages", &key)? else {
-                self.inner.inflight.remove(id)?;
-                continue;
-            };
-            let mut message = self.with_parts(record)?;
-            let waiting = message
-                .tool_calls
-                .iter()
-                .any(|call| call.status.is_waiting());
-            if message.status == MessageStatus::InProgress && waiting {
-                // A run paused for an operator survives a restart: it resumes when answered.
-                threads_with_pending_calls.insert(message.thread_id.clone());
-                continue;
-            }
-            if message.status == MessageStatus::InProgress {
-                message.status = MessageStatus::Incomplete;
-                message.error = Some(crate::model::ErrorBody {
-                    message: "the runtime stopped while this reply was being generated".into(),
-                    kind: "server_error".into(),
-                    code: Some("interrupted".into()),
-                    param: None,
-                });
-                for call in &mut message.tool_calls {
-                    if !call.status.is_final() {
-                        call.status = ToolCallStatus::Failed;
-                        call.output
-                            .get_or_insert_with(|| "interrupted by a restart".into());
-                    }
+            match self.get::<Message>(&self.inner.messages, "messages", &key)? {
+                Some(record) => found.push(self.with_parts(record)?),
+                None => {
+                    self.inner.inflight.remove(id)?;
                 }
-                self.put_message(&message)?;
-                recovery.incomplete.push(message);
-                continue;
-            }
-            self.put_message(&message)?;
-        }
-        self.drop_stray_parts()?;
-        for mut thread in self.threads_with_status(ThreadStatus::Running) {
-            thread.status = ThreadStatus::Active;
-            self.put_thread(&thread)?;
-            recovery.threads_reset += 1;
-        }
-        for mut thread in self.threads_with_status(ThreadStatus::RequiresAction) {
-            if !threads_with_pending_calls.contains(&thread.id) {
-                thread.status = ThreadStatus::Active;
-                self.put_thread(&thread)?;
-                recovery.threads_reset += 1;
             }
         }
-        if recovery != Recovery::default() {
-            self.inner.db.flush()?;
-        }
-        Ok(recovery)
+        Ok(found)
     }
 
     // --- usage ---------------------------------------------------------------------------

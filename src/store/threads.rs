@@ -1,6 +1,6 @@
 //! The in-memory index of threads, ordered by last activity (newest first).
 
-use crate::model::{Thread, ThreadStatus};
+use crate::model::{Thread, ThreadQuery, ThreadStatus};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
@@ -16,24 +16,6 @@ pub(super) struct ThreadRecord {
 pub(super) struct ThreadRecordRef<'a> {
     pub thread: &'a Thread,
     pub activity: u64,
-}
-
-/// Filters and paging of `GET /v2/threads`.
-#[derive(Debug, Clone, Default)]
-pub struct ThreadQuery {
-    /// Only this project's threads; `None` for every project (the admin's view).
-    pub project_id: Option<String>,
-    pub assistant_id: Option<String>,
-    pub status: Option<ThreadStatus>,
-    pub parent_thread_id: Option<String>,
-    pub metadata: Vec<(String, String)>,
-    /// Case-insensitive text to find in the title, the id or a metadata value.
-    pub q: Option<String>,
-    pub limit: usize,
-    /// The id of the last thread of the previous page.
-    pub after: Option<String>,
-    /// Oldest activity first instead of newest first.
-    pub ascending: bool,
 }
 
 impl ThreadQuery {

@@ -249,7 +249,7 @@ fn spawn_worker(
                             client.patch_thread(&thread_id, &patch).await?;
                         }
                         Effect::Demo => {
-                            let started = crate::demo::start(&client).await?;
+                            let started = crate::client::demo::start(&client).await?;
                             let _ = events.send(AppEvent::Notice(format!(
                                 "The demo started {} threads.",
                                 started.len()

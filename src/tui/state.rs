@@ -25,7 +25,7 @@ impl UiStateStore {
     /// cannot, for example because another workspace window holds it: the UI then works
     /// without remembering.
     pub fn open(state_dir: &Path, workspace: &str) -> Result<UiStateStore, String> {
-        let key = crate::store::hash_key(workspace);
+        let key = crate::model::hash_key(workspace);
         let path = state_dir.join("ui").join(&key[..16]);
         sled::Config::new()
             .path(&path)

@@ -146,7 +146,7 @@ async fn a_finished_reply_replays_exactly_and_ends() {
         .unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let body = response.text().await.unwrap();
-    let mut parser = agentdeck::providers::sse::SseParser::new();
+    let mut parser = agentdeck::sse::SseParser::new();
     let mut events = Vec::new();
     parser.feed(body.as_bytes(), &mut events);
     let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod events;
 mod fake_provider;
+mod layers;
 mod llmock;
 mod memory;
 mod providers;

@@ -66,7 +66,7 @@ pub async fn start(client: &Client) -> ClientResult<Vec<Started>> {
         .await?
         .data
         .into_iter()
-        .find(|p| p.name == crate::seed::PROJECT_NAME)
+        .find(|p| p.name == crate::model::GETTING_STARTED_PROJECT)
         .map(|p| p.id);
     for assistant in &assistants {
         let preferred = getting_started.as_deref() == Some(assistant.project_id.as_str());

@@ -1,4 +1,5 @@
-//! The one Server-Sent Events parser, for provider streams and for the API client.
+//! Server-Sent Events framing, shared by the server, the API client and the providers:
+//! the one parser (provider streams, the client) and the one frame writer (the API).
 //!
 //! Incremental and linear: bytes are scanned once for line ends whatever the chunking,
 //! LF, CRLF and CR all end lines (a CR at the end of a chunk is remembered, so a CRLF split
@@ -12,6 +13,8 @@ pub struct SseEvent {
     pub data: String,
     /// The last `id:` seen on this stream so far.
     pub id: Option<String>,
+    /// This event carried an `id:` line of its own (else `id` is an earlier event's).
+    pub own_id: bool,
     /// A valid `retry:` value, in milliseconds.
     pub retry: Option<u64>,
 }
@@ -27,6 +30,7 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     last_id: Option<String>,
+    own_id: bool,
     retry: Option<u64>,
 }
 
@@ -102,7 +106,10 @@ impl SseParser {
                 self.data.push_str(&value);
                 self.has_data = true;
             }
-            b"id" if !value.contains('\0') => self.last_id = Some(value.into_owned()),
+            b"id" if !value.contains('\0') => {
+                self.last_id = Some(value.into_owned());
+                self.own_id = true;
+            }
             b"retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 self.retry = value.parse().ok();
             }
@@ -111,6 +118,7 @@ impl SseParser {
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        let own_id = std::mem::take(&mut self.own_id);
         if !self.has_data {
             self.event.clear();
             return;
@@ -119,15 +127,62 @@ impl SseParser {
             event: std::mem::take(&mut self.event),
             data: std::mem::take(&mut self.data),
             id: self.last_id.clone(),
+            own_id,
             retry: self.retry,
         });
         self.has_data = false;
     }
 }
 
+/// One event as written on the wire: `id:` (none for 0, an event that cannot be resumed
+/// from), `event:`, and the data as `data:` lines.
+pub fn frame(id: u64, name: &str, data: &str) -> bytes::Bytes {
+    let mut out = String::with_capacity(data.len() + name.len() + 32);
+    if id > 0 {
+        out.push_str("id: ");
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push('\n');
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    bytes::Bytes::from(out)
+}
+
+/// The `data:` of a frame written by [`frame`].
+pub fn frame_data(frame: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(frame).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    Some(lines.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_frames_parse_back_with_their_own_ids() {
+        let mut parser = SseParser::new();
+        let mut out = Vec::new();
+        let mut wire = frame(7, "message.delta", "{\"a\":1}").to_vec();
+        wire.extend_from_slice(&frame(0, "message.created", "{}\n{}"));
+        parser.feed(&wire, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].id.as_deref(), out[0].own_id), (Some("7"), true));
+        assert_eq!(out[0].data, "{\"a\":1}");
+        assert_eq!((out[1].id.as_deref(), out[1].own_id), (Some("7"), false));
+        assert_eq!(out[1].data, "{}\n{}");
+        assert_eq!(frame_data(&frame(3, "done", "x")).as_deref(), Some("x"));
+    }
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut parser = SseParser::new();
