@@ -106,7 +106,11 @@ async fn start() -> Server {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         let threads = admin.list_threads(&[("limit", "100")]).await.unwrap();
-        if threads.data.iter().all(|t| t.status != ThreadStatus::Running) {
+        if threads
+            .data
+            .iter()
+            .all(|t| t.status != ThreadStatus::Running)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -208,7 +212,9 @@ async fn replies(count: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (dir1, rss1) = (dir_bytes(server.dir.path()), rss_kib(pid));
     let growth = dir1.saturating_sub(dir0);
-    println!("replies: {count} in {elapsed:.1?}, {words} words ({bytes} bytes of text and reasoning)");
+    println!(
+        "replies: {count} in {elapsed:.1?}, {words} words ({bytes} bytes of text and reasoning)"
+    );
     println!(
         "  data dir {:.1} MiB -> {:.1} MiB: +{:.1} MiB, {:.1} KiB per 1,000 words, {:.2}x the text",
         dir0 as f64 / 1048576.0,
@@ -231,7 +237,11 @@ async fn runaway() {
     let ceiling = agentdeck::config::DEFAULT_MAX_OUTPUT_TOKENS;
     for (label, bound, text) in [
         ("/long 1000000 (default bound)", None, "/long 1000000 go"),
-        ("/long 1000000000 (bound = ceiling)", Some(ceiling), "/long 1000000000 go"),
+        (
+            "/long 1000000000 (bound = ceiling)",
+            Some(ceiling),
+            "/long 1000000000 go",
+        ),
     ] {
         let assistant_id = assistant(&server.client, "runaway", bound).await;
         let thread = new_thread(&server.client, &assistant_id).await;
@@ -275,7 +285,10 @@ async fn runaway() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    println!("cancel: thread free {:.1?} after the request", asked.elapsed());
+    println!(
+        "cancel: thread free {:.1?} after the request",
+        asked.elapsed()
+    );
 }
 
 fn main() {

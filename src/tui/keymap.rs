@@ -2,7 +2,6 @@
 //! on top. Unknown actions, unknown contexts and unreadable keys are errors that name the
 //! file and the key.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -225,29 +224,22 @@ impl Chord {
         Some(Chord { code, ctrl, alt })
     }
 
-    pub fn from_key(key: &KeyEvent) -> Option<Chord> {
-        let code = match key.code {
-            KeyCode::Char(c) => ChordKey::Char(c),
-            KeyCode::Enter => ChordKey::Named("enter"),
-            KeyCode::Esc => ChordKey::Named("esc"),
-            KeyCode::Tab => ChordKey::Named("tab"),
-            KeyCode::BackTab => ChordKey::Named("backtab"),
-            KeyCode::Backspace => ChordKey::Named("backspace"),
-            KeyCode::Delete => ChordKey::Named("delete"),
-            KeyCode::Up => ChordKey::Named("up"),
-            KeyCode::Down => ChordKey::Named("down"),
-            KeyCode::Left => ChordKey::Named("left"),
-            KeyCode::Right => ChordKey::Named("right"),
-            KeyCode::Home => ChordKey::Named("home"),
-            KeyCode::End => ChordKey::Named("end"),
-            KeyCode::PageUp => ChordKey::Named("pageup"),
-            KeyCode::PageDown => ChordKey::Named("pagedown"),
-            _ => return None,
-        };
+    /// A character key (a shifted letter is its upper-case char).
+    pub fn char(c: char, ctrl: bool, alt: bool) -> Chord {
+        Chord {
+            code: ChordKey::Char(c),
+            ctrl,
+            alt,
+        }
+    }
+
+    /// A named key (`enter`, `esc`, `tab`, `up`, …); `None` for a name keymaps do not use.
+    pub fn named(name: &str, ctrl: bool, alt: bool) -> Option<Chord> {
+        let name = NAMED.iter().find(|n| **n == name)?;
         Some(Chord {
-            code,
-            ctrl: key.modifiers.contains(KeyModifiers::CONTROL),
-            alt: key.modifiers.contains(KeyModifiers::ALT),
+            code: ChordKey::Named(name),
+            ctrl,
+            alt,
         })
     }
 
@@ -342,9 +334,7 @@ impl Keymap {
 
     /// The action for a key in a context; a pane's binding wins over a global one. The
     /// composer sees only its own bindings.
-    pub fn action(&self, context: Context, key: &KeyEvent) -> Option<Action> {
-        let chord = Chord::from_key(key)?;
-        // Shifted letters arrive as upper-case chars with SHIFT; the chord is the char.
+    pub fn action(&self, context: Context, chord: Chord) -> Option<Action> {
         self.bindings.get(&(context, chord)).copied().or_else(|| {
             (context != Context::Composer)
                 .then(|| self.bindings.get(&(Context::Global, chord)).copied())
@@ -378,83 +368,44 @@ impl Keymap {
 mod tests {
     use super::*;
 
-    fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
-        KeyEvent::new(code, modifiers)
+    fn key(text: &str) -> Chord {
+        Chord::parse(text).unwrap()
     }
 
     #[test]
     fn the_default_keymap_parses_and_panes_override_global() {
         let map = Keymap::load("default", Path::new("/nonexistent")).unwrap();
         assert_eq!(map, Keymap::default_keymap());
+        assert_eq!(map.action(Context::Threads, key("q")), Some(Action::Quit));
+        assert_eq!(map.action(Context::Tools, key("a")), Some(Action::Approve));
+        assert_eq!(map.action(Context::Threads, key("a")), None);
         assert_eq!(
-            map.action(
-                Context::Threads,
-                &key(KeyCode::Char('q'), KeyModifiers::NONE)
-            ),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            map.action(Context::Tools, &key(KeyCode::Char('a'), KeyModifiers::NONE)),
-            Some(Action::Approve)
-        );
-        assert_eq!(
-            map.action(
-                Context::Threads,
-                &key(KeyCode::Char('a'), KeyModifiers::NONE)
-            ),
-            None
-        );
-        assert_eq!(
-            map.action(
-                Context::Composer,
-                &key(KeyCode::Char('q'), KeyModifiers::NONE)
-            ),
+            map.action(Context::Composer, key("q")),
             None,
             "q types a q in the composer"
         );
         assert_eq!(
-            map.action(Context::Composer, &key(KeyCode::Enter, KeyModifiers::ALT)),
+            map.action(Context::Composer, key("alt-enter")),
             Some(Action::Newline)
         );
-        assert_eq!(
-            map.action(
-                Context::Threads,
-                &key(KeyCode::Char('G'), KeyModifiers::SHIFT)
-            ),
-            Some(Action::Bottom)
-        );
+        assert_eq!(map.action(Context::Threads, key("G")), Some(Action::Bottom));
     }
 
     #[test]
     fn vim_and_emacs_build_on_the_default() {
         let vim = Keymap::load("vim", Path::new("/nonexistent")).unwrap();
         assert_eq!(
-            vim.action(
-                Context::Threads,
-                &key(KeyCode::Char('l'), KeyModifiers::NONE)
-            ),
+            vim.action(Context::Threads, key("l")),
             Some(Action::FocusNext)
         );
-        assert_eq!(
-            vim.action(
-                Context::Threads,
-                &key(KeyCode::Char('q'), KeyModifiers::NONE)
-            ),
-            Some(Action::Quit)
-        );
+        assert_eq!(vim.action(Context::Threads, key("q")), Some(Action::Quit));
         let emacs = Keymap::load("emacs", Path::new("/nonexistent")).unwrap();
         assert_eq!(
-            emacs.action(
-                Context::Threads,
-                &key(KeyCode::Char('n'), KeyModifiers::CONTROL)
-            ),
+            emacs.action(Context::Threads, key("ctrl-n")),
             Some(Action::Down)
         );
         assert_eq!(
-            emacs.action(
-                Context::Composer,
-                &key(KeyCode::Char('g'), KeyModifiers::CONTROL)
-            ),
+            emacs.action(Context::Composer, key("ctrl-g")),
             Some(Action::Leave)
         );
     }
@@ -470,19 +421,10 @@ mod tests {
         .unwrap();
         let map = Keymap::load("default", dir.path()).unwrap();
         assert_eq!(
-            map.action(
-                Context::Global,
-                &key(KeyCode::Char('q'), KeyModifiers::CONTROL)
-            ),
+            map.action(Context::Global, key("ctrl-q")),
             Some(Action::Quit)
         );
-        assert_eq!(
-            map.action(
-                Context::Global,
-                &key(KeyCode::Char('q'), KeyModifiers::NONE)
-            ),
-            Some(Action::Help)
-        );
+        assert_eq!(map.action(Context::Global, key("q")), Some(Action::Help));
 
         std::fs::write(
             dir.path().join("keymaps/default.toml"),

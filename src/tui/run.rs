@@ -367,7 +367,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
             maybe = input.next() => match maybe {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press
                     && matches!(app.mode, Mode::Compose(_))
-                    && ui.keymap.action(Context::Composer, &key) == Some(Action::Editor) =>
+                    && super::terminal::chord(&key).and_then(|c| ui.keymap.action(Context::Composer, c)) == Some(Action::Editor) =>
                 {
                     let text = ui.composer.lines().join("\n");
                     match edit_in_editor(&mut terminal, &text, mouse).await {
@@ -607,7 +607,9 @@ fn edit_line(key: &crossterm::event::KeyEvent, text: &str) -> LineEdit {
 
 fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Vec<Effect> {
     match app.mode.clone() {
-        Mode::Compose(_) => match ui.keymap.action(Context::Composer, &key) {
+        Mode::Compose(_) => match super::terminal::chord(&key)
+            .and_then(|c| ui.keymap.action(Context::Composer, c))
+        {
             Some(Action::Send) => {
                 let text = ui.composer.lines().join("\n");
                 ui.composer = ratatui_textarea::TextArea::default();
@@ -664,7 +666,9 @@ fn handle_key(app: &mut App, ui: &mut Ui, key: crossterm::event::KeyEvent) -> Ve
             }
             _ => Vec::new(),
         },
-        Mode::Normal => match ui.keymap.action(app.focus.context(), &key) {
+        Mode::Normal => match super::terminal::chord(&key)
+            .and_then(|c| ui.keymap.action(app.focus.context(), c))
+        {
             Some(action) => app.act(action),
             None => Vec::new(),
         },

@@ -75,3 +75,32 @@ impl Drop for TerminalGuard {
         restore();
     }
 }
+
+/// Translates a terminal key into the keymap's terminal-free chord: the one place keys
+/// cross from crossterm into the app.
+pub fn chord(key: &crossterm::event::KeyEvent) -> Option<super::keymap::Chord> {
+    use super::keymap::Chord;
+    use crossterm::event::{KeyCode, KeyModifiers};
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let name = match key.code {
+        // Shifted letters arrive as upper-case chars with SHIFT; the chord is the char.
+        KeyCode::Char(c) => return Some(Chord::char(c, ctrl, alt)),
+        KeyCode::Enter => "enter",
+        KeyCode::Esc => "esc",
+        KeyCode::Tab => "tab",
+        KeyCode::BackTab => "backtab",
+        KeyCode::Backspace => "backspace",
+        KeyCode::Delete => "delete",
+        KeyCode::Up => "up",
+        KeyCode::Down => "down",
+        KeyCode::Left => "left",
+        KeyCode::Right => "right",
+        KeyCode::Home => "home",
+        KeyCode::End => "end",
+        KeyCode::PageUp => "pageup",
+        KeyCode::PageDown => "pagedown",
+        _ => return None,
+    };
+    Chord::named(name, ctrl, alt)
+}
