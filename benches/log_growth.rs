@@ -229,6 +229,27 @@ async fn replies(count: usize) {
         rss1 as f64 / 1024.0,
         rss1 as f64 / rss0.max(1) as f64
     );
+    // What the bytes are: the live keys and values per tree, against the files.
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    if let Ok(db) = sled::open(server.dir.path().join("db")) {
+        let mut line = String::from("  live data per tree (KiB):");
+        for name in db.tree_names() {
+            let Ok(tree) = db.open_tree(&name) else {
+                continue;
+            };
+            let bytes: usize = tree.iter().flatten().map(|(k, v)| k.len() + v.len()).sum();
+            if bytes > 0 {
+                line.push_str(&format!(
+                    " {}={}",
+                    String::from_utf8_lossy(&name),
+                    bytes / 1024
+                ));
+            }
+        }
+        println!("{line}");
+    }
 }
 
 async fn runaway() {

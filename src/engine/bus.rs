@@ -14,7 +14,9 @@
 //! the live tail, and a whole reply replayed from the log gets its text as one delta.
 
 use crate::model::event::TextDelta;
-use crate::model::{Event, EventKind, EventPayload, LoggedEvent, Message, MessageStatus};
+use crate::model::{
+    Event, EventKind, EventPayload, LoggedData, LoggedEvent, Message, MessageStatus, ToolCallStatus,
+};
 use crate::store::{ReplyPart, Store, StoreResult};
 use bytes::Bytes;
 use futures::Stream;
@@ -31,8 +33,8 @@ const REPLAY_BATCH: usize = 512;
 /// At most one commit round (one fsync) per this interval while work keeps arriving.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(15);
 /// Recent events kept in memory for exact resumes, by count and by frame bytes.
-const RING_EVENTS: usize = 65_536;
-const RING_BYTES: usize = 48 * 1024 * 1024;
+const RING_EVENTS: usize = 16_384;
+const RING_BYTES: usize = 8 * 1024 * 1024;
 /// Event ids are reserved durably in blocks of this many.
 const ID_BLOCK: u64 = 100_000;
 /// The retention rule: the durable log keeps the structural events among the newest
@@ -55,16 +57,22 @@ pub struct Published {
 use crate::sse::frame;
 
 impl Published {
-    fn from_logged(logged: &LoggedEvent) -> Published {
-        Published {
+    /// A logged event as it goes on the wire again: its JSON as written, or the payload
+    /// rebuilt from what it refers to. `None` if that is gone.
+    fn from_logged(logged: &LoggedEvent, store: &Store) -> Option<Published> {
+        let data = match &logged.data {
+            LoggedData::Json(json) => json.clone(),
+            reference => rebuild(logged, reference, store)?.to_json(),
+        };
+        Some(Published {
             id: logged.id,
             kind: EventKind::from_name(&logged.event),
             project_id: logged.project_id.clone(),
             thread_id: logged.thread_id.clone(),
             assistant_id: logged.assistant_id.clone(),
             message_id: logged.message_id.clone(),
-            frame: frame(logged.id, &logged.event, &logged.data),
-        }
+            frame: frame(logged.id, &logged.event, &data),
+        })
     }
 
     /// An event made for one subscriber (a snapshot), without an id.
@@ -429,7 +437,9 @@ impl EventBus {
                     from = end;
                     let mut out = Vec::new();
                     for logged in &batch {
-                        let event = Published::from_logged(logged);
+                        let Some(event) = Published::from_logged(logged, &bus.inner.store) else {
+                            continue;
+                        };
                         if filter.matches(&event) {
                             compaction.pass(Arc::new(event), &mut out);
                         }
@@ -667,7 +677,7 @@ fn write_round(store: &Store, work: Vec<Work>) -> Vec<Arc<Published>> {
                             thread_id: thread_id.clone(),
                             assistant_id: event.assistant_id.clone(),
                             message_id: message_id.clone(),
-                            data: data.clone(),
+                            data: LoggedData::of(&event.payload, &data),
                         };
                         if let Err(err) = store.log_event(&logged) {
                             report("an event", err);
@@ -710,4 +720,85 @@ fn write_round(store: &Store, work: Vec<Work>) -> Vec<Arc<Published>> {
         report("to disk (flush)", err);
     }
     published
+}
+
+/// The payload a logged reference stands for, read from the store now.
+fn rebuild(logged: &LoggedEvent, reference: &LoggedData, store: &Store) -> Option<EventPayload> {
+    let kind = EventKind::from_name(&logged.event);
+    let message = || {
+        let id = logged.message_id.as_deref()?;
+        store.message(id).ok().flatten()
+    };
+    match reference {
+        LoggedData::Json(json) => Some(EventPayload::decode(&logged.event, json)),
+        LoggedData::Message => {
+            let mut message = message()?;
+            if kind == EventKind::MessageCompleted {
+                return Some(EventPayload::message_completed(&message));
+            }
+            if message.role == crate::model::Role::Assistant {
+                // A reply as it was created: what it became streams after it.
+                message.content = None;
+                message.reasoning.clear();
+                message.tool_calls.clear();
+                message.status = MessageStatus::InProgress;
+                message.usage = Default::default();
+                message.error = None;
+            }
+            Some(EventPayload::message_created(&message))
+        }
+        LoggedData::ToolCall { call_id, status } => {
+            let message = message()?;
+            let mut call = message
+                .tool_calls
+                .iter()
+                .find(|c| &c.id == call_id)?
+                .clone();
+            call.status = *status;
+            if kind == EventKind::ToolCallCreated {
+                call.output = None;
+                call.latency_ms = None;
+                return Some(EventPayload::ToolCallCreated(Box::new(
+                    crate::model::event::ToolCallCreated {
+                        thread_id: message.thread_id.clone(),
+                        message_id: message.id.clone(),
+                        tool_call: call,
+                    },
+                )));
+            }
+            if !status.is_final() && *status != ToolCallStatus::InProgress {
+                call.output = None;
+            }
+            Some(EventPayload::tool_call_output(&message, &call))
+        }
+        LoggedData::Thread { status } => {
+            let mut thread = store.thread(&logged.thread_id)?;
+            thread.status = *status;
+            Some(if kind == EventKind::ThreadCreated {
+                EventPayload::thread_created(&thread)
+            } else {
+                EventPayload::thread_updated(&thread)
+            })
+        }
+        LoggedData::Memory => {
+            let thread = store.thread(&logged.thread_id)?;
+            let config = store
+                .assistant(&thread.assistant_id)
+                .ok()
+                .flatten()
+                .map(|a| a.memory)
+                .unwrap_or_default();
+            let state = store.memory(&thread.id).ok().flatten();
+            Some(EventPayload::MemoryUpdated(Box::new(
+                crate::model::event::MemoryUpdated {
+                    thread_id: thread.id.clone(),
+                    memory: crate::model::memory::MemoryView::new(
+                        &thread.id,
+                        &config,
+                        state.as_ref(),
+                    ),
+                },
+            )))
+        }
+    }
 }

@@ -418,17 +418,79 @@ impl Event {
     }
 }
 
-/// How an event is kept in the durable log: the routing fields and the wire data as
-/// written, so a replay sends the same bytes without decoding the payload.
+/// How an event is kept in the durable log: the routing fields, and its data either as
+/// written or as a reference to what it showed, which lives once in the store (a message,
+/// a tool call in it, a thread, a memory) and is read back when the event is replayed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoggedEvent {
+    #[serde(rename = "i")]
     pub id: u64,
+    #[serde(rename = "e")]
     pub event: String,
+    #[serde(rename = "p")]
     pub project_id: String,
+    #[serde(rename = "t")]
     pub thread_id: String,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub assistant_id: Option<String>,
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
-    pub data: String,
+    #[serde(rename = "d")]
+    pub data: LoggedData,
+}
+
+/// The data of a logged event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum LoggedData {
+    /// The `data:` JSON as written (small events: routing, errors, `done`, telemetry).
+    #[serde(rename = "j")]
+    Json(String),
+    /// `message.created` / `message.completed`: the stored message (as it was created,
+    /// for a reply's `message.created`).
+    #[serde(rename = "m")]
+    Message,
+    /// `tool_call.created` / `tool_call.output`: a call of the stored message, with the
+    /// status the event reported.
+    #[serde(rename = "c")]
+    ToolCall {
+        #[serde(rename = "c")]
+        call_id: String,
+        #[serde(rename = "s")]
+        status: ToolCallStatus,
+    },
+    /// `thread.created` / `thread.updated`: the stored thread, with the status it had.
+    #[serde(rename = "t")]
+    Thread {
+        #[serde(rename = "s")]
+        status: super::ThreadStatus,
+    },
+    /// `memory.updated`: the thread's memory.
+    #[serde(rename = "y")]
+    Memory,
+}
+
+impl LoggedData {
+    /// What the log keeps of a payload (its JSON, or a reference).
+    pub fn of(payload: &EventPayload, json: &str) -> LoggedData {
+        match payload {
+            EventPayload::MessageCreated(_) | EventPayload::MessageCompleted(_) => {
+                LoggedData::Message
+            }
+            EventPayload::ToolCallCreated(e) => LoggedData::ToolCall {
+                call_id: e.tool_call.id.clone(),
+                status: e.tool_call.status,
+            },
+            EventPayload::ToolCallOutput(e) => LoggedData::ToolCall {
+                call_id: e.tool_call_id.clone(),
+                status: e.status,
+            },
+            EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => LoggedData::Thread {
+                status: e.thread.status,
+            },
+            EventPayload::MemoryUpdated(_) => LoggedData::Memory,
+            _ => LoggedData::Json(json.to_string()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -464,5 +526,34 @@ mod tests {
         assert_eq!(mismatched.kind(), EventKind::Other);
         let garbage = EventPayload::decode("done", "not json");
         assert_eq!(garbage.to_json(), "not json");
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn big_payloads_are_logged_as_references() {
+        let done = EventPayload::Done(Done {
+            thread_id: "t".into(),
+            message_id: "m".into(),
+        });
+        let json = done.to_json();
+        assert_eq!(LoggedData::of(&done, &json), LoggedData::Json(json.clone()));
+        let logged = LoggedEvent {
+            id: 9,
+            event: "done".into(),
+            project_id: "p".into(),
+            thread_id: "t".into(),
+            assistant_id: None,
+            message_id: Some("m".into()),
+            data: LoggedData::Thread {
+                status: crate::model::ThreadStatus::Running,
+            },
+        };
+        let bytes = serde_json::to_string(&logged).unwrap();
+        assert!(bytes.len() < 80, "{bytes}");
+        assert_eq!(serde_json::from_str::<LoggedEvent>(&bytes).unwrap(), logged);
     }
 }

@@ -7,7 +7,7 @@ pub mod requests;
 
 pub use requests::ThreadQuery;
 
-pub use event::{Event, EventKind, EventPayload, LoggedEvent};
+pub use event::{Event, EventKind, EventPayload, LoggedData, LoggedEvent};
 pub use ids::{hash_key, new_id, new_secret, now_secs};
 
 /// The response header naming the event id a listing is current as of.

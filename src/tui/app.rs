@@ -168,6 +168,22 @@ pub enum Effect {
     Quit,
 }
 
+impl Effect {
+    /// The thread this effect changes, if any: such effects run in order per thread.
+    pub fn changed_thread(&self) -> Option<&str> {
+        match self {
+            Effect::Post { thread_id, .. }
+            | Effect::AnswerTool { thread_id, .. }
+            | Effect::Approve { thread_id, .. }
+            | Effect::Deny { thread_id, .. }
+            | Effect::Reassign { thread_id, .. }
+            | Effect::Cancel(thread_id)
+            | Effect::Close(thread_id) => Some(thread_id),
+            _ => None,
+        }
+    }
+}
+
 /// What the outside world tells the app.
 #[derive(Debug, Clone)]
 pub enum AppEvent {
