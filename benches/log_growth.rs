@@ -1,6 +1,7 @@
 //! The event log and bounded runs, measured on the real `agentdeck serve` process:
 //!
-//! - `replies`: N short replies (default 3,000, 5 at a time) on the local model: words
+//! - `replies`: N short replies (default 3,000, 5 at a time), then N/30 replies of 1,000
+//!   words, on the local model: words
 //!   streamed, data dir growth (bytes on disk) per 1,000 words and against the text's own
 //!   size, and the server's RSS fresh and after. Target: growth ≤ 2× the text, RSS after
 //!   within 2× of a fresh server.
@@ -169,7 +170,7 @@ async fn new_thread(client: &Client, assistant_id: &str) -> String {
         .id
 }
 
-async fn replies(count: usize) {
+async fn replies(count: usize, prompt: &'static str) {
     let server = start().await;
     let pid = server.child.id();
     let assistant_id = assistant(&server.client, "writer", None).await;
@@ -188,7 +189,7 @@ async fn replies(count: usize) {
                 if i % 20 == lane {
                     thread = new_thread(&client, &assistant_id).await;
                 }
-                let reply = ask(&client, &thread, &format!("question {i}: how is it going?")).await;
+                let reply = ask(&client, &thread, &format!("{prompt} (question {i})")).await;
                 let text = reply.text();
                 words += text.split_whitespace().count()
                     + reply
@@ -213,7 +214,7 @@ async fn replies(count: usize) {
     let (dir1, rss1) = (dir_bytes(server.dir.path()), rss_kib(pid));
     let growth = dir1.saturating_sub(dir0);
     println!(
-        "replies: {count} in {elapsed:.1?}, {words} words ({bytes} bytes of text and reasoning)"
+        "replies: {count} × {prompt:?} in {elapsed:.1?}, {words} words ({bytes} bytes of text and reasoning)"
     );
     println!(
         "  data dir {:.1} MiB -> {:.1} MiB: +{:.1} MiB, {:.1} KiB per 1,000 words, {:.2}x the text",
@@ -320,9 +321,14 @@ fn main() {
         .unwrap_or(3000);
     // `cargo bench` passes `--bench`; `cargo test` runs benches with no flag: keep it short.
     let benching = std::env::args().any(|a| a == "--bench");
+    // `LOG_GROWTH_ONLY=replies` skips the runaway replies (an older build may not survive them).
+    let only_replies = std::env::var("LOG_GROWTH_ONLY").is_ok_and(|v| v == "replies");
     runtime.block_on(async {
-        replies(if benching { count } else { 20 }).await;
+        replies(if benching { count } else { 20 }, "how is it going?").await;
         if benching {
+            replies(count / 30, "/long 1000 tell me everything").await;
+        }
+        if benching && !only_replies {
             runaway().await;
         }
     });

@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 const BROADCAST_CAPACITY: usize = 1024;
 /// Durable events read per step of a replay.
 const REPLAY_BATCH: usize = 512;
-/// At most one commit round (one fsync) per this interval while work keeps arriving.
+/// While only deltas keep coming, at most one commit round (one fsync) per this interval;
+/// anything else (a message, a status, a caller waiting on `sync`) is committed at once.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(15);
 /// Recent events kept in memory for exact resumes, by count and by frame bytes.
 const RING_EVENTS: usize = 16_384;
@@ -108,6 +109,8 @@ struct BusState {
     queue: Vec<Work>,
     /// Work items queued so far; the committer reports how many it made durable.
     queued: u64,
+    /// The queue holds more than deltas: commit without waiting out the interval.
+    urgent: bool,
     ring: VecDeque<Arc<Published>>,
     ring_bytes: usize,
     /// Every published event with an id above this is in the ring.
@@ -190,6 +193,7 @@ impl EventBus {
                     reserved: floor,
                     queue: Vec::new(),
                     queued: 0,
+                    urgent: false,
                     ring: VecDeque::new(),
                     ring_bytes: 0,
                     ring_floor: floor,
@@ -222,6 +226,7 @@ impl EventBus {
                 Err(err) => tracing::error!("could not reserve event ids: {err}"),
             }
         }
+        state.urgent |= !payload.kind().is_delta();
         state.queue.push(Work::Event(Event {
             id,
             project_id: scope.project_id.clone(),
@@ -239,13 +244,19 @@ impl EventBus {
         let mut state = lock(&self.inner.state);
         state.queue.push(Work::Message(message));
         state.queued += 1;
+        state.urgent = true;
         drop(state);
         self.inner.work.notify_one();
     }
 
     /// Waits until everything queued before this call is durable and published.
     pub async fn sync(&self) {
-        let target = lock(&self.inner.state).queued;
+        let target = {
+            let mut state = lock(&self.inner.state);
+            state.urgent = true;
+            state.queued
+        };
+        self.inner.work.notify_one();
         let mut rx = self.inner.durable.subscribe();
         let stopped = self.inner.committer_done.notified();
         tokio::pin!(stopped);
@@ -318,11 +329,19 @@ impl EventBus {
                 }
                 continue;
             }
-            // Pace rounds while work keeps coming: a stream then costs one fsync per
-            // interval, not one per delta; after a quiet spell the first write goes at once.
+            // Pace rounds of deltas: a stream then costs one fsync per interval, not one
+            // per delta. Anything else goes at once, and so does the first write after a
+            // quiet spell.
             if let Some(at) = last_round {
-                if !closing {
-                    tokio::time::sleep_until(at + COMMIT_INTERVAL).await;
+                let deadline = at + COMMIT_INTERVAL;
+                while !closing
+                    && !lock(&self.inner.state).urgent
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = self.inner.work.notified() => {}
+                    }
                 }
             }
             self.commit_round().await;
@@ -337,6 +356,7 @@ impl EventBus {
     async fn commit_round(&self) {
         let (work, queued) = {
             let mut state = lock(&self.inner.state);
+            state.urgent = false;
             (std::mem::take(&mut state.queue), state.queued)
         };
         let gate = self.inner.gate.write().await;

@@ -121,7 +121,7 @@ impl Store {
             .flush_every_ms(Some(200))
             // Reads of hot data are served by the in-memory thread index and the bus's
             // ring; sled's own page cache (1 GiB by default) need not grow with the data.
-            .cache_capacity(32 * 1024 * 1024)
+            .cache_capacity(8 * 1024 * 1024)
             .open()
             .map_err(|err| match &err {
                 sled::Error::Io(io) if io.to_string().contains("lock") => {
