@@ -71,21 +71,23 @@ async fn start_llmock(delay_ms: u64) -> (Child, u16) {
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/llmock").to_string()
     });
     let port = free_port();
-    let child = std::process::Command::new(&binary)
-        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--tool-mode", "off"])
-        .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
-        .args(["--log-level", "warning"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| panic!("llmock is needed ({binary}): {err}"));
+    let child = Child(
+        std::process::Command::new(&binary)
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--tool-mode", "off"])
+            .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
+            .args(["--log-level", "warning"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("llmock is needed ({binary}): {err}")),
+    );
     for _ in 0..300 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return (Child(child), port);
+            return (child, port);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
