@@ -32,7 +32,7 @@ const BROADCAST_CAPACITY: usize = 1024;
 const REPLAY_BATCH: usize = 512;
 /// While only deltas keep coming, at most one commit round (one fsync) per this interval;
 /// anything else (a message, a status, a caller waiting on `sync`) is committed at once.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(15);
+const COMMIT_INTERVAL: Duration = Duration::from_millis(40);
 /// Recent events kept in memory for exact resumes, by count and by frame bytes.
 const RING_EVENTS: usize = 16_384;
 const RING_BYTES: usize = 8 * 1024 * 1024;
@@ -226,7 +226,12 @@ impl EventBus {
                 Err(err) => tracing::error!("could not reserve event ids: {err}"),
             }
         }
-        state.urgent |= !payload.kind().is_delta();
+        // Wake the committer only when this changes what it does: the first work after
+        // a quiet spell, or the first item that cannot wait. A delta joining a queue the
+        // committer is already pacing costs no wake-up.
+        let urgent = !payload.kind().is_delta();
+        let wake = state.queue.is_empty() || (urgent && !state.urgent);
+        state.urgent |= urgent;
         state.queue.push(Work::Event(Event {
             id,
             project_id: scope.project_id.clone(),
@@ -235,7 +240,9 @@ impl EventBus {
         }));
         state.queued += 1;
         drop(state);
-        self.inner.work.notify_one();
+        if wake {
+            self.inner.work.notify_one();
+        }
         id
     }
 
