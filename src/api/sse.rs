@@ -193,6 +193,7 @@ pub async fn message_stream(
             assistant_id: message.assistant_id.clone(),
             message_id: Some(message.id.clone()),
             frame: Bytes::new(),
+            opens_reply: false,
         };
         let mut batch = vec![Arc::new(Published::unnumbered(
             &scope,

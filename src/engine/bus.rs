@@ -53,6 +53,8 @@ pub struct Published {
     pub assistant_id: Option<String>,
     pub message_id: Option<String>,
     pub frame: Bytes,
+    /// A `message.created` of a reply that will stream (tracked until it completes).
+    pub opens_reply: bool,
 }
 
 use crate::sse::frame;
@@ -73,6 +75,7 @@ impl Published {
             assistant_id: logged.assistant_id.clone(),
             message_id: logged.message_id.clone(),
             frame: frame(logged.id, &logged.event, &data),
+            opens_reply: false,
         })
     }
 
@@ -86,6 +89,7 @@ impl Published {
             assistant_id: scope.assistant_id.clone(),
             message_id: scope.message_id.clone(),
             frame: frame(0, payload.name(), &payload.to_json()),
+            opens_reply: false,
         }
     }
 }
@@ -387,7 +391,7 @@ impl EventBus {
         let mut state = lock(&self.inner.state);
         for event in &published {
             match event.kind {
-                EventKind::MessageCreated => {
+                EventKind::MessageCreated if event.opens_reply => {
                     if let Some(id) = &event.message_id {
                         state
                             .open_replies
@@ -717,7 +721,12 @@ fn write_round(store: &Store, work: Vec<Work>) -> Vec<Arc<Published>> {
                         }
                     }
                 }
+                let opens_reply = matches!(
+                    &event.payload,
+                    EventPayload::MessageCreated(e) if e.message.status == MessageStatus::InProgress
+                );
                 published.push(Arc::new(Published {
+                    opens_reply,
                     id: event.id,
                     kind: event.kind(),
                     project_id: event.project_id,
