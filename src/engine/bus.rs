@@ -34,7 +34,7 @@ const REPLAY_BATCH: usize = 512;
 /// anything else (a message, a status, a caller waiting on `sync`) is committed at once.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(40);
 /// Recent events kept in memory for exact resumes, by count and by frame bytes.
-const RING_EVENTS: usize = 16_384;
+pub const RING_EVENTS: usize = 16_384;
 const RING_BYTES: usize = 8 * 1024 * 1024;
 /// Event ids are reserved durably in blocks of this many.
 const ID_BLOCK: u64 = 100_000;
@@ -110,6 +110,8 @@ struct BusState {
     last_id: u64,
     /// Ids up to here are reserved durably.
     reserved: u64,
+    /// Events the ring keeps at most.
+    ring_events: usize,
     queue: Vec<Work>,
     /// Work items queued so far; the committer reports how many it made durable.
     queued: u64,
@@ -185,7 +187,7 @@ fn lock(state: &Mutex<BusState>) -> std::sync::MutexGuard<'_, BusState> {
 
 impl EventBus {
     /// The bus of a store, with its committer task (needs a tokio runtime).
-    pub fn new(store: Store) -> StoreResult<Self> {
+    pub fn new(store: Store, ring_events: usize) -> StoreResult<Self> {
         let floor = store.event_id_floor()?;
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (durable, _) = watch::channel(0);
@@ -195,6 +197,7 @@ impl EventBus {
                 state: Mutex::new(BusState {
                     last_id: floor,
                     reserved: floor,
+                    ring_events: ring_events.max(1),
                     queue: Vec::new(),
                     queued: 0,
                     urgent: false,
@@ -409,7 +412,7 @@ impl EventBus {
             state.published = event.id;
             state.ring_bytes += event.frame.len();
             state.ring.push_back(event.clone());
-            while state.ring.len() > RING_EVENTS || state.ring_bytes > RING_BYTES {
+            while state.ring.len() > state.ring_events || state.ring_bytes > RING_BYTES {
                 let Some(old) = state.ring.pop_front() else {
                     break;
                 };

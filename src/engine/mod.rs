@@ -108,6 +108,8 @@ pub struct EngineOptions {
     pub tool_output_limit: usize,
     /// Words per second of the local model (0 = unlimited).
     pub local_tps: f64,
+    /// Recent events kept in memory for exact resumes.
+    pub event_ring: usize,
 }
 
 impl Default for EngineOptions {
@@ -118,6 +120,7 @@ impl Default for EngineOptions {
             context_messages: 40,
             tool_output_limit: 64 * 1024,
             local_tps: LocalProvider::from_env_tps(),
+            event_ring: bus::RING_EVENTS,
         }
     }
 }
@@ -193,7 +196,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Engine {
     pub fn new(store: Store, config: Config, options: EngineOptions) -> EngineResult<Engine> {
-        let bus = EventBus::new(store.clone())?;
+        let bus = EventBus::new(store.clone(), options.event_ring)?;
         let usage = usage::UsageBook::load(&store)?;
         let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(options.local_tps));
         let rate_limits = Arc::new(RateLimitBook::default());

@@ -313,3 +313,54 @@ async fn the_client_reconnects_and_resumes_across_a_server_restart() {
     );
     server.stop().await;
 }
+
+/// A subscriber that resumes from before the memory ring while a reply streams gets the
+/// reply as far as it got (a snapshot without an id), then its live deltas: the text adds
+/// up to the final message exactly.
+#[tokio::test]
+async fn a_resume_from_before_the_ring_gets_a_snapshot_then_the_live_tail() {
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
+        options.engine.event_ring = 32;
+    })
+    .await;
+    let (_, client) = server.project("snapshot").await;
+    let a = client
+        .create_assistant(&assistant("a", json!([]), vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let reply_id = client
+        .post_message(&thread, &user("/slow 150 /long 500 go"))
+        .await
+        .unwrap()
+        .response_message_id
+        .unwrap();
+    // Far more deltas than the ring holds have gone out.
+    eventually("100 words streamed", || async {
+        client
+            .message(&thread, &reply_id)
+            .await
+            .unwrap()
+            .text()
+            .split_whitespace()
+            .count()
+            > 100
+    })
+    .await;
+    // The reply's stream from its start: its creation is older than the ring.
+    let events = collect(client.message_stream(&thread, &reply_id)).await;
+    let snapshot = events
+        .iter()
+        .position(|e| e.id.is_none() && e.name() == "message.created")
+        .expect("a snapshot of the streaming reply");
+    let agentdeck::model::EventPayload::MessageCreated(created) = &events[snapshot].payload else {
+        unreachable!()
+    };
+    let mut text = created.message.text();
+    assert!(text.split_whitespace().count() > 100, "{text}");
+    text.push_str(&deltas(&events[snapshot + 1..], "message.delta"));
+    let reply = client.message(&thread, &reply_id).await.unwrap();
+    assert_eq!(text, reply.text(), "snapshot + live deltas = the reply");
+    assert_eq!(events.last().unwrap().name(), "done");
+    server.stop().await;
+}
