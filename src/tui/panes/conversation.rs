@@ -21,10 +21,9 @@ use std::sync::Arc;
 /// Finished messages kept laid out; beyond this the cache starts again.
 const WRAP_CACHE_LIMIT: usize = 4096;
 
-/// The lines of one message at a width.
-fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMessage {
-    let theme = &ui.theme;
-    let mut lines = Vec::new();
+/// A message's first line: who, its state, how long ago. Built at every frame, never
+/// cached, so the relative time goes on ticking in a cached layout.
+fn header(app: &App, theme: &crate::tui::theme::Theme, message: &Message) -> Line<'static> {
     let (who, style) = match message.role {
         Role::User => ("user".to_string(), theme.fg("user")),
         Role::Assistant => (
@@ -43,7 +42,7 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
         MessageStatus::Incomplete => " (incomplete)",
         MessageStatus::Failed => " (failed)",
     };
-    lines.push(Line::from(vec![
+    Line::from(vec![
         Span::styled(
             format!("▌{}", clip(&who, 30)),
             style.add_modifier(Modifier::BOLD),
@@ -52,7 +51,13 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
             format!("{state} · {}", ago(app.now, message.created_at)),
             theme.fg("dim"),
         ),
-    ]));
+    ])
+}
+
+/// The lines of one message at a width.
+fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMessage {
+    let theme = &ui.theme;
+    let mut lines = vec![header(app, theme, message)];
     let steps: Vec<&str> = message
         .reasoning
         .iter()
@@ -328,6 +333,11 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         };
         let skipped = len - take;
         let mut lines = wrapped.lines_from(skipped);
+        if skipped == 0 {
+            if let Some(first) = lines.first_mut() {
+                *first = header(app, &ui.theme, message);
+            }
+        }
         if let Some(selection) = is_selected {
             let marked = ui.theme.selected();
             let (top, bottom) = match selection
@@ -443,6 +453,33 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(body(&format!("{}", terminal.backend())), body(&live));
+    }
+
+    #[test]
+    fn relative_times_tick_in_cached_layouts() {
+        use crate::tui::keymap::Keymap;
+        use crate::tui::theme::Theme;
+        use crate::tui::ui::Ui;
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+        let mut app = workspace();
+        // One Ui across frames: finished messages come from its layout cache.
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut frame_at = |app: &crate::tui::app::App| {
+            let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+            terminal
+                .draw(|frame| super::draw(frame, app, &mut ui, frame.area()))
+                .unwrap();
+            format!("{}", terminal.backend())
+        };
+        let first = frame_at(&app);
+        app.now += 3 * 3600;
+        let later = frame_at(&app);
+        assert_ne!(first, later, "the headers' ages moved on");
+        assert!(
+            later.contains("user · 3h"),
+            "a cached message ages too: {later}"
+        );
     }
 
     #[test]
