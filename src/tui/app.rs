@@ -286,6 +286,18 @@ pub struct App {
     pub search: String,
     /// Files to send with the next message: (name, text).
     pub attachments: Vec<(String, String)>,
+    /// Bumped by every change of `threads` made here.
+    threads_rev: u64,
+    /// The filtered, sorted list, computed once per change rather than per pane per frame.
+    visible: std::cell::RefCell<VisibleThreads>,
+}
+
+/// Indices into `threads` that pass the filter, in display order, and what they were
+/// computed from.
+#[derive(Debug, Default)]
+struct VisibleThreads {
+    key: Option<(u64, usize, usize, String, SortOrder)>,
+    indices: Vec<usize>,
 }
 
 impl App {
@@ -323,6 +335,8 @@ impl App {
             expanded: HashSet::new(),
             search: String::new(),
             attachments: Vec::new(),
+            threads_rev: 0,
+            visible: Default::default(),
         }
     }
 
@@ -334,27 +348,52 @@ impl App {
 
     /// The threads that pass the filter, newest activity first.
     pub fn visible_threads(&self) -> Vec<&Thread> {
+        self.with_visible(|indices| indices.iter().map(|&i| &self.threads[i]).collect())
+    }
+
+    /// Runs `read` on the visible threads' indices, recomputing them only when the
+    /// threads, the assistants (their names filter), the filter or the order changed.
+    fn with_visible<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
+        let key = (
+            self.threads_rev,
+            self.threads.len(),
+            self.assistants.len(),
+            self.filter_text.clone(),
+            self.sort,
+        );
+        let mut cache = self.visible.borrow_mut();
+        if cache.key.as_ref() != Some(&key) {
+            cache.indices = self.compute_visible();
+            cache.key = Some(key);
+        }
+        read(&cache.indices)
+    }
+
+    fn compute_visible(&self) -> Vec<usize> {
         let filter = Filter::parse(&self.filter_text);
-        let mut visible: Vec<&Thread> = self
+        let mut visible: Vec<usize> = self
             .threads
             .iter()
-            .filter(|t| {
+            .enumerate()
+            .filter(|(_, t)| {
                 filter.is_empty() || filter.matches(t, &self.assistant_name(&t.assistant_id))
             })
+            .map(|(i, _)| i)
             .collect();
+        let threads = &self.threads;
         // Stable sorts: within a rank, newest activity stays first.
         match self.sort {
             SortOrder::Activity => {}
-            SortOrder::Priority => {
-                visible.sort_by_key(|t| match t.metadata.get("priority").map(String::as_str) {
+            SortOrder::Priority => visible.sort_by_key(|&i| {
+                match threads[i].metadata.get("priority").map(String::as_str) {
                     Some("urgent") => 0,
                     Some("high") => 1,
                     Some("normal") | Some("medium") => 2,
                     Some("low") => 4,
                     _ => 3,
-                })
-            }
-            SortOrder::Status => visible.sort_by_key(|t| match t.status {
+                }
+            }),
+            SortOrder::Status => visible.sort_by_key(|&i| match threads[i].status {
                 ThreadStatus::RequiresAction => 0,
                 ThreadStatus::Running => 1,
                 ThreadStatus::Active => 2,
@@ -365,7 +404,8 @@ impl App {
     }
 
     pub fn selected_thread(&self) -> Option<&Thread> {
-        self.visible_threads().get(self.selected).copied()
+        self.with_visible(|indices| indices.get(self.selected).copied())
+            .map(|i| &self.threads[i])
     }
 
     /// The pending tool call under the cursor in the Tools pane.
@@ -405,6 +445,7 @@ impl App {
                 self.loading_more = false;
                 self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
                 self.threads = threads;
+                self.threads_rev += 1;
                 self.connection = Connection::Connected;
                 if let Some(id) = self.want_selected.take() {
                     if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
@@ -437,6 +478,7 @@ impl App {
                 for thread in threads {
                     if !self.threads.iter().any(|t| t.id == thread.id) {
                         self.threads.push(thread);
+                        self.threads_rev += 1;
                     }
                 }
                 Vec::new()
@@ -466,6 +508,7 @@ impl App {
                 let thread_id = thread.id.clone();
                 if !self.threads.iter().any(|t| t.id == thread_id) {
                     self.threads.insert(0, thread);
+                    self.threads_rev += 1;
                 }
                 if !self.visible_threads().iter().any(|t| t.id == thread_id) {
                     self.filter_text.clear();
@@ -515,6 +558,7 @@ impl App {
         let selected_id = self.selected_thread().map(|t| t.id.clone());
         self.threads.retain(|t| t.id != thread.id);
         self.threads.insert(0, thread);
+        self.threads_rev += 1;
         // Keep the cursor on the same thread while others move to the top.
         if let Some(id) = selected_id {
             if let Some(pos) = self.visible_threads().iter().position(|t| t.id == id) {
@@ -1235,6 +1279,30 @@ pub fn ago(now: u64, then: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_visible_list_follows_every_change_it_depends_on() {
+        let mut app = crate::tui::fixtures::workspace();
+        let all = app.visible_threads().len();
+        assert!(all > 1);
+        // Fields set directly (as the loop and tests do) invalidate it too.
+        app.filter_text = "status:requires_action".into();
+        let waiting = app.visible_threads().len();
+        assert!(waiting < all && waiting > 0);
+        app.filter_text.clear();
+        assert_eq!(app.visible_threads().len(), all);
+        let first = app.visible_threads()[0].id.clone();
+        app.sort = SortOrder::Status;
+        let by_status = app.visible_threads()[0].id.clone();
+        assert_eq!(
+            app.visible_threads()[0].status,
+            crate::model::ThreadStatus::RequiresAction
+        );
+        assert!(
+            first != by_status
+                || app.threads[0].status == crate::model::ThreadStatus::RequiresAction
+        );
+    }
+
     use super::*;
     use crate::model::{Content, MessageStatus, Role, Usage};
 
