@@ -80,11 +80,101 @@ struct ChatDecoder {
     done: bool,
 }
 
+/// The common chunk, a text or reasoning delta, read without building a JSON tree:
+/// most of a stream is these. Anything else (tool calls, errors) takes the general path.
+#[derive(serde::Deserialize)]
+struct TextChunk<'a> {
+    #[serde(borrow)]
+    choices: Vec<TextChoice<'a>>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct TextChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<TextDeltaPart<'a>>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextDeltaPart<'a> {
+    #[serde(default)]
+    #[allow(dead_code)]
+    role: Option<&'a str>,
+    #[serde(borrow, default)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    refusal: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+impl ChatDecoder {
+    /// The fast path: `None` when the chunk is not a plain text/reasoning delta.
+    fn text_chunk(&mut self, data: &str) -> Option<Vec<ModelEvent>> {
+        if data.contains("\"error\"") {
+            return None;
+        }
+        let chunk: TextChunk = serde_json::from_str(data).ok()?;
+        let mut out = Vec::new();
+        if let Some(choice) = chunk.choices.first() {
+            if let Some(delta) = &choice.delta {
+                let reasoning = delta
+                    .reasoning_content
+                    .as_deref()
+                    .or(delta.reasoning.as_deref())
+                    .filter(|r| !r.is_empty());
+                if let Some(reasoning) = reasoning {
+                    if !self.reasoning_started {
+                        self.reasoning_started = true;
+                        out.push(ModelEvent::ReasoningStep);
+                    }
+                    out.push(ModelEvent::ReasoningDelta(reasoning.to_string()));
+                }
+                if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
+                    out.push(ModelEvent::TextDelta(text.to_string()));
+                }
+            }
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reason = Some(reason.clone());
+            }
+        }
+        if let Some(input_tokens) = chunk.usage.as_ref().and_then(|u| u.prompt_tokens) {
+            out.push(ModelEvent::Usage {
+                input_tokens,
+                output_tokens: chunk
+                    .usage
+                    .as_ref()
+                    .and_then(|u| u.completion_tokens)
+                    .unwrap_or(0),
+            });
+        }
+        Some(out)
+    }
+}
+
 impl Decoder for ChatDecoder {
     fn event(&mut self, event: &SseEvent) -> Result<Vec<ModelEvent>, ProviderError> {
         if event.data.trim() == "[DONE]" {
             self.done = true;
             return Ok(Vec::new());
+        }
+        if let Some(out) = self.text_chunk(&event.data) {
+            return Ok(out);
         }
         let value = json_of(event)?;
         if let Some(error) = value.get("error") {
