@@ -1,0 +1,219 @@
+//! Threads: create, list, read, patch, cancel, and the end of a reply.
+
+use super::{Engine, EngineError, EngineResult, Scope, lock, run, validate};
+use crate::model::requests::{ThreadCreate, ThreadPatch};
+use crate::model::{
+    EventPayload, List, Message, MessageStatus, Role, Thread, ThreadQuery, ThreadStatus,
+    ToolCallStatus, new_id, now_secs,
+};
+
+impl Engine {
+    // --- threads -------------------------------------------------------------------------
+
+    pub fn create_thread(&self, scope: &Scope, request: ThreadCreate) -> EngineResult<Thread> {
+        let assistant = self.assistant(scope, &request.assistant_id)?;
+        validate::metadata(&request.metadata)?;
+        let now = now_secs();
+        let thread = Thread {
+            id: new_id("thread_"),
+            object: "thread".into(),
+            project_id: assistant.project_id.clone(),
+            assistant_id: assistant.id,
+            created_at: now,
+            updated_at: now,
+            status: ThreadStatus::Active,
+            metadata: request.metadata,
+            title: request.title.map(|t| validate::clip_title(&t)),
+            parent_thread_id: None,
+        };
+        self.inner.store.put_thread(&thread)?;
+        self.emit(
+            &Self::thread_scope(&thread, None),
+            EventPayload::thread_created(&thread),
+        );
+        Ok(thread)
+    }
+
+    pub fn thread(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
+        match self.inner.store.thread(id) {
+            Some(t) if scope.sees(&t.project_id) => Ok(t),
+            _ => Err(EngineError::not_found("thread", id)),
+        }
+    }
+
+    pub fn list_threads(
+        &self,
+        scope: &Scope,
+        mut query: ThreadQuery,
+    ) -> EngineResult<List<Thread>> {
+        query.project_id = scope.project().map(str::to_string);
+        if let Some(after) = &query.after {
+            self.thread(scope, after)?;
+        }
+        let (threads, has_more) = self.inner.store.list_threads(&query);
+        Ok(List::new(threads, has_more))
+    }
+
+    /// Applies `change` to the stored thread under the thread lock, bumps `updated_at`,
+    /// stores it and emits `thread.updated`.
+    pub(super) fn update_thread(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Thread),
+    ) -> EngineResult<Thread> {
+        let thread = {
+            let _guard = lock(&self.inner.thread_lock);
+            let mut thread = self
+                .inner
+                .store
+                .thread(id)
+                .ok_or_else(|| EngineError::not_found("thread", id))?;
+            change(&mut thread);
+            thread.updated_at = now_secs();
+            self.inner.store.put_thread(&thread)?;
+            thread
+        };
+        self.emit(
+            &Self::thread_scope(&thread, None),
+            EventPayload::thread_updated(&thread),
+        );
+        Ok(thread)
+    }
+
+    pub async fn patch_thread(
+        &self,
+        scope: &Scope,
+        id: &str,
+        patch: ThreadPatch,
+    ) -> EngineResult<Thread> {
+        let thread = self.thread(scope, id)?;
+        if let Some(metadata) = &patch.metadata {
+            validate::metadata(metadata)?;
+        }
+        let new_assistant = match &patch.assistant_id {
+            Some(assistant_id) => {
+                let assistant = self.assistant(scope, assistant_id)?;
+                if assistant.project_id != thread.project_id {
+                    return Err(EngineError::not_found("assistant", assistant_id));
+                }
+                Some(assistant.id)
+            }
+            None => None,
+        };
+        if let Some(status) = patch.status {
+            if !matches!(status, ThreadStatus::Active | ThreadStatus::Closed) {
+                return Err(EngineError::invalid(
+                    "status can be set to 'active' or 'closed'; the others are the runtime's.",
+                    "status",
+                ));
+            }
+            if status == ThreadStatus::Closed && thread.status != ThreadStatus::Closed {
+                self.stop_thread_work(&thread).await?;
+            }
+        }
+        if new_assistant.is_some() && self.has_active_run(&thread.id) {
+            return Err(EngineError::Conflict(format!(
+                "Thread '{id}' has a run in progress; cancel it before reassigning."
+            )));
+        }
+        self.update_thread(id, |thread| {
+            if let Some(title) = patch.title {
+                thread.title = Some(validate::clip_title(&title));
+            }
+            if let Some(metadata) = patch.metadata {
+                thread.metadata = metadata;
+            }
+            if let Some(assistant_id) = new_assistant {
+                thread.assistant_id = assistant_id;
+            }
+            if let Some(status) = patch.status {
+                thread.status = status;
+            }
+        })
+    }
+
+    fn has_active_run(&self, thread_id: &str) -> bool {
+        lock(&self.inner.runs).contains_key(thread_id)
+    }
+
+    /// Cancels the run of a thread, or ends a reply paused for an operator.
+    pub async fn cancel(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
+        let thread = self.thread(scope, id)?;
+        if !self.stop_thread_work(&thread).await? {
+            return Err(EngineError::Conflict(format!(
+                "Thread '{id}' has no run to cancel."
+            )));
+        }
+        Ok(self.inner.store.thread(id).unwrap_or(thread))
+    }
+
+    /// Stops whatever runs on a thread; false if nothing did.
+    async fn stop_thread_work(&self, thread: &Thread) -> EngineResult<bool> {
+        if let Some(run) = lock(&self.inner.runs).get(&thread.id) {
+            run.cancel.cancel();
+            return Ok(true);
+        }
+        if thread.status != ThreadStatus::RequiresAction {
+            return Ok(false);
+        }
+        // A paused reply has no task: end it here.
+        if let Some(mut reply) = self.paused_reply(&thread.id)? {
+            for call in &mut reply.tool_calls {
+                if !call.status.is_final() {
+                    call.status = ToolCallStatus::Cancelled;
+                }
+            }
+            reply.status = MessageStatus::Incomplete;
+            reply.error = Some(run::cancelled_error());
+            self.end_reply(&thread.id, &reply).await;
+        }
+        Ok(true)
+    }
+
+    /// Ends a reply that reached a final status: saves it durably, then tells everyone
+    /// (`error` if it did not complete, `message.completed`), frees the thread for the
+    /// next message, and closes the reply's stream with `done`.
+    pub(crate) async fn end_reply(&self, thread_id: &str, reply: &Message) {
+        // The final message is written and flushed before any of these events is shown.
+        self.inner.bus.put_message(reply.clone());
+        let Some(thread) = self.inner.store.thread(thread_id) else {
+            lock(&self.inner.runs).remove(thread_id);
+            self.inner.bus.sync().await;
+            return;
+        };
+        let scope = Self::thread_scope(&thread, Some(&reply.id));
+        if let Some(error) = reply
+            .error
+            .as_ref()
+            .filter(|_| reply.status != MessageStatus::Completed)
+        {
+            self.emit(&scope, EventPayload::error(reply, error));
+        }
+        self.emit(&scope, EventPayload::message_completed(reply));
+        // Free the thread before `done`, so a client that reacts to it can post at once.
+        lock(&self.inner.runs).remove(thread_id);
+        let _ = self.update_thread(thread_id, |t| {
+            if matches!(
+                t.status,
+                ThreadStatus::Running | ThreadStatus::RequiresAction
+            ) {
+                t.status = ThreadStatus::Active;
+            }
+        });
+        self.emit(&scope, EventPayload::done(reply));
+        self.inner.bus.sync().await;
+    }
+
+    /// The thread's newest reply, if it waits for an operator. Operators' tool answers
+    /// come after it, so it need not be the newest message.
+    pub(super) fn paused_reply(&self, thread_id: &str) -> EngineResult<Option<Message>> {
+        let newest_reply = self
+            .inner
+            .store
+            .latest_message(thread_id, |m| m.role == Role::Assistant)?;
+        Ok(newest_reply.filter(|m| {
+            m.status == MessageStatus::InProgress
+                && m.tool_calls.iter().any(|c| c.status.is_waiting())
+        }))
+    }
+}
