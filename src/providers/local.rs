@@ -421,21 +421,47 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             _ => None,
         })
         .collect();
-    let tps = directives.slow.unwrap_or(default_tps);
-    let request_line = format!(
-        "The user asks: \u{201c}{}\u{201d}.",
-        clip(&directives.rest, 80)
-    );
     let mut plan = Plan {
-        reasoning: vec![request_line],
+        reasoning: vec![format!(
+            "The user asks: \u{201c}{}\u{201d}.",
+            clip(&directives.rest, 80)
+        )],
         tool_calls: Vec::new(),
         text: String::new(),
         fail: None,
-        tps,
+        tps: directives.slow.unwrap_or(default_tps),
         input_tokens,
-        long: None,
+        long: directives.long.filter(|n| *n > 0),
     };
-    // Say what memory brought in, so it is visible in the trace.
+    if let Some(line) = memory_line(request) {
+        plan.reasoning.push(line);
+    }
+    if !results.is_empty() {
+        // Tools have answered this turn: write the final answer from their outputs.
+        answer_from_results(&mut plan, &results);
+        return plan;
+    }
+    plan.fail = directives.fail;
+    let function_tools: Vec<&ToolSpec> = request
+        .tools
+        .iter()
+        .filter(|tool| tool.name != ROUTING_TOOL)
+        .collect();
+    plan.tool_calls = calls_asked_for(request, &directives, &function_tools);
+    if plan.tool_calls.is_empty() {
+        answer_directly(&mut plan, request, &directives, &function_tools);
+    } else {
+        // The words of `/long` come with a direct answer only.
+        plan.long = None;
+        let names: Vec<String> = plan.tool_calls.iter().map(describe_call).collect();
+        plan.reasoning
+            .push(format!("I will {}.", names.join(" and ")));
+    }
+    plan
+}
+
+/// What memory brought into the instructions, so it is visible in the trace.
+fn memory_line(request: &ModelRequest) -> Option<String> {
     let recalled = request
         .instructions
         .split_once(RETRIEVED_HEADER)
@@ -443,61 +469,63 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
             rest.lines().filter(|l| l.starts_with("- (")).count()
         });
     let summarised = request.instructions.contains(SUMMARY_HEADER);
-    if summarised || recalled > 0 {
-        plan.reasoning.push(format!(
-            "Memory gives me {}{}{}.",
-            if summarised {
-                "a summary of the earlier conversation"
-            } else {
-                ""
-            },
-            if summarised && recalled > 0 {
-                " and "
-            } else {
-                ""
-            },
-            match recalled {
-                0 => String::new(),
-                1 => "one related earlier turn".to_string(),
-                n => format!("{n} related earlier turns"),
-            }
-        ));
+    if !summarised && recalled == 0 {
+        return None;
     }
-    plan.long = directives.long.filter(|n| *n > 0);
-
-    if !results.is_empty() {
-        // Tools have answered this turn: write the final answer from their outputs.
-        plan.reasoning.push(format!(
-            "{} tool result{} came back; I will summarise {}.",
-            results.len(),
-            if results.len() == 1 { "" } else { "s" },
-            if results.len() == 1 { "it" } else { "them" }
-        ));
-        let mut text = String::from("Here is what I found:\n");
-        for (name, output) in &results {
-            let output = clip(output.trim(), 600).replace('\n', " ");
-            if *name == ROUTING_TOOL {
-                text.push_str(&format!("\n- Routed answer: {output}"));
-            } else {
-                text.push_str(&format!("\n- `{name}`: {output}"));
-            }
+    Some(format!(
+        "Memory gives me {}{}{}.",
+        if summarised {
+            "a summary of the earlier conversation"
+        } else {
+            ""
+        },
+        if summarised && recalled > 0 {
+            " and "
+        } else {
+            ""
+        },
+        match recalled {
+            0 => String::new(),
+            1 => "one related earlier turn".to_string(),
+            n => format!("{n} related earlier turns"),
         }
-        plan.text = text;
-        return plan;
-    }
+    ))
+}
 
-    plan.fail = directives.fail;
-    let function_tools: Vec<&ToolSpec> = request
-        .tools
-        .iter()
-        .filter(|tool| tool.name != ROUTING_TOOL)
-        .collect();
+/// The final answer of a turn whose tools have answered: their outputs, summarised.
+fn answer_from_results(plan: &mut Plan, results: &[(&str, &str)]) {
+    plan.reasoning.push(format!(
+        "{} tool result{} came back; I will summarise {}.",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        if results.len() == 1 { "it" } else { "them" }
+    ));
+    let mut text = String::from("Here is what I found:\n");
+    for (name, output) in results {
+        let output = clip(output.trim(), 600).replace('\n', " ");
+        if *name == ROUTING_TOOL {
+            text.push_str(&format!("\n- Routed answer: {output}"));
+        } else {
+            text.push_str(&format!("\n- `{name}`: {output}"));
+        }
+    }
+    plan.text = text;
+}
+
+/// The calls the message asks for: by directive (`/tool`, `/route`), else by mentioning a
+/// tool (by name or description) or a colleague.
+fn calls_asked_for(
+    request: &ModelRequest,
+    directives: &Directives,
+    function_tools: &[&ToolSpec],
+) -> Vec<(String, String)> {
+    let mut calls = Vec::new();
     for (name, args) in &directives.tools {
         let resolved = function_tools
             .iter()
             .find(|tool| tool.name == *name || tool.name.ends_with(&format!("__{name}")))
             .map_or(name.clone(), |tool| tool.name.clone());
-        plan.tool_calls.push((resolved, args.clone()));
+        calls.push((resolved, args.clone()));
     }
     for (target, text) in &directives.routes {
         let text = if text.is_empty() {
@@ -505,86 +533,84 @@ pub fn plan(request: &ModelRequest, default_tps: f64) -> Plan {
         } else {
             text
         };
-        plan.tool_calls.push((
+        calls.push((
             ROUTING_TOOL.to_string(),
             json!({"assistant": target, "message": text}).to_string(),
         ));
     }
-    let explicit = !directives.tools.is_empty() || !directives.routes.is_empty();
-    if !explicit {
-        let lower = directives.rest.to_lowercase();
-        for tool in &function_tools {
-            let by_description =
-                !tool.description.is_empty() && lower.contains(&tool.description.to_lowercase());
-            if mentions(&lower, &tool.name) || by_description {
-                plan.tool_calls
-                    .push((tool.name.clone(), arguments_for(tool, &directives.rest)));
-            }
-        }
-        for route in &request.routes {
-            if mentions(&lower, &route.name) {
-                plan.tool_calls.push((
-                    ROUTING_TOOL.to_string(),
-                    json!({"assistant": route.name, "message": directives.rest}).to_string(),
-                ));
-            }
+    if !calls.is_empty() {
+        return calls;
+    }
+    let lower = directives.rest.to_lowercase();
+    for tool in function_tools {
+        let by_description =
+            !tool.description.is_empty() && lower.contains(&tool.description.to_lowercase());
+        if mentions(&lower, &tool.name) || by_description {
+            calls.push((tool.name.clone(), arguments_for(tool, &directives.rest)));
         }
     }
+    for route in &request.routes {
+        if mentions(&lower, &route.name) {
+            calls.push((
+                ROUTING_TOOL.to_string(),
+                json!({"assistant": route.name, "message": directives.rest}).to_string(),
+            ));
+        }
+    }
+    calls
+}
 
-    if plan.tool_calls.is_empty() {
-        plan.reasoning
-            .push("No tool or colleague is needed; I will answer directly.".to_string());
-        let mut text = format!(
-            "**{}** here. I read your message ({} words):\n\n> {}\n\n",
-            request.assistant_name,
-            directives.rest.split_whitespace().count(),
-            clip(&directives.rest, 200)
-        );
-        let tools: Vec<String> = function_tools
-            .iter()
-            .map(|t| format!("`{}`", t.name))
-            .collect();
-        let routes: Vec<&str> = request.routes.iter().map(|r| r.name.as_str()).collect();
-        text.push_str("I am the built-in `local` model: offline and deterministic.");
-        if !tools.is_empty() {
-            text.push_str(&format!(
-                " Mention a tool ({}) and I will call it.",
-                tools.join(", ")
-            ));
-        }
-        if !routes.is_empty() {
-            text.push_str(&format!(
-                " Name a colleague ({}) and I will route to them.",
-                routes.join(", ")
-            ));
-        }
-        plan.text = text;
-    } else {
-        // The words of `/long` come with a direct answer only.
-        plan.long = None;
-        let names: Vec<String> = plan
-            .tool_calls
-            .iter()
-            .map(|(name, args)| {
-                if name == ROUTING_TOOL {
-                    let target = serde_json::from_str::<Value>(args)
-                        .ok()
-                        .and_then(|v| {
-                            v.get("assistant")
-                                .and_then(Value::as_str)
-                                .map(str::to_string)
-                        })
-                        .unwrap_or_default();
-                    format!("route to {target}")
-                } else {
-                    format!("call `{name}`")
-                }
-            })
-            .collect();
-        plan.reasoning
-            .push(format!("I will {}.", names.join(" and ")));
+/// The answer when no tool or colleague is needed: what was read, and what could be asked.
+fn answer_directly(
+    plan: &mut Plan,
+    request: &ModelRequest,
+    directives: &Directives,
+    function_tools: &[&ToolSpec],
+) {
+    plan.reasoning
+        .push("No tool or colleague is needed; I will answer directly.".to_string());
+    let mut text = format!(
+        "**{}** here. I read your message ({} words):\n\n> {}\n\n",
+        request.assistant_name,
+        directives.rest.split_whitespace().count(),
+        clip(&directives.rest, 200)
+    );
+    let tools: Vec<String> = function_tools
+        .iter()
+        .map(|t| format!("`{}`", t.name))
+        .collect();
+    let routes: Vec<&str> = request.routes.iter().map(|r| r.name.as_str()).collect();
+    text.push_str("I am the built-in `local` model: offline and deterministic.");
+    if !tools.is_empty() {
+        text.push_str(&format!(
+            " Mention a tool ({}) and I will call it.",
+            tools.join(", ")
+        ));
     }
-    plan
+    if !routes.is_empty() {
+        text.push_str(&format!(
+            " Name a colleague ({}) and I will route to them.",
+            routes.join(", ")
+        ));
+    }
+    plan.text = text;
+}
+
+/// "call `name`" or "route to colleague", for the reasoning.
+fn describe_call((name, args): &(String, String)) -> String {
+    if name == ROUTING_TOOL {
+        let target = serde_json::from_str::<Value>(args)
+            .ok()
+            .and_then(|v| {
+                v.get("assistant")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        format!("route to {target}")
+    } else {
+        format!("call `{name}`")
+    }
 }
 
 /// Splits text into deltas of one word each, keeping the whitespace.
