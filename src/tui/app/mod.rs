@@ -1,12 +1,14 @@
 //! The workspace state and its logic, free of terminal types: events from the runtime and
 //! actions from the keyboard go in, effects (API calls to make) come out as data.
 
+mod server_events;
+
 use super::filter::Filter;
 use super::keymap::Action;
 use crate::client::ServerEvent;
 use crate::model::memory::MemoryView;
 use crate::model::{
-    Assistant, EventPayload, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
+    Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -577,128 +579,6 @@ impl App {
 
     fn live_call(&mut self, call_id: &str) -> Option<&mut LiveCall> {
         self.live_calls.iter_mut().find(|c| c.call.id == call_id)
-    }
-
-    fn is_open(&self, thread_id: &str) -> bool {
-        self.open_thread.as_deref() == Some(thread_id)
-    }
-
-    fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
-        match event.payload {
-            EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
-                return self.upsert_thread(e.thread);
-            }
-            EventPayload::MessageCreated(e) => {
-                if self.is_open(&e.thread_id) {
-                    let message = e.message;
-                    match self.open_message(&message.id) {
-                        // A snapshot (after a long disconnect) is the message as far as it
-                        // got: it replaces what the pane had, when it is further along.
-                        Some(slot) if event.id.is_none() => {
-                            if message.text().len() >= slot.text().len() {
-                                *slot = message;
-                            }
-                        }
-                        Some(_) => {}
-                        None => self.messages.push(message),
-                    }
-                } else {
-                    *self.unread.entry(e.thread_id).or_default() += 1;
-                }
-            }
-            EventPayload::MessageDelta(e) if self.is_open(&e.thread_id) => {
-                if let Some(message) = self.open_message(&e.message_id) {
-                    message.append_text(&e.delta);
-                }
-            }
-            EventPayload::ReasoningDelta(e) if self.is_open(&e.thread_id) => {
-                if let Some(message) = self.open_message(&e.message_id) {
-                    if message.reasoning.is_empty() {
-                        message.reasoning.push(Default::default());
-                    }
-                    if let Some(step) = message.reasoning.last_mut() {
-                        step.text.push_str(&e.delta);
-                    }
-                }
-            }
-            EventPayload::ToolCallCreated(e) => {
-                if self.is_open(&e.thread_id) {
-                    if let Some(message) = self.open_message(&e.message_id) {
-                        message.tool_calls.push(e.tool_call.clone());
-                    }
-                }
-                self.live_calls.push_front(LiveCall {
-                    thread_id: e.thread_id,
-                    call: e.tool_call,
-                });
-                self.live_calls.truncate(LIVE_CALLS_KEPT);
-            }
-            EventPayload::ToolCallDelta(e) => {
-                if let Some(live) = self.live_call(&e.tool_call_id) {
-                    live.call.function.arguments.push_str(&e.delta);
-                }
-                if self.is_open(&e.thread_id) {
-                    if let Some(message) = self.open_message(&e.message_id) {
-                        if let Some(call) = message
-                            .tool_calls
-                            .iter_mut()
-                            .find(|c| c.id == e.tool_call_id)
-                        {
-                            call.function.arguments.push_str(&e.delta);
-                        }
-                    }
-                }
-            }
-            EventPayload::ToolCallOutput(e) => {
-                let update = |call: &mut ToolCall| {
-                    call.status = e.status;
-                    call.output = e.output.clone();
-                    call.latency_ms = e.latency_ms;
-                };
-                if let Some(live) = self.live_call(&e.tool_call_id) {
-                    update(&mut live.call);
-                }
-                if self.is_open(&e.thread_id) {
-                    if let Some(message) = self.open_message(&e.message_id) {
-                        if let Some(call) = message
-                            .tool_calls
-                            .iter_mut()
-                            .find(|c| c.id == e.tool_call_id)
-                        {
-                            update(call);
-                        }
-                    }
-                }
-                if e.status.is_final() {
-                    if let Some(edge) = self
-                        .routing_calls
-                        .remove(&e.tool_call_id)
-                        .and_then(|key| self.edges.get_mut(&key))
-                    {
-                        edge.in_flight = edge.in_flight.saturating_sub(1);
-                    }
-                }
-            }
-            EventPayload::Routing(e) => {
-                let key = (e.from_assistant_id, e.to_assistant_id);
-                let edge = self.edges.entry(key.clone()).or_default();
-                edge.count += 1;
-                edge.in_flight += 1;
-                self.routing_calls.insert(e.tool_call_id, key);
-            }
-            EventPayload::MemoryUpdated(e) if self.is_open(&e.thread_id) => {
-                self.memory = Some(e.memory);
-            }
-            EventPayload::MessageCompleted(e) if self.is_open(&e.thread_id) => {
-                let message = e.message;
-                match self.open_message(&message.id) {
-                    Some(slot) => *slot = message,
-                    None => self.messages.push(message),
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
     }
 
     /// Acts on a key's action in normal mode.
