@@ -1,0 +1,105 @@
+//! Answering, approving, denying and editing the tool calls that wait for an operator.
+
+use super::*;
+
+impl App {
+    /// `e` on a waiting call: write its answer, or edit its arguments and approve.
+    pub(super) fn edit_tool(&mut self) -> Vec<Effect> {
+        let Some(live) = self.selected_call().cloned() else {
+            self.notice = Some("No tool call selected.".into());
+            return Vec::new();
+        };
+        let (thread_id, call_id) = (live.thread_id, live.call.id.clone());
+        match live.call.status {
+            ToolCallStatus::RequiresAction => vec![Effect::EditTool {
+                thread_id,
+                call_id,
+                approval: false,
+                text: String::new(),
+            }],
+            ToolCallStatus::RequiresApproval => {
+                let arguments = &live.call.function.arguments;
+                let pretty = serde_json::from_str::<serde_json::Value>(arguments)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or_else(|| arguments.clone());
+                vec![Effect::EditTool {
+                    thread_id,
+                    call_id,
+                    approval: true,
+                    text: pretty,
+                }]
+            }
+            _ => {
+                self.notice = Some(format!(
+                    "`{}` is not waiting for an answer.",
+                    live.call.function.name
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// What came back from $EDITOR for a waiting call.
+    pub fn edited_tool(
+        &mut self,
+        thread_id: String,
+        call_id: String,
+        approval: bool,
+        text: String,
+    ) -> Vec<Effect> {
+        if approval {
+            let arguments = text.trim().to_string();
+            if serde_json::from_str::<serde_json::Value>(&arguments).is_err() {
+                self.notice = Some("The edited arguments are not JSON; nothing was sent.".into());
+                return Vec::new();
+            }
+            vec![Effect::Approve {
+                thread_id,
+                call_id,
+                arguments: Some(arguments),
+            }]
+        } else if text.trim().is_empty() {
+            self.notice = Some("The answer was empty; nothing was sent.".into());
+            Vec::new()
+        } else {
+            vec![Effect::AnswerTool {
+                thread_id,
+                call_id,
+                text: text.trim_end().to_string(),
+            }]
+        }
+    }
+
+    /// `a` on a waiting call: approve it, or write the answer; `d`: deny.
+    pub(super) fn decide(&mut self, action: Action) -> Vec<Effect> {
+        let Some(live) = self.selected_call().cloned() else {
+            self.notice = Some("No tool call selected.".into());
+            return Vec::new();
+        };
+        let (thread_id, call_id) = (live.thread_id.clone(), live.call.id.clone());
+        match (action, live.call.status) {
+            (Action::Approve, ToolCallStatus::RequiresApproval) => {
+                vec![Effect::Approve {
+                    thread_id,
+                    call_id,
+                    arguments: None,
+                }]
+            }
+            (Action::Approve, ToolCallStatus::RequiresAction) => {
+                self.mode = Mode::Compose(ComposeTarget::ToolAnswer { thread_id, call_id });
+                Vec::new()
+            }
+            (Action::Deny, ToolCallStatus::RequiresApproval) => {
+                vec![Effect::Deny { thread_id, call_id }]
+            }
+            _ => {
+                self.notice = Some(format!(
+                    "`{}` is not waiting for a decision.",
+                    live.call.function.name
+                ));
+                Vec::new()
+            }
+        }
+    }
+}
