@@ -2,10 +2,14 @@
 //! on a server across SSH.
 
 pub mod app;
+mod background;
+mod effects;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
 pub mod highlight;
+mod host;
+mod input;
 pub mod keymap;
 pub mod markdown;
 pub mod panes;

@@ -1,0 +1,216 @@
+//! Carries out the app's effects through the API, off the loop, and reports back.
+
+use super::app::{AppEvent, Effect};
+use super::background::THREAD_PAGE;
+use crate::client::Client;
+use crate::model::requests::{MessageCreate, ThreadCreate, ThreadPatch};
+use crate::model::{Content, Role, ThreadStatus};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+/// Carries out effects off the loop. Effects that change one thread run in the order
+/// they were asked for (a post then a close never swap), each thread in its own lane;
+/// the rest run at once.
+pub(super) fn spawn_worker(
+    client: Client,
+    events: mpsc::UnboundedSender<AppEvent>,
+) -> mpsc::UnboundedSender<Effect> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Effect>();
+    tokio::spawn(async move {
+        let mut lanes: HashMap<String, mpsc::UnboundedSender<Effect>> = HashMap::new();
+        while let Some(effect) = rx.recv().await {
+            let Some(thread_id) = effect.changed_thread().map(str::to_string) else {
+                tokio::spawn(execute(client.clone(), events.clone(), effect));
+                continue;
+            };
+            let lane = lanes.entry(thread_id).or_insert_with(|| {
+                let (lane_tx, mut lane_rx) = mpsc::unbounded_channel::<Effect>();
+                let (client, events) = (client.clone(), events.clone());
+                tokio::spawn(async move {
+                    while let Some(effect) = lane_rx.recv().await {
+                        execute(client.clone(), events.clone(), effect).await;
+                    }
+                });
+                lane_tx
+            });
+            if let Err(failed) = lane.send(effect) {
+                tokio::spawn(execute(client.clone(), events.clone(), failed.0));
+            }
+        }
+    });
+    tx
+}
+
+pub(super) async fn execute(
+    client: Client,
+    events: mpsc::UnboundedSender<AppEvent>,
+    effect: Effect,
+) {
+    let user = |text: String| MessageCreate {
+        role: Role::User,
+        content: Some(Content::Text(text)),
+        attachments: vec![],
+        tool_call_id: None,
+    };
+    // What the user wrote comes back to the composer if sending fails.
+    let draft = match &effect {
+        Effect::Post { text, .. }
+        | Effect::NewThread { text, .. }
+        | Effect::AnswerTool { text, .. } => Some(text.clone()),
+        _ => None,
+    };
+    let result: Result<(), crate::client::ClientError> = async {
+        match effect {
+            Effect::LoadMessages(thread_id) => {
+                let messages = client.all_messages(&thread_id).await?;
+                let _ = events.send(AppEvent::Messages {
+                    thread_id,
+                    messages,
+                });
+            }
+            Effect::LoadMemory(thread_id) => {
+                let memory = client.memory(&thread_id).await?;
+                let _ = events.send(AppEvent::Memory(memory));
+            }
+            Effect::LoadMoreThreads(after) => {
+                let page = client
+                    .list_threads(&[("limit", THREAD_PAGE), ("after", &after)])
+                    .await?;
+                let _ = events.send(AppEvent::MoreThreads {
+                    threads: page.data,
+                    has_more: page.has_more,
+                });
+            }
+            Effect::Attach(path) => match read_attachment(&path).await {
+                Ok((name, text)) => {
+                    let _ = events.send(AppEvent::Attached { name, text });
+                }
+                Err(why) => {
+                    let _ = events.send(AppEvent::Notice(why));
+                }
+            },
+            Effect::Post { thread_id, text } => {
+                client.post_message(&thread_id, &user(text)).await?;
+            }
+            Effect::NewThread { assistant_id, text } => {
+                let thread = client
+                    .create_thread(&ThreadCreate {
+                        assistant_id,
+                        ..Default::default()
+                    })
+                    .await?;
+                let thread_id = thread.id.clone();
+                let _ = events.send(AppEvent::Open(thread));
+                client.post_message(&thread_id, &user(text)).await?;
+            }
+            Effect::AnswerTool {
+                thread_id,
+                call_id,
+                text,
+            } => {
+                let answer = MessageCreate {
+                    role: Role::Tool,
+                    content: Some(Content::Text(text)),
+                    attachments: vec![],
+                    tool_call_id: Some(call_id),
+                };
+                client.post_message(&thread_id, &answer).await?;
+            }
+            Effect::Approve {
+                thread_id,
+                call_id,
+                arguments,
+            } => {
+                let arguments = arguments.map(serde_json::Value::String);
+                client.approve(&thread_id, &call_id, arguments).await?;
+            }
+            Effect::Deny { thread_id, call_id } => {
+                client
+                    .deny(
+                        &thread_id,
+                        &call_id,
+                        Some("denied from the workspace".into()),
+                    )
+                    .await?;
+            }
+            Effect::Cancel(thread_id) => {
+                client.cancel(&thread_id).await?;
+            }
+            Effect::Close(thread_id) => {
+                client
+                    .patch_thread(
+                        &thread_id,
+                        &ThreadPatch {
+                            status: Some(ThreadStatus::Closed),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+            }
+            Effect::Reassign {
+                thread_id,
+                assistant_id,
+            } => {
+                let patch = ThreadPatch {
+                    assistant_id: Some(assistant_id),
+                    ..Default::default()
+                };
+                client.patch_thread(&thread_id, &patch).await?;
+            }
+            Effect::Demo => {
+                let started = crate::client::demo::start(&client).await?;
+                let _ = events.send(AppEvent::Notice(format!(
+                    "The demo started {} threads.",
+                    started.len()
+                )));
+            }
+            // Carried out by the loop: they need the terminal.
+            Effect::Quit
+            | Effect::Theme(_)
+            | Effect::Copy(_)
+            | Effect::EditTool { .. }
+            | Effect::DebugPanic => {}
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(err) = result {
+        let _ = events.send(AppEvent::Notice(err.to_string()));
+        if let Some(draft) = draft {
+            let _ = events.send(AppEvent::RestoreDraft(draft));
+        }
+    }
+}
+
+/// Bytes of a file `:attach` takes; the runtime has no file store yet, so it goes as text.
+pub(super) const ATTACH_LIMIT: u64 = 256 * 1024;
+
+/// Reads a text file for `:attach PATH` (a leading `~/` is the home directory).
+pub(super) async fn read_attachment(path: &str) -> Result<(String, String), String> {
+    let expanded = match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    };
+    let metadata = tokio::fs::metadata(&expanded)
+        .await
+        .map_err(|err| format!("Cannot attach {path}: {err}"))?;
+    if !metadata.is_file() {
+        return Err(format!("Cannot attach {path}: not a file"));
+    }
+    if metadata.len() > ATTACH_LIMIT {
+        return Err(format!(
+            "Cannot attach {path}: {} bytes is over the {} KiB limit",
+            metadata.len(),
+            ATTACH_LIMIT / 1024
+        ));
+    }
+    let bytes = tokio::fs::read(&expanded)
+        .await
+        .map_err(|err| format!("Cannot attach {path}: {err}"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("Cannot attach {path}: not UTF-8 text"))?;
+    let name = expanded
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    Ok((name, text))
+}
