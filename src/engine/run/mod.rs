@@ -2,19 +2,18 @@
 //! answer, bounded) → final message. A run pauses (its task ends) when a tool call waits
 //! for an operator; answering it starts a new task that continues the same reply.
 
+mod context;
+mod routing;
+
 use super::{Engine, EngineError, EventScope, lock, tools};
 use crate::model::event::{TextDelta, ToolCallCreated, ToolCallDelta};
 use crate::model::{
-    Assistant, Content, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus,
-    ReasoningStep, Role, Thread, ThreadStatus, Tool, ToolCall, ToolCallStatus, ToolCallType, Usage,
-    new_id, now_secs,
+    Assistant, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep,
+    Thread, ThreadStatus, Tool, ToolCall, ToolCallStatus, ToolCallType, Usage, new_id,
 };
-use crate::providers::{
-    ContextItem, ContextToolCall, ModelEvent, ModelRequest, ProviderError, ROUTING_TOOL,
-    RouteTarget, ToolSpec,
-};
+use crate::providers::{ModelEvent, ProviderError, ROUTING_TOOL};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -68,7 +67,7 @@ struct Run {
     chain: Vec<String>,
     cancel: CancellationToken,
     /// The memory window and prelude, fixed when the run starts.
-    memory: Option<super::memory::RunMemory>,
+    memory: Option<crate::engine::memory::RunMemory>,
 }
 
 pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
@@ -504,120 +503,6 @@ impl Run {
         self.emit(payload);
     }
 
-    /// Hands the message of a routing call to a `routes_to` assistant in a linked thread,
-    /// and returns that assistant's final answer as the call's output.
-    fn route(
-        &self,
-        index: usize,
-        call: ToolCall,
-    ) -> impl std::future::Future<Output = CallResult> + Send + 'static {
-        let engine = self.engine.clone();
-        let parent = self.thread.clone();
-        let assistant = self.assistant.clone();
-        let chain = self.chain.clone();
-        let scope = self.scope.clone();
-        let cancel = self.cancel.clone();
-        async move {
-            let started = Instant::now();
-            let mut result = match route_inner(
-                &engine, &parent, &assistant, &chain, &scope, &call, cancel,
-            )
-            .await
-            {
-                Ok(result) => result,
-                Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
-            };
-            result.index = index;
-            result.latency_ms = Some(started.elapsed().as_millis() as u64);
-            result
-        }
-    }
-
-    fn build_request(&self) -> Result<ModelRequest, EngineError> {
-        let store = self.engine.store();
-        // With memory, the window decides what goes verbatim, not a message count.
-        let count = match &self.memory {
-            Some(_) => super::memory::WINDOW_SCAN,
-            None => self.engine.inner.options.context_messages,
-        };
-        let mut messages = store.recent_messages(&self.thread.id, count)?;
-        let mut instructions = self.assistant.instructions.clone();
-        if let Some(memory) = &self.memory {
-            if let Some(first) = &memory.first_message_id {
-                if let Some(at) = messages.iter().position(|m| &m.id == first) {
-                    messages.drain(..at);
-                }
-            }
-            instructions.push_str(&memory.prelude);
-        }
-        let mut context = Vec::new();
-        for message in &messages {
-            let message = if message.id == self.reply.id {
-                &self.reply
-            } else {
-                message
-            };
-            match message.role {
-                Role::User => context.push(ContextItem::User(message.text())),
-                Role::Assistant => {
-                    push_assistant(&mut context, message, message.id == self.reply.id)
-                }
-                Role::Tool | Role::System => {}
-            }
-        }
-        let mut tools: Vec<ToolSpec> = self
-            .assistant
-            .tools
-            .iter()
-            .filter_map(|tool| match tool {
-                Tool::Function(f) => Some(ToolSpec {
-                    name: f.function.name.clone(),
-                    description: f.function.description.clone().unwrap_or_default(),
-                    parameters: f.function.parameters.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        let mut routes = Vec::new();
-        for id in &self.assistant.routes_to {
-            if let Some(target) = store.assistant(id)? {
-                routes.push(RouteTarget {
-                    id: target.id,
-                    name: target.name,
-                });
-            }
-        }
-        if !routes.is_empty() {
-            let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
-            tools.push(ToolSpec {
-                name: ROUTING_TOOL.into(),
-                description: "Hand the request to a colleague assistant and get its answer back.".into(),
-                parameters: json!({
-                    "type": "object",
-                    "properties": {
-                        "assistant": {"type": "string", "enum": names},
-                        "message": {"type": "string", "description": "What the colleague should do."}
-                    },
-                    "required": ["assistant", "message"]
-                }),
-            });
-        }
-        Ok(ModelRequest {
-            purpose: Default::default(),
-            model: self
-                .engine
-                .config()
-                .resolve_model(&self.assistant.model)
-                .to_string(),
-            assistant_name: self.assistant.name.clone(),
-            instructions,
-            context,
-            tools,
-            routes,
-            max_output_tokens: self.output_budget(),
-        })
-    }
-
     async fn finish(mut self, outcome: Outcome) {
         let engine = self.engine.clone();
         if let Outcome::Paused = outcome {
@@ -689,187 +574,4 @@ fn provider_error(err: &ProviderError) -> ErrorBody {
         _ => "server_error",
     };
     Engine::error_body(kind, &err.code, err.message.clone())
-}
-
-/// Adds a stored assistant message to the context: each step's calls with their results,
-/// and its text. For the reply being written, its text so far comes first.
-fn push_assistant(context: &mut Vec<ContextItem>, message: &Message, current: bool) {
-    let text = message.text();
-    if current && !text.is_empty() {
-        context.push(ContextItem::Assistant(text.clone()));
-    }
-    let mut steps: Vec<u32> = message.tool_calls.iter().map(|c| c.step).collect();
-    steps.dedup();
-    for step in steps {
-        let calls: Vec<&ToolCall> = message
-            .tool_calls
-            .iter()
-            .filter(|c| c.step == step && c.status.is_final())
-            .collect();
-        if calls.is_empty() {
-            continue;
-        }
-        context.push(ContextItem::ToolCalls(
-            calls
-                .iter()
-                .map(|c| ContextToolCall {
-                    id: c.id.clone(),
-                    name: c.function.name.clone(),
-                    arguments: c.function.arguments.clone(),
-                })
-                .collect(),
-        ));
-        for call in calls {
-            let output = match (&call.output, call.status) {
-                (Some(output), ToolCallStatus::Completed) => output.clone(),
-                (Some(output), status) => format!("[{status:?}] {output}"),
-                (None, status) => format!("[{status:?}]"),
-            };
-            context.push(ContextItem::ToolResult {
-                call_id: call.id.clone(),
-                name: call.function.name.clone(),
-                output,
-            });
-        }
-    }
-    if !current && !text.is_empty() {
-        context.push(ContextItem::Assistant(text));
-    }
-}
-
-fn normalise(name: &str) -> String {
-    name.to_lowercase().replace(['_', '-'], " ")
-}
-
-async fn route_inner(
-    engine: &Engine,
-    parent: &Thread,
-    assistant: &Assistant,
-    chain: &[String],
-    scope: &EventScope,
-    call: &ToolCall,
-    cancel: CancellationToken,
-) -> Result<CallResult, String> {
-    #[derive(serde::Deserialize)]
-    struct RouteArgs {
-        assistant: String,
-        message: String,
-    }
-    let args: RouteArgs = serde_json::from_str(&call.function.arguments)
-        .map_err(|err| format!("Routing needs {{\"assistant\", \"message\"}}: {err}"))?;
-    if args.message.trim().is_empty() {
-        return Err("Routing needs a non-empty message.".into());
-    }
-    let store = engine.store();
-    let mut target = None;
-    let mut names = Vec::new();
-    for id in &assistant.routes_to {
-        if let Some(candidate) = store.assistant(id).map_err(|e| e.to_string())? {
-            names.push(candidate.name.clone());
-            if candidate.id == args.assistant
-                || normalise(&candidate.name) == normalise(&args.assistant)
-            {
-                target = Some(candidate);
-            }
-        }
-    }
-    let Some(target) = target else {
-        return Err(format!(
-            "'{}' is not one of {}'s routes ({}).",
-            args.assistant,
-            assistant.name,
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
-    };
-    if chain.contains(&target.id) {
-        let mut path: Vec<String> = chain
-            .iter()
-            .map(|id| {
-                store
-                    .assistant(id)
-                    .ok()
-                    .flatten()
-                    .map_or(id.clone(), |a| a.name)
-            })
-            .collect();
-        path.push(target.name.clone());
-        return Err(format!("Routing loop cut off: {}.", path.join(" → ")));
-    }
-    if chain.len() > engine.inner.options.max_routing_depth {
-        return Err(format!(
-            "Routing deeper than {} hops is not allowed.",
-            engine.inner.options.max_routing_depth
-        ));
-    }
-    let now = now_secs();
-    let child = Thread {
-        id: new_id("thread_"),
-        object: "thread".into(),
-        project_id: parent.project_id.clone(),
-        assistant_id: target.id.clone(),
-        created_at: now,
-        updated_at: now,
-        status: ThreadStatus::Active,
-        metadata: parent.metadata.clone(),
-        title: Some(super::validate::clip_title(&args.message)),
-        parent_thread_id: Some(parent.id.clone()),
-    };
-    store.put_thread(&child).map_err(|e| e.to_string())?;
-    engine.emit(
-        &Engine::thread_scope(&child, None),
-        EventPayload::thread_created(&child),
-    );
-    let child_cancel = cancel.child_token();
-    let (message, reply) = engine
-        .start_reply(
-            &child,
-            &target.id,
-            Some(Content::Text(args.message)),
-            Vec::new(),
-            child_cancel.clone(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    engine.emit(
-        scope,
-        EventPayload::Routing(crate::model::event::Routing {
-            thread_id: parent.id.clone(),
-            message_id: scope.message_id.clone(),
-            tool_call_id: call.id.clone(),
-            from_assistant_id: assistant.id.clone(),
-            to_assistant_id: target.id.clone(),
-            from_thread_id: parent.id.clone(),
-            to_thread_id: child.id.clone(),
-            to_message_id: message.id.clone(),
-        }),
-    );
-    let mut child_chain = chain.to_vec();
-    child_chain.push(target.id.clone());
-    let child_engine = engine.clone();
-    let spec = RunSpec {
-        thread_id: child.id.clone(),
-        reply_id: reply.id.clone(),
-        chain: child_chain,
-    };
-    tokio::spawn(async move { run(child_engine, spec, child_cancel).await });
-    let answer = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => return Err("Cancelled with the routing run.".into()),
-        answer = engine.wait_for_message(&reply.id) => answer.map_err(|e| e.to_string())?,
-    };
-    let mut result = CallResult::new(0, ToolCallStatus::Completed, Some(answer.text()));
-    if answer.status != MessageStatus::Completed {
-        result.status = ToolCallStatus::Failed;
-        let why = answer
-            .error
-            .map_or_else(|| format!("{:?}", answer.status), |e| e.message);
-        result.output = Some(format!("{} could not answer: {why}", target.name));
-    }
-    result.target_assistant_id = Some(target.id);
-    result.thread_id = Some(child.id);
-    Ok(result)
 }

@@ -1,0 +1,143 @@
+//! The context of a model call: instructions, memory, the thread's messages, the tools
+//! and colleagues offered.
+
+use super::super::EngineError;
+use super::Run;
+use crate::model::{Message, Role, Tool, ToolCall, ToolCallStatus};
+use crate::providers::{
+    ContextItem, ContextToolCall, ModelRequest, ROUTING_TOOL, RouteTarget, ToolSpec,
+};
+use serde_json::json;
+
+impl Run {
+    pub(super) fn build_request(&self) -> Result<ModelRequest, EngineError> {
+        let store = self.engine.store();
+        // With memory, the window decides what goes verbatim, not a message count.
+        let count = match &self.memory {
+            Some(_) => crate::engine::memory::WINDOW_SCAN,
+            None => self.engine.inner.options.context_messages,
+        };
+        let mut messages = store.recent_messages(&self.thread.id, count)?;
+        let mut instructions = self.assistant.instructions.clone();
+        if let Some(memory) = &self.memory {
+            if let Some(first) = &memory.first_message_id {
+                if let Some(at) = messages.iter().position(|m| &m.id == first) {
+                    messages.drain(..at);
+                }
+            }
+            instructions.push_str(&memory.prelude);
+        }
+        let mut context = Vec::new();
+        for message in &messages {
+            let message = if message.id == self.reply.id {
+                &self.reply
+            } else {
+                message
+            };
+            match message.role {
+                Role::User => context.push(ContextItem::User(message.text())),
+                Role::Assistant => {
+                    push_assistant(&mut context, message, message.id == self.reply.id)
+                }
+                Role::Tool | Role::System => {}
+            }
+        }
+        let mut tools: Vec<ToolSpec> = self
+            .assistant
+            .tools
+            .iter()
+            .filter_map(|tool| match tool {
+                Tool::Function(f) => Some(ToolSpec {
+                    name: f.function.name.clone(),
+                    description: f.function.description.clone().unwrap_or_default(),
+                    parameters: f.function.parameters.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut routes = Vec::new();
+        for id in &self.assistant.routes_to {
+            if let Some(target) = store.assistant(id)? {
+                routes.push(RouteTarget {
+                    id: target.id,
+                    name: target.name,
+                });
+            }
+        }
+        if !routes.is_empty() {
+            let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+            tools.push(ToolSpec {
+                name: ROUTING_TOOL.into(),
+                description: "Hand the request to a colleague assistant and get its answer back.".into(),
+                parameters: json!({
+                    "type": "object",
+                    "properties": {
+                        "assistant": {"type": "string", "enum": names},
+                        "message": {"type": "string", "description": "What the colleague should do."}
+                    },
+                    "required": ["assistant", "message"]
+                }),
+            });
+        }
+        Ok(ModelRequest {
+            purpose: Default::default(),
+            model: self
+                .engine
+                .config()
+                .resolve_model(&self.assistant.model)
+                .to_string(),
+            assistant_name: self.assistant.name.clone(),
+            instructions,
+            context,
+            tools,
+            routes,
+            max_output_tokens: self.output_budget(),
+        })
+    }
+}
+
+/// Adds a stored assistant message to the context: each step's calls with their results,
+/// and its text. For the reply being written, its text so far comes first.
+fn push_assistant(context: &mut Vec<ContextItem>, message: &Message, current: bool) {
+    let text = message.text();
+    if current && !text.is_empty() {
+        context.push(ContextItem::Assistant(text.clone()));
+    }
+    let mut steps: Vec<u32> = message.tool_calls.iter().map(|c| c.step).collect();
+    steps.dedup();
+    for step in steps {
+        let calls: Vec<&ToolCall> = message
+            .tool_calls
+            .iter()
+            .filter(|c| c.step == step && c.status.is_final())
+            .collect();
+        if calls.is_empty() {
+            continue;
+        }
+        context.push(ContextItem::ToolCalls(
+            calls
+                .iter()
+                .map(|c| ContextToolCall {
+                    id: c.id.clone(),
+                    name: c.function.name.clone(),
+                    arguments: c.function.arguments.clone(),
+                })
+                .collect(),
+        ));
+        for call in calls {
+            let output = match (&call.output, call.status) {
+                (Some(output), ToolCallStatus::Completed) => output.clone(),
+                (Some(output), status) => format!("[{status:?}] {output}"),
+                (None, status) => format!("[{status:?}]"),
+            };
+            context.push(ContextItem::ToolResult {
+                call_id: call.id.clone(),
+                name: call.function.name.clone(),
+                output,
+            });
+        }
+    }
+    if !current && !text.is_empty() {
+        context.push(ContextItem::Assistant(text));
+    }
+}
