@@ -1,8 +1,8 @@
 //! Agent-to-agent routing: a call hands its message to a `routes_to` colleague in a
 //! linked thread and gets the final answer back as its output.
 
-use super::super::{Engine, EventScope};
 use super::{CallResult, Run, RunSpec, run};
+use crate::engine::{Engine, EventScope};
 use crate::model::{
     Assistant, Content, EventPayload, MessageStatus, Thread, ThreadStatus, ToolCall,
     ToolCallStatus, new_id, now_secs,
