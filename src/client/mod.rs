@@ -1,6 +1,7 @@
 //! The typed v2 API client, and SSE subscriptions that reconnect with `Last-Event-ID`.
 
 pub mod demo;
+pub mod follow;
 
 use crate::model::requests::{
     ApproveRequest, AssistantCreate, DenyRequest, KeyCreate, KeyCreated, MessageCreate,

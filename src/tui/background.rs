@@ -3,66 +3,39 @@
 
 use super::app::{AppEvent, Connection as ConnState};
 use crate::client::Client;
+use crate::client::follow::{Followed, follow};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// The stream multiplexer: loads what the workspace shows first, then follows every
-/// event the key may see (one subscription per server, resumed with Last-Event-ID) into
-/// the one typed channel of the UI.
+/// The stream multiplexer: forwards what [`follow`] yields (a snapshot, then every event
+/// the key may see) into the one typed channel of the UI.
 pub fn spawn_multiplexer(
     client: Client,
     events: mpsc::UnboundedSender<AppEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let from = loop {
-            match snapshot(&client).await {
-                Ok((assistants, threads, has_more, last_id)) => {
-                    let _ = events.send(AppEvent::Snapshot {
-                        assistants,
-                        threads,
-                        has_more,
-                    });
-                    break last_id;
-                }
-                Err(err) => {
-                    let _ = events.send(AppEvent::Connection(ConnState::Reconnecting(
-                        err.to_string(),
-                    )));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        };
-        let stream = client.events("/v2/events", from);
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
+        let followed = follow(client);
+        futures::pin_mut!(followed);
+        while let Some(item) = followed.next().await {
             let event = match item {
-                Ok(event) => AppEvent::Server(event),
-                Err(err) => AppEvent::Connection(ConnState::Reconnecting(err.to_string())),
+                Followed::Snapshot {
+                    assistants,
+                    threads,
+                    has_more,
+                } => AppEvent::Snapshot {
+                    assistants,
+                    threads,
+                    has_more,
+                },
+                Followed::Event(event) => AppEvent::Server(event),
+                Followed::Reconnecting(why) => AppEvent::Connection(ConnState::Reconnecting(why)),
             };
             if events.send(event).is_err() {
                 return;
             }
         }
     })
-}
-
-/// Threads loaded at a time; more come as the cursor nears the end.
-pub(super) const THREAD_PAGE: &str = "500";
-
-/// Assistants, the newest threads (and whether there are more), and the event id they
-/// are current as of.
-pub(super) async fn snapshot(
-    client: &Client,
-) -> crate::client::ClientResult<(
-    Vec<crate::model::Assistant>,
-    Vec<crate::model::Thread>,
-    bool,
-    Option<u64>,
-)> {
-    let (threads, as_of) = client.list_threads_as_of(&[("limit", THREAD_PAGE)]).await?;
-    let assistants = client.list_assistants().await?.data;
-    Ok((assistants, threads.data, threads.has_more, as_of))
 }
 
 /// Tokens in the last minute, limits and estimated cost, summed over the projects the key

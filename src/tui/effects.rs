@@ -1,8 +1,8 @@
 //! Carries out the app's effects through the API, off the loop, and reports back.
 
 use super::app::{AppEvent, Effect};
-use super::background::THREAD_PAGE;
 use crate::client::Client;
+use crate::client::follow::THREAD_PAGE;
 use crate::model::requests::{MessageCreate, ThreadCreate, ThreadPatch};
 use crate::model::{Content, Role, ThreadStatus};
 use std::collections::HashMap;
