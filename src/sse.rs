@@ -155,16 +155,6 @@ pub fn frame(id: u64, name: &str, data: &str) -> bytes::Bytes {
     bytes::Bytes::from(out)
 }
 
-/// The `data:` of a frame written by [`frame`].
-pub fn frame_data(frame: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(frame).ok()?;
-    let lines: Vec<&str> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data: "))
-        .collect();
-    Some(lines.join("\n"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +171,6 @@ mod tests {
         assert_eq!(out[0].data, "{\"a\":1}");
         assert_eq!((out[1].id.as_deref(), out[1].own_id), (Some("7"), false));
         assert_eq!(out[1].data, "{}\n{}");
-        assert_eq!(frame_data(&frame(3, "done", "x")).as_deref(), Some("x"));
     }
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<SseEvent> {

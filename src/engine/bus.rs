@@ -458,7 +458,7 @@ impl EventBus {
                 let mut rx = catch_up.rx;
                 // The durable log first (older than the ring), in batches.
                 let mut from = catch_up.log_from;
-                let mut compaction = Compaction::default();
+                let mut compaction = Compaction::new(bus.inner.store.clone());
                 while from < catch_up.log_upto {
                     let batch = match bus.inner.store.logged_events(from, catch_up.log_upto, REPLAY_BATCH) {
                         Ok(batch) => batch,
@@ -598,21 +598,16 @@ fn is_content(kind: EventKind) -> bool {
 }
 
 /// The text of a completed message whose deltas a replay cannot send (they were
-/// compacted), as one unnumbered `message.delta`.
-fn compacted_text(event: &Published) -> Option<Published> {
-    let data = crate::sse::frame_data(&event.frame)?;
-    let EventPayload::MessageCompleted(completed) =
-        EventPayload::decode(event.kind.as_str(), &data)
-    else {
-        return None;
-    };
-    let text = completed.message.text();
+/// compacted into it), read from the store, as one unnumbered `message.delta`.
+fn compacted_text(event: &Published, store: &Store) -> Option<Published> {
+    let message = store.message(event.message_id.as_deref()?).ok()??;
+    let text = message.text();
     if text.is_empty() {
         return None;
     }
     let payload = EventPayload::MessageDelta(TextDelta {
-        thread_id: completed.thread_id,
-        message_id: completed.message_id,
+        thread_id: message.thread_id,
+        message_id: message.id,
         delta: text,
     });
     Some(Published::unnumbered(event, &payload))
@@ -620,13 +615,21 @@ fn compacted_text(event: &Published) -> Option<Published> {
 
 /// Tracks, during a catch-up, which replies were shown from their creation and which
 /// got deltas, so a reply whose deltas were compacted gets its text in one piece.
-#[derive(Default)]
 struct Compaction {
+    store: Store,
     created: HashSet<String>,
     with_deltas: HashSet<String>,
 }
 
 impl Compaction {
+    fn new(store: Store) -> Self {
+        Compaction {
+            store,
+            created: HashSet::new(),
+            with_deltas: HashSet::new(),
+        }
+    }
+
     fn pass(&mut self, event: Arc<Published>, out: &mut Vec<Arc<Published>>) {
         if let Some(id) = &event.message_id {
             match event.kind {
@@ -639,7 +642,7 @@ impl Compaction {
                 EventKind::MessageCompleted
                     if self.created.contains(id) && !self.with_deltas.contains(id) =>
                 {
-                    if let Some(delta) = compacted_text(&event) {
+                    if let Some(delta) = compacted_text(&event, &self.store) {
                         out.push(Arc::new(delta));
                     }
                 }

@@ -124,6 +124,25 @@ struct ChunkUsage {
 }
 
 impl ChatDecoder {
+    /// A delta's reasoning (the first opens a step) and text, whichever is not empty.
+    fn text_and_reasoning(
+        &mut self,
+        reasoning: Option<&str>,
+        content: Option<&str>,
+        out: &mut Vec<ModelEvent>,
+    ) {
+        if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
+            if !self.reasoning_started {
+                self.reasoning_started = true;
+                out.push(ModelEvent::ReasoningStep);
+            }
+            out.push(ModelEvent::ReasoningDelta(reasoning.to_string()));
+        }
+        if let Some(text) = content.filter(|t| !t.is_empty()) {
+            out.push(ModelEvent::TextDelta(text.to_string()));
+        }
+    }
+
     /// The fast path: `None` when the chunk is not a plain text/reasoning delta.
     fn text_chunk(&mut self, data: &str) -> Option<Vec<ModelEvent>> {
         if data.contains("\"error\"") {
@@ -136,18 +155,8 @@ impl ChatDecoder {
                 let reasoning = delta
                     .reasoning_content
                     .as_deref()
-                    .or(delta.reasoning.as_deref())
-                    .filter(|r| !r.is_empty());
-                if let Some(reasoning) = reasoning {
-                    if !self.reasoning_started {
-                        self.reasoning_started = true;
-                        out.push(ModelEvent::ReasoningStep);
-                    }
-                    out.push(ModelEvent::ReasoningDelta(reasoning.to_string()));
-                }
-                if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
-                    out.push(ModelEvent::TextDelta(text.to_string()));
-                }
+                    .or(delta.reasoning.as_deref());
+                self.text_and_reasoning(reasoning, delta.content.as_deref(), &mut out);
             }
             if let Some(reason) = &choice.finish_reason {
                 self.finish_reason = Some(reason.clone());
@@ -191,19 +200,9 @@ impl Decoder for ChatDecoder {
         }
         let mut out = Vec::new();
         if let Some(delta) = value.pointer("/choices/0/delta") {
-            let reasoning = str_at(delta, "/reasoning_content")
-                .or_else(|| str_at(delta, "/reasoning"))
-                .filter(|r| !r.is_empty());
-            if let Some(reasoning) = reasoning {
-                if !self.reasoning_started {
-                    self.reasoning_started = true;
-                    out.push(ModelEvent::ReasoningStep);
-                }
-                out.push(ModelEvent::ReasoningDelta(reasoning.to_string()));
-            }
-            if let Some(text) = str_at(delta, "/content").filter(|t| !t.is_empty()) {
-                out.push(ModelEvent::TextDelta(text.to_string()));
-            }
+            let reasoning =
+                str_at(delta, "/reasoning_content").or_else(|| str_at(delta, "/reasoning"));
+            self.text_and_reasoning(reasoning, str_at(delta, "/content"), &mut out);
             for (position, call) in delta
                 .get("tool_calls")
                 .and_then(Value::as_array)

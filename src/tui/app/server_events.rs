@@ -9,6 +9,22 @@ impl App {
         self.open_thread.as_deref() == Some(thread_id)
     }
 
+    /// A tool call of a message of the open thread.
+    fn open_call(
+        &mut self,
+        thread_id: &str,
+        message_id: &str,
+        call_id: &str,
+    ) -> Option<&mut ToolCall> {
+        if !self.is_open(thread_id) {
+            return None;
+        }
+        self.open_message(message_id)?
+            .tool_calls
+            .iter_mut()
+            .find(|c| c.id == call_id)
+    }
+
     /// Applies one event of the runtime to the state (the reducer of the event protocol).
     pub(super) fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
         match event.payload {
@@ -64,16 +80,8 @@ impl App {
                 if let Some(live) = self.live_call(&e.tool_call_id) {
                     live.call.function.arguments.push_str(&e.delta);
                 }
-                if self.is_open(&e.thread_id) {
-                    if let Some(message) = self.open_message(&e.message_id) {
-                        if let Some(call) = message
-                            .tool_calls
-                            .iter_mut()
-                            .find(|c| c.id == e.tool_call_id)
-                        {
-                            call.function.arguments.push_str(&e.delta);
-                        }
-                    }
+                if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
+                    call.function.arguments.push_str(&e.delta);
                 }
             }
             EventPayload::ToolCallOutput(e) => {
@@ -85,16 +93,8 @@ impl App {
                 if let Some(live) = self.live_call(&e.tool_call_id) {
                     update(&mut live.call);
                 }
-                if self.is_open(&e.thread_id) {
-                    if let Some(message) = self.open_message(&e.message_id) {
-                        if let Some(call) = message
-                            .tool_calls
-                            .iter_mut()
-                            .find(|c| c.id == e.tool_call_id)
-                        {
-                            update(call);
-                        }
-                    }
+                if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
+                    update(call);
                 }
                 if e.status.is_final() {
                     if let Some(edge) = self
