@@ -1,0 +1,173 @@
+//! What a key's action does in normal mode: focus, sort, search, cursor movement, and
+//! the actions handed to the other modules of the app.
+
+use super::*;
+
+impl App {
+    /// Acts on a key's action in normal mode.
+    pub fn act(&mut self, action: Action) -> Vec<Effect> {
+        self.notice = None;
+        match action {
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => self.mode = Mode::Help,
+            Action::Leave => self.mode = Mode::Normal,
+            Action::FocusNext | Action::FocusPrev => {
+                let at = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let step = if action == Action::FocusNext {
+                    1
+                } else {
+                    Pane::ALL.len() - 1
+                };
+                self.focus = Pane::ALL[(at + step) % Pane::ALL.len()];
+            }
+            Action::FocusThreads => self.focus = Pane::Threads,
+            Action::FocusConversation => self.focus = Pane::Conversation,
+            Action::FocusTools => self.focus = Pane::Tools,
+            Action::FocusRouting => self.focus = Pane::Routing,
+            Action::FocusMemory => self.focus = Pane::Memory,
+            Action::Sort => {
+                let selected = self.selected_thread().map(|t| t.id.clone());
+                self.sort = self.sort.next();
+                self.selected = selected
+                    .and_then(|id| self.visible_threads().iter().position(|t| t.id == id))
+                    .unwrap_or(0);
+                self.notice = Some(format!("Threads sorted by {}.", self.sort.name()));
+            }
+            Action::Search => {
+                if self.open_thread.is_some() {
+                    self.search.clear();
+                    self.mode = Mode::Search;
+                }
+            }
+            Action::SearchNext | Action::SearchPrev => {
+                if self.search.is_empty() {
+                    self.notice = Some("No search yet: press / in the conversation.".into());
+                } else {
+                    self.jump_to_match(action == Action::SearchNext, false);
+                }
+            }
+            Action::NextItem | Action::PrevItem => self.step_item(action == Action::NextItem),
+            Action::ToggleReasoning => {
+                let target = self
+                    .selection
+                    .as_ref()
+                    .map(|s| s.message_id.clone())
+                    .or_else(|| {
+                        self.messages
+                            .iter()
+                            .rev()
+                            .find(|m| !m.reasoning.is_empty())
+                            .map(|m| m.id.clone())
+                    });
+                if let Some(id) = target {
+                    if !self.expanded.remove(&id) {
+                        self.expanded.insert(id);
+                    }
+                }
+            }
+            Action::EditTool => return self.edit_tool(),
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::Filter => self.mode = Mode::Filter,
+            Action::Compose => {
+                if self.selected_thread().is_some() {
+                    self.mode = Mode::Compose(ComposeTarget::Thread);
+                } else {
+                    self.notice = Some("No thread selected: press n for a new thread.".into());
+                }
+            }
+            Action::NewThread => {
+                let assistant = self
+                    .selected_thread()
+                    .map(|t| t.assistant_id.clone())
+                    .or_else(|| self.assistants.keys().next().cloned());
+                match assistant {
+                    Some(id) => self.mode = Mode::Compose(ComposeTarget::NewThread(id)),
+                    None => self.notice = Some("There is no assistant to talk to yet.".into()),
+                }
+            }
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown => {
+                return self.move_cursor(action);
+            }
+            Action::CancelRun => {
+                if let Some(thread) = self.selected_thread() {
+                    return vec![Effect::Cancel(thread.id.clone())];
+                }
+            }
+            Action::CloseThread => {
+                let targets = self.targets();
+                self.marked.clear();
+                return targets.into_iter().map(Effect::Close).collect();
+            }
+            Action::Mark => {
+                if let Some(id) = self.selected_thread().map(|t| t.id.clone()) {
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    return self.move_cursor(Action::Down);
+                }
+            }
+            Action::Approve | Action::Deny => return self.decide(action),
+            Action::Palette => self.mode = Mode::Palette(String::new()),
+            Action::Copy => return self.copy(),
+            Action::Send | Action::Newline | Action::Editor => {}
+        }
+        Vec::new()
+    }
+
+    /// Puts the cursor on a visible thread (a mouse click) and opens it.
+    pub fn select_thread(&mut self, index: usize) -> Vec<Effect> {
+        if index < self.visible_threads().len() {
+            self.selected = index;
+            return self.open_selected();
+        }
+        Vec::new()
+    }
+
+    pub(super) fn move_cursor(&mut self, action: Action) -> Vec<Effect> {
+        let step = |len: usize, at: usize| -> usize {
+            let last = len.saturating_sub(1);
+            match action {
+                Action::Down => (at + 1).min(last),
+                Action::Up => at.saturating_sub(1),
+                Action::Top => 0,
+                Action::Bottom => last,
+                Action::PageDown => (at + 10).min(last),
+                Action::PageUp => at.saturating_sub(10),
+                _ => at,
+            }
+        };
+        match self.focus {
+            Pane::Threads => {
+                let count = self.visible_threads().len();
+                self.selected = step(count, self.selected);
+                let mut effects = self.open_selected();
+                // Near the end of what is loaded: fetch the next page.
+                if self.threads_has_more && !self.loading_more && self.selected + 50 >= count {
+                    if let Some(last) = self.threads.last() {
+                        self.loading_more = true;
+                        effects.push(Effect::LoadMoreThreads(last.id.clone()));
+                    }
+                }
+                return effects;
+            }
+            Pane::Tools => self.tools_selected = step(self.live_calls.len(), self.tools_selected),
+            Pane::Conversation => {
+                self.scroll = match action {
+                    Action::Up => self.scroll + 1,
+                    Action::Down => self.scroll.saturating_sub(1),
+                    Action::PageUp => self.scroll + 10,
+                    Action::PageDown => self.scroll.saturating_sub(10),
+                    Action::Top => usize::MAX / 2,
+                    _ => 0,
+                }
+            }
+            Pane::Routing | Pane::Memory => {}
+        }
+        Vec::new()
+    }
+}

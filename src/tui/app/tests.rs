@@ -1,0 +1,295 @@
+//! Tests of the app's state and logic.
+
+use super::*;
+use crate::model::{Content, MessageStatus, Role, Usage};
+
+#[test]
+fn the_visible_list_follows_every_change_it_depends_on() {
+    let mut app = crate::tui::fixtures::workspace();
+    let all = app.visible_threads().len();
+    assert!(all > 1);
+    // Fields set directly (as the loop and tests do) invalidate it too.
+    app.filter_text = "status:requires_action".into();
+    let waiting = app.visible_threads().len();
+    assert!(waiting < all && waiting > 0);
+    app.filter_text.clear();
+    assert_eq!(app.visible_threads().len(), all);
+    let first = app.visible_threads()[0].id.clone();
+    app.sort = SortOrder::Status;
+    let by_status = app.visible_threads()[0].id.clone();
+    assert_eq!(
+        app.visible_threads()[0].status,
+        crate::model::ThreadStatus::RequiresAction
+    );
+    assert!(
+        first != by_status || app.threads[0].status == crate::model::ThreadStatus::RequiresAction
+    );
+}
+
+fn message(id: &str, text: &str, status: MessageStatus) -> Message {
+    Message {
+        id: id.into(),
+        object: "thread.message".into(),
+        thread_id: "thread_1".into(),
+        assistant_id: None,
+        role: Role::Assistant,
+        content: Some(Content::Text(text.into())),
+        attachments: vec![],
+        tool_calls: vec![],
+        tool_call_id: None,
+        reasoning: vec![],
+        status,
+        usage: Usage::default(),
+        created_at: 0,
+        error: None,
+    }
+}
+
+#[test]
+fn remembered_state_comes_back_after_the_threads_load() {
+    let mut first = App::new("test".into());
+    let threads: Vec<Thread> = (0..3)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+                "created_at": 0, "updated_at": 0, "status": "active", "metadata": {}, "title": format!("t{i}"), "parent_thread_id": null}))
+            .unwrap()
+        })
+        .collect();
+    first.apply(AppEvent::Snapshot {
+        has_more: false,
+        assistants: vec![],
+        threads: threads.clone(),
+    });
+    first.act(Action::Down);
+    first.act(Action::FocusTools);
+    let saved = first.ui_state("draft".into());
+    assert_eq!(saved.selected_thread.as_deref(), Some("thread_1"));
+    let mut second = App::new("test".into());
+    second.restore(saved);
+    assert_eq!(second.focus, Pane::Tools);
+    let effects = second.apply(AppEvent::Snapshot {
+        has_more: false,
+        assistants: vec![],
+        threads,
+    });
+    assert_eq!(
+        second.selected_thread().map(|t| t.id.as_str()),
+        Some("thread_1")
+    );
+    assert_eq!(
+        effects,
+        vec![
+            Effect::LoadMessages("thread_1".into()),
+            Effect::LoadMemory("thread_1".into())
+        ]
+    );
+}
+
+#[test]
+fn marks_make_close_and_reassign_bulk_actions() {
+    let mut app = App::new("test".into());
+    let thread = |i: u32| -> Thread {
+        serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+            "created_at": 0, "updated_at": 0, "status": "active", "metadata": {}, "title": format!("t{i}"), "parent_thread_id": null}))
+        .unwrap()
+    };
+    let billing: Assistant = serde_json::from_value(serde_json::json!({"id": "asst_b", "object": "assistant", "project_id": "p", "name": "billing",
+        "instructions": "", "model": "local", "tools": [], "memory": {}, "safety": {}, "privacy": {}, "routes_to": [], "approval": "never", "created_at": 0}))
+    .unwrap();
+    app.apply(AppEvent::Snapshot {
+        has_more: false,
+        assistants: vec![billing],
+        threads: vec![thread(0), thread(1), thread(2)],
+    });
+    app.act(Action::Mark);
+    app.act(Action::Mark);
+    assert_eq!(app.marked.len(), 2);
+    assert_eq!(
+        app.run_command("reassign billing"),
+        vec![
+            Effect::Reassign {
+                thread_id: "thread_0".into(),
+                assistant_id: "asst_b".into()
+            },
+            Effect::Reassign {
+                thread_id: "thread_1".into(),
+                assistant_id: "asst_b".into()
+            },
+        ]
+    );
+    assert!(app.marked.is_empty());
+    assert_eq!(
+        app.act(Action::CloseThread),
+        vec![Effect::Close("thread_2".into())],
+        "no marks: the selected thread"
+    );
+    app.act(Action::Top);
+    app.act(Action::Mark);
+    app.act(Action::Mark);
+    assert_eq!(
+        app.act(Action::CloseThread),
+        vec![
+            Effect::Close("thread_0".into()),
+            Effect::Close("thread_1".into())
+        ]
+    );
+}
+
+#[test]
+fn palette_commands() {
+    let mut app = App::new("test".into());
+    assert_eq!(
+        app.run_command("theme light"),
+        vec![Effect::Theme("light".into())]
+    );
+    assert_eq!(app.run_command("demo"), vec![Effect::Demo]);
+    assert_eq!(app.run_command("quit"), vec![Effect::Quit]);
+    assert!(app.run_command("frobnicate").is_empty());
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("Unknown command 'frobnicate'")
+    );
+    app.run_command("filter status:running");
+    assert_eq!(app.filter_text, "status:running");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_late_page_does_not_undo_live_deltas() {
+    let mut app = App::new("test".into());
+    app.open_thread = Some("thread_1".into());
+    app.messages = vec![
+        message("msg_1", "hello wor", MessageStatus::InProgress),
+        message("msg_2", "new", MessageStatus::Completed),
+    ];
+    app.apply(AppEvent::Messages {
+        thread_id: "thread_1".into(),
+        messages: vec![
+            message("msg_0", "old", MessageStatus::Completed),
+            message("msg_1", "hel", MessageStatus::InProgress),
+        ],
+    });
+    let texts: Vec<String> = app.messages.iter().map(Message::text).collect();
+    assert_eq!(texts, ["old", "hello wor", "new"]);
+    app.apply(AppEvent::Messages {
+        thread_id: "thread_1".into(),
+        messages: vec![message("msg_1", "hello world", MessageStatus::Completed)],
+    });
+    assert_eq!(app.messages[0].text(), "hello world");
+}
+
+fn thread_with(i: u32, status: &str, priority: &str) -> Thread {
+    serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+        "created_at": 0, "updated_at": 0, "status": status, "metadata": {"priority": priority}, "title": format!("t{i}"), "parent_thread_id": null}))
+    .unwrap()
+}
+
+#[test]
+fn sort_keeps_the_cursor_on_its_thread_and_paging_asks_once() {
+    let mut app = App::new("test".into());
+    let mut threads = vec![
+        thread_with(0, "active", "low"),
+        thread_with(1, "requires_action", "normal"),
+        thread_with(2, "running", "high"),
+    ];
+    threads.extend((3..60).map(|i| thread_with(i, "closed", "low")));
+    app.apply(AppEvent::Snapshot {
+        assistants: vec![],
+        threads,
+        has_more: true,
+    });
+    let ids = |app: &App| -> Vec<String> {
+        app.visible_threads()
+            .iter()
+            .take(3)
+            .map(|t| t.id.clone())
+            .collect()
+    };
+    app.act(Action::Sort);
+    assert_eq!(app.sort, SortOrder::Priority);
+    assert_eq!(ids(&app), ["thread_2", "thread_1", "thread_0"]);
+    assert_eq!(app.selected_thread().unwrap().id, "thread_0");
+    app.act(Action::Sort);
+    assert_eq!(ids(&app), ["thread_1", "thread_2", "thread_0"]);
+    // Near the end of the loaded threads, the next page is asked for, once.
+    assert!(
+        !app.act(Action::Down)
+            .iter()
+            .any(|e| matches!(e, Effect::LoadMoreThreads(_))),
+        "far from the end"
+    );
+    let effects = app.act(Action::Bottom);
+    assert!(effects.contains(&Effect::LoadMoreThreads("thread_59".into())));
+    let effects = app.act(Action::Down);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::LoadMoreThreads(_)))
+    );
+    app.apply(AppEvent::MoreThreads {
+        threads: vec![
+            thread_with(60, "active", "low"),
+            thread_with(59, "closed", "low"),
+        ],
+        has_more: false,
+    });
+    assert_eq!(
+        app.threads.len(),
+        61,
+        "a thread already loaded is not doubled"
+    );
+    assert!(!app.threads_has_more);
+}
+
+#[test]
+fn attachments_go_with_the_next_message_and_edited_calls_are_checked() {
+    let mut app = App::new("test".into());
+    app.apply(AppEvent::Snapshot {
+        assistants: vec![],
+        threads: vec![thread_with(0, "active", "low")],
+        has_more: false,
+    });
+    assert_eq!(
+        app.run_command("attach ~/notes.txt"),
+        vec![Effect::Attach("~/notes.txt".into())]
+    );
+    app.apply(AppEvent::Attached {
+        name: "notes.txt".into(),
+        text: "line one".into(),
+    });
+    app.act(Action::Compose);
+    assert_eq!(
+        app.submit("see this".into()),
+        vec![Effect::Post {
+            thread_id: "thread_0".into(),
+            text: "see this\n\n[attached: notes.txt]\n```\nline one\n```".into()
+        }]
+    );
+    assert!(app.attachments.is_empty());
+    assert!(
+        app.edited_tool("t".into(), "c".into(), true, "{not json".into())
+            .is_empty()
+    );
+    assert_eq!(
+        app.edited_tool("t".into(), "c".into(), true, " {\"a\": 1}\n".into()),
+        vec![Effect::Approve {
+            thread_id: "t".into(),
+            call_id: "c".into(),
+            arguments: Some("{\"a\": 1}".into())
+        }]
+    );
+    assert!(
+        app.edited_tool("t".into(), "c".into(), false, "  \n".into())
+            .is_empty()
+    );
+    assert_eq!(
+        app.edited_tool("t".into(), "c".into(), false, "42\n".into()),
+        vec![Effect::AnswerTool {
+            thread_id: "t".into(),
+            call_id: "c".into(),
+            text: "42".into()
+        }]
+    );
+}
