@@ -480,6 +480,7 @@ mod tests {
             later.contains("user · 3h"),
             "a cached message ages too: {later}"
         );
+        insta::assert_snapshot!("conversation_three_hours_later", later);
     }
 
     #[test]
