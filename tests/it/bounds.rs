@@ -148,12 +148,7 @@ async fn sigterm_stops_the_server_within_five_seconds_and_keeps_the_text() {
         .await
         .unwrap();
     let thread = new_thread(&client, &a.id).await;
-    let reply_id = client
-        .post_message(&thread, &user("/slow 50 /long 1000000000 go"))
-        .await
-        .unwrap()
-        .response_message_id
-        .unwrap();
+    let reply_id = post(&client, &thread, "/slow 50 /long 1000000000 go").await;
     eventually("text streams", || async {
         client
             .message(&thread, &reply_id)

@@ -329,12 +329,7 @@ async fn a_resume_from_before_the_ring_gets_a_snapshot_then_the_live_tail() {
         .await
         .unwrap();
     let thread = new_thread(&client, &a.id).await;
-    let reply_id = client
-        .post_message(&thread, &user("/slow 150 /long 500 go"))
-        .await
-        .unwrap()
-        .response_message_id
-        .unwrap();
+    let reply_id = post(&client, &thread, "/slow 150 /long 500 go").await;
     // Far more deltas than the ring holds have gone out.
     eventually("100 words streamed", || async {
         client

@@ -127,9 +127,14 @@ pub async fn collect(
 
 /// Posts a user message and waits for the reply to end; returns the final reply.
 pub async fn ask(client: &Client, thread_id: &str, text: &str) -> Message {
-    let posted = client.post_message(thread_id, &user(text)).await.unwrap();
-    let reply = posted.response_message_id.unwrap();
+    let reply = post(client, thread_id, text).await;
     wait_reply(client, thread_id, &reply).await
+}
+
+/// Posts a user message and returns the id of the reply it started.
+pub async fn post(client: &Client, thread_id: &str, text: &str) -> String {
+    let posted = client.post_message(thread_id, &user(text)).await.unwrap();
+    posted.response_message_id.unwrap()
 }
 
 pub async fn wait_reply(client: &Client, thread_id: &str, reply_id: &str) -> Message {
