@@ -185,25 +185,17 @@ pub async fn message_stream(
     let pruned = first.is_none_or(|first| first < bus.retained_from());
     if message.status.is_final() && pruned && resumed.is_none() {
         // Its events left the log under the retention rule: the message whole, then done.
-        let scope = Published {
-            id: 0,
-            kind: EventKind::Other,
-            project_id: String::new(),
-            thread_id: message.thread_id.clone(),
-            assistant_id: message.assistant_id.clone(),
-            message_id: Some(message.id.clone()),
-            frame: Bytes::new(),
-            opens_reply: false,
+        // Sent straight to this caller, so no filter looks at its project.
+        let unnumbered = |payload: &EventPayload| {
+            Arc::new(Published::unnumbered(
+                "",
+                message.assistant_id.as_deref(),
+                payload,
+            ))
         };
-        let mut batch = vec![Arc::new(Published::unnumbered(
-            &scope,
-            &EventPayload::message_completed(&message),
-        ))];
+        let mut batch = vec![unnumbered(&EventPayload::message_completed(&message))];
         if message.role == crate::model::Role::Assistant {
-            batch.push(Arc::new(Published::unnumbered(
-                &scope,
-                &EventPayload::done(&message),
-            )));
+            batch.push(unnumbered(&EventPayload::done(&message)));
         }
         return Ok(respond(state.sse_keepalive, futures::stream::iter([batch])));
     }

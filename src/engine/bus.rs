@@ -79,15 +79,20 @@ impl Published {
         })
     }
 
-    /// An event made for one subscriber (a snapshot), without an id.
-    pub fn unnumbered(scope: &Published, payload: &EventPayload) -> Published {
+    /// An event made for one subscriber (a snapshot), without an id; its thread and
+    /// message come from the payload.
+    pub fn unnumbered(
+        project_id: &str,
+        assistant_id: Option<&str>,
+        payload: &EventPayload,
+    ) -> Published {
         Published {
             id: 0,
             kind: payload.kind(),
-            project_id: scope.project_id.clone(),
-            thread_id: scope.thread_id.clone(),
-            assistant_id: scope.assistant_id.clone(),
-            message_id: scope.message_id.clone(),
+            project_id: project_id.to_string(),
+            thread_id: payload.thread_id().to_string(),
+            assistant_id: assistant_id.map(str::to_string),
+            message_id: payload.message_id().map(str::to_string),
             frame: frame(0, payload.name(), &payload.to_json()),
             opens_reply: false,
         }
@@ -568,9 +573,11 @@ impl EventBus {
                 match self.inner.store.message(&id) {
                     Ok(Some(message)) if message.status == MessageStatus::InProgress => {
                         let payload = EventPayload::message_created(&message);
-                        catch_up
-                            .snapshots
-                            .push(Arc::new(Published::unnumbered(&created, &payload)));
+                        catch_up.snapshots.push(Arc::new(Published::unnumbered(
+                            &created.project_id,
+                            created.assistant_id.as_deref(),
+                            &payload,
+                        )));
                         catch_up.snapshot_ids.push(id);
                     }
                     Ok(_) => {}
@@ -610,7 +617,11 @@ fn compacted_text(event: &Published, store: &Store) -> Option<Published> {
         message_id: message.id,
         delta: text,
     });
-    Some(Published::unnumbered(event, &payload))
+    Some(Published::unnumbered(
+        &event.project_id,
+        event.assistant_id.as_deref(),
+        &payload,
+    ))
 }
 
 /// Tracks, during a catch-up, which replies were shown from their creation and which
