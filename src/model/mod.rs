@@ -449,6 +449,15 @@ impl Message {
             .unwrap_or_default()
     }
 
+    /// The length of [`Message::text`], without building it for plain text.
+    pub fn text_len(&self) -> usize {
+        match &self.content {
+            Some(Content::Text(text)) => text.len(),
+            Some(content) => content.to_text().len(),
+            None => 0,
+        }
+    }
+
     /// Adds streamed text at the end, in place when the content is plain text (a long
     /// reply is not copied for every word).
     pub fn append_text(&mut self, delta: &str) {

@@ -17,6 +17,85 @@ pub struct CodeBlock {
     pub code: String,
 }
 
+/// A reply's text while it streams, fed delta by delta: each delta is sanitized once as
+/// it arrives, and the collector knows where the finished lines end. Everything before
+/// [`StreamingText::settled`] is laid out the same however the text goes on (a line is
+/// laid out on its own unless it is inside a code block or a table), so a frame lays out
+/// only what follows it. Feeding costs what the delta is long, never what the reply is.
+#[derive(Debug, Clone, Default)]
+pub struct StreamingText {
+    text: String,
+    /// Bytes of untrusted text fed in (before sanitizing).
+    fed: usize,
+    /// Where the line being written starts.
+    line_start: usize,
+    in_code: bool,
+    in_table: bool,
+    /// The two newest places the text may be split, after a finished line.
+    last_split: usize,
+    previous_split: usize,
+}
+
+impl StreamingText {
+    pub fn new(untrusted: &str) -> StreamingText {
+        let mut text = StreamingText::default();
+        text.push(untrusted);
+        text
+    }
+
+    pub fn push(&mut self, untrusted: &str) {
+        self.fed += untrusted.len();
+        let searched = self.text.len();
+        self.text
+            .extend(untrusted.chars().filter_map(crate::text::sanitize_char));
+        let mut at = searched;
+        while let Some(newline) = self.text[at..].find('\n') {
+            let end = at + newline + 1;
+            self.finish_line(self.line_start, end);
+            self.line_start = end;
+            at = end;
+        }
+    }
+
+    fn finish_line(&mut self, start: usize, end: usize) {
+        let line = &self.text[start..end - 1];
+        if line.trim_start().starts_with("```") {
+            self.in_code = !self.in_code;
+            self.in_table = false;
+        } else if !self.in_code {
+            self.in_table = is_table_row(line);
+        }
+        // A table is laid out whole (its columns line up), so it is not split inside,
+        // nor right after a row: the next line may be one more.
+        if !self.in_code && !self.in_table {
+            self.previous_split = self.last_split;
+            self.last_split = end;
+        }
+    }
+
+    /// The sanitized text so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How much untrusted text was fed in: the message's own text length, when the two
+    /// are in step.
+    pub fn fed(&self) -> usize {
+        self.fed
+    }
+
+    /// Where the finished lines end: a byte offset into [`StreamingText::text`] just after
+    /// a newline, never at its very end (what follows is laid out from there), and never
+    /// moving back as the text grows.
+    pub fn settled(&self) -> usize {
+        if self.last_split < self.text.len() {
+            self.last_split
+        } else {
+            self.previous_split
+        }
+    }
+}
+
 /// The code blocks of a text, in order (for copying one).
 pub fn code_blocks(text: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
@@ -354,6 +433,52 @@ mod tests {
 
     fn text_of(line: &Line) -> String {
         line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn streaming_text_settles_after_finished_lines_outside_code_and_tables() {
+        let text =
+            "# Head\nsome words\n| a | b |\n|---|---|\nafter\n```rust\nfn a() {}\n\n```\nlast";
+        let whole = super::StreamingText::new(text);
+        // Fed in any pieces, the same text and the same split.
+        for size in [1, 2, 3, 7] {
+            let mut fed = super::StreamingText::default();
+            let mut settled = 0;
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(size) {
+                fed.push(&piece.iter().collect::<String>());
+                assert!(fed.settled() >= settled, "never moves back");
+                assert!(fed.settled() < fed.text().len() || fed.settled() == 0);
+                settled = fed.settled();
+            }
+            assert_eq!(fed.text(), whole.text());
+            assert_eq!(fed.settled(), whole.settled());
+        }
+        // After the closing fence; the end itself is never a split.
+        assert_eq!(&text[whole.settled()..], "last");
+        let splits = |t: &str| {
+            let mut s = super::StreamingText::default();
+            let mut all = vec![];
+            for c in t.chars() {
+                s.push(&c.to_string());
+                if all.last() != Some(&s.settled()) {
+                    all.push(s.settled());
+                }
+            }
+            all
+        };
+        // Never inside the table, nor inside the code block.
+        for at in splits(text) {
+            let before = &text[..at];
+            assert_eq!(before.matches("```").count() % 2, 0, "inside code at {at}");
+            assert!(!before.ends_with("|---|\n") && !before.ends_with("| a | b |\n"));
+        }
+        // Untrusted bytes are sanitized as they come, and counted as fed.
+        let mut dirty = super::StreamingText::default();
+        dirty.push("a\u{1b}[2J");
+        dirty.push("b\u{202E}c");
+        assert_eq!(dirty.text(), "a[2Jbc");
+        assert_eq!(dirty.fed(), "a\u{1b}[2Jb\u{202E}c".len());
     }
 
     #[test]

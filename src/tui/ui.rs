@@ -58,14 +58,18 @@ impl WrappedMessage {
     }
 }
 
-/// The finished paragraphs of the reply that is streaming, laid out.
+/// Laid-out lines shared between a cache and the frames that show them.
+pub type SharedLines = Arc<Vec<Line<'static>>>;
+
+/// The finished lines of a reply that is streaming, laid out (cheap to clone: shared).
+#[derive(Clone)]
 pub struct StreamingPrefix {
-    pub message_id: String,
     pub width: usize,
-    /// Bytes of the text they cover.
+    /// Bytes of the (sanitized) text they cover.
     pub prefix_len: usize,
-    pub lines: Arc<Vec<Line<'static>>>,
-    pub blocks: Vec<super::markdown::CodeBlock>,
+    pub lines: SharedLines,
+    /// (first, last) line of each code block among them.
+    pub blocks: Arc<Vec<(usize, usize)>>,
 }
 
 /// UI-only state: what the app state does not need to know.
@@ -76,7 +80,8 @@ pub struct Ui {
     /// Laid-out finished messages, by (message id, width, reasoning shown).
     pub wrapped: HashMap<(String, u16, bool), Arc<WrappedMessage>>,
     pub highlighter: Highlighter,
-    pub streaming: Option<StreamingPrefix>,
+    /// The laid-out finished lines of the replies streaming, by message id.
+    pub streaming: HashMap<String, StreamingPrefix>,
     /// Where each pane was drawn last (for the mouse).
     pub areas: Vec<(Pane, Rect)>,
     /// The conversation's scroll as last drawn (it moves to show a selection).
@@ -91,7 +96,7 @@ impl Ui {
             composer: TextArea::default(),
             wrapped: HashMap::new(),
             highlighter: Highlighter::plain(),
-            streaming: None,
+            streaming: HashMap::new(),
             areas: Vec::new(),
             scroll_used: 0,
         }
@@ -101,14 +106,14 @@ impl Ui {
     pub fn set_theme(&mut self, theme: Theme) {
         self.theme = theme;
         self.wrapped.clear();
-        self.streaming = None;
+        self.streaming.clear();
     }
 
     /// A code block's highlighting arrived: lay messages out again to show it.
     pub fn highlighted(&mut self, key: u64, lines: super::highlight::Highlighted) {
         self.highlighter.insert(key, lines);
         self.wrapped.clear();
-        self.streaming = None;
+        self.streaming.clear();
     }
 
     /// The pane at a screen position.

@@ -9,6 +9,7 @@ mod tool_decisions;
 
 use super::filter::Filter;
 use super::keymap::Action;
+use super::markdown::StreamingText;
 use crate::client::ServerEvent;
 use crate::model::memory::MemoryView;
 use crate::model::{
@@ -260,6 +261,9 @@ pub struct App {
     /// The open thread's messages, oldest first.
     pub open_thread: Option<String>,
     pub messages: Vec<Message>,
+    /// The open thread's replies still streaming, by message id: their text sanitized as
+    /// it came and where its finished lines end (for the conversation pane).
+    pub replies: HashMap<String, StreamingText>,
     /// Lines scrolled up from the bottom of the conversation.
     pub scroll: usize,
     pub live_calls: VecDeque<LiveCall>,
@@ -320,6 +324,7 @@ impl App {
             zoom: false,
             open_thread: None,
             messages: Vec::new(),
+            replies: HashMap::new(),
             scroll: 0,
             live_calls: VecDeque::new(),
             tools_selected: 0,
@@ -428,6 +433,7 @@ impl App {
         }
         self.open_thread = Some(id.clone());
         self.messages.clear();
+        self.replies.clear();
         self.memory = None;
         self.selection = None;
         self.search.clear();
@@ -549,7 +555,7 @@ impl App {
             match merged.iter_mut().find(|m| m.id == live.id) {
                 Some(slot) => {
                     let live_is_ahead = (live.status.is_final() && !slot.status.is_final())
-                        || (live.status == slot.status && live.text().len() > slot.text().len());
+                        || (live.status == slot.status && live.text_len() > slot.text_len());
                     if live_is_ahead {
                         *slot = live;
                     }
@@ -558,6 +564,45 @@ impl App {
             }
         }
         self.messages = merged;
+        self.replies.clear();
+        let streaming: Vec<String> = self
+            .messages
+            .iter()
+            .filter(|m| !m.status.is_final())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in streaming {
+            self.track_reply(&id);
+        }
+    }
+
+    /// Brings the collector of a message's streaming text in step with the message after
+    /// it changed other than by a delta: rebuilt from its text while it streams, dropped
+    /// when it is final.
+    fn track_reply(&mut self, id: &str) {
+        let Some(message) = self.messages.iter().rev().find(|m| m.id == id) else {
+            self.replies.remove(id);
+            return;
+        };
+        if message.status.is_final() {
+            self.replies.remove(id);
+        } else {
+            self.replies
+                .insert(id.to_string(), StreamingText::new(&message.text()));
+        }
+    }
+
+    /// Streamed text arrived for a message of the open thread.
+    fn append_reply_text(&mut self, id: &str, delta: &str) {
+        let Some(message) = self.open_message(id) else {
+            return;
+        };
+        message.append_text(delta);
+        let fed_before = message.text_len() - delta.len();
+        match self.replies.get_mut(id) {
+            Some(reply) if reply.fed() == fed_before => reply.push(delta),
+            _ => self.track_reply(id),
+        }
     }
 
     fn upsert_thread(&mut self, thread: Thread) -> Vec<Effect> {

@@ -38,21 +38,25 @@ impl App {
                         // A snapshot (after a long disconnect) is the message as far as it
                         // got: it replaces what the pane had, when it is further along.
                         Some(slot) if event.id.is_none() => {
-                            if message.text().len() >= slot.text().len() {
+                            if message.text_len() >= slot.text_len() {
+                                let id = message.id.clone();
                                 *slot = message;
+                                self.track_reply(&id);
                             }
                         }
                         Some(_) => {}
-                        None => self.messages.push(message),
+                        None => {
+                            let id = message.id.clone();
+                            self.messages.push(message);
+                            self.track_reply(&id);
+                        }
                     }
                 } else {
                     *self.unread.entry(e.thread_id).or_default() += 1;
                 }
             }
             EventPayload::MessageDelta(e) if self.is_open(&e.thread_id) => {
-                if let Some(message) = self.open_message(&e.message_id) {
-                    message.append_text(&e.delta);
-                }
+                self.append_reply_text(&e.message_id, &e.delta);
             }
             EventPayload::ReasoningDelta(e) if self.is_open(&e.thread_id) => {
                 if let Some(message) = self.open_message(&e.message_id) {
@@ -118,6 +122,7 @@ impl App {
             }
             EventPayload::MessageCompleted(e) if self.is_open(&e.thread_id) => {
                 let message = e.message;
+                self.replies.remove(&message.id);
                 match self.open_message(&message.id) {
                     Some(slot) => *slot = message,
                     None => self.messages.push(message),

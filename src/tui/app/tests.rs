@@ -180,6 +180,63 @@ fn a_late_page_does_not_undo_live_deltas() {
     assert_eq!(app.messages[0].text(), "hello world");
 }
 
+#[test]
+fn a_streaming_reply_is_collected_from_its_deltas_and_dropped_when_final() {
+    use crate::model::EventPayload;
+    use crate::model::event::{MessageEvent, TextDelta};
+    let mut app = App::new("test".into());
+    app.open_thread = Some("thread_1".into());
+    app.apply(AppEvent::Messages {
+        thread_id: "thread_1".into(),
+        messages: vec![message("msg_1", "line one\n", MessageStatus::InProgress)],
+    });
+    let delta = |text: &str| {
+        AppEvent::Server(ServerEvent {
+            id: Some(1),
+            payload: EventPayload::MessageDelta(TextDelta {
+                thread_id: "thread_1".into(),
+                message_id: "msg_1".into(),
+                delta: text.into(),
+            }),
+        })
+    };
+    app.apply(delta("two \u{1b}[31m"));
+    app.apply(delta("red\nthree"));
+    let reply = &app.replies["msg_1"];
+    assert_eq!(reply.text(), "line one\ntwo [31mred\nthree");
+    assert_eq!(reply.fed(), app.messages[0].text_len());
+    assert_eq!(&reply.text()[reply.settled()..], "three");
+    // A snapshot further along replaces the message, and the collector with it.
+    let mut snapshot = message(
+        "msg_1",
+        "line one\ntwo red\nthree four",
+        MessageStatus::InProgress,
+    );
+    snapshot.thread_id = "thread_1".into();
+    app.apply(AppEvent::Server(ServerEvent {
+        id: None,
+        payload: EventPayload::MessageCreated(Box::new(MessageEvent {
+            thread_id: "thread_1".into(),
+            message_id: "msg_1".into(),
+            message: snapshot,
+        })),
+    }));
+    assert_eq!(app.replies["msg_1"].text(), "line one\ntwo red\nthree four");
+    app.apply(AppEvent::Server(ServerEvent {
+        id: Some(2),
+        payload: EventPayload::MessageCompleted(Box::new(MessageEvent {
+            thread_id: "thread_1".into(),
+            message_id: "msg_1".into(),
+            message: message(
+                "msg_1",
+                "line one\ntwo red\nthree four.",
+                MessageStatus::Completed,
+            ),
+        })),
+    }));
+    assert!(app.replies.is_empty());
+}
+
 fn thread_with(i: u32, status: &str, priority: &str) -> Thread {
     serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
         "created_at": 0, "updated_at": 0, "status": status, "metadata": {"priority": priority}, "title": format!("t{i}"), "parent_thread_id": null}))

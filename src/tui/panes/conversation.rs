@@ -10,7 +10,8 @@ use crate::model::{Message, MessageStatus, Role};
 use crate::text::sanitize;
 use crate::tui::app::{App, Pane, ago};
 use crate::tui::markdown;
-use crate::tui::ui::{Ui, WrappedMessage};
+use crate::tui::markdown::StreamingText;
+use crate::tui::ui::{StreamingPrefix, Ui, WrappedMessage};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -112,29 +113,43 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
             ));
         }
     }
-    let text = sanitize(&message.text());
     let mut parts = Vec::new();
     let blocks = if message.status.is_final() {
+        let text = sanitize(&message.text());
         markdown::render(&text, width, &ui.theme, &mut ui.highlighter, &mut lines)
+            .iter()
+            .map(|b| (b.first_line, b.last_line))
+            .collect()
     } else {
-        // The head, the kept finished paragraphs (shared, not copied), the paragraph
-        // being written.
-        let (prefix, mut blocks) = streaming_prefix(ui, &message.id, &text, width);
+        // The head, the kept finished lines (shared, not copied), the line being written.
+        // The text comes from the reply's collector, sanitized as it arrived; a message
+        // without one in step (only in tests that set messages directly) gets its own.
+        let built;
+        let reply = match app.replies.get(&message.id) {
+            Some(reply) if reply.fed() == message.text_len() => reply,
+            _ => {
+                built = StreamingText::new(&message.text());
+                &built
+            }
+        };
         let offset = lines.len();
-        for block in &mut blocks {
-            block.first_line += offset;
-            block.last_line += offset;
-        }
-        let prefix_len = prefix.as_ref().map_or(0, |p| p.len());
+        let mut blocks = Vec::new();
+        let mut prefix_len = 0;
         parts.push(Arc::new(std::mem::take(&mut lines)));
-        if let Some(prefix) = prefix {
-            parts.push(prefix);
+        if let Some(prefix) = streaming_prefix(ui, &message.id, reply, width) {
+            blocks.extend(
+                prefix
+                    .blocks
+                    .iter()
+                    .map(|&(first, last)| (first + offset, last + offset)),
+            );
+            prefix_len = prefix.lines.len();
+            parts.push(prefix.lines);
         }
-        let rest = &text[stable_prefix(&text)..];
-        for mut block in markdown::render(rest, width, &ui.theme, &mut ui.highlighter, &mut lines) {
-            block.first_line += offset + prefix_len;
-            block.last_line += offset + prefix_len;
-            blocks.push(block);
+        let rest = &reply.text()[reply.settled()..];
+        let shift = offset + prefix_len;
+        for block in markdown::render(rest, width, &ui.theme, &mut ui.highlighter, &mut lines) {
+            blocks.push((block.first_line + shift, block.last_line + shift));
         }
         blocks
     };
@@ -146,96 +161,59 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
     }
     lines.push(Line::raw(""));
     parts.push(Arc::new(lines));
-    WrappedMessage::new(
-        parts,
-        blocks.iter().map(|b| (b.first_line, b.last_line)).collect(),
-    )
+    WrappedMessage::new(parts, blocks)
 }
 
-/// Where the finished paragraphs of a growing text end: after its last blank line that
-/// is not inside a code block. What comes before never changes as the text grows.
-fn stable_prefix(text: &str) -> usize {
-    let mut in_code = false;
-    let mut stable = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        at += line.len();
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-        } else if !in_code && line.trim().is_empty() && at < text.len() {
-            stable = at;
-        }
-    }
-    stable
-}
-
-/// A reply that is still streaming: its finished paragraphs are laid out once and kept
-/// (so a frame costs the same at word 100 and word 2,500); only the paragraph being
-/// written is laid out again. Returns the kept lines (none before the first paragraph
-/// is finished) and their code blocks.
+/// A reply that is still streaming: its finished lines are laid out once and kept (so a
+/// frame costs the same at word 100 and word 20,000); only the line being written is
+/// laid out again. Returns the kept lines and their code blocks (none before the first
+/// line is finished).
 fn streaming_prefix(
     ui: &mut Ui,
     id: &str,
-    text: &str,
+    reply: &StreamingText,
     width: usize,
-) -> (Option<Arc<Vec<Line<'static>>>>, Vec<markdown::CodeBlock>) {
-    let split = stable_prefix(text);
+) -> Option<StreamingPrefix> {
+    let text = reply.text();
+    let split = reply.settled();
     if split == 0 {
-        return (None, Vec::new());
+        return None;
     }
-    let same = |cached: &crate::tui::ui::StreamingPrefix| {
-        cached.message_id == id && cached.width == width && cached.prefix_len <= split
-    };
-    match ui.streaming.take() {
-        // Paragraphs were finished since: lay out only those, after the kept ones. The
-        // last frame's copy is gone by now, so the lines are extended in place.
-        Some(mut cached) if same(&cached) => {
-            if cached.prefix_len < split {
-                let mut more = Vec::new();
-                let blocks = markdown::render(
-                    &text[cached.prefix_len..split - 1],
-                    width,
-                    &ui.theme,
-                    &mut ui.highlighter,
-                    &mut more,
-                );
-                let lines = Arc::make_mut(&mut cached.lines);
-                let offset = lines.len();
-                cached
-                    .blocks
-                    .extend(blocks.into_iter().map(|b| markdown::CodeBlock {
-                        first_line: b.first_line + offset,
-                        last_line: b.last_line + offset,
-                        ..b
-                    }));
-                lines.extend(more);
-                cached.prefix_len = split;
-            }
-            ui.streaming = Some(cached);
-        }
-        _ => {
-            let mut lines = Vec::new();
-            // Without its last newline: the rest starts on the line after it.
-            let blocks = markdown::render(
-                &text[..split - 1],
-                width,
-                &ui.theme,
-                &mut ui.highlighter,
-                &mut lines,
-            );
-            ui.streaming = Some(crate::tui::ui::StreamingPrefix {
-                message_id: id.to_string(),
-                width,
-                prefix_len: split,
-                lines: Arc::new(lines),
-                blocks,
-            });
-        }
+    let kept = ui
+        .streaming
+        .remove(id)
+        .filter(|kept| kept.width == width && kept.prefix_len <= split);
+    let mut kept = kept.unwrap_or_else(|| StreamingPrefix {
+        width,
+        prefix_len: 0,
+        lines: Arc::default(),
+        blocks: Arc::default(),
+    });
+    if kept.prefix_len < split {
+        // Lines were finished since: lay out only those, after the kept ones (without the
+        // last newline: the rest starts on the line after it). The last frame's copy is
+        // gone by now, so the lines are extended in place.
+        let mut more = Vec::new();
+        let blocks = markdown::render(
+            &text[kept.prefix_len..split - 1],
+            width,
+            &ui.theme,
+            &mut ui.highlighter,
+            &mut more,
+        );
+        let lines = Arc::make_mut(&mut kept.lines);
+        let offset = lines.len();
+        Arc::make_mut(&mut kept.blocks).extend(
+            blocks
+                .iter()
+                .map(|b| (b.first_line + offset, b.last_line + offset)),
+        );
+        lines.extend(more);
+        kept.prefix_len = split;
     }
-    match &ui.streaming {
-        Some(cached) => (Some(cached.lines.clone()), cached.blocks.clone()),
-        None => (None, Vec::new()),
-    }
+    let shared = kept.clone();
+    ui.streaming.insert(id.to_string(), kept);
+    Some(shared)
 }
 
 /// Marks every (ASCII case-insensitive) occurrence of `needle` in a line.
@@ -298,6 +276,8 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     if ui.wrapped.len() > WRAP_CACHE_LIMIT {
         ui.wrapped.clear();
     }
+    // Replies that finished (or whose thread was closed) need their kept lines no more.
+    ui.streaming.retain(|id, _| app.replies.contains_key(id));
     let selected = app.selection.as_ref();
     let following = app.follow_selection && selected.is_some();
     let needed = height + app.scroll;
@@ -408,14 +388,7 @@ mod tests {
     use crate::tui::keymap::Action;
 
     #[test]
-    fn a_streaming_reply_keeps_its_finished_paragraphs_laid_out() {
-        assert_eq!(super::stable_prefix("one\n\ntwo"), 5);
-        assert_eq!(
-            super::stable_prefix("one\n\n```\na\n\nb"),
-            5,
-            "not inside code"
-        );
-        assert_eq!(super::stable_prefix("one two"), 0);
+    fn a_streaming_reply_keeps_its_finished_lines_laid_out() {
         // Laying out in two parts gives the same lines as in one.
         let text = "# Head\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\nlast words so";
         let mut app = workspace();
@@ -445,14 +418,19 @@ mod tests {
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(60, 30)).unwrap();
         app.messages[1].status = MessageStatus::InProgress;
         let mut grown = String::new();
+        let id = app.messages[1].id.clone();
+        app.replies.remove(&id);
         for piece in text.split_inclusive(' ') {
             grown.push_str(piece);
             app.messages[1].content = Some(Content::Text(grown.clone()));
+            app.replies.entry(id.clone()).or_default().push(piece);
             terminal
                 .draw(|f| super::super::draw(f, &app, &mut ui, Pane::Conversation, f.area()))
                 .unwrap();
         }
         assert_eq!(body(&format!("{}", terminal.backend())), body(&live));
+        let kept = ui.streaming.get(&id).expect("the finished lines were kept");
+        assert_eq!(kept.prefix_len, app.replies[&id].settled());
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod tools;
 use super::app::{App, Pane};
 use super::ui::Ui;
 use crate::model::ToolCallStatus;
-use crate::text::sanitize;
+use crate::text::sanitize_char;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Span;
@@ -55,21 +55,22 @@ pub fn lines_or<'a>(
     }
 }
 
-/// Untrusted text on one line of at most `width` characters.
+/// Untrusted text on one line of at most `width` characters. Reads no further than it
+/// shows, so clipping a long streaming text costs the same as a short one.
 pub fn clip(text: &str, width: usize) -> String {
-    let clean = sanitize(text).replace('\n', " ");
-    let count = clean.chars().count();
-    if count <= width {
-        clean
-    } else if width == 0 {
-        String::new()
-    } else {
-        clean
-            .chars()
-            .take(width.saturating_sub(1))
-            .chain(std::iter::once('…'))
-            .collect()
+    let mut clean = text
+        .chars()
+        .filter_map(sanitize_char)
+        .map(|c| if c == '\n' { ' ' } else { c });
+    let mut out: String = clean.by_ref().take(width).collect();
+    if clean.next().is_some() {
+        // Too long: the last character shown makes room for the ellipsis.
+        out.pop();
+        if width > 0 {
+            out.push('…');
+        }
     }
+    out
 }
 
 pub fn call_icon(status: ToolCallStatus) -> &'static str {
