@@ -75,7 +75,32 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            durable_changes,
+        ))
         .with_state(state)
+}
+
+/// A change the API answers as done is on disk first: every successful request that
+/// is not a read waits for [`Engine::durable`] before its answer goes out.
+async fn durable_changes(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if reads || !response.status().is_success() {
+        return response;
+    }
+    match state.engine.durable().await {
+        Ok(()) => response,
+        Err(err) => ApiError::from(err).into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

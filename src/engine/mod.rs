@@ -251,6 +251,15 @@ impl Engine {
         &self.inner.config
     }
 
+    /// Waits until everything written so far is on disk: events queued (a commit round)
+    /// and catalog writes made straight to the store (a flush). The API awaits it before
+    /// it answers a change, so what it reports as done survives a crash one instant
+    /// later. Concurrent callers share flushes.
+    pub async fn durable(&self) -> EngineResult<()> {
+        self.inner.bus.sync().await;
+        Ok(self.inner.store.flush().await?)
+    }
+
     /// Number of threads with a run in progress.
     pub fn running_count(&self) -> usize {
         lock(&self.inner.runs).len()

@@ -118,7 +118,10 @@ impl Store {
         let path = dir.join("db");
         let db = sled::Config::new()
             .path(&path)
-            .flush_every_ms(Some(200))
+            // No periodic flusher (a thread waking five times a second even when idle):
+            // every write is flushed by whoever made it before it is reported done,
+            // the bus's commit rounds and `Engine::durable` for the API's changes.
+            .flush_every_ms(None)
             // Reads of hot data are served by the in-memory thread index and the bus's
             // ring; sled's own page cache (1 GiB by default) need not grow with the data.
             .cache_capacity(8 * 1024 * 1024)

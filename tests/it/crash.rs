@@ -272,3 +272,87 @@ async fn crash_loop_loses_nothing_a_client_was_shown() {
     );
     assert!(killed_cut > 0, "{killed_cut} cut");
 }
+
+/// What the API answered as done (catalog changes that are not events among them) is on
+/// disk before the answer: a SIGKILL right after it takes nothing back.
+#[tokio::test]
+async fn changes_the_api_answered_survive_an_instant_kill() {
+    use serde_json::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-admin-instant-kill";
+    let (mut child, info) = spawn_serve(dir.path(), Some(key)).await;
+    let admin = Client::new(&info.url, key);
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let mut made = Vec::new();
+    for round in 0..5 {
+        let project: Value = admin
+            .post("/v2/projects", &json!({"name": format!("p{round}")}))
+            .await
+            .unwrap();
+        let project_id = id(&project);
+        let _: Value = admin
+            .patch(
+                &format!("/v2/projects/{project_id}"),
+                &json!({"description": format!("patched {round}")}),
+            )
+            .await
+            .unwrap();
+        let client = admin.clone().with_project(Some(project_id.clone()));
+        let assistant: Value = client
+            .post(
+                "/v2/assistants",
+                &json!({"name": format!("a{round}"), "instructions": "x", "model": "local"}),
+            )
+            .await
+            .unwrap();
+        let assistant_id = id(&assistant);
+        let _: Value = client
+            .patch(
+                &format!("/v2/assistants/{assistant_id}"),
+                &json!({"instructions": format!("patched {round}")}),
+            )
+            .await
+            .unwrap();
+        let thread: Value = client
+            .post(
+                "/v2/threads",
+                &json!({"assistant_id": assistant_id, "title": format!("t{round}")}),
+            )
+            .await
+            .unwrap();
+        let thread_id = id(&thread);
+        let _: Value = client
+            .patch(
+                &format!("/v2/threads/{thread_id}"),
+                &json!({"title": format!("retitled {round}")}),
+            )
+            .await
+            .unwrap();
+        made.push((project_id, assistant_id, thread_id));
+    }
+    // No pause: the kill comes as the last answer arrives.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let server = TestServer::start_in(dir).await;
+    let admin = server.admin();
+    for (round, (project_id, assistant_id, thread_id)) in made.iter().enumerate() {
+        let project: Value = admin
+            .get(&format!("/v2/projects/{project_id}"))
+            .await
+            .unwrap();
+        assert_eq!(project["description"], json!(format!("patched {round}")));
+        let assistant: Value = admin
+            .clone()
+            .with_project(Some(project_id.clone()))
+            .get(&format!("/v2/assistants/{assistant_id}"))
+            .await
+            .unwrap();
+        assert_eq!(assistant["instructions"], json!(format!("patched {round}")));
+        let thread = admin.thread(thread_id).await.unwrap();
+        assert_eq!(
+            thread.title.as_deref(),
+            Some(format!("retitled {round}").as_str())
+        );
+    }
+}
