@@ -24,6 +24,9 @@ const FRAME: Duration = Duration::from_millis(16);
 /// ...and 20 for what streams in: plenty to read, a third of the bytes over SSH.
 const STREAM_FRAME: Duration = Duration::from_millis(50);
 
+/// UI state is saved this long after the change that made it differ.
+const SAVE_DELAY: Duration = Duration::from_secs(1);
+
 /// With this set, `:debug-panic` panics in the UI loop: the end-to-end test uses it to
 /// prove that a panic gives the terminal back.
 const DEBUG_PANIC_ENV: &str = "AGENTDECK_DEBUG_PANIC";
@@ -68,6 +71,9 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     let mut saved = app.ui_state(ui.composer.lines().join("\n"));
     // Saving is scheduled by changes, so an idle workspace never wakes up.
     let mut save_due: Option<Instant> = None;
+    // When a relative time on screen next reads differently: the only timer of an idle
+    // workspace, once a second in a time's first minute and at most once a minute after.
+    let mut age_due: Option<Instant> = None;
     let mut input = EventStream::new();
     let mut dirty = true;
     // The user did something: draw at the faster cap.
@@ -132,6 +138,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                     }
                     dirty = true;
                     urgent = true;
+                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
                 }
                 Some(Ok(Event::Mouse(event))) => {
                     for effect in handle_mouse(&mut app, &ui, event) {
@@ -139,11 +146,13 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                     }
                     dirty = true;
                     urgent = true;
+                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
                 }
                 Some(Ok(Event::Paste(text))) if matches!(app.mode, Mode::Compose(_)) => {
                     ui.composer.insert_str(crate::text::sanitize(&text));
                     dirty = true;
                     urgent = true;
+                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
                 }
                 Some(Ok(Event::Resize(_, _))) => {
                     dirty = true;
@@ -159,11 +168,22 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 while let Ok(more) = events.try_recv() {
                     pending.push(more);
                 }
+                let mut changed = false;
                 for event in pending {
-                    if let AppEvent::Highlighted { key, lines } = event {
-                        ui.highlighted(key, lines);
-                        continue;
+                    match event {
+                        AppEvent::Highlighted { key, lines } => {
+                            ui.highlighted(key, lines);
+                            changed = true;
+                            continue;
+                        }
+                        // The same figures again change nothing on screen.
+                        AppEvent::Limits(limits) if app.limits.as_ref() == Some(&limits) => continue,
+                        // Limits are polled while the runtime is doing something, and
+                        // its events are how the workspace knows.
+                        AppEvent::Server(_) => activity.notify_one(),
+                        _ => {}
                     }
+                    changed = true;
                     for effect in app.apply(event) {
                         let _ = effects.send(effect);
                     }
@@ -173,6 +193,13 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                         ui.composer = ratatui_textarea::TextArea::from(draft.lines());
                     }
                 }
+                if changed {
+                    dirty = true;
+                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
+                }
+            }
+            _ = tokio::time::sleep_until(age_due.unwrap_or_else(Instant::now)), if age_due.is_some() && !dirty => {
+                age_due = None;
                 dirty = true;
             }
             _ = tokio::time::sleep_until(save_due.unwrap_or_else(Instant::now)), if save_due.is_some() => {
@@ -186,10 +213,9 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 }
             }
             _ = tokio::time::sleep_until(frame_due), if dirty => {
-                save_due.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
-                activity.notify_one();
                 app.now = crate::model::now_secs();
                 draw(&mut terminal, &app, &mut ui)?;
+                age_due = ui.next_age_change().map(|at| Instant::now() + until_unix_secs(at));
                 // The view moved to show a new selection: scrolling goes on from there.
                 if app.follow_selection {
                     app.follow_selection = false;
@@ -210,6 +236,15 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     drop(terminal);
     drop(guard);
     result
+}
+
+/// How long from now until a Unix time in seconds, a little after it so that the clock
+/// reads the new second when the timer fires.
+fn until_unix_secs(at: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(at).saturating_sub(now) + Duration::from_millis(5)
 }
 
 fn draw(terminal: &mut Term, app: &App, ui: &mut Ui) -> std::io::Result<()> {

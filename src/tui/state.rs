@@ -29,7 +29,9 @@ impl UiStateStore {
         let path = state_dir.join("ui").join(&key[..16]);
         sled::Config::new()
             .path(&path)
-            .flush_every_ms(Some(500))
+            // Saves flush themselves (at most one a second): no flusher thread waking an
+            // idle workspace.
+            .flush_every_ms(None)
             .open()
             .map(|db| UiStateStore { db })
             .map_err(|err| format!("UI state at {} is not available: {err}", path.display()))
@@ -50,6 +52,7 @@ impl UiStateStore {
                 if let Err(err) = self.db.insert("state", bytes) {
                     tracing::warn!("could not save the UI state: {err}");
                 }
+                self.flush();
             }
             Err(err) => tracing::warn!("could not encode the UI state: {err}"),
         }

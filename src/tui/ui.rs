@@ -86,6 +86,9 @@ pub struct Ui {
     pub areas: Vec<(Pane, Rect)>,
     /// The conversation's scroll as last drawn (it moves to show a selection).
     pub scroll_used: usize,
+    /// When the soonest relative time drawn in the last frame changes (Unix seconds):
+    /// the loop draws again then, and not before, when nothing else happens.
+    next_age_change: std::cell::Cell<Option<u64>>,
 }
 
 impl Ui {
@@ -99,6 +102,7 @@ impl Ui {
             streaming: HashMap::new(),
             areas: Vec::new(),
             scroll_used: 0,
+            next_age_change: std::cell::Cell::new(None),
         }
     }
 
@@ -116,6 +120,22 @@ impl Ui {
         self.streaming.clear();
     }
 
+    /// A relative time ("5s", "2m") as drawn, noting when it will read differently.
+    pub fn ago(&self, now: u64, then: u64) -> String {
+        let changes = super::app::ago_changes_at(now, then);
+        let soonest = self
+            .next_age_change
+            .get()
+            .map_or(changes, |at| at.min(changes));
+        self.next_age_change.set(Some(soonest));
+        super::app::ago(now, then)
+    }
+
+    /// When a relative time drawn in the last frame changes, if one was drawn.
+    pub fn next_age_change(&self) -> Option<u64> {
+        self.next_age_change.get()
+    }
+
     /// The pane at a screen position.
     pub fn pane_at(&self, column: u16, row: u16) -> Option<(Pane, Rect)> {
         self.areas
@@ -130,6 +150,7 @@ impl Ui {
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
     ui.areas.clear();
+    ui.next_age_change.set(None);
     let area = frame.area();
     if area.width < 20 || area.height < 5 {
         frame.render_widget(Paragraph::new("agentdeck: enlarge the window"), area);
@@ -238,6 +259,40 @@ mod tests {
         insta::assert_snapshot!("palette", render(&app, 120, 16));
         app.mode = Mode::Normal;
         insta::assert_snapshot!("status_with_limits", render(&app, 160, 12));
+    }
+
+    #[test]
+    fn a_frame_knows_when_its_soonest_relative_time_changes() {
+        let mut app = workspace();
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(140, 36)).unwrap();
+        terminal.draw(|f| draw(f, &app, &mut ui)).unwrap();
+        let shown: Vec<u64> = app
+            .threads
+            .iter()
+            .map(|t| t.updated_at)
+            .chain(app.messages.iter().map(|m| m.created_at))
+            .chain(app.memory.iter().flat_map(|m| {
+                m.updated_at
+                    .into_iter()
+                    .chain(m.changes.iter().map(|c| c.at))
+            }))
+            .collect();
+        for now in [
+            app.now,
+            app.now + 30,
+            app.now + 3_600 + 7,
+            app.now + 400_000,
+        ] {
+            app.now = now;
+            terminal.draw(|f| draw(f, &app, &mut ui)).unwrap();
+            let soonest = shown
+                .iter()
+                .map(|&t| crate::tui::app::ago_changes_at(now, t))
+                .min();
+            assert_eq!(ui.next_age_change(), soonest);
+            assert!(soonest.unwrap() > now);
+        }
     }
 
     #[test]

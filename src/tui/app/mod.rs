@@ -680,6 +680,19 @@ impl App {
 }
 
 /// "3s", "5m", "2h", "4d" since `then`.
+/// When the label [`ago`] gives `then` next changes (Unix seconds): each second in the
+/// first minute, then at most once a minute, an hour, a day.
+pub fn ago_changes_at(now: u64, then: u64) -> u64 {
+    let secs = now.saturating_sub(then);
+    let unit = match secs {
+        0..=59 => 1,
+        60..=3599 => 60,
+        3600..=86_399 => 3600,
+        _ => 86_400,
+    };
+    then + (secs / unit + 1) * unit
+}
+
 pub fn ago(now: u64, then: u64) -> String {
     let secs = now.saturating_sub(then);
     match secs {

@@ -350,3 +350,20 @@ fn attachments_go_with_the_next_message_and_edited_calls_are_checked() {
         }]
     );
 }
+
+#[test]
+fn a_relative_time_changes_each_second_in_its_first_minute_then_each_minute() {
+    let then = 1_000_000;
+    // 5 s old: "5s" until it is 6 s old.
+    assert_eq!(ago_changes_at(then + 5, then), then + 6);
+    // 59 s old: "1m" next second; then "1m" until 120 s.
+    assert_eq!(ago_changes_at(then + 59, then), then + 60);
+    assert_eq!(ago_changes_at(then + 61, then), then + 120);
+    assert_eq!(ago(then + 119, then), "1m");
+    assert_eq!(ago(then + 120, then), "2m");
+    // Hours, days.
+    assert_eq!(ago_changes_at(then + 3_700, then), then + 7_200);
+    assert_eq!(ago_changes_at(then + 90_000, then), then + 172_800);
+    // A time from the future (clock skew) reads "0s" until it is past.
+    assert_eq!(ago_changes_at(then - 10, then), then + 1);
+}

@@ -8,7 +8,7 @@
 use super::{block, call_icon, clip};
 use crate::model::{Message, MessageStatus, Role};
 use crate::text::sanitize;
-use crate::tui::app::{App, Pane, ago};
+use crate::tui::app::{App, Pane};
 use crate::tui::markdown;
 use crate::tui::markdown::StreamingText;
 use crate::tui::ui::{StreamingPrefix, Ui, WrappedMessage};
@@ -24,7 +24,8 @@ const WRAP_CACHE_LIMIT: usize = 4096;
 
 /// A message's first line: who, its state, how long ago. Built at every frame, never
 /// cached, so the relative time goes on ticking in a cached layout.
-fn header(app: &App, theme: &crate::tui::theme::Theme, message: &Message) -> Line<'static> {
+fn header(app: &App, ui: &Ui, message: &Message) -> Line<'static> {
+    let theme = &ui.theme;
     let (who, style) = match message.role {
         Role::User => ("user".to_string(), theme.fg("user")),
         Role::Assistant => (
@@ -49,7 +50,7 @@ fn header(app: &App, theme: &crate::tui::theme::Theme, message: &Message) -> Lin
             style.add_modifier(Modifier::BOLD),
         ),
         Span::styled(
-            format!("{state} · {}", ago(app.now, message.created_at)),
+            format!("{state} · {}", ui.ago(app.now, message.created_at)),
             theme.fg("dim"),
         ),
     ])
@@ -58,7 +59,7 @@ fn header(app: &App, theme: &crate::tui::theme::Theme, message: &Message) -> Lin
 /// The lines of one message at a width.
 fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMessage {
     let theme = &ui.theme;
-    let mut lines = vec![header(app, theme, message)];
+    let mut lines = vec![header(app, ui, message)];
     let steps: Vec<&str> = message
         .reasoning
         .iter()
@@ -315,7 +316,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         let mut lines = wrapped.lines_from(skipped);
         if skipped == 0 {
             if let Some(first) = lines.first_mut() {
-                *first = header(app, &ui.theme, message);
+                *first = header(app, ui, message);
             }
         }
         if let Some(selection) = is_selected {

@@ -3,7 +3,7 @@
 //! `memory.updated` events.
 
 use super::{block, clip};
-use crate::tui::app::{App, Pane, ago};
+use crate::tui::app::{App, Pane};
 use crate::tui::markdown::wrap;
 use crate::tui::ui::Ui;
 use ratatui::Frame;
@@ -23,7 +23,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             memory.indexed_turns,
             memory
                 .updated_at
-                .map_or(String::new(), |at| format!(" · {}", ago(app.now, at)))
+                .map_or(String::new(), |at| format!(" · {}", ui.ago(app.now, at)))
         ),
         _ => "Memory".to_string(),
     };
@@ -111,7 +111,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         for change in memory.changes.iter().rev() {
             lines.push(Line::styled(
                 clip(
-                    &format!("  {:>3} {}", ago(app.now, change.at), change.what),
+                    &format!("  {:>3} {}", ui.ago(app.now, change.at), change.what),
                     width,
                 ),
                 theme.fg("dim"),

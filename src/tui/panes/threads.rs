@@ -3,7 +3,7 @@
 
 use super::{block, clip};
 use crate::model::ThreadStatus;
-use crate::tui::app::{App, Mode, Pane, SortOrder, ago, short_id};
+use crate::tui::app::{App, Mode, Pane, SortOrder, short_id};
 use crate::tui::ui::Ui;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -57,7 +57,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 } else {
                     String::new()
                 },
-                ago(app.now, thread.updated_at)
+                ui.ago(app.now, thread.updated_at)
             );
             let assistant = clip(&app.assistant_name(&thread.assistant_id), 12);
             let title = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
