@@ -6,12 +6,14 @@
 mod bus;
 mod catalog;
 mod memory;
+mod net;
 mod recovery;
 mod run;
 mod threads;
 mod tools;
 mod usage;
 mod validate;
+mod webhook;
 
 pub use bus::{EventBus, EventFilter, EventScope, Published};
 pub use recovery::Recovery;
@@ -148,6 +150,8 @@ struct EngineInner {
     memory_updates: Mutex<HashMap<String, bool>>,
     /// Cancelled when the runtime shuts down; every run listens to it.
     shutdown: CancellationToken,
+    /// HTTP clients and OAuth2 tokens of webhook tools.
+    webhooks: webhook::Webhooks,
 }
 
 fn build_provider(
@@ -220,6 +224,7 @@ impl Engine {
                 usage,
                 memory_updates: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
+                webhooks: webhook::Webhooks::default(),
             }),
         })
     }

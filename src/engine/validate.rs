@@ -93,6 +93,60 @@ fn function_name(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+fn webhook(i: usize, w: &crate::model::WebhookTool) -> EngineResult<()> {
+    let invalid = |field: &str, message: String| EngineError::Invalid {
+        message: format!("tools[{i}].{field} {message}"),
+        param: Some(format!("tools[{i}].{field}")),
+    };
+    let http_url = |url: &str| {
+        reqwest::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+    };
+    if !http_url(&w.endpoint) {
+        return Err(invalid(
+            "endpoint",
+            format!("{:?} is not an http(s) URL.", w.endpoint),
+        ));
+    }
+    if let Some(name) = &w.name {
+        if !function_name(name) || name == ROUTING_TOOL {
+            return Err(invalid(
+                "name",
+                format!(
+                    "{name:?} must be 1-64 letters, digits, '_' or '-', and not '{ROUTING_TOOL}'."
+                ),
+            ));
+        }
+    }
+    if let Some(schema) = &w.parameters {
+        if !schema.is_object() {
+            return Err(invalid(
+                "parameters",
+                "must be a JSON schema object.".into(),
+            ));
+        }
+        if let Err(err) = jsonschema::validator_for(schema) {
+            return Err(invalid(
+                "parameters",
+                format!("is not a valid JSON Schema: {err}"),
+            ));
+        }
+    }
+    if w.timeout_ms == 0 || w.timeout_ms > 600_000 {
+        return Err(invalid("timeout_ms", "must be 1 to 600000.".into()));
+    }
+    if let Some(crate::model::WebhookAuth::OAuth2(oauth)) = &w.auth {
+        if !http_url(&oauth.token_url) {
+            return Err(invalid(
+                "auth.token_url",
+                format!("{:?} is not an http(s) URL.", oauth.token_url),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn tools(tools: &[Tool]) -> EngineResult<()> {
     let mut names = HashSet::new();
     for (i, tool) in tools.iter().enumerate() {
@@ -138,17 +192,7 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
                     }
                 }
             }
-            Tool::Webhook(w) => {
-                if !is_http_url(&w.endpoint) {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}].endpoint {:?} is not an http(s) URL.",
-                            w.endpoint
-                        ),
-                        param: Some(format!("tools[{i}].endpoint")),
-                    });
-                }
-            }
+            Tool::Webhook(w) => webhook(i, w)?,
             Tool::Mcp(m) => {
                 if m.command.is_some() == m.url.is_some() {
                     return Err(EngineError::Invalid {

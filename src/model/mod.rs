@@ -282,10 +282,39 @@ pub struct WebhookTool {
     #[serde(default)]
     pub parameters: Option<Value>,
     pub endpoint: String,
-    #[serde(default)]
-    pub auth: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<WebhookAuth>,
+    /// The whole call (token included) must be done within this.
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    30_000
+}
+
+/// How a webhook authenticates.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum WebhookAuth {
+    /// The OAuth2 client-credentials flow: a token from `token_url` for the client whose
+    /// id and secret are in the runtime's environment variables named here.
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    pub token_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -16,3 +16,4 @@ mod runs;
 mod seed_flow;
 mod support;
 mod tui_e2e;
+mod webhook;

@@ -184,7 +184,17 @@ pub async fn spawn_serve(
     dir: &std::path::Path,
     admin_key: Option<&str>,
 ) -> (std::process::Child, agentdeck::runtime::ServeInfo) {
+    spawn_serve_with_env(dir, admin_key, &[]).await
+}
+
+/// [`spawn_serve`] with more environment variables (secrets that tools name, say).
+pub async fn spawn_serve_with_env(
+    dir: &std::path::Path,
+    admin_key: Option<&str>,
+    env: &[(&str, &str)],
+) -> (std::process::Child, agentdeck::runtime::ServeInfo) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"));
+    command.envs(env.iter().copied());
     command
         .arg("--data-dir")
         .arg(dir)

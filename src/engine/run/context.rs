@@ -52,6 +52,16 @@ impl Run {
                     description: f.function.description.clone().unwrap_or_default(),
                     parameters: f.function.parameters.clone(),
                 }),
+                Tool::Webhook(w) => Some(ToolSpec {
+                    name: tool.call_name().unwrap_or("webhook").to_string(),
+                    description: w.description.clone().unwrap_or_else(|| {
+                        "Send a JSON payload to an external service.".to_string()
+                    }),
+                    parameters: w
+                        .parameters
+                        .clone()
+                        .unwrap_or_else(crate::model::empty_object_schema),
+                }),
                 _ => None,
             })
             .collect();

@@ -5,6 +5,7 @@
 mod context;
 mod routing;
 
+use super::net::NetRules;
 use super::{Engine, EngineError, EventScope, lock, tools};
 use crate::model::event::{TextDelta, ToolCallCreated, ToolCallDelta};
 use crate::model::{
@@ -56,6 +57,27 @@ impl CallResult {
             thread_id: None,
         }
     }
+}
+
+/// A tool call under way: it ends with its result.
+type RunningCall = std::pin::Pin<Box<dyn std::future::Future<Output = CallResult> + Send>>;
+
+/// A tool call whose work ends in its output (`Ok`) or the reason it failed (`Err`),
+/// timed.
+fn timed(
+    index: usize,
+    work: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
+) -> RunningCall {
+    Box::pin(async move {
+        let started = Instant::now();
+        let result = work.await;
+        let mut outcome = match result {
+            Ok(output) => CallResult::new(index, ToolCallStatus::Completed, Some(output)),
+            Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
+        };
+        outcome.latency_ms = Some(started.elapsed().as_millis() as u64);
+        outcome
+    })
 }
 
 struct Run {
@@ -369,7 +391,7 @@ impl Run {
     /// Runs the ready calls at once. `Some(outcome)` ends the run (paused or cancelled).
     async fn execute_calls(&mut self, ready: Vec<usize>) -> Option<Outcome> {
         let mut immediate = Vec::new();
-        let mut running = Vec::new();
+        let mut running: Vec<RunningCall> = Vec::new();
         for index in ready {
             // A call without arguments (some providers send none) has empty ones.
             if self.reply.tool_calls[index]
@@ -392,7 +414,7 @@ impl Run {
                 continue;
             }
             if call.kind == ToolCallType::AgentRouting {
-                running.push(futures::future::Either::Left(self.route(index, call)));
+                running.push(Box::pin(self.route(index, call)));
                 continue;
             }
             let tool = self.find_tool(&call.function.name).cloned();
@@ -434,31 +456,28 @@ impl Run {
                 ));
                 continue;
             }
+            let limit = self.engine.inner.options.tool_output_limit;
+            let arguments = call.function.arguments.clone();
             match tool {
                 Tool::Function(f) => match f.handler {
-                    Some(handler) => {
-                        let limit = self.engine.inner.options.tool_output_limit;
-                        let arguments = call.function.arguments.clone();
-                        running.push(futures::future::Either::Right(async move {
-                            let started = Instant::now();
-                            let result = tools::run_command(&handler, &arguments, limit).await;
-                            let latency = started.elapsed().as_millis() as u64;
-                            let mut outcome = match result {
-                                Ok(output) => {
-                                    CallResult::new(index, ToolCallStatus::Completed, Some(output))
-                                }
-                                Err(why) => {
-                                    CallResult::new(index, ToolCallStatus::Failed, Some(why))
-                                }
-                            };
-                            outcome.latency_ms = Some(latency);
-                            outcome
-                        }));
-                    }
+                    Some(handler) => running.push(timed(index, async move {
+                        tools::run_command(&handler, &arguments, limit).await
+                    })),
                     None => {
                         immediate.push(CallResult::new(index, ToolCallStatus::RequiresAction, None))
                     }
                 },
+                Tool::Webhook(webhook) => {
+                    let engine = self.engine.clone();
+                    let rules = NetRules::of(&self.assistant.safety);
+                    running.push(timed(index, async move {
+                        engine
+                            .inner
+                            .webhooks
+                            .call(&webhook, &rules, &arguments, limit)
+                            .await
+                    }));
+                }
                 other => immediate.push(CallResult::new(
                     index,
                     ToolCallStatus::Failed,
