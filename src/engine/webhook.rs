@@ -81,10 +81,7 @@ impl Webhooks {
         rules.check_url(&endpoint)?;
         let timeout = Duration::from_millis(tool.timeout_ms);
         let client = self.client(rules, timeout)?;
-        let oauth = tool
-            .auth
-            .as_ref()
-            .map(|WebhookAuth::OAuth2(oauth)| oauth);
+        let oauth = tool.auth.as_ref().map(|WebhookAuth::OAuth2(oauth)| oauth);
         let mut token = match oauth {
             Some(oauth) => Some(self.token(&client, rules, oauth, false).await?),
             None => None,
@@ -151,6 +148,13 @@ impl Webhooks {
             client_id: client_id.clone(),
             scope: oauth.scope.clone(),
         };
+        // Checked before a kept token is used too: an assistant that may not reach the
+        // token endpoint does not borrow another's token for it.
+        let url = reqwest::Url::parse(&oauth.token_url)
+            .map_err(|err| format!("auth.token_url {:?} is not a URL: {err}", oauth.token_url))?;
+        rules
+            .check_url(&url)
+            .map_err(|why| format!("the token endpoint is refused: {why}"))?;
         if !renew {
             if let Some(token) = lock(&self.tokens).get(&key) {
                 if Instant::now() < token.renew_at {
@@ -158,11 +162,6 @@ impl Webhooks {
                 }
             }
         }
-        let url = reqwest::Url::parse(&oauth.token_url)
-            .map_err(|err| format!("auth.token_url {:?} is not a URL: {err}", oauth.token_url))?;
-        rules
-            .check_url(&url)
-            .map_err(|why| format!("the token endpoint is refused: {why}"))?;
         let mut form = vec![
             ("grant_type", "client_credentials".to_string()),
             ("client_id", client_id),

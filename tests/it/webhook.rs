@@ -317,6 +317,16 @@ async fn webhooks_send_checked_payloads_with_oauth2_and_keep_the_network_rules()
         &setup.call(&broken, json!({"case_id": "C-10"})).await,
         &["token endpoint answered HTTP 500", "token service down"],
     );
+    let token_by_name = setup
+        .assistant(
+            |t| t["auth"]["token_url"] = json!(format!("http://localhost:{port}/token")),
+            loopback(),
+        )
+        .await;
+    failed_with(
+        &setup.call(&token_by_name, json!({"case_id": "C-10"})).await,
+        &["OAuth2 token endpoint failed", "localhost", "loopback"],
+    );
     let no_secret = setup
         .assistant(
             |t| t["auth"]["client_secret_env"] = json!("AGENTDECK_TEST_NOT_SET"),
