@@ -5,6 +5,7 @@
 
 mod bus;
 mod catalog;
+mod mcp;
 mod memory;
 mod net;
 mod recovery;
@@ -152,6 +153,8 @@ struct EngineInner {
     shutdown: CancellationToken,
     /// HTTP clients and OAuth2 tokens of webhook tools.
     webhooks: webhook::Webhooks,
+    /// The MCP servers of the assistants, started on first use.
+    mcp: mcp::McpServers,
 }
 
 fn build_provider(
@@ -225,6 +228,7 @@ impl Engine {
                 memory_updates: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 webhooks: webhook::Webhooks::default(),
+                mcp: mcp::McpServers::default(),
             }),
         })
     }
@@ -278,6 +282,7 @@ impl Engine {
         while self.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        self.inner.mcp.stop_all().await;
         self.inner.bus.close().await;
         if let Err(err) = self.inner.store.flush().await {
             tracing::error!("flush at shutdown failed: {err}");

@@ -327,8 +327,19 @@ pub struct McpTool {
     pub url: Option<String>,
     #[serde(default)]
     pub allowed_tools: Option<Vec<String>>,
+    /// Environment of a stdio server, on top of PATH, HOME, LANG and TZ (nothing else of
+    /// the runtime's environment is passed on).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// How long one call may take.
+    #[serde(default = "default_mcp_timeout_ms")]
+    pub timeout_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+}
+
+fn default_mcp_timeout_ms() -> u64 {
+    30_000
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]

@@ -10,6 +10,7 @@ mod events;
 mod fake_provider;
 mod layers;
 mod llmock;
+mod mcp;
 mod memory;
 mod providers;
 mod runs;

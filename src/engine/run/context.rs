@@ -65,6 +65,11 @@ impl Run {
                 _ => None,
             })
             .collect();
+        tools.extend(self.mcp_tools.iter().map(|offered| ToolSpec {
+            name: offered.offered_name.clone(),
+            description: offered.info.description.clone(),
+            parameters: offered.info.schema.clone(),
+        }));
         let mut routes = Vec::new();
         for id in &self.assistant.routes_to {
             if let Some(target) = store.assistant(id)? {

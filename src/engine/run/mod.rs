@@ -80,6 +80,15 @@ fn timed(
     })
 }
 
+/// An MCP tool offered to the model in this run.
+#[derive(Clone)]
+struct OfferedMcp {
+    /// `LABEL__TOOL`.
+    offered_name: String,
+    info: crate::engine::mcp::McpToolInfo,
+    tool: crate::model::McpTool,
+}
+
 struct Run {
     engine: Engine,
     thread: Thread,
@@ -90,6 +99,10 @@ struct Run {
     cancel: CancellationToken,
     /// The memory window and prelude, fixed when the run starts.
     memory: Option<crate::engine::memory::RunMemory>,
+    /// The MCP tools offered at the last model call, and the servers that did not start.
+    mcp_tools: Vec<OfferedMcp>,
+    mcp_unavailable: Vec<(String, String)>,
+    mcp_listed: bool,
 }
 
 pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
@@ -153,6 +166,9 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         chain: spec.chain.clone(),
         cancel,
         memory,
+        mcp_tools: Vec::new(),
+        mcp_unavailable: Vec::new(),
+        mcp_listed: false,
     })
 }
 
@@ -223,6 +239,7 @@ impl Run {
     /// One model call. `Ok(true)`: it asked for tools; `Ok(false)`: it gave its answer.
     async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
         let provider = self.engine.provider_for(&self.assistant.model);
+        self.refresh_mcp_tools().await;
         let request = self.build_request().map_err(|err| {
             Outcome::Failed(Engine::error_body(
                 "server_error",
@@ -372,12 +389,100 @@ impl Run {
         if name == ROUTING_TOOL {
             return ToolCallType::AgentRouting;
         }
+        if self.find_mcp(name).is_some() {
+            return ToolCallType::Mcp;
+        }
         match self.find_tool(name) {
             Some(Tool::FileSearch(_)) => ToolCallType::FileSearch,
             Some(Tool::CodeInterpreter(_)) => ToolCallType::CodeInterpreter,
             Some(Tool::Webhook(_)) => ToolCallType::Webhook,
             Some(Tool::Mcp(_)) => ToolCallType::Mcp,
             Some(Tool::Function(_)) | None => ToolCallType::Function,
+        }
+    }
+
+    /// An MCP tool by the name offered (`LABEL__TOOL`), or by its bare name when only
+    /// one server has a tool of that name.
+    fn find_mcp(&self, name: &str) -> Option<&OfferedMcp> {
+        if let Some(offered) = self.mcp_tools.iter().find(|t| t.offered_name == name) {
+            return Some(offered);
+        }
+        let mut bare = self.mcp_tools.iter().filter(|t| t.info.name == name);
+        match (bare.next(), bare.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Why a call names no tool: what is offered, and which MCP servers did not start.
+    fn no_such_tool(&self, name: &str) -> String {
+        let mut offered: Vec<&str> = self
+            .assistant
+            .tools
+            .iter()
+            .filter_map(Tool::call_name)
+            .collect();
+        offered.extend(self.mcp_tools.iter().map(|t| t.offered_name.as_str()));
+        let mut text = format!(
+            "There is no tool '{name}'. This assistant offers: {}.",
+            if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            }
+        );
+        for (label, why) in &self.mcp_unavailable {
+            text.push_str(&format!(
+                " The MCP server '{label}' is not available: {why}"
+            ));
+        }
+        text
+    }
+
+    /// Starts (or reuses) the assistant's MCP servers and lists their tools, so this
+    /// model call is offered them.
+    async fn refresh_mcp_tools(&mut self) {
+        let servers: Vec<crate::model::McpTool> = self
+            .assistant
+            .tools
+            .iter()
+            .filter_map(|t| match t {
+                Tool::Mcp(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        if servers.is_empty() {
+            return;
+        }
+        let rules = NetRules::of(&self.assistant.safety);
+        self.mcp_listed = true;
+        self.mcp_tools.clear();
+        self.mcp_unavailable.clear();
+        for server in servers {
+            let listed = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return,
+                listed = self.engine.inner.mcp.tools(&self.assistant.id, &server, &rules) => listed,
+            };
+            match listed {
+                Ok(tools) => self
+                    .mcp_tools
+                    .extend(tools.into_iter().map(|info| OfferedMcp {
+                        offered_name: format!(
+                            "{}{}{}",
+                            server.server_label,
+                            crate::engine::mcp::NAME_SEPARATOR,
+                            info.name
+                        ),
+                        info,
+                        tool: server.clone(),
+                    })),
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    self.mcp_unavailable
+                        .push((server.server_label.clone(), why));
+                }
+            }
         }
     }
 
@@ -390,6 +495,10 @@ impl Run {
 
     /// Runs the ready calls at once. `Some(outcome)` ends the run (paused or cancelled).
     async fn execute_calls(&mut self, ready: Vec<usize>) -> Option<Outcome> {
+        // A run resumed after an approval calls tools before any model call lists them.
+        if !self.mcp_listed {
+            self.refresh_mcp_tools().await;
+        }
         let mut immediate = Vec::new();
         let mut running: Vec<RunningCall> = Vec::new();
         for index in ready {
@@ -417,33 +526,25 @@ impl Run {
                 running.push(Box::pin(self.route(index, call)));
                 continue;
             }
+            let mcp = self.find_mcp(&call.function.name).cloned();
             let tool = self.find_tool(&call.function.name).cloned();
-            let Some(tool) = tool else {
-                let offered: Vec<&str> = self
-                    .assistant
-                    .tools
-                    .iter()
-                    .filter_map(Tool::call_name)
-                    .collect();
-                immediate.push(CallResult::new(
-                    index,
-                    ToolCallStatus::Failed,
-                    Some(format!(
-                        "There is no tool '{}'. This assistant offers: {}.",
-                        call.function.name,
-                        if offered.is_empty() {
-                            "none".to_string()
-                        } else {
-                            offered.join(", ")
-                        }
-                    )),
-                ));
-                continue;
+            let (approval, read_only) = match (&mcp, &tool) {
+                (Some(offered), _) => (offered.tool.approval, offered.info.read_only),
+                (None, Some(tool)) => (
+                    tool.approval(),
+                    matches!(tool, Tool::Function(f) if f.read_only),
+                ),
+                (None, None) => {
+                    immediate.push(CallResult::new(
+                        index,
+                        ToolCallStatus::Failed,
+                        Some(self.no_such_tool(&call.function.name)),
+                    ));
+                    continue;
+                }
             };
-            let approval = tool.approval().unwrap_or(self.assistant.approval);
-            let read_only = matches!(&tool, Tool::Function(f) if f.read_only);
             let needs_approval = !call.approved
-                && match approval {
+                && match approval.unwrap_or(self.assistant.approval) {
                     crate::model::Approval::Never => false,
                     crate::model::Approval::Always => true,
                     crate::model::Approval::OnWrite => !read_only,
@@ -456,6 +557,31 @@ impl Run {
                 ));
                 continue;
             }
+            let limit = self.engine.inner.options.tool_output_limit;
+            let arguments = call.function.arguments.clone();
+            if let Some(offered) = mcp {
+                let engine = self.engine.clone();
+                let rules = NetRules::of(&self.assistant.safety);
+                let assistant_id = self.assistant.id.clone();
+                let map: serde_json::Map<String, Value> =
+                    serde_json::from_str(&arguments).unwrap_or_default();
+                running.push(timed(index, async move {
+                    engine
+                        .inner
+                        .mcp
+                        .call(
+                            &assistant_id,
+                            &offered.tool,
+                            &rules,
+                            &offered.info.name,
+                            map,
+                            limit,
+                        )
+                        .await
+                }));
+                continue;
+            }
+            let Some(tool) = tool else { continue };
             let limit = self.engine.inner.options.tool_output_limit;
             let arguments = call.function.arguments.clone();
             match tool {
