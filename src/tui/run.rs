@@ -229,7 +229,6 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     };
     if let Ok(store) = &remembered {
         store.save(&app.ui_state(ui.composer.lines().join("\n")));
-        store.flush();
     }
     multiplexer.abort();
     limits.abort();

@@ -1,10 +1,10 @@
 //! Local UI state that survives restarts and crashes: the filter, the focused pane, zoom,
-//! the selected thread, the composer's draft and unread counts. Kept in sled in the state
-//! dir, one store per workspace (data dir or remote URL), saved within a second of a change.
+//! the selected thread, the composer's draft and unread counts. Kept in the state dir, one
+//! file per workspace (data dir or remote URL), saved within a second of a change.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UiState {
@@ -16,50 +16,47 @@ pub struct UiState {
     pub unread: HashMap<String, u32>,
 }
 
+/// The UI state of one workspace, as a small JSON file. A plain file rather than an
+/// embedded database: it is one value, and a database's background threads would wake
+/// an idle workspace (sled's I/O pool polls every second).
 pub struct UiStateStore {
-    db: sled::Db,
+    path: PathBuf,
 }
 
 impl UiStateStore {
-    /// Opens the store for `workspace` under `state_dir`; `None` (with the reason) when it
-    /// cannot, for example because another workspace window holds it: the UI then works
-    /// without remembering.
+    /// The store for `workspace` under `state_dir`; the error says why it cannot be
+    /// used (the UI then works without remembering).
     pub fn open(state_dir: &Path, workspace: &str) -> Result<UiStateStore, String> {
         let key = crate::model::hash_key(workspace);
-        let path = state_dir.join("ui").join(&key[..16]);
-        sled::Config::new()
-            .path(&path)
-            // Saves flush themselves (at most one a second): no flusher thread waking an
-            // idle workspace.
-            .flush_every_ms(None)
-            .open()
-            .map(|db| UiStateStore { db })
-            .map_err(|err| format!("UI state at {} is not available: {err}", path.display()))
+        let dir = state_dir.join("ui");
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| format!("UI state in {} is not available: {err}", dir.display()))?;
+        Ok(UiStateStore {
+            path: dir.join(format!("{}.json", &key[..16])),
+        })
     }
 
+    /// The remembered state; the default when there is none or it cannot be read.
     pub fn load(&self) -> UiState {
-        self.db
-            .get("state")
+        std::fs::read(&self.path)
             .ok()
-            .flatten()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
     }
 
+    /// Replaces the remembered state whole: written beside it, then renamed over it, so
+    /// a crash leaves the old state or the new one, never half of one.
     pub fn save(&self, state: &UiState) {
-        match serde_json::to_vec(state) {
-            Ok(bytes) => {
-                if let Err(err) = self.db.insert("state", bytes) {
-                    tracing::warn!("could not save the UI state: {err}");
-                }
-                self.flush();
-            }
-            Err(err) => tracing::warn!("could not encode the UI state: {err}"),
+        let written = serde_json::to_vec(state)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let temporary = self.path.with_extension("json.new");
+                std::fs::write(&temporary, bytes)?;
+                std::fs::rename(&temporary, &self.path)
+            });
+        if let Err(err) = written {
+            tracing::warn!("could not save the UI state: {err}");
         }
-    }
-
-    pub fn flush(&self) {
-        let _ = self.db.flush();
     }
 }
 
@@ -81,7 +78,6 @@ mod tests {
         {
             let store = UiStateStore::open(dir.path(), "/data/one").unwrap();
             store.save(&state);
-            store.flush();
         }
         assert_eq!(
             UiStateStore::open(dir.path(), "/data/one").unwrap().load(),
