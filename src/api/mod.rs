@@ -70,6 +70,14 @@ pub fn router(state: AppState) -> Router {
             "/v2/threads/{id}/tool_calls/{call_id}/deny",
             post(deny_call),
         )
+        .route(
+            "/v2/threads/{id}/tool_calls/{call_id}/files",
+            get(list_call_files),
+        )
+        .route(
+            "/v2/threads/{id}/tool_calls/{call_id}/files/{*name}",
+            get(get_call_file),
+        )
         .route("/v2/threads/{id}/events", get(sse::thread_events))
         .route("/v2/events", get(sse::all_events))
         .fallback(not_found)
@@ -378,6 +386,45 @@ async fn get_message(
 ) -> ApiResult<Response> {
     let _durable = state.engine.bus().committed_view().await;
     Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
+}
+
+/// The files a code_interpreter call left in its scratch directory.
+async fn list_call_files(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, call_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let files = state
+        .engine
+        .interpreter_files(&caller.scope, &id, &call_id)?;
+    let data: Vec<serde_json::Value> = files
+        .into_iter()
+        .map(|(name, bytes)| serde_json::json!({"object": "tool_call.file", "name": name, "bytes": bytes}))
+        .collect();
+    Ok(
+        Json(serde_json::json!({"object": "list", "data": data, "has_more": false}))
+            .into_response(),
+    )
+}
+
+/// One of those files, as bytes (never rendered: `attachment`, no sniffing).
+async fn get_call_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, call_id, name)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let bytes = state
+        .engine
+        .interpreter_file(&caller.scope, &id, &call_id, &name)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment"),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn approve_call(

@@ -5,6 +5,7 @@
 
 mod bus;
 mod catalog;
+mod interpreter;
 mod mcp;
 mod memory;
 mod net;

@@ -7,6 +7,9 @@ use crate::model::{
     ToolCallStatus, new_id, now_secs,
 };
 
+/// Messages of a thread searched for the call whose files are asked for.
+const SCRATCH_LOOKUP_MESSAGES: usize = 10_000;
+
 impl Engine {
     // --- threads -------------------------------------------------------------------------
 
@@ -32,6 +35,56 @@ impl Engine {
             EventPayload::thread_created(&thread),
         );
         Ok(thread)
+    }
+
+    /// The scratch directory of a code_interpreter call of a thread the caller sees.
+    fn interpreter_scratch(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+    ) -> EngineResult<std::path::PathBuf> {
+        let thread = self.thread(scope, thread_id)?;
+        let messages = self
+            .inner
+            .store
+            .recent_messages(&thread.id, SCRATCH_LOOKUP_MESSAGES)?;
+        let found = messages.iter().any(|m| {
+            m.tool_calls
+                .iter()
+                .any(|c| c.id == call_id && c.kind == crate::model::ToolCallType::CodeInterpreter)
+        });
+        if !found {
+            return Err(EngineError::not_found("code_interpreter call", call_id));
+        }
+        Ok(super::interpreter::scratch_dir(
+            self.inner.store.dir(),
+            call_id,
+        ))
+    }
+
+    /// The files a code_interpreter call left: relative path and size.
+    pub fn interpreter_files(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+    ) -> EngineResult<Vec<(String, u64)>> {
+        let scratch = self.interpreter_scratch(scope, thread_id, call_id)?;
+        Ok(super::interpreter::files(&scratch))
+    }
+
+    /// One file a code_interpreter call left.
+    pub fn interpreter_file(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+        name: &str,
+    ) -> EngineResult<Vec<u8>> {
+        let scratch = self.interpreter_scratch(scope, thread_id, call_id)?;
+        super::interpreter::read_file(&scratch, name)
+            .map_err(|_| EngineError::not_found("file", name))
     }
 
     pub fn thread(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {

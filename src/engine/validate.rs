@@ -203,7 +203,15 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
                     });
                 }
             }
-            Tool::FileSearch(_) | Tool::CodeInterpreter(_) => {}
+            Tool::CodeInterpreter(c) => {
+                if c.timeout_ms == 0 || c.timeout_ms > 600_000 {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
+                        param: Some(format!("tools[{i}].timeout_ms")),
+                    });
+                }
+            }
+            Tool::FileSearch(_) => {}
         }
         if let Some(name) = tool.call_name() {
             if !names.insert(name.to_string()) {

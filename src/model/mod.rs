@@ -266,6 +266,13 @@ pub struct FileSearchTool {
 pub struct CodeInterpreterTool {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Wall time of one run of code; its CPU time is bounded by this too (at most 60 s).
+    #[serde(default = "default_interpreter_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_interpreter_timeout_ms() -> u64 {
+    30_000
 }
 
 fn yes() -> bool {

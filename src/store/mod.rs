@@ -76,6 +76,8 @@ struct Inner {
     flush_requested: std::sync::atomic::AtomicU64,
     /// The highest request a finished flush covered; held while a flush runs.
     flush_done: tokio::sync::Mutex<u64>,
+    /// The data dir the store lives in.
+    dir: std::path::PathBuf,
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
@@ -162,6 +164,7 @@ impl Store {
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
             flush_done: tokio::sync::Mutex::new(0),
+            dir: dir.to_path_buf(),
             db,
         };
         let store = Store {
@@ -174,6 +177,11 @@ impl Store {
 
     /// Makes every write made before this call durable.
     ///
+    /// The data dir: files that live beside the database (tool scratch dirs) go here.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
     /// One flush runs at a time, and callers that arrive while it runs share the next
     /// one (group commit): many replies completing together cost one fsync, not one each.
     /// sled's own `flush_async` is not used: concurrent calls of it deadlock sled 0.34's

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod events;
 mod fake_provider;
+mod interpreter;
 mod layers;
 mod llmock;
 mod mcp;

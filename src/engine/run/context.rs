@@ -62,6 +62,17 @@ impl Run {
                         .clone()
                         .unwrap_or_else(crate::model::empty_object_schema),
                 }),
+                Tool::CodeInterpreter(c) if c.enabled => Some(ToolSpec {
+                    name: "code_interpreter".into(),
+                    description: "Run Python 3 code in a sandbox without network access; \
+                        returns its exit status, stdout, stderr and the files it wrote."
+                        .into(),
+                    parameters: json!({
+                        "type": "object",
+                        "properties": {"code": {"type": "string", "description": "Python 3 source."}},
+                        "required": ["code"]
+                    }),
+                }),
                 _ => None,
             })
             .collect();

@@ -604,6 +604,28 @@ impl Run {
                             .await
                     }));
                 }
+                Tool::CodeInterpreter(interpreter) => {
+                    let code = serde_json::from_str::<Value>(&arguments)
+                        .ok()
+                        .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string));
+                    let Some(code) = code else {
+                        immediate.push(CallResult::new(
+                            index,
+                            ToolCallStatus::Failed,
+                            Some(
+                                "code_interpreter takes {\"code\": \"...\"} (Python 3 source)."
+                                    .into(),
+                            ),
+                        ));
+                        continue;
+                    };
+                    let scratch =
+                        super::interpreter::scratch_dir(self.engine.store().dir(), &call.id);
+                    let timeout = std::time::Duration::from_millis(interpreter.timeout_ms);
+                    running.push(timed(index, async move {
+                        super::interpreter::run(&code, &scratch, timeout, limit).await
+                    }));
+                }
                 other => immediate.push(CallResult::new(
                     index,
                     ToolCallStatus::Failed,
