@@ -103,6 +103,14 @@ impl App {
                 self.marked.clear();
                 return targets.into_iter().map(Effect::Close).collect();
             }
+            Action::Mark if self.focus == Pane::Tools => {
+                if let Some(id) = self.selected_call().map(|c| c.call.id.clone()) {
+                    if !self.marked_calls.remove(&id) {
+                        self.marked_calls.insert(id);
+                    }
+                    return self.move_cursor(Action::Down);
+                }
+            }
             Action::Mark => {
                 if let Some(id) = self.selected_thread().map(|t| t.id.clone()) {
                     if !self.marked.remove(&id) {

@@ -268,6 +268,8 @@ pub struct App {
     pub scroll: usize,
     pub live_calls: VecDeque<LiveCall>,
     pub tools_selected: usize,
+    /// Tool calls marked (`m` in the Tools pane) for a decision on all of them.
+    pub marked_calls: std::collections::BTreeSet<String>,
     pub edges: BTreeMap<(String, String), Edge>,
     /// Routing calls in flight: tool call id → edge.
     routing_calls: HashMap<String, (String, String)>,
@@ -328,6 +330,7 @@ impl App {
             scroll: 0,
             live_calls: VecDeque::new(),
             tools_selected: 0,
+            marked_calls: Default::default(),
             edges: BTreeMap::new(),
             routing_calls: HashMap::new(),
             unread: HashMap::new(),
@@ -420,8 +423,18 @@ impl App {
     }
 
     /// The pending tool call under the cursor in the Tools pane.
+    /// The Tools pane's rows: calls waiting for the operator first, then the rest, each
+    /// newest first.
+    pub fn tool_rows(&self) -> Vec<&LiveCall> {
+        let (waiting, rest): (Vec<&LiveCall>, Vec<&LiveCall>) = self
+            .live_calls
+            .iter()
+            .partition(|c| c.call.status.is_waiting());
+        waiting.into_iter().chain(rest).collect()
+    }
+
     pub fn selected_call(&self) -> Option<&LiveCall> {
-        self.live_calls.get(self.tools_selected)
+        self.tool_rows().get(self.tools_selected).copied()
     }
 
     fn open_selected(&mut self) -> Vec<Effect> {

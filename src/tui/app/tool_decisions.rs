@@ -71,8 +71,13 @@ impl App {
         }
     }
 
-    /// `a` on a waiting call: approve it, or write the answer; `d`: deny.
+    /// `a` on a waiting call: approve it, or write the answer; `d`: deny. With calls
+    /// marked in the Tools pane, the decision is for every marked call waiting for
+    /// approval.
     pub(super) fn decide(&mut self, action: Action) -> Vec<Effect> {
+        if self.focus == Pane::Tools && !self.marked_calls.is_empty() {
+            return self.decide_marked(action);
+        }
         let Some(live) = self.selected_call().cloned() else {
             self.notice = Some("No tool call selected.".into());
             return Vec::new();
@@ -101,5 +106,44 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    fn decide_marked(&mut self, action: Action) -> Vec<Effect> {
+        let marked = std::mem::take(&mut self.marked_calls);
+        let mut effects = Vec::new();
+        let mut skipped = 0;
+        for live in self
+            .live_calls
+            .iter()
+            .filter(|c| marked.contains(&c.call.id))
+        {
+            let (thread_id, call_id) = (live.thread_id.clone(), live.call.id.clone());
+            match (action, live.call.status) {
+                (Action::Approve, ToolCallStatus::RequiresApproval) => {
+                    effects.push(Effect::Approve {
+                        thread_id,
+                        call_id,
+                        arguments: None,
+                    })
+                }
+                (Action::Deny, ToolCallStatus::RequiresApproval) => {
+                    effects.push(Effect::Deny { thread_id, call_id })
+                }
+                _ => skipped += 1,
+            }
+        }
+        let verb = if action == Action::Approve {
+            "Approving"
+        } else {
+            "Denying"
+        };
+        self.notice = Some(match skipped {
+            0 => format!("{verb} {} calls.", effects.len()),
+            _ => format!(
+                "{verb} {} calls; {skipped} marked were not waiting for approval (answer those one by one).",
+                effects.len()
+            ),
+        });
+        effects
     }
 }

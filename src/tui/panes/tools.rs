@@ -23,8 +23,8 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let width = inner.width as usize;
     let offset = app.tools_selected.saturating_sub(height.saturating_sub(1));
     let theme = &ui.theme;
-    let lines: Vec<Line> = app
-        .live_calls
+    let rows = app.tool_rows();
+    let lines: Vec<Line> = rows
         .iter()
         .enumerate()
         .skip(offset)
@@ -48,12 +48,16 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             } else {
                 call_icon(call.status)
             };
-            let output = call
-                .output
-                .as_deref()
-                .map_or(String::new(), |o| format!(" → {}", clip(o, 40)));
+            let output = call.output.as_deref().map_or(String::new(), |o| {
+                format!(" → {} ({})", clip(o, 40), byte_size(o.len()))
+            });
+            let mark = if app.marked_calls.contains(&call.id) {
+                "▶"
+            } else {
+                " "
+            };
             let text = format!(
-                "{spinner} {:<16} {}{}{}",
+                "{mark}{spinner} {:<16} {}{}{}",
                 clip(&call.function.name, 16),
                 clip(&call.function.arguments, 40),
                 latency,
@@ -69,6 +73,15 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     frame.render_widget(super::lines_or(lines, "No tool calls yet.", theme), inner);
 }
 
+/// A size for people: 812 B, 4.2 KiB, 1.5 MiB.
+fn byte_size(bytes: usize) -> String {
+    match bytes {
+        0..=1023 => format!("{bytes} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::render_pane;
@@ -80,5 +93,58 @@ mod tests {
         let mut app = workspace();
         app.focus = Pane::Tools;
         insta::assert_snapshot!(render_pane(&app, Pane::Tools, 100, 6));
+    }
+
+    #[test]
+    fn waiting_calls_come_first_and_marked_ones_are_decided_together() {
+        use crate::model::ToolCallStatus;
+        use crate::tui::app::{Effect, LiveCall};
+        use crate::tui::keymap::Action;
+        let mut app = workspace();
+        app.focus = Pane::Tools;
+        let mut waiting = Vec::new();
+        for (i, name) in ["refund_payment", "case_update", "send_email"]
+            .iter()
+            .enumerate()
+        {
+            let mut call = app.live_calls[0].call.clone();
+            call.id = format!("call_w{i}");
+            call.function.name = name.to_string();
+            call.status = ToolCallStatus::RequiresApproval;
+            call.output = None;
+            call.latency_ms = None;
+            waiting.push(LiveCall {
+                thread_id: format!("thread_w{i}"),
+                call,
+            });
+        }
+        // Older than the finished calls, still listed first.
+        for live in waiting {
+            app.live_calls.push_back(live);
+        }
+        // Past the call that waits for an answer; mark two waiting for approval.
+        app.act(Action::Down);
+        app.act(Action::Mark);
+        app.act(Action::Mark);
+        insta::assert_snapshot!(
+            "tools_pane_waiting_and_marked",
+            render_pane(&app, Pane::Tools, 100, 8)
+        );
+        let effects = app.act(Action::Approve);
+        let approved: Vec<&str> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Approve { call_id, .. } => Some(call_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(approved.len(), 2, "{effects:?}");
+        assert!(app.marked_calls.is_empty());
+        // One more, by itself: deny.
+        let denied = app.act(Action::Deny);
+        assert!(
+            matches!(denied.as_slice(), [Effect::Deny { .. }]),
+            "{denied:?}"
+        );
     }
 }
