@@ -113,8 +113,8 @@ async fn noop_receiver() -> u16 {
 fn bench_tools(c: &mut Criterion) {
     let python = std::env::var("MCP_PYTHON")
         .expect("MCP_PYTHON: the venv python with the mcp SDK (`bash .ci/run` installs it)");
-    let fixture_server = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/mcp/misbehaving.py");
+    let fixture_server =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/misbehaving.py");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let f = rt.block_on(fixture());
     let pids = f._dir.path().join("pids");
@@ -144,7 +144,8 @@ fn bench_tools(c: &mut Criterion) {
             .iter(|| exchange(&f, &plain, "Where is my order?"))
     });
     group.bench_function("noop_webhook", |b| {
-        b.to_async(&rt).iter(|| exchange(&f, &webhook, "/tool noop {}"))
+        b.to_async(&rt)
+            .iter(|| exchange(&f, &webhook, "/tool noop {}"))
     });
     group.bench_function("noop_mcp", |b| {
         b.to_async(&rt)
@@ -152,13 +153,8 @@ fn bench_tools(c: &mut Criterion) {
     });
     group.sample_size(30);
     group.bench_function("code_interpreter_print", |b| {
-        b.to_async(&rt).iter(|| {
-            exchange(
-                &f,
-                &code,
-                r#"/tool code_interpreter {"code": "print(1)"}"#,
-            )
-        })
+        b.to_async(&rt)
+            .iter(|| exchange(&f, &code, r#"/tool code_interpreter {"code": "print(1)"}"#))
     });
     group.finish();
 }

@@ -162,3 +162,63 @@ async fn mcp_servers_are_started_listed_called_restarted_and_stopped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A streamable-HTTP MCP server (the same `mcp` SDK server, started by the test) is
+/// reached by URL under the assistant's network rules: refused on loopback unless the
+/// host is listed.
+#[tokio::test]
+async fn an_mcp_server_by_url_obeys_the_network_rules() {
+    let python = venv_program("MCP_PYTHON");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/misbehaving.py");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = TestServer::start().await;
+    let mut http_server = std::process::Command::new(python)
+        .arg(fixture)
+        .env("MCP_HTTP_PORT", port.to_string())
+        .env("PID_FILE", server.dir.path().join("http.pids"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    eventually("the HTTP MCP server to listen", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    let (_, client) = server.project("mcp-http").await;
+    let make = |allowed: Value| {
+        let mut body = assistant(
+            "remote",
+            json!([{"type": "mcp", "server_label": "web", "url": url}]),
+            vec![],
+        );
+        body.safety = serde_json::from_value(json!({"allowed_domains": allowed})).unwrap();
+        body
+    };
+    let listed = client
+        .create_assistant(&make(json!(["127.0.0.1"])))
+        .await
+        .unwrap()
+        .id;
+    let echo = call(&client, &listed, r#"/tool web__echo {"text": "over http"}"#).await;
+    assert_eq!(echo.status, ToolCallStatus::Completed, "{echo:?}");
+    assert_eq!(echo.output.as_deref(), Some("echo: over http"));
+
+    let unlisted = client.create_assistant(&make(json!([]))).await.unwrap().id;
+    let refused = call(&client, &unlisted, r#"/tool web__echo {"text": "x"}"#).await;
+    assert_eq!(refused.status, ToolCallStatus::Failed);
+    let why = refused.output.unwrap();
+    assert!(
+        why.contains("'web' is not available") && why.contains("loopback"),
+        "{why}"
+    );
+    let _ = http_server.kill();
+    let _ = http_server.wait();
+}
