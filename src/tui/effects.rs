@@ -68,6 +68,32 @@ pub(super) async fn execute(
                     messages,
                 });
             }
+            Effect::LoadToolHistory(thread_ids) => {
+                let mut found: Vec<(u64, super::app::LiveCall)> = Vec::new();
+                for thread_id in thread_ids {
+                    // A thread that went away meanwhile is no reason to stop.
+                    let Ok(page) = client
+                        .list_messages(&thread_id, &[("order", "desc"), ("limit", "20")])
+                        .await
+                    else {
+                        continue;
+                    };
+                    for message in page.data {
+                        for call in message.tool_calls {
+                            found.push((
+                                message.created_at,
+                                super::app::LiveCall {
+                                    thread_id: thread_id.clone(),
+                                    call,
+                                },
+                            ));
+                        }
+                    }
+                }
+                found.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+                let calls = found.into_iter().map(|(_, call)| call).collect();
+                let _ = events.send(AppEvent::ToolHistory(calls));
+            }
             Effect::LoadMemory(thread_id) => {
                 let memory = client.memory(&thread_id).await?;
                 let _ = events.send(AppEvent::Memory(memory));

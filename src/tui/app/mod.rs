@@ -124,6 +124,8 @@ pub enum Effect {
     LoadMemory(String),
     /// The next page of threads, after this one.
     LoadMoreThreads(String),
+    /// Tool calls of these threads from before the workspace started, for the Tools pane.
+    LoadToolHistory(Vec<String>),
     Post {
         thread_id: String,
         text: String,
@@ -218,6 +220,8 @@ pub enum AppEvent {
         text: String,
     },
     Limits(LimitsView),
+    /// Tool calls from before the workspace started, newest first.
+    ToolHistory(Vec<LiveCall>),
     Notice(String),
     /// Show, select and open this thread (one the user just started; its thread.created
     /// event may still be on its way).
@@ -245,6 +249,8 @@ pub struct Edge {
 }
 
 const LIVE_CALLS_KEPT: usize = 100;
+/// Threads whose earlier tool calls are loaded into the Tools pane at start.
+const TOOL_HISTORY_THREADS: usize = 20;
 
 #[derive(Debug)]
 pub struct App {
@@ -480,7 +486,18 @@ impl App {
                 self.selected = self
                     .selected
                     .min(self.visible_threads().len().saturating_sub(1));
-                self.open_selected()
+                let mut effects = self.open_selected();
+                // The newest threads' calls, so the Tools pane is not empty at start.
+                let recent: Vec<String> = self
+                    .threads
+                    .iter()
+                    .take(TOOL_HISTORY_THREADS)
+                    .map(|t| t.id.clone())
+                    .collect();
+                if !recent.is_empty() {
+                    effects.push(Effect::LoadToolHistory(recent));
+                }
+                effects
             }
             AppEvent::Messages {
                 thread_id,
@@ -514,6 +531,16 @@ impl App {
                     text.len()
                 ));
                 self.attachments.push((name, text));
+                Vec::new()
+            }
+            AppEvent::ToolHistory(calls) => {
+                // Live calls are newer and more current: history goes after them, once.
+                for call in calls {
+                    if self.live_call(&call.call.id).is_none() {
+                        self.live_calls.push_back(call);
+                    }
+                }
+                self.live_calls.truncate(LIVE_CALLS_KEPT);
                 Vec::new()
             }
             AppEvent::Limits(limits) => {

@@ -80,9 +80,30 @@ fn remembered_state_comes_back_after_the_threads_load() {
         effects,
         vec![
             Effect::LoadMessages("thread_1".into()),
-            Effect::LoadMemory("thread_1".into())
+            Effect::LoadMemory("thread_1".into()),
+            Effect::LoadToolHistory(vec![
+                "thread_0".into(),
+                "thread_1".into(),
+                "thread_2".into()
+            ]),
         ]
     );
+}
+
+#[test]
+fn tool_history_goes_after_live_calls_once() {
+    let mut app = crate::tui::fixtures::workspace();
+    let live: Vec<String> = app.live_calls.iter().map(|c| c.call.id.clone()).collect();
+    let mut old = app.live_calls[0].clone();
+    old.call.id = "call_old".into();
+    // Already live: not repeated; new to the pane: after the live ones.
+    let history = vec![app.live_calls[1].clone(), old];
+    app.apply(AppEvent::ToolHistory(history.clone()));
+    app.apply(AppEvent::ToolHistory(history));
+    let ids: Vec<String> = app.live_calls.iter().map(|c| c.call.id.clone()).collect();
+    let mut expected = live;
+    expected.push("call_old".into());
+    assert_eq!(ids, expected);
 }
 
 #[test]
