@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
             post(deny_call),
         )
         .route(
+            "/v2/threads/{id}/tool_calls/{call_id}/output",
+            get(get_call_output),
+        )
+        .route(
             "/v2/threads/{id}/tool_calls/{call_id}/files",
             get(list_call_files),
         )
@@ -386,6 +390,27 @@ async fn get_message(
 ) -> ApiResult<Response> {
     let _durable = state.engine.bus().committed_view().await;
     Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
+}
+
+/// A tool call's whole output (the model may have had only its beginning).
+async fn get_call_output(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, call_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let _durable = state.engine.bus().committed_view().await;
+    let output = state.engine.whole_output(&caller.scope, &id, &call_id)?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            ),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        output,
+    )
+        .into_response())
 }
 
 /// The files a code_interpreter call left in its scratch directory.

@@ -135,7 +135,7 @@ impl McpServers {
     ) -> Result<String, String> {
         let label = &tool.server_label;
         let connection = self.connection(assistant_id, tool, rules).await?;
-        let timeout = Duration::from_millis(tool.timeout_ms);
+        let timeout = Duration::from_millis(tool.timeout_ms());
         let request = CallToolRequestParams::new(name.to_string()).with_arguments(arguments);
         let result = tokio::time::timeout(timeout, connection.service.call_tool(request)).await;
         let result = match result {

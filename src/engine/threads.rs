@@ -7,8 +7,8 @@ use crate::model::{
     ToolCallStatus, new_id, now_secs,
 };
 
-/// Messages of a thread searched for the call whose files are asked for.
-const SCRATCH_LOOKUP_MESSAGES: usize = 10_000;
+/// Messages of a thread searched for a call whose output or files are asked for.
+const CALL_LOOKUP_MESSAGES: usize = 10_000;
 
 impl Engine {
     // --- threads -------------------------------------------------------------------------
@@ -37,6 +37,44 @@ impl Engine {
         Ok(thread)
     }
 
+    /// A tool call of a thread the caller sees, as last stored.
+    fn stored_call(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+    ) -> EngineResult<crate::model::ToolCall> {
+        let thread = self.thread(scope, thread_id)?;
+        let messages = self
+            .inner
+            .store
+            .recent_messages(&thread.id, CALL_LOOKUP_MESSAGES)?;
+        messages
+            .into_iter()
+            .rev()
+            .flat_map(|m| m.tool_calls)
+            .find(|c| c.id == call_id)
+            .ok_or_else(|| EngineError::not_found("tool call", call_id))
+    }
+
+    /// The whole output of a tool call: what was kept on disk when the model got only
+    /// its beginning, else the output the call holds.
+    pub fn whole_output(
+        &self,
+        scope: &Scope,
+        thread_id: &str,
+        call_id: &str,
+    ) -> EngineResult<String> {
+        let call = self.stored_call(scope, thread_id, call_id)?;
+        let kept = run::whole_output_path(self.inner.store.dir(), &call.id);
+        match std::fs::read(&kept) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(_) => call
+                .output
+                .ok_or_else(|| EngineError::not_found("output of tool call", call_id)),
+        }
+    }
+
     /// The scratch directory of a code_interpreter call of a thread the caller sees.
     fn interpreter_scratch(
         &self,
@@ -44,17 +82,8 @@ impl Engine {
         thread_id: &str,
         call_id: &str,
     ) -> EngineResult<std::path::PathBuf> {
-        let thread = self.thread(scope, thread_id)?;
-        let messages = self
-            .inner
-            .store
-            .recent_messages(&thread.id, SCRATCH_LOOKUP_MESSAGES)?;
-        let found = messages.iter().any(|m| {
-            m.tool_calls
-                .iter()
-                .any(|c| c.id == call_id && c.kind == crate::model::ToolCallType::CodeInterpreter)
-        });
-        if !found {
+        let call = self.stored_call(scope, thread_id, call_id)?;
+        if call.kind != crate::model::ToolCallType::CodeInterpreter {
             return Err(EngineError::not_found("code_interpreter call", call_id));
         }
         Ok(super::interpreter::scratch_dir(

@@ -133,7 +133,7 @@ fn webhook(i: usize, w: &crate::model::WebhookTool) -> EngineResult<()> {
             ));
         }
     }
-    if w.timeout_ms == 0 || w.timeout_ms > 600_000 {
+    if w.timeout_ms().clamp(1, 600_000) != w.timeout_ms() {
         return Err(invalid("timeout_ms", "must be 1 to 600000.".into()));
     }
     if let Some(crate::model::WebhookAuth::OAuth2(oauth)) = &w.auth {
@@ -194,6 +194,12 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
             }
             Tool::Webhook(w) => webhook(i, w)?,
             Tool::Mcp(m) => {
+                if m.timeout_ms().clamp(1, 600_000) != m.timeout_ms() {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
+                        param: Some(format!("tools[{i}].timeout_ms")),
+                    });
+                }
                 if m.command.is_some() == m.url.is_some() {
                     return Err(EngineError::Invalid {
                         message: format!(
@@ -204,7 +210,7 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
                 }
             }
             Tool::CodeInterpreter(c) => {
-                if c.timeout_ms == 0 || c.timeout_ms > 600_000 {
+                if c.timeout_ms().clamp(1, 600_000) != c.timeout_ms() {
                     return Err(EngineError::Invalid {
                         message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
                         param: Some(format!("tools[{i}].timeout_ms")),

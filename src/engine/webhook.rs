@@ -79,7 +79,7 @@ impl Webhooks {
         let endpoint = reqwest::Url::parse(&tool.endpoint)
             .map_err(|err| format!("the endpoint {:?} is not a URL: {err}", tool.endpoint))?;
         rules.check_url(&endpoint)?;
-        let timeout = Duration::from_millis(tool.timeout_ms);
+        let timeout = Duration::from_millis(tool.timeout_ms());
         let client = self.client(rules, timeout)?;
         let oauth = tool.auth.as_ref().map(|WebhookAuth::OAuth2(oauth)| oauth);
         let mut token = match oauth {

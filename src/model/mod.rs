@@ -267,12 +267,17 @@ pub struct CodeInterpreterTool {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Wall time of one run of code; its CPU time is bounded by this too (at most 60 s).
-    #[serde(default = "default_interpreter_timeout_ms")]
-    pub timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
-fn default_interpreter_timeout_ms() -> u64 {
-    30_000
+impl CodeInterpreterTool {
+    /// Wall time of one run of code, unless the tool says otherwise.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(Self::DEFAULT_TIMEOUT_MS)
+    }
 }
 
 fn yes() -> bool {
@@ -292,14 +297,19 @@ pub struct WebhookTool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<WebhookAuth>,
     /// The whole call (token included) must be done within this.
-    #[serde(default = "default_webhook_timeout_ms")]
-    pub timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
 }
 
-fn default_webhook_timeout_ms() -> u64 {
-    30_000
+impl WebhookTool {
+    /// Time for the whole call (token included), unless the tool says otherwise.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(Self::DEFAULT_TIMEOUT_MS)
+    }
 }
 
 /// How a webhook authenticates.
@@ -339,14 +349,19 @@ pub struct McpTool {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// How long one call may take.
-    #[serde(default = "default_mcp_timeout_ms")]
-    pub timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
 }
 
-fn default_mcp_timeout_ms() -> u64 {
-    30_000
+impl McpTool {
+    /// Time for one call, unless the tool says otherwise.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(Self::DEFAULT_TIMEOUT_MS)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]

@@ -129,7 +129,7 @@ async fn code_runs_sandboxed_with_limits_and_its_files_are_served() {
     );
     let (_, call) = run_code(&client, &coder, "print('y' * 10_000_000)").await;
     assert_eq!(call.status, ToolCallStatus::Completed);
-    assert!(output(&call).contains("[stdout cut at 65536 bytes]"));
+    assert!(output(&call).contains("for the model; the operator can read it whole]"));
     assert!(output(&call).len() < 70_000);
     let (_, call) = run_code(
         &client,

@@ -360,15 +360,39 @@ async fn webhooks_send_checked_payloads_with_oauth2_and_keep_the_network_rules()
             loopback(),
         )
         .await;
-    let call = setup.call(&big, json!({"case_id": "C-13"})).await;
+    let thread = new_thread(&setup.client, &big).await;
+    let reply = ask(
+        &setup.client,
+        &thread,
+        r#"/tool case_update {"case_id": "C-13"}"#,
+    )
+    .await;
+    let call = &reply.tool_calls[0];
     assert_eq!(call.status, ToolCallStatus::Completed);
-    let output = call.output.unwrap();
+    let output = call.output.clone().unwrap();
     assert!(
-        output.contains("[the answer was cut at 65536 bytes"),
+        output.contains(
+            "[cut at 65536 of 1048588 bytes for the model; the operator can read it whole]"
+        ),
         "{}",
         &output[output.len() - 100..]
     );
     assert!(output.len() < 70_000);
+    // Kept whole for the operator.
+    let whole = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/threads/{thread}/tool_calls/{}/output",
+            info.url, call.id
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 1_048_588);
+    assert!(whole.starts_with("HTTP 200 OK\nxxxx"));
 
     // Bad tool definitions are refused when the assistant is made.
     for (field, value) in [

@@ -62,22 +62,84 @@ impl CallResult {
 /// A tool call under way: it ends with its result.
 type RunningCall = std::pin::Pin<Box<dyn std::future::Future<Output = CallResult> + Send>>;
 
+/// How much of a tool's output a tool reads at most (the whole output the operator can
+/// fetch); the model gets `tool_output_limit` of it.
+pub(super) const WHOLE_OUTPUT_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Where a call's output is cut for the model and the whole of it kept for the operator.
+struct OutputCut {
+    /// Bytes the model gets.
+    limit: usize,
+    /// `DATA_DIR/outputs/CALL_ID`, written when the output is longer.
+    whole: std::path::PathBuf,
+}
+
+impl OutputCut {
+    /// The output as the model sees it: whole when short, else its beginning and a note
+    /// that says where the rest is (written to disk first, so the note is true).
+    fn apply(&self, output: String) -> String {
+        if output.len() <= self.limit {
+            return output;
+        }
+        let kept = self
+            .whole
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                let mut file = std::fs::File::create(&self.whole)?;
+                std::io::Write::write_all(&mut file, output.as_bytes())?;
+                file.sync_all()
+            });
+        let mut cut = self.limit;
+        while !output.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let total = output.len();
+        let mut shown = output;
+        shown.truncate(cut);
+        match kept {
+            Ok(()) => shown.push_str(&format!(
+                "\n[cut at {cut} of {total} bytes for the model; the operator can read it whole]"
+            )),
+            Err(err) => {
+                tracing::warn!("the whole output could not be kept: {err}");
+                shown.push_str(&format!("\n[cut at {cut} of {total} bytes]"));
+            }
+        }
+        shown
+    }
+}
+
 /// A tool call whose work ends in its output (`Ok`) or the reason it failed (`Err`),
-/// timed.
+/// timed, its output cut for the model.
 fn timed(
     index: usize,
+    cut: OutputCut,
     work: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
 ) -> RunningCall {
     Box::pin(async move {
         let started = Instant::now();
         let result = work.await;
-        let mut outcome = match result {
+        let latency = started.elapsed().as_millis() as u64;
+        // Writing a long output whole is file I/O: off the async threads.
+        let shown = tokio::task::spawn_blocking(move || match result {
+            Ok(output) => Ok(cut.apply(output)),
+            Err(why) => Err(cut.apply(why)),
+        })
+        .await
+        .unwrap_or_else(|err| Err(format!("the tool's output was lost: {err}")));
+        let mut outcome = match shown {
             Ok(output) => CallResult::new(index, ToolCallStatus::Completed, Some(output)),
             Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
         };
-        outcome.latency_ms = Some(started.elapsed().as_millis() as u64);
+        outcome.latency_ms = Some(latency);
         outcome
     })
+}
+
+/// Where the whole output of a call is kept when the model got only its beginning.
+pub(crate) fn whole_output_path(data_dir: &std::path::Path, call_id: &str) -> std::path::PathBuf {
+    data_dir.join("outputs").join(call_id)
 }
 
 /// An MCP tool offered to the model in this run.
@@ -557,7 +619,11 @@ impl Run {
                 ));
                 continue;
             }
-            let limit = self.engine.inner.options.tool_output_limit;
+            let limit = WHOLE_OUTPUT_LIMIT;
+            let cut = OutputCut {
+                limit: self.engine.inner.options.tool_output_limit,
+                whole: whole_output_path(self.engine.store().dir(), &call.id),
+            };
             let arguments = call.function.arguments.clone();
             if let Some(offered) = mcp {
                 let engine = self.engine.clone();
@@ -565,7 +631,7 @@ impl Run {
                 let assistant_id = self.assistant.id.clone();
                 let map: serde_json::Map<String, Value> =
                     serde_json::from_str(&arguments).unwrap_or_default();
-                running.push(timed(index, async move {
+                running.push(timed(index, cut, async move {
                     engine
                         .inner
                         .mcp
@@ -582,11 +648,9 @@ impl Run {
                 continue;
             }
             let Some(tool) = tool else { continue };
-            let limit = self.engine.inner.options.tool_output_limit;
-            let arguments = call.function.arguments.clone();
             match tool {
                 Tool::Function(f) => match f.handler {
-                    Some(handler) => running.push(timed(index, async move {
+                    Some(handler) => running.push(timed(index, cut, async move {
                         tools::run_command(&handler, &arguments, limit).await
                     })),
                     None => {
@@ -596,7 +660,7 @@ impl Run {
                 Tool::Webhook(webhook) => {
                     let engine = self.engine.clone();
                     let rules = NetRules::of(&self.assistant.safety);
-                    running.push(timed(index, async move {
+                    running.push(timed(index, cut, async move {
                         engine
                             .inner
                             .webhooks
@@ -621,8 +685,8 @@ impl Run {
                     };
                     let scratch =
                         super::interpreter::scratch_dir(self.engine.store().dir(), &call.id);
-                    let timeout = std::time::Duration::from_millis(interpreter.timeout_ms);
-                    running.push(timed(index, async move {
+                    let timeout = std::time::Duration::from_millis(interpreter.timeout_ms());
+                    running.push(timed(index, cut, async move {
                         super::interpreter::run(&code, &scratch, timeout, limit).await
                     }));
                 }
