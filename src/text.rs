@@ -23,10 +23,43 @@ pub fn sanitize_char(c: char) -> Option<char> {
     }
 }
 
+/// Untrusted text for one field of a line (a TSV column): sanitized, line breaks as
+/// spaces.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .filter_map(sanitize_char)
+        .map(|c| if c == '\n' { ' ' } else { c })
+        .collect()
+}
+
+/// Untrusted text for the clipboard: as [`sanitize`], but tabs stay tabs (code keeps
+/// its indentation when pasted).
+pub fn for_clipboard(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| {
+            if c == '\t' {
+                Some('\t')
+            } else {
+                sanitize_char(c)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn escapes_and_bidi_are_removed() {
         assert_eq!(super::sanitize("a\u{1b}[2Jb\u{202E}c\td\r\n"), "a[2Jbc d\n");
+        // C1 controls (CSI as one code point) and OSC 52 with its BEL go too.
+        assert_eq!(
+            super::sanitize("x\u{9b}6n\u{1b}]52;c;aGk=\u{7}y"),
+            "x6n]52;c;aGk=y"
+        );
+        assert_eq!(super::one_line("a\nb\u{1b}c"), "a bc");
+        assert_eq!(
+            super::for_clipboard("\tfn a()\u{1b}[31m\n"),
+            "\tfn a()[31m\n"
+        );
     }
 }

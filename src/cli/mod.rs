@@ -300,6 +300,7 @@ pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> 
 }
 
 async fn run_client_command(client: &Client, command: Command) -> Result<ExitCode> {
+    use crate::text::one_line;
     let mut out = std::io::stdout().lock();
     match command {
         Command::Serve { .. } => bail!("`serve` runs a server; it is not a client command"),
@@ -326,9 +327,9 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 writeln!(
                     out,
                     "{}\t{}\t{}",
-                    project.id,
-                    project.name,
-                    project.description.unwrap_or_default()
+                    one_line(&project.id),
+                    one_line(&project.name),
+                    one_line(&project.description.unwrap_or_default())
                 )?;
             }
         }
@@ -345,7 +346,14 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
         }
         Command::Assistants(AssistantsCommand::List) => {
             for a in client.list_assistants().await?.data {
-                writeln!(out, "{}\t{}\t{}\t{}", a.id, a.name, a.model, a.project_id)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    one_line(&a.id),
+                    one_line(&a.name),
+                    one_line(&a.model),
+                    one_line(&a.project_id)
+                )?;
             }
         }
         Command::Send {
@@ -371,7 +379,13 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             )
             .await;
             for (thread, outcome) in started.iter().zip(outcomes) {
-                writeln!(out, "{}\t{}\t{outcome}", thread.thread_id, thread.assistant)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    one_line(&thread.thread_id),
+                    one_line(&thread.assistant),
+                    one_line(&outcome)
+                )?;
             }
         }
         Command::Export { thread_id, format } => {
@@ -392,7 +406,10 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                         .find(|a| a.id == id)
                         .map_or(id.to_string(), |a| a.name.clone())
                 };
-                write!(out, "{}", export_markdown(&thread, &messages, &name_of))?;
+                // Markdown is for reading in a terminal: no escape reaches it. JSON stays
+                // exact (its strings escape control characters).
+                let markdown = export_markdown(&thread, &messages, &name_of);
+                write!(out, "{}", crate::text::sanitize(&markdown))?;
             }
         }
     }

@@ -4,10 +4,13 @@ use super::terminal::Term;
 
 /// OSC 52: the terminal (also across SSH and tmux with `set-clipboard on`) puts the text
 /// on the clipboard.
+/// Copies through OSC 52. The text is untrusted (model output): what lands in the
+/// clipboard has no escape sequences to replay when pasted into a terminal.
 pub(super) fn copy_to_clipboard(text: &str) {
     use std::io::Write;
+    let clean = crate::text::for_clipboard(text);
     let mut out = std::io::stdout();
-    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = write!(out, "\x1b]52;c;{}\x07", base64(clean.as_bytes()));
     let _ = out.flush();
 }
 

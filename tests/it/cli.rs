@@ -265,3 +265,60 @@ fn commands_attach_to_a_running_server_and_a_second_server_is_refused() {
     assert!(status.success());
     assert!(agentdeck::runtime::read_serve_info(dir.path()).is_none());
 }
+
+/// Escape sequences and bidi overrides a hostile name, title or model answer carries
+/// reach no terminal through the CLI's text outputs; `--format json` stays exact.
+#[test]
+fn no_escape_sequence_reaches_the_terminal_through_the_cli() {
+    // OSC 52 (clipboard), OSC 0 and 2 (title), OSC 8 (link), CSI 6n (cursor report),
+    // DCS, APC, C1 CSI, and bidi overrides.
+    let corpus = "\u{1b}]52;c;aGk=\u{7} \u{1b}]0;pwned\u{7} \u{1b}]2;t\u{1b}\\ \u{1b}]8;;http://x\u{7}l\u{1b}]8;;\u{7} \u{1b}[6n \u{1b}P1$r\u{1b}\\ \u{1b}_apc\u{1b}\\ \u{9b}31m \u{202E}evil\u{202C}";
+    let hostile = |s: &str| {
+        s.contains('\u{1b}')
+            || s.contains('\u{7}')
+            || s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c))
+            || s.contains('\u{202E}')
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = agentdeck(
+        dir.path(),
+        &[
+            "projects",
+            "create",
+            "--name",
+            &format!("evil {corpus}"),
+            "--description",
+            corpus,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = agentdeck(dir.path(), &["projects", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(listed.contains("evil"), "{listed}");
+    assert!(!hostile(&listed), "projects list: {listed:?}");
+    for line in listed.lines() {
+        assert_eq!(line.split('\t').count(), 3, "one row per project: {line:?}");
+    }
+
+    // The model's answer echoes the message: `send` and the Markdown export stay clean.
+    let out = agentdeck(dir.path(), &["send", &format!("please read {corpus}")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !hostile(&text(&out.stdout)),
+        "send: {:?}",
+        text(&out.stdout)
+    );
+    let thread = thread_of(&out);
+    let out = agentdeck(dir.path(), &["export", &thread, "--format", "md"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let markdown = text(&out.stdout);
+    assert!(markdown.contains("please read"), "{markdown}");
+    assert!(!hostile(&markdown), "export md: {markdown:?}");
+    let out = agentdeck(dir.path(), &["export", &thread, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json.to_string().contains("\\u001b]52;c;aGk="),
+        "the JSON export keeps the text exact"
+    );
+}
