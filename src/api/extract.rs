@@ -13,6 +13,42 @@ use serde::de::DeserializeOwned;
 /// The largest request body accepted.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Path parameters. A path that does not decode (`%FF` is not UTF-8) is a JSON error
+/// like every other, not axum's plain-text one.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::invalid(
+                format!("The path is not valid: {}", rejection.body_text()),
+                None,
+            )),
+        }
+    }
+}
+
+/// Refuses a body declared larger than [`BODY_LIMIT`] before reading any of it, so a
+/// client cannot hold a connection open by announcing a huge body and sending none.
+pub async fn refuse_oversize(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return ApiError::too_large(BODY_LIMIT).into_response();
+    }
+    next.run(request).await
+}
+
 /// A JSON body, decoded strictly: wrong types and unknown fields name the field.
 pub struct JsonBody<T>(pub T);
 

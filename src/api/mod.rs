@@ -14,12 +14,12 @@ use crate::model::requests::{
 };
 use crate::model::{EVENT_ID_HEADER, ThreadQuery};
 use crate::model::{HasId, List, ThreadStatus};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use extract::{Caller, JsonBody, OptionalJsonBody, Params};
+use extract::{Caller, JsonBody, OptionalJsonBody, Params, Path};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(extract::refuse_oversize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             durable_changes,

@@ -5,12 +5,12 @@
 //! subscriber; the events ready at once go out as one write. A `: ping` comment every
 //! 15 s keeps idle connections open.
 
-use super::extract::{Caller, Params};
+use super::extract::{Caller, Params, Path};
 use super::{ApiError, ApiResult, AppState};
 use crate::engine::{EventFilter, Published};
 use crate::model::{EventKind, EventPayload};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -58,20 +58,30 @@ fn respond(
     response
 }
 
-fn last_event_id(headers: &HeaderMap, params: &Params) -> ApiResult<Option<u64>> {
+/// The `Last-Event-ID` to resume after: a number this server has handed out. One that
+/// is not a number, or is ahead of the newest event, is refused: resuming from it would
+/// silently skip what comes until then.
+fn last_event_id(state: &AppState, headers: &HeaderMap, params: &Params) -> ApiResult<Option<u64>> {
     let text = match headers.get("last-event-id") {
-        Some(value) => Some(value.to_str().unwrap_or("").trim().to_string()),
+        Some(value) => Some(value.to_str().unwrap_or("\u{0}").trim().to_string()),
         None => params.get("last_event_id").map(str::to_string),
     };
+    let invalid = |message: String| ApiError::invalid(message, Some("Last-Event-ID".into()));
     match text {
         None => Ok(None),
         Some(text) if text.is_empty() => Ok(None),
-        Some(text) => text.parse::<u64>().map(Some).map_err(|_| {
-            ApiError::invalid(
-                "Last-Event-ID must be an event id (a number).",
-                Some("Last-Event-ID".into()),
-            )
-        }),
+        Some(text) => {
+            let id = text
+                .parse::<u64>()
+                .map_err(|_| invalid("Last-Event-ID must be an event id (a number).".into()))?;
+            let newest = state.engine.bus().last_id();
+            if id > newest {
+                return Err(invalid(format!(
+                    "Last-Event-ID {id} is ahead of this server's newest event ({newest})."
+                )));
+            }
+            Ok(Some(id))
+        }
     }
 }
 
@@ -83,7 +93,7 @@ pub async fn thread_events(
     params: Params,
 ) -> ApiResult<Response> {
     let thread = state.engine.thread(&caller.scope, &id)?;
-    let after = last_event_id(&headers, &params)?;
+    let after = last_event_id(&state, &headers, &params)?;
     let filter = EventFilter {
         thread_id: Some(thread.id),
         ..Default::default()
@@ -100,7 +110,7 @@ pub async fn all_events(
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
-    let after = last_event_id(&headers, &params)?;
+    let after = last_event_id(&state, &headers, &params)?;
     let thread_id = params.get("thread_id").filter(|s| !s.is_empty());
     if let Some(thread_id) = thread_id {
         state.engine.thread(&caller.scope, thread_id)?;
@@ -172,7 +182,7 @@ pub async fn message_stream(
     };
     let bus = state.engine.bus();
     let first = state.engine.message_first_event(&message.id)?;
-    let resumed = last_event_id(&headers, &params)?;
+    let resumed = last_event_id(&state, &headers, &params)?;
     let after = match resumed {
         Some(id) => id,
         None => first.map_or(0, |id| id.saturating_sub(1)),

@@ -328,3 +328,50 @@ async fn thread_listing_filters_and_pages() {
     );
     server.stop().await;
 }
+
+/// What a hostile client found: a path that is not UTF-8, a body announced huge and never
+/// sent, and resume ids that are not ids. Each gets a JSON error, at once.
+#[tokio::test]
+async fn hostile_paths_bodies_and_resume_ids_get_json_errors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let (status, body, _) = raw(&server, reqwest::Method::GET, "/v2/threads/%FF", None).await;
+    assert_eq!(status, 400);
+    assert_error(&body, "invalid_request_error");
+
+    // Content-Length: 1000000000 and no body: 413 without waiting for it.
+    let address = server.url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v2/projects HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
+        server.admin_key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered before any body arrived")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"error\""), "a JSON error: {answer}");
+
+    let (_, client) = server.project("resume").await;
+    let assistant = client
+        .create_assistant(&assistant("a", json!([]), vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &assistant.id).await;
+    for bad in ["abc", "-1", "99999999999999"] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v2/threads/{thread}/events", server.url))
+            .bearer_auth(&server.admin_key)
+            .header("Last-Event-ID", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "Last-Event-ID {bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_error(&body, "invalid_request_error");
+    }
+}
