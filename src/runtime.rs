@@ -25,6 +25,9 @@ pub struct RuntimeOptions {
     pub engine: EngineOptions,
     /// How often idle SSE streams get a `: ping` comment.
     pub sse_keepalive: Duration,
+    /// How long a client has to send a request's headers, and how long an idle kept-alive
+    /// connection stays open.
+    pub header_timeout: Duration,
 }
 
 impl RuntimeOptions {
@@ -39,6 +42,7 @@ impl RuntimeOptions {
             seed_threads: false,
             engine: EngineOptions::default(),
             sse_keepalive: Duration::from_secs(15),
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }
@@ -93,6 +97,59 @@ fn ensure_admin_key(data_dir: &Path) -> Result<String> {
     Ok(key)
 }
 
+/// A client has this long to send a request's headers, and an idle kept-alive
+/// connection is closed after it: a slow or silent client cannot hold a connection.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1.1 on `listener` until `stop` is cancelled: TCP_NODELAY on every
+/// connection (small SSE frames and JSON answers would otherwise wait ~40 ms on Nagle and
+/// delayed ACKs), and a header timeout (which `axum::serve` cannot set). On stop, open
+/// connections finish what they are doing.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    stop: CancellationToken,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.cancelled() => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!("could not set TCP_NODELAY: {err}");
+        }
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = watched.await {
+                tracing::trace!("connection ended: {err}");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
 /// Writes a file readable by its owner only.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -136,21 +193,7 @@ impl Runtime {
         let stop_server = CancellationToken::new();
         let stopped = stop_server.clone();
         let app = api::router(state);
-        // Without TCP_NODELAY, small SSE frames and JSON answers wait on Nagle's algorithm
-        // and delayed ACKs: ~40 ms per exchange instead of well under one.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::warn!("could not set TCP_NODELAY: {err}");
-            }
-        });
-        let server = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-            if let Err(err) = result {
-                tracing::error!("server stopped: {err}");
-            }
-        });
+        let server = tokio::spawn(serve_http(listener, app, options.header_timeout, stopped));
         crate::seed::ensure(&engine, options.seed_threads).await?;
         let runtime = Runtime {
             engine,

@@ -76,9 +76,25 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-/// The body, within [`BODY_LIMIT`].
+/// A body that sends nothing for this long is given up on.
+const BODY_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The body, within [`BODY_LIMIT`], arriving without a pause of [`BODY_STALL`] (it is
+/// at most 1 MiB: the whole of it in that time is a pause of that time).
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
+    let read = tokio::time::timeout(BODY_STALL, Bytes::from_request(req, state)).await;
+    let Ok(read) = read else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "body_timeout",
+            format!(
+                "The request body did not arrive within {} s.",
+                BODY_STALL.as_secs()
+            ),
+        ));
+    };
+    read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(BODY_LIMIT)
         } else {

@@ -375,3 +375,41 @@ async fn hostile_paths_bodies_and_resume_ids_get_json_errors() {
         assert_error(&body, "invalid_request_error");
     }
 }
+
+/// A client that sends half its headers, or keeps a connection idle, is cut off after
+/// the header timeout (1 s here; 30 s by default).
+#[tokio::test]
+async fn slow_and_silent_connections_are_closed() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir, |options| {
+        options.header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let address = server.url.trim_start_matches("http://").to_string();
+    let closed_within = |mut stream: tokio::net::TcpStream| async move {
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+            .await
+            .expect("the server closed the connection");
+        started.elapsed()
+    };
+    // Half the headers, then silence.
+    let mut partial = tokio::net::TcpStream::connect(&address).await.unwrap();
+    partial
+        .write_all(b"POST /v2/projects HTTP/1.1\r\nHost: x\r\nContent-")
+        .await
+        .unwrap();
+    assert!(closed_within(partial).await < Duration::from_secs(5));
+    // One whole request, then an idle kept-alive connection.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 64];
+    let n = idle.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    assert!(closed_within(idle).await < Duration::from_secs(5));
+}
