@@ -346,7 +346,7 @@ impl Engine {
         prompt: String,
     ) -> Result<String, String> {
         let model = self.config().resolve_model(&assistant.model).to_string();
-        let request = ModelRequest {
+        let mut request = ModelRequest {
             purpose: Purpose::Summary,
             model: model.clone(),
             assistant_name: assistant.name.clone(),
@@ -356,6 +356,12 @@ impl Engine {
             routes: Vec::new(),
             max_output_tokens: 1024,
         };
+        // Privacy "strict" holds for the summary's model call too; the summary is kept
+        // with the values back in place, like any answer.
+        let restorer = super::privacy::Redactor::new(&assistant.privacy).map(|mut redactor| {
+            redactor.redact_request(&mut request);
+            redactor.restorer()
+        });
         let mut stream = self.provider_for(&assistant.model).stream(request);
         let collect = async {
             let mut text = String::new();
@@ -382,7 +388,10 @@ impl Engine {
         let text = tokio::time::timeout(SUMMARY_TIMEOUT, collect)
             .await
             .map_err(|_| format!("no answer within {} s", SUMMARY_TIMEOUT.as_secs()))??;
-        let text = text.trim().to_string();
+        let text = match &restorer {
+            Some(restorer) => restorer.restore(text.trim()),
+            None => text.trim().to_string(),
+        };
         if text.is_empty() {
             return Err("the model answered with an empty summary".into());
         }

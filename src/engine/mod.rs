@@ -9,6 +9,7 @@ mod interpreter;
 mod mcp;
 mod memory;
 mod net;
+mod privacy;
 mod recovery;
 mod run;
 mod threads;

@@ -563,3 +563,58 @@ async fn every_fixture_replays_whole_bytewise_crlf_and_cut() {
         }
     }
 }
+
+/// Privacy "strict": what the provider receives has placeholders for personal data (but
+/// not for a kind the assistant allows); its answer's placeholders, split across chunks,
+/// come back as the values for the operator. The instructions are redacted first, so
+/// their address is `[EMAIL_1]` and the customer's `[EMAIL_2]`.
+#[tokio::test]
+async fn strict_privacy_sends_placeholders_and_restores_the_answer() {
+    let answer = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"I will write to [EMA\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"IL_2] about [CARD_1] [\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"from 10.0.0.7].\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let provider = FakeProvider::start(vec![Answer::sse(answer).chunked(7)]).await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, client) = server.project("privacy").await;
+    let mut body = assistant("careful", json!([]), vec![]);
+    body.model = "test-model".into();
+    body.instructions = "Escalate to legal@lawfirm.example when unsure.".into();
+    body.privacy =
+        serde_json::from_value(json!({"mode": "strict", "allowed_entities": ["ip"]})).unwrap();
+    let careful = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &careful.id).await;
+    let said = "I am jane.doe@example.com, card 4111 1111 1111 1111, server 10.0.0.7, call +1 415 555 0100, SSN 123-45-6789.";
+    let reply = ask(&client, &thread, said).await;
+
+    let sent = provider.received()[0].body.to_string();
+    for leaked in [
+        "jane.doe",
+        "4111",
+        "415 555",
+        "123-45-6789",
+        "legal@lawfirm",
+    ] {
+        assert!(
+            !sent.contains(leaked),
+            "{leaked} reached the provider: {sent}"
+        );
+    }
+    for placeholder in ["[EMAIL_1]", "[EMAIL_2]", "[CARD_1]", "[PHONE_1]", "[SSN_1]"] {
+        assert!(sent.contains(placeholder), "{placeholder} in {sent}");
+    }
+    assert!(
+        sent.contains("10.0.0.7"),
+        "an allowed kind is sent as it is"
+    );
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    assert_eq!(
+        reply.text(),
+        "I will write to jane.doe@example.com about 4111 1111 1111 1111 [from 10.0.0.7]."
+    );
+    // The operator's view of the thread keeps what was said.
+    let messages = client.all_messages(&thread).await.unwrap();
+    assert_eq!(messages[0].text(), said);
+}

@@ -6,6 +6,7 @@ mod context;
 mod routing;
 
 use super::net::NetRules;
+use super::privacy::Redactor;
 use super::{Engine, EngineError, EventScope, lock, tools};
 use crate::model::event::{TextDelta, ToolCallCreated, ToolCallDelta};
 use crate::model::{
@@ -302,13 +303,20 @@ impl Run {
     async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
         let provider = self.engine.provider_for(&self.assistant.model);
         self.refresh_mcp_tools().await;
-        let request = self.build_request().map_err(|err| {
+        let mut request = self.build_request().map_err(|err| {
             Outcome::Failed(Engine::error_body(
                 "server_error",
                 "context",
                 err.to_string(),
             ))
         })?;
+        // Privacy "strict": personal data leaves as placeholders; the answer's
+        // placeholders are put back before anyone sees it.
+        let mut restorers = None;
+        if let Some(mut redactor) = Redactor::new(&self.assistant.privacy) {
+            redactor.redact_request(&mut request);
+            restorers = Some((redactor.restorer(), redactor.restorer()));
+        }
         let model = self
             .engine
             .config()
@@ -348,7 +356,13 @@ impl Run {
             }
             match event {
                 ModelEvent::TextDelta(delta) => {
-                    let mut delta = delta;
+                    let mut delta = match &mut restorers {
+                        Some((text, _)) => text.push(&delta),
+                        None => delta,
+                    };
+                    if delta.is_empty() {
+                        continue;
+                    }
                     if !text_started {
                         text_started = true;
                         if !self.reply.text().is_empty() {
@@ -368,6 +382,13 @@ impl Run {
                     self.persist();
                 }
                 ModelEvent::ReasoningDelta(delta) => {
+                    let delta = match &mut restorers {
+                        Some((_, reasoning)) => reasoning.push(&delta),
+                        None => delta,
+                    };
+                    if delta.is_empty() {
+                        continue;
+                    }
                     if self.reply.reasoning.is_empty() {
                         self.reply.reasoning.push(ReasoningStep::default());
                     }
@@ -442,6 +463,27 @@ impl Run {
                         .record(&self.thread.project_id, &model, usage);
                 }
                 ModelEvent::Finished => break,
+            }
+        }
+        // What a restorer held back (a `[` that never became a placeholder) is text too.
+        if let Some((mut text, mut reasoning)) = restorers {
+            let rest = reasoning.finish();
+            if let Some(last) = self.reply.reasoning.last_mut().filter(|_| !rest.is_empty()) {
+                last.text.push_str(&rest);
+                self.emit(EventPayload::ReasoningDelta(TextDelta {
+                    thread_id: self.thread.id.clone(),
+                    message_id: self.reply.id.clone(),
+                    delta: rest,
+                }));
+            }
+            let rest = text.finish();
+            if !rest.is_empty() {
+                self.reply.append_text(&rest);
+                self.emit(EventPayload::MessageDelta(TextDelta {
+                    thread_id: self.thread.id.clone(),
+                    message_id: self.reply.id.clone(),
+                    delta: rest,
+                }));
             }
         }
         Ok(!call_slots.is_empty())
