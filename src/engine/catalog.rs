@@ -115,13 +115,8 @@ impl Engine {
 
     pub fn limits(&self, scope: &Scope, project_id: &str) -> EngineResult<LimitsView> {
         let project = self.project(scope, project_id)?;
-        let running = self
-            .inner
-            .store
-            .threads_with_status(ThreadStatus::Running)
-            .iter()
-            .filter(|t| t.project_id == project.id)
-            .count() as u64;
+        // Runs holding a slot and runs waiting for one; routed runs share their parent's.
+        let (running, queued) = self.inner.admission.counts(&project.id);
         Ok(LimitsView {
             tokens_per_minute: project.limits.tokens_per_minute,
             concurrent_threads: project.limits.concurrent_threads,
@@ -131,7 +126,7 @@ impl Engine {
                 .estimated_cost(&project.id, &self.inner.config),
             tokens_used_last_minute: self.inner.usage.tokens_last_minute(&project.id),
             running_threads: running,
-            queued_threads: 0,
+            queued_threads: queued,
             provider_rate_limits: self.inner.rate_limits.snapshot(),
         })
     }

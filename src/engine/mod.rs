@@ -3,6 +3,7 @@
 //! The API layer calls these operations with a [`Scope`] (which projects the caller may
 //! see); an object outside the scope is reported as not found, never shown.
 
+mod admission;
 mod bus;
 mod catalog;
 mod interpreter;
@@ -157,6 +158,8 @@ struct EngineInner {
     webhooks: webhook::Webhooks,
     /// The MCP servers of the assistants, started on first use.
     mcp: mcp::McpServers,
+    /// Project limits: slots, queues and the token budget runs wait for.
+    admission: Arc<admission::Admission>,
 }
 
 fn build_provider(
@@ -231,6 +234,7 @@ impl Engine {
                 shutdown: CancellationToken::new(),
                 webhooks: webhook::Webhooks::default(),
                 mcp: mcp::McpServers::default(),
+                admission: Arc::default(),
             }),
         })
     }

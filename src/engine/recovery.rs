@@ -50,7 +50,9 @@ impl Engine {
             // Final, but still listed as in progress: written whole, which unlists it.
             store.put_message(&message)?;
         }
-        for mut thread in store.threads_with_status(ThreadStatus::Running) {
+        let mut cut = store.threads_with_status(ThreadStatus::Running);
+        cut.extend(store.threads_with_status(ThreadStatus::Queued));
+        for mut thread in cut {
             thread.status = ThreadStatus::Active;
             store.put_thread(&thread)?;
             recovery.threads_reset += 1;

@@ -277,7 +277,7 @@ impl Engine {
         let _ = self.update_thread(thread_id, |t| {
             if matches!(
                 t.status,
-                ThreadStatus::Running | ThreadStatus::RequiresAction
+                ThreadStatus::Running | ThreadStatus::Queued | ThreadStatus::RequiresAction
             ) {
                 t.status = ThreadStatus::Active;
             }

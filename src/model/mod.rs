@@ -368,6 +368,8 @@ impl McpTool {
 #[serde(rename_all = "snake_case")]
 pub enum ThreadStatus {
     Active,
+    /// A run waits for its project's limits (a free slot, tokens this minute).
+    Queued,
     Running,
     RequiresAction,
     Closed,
@@ -377,6 +379,7 @@ impl ThreadStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ThreadStatus::Active => "active",
+            ThreadStatus::Queued => "queued",
             ThreadStatus::Running => "running",
             ThreadStatus::RequiresAction => "requires_action",
             ThreadStatus::Closed => "closed",
@@ -386,6 +389,7 @@ impl ThreadStatus {
     pub fn parse(text: &str) -> Option<ThreadStatus> {
         match text {
             "active" => Some(ThreadStatus::Active),
+            "queued" => Some(ThreadStatus::Queued),
             "running" => Some(ThreadStatus::Running),
             "requires_action" => Some(ThreadStatus::RequiresAction),
             "closed" => Some(ThreadStatus::Closed),

@@ -10,6 +10,7 @@ mod events;
 mod fake_provider;
 mod interpreter;
 mod layers;
+mod limits;
 mod llmock;
 mod mcp;
 mod memory;

@@ -178,8 +178,16 @@ pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken
             return;
         }
     };
+    let slot = match run.admit().await {
+        Ok(slot) => slot,
+        Err(outcome) => {
+            run.finish(outcome).await;
+            return;
+        }
+    };
     let outcome = run.drive().await;
     run.finish(outcome).await;
+    drop(slot);
 }
 
 /// A run whose thread, reply or assistant is gone still ends its reply, so streams end.
@@ -236,6 +244,51 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
 }
 
 impl Run {
+    /// Waits for the project's limits to let the run start (a free slot, tokens left
+    /// this minute), the thread `queued` meanwhile. A routed run uses its parent's slot:
+    /// the parent waits on it, so making it queue behind the parent could never end.
+    async fn admit(&self) -> Result<Option<super::admission::Slot>, Outcome> {
+        if self.chain.len() > 1 {
+            return Ok(None);
+        }
+        let Ok(Some(project)) = self.engine.store().project(&self.thread.project_id) else {
+            return Ok(None);
+        };
+        let was_queued = std::sync::atomic::AtomicBool::new(false);
+        let entered = self
+            .engine
+            .inner
+            .admission
+            .enter(
+                &project.id,
+                &project.limits,
+                || self.engine.inner.usage.tokens_last_minute(&project.id),
+                || {
+                    was_queued.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = self.engine.update_thread(&self.thread.id, |t| {
+                        if t.status == ThreadStatus::Running {
+                            t.status = ThreadStatus::Queued;
+                        }
+                    });
+                },
+                &self.cancel,
+            )
+            .await;
+        match entered {
+            Ok(slot) => {
+                if was_queued.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = self.engine.update_thread(&self.thread.id, |t| {
+                        if t.status == ThreadStatus::Queued {
+                            t.status = ThreadStatus::Running;
+                        }
+                    });
+                }
+                Ok(Some(slot))
+            }
+            Err(super::admission::Refused::Cancelled) => Err(Outcome::Cancelled),
+        }
+    }
+
     fn emit(&self, payload: EventPayload) {
         self.engine.emit(&self.scope, payload);
     }

@@ -416,8 +416,9 @@ impl App {
             SortOrder::Status => visible.sort_by_key(|&i| match threads[i].status {
                 ThreadStatus::RequiresAction => 0,
                 ThreadStatus::Running => 1,
-                ThreadStatus::Active => 2,
-                ThreadStatus::Closed => 3,
+                ThreadStatus::Queued => 2,
+                ThreadStatus::Active => 3,
+                ThreadStatus::Closed => 4,
             }),
         }
         visible
@@ -671,18 +672,14 @@ impl App {
     }
 
     /// Counts of threads by status, for the status bar.
-    pub fn counts(&self) -> (usize, usize) {
-        let running = self
-            .threads
-            .iter()
-            .filter(|t| t.status == ThreadStatus::Running)
-            .count();
-        let waiting = self
-            .threads
-            .iter()
-            .filter(|t| t.status == ThreadStatus::RequiresAction)
-            .count();
-        (running, waiting)
+    /// Threads running, waiting for the operator, and queued behind their project's limits.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |status| self.threads.iter().filter(|t| t.status == status).count();
+        (
+            count(ThreadStatus::Running),
+            count(ThreadStatus::RequiresAction),
+            count(ThreadStatus::Queued),
+        )
     }
 }
 

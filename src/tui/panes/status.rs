@@ -18,7 +18,13 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         Connection::Connected => "● connected".to_string(),
         Connection::Reconnecting(why) => format!("◌ reconnecting ({})", clip(why, 30)),
     };
-    let (running, waiting) = app.counts();
+    let (running, waiting, queued) = app.counts();
+    // Shown only when there are some: most projects never queue.
+    let queued = if queued > 0 {
+        format!(" · {queued} queued")
+    } else {
+        String::new()
+    };
     let context = app.focus.context();
     let mut hints: Vec<String> = Vec::new();
     for action in [
@@ -51,7 +57,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         )
     });
     let mut text = format!(
-        " {connection} {}{limits} │ {running} running · {waiting} waiting │ {}",
+        " {connection} {}{limits} │ {running} running · {waiting} waiting{queued} │ {}",
         app.origin,
         hints.join(" · ")
     );

@@ -39,6 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             let (icon, style) = match thread.status {
                 ThreadStatus::Active => ("·", theme.fg("dim")),
                 ThreadStatus::Running => ("●", theme.fg("running")),
+                ThreadStatus::Queued => ("◌", theme.fg("waiting")),
                 ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
                 ThreadStatus::Closed => ("✓", theme.fg("dim")),
             };
