@@ -35,10 +35,12 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/v2/projects", post(create_project).get(list_projects))
         .route("/v2/projects/{id}", get(get_project).patch(patch_project))
         .route("/v2/projects/{id}/keys", post(create_key))
         .route("/v2/projects/{id}/limits", get(get_limits))
+        .route("/v2/projects/{id}/logs", get(get_logs))
         .route(
             "/v2/assistants",
             post(create_assistant).get(list_assistants),
@@ -129,6 +131,20 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Prometheus (OpenMetrics) text; the admin key only.
+async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let text = state.engine.metrics_text()?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
@@ -150,6 +166,22 @@ fn page<T: HasId>(mut items: Vec<T>, params: &Params) -> ApiResult<List<T>> {
     let has_more = items.len() > limit;
     items.truncate(limit);
     Ok(List::new(items, has_more))
+}
+
+/// The project's newest telemetry events (`limit`, default 100, at most 1000), newest
+/// first.
+async fn get_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let limit = params.limit(100, 1000)?;
+    let events = state.engine.logs(&caller.scope, &id, limit)?;
+    Ok(
+        Json(serde_json::json!({"object": "list", "data": events, "has_more": false}))
+            .into_response(),
+    )
 }
 
 async fn create_project(

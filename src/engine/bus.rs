@@ -295,6 +295,11 @@ impl EventBus {
         self.inner.gate.read().await
     }
 
+    /// Event streams subscribed now.
+    pub fn subscribers(&self) -> usize {
+        self.inner.tx.receiver_count()
+    }
+
     /// The last id handed out: a listing read now is current as of it.
     pub fn last_id(&self) -> u64 {
         lock(&self.inner.state).last_id

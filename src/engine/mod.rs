@@ -9,10 +9,12 @@ mod catalog;
 mod interpreter;
 mod mcp;
 mod memory;
+mod metrics;
 mod net;
 mod privacy;
 mod recovery;
 mod run;
+mod telemetry;
 mod threads;
 mod tools;
 mod usage;
@@ -160,6 +162,10 @@ struct EngineInner {
     mcp: mcp::McpServers,
     /// Project limits: slots, queues and the token budget runs wait for.
     admission: Arc<admission::Admission>,
+    /// Model and tool call events, kept per project and written to the data dir.
+    telemetry: telemetry::TelemetryLog,
+    /// Counters for `/metrics`.
+    metrics: metrics::Metrics,
 }
 
 fn build_provider(
@@ -218,6 +224,7 @@ impl Engine {
                 )
             })
             .collect();
+        let telemetry = telemetry::TelemetryLog::open(store.dir());
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 local,
@@ -235,6 +242,8 @@ impl Engine {
                 webhooks: webhook::Webhooks::default(),
                 mcp: mcp::McpServers::default(),
                 admission: Arc::default(),
+                telemetry,
+                metrics: metrics::Metrics::default(),
             }),
         })
     }
@@ -273,6 +282,53 @@ impl Engine {
     pub async fn durable(&self) -> EngineResult<()> {
         self.inner.bus.sync().await;
         Ok(self.inner.store.flush().await?)
+    }
+
+    /// The Prometheus text of `/metrics`: counters kept as the runtime works, gauges read
+    /// now.
+    pub fn metrics_text(&self) -> EngineResult<String> {
+        let projects = self
+            .list_projects(&Scope::All)?
+            .into_iter()
+            .map(|project| {
+                let (running, queued) = self.inner.admission.counts(&project.id);
+                let cost = self
+                    .inner
+                    .usage
+                    .estimated_cost(&project.id, &self.inner.config);
+                (project.id, running, queued, cost)
+            })
+            .collect();
+        Ok(self.inner.metrics.encode(metrics::Snapshot {
+            projects,
+            sse_subscribers: self.inner.bus.subscribers() as u64,
+            store_bytes: self.inner.store.size_on_disk(),
+            last_event_id: self.inner.bus.last_id(),
+            telemetry_dropped: self.inner.telemetry.dropped(),
+        }))
+    }
+
+    /// The newest telemetry events of a project (at most `limit`), newest first.
+    pub fn logs(
+        &self,
+        scope: &Scope,
+        project_id: &str,
+        limit: usize,
+    ) -> EngineResult<Vec<crate::model::event::Telemetry>> {
+        let project = self.project(scope, project_id)?;
+        Ok(self.inner.telemetry.recent(&project.id, limit))
+    }
+
+    /// Records a model or tool call: kept for the logs endpoint, written to the data
+    /// dir's telemetry file, and sent as a `telemetry` event.
+    fn telemetry(
+        &self,
+        scope: &EventScope,
+        project_id: &str,
+        event: crate::model::event::Telemetry,
+    ) {
+        self.inner.telemetry.record(project_id, &event);
+        self.emit(scope, EventPayload::Telemetry(Box::new(event)));
     }
 
     /// Number of threads with a run in progress.

@@ -192,6 +192,11 @@ impl Redactor {
         }
     }
 
+    /// Whether anything was replaced: a safety event, flagged in telemetry.
+    pub fn replaced_any(&self) -> bool {
+        !self.by_placeholder.is_empty()
+    }
+
     /// What maps the model's placeholders back.
     pub fn restorer(&self) -> Restorer {
         Restorer {

@@ -82,15 +82,19 @@ pub struct MemoryUpdated {
 /// `telemetry`: one model or tool call, in the seed guide's shape.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Telemetry {
-    pub thread_id: String,
+    /// `model_call` or `tool_call`.
     pub event: String,
-    pub timestamp: u64,
+    /// RFC 3339, UTC (`2026-06-01T12:00:00Z`).
+    pub timestamp: String,
     pub assistant_id: Option<String>,
+    pub thread_id: String,
+    /// The tool called (`tool_call`), or none.
     pub tool: Option<String>,
-    pub latency_ms: Option<u64>,
+    pub latency_ms: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    pub safety_flag: bool,
+    /// Why the call is of note to safety (`pii_redacted`), or null.
+    pub safety_flag: Option<String>,
 }
 
 /// `error`: why a reply failed or ended incomplete.

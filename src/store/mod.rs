@@ -177,6 +177,11 @@ impl Store {
 
     /// Makes every write made before this call durable.
     ///
+    /// Bytes the database takes on disk (0 when sled cannot tell).
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.db.size_on_disk().unwrap_or(0)
+    }
+
     /// The data dir: files that live beside the database (tool scratch dirs) go here.
     pub fn dir(&self) -> &Path {
         &self.inner.dir

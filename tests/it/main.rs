@@ -18,5 +18,6 @@ mod providers;
 mod runs;
 mod seed_flow;
 mod support;
+mod telemetry;
 mod tui_e2e;
 mod webhook;

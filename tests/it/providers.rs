@@ -617,4 +617,12 @@ async fn strict_privacy_sends_placeholders_and_restores_the_answer() {
     // The operator's view of the thread keeps what was said.
     let messages = client.all_messages(&thread).await.unwrap();
     assert_eq!(messages[0].text(), said);
+    // The redaction is flagged in the model call's telemetry.
+    let project = careful.project_id;
+    let logs: serde_json::Value = client
+        .get(&format!("/v2/projects/{project}/logs"))
+        .await
+        .unwrap();
+    assert_eq!(logs["data"][0]["event"], "model_call");
+    assert_eq!(logs["data"][0]["safety_flag"], "pii_redacted");
 }

@@ -366,10 +366,16 @@ impl Run {
         // Privacy "strict": personal data leaves as placeholders; the answer's
         // placeholders are put back before anyone sees it.
         let mut restorers = None;
+        let mut safety_flag = None;
         if let Some(mut redactor) = Redactor::new(&self.assistant.privacy) {
             redactor.redact_request(&mut request);
+            if redactor.replaced_any() {
+                safety_flag = Some("pii_redacted".to_string());
+            }
             restorers = Some((redactor.restorer(), redactor.restorer()));
         }
+        let started = Instant::now();
+        let mut step_usage = Usage::default();
         let model = self
             .engine
             .config()
@@ -510,6 +516,8 @@ impl Run {
                     };
                     self.reply.usage.input_tokens += input_tokens;
                     self.reply.usage.output_tokens += output_tokens;
+                    step_usage.input_tokens += input_tokens;
+                    step_usage.output_tokens += output_tokens;
                     self.engine
                         .inner
                         .usage
@@ -518,6 +526,29 @@ impl Run {
                 ModelEvent::Finished => break,
             }
         }
+        let latency = started.elapsed();
+        self.engine.inner.metrics.model_call(
+            &self.thread.project_id,
+            &self.assistant.id,
+            latency.as_secs_f64(),
+            step_usage.input_tokens,
+            step_usage.output_tokens,
+        );
+        self.engine.telemetry(
+            &self.scope,
+            &self.thread.project_id,
+            crate::model::event::Telemetry {
+                event: "model_call".into(),
+                timestamp: crate::model::rfc3339(crate::model::now_secs()),
+                assistant_id: Some(self.assistant.id.clone()),
+                thread_id: self.thread.id.clone(),
+                tool: None,
+                latency_ms: latency.as_millis() as u64,
+                input_tokens: step_usage.input_tokens,
+                output_tokens: step_usage.output_tokens,
+                safety_flag,
+            },
+        );
         // What a restorer held back (a `[` that never became a placeholder) is text too.
         if let Some((mut text, mut reasoning)) = restorers {
             let rest = reasoning.finish();
@@ -827,10 +858,55 @@ impl Run {
         let payload =
             EventPayload::tool_call_output(&self.reply, &self.reply.tool_calls[result.index]);
         self.emit(payload);
+        // A call that ran (not one waiting for an operator) is a telemetry event.
+        if let Some(latency_ms) = result.latency_ms {
+            let call = &self.reply.tool_calls[result.index];
+            // The wire names (`code_interpreter`, `failed`) as metric labels.
+            let wire_name = |value: serde_json::Result<Value>| {
+                value
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            self.engine.inner.metrics.tool_call(
+                &self.thread.project_id,
+                &wire_name(serde_json::to_value(call.kind)),
+                &wire_name(serde_json::to_value(call.status)),
+                latency_ms as f64 / 1000.0,
+            );
+            let tool = call.function.name.clone();
+            self.engine.telemetry(
+                &self.scope,
+                &self.thread.project_id,
+                crate::model::event::Telemetry {
+                    event: "tool_call".into(),
+                    timestamp: crate::model::rfc3339(crate::model::now_secs()),
+                    assistant_id: Some(self.assistant.id.clone()),
+                    thread_id: self.thread.id.clone(),
+                    tool: Some(tool),
+                    latency_ms,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    safety_flag: None,
+                },
+            );
+        }
     }
 
     async fn finish(mut self, outcome: Outcome) {
         let engine = self.engine.clone();
+        let ended = match &outcome {
+            Outcome::Completed => "completed",
+            Outcome::Paused => "paused",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Failed(_) if self.has_output() => "incomplete",
+            Outcome::Failed(_) => "failed",
+            Outcome::StepLimit => "incomplete",
+        };
+        engine
+            .inner
+            .metrics
+            .run_ended(&self.thread.project_id, ended);
         if let Outcome::Paused = outcome {
             self.persist();
             engine.bus().sync().await;
