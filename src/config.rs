@@ -17,6 +17,18 @@ pub struct Config {
     pub ui: UiConfig,
     #[serde(default)]
     pub limits: ServerLimits,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: where projects' `logs_webhook`s may point.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Hosts a `logs_webhook` may reach although they are loopback or private (the same
+    /// rule as an assistant's `safety.allowed_domains`: the exact host).
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
 }
 
 /// The ceiling on any one reply's output, whatever an assistant asks for.

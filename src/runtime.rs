@@ -181,6 +181,7 @@ impl Runtime {
             );
         }
         engine.close_recovered(&recovery.incomplete).await;
+        engine.start_background();
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;

@@ -49,6 +49,7 @@ pub struct Snapshot {
     pub store_bytes: u64,
     pub last_event_id: u64,
     pub telemetry_dropped: u64,
+    pub webhook_dropped: u64,
 }
 
 impl Metrics {
@@ -175,6 +176,11 @@ impl Metrics {
             "telemetry_dropped",
             "Telemetry lines not written because the writer fell behind",
             ConstCounter::new(now.telemetry_dropped),
+        );
+        registry.register(
+            "logs_webhook_dropped",
+            "Telemetry events not delivered to a logs_webhook (its queue was full)",
+            ConstCounter::new(now.webhook_dropped),
         );
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {

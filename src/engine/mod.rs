@@ -14,6 +14,7 @@ mod net;
 mod privacy;
 mod recovery;
 mod run;
+mod shipper;
 mod telemetry;
 mod threads;
 mod tools;
@@ -166,6 +167,8 @@ struct EngineInner {
     telemetry: telemetry::TelemetryLog,
     /// Counters for `/metrics`.
     metrics: metrics::Metrics,
+    /// Telemetry on its way to projects' `logs_webhook`s.
+    shipper: shipper::Shipper,
 }
 
 fn build_provider(
@@ -244,6 +247,7 @@ impl Engine {
                 admission: Arc::default(),
                 telemetry,
                 metrics: metrics::Metrics::default(),
+                shipper: shipper::Shipper::default(),
             }),
         })
     }
@@ -284,6 +288,12 @@ impl Engine {
         Ok(self.inner.store.flush().await?)
     }
 
+    /// Starts what works in the background for the whole runtime: delivery of telemetry
+    /// to the projects' `logs_webhook`s.
+    pub fn start_background(&self) {
+        self.inner.shipper.start(self.clone());
+    }
+
     /// The Prometheus text of `/metrics`: counters kept as the runtime works, gauges read
     /// now.
     pub fn metrics_text(&self) -> EngineResult<String> {
@@ -305,6 +315,7 @@ impl Engine {
             store_bytes: self.inner.store.size_on_disk(),
             last_event_id: self.inner.bus.last_id(),
             telemetry_dropped: self.inner.telemetry.dropped(),
+            webhook_dropped: self.inner.shipper.dropped(),
         }))
     }
 
@@ -328,6 +339,7 @@ impl Engine {
         event: crate::model::event::Telemetry,
     ) {
         self.inner.telemetry.record(project_id, &event);
+        self.inner.shipper.send(project_id, &event);
         self.emit(scope, EventPayload::Telemetry(Box::new(event)));
     }
 

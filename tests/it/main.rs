@@ -12,6 +12,7 @@ mod interpreter;
 mod layers;
 mod limits;
 mod llmock;
+mod logs_webhook;
 mod mcp;
 mod memory;
 mod providers;
