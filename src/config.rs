@@ -19,6 +19,37 @@ pub struct Config {
     pub limits: ServerLimits,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[api]`: how much one project key may ask of the server.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Requests per second a project key may make, on average.
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: f64,
+    /// Requests a project key may make at once after a quiet spell.
+    #[serde(default = "default_request_burst")]
+    pub request_burst: u32,
+}
+
+fn default_requests_per_second() -> f64 {
+    50.0
+}
+
+fn default_request_burst() -> u32 {
+    200
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            requests_per_second: default_requests_per_second(),
+            request_burst: default_request_burst(),
+        }
+    }
 }
 
 /// `[telemetry]`: where projects' `logs_webhook`s may point.
@@ -186,6 +217,13 @@ impl Config {
                     return Err(format!("providers.{name}.{key}: must be more than 0"));
                 }
             }
+        }
+        if !(config.api.requests_per_second > 0.0 && config.api.requests_per_second.is_finite())
+            || config.api.request_burst == 0
+        {
+            return Err(
+                "api.requests_per_second and api.request_burst: must be greater than zero".into(),
+            );
         }
         if config.limits.max_output_tokens == 0 {
             return Err("limits.max_output_tokens: must be at least 1".into());

@@ -186,11 +186,7 @@ impl Runtime {
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            engine: engine.clone(),
-            admin_key_hash: hash_key(&admin_key),
-            sse_keepalive: options.sse_keepalive,
-        };
+        let state = AppState::new(engine.clone(), hash_key(&admin_key), options.sse_keepalive);
         let stop_server = CancellationToken::new();
         let stopped = stop_server.clone();
         let app = api::router(state);

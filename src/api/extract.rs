@@ -218,6 +218,14 @@ impl FromRequestParts<AppState> for Caller {
                 "The OpenAI-Project header names a project this key does not belong to.",
             ));
         }
+        if !state.rates.take(&hash) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                "Too many requests with this key; wait a moment (see Retry-After).",
+            ));
+        }
         Ok(Caller {
             scope: Scope::Project(project),
             admin: false,

@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod rate;
 mod sse;
 
 pub use error::ApiError;
@@ -28,6 +29,24 @@ pub struct AppState {
     pub admin_key_hash: String,
     /// How often idle SSE streams get a `: ping` comment.
     pub sse_keepalive: std::time::Duration,
+    /// Request rate limits of project keys.
+    pub rates: std::sync::Arc<rate::KeyRates>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, admin_key_hash: String, sse_keepalive: std::time::Duration) -> Self {
+        let limits = engine.config().api;
+        let rates = std::sync::Arc::new(rate::KeyRates::new(
+            limits.requests_per_second,
+            limits.request_burst,
+        ));
+        AppState {
+            engine,
+            admin_key_hash,
+            sse_keepalive,
+            rates,
+        }
+    }
 }
 
 type ApiResult<T> = Result<T, ApiError>;

@@ -134,3 +134,44 @@ async fn keys_are_required_checked_and_scoped() {
         }
     }
 }
+
+/// A project key over its request rate gets 429 with Retry-After; the admin key and
+/// other keys are not held back by it.
+#[tokio::test]
+async fn a_project_key_over_its_rate_gets_429() {
+    let config =
+        agentdeck::config::Config::parse("[api]\nrequests_per_second = 0.5\nrequest_burst = 3\n")
+            .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
+        options.config = config
+    })
+    .await;
+    let admin = server.admin();
+    let project = admin
+        .create_project(&agentdeck::model::requests::ProjectCreate {
+            name: "busy".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let key = admin.create_key(&project.id, None).await.unwrap().key;
+    let client = Client::new(&server.url, &key);
+    for _ in 0..3 {
+        client.list_assistants().await.unwrap();
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/assistants", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    let (_, other) = server.project("calm").await;
+    other.list_assistants().await.unwrap();
+    for _ in 0..10 {
+        admin.list_projects().await.unwrap();
+    }
+}

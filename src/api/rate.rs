@@ -1,0 +1,64 @@
+//! Per-key request rate limits: a token bucket per project key (the admin key is the
+//! operator's own and is not limited). Over the limit a request gets `429` with
+//! `Retry-After`; the map of buckets is bounded, idle full buckets going first.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Keys whose buckets are kept; beyond this, buckets that are full again are dropped.
+const KEYS_KEPT: usize = 10_000;
+
+pub struct KeyRates {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl KeyRates {
+    /// `per_second` on average, `burst` at once.
+    pub fn new(per_second: f64, burst: u32) -> KeyRates {
+        KeyRates {
+            per_second,
+            burst: f64::from(burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from the key's bucket; false when it is empty.
+    pub fn take(&self, key_hash: &str) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= KEYS_KEPT && !buckets.contains_key(key_hash) {
+            let (per_second, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * per_second < burst
+            });
+        }
+        let (tokens, at) = buckets
+            .entry(key_hash.to_string())
+            .or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_burst_then_the_rate() {
+        let rates = super::KeyRates::new(1000.0, 5);
+        assert!((0..5).all(|_| rates.take("k")));
+        assert!(!rates.take("k"), "the burst is spent");
+        assert!(rates.take("other"), "each key has its own bucket");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(rates.take("k"), "tokens come back at the rate");
+    }
+}
