@@ -28,6 +28,41 @@ pub struct RuntimeOptions {
     /// How long a client has to send a request's headers, and how long an idle kept-alive
     /// connection stays open.
     pub header_timeout: Duration,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The acceptor for these files; the error names the file and what is wrong with it.
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect())
+            .with_context(|| format!("--tls-cert {}: no PEM certificates", self.cert.display()))?;
+        if certs.is_empty() {
+            anyhow::bail!("--tls-cert {}: no PEM certificates", self.cert.display());
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .with_context(|| format!("--tls-key {}: no PEM private key", self.key.display()))?;
+        let provider =
+            std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .context("--tls-cert and --tls-key do not make a usable pair")?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+    }
 }
 
 impl RuntimeOptions {
@@ -43,6 +78,7 @@ impl RuntimeOptions {
             engine: EngineOptions::default(),
             sse_keepalive: Duration::from_secs(15),
             header_timeout: HEADER_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -57,6 +93,8 @@ pub struct ServeInfo {
 pub struct Runtime {
     engine: Engine,
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     admin_key: String,
     data_dir: PathBuf,
     announced: bool,
@@ -108,6 +146,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     header_timeout: Duration,
     stop: CancellationToken,
 ) {
@@ -137,15 +176,37 @@ async fn serve_http(
             tracing::warn!("could not set TCP_NODELAY: {err}");
         }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let watched = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = watched.await {
-                tracing::trace!("connection ended: {err}");
+        match &tls {
+            None => {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .into_owned();
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(err) = watched.await {
+                        tracing::trace!("connection ended: {err}");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                // The handshake runs in the connection's own task, bounded like a header.
+                let (acceptor, builder, watcher) =
+                    (acceptor.clone(), builder.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(err) = watcher.watch(connection).await {
+                        tracing::trace!("connection ended: {err}");
+                    }
+                });
+            }
+        }
     }
     graceful.shutdown().await;
 }
@@ -190,11 +251,20 @@ impl Runtime {
         let stop_server = CancellationToken::new();
         let stopped = stop_server.clone();
         let app = api::router(state);
-        let server = tokio::spawn(serve_http(listener, app, options.header_timeout, stopped));
+        let acceptor = options.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        let server = tokio::spawn(serve_http(
+            listener,
+            app,
+            acceptor,
+            options.header_timeout,
+            stopped,
+        ));
         crate::seed::ensure(&engine, options.seed_threads).await?;
         let runtime = Runtime {
             engine,
             addr,
+            scheme,
             admin_key,
             data_dir,
             announced: options.announce,
@@ -214,7 +284,7 @@ impl Runtime {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {

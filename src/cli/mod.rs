@@ -62,6 +62,15 @@ pub enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
         listen: SocketAddr,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM)
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address other machines reach (keys travel in clear)
+        #[arg(long)]
+        insecure_listen: bool,
     },
     /// API keys
     #[command(subcommand)]
@@ -237,7 +246,23 @@ pub async fn open_ui(global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
+/// How `serve` listens: where, and with TLS or not.
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub tls: Option<crate::runtime::TlsFiles>,
+    pub insecure: bool,
+}
+
+pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
+    // API keys are bearer tokens: on an address others reach they need TLS, unless the
+    // operator says plainly that the network is trusted.
+    if !listen.addr.ip().is_loopback() && listen.tls.is_none() && !listen.insecure {
+        bail!(
+            "serve --listen {} is reachable from other machines: give --tls-cert and --tls-key \
+             to serve HTTPS, or --insecure-listen to serve plain HTTP anyway",
+            listen.addr
+        );
+    }
     let dir = data_dir(global);
     if let Some(info) = read_serve_info(&dir) {
         if let Some(key) = admin_key(&dir) {
@@ -252,7 +277,8 @@ pub async fn serve(global: &Global, listen: SocketAddr) -> Result<ExitCode> {
         }
     }
     let runtime = Runtime::start(RuntimeOptions {
-        listen,
+        listen: listen.addr,
+        tls: listen.tls,
         announce: true,
         seed_threads: true,
         ..RuntimeOptions::new(dir.clone(), load_config(global)?)
@@ -290,8 +316,25 @@ async fn wait_for_stop_signal() {
 }
 
 pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> {
-    if let Command::Serve { listen } = command {
-        return serve(global, listen).await;
+    if let Command::Serve {
+        listen,
+        tls_cert,
+        tls_key,
+        insecure_listen,
+    } = command
+    {
+        let tls = tls_cert
+            .zip(tls_key)
+            .map(|(cert, key)| crate::runtime::TlsFiles { cert, key });
+        return serve(
+            global,
+            Listen {
+                addr: listen,
+                tls,
+                insecure: insecure_listen,
+            },
+        )
+        .await;
     }
     let connection = connect(global, false).await?;
     let result = run_client_command(&connection.client, command).await;

@@ -322,3 +322,87 @@ fn no_escape_sequence_reaches_the_terminal_through_the_cli() {
         "the JSON export keeps the text exact"
     );
 }
+
+/// `serve` on an address other machines reach needs TLS (or a plain `--insecure-listen`);
+/// with `--tls-cert/--tls-key` it speaks HTTPS, and plain HTTP gets nothing.
+#[tokio::test]
+async fn serve_off_loopback_needs_tls_and_serves_https_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agentdeck(dir.path(), &["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--tls-cert") && stderr.contains("--insecure-listen"),
+        "{stderr}"
+    );
+
+    // A test CA and a certificate for 127.0.0.1 it signs, from the openssl command line.
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (cert, key) = (path("cert.pem"), path("key.pem"));
+    std::fs::write(path("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    for args in [
+        format!(
+            "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=agentdeck-test-ca -keyout {} -out {}",
+            path("ca.key"),
+            path("ca.pem")
+        ),
+        format!(
+            "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {key} -out {}",
+            path("leaf.csr")
+        ),
+        format!(
+            "x509 -req -in {} -CA {} -CAkey {} -CAcreateserial -days 1 -extfile {} -out {cert}",
+            path("leaf.csr"),
+            path("ca.pem"),
+            path("ca.key"),
+            path("ext.cnf")
+        ),
+    ] {
+        let made = Command::new("openssl")
+            .args(args.split(' '))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|err| {
+                panic!("openssl is required by this test and could not run ({err}); `bash .ci/run` installs it")
+            });
+        assert!(made.success(), "openssl {args}");
+    }
+    let data = dir.path().join("served");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .env("AGENTDECK_ADMIN_KEY", "sk-admin-tls")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let info = crate::support::wait_for_serve_info(&data).await;
+    assert!(info.url.starts_with("https://127.0.0.1:"), "{}", info.url);
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(path("ca.pem")).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let health: serde_json::Value = trusted
+        .get(format!("{}/healthz", info.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let plain = info.url.replacen("https://", "http://", 1);
+    assert!(
+        reqwest::get(format!("{plain}/healthz")).await.is_err(),
+        "plain HTTP gets no answer"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
