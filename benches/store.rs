@@ -36,6 +36,7 @@ fn thread(i: usize) -> Thread {
         ]),
         title: Some(format!("Customer ticket number {i}")),
         parent_thread_id: None,
+        estimated_cost: 0.0,
     }
 }
 
@@ -59,6 +60,7 @@ fn message(thread_id: &str, i: usize) -> Message {
         reasoning: vec![],
         status: MessageStatus::Completed,
         usage: Usage::default(),
+        estimated_cost: 0.0,
         created_at: 1_795_000_000,
         error: None,
     }

@@ -34,6 +34,7 @@ fn workspace(messages: usize) -> App {
             metadata: BTreeMap::from([("priority".to_string(), "high".to_string())]),
             title: Some(format!("Customer ticket {i}")),
             parent_thread_id: None,
+            estimated_cost: 0.0,
         })
         .collect();
     app.apply(AppEvent::Snapshot {
@@ -60,6 +61,7 @@ fn workspace(messages: usize) -> App {
             reasoning: vec![],
             status: MessageStatus::Completed,
             usage: Usage::default(),
+            estimated_cost: 0.0,
             created_at: 1_795_000_000,
             error: None,
         })

@@ -437,6 +437,7 @@ fn stream_long_reply(words: &[String]) -> Reply {
         metadata: BTreeMap::new(),
         title: Some("A long answer".into()),
         parent_thread_id: None,
+        estimated_cost: 0.0,
     };
     app.apply(AppEvent::Snapshot {
         assistants: vec![],
@@ -458,6 +459,7 @@ fn stream_long_reply(words: &[String]) -> Reply {
             reasoning: vec![],
             status: MessageStatus::InProgress,
             usage: Usage::default(),
+            estimated_cost: 0.0,
             created_at: 0,
             error: None,
         }],

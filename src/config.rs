@@ -131,6 +131,16 @@ pub struct Price {
     pub output: f64,
 }
 
+impl Config {
+    /// USD for `usage` of `model` (prices are per million tokens); a model without a
+    /// price costs nothing.
+    pub fn cost(&self, model: &str, input_tokens: u64, output_tokens: u64) -> f64 {
+        self.prices.get(model).map_or(0.0, |price| {
+            (input_tokens as f64 * price.input + output_tokens as f64 * price.output) / 1_000_000.0
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {

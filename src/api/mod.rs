@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/projects/{id}/keys", post(create_key))
         .route("/v2/projects/{id}/limits", get(get_limits))
         .route("/v2/projects/{id}/logs", get(get_logs))
+        .route("/v2/projects/{id}/costs", get(get_costs))
         .route(
             "/v2/assistants",
             post(create_assistant).get(list_assistants),
@@ -185,6 +186,32 @@ fn page<T: HasId>(mut items: Vec<T>, params: &Params) -> ApiResult<List<T>> {
     let has_more = items.len() > limit;
     items.truncate(limit);
     Ok(List::new(items, has_more))
+}
+
+/// What the project's assistants cost so far, most first, and the project's total.
+async fn get_costs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let costs = state.engine.costs(&caller.scope, &id)?;
+    let total = state.engine.limits(&caller.scope, &id)?.estimated_cost;
+    let data: Vec<serde_json::Value> = costs
+        .into_iter()
+        .map(|(assistant_id, threads, cost)| {
+            let name = state
+                .engine
+                .assistant(&caller.scope, &assistant_id)
+                .map(|a| a.name)
+                .unwrap_or_default();
+            serde_json::json!({"object": "assistant.cost", "assistant_id": assistant_id,
+                "name": name, "threads": threads, "estimated_cost": cost})
+        })
+        .collect();
+    Ok(
+        Json(serde_json::json!({"object": "list", "data": data, "estimated_cost": total}))
+            .into_response(),
+    )
 }
 
 /// The project's newest telemetry events (`limit`, default 100, at most 1000), newest

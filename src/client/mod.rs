@@ -197,6 +197,13 @@ impl Client {
             .await
     }
 
+    /// What a project's assistants cost: `{data: [{assistant_id, name, threads,
+    /// estimated_cost}], estimated_cost}`.
+    pub async fn costs(&self, project_id: &str) -> ClientResult<Value> {
+        self.get(&format!("/v2/projects/{}/costs", enc(project_id)))
+            .await
+    }
+
     pub async fn memory(&self, thread_id: &str) -> ClientResult<crate::model::memory::MemoryView> {
         self.get(&format!("/v2/threads/{}/memory", enc(thread_id)))
             .await

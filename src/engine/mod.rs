@@ -586,6 +586,7 @@ impl Engine {
             reasoning: Vec::new(),
             status,
             usage: Usage::default(),
+            estimated_cost: 0.0,
             created_at: now_secs(),
             error: None,
         }

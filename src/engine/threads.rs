@@ -28,6 +28,7 @@ impl Engine {
             metadata: request.metadata,
             title: request.title.map(|t| validate::clip_title(&t)),
             parent_thread_id: None,
+            estimated_cost: 0.0,
         };
         self.inner.store.put_thread(&thread)?;
         self.emit(
@@ -114,6 +115,32 @@ impl Engine {
         let scratch = self.interpreter_scratch(scope, thread_id, call_id)?;
         super::interpreter::read_file(&scratch, name)
             .map_err(|_| EngineError::not_found("file", name))
+    }
+
+    /// What a project's assistants cost: (assistant id, threads, USD), most first.
+    pub fn costs(&self, scope: &Scope, project_id: &str) -> EngineResult<Vec<(String, u64, f64)>> {
+        let project = self.project(scope, project_id)?;
+        let mut by_assistant: std::collections::BTreeMap<String, (u64, f64)> = Default::default();
+        for thread in self
+            .inner
+            .store
+            .list_threads(&ThreadQuery {
+                project_id: Some(project.id.clone()),
+                limit: usize::MAX,
+                ..Default::default()
+            })
+            .0
+        {
+            let entry = by_assistant.entry(thread.assistant_id).or_default();
+            entry.0 += 1;
+            entry.1 += thread.estimated_cost;
+        }
+        let mut costs: Vec<(String, u64, f64)> = by_assistant
+            .into_iter()
+            .map(|(id, (threads, cost))| (id, threads, cost))
+            .collect();
+        costs.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Ok(costs)
     }
 
     pub fn thread(&self, scope: &Scope, id: &str) -> EngineResult<Thread> {
@@ -281,6 +308,7 @@ impl Engine {
             ) {
                 t.status = ThreadStatus::Active;
             }
+            t.estimated_cost += reply.estimated_cost;
         });
         self.emit(&scope, EventPayload::done(reply));
         self.inner.bus.sync().await;

@@ -66,13 +66,7 @@ impl UsageBook {
         totals
             .iter()
             .filter(|((project, _), _)| project == project_id)
-            .map(|((_, model), usage)| {
-                config.prices.get(model).map_or(0.0, |price| {
-                    (usage.input_tokens as f64 * price.input
-                        + usage.output_tokens as f64 * price.output)
-                        / 1_000_000.0
-                })
-            })
+            .map(|((_, model), usage)| config.cost(model, usage.input_tokens, usage.output_tokens))
             .sum()
     }
 }

@@ -410,6 +410,14 @@ pub struct Thread {
     pub metadata: BTreeMap<String, String>,
     pub title: Option<String>,
     pub parent_thread_id: Option<String>,
+    /// USD, from usage and the price table: every reply of the thread (an extension of
+    /// the seed's shape, left out while zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub estimated_cost: f64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -501,6 +509,9 @@ pub struct Message {
     pub reasoning: Vec<ReasoningStep>,
     pub status: MessageStatus,
     pub usage: Usage,
+    /// USD, from this reply's usage and the price table (left out while zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub estimated_cost: f64,
     pub created_at: u64,
     /// Why a reply is `failed` or `incomplete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

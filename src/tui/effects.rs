@@ -183,6 +183,30 @@ pub(super) async fn execute(
                 };
                 client.patch_thread(&thread_id, &patch).await?;
             }
+            Effect::LoadCosts => {
+                let mut rows = Vec::new();
+                let mut total = 0.0;
+                for project in client.list_projects().await?.data {
+                    let costs = client.costs(&project.id).await?;
+                    total += costs["estimated_cost"].as_f64().unwrap_or(0.0);
+                    for row in costs["data"].as_array().into_iter().flatten() {
+                        rows.push(format!(
+                            "{} ${:.4} ({} threads)",
+                            crate::text::one_line(row["name"].as_str().unwrap_or("?")),
+                            row["estimated_cost"].as_f64().unwrap_or(0.0),
+                            row["threads"].as_u64().unwrap_or(0)
+                        ));
+                    }
+                }
+                let _ = events.send(AppEvent::Notice(format!(
+                    "Cost ${total:.4}: {}",
+                    if rows.is_empty() {
+                        "no assistants yet".to_string()
+                    } else {
+                        rows.join(" · ")
+                    }
+                )));
+            }
             Effect::Demo => {
                 let started = crate::client::demo::start(&client).await?;
                 let _ = events.send(AppEvent::Notice(format!(

@@ -77,6 +77,7 @@ mod tests {
             metadata: BTreeMap::from([("priority".to_string(), priority.to_string())]),
             title: Some(title.into()),
             parent_thread_id: None,
+            estimated_cost: 0.0,
         }
     }
 

@@ -46,6 +46,7 @@ fn thread(
         ]),
         title: Some(title.into()),
         parent_thread_id: None,
+        estimated_cost: 0.0,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn message(id: &str, role: Role, text: &str) -> Message {
         reasoning: vec![],
         status: MessageStatus::Completed,
         usage: Usage::default(),
+        estimated_cost: 0.0,
         created_at: NOW - 60,
         error: None,
     }

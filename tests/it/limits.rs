@@ -101,3 +101,57 @@ async fn a_spent_token_budget_holds_runs_queued_until_cancelled() {
     .await;
     assert_eq!(client.limits(&project).await.unwrap().queued_threads, 0);
 }
+
+/// Cost: usage times the price table, per reply, per thread, per assistant and project.
+#[tokio::test]
+async fn replies_threads_and_assistants_add_up_their_cost() {
+    let config =
+        agentdeck::config::Config::parse("[prices.local]\ninput = 1000.0\noutput = 2000.0\n")
+            .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
+        options.config = config
+    })
+    .await;
+    let (project, client) = server.project("priced").await;
+    let a = client
+        .create_assistant(&assistant("writer", json!([]), vec![]))
+        .await
+        .unwrap()
+        .id;
+    let b = client
+        .create_assistant(&assistant("reader", json!([]), vec![]))
+        .await
+        .unwrap()
+        .id;
+    let mut expected_a = 0.0;
+    let thread = new_thread(&client, &a).await;
+    for text in ["hello", "tell me more"] {
+        let reply = ask(&client, &thread, text).await;
+        let price = (reply.usage.input_tokens as f64 * 1000.0
+            + reply.usage.output_tokens as f64 * 2000.0)
+            / 1_000_000.0;
+        assert!(price > 0.0);
+        assert!((reply.estimated_cost - price).abs() < 1e-9, "{reply:?}");
+        expected_a += price;
+    }
+    let thread_cost = client.thread(&thread).await.unwrap().estimated_cost;
+    assert!(
+        (thread_cost - expected_a).abs() < 1e-9,
+        "{thread_cost} vs {expected_a}"
+    );
+    let other = new_thread(&client, &b).await;
+    let expected_b = ask(&client, &other, "hi").await.estimated_cost;
+    let costs: Value = client
+        .get(&format!("/v2/projects/{}/costs", project.id))
+        .await
+        .unwrap();
+    let rows = costs["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{costs}");
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
+    assert_eq!(row("writer")["threads"], 1);
+    assert!((row("writer")["estimated_cost"].as_f64().unwrap() - expected_a).abs() < 1e-9);
+    assert!((row("reader")["estimated_cost"].as_f64().unwrap() - expected_b).abs() < 1e-9);
+    let total = costs["estimated_cost"].as_f64().unwrap();
+    assert!((total - expected_a - expected_b).abs() < 1e-9, "{costs}");
+    assert!((client.limits(&project.id).await.unwrap().estimated_cost - total).abs() < 1e-9);
+}

@@ -516,6 +516,10 @@ impl Run {
                     };
                     self.reply.usage.input_tokens += input_tokens;
                     self.reply.usage.output_tokens += output_tokens;
+                    self.reply.estimated_cost +=
+                        self.engine
+                            .config()
+                            .cost(&model, input_tokens, output_tokens);
                     step_usage.input_tokens += input_tokens;
                     step_usage.output_tokens += output_tokens;
                     self.engine

@@ -121,6 +121,7 @@ async fn route_inner(
         metadata: parent.metadata.clone(),
         title: Some(crate::engine::validate::clip_title(&args.message)),
         parent_thread_id: Some(parent.id.clone()),
+        estimated_cost: 0.0,
     };
     store.put_thread(&child).map_err(|e| e.to_string())?;
     engine.emit(

@@ -69,6 +69,10 @@ impl App {
                 self.notice = Some("Starting the demo…".into());
                 vec![Effect::Demo]
             }
+            "cost" => {
+                self.notice = Some("Adding up the costs…".into());
+                vec![Effect::LoadCosts]
+            }
             "theme" if !argument.is_empty() => vec![Effect::Theme(argument.to_string())],
             "attach" if !argument.is_empty() => vec![Effect::Attach(argument.to_string())],
             "debug-panic" => vec![Effect::DebugPanic],
@@ -110,7 +114,7 @@ impl App {
             }
             other => {
                 self.notice = Some(format!(
-                    "Unknown command '{other}': try theme NAME, demo, filter TEXT, reassign NAME, attach PATH, detach, help, quit."
+                    "Unknown command '{other}': try theme NAME, demo, cost, filter TEXT, reassign NAME, attach PATH, detach, help, quit."
                 ));
                 Vec::new()
             }

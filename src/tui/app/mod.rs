@@ -126,6 +126,8 @@ pub enum Effect {
     LoadMoreThreads(String),
     /// Tool calls of these threads from before the workspace started, for the Tools pane.
     LoadToolHistory(Vec<String>),
+    /// What each assistant costs, for `:cost`.
+    LoadCosts,
     Post {
         thread_id: String,
         text: String,

@@ -40,6 +40,7 @@ fn message(id: &str, text: &str, status: MessageStatus) -> Message {
         reasoning: vec![],
         status,
         usage: Usage::default(),
+        estimated_cost: 0.0,
         created_at: 0,
         error: None,
     }

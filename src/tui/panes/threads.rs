@@ -50,6 +50,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                     chips.push_str(&format!(" [{}]", clip(value, 16)));
                 }
             }
+            if thread.estimated_cost > 0.0 {
+                chips.push_str(&format!(" ${:.4}", thread.estimated_cost));
+            }
             let right = format!(
                 "{}{} {}",
                 chips,
@@ -112,5 +115,15 @@ mod tests {
             "threads_by_status",
             render_pane(&sorted, Pane::Threads, 90, 8)
         );
+    }
+
+    #[test]
+    fn a_thread_that_cost_something_shows_it_and_a_queued_one_its_icon() {
+        let mut app = workspace();
+        app.threads[0].estimated_cost = 0.0123;
+        app.threads[1].status = crate::model::ThreadStatus::Queued;
+        let screen = render_pane(&app, Pane::Threads, 120, 8);
+        assert!(screen.contains("$0.0123"), "{screen}");
+        assert!(screen.contains('◌'), "{screen}");
     }
 }
