@@ -228,6 +228,16 @@ impl Config {
                 }
             }
         }
+        for (model, price) in &config.prices {
+            for (side, value) in [("input", price.input), ("output", price.output)] {
+                // No negative (or negative-zero) price: a cost only ever grows.
+                if !(value.is_finite() && value >= 0.0) || value.is_sign_negative() {
+                    return Err(format!(
+                        "prices.{model}.{side}: must be a number of USD per million tokens, 0 or more"
+                    ));
+                }
+            }
+        }
         if !(config.api.requests_per_second > 0.0 && config.api.requests_per_second.is_finite())
             || config.api.request_burst == 0
         {
@@ -373,6 +383,13 @@ keymap = "default"
         assert!(err.contains("providers.x.base_url"), "{err}");
         let err = Config::parse("[uii]\n").unwrap_err();
         assert!(err.contains("uii"), "{err}");
+        for bad in ["-1.0", "-0.0", "nan", "inf"] {
+            let err =
+                Config::parse(&format!("[prices.m]\ninput = {bad}\noutput = 1.0\n")).unwrap_err();
+            assert!(err.contains("prices.m.input"), "{bad}: {err}");
+        }
+        let err = Config::parse("[api]\nrequests_per_second = 0\n").unwrap_err();
+        assert!(err.contains("api.requests_per_second"), "{err}");
     }
 
     #[test]

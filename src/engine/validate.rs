@@ -27,12 +27,29 @@ pub fn model(model: String) -> EngineResult<String> {
     Ok(model)
 }
 
+/// The most tokens a minute a project may be given (a trillion: beyond any provider).
+const MAX_TOKENS_PER_MINUTE: u64 = 1_000_000_000_000;
+/// The most runs a project may have at once.
+const MAX_CONCURRENT_THREADS: u64 = 100_000;
+
 pub fn limits(limits: Option<&Limits>) -> EngineResult<()> {
     if let Some(limits) = limits {
         if limits.tokens_per_minute == 0 || limits.concurrent_threads == 0 {
             return Err(EngineError::invalid(
                 "limits must be greater than zero.",
                 "limits",
+            ));
+        }
+        if limits.tokens_per_minute > MAX_TOKENS_PER_MINUTE {
+            return Err(EngineError::invalid(
+                format!("limits.tokens_per_minute must be at most {MAX_TOKENS_PER_MINUTE}."),
+                "limits.tokens_per_minute",
+            ));
+        }
+        if limits.concurrent_threads > MAX_CONCURRENT_THREADS {
+            return Err(EngineError::invalid(
+                format!("limits.concurrent_threads must be at most {MAX_CONCURRENT_THREADS}."),
+                "limits.concurrent_threads",
             ));
         }
     }

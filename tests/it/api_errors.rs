@@ -329,6 +329,27 @@ async fn thread_listing_filters_and_pages() {
     server.stop().await;
 }
 
+/// Limits at the edges of their type are refused, not stored.
+#[tokio::test]
+async fn limits_beyond_reason_are_refused() {
+    let server = TestServer::start().await;
+    for limits in [
+        json!({"tokens_per_minute": u64::MAX, "concurrent_threads": 1}),
+        json!({"tokens_per_minute": 1000, "concurrent_threads": u64::MAX}),
+        json!({"tokens_per_minute": 0, "concurrent_threads": 1}),
+    ] {
+        let (status, body, _) = raw(
+            &server,
+            reqwest::Method::POST,
+            "/v2/projects",
+            Some(serde_json::to_vec(&json!({"name": "x", "limits": limits})).unwrap()),
+        )
+        .await;
+        assert_eq!(status, 400, "{limits}: {body}");
+        assert_error(&body, "invalid_request_error");
+    }
+}
+
 /// What a hostile client found: a path that is not UTF-8, a body announced huge and never
 /// sent, and resume ids that are not ids. Each gets a JSON error, at once.
 #[tokio::test]
