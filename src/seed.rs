@@ -39,6 +39,7 @@ fn function(
         handler,
         approval: None,
         read_only: true,
+        trusted: false,
     })
 }
 

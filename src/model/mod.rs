@@ -202,6 +202,16 @@ impl Tool {
         }
     }
 
+    /// Whether the operator trusts this tool with the values privacy keeps from the model.
+    pub fn trusted(&self) -> bool {
+        match self {
+            Tool::Function(f) => f.trusted,
+            Tool::Webhook(w) => w.trusted,
+            Tool::Mcp(m) => m.trusted,
+            Tool::FileSearch(_) | Tool::CodeInterpreter(_) => false,
+        }
+    }
+
     pub fn approval(&self) -> Option<Approval> {
         match self {
             Tool::Function(f) => f.approval,
@@ -223,6 +233,10 @@ pub struct FunctionTool {
     /// A read-only tool never needs approval under `approval: "on-write"`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// Under privacy "strict", the values behind the placeholders of the arguments the
+    /// model writes are put back before this tool runs (other tools get placeholders).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -299,6 +313,10 @@ pub struct WebhookTool {
     /// The whole call (token included) must be done within this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Under privacy "strict", the values behind the placeholders of the arguments the
+    /// model writes are put back before this tool runs (other tools get placeholders).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
 }
@@ -351,6 +369,10 @@ pub struct McpTool {
     /// How long one call may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Under privacy "strict", the values behind the placeholders of the arguments the
+    /// model writes are put back before this tool runs (other tools get placeholders).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
 }

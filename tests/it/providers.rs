@@ -626,3 +626,52 @@ async fn strict_privacy_sends_placeholders_and_restores_the_answer() {
     assert_eq!(logs["data"][0]["event"], "model_call");
     assert_eq!(logs["data"][0]["safety_flag"], "pii_redacted");
 }
+
+/// Privacy "strict" and tools: a tool the operator marked `trusted` gets the values
+/// behind the placeholders of the model's arguments, another gets the placeholders; what
+/// the tools answer goes back to the model redacted.
+#[tokio::test]
+async fn strict_privacy_gives_values_only_to_trusted_tools() {
+    let calls = concat!(
+        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_t\",\"type\":\"function\",\"function\":{\"name\":\"notify\",\"arguments\":\"{\\\"to\\\":\\\"[EMAIL_1]\\\"}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_u\",\"type\":\"function\",\"function\":{\"name\":\"archive\",\"arguments\":\"{\\\"to\\\":\\\"[EMAIL_1]\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let provider = FakeProvider::start(vec![
+        Answer::sse(calls),
+        Answer::fixture("openai_chat_text.sse"),
+    ])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, client) = server.project("privacy-tools").await;
+    let echo = |name: &str, trusted: bool| {
+        json!({"type": "function", "trusted": trusted,
+               "function": {"name": name, "description": name, "parameters": {"type": "object", "properties": {}}},
+               "handler": {"command": ["cat"], "timeout_ms": 5000}})
+    };
+    let mut body = assistant(
+        "careful",
+        json!([echo("notify", true), echo("archive", false)]),
+        vec![],
+    );
+    body.model = "test-model".into();
+    body.privacy = serde_json::from_value(json!({"mode": "strict"})).unwrap();
+    let careful = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &careful.id).await;
+    let reply = ask(&client, &thread, "Tell jane.doe@example.com it shipped").await;
+    let output = |name: &str| {
+        reply
+            .tool_calls
+            .iter()
+            .find(|c| c.function.name == name)
+            .and_then(|c| c.output.clone())
+            .unwrap_or_else(|| panic!("{name}: {reply:?}"))
+    };
+    assert_eq!(output("notify"), r#"{"to":"jane.doe@example.com"}"#);
+    assert_eq!(output("archive"), r#"{"to":"[EMAIL_1]"}"#);
+    let second = provider.received()[1].body.to_string();
+    assert!(
+        !second.contains("jane.doe"),
+        "tool outputs go back redacted: {second}"
+    );
+}

@@ -166,6 +166,9 @@ struct Run {
     mcp_tools: Vec<OfferedMcp>,
     mcp_unavailable: Vec<(String, String)>,
     mcp_listed: bool,
+    /// Privacy "strict": the values behind the last model call's placeholders, for the
+    /// tools the operator trusts with them.
+    placeholders: Option<crate::engine::privacy::Restorer>,
 }
 
 pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
@@ -240,6 +243,7 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         mcp_tools: Vec::new(),
         mcp_unavailable: Vec::new(),
         mcp_listed: false,
+        placeholders: None,
     })
 }
 
@@ -373,6 +377,7 @@ impl Run {
                 safety_flag = Some("pii_redacted".to_string());
             }
             restorers = Some((redactor.restorer(), redactor.restorer()));
+            self.placeholders = Some(redactor.restorer());
         }
         let started = Instant::now();
         let mut step_usage = Usage::default();
@@ -750,11 +755,20 @@ impl Run {
                 continue;
             }
             let limit = WHOLE_OUTPUT_LIMIT;
+            // Placeholders stay placeholders unless the operator trusts the tool.
+            let trusted = match (&mcp, &tool) {
+                (Some(offered), _) => offered.tool.trusted,
+                (None, Some(tool)) => tool.trusted(),
+                (None, None) => false,
+            };
+            let arguments = match (&self.placeholders, trusted) {
+                (Some(placeholders), true) => placeholders.restore(&call.function.arguments),
+                _ => call.function.arguments.clone(),
+            };
             let cut = OutputCut {
                 limit: self.engine.inner.options.tool_output_limit,
                 whole: whole_output_path(self.engine.store().dir(), &call.id),
             };
-            let arguments = call.function.arguments.clone();
             if let Some(offered) = mcp {
                 let engine = self.engine.clone();
                 let rules = NetRules::of(&self.assistant.safety);
