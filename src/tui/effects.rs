@@ -190,11 +190,12 @@ pub(super) async fn execute(
                     let costs = client.costs(&project.id).await?;
                     total += costs["estimated_cost"].as_f64().unwrap_or(0.0);
                     for row in costs["data"].as_array().into_iter().flatten() {
+                        let threads = row["threads"].as_u64().unwrap_or(0);
                         rows.push(format!(
-                            "{} ${:.4} ({} threads)",
+                            "{} ${:.4} ({threads} thread{})",
                             crate::text::one_line(row["name"].as_str().unwrap_or("?")),
                             row["estimated_cost"].as_f64().unwrap_or(0.0),
-                            row["threads"].as_u64().unwrap_or(0)
+                            if threads == 1 { "" } else { "s" }
                         ));
                     }
                 }

@@ -10,6 +10,9 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
+/// Characters a title keeps before chips are given up for it.
+const TITLE_ROOM: usize = 12;
+
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let visible = app.visible_threads();
     let more = if app.threads_has_more { "+" } else { "" };
@@ -44,18 +47,20 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 ThreadStatus::Closed => ("✓", theme.fg("dim")),
             };
             let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
-            let mut chips = String::new();
-            for key in ["priority", "case_id"] {
-                if let Some(value) = thread.metadata.get(key) {
-                    chips.push_str(&format!(" [{}]", clip(value, 16)));
-                }
+            // Chips in the order they are given up when the row is narrow: the title
+            // keeps at least a few words' room, the age always shows.
+            let mut chips: Vec<String> = Vec::new();
+            if let Some(priority) = thread.metadata.get("priority") {
+                chips.push(format!(" [{}]", clip(priority, 16)));
             }
             if thread.estimated_cost > 0.0 {
-                chips.push_str(&format!(" ${:.4}", thread.estimated_cost));
+                chips.push(format!(" ${:.4}", thread.estimated_cost));
             }
-            let right = format!(
-                "{}{} {}",
-                chips,
+            if let Some(case) = thread.metadata.get("case_id") {
+                chips.push(format!(" [{}]", clip(case, 16)));
+            }
+            let tail = format!(
+                "{} {}",
                 if unread > 0 {
                     format!(" ({unread})")
                 } else {
@@ -63,6 +68,14 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 },
                 ui.ago(app.now, thread.updated_at)
             );
+            let room = |chips: &[String]| {
+                let used: usize = chips.iter().map(|c| c.chars().count()).sum();
+                2 + 13 + used + tail.chars().count() + TITLE_ROOM <= width
+            };
+            while !chips.is_empty() && !room(&chips) {
+                chips.pop();
+            }
+            let right = format!("{}{tail}", chips.concat());
             let assistant = clip(&app.assistant_name(&thread.assistant_id), 12);
             let title = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
             let used = 2 + 13 + right.chars().count() + 1;
