@@ -4,23 +4,9 @@ use crate::model::{Message, MessageStatus, Role, Thread};
 
 /// A UTC timestamp such as 2026-11-24 21:42 from unix seconds.
 fn format_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    // 2026-11-24T21:42:05Z → 2026-11-24 21:42 UTC
+    let stamp = crate::model::rfc3339(secs);
+    format!("{} {} UTC", &stamp[..10], &stamp[11..16])
 }
 
 /// A status as the API spells it (`requires_action`, not `RequiresAction`).

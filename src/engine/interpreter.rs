@@ -11,11 +11,10 @@
 //! stdout and stderr are cut at the tool output limit. The output names the exit status
 //! and the files the code left, which the operator can fetch from the API.
 
-use super::tools::{kill_group, read_bounded};
+use super::tools::{collect, kill_group};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 /// Address space of the code (Python itself needs some 30 MiB of it).
@@ -155,36 +154,11 @@ pub async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    let mut child = command
+    let child = command
         .spawn()
         .map_err(|err| format!("the interpreter could not start: {err}"))?;
     let pid = child.id();
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let input = code.as_bytes().to_vec();
-    let work = async move {
-        let feed = async move {
-            if let Some(mut stdin) = stdin {
-                let _ = stdin.write_all(&input).await;
-                let _ = stdin.shutdown().await;
-            }
-        };
-        let out = async move {
-            match stdout {
-                Some(s) => read_bounded(s, output_limit).await,
-                None => (Vec::new(), false),
-            }
-        };
-        let err = async move {
-            match stderr {
-                Some(s) => read_bounded(s, output_limit).await,
-                None => (Vec::new(), false),
-            }
-        };
-        let ((), out, err, status) = tokio::join!(feed, out, err, child.wait());
-        (out, err, status)
-    };
+    let work = collect(child, code.as_bytes().to_vec(), output_limit, output_limit);
     let finished = tokio::time::timeout(timeout, work).await;
     // Whatever the code left running in the background goes with it.
     kill_group(pid);

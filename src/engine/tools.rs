@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 /// Reads at most `limit` bytes and drains (discards) the rest, so the writer never blocks.
-pub(super) async fn read_bounded(
+async fn read_bounded(
     mut reader: impl AsyncRead + Unpin,
     limit: usize,
 ) -> (Vec<u8>, bool) {
@@ -25,6 +25,44 @@ pub(super) async fn read_bounded(
         }
     }
     (kept, truncated)
+}
+
+/// What a child process output, and how it ended: `input` fed to its stdin (a child that
+/// does not read it is fine), stdout and stderr read up to their limits (and whether
+/// they were cut), all at once so that no pipe fills and blocks it.
+pub(super) async fn collect(
+    mut child: tokio::process::Child,
+    input: Vec<u8>,
+    out_limit: usize,
+    err_limit: usize,
+) -> (
+    (Vec<u8>, bool),
+    (Vec<u8>, bool),
+    std::io::Result<std::process::ExitStatus>,
+) {
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let feed = async move {
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(&input).await;
+            let _ = stdin.shutdown().await;
+        }
+    };
+    let out = async move {
+        match stdout {
+            Some(s) => read_bounded(s, out_limit).await,
+            None => (Vec::new(), false),
+        }
+    };
+    let err = async move {
+        match stderr {
+            Some(s) => read_bounded(s, err_limit).await,
+            None => (Vec::new(), false),
+        }
+    };
+    let ((), out, err, status) = tokio::join!(feed, out, err, child.wait());
+    (out, err, status)
 }
 
 /// Runs `handler` with `arguments` on stdin. `Ok` is its stdout; `Err` says why the call
@@ -46,37 +84,11 @@ pub async fn run_command(
         .kill_on_drop(true);
     #[cfg(unix)]
     command.process_group(0);
-    let mut child = command
+    let child = command
         .spawn()
         .map_err(|err| format!("could not start `{program}`: {err}"))?;
     let pid = child.id();
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let input = arguments.as_bytes().to_vec();
-    let work = async move {
-        let feed = async move {
-            if let Some(mut stdin) = stdin {
-                // A handler that does not read its input is fine.
-                let _ = stdin.write_all(&input).await;
-                let _ = stdin.shutdown().await;
-            }
-        };
-        let out = async move {
-            match stdout {
-                Some(s) => read_bounded(s, limit).await,
-                None => (Vec::new(), false),
-            }
-        };
-        let err = async move {
-            match stderr {
-                Some(s) => read_bounded(s, 4096).await,
-                None => (Vec::new(), false),
-            }
-        };
-        let ((), out, err, status) = tokio::join!(feed, out, err, child.wait());
-        (out, err, status)
-    };
+    let work = collect(child, arguments.as_bytes().to_vec(), limit, 4096);
     let timeout = Duration::from_millis(handler.timeout_ms);
     let Ok(((stdout, truncated), (stderr, _), status)) = tokio::time::timeout(timeout, work).await
     else {
