@@ -30,8 +30,11 @@ const MAX_CPU_SECS: u64 = 60;
 const NOBODY: u32 = 65534;
 
 /// Where the files of a call's run are kept: `DATA_DIR/scratch/CALL_ID`.
+/// (Call ids come from providers: see `model::path_segment`.)
 pub fn scratch_dir(data_dir: &Path, call_id: &str) -> PathBuf {
-    data_dir.join("scratch").join(call_id)
+    data_dir
+        .join("scratch")
+        .join(crate::model::path_segment(call_id))
 }
 
 /// Whether this host can isolate the network; the reason when it cannot. Checked once.

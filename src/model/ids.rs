@@ -20,6 +20,22 @@ pub fn new_secret(prefix: &str) -> String {
     format!("{prefix}{}", random_chars(32))
 }
 
+/// An id as one safe path segment: itself when it is made of letters, digits, `_` and
+/// `-` (ours always are), else a hash of it. Ids a provider chose (tool call ids) can be
+/// anything, `../..` included; they must never name a path outside their folder.
+pub fn path_segment(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        id.to_string()
+    } else {
+        format!("id-{}", &hash_key(id)[..32])
+    }
+}
+
 /// Unix seconds as RFC 3339 in UTC (`2026-06-01T12:00:00Z`).
 pub fn rfc3339(secs: u64) -> String {
     // Days to a civil date (Howard Hinnant's algorithm, proleptic Gregorian calendar).
@@ -57,6 +73,27 @@ pub fn hash_key(secret: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ids_as_path_segments_stay_in_their_folder() {
+        assert_eq!(super::path_segment("call_abc-1"), "call_abc-1");
+        for hostile in [
+            "../../etc/passwd",
+            "a/b",
+            "",
+            "..",
+            "x\u{0}y",
+            &"x".repeat(200),
+        ] {
+            let segment = super::path_segment(hostile);
+            assert!(segment.starts_with("id-") && !segment.contains('/') && !segment.contains('.'));
+        }
+        assert_eq!(
+            super::path_segment("a/b"),
+            super::path_segment("a/b"),
+            "stable"
+        );
+    }
+
     #[test]
     fn rfc3339_dates() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

@@ -8,7 +8,7 @@ pub mod requests;
 pub use requests::ThreadQuery;
 
 pub use event::{Event, EventKind, EventPayload, LoggedData, LoggedEvent};
-pub use ids::{hash_key, new_id, new_secret, now_secs, rfc3339};
+pub use ids::{hash_key, new_id, new_secret, now_secs, path_segment, rfc3339};
 
 /// The response header naming the event id a listing is current as of.
 pub const EVENT_ID_HEADER: &str = "agentdeck-event-id";

@@ -140,7 +140,9 @@ fn timed(
 
 /// Where the whole output of a call is kept when the model got only its beginning.
 pub(crate) fn whole_output_path(data_dir: &std::path::Path, call_id: &str) -> std::path::PathBuf {
-    data_dir.join("outputs").join(call_id)
+    data_dir
+        .join("outputs")
+        .join(crate::model::path_segment(call_id))
 }
 
 /// An MCP tool offered to the model in this run.
