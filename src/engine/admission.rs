@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 /// How often a run held back only by the token budget looks again (tokens return as
 /// the minute window slides; nothing announces it).
-const TOKEN_RECHECK: Duration = Duration::from_millis(250);
+pub const TOKEN_RECHECK: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct ProjectSlots {

@@ -155,3 +155,35 @@ async fn replies_threads_and_assistants_add_up_their_cost() {
     assert!((total - expected_a - expected_b).abs() < 1e-9, "{costs}");
     assert!((client.limits(&project.id).await.unwrap().estimated_cost - total).abs() < 1e-9);
 }
+
+/// A run that spent the minute's budget waits, `queued`, before its next model call.
+#[tokio::test]
+async fn a_run_past_its_budget_waits_before_the_next_model_call() {
+    let server = TestServer::start().await;
+    let (_, client) = limited_project(
+        &server,
+        "spent mid-run",
+        json!({"tokens_per_minute": 1, "concurrent_threads": 10}),
+    )
+    .await;
+    let tools = json!([{"type": "function",
+        "function": {"name": "lookup_order", "description": "lookup order", "parameters": {"type": "object", "properties": {}}},
+        "handler": {"command": ["sh", "-c", "cat >/dev/null; printf shipped"], "timeout_ms": 5000}}]);
+    let a = client
+        .create_assistant(&assistant("worker", tools, vec![]))
+        .await
+        .unwrap()
+        .id;
+    let thread = new_thread(&client, &a).await;
+    let reply = post(&client, &thread, "/tool lookup_order {}").await;
+    eventually("the run to wait after its tool call", || async {
+        client.thread(&thread).await.unwrap().status == ThreadStatus::Queued
+    })
+    .await;
+    let waiting = client.message(&thread, &reply).await.unwrap();
+    assert_eq!(waiting.tool_calls.len(), 1);
+    assert_eq!(waiting.tool_calls[0].output.as_deref(), Some("shipped"));
+    client.cancel(&thread).await.unwrap();
+    let cut = wait_reply(&client, &thread, &reply).await;
+    assert_eq!(cut.status, MessageStatus::Incomplete);
+}

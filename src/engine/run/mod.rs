@@ -350,12 +350,49 @@ impl Run {
             if step >= max_steps {
                 return Outcome::StepLimit;
             }
+            // Each model call after the first waits for the project's token budget too: a
+            // run that has spent the minute's tokens does not go on spending.
+            if step > 0 {
+                if let Err(outcome) = self.wait_for_tokens().await {
+                    return outcome;
+                }
+            }
             match self.model_step(step).await {
                 Ok(true) => continue,
                 Ok(false) => return Outcome::Completed,
                 Err(outcome) => return outcome,
             }
         }
+    }
+
+    /// Waits, the thread `queued`, while the project has used its minute's tokens.
+    async fn wait_for_tokens(&self) -> Result<(), Outcome> {
+        let Ok(Some(project)) = self.engine.store().project(&self.thread.project_id) else {
+            return Ok(());
+        };
+        let spent = || {
+            self.engine.inner.usage.tokens_last_minute(&project.id)
+                >= project.limits.tokens_per_minute
+        };
+        if !spent() {
+            return Ok(());
+        }
+        let set_status = |from: ThreadStatus, to: ThreadStatus| {
+            let _ = self.engine.update_thread(&self.thread.id, |t| {
+                if t.status == from {
+                    t.status = to;
+                }
+            });
+        };
+        set_status(ThreadStatus::Running, ThreadStatus::Queued);
+        while spent() {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(Outcome::Cancelled),
+                _ = tokio::time::sleep(super::admission::TOKEN_RECHECK) => {}
+            }
+        }
+        set_status(ThreadStatus::Queued, ThreadStatus::Running);
+        Ok(())
     }
 
     /// One model call. `Ok(true)`: it asked for tools; `Ok(false)`: it gave its answer.
