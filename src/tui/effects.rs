@@ -190,23 +190,15 @@ pub(super) async fn execute(
                     let costs = client.costs(&project.id).await?;
                     total += costs["estimated_cost"].as_f64().unwrap_or(0.0);
                     for row in costs["data"].as_array().into_iter().flatten() {
-                        let threads = row["threads"].as_u64().unwrap_or(0);
-                        rows.push(format!(
-                            "{} ${:.4} ({threads} thread{})",
-                            crate::text::one_line(row["name"].as_str().unwrap_or("?")),
-                            row["estimated_cost"].as_f64().unwrap_or(0.0),
-                            if threads == 1 { "" } else { "s" }
-                        ));
+                        rows.push(super::app::CostRow {
+                            assistant: row["name"].as_str().unwrap_or("?").to_string(),
+                            threads: row["threads"].as_u64().unwrap_or(0),
+                            cost: row["estimated_cost"].as_f64().unwrap_or(0.0),
+                        });
                     }
                 }
-                let _ = events.send(AppEvent::Notice(format!(
-                    "Cost ${total:.4}: {}",
-                    if rows.is_empty() {
-                        "no assistants yet".to_string()
-                    } else {
-                        rows.join(" · ")
-                    }
-                )));
+                rows.sort_by(|a, b| b.cost.total_cmp(&a.cost));
+                let _ = events.send(AppEvent::Costs { rows, total });
             }
             Effect::Demo => {
                 let started = crate::client::demo::start(&client).await?;

@@ -68,7 +68,7 @@ pub(super) fn handle_key(
             }
             LineEdit::Ignored => Vec::new(),
         },
-        Mode::Help => {
+        Mode::Help | Mode::Costs => {
             app.mode = Mode::Normal;
             Vec::new()
         }

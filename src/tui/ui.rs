@@ -195,6 +195,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
     if app.mode == Mode::Help {
         panes::status::draw_help(frame, ui, area);
     }
+    if app.mode == Mode::Costs {
+        panes::status::draw_costs(frame, app, ui, area);
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,16 @@ pub enum Mode {
     Help,
     /// The command palette, with what was typed so far.
     Palette(String),
+    /// The table of what each assistant cost (`:cost`).
+    Costs,
+}
+
+/// One assistant's row of the `:cost` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostRow {
+    pub assistant: String,
+    pub threads: u64,
+    pub cost: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +234,11 @@ pub enum AppEvent {
     Limits(LimitsView),
     /// Tool calls from before the workspace started, newest first.
     ToolHistory(Vec<LiveCall>),
+    /// What each assistant cost (most first), and the total, for `:cost`.
+    Costs {
+        rows: Vec<CostRow>,
+        total: f64,
+    },
     Notice(String),
     /// Show, select and open this thread (one the user just started; its thread.created
     /// event may still be on its way).
@@ -304,6 +319,8 @@ pub struct App {
     /// Messages whose reasoning is shown whole.
     pub expanded: HashSet<String>,
     pub search: String,
+    /// The `:cost` table, as last loaded: (rows, total).
+    pub costs: (Vec<CostRow>, f64),
     /// Files to send with the next message: (name, text).
     pub attachments: Vec<(String, String)>,
     /// Bumped by every change of `threads` made here.
@@ -356,6 +373,7 @@ impl App {
             follow_selection: false,
             expanded: HashSet::new(),
             search: String::new(),
+            costs: (Vec::new(), 0.0),
             attachments: Vec::new(),
             threads_rev: 0,
             visible: Default::default(),
@@ -534,6 +552,12 @@ impl App {
                     text.len()
                 ));
                 self.attachments.push((name, text));
+                Vec::new()
+            }
+            AppEvent::Costs { rows, total } => {
+                self.costs = (rows, total);
+                self.notice = None;
+                self.mode = Mode::Costs;
                 Vec::new()
             }
             AppEvent::ToolHistory(calls) => {

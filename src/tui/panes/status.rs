@@ -118,6 +118,54 @@ pub fn draw_help(frame: &mut Frame, ui: &Ui, area: Rect) {
     );
 }
 
+/// The `:cost` table: each assistant's threads and cost, most first, and the total.
+pub fn draw_costs(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
+    let (rows, total) = &app.costs;
+    let width = area.width.min(60);
+    // The heading, the rows (or a line saying there are none), the total, the hint, the borders.
+    let height = area.height.min(rows.len().max(1) as u16 + 5);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let name_width = (width as usize).saturating_sub(2 + 10 + 12 + 2).max(4);
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:<name_width$} {:>9} {:>12}",
+            "assistant", "threads", "USD"
+        ),
+        ui.theme.fg("title"),
+    )];
+    for row in rows {
+        lines.push(Line::raw(format!(
+            "{:<name_width$} {:>9} {:>12.4}",
+            clip(&row.assistant, name_width),
+            row.threads,
+            row.cost
+        )));
+    }
+    if rows.is_empty() {
+        lines.push(Line::styled("No assistants yet.", ui.theme.fg("dim")));
+    }
+    lines.push(Line::styled(
+        format!("{:<name_width$} {:>9} {:>12.4}", "total", "", total),
+        ui.theme.fg("title"),
+    ));
+    lines.push(Line::styled("any key closes this", ui.theme.fg("dim")));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(ui.theme.border(true))
+                .title(" Cost "),
+        ),
+        rect,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use crate::tui::app::{Mode, Pane};
@@ -147,5 +195,36 @@ mod tests {
         app.mode = Mode::Search;
         app.search = "refund".into();
         insta::assert_snapshot!("status_search", status_line(&app, 120));
+    }
+
+    #[test]
+    fn the_cost_table_lists_assistants_most_first_and_any_key_closes_it() {
+        use crate::tui::app::{AppEvent, CostRow};
+        let mut app = workspace();
+        app.apply(AppEvent::Costs {
+            rows: vec![
+                CostRow {
+                    assistant: "triage".into(),
+                    threads: 12,
+                    cost: 1.25,
+                },
+                CostRow {
+                    assistant: "legal-review \u{1b}[2J".into(),
+                    threads: 1,
+                    cost: 0.0031,
+                },
+            ],
+            total: 1.2531,
+        });
+        assert_eq!(app.mode, Mode::Costs);
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(80, 16)).unwrap();
+        terminal
+            .draw(|frame| super::draw_costs(frame, &app, &ui, frame.area()))
+            .unwrap();
+        let _ = &mut ui;
+        let screen = format!("{}", terminal.backend());
+        assert!(!screen.contains('\u{1b}'));
+        insta::assert_snapshot!("cost_table", screen);
     }
 }
