@@ -176,37 +176,38 @@ async fn serve_http(
             tracing::warn!("could not set TCP_NODELAY: {err}");
         }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        match &tls {
-            None => {
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                    .into_owned();
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(err) = watched.await {
-                        tracing::trace!("connection ended: {err}");
+        let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // The handshake and the first request line are bounded like a header.
+            match tls {
+                None => {
+                    if let Some(stream) = api::screen_request_line(tcp, header_timeout).await {
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        if let Err(err) = watcher.watch(connection).await {
+                            tracing::trace!("connection ended: {err}");
+                        }
                     }
-                });
-            }
-            Some(acceptor) => {
-                // The handshake runs in the connection's own task, bounded like a header.
-                let (acceptor, builder, watcher) =
-                    (acceptor.clone(), builder.clone(), graceful.watcher());
-                tokio::spawn(async move {
-                    let Ok(Ok(stream)) =
+                }
+                Some(acceptor) => {
+                    let Ok(Ok(tls_stream)) =
                         tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await
                     else {
                         return;
                     };
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(err) = watcher.watch(connection).await {
-                        tracing::trace!("connection ended: {err}");
+                    if let Some(stream) = api::screen_request_line(tls_stream, header_timeout).await
+                    {
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        if let Err(err) = watcher.watch(connection).await {
+                            tracing::trace!("connection ended: {err}");
+                        }
                     }
-                });
+                }
             }
-        }
+        });
     }
     graceful.shutdown().await;
 }

@@ -3,7 +3,10 @@
 mod error;
 mod extract;
 mod rate;
+mod screen;
 mod sse;
+
+pub use screen::screen as screen_request_line;
 
 pub use error::ApiError;
 pub use extract::BODY_LIMIT;

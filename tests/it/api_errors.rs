@@ -377,6 +377,38 @@ async fn hostile_paths_bodies_and_resume_ids_get_json_errors() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("\"error\""), "a JSON error: {answer}");
 
+    // What hyper would refuse with an empty body: a raw 0xFF byte in the target, and a
+    // target of 100,000 characters.
+    let long = format!(
+        "GET /v2/threads/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "x".repeat(100_000)
+    );
+    for (request, status) in [
+        (
+            b"GET /v2/threads/\xff HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (long.into_bytes(), "414"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let _ = stream.write_all(&request).await;
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered at once")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer).to_string();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_error(&body, "invalid_request_error");
+    }
+
     let (_, client) = server.project("resume").await;
     let assistant = client
         .create_assistant(&assistant("a", json!([]), vec![]))
