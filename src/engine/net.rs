@@ -221,6 +221,24 @@ impl Resolve for CheckedResolver {
     }
 }
 
+/// An HTTP error's messages without its URL: a URL may carry credentials
+/// (`https://user:secret@host`), and these messages reach models, logs and telemetry.
+pub fn http_error(err: reqwest::Error) -> String {
+    error_chain(&err.without_url())
+}
+
+/// A URL as it may be shown: without user name and password.
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// Every message of an error's chain, for a tool output that says what went wrong.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
@@ -249,6 +267,14 @@ mod tests {
 
     fn url(text: &str) -> Url {
         Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn credentials_in_urls_are_not_shown() {
+        assert_eq!(
+            shown_url("https://user:s3cret@hooks.example.com/x?y=1"),
+            "https://hooks.example.com/x?y=1"
+        );
     }
 
     #[test]

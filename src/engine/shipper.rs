@@ -188,7 +188,7 @@ async fn post(
         .json(batch)
         .send()
         .await
-        .map_err(|err| super::net::error_chain(&err))?;
+        .map_err(super::net::http_error)?;
     if response.status().is_success() {
         Ok(())
     } else {

@@ -3,7 +3,7 @@
 //! network rules, with an OAuth2 client-credentials token when the tool asks for one.
 //! The output is the HTTP status and a bounded excerpt of the answer.
 
-use super::net::{NetRules, error_chain};
+use super::net::{NetRules, http_error, shown_url};
 use crate::model::{OAuth2, WebhookAuth, WebhookTool};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ impl Webhooks {
             check_payload(schema, &payload)?;
         }
         let endpoint = reqwest::Url::parse(&tool.endpoint)
-            .map_err(|err| format!("the endpoint {:?} is not a URL: {err}", tool.endpoint))?;
+            .map_err(|err| format!("the endpoint is not a URL: {err}"))?;
         rules.check_url(&endpoint)?;
         let timeout = Duration::from_millis(tool.timeout_ms());
         let client = self.client(rules, timeout)?;
@@ -95,7 +95,7 @@ impl Webhooks {
             let response = request
                 .send()
                 .await
-                .map_err(|err| describe(&err, &tool.endpoint, timeout))?;
+                .map_err(|err| describe(err, &tool.endpoint, timeout))?;
             // An expired or revoked token: one new token, one more try.
             if response.status() == reqwest::StatusCode::UNAUTHORIZED && !refreshed {
                 if let Some(oauth) = oauth {
@@ -107,7 +107,7 @@ impl Webhooks {
             let status = response.status();
             let (body, more) = read_capped(response, limit)
                 .await
-                .map_err(|err| describe(&err, &tool.endpoint, timeout))?;
+                .map_err(|err| describe(err, &tool.endpoint, timeout))?;
             let mut output = format!(
                 "HTTP {} {}",
                 status.as_u16(),
@@ -183,11 +183,11 @@ impl Webhooks {
             .body(body)
             .send()
             .await
-            .map_err(|err| format!("the OAuth2 token endpoint failed: {}", error_chain(&err)))?;
+            .map_err(|err| format!("the OAuth2 token endpoint failed: {}", http_error(err)))?;
         let status = response.status();
         let (answer, _) = read_capped(response, TOKEN_ANSWER_LIMIT)
             .await
-            .map_err(|err| format!("the OAuth2 token endpoint failed: {}", error_chain(&err)))?;
+            .map_err(|err| format!("the OAuth2 token endpoint failed: {}", http_error(err)))?;
         if !status.is_success() {
             return Err(format!(
                 "the OAuth2 token endpoint answered HTTP {}: {}",
@@ -279,13 +279,14 @@ async fn read_capped(
     Ok((body, false))
 }
 
-fn describe(err: &reqwest::Error, endpoint: &str, timeout: Duration) -> CallError {
+fn describe(err: reqwest::Error, endpoint: &str, timeout: Duration) -> CallError {
+    let endpoint = shown_url(endpoint);
     if err.is_timeout() {
         format!(
             "{endpoint} did not answer within {} ms",
             timeout.as_millis()
         )
     } else {
-        format!("the call to {endpoint} failed: {}", error_chain(err))
+        format!("the call to {endpoint} failed: {}", http_error(err))
     }
 }
