@@ -74,6 +74,13 @@ pub struct ServerLimits {
     /// Server ceiling for any one reply (output tokens, all model steps together).
     #[serde(default = "default_max_output_tokens")]
     pub max_output_tokens: u32,
+    /// The largest file `POST /v2/files` takes.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+fn default_max_file_bytes() -> u64 {
+    32 * 1024 * 1024
 }
 
 fn default_max_output_tokens() -> u32 {
@@ -84,6 +91,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
+            max_file_bytes: default_max_file_bytes(),
         }
     }
 }

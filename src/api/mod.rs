@@ -55,6 +55,8 @@ impl AppState {
 type ApiResult<T> = Result<T, ApiError>;
 
 pub fn router(state: AppState) -> Router {
+    let file_limit =
+        usize::try_from(state.engine.config().limits.max_file_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -74,6 +76,15 @@ pub fn router(state: AppState) -> Router {
                 .patch(patch_assistant)
                 .delete(delete_assistant),
         )
+        .route(
+            "/v2/files",
+            post(create_file)
+                .get(list_files)
+                // An upload may be as large as the file limit (and its multipart framing).
+                .layer(DefaultBodyLimit::max(file_limit.saturating_add(64 * 1024))),
+        )
+        .route("/v2/files/{id}", get(get_file))
+        .route("/v2/files/{id}/content", get(get_file_content))
         .route("/v2/threads", post(create_thread).get(list_threads))
         .route("/v2/threads/{id}", get(get_thread).patch(patch_thread))
         .route("/v2/threads/{id}/cancel", post(cancel_thread))
@@ -112,7 +123,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(extract::refuse_oversize))
+        .layer(axum::middleware::from_fn_with_state(
+            file_limit,
+            extract::refuse_oversize,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             durable_changes,
@@ -472,6 +486,98 @@ async fn get_message(
 ) -> ApiResult<Response> {
     let _durable = state.engine.bus().committed_view().await;
     Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
+}
+
+/// `POST /v2/files`: multipart `purpose` and `file` (with its file name).
+async fn create_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> ApiResult<Response> {
+    let invalid = |message: String| ApiError::invalid(message, Some("file".into()));
+    let (mut purpose, mut file) = (None, None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|err| invalid(format!("The multipart body is not valid: {err}")))?
+    {
+        match field.name() {
+            Some("purpose") => {
+                purpose = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(|err| invalid(format!("purpose: {err}")))?,
+                )
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or("upload").to_string();
+                let bytes = field.bytes().await.map_err(|err| {
+                    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::too_large(
+                            usize::try_from(state.engine.config().limits.max_file_bytes)
+                                .unwrap_or(usize::MAX),
+                        )
+                    } else {
+                        invalid(format!("file: {err}"))
+                    }
+                })?;
+                file = Some((name, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    let Some((name, contents)) = file else {
+        return Err(invalid("A multipart field `file` is required.".into()));
+    };
+    let purpose = purpose.unwrap_or_else(|| "assistants".into());
+    let project = headers
+        .get("openai-project")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
+    let file =
+        state
+            .engine
+            .create_file(&caller.scope, project.as_deref(), &name, &purpose, contents)?;
+    Ok(Json(file).into_response())
+}
+
+async fn list_files(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
+    let files = state.engine.files(&caller.scope)?;
+    Ok(Json(page(files, &params)?).into_response())
+}
+
+async fn get_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.file(&caller.scope, &id)?).into_response())
+}
+
+/// A file's bytes, never rendered by a browser (`attachment`, no sniffing).
+async fn get_file_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (_, contents) = state.engine.file_contents(&caller.scope, &id)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment"),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        contents,
+    )
+        .into_response())
 }
 
 /// A tool call's whole output (the model may have had only its beginning).

@@ -81,6 +81,9 @@ pub enum Command {
     /// Assistants
     #[command(subcommand)]
     Assistants(AssistantsCommand),
+    /// Files
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// Post a user message and stream the reply to stdout
     Send {
         /// Assistant name or id [default: triage, or the only assistant]
@@ -132,6 +135,20 @@ pub enum AssistantsCommand {
     Create {
         #[arg(long)]
         file: PathBuf,
+        /// The project [default: the only project, if there is one]
+        #[arg(long)]
+        project: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Upload a file (its type is sniffed from its bytes)
+    Upload {
+        path: PathBuf,
+        #[arg(long, default_value = "assistants")]
+        purpose: String,
         /// The project [default: the only project, if there is one]
         #[arg(long)]
         project: Option<String>,
@@ -386,6 +403,40 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             }
             let assistant = client.create_assistant(&body).await?;
             writeln!(out, "{}", serde_json::to_string_pretty(&assistant)?)?;
+        }
+        Command::Files(FilesCommand::Upload {
+            path,
+            purpose,
+            project,
+        }) => {
+            let contents =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let project = match project {
+                Some(project) => project,
+                None => only_project(client).await?,
+            };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "upload".into());
+            let file = client
+                .clone()
+                .with_project(Some(project))
+                .upload_file(&name, &contents, &purpose)
+                .await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&file)?)?;
+        }
+        Command::Files(FilesCommand::List) => {
+            for file in client.list_files().await?.data {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    one_line(&file.id),
+                    one_line(&file.filename),
+                    file.bytes,
+                    one_line(&file.content_type)
+                )?;
+            }
         }
         Command::Assistants(AssistantsCommand::List) => {
             for a in client.list_assistants().await?.data {

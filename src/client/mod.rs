@@ -197,6 +197,41 @@ impl Client {
             .await
     }
 
+    /// Uploads a file (`POST /v2/files`, multipart `purpose` and `file`).
+    pub async fn upload_file(
+        &self,
+        name: &str,
+        contents: &[u8],
+        purpose: &str,
+    ) -> ClientResult<crate::model::FileObject> {
+        let boundary = format!("agentdeck-{}", crate::model::new_id("b"));
+        // The name goes in a quoted header parameter: no quotes or line breaks in it.
+        let name: String = name
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .collect();
+        let mut body = Vec::with_capacity(contents.len() + 512);
+        body.extend_from_slice(
+            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{name}\"\r\ncontent-type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(contents);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = self
+            .request(reqwest::Method::POST, "/v2/files")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        self.send(request, "/v2/files").await
+    }
+
+    /// The files the key sees, newest first.
+    pub async fn list_files(&self) -> ClientResult<List<crate::model::FileObject>> {
+        self.get("/v2/files").await
+    }
+
     /// What a project's assistants cost: `{data: [{assistant_id, name, threads,
     /// estimated_cost}], estimated_cost}`.
     pub async fn costs(&self, project_id: &str) -> ClientResult<Value> {

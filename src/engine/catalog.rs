@@ -134,7 +134,11 @@ impl Engine {
     // --- assistants ----------------------------------------------------------------------
 
     /// The project a new object goes into: the scope's, or (admin) the one named in the body.
-    fn target_project(&self, scope: &Scope, named: Option<&str>) -> EngineResult<Project> {
+    pub(super) fn target_project(
+        &self,
+        scope: &Scope,
+        named: Option<&str>,
+    ) -> EngineResult<Project> {
         let id = match (scope.project(), named) {
             (Some(scoped), Some(named)) if scoped != named => {
                 return Err(EngineError::not_found("project", named));

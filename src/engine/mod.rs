@@ -6,6 +6,7 @@
 mod admission;
 mod bus;
 mod catalog;
+mod files;
 mod interpreter;
 mod mcp;
 mod memory;
@@ -432,6 +433,7 @@ impl Engine {
     ) -> EngineResult<MessagePosted> {
         let thread = self.thread(scope, thread_id)?;
         validate::message(&request)?;
+        self.check_files(&thread.project_id, &request)?;
         match request.role {
             Role::User => self.post_user_message(thread, request).await,
             Role::Tool => self.answer_tool_call(thread, request).await,

@@ -692,6 +692,27 @@ impl<T: HasId> List<T> {
     }
 }
 
+/// An uploaded file (OpenAI's file object, plus the project it belongs to and the type
+/// sniffed from its content).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileObject {
+    pub id: String,
+    pub object: String,
+    pub bytes: u64,
+    pub created_at: u64,
+    pub filename: String,
+    pub purpose: String,
+    pub project_id: String,
+    /// From the bytes, never from the name: `application/pdf`, `image/png`, `text/plain`...
+    pub content_type: String,
+}
+
+impl HasId for FileObject {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LimitsView {
     pub tokens_per_minute: u64,

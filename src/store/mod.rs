@@ -42,6 +42,8 @@ pub enum StoreError {
     SchemaTooNew { found: u64 },
     #[error("could not encode a record: {0}")]
     Encode(serde_json::Error),
+    #[error("file storage: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -69,6 +71,8 @@ struct Inner {
     usage: sled::Tree,
     /// Thread memory (summary, index of past turns), by thread id.
     memory: sled::Tree,
+    /// Uploaded files' metadata, by id (contents in `DATA_DIR/files/ID`).
+    files: sled::Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -160,6 +164,7 @@ impl Store {
             reply_parts: db.open_tree("reply_parts")?,
             usage: db.open_tree("usage")?,
             memory: db.open_tree("memory")?,
+            files: db.open_tree("files")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
@@ -253,6 +258,54 @@ impl Store {
     }
 
     // --- projects and keys ---------------------------------------------------------------
+
+    /// Stores a file: its contents first, written whole and synced, then its metadata, so
+    /// listed metadata always has its contents.
+    pub fn put_file(&self, file: &crate::model::FileObject, contents: &[u8]) -> StoreResult<()> {
+        let path = self.file_path(&file.id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temporary = path.with_extension("new");
+        {
+            use std::io::Write;
+            let mut out = std::fs::File::create(&temporary)?;
+            out.write_all(contents)?;
+            out.sync_all()?;
+        }
+        std::fs::rename(&temporary, &path)?;
+        self.inner.files.insert(file.id.as_bytes(), encode(file)?)?;
+        Ok(())
+    }
+
+    pub fn file(&self, id: &str) -> StoreResult<Option<crate::model::FileObject>> {
+        self.get(&self.inner.files, "files", id.as_bytes())
+    }
+
+    /// The files of a project (every project's for `None`), newest first.
+    pub fn files(&self, project_id: Option<&str>) -> StoreResult<Vec<crate::model::FileObject>> {
+        let mut files = Vec::new();
+        for entry in self.inner.files.iter() {
+            let (key, value) = entry?;
+            let file: crate::model::FileObject = decode("files", &key, &value)?;
+            if project_id.is_none_or(|p| p == file.project_id) {
+                files.push(file);
+            }
+        }
+        files.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(files)
+    }
+
+    pub fn file_contents(&self, id: &str) -> StoreResult<Vec<u8>> {
+        Ok(std::fs::read(self.file_path(id))?)
+    }
+
+    fn file_path(&self, id: &str) -> PathBuf {
+        self.inner
+            .dir
+            .join("files")
+            .join(crate::model::path_segment(id))
+    }
 
     pub fn put_project(&self, project: &Project) -> StoreResult<()> {
         self.inner

@@ -406,3 +406,29 @@ async fn serve_off_loopback_needs_tls_and_serves_https_with_it() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn files_upload_and_list_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contract.md");
+    std::fs::write(
+        &path,
+        "# Acme contract\n\nLiability shall not exceed $5M.\n",
+    )
+    .unwrap();
+    let out = agentdeck(dir.path(), &["files", "upload", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(file["filename"], "contract.md");
+    assert_eq!(file["content_type"], "text/plain");
+    let out = agentdeck(dir.path(), &["files", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains(file["id"].as_str().unwrap()) && listed.contains("contract.md"),
+        "{listed}"
+    );
+    let out = agentdeck(dir.path(), &["files", "upload", "/no/such/file"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("/no/such/file"));
+}

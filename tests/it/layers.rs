@@ -15,7 +15,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The runtime side.
     ("store", &["model"]),
     ("providers", &["model", "sse"]),
-    ("engine", &["model", "store", "providers", "config", "sse"]),
+    (
+        "engine",
+        &["model", "store", "providers", "config", "sse", "text"],
+    ),
     ("api", &["model", "engine"]),
     ("seed", &["model", "engine"]),
     // The terminal side.

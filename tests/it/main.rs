@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod events;
 mod fake_provider;
+mod files;
 mod interpreter;
 mod layers;
 mod limits;

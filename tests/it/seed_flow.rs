@@ -118,15 +118,39 @@ async fn the_seed_guide_flow_works_as_written() {
     assert_eq!(thread["status"], "active");
     assert!(thread["created_at"].as_u64().unwrap() > 1_700_000_000);
 
-    // 4. A message with an attachment, and 11. its reply streamed.
+    // 4. A message with an attachment (the contract uploaded first: an unknown file id
+    // is a 404), and 11. its reply streamed.
+    let (status, unknown) = call(
+        &server,
+        post.clone(),
+        &format!("/v2/threads/{thread_id}/messages"),
+        &api_key,
+        None,
+        Some(json!(
+            {"role": "user", "content": "Summarize the contract",
+             "attachments": [{"file_id": "file_contract_2026", "tools": [{"type": "file_search"}]}]}
+        )),
+    )
+    .await;
+    assert_eq!(status, 404, "{unknown}");
+    let (status, contract) = upload(
+        &server.url,
+        &api_key,
+        None,
+        "acme-contract.txt",
+        b"Liability shall not exceed $5M per annum.",
+    )
+    .await;
+    assert_eq!(status, 200, "{contract}");
+    let contract_id = contract["id"].as_str().unwrap().to_string();
     let (status, message) = call(&server, post.clone(), &format!("/v2/threads/{thread_id}/messages"), &api_key, None, Some(json!(
         {"role": "user", "content": "Can you summarize the key clauses in our contract with Acme Corp?",
-         "attachments": [{"file_id": "file_contract_2026", "tools": [{"type": "file_search"}]}]}
+         "attachments": [{"file_id": contract_id, "tools": [{"type": "file_search"}]}]}
     ))).await;
     assert_eq!(status, 200, "{message}");
     assert_eq!(message["object"], "thread.message");
     assert_eq!(message["role"], "user");
-    assert_eq!(message["attachments"][0]["file_id"], "file_contract_2026");
+    assert_eq!(message["attachments"][0]["file_id"], contract_id.as_str());
     let reply_id = message["response_message_id"].as_str().unwrap().to_string();
     let client = agentdeck::client::Client::new(&server.url, &api_key);
     let events = collect(client.message_stream(&thread_id, &reply_id)).await;
@@ -279,12 +303,12 @@ async fn the_seed_guide_flow_works_as_written() {
     // 7. Content as parts.
     let (status, parts) = call(&server, post.clone(), &format!("/v2/threads/{thread_id}/messages"), &api_key, None, Some(json!(
         {"role": "user", "content": [{"type": "text", "text": "Review this contract for exclusivity clauses."},
-                                     {"type": "file", "file_id": "file_contract_2026"}]}
+                                     {"type": "file", "file_id": contract_id}]}
     ))).await;
     assert_eq!(status, 200, "{parts}");
     assert_eq!(
         parts["content"][1],
-        json!({"type": "file", "file_id": "file_contract_2026"})
+        json!({"type": "file", "file_id": contract_id})
     );
     server.stop().await;
 }

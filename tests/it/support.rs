@@ -210,3 +210,48 @@ pub async fn spawn_serve_with_env(
     let info = wait_for_serve_info(dir).await;
     (child, info)
 }
+
+/// `POST /v2/files` with a hand-built multipart body (`purpose` and `file`): the answer's
+/// status and JSON.
+pub async fn upload(
+    url: &str,
+    key: &str,
+    project: Option<&str>,
+    name: &str,
+    contents: &[u8],
+) -> (u16, Value) {
+    let boundary = "agentdeck-test-boundary-7f3a";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{name}\"\r\ncontent-type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(contents);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = reqwest::Client::new()
+        .post(format!("{url}/v2/files"))
+        .bearer_auth(key)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body);
+    if let Some(project) = project {
+        request = request.header("OpenAI-Project", project);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}

@@ -1,0 +1,169 @@
+//! Uploaded files: stored per project in the data dir, their type sniffed from their
+//! bytes (never trusted from the name), served back whole.
+
+use super::{Engine, EngineError, EngineResult, Scope};
+use crate::model::{FileObject, new_id, now_secs};
+
+/// The type of a file from its first bytes: images, PDF and archives by their magic
+/// numbers; text when it is UTF-8 (JSON when it parses, HTML when it looks like it).
+pub fn sniff(bytes: &[u8]) -> &'static str {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(b"%PDF-") {
+        "application/pdf"
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if starts(b"\xff\xd8\xff") {
+        "image/jpeg"
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        "image/gif"
+    } else if starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        "image/webp"
+    } else if starts(b"PK\x03\x04") {
+        "application/zip"
+    } else if let Ok(text) = std::str::from_utf8(bytes) {
+        let head = text.trim_start();
+        let lower: String = head
+            .chars()
+            .take(256)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if (head.starts_with('{') || head.starts_with('['))
+            && serde_json::from_str::<serde_json::Value>(text).is_ok()
+        {
+            "application/json"
+        } else if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+            "text/html"
+        } else if text.contains('\0') {
+            "application/octet-stream"
+        } else {
+            "text/plain"
+        }
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// A file name as kept: its last path component, one line, at most 255 characters.
+fn clean_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let base: String = crate::text::one_line(base)
+        .trim()
+        .chars()
+        .take(255)
+        .collect();
+    if base.is_empty() || base == "." || base == ".." {
+        "upload".into()
+    } else {
+        base
+    }
+}
+
+impl Engine {
+    /// Stores an upload in the caller's project (the admin names one with `project`).
+    pub fn create_file(
+        &self,
+        scope: &Scope,
+        project: Option<&str>,
+        filename: &str,
+        purpose: &str,
+        contents: Vec<u8>,
+    ) -> EngineResult<FileObject> {
+        let project = self.target_project(scope, project)?;
+        let limit = self.config().limits.max_file_bytes;
+        if contents.len() as u64 > limit {
+            return Err(EngineError::invalid(
+                format!("The file is {} bytes; the most is {limit}.", contents.len()),
+                "file",
+            ));
+        }
+        if contents.is_empty() {
+            return Err(EngineError::invalid("The file is empty.", "file"));
+        }
+        let purpose = purpose.trim();
+        if purpose.is_empty()
+            || purpose.len() > 64
+            || !purpose
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(EngineError::invalid(
+                "purpose must be a word such as \"assistants\".",
+                "purpose",
+            ));
+        }
+        let file = FileObject {
+            id: new_id("file_"),
+            object: "file".into(),
+            bytes: contents.len() as u64,
+            created_at: now_secs(),
+            filename: clean_name(filename),
+            purpose: purpose.to_string(),
+            project_id: project.id,
+            content_type: sniff(&contents).to_string(),
+        };
+        self.inner.store.put_file(&file, &contents)?;
+        Ok(file)
+    }
+
+    /// A file the caller may see.
+    pub fn file(&self, scope: &Scope, id: &str) -> EngineResult<FileObject> {
+        match self.inner.store.file(id)? {
+            Some(file) if scope.sees(&file.project_id) => Ok(file),
+            _ => Err(EngineError::not_found("file", id)),
+        }
+    }
+
+    /// The files the caller may see, newest first.
+    pub fn files(&self, scope: &Scope) -> EngineResult<Vec<FileObject>> {
+        Ok(self.inner.store.files(scope.project())?)
+    }
+
+    /// A file's bytes, with its metadata.
+    pub fn file_contents(&self, scope: &Scope, id: &str) -> EngineResult<(FileObject, Vec<u8>)> {
+        let file = self.file(scope, id)?;
+        let contents = self.inner.store.file_contents(&file.id)?;
+        Ok((file, contents))
+    }
+
+    /// Every file a message names (attachments and file parts) is one of the thread's
+    /// project: else a 404, and nothing is stored.
+    pub(super) fn check_files(
+        &self,
+        project_id: &str,
+        request: &crate::model::requests::MessageCreate,
+    ) -> EngineResult<()> {
+        let mut ids: Vec<&str> = request
+            .attachments
+            .iter()
+            .map(|a| a.file_id.as_str())
+            .collect();
+        if let Some(crate::model::Content::Parts(parts)) = &request.content {
+            ids.extend(parts.iter().filter_map(|part| match part {
+                crate::model::ContentPart::File { file_id } => Some(file_id.as_str()),
+                crate::model::ContentPart::Text { .. } => None,
+            }));
+        }
+        for id in ids {
+            self.file(&Scope::Project(project_id.to_string()), id)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn types_come_from_the_bytes() {
+        assert_eq!(super::sniff(b"%PDF-1.7\n..."), "application/pdf");
+        assert_eq!(super::sniff(b"\x89PNG\r\n\x1a\nrest"), "image/png");
+        assert_eq!(super::sniff(b"RIFF\0\0\0\0WEBPVP8 "), "image/webp");
+        assert_eq!(super::sniff(b"{\"a\": 1}"), "application/json");
+        assert_eq!(super::sniff(b"<!DOCTYPE html><p>x"), "text/html");
+        assert_eq!(super::sniff(b"plain words"), "text/plain");
+        assert_eq!(super::sniff(b"\xff\xfe binary"), "application/octet-stream");
+        assert_eq!(super::sniff(b"nul\0inside"), "application/octet-stream");
+        assert_eq!(super::clean_name("../../etc/passwd"), "passwd");
+        assert_eq!(super::clean_name("a\u{1b}[2Jb.txt"), "a[2Jb.txt");
+        assert_eq!(super::clean_name(".."), "upload");
+    }
+}
