@@ -675,3 +675,53 @@ async fn strict_privacy_gives_values_only_to_trusted_tools() {
         "tool outputs go back redacted: {second}"
     );
 }
+
+/// Files a message names reach the model: a small text file inline, another named with
+/// its type and size (never dropped in silence).
+#[tokio::test]
+async fn attached_files_reach_the_model() {
+    let provider = FakeProvider::start(vec![Answer::fixture("openai_chat_text.sse")]).await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (project, client) = server.project("files").await;
+    let (status, contract) = upload(
+        &server.url,
+        &server.admin_key,
+        Some(&project.id),
+        "contract.txt",
+        b"Liability shall not exceed $5M per annum.",
+    )
+    .await;
+    assert_eq!(status, 200, "{contract}");
+    let (_, scan) = upload(
+        &server.url,
+        &server.admin_key,
+        Some(&project.id),
+        "scan.png",
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+    )
+    .await;
+    let mut body = assistant("reader", json!([]), vec![]);
+    body.model = "test-model".into();
+    let reader = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &reader.id).await;
+    let mut message = user("What is the liability cap?");
+    message.attachments = vec![
+        serde_json::from_value(json!({"file_id": contract["id"]})).unwrap(),
+        serde_json::from_value(json!({"file_id": scan["id"]})).unwrap(),
+    ];
+    let posted = client.post_message(&thread, &message).await.unwrap();
+    wait_reply(&client, &thread, &posted.response_message_id.unwrap()).await;
+    let sent = provider.received()[0].body.to_string();
+    assert!(
+        sent.contains("Liability shall not exceed $5M per annum."),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("[file contract.txt (text/plain, 41 bytes)]"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("[file scan.png (image/png, 16 bytes): its contents are not readable here]"),
+        "{sent}"
+    );
+}

@@ -9,7 +9,53 @@ use crate::providers::{
 };
 use serde_json::json;
 
+/// The most text of one attached file given to the model inline.
+const INLINE_FILE_BYTES: usize = 64 * 1024;
+
 impl Run {
+    /// A user message's text with its files: the text of a small text file inline, every
+    /// other file named with its type and size (what the model cannot read is said, never
+    /// dropped in silence).
+    fn with_files(&self, message: &Message) -> String {
+        let mut text = message.text();
+        let mut ids: Vec<&str> = message
+            .attachments
+            .iter()
+            .map(|a| a.file_id.as_str())
+            .collect();
+        if let Some(crate::model::Content::Parts(parts)) = &message.content {
+            ids.extend(parts.iter().filter_map(|part| match part {
+                crate::model::ContentPart::File { file_id } => Some(file_id.as_str()),
+                crate::model::ContentPart::Text { .. } => None,
+            }));
+        }
+        let store = self.engine.store();
+        for id in ids {
+            let Ok(Some(file)) = store.file(id) else {
+                continue;
+            };
+            let readable = matches!(
+                file.content_type.as_str(),
+                "text/plain" | "application/json" | "text/html"
+            ) && file.bytes as usize <= INLINE_FILE_BYTES;
+            let contents = readable
+                .then(|| store.file_contents(&file.id).ok())
+                .flatten()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            match contents {
+                Some(contents) => text.push_str(&format!(
+                    "\n\n[file {} ({}, {} bytes)]\n{contents}\n[end of {}]",
+                    file.filename, file.content_type, file.bytes, file.filename
+                )),
+                None => text.push_str(&format!(
+                    "\n\n[file {} ({}, {} bytes): its contents are not readable here]",
+                    file.filename, file.content_type, file.bytes
+                )),
+            }
+        }
+        text
+    }
+
     pub(super) fn build_request(&self) -> Result<ModelRequest, EngineError> {
         let store = self.engine.store();
         // With memory, the window decides what goes verbatim, not a message count.
@@ -35,7 +81,7 @@ impl Run {
                 message
             };
             match message.role {
-                Role::User => context.push(ContextItem::User(message.text())),
+                Role::User => context.push(ContextItem::User(self.with_files(message))),
                 Role::Assistant => {
                     push_assistant(&mut context, message, message.id == self.reply.id)
                 }
