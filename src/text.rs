@@ -26,10 +26,14 @@ pub fn sanitize_char(c: char) -> Option<char> {
 /// Untrusted text for one field of a line (a TSV column): sanitized, line breaks as
 /// spaces.
 pub fn one_line(text: &str) -> String {
+    one_line_chars(text).collect()
+}
+
+/// The characters of [`one_line`], lazily (for a caller that needs only the first few).
+pub fn one_line_chars(text: &str) -> impl Iterator<Item = char> + '_ {
     text.chars()
         .filter_map(sanitize_char)
         .map(|c| if c == '\n' { ' ' } else { c })
-        .collect()
 }
 
 /// Untrusted text for the clipboard: as [`sanitize`], but tabs stay tabs (code keeps

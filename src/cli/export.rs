@@ -9,13 +9,7 @@ fn format_time(secs: u64) -> String {
     format!("{} {} UTC", &stamp[..10], &stamp[11..16])
 }
 
-/// A status as the API spells it (`requires_action`, not `RequiresAction`).
-pub(super) fn wire_name(value: &impl serde::Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
-}
+pub(super) use crate::model::wire_name;
 
 pub fn export_markdown(
     thread: &Thread,

@@ -94,8 +94,8 @@ impl Engine {
             name: name.clone(),
             created_at: now_secs(),
         };
+        // On disk before the API answers (`Engine::durable`, like every change).
         self.inner.store.put_key(&hash_key(&secret), &record)?;
-        self.inner.store.flush().await?;
         Ok(KeyCreated {
             id: record.id,
             object: "api_key".into(),

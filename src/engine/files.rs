@@ -132,17 +132,7 @@ impl Engine {
         project_id: &str,
         request: &crate::model::requests::MessageCreate,
     ) -> EngineResult<()> {
-        let mut ids: Vec<&str> = request
-            .attachments
-            .iter()
-            .map(|a| a.file_id.as_str())
-            .collect();
-        if let Some(crate::model::Content::Parts(parts)) = &request.content {
-            ids.extend(parts.iter().filter_map(|part| match part {
-                crate::model::ContentPart::File { file_id } => Some(file_id.as_str()),
-                crate::model::ContentPart::Text { .. } => None,
-            }));
-        }
+        let ids = crate::model::file_ids(&request.attachments, request.content.as_ref());
         for id in ids {
             self.file(&Scope::Project(project_id.to_string()), id)?;
         }

@@ -692,6 +692,27 @@ impl<T: HasId> List<T> {
     }
 }
 
+/// A value as the API spells it (`requires_action`, `code_interpreter`), for enums that
+/// serialize to a string; empty for anything else.
+pub fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// The ids of the files a message names: its attachments, then its `file` parts.
+pub fn file_ids<'a>(attachments: &'a [Attachment], content: Option<&'a Content>) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = attachments.iter().map(|a| a.file_id.as_str()).collect();
+    if let Some(Content::Parts(parts)) = content {
+        ids.extend(parts.iter().filter_map(|part| match part {
+            ContentPart::File { file_id } => Some(file_id.as_str()),
+            ContentPart::Text { .. } => None,
+        }));
+    }
+    ids
+}
+
 /// An uploaded file (OpenAI's file object, plus the project it belongs to and the type
 /// sniffed from its content).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

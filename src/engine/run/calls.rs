@@ -426,17 +426,10 @@ impl Run {
         // A call that ran (not one waiting for an operator) is a telemetry event.
         if let Some(latency_ms) = result.latency_ms {
             let call = &self.reply.tool_calls[result.index];
-            // The wire names (`code_interpreter`, `failed`) as metric labels.
-            let wire_name = |value: serde_json::Result<Value>| {
-                value
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            };
             self.engine.inner.metrics.tool_call(
                 &self.thread.project_id,
-                &wire_name(serde_json::to_value(call.kind)),
-                &wire_name(serde_json::to_value(call.status)),
+                &crate::model::wire_name(&call.kind),
+                &crate::model::wire_name(&call.status),
                 latency_ms as f64 / 1000.0,
             );
             let tool = call.function.name.clone();

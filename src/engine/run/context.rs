@@ -18,17 +18,7 @@ impl Run {
     /// dropped in silence).
     fn with_files(&self, message: &Message) -> String {
         let mut text = message.text();
-        let mut ids: Vec<&str> = message
-            .attachments
-            .iter()
-            .map(|a| a.file_id.as_str())
-            .collect();
-        if let Some(crate::model::Content::Parts(parts)) = &message.content {
-            ids.extend(parts.iter().filter_map(|part| match part {
-                crate::model::ContentPart::File { file_id } => Some(file_id.as_str()),
-                crate::model::ContentPart::Text { .. } => None,
-            }));
-        }
+        let ids = crate::model::file_ids(&message.attachments, message.content.as_ref());
         let store = self.engine.store();
         for id in ids {
             let Ok(Some(file)) = store.file(id) else {

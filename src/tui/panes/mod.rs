@@ -12,7 +12,7 @@ pub mod tools;
 use super::app::{App, Pane};
 use super::ui::Ui;
 use crate::model::ToolCallStatus;
-use crate::text::sanitize_char;
+use crate::text::one_line_chars;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Span;
@@ -58,10 +58,7 @@ pub fn lines_or<'a>(
 /// Untrusted text on one line of at most `width` characters. Reads no further than it
 /// shows, so clipping a long streaming text costs the same as a short one.
 pub fn clip(text: &str, width: usize) -> String {
-    let mut clean = text
-        .chars()
-        .filter_map(sanitize_char)
-        .map(|c| if c == '\n' { ' ' } else { c });
+    let mut clean = one_line_chars(text);
     let mut out: String = clean.by_ref().take(width).collect();
     if clean.next().is_some() {
         // Too long: the last character shown makes room for the ellipsis.

@@ -82,15 +82,35 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     );
 }
 
-pub fn draw_help(frame: &mut Frame, ui: &Ui, area: Rect) {
-    let width = area.width.min(70);
-    let height = area.height.min(30);
+/// A box of `lines` in the middle of `area`, at most `width` x `height`, over the panes.
+fn overlay(
+    frame: &mut Frame,
+    ui: &Ui,
+    area: Rect,
+    size: (u16, u16),
+    title: &str,
+    lines: Vec<Line>,
+) {
+    let (width, height) = (area.width.min(size.0), area.height.min(size.1));
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(ui.theme.border(true))
+                .title(format!(" {title} ")),
+        ),
+        rect,
+    );
+}
+
+pub fn draw_help(frame: &mut Frame, ui: &Ui, area: Rect) {
     let mut lines = vec![Line::styled(
         "Keys (from the keymap; any key closes this)",
         ui.theme.fg("title"),
@@ -106,30 +126,13 @@ pub fn draw_help(frame: &mut Frame, ui: &Ui, area: Rect) {
         }
         lines.push(Line::raw(format!("  {key:<12} {}", action.describe())));
     }
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(ui.theme.border(true))
-                .title(" Help "),
-        ),
-        rect,
-    );
+    overlay(frame, ui, area, (70, 30), "Help", lines);
 }
 
 /// The `:cost` table: each assistant's threads and cost, most first, and the total.
 pub fn draw_costs(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let (rows, total) = &app.costs;
     let width = area.width.min(60);
-    // The heading, the rows (or a line saying there are none), the total, the hint, the borders.
-    let height = area.height.min(rows.len().max(1) as u16 + 5);
-    let rect = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
     let name_width = (width as usize).saturating_sub(2 + 10 + 12 + 2).max(4);
     let mut lines = vec![Line::styled(
         format!(
@@ -154,16 +157,9 @@ pub fn draw_costs(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         ui.theme.fg("title"),
     ));
     lines.push(Line::styled("any key closes this", ui.theme.fg("dim")));
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(ui.theme.border(true))
-                .title(" Cost "),
-        ),
-        rect,
-    );
+    // The lines and the borders.
+    let height = lines.len() as u16 + 2;
+    overlay(frame, ui, area, (width, height), "Cost", lines);
 }
 
 #[cfg(test)]
