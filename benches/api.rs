@@ -5,42 +5,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agentdeck::client::Client;
-use agentdeck::config::Config;
-use agentdeck::engine::EngineOptions;
-use agentdeck::model::requests::{MessageCreate, ProjectCreate, ThreadCreate};
-use agentdeck::model::{Content, Role};
-use agentdeck::runtime::{Runtime, RuntimeOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use std::time::Duration;
 
+mod common;
+
 struct Fixture {
-    _dir: tempfile::TempDir,
-    _runtime: Runtime,
+    _local: common::Local,
     client: Client,
     assistant_id: String,
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::start(RuntimeOptions {
-        engine: EngineOptions {
-            local_tps: 0.0,
-            ..EngineOptions::default()
-        },
-        ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
-    })
-    .await
-    .unwrap();
-    let admin = Client::new(&runtime.url(), runtime.admin_key());
-    let project = admin
-        .create_project(&ProjectCreate {
-            name: "bench".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let client = admin.with_project(Some(project.id));
+    let local = common::local_runtime("bench").await;
+    let client = local.client.clone();
     let assistant = client
         .create_assistant(
             &serde_json::from_value(serde_json::json!({"name": "bench", "model": "local"}))
@@ -49,41 +28,25 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     Fixture {
-        _dir: dir,
-        _runtime: runtime,
+        _local: local,
         client,
         assistant_id: assistant.id,
     }
 }
 
-fn user(text: &str) -> MessageCreate {
-    MessageCreate {
-        role: Role::User,
-        content: Some(Content::Text(text.into())),
-        attachments: vec![],
-        tool_call_id: None,
-    }
-}
-
-async fn new_thread(f: &Fixture) -> agentdeck::model::Thread {
-    f.client
-        .create_thread(&ThreadCreate {
-            assistant_id: f.assistant_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
+async fn new_thread(f: &Fixture) -> String {
+    common::new_thread(&f.client, &f.assistant_id).await
 }
 
 async fn exchange(f: &Fixture) {
     let thread = new_thread(f).await;
     let posted = f
         .client
-        .post_message(&thread.id, &user("Where is my order?"))
+        .post_message(&thread, &common::user("Where is my order?"))
         .await
         .unwrap();
     let reply = posted.response_message_id.unwrap();
-    let events: Vec<_> = f.client.message_stream(&thread.id, &reply).collect().await;
+    let events: Vec<_> = f.client.message_stream(&thread, &reply).collect().await;
     assert_eq!(events.last().unwrap().as_ref().unwrap().name(), "done");
 }
 
@@ -115,7 +78,7 @@ fn bench_fanout(c: &mut Criterion) {
             let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(SUBSCRIBERS);
             for _ in 0..SUBSCRIBERS {
                 let client = f.client.clone();
-                let thread = thread.id.clone();
+                let thread = thread.clone();
                 let ready = ready_tx.clone();
                 readers.push(tokio::spawn(async move {
                     let stream = client.events(&format!("/v2/threads/{thread}/events"), Some(0));
@@ -136,7 +99,7 @@ fn bench_fanout(c: &mut Criterion) {
                 ready_rx.recv().await;
             }
             f.client
-                .post_message(&thread.id, &user(&format!("/long {WORDS}")))
+                .post_message(&thread, &common::user(&format!("/long {WORDS}")))
                 .await
                 .unwrap();
             let mut counts = Vec::new();

@@ -19,11 +19,13 @@
 )]
 
 use agentdeck::client::Client;
-use agentdeck::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
-use agentdeck::model::{Content, Message, Role, ThreadStatus};
-use futures::StreamExt;
+use agentdeck::model::requests::{AssistantCreate, MessageCreate, ProjectCreate};
+use agentdeck::model::{Content, Role, ThreadStatus};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{ask, new_thread};
 
 const KEY: &str = "sk-admin-log-growth";
 
@@ -137,37 +139,6 @@ async fn assistant(client: &Client, name: &str, bound: Option<u32>) -> String {
             client.create_assistant(&request).await.unwrap().id
         }
     }
-}
-
-async fn ask(client: &Client, thread: &str, text: &str) -> Message {
-    let posted = client
-        .post_message(
-            thread,
-            &MessageCreate {
-                role: Role::User,
-                content: Some(Content::Text(text.into())),
-                attachments: vec![],
-                tool_call_id: None,
-            },
-        )
-        .await
-        .unwrap();
-    let reply = posted.response_message_id.unwrap();
-    let stream = client.message_stream(thread, &reply);
-    futures::pin_mut!(stream);
-    while stream.next().await.is_some() {}
-    client.message(thread, &reply).await.unwrap()
-}
-
-async fn new_thread(client: &Client, assistant_id: &str) -> String {
-    client
-        .create_thread(&ThreadCreate {
-            assistant_id: assistant_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id
 }
 
 async fn replies(count: usize, prompt: &'static str) {

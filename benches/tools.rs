@@ -9,50 +9,14 @@
 //! the `mcp` SDK into).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentdeck::client::Client;
-use agentdeck::config::Config;
-use agentdeck::engine::EngineOptions;
-use agentdeck::model::requests::{MessageCreate, ProjectCreate, ThreadCreate};
-use agentdeck::model::{Content, Role, ToolCallStatus};
-use agentdeck::runtime::{Runtime, RuntimeOptions};
+use agentdeck::model::ToolCallStatus;
 use criterion::{Criterion, criterion_group, criterion_main};
-use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    _runtime: Runtime,
-    client: Client,
-}
+mod common;
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::start(RuntimeOptions {
-        engine: EngineOptions {
-            local_tps: 0.0,
-            ..EngineOptions::default()
-        },
-        ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
-    })
-    .await
-    .unwrap();
-    let admin = Client::new(&runtime.url(), runtime.admin_key());
-    let project = admin
-        .create_project(&ProjectCreate {
-            name: "tools bench".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    Fixture {
-        client: admin.with_project(Some(project.id)),
-        _runtime: runtime,
-        _dir: dir,
-    }
-}
-
-async fn assistant(f: &Fixture, tools: serde_json::Value) -> String {
+async fn assistant(f: &common::Local, tools: serde_json::Value) -> String {
     f.client
         .create_assistant(
             &serde_json::from_value(json!({
@@ -67,31 +31,9 @@ async fn assistant(f: &Fixture, tools: serde_json::Value) -> String {
 }
 
 /// One whole exchange; checks the tool call completed when there was one.
-async fn exchange(f: &Fixture, assistant_id: &str, text: &str) {
-    let thread = f
-        .client
-        .create_thread(&ThreadCreate {
-            assistant_id: assistant_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let posted = f
-        .client
-        .post_message(
-            &thread.id,
-            &MessageCreate {
-                role: Role::User,
-                content: Some(Content::Text(text.into())),
-                attachments: vec![],
-                tool_call_id: None,
-            },
-        )
-        .await
-        .unwrap();
-    let reply = posted.response_message_id.unwrap();
-    let _: Vec<_> = f.client.message_stream(&thread.id, &reply).collect().await;
-    let message = f.client.message(&thread.id, &reply).await.unwrap();
+async fn exchange(f: &common::Local, assistant_id: &str, text: &str) {
+    let thread = common::new_thread(&f.client, assistant_id).await;
+    let message = common::ask(&f.client, &thread, text).await;
     for call in &message.tool_calls {
         assert_eq!(call.status, ToolCallStatus::Completed, "{call:?}");
     }
@@ -116,8 +58,8 @@ fn bench_tools(c: &mut Criterion) {
     let fixture_server =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/misbehaving.py");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let f = rt.block_on(fixture());
-    let pids = f._dir.path().join("pids");
+    let f = rt.block_on(common::local_runtime("tools bench"));
+    let pids = f.dir.path().join("pids");
     let (plain, webhook, mcp, code) = rt.block_on(async {
         let port = noop_receiver().await;
         (

@@ -1,0 +1,80 @@
+//! What several benches do alike: a runtime on a temporary data dir with a project, a
+//! thread, a user message, one whole exchange. Each bench uses a part of it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use agentdeck::client::Client;
+use agentdeck::config::Config;
+use agentdeck::engine::EngineOptions;
+use agentdeck::model::requests::{MessageCreate, ProjectCreate, ThreadCreate};
+use agentdeck::model::{Content, Message, Role};
+use agentdeck::runtime::{Runtime, RuntimeOptions};
+use futures::StreamExt;
+
+/// A runtime in this process (the local model unpaced) and a client of a new project
+/// whose limits are as high as they go: a bench measures the path, not the project's
+/// token budget (at the default 100,000 tokens a minute, runs would soon wait for it).
+pub struct Local {
+    pub client: Client,
+    pub runtime: Runtime,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn local_runtime(project: &str) -> Local {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::start(RuntimeOptions {
+        engine: EngineOptions {
+            local_tps: 0.0,
+            ..EngineOptions::default()
+        },
+        ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
+    })
+    .await
+    .unwrap();
+    let admin = Client::new(&runtime.url(), runtime.admin_key());
+    let project = admin
+        .create_project(&ProjectCreate {
+            name: project.into(),
+            limits: Some(agentdeck::model::Limits {
+                tokens_per_minute: 1_000_000_000_000,
+                concurrent_threads: 100_000,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    Local {
+        client: admin.with_project(Some(project.id)),
+        runtime,
+        dir,
+    }
+}
+
+pub fn user(text: &str) -> MessageCreate {
+    MessageCreate {
+        role: Role::User,
+        content: Some(Content::Text(text.into())),
+        attachments: vec![],
+        tool_call_id: None,
+    }
+}
+
+pub async fn new_thread(client: &Client, assistant_id: &str) -> String {
+    client
+        .create_thread(&ThreadCreate {
+            assistant_id: assistant_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+/// Posts `text`, follows the reply's stream to its end, and returns the reply.
+pub async fn ask(client: &Client, thread: &str, text: &str) -> Message {
+    let posted = client.post_message(thread, &user(text)).await.unwrap();
+    let reply = posted.response_message_id.unwrap();
+    let stream = client.message_stream(thread, &reply);
+    futures::pin_mut!(stream);
+    while stream.next().await.is_some() {}
+    client.message(thread, &reply).await.unwrap()
+}
