@@ -9,6 +9,7 @@ pub mod engine;
 pub mod model;
 pub mod providers;
 pub mod runtime;
+pub mod search;
 pub mod seed;
 pub mod sse;
 pub mod store;

@@ -734,6 +734,76 @@ impl HasId for FileObject {
     }
 }
 
+/// A searchable collection of files: their text in chunks, ranked by `file_search`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VectorStore {
+    pub id: String,
+    pub object: String,
+    pub name: String,
+    pub file_ids: Vec<String>,
+    pub created_at: u64,
+    pub project_id: String,
+    /// The thread whose attachments made this store, if a thread's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// `in_progress` while any file is being read, else `completed`.
+    pub status: IngestStatus,
+    pub file_counts: FileCounts,
+    /// Each file's ingestion, in the order of `file_ids`.
+    pub files: Vec<VectorStoreFile>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestStatus {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct FileCounts {
+    pub in_progress: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VectorStoreFile {
+    pub file_id: String,
+    pub status: IngestStatus,
+    /// Chunks indexed (0 until completed).
+    pub chunks: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl VectorStore {
+    /// Makes `file_ids`, `status` and `file_counts` agree with `files`.
+    pub fn settle(&mut self) {
+        self.file_ids = self.files.iter().map(|f| f.file_id.clone()).collect();
+        let count = |status| self.files.iter().filter(|f| f.status == status).count() as u64;
+        self.file_counts = FileCounts {
+            in_progress: count(IngestStatus::InProgress),
+            completed: count(IngestStatus::Completed),
+            failed: count(IngestStatus::Failed),
+            total: self.files.len() as u64,
+        };
+        self.status = if self.file_counts.in_progress > 0 {
+            IngestStatus::InProgress
+        } else {
+            IngestStatus::Completed
+        };
+    }
+}
+
+impl HasId for VectorStore {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LimitsView {
     pub tokens_per_minute: u64,

@@ -185,3 +185,21 @@ pub struct ThreadQuery {
     /// Oldest activity first instead of newest first.
     pub ascending: bool,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorStoreCreate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub file_ids: Vec<String>,
+    /// The project (the admin key names one; a project key's own is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorStoreFileAdd {
+    pub file_id: String,
+}

@@ -73,6 +73,8 @@ struct Inner {
     memory: sled::Tree,
     /// Uploaded files' metadata, by id (contents in `DATA_DIR/files/ID`).
     files: sled::Tree,
+    /// Vector stores (their chunks live in the search index), by id.
+    vector_stores: sled::Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -165,6 +167,7 @@ impl Store {
             usage: db.open_tree("usage")?,
             memory: db.open_tree("memory")?,
             files: db.open_tree("files")?,
+            vector_stores: db.open_tree("vector_stores")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
@@ -294,6 +297,48 @@ impl Store {
         }
         files.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(files)
+    }
+
+    /// Removes a file's record, then its contents.
+    pub fn delete_file(&self, id: &str) -> StoreResult<bool> {
+        let existed = self.inner.files.remove(id.as_bytes())?.is_some();
+        match std::fs::remove_file(self.file_path(id)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+            _ => {}
+        }
+        Ok(existed)
+    }
+
+    pub fn put_vector_store(&self, store: &crate::model::VectorStore) -> StoreResult<()> {
+        self.inner
+            .vector_stores
+            .insert(store.id.as_bytes(), encode(store)?)?;
+        Ok(())
+    }
+
+    pub fn vector_store(&self, id: &str) -> StoreResult<Option<crate::model::VectorStore>> {
+        self.get(&self.inner.vector_stores, "vector_stores", id.as_bytes())
+    }
+
+    /// Vector stores of a project (every project with `None`), newest first.
+    pub fn vector_stores(
+        &self,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<crate::model::VectorStore>> {
+        let mut stores = Vec::new();
+        for entry in self.inner.vector_stores.iter() {
+            let (key, value) = entry?;
+            let store: crate::model::VectorStore = decode("vector_stores", &key, &value)?;
+            if project_id.is_none_or(|p| p == store.project_id) {
+                stores.push(store);
+            }
+        }
+        stores.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(stores)
+    }
+
+    pub fn delete_vector_store(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.inner.vector_stores.remove(id.as_bytes())?.is_some())
     }
 
     pub fn file_contents(&self, id: &str) -> StoreResult<Vec<u8>> {

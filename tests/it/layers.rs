@@ -15,9 +15,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The runtime side.
     ("store", &["model"]),
     ("providers", &["model", "sse"]),
+    ("search", &[]),
     (
         "engine",
-        &["model", "store", "providers", "config", "sse", "text"],
+        &[
+            "model",
+            "store",
+            "providers",
+            "config",
+            "sse",
+            "text",
+            "search",
+        ],
     ),
     ("api", &["model", "engine"]),
     ("seed", &["model", "engine"]),
