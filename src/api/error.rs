@@ -81,6 +81,15 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", "conflict", message)
             }
             EngineError::Forbidden(message) => ApiError::forbidden(message),
+            EngineError::Search(err) => {
+                tracing::error!("{err}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "search_error",
+                    "The search index could not be read or written; nothing was changed.",
+                )
+            }
             EngineError::Store(err) => {
                 tracing::error!("storage error: {err}");
                 ApiError::new(

@@ -14,7 +14,7 @@ pub use extract::BODY_LIMIT;
 use crate::engine::Engine;
 use crate::model::requests::{
     ApproveRequest, AssistantCreate, AssistantPatch, DenyRequest, KeyCreate, MessageCreate,
-    ProjectCreate, ProjectPatch, ThreadCreate, ThreadPatch,
+    ProjectCreate, ProjectPatch, ThreadCreate, ThreadPatch, VectorStoreCreate, VectorStoreFileAdd,
 };
 use crate::model::{EVENT_ID_HEADER, ThreadQuery};
 use crate::model::{HasId, List, ThreadStatus};
@@ -83,7 +83,21 @@ pub fn router(state: AppState) -> Router {
                 // An upload may be as large as the file limit (and its multipart framing).
                 .layer(DefaultBodyLimit::max(file_limit.saturating_add(64 * 1024))),
         )
-        .route("/v2/files/{id}", get(get_file))
+        .route("/v2/files/{id}", get(get_file).delete(delete_file))
+        .route(
+            "/v2/vector_stores",
+            post(create_vector_store).get(list_vector_stores),
+        )
+        .route(
+            "/v2/vector_stores/{id}",
+            get(get_vector_store).delete(delete_vector_store),
+        )
+        .route("/v2/vector_stores/{id}/files", post(add_vector_store_file))
+        .route(
+            "/v2/vector_stores/{id}/files/{file_id}",
+            axum::routing::delete(remove_vector_store_file),
+        )
+        .route("/v2/search", get(search))
         .route("/v2/files/{id}/content", get(get_file_content))
         .route("/v2/threads", post(create_thread).get(list_threads))
         .route("/v2/threads/{id}", get(get_thread).patch(patch_thread))
@@ -560,6 +574,127 @@ async fn get_file(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     Ok(Json(state.engine.file(&caller.scope, &id)?).into_response())
+}
+
+async fn delete_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    state.engine.delete_file(&caller.scope, &id).await?;
+    Ok(Json(deleted(&id, "file")).into_response())
+}
+
+fn deleted(id: &str, object: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "object": format!("{object}.deleted"), "deleted": true})
+}
+
+async fn create_vector_store(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<VectorStoreCreate>,
+) -> ApiResult<Response> {
+    let store = state
+        .engine
+        .create_vector_store(&caller.scope, body)
+        .await?;
+    Ok(Json(store).into_response())
+}
+
+async fn list_vector_stores(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
+    let stores = state.engine.vector_stores(&caller.scope)?;
+    Ok(Json(page(stores, &params)?).into_response())
+}
+
+async fn get_vector_store(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.vector_store(&caller.scope, &id)?).into_response())
+}
+
+async fn delete_vector_store(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    state.engine.delete_vector_store(&caller.scope, &id).await?;
+    Ok(Json(deleted(&id, "vector_store")).into_response())
+}
+
+async fn add_vector_store_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VectorStoreFileAdd>,
+) -> ApiResult<Response> {
+    let store = state
+        .engine
+        .add_vector_store_file(&caller.scope, &id, &body.file_id)
+        .await?;
+    Ok(Json(store).into_response())
+}
+
+async fn remove_vector_store_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, file_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let store = state
+        .engine
+        .remove_vector_store_file(&caller.scope, &id, &file_id)
+        .await?;
+    Ok(Json(store).into_response())
+}
+
+/// `GET /v2/search?q=&assistant_id=&status=&limit=`: matches across every thread the key
+/// may see, best first.
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
+    let q = params.get("q").unwrap_or("").trim().to_string();
+    if q.is_empty() {
+        return Err(ApiError::invalid(
+            "q is required: the words to search for.",
+            Some("q".into()),
+        ));
+    }
+    if q.chars().count() > 1_000 {
+        return Err(ApiError::invalid(
+            "q is longer than 1000 characters.",
+            Some("q".into()),
+        ));
+    }
+    let status = match params.get("status") {
+        None | Some("") => None,
+        Some(text) => Some(ThreadStatus::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "status must be one of active, queued, running, requires_action, closed.",
+                Some("status".into()),
+            )
+        })?),
+    };
+    let query = crate::engine::search::SearchQuery {
+        q,
+        assistant_id: params
+            .get("assistant_id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        status,
+        limit: params.limit(20, crate::engine::search::MAX_SEARCH_LIMIT)?,
+    };
+    let hits = state.engine.search(&caller.scope, query).await?;
+    Ok(
+        Json(serde_json::json!({"object": "list", "data": hits, "has_more": false}))
+            .into_response(),
+    )
 }
 
 /// A file's bytes, never rendered by a browser (`attachment`, no sniffing).

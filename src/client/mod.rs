@@ -94,6 +94,11 @@ impl Client {
         &self.base
     }
 
+    /// The API key it sends.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self
             .http

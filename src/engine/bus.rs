@@ -99,6 +99,9 @@ impl Published {
     }
 }
 
+/// A subscription to the committed rounds of events.
+pub type Rounds = broadcast::Receiver<Arc<Vec<Arc<Published>>>>;
+
 #[derive(Clone)]
 pub struct EventBus {
     inner: Arc<BusInner>,
@@ -334,7 +337,7 @@ impl EventBus {
     }
 
     /// Live batches, for waiting on one event inside the runtime.
-    pub fn receiver(&self) -> broadcast::Receiver<Arc<Vec<Arc<Published>>>> {
+    pub fn receiver(&self) -> Rounds {
         self.inner.tx.subscribe()
     }
 

@@ -58,6 +58,25 @@ fn clean_name(name: &str) -> String {
     }
 }
 
+/// The most bytes of a text file given to the model inline; a longer one is searched.
+pub(super) const INLINE_FILE_BYTES: u64 = 64 * 1024;
+
+/// A text file small enough to give the model whole.
+pub(super) fn inline_readable(file: &FileObject) -> bool {
+    matches!(
+        file.content_type.as_str(),
+        "text/plain" | "application/json" | "text/html"
+    ) && file.bytes <= INLINE_FILE_BYTES
+}
+
+/// A file whose text can be read into a vector store.
+pub(super) fn searchable(file: &FileObject) -> bool {
+    matches!(
+        file.content_type.as_str(),
+        "text/plain" | "application/json" | "text/html" | "application/pdf"
+    )
+}
+
 impl Engine {
     /// Stores an upload in the caller's project (the admin names one with `project`).
     pub fn create_file(
@@ -123,6 +142,33 @@ impl Engine {
         let file = self.file(scope, id)?;
         let contents = self.inner.store.file_contents(&file.id)?;
         Ok((file, contents))
+    }
+
+    /// Puts the files of a user message that are not given inline (or that its
+    /// attachments ask `file_search` for) into the thread's own vector store.
+    pub(super) fn index_message_files(
+        &self,
+        thread: &crate::model::Thread,
+        attachments: &[crate::model::Attachment],
+        content: Option<&crate::model::Content>,
+    ) -> EngineResult<()> {
+        let asks_search = |id: &str| {
+            attachments.iter().any(|a| {
+                a.file_id == id
+                    && a.tools.iter().any(|tool| {
+                        tool.get("type").and_then(serde_json::Value::as_str) == Some("file_search")
+                    })
+            })
+        };
+        let mut wanted = Vec::new();
+        for id in crate::model::file_ids(attachments, content) {
+            if let Some(file) = self.inner.store.file(id)? {
+                if searchable(&file) && (!inline_readable(&file) || asks_search(id)) {
+                    wanted.push(file.id);
+                }
+            }
+        }
+        self.attach_to_thread_store(thread, &wanted)
     }
 
     /// Every file a message names (attachments and file parts) is one of the thread's

@@ -6,7 +6,7 @@
 mod admission;
 mod bus;
 mod catalog;
-mod files;
+pub(crate) mod files;
 mod interpreter;
 mod mcp;
 mod memory;
@@ -15,12 +15,14 @@ mod net;
 mod privacy;
 mod recovery;
 mod run;
+pub mod search;
 mod shipper;
 mod telemetry;
 mod threads;
 mod tools;
 mod usage;
 mod validate;
+mod vectors;
 mod webhook;
 
 pub use bus::{EventBus, EventFilter, EventScope, Published};
@@ -59,6 +61,8 @@ pub enum EngineError {
     Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Search(#[from] crate::search::index::IndexError),
 }
 
 impl EngineError {
@@ -170,6 +174,17 @@ struct EngineInner {
     metrics: metrics::Metrics,
     /// Telemetry on its way to projects' `logs_webhook`s.
     shipper: shipper::Shipper,
+    /// The chunks of every vector store's files.
+    chunks: Arc<crate::search::stores::ChunkIndex>,
+    /// Serialises read-modify-write of vector stores (ingestions finish concurrently).
+    vector_lock: Mutex<()>,
+    /// Bumped whenever a file's ingestion ends, for `file_search` waiting on one.
+    ingested: tokio::sync::watch::Sender<u64>,
+    /// The index of every thread's messages, and its indexer.
+    search: search::ThreadSearch,
+    /// The bus rounds the search feed reads, subscribed at once so that nothing
+    /// emitted before the feed starts is missed.
+    search_rounds: Mutex<Option<bus::Rounds>>,
 }
 
 fn build_provider(
@@ -229,6 +244,11 @@ impl Engine {
             })
             .collect();
         let telemetry = telemetry::TelemetryLog::open(store.dir());
+        let chunks = Arc::new(crate::search::stores::ChunkIndex::open(
+            &store.dir().join("search").join("chunks"),
+        )?);
+        let search = search::ThreadSearch::start(&store, bus.last_id())?;
+        let search_rounds = Mutex::new(Some(bus.receiver()));
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 local,
@@ -249,6 +269,11 @@ impl Engine {
                 telemetry,
                 metrics: metrics::Metrics::default(),
                 shipper: shipper::Shipper::default(),
+                chunks,
+                vector_lock: Mutex::new(()),
+                ingested: tokio::sync::watch::Sender::new(0),
+                search,
+                search_rounds,
             }),
         })
     }
@@ -293,6 +318,10 @@ impl Engine {
     /// to the projects' `logs_webhook`s.
     pub fn start_background(&self) {
         self.inner.shipper.start(self.clone());
+        self.start_search_feed();
+        if let Err(err) = self.resume_ingestion() {
+            tracing::warn!("vector stores: {err}");
+        }
     }
 
     /// The Prometheus text of `/metrics`: counters kept as the runtime works, gauges read
@@ -359,6 +388,7 @@ impl Engine {
         }
         self.inner.mcp.stop_all().await;
         self.inner.bus.close().await;
+        self.inner.search.stop().await;
         if let Err(err) = self.inner.store.flush().await {
             tracing::error!("flush at shutdown failed: {err}");
         }
@@ -465,6 +495,12 @@ impl Engine {
                     thread.assistant_id
                 ))
             })?;
+        // Documents go into the thread's own store before the run looks for it.
+        if let Err(err) =
+            self.index_message_files(&thread, &request.attachments, request.content.as_ref())
+        {
+            tracing::warn!("documents of {}: {err}", thread.id);
+        }
         let cancel = self.inner.shutdown.child_token();
         let (message, reply) = self
             .start_reply(

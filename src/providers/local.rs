@@ -500,6 +500,12 @@ fn answer_from_results(plan: &mut Plan, results: &[(&str, &str)]) {
         if results.len() == 1 { "" } else { "s" },
         if results.len() == 1 { "it" } else { "them" }
     ));
+    if let [(name, output)] = results {
+        if *name == FILE_SEARCH_TOOL {
+            plan.text = answer_from_documents(output);
+            return;
+        }
+    }
     let mut text = String::from("Here is what I found:\n");
     for (name, output) in results {
         let output = clip(output.trim(), 600).replace('\n', " ");
@@ -543,6 +549,9 @@ fn calls_asked_for(
     }
     let lower = directives.rest.to_lowercase();
     for tool in function_tools {
+        if tool.name == FILE_SEARCH_TOOL {
+            continue;
+        }
         let by_description =
             !tool.description.is_empty() && lower.contains(&tool.description.to_lowercase());
         if mentions(&lower, &tool.name) || by_description {
@@ -557,7 +566,71 @@ fn calls_asked_for(
             ));
         }
     }
+    // With documents to search and nothing else to do, a question goes to them first.
+    let question = without_file_notes(&directives.rest);
+    if calls.is_empty()
+        && !question.trim().is_empty()
+        && function_tools.iter().any(|t| t.name == FILE_SEARCH_TOOL)
+    {
+        calls.push((
+            FILE_SEARCH_TOOL.to_string(),
+            json!({"query": question.trim()}).to_string(),
+        ));
+    }
     calls
+}
+
+/// The name of the document search tool.
+const FILE_SEARCH_TOOL: &str = "file_search";
+
+/// A message without the notes the runtime appends about its files (`[file …]`).
+fn without_file_notes(text: &str) -> &str {
+    text.find("\n\n[file ").map_or(text, |at| &text[..at])
+}
+
+/// The answer from `file_search` results: the best passage quoted with its citation,
+/// the others cited.
+fn answer_from_documents(output: &str) -> String {
+    let parsed: Value = serde_json::from_str(output).unwrap_or(Value::Null);
+    let query = parsed.get("query").and_then(Value::as_str).unwrap_or("");
+    let results = parsed
+        .get("results")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let field = |result: &Value, name: &str| {
+        result
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let Some(best) = results.first() else {
+        return format!(
+            "I searched the documents for \u{201c}{}\u{201d} and found no passage about it.",
+            clip(query, 120)
+        );
+    };
+    let passage = clip(
+        &field(best, "text")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        400,
+    );
+    let mut text = format!(
+        "According to {}: \u{201c}{passage}\u{201d}",
+        field(best, "citation")
+    );
+    let others: Vec<String> = results[1..]
+        .iter()
+        .map(|r| field(r, "citation"))
+        .filter(|c| !c.is_empty())
+        .collect();
+    if !others.is_empty() {
+        text.push_str(&format!("\n\nSee also {}.", others.join(", ")));
+    }
+    text
 }
 
 /// The answer when no tool or colleague is needed: what was read, and what could be asked.

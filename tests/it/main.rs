@@ -6,6 +6,7 @@ mod auth;
 mod bounds;
 mod cli;
 mod crash;
+mod documents;
 mod events;
 mod fake_provider;
 mod files;

@@ -160,7 +160,17 @@ async fn the_seed_guide_flow_works_as_written() {
     assert_eq!(kinds[kinds.len() - 2..], ["message.completed", "done"]);
     let reply = client.message(&thread_id, &reply_id).await.unwrap();
     assert_eq!(deltas(&events, "message.delta"), reply.text());
-    assert!(reply.text().contains("Acme Corp"));
+    // The attachment asked for file_search: the answer comes from the contract, cited.
+    assert_eq!(
+        serde_json::to_value(reply.tool_calls[0].kind).unwrap(),
+        "file_search"
+    );
+    assert!(
+        reply.text().contains("[acme-contract.txt line 1]")
+            && reply.text().contains("$5M per annum"),
+        "{}",
+        reply.text()
+    );
     assert_eq!(
         reply
             .reasoning

@@ -274,7 +274,8 @@ impl Run {
                 (Some(offered), _) => (offered.tool.approval, offered.info.read_only),
                 (None, Some(tool)) => (
                     tool.approval(),
-                    matches!(tool, Tool::Function(f) if f.read_only),
+                    matches!(tool, Tool::Function(f) if f.read_only)
+                        || matches!(tool, Tool::FileSearch(_)),
                 ),
                 (None, None) => {
                     immediate.push(CallResult::new(
@@ -355,6 +356,28 @@ impl Run {
                             .webhooks
                             .call(&webhook, &rules, &arguments, limit)
                             .await
+                    }));
+                }
+                Tool::FileSearch(search) => {
+                    let query = serde_json::from_str::<Value>(&arguments)
+                        .ok()
+                        .and_then(|v| v.get("query").and_then(Value::as_str).map(str::to_string));
+                    let Some(query) = query.filter(|q| !q.trim().is_empty()) else {
+                        immediate.push(CallResult::new(
+                            index,
+                            ToolCallStatus::Failed,
+                            Some("file_search takes {\"query\": \"...\"}.".into()),
+                        ));
+                        continue;
+                    };
+                    let engine = self.engine.clone();
+                    let project_id = self.thread.project_id.clone();
+                    let cancel = self.cancel.clone();
+                    running.push(timed(index, cut, async move {
+                        engine
+                            .file_search(&project_id, &search.vector_store_ids, &query, &cancel)
+                            .await
+                            .map(|found| found.to_output())
                     }));
                 }
                 Tool::CodeInterpreter(interpreter) => {

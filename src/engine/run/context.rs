@@ -9,14 +9,12 @@ use crate::providers::{
 };
 use serde_json::json;
 
-/// The most text of one attached file given to the model inline.
-const INLINE_FILE_BYTES: usize = 64 * 1024;
-
 impl Run {
-    /// A user message's text with its files: the text of a small text file inline, every
-    /// other file named with its type and size (what the model cannot read is said, never
-    /// dropped in silence).
+    /// A user message's text with its files: the text of a small text file inline, a
+    /// document the thread's store holds named as searchable, any other file named with
+    /// its type and size (what the model cannot read is said, never dropped in silence).
     fn with_files(&self, message: &Message) -> String {
+        use crate::engine::files::{inline_readable, searchable};
         let mut text = message.text();
         let ids = crate::model::file_ids(&message.attachments, message.content.as_ref());
         let store = self.engine.store();
@@ -24,11 +22,7 @@ impl Run {
             let Ok(Some(file)) = store.file(id) else {
                 continue;
             };
-            let readable = matches!(
-                file.content_type.as_str(),
-                "text/plain" | "application/json" | "text/html"
-            ) && file.bytes as usize <= INLINE_FILE_BYTES;
-            let contents = readable
+            let contents = inline_readable(&file)
                 .then(|| store.file_contents(&file.id).ok())
                 .flatten()
                 .and_then(|bytes| String::from_utf8(bytes).ok());
@@ -36,6 +30,10 @@ impl Run {
                 Some(contents) => text.push_str(&format!(
                     "\n\n[file {} ({}, {} bytes)]\n{contents}\n[end of {}]",
                     file.filename, file.content_type, file.bytes, file.filename
+                )),
+                None if searchable(&file) => text.push_str(&format!(
+                    "\n\n[file {} ({}, {} bytes): in this thread's documents; file_search finds passages in it]",
+                    file.filename, file.content_type, file.bytes
                 )),
                 None => text.push_str(&format!(
                     "\n\n[file {} ({}, {} bytes): its contents are not readable here]",
@@ -97,6 +95,17 @@ impl Run {
                         .parameters
                         .clone()
                         .unwrap_or_else(crate::model::empty_object_schema),
+                }),
+                Tool::FileSearch(_) => Some(ToolSpec {
+                    name: "file_search".into(),
+                    description: "Search this assistant's and this thread's documents; returns \
+                        the best passages, each with a citation (file, page or lines) to quote."
+                        .into(),
+                    parameters: json!({
+                        "type": "object",
+                        "properties": {"query": {"type": "string", "description": "What to look for."}},
+                        "required": ["query"]
+                    }),
                 }),
                 Tool::CodeInterpreter(c) if c.enabled => Some(ToolSpec {
                     name: "code_interpreter".into(),

@@ -108,7 +108,7 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
     let reply = store
         .message(&spec.reply_id)?
         .ok_or_else(|| EngineError::not_found("message", &spec.reply_id))?;
-    let assistant = store
+    let mut assistant = store
         .assistant(
             reply
                 .assistant_id
@@ -116,6 +116,10 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
                 .unwrap_or(&thread.assistant_id),
         )?
         .ok_or_else(|| EngineError::not_found("assistant", &thread.assistant_id))?;
+    // The thread's own documents are searchable in this run, whatever the assistant has.
+    if let Some(own) = engine.thread_vector_store(&thread) {
+        with_thread_documents(&mut assistant.tools, own.id);
+    }
     let scope = Engine::thread_scope(&thread, Some(&reply.id));
     // Memory that cannot be read leaves the run without it, not without an answer.
     let memory = engine
@@ -138,6 +142,20 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
         mcp_listed: false,
         placeholders: None,
     })
+}
+
+/// Adds a thread's own vector store to the run's `file_search` tool (made if missing).
+fn with_thread_documents(tools: &mut Vec<crate::model::Tool>, store_id: String) {
+    use crate::model::{FileSearchTool, Tool};
+    match tools.iter_mut().find_map(|tool| match tool {
+        Tool::FileSearch(search) => Some(search),
+        _ => None,
+    }) {
+        Some(search) => search.vector_store_ids.push(store_id),
+        None => tools.push(Tool::FileSearch(FileSearchTool {
+            vector_store_ids: vec![store_id],
+        })),
+    }
 }
 
 impl Run {
