@@ -97,6 +97,21 @@ pub enum Command {
         json: bool,
         text: String,
     },
+    /// Full-text search across every thread the key may see
+    Search {
+        query: String,
+        /// Only threads of this assistant (name or id)
+        #[arg(long)]
+        assistant: Option<String>,
+        /// Only threads with this status (active, queued, running, requires_action, closed)
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// The hits as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Play a support-desk morning on the local model through the API
     Demo,
     /// Print a thread as Markdown or JSON
@@ -436,6 +451,50 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                     file.bytes,
                     one_line(&file.content_type)
                 )?;
+            }
+        }
+        Command::Search {
+            query,
+            assistant,
+            status,
+            limit,
+            json,
+        } => {
+            let assistant_id = match assistant {
+                Some(wanted) => {
+                    let assistants = client.list_assistants().await?.data;
+                    let found = assistants
+                        .iter()
+                        .find(|a| a.id == wanted)
+                        .or_else(|| assistants.iter().find(|a| a.name == wanted));
+                    match found {
+                        Some(found) => Some(found.id.clone()),
+                        None => anyhow::bail!(
+                            "no assistant is named or has the id '{}'",
+                            one_line(&wanted)
+                        ),
+                    }
+                }
+                None => None,
+            };
+            let hits = client
+                .search(&query, assistant_id.as_deref(), status.as_deref(), limit)
+                .await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&hits)?)?;
+            } else if hits.is_empty() {
+                writeln!(out, "no matches")?;
+            } else {
+                for hit in hits {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{:.2}\t{}",
+                        one_line(&hit.thread_id),
+                        one_line(hit.message_id.as_deref().unwrap_or("(title)")),
+                        hit.score,
+                        one_line(&hit.snippet)
+                    )?;
+                }
             }
         }
         Command::Assistants(AssistantsCommand::List) => {

@@ -237,6 +237,32 @@ impl Client {
         self.get("/v2/files").await
     }
 
+    /// `GET /v2/search`: matches across every thread the key may see, best first.
+    pub async fn search(
+        &self,
+        q: &str,
+        assistant_id: Option<&str>,
+        status: Option<&str>,
+        limit: usize,
+    ) -> ClientResult<Vec<crate::model::SearchHit>> {
+        let limit = limit.to_string();
+        let mut pairs = vec![("q", q), ("limit", limit.as_str())];
+        if let Some(id) = assistant_id {
+            pairs.push(("assistant_id", id));
+        }
+        if let Some(status) = status {
+            pairs.push(("status", status));
+        }
+        #[derive(serde::Deserialize)]
+        struct Hits {
+            data: Vec<crate::model::SearchHit>,
+        }
+        let hits: Hits = self
+            .get(&format!("/v2/search?{}", query_string(&pairs)))
+            .await?;
+        Ok(hits.data)
+    }
+
     /// What a project's assistants cost: `{data: [{assistant_id, name, threads,
     /// estimated_cost}], estimated_cost}`.
     pub async fn costs(&self, project_id: &str) -> ClientResult<Value> {

@@ -62,7 +62,9 @@ impl ThreadSearch {
             _ => Change::Rebuild,
         };
         let _ = feed.send(first);
-        let (through, indexed_through) = tokio::sync::watch::channel(published);
+        // A search waits for this first catch-up too (up to its bound).
+        let _ = feed.send(Change::Through(published));
+        let (through, indexed_through) = tokio::sync::watch::channel(0);
         let worker_index = index.clone();
         let worker_store = store.clone();
         let worker = std::thread::Builder::new()

@@ -848,3 +848,46 @@ mod tests {
         assert_eq!(parts.to_text(), "Review this\n[file file_1]");
     }
 }
+
+/// What a document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HitKind {
+    Message,
+    ToolOutput,
+    Title,
+}
+
+impl HitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HitKind::Message => "message",
+            HitKind::ToolOutput => "tool_output",
+            HitKind::Title => "title",
+        }
+    }
+
+    pub fn parse(text: &str) -> HitKind {
+        match text {
+            "tool_output" => HitKind::ToolOutput,
+            "title" => HitKind::Title,
+            _ => HitKind::Message,
+        }
+    }
+}
+
+/// A match, as `GET /v2/search` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub thread_id: String,
+    /// Absent for a match in a thread's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    pub assistant_id: String,
+    pub kind: HitKind,
+    pub snippet: String,
+    /// Byte ranges of `snippet` that matched.
+    pub highlights: Vec<[usize; 2]>,
+    pub score: f32,
+    pub created_at: u64,
+}

@@ -2,40 +2,13 @@
 //! each a document keyed so that writing it again replaces it.
 
 use super::index::{IndexResult, SearchIndex, id_field, term, text_options};
-use serde::{Deserialize, Serialize};
+pub use crate::model::{HitKind, SearchHit};
 use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, STORED, Schema, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{TantivyDocument, doc};
-
-/// What a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HitKind {
-    Message,
-    ToolOutput,
-    Title,
-}
-
-impl HitKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            HitKind::Message => "message",
-            HitKind::ToolOutput => "tool_output",
-            HitKind::Title => "title",
-        }
-    }
-
-    fn parse(text: &str) -> HitKind {
-        match text {
-            "tool_output" => HitKind::ToolOutput,
-            "title" => HitKind::Title,
-            _ => HitKind::Message,
-        }
-    }
-}
 
 /// One document: a message's text, a tool call's output, or a thread's title.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,22 +23,6 @@ pub struct MessageDoc {
     pub message_id: String,
     pub created_at: u64,
     pub text: String,
-}
-
-/// A match, as `GET /v2/search` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchHit {
-    pub thread_id: String,
-    /// Absent for a match in a thread's title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    pub assistant_id: String,
-    pub kind: HitKind,
-    pub snippet: String,
-    /// Byte ranges of `snippet` that matched.
-    pub highlights: Vec<[usize; 2]>,
-    pub score: f32,
-    pub created_at: u64,
 }
 
 struct Fields {

@@ -432,3 +432,42 @@ fn files_upload_and_list_from_the_shell() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("/no/such/file"));
 }
+
+#[test]
+fn search_from_the_shell_finds_what_was_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agentdeck(
+        dir.path(),
+        &["send", "Has the zeppelin \u{1b}[31mcharter been refunded?"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let thread = thread_of(&out);
+    let out = agentdeck(dir.path(), &["search", "zeppelin"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(printed.lines().count() >= 1, "{printed}");
+    assert!(printed.lines().all(|l| l.starts_with(&thread)), "{printed}");
+    assert!(
+        !printed.contains('\u{1b}'),
+        "no escape reaches the terminal: {printed:?}"
+    );
+    let out = agentdeck(
+        dir.path(),
+        &["search", "zeppelin", "--assistant", "billing", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits, serde_json::json!([]), "triage answered, not billing");
+    let out = agentdeck(dir.path(), &["search", "zeppelin", "--json"]);
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits[0]["thread_id"], thread.as_str());
+    let out = agentdeck(dir.path(), &["search", "nothing-like-this"]);
+    assert_eq!(text(&out.stdout).trim(), "no matches");
+    let out = agentdeck(dir.path(), &["search", "zeppelin", "--assistant", "nobody"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no assistant is named"),
+        "{}",
+        text(&out.stderr)
+    );
+}

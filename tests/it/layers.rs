@@ -15,7 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The runtime side.
     ("store", &["model"]),
     ("providers", &["model", "sse"]),
-    ("search", &[]),
+    ("search", &["model"]),
     (
         "engine",
         &[
