@@ -200,6 +200,17 @@ pub(super) async fn execute(
                 rows.sort_by(|a, b| b.cost.total_cmp(&a.cost));
                 let _ = events.send(AppEvent::Costs { rows, total });
             }
+            Effect::SearchAll { query, seq } => {
+                let hits = client
+                    .search(&query, None, None, 50)
+                    .await
+                    .map_err(|err| err.to_string());
+                let _ = events.send(AppEvent::SearchResults { seq, hits });
+            }
+            Effect::FetchThread(thread_id) => {
+                let thread = client.thread(&thread_id).await?;
+                let _ = events.send(AppEvent::Open(thread));
+            }
             Effect::Demo => {
                 let started = crate::client::demo::start(&client).await?;
                 let _ = events.send(AppEvent::Notice(format!(

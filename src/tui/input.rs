@@ -68,6 +68,25 @@ pub(super) fn handle_key(
             }
             LineEdit::Ignored => Vec::new(),
         },
+        Mode::GlobalSearch => match key.code {
+            KeyCode::Esc => {
+                app.mode = Mode::Normal;
+                Vec::new()
+            }
+            KeyCode::Enter => app.open_hit(),
+            KeyCode::Down => {
+                app.step_hit(true);
+                Vec::new()
+            }
+            KeyCode::Up => {
+                app.step_hit(false);
+                Vec::new()
+            }
+            _ => match edit_line(&key, &app.global_search.query) {
+                LineEdit::Changed(text) => app.set_global_query(text),
+                LineEdit::Leave | LineEdit::Ignored => Vec::new(),
+            },
+        },
         Mode::Help | Mode::Costs => {
             app.mode = Mode::Normal;
             Vec::new()

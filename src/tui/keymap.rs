@@ -47,6 +47,7 @@ pub enum Action {
     PrevItem,
     ToggleReasoning,
     EditTool,
+    GlobalSearch,
 }
 
 impl Action {
@@ -112,6 +113,7 @@ impl Action {
             Action::PrevItem => "select the previous message or code block",
             Action::ToggleReasoning => "show or fold the reasoning",
             Action::EditTool => "edit the answer (or arguments) in $EDITOR",
+            Action::GlobalSearch => "search every thread (also :search)",
         }
     }
 }

@@ -198,6 +198,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
     if app.mode == Mode::Costs {
         panes::status::draw_costs(frame, app, ui, area);
     }
+    if app.mode == Mode::GlobalSearch {
+        panes::search::draw(frame, app, ui, area);
+    }
 }
 
 #[cfg(test)]

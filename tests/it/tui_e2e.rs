@@ -197,6 +197,19 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     // The routed request added legal-review's linked thread.
     session.wait_for("Threads 6/6");
 
+    // Search every thread (ctrl-f): the attachment's marker is found in billing's
+    // thread, and Enter opens it there.
+    session.keys(&["C-f"]);
+    session.wait_for("Search every thread");
+    session.type_text("marker");
+    session.wait_until("search hits", |screen| {
+        screen.contains(" match") && screen.contains("attached-marker-42")
+    });
+    session.keys(&["Enter"]);
+    session.wait_until("the hit's thread opened", |screen| {
+        !screen.contains("Search every thread") && screen.contains("│ attached-marker-42")
+    });
+
     // `:demo` makes several threads stream at once.
     session.keys(&[":"]);
     session.type_text("demo");

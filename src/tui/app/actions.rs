@@ -33,6 +33,7 @@ impl App {
                     .unwrap_or(0);
                 self.notice = Some(format!("Threads sorted by {}.", self.sort.name()));
             }
+            Action::GlobalSearch => return self.open_global_search(""),
             Action::Search => {
                 if self.open_thread.is_some() {
                     self.search.clear();

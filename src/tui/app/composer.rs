@@ -82,6 +82,7 @@ impl App {
                 Vec::new()
             }
             "filter" => self.set_filter(argument.to_string()),
+            "search" => self.open_global_search(argument),
             "reassign" if !argument.is_empty() => {
                 let mut effects = Vec::new();
                 for thread_id in self.targets() {

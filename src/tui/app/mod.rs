@@ -3,6 +3,7 @@
 
 mod actions;
 mod composer;
+mod global_search;
 mod selection;
 mod server_events;
 mod tool_decisions;
@@ -65,6 +66,21 @@ pub enum Mode {
     Palette(String),
     /// The table of what each assistant cost (`:cost`).
     Costs,
+    /// Searching every thread (`ctrl-f`, `:search`).
+    GlobalSearch,
+}
+
+/// The search across every thread: what is typed, and the hits of the latest answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GlobalSearch {
+    pub query: String,
+    pub hits: Vec<crate::model::SearchHit>,
+    pub selected: usize,
+    /// Bumped by every query sent; an answer to an older one is dropped.
+    pub seq: u64,
+    /// The hits are for this query (`None`: nothing answered yet).
+    pub answered: Option<String>,
+    pub error: Option<String>,
 }
 
 /// One assistant's row of the `:cost` table.
@@ -138,6 +154,13 @@ pub enum Effect {
     LoadToolHistory(Vec<String>),
     /// What each assistant costs, for `:cost`.
     LoadCosts,
+    /// Search every thread the key may see (the answer names `seq`).
+    SearchAll {
+        query: String,
+        seq: u64,
+    },
+    /// Fetch a thread that is not loaded and open it.
+    FetchThread(String),
     Post {
         thread_id: String,
         text: String,
@@ -239,6 +262,11 @@ pub enum AppEvent {
         rows: Vec<CostRow>,
         total: f64,
     },
+    /// The answer to a search across threads.
+    SearchResults {
+        seq: u64,
+        hits: Result<Vec<crate::model::SearchHit>, String>,
+    },
     Notice(String),
     /// Show, select and open this thread (one the user just started; its thread.created
     /// event may still be on its way).
@@ -321,6 +349,10 @@ pub struct App {
     pub search: String,
     /// The `:cost` table, as last loaded: (rows, total).
     pub costs: (Vec<CostRow>, f64),
+    /// The search across every thread.
+    pub global_search: GlobalSearch,
+    /// A message to select once its thread is open and loaded (a search hit opened).
+    pending_selection: Option<(String, String)>,
     /// Files to send with the next message: (name, text).
     pub attachments: Vec<(String, String)>,
     /// Bumped by every change of `threads` made here.
@@ -374,6 +406,8 @@ impl App {
             expanded: HashSet::new(),
             search: String::new(),
             costs: (Vec::new(), 0.0),
+            global_search: GlobalSearch::default(),
+            pending_selection: None,
             attachments: Vec::new(),
             threads_rev: 0,
             visible: Default::default(),
@@ -526,6 +560,7 @@ impl App {
             } => {
                 if self.open_thread.as_deref() == Some(thread_id.as_str()) {
                     self.merge_loaded(messages);
+                    self.select_pending();
                 }
                 Vec::new()
             }
@@ -552,6 +587,10 @@ impl App {
                     text.len()
                 ));
                 self.attachments.push((name, text));
+                Vec::new()
+            }
+            AppEvent::SearchResults { seq, hits } => {
+                self.search_results(seq, hits);
                 Vec::new()
             }
             AppEvent::Costs { rows, total } => {

@@ -5,6 +5,7 @@ pub mod composer;
 pub mod conversation;
 pub mod memory;
 pub mod routing;
+pub mod search;
 pub mod status;
 pub mod threads;
 pub mod tools;
