@@ -49,7 +49,15 @@ impl TerminalGuard {
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
+            let ui_thread = std::thread::current().id();
             std::panic::set_hook(Box::new(move |info| {
+                // A panic on another thread (a task of the embedded runtime, say a file
+                // parser on hostile input) is caught by its runtime: the workspace goes on,
+                // so the screen stays ours and the report goes to the log, not over it.
+                if std::thread::current().id() != ui_thread {
+                    tracing::error!("a background task panicked: {info}");
+                    return;
+                }
                 restore();
                 previous(info);
             }));
