@@ -31,20 +31,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// Refuses a body declared larger than [`BODY_LIMIT`] before reading any of it, so a
-/// client cannot hold a connection open by announcing a huge body and sending none.
+/// Refuses a body declared larger than its route takes before reading any of it, so a
+/// client cannot hold a connection open by announcing a huge body and sending none:
+/// [`BODY_LIMIT`], or for an upload `upload_limit` (the file limit and its framing).
 pub async fn refuse_oversize(
+    axum::extract::State(upload_limit): axum::extract::State<usize>,
     request: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let limit = if request.uri().path() == "/v2/files" {
+        upload_limit
+    } else {
+        BODY_LIMIT
+    };
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
-        return ApiError::too_large(BODY_LIMIT).into_response();
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::too_large(limit).into_response();
     }
     next.run(request).await
 }

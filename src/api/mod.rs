@@ -55,8 +55,10 @@ impl AppState {
 type ApiResult<T> = Result<T, ApiError>;
 
 pub fn router(state: AppState) -> Router {
-    let file_limit =
-        usize::try_from(state.engine.config().limits.max_file_bytes).unwrap_or(usize::MAX);
+    // An upload may be as large as the file limit and its multipart framing.
+    let upload_limit = usize::try_from(state.engine.config().limits.max_file_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -80,8 +82,7 @@ pub fn router(state: AppState) -> Router {
             "/v2/files",
             post(create_file)
                 .get(list_files)
-                // An upload may be as large as the file limit (and its multipart framing).
-                .layer(DefaultBodyLimit::max(file_limit.saturating_add(64 * 1024))),
+                .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/v2/files/{id}", get(get_file).delete(delete_file))
         .route(
@@ -138,7 +139,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            file_limit,
+            upload_limit,
             extract::refuse_oversize,
         ))
         .layer(axum::middleware::from_fn_with_state(

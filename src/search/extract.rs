@@ -64,14 +64,18 @@ pub fn extract(content_type: &str, bytes: &[u8]) -> Result<Extracted, ExtractErr
 
 fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
     check_expansion(bytes, MAX_EXPANDED_BYTES)?;
-    let document =
-        lopdf::Document::load_mem(bytes).map_err(|err| ExtractError::BrokenPdf(err.to_string()))?;
-    if document.is_encrypted() {
-        return Err(ExtractError::Encrypted);
-    }
-    drop(document);
-    let pages = pdf_extract::extract_text_from_mem_by_pages(bytes)
-        .map_err(|err| ExtractError::BrokenPdf(err.to_string()))?;
+    let encrypted = lopdf::Document::load_mem(bytes)
+        .map_err(|err| ExtractError::BrokenPdf(err.to_string()))?
+        .is_encrypted();
+    // One encrypted with an empty user password (only "protected") is read; one that
+    // needs a password is not.
+    let pages = pdf_extract::extract_text_from_mem_by_pages(bytes).map_err(|err| {
+        if encrypted {
+            ExtractError::Encrypted
+        } else {
+            ExtractError::BrokenPdf(err.to_string())
+        }
+    })?;
     if pages.iter().all(|page| page.trim().is_empty()) {
         return Err(ExtractError::NoText);
     }

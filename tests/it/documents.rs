@@ -299,6 +299,10 @@ async fn bad_documents_fail_clearly_and_leave_the_store_as_it_was() {
         b"Warranty lasts two years.",
     )
     .await;
+    // Uploads larger than the API's 1 MiB body limit take the file limit (32 MiB).
+    let (status, large) = upload(&server.url, &key, None, "large.txt", &vec![b'a'; 3 << 20]).await;
+    assert_eq!(status, 200, "{large}");
+    assert_eq!(large["bytes"], 3 << 20);
     let (_, broken) = upload(&server.url, &key, None, "broken.pdf", b"%PDF-1.7\ngarbage").await;
     let (_, image) = upload(&server.url, &key, None, "x.png", b"\x89PNG\r\n\x1a\n\0\0").await;
     let store: Value = client
