@@ -63,6 +63,7 @@ fn message(thread_id: &str, i: usize) -> Message {
         estimated_cost: 0.0,
         created_at: 1_795_000_000,
         error: None,
+        files: Vec::new(),
     }
 }
 

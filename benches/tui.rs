@@ -64,6 +64,7 @@ fn workspace(messages: usize) -> App {
             estimated_cost: 0.0,
             created_at: 1_795_000_000,
             error: None,
+            files: Vec::new(),
         })
         .collect();
     app

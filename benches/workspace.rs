@@ -462,6 +462,7 @@ fn stream_long_reply(words: &[String]) -> Reply {
             estimated_cost: 0.0,
             created_at: 0,
             error: None,
+            files: Vec::new(),
         }],
     });
     let counter = Counter::default();

@@ -129,6 +129,14 @@ pub struct ProviderConfig {
     /// Give up on a stream silent for this many ms (default 120000).
     #[serde(default)]
     pub idle_timeout_ms: Option<u64>,
+    /// Whether its models take images (default true); when false, an attached image is
+    /// named in the message with a note instead of sent.
+    #[serde(default = "yes")]
+    pub images: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// USD per one million tokens.
@@ -270,6 +278,13 @@ impl Config {
     }
 
     /// The configured provider that claims `model` by one of its globs.
+    /// Whether a (resolved) model takes images: the local model does, a provider's
+    /// models unless its `images = false`.
+    pub fn takes_images(&self, model: &str) -> bool {
+        self.provider_for(model)
+            .is_none_or(|(_, provider)| provider.images)
+    }
+
     pub fn provider_for(&self, model: &str) -> Option<(&str, &ProviderConfig)> {
         self.providers
             .iter()

@@ -110,6 +110,22 @@ impl Engine {
                 "purpose",
             ));
         }
+        let content_type = sniff(&contents);
+        let (width, height) = if super::images::is_image(content_type) {
+            match super::images::dimensions(&contents) {
+                Some((w, h)) => (Some(w), Some(h)),
+                None => {
+                    return Err(EngineError::invalid(
+                        format!(
+                            "The file starts like {content_type} but its header is unreadable."
+                        ),
+                        "file",
+                    ));
+                }
+            }
+        } else {
+            (None, None)
+        };
         let file = FileObject {
             id: new_id("file_"),
             object: "file".into(),
@@ -118,7 +134,9 @@ impl Engine {
             filename: clean_name(filename),
             purpose: purpose.to_string(),
             project_id: project.id,
-            content_type: sniff(&contents).to_string(),
+            content_type: content_type.to_string(),
+            width,
+            height,
         };
         self.inner.store.put_file(&file, &contents)?;
         Ok(file)

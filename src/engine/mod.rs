@@ -7,6 +7,7 @@ mod admission;
 mod bus;
 mod catalog;
 pub(crate) mod files;
+mod images;
 mod interpreter;
 mod mcp;
 mod memory;
@@ -611,7 +612,13 @@ impl Engine {
         attachments: Vec<crate::model::Attachment>,
         status: MessageStatus,
     ) -> Message {
+        let files = crate::model::file_ids(&attachments, content.as_ref())
+            .into_iter()
+            .filter_map(|id| self.inner.store.file(id).ok().flatten())
+            .map(|file| crate::model::FileSummary::from(&file))
+            .collect();
         Message {
+            files,
             id: new_id("msg_"),
             object: "thread.message".into(),
             thread_id: thread.id.clone(),

@@ -188,6 +188,8 @@ impl Redactor {
                     }
                 }
                 ContextItem::ToolResult { output, .. } => *output = self.redact(output),
+                // Pixels are not read for personal data: the operator decides to send them.
+                ContextItem::Image(_) => {}
             }
         }
     }

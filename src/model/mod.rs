@@ -538,6 +538,36 @@ pub struct Message {
     /// Why a reply is `failed` or `incomplete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// The files the message names, as they were when it was posted: what a viewer
+    /// shows (name, type, size, an image's pixels) without fetching each one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileSummary>,
+}
+
+/// A file a message names, described.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileSummary {
+    pub file_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+impl From<&FileObject> for FileSummary {
+    fn from(file: &FileObject) -> Self {
+        FileSummary {
+            file_id: file.id.clone(),
+            filename: file.filename.clone(),
+            content_type: file.content_type.clone(),
+            bytes: file.bytes,
+            width: file.width,
+            height: file.height,
+        }
+    }
 }
 
 impl Message {
@@ -726,6 +756,11 @@ pub struct FileObject {
     pub project_id: String,
     /// From the bytes, never from the name: `application/pdf`, `image/png`, `text/plain`...
     pub content_type: String,
+    /// An image's size in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 impl HasId for FileObject {

@@ -31,6 +31,11 @@ impl WireFormat for Anthropic {
                 ContextItem::User(text) => {
                     push_block(&mut messages, "user", json!({"type": "text", "text": text}))
                 }
+                ContextItem::Image(image) => push_block(
+                    &mut messages,
+                    "user",
+                    json!({"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": &*image.base64}}),
+                ),
                 ContextItem::Assistant(text) => push_block(
                     &mut messages,
                     "assistant",

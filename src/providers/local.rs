@@ -312,8 +312,32 @@ fn input_tokens(request: &ModelRequest) -> u64 {
                     .map(|call| estimate_tokens(&call.arguments) + 4)
                     .sum(),
                 ContextItem::ToolResult { output, .. } => estimate_tokens(output),
+                // About what the hosted models charge for an image of this size.
+                ContextItem::Image(image) => {
+                    85 + u64::from(image.width) * u64::from(image.height) / 750
+                }
             })
             .sum::<u64>()
+}
+
+/// What the images of the last user message are: "photo.png (image/png, 640×480)".
+fn images_received(request: &ModelRequest) -> Vec<String> {
+    let last_user = request
+        .context
+        .iter()
+        .rposition(|item| matches!(item, ContextItem::User(_)));
+    last_user
+        .map(|at| &request.context[at + 1..])
+        .unwrap_or_default()
+        .iter()
+        .map_while(|item| match item {
+            ContextItem::Image(image) => Some(format!(
+                "{} ({}, {}\u{d7}{})",
+                image.name, image.media_type, image.width, image.height
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Words a summary keeps at most; the oldest sentences go first.
@@ -648,6 +672,15 @@ fn answer_directly(
         directives.rest.split_whitespace().count(),
         clip(&directives.rest, 200)
     );
+    let images = images_received(request);
+    if !images.is_empty() {
+        text.push_str(&format!(
+            "I received {} image{}: {}.\n\n",
+            images.len(),
+            if images.len() == 1 { "" } else { "s" },
+            images.join(", ")
+        ));
+    }
     let tools: Vec<String> = function_tools
         .iter()
         .map(|t| format!("`{}`", t.name))

@@ -13,6 +13,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContextItem {
     User(String),
+    /// An image the user message before it carries (each wire format puts it in that
+    /// message, in its own shape).
+    Image(ImageInput),
     Assistant(String),
     /// The calls one model step made.
     ToolCalls(Vec<ContextToolCall>),
@@ -21,6 +24,24 @@ pub enum ContextItem {
         name: String,
         output: String,
     },
+}
+
+/// An image for the model: already within the size a provider takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageInput {
+    pub name: String,
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+    pub media_type: String,
+    pub width: u32,
+    pub height: u32,
+    /// The bytes, base64 (shared: a context is rebuilt for every model step).
+    pub base64: std::sync::Arc<str>,
+}
+
+impl ImageInput {
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.media_type, self.base64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,20 @@ impl WireFormat for OpenAiChat {
         for item in &request.context {
             match item {
                 ContextItem::User(text) => messages.push(json!({"role": "user", "content": text})),
+                ContextItem::Image(image) => {
+                    let part = json!({"type": "image_url", "image_url": {"url": image.data_url()}});
+                    match messages.last_mut() {
+                        Some(last) if last["role"] == "user" => {
+                            if let Some(text) = last["content"].as_str().map(str::to_string) {
+                                last["content"] = json!([{"type": "text", "text": text}]);
+                            }
+                            if let Some(parts) = last["content"].as_array_mut() {
+                                parts.push(part);
+                            }
+                        }
+                        _ => messages.push(json!({"role": "user", "content": [part]})),
+                    }
+                }
                 ContextItem::Assistant(text) => {
                     messages.push(json!({"role": "assistant", "content": text}))
                 }

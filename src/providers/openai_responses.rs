@@ -13,6 +13,20 @@ impl WireFormat for OpenAiResponses {
         for item in &request.context {
             match item {
                 ContextItem::User(text) => input.push(json!({"role": "user", "content": text})),
+                ContextItem::Image(image) => {
+                    let part = json!({"type": "input_image", "image_url": image.data_url()});
+                    match input.last_mut() {
+                        Some(last) if last["role"] == "user" => {
+                            if let Some(text) = last["content"].as_str().map(str::to_string) {
+                                last["content"] = json!([{"type": "input_text", "text": text}]);
+                            }
+                            if let Some(parts) = last["content"].as_array_mut() {
+                                parts.push(part);
+                            }
+                        }
+                        _ => input.push(json!({"role": "user", "content": [part]})),
+                    }
+                }
                 ContextItem::Assistant(text) => input.push(json!({"role": "assistant", "content": text})),
                 ContextItem::ToolCalls(calls) => input.extend(calls.iter().map(|call| {
                     json!({"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments})

@@ -299,14 +299,24 @@ impl Store {
         Ok(files)
     }
 
-    /// Removes a file's record, then its contents.
+    /// Removes a file's record, then its contents and what was made from them.
     pub fn delete_file(&self, id: &str) -> StoreResult<bool> {
         let existed = self.inner.files.remove(id.as_bytes())?.is_some();
-        match std::fs::remove_file(self.file_path(id)) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
-            _ => {}
+        for path in [self.file_path(id), self.derived_path(id, "model")] {
+            match std::fs::remove_file(path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+                _ => {}
+            }
         }
         Ok(existed)
+    }
+
+    /// Where something made from a file is kept (`files/ID.SUFFIX`).
+    pub fn derived_path(&self, id: &str, suffix: &str) -> PathBuf {
+        let mut path = self.file_path(id).into_os_string();
+        path.push(".");
+        path.push(suffix);
+        path.into()
     }
 
     pub fn put_vector_store(&self, store: &crate::model::VectorStore) -> StoreResult<()> {

@@ -67,6 +67,7 @@ pub fn message(id: &str, role: Role, text: &str) -> Message {
         estimated_cost: 0.0,
         created_at: NOW - 60,
         error: None,
+        files: Vec::new(),
     }
 }
 

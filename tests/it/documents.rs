@@ -304,7 +304,7 @@ async fn bad_documents_fail_clearly_and_leave_the_store_as_it_was() {
     assert_eq!(status, 200, "{large}");
     assert_eq!(large["bytes"], 3 << 20);
     let (_, broken) = upload(&server.url, &key, None, "broken.pdf", b"%PDF-1.7\ngarbage").await;
-    let (_, image) = upload(&server.url, &key, None, "x.png", b"\x89PNG\r\n\x1a\n\0\0").await;
+    let (_, image) = upload(&server.url, &key, None, "x.png", &png(8, 8)).await;
     let store: Value = client
         .post(
             "/v2/vector_stores",
@@ -435,5 +435,52 @@ async fn the_search_index_is_rebuilt_when_missing_and_survives_a_restart() {
         hits["data"][0]["thread_id"],
         json!(thread),
         "rebuilt from the store"
+    );
+}
+
+#[tokio::test]
+async fn images_reach_the_local_model_downscaled_and_the_message_describes_them() {
+    let server = TestServer::start().await;
+    let (_, client) = server.project("images").await;
+    let key = client.key().to_string();
+    let (_, small) = upload(&server.url, &key, None, "small.png", &png(64, 48)).await;
+    let (status, big) = upload(&server.url, &key, None, "wide.png", &png(3000, 1000)).await;
+    assert_eq!(status, 200, "{big}");
+    assert_eq!(big["width"], 3000);
+    let a = client
+        .create_assistant(&assistant("looker", json!([]), vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &a.id).await;
+    let message: agentdeck::model::requests::MessageCreate = serde_json::from_value(json!({
+        "role": "user",
+        "content": [{"type": "text", "text": "What do you see?"}, {"type": "file", "file_id": big["id"]}],
+        "attachments": [{"file_id": small["id"]}]
+    }))
+    .unwrap();
+    let posted = client.post_message(&thread, &message).await.unwrap();
+    let described: Vec<(String, Option<u32>)> = posted
+        .message
+        .files
+        .iter()
+        .map(|f| (f.filename.clone(), f.width))
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            ("small.png".to_string(), Some(64)),
+            ("wide.png".to_string(), Some(3000))
+        ]
+    );
+    let reply = wait_reply(
+        &client,
+        &thread,
+        posted.response_message_id.as_deref().unwrap(),
+    )
+    .await;
+    let text = reply.text();
+    assert!(
+        text.contains("I received 2 images: small.png (image/png, 64\u{d7}48), wide.png (image/png, 2048\u{d7}683)"),
+        "{text}"
     );
 }

@@ -36,9 +36,21 @@ async fn files_are_kept_per_project_typed_by_content_and_checked_on_messages() {
     assert_eq!(file["filename"], "acme.txt");
     assert_eq!(file["content_type"], "text/plain");
     // The type is the bytes', not the name's.
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-    let (_, image) = upload(&server.url, mine, None, "notes.txt", png).await;
+    let (_, image) = upload(&server.url, mine, None, "notes.txt", &png(4, 3)).await;
     assert_eq!(image["content_type"], "image/png");
+    assert_eq!(
+        (image["width"].as_u64(), image["height"].as_u64()),
+        (Some(4), Some(3))
+    );
+    // An image whose header cannot be read is refused.
+    let (status, broken) = upload(&server.url, mine, None, "x.png", b"\x89PNG\r\n\x1a\n\0\0").await;
+    assert_eq!(status, 400, "{broken}");
+    assert!(
+        broken["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("header is unreadable")
+    );
 
     let client = agentdeck::client::Client::new(&server.url, mine);
     let listed: Value = client.get("/v2/files").await.unwrap();

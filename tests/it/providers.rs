@@ -680,8 +680,62 @@ async fn strict_privacy_gives_values_only_to_trusted_tools() {
 /// its type and size (never dropped in silence).
 #[tokio::test]
 async fn attached_files_reach_the_model() {
+    // Each wire format gets the image in its own shape, in the user's message.
+    let formats = [
+        (
+            "openai-chat",
+            "openai_chat_text.sse",
+            "\"type\":\"image_url\"",
+        ),
+        (
+            "openai-responses",
+            "openai_responses_text_after_tool.sse",
+            "\"type\":\"input_image\"",
+        ),
+        (
+            "anthropic",
+            "anthropic_thinking_tool_use.sse",
+            "\"media_type\":\"image/png\"",
+        ),
+    ];
+    for (kind, fixture_name, image_shape) in formats {
+        let provider = FakeProvider::start(vec![Answer::fixture(fixture_name)]).await;
+        let server = server_with(kind, &provider, "").await;
+        let sent = ask_with_files(&server).await;
+        let sent = sent(&provider);
+        assert!(
+            sent.contains("Liability shall not exceed $5M per annum."),
+            "{kind}: {sent}"
+        );
+        assert!(
+            sent.contains("[file contract.txt (text/plain, 41 bytes)]"),
+            "{kind}: {sent}"
+        );
+        assert!(sent.contains(image_shape), "{kind}: {sent}");
+        assert!(
+            sent.contains("iVBORw0KGgo"),
+            "{kind}: the PNG's base64: {sent}"
+        );
+        assert!(
+            !sent.contains("scan.png (image/png"),
+            "{kind}: sent, not noted"
+        );
+    }
+    // A provider whose models take no images gets a note instead.
     let provider = FakeProvider::start(vec![Answer::fixture("openai_chat_text.sse")]).await;
-    let server = server_with("openai-chat", &provider, "").await;
+    let server = server_with("openai-chat", &provider, "images = false\n").await;
+    let sent = ask_with_files(&server).await;
+    let sent = sent(&provider);
+    assert!(
+        sent.contains("[image scan.png (image/png, 4\u{d7}3): this model does not take images; it was not sent]"),
+        "{sent}"
+    );
+    assert!(!sent.contains("iVBORw0KGgo"), "{sent}");
+}
+
+/// Posts a question with a text file and an image attached; returns what reads the
+/// provider's first request body.
+async fn ask_with_files(server: &TestServer) -> impl Fn(&FakeProvider) -> String {
     let (project, client) = server.project("files").await;
     let (status, contract) = upload(
         &server.url,
@@ -697,7 +751,7 @@ async fn attached_files_reach_the_model() {
         &server.admin_key,
         Some(&project.id),
         "scan.png",
-        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+        &png(4, 3),
     )
     .await;
     let mut body = assistant("reader", json!([]), vec![]);
@@ -711,17 +765,5 @@ async fn attached_files_reach_the_model() {
     ];
     let posted = client.post_message(&thread, &message).await.unwrap();
     wait_reply(&client, &thread, &posted.response_message_id.unwrap()).await;
-    let sent = provider.received()[0].body.to_string();
-    assert!(
-        sent.contains("Liability shall not exceed $5M per annum."),
-        "{sent}"
-    );
-    assert!(
-        sent.contains("[file contract.txt (text/plain, 41 bytes)]"),
-        "{sent}"
-    );
-    assert!(
-        sent.contains("[file scan.png (image/png, 16 bytes): its contents are not readable here]"),
-        "{sent}"
-    );
+    |provider: &FakeProvider| provider.received()[0].body.to_string()
 }

@@ -255,3 +255,13 @@ pub async fn upload(
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
     )
 }
+
+/// A real PNG of `width`×`height` pixels (a gradient, so it compresses like a picture).
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x ^ y) % 256) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}

@@ -5,43 +5,72 @@ use super::super::EngineError;
 use super::Run;
 use crate::model::{Message, Role, Tool, ToolCall, ToolCallStatus};
 use crate::providers::{
-    ContextItem, ContextToolCall, ModelRequest, ROUTING_TOOL, RouteTarget, ToolSpec,
+    ContextItem, ContextToolCall, ImageInput, ModelRequest, ROUTING_TOOL, RouteTarget, ToolSpec,
 };
 use serde_json::json;
 
 impl Run {
-    /// A user message's text with its files: the text of a small text file inline, a
-    /// document the thread's store holds named as searchable, any other file named with
-    /// its type and size (what the model cannot read is said, never dropped in silence).
-    fn with_files(&self, message: &Message) -> String {
+    /// A user message's text with its files, and its images: the text of a small text
+    /// file inline, a document the thread's store holds named as searchable, an image
+    /// given to a model that takes images (else named, with a note), any other file
+    /// named with its type and size (what the model cannot read is said, never dropped
+    /// in silence).
+    fn with_files(&self, message: &Message) -> (String, Vec<ImageInput>) {
         use crate::engine::files::{inline_readable, searchable};
         let mut text = message.text();
+        let mut images = Vec::new();
         let ids = crate::model::file_ids(&message.attachments, message.content.as_ref());
         let store = self.engine.store();
+        let config = self.engine.config();
+        let takes_images = config.takes_images(config.resolve_model(&self.assistant.model));
         for id in ids {
             let Ok(Some(file)) = store.file(id) else {
                 continue;
             };
+            let described = format!(
+                "{} ({}, {} bytes)",
+                file.filename, file.content_type, file.bytes
+            );
+            if crate::engine::images::is_image(&file.content_type) {
+                let size = format!(
+                    "{}\u{d7}{}",
+                    file.width.unwrap_or(0),
+                    file.height.unwrap_or(0)
+                );
+                if !takes_images {
+                    text.push_str(&format!(
+                        "\n\n[image {} ({}, {size}): this model does not take images; it was not sent]",
+                        file.filename, file.content_type
+                    ));
+                    continue;
+                }
+                match crate::engine::images::prepare(store, &file) {
+                    Ok(image) => images.push(image),
+                    Err(why) => text.push_str(&format!(
+                        "\n\n[image {} ({}, {size}): not sent: {why}]",
+                        file.filename, file.content_type
+                    )),
+                }
+                continue;
+            }
             let contents = inline_readable(&file)
                 .then(|| store.file_contents(&file.id).ok())
                 .flatten()
                 .and_then(|bytes| String::from_utf8(bytes).ok());
             match contents {
                 Some(contents) => text.push_str(&format!(
-                    "\n\n[file {} ({}, {} bytes)]\n{contents}\n[end of {}]",
-                    file.filename, file.content_type, file.bytes, file.filename
+                    "\n\n[file {described}]\n{contents}\n[end of {}]",
+                    file.filename
                 )),
                 None if searchable(&file) => text.push_str(&format!(
-                    "\n\n[file {} ({}, {} bytes): in this thread's documents; file_search finds passages in it]",
-                    file.filename, file.content_type, file.bytes
+                    "\n\n[file {described}: in this thread's documents; file_search finds passages in it]"
                 )),
                 None => text.push_str(&format!(
-                    "\n\n[file {} ({}, {} bytes): its contents are not readable here]",
-                    file.filename, file.content_type, file.bytes
+                    "\n\n[file {described}: its contents are not readable here]"
                 )),
             }
         }
-        text
+        (text, images)
     }
 
     pub(super) fn build_request(&self) -> Result<ModelRequest, EngineError> {
@@ -69,7 +98,11 @@ impl Run {
                 message
             };
             match message.role {
-                Role::User => context.push(ContextItem::User(self.with_files(message))),
+                Role::User => {
+                    let (text, images) = self.with_files(message);
+                    context.push(ContextItem::User(text));
+                    context.extend(images.into_iter().map(ContextItem::Image));
+                }
                 Role::Assistant => {
                     push_assistant(&mut context, message, message.id == self.reply.id)
                 }

@@ -43,6 +43,7 @@ fn message(id: &str, text: &str, status: MessageStatus) -> Message {
         estimated_cost: 0.0,
         created_at: 0,
         error: None,
+        files: Vec::new(),
     }
 }
 

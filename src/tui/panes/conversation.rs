@@ -60,6 +60,16 @@ fn header(app: &App, ui: &Ui, message: &Message) -> Line<'static> {
 fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMessage {
     let theme = &ui.theme;
     let mut lines = vec![header(app, ui, message)];
+    for file in &message.files {
+        let what = match (file.width, file.height) {
+            (Some(w), Some(h)) => format!("image {} · {w}\u{d7}{h}", file.filename),
+            _ => format!("file {} · {}", file.filename, human_bytes(file.bytes)),
+        };
+        lines.push(Line::styled(
+            clip(&format!("  ↳ {what} · {}", file.content_type), width),
+            theme.fg("dim"),
+        ));
+    }
     let steps: Vec<&str> = message
         .reasoning
         .iter()
@@ -163,6 +173,15 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
     lines.push(Line::raw(""));
     parts.push(Arc::new(lines));
     WrappedMessage::new(parts, blocks)
+}
+
+/// 1234 → "1.2 KB".
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
 }
 
 /// A reply that is still streaming: its finished lines are laid out once and kept (so a
@@ -460,6 +479,38 @@ mod tests {
             "a cached message ages too: {later}"
         );
         insta::assert_snapshot!("conversation_three_hours_later", later);
+    }
+
+    #[test]
+    fn attached_files_show_with_name_type_and_size_or_pixels() {
+        let mut app = workspace();
+        let mut asked = message("msg_files", Role::User, "What is in these?");
+        asked.files = vec![
+            crate::model::FileSummary {
+                file_id: "file_1".into(),
+                filename: "receipt.png".into(),
+                content_type: "image/png".into(),
+                bytes: 48_213,
+                width: Some(1280),
+                height: Some(720),
+            },
+            crate::model::FileSummary {
+                file_id: "file_2".into(),
+                filename: "contract\u{1b}[2J.pdf".into(),
+                content_type: "application/pdf".into(),
+                bytes: 1_234_567,
+                width: None,
+                height: None,
+            },
+        ];
+        app.messages = vec![asked];
+        let screen = render_pane(&app, Pane::Conversation, 80, 8);
+        assert!(
+            screen.contains("image receipt.png · 1280×720 · image/png"),
+            "{screen}"
+        );
+        assert!(!screen.contains('\u{1b}'));
+        insta::assert_snapshot!("conversation_attached_files", screen);
     }
 
     #[test]
