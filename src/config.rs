@@ -133,6 +133,11 @@ pub struct ProviderConfig {
     /// named in the message with a note instead of sent.
     #[serde(default = "yes")]
     pub images: bool,
+    /// A model of its OpenAI-compatible `POST {base_url}/embeddings`: vector stores then
+    /// rank chunks by BM25 and by these vectors together (the first provider that names
+    /// one is used).
+    #[serde(default)]
+    pub embeddings_model: Option<String>,
 }
 
 fn yes() -> bool {
@@ -278,6 +283,16 @@ impl Config {
     }
 
     /// The configured provider that claims `model` by one of its globs.
+    /// The provider (name, config) and model that embed text, if one is configured.
+    pub fn embeddings(&self) -> Option<(&str, &ProviderConfig, &str)> {
+        self.providers.iter().find_map(|(name, provider)| {
+            provider
+                .embeddings_model
+                .as_deref()
+                .map(|model| (name.as_str(), provider, model))
+        })
+    }
+
     /// Whether a (resolved) model takes images: the local model does, a provider's
     /// models unless its `images = false`.
     pub fn takes_images(&self, model: &str) -> bool {

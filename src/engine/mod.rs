@@ -186,6 +186,10 @@ struct EngineInner {
     /// The bus rounds the search feed reads, subscribed at once so that nothing
     /// emitted before the feed starts is missed.
     search_rounds: Mutex<Option<bus::Rounds>>,
+    /// Text to vectors, when a provider names an `embeddings_model`.
+    embedder: Option<crate::providers::embeddings::Embedder>,
+    /// Chunk vectors read for `file_search`, by file (dropped when rewritten).
+    vector_cache: Mutex<HashMap<std::path::PathBuf, Arc<crate::search::vectors::ChunkVectors>>>,
 }
 
 fn build_provider(
@@ -250,6 +254,20 @@ impl Engine {
         )?);
         let search = search::ThreadSearch::start(&store, bus.last_id())?;
         let search_rounds = Mutex::new(Some(bus.receiver()));
+        let embedder = config.embeddings().and_then(|(name, provider, model)| {
+            match provider.base_url.as_deref().filter(|url| !url.is_empty()) {
+                Some(url) => Some(crate::providers::embeddings::Embedder::new(
+                    name,
+                    url,
+                    model,
+                    provider.api_key_env.clone(),
+                )),
+                None => {
+                    tracing::warn!("provider '{name}' names an embeddings_model but no base_url");
+                    None
+                }
+            }
+        });
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 local,
@@ -275,6 +293,8 @@ impl Engine {
                 ingested: tokio::sync::watch::Sender::new(0),
                 search,
                 search_rounds,
+                embedder,
+                vector_cache: Mutex::new(HashMap::new()),
             }),
         })
     }

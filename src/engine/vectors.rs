@@ -130,6 +130,7 @@ impl Engine {
         let chunks = self.inner.chunks.clone();
         let (store_id, file) = (id.to_string(), file_id.to_string());
         blocking(move || chunks.remove_file(Some(&store_id), &file)).await?;
+        self.remove_vectors(id, file_id);
         Ok(store)
     }
 
@@ -141,7 +142,13 @@ impl Engine {
         }
         let chunks = self.inner.chunks.clone();
         let store_id = id.to_string();
-        blocking(move || chunks.remove_store(&store_id)).await
+        blocking(move || chunks.remove_store(&store_id)).await?;
+        let root = self.vectors_path(id, "x");
+        if let Some(dir) = root.parent() {
+            lock(&self.inner.vector_cache).retain(|path, _| !path.starts_with(dir));
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
     }
 
     /// Deletes an upload: out of every vector store first (a reading of it in progress
@@ -154,6 +161,7 @@ impl Engine {
                     store.files.retain(|f| f.file_id != id);
                     Ok(())
                 })?;
+                self.remove_vectors(&store.id, id);
             }
         }
         {
@@ -239,11 +247,27 @@ impl Engine {
             Ok(Err(_)) => return Err("the file could not be read (the reader failed)".into()),
             Ok(Ok(read)) => read?,
         };
+        // With an embeddings model, the chunks' vectors are written whole first; the
+        // commit below makes the file searchable (and removes them if it fails).
+        let vectors_file = self.vectors_path(store_id, file_id);
+        if let Some(embedder) = &self.inner.embedder {
+            let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+            let vectors = tokio::select! {
+                vectors = embedder.embed(&texts) => vectors?,
+                _ = self.inner.shutdown.cancelled() => return Err("the runtime stopped".into()),
+            };
+            let path = vectors_file.clone();
+            tokio::task::spawn_blocking(move || crate::search::vectors::write(&path, &vectors))
+                .await
+                .map_err(|_| "the vectors could not be written".to_string())?
+                .map_err(|err| format!("the vectors could not be written: {err}"))?;
+        }
+        self.forget_vectors(&vectors_file);
         let index = self.inner.chunks.clone();
         let engine = self.clone();
         let (store_id, file_id) = (store_id.to_string(), file_id.to_string());
         let count = chunks.len() as u64;
-        tokio::task::spawn_blocking(move || {
+        let committed = tokio::task::spawn_blocking(move || {
             let still_wanted = || {
                 let file_kept = matches!(engine.inner.store.file(&file_id), Ok(Some(_)));
                 let listed = matches!(
@@ -255,19 +279,75 @@ impl Engine {
             index.replace_file(&store_id, &file_id, &file.filename, &chunks, still_wanted)
         })
         .await
-        .map_err(|_| "the index writer failed".to_string())?
-        .map_err(|err| match err.to_string() {
-            why if why.contains("the file was deleted") => {
-                "the file was deleted or removed while it was read".to_string()
+        .map_err(|_| "the index writer failed".to_string())
+        .and_then(|result| {
+            result.map_err(|err| match err.to_string() {
+                why if why.contains("the file was deleted") => {
+                    "the file was deleted or removed while it was read".to_string()
+                }
+                why => why,
+            })
+        });
+        if committed.is_err() {
+            let _ = std::fs::remove_file(&vectors_file);
+        }
+        committed.map(|_| count)
+    }
+
+    fn vectors_path(&self, store_id: &str, file_id: &str) -> std::path::PathBuf {
+        crate::search::vectors::path(
+            &self.inner.store.dir().join("search").join("vectors"),
+            store_id,
+            file_id,
+        )
+    }
+
+    fn forget_vectors(&self, path: &std::path::Path) {
+        lock(&self.inner.vector_cache).remove(path);
+    }
+
+    /// Removes a file's vectors in a store (they go with its chunks).
+    fn remove_vectors(&self, store_id: &str, file_id: &str) {
+        let path = self.vectors_path(store_id, file_id);
+        self.forget_vectors(&path);
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("vectors of {file_id} in {store_id}: {err}")
             }
-            why => why,
-        })?;
-        Ok(count)
+            _ => {}
+        }
+    }
+
+    /// A file's chunk vectors, read once and kept.
+    fn vectors(
+        &self,
+        store_id: &str,
+        file_id: &str,
+    ) -> Option<std::sync::Arc<crate::search::vectors::ChunkVectors>> {
+        let path = self.vectors_path(store_id, file_id);
+        if let Some(found) = lock(&self.inner.vector_cache).get(&path) {
+            return Some(found.clone());
+        }
+        let read = std::sync::Arc::new(crate::search::vectors::read(&path).ok()?);
+        lock(&self.inner.vector_cache).insert(path, read.clone());
+        Some(read)
     }
 
     /// At start: files whose reading a stop interrupted are read again.
+    /// A chunk index made new (missing, or an older build's) has lost every file: each
+    /// is read again.
     pub(super) fn resume_ingestion(&self) -> EngineResult<()> {
         for store in self.inner.store.vector_stores(None)? {
+            let store = if self.inner.chunks.fresh && !store.files.is_empty() {
+                self.change_vector_store(&store.id, |store| {
+                    for file in &mut store.files {
+                        *file = pending(&file.file_id);
+                    }
+                    Ok(())
+                })?
+            } else {
+                store
+            };
             for file in &store.files {
                 if file.status == IngestStatus::InProgress {
                     self.ingest(&store.id, &file.file_id);
@@ -369,19 +449,100 @@ impl Engine {
                 _ = ingested.changed() => {}
             }
         }
-        let index = self.inner.chunks.clone();
+        // With an embeddings model: the query's vector too (BM25 alone if it fails).
+        let mut ranking = "bm25".to_string();
+        let query_vector = match &self.inner.embedder {
+            Some(embedder) => match embedder.embed(&[query.to_string()]).await {
+                Ok(mut vectors) => {
+                    ranking = format!("hybrid: bm25 and {}", embedder.describe());
+                    vectors.pop()
+                }
+                Err(why) => {
+                    ranking = format!("bm25 (the query could not be embedded: {why})");
+                    None
+                }
+            },
+            None => None,
+        };
+        let engine = self.clone();
         let (ids, text) = (found.clone(), query.to_string());
-        let hits =
-            tokio::task::spawn_blocking(move || index.search(&ids, &text, FILE_SEARCH_RESULTS))
-                .await
-                .map_err(|_| "the search failed".to_string())?
-                .map_err(|err| err.to_string())?;
+        let hits = tokio::task::spawn_blocking(move || match query_vector {
+            Some(vector) => engine.hybrid_search(&ids, &text, &vector),
+            None => engine
+                .inner
+                .chunks
+                .search(&ids, &text, FILE_SEARCH_RESULTS)
+                .map_err(|err| err.to_string()),
+        })
+        .await
+        .map_err(|_| "the search failed".to_string())??;
         Ok(FileSearchOutcome {
             query: query.to_string(),
             searched: found,
             missing,
             hits,
+            ranking,
         })
+    }
+
+    /// BM25 and vector similarity ranked together (reciprocal rank fusion): what the
+    /// words match and what the meaning matches both count.
+    fn hybrid_search(
+        &self,
+        store_ids: &[String],
+        query: &str,
+        vector: &[f32],
+    ) -> Result<Vec<ChunkHit>, String> {
+        const CANDIDATES: usize = 20;
+        let index = &self.inner.chunks;
+        let by_words = index
+            .search(store_ids, query, CANDIDATES)
+            .map_err(|err| err.to_string())?;
+        let mut by_meaning: Vec<((String, String, u64), f32)> = Vec::new();
+        for store_id in store_ids {
+            let Ok(Some(store)) = self.inner.store.vector_store(store_id) else {
+                continue;
+            };
+            for file in store
+                .files
+                .iter()
+                .filter(|f| f.status == IngestStatus::Completed)
+            {
+                let Some(vectors) = self.vectors(store_id, &file.file_id) else {
+                    continue;
+                };
+                for (ordinal, similarity) in vectors.nearest(vector, CANDIDATES) {
+                    by_meaning.push((
+                        (store_id.clone(), file.file_id.clone(), ordinal),
+                        similarity,
+                    ));
+                }
+            }
+        }
+        by_meaning.sort_by(|a, b| b.1.total_cmp(&a.1));
+        by_meaning.truncate(CANDIDATES);
+        let key = |hit: &ChunkHit| (hit.vector_store_id.clone(), hit.file_id.clone(), hit.chunk);
+        let fused = crate::search::vectors::fuse(
+            &[
+                by_words.iter().map(key).collect(),
+                by_meaning.iter().map(|(k, _)| k.clone()).collect(),
+            ],
+            FILE_SEARCH_RESULTS,
+        );
+        let mut hits = Vec::with_capacity(fused.len());
+        for (wanted, score) in fused {
+            let found = match by_words.iter().find(|h| key(h) == wanted) {
+                Some(hit) => Some(hit.clone()),
+                None => index
+                    .chunk(&wanted.0, &wanted.1, wanted.2)
+                    .map_err(|err| err.to_string())?,
+            };
+            if let Some(mut hit) = found {
+                hit.score = (score * 10_000.0).round() / 10_000.0;
+                hits.push(hit);
+            }
+        }
+        Ok(hits)
     }
 }
 
@@ -391,6 +552,8 @@ pub(crate) struct FileSearchOutcome {
     pub searched: Vec<String>,
     pub missing: Vec<String>,
     pub hits: Vec<ChunkHit>,
+    /// How the hits were ranked: `bm25`, or `hybrid: bm25 and MODEL (provider P)`.
+    pub ranking: String,
 }
 
 impl FileSearchOutcome {
@@ -415,6 +578,7 @@ impl FileSearchOutcome {
             .collect();
         let mut output = serde_json::json!({
             "query": self.query,
+            "ranking": self.ranking,
             "results": results,
         });
         if !self.missing.is_empty() {

@@ -1,6 +1,7 @@
 //! Model providers: each turns its wire format into one internal event stream.
 
 pub mod anthropic;
+pub mod embeddings;
 pub mod http;
 pub mod local;
 pub mod openai_chat;

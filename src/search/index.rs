@@ -27,8 +27,26 @@ pub type IndexResult<T> = Result<T, IndexError>;
 
 /// The writer's memory budget: tantivy's minimum is 15 MB per thread.
 const WRITER_HEAP_BYTES: usize = 32 * 1024 * 1024;
-/// The tokenizer of searchable text: words lowercased and stemmed (English).
-pub const TOKENIZER: &str = "en_stem";
+/// The tokenizer of searchable text: words lowercased, English stop words dropped (a
+/// question's "for" or "the" must not outrank what it asks about), stemmed.
+pub const TOKENIZER: &str = "en_stem_stop";
+
+fn analyzer() -> tantivy::tokenizer::TextAnalyzer {
+    use tantivy::tokenizer::{
+        Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
+        TextAnalyzer,
+    };
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::English) {
+        Some(stop) => builder
+            .filter(stop)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+        None => builder.filter(Stemmer::new(Language::English)).build(),
+    }
+}
 
 pub struct SearchIndex {
     pub index: Index,
@@ -70,6 +88,7 @@ impl SearchIndex {
             },
             false => (Index::create_in_dir(dir, schema)?, true),
         };
+        index.tokenizers().register(TOKENIZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
         let reader = index
             .reader_builder()

@@ -7,3 +7,4 @@ pub mod extract;
 pub mod index;
 pub mod messages;
 pub mod stores;
+pub mod vectors;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, Schema, Value};
+use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, Schema, Value};
 use tantivy::{TantivyDocument, doc};
 
 struct Fields {
@@ -26,6 +26,8 @@ pub struct ChunkIndex {
     index: SearchIndex,
     fields: Fields,
     parser: QueryParser,
+    /// Whether the index was made empty on open (its stores' files must be read again).
+    pub fresh: bool,
 }
 
 /// One ranked chunk, with what a citation needs.
@@ -71,18 +73,19 @@ impl ChunkIndex {
             file_id: id_field(&mut builder, "file_id"),
             key: id_field(&mut builder, "key"),
             filename: builder.add_text_field("filename", STORED),
-            ordinal: builder.add_u64_field("ordinal", STORED),
+            ordinal: builder.add_u64_field("ordinal", STORED | INDEXED),
             page: builder.add_u64_field("page", STORED),
             first_line: builder.add_u64_field("first_line", STORED),
             last_line: builder.add_u64_field("last_line", STORED),
             text: builder.add_text_field("text", text_options()),
         };
-        let (index, _) = SearchIndex::open(dir, builder.build())?;
+        let (index, fresh) = SearchIndex::open(dir, builder.build())?;
         let parser = QueryParser::for_index(&index.index, vec![fields.text]);
         Ok(ChunkIndex {
             index,
             fields,
             parser,
+            fresh,
         })
     }
 
@@ -169,8 +172,43 @@ impl ChunkIndex {
             (Occur::Must, text_query),
             (Occur::Must, Box::new(BooleanQuery::new(stores))),
         ]);
+        self.top(&query, limit)
+    }
+
+    /// One chunk of a file in a store, by its ordinal (scored 0).
+    pub fn chunk(
+        &self,
+        store_id: &str,
+        file_id: &str,
+        ordinal: u64,
+    ) -> IndexResult<Option<ChunkHit>> {
+        let f = &self.fields;
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    term(f.key, &key(store_id, file_id)),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    tantivy::Term::from_field_u64(f.ordinal, ordinal),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        Ok(self.top(&query, 1)?.into_iter().next().map(|mut hit| {
+            hit.score = 0.0;
+            hit
+        }))
+    }
+
+    fn top(&self, query: &dyn Query, limit: usize) -> IndexResult<Vec<ChunkHit>> {
+        let f = &self.fields;
         let searcher = self.index.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)))?;
+        let top = searcher.search(query, &TopDocs::with_limit(limit.max(1)))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let stored: TantivyDocument = searcher.doc(address)?;

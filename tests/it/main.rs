@@ -7,6 +7,7 @@ mod bounds;
 mod cli;
 mod crash;
 mod documents;
+mod embeddings;
 mod events;
 mod fake_provider;
 mod files;
