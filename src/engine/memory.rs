@@ -115,7 +115,7 @@ impl Engine {
 
     /// At the start of a run: the window, and the summary and retrieved turns to add to
     /// the instructions. Records what was retrieved.
-    pub(crate) fn run_memory(
+    pub(crate) async fn run_memory(
         &self,
         thread: &Thread,
         assistant: &Assistant,
@@ -140,7 +140,26 @@ impl Engine {
             .rev()
             .find(|t| t.message.role == Role::User)
             .map_or(String::new(), |t| t.text.clone());
-        let retrieved = memory::retrieve(&state.entries, &query, |entry| {
+        // The embeddings model's vector of the question, when turns have such vectors.
+        let dense_query = match &self.inner.embedder {
+            Some(embedder) if state.entries.iter().any(|e| !e.dense.is_empty()) => {
+                let embedded = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    embedder.embed(std::slice::from_ref(&query)),
+                )
+                .await;
+                match embedded {
+                    Ok(Ok(mut vectors)) => vectors.pop(),
+                    Ok(Err(why)) => {
+                        tracing::warn!("memory of {}: {why}", thread.id);
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
+        let retrieved = memory::retrieve(&state.entries, &query, dense_query.as_deref(), |entry| {
             in_window.contains(entry.message_id.as_str())
         });
         let mut prelude = String::new();
@@ -236,7 +255,7 @@ impl Engine {
         let messages = self.all_messages(thread_id)?;
         let turns = turns(&messages, None);
         let state = store.memory(thread_id)?.unwrap_or_default();
-        let new_entries: Vec<MemoryEntry> = turns
+        let mut new_entries: Vec<MemoryEntry> = turns
             .iter()
             .skip(state.indexed_turns)
             .map(|turn| MemoryEntry {
@@ -247,8 +266,27 @@ impl Engine {
                 },
                 text: one_line(&turn.text, memory::ENTRY_CHARS),
                 vector: memory::embed(&turn.text),
+                dense: Vec::new(),
             })
             .collect();
+        // With an embeddings model, turns get its vectors too (else the hashed ones serve).
+        let mut embedded_with = None;
+        if let (Some(embedder), false) = (&self.inner.embedder, new_entries.is_empty()) {
+            let texts: Vec<String> = turns
+                .iter()
+                .skip(state.indexed_turns)
+                .map(|turn| one_line(&turn.text, 2_000))
+                .collect();
+            match embedder.embed(&texts).await {
+                Ok(vectors) => {
+                    for (entry, vector) in new_entries.iter_mut().zip(vectors) {
+                        entry.dense = vector;
+                    }
+                    embedded_with = Some(embedder.describe());
+                }
+                Err(why) => tracing::warn!("memory of {thread_id}: {why}"),
+            }
+        }
         let tokens: Vec<u32> = turns.iter().map(|t| t.tokens).collect();
         let (start, used) = memory::window_start(&tokens, config.window_budget());
         let mut summary: Option<Result<String, String>> = None;
@@ -283,10 +321,13 @@ impl Engine {
                 state.note(
                     now,
                     format!(
-                        "indexed {} new turn{} ({} in all)",
+                        "indexed {} new turn{} ({} in all){}",
                         new_entries.len(),
                         if new_entries.len() == 1 { "" } else { "s" },
-                        indexed
+                        indexed,
+                        embedded_with
+                            .as_deref()
+                            .map_or(String::new(), |model| format!(" with {model}"))
                     ),
                 );
             }

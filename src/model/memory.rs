@@ -54,6 +54,9 @@ pub struct MemoryEntry {
     pub role: String,
     pub text: String,
     pub vector: Vector,
+    /// The turn's vector from the configured embeddings model (unit length), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dense: Vec<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -233,17 +236,32 @@ pub fn similarity(a: &Vector, b: &Vector) -> f32 {
 }
 
 /// The entries most similar to `query`, best first, skipping those `exclude` rejects.
+/// The least cosine of an embeddings model's vectors for a turn to be retrieved (such
+/// models place unrelated sentences near 0.1, related ones from about 0.4).
+pub const MIN_DENSE_SCORE: f32 = 0.35;
+
+/// The turns most similar to `query`: by the embeddings model's vectors where both the
+/// query (`dense_query`) and the turn have them, else by the offline hashed vectors.
 pub fn retrieve(
     entries: &[MemoryEntry],
     query: &str,
+    dense_query: Option<&[f32]>,
     exclude: impl Fn(&MemoryEntry) -> bool,
 ) -> Vec<Retrieved> {
-    let query = embed(query);
+    let sparse_query = embed(query);
     let mut scored: Vec<(f32, &MemoryEntry)> = entries
         .iter()
         .filter(|entry| !exclude(entry))
-        .map(|entry| (similarity(&query, &entry.vector), entry))
-        .filter(|(score, _)| *score >= MIN_SCORE)
+        .filter_map(|entry| match dense_query {
+            Some(dense) if entry.dense.len() == dense.len() && !dense.is_empty() => {
+                let score: f32 = entry.dense.iter().zip(dense).map(|(a, b)| a * b).sum();
+                (score >= MIN_DENSE_SCORE).then_some((score, entry))
+            }
+            _ => {
+                let score = similarity(&sparse_query, &entry.vector);
+                (score >= MIN_SCORE).then_some((score, entry))
+            }
+        })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored
@@ -268,6 +286,7 @@ mod tests {
             role: "user".into(),
             text: text.into(),
             vector: embed(text),
+            dense: Vec::new(),
         }
     }
 
@@ -288,14 +307,31 @@ mod tests {
             entry("msg_2", "The liability clause caps damages at $5M annually"),
             entry("msg_3", "Refund the second charge of order ORD-4521"),
         ];
-        let found = retrieve(&entries, "was order ORD-4521 charged twice?", |_| false);
+        let found = retrieve(&entries, "was order ORD-4521 charged twice?", None, |_| {
+            false
+        });
         assert_eq!(found[0].message_id, "msg_1");
         assert!(found.iter().all(|r| r.message_id != "msg_2"));
         assert!(found[0].score > found[1].score);
-        let excluded = retrieve(&entries, "order ORD-4521 charged twice", |e| {
+        let excluded = retrieve(&entries, "order ORD-4521 charged twice", None, |e| {
             e.message_id == "msg_1"
         });
         assert_eq!(excluded[0].message_id, "msg_3");
+        // With an embeddings model's vectors, those decide where both have them.
+        let mut dense = entries.clone();
+        dense[1].dense = vec![1.0, 0.0];
+        dense[0].dense = vec![0.0, 1.0];
+        let found = retrieve(
+            &dense,
+            "how much can we be held responsible for",
+            Some(&[0.9, 0.1]),
+            |_| false,
+        );
+        assert_eq!(found[0].message_id, "msg_2");
+        assert!(
+            found.iter().all(|r| r.message_id != "msg_1"),
+            "below the dense floor"
+        );
     }
 
     #[test]

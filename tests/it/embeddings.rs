@@ -149,3 +149,66 @@ async fn a_real_embedding_model_finds_by_meaning_what_bm25_cannot() {
     assert_eq!(output["ranking"], "bm25");
     assert_eq!(output["results"], json!([]), "{output}");
 }
+
+#[tokio::test]
+async fn memory_retrieves_earlier_turns_by_meaning_with_the_model() {
+    let embeddings = start_embeddings().await;
+    let config = agentdeck::config::Config::parse(&format!(
+        "[providers.minilm]\nkind = \"openai-chat\"\nbase_url = \"{}\"\nembeddings_model = \"all-MiniLM-L6-v2\"\n",
+        embeddings.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
+        options.config = config
+    })
+    .await;
+    let (_, client) = server.project("remember").await;
+    let mut body = assistant("keeper", json!([]), vec![]);
+    body.memory = serde_json::from_value(json!({"enabled": true, "window_tokens": 50})).unwrap();
+    let keeper = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &keeper.id).await;
+    let turns = [
+        "Our contract caps the total liability of Acme at five million dollars.",
+        "Lunch is at noon on Fridays in the small kitchen.",
+        "The printer on the third floor is out of toner again.",
+    ];
+    for (i, text) in turns.iter().enumerate() {
+        ask(&client, &thread, text).await;
+        // Each exchange is indexed (two turns) before the next question.
+        eventually("the turns to be indexed", || async {
+            let memory: Value = client
+                .get(&format!("/v2/threads/{thread}/memory"))
+                .await
+                .unwrap();
+            memory["indexed_turns"].as_u64() == Some(2 * (i as u64 + 1))
+        })
+        .await;
+    }
+    let memory: Value = client
+        .get(&format!("/v2/threads/{thread}/memory"))
+        .await
+        .unwrap();
+    let changes = memory["changes"].to_string();
+    assert!(
+        changes.contains("with all-MiniLM-L6-v2 (provider minilm)"),
+        "{changes}"
+    );
+    ask(
+        &client,
+        &thread,
+        "How much money can we be held responsible for?",
+    )
+    .await;
+    let memory: Value = client
+        .get(&format!("/v2/threads/{thread}/memory"))
+        .await
+        .unwrap();
+    let retrieved = &memory["vector_context"];
+    assert!(
+        retrieved[0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("total liability of Acme"),
+        "{memory}"
+    );
+}

@@ -65,7 +65,7 @@ struct Run {
 }
 
 pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
-    let loaded = load(&engine, &spec, cancel);
+    let loaded = load(&engine, &spec, cancel).await;
     let mut run = match loaded {
         Ok(run) => run,
         Err(err) => {
@@ -100,7 +100,11 @@ async fn fail_unloadable(engine: &Engine, spec: &RunSpec, why: &str) {
     }
 }
 
-fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Run, EngineError> {
+async fn load(
+    engine: &Engine,
+    spec: &RunSpec,
+    cancel: CancellationToken,
+) -> Result<Run, EngineError> {
     let store = engine.store();
     let thread = store
         .thread(&spec.thread_id)
@@ -124,6 +128,7 @@ fn load(engine: &Engine, spec: &RunSpec, cancel: CancellationToken) -> Result<Ru
     // Memory that cannot be read leaves the run without it, not without an answer.
     let memory = engine
         .run_memory(&thread, &assistant, &reply.id)
+        .await
         .unwrap_or_else(|err| {
             tracing::error!("memory of {}: {err}", thread.id);
             None
