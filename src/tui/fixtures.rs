@@ -71,7 +71,7 @@ pub fn message(id: &str, role: Role, text: &str) -> Message {
     }
 }
 
-fn call(
+pub fn call(
     id: &str,
     name: &str,
     args: &str,

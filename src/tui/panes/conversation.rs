@@ -118,8 +118,9 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
             Span::styled(latency, theme.fg("dim")),
         ]));
         if let Some(output) = &call.output {
+            let shown = super::citations(call).unwrap_or_else(|| output.clone());
             lines.push(Line::styled(
-                clip(&format!("    → {output}"), width),
+                clip(&format!("    → {shown}"), width),
                 theme.fg("dim"),
             ));
         }

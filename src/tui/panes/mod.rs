@@ -19,6 +19,40 @@ use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders};
 
+/// A `file_search` call's output as its citations: "2 passages: [contract.pdf p.3]
+/// 0.033, [notes.md lines 4-20] 0.016" (or "no passage found"). `None` for any other
+/// call, or an output that is not the runtime's JSON.
+pub fn citations(call: &crate::model::ToolCall) -> Option<String> {
+    if call.kind != crate::model::ToolCallType::FileSearch {
+        return None;
+    }
+    let output: serde_json::Value = serde_json::from_str(call.output.as_deref()?).ok()?;
+    let results = output.get("results")?.as_array()?;
+    if results.is_empty() {
+        return Some("no passage found".into());
+    }
+    let cited: Vec<String> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.get("citation")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?"),
+                r.get("score")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(0.0)
+            )
+        })
+        .collect();
+    Some(format!(
+        "{} passage{}: {}",
+        cited.len(),
+        if cited.len() == 1 { "" } else { "s" },
+        cited.join(", ")
+    ))
+}
+
 /// Draws one pane into `area`.
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
     ui.areas.push((pane, area));

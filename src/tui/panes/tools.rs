@@ -48,9 +48,13 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             } else {
                 call_icon(call.status)
             };
-            let output = call.output.as_deref().map_or(String::new(), |o| {
-                format!(" → {} ({})", clip(o, 40), byte_size(o.len()))
-            });
+            let output =
+                call.output
+                    .as_deref()
+                    .map_or(String::new(), |o| match super::citations(call) {
+                        Some(cited) => format!(" → {}", clip(&cited, 60)),
+                        None => format!(" → {} ({})", clip(o, 40), byte_size(o.len())),
+                    });
             let mark = if app.marked_calls.contains(&call.id) {
                 "▶"
             } else {
@@ -93,6 +97,36 @@ mod tests {
         let mut app = workspace();
         app.focus = Pane::Tools;
         insta::assert_snapshot!(render_pane(&app, Pane::Tools, 100, 6));
+    }
+
+    #[test]
+    fn a_file_search_shows_its_citations() {
+        use crate::model::{ToolCallStatus, ToolCallType};
+        use crate::tui::app::LiveCall;
+        let mut app = workspace();
+        let output = serde_json::json!({"query": "liability", "ranking": "bm25", "results": [
+            {"citation": "[contract.pdf p.3]", "score": 2.41, "text": "Section 9. Limitation of liability"},
+            {"citation": "[notes.md lines 4-20]", "score": 0.87, "text": "…"}
+        ]})
+        .to_string();
+        let mut call = crate::tui::fixtures::call(
+            "call_fs",
+            "file_search",
+            "{\"query\":\"liability\"}",
+            ToolCallStatus::Completed,
+            Some(&output),
+        );
+        call.kind = ToolCallType::FileSearch;
+        app.live_calls.push_front(LiveCall {
+            thread_id: app.threads[0].id.clone(),
+            call,
+        });
+        let screen = render_pane(&app, Pane::Tools, 120, 6);
+        assert!(
+            screen.contains("2 passages: [contract.pdf p.3] 2.41, [notes.md lines 4-20]"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(screen);
     }
 
     #[test]
