@@ -141,6 +141,25 @@ impl SearchIndex {
     }
 }
 
+/// A stored text field of a found document ("" when absent).
+pub fn stored_text(doc: &tantivy::TantivyDocument, field: Field) -> String {
+    use tantivy::schema::Value;
+    doc.get_first(field)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A stored number field of a found document (0 when absent).
+pub fn stored_u64(doc: &tantivy::TantivyDocument, field: Field) -> u64 {
+    use tantivy::schema::Value;
+    doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0)
+}
+
+/// A BM25 score as reported: three decimals.
+pub fn rounded(score: f32) -> f32 {
+    (score * 1000.0).round() / 1000.0
+}
+
 /// The term of an id field, for deletes and filters.
 pub fn term(field: Field, value: &str) -> Term {
     Term::from_field_text(field, value)

@@ -1,12 +1,14 @@
 //! Every thread's words in one full-text index: message texts, tool outputs and titles,
 //! each a document keyed so that writing it again replaces it.
 
-use super::index::{IndexResult, SearchIndex, id_field, term, text_options};
+use super::index::{
+    IndexResult, SearchIndex, id_field, rounded, stored_text, stored_u64, term, text_options,
+};
 pub use crate::model::{HitKind, SearchHit};
 use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, Schema, Value};
+use tantivy::schema::{Field, IndexRecordOption, STORED, Schema};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{TantivyDocument, doc};
 
@@ -147,12 +149,7 @@ impl MessageIndex {
             hits.clear();
             for (score, address) in top {
                 let stored: TantivyDocument = searcher.doc(address)?;
-                let text = |field| {
-                    stored
-                        .get_first(field)
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                };
+                let text = |field| stored_text(&stored, field);
                 let thread_id = text(f.thread_id);
                 if !keep(&thread_id) {
                     continue;
@@ -179,11 +176,8 @@ impl MessageIndex {
                     kind: HitKind::parse(&text(f.kind)),
                     snippet,
                     highlights,
-                    score: (score * 1000.0).round() / 1000.0,
-                    created_at: stored
-                        .get_first(f.created_at)
-                        .and_then(|v| v.as_u64())
-                        .unwrap_or(0),
+                    score: rounded(score),
+                    created_at: stored_u64(&stored, f.created_at),
                 });
                 if hits.len() == limit {
                     break;

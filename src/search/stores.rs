@@ -1,12 +1,14 @@
 //! The chunks of every vector store's files, ranked with BM25 by tantivy.
 
 use super::chunks::Chunk;
-use super::index::{IndexResult, SearchIndex, id_field, term, text_options};
+use super::index::{
+    IndexResult, SearchIndex, id_field, rounded, stored_text, stored_u64, term, text_options,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, Schema, Value};
+use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, Schema};
 use tantivy::{TantivyDocument, doc};
 
 struct Fields {
@@ -212,24 +214,14 @@ impl ChunkIndex {
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let stored: TantivyDocument = searcher.doc(address)?;
-            let text = |field| {
-                stored
-                    .get_first(field)
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            };
-            let number = |field| {
-                stored
-                    .get_first(field)
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0)
-            };
+            let text = |field| stored_text(&stored, field);
+            let number = |field| stored_u64(&stored, field);
             let page = number(f.page);
             hits.push(ChunkHit {
                 vector_store_id: text(f.store_id),
                 file_id: text(f.file_id),
                 filename: text(f.filename),
-                score: (score * 1000.0).round() / 1000.0,
+                score: rounded(score),
                 page: (page > 0).then_some(page),
                 lines: [number(f.first_line), number(f.last_line)],
                 chunk: number(f.ordinal),

@@ -54,6 +54,19 @@ async fn start_embeddings() -> EmbeddingServer {
     panic!("the embeddings server did not start within 60 s");
 }
 
+/// A runtime whose provider `minilm` embeds with the server.
+async fn with_minilm(embeddings: &EmbeddingServer) -> TestServer {
+    let config = agentdeck::config::Config::parse(&format!(
+        "[providers.minilm]\nkind = \"openai-chat\"\nbase_url = \"{}\"\nembeddings_model = \"all-MiniLM-L6-v2\"\n",
+        embeddings.url
+    ))
+    .unwrap();
+    TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
+        options.config = config
+    })
+    .await
+}
+
 const CLAUSES: [(&str, &str); 3] = [
     (
         "liability.txt",
@@ -119,15 +132,7 @@ async fn ask_the_clauses(server: &TestServer) -> Value {
 #[tokio::test]
 async fn a_real_embedding_model_finds_by_meaning_what_bm25_cannot() {
     let embeddings = start_embeddings().await;
-    let config = agentdeck::config::Config::parse(&format!(
-        "[providers.minilm]\nkind = \"openai-chat\"\nbase_url = \"{}\"\nembeddings_model = \"all-MiniLM-L6-v2\"\n",
-        embeddings.url
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
-        options.config = config
-    })
-    .await;
+    let server = with_minilm(&embeddings).await;
     let output = ask_the_clauses(&server).await;
     assert!(
         output["ranking"]
@@ -153,15 +158,7 @@ async fn a_real_embedding_model_finds_by_meaning_what_bm25_cannot() {
 #[tokio::test]
 async fn memory_retrieves_earlier_turns_by_meaning_with_the_model() {
     let embeddings = start_embeddings().await;
-    let config = agentdeck::config::Config::parse(&format!(
-        "[providers.minilm]\nkind = \"openai-chat\"\nbase_url = \"{}\"\nembeddings_model = \"all-MiniLM-L6-v2\"\n",
-        embeddings.url
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |options| {
-        options.config = config
-    })
-    .await;
+    let server = with_minilm(&embeddings).await;
     let (_, client) = server.project("remember").await;
     let mut body = assistant("keeper", json!([]), vec![]);
     body.memory = serde_json::from_value(json!({"enabled": true, "window_tokens": 50})).unwrap();
