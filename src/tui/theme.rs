@@ -146,15 +146,34 @@ impl Theme {
     }
 
     pub fn selected(&self) -> Style {
-        Style::default()
-            .fg(self.color("selected_fg"))
-            .bg(self.color("selected_bg"))
+        self.bar("selected_fg", "selected_bg")
+    }
+
+    /// A bar's colours; both "reset" means the terminal's own colours reversed, which
+    /// read in any palette.
+    fn bar(&self, fg: &str, bg: &str) -> Style {
+        let (fg, bg) = (self.color(fg), self.color(bg));
+        let style = Style::default().fg(fg).bg(bg);
+        if fg == Color::Reset && bg == Color::Reset {
+            style.add_modifier(Modifier::REVERSED)
+        } else {
+            style
+        }
+    }
+
+    /// A row on the selection bar: every span takes the bar's colours (keeping its
+    /// bold or italics), so no span's own colour can vanish into the bar.
+    pub fn select_line<'a>(&self, line: ratatui::text::Line<'a>) -> ratatui::text::Line<'a> {
+        let bar = self.selected();
+        let mut line = line.style(bar);
+        for span in &mut line.spans {
+            span.style = span.style.patch(bar);
+        }
+        line
     }
 
     pub fn status(&self) -> Style {
-        Style::default()
-            .fg(self.color("status_fg"))
-            .bg(self.color("status_bg"))
+        self.bar("status_fg", "status_bg")
     }
 }
 

@@ -220,6 +220,83 @@ mod tests {
         format!("{}", terminal.backend())
     }
 
+    /// Every theme, at three sizes, with each pane focused (so each selection bar shows)
+    /// and the search view open: no drawn character has its background's colour, and the
+    /// light theme draws nothing in white, bright white, grey or black (the background of
+    /// many light palettes).
+    #[test]
+    fn every_theme_keeps_every_drawn_character_readable() {
+        use ratatui::style::Color;
+        for name in ["default", "light", "high-contrast"] {
+            let theme = Theme::load(name, std::path::Path::new("/nonexistent")).unwrap();
+            for (width, height) in [(80, 24), (120, 36), (200, 50)] {
+                let mut views: Vec<App> = Pane::ALL
+                    .iter()
+                    .map(|pane| {
+                        let mut app = workspace();
+                        app.focus = *pane;
+                        app.selection = app.messages.last().map(|m| crate::tui::app::Selection {
+                            message_id: m.id.clone(),
+                            code_block: None,
+                        });
+                        app
+                    })
+                    .collect();
+                let mut searching = workspace();
+                let _ = searching.open_global_search("refund");
+                searching.apply(crate::tui::app::AppEvent::SearchResults {
+                    seq: searching.global_search.seq,
+                    hits: Ok(vec![crate::model::SearchHit {
+                        thread_id: searching.threads[0].id.clone(),
+                        message_id: Some("msg_1".into()),
+                        assistant_id: "asst_triage".into(),
+                        kind: crate::model::HitKind::Message,
+                        snippet: "the refund was sent".into(),
+                        highlights: vec![[4, 10]],
+                        score: 1.0,
+                        created_at: 0,
+                    }]),
+                });
+                views.push(searching);
+                for app in &views {
+                    let mut ui = Ui::new(Keymap::default_keymap(), theme.clone());
+                    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+                    terminal.draw(|frame| draw(frame, app, &mut ui)).unwrap();
+                    let buffer = terminal.backend().buffer();
+                    for y in 0..height {
+                        for x in 0..width {
+                            let cell = &buffer[(x, y)];
+                            if cell.symbol().trim().is_empty() {
+                                continue;
+                            }
+                            let at = format!(
+                                "theme {name} at {width}x{height}, focus {:?}, cell ({x}, {y}) {:?}",
+                                app.focus,
+                                cell.symbol()
+                            );
+                            assert!(
+                                cell.fg != cell.bg || cell.fg == Color::Reset,
+                                "{at}: {:?} on {:?}",
+                                cell.fg,
+                                cell.bg
+                            );
+                            if name == "light" {
+                                assert!(
+                                    !matches!(
+                                        cell.fg,
+                                        Color::White | Color::Gray | Color::DarkGray | Color::Black
+                                    ),
+                                    "{at}: drawn in {:?}",
+                                    cell.fg
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn workspace_with_every_pane() {
         insta::assert_snapshot!(render(&workspace(), 140, 36));

@@ -340,7 +340,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
             }
         }
         if let Some(selection) = is_selected {
-            let marked = ui.theme.selected();
+            let theme = &ui.theme;
             let (top, bottom) = match selection
                 .code_block
                 .and_then(|i| wrapped.code_blocks.get(i))
@@ -350,7 +350,8 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
             };
             for index in top.max(skipped)..=bottom {
                 if index >= skipped {
-                    lines[index - skipped].style = marked;
+                    let line = std::mem::take(&mut lines[index - skipped]);
+                    lines[index - skipped] = theme.select_line(line);
                 }
             }
             selected_from_end = Some(len - top + tail.len());

@@ -94,11 +94,11 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 Span::styled(right, theme.fg("dim")),
             ]);
             if index == app.selected {
-                line = line.style(if app.focus == Pane::Threads {
-                    theme.selected()
+                line = if app.focus == Pane::Threads {
+                    theme.select_line(line)
                 } else {
-                    Style::default().add_modifier(Modifier::REVERSED)
-                });
+                    line.style(Style::default().add_modifier(Modifier::REVERSED))
+                };
             }
             line
         })

@@ -69,7 +69,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             );
             let mut line = Line::styled(clip(&text, width), style);
             if index == app.tools_selected && app.focus == Pane::Tools {
-                line = line.style(theme.selected());
+                line = theme.select_line(line);
             }
             line
         })
