@@ -604,7 +604,10 @@ impl Engine {
         reply: &Message,
     ) -> EngineResult<()> {
         let first_message = thread.title.is_none();
-        let title = validate::clip_title(&message.text());
+        // Titles read as people wrote: the local model's directives are left out.
+        let title = validate::clip_title(&crate::providers::local::without_directives(
+            &message.text(),
+        ));
         let thread = self.update_thread(&thread.id, |t| {
             t.status = ThreadStatus::Running;
             if first_message && !title.is_empty() {

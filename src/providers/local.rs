@@ -156,6 +156,27 @@ fn parse_directives(message: &str) -> Directives {
     found
 }
 
+/// A message as a person reads it: without the local model's directives (`/slow 25`,
+/// `/long 160`, `/tool …`, `/route NAME …`), for titles. A message of directives only
+/// keeps what it asks a colleague, else its own text.
+pub fn without_directives(message: &str) -> String {
+    let found = parse_directives(message);
+    if !found.rest.is_empty() {
+        return found.rest;
+    }
+    let routed: Vec<&str> = found
+        .routes
+        .iter()
+        .map(|(_, text)| text.as_str())
+        .filter(|text| !text.is_empty())
+        .collect();
+    if routed.is_empty() {
+        message.to_string()
+    } else {
+        routed.join(" ")
+    }
+}
+
 fn mentions(haystack_lower: &str, name: &str) -> bool {
     let name = name.to_lowercase();
     if name.is_empty() {
@@ -859,6 +880,28 @@ mod tests {
             }],
             max_output_tokens: 16_000,
         }
+    }
+
+    #[test]
+    fn titles_leave_directives_out() {
+        assert_eq!(
+            without_directives("/slow 25 /long 160 Can you check my order?"),
+            "Can you check my order?"
+        );
+        assert_eq!(
+            without_directives("/route billing refund ORD-1"),
+            "refund ORD-1"
+        );
+        assert_eq!(
+            without_directives("a/slow b"),
+            "a/slow b",
+            "not a directive"
+        );
+        assert_eq!(
+            without_directives("/fail 429"),
+            "/fail 429",
+            "nothing else to show"
+        );
     }
 
     #[test]

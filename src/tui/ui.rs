@@ -160,9 +160,13 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
     if app.zoom {
         panes::draw(frame, app, ui, app.focus, main);
     } else {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)])
-                .areas(main);
+        // Narrow terminals give the threads more of the width, so titles stay readable.
+        let left_share = if main.width < 100 { 45 } else { 38 };
+        let [left, right] = Layout::horizontal([
+            Constraint::Percentage(left_share),
+            Constraint::Percentage(100 - left_share),
+        ])
+        .areas(main);
         let [threads, tools, routing] = Layout::vertical([
             Constraint::Percentage(50),
             Constraint::Percentage(25),
@@ -293,6 +297,22 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn titles_win_over_chips_at_80_columns_and_more() {
+        let app = workspace();
+        for width in [80, 120, 200] {
+            let screen = render(&app, width, 24);
+            for thread in &app.threads {
+                let title = thread.title.clone().unwrap_or_default();
+                let start: String = title.chars().take(20).collect();
+                assert!(
+                    screen.contains(&start),
+                    "at {width} columns, {start:?} is not shown:\n{screen}"
+                );
             }
         }
     }

@@ -10,8 +10,8 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-/// Characters a title keeps before chips are given up for it.
-const TITLE_ROOM: usize = 12;
+/// Characters a title keeps before chips shrink, then go, for it (at 80 columns too).
+const TITLE_ROOM: usize = 20;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let visible = app.visible_threads();
@@ -33,6 +33,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let width = inner.width as usize;
     let offset = app.selected.saturating_sub(height.saturating_sub(1));
     let theme = &ui.theme;
+    // The assistant's column (12 characters) narrows, to 6, only where a title would
+    // otherwise get less than its room (with an age and an unread count beside it).
+    let name_width = width.saturating_sub(2 + 1 + 7 + TITLE_ROOM).clamp(6, 12);
     let lines: Vec<Line> = visible
         .iter()
         .enumerate()
@@ -47,17 +50,32 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 ThreadStatus::Closed => ("✓", theme.fg("dim")),
             };
             let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
-            // Chips in the order they are given up when the row is narrow: the title
-            // keeps at least a few words' room, the age always shows.
-            let mut chips: Vec<String> = Vec::new();
+            // Chips, each long and short, in the order they give way when the row is
+            // narrow: titles win (they keep TITLE_ROOM characters), so chips shrink to
+            // their short forms from the last, then go from the last; the age stays.
+            let mut chips: Vec<(String, String)> = Vec::new();
             if let Some(priority) = thread.metadata.get("priority") {
-                chips.push(format!(" [{}]", clip(priority, 16)));
+                let short: String = priority.chars().take(1).collect::<String>().to_uppercase();
+                chips.push((
+                    format!(" [{}]", clip(priority, 16)),
+                    format!(" [{}]", clip(&short, 1)),
+                ));
             }
             if thread.estimated_cost > 0.0 {
-                chips.push(format!(" ${:.4}", thread.estimated_cost));
+                chips.push((
+                    format!(" ${:.4}", thread.estimated_cost),
+                    format!(" ${:.2}", thread.estimated_cost),
+                ));
             }
             if let Some(case) = thread.metadata.get("case_id") {
-                chips.push(format!(" [{}]", clip(case, 16)));
+                let tail: String = {
+                    let chars: Vec<char> = case.chars().collect();
+                    chars[chars.len().saturating_sub(4)..].iter().collect()
+                };
+                chips.push((
+                    format!(" [{}]", clip(case, 16)),
+                    format!(" […{}]", clip(&tail, 4)),
+                ));
             }
             let tail = format!(
                 "{} {}",
@@ -70,17 +88,25 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             );
             let room = |chips: &[String]| {
                 let used: usize = chips.iter().map(|c| c.chars().count()).sum();
-                2 + 13 + used + tail.chars().count() + TITLE_ROOM <= width
+                2 + name_width + 1 + used + tail.chars().count() + TITLE_ROOM <= width
             };
-            while !chips.is_empty() && !room(&chips) {
-                chips.pop();
+            let mut shown: Vec<String> = chips.iter().map(|(long, _)| long.clone()).collect();
+            for at in (0..chips.len()).rev() {
+                if room(&shown) {
+                    break;
+                }
+                shown[at] = chips[at].1.clone();
             }
-            let right = format!("{}{tail}", chips.concat());
-            let assistant = clip(&app.assistant_name(&thread.assistant_id), 12);
+            while !shown.is_empty() && !room(&shown) {
+                shown.pop();
+            }
+            let right = format!("{}{tail}", shown.concat());
+            let assistant = clip(&app.assistant_name(&thread.assistant_id), name_width);
             let title = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
-            let used = 2 + 13 + right.chars().count() + 1;
+            let used = 2 + name_width + 1 + right.chars().count() + 1;
             let title = clip(&title, width.saturating_sub(used));
-            let pad = width.saturating_sub(2 + 13 + title.chars().count() + right.chars().count());
+            let pad = width
+                .saturating_sub(2 + name_width + 1 + title.chars().count() + right.chars().count());
             let mark = if app.marked.contains(&thread.id) {
                 "*"
             } else {
@@ -88,7 +114,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             };
             let mut line = Line::from(vec![
                 Span::styled(format!("{icon}{mark}"), style),
-                Span::styled(format!("{assistant:<12} "), theme.fg("assistant")),
+                Span::styled(format!("{assistant:<name_width$} "), theme.fg("assistant")),
                 Span::raw(title),
                 Span::raw(" ".repeat(pad)),
                 Span::styled(right, theme.fg("dim")),
