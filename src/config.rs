@@ -173,6 +173,18 @@ pub struct UiConfig {
     /// capturing it takes the terminal's own text selection away.
     #[serde(default)]
     pub mouse: bool,
+    /// When a thread needs the operator (it waits for them, or a run failed): ring the
+    /// terminal bell.
+    #[serde(default = "yes")]
+    pub bell: bool,
+    /// ... and send a desktop notification through the terminal (OSC 9 and OSC 777; they
+    /// work over SSH in terminals that support them).
+    #[serde(default = "yes")]
+    pub notifications: bool,
+    /// ... and run this command (no shell), the alert's text as its last argument, e.g.
+    /// `["notify-send", "agentdeck"]`.
+    #[serde(default)]
+    pub notify_command: Option<Vec<String>>,
 }
 
 fn default_name() -> String {
@@ -185,6 +197,9 @@ impl Default for UiConfig {
             theme: default_name(),
             keymap: default_name(),
             mouse: false,
+            bell: true,
+            notifications: true,
+            notify_command: None,
         }
     }
 }

@@ -271,6 +271,15 @@ pub async fn open_ui(global: &Global) -> Result<ExitCode> {
         origin: connection.origin.clone(),
         workspace,
         mouse: global.mouse || config.ui.mouse,
+        alerts: crate::tui::host::AlertSettings {
+            bell: config.ui.bell,
+            notifications: config.ui.notifications,
+            command: config
+                .ui
+                .notify_command
+                .clone()
+                .filter(|argv| !argv.is_empty()),
+        },
     };
     let result = crate::tui::run::run(client, options, ui).await;
     connection.close().await;

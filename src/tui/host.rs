@@ -81,3 +81,93 @@ mod tests {
         assert_eq!(base64("évil".as_bytes()), "w6l2aWw=");
     }
 }
+
+/// How alerts reach the operator (from the config's `[ui]`).
+#[derive(Debug, Clone, Default)]
+pub struct AlertSettings {
+    pub bell: bool,
+    pub notifications: bool,
+    pub command: Option<Vec<String>>,
+}
+
+/// Rings, notifies and runs the command for alerts, at most once per `ALERT_GAP`: alerts
+/// in between are counted into the next one, so a burst is one alert, not a storm.
+pub struct Alerter {
+    settings: AlertSettings,
+    last: Option<std::time::Instant>,
+    held: usize,
+}
+
+const ALERT_GAP: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Alerter {
+    pub fn new(settings: AlertSettings) -> Alerter {
+        Alerter {
+            settings,
+            last: None,
+            held: 0,
+        }
+    }
+
+    pub fn alert(&mut self, alert: &super::app::Alert) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < ALERT_GAP)
+        {
+            self.held += 1;
+            return;
+        }
+        self.last = Some(now);
+        let more = std::mem::take(&mut self.held);
+        let text = alert_text(alert, more);
+        let mut out = std::io::stdout();
+        use std::io::Write;
+        if self.settings.bell {
+            let _ = out.write_all(b"\x07");
+        }
+        if self.settings.notifications {
+            let _ = write!(out, "\x1b]9;{text}\x07\x1b]777;notify;agentdeck;{text}\x07");
+        }
+        let _ = out.flush();
+        if let Some(argv) = &self.settings.command {
+            run_notify_command(argv, &text);
+        }
+    }
+}
+
+/// One line, no control characters and no `;` (OSC separators), at most 120 characters.
+pub fn alert_text(alert: &super::app::Alert, more: usize) -> String {
+    let mut text = format!("{}: {}", alert.what, alert.about);
+    if more > 0 {
+        text.push_str(&format!(" (and {more} more)"));
+    }
+    crate::text::one_line(&text)
+        .chars()
+        .map(|c| if c == ';' { ',' } else { c })
+        .take(120)
+        .collect()
+}
+
+/// Starts the command without a shell and reaps it off the UI thread; what it prints is
+/// dropped (the screen is the workspace's).
+fn run_notify_command(argv: &[String], text: &str) {
+    let Some((program, args)) = argv.split_first() else {
+        return;
+    };
+    let child = std::process::Command::new(program)
+        .args(args)
+        .arg(text)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(mut child) => {
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+        }
+        Err(err) => tracing::warn!("notify_command {program}: {err}"),
+    }
+}

@@ -48,6 +48,7 @@ pub enum Action {
     ToggleReasoning,
     EditTool,
     GlobalSearch,
+    NextAttention,
 }
 
 impl Action {
@@ -114,6 +115,7 @@ impl Action {
             Action::ToggleReasoning => "show or fold the reasoning",
             Action::EditTool => "edit the answer (or arguments) in $EDITOR",
             Action::GlobalSearch => "search every thread (also :search)",
+            Action::NextAttention => "open the next thread that needs you",
         }
     }
 }

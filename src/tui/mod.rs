@@ -8,7 +8,7 @@ pub mod filter;
 #[cfg(test)]
 mod fixtures;
 pub mod highlight;
-mod host;
+pub mod host;
 mod input;
 pub mod keymap;
 pub mod markdown;

@@ -38,6 +38,8 @@ pub struct Options {
     /// The key UI state is remembered under (the data dir or the remote URL).
     pub workspace: String,
     pub mouse: bool,
+    /// How alerts reach the operator.
+    pub alerts: super::host::AlertSettings,
 }
 
 pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Result<()> {
@@ -45,7 +47,9 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
         origin,
         workspace,
         mouse,
+        alerts,
     } = options;
+    let mut alerter = super::host::Alerter::new(alerts);
     let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
     let multiplexer = spawn_multiplexer(client.clone(), events_tx.clone());
     let activity = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -186,6 +190,9 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                     changed = true;
                     for effect in app.apply(event) {
                         let _ = effects.send(effect);
+                    }
+                    for alert in app.take_alerts() {
+                        alerter.alert(&alert);
                     }
                 }
                 if let Some(draft) = app.restored_draft.take() {

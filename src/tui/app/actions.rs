@@ -34,6 +34,7 @@ impl App {
                 self.notice = Some(format!("Threads sorted by {}.", self.sort.name()));
             }
             Action::GlobalSearch => return self.open_global_search(""),
+            Action::NextAttention => return self.next_attention(),
             Action::Search => {
                 if self.open_thread.is_some() {
                     self.search.clear();

@@ -2,8 +2,11 @@
 //! actions from the keyboard go in, effects (API calls to make) come out as data.
 
 mod actions;
+mod attention;
 mod composer;
 mod global_search;
+
+pub use attention::Alert;
 mod selection;
 mod server_events;
 mod tool_decisions;
@@ -353,6 +356,12 @@ pub struct App {
     pub global_search: GlobalSearch,
     /// A message to select once its thread is open and loaded (a search hit opened).
     pending_selection: Option<(String, String)>,
+    /// Threads that need the operator, oldest first, with why.
+    pub attention: Vec<(String, String)>,
+    /// Alerts not yet handed to the host.
+    alerts: Vec<Alert>,
+    /// Failed replies already alerted.
+    alerted: HashSet<String>,
     /// Files to send with the next message: (name, text).
     pub attachments: Vec<(String, String)>,
     /// Bumped by every change of `threads` made here.
@@ -408,6 +417,9 @@ impl App {
             costs: (Vec::new(), 0.0),
             global_search: GlobalSearch::default(),
             pending_selection: None,
+            attention: Vec::new(),
+            alerts: Vec::new(),
+            alerted: HashSet::new(),
             attachments: Vec::new(),
             threads_rev: 0,
             visible: Default::default(),
@@ -506,6 +518,7 @@ impl App {
             return Vec::new();
         }
         self.open_thread = Some(id.clone());
+        self.clear_attention(&id);
         self.messages.clear();
         self.replies.clear();
         self.memory = None;

@@ -27,6 +27,7 @@ impl App {
 
     /// Applies one event of the runtime to the state (the reducer of the event protocol).
     pub(super) fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
+        self.notice_attention(&event.payload);
         match event.payload {
             EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
                 return self.upsert_thread(e.thread);

@@ -390,3 +390,66 @@ fn a_relative_time_changes_each_second_in_its_first_minute_then_each_minute() {
     // A time from the future (clock skew) reads "0s" until it is past.
     assert_eq!(ago_changes_at(then - 10, then), then + 1);
 }
+
+#[test]
+fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
+    use crate::model::event::EventPayload;
+    let mut app = crate::tui::fixtures::workspace();
+    let event = |payload| {
+        AppEvent::Server(ServerEvent {
+            id: Some(9),
+            payload,
+        })
+    };
+    // A running thread starts waiting for an operator.
+    let mut waiting = app
+        .threads
+        .iter()
+        .find(|t| {
+            t.status != ThreadStatus::RequiresAction && Some(&t.id) != app.open_thread.as_ref()
+        })
+        .cloned()
+        .unwrap();
+    waiting.status = ThreadStatus::RequiresAction;
+    app.apply(event(EventPayload::thread_updated(&waiting)));
+    let alerts = app.take_alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].what, "waiting for you");
+    assert_eq!(app.attention_count(), 1);
+    // The same state again (a replay) is no new alert.
+    app.apply(event(EventPayload::thread_updated(&waiting)));
+    assert!(app.take_alerts().is_empty());
+    // A failed reply alerts once, however often its completion is seen.
+    let other = app
+        .threads
+        .iter()
+        .find(|t| t.id != waiting.id)
+        .cloned()
+        .unwrap();
+    let mut failed = crate::tui::fixtures::message("msg_failed", Role::Assistant, "partial");
+    failed.thread_id = other.id.clone();
+    failed.status = MessageStatus::Failed;
+    app.apply(event(EventPayload::message_completed(&failed)));
+    app.apply(event(EventPayload::message_completed(&failed)));
+    let alerts = app.take_alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].what, "failed");
+    assert_eq!(app.attention_count(), 2);
+    // `!` opens the one that waited longest, which clears its mark.
+    let effects = app.act(crate::tui::keymap::Action::NextAttention);
+    assert_eq!(app.open_thread.as_deref(), Some(waiting.id.as_str()));
+    assert!(
+        effects.contains(&Effect::LoadMessages(waiting.id.clone())),
+        "{effects:?}"
+    );
+    assert_eq!(app.attention_count(), 1);
+    let text = crate::tui::host::alert_text(
+        &Alert {
+            thread_id: "t".into(),
+            what: "failed".into(),
+            about: "evil\u{1b}]9;spoof\u{7}; title".into(),
+        },
+        2,
+    );
+    assert_eq!(text, "failed: evil]9,spoof, title (and 2 more)");
+}

@@ -56,8 +56,19 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             l.estimated_cost
         )
     });
+    // What needs the operator comes first, where the eye lands.
+    let attention = match app.attention_count() {
+        0 => String::new(),
+        n => format!(
+            " ⚑ {n} need{} you ({}) │",
+            if n == 1 { "s" } else { "" },
+            ui.keymap
+                .key_for(crate::tui::keymap::Context::Global, Action::NextAttention)
+                .unwrap_or_else(|| "!".into())
+        ),
+    };
     let mut text = format!(
-        " {connection} {}{limits} │ {running} running · {waiting} waiting{queued} │ {}",
+        "{attention} {connection} {}{limits} │ {running} running · {waiting} waiting{queued} │ {}",
         app.origin,
         hints.join(" · ")
     );
@@ -180,6 +191,18 @@ mod tests {
             .unwrap();
         let _ = &mut ui;
         format!("{}", terminal.backend())
+    }
+
+    #[test]
+    fn threads_that_need_the_operator_lead_the_status_bar() {
+        let mut app = workspace();
+        app.attention = vec![
+            ("thread_a".into(), "waiting for you".into()),
+            ("thread_b".into(), "failed".into()),
+        ];
+        let line = status_line(&app, 120);
+        assert!(line.contains("\" ⚑ 2 need you (!) │ ● connected"), "{line}");
+        insta::assert_snapshot!("status_attention", line);
     }
 
     #[test]
