@@ -74,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     );
     if let Mode::Palette(line) = &app.mode {
         text = format!(
-            ":{}█   (theme NAME · demo · cost · filter TEXT · reassign NAME · attach PATH · detach · help · quit; Enter runs, Esc leaves)",
+            ":{}█   (theme NAME · demo · cost · filter TEXT · search WORDS · reassign NAME · attach PATH · detach · help · quit; Enter runs, Esc leaves)",
             sanitize(line)
         );
     }
