@@ -357,16 +357,15 @@ impl Engine {
         Ok(())
     }
 
-    /// The thread's own store, if its messages attached documents.
+    /// The thread's own store, if its messages attached documents (one lookup, however
+    /// many stores the project has).
     pub(super) fn thread_vector_store(&self, thread: &Thread) -> Option<VectorStore> {
-        let stores = self
-            .inner
+        self.inner
             .store
-            .vector_stores(Some(&thread.project_id))
-            .ok()?;
-        stores
-            .into_iter()
-            .find(|store| store.thread_id.as_deref() == Some(thread.id.as_str()))
+            .thread_vector_store(&thread.id)
+            .ok()
+            .flatten()
+            .filter(|store| store.project_id == thread.project_id)
     }
 
     /// Puts files into the thread's own store (made on first use) and starts reading

@@ -75,6 +75,8 @@ struct Inner {
     files: sled::Tree,
     /// Vector stores (their chunks live in the search index), by id.
     vector_stores: sled::Tree,
+    /// A thread's own vector store id, by thread id (a run looks it up at its start).
+    thread_stores: sled::Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -168,6 +170,7 @@ impl Store {
             memory: db.open_tree("memory")?,
             files: db.open_tree("files")?,
             vector_stores: db.open_tree("vector_stores")?,
+            thread_stores: db.open_tree("thread_stores")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
@@ -323,7 +326,23 @@ impl Store {
         self.inner
             .vector_stores
             .insert(store.id.as_bytes(), encode(store)?)?;
+        if let Some(thread_id) = &store.thread_id {
+            self.inner
+                .thread_stores
+                .insert(thread_id.as_bytes(), store.id.as_bytes())?;
+        }
         Ok(())
+    }
+
+    /// The vector store a thread's attachments made, if any.
+    pub fn thread_vector_store(
+        &self,
+        thread_id: &str,
+    ) -> StoreResult<Option<crate::model::VectorStore>> {
+        match self.inner.thread_stores.get(thread_id.as_bytes())? {
+            Some(id) => self.vector_store(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
     }
 
     pub fn vector_store(&self, id: &str) -> StoreResult<Option<crate::model::VectorStore>> {
@@ -348,7 +367,14 @@ impl Store {
     }
 
     pub fn delete_vector_store(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.inner.vector_stores.remove(id.as_bytes())?.is_some())
+        let removed = self.inner.vector_stores.remove(id.as_bytes())?;
+        if let Some(bytes) = &removed {
+            let store: crate::model::VectorStore = decode("vector_stores", id.as_bytes(), bytes)?;
+            if let Some(thread_id) = store.thread_id {
+                self.inner.thread_stores.remove(thread_id.as_bytes())?;
+            }
+        }
+        Ok(removed.is_some())
     }
 
     pub fn file_contents(&self, id: &str) -> StoreResult<Vec<u8>> {
