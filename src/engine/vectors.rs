@@ -53,19 +53,12 @@ impl Engine {
         for id in &file_ids {
             self.file(&project_scope, id)?;
         }
-        let mut store = VectorStore {
-            id: new_id("vs_"),
-            object: "vector_store".into(),
+        let store = new_store(
+            project.id,
             name,
-            file_ids: Vec::new(),
-            created_at: now_secs(),
-            project_id: project.id,
-            thread_id: None,
-            status: IngestStatus::Completed,
-            file_counts: FileCounts::default(),
-            files: file_ids.iter().map(|id| pending(id)).collect(),
-        };
-        store.settle();
+            None,
+            file_ids.iter().map(|id| pending(id)).collect(),
+        );
         self.inner.store.put_vector_store(&store)?;
         for id in &file_ids {
             self.ingest(&store.id, id);
@@ -143,11 +136,9 @@ impl Engine {
         let chunks = self.inner.chunks.clone();
         let store_id = id.to_string();
         blocking(move || chunks.remove_store(&store_id)).await?;
-        let root = self.vectors_path(id, "x");
-        if let Some(dir) = root.parent() {
-            lock(&self.inner.vector_cache).retain(|path, _| !path.starts_with(dir));
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let dir = crate::search::vectors::store_dir(&self.vectors_root(), id);
+        lock(&self.inner.vector_cache).retain(|path, _| !path.starts_with(&dir));
+        let _ = std::fs::remove_dir_all(dir);
         Ok(())
     }
 
@@ -280,26 +271,19 @@ impl Engine {
         })
         .await
         .map_err(|_| "the index writer failed".to_string())
-        .and_then(|result| {
-            result.map_err(|err| match err.to_string() {
-                why if why.contains("the file was deleted") => {
-                    "the file was deleted or removed while it was read".to_string()
-                }
-                why => why,
-            })
-        });
+        .and_then(|result| result.map_err(|err| err.to_string()));
         if committed.is_err() {
             let _ = std::fs::remove_file(&vectors_file);
         }
         committed.map(|_| count)
     }
 
+    fn vectors_root(&self) -> std::path::PathBuf {
+        self.inner.store.dir().join("search").join("vectors")
+    }
+
     fn vectors_path(&self, store_id: &str, file_id: &str) -> std::path::PathBuf {
-        crate::search::vectors::path(
-            &self.inner.store.dir().join("search").join("vectors"),
-            store_id,
-            file_id,
-        )
+        crate::search::vectors::path(&self.vectors_root(), store_id, file_id)
     }
 
     fn forget_vectors(&self, path: &std::path::Path) {
@@ -333,9 +317,8 @@ impl Engine {
         Some(read)
     }
 
-    /// At start: files whose reading a stop interrupted are read again.
-    /// A chunk index made new (missing, or an older build's) has lost every file: each
-    /// is read again.
+    /// At start: files whose reading a stop interrupted are read again, and every file
+    /// when the chunk index was made new (missing, or an older build's).
     pub(super) fn resume_ingestion(&self) -> EngineResult<()> {
         for store in self.inner.store.vector_stores(None)? {
             let store = if self.inner.chunks.fresh && !store.files.is_empty() {
@@ -381,19 +364,12 @@ impl Engine {
         let store_id = match self.thread_vector_store(thread) {
             Some(store) => store.id,
             None => {
-                let mut store = VectorStore {
-                    id: new_id("vs_"),
-                    object: "vector_store".into(),
-                    name: format!("Documents of {}", thread.id),
-                    file_ids: Vec::new(),
-                    created_at: now_secs(),
-                    project_id: thread.project_id.clone(),
-                    thread_id: Some(thread.id.clone()),
-                    status: IngestStatus::Completed,
-                    file_counts: FileCounts::default(),
-                    files: Vec::new(),
-                };
-                store.settle();
+                let store = new_store(
+                    thread.project_id.clone(),
+                    format!("Documents of {}", thread.id),
+                    Some(thread.id.clone()),
+                    Vec::new(),
+                );
                 let _guard = lock(&self.inner.vector_lock);
                 self.inner.store.put_vector_store(&store)?;
                 store.id
@@ -589,6 +565,29 @@ impl FileSearchOutcome {
         }
         output.to_string()
     }
+}
+
+/// A store not yet written, its counts and status agreeing with `files`.
+fn new_store(
+    project_id: String,
+    name: String,
+    thread_id: Option<String>,
+    files: Vec<VectorStoreFile>,
+) -> VectorStore {
+    let mut store = VectorStore {
+        id: new_id("vs_"),
+        object: "vector_store".into(),
+        name,
+        file_ids: Vec::new(),
+        created_at: now_secs(),
+        project_id,
+        thread_id,
+        status: IngestStatus::Completed,
+        file_counts: FileCounts::default(),
+        files,
+    };
+    store.settle();
+    store
 }
 
 fn pending(file_id: &str) -> VectorStoreFile {

@@ -21,6 +21,9 @@ pub enum IndexError {
     Read(#[from] tantivy::directory::error::OpenReadError),
     #[error("the search index is unavailable (a writer panicked)")]
     Poisoned,
+    /// A change given up before its commit because what it indexes is gone.
+    #[error("the file was deleted or removed while it was read")]
+    Withdrawn,
 }
 
 pub type IndexResult<T> = Result<T, IndexError>;

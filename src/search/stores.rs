@@ -91,7 +91,8 @@ impl ChunkIndex {
         })
     }
 
-    /// Makes `chunks` the file's chunks in the store (replacing any it had), in one commit.
+    /// Makes `chunks` the file's chunks in the store (replacing any it had), in one commit;
+    /// `Withdrawn` (nothing changed) when `still_wanted` says no just before it.
     pub fn replace_file(
         &self,
         store_id: &str,
@@ -99,7 +100,7 @@ impl ChunkIndex {
         filename: &str,
         chunks: &[Chunk],
         still_wanted: impl FnOnce() -> bool,
-    ) -> IndexResult<bool> {
+    ) -> IndexResult<()> {
         let f = &self.fields;
         self.index.commit_with(None, |writer| {
             writer.delete_term(term(f.key, &key(store_id, file_id)));
@@ -118,11 +119,9 @@ impl ChunkIndex {
             }
             // The file may have been deleted while it was read: then nothing is added.
             if still_wanted() {
-                Ok(true)
+                Ok(())
             } else {
-                Err(super::index::IndexError::Tantivy(
-                    tantivy::TantivyError::InvalidArgument("the file was deleted".into()),
-                ))
+                Err(super::index::IndexError::Withdrawn)
             }
         })
     }
@@ -262,11 +261,9 @@ mod tests {
             "This agreement is made between Acme and the Customer.",
             "Section 9. Limitation of liability: the liability of Acme is capped at fees paid.",
         ]);
-        assert!(
-            index
-                .replace_file("vs_a", "file_1", "contract.pdf", &contract, || true)
-                .unwrap()
-        );
+        index
+            .replace_file("vs_a", "file_1", "contract.pdf", &contract, || true)
+            .unwrap();
         let other = chunks_of(&["Liability for the other project's secrets."]);
         index
             .replace_file("vs_b", "file_2", "secret.pdf", &other, || true)
@@ -278,11 +275,10 @@ mod tests {
         assert_eq!(hits[0].citation(), "[contract.pdf p.2]");
         assert!(hits[0].text.contains("capped"));
         // A replacement that is no longer wanted leaves the store as it was.
-        assert!(
-            index
-                .replace_file("vs_a", "file_1", "contract.pdf", &[], || false)
-                .is_err()
-        );
+        assert!(matches!(
+            index.replace_file("vs_a", "file_1", "contract.pdf", &[], || false),
+            Err(crate::search::index::IndexError::Withdrawn)
+        ));
         assert_eq!(
             index
                 .search(&["vs_a".into()], "liability", 5)

@@ -34,9 +34,13 @@ impl ChunkVectors {
     }
 }
 
-pub fn path(root: &Path, store_id: &str, file_id: &str) -> PathBuf {
+/// Where a store's vector files are.
+pub fn store_dir(root: &Path, store_id: &str) -> PathBuf {
     root.join(segment(store_id))
-        .join(format!("{}.f32", segment(file_id)))
+}
+
+pub fn path(root: &Path, store_id: &str, file_id: &str) -> PathBuf {
+    store_dir(root, store_id).join(format!("{}.f32", segment(file_id)))
 }
 
 /// An id as one safe path segment.

@@ -9,17 +9,10 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let width = area.width.saturating_sub(4).clamp(20, 120).min(area.width);
     let height = area.height.saturating_sub(2).max(3).min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
     let inner = (width as usize).saturating_sub(2);
     let search = &app.global_search;
     let status = match (&search.error, &search.answered) {
@@ -59,15 +52,13 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         "↑↓ choose · enter open · esc close",
         ui.theme.fg("dim"),
     ));
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(ui.theme.border(true))
-                .title(" Search every thread "),
-        ),
-        rect,
+    super::status::overlay(
+        frame,
+        ui,
+        area,
+        (width, height),
+        "Search every thread",
+        lines,
     );
 }
 

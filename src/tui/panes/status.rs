@@ -94,7 +94,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
 }
 
 /// A box of `lines` in the middle of `area`, at most `width` x `height`, over the panes.
-fn overlay(
+pub(super) fn overlay(
     frame: &mut Frame,
     ui: &Ui,
     area: Rect,
