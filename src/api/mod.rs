@@ -373,20 +373,25 @@ async fn create_thread(
     Ok(Json(state.engine.create_thread(&caller.scope, body)?).into_response())
 }
 
+/// The `status` a thread listing or a search asks for, if any.
+fn status_param(params: &Params) -> ApiResult<Option<ThreadStatus>> {
+    match params.get("status") {
+        None | Some("") => Ok(None),
+        Some(text) => ThreadStatus::parse(text).map(Some).ok_or_else(|| {
+            ApiError::invalid(
+                "status must be one of active, queued, running, requires_action, closed.",
+                Some("status".into()),
+            )
+        }),
+    }
+}
+
 async fn list_threads(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
-    let status = match params.get("status") {
-        None | Some("") => None,
-        Some(text) => Some(ThreadStatus::parse(text).ok_or_else(|| {
-            ApiError::invalid(
-                "status must be one of active, running, requires_action, closed.",
-                Some("status".into()),
-            )
-        })?),
-    };
+    let status = status_param(&params)?;
     let metadata = params
         .0
         .iter()
@@ -673,15 +678,7 @@ async fn search(
             Some("q".into()),
         ));
     }
-    let status = match params.get("status") {
-        None | Some("") => None,
-        Some(text) => Some(ThreadStatus::parse(text).ok_or_else(|| {
-            ApiError::invalid(
-                "status must be one of active, queued, running, requires_action, closed.",
-                Some("status".into()),
-            )
-        })?),
-    };
+    let status = status_param(&params)?;
     let query = crate::engine::search::SearchQuery {
         q,
         assistant_id: params

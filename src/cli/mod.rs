@@ -249,6 +249,18 @@ pub async fn connect(global: &Global, long_lived: bool) -> Result<Connection> {
     })
 }
 
+/// An assistant by id, else by name (in any case).
+pub(crate) fn find_assistant<'a>(
+    assistants: &'a [crate::model::Assistant],
+    wanted: &str,
+) -> Option<&'a crate::model::Assistant> {
+    assistants.iter().find(|a| a.id == wanted).or_else(|| {
+        assistants
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(wanted))
+    })
+}
+
 /// The terminal UI. Everything that can be wrong with the keymap, the theme or the config
 /// is reported before the terminal is touched.
 pub async fn open_ui(global: &Global) -> Result<ExitCode> {
@@ -472,11 +484,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             let assistant_id = match assistant {
                 Some(wanted) => {
                     let assistants = client.list_assistants().await?.data;
-                    let found = assistants
-                        .iter()
-                        .find(|a| a.id == wanted)
-                        .or_else(|| assistants.iter().find(|a| a.name == wanted));
-                    match found {
+                    match find_assistant(&assistants, &wanted) {
                         Some(found) => Some(found.id.clone()),
                         None => anyhow::bail!(
                             "no assistant is named or has the id '{}'",

@@ -22,11 +22,7 @@ pub(super) async fn send(
             let assistants = client.list_assistants().await?.data;
             let chosen =
                 match &assistant {
-                    Some(wanted) => assistants.iter().find(|a| a.id == *wanted).or_else(|| {
-                        assistants
-                            .iter()
-                            .find(|a| a.name.eq_ignore_ascii_case(wanted))
-                    }),
+                    Some(wanted) => super::find_assistant(&assistants, wanted),
                     None => assistants.iter().find(|a| a.name == "triage").or(
                         if assistants.len() == 1 {
                             assistants.first()
