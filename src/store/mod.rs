@@ -290,14 +290,8 @@ impl Store {
 
     /// The files of a project (every project's for `None`), newest first.
     pub fn files(&self, project_id: Option<&str>) -> StoreResult<Vec<crate::model::FileObject>> {
-        let mut files = Vec::new();
-        for entry in self.inner.files.iter() {
-            let (key, value) = entry?;
-            let file: crate::model::FileObject = decode("files", &key, &value)?;
-            if project_id.is_none_or(|p| p == file.project_id) {
-                files.push(file);
-            }
-        }
+        let mut files: Vec<crate::model::FileObject> = self.all(&self.inner.files, "files")?;
+        files.retain(|f| project_id.is_none_or(|p| p == f.project_id));
         files.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(files)
     }
@@ -354,14 +348,9 @@ impl Store {
         &self,
         project_id: Option<&str>,
     ) -> StoreResult<Vec<crate::model::VectorStore>> {
-        let mut stores = Vec::new();
-        for entry in self.inner.vector_stores.iter() {
-            let (key, value) = entry?;
-            let store: crate::model::VectorStore = decode("vector_stores", &key, &value)?;
-            if project_id.is_none_or(|p| p == store.project_id) {
-                stores.push(store);
-            }
-        }
+        let mut stores: Vec<crate::model::VectorStore> =
+            self.all(&self.inner.vector_stores, "vector_stores")?;
+        stores.retain(|v| project_id.is_none_or(|p| p == v.project_id));
         stores.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(stores)
     }
