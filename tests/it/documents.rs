@@ -70,10 +70,17 @@ const CONTRACT: [&str; 3] = [
     "Section 9. Limitation of liability. The total liability of Acme under this agreement shall not exceed five million dollars per annum, except for gross negligence.",
 ];
 
+/// How long a store of a few small files may take to be read.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Waits until every file of the store is read, and returns the store.
-async fn settled(client: &agentdeck::client::Client, id: &str) -> Value {
+pub async fn settled(
+    client: &agentdeck::client::Client,
+    id: &str,
+    within: std::time::Duration,
+) -> Value {
     let mut last = Value::Null;
-    for _ in 0..300 {
+    for _ in 0..within.as_millis() / 50 {
         last = client
             .get::<Value>(&format!("/v2/vector_stores/{id}"))
             .await
@@ -108,7 +115,7 @@ async fn legal_review_cites_the_contract_offline() {
     assert!(store_id.starts_with("vs_"), "{store}");
     assert_eq!(store["object"], "vector_store");
     assert_eq!(store["file_ids"], json!([file_id]));
-    let store = settled(&client, &store_id).await;
+    let store = settled(&client, &store_id, SETTLE).await;
     assert_eq!(store["files"][0]["status"], "completed", "{store}");
     assert!(
         store["files"][0]["chunks"].as_u64().unwrap() >= 3,
@@ -313,7 +320,7 @@ async fn bad_documents_fail_clearly_and_leave_the_store_as_it_was() {
         .await
         .unwrap();
     let id = store["id"].as_str().unwrap().to_string();
-    let store = settled(&client, &id).await;
+    let store = settled(&client, &id, SETTLE).await;
     let status = |file: &Value| {
         store["files"]
             .as_array()
