@@ -4,7 +4,8 @@
 //! and then 20 at once. Reported: the server's CPU time (user + system, from /proc) per
 //! 1,000 chunks. Targets: ≤ 30 ms per 1,000 chunks for one stream, ≤ 20 with 20 at once.
 //!
-//! `cargo bench --bench provider_stream` (`AGENTDECK_BIN=path` measures another build).
+//! `cargo bench --bench provider_stream` (`AGENTDECK_BIN=path` measures another build;
+//! `PROVIDER_STREAM_CASES="20x1 5x20"` runs only those cases, delay in ms x streams).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -194,7 +195,17 @@ fn main() {
             "reply: {} words of markdown, one word per chunk",
             text.split_whitespace().count()
         );
-        for delay in [5, 20] {
+        let cases: Vec<(u64, usize)> = std::env::var("PROVIDER_STREAM_CASES")
+            .unwrap_or_else(|_| "5x1 5x20 20x1 20x20".into())
+            .split_whitespace()
+            .filter_map(|case| {
+                let (delay, count) = case.split_once('x')?;
+                Some((delay.parse().ok()?, count.parse().ok()?))
+            })
+            .collect();
+        let mut delays: Vec<u64> = cases.iter().map(|(d, _)| *d).collect();
+        delays.dedup();
+        for delay in delays {
             let (_llmock, port) = start_llmock(delay).await;
             let dir = tempfile::tempdir().unwrap();
             let (server, client) = start_serve(dir.path(), port).await;
@@ -204,7 +215,8 @@ fn main() {
             .unwrap();
             let assistant = client.create_assistant(&request).await.unwrap();
             let pid = server.0.id();
-            for count in [1, 20] {
+            let counts = cases.iter().filter(|(d, _)| *d == delay).map(|(_, c)| *c);
+            for count in counts {
                 let scripted = reqwest::Client::new()
                     .post(format!("http://127.0.0.1:{port}/_llmock/scenario"))
                     .json(&serde_json::json!({"behaviors": [{"type": "reply", "text": text, "times": count}]}))

@@ -1,12 +1,20 @@
-//! The event log and its live fan-out, with one rule: nothing is shown before it is durable.
+//! The event log and its live fan-out, with one rule: nothing that reports a change is
+//! shown before it is durable, and streamed text is durable within one checkpoint.
 //!
 //! `emit` gives an event the next id and queues it with the writes it stands for; a
 //! committer task writes each round of queued work to sled (structural events to the
-//! durable log, streamed fragments as parts of their reply, whole messages), flushes once
-//! for the round, and only then publishes: each event is serialised into its SSE frame
-//! once, kept in an in-memory ring for resumes and broadcast to subscribers in batches.
-//! Readers of messages hold [`EventBus::committed_view`], so an API answer never shows a
-//! write a crash could take back either.
+//! durable log, streamed fragments as parts of their reply, whole messages) and then
+//! publishes: each event is serialised into its SSE frame once, kept in an in-memory ring
+//! for resumes and broadcast to subscribers in batches.
+//!
+//! Durability, the checkpoint rule: a round holding anything but streamed fragments
+//! (a message created or completed, a tool call, a status, a caller waiting on `sync`) is
+//! flushed to disk before it is published, so nothing reported done or created can be
+//! taken back by a crash. Rounds of fragments alone are written and published at once
+//! and flushed by the next checkpoint, at most [`CHECKPOINT_INTERVAL`] later: a crash
+//! loses at most the text streamed in that last interval (the reply comes back
+//! `incomplete` with the text up to the checkpoint). Readers of messages hold
+//! [`EventBus::committed_view`], so an API answer never shows a half-written round.
 //!
 //! Resuming (`Last-Event-ID`): ids still in the ring replay exactly. Older ones replay the
 //! structural events from the durable log; a reply that was still streaming then comes
@@ -30,9 +38,12 @@ use tokio_util::sync::CancellationToken;
 const BROADCAST_CAPACITY: usize = 1024;
 /// Durable events read per step of a replay.
 const REPLAY_BATCH: usize = 512;
-/// While only deltas keep coming, at most one commit round (one fsync) per this interval;
-/// anything else (a message, a status, a caller waiting on `sync`) is committed at once.
+/// While only deltas keep coming, at most one commit round per this interval; anything
+/// else (a message, a status, a caller waiting on `sync`) is committed at once.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(40);
+/// Streamed fragments reach the disk at most this long after they were published (the
+/// flush itself adds its few milliseconds): the most text a crash can take back.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// Recent events kept in memory for exact resumes, by count and by frame bytes.
 pub const RING_EVENTS: usize = 16_384;
 const RING_BYTES: usize = 8 * 1024 * 1024;
@@ -343,10 +354,32 @@ impl EventBus {
 
     async fn commit_loop(self) {
         let mut last_round: Option<tokio::time::Instant> = None;
+        // Rounds written but not yet flushed: since when, and the work count they cover.
+        let mut unflushed: Option<(tokio::time::Instant, u64)> = None;
         loop {
             let closing = self.inner.closed.is_cancelled();
-            let has_work = !lock(&self.inner.state).queue.is_empty();
+            let (has_work, waited_on) = {
+                let mut state = lock(&self.inner.state);
+                let waited_on = state.queue.is_empty() && std::mem::take(&mut state.urgent);
+                (!state.queue.is_empty(), waited_on)
+            };
             if !has_work {
+                if let Some((since, queued)) = unflushed {
+                    // The stream paused or ended: the checkpoint still comes on time, and
+                    // at once for a caller waiting on `sync`.
+                    let deadline = since + CHECKPOINT_INTERVAL;
+                    if closing || waited_on || tokio::time::Instant::now() >= deadline {
+                        self.checkpoint(queued).await;
+                        unflushed = None;
+                        continue;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = self.inner.work.notified() => {}
+                        _ = self.inner.closed.cancelled() => {}
+                    }
+                    continue;
+                }
                 if closing {
                     break;
                 }
@@ -356,7 +389,7 @@ impl EventBus {
                 }
                 continue;
             }
-            // Pace rounds of deltas: a stream then costs one fsync per interval, not one
+            // Pace rounds of deltas: a stream then costs one round per interval, not one
             // per delta. Anything else goes at once, and so does the first write after a
             // quiet spell.
             if let Some(at) = last_round {
@@ -371,7 +404,15 @@ impl EventBus {
                     }
                 }
             }
-            self.commit_round().await;
+            let now = tokio::time::Instant::now();
+            let checkpoint_due =
+                closing || unflushed.is_some_and(|(since, _)| now >= since + CHECKPOINT_INTERVAL);
+            let (flushed, queued) = self.commit_round(checkpoint_due).await;
+            unflushed = if flushed {
+                None
+            } else {
+                Some((unflushed.map_or(now, |(since, _)| since), queued))
+            };
             last_round = Some(tokio::time::Instant::now());
         }
         self.inner
@@ -380,26 +421,51 @@ impl EventBus {
         self.inner.committer_done.notify_waiters();
     }
 
-    async fn commit_round(&self) {
-        let (work, queued) = {
+    /// Writes and publishes the queued work. A round of streamed fragments alone is
+    /// written on this task and left to the next checkpoint, unless `flush` asks for it;
+    /// any other round is written and flushed on the blocking pool before it is
+    /// published. Returns whether the round was flushed, and the work count it covers.
+    async fn commit_round(&self, flush: bool) -> (bool, u64) {
+        let (work, queued, urgent) = {
             let mut state = lock(&self.inner.state);
-            state.urgent = false;
-            (std::mem::take(&mut state.queue), state.queued)
+            let urgent = std::mem::take(&mut state.urgent);
+            (std::mem::take(&mut state.queue), state.queued, urgent)
         };
+        let flush = flush || urgent;
         let gate = self.inner.gate.write().await;
-        let store = self.inner.store.clone();
-        let written = tokio::task::spawn_blocking(move || write_round(&store, work)).await;
-        let published = match written {
-            Ok(published) => published,
-            Err(err) => {
-                tracing::error!("commit round failed: {err}");
-                Vec::new()
+        let published = if flush {
+            let store = self.inner.store.clone();
+            let written =
+                tokio::task::spawn_blocking(move || write_round(&store, work, Flush::Now)).await;
+            match written {
+                Ok(published) => published,
+                Err(err) => {
+                    tracing::error!("commit round failed: {err}");
+                    Vec::new()
+                }
             }
+        } else {
+            // Small writes into sled's in-memory log: no disk wait, no thread hop.
+            write_round(&self.inner.store, work, Flush::AtCheckpoint)
         };
         if !published.is_empty() {
             self.publish(published);
         }
         drop(gate);
+        if flush {
+            self.inner.durable.send_replace(queued);
+        }
+        (flush, queued)
+    }
+
+    /// Flushes the rounds written since the last flush; `queued` is the work they cover.
+    async fn checkpoint(&self, queued: u64) {
+        let store = self.inner.store.clone();
+        match tokio::task::spawn_blocking(move || store.flush_blocking()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!("could not write to disk (flush): {err}"),
+            Err(err) => tracing::error!("checkpoint failed: {err}"),
+        }
         self.inner.durable.send_replace(queued);
     }
 
@@ -672,9 +738,16 @@ impl Compaction {
     }
 }
 
+/// Whether a round waits for the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    Now,
+    AtCheckpoint,
+}
+
 /// Writes one round: whole messages, reply parts (adjacent fragments merged), structural
-/// events; flushes; returns the round's events ready to publish.
-fn write_round(store: &Store, work: Vec<Work>) -> Vec<Arc<Published>> {
+/// events; flushes if asked; returns the round's events ready to publish.
+fn write_round(store: &Store, work: Vec<Work>, flush: Flush) -> Vec<Arc<Published>> {
     let mut published = Vec::with_capacity(work.len());
     // Fragments waiting to be appended, per message: (seq, part).
     let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
@@ -777,8 +850,10 @@ fn write_round(store: &Store, work: Vec<Work>) -> Vec<Arc<Published>> {
             }
         }
     }
-    if let Err(err) = store.flush_blocking() {
-        report("to disk (flush)", err);
+    if flush == Flush::Now {
+        if let Err(err) = store.flush_blocking() {
+            report("to disk (flush)", err);
+        }
     }
     published
 }

@@ -40,8 +40,11 @@ pub(super) enum Change {
 pub(super) struct ThreadSearch {
     pub(super) index: Arc<MessageIndex>,
     feed: Sender<Change>,
-    /// The last bus event id whose changes are committed to the index.
-    indexed_through: tokio::sync::watch::Receiver<u64>,
+    /// The last bus event id whose changes are committed to the index (raised by the
+    /// indexer, and by the feed past rounds that change nothing it indexes).
+    indexed_through: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The mark sent with the first catch-up (the bus's last id at start).
+    first_mark: u64,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -64,7 +67,8 @@ impl ThreadSearch {
         let _ = feed.send(first);
         // A search waits for this first catch-up too (up to its bound).
         let _ = feed.send(Change::Through(published));
-        let (through, indexed_through) = tokio::sync::watch::channel(0);
+        let indexed_through = Arc::new(tokio::sync::watch::Sender::new(0));
+        let through = indexed_through.clone();
         let worker_index = index.clone();
         let worker_store = store.clone();
         let worker = std::thread::Builder::new()
@@ -74,12 +78,19 @@ impl ThreadSearch {
             index,
             feed,
             indexed_through,
+            first_mark: published,
             worker: std::sync::Mutex::new(Some(worker)),
         })
     }
 
     pub(super) fn sender(&self) -> Sender<Change> {
         self.feed.clone()
+    }
+
+    /// The mark of what the index holds, for the feed to raise past unchanged rounds,
+    /// and the last mark fed to the indexer so far.
+    fn marks(&self) -> (Arc<tokio::sync::watch::Sender<u64>>, u64) {
+        (self.indexed_through.clone(), self.first_mark)
     }
 
     /// Stops the indexer once it has committed what it gathered, and waits for it: it
@@ -96,7 +107,7 @@ impl ThreadSearch {
     /// Waits (a bounded time) until the index holds every change of the bus's events
     /// up to `id`.
     pub(super) async fn caught_up(&self, id: u64) {
-        let mut through = self.indexed_through.clone();
+        let mut through = self.indexed_through.subscribe();
         let wait = through.wait_for(|done| *done >= id);
         let _ = tokio::time::timeout(CATCH_UP_WAIT, wait).await;
     }
@@ -109,6 +120,22 @@ impl Drop for ThreadSearch {
     }
 }
 
+/// Marks the bus's events up to `id` as indexed if the indexer has committed every
+/// change fed before them (`fed` is the last mark sent to it): a round that changes
+/// nothing indexed then costs the indexer thread no wake-up. False if it has not.
+fn pass_unchanged(marks: &tokio::sync::watch::Sender<u64>, id: u64, fed: u64) -> bool {
+    let mut caught_up = false;
+    marks.send_if_modified(|done| {
+        caught_up = *done >= fed;
+        let raise = caught_up && id > *done;
+        if raise {
+            *done = id;
+        }
+        raise
+    });
+    caught_up
+}
+
 /// How long a search waits for the index to catch up with what happened before it.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
@@ -118,7 +145,7 @@ fn indexer(
     index: Arc<MessageIndex>,
     store: Store,
     changes: Receiver<Change>,
-    through: tokio::sync::watch::Sender<u64>,
+    through: Arc<tokio::sync::watch::Sender<u64>>,
 ) {
     loop {
         let Ok(first) = changes.recv() else { return };
@@ -310,6 +337,7 @@ impl Engine {
             .take();
         let Some(mut rounds) = taken else { return };
         let feed = self.inner.search.sender();
+        let (marks, mut fed) = self.inner.search.marks();
         let shutdown = self.inner.shutdown.clone();
         tokio::spawn(async move {
             loop {
@@ -326,6 +354,7 @@ impl Engine {
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
+                let mut changed = false;
                 for event in round.iter() {
                     let change = match event.kind {
                         EventKind::ThreadCreated | EventKind::ThreadUpdated => {
@@ -339,10 +368,16 @@ impl Engine {
                         }
                         _ => continue,
                     };
+                    changed = true;
                     let _ = feed.send(change);
                 }
-                if let Some(last) = round.iter().map(|event| event.id).max() {
+                let Some(last) = round.iter().map(|event| event.id).max() else {
+                    continue;
+                };
+                // Deltas alone change nothing indexed (a reply is indexed once complete).
+                if changed || !pass_unchanged(&marks, last, fed) {
                     let _ = feed.send(Change::Through(last));
+                    fed = last;
                 }
             }
         });

@@ -263,10 +263,11 @@ impl Provider for HttpProvider {
                 let mut parsed = Vec::new();
                 let mut held: Vec<ModelEvent> = Vec::new();
                 let mut delivered = false;
-                let mut body = response.bytes_stream();
+                let mut body = Box::pin(response.bytes_stream());
+                let mut idle = IdleWatch::new(policy.idle_timeout);
                 loop {
-                    let (events, failure) = match tokio::time::timeout(policy.idle_timeout, body.next()).await {
-                        Err(_) => (Vec::new(), Some(ProviderError {
+                    let (events, failure) = match idle.next(&mut body).await {
+                        Err(Silent) => (Vec::new(), Some(ProviderError {
                             retryable: true,
                             ..ProviderError::coded("idle_timeout", format!("the stream from {name} was silent for {} s", policy.idle_timeout.as_secs_f64()))
                         })),
@@ -351,6 +352,52 @@ pub(crate) fn json_of(event: &SseEvent) -> Result<Value, ProviderError> {
     })
 }
 
+/// The stream said nothing for the whole idle timeout.
+struct Silent;
+
+/// The idle timeout of one response body. One timer serves the whole stream and is moved
+/// only when it fires before the silence is long enough: a timer registered per chunk
+/// would cost the runtime a wake-up per chunk.
+struct IdleWatch {
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last_chunk: tokio::time::Instant,
+    idle: Duration,
+}
+
+impl IdleWatch {
+    fn new(idle: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        IdleWatch {
+            timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            last_chunk: now,
+            idle,
+        }
+    }
+
+    /// The body's next item, or `Silent` once nothing came for the idle timeout.
+    async fn next<S: futures::Stream + Unpin>(
+        &mut self,
+        body: &mut S,
+    ) -> Result<Option<S::Item>, Silent> {
+        loop {
+            tokio::select! {
+                biased;
+                item = body.next() => {
+                    self.last_chunk = tokio::time::Instant::now();
+                    return Ok(item);
+                }
+                _ = self.timer.as_mut() => {
+                    let deadline = self.last_chunk + self.idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(Silent);
+                    }
+                    self.timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
@@ -416,5 +463,33 @@ pub(crate) mod test_support {
             .join("tests/fixtures/sse")
             .join(name);
         std::fs::read(&path).unwrap_or_else(|err| panic!("fixture {}: {err}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_idle_timeout_counts_from_the_last_chunk_not_from_the_start() {
+        let idle = Duration::from_millis(150);
+        let chunks = futures::stream::unfold(0, |n| async move {
+            (n < 8).then_some(())?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some((n, n + 1))
+        })
+        .chain(futures::stream::pending());
+        let mut body = Box::pin(chunks);
+        let mut watch = IdleWatch::new(idle);
+        let started = std::time::Instant::now();
+        for n in 0..8 {
+            assert!(matches!(watch.next(&mut body).await, Ok(Some(got)) if got == n));
+        }
+        // 400 ms of chunks, more than the idle timeout in all, and none was cut.
+        assert!(started.elapsed() > idle * 2);
+        let silent_from = std::time::Instant::now();
+        assert!(watch.next(&mut body).await.is_err(), "silence ends it");
+        let waited = silent_from.elapsed();
+        assert!(waited >= idle - Duration::from_millis(60), "{waited:?}");
     }
 }
