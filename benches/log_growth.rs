@@ -45,6 +45,27 @@ fn dir_bytes(dir: &Path) -> u64 {
     total
 }
 
+/// Bytes on disk per entry of the data dir, and per index under `search/`.
+fn part_bytes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut parts = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == "search" {
+            for inner in std::fs::read_dir(entry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let inner_name = inner.file_name().to_string_lossy().to_string();
+                parts.insert(format!("search/{inner_name}"), dir_bytes(&inner.path()));
+            }
+        } else if entry.path().is_dir() {
+            parts.insert(name, dir_bytes(&entry.path()));
+        }
+    }
+    parts
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -147,6 +168,7 @@ async fn replies(count: usize, prompt: &'static str) {
     let assistant_id = assistant(&server.client, "writer", None).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (dir0, rss0) = (dir_bytes(server.dir.path()), rss_kib(pid));
+    let parts0 = part_bytes(server.dir.path());
     let started = Instant::now();
     let lanes = 5;
     let mut tasks = Vec::new();
@@ -201,6 +223,12 @@ async fn replies(count: usize, prompt: &'static str) {
         rss1 as f64 / 1024.0,
         rss1 as f64 / rss0.max(1) as f64
     );
+    let mut line = String::from("  growth per part of the data dir (KiB):");
+    for (name, bytes) in part_bytes(server.dir.path()) {
+        let before = parts0.get(&name).copied().unwrap_or(0);
+        line.push_str(&format!(" {name}=+{}", bytes.saturating_sub(before) / 1024));
+    }
+    println!("{line}");
     // What the bytes are: the live keys and values per tree, against the files.
     let mut server = server;
     let _ = server.child.kill();

@@ -3,6 +3,12 @@ use agentdeck::cli::{Cli, Command, run_command};
 use clap::Parser;
 use std::process::ExitCode;
 
+/// jemalloc returns freed memory to the system: with glibc's malloc a server's RSS kept
+/// the peak of every burst (per-thread arenas, fragmented), ~3× a fresh server after
+/// 1,000 replies; see `cargo bench --bench log_growth`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -121,6 +121,19 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
+/// Whether the sled database at `path` is (or, new, will be) written zstd-compressed.
+/// JSON messages and events shrink several times over; a data dir made before
+/// compression keeps its format (sled refuses to open it with another setting).
+fn compressed(path: &Path) -> bool {
+    // sled's `conf`: text lines, then a 4-byte checksum.
+    match std::fs::read(path.join("conf")) {
+        Ok(conf) => !String::from_utf8_lossy(&conf)
+            .lines()
+            .any(|line| line.trim() == "use_compression: false"),
+        Err(_) => true,
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`. What a crash left in progress is the
     /// engine's to settle ([`Store::inflight_messages`]).
@@ -135,6 +148,7 @@ impl Store {
             // Reads of hot data are served by the in-memory thread index and the bus's
             // ring; sled's own page cache (1 GiB by default) need not grow with the data.
             .cache_capacity(8 * 1024 * 1024)
+            .use_compression(compressed(&path))
             .open()
             .map_err(|err| match &err {
                 sled::Error::Io(io) if io.to_string().contains("lock") => {
@@ -718,5 +732,34 @@ impl Store {
                 return Ok(state);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_store_is_compressed_and_an_older_uncompressed_one_still_opens() {
+        let fresh = tempfile::tempdir().unwrap();
+        drop(Store::open(fresh.path()).unwrap());
+        assert!(
+            compressed(&fresh.path().join("db")),
+            "a new data dir compresses"
+        );
+        assert!(Store::open(fresh.path()).is_ok(), "and reopens");
+
+        let older = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(older.path().join("db"))
+            .use_compression(false)
+            .open()
+            .unwrap();
+        db.open_tree("scratch").unwrap().insert("k", "v").unwrap();
+        db.flush().unwrap();
+        drop(db);
+        assert!(!compressed(&older.path().join("db")));
+        let store = Store::open(older.path()).unwrap();
+        assert_eq!(store.dir(), older.path());
     }
 }
