@@ -622,6 +622,14 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The error that ends a reply cut at its output bound (not retried).
+/// One piece of the local model's output, in order.
+enum Piece {
+    /// A new reasoning step begins (costs no token).
+    Step,
+    Reasoning(String),
+    Text(String),
+}
+
 fn truncated(bound: u64) -> ProviderError {
     ProviderError {
         retryable: false,
@@ -673,27 +681,33 @@ impl Provider for LocalProvider {
             // The reply's output bound: a word (or piece of arguments) is a token here.
             let bound = u64::from(request_bound);
             let over = |tokens: u64| tokens >= bound;
-            for step in &plan.reasoning {
-                yield Ok(ModelEvent::ReasoningStep);
-                for word in words(step) {
-                    if over(output_tokens) {
-                        yield Ok(ModelEvent::Usage { input_tokens: plan.input_tokens, output_tokens });
-                        yield Err(truncated(bound));
-                        return;
-                    }
-                    pacer.tick().await;
-                    output_tokens += 1;
-                    yield Ok(ModelEvent::ReasoningDelta(word.to_string()));
-                }
-            }
+            // Reasoning steps, their words, then the text's: each word is a token. The
+            // reasoning is short (from the prompt); the text may be `/long`, so it stays lazy.
+            let reasoning: Vec<Piece> = plan
+                .reasoning
+                .iter()
+                .flat_map(|step| {
+                    std::iter::once(Piece::Step)
+                        .chain(words(step).map(|word| Piece::Reasoning(word.to_string())))
+                })
+                .collect();
             let long = plan.long.unwrap_or(0);
             let text = words(&plan.text)
                 .map(str::to_string)
                 .chain((0..long).map(|i| {
                     let word = long_word(i, long);
                     if i == 0 { format!("\n\n{word}") } else { word }
-                }));
-            for word in text {
+                }))
+                .map(Piece::Text);
+            for piece in reasoning.into_iter().chain(text) {
+                let event = match piece {
+                    Piece::Step => {
+                        yield Ok(ModelEvent::ReasoningStep);
+                        continue;
+                    }
+                    Piece::Reasoning(word) => ModelEvent::ReasoningDelta(word),
+                    Piece::Text(word) => ModelEvent::TextDelta(word),
+                };
                 if over(output_tokens) {
                     yield Ok(ModelEvent::Usage { input_tokens: plan.input_tokens, output_tokens });
                     yield Err(truncated(bound));
@@ -701,7 +715,7 @@ impl Provider for LocalProvider {
                 }
                 pacer.tick().await;
                 output_tokens += 1;
-                yield Ok(ModelEvent::TextDelta(word));
+                yield Ok(event);
             }
             for (index, (name, args)) in plan.tool_calls.iter().enumerate() {
                 pacer.tick().await;
