@@ -49,6 +49,7 @@ pub enum Action {
     EditTool,
     GlobalSearch,
     NextAttention,
+    Open,
 }
 
 impl Action {
@@ -68,6 +69,7 @@ impl Action {
             Action::Sort => "sort",
             Action::Mark => "mark",
             Action::Filter => "filter",
+            Action::Open => "open",
             Action::Help => "help",
             Action::Quit => "quit",
             other => other.describe(),
@@ -116,6 +118,7 @@ impl Action {
             Action::EditTool => "edit the answer (or arguments) in $EDITOR",
             Action::GlobalSearch => "search every thread (also :search)",
             Action::NextAttention => "open the next thread that needs you",
+            Action::Open => "open what is under the cursor (routing: that assistant's threads)",
         }
     }
 }

@@ -7,6 +7,7 @@ mod effects;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
+pub mod graph;
 pub mod highlight;
 pub mod host;
 mod input;

@@ -24,6 +24,9 @@ const FRAME: Duration = Duration::from_millis(16);
 /// ...and 20 for what streams in: plenty to read, a third of the bytes over SSH.
 const STREAM_FRAME: Duration = Duration::from_millis(50);
 
+/// A live routing edge's dot moves a step this often, while one is on screen.
+const ANIMATION_STEP: Duration = Duration::from_millis(200);
+
 /// UI state is saved this long after the change that made it differ.
 const SAVE_DELAY: Duration = Duration::from_secs(1);
 
@@ -78,6 +81,8 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     // When a relative time on screen next reads differently: the only timer of an idle
     // workspace, once a second in a time's first minute and at most once a minute after.
     let mut age_due: Option<Instant> = None;
+    // The next step of what moves on screen (a routed message in flight), if anything does.
+    let mut animation_due: Option<Instant> = None;
     let mut input = EventStream::new();
     let mut dirty = true;
     // The user did something: draw at the faster cap.
@@ -209,6 +214,11 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 age_due = None;
                 dirty = true;
             }
+            _ = tokio::time::sleep_until(animation_due.unwrap_or_else(Instant::now)), if animation_due.is_some() && !dirty => {
+                animation_due = None;
+                ui.phase = ui.phase.wrapping_add(1);
+                dirty = true;
+            }
             _ = tokio::time::sleep_until(save_due.unwrap_or_else(Instant::now)), if save_due.is_some() => {
                 save_due = None;
                 let now = app.ui_state(ui.composer.lines().join("\n"));
@@ -223,6 +233,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 app.now = crate::model::now_secs();
                 draw(&mut terminal, &app, &mut ui)?;
                 age_due = ui.next_age_change().map(|at| Instant::now() + until_unix_secs(at));
+                animation_due = ui.animating.get().then(|| Instant::now() + ANIMATION_STEP);
                 // The view moved to show a new selection: scrolling goes on from there.
                 if app.follow_selection {
                     app.follow_selection = false;

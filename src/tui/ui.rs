@@ -89,6 +89,12 @@ pub struct Ui {
     /// When the soonest relative time drawn in the last frame changes (Unix seconds):
     /// the loop draws again then, and not before, when nothing else happens.
     next_age_change: std::cell::Cell<Option<u64>>,
+    /// The routing graph's view, as last drawn (it moves only to keep the cursor in view).
+    pub routing_scroll: (u16, u16),
+    /// Steps of the animation of live edges; the loop advances it while one is drawn.
+    pub phase: u64,
+    /// The last frame drew something that moves.
+    pub animating: std::cell::Cell<bool>,
 }
 
 impl Ui {
@@ -103,6 +109,9 @@ impl Ui {
             areas: Vec::new(),
             scroll_used: 0,
             next_age_change: std::cell::Cell::new(None),
+            routing_scroll: (0, 0),
+            phase: 0,
+            animating: std::cell::Cell::new(false),
         }
     }
 
@@ -151,6 +160,7 @@ impl Ui {
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
     ui.areas.clear();
     ui.next_age_change.set(None);
+    ui.animating.set(false);
     let area = frame.area();
     if area.width < 20 || area.height < 5 {
         frame.render_widget(Paragraph::new("agentdeck: enlarge the window"), area);

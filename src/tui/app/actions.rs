@@ -123,6 +123,8 @@ impl App {
             }
             Action::Approve | Action::Deny => return self.decide(action),
             Action::Palette => self.mode = Mode::Palette(String::new()),
+            Action::Open if self.focus == Pane::Routing => return self.open_routing_node(),
+            Action::Open => {}
             Action::Copy => return self.copy(),
             Action::Send | Action::Newline | Action::Editor => {}
         }
@@ -176,7 +178,8 @@ impl App {
                     _ => 0,
                 }
             }
-            Pane::Routing | Pane::Memory => {}
+            Pane::Routing => self.move_routing_cursor(step),
+            Pane::Memory => {}
         }
         Vec::new()
     }

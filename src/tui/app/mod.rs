@@ -5,6 +5,8 @@ mod actions;
 mod attention;
 mod composer;
 mod global_search;
+mod routing;
+pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
 
 pub use attention::Alert;
 mod selection;
@@ -368,6 +370,11 @@ pub struct App {
     threads_rev: u64,
     /// The filtered, sorted list, computed once per change rather than per pane per frame.
     visible: std::cell::RefCell<VisibleThreads>,
+    /// The assistant under the cursor of the routing graph.
+    pub routing_cursor: Option<String>,
+    /// The routing graph and its layout, and the counts per assistant, kept until they
+    /// change.
+    routing: std::cell::RefCell<routing::RoutingCache>,
 }
 
 /// Indices into `threads` that pass the filter, in display order, and what they were
@@ -423,6 +430,8 @@ impl App {
             attachments: Vec::new(),
             threads_rev: 0,
             visible: Default::default(),
+            routing_cursor: None,
+            routing: Default::default(),
         }
     }
 
