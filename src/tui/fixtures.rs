@@ -224,3 +224,48 @@ pub fn workspace() -> App {
     }));
     app
 }
+
+/// The support desk with a routed run: triage's thread handed the refund to billing, which
+/// asked legal (waiting for the operator); an earlier hand-off to billing is closed.
+pub fn routed_workspace() -> App {
+    let mut app = workspace();
+    let child = |id: &str, assistant: &str, parent: &str, status, title: &str, age| {
+        let mut t = thread(id, assistant, status, title, "high", age);
+        t.parent_thread_id = Some(parent.into());
+        t.created_at = NOW - 100 + (id.as_bytes()[id.len() - 1] as u64);
+        t
+    };
+    for t in [
+        child(
+            "thread_0462",
+            "asst_billing",
+            "thread_0456",
+            ThreadStatus::Closed,
+            "Refund of order ORD-3310",
+            50,
+        ),
+        child(
+            "thread_0461",
+            "asst_legal",
+            "thread_0460",
+            ThreadStatus::RequiresAction,
+            "Is a second refund allowed?",
+            3,
+        ),
+        child(
+            "thread_0460",
+            "asst_billing",
+            "thread_0456",
+            ThreadStatus::Running,
+            "Refund the duplicate charge",
+            4,
+        ),
+    ] {
+        app.apply(AppEvent::Server(ServerEvent {
+            id: None,
+            payload: EventPayload::thread_created(&t),
+        }));
+    }
+    app.now = NOW;
+    app
+}

@@ -50,6 +50,7 @@ pub enum Action {
     GlobalSearch,
     NextAttention,
     Open,
+    Fold,
 }
 
 impl Action {
@@ -70,6 +71,7 @@ impl Action {
             Action::Mark => "mark",
             Action::Filter => "filter",
             Action::Open => "open",
+            Action::Fold => "fold",
             Action::Help => "help",
             Action::Quit => "quit",
             other => other.describe(),
@@ -119,6 +121,7 @@ impl Action {
             Action::GlobalSearch => "search every thread (also :search)",
             Action::NextAttention => "open the next thread that needs you",
             Action::Open => "open what is under the cursor (routing: that assistant's threads)",
+            Action::Fold => "fold or unfold a thread's routed children",
         }
     }
 }
@@ -225,6 +228,7 @@ impl Chord {
         }
         let mut chars = rest.chars();
         let code = match (chars.next(), chars.next()) {
+            _ if rest == "space" => ChordKey::Char(' '),
             (Some(c), None) => ChordKey::Char(c),
             _ => ChordKey::Named(NAMED.iter().find(|n| **n == rest)?),
         };
@@ -259,6 +263,7 @@ impl Chord {
             label.push_str("alt-");
         }
         match self.code {
+            ChordKey::Char(' ') => label.push_str("space"),
             ChordKey::Char(c) => label.push(c),
             ChordKey::Named(name) => label.push_str(name),
         }

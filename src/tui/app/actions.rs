@@ -125,6 +125,7 @@ impl App {
             Action::Palette => self.mode = Mode::Palette(String::new()),
             Action::Open if self.focus == Pane::Routing => return self.open_routing_node(),
             Action::Open => {}
+            Action::Fold => return self.toggle_fold(),
             Action::Copy => return self.copy(),
             Action::Send | Action::Newline | Action::Editor => {}
         }

@@ -6,7 +6,9 @@ mod attention;
 mod composer;
 mod global_search;
 mod routing;
+mod tree;
 pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
+pub use tree::TreeRow;
 
 pub use attention::Alert;
 mod selection;
@@ -372,17 +374,21 @@ pub struct App {
     visible: std::cell::RefCell<VisibleThreads>,
     /// The assistant under the cursor of the routing graph.
     pub routing_cursor: Option<String>,
+    /// Threads whose routed children are folded away, and a count of changes to them.
+    folded: HashSet<String>,
+    folded_rev: u64,
     /// The routing graph and its layout, and the counts per assistant, kept until they
     /// change.
     routing: std::cell::RefCell<routing::RoutingCache>,
 }
 
-/// Indices into `threads` that pass the filter, in display order, and what they were
-/// computed from.
+/// Indices into `threads` that pass the filter, in display order (children under their
+/// parent, folded ones left out), their rows of the tree, and what they were computed from.
 #[derive(Debug, Default)]
 struct VisibleThreads {
-    key: Option<(u64, usize, usize, String, SortOrder)>,
+    key: Option<(u64, usize, usize, String, SortOrder, u64)>,
     indices: Vec<usize>,
+    rows: Vec<TreeRow>,
 }
 
 impl App {
@@ -431,6 +437,8 @@ impl App {
             threads_rev: 0,
             visible: Default::default(),
             routing_cursor: None,
+            folded: HashSet::new(),
+            folded_rev: 0,
             routing: Default::default(),
         }
     }
@@ -449,19 +457,57 @@ impl App {
     /// Runs `read` on the visible threads' indices, recomputing them only when the
     /// threads, the assistants (their names filter), the filter or the order changed.
     fn with_visible<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
+        self.with_rows_and_indices(|_, indices| read(indices))
+    }
+
+    /// Runs `read` on the rows of the threads list as a tree (see [`TreeRow`]).
+    pub fn with_rows<T>(&self, read: impl FnOnce(&[TreeRow]) -> T) -> T {
+        self.with_rows_and_indices(|rows, _| read(rows))
+    }
+
+    fn with_rows_and_indices<T>(&self, read: impl FnOnce(&[TreeRow], &[usize]) -> T) -> T {
         let key = (
             self.threads_rev,
             self.threads.len(),
             self.assistants.len(),
             self.filter_text.clone(),
             self.sort,
+            self.folded_rev,
         );
         let mut cache = self.visible.borrow_mut();
         if cache.key.as_ref() != Some(&key) {
-            cache.indices = self.compute_visible();
+            let ordered = self.compute_visible();
+            cache.rows = tree::flatten(&self.threads, &ordered, &self.folded);
+            cache.indices = cache.rows.iter().map(|r| r.index).collect();
             cache.key = Some(key);
         }
-        read(&cache.indices)
+        read(&cache.rows, &cache.indices)
+    }
+
+    /// Folds or unfolds the routed children of the selected thread; on a thread without
+    /// children, folds its parent's and moves the cursor there.
+    pub fn toggle_fold(&mut self) -> Vec<Effect> {
+        let Some(thread) = self.selected_thread() else {
+            return Vec::new();
+        };
+        let (id, parent) = (thread.id.clone(), thread.parent_thread_id.clone());
+        let has_children =
+            self.with_rows(|rows| rows.get(self.selected).is_some_and(|row| row.children > 0));
+        let target = if has_children { Some(id) } else { parent };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        if !self.folded.remove(&target) {
+            self.folded.insert(target.clone());
+        }
+        self.folded_rev += 1;
+        match self.visible_threads().iter().position(|t| t.id == target) {
+            Some(position) => {
+                self.selected = position;
+                self.open_selected()
+            }
+            None => Vec::new(),
+        }
     }
 
     fn compute_visible(&self) -> Vec<usize> {

@@ -3,7 +3,7 @@
 
 use super::{block, clip};
 use crate::model::ThreadStatus;
-use crate::tui::app::{App, Mode, Pane, SortOrder, short_id};
+use crate::tui::app::{App, Mode, Pane, SortOrder, TreeRow, short_id};
 use crate::tui::ui::Ui;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -36,12 +36,15 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     // The assistant's column (12 characters) narrows, to 6, only where a title would
     // otherwise get less than its room (with an age and an unread count beside it).
     let name_width = width.saturating_sub(2 + 1 + 7 + TITLE_ROOM).clamp(6, 12);
-    let lines: Vec<Line> = visible
+    // Only the rows in view are copied out of the tree.
+    let rows: Vec<TreeRow> =
+        app.with_rows(|rows| rows.iter().skip(offset).take(height).cloned().collect());
+    let lines: Vec<Line> = rows
         .iter()
         .enumerate()
-        .skip(offset)
-        .take(height)
-        .map(|(index, thread)| {
+        .map(|(at, row)| {
+            let index = offset + at;
+            let thread = &app.threads[row.index];
             let (icon, style) = match thread.status {
                 ThreadStatus::Active => ("·", theme.fg("dim")),
                 ThreadStatus::Running => ("●", theme.fg("running")),
@@ -102,11 +105,33 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             }
             let right = format!("{}{tail}", shown.concat());
             let assistant = clip(&app.assistant_name(&thread.assistant_id), name_width);
-            let title = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
-            let used = 2 + name_width + 1 + right.chars().count() + 1;
+            // The tree: guides to the parent, a fold mark on a thread with routed
+            // children, and the most urgent live status below it.
+            let fold = match (row.children, row.folded) {
+                (0, _) => String::new(),
+                (_, false) => "▾ ".to_string(),
+                (n, true) => format!("▸{n} "),
+            };
+            let (badge, badge_style) = match row.below {
+                Some(ThreadStatus::RequiresAction) => (" ↳!", theme.fg("waiting")),
+                Some(ThreadStatus::Running) => (" ↳●", theme.fg("running")),
+                Some(ThreadStatus::Queued) => (" ↳◌", theme.fg("waiting")),
+                _ => ("", theme.fg("dim")),
+            };
+            let title = format!(
+                "{}{fold}{}",
+                row.guides,
+                thread.title.clone().unwrap_or_else(|| short_id(&thread.id))
+            );
+            let used = 2 + name_width + 1 + badge.chars().count() + right.chars().count() + 1;
             let title = clip(&title, width.saturating_sub(used));
-            let pad = width
-                .saturating_sub(2 + name_width + 1 + title.chars().count() + right.chars().count());
+            let pad = width.saturating_sub(
+                2 + name_width
+                    + 1
+                    + title.chars().count()
+                    + badge.chars().count()
+                    + right.chars().count(),
+            );
             let mark = if app.marked.contains(&thread.id) {
                 "*"
             } else {
@@ -116,6 +141,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 Span::styled(format!("{icon}{mark}"), style),
                 Span::styled(format!("{assistant:<name_width$} "), theme.fg("assistant")),
                 Span::raw(title),
+                Span::styled(badge, badge_style),
                 Span::raw(" ".repeat(pad)),
                 Span::styled(right, theme.fg("dim")),
             ]);
@@ -154,6 +180,50 @@ mod tests {
             "threads_by_status",
             render_pane(&sorted, Pane::Threads, 90, 8)
         );
+    }
+
+    #[test]
+    fn routed_children_nest_under_their_parent_at_80_100_and_160_columns() {
+        let app = crate::tui::fixtures::routed_workspace();
+        for width in [80, 100, 160] {
+            // The pane's share of the workspace at those widths.
+            let pane = if width < 100 {
+                width * 45 / 100
+            } else {
+                width * 38 / 100
+            };
+            let screen = render_pane(&app, Pane::Threads, pane, 10);
+            insta::assert_snapshot!(format!("threads_tree_{width}"), screen);
+        }
+    }
+
+    #[test]
+    fn space_folds_a_parent_and_the_badge_says_what_waits_below() {
+        use crate::tui::keymap::Action;
+        let mut app = crate::tui::fixtures::routed_workspace();
+        let rows = |app: &crate::tui::app::App| -> Vec<String> {
+            app.visible_threads().iter().map(|t| t.id.clone()).collect()
+        };
+        let before = rows(&app);
+        let parent = before.iter().position(|id| id == "thread_0456").unwrap();
+        assert_eq!(
+            &before[parent..parent + 4],
+            ["thread_0456", "thread_0460", "thread_0461", "thread_0462"]
+        );
+        // On a child, space folds its parent and puts the cursor there.
+        app.selected = parent + 2;
+        app.act(Action::Fold);
+        let folded = rows(&app);
+        assert_eq!(folded[app.selected], "thread_0460");
+        assert!(!folded.contains(&"thread_0461".to_string()));
+        app.selected = parent;
+        app.act(Action::Fold);
+        assert_eq!(rows(&app).len(), before.len() - 3);
+        let screen = render_pane(&app, Pane::Threads, 100, 10);
+        assert!(screen.contains("▸2"), "{screen}");
+        assert!(screen.contains("↳!"), "{screen}");
+        app.act(Action::Fold);
+        assert_eq!(rows(&app).len(), before.len() - 1, "the inner fold stays");
     }
 
     #[test]

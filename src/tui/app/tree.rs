@@ -1,0 +1,234 @@
+//! The threads list as a tree: a routed child thread sits under the thread that routed
+//! to it (oldest child first), folded or not, and a parent carries the most urgent live
+//! status below it. Computed once per change of the threads, the filter, the order or
+//! the folds, never per frame.
+
+use crate::model::{Thread, ThreadStatus};
+use std::collections::{HashMap, HashSet};
+
+/// One row of the threads list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeRow {
+    /// Index into `App::threads`.
+    pub index: usize,
+    /// The guides drawn before the title ("│ ├─"); empty for a thread at the top.
+    pub guides: String,
+    /// Child threads below this one (shown or folded).
+    pub children: usize,
+    pub folded: bool,
+    /// The most urgent live status among the threads below (requires action, then
+    /// running, then queued).
+    pub below: Option<ThreadStatus>,
+}
+
+fn urgency(status: ThreadStatus) -> u8 {
+    match status {
+        ThreadStatus::RequiresAction => 3,
+        ThreadStatus::Running => 2,
+        ThreadStatus::Queued => 1,
+        ThreadStatus::Active | ThreadStatus::Closed => 0,
+    }
+}
+
+fn more_urgent(a: Option<ThreadStatus>, b: Option<ThreadStatus>) -> Option<ThreadStatus> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if urgency(y) > urgency(x) { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The rows for `ordered` (indices of threads that pass the filter, in the chosen order):
+/// a thread whose parent is among them goes under it; the others are the tree's roots,
+/// in the given order.
+pub fn flatten(threads: &[Thread], ordered: &[usize], folded: &HashSet<String>) -> Vec<TreeRow> {
+    let shown: HashMap<&str, usize> = ordered
+        .iter()
+        .map(|&i| (threads[i].id.as_str(), i))
+        .collect();
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for &i in ordered {
+        match threads[i]
+            .parent_thread_id
+            .as_deref()
+            .and_then(|parent| shown.get(parent))
+            .filter(|&&parent| parent != i)
+        {
+            Some(&parent) => children.entry(parent).or_default().push(i),
+            None => roots.push(i),
+        }
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|&i| (threads[i].created_at, threads[i].id.clone()));
+    }
+    // The most urgent status below each thread, worked out from the leaves up. A parent
+    // chain that loops (bad data) is cut where it comes back.
+    let mut below: HashMap<usize, Option<ThreadStatus>> = HashMap::new();
+    let mut rows = Vec::with_capacity(ordered.len());
+    let mut placed: HashSet<usize> = HashSet::new();
+    for &root in &roots {
+        status_below(root, threads, &children, &mut below, &mut HashSet::new());
+        push_rows(
+            root,
+            String::new(),
+            threads,
+            &children,
+            &below,
+            folded,
+            &mut placed,
+            &mut rows,
+        );
+    }
+    // Threads only reachable through a loop of parents: shown at the top, never lost.
+    for &i in ordered {
+        if !placed.contains(&i) {
+            status_below(i, threads, &children, &mut below, &mut HashSet::new());
+            push_rows(
+                i,
+                String::new(),
+                threads,
+                &children,
+                &below,
+                folded,
+                &mut placed,
+                &mut rows,
+            );
+        }
+    }
+    rows
+}
+
+fn status_below(
+    at: usize,
+    threads: &[Thread],
+    children: &HashMap<usize, Vec<usize>>,
+    below: &mut HashMap<usize, Option<ThreadStatus>>,
+    path: &mut HashSet<usize>,
+) -> Option<ThreadStatus> {
+    if let Some(&known) = below.get(&at) {
+        return known;
+    }
+    if !path.insert(at) {
+        return None;
+    }
+    let mut worst = None;
+    for &child in children.get(&at).map(Vec::as_slice).unwrap_or_default() {
+        let own = Some(threads[child].status).filter(|s| urgency(*s) > 0);
+        worst = more_urgent(worst, own);
+        worst = more_urgent(worst, status_below(child, threads, children, below, path));
+    }
+    below.insert(at, worst);
+    worst
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_rows(
+    at: usize,
+    guides: String,
+    threads: &[Thread],
+    children: &HashMap<usize, Vec<usize>>,
+    below: &HashMap<usize, Option<ThreadStatus>>,
+    folded: &HashSet<String>,
+    placed: &mut HashSet<usize>,
+    rows: &mut Vec<TreeRow>,
+) {
+    if !placed.insert(at) {
+        return;
+    }
+    let kids = children.get(&at).map(Vec::as_slice).unwrap_or_default();
+    let is_folded = !kids.is_empty() && folded.contains(&threads[at].id);
+    rows.push(TreeRow {
+        index: at,
+        guides: guides.clone(),
+        children: kids.len(),
+        folded: is_folded,
+        below: below.get(&at).copied().flatten(),
+    });
+    if is_folded {
+        // Folded children still count as placed: they are not shown at the top either.
+        let mut stack: Vec<usize> = kids.to_vec();
+        while let Some(kid) = stack.pop() {
+            if placed.insert(kid) {
+                stack.extend(children.get(&kid).map(Vec::as_slice).unwrap_or_default());
+            }
+        }
+        return;
+    }
+    // Guides: a child's own connector, after its ancestors' continuation lines.
+    let inherited = guides.replace("├─", "│ ").replace("└─", "  ");
+    for (k, &kid) in kids.iter().enumerate() {
+        let last = k + 1 == kids.len();
+        let mine = format!("{inherited}{}", if last { "└─" } else { "├─" });
+        push_rows(kid, mine, threads, children, below, folded, placed, rows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn thread(id: &str, parent: Option<&str>, status: ThreadStatus, created: u64) -> Thread {
+        Thread {
+            id: id.into(),
+            object: "thread".into(),
+            project_id: "p".into(),
+            assistant_id: "a".into(),
+            created_at: created,
+            updated_at: created,
+            status,
+            metadata: BTreeMap::new(),
+            title: None,
+            parent_thread_id: parent.map(str::to_string),
+            estimated_cost: 0.0,
+        }
+    }
+
+    fn ids(threads: &[Thread], rows: &[TreeRow]) -> Vec<String> {
+        rows.iter()
+            .map(|r| format!("{}{}", r.guides, threads[r.index].id))
+            .collect()
+    }
+
+    #[test]
+    fn children_nest_under_their_parent_with_the_most_urgent_status_below() {
+        let threads = vec![
+            thread("c2", Some("p"), ThreadStatus::Running, 3),
+            thread("other", None, ThreadStatus::Active, 4),
+            thread("g", Some("c1"), ThreadStatus::RequiresAction, 5),
+            thread("c1", Some("p"), ThreadStatus::Active, 2),
+            thread("p", None, ThreadStatus::Active, 1),
+        ];
+        let ordered: Vec<usize> = (0..threads.len()).collect();
+        let rows = flatten(&threads, &ordered, &HashSet::new());
+        assert_eq!(
+            ids(&threads, &rows),
+            vec!["other", "p", "├─c1", "│ └─g", "└─c2"]
+        );
+        let parent = rows.iter().find(|r| threads[r.index].id == "p").unwrap();
+        assert_eq!(parent.children, 2);
+        assert_eq!(parent.below, Some(ThreadStatus::RequiresAction));
+        let c2 = rows.iter().find(|r| threads[r.index].id == "c2").unwrap();
+        assert_eq!(c2.below, None);
+
+        let folded = HashSet::from(["p".to_string()]);
+        let rows = flatten(&threads, &ordered, &folded);
+        assert_eq!(ids(&threads, &rows), vec!["other", "p"]);
+        assert!(rows[1].folded);
+        assert_eq!(rows[1].below, Some(ThreadStatus::RequiresAction));
+    }
+
+    #[test]
+    fn a_child_whose_parent_is_filtered_out_stands_at_the_top_and_loops_lose_nothing() {
+        let threads = vec![
+            thread("c", Some("gone"), ThreadStatus::Active, 1),
+            thread("x", Some("y"), ThreadStatus::Active, 2),
+            thread("y", Some("x"), ThreadStatus::Active, 3),
+        ];
+        let ordered: Vec<usize> = (0..threads.len()).collect();
+        let rows = flatten(&threads, &ordered, &HashSet::new());
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert_eq!(ids(&threads, &rows)[0], "c");
+    }
+}
