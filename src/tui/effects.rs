@@ -94,6 +94,23 @@ pub(super) async fn execute(
                 let calls = found.into_iter().map(|(_, call)| call).collect();
                 let _ = events.send(AppEvent::ToolHistory(calls));
             }
+            Effect::LoadTails(thread_ids) => {
+                for thread_id in thread_ids {
+                    // A thread that went away meanwhile leaves its tile empty.
+                    let Ok(page) = client
+                        .list_messages(&thread_id, &[("order", "desc"), ("limit", "4")])
+                        .await
+                    else {
+                        continue;
+                    };
+                    let mut messages = page.data;
+                    messages.reverse();
+                    let _ = events.send(AppEvent::Tail {
+                        thread_id,
+                        messages,
+                    });
+                }
+            }
             Effect::LoadMemory(thread_id) => {
                 let memory = client.memory(&thread_id).await?;
                 let _ = events.send(AppEvent::Memory(memory));

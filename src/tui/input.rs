@@ -68,6 +68,12 @@ pub(super) fn handle_key(
             }
             LineEdit::Ignored => Vec::new(),
         },
+        Mode::Wall => {
+            match super::terminal::chord(&key).and_then(|c| ui.keymap.action(Context::Wall, c)) {
+                Some(action) => app.wall_act(action),
+                None => Vec::new(),
+            }
+        }
         Mode::GlobalSearch => match key.code {
             KeyCode::Esc => {
                 app.mode = Mode::Normal;

@@ -51,6 +51,7 @@ pub enum Action {
     NextAttention,
     Open,
     Fold,
+    Wall,
 }
 
 impl Action {
@@ -72,6 +73,7 @@ impl Action {
             Action::Filter => "filter",
             Action::Open => "open",
             Action::Fold => "fold",
+            Action::Wall => "wall",
             Action::Help => "help",
             Action::Quit => "quit",
             other => other.describe(),
@@ -122,6 +124,7 @@ impl Action {
             Action::NextAttention => "open the next thread that needs you",
             Action::Open => "open what is under the cursor (routing: that assistant's threads)",
             Action::Fold => "fold or unfold a thread's routed children",
+            Action::Wall => "the live wall: the busiest threads side by side",
         }
     }
 }
@@ -136,6 +139,8 @@ pub enum Context {
     Routing,
     Memory,
     Composer,
+    /// The live wall.
+    Wall,
 }
 
 impl Context {
@@ -148,6 +153,7 @@ impl Context {
             "routing" => Context::Routing,
             "memory" => Context::Memory,
             "composer" => Context::Composer,
+            "wall" => Context::Wall,
             _ => return None,
         })
     }
@@ -161,6 +167,7 @@ impl Context {
             Context::Routing => "routing",
             Context::Memory => "memory",
             Context::Composer => "composer",
+            Context::Wall => "wall",
         }
     }
 }

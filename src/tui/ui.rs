@@ -167,7 +167,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
         return;
     }
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    if app.zoom {
+    if app.mode == Mode::Wall {
+        panes::wall::draw(frame, app, ui, main);
+    } else if app.zoom {
         panes::draw(frame, app, ui, app.focus, main);
     } else {
         // Narrow terminals give the threads more of the width, so titles stay readable.

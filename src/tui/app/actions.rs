@@ -126,6 +126,7 @@ impl App {
             Action::Open if self.focus == Pane::Routing => return self.open_routing_node(),
             Action::Open => {}
             Action::Fold => return self.toggle_fold(),
+            Action::Wall => return self.open_wall(),
             Action::Copy => return self.copy(),
             Action::Send | Action::Newline | Action::Editor => {}
         }

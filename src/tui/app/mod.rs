@@ -7,8 +7,10 @@ mod composer;
 mod global_search;
 mod routing;
 mod tree;
+mod wall;
 pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
 pub use tree::TreeRow;
+pub use wall::{Tail, TailEntry, WALL_TILES};
 
 pub use attention::Alert;
 mod selection;
@@ -75,6 +77,8 @@ pub enum Mode {
     Costs,
     /// Searching every thread (`ctrl-f`, `:search`).
     GlobalSearch,
+    /// The live wall of the most recently active threads (`w`).
+    Wall,
 }
 
 /// The search across every thread: what is typed, and the hits of the latest answer.
@@ -168,6 +172,8 @@ pub enum Effect {
     },
     /// Fetch a thread that is not loaded and open it.
     FetchThread(String),
+    /// The last messages of these threads, for their tiles on the wall.
+    LoadTails(Vec<String>),
     Post {
         thread_id: String,
         text: String,
@@ -280,6 +286,11 @@ pub enum AppEvent {
     Open(Thread),
     /// Sending failed: give the text back to the composer.
     RestoreDraft(String),
+    /// A thread's last messages (oldest first), for its tile on the wall.
+    Tail {
+        thread_id: String,
+        messages: Vec<Message>,
+    },
     /// A code block's highlighting is ready (for the UI; the app state ignores it).
     Highlighted {
         key: u64,
@@ -377,6 +388,11 @@ pub struct App {
     /// Threads whose routed children are folded away, and a count of changes to them.
     folded: HashSet<String>,
     folded_rev: u64,
+    /// The last words of the threads active last, for the wall.
+    pub tails: HashMap<String, Tail>,
+    tail_clock: u64,
+    /// The wall's tile under the cursor.
+    pub wall_selected: usize,
     /// The routing graph and its layout, and the counts per assistant, kept until they
     /// change.
     routing: std::cell::RefCell<routing::RoutingCache>,
@@ -389,6 +405,8 @@ struct VisibleThreads {
     key: Option<(u64, usize, usize, String, SortOrder, u64)>,
     indices: Vec<usize>,
     rows: Vec<TreeRow>,
+    /// The threads of the live wall (see `wall_threads`).
+    wall: Vec<usize>,
 }
 
 impl App {
@@ -439,6 +457,9 @@ impl App {
             routing_cursor: None,
             folded: HashSet::new(),
             folded_rev: 0,
+            tails: HashMap::new(),
+            tail_clock: 0,
+            wall_selected: 0,
             routing: Default::default(),
         }
     }
@@ -479,9 +500,16 @@ impl App {
             let ordered = self.compute_visible();
             cache.rows = tree::flatten(&self.threads, &ordered, &self.folded);
             cache.indices = cache.rows.iter().map(|r| r.index).collect();
+            cache.wall = wall::pick(&self.threads, &cache.indices);
             cache.key = Some(key);
         }
         read(&cache.rows, &cache.indices)
+    }
+
+    /// Runs `read` on the indices of the threads on the wall.
+    fn with_wall<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
+        self.with_rows_and_indices(|_, _| ());
+        read(&self.visible.borrow().wall)
     }
 
     /// Folds or unfolds the routed children of the selected thread; on a thread without
@@ -686,6 +714,13 @@ impl App {
                 Vec::new()
             }
             AppEvent::Highlighted { .. } => Vec::new(),
+            AppEvent::Tail {
+                thread_id,
+                messages,
+            } => {
+                self.tail_loaded(&thread_id, messages);
+                Vec::new()
+            }
             AppEvent::RestoreDraft(text) => {
                 self.restored_draft = Some(text);
                 Vec::new()

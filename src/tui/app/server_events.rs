@@ -28,9 +28,15 @@ impl App {
     /// Applies one event of the runtime to the state (the reducer of the event protocol).
     pub(super) fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
         self.notice_attention(&event.payload);
+        self.feed_tail(&event.payload);
         match event.payload {
             EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
-                return self.upsert_thread(e.thread);
+                let mut effects = self.upsert_thread(e.thread);
+                if self.mode == super::Mode::Wall {
+                    // A thread that comes onto the wall brings its last words.
+                    effects.extend(self.load_wall_tails());
+                }
+                return effects;
             }
             EventPayload::MessageCreated(e) => {
                 if self.is_open(&e.thread_id) {

@@ -78,6 +78,20 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             sanitize(line)
         );
     }
+    if app.mode == Mode::Wall {
+        let key = |action| {
+            ui.keymap
+                .key_for(crate::tui::keymap::Context::Wall, action)
+                .unwrap_or_default()
+        };
+        text = format!(
+            "{attention} wall │ {running} running · {waiting} waiting{queued} │ {} open · {}/{} next/previous · {} leave",
+            key(Action::Open),
+            key(Action::NextItem),
+            key(Action::PrevItem),
+            key(Action::Leave)
+        );
+    }
     if app.mode == Mode::Search {
         text = format!(
             " search: {}█   (Enter keeps it: n older, N newer; Esc leaves)",
