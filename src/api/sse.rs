@@ -98,6 +98,14 @@ pub async fn thread_events(
         thread_id: Some(thread.id),
         ..Default::default()
     };
+    // `live=false`: what was logged (from the start, or after `Last-Event-ID`), then the
+    // end — the history of a run, for a trace or a replay.
+    if params.get("live") == Some("false") {
+        return Ok(respond(
+            state.sse_keepalive,
+            state.engine.bus().replay(filter, after.unwrap_or(0)),
+        ));
+    }
     Ok(respond(
         state.sse_keepalive,
         state.engine.bus().subscribe(filter, after),

@@ -417,6 +417,59 @@ impl Client {
         self.subscribe(path, None, Subscription::UntilEnd { give_up_after: 20 })
     }
 
+    /// A thread's logged events from its start (`live=false`): the history of its runs,
+    /// at most `limit` events (the newest are left out past it).
+    pub async fn thread_log(
+        &self,
+        thread_id: &str,
+        limit: usize,
+    ) -> ClientResult<Vec<ServerEvent>> {
+        let path = format!("/v2/threads/{}/events?live=false", enc(thread_id));
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .request(reqwest::Method::GET, &path)
+            .header("Accept", "text/event-stream")
+            .header("Last-Event-ID", "0")
+            .send()
+            .await
+            .map_err(|err| ClientError::Connection {
+                url: url.clone(),
+                message: err.to_string(),
+            })?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
+            return Err(api_error(status, &bytes));
+        }
+        let mut parser = SseParser::new();
+        let mut parsed = Vec::new();
+        let mut events = Vec::new();
+        let mut body = response.bytes_stream();
+        while let Some(bytes) = body.next().await {
+            let bytes = bytes.map_err(|err| ClientError::Connection {
+                url: url.clone(),
+                message: err.to_string(),
+            })?;
+            parser.feed(&bytes, &mut parsed);
+            for event in parsed.drain(..) {
+                let id = event
+                    .id
+                    .as_deref()
+                    .filter(|_| event.own_id)
+                    .and_then(|id| id.parse::<u64>().ok());
+                events.push(ServerEvent {
+                    id,
+                    payload: EventPayload::decode(&event.event, &event.data),
+                });
+            }
+            if events.len() >= limit {
+                events.truncate(limit);
+                break;
+            }
+        }
+        Ok(events)
+    }
+
     /// An endless event stream (`/v2/events?...`, `/v2/threads/{id}/events`).
     pub fn events(
         &self,

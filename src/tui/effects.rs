@@ -94,6 +94,10 @@ pub(super) async fn execute(
                 let calls = found.into_iter().map(|(_, call)| call).collect();
                 let _ = events.send(AppEvent::ToolHistory(calls));
             }
+            Effect::LoadTrace(root) => {
+                let logs = trace_logs(&client, &root).await;
+                let _ = events.send(AppEvent::TraceLoaded { root, events: logs });
+            }
             Effect::LoadTails(thread_ids) => {
                 for thread_id in thread_ids {
                     // A thread that went away meanwhile leaves its tile empty.
@@ -257,6 +261,41 @@ pub(super) async fn execute(
 pub(super) const ATTACH_LIMIT: u64 = 256 * 1024;
 
 /// Reads a text file for `:attach PATH` (a leading `~/` is the home directory).
+/// The logged events of `root` and of the threads it routed to, recursively (at most
+/// `TRACE_THREADS` threads and `TRACE_EVENTS` events in all).
+async fn trace_logs(
+    client: &Client,
+    root: &str,
+) -> Result<Vec<crate::client::ServerEvent>, String> {
+    use super::app::{TRACE_EVENTS, TRACE_THREADS};
+    let mut all = Vec::new();
+    let mut queue = std::collections::VecDeque::from([root.to_string()]);
+    let mut seen = std::collections::HashSet::from([root.to_string()]);
+    while let Some(thread) = queue.pop_front() {
+        let log = match client
+            .thread_log(&thread, TRACE_EVENTS.saturating_sub(all.len()))
+            .await
+        {
+            Ok(log) => log,
+            // The root must load; a routed thread that went away leaves its hop empty.
+            Err(err) if thread == root => return Err(err.to_string()),
+            Err(_) => continue,
+        };
+        for event in &log {
+            if let crate::model::EventPayload::Routing(r) = &event.payload {
+                if seen.len() < TRACE_THREADS && seen.insert(r.to_thread_id.clone()) {
+                    queue.push_back(r.to_thread_id.clone());
+                }
+            }
+        }
+        all.extend(log);
+        if all.len() >= TRACE_EVENTS {
+            break;
+        }
+    }
+    Ok(all)
+}
+
 pub(super) async fn read_attachment(path: &str) -> Result<(String, String), String> {
     let expanded = match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),

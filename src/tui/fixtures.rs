@@ -269,3 +269,155 @@ pub fn routed_workspace() -> App {
     app.now = NOW;
     app
 }
+
+/// The events of a routed run, in id order: triage looks the order up and routes the
+/// refund to billing (a child thread, which calls `refund_status`), then answers.
+pub fn routed_run_events() -> Vec<ServerEvent> {
+    use crate::model::event::{MessageEvent, Telemetry, ToolCallCreated, ToolCallOutput};
+    let mut id = 100u64;
+    let mut next = |payload: EventPayload| {
+        id += 1;
+        ServerEvent {
+            id: Some(id),
+            payload,
+        }
+    };
+    let created = |thread: &str, mut m: Message, at: u64| {
+        m.thread_id = thread.into();
+        m.created_at = at;
+        EventPayload::MessageCreated(Box::new(MessageEvent {
+            thread_id: thread.into(),
+            message_id: m.id.clone(),
+            message: m,
+        }))
+    };
+    let completed = |thread: &str, mut m: Message, at: u64, tokens: (u64, u64)| {
+        m.thread_id = thread.into();
+        m.created_at = at;
+        m.status = MessageStatus::Completed;
+        m.usage = Usage {
+            input_tokens: tokens.0,
+            output_tokens: tokens.1,
+        };
+        m.estimated_cost = 0.0012;
+        EventPayload::MessageCompleted(Box::new(MessageEvent {
+            thread_id: thread.into(),
+            message_id: m.id.clone(),
+            message: m,
+        }))
+    };
+    let telemetry = |thread: &str, assistant: &str, latency_ms: u64| {
+        EventPayload::Telemetry(Box::new(Telemetry {
+            event: "model_call".into(),
+            timestamp: "2026-11-25T10:00:00Z".into(),
+            assistant_id: Some(assistant.into()),
+            thread_id: thread.into(),
+            tool: None,
+            latency_ms,
+            input_tokens: 120,
+            output_tokens: 30,
+            safety_flag: None,
+        }))
+    };
+    let tool_created = |thread: &str, message: &str, mut call: ToolCall, step: u32| {
+        call.step = step;
+        EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
+            thread_id: thread.into(),
+            message_id: message.into(),
+            tool_call: call,
+        }))
+    };
+    let output = |thread: &str, message: &str, call: &str, latency: u64| {
+        EventPayload::ToolCallOutput(ToolCallOutput {
+            thread_id: thread.into(),
+            message_id: message.into(),
+            tool_call_id: call.into(),
+            output: Some("ok".into()),
+            latency_ms: Some(latency),
+            status: ToolCallStatus::Completed,
+        })
+    };
+    let (root, child) = ("thread_0456", "thread_0460");
+    let mut reply = message("msg_2", Role::Assistant, "");
+    reply.status = MessageStatus::InProgress;
+    let mut routed = call(
+        "call_r",
+        "route_to_assistant",
+        "{\"assistant\":\"billing\"}",
+        ToolCallStatus::InProgress,
+        None,
+    );
+    routed.kind = ToolCallType::AgentRouting;
+    routed.target_assistant_id = Some("asst_billing".into());
+    let mut child_reply = message("msg_c2", Role::Assistant, "");
+    child_reply.assistant_id = Some("asst_billing".into());
+    child_reply.status = MessageStatus::InProgress;
+    let mut final_reply = message(
+        "msg_2",
+        Role::Assistant,
+        "Refunded: 49.90 EUR goes back today.",
+    );
+    final_reply.reasoning = vec![ReasoningStep {
+        text: "Look the order up first.".into(),
+    }];
+    let mut child_final = child_reply.clone();
+    child_final.content = Some(Content::Text("Refund issued.".into()));
+    vec![
+        next(created(
+            root,
+            message("msg_1", Role::User, "Order ORD-4521 was charged twice"),
+            NOW - 10,
+        )),
+        next(created(root, reply.clone(), NOW - 10)),
+        next(tool_created(
+            root,
+            "msg_2",
+            call(
+                "call_a",
+                "lookup_order",
+                "{}",
+                ToolCallStatus::InProgress,
+                None,
+            ),
+            0,
+        )),
+        next(tool_created(root, "msg_2", routed, 0)),
+        next(telemetry(root, "asst_triage", 800)),
+        next(output(root, "msg_2", "call_a", 120)),
+        next(EventPayload::Routing(Routing {
+            thread_id: root.into(),
+            message_id: Some("msg_2".into()),
+            tool_call_id: "call_r".into(),
+            from_assistant_id: "asst_triage".into(),
+            to_assistant_id: "asst_billing".into(),
+            from_thread_id: root.into(),
+            to_thread_id: child.into(),
+            to_message_id: "msg_c1".into(),
+        })),
+        next(created(
+            child,
+            message("msg_c1", Role::User, "Refund the duplicate charge"),
+            NOW - 9,
+        )),
+        next(created(child, child_reply.clone(), NOW - 9)),
+        next(tool_created(
+            child,
+            "msg_c2",
+            call(
+                "call_c",
+                "refund_status",
+                "{}",
+                ToolCallStatus::InProgress,
+                None,
+            ),
+            0,
+        )),
+        next(telemetry(child, "asst_billing", 600)),
+        next(output(child, "msg_c2", "call_c", 300)),
+        next(telemetry(child, "asst_billing", 400)),
+        next(completed(child, child_final, NOW - 9, (240, 60))),
+        next(output(root, "msg_2", "call_r", 2_400)),
+        next(telemetry(root, "asst_triage", 500)),
+        next(completed(root, final_reply, NOW - 10, (240, 60))),
+    ]
+}

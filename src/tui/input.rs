@@ -68,6 +68,12 @@ pub(super) fn handle_key(
             }
             LineEdit::Ignored => Vec::new(),
         },
+        Mode::Trace => {
+            match super::terminal::chord(&key).and_then(|c| ui.keymap.action(Context::Trace, c)) {
+                Some(action) => app.trace_act(action),
+                None => Vec::new(),
+            }
+        }
         Mode::Wall => {
             match super::terminal::chord(&key).and_then(|c| ui.keymap.action(Context::Wall, c)) {
                 Some(action) => app.wall_act(action),

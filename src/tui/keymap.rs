@@ -52,6 +52,11 @@ pub enum Action {
     Open,
     Fold,
     Wall,
+    Trace,
+    StepForward,
+    StepBack,
+    Play,
+    Speed,
 }
 
 impl Action {
@@ -74,6 +79,11 @@ impl Action {
             Action::Open => "open",
             Action::Fold => "fold",
             Action::Wall => "wall",
+            Action::Trace => "trace",
+            Action::StepForward => "step",
+            Action::StepBack => "step back",
+            Action::Play => "play",
+            Action::Speed => "1×/4×",
             Action::Help => "help",
             Action::Quit => "quit",
             other => other.describe(),
@@ -125,6 +135,11 @@ impl Action {
             Action::Open => "open what is under the cursor (routing: that assistant's threads)",
             Action::Fold => "fold or unfold a thread's routed children",
             Action::Wall => "the live wall: the busiest threads side by side",
+            Action::Trace => "the trace of the thread's run (and replay)",
+            Action::StepForward => "replay: one event forward",
+            Action::StepBack => "replay: one event back",
+            Action::Play => "replay: play or pause",
+            Action::Speed => "replay: 1× or 4×",
         }
     }
 }
@@ -141,6 +156,8 @@ pub enum Context {
     Composer,
     /// The live wall.
     Wall,
+    /// A run's trace.
+    Trace,
 }
 
 impl Context {
@@ -154,6 +171,7 @@ impl Context {
             "memory" => Context::Memory,
             "composer" => Context::Composer,
             "wall" => Context::Wall,
+            "trace" => Context::Trace,
             _ => return None,
         })
     }
@@ -168,6 +186,7 @@ impl Context {
             Context::Memory => "memory",
             Context::Composer => "composer",
             Context::Wall => "wall",
+            Context::Trace => "trace",
         }
     }
 }

@@ -18,4 +18,5 @@ pub mod run;
 pub mod state;
 pub mod terminal;
 pub mod theme;
+pub mod trace;
 pub mod ui;

@@ -83,6 +83,8 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     let mut age_due: Option<Instant> = None;
     // The next step of what moves on screen (a routed message in flight), if anything does.
     let mut animation_due: Option<Instant> = None;
+    // A replay that plays: when its next event is due.
+    let mut replay_due: Option<Instant> = None;
     let mut input = EventStream::new();
     let mut dirty = true;
     // The user did something: draw at the faster cap.
@@ -219,6 +221,11 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 ui.phase = ui.phase.wrapping_add(1);
                 dirty = true;
             }
+            _ = tokio::time::sleep_until(replay_due.unwrap_or_else(Instant::now)), if replay_due.is_some() && !dirty => {
+                replay_due = None;
+                app.replay_tick();
+                dirty = true;
+            }
             _ = tokio::time::sleep_until(save_due.unwrap_or_else(Instant::now)), if save_due.is_some() => {
                 save_due = None;
                 let now = app.ui_state(ui.composer.lines().join("\n"));
@@ -234,6 +241,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 draw(&mut terminal, &app, &mut ui)?;
                 age_due = ui.next_age_change().map(|at| Instant::now() + until_unix_secs(at));
                 animation_due = ui.animating.get().then(|| Instant::now() + ANIMATION_STEP);
+                replay_due = app.replay_wait().map(|wait| Instant::now() + wait);
                 // The view moved to show a new selection: scrolling goes on from there.
                 if app.follow_selection {
                     app.follow_selection = false;

@@ -169,6 +169,8 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     if app.mode == Mode::Wall {
         panes::wall::draw(frame, app, ui, main);
+    } else if app.mode == Mode::Trace {
+        panes::trace::draw(frame, app, ui, main);
     } else if app.zoom {
         panes::draw(frame, app, ui, app.focus, main);
     } else {

@@ -359,3 +359,73 @@ async fn a_resume_from_before_the_ring_gets_a_snapshot_then_the_live_tail() {
     assert_eq!(events.last().unwrap().name(), "done");
     server.stop().await;
 }
+
+async fn within_10s<T>(
+    what: impl std::future::Future<Output = agentdeck::client::ClientResult<T>>,
+) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), what)
+        .await
+        .expect("the log ends by itself")
+        .unwrap()
+}
+
+/// `live=false` replays a thread's log and ends; a routed run's logs (the thread's and the
+/// routed thread's) make a trace with the hop and the child's reply under it.
+#[tokio::test]
+async fn a_threads_log_ends_and_traces_its_routed_run() {
+    let server = TestServer::start().await;
+    let (_, client) = server.project("trace").await;
+    let beta = client
+        .create_assistant(&assistant("beta", json!([]), vec![]))
+        .await
+        .unwrap();
+    let alpha = client
+        .create_assistant(&assistant("alpha", json!([]), vec![beta.id.clone()]))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &alpha.id).await;
+    let reply = ask(&client, &thread, "/route beta please check the refund").await;
+    let child = reply.tool_calls[0].thread_id.clone().unwrap();
+
+    let root_log = within_10s(client.thread_log(&thread, 10_000)).await;
+    let names: Vec<&str> = root_log.iter().map(|e| e.name()).collect();
+    assert!(names.contains(&"routing"), "{names:?}");
+    assert!(names.contains(&"message.completed"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    assert!(root_log.iter().all(|e| e.id.is_some()));
+    let child_log = within_10s(client.thread_log(&child, 10_000)).await;
+    assert!(child_log.iter().any(|e| e.name() == "message.completed"));
+
+    let mut events = root_log;
+    events.extend(child_log);
+    events.sort_by_key(|e| e.id);
+    let name = |id: &str| {
+        if id == beta.id {
+            "beta".to_string()
+        } else {
+            "alpha".to_string()
+        }
+    };
+    let view = agentdeck::tui::trace::build(&thread, &events, events.len(), &name);
+    let labels: Vec<String> = view
+        .rows
+        .iter()
+        .map(|r| format!("{}{}", r.guides, view.spans[r.span].label))
+        .collect();
+    let hop = labels
+        .iter()
+        .position(|l| l.ends_with("→ beta"))
+        .unwrap_or_else(|| panic!("a hop: {labels:#?}"));
+    assert!(
+        labels[hop..].iter().any(|l| l.contains("reply by beta")),
+        "the routed reply hangs below the hop: {labels:#?}"
+    );
+    assert!(
+        view.spans.iter().all(|s| s.end_ms.is_some()),
+        "a finished run has ended: {labels:#?}"
+    );
+
+    // A limit cuts a log short rather than reading it all.
+    let short = within_10s(client.thread_log(&thread, 3)).await;
+    assert_eq!(short.len(), 3);
+}

@@ -127,6 +127,8 @@ impl App {
             Action::Open => {}
             Action::Fold => return self.toggle_fold(),
             Action::Wall => return self.open_wall(),
+            Action::Trace => return self.open_trace(),
+            Action::StepForward | Action::StepBack | Action::Play | Action::Speed => {}
             Action::Copy => return self.copy(),
             Action::Send | Action::Newline | Action::Editor => {}
         }

@@ -6,9 +6,11 @@ mod attention;
 mod composer;
 mod global_search;
 mod routing;
+mod trace;
 mod tree;
 mod wall;
 pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
+pub use trace::{Replay, TRACE_EVENTS, TRACE_THREADS, Trace};
 pub use tree::TreeRow;
 pub use wall::{Tail, TailEntry, WALL_TILES};
 
@@ -79,6 +81,8 @@ pub enum Mode {
     GlobalSearch,
     /// The live wall of the most recently active threads (`w`).
     Wall,
+    /// The trace of a run, and its replay (`t`).
+    Trace,
 }
 
 /// The search across every thread: what is typed, and the hits of the latest answer.
@@ -174,6 +178,8 @@ pub enum Effect {
     FetchThread(String),
     /// The last messages of these threads, for their tiles on the wall.
     LoadTails(Vec<String>),
+    /// The logged events of a thread and of the threads it routed to, for its trace.
+    LoadTrace(String),
     Post {
         thread_id: String,
         text: String,
@@ -286,6 +292,11 @@ pub enum AppEvent {
     Open(Thread),
     /// Sending failed: give the text back to the composer.
     RestoreDraft(String),
+    /// The logged events of a traced thread and the threads it routed to.
+    TraceLoaded {
+        root: String,
+        events: Result<Vec<ServerEvent>, String>,
+    },
     /// A thread's last messages (oldest first), for its tile on the wall.
     Tail {
         thread_id: String,
@@ -393,6 +404,8 @@ pub struct App {
     tail_clock: u64,
     /// The wall's tile under the cursor.
     pub wall_selected: usize,
+    /// The open trace, if any.
+    pub trace: Option<Trace>,
     /// The routing graph and its layout, and the counts per assistant, kept until they
     /// change.
     routing: std::cell::RefCell<routing::RoutingCache>,
@@ -460,6 +473,7 @@ impl App {
             tails: HashMap::new(),
             tail_clock: 0,
             wall_selected: 0,
+            trace: None,
             routing: Default::default(),
         }
     }
@@ -714,6 +728,10 @@ impl App {
                 Vec::new()
             }
             AppEvent::Highlighted { .. } => Vec::new(),
+            AppEvent::TraceLoaded { root, events } => {
+                self.trace_loaded(&root, events);
+                Vec::new()
+            }
             AppEvent::Tail {
                 thread_id,
                 messages,

@@ -29,6 +29,7 @@ impl App {
     pub(super) fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
         self.notice_attention(&event.payload);
         self.feed_tail(&event.payload);
+        self.feed_trace(&event);
         match event.payload {
             EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
                 let mut effects = self.upsert_thread(e.thread);

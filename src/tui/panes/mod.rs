@@ -9,6 +9,7 @@ pub mod search;
 pub mod status;
 pub mod threads;
 pub mod tools;
+pub mod trace;
 pub mod wall;
 
 use super::app::{App, Pane};

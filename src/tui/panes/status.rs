@@ -92,6 +92,22 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             key(Action::Leave)
         );
     }
+    if app.mode == Mode::Trace {
+        let key = |action| {
+            ui.keymap
+                .key_for(crate::tui::keymap::Context::Trace, action)
+                .unwrap_or_default()
+        };
+        text = format!(
+            "{attention} trace │ {running} running · {waiting} waiting{queued} │ {}/{} step · {} play · {} 1×/4× · {} open · {} leave",
+            key(Action::StepBack),
+            key(Action::StepForward),
+            key(Action::Play),
+            key(Action::Speed),
+            key(Action::Open),
+            key(Action::Leave)
+        );
+    }
     if app.mode == Mode::Search {
         text = format!(
             " search: {}█   (Enter keeps it: n older, N newer; Esc leaves)",
