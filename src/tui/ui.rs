@@ -251,7 +251,7 @@ mod tests {
                 let mut views: Vec<App> = Pane::ALL
                     .iter()
                     .map(|pane| {
-                        let mut app = workspace();
+                        let mut app = crate::tui::fixtures::routed_workspace();
                         app.focus = *pane;
                         app.selection = app.messages.last().map(|m| crate::tui::app::Selection {
                             message_id: m.id.clone(),
@@ -276,6 +276,29 @@ mod tests {
                     }]),
                 });
                 views.push(searching);
+                // The graph drawn whole, the wall, the trace and a replay.
+                let mut graph = crate::tui::fixtures::routed_workspace();
+                graph.focus = Pane::Routing;
+                graph.zoom = true;
+                views.push(graph);
+                let mut wall = crate::tui::fixtures::routed_workspace();
+                wall.act(crate::tui::keymap::Action::Wall);
+                views.push(wall);
+                for replay in [false, true] {
+                    let mut traced = crate::tui::fixtures::routed_workspace();
+                    traced.act(crate::tui::keymap::Action::Trace);
+                    let root = traced.trace.as_ref().unwrap().root.clone();
+                    traced.apply(crate::tui::app::AppEvent::TraceLoaded {
+                        root,
+                        events: Ok(crate::tui::fixtures::routed_run_events()),
+                    });
+                    if replay {
+                        for _ in 0..9 {
+                            traced.trace_act(crate::tui::keymap::Action::StepForward);
+                        }
+                    }
+                    views.push(traced);
+                }
                 for app in &views {
                     let mut ui = Ui::new(Keymap::default_keymap(), theme.clone());
                     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
