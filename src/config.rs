@@ -21,6 +21,24 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    /// `[[remotes]]`: runtimes the workspace may watch, by name (`--remote NAME`).
+    #[serde(default)]
+    pub remotes: Vec<RemoteConfig>,
+}
+
+/// One `[[remotes]]` entry: a runtime's name, its URL, and the environment variable that
+/// holds its API key (a key never sits in the config file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    pub name: String,
+    pub url: String,
+    #[serde(default = "default_api_key_env")]
+    pub api_key_env: String,
+}
+
+fn default_api_key_env() -> String {
+    "AGENTDECK_API_KEY".into()
 }
 
 /// `[api]`: how much one project key may ask of the server.

@@ -42,9 +42,10 @@ pub struct Global {
     /// Configuration file [default: $AGENTDECK_CONFIG, else $XDG_CONFIG_HOME/agentdeck/config.toml]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Use a remote `agentdeck serve` (key from AGENTDECK_API_KEY)
-    #[arg(long, global = true, value_name = "URL")]
-    pub remote: Option<String>,
+    /// Use a remote `agentdeck serve`: a URL (key from AGENTDECK_API_KEY) or the name of
+    /// a `[[remotes]]` entry of the config. The workspace may be given several.
+    #[arg(long, global = true, value_name = "URL|NAME")]
+    pub remote: Vec<String>,
     /// Terminal UI theme
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
@@ -205,15 +206,17 @@ impl Connection {
 /// Connects to the runtime. `long_lived` (the terminal UI) starts an in-process runtime
 /// the way `serve` does: announced in serve.json, with the example threads.
 pub async fn connect(global: &Global, long_lived: bool) -> Result<Connection> {
-    if let Some(remote) = &global.remote {
-        let key = std::env::var("AGENTDECK_API_KEY")
-            .map_err(|_| anyhow!("--remote needs the API key in AGENTDECK_API_KEY"))?;
-        let client = Client::new(remote, &key);
+    if global.remote.len() > 1 {
+        bail!("only the workspace watches several runtimes: give this command one --remote");
+    }
+    if let Some(wanted) = global.remote.first() {
+        let remote = resolve_remote(global, wanted)?;
+        let client = Client::new(&remote.url, &remote.key);
         client
             .healthz()
             .await
-            .with_context(|| format!("cannot reach {remote}"))?;
-        let origin = format!("remote {remote}");
+            .with_context(|| format!("cannot reach {}", remote.url))?;
+        let origin = format!("remote {}", remote.url);
         return Ok(Connection {
             client,
             local: None,
@@ -249,6 +252,56 @@ pub async fn connect(global: &Global, long_lived: bool) -> Result<Connection> {
     })
 }
 
+/// A runtime named on the command line, with its key.
+pub struct Remote {
+    pub name: String,
+    pub url: String,
+    pub key: String,
+}
+
+/// `--remote` as given: the name of a `[[remotes]]` entry, or a URL (named by a config
+/// entry with that URL, else by its host and port; the key from AGENTDECK_API_KEY).
+pub fn resolve_remote(global: &Global, wanted: &str) -> Result<Remote> {
+    let remotes = load_config(global)?.remotes;
+    let entry = remotes.iter().find(|r| r.name == wanted).or_else(|| {
+        remotes
+            .iter()
+            .find(|r| r.url.trim_end_matches('/') == wanted.trim_end_matches('/'))
+    });
+    let (name, url, key_env) = match entry {
+        Some(r) => (r.name.clone(), r.url.clone(), r.api_key_env.clone()),
+        None if wanted.contains("://") => {
+            let host = wanted
+                .split("://")
+                .nth(1)
+                .unwrap_or(wanted)
+                .split('/')
+                .next()
+                .unwrap_or(wanted)
+                .to_string();
+            (host, wanted.to_string(), "AGENTDECK_API_KEY".to_string())
+        }
+        None => bail!(
+            "--remote {wanted} is neither a URL nor the name of a [[remotes]] entry in the config{}",
+            if remotes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (known: {})",
+                    remotes
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+    };
+    let key = std::env::var(&key_env)
+        .map_err(|_| anyhow!("--remote {wanted} needs its API key in {key_env}"))?;
+    Ok(Remote { name, url, key })
+}
+
 /// An assistant by id, else by name (in any case).
 pub(crate) fn find_assistant<'a>(
     assistants: &'a [crate::model::Assistant],
@@ -271,16 +324,52 @@ pub async fn open_ui(global: &Global) -> Result<ExitCode> {
     let keymap = Keymap::load(keymap_name, &config_dir).map_err(|e| anyhow!(e))?;
     let theme_name = global.theme.as_deref().unwrap_or(&config.ui.theme);
     let theme = Theme::load(theme_name, &config_dir).map_err(|e| anyhow!(e))?;
-    let connection = connect(global, true).await?;
-    let ui = Ui::new(keymap, theme);
-    // UI state is remembered per workspace: the remote URL, or the data dir.
-    let workspace = match &global.remote {
-        Some(url) => url.clone(),
-        None => data_dir(global).display().to_string(),
+    // Several runtimes: each its own connection, named; none is started here.
+    let several = if global.remote.len() > 1 {
+        let mut remotes = Vec::new();
+        for wanted in &global.remote {
+            remotes.push(resolve_remote(global, wanted)?);
+        }
+        Some(remotes)
+    } else {
+        None
     };
-    let client = connection.client.clone();
+    let connection = match several {
+        Some(_) => None,
+        None => Some(connect(global, true).await?),
+    };
+    let ui = Ui::new(keymap, theme);
+    // UI state is remembered per workspace: the remote URLs, or the data dir.
+    let workspace = if global.remote.is_empty() {
+        data_dir(global).display().to_string()
+    } else {
+        global.remote.join(" ")
+    };
+    let (clients, origin) = match (&connection, several) {
+        (Some(connection), _) => (
+            vec![("".to_string(), connection.client.clone())],
+            connection.origin.clone(),
+        ),
+        (None, Some(remotes)) => {
+            let origin = format!(
+                "{} runtimes: {}",
+                remotes.len(),
+                remotes
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let clients = remotes
+                .into_iter()
+                .map(|r| (r.name, Client::new(&r.url, &r.key)))
+                .collect();
+            (clients, origin)
+        }
+        (None, None) => bail!("no runtime to watch"),
+    };
     let options = crate::tui::run::Options {
-        origin: connection.origin.clone(),
+        origin,
         workspace,
         mouse: global.mouse || config.ui.mouse,
         alerts: crate::tui::host::AlertSettings {
@@ -293,8 +382,10 @@ pub async fn open_ui(global: &Global) -> Result<ExitCode> {
                 .filter(|argv| !argv.is_empty()),
         },
     };
-    let result = crate::tui::run::run(client, options, ui).await;
-    connection.close().await;
+    let result = crate::tui::run::run(clients, options, ui).await;
+    if let Some(connection) = connection {
+        connection.close().await;
+    }
     result.context("the terminal failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -30,9 +30,15 @@ impl Filter {
 
     /// Whether a thread passes; `assistant_name` is the name of its assistant.
     pub fn matches(&self, thread: &Thread, assistant_name: &str) -> bool {
+        self.matches_in(thread, assistant_name, "")
+    }
+
+    /// Whether a thread of the runtime named `runtime` passes (`runtime:NAME`).
+    pub fn matches_in(&self, thread: &Thread, assistant_name: &str, runtime: &str) -> bool {
         let assistant = assistant_name.to_lowercase();
         let terms_hold = self.terms.iter().all(|(key, value)| match key.as_str() {
             "status" => thread.status.as_str() == value,
+            "runtime" => runtime.to_lowercase() == *value,
             "assistant" => {
                 assistant.contains(value.as_str()) || thread.assistant_id.to_lowercase() == *value
             }
@@ -98,5 +104,7 @@ mod tests {
         assert!(Filter::parse("").is_empty());
         // A term without a value is an ordinary word, found nowhere here.
         assert!(!Filter::parse("status:").matches(&t, "x"));
+        assert!(Filter::parse("runtime:Prod").matches_in(&t, "x", "prod"));
+        assert!(!Filter::parse("runtime:prod").matches_in(&t, "x", "lab"));
     }
 }

@@ -45,7 +45,79 @@ pub struct Options {
     pub alerts: super::host::AlertSettings,
 }
 
-pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Result<()> {
+/// The runtimes' background tasks and effect workers: one set per runtime.
+struct Runtimes {
+    workers: Vec<mpsc::UnboundedSender<super::app::Effect>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Runtimes {
+    /// Starts each runtime's stream multiplexer, limits poller and effect worker. With
+    /// several, what each reports is wrapped in `AppEvent::From` on its way to the loop.
+    fn start(
+        clients: Vec<(String, Client)>,
+        events_tx: &mpsc::UnboundedSender<AppEvent>,
+        activity: &std::sync::Arc<tokio::sync::Notify>,
+    ) -> Runtimes {
+        let several = clients.len() > 1;
+        let mut runtimes = Runtimes {
+            workers: Vec::new(),
+            tasks: Vec::new(),
+        };
+        for (k, (_, client)) in clients.into_iter().enumerate() {
+            let tx = if several {
+                let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
+                let main = events_tx.clone();
+                runtimes.tasks.push(tokio::spawn(async move {
+                    while let Some(event) = rx.recv().await {
+                        if main.send(AppEvent::From(k, Box::new(event))).is_err() {
+                            return;
+                        }
+                    }
+                }));
+                tx
+            } else {
+                events_tx.clone()
+            };
+            runtimes
+                .tasks
+                .push(spawn_multiplexer(client.clone(), tx.clone()));
+            runtimes
+                .tasks
+                .push(spawn_limits(client.clone(), tx.clone(), activity.clone()));
+            runtimes.workers.push(spawn_worker(client, tx));
+        }
+        runtimes
+    }
+
+    /// Sends an effect to the runtime that owns what it touches.
+    fn dispatch(&self, app: &App, effect: super::app::Effect) {
+        if self.workers.len() == 1 {
+            let _ = self.workers[0].send(effect);
+            return;
+        }
+        for (k, effect) in app.route(effect) {
+            if let Some(worker) = self.workers.get(k) {
+                let _ = worker.send(effect);
+            }
+        }
+    }
+}
+
+impl Drop for Runtimes {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Runs the workspace over one runtime or several (named), until the user quits.
+pub async fn run(
+    clients: Vec<(String, Client)>,
+    options: Options,
+    mut ui: Ui,
+) -> std::io::Result<()> {
     let Options {
         origin,
         workspace,
@@ -54,16 +126,18 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     } = options;
     let mut alerter = super::host::Alerter::new(alerts);
     let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
-    let multiplexer = spawn_multiplexer(client.clone(), events_tx.clone());
     let activity = std::sync::Arc::new(tokio::sync::Notify::new());
-    let limits = spawn_limits(client.clone(), events_tx.clone(), activity.clone());
+    let names: Vec<String> = clients.iter().map(|(name, _)| name.clone()).collect();
+    let runtimes = Runtimes::start(clients, &events_tx, &activity);
     let highlighted = events_tx.clone();
     ui.highlighter = super::highlight::Highlighter::spawn(move |key, lines| {
         let _ = highlighted.send(AppEvent::Highlighted { key, lines });
     });
-    let effects = spawn_worker(client, events_tx);
     let (guard, mut terminal) = TerminalGuard::enter(mouse)?;
     let mut app = App::new(origin);
+    if names.len() > 1 {
+        app.set_runtimes(names);
+    }
     let remembered = super::state::UiStateStore::open(&crate::config::state_dir(), &workspace);
     match &remembered {
         Ok(store) => {
@@ -138,7 +212,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                                     terminal.clear()?;
                                 }
                                 other => {
-                                    let _ = effects.send(other);
+                                    runtimes.dispatch(&app, other);
                                 }
                             }
                         }
@@ -153,7 +227,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                 }
                 Some(Ok(Event::Mouse(event))) => {
                     for effect in handle_mouse(&mut app, &ui, event) {
-                        let _ = effects.send(effect);
+                        runtimes.dispatch(&app, effect);
                     }
                     dirty = true;
                     urgent = true;
@@ -196,7 +270,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
                     }
                     changed = true;
                     for effect in app.apply(event) {
-                        let _ = effects.send(effect);
+                        runtimes.dispatch(&app, effect);
                     }
                     for alert in app.take_alerts() {
                         alerter.alert(&alert);
@@ -256,8 +330,7 @@ pub async fn run(client: Client, options: Options, mut ui: Ui) -> std::io::Resul
     if let Ok(store) = &remembered {
         store.save(&app.ui_state(ui.composer.lines().join("\n")));
     }
-    multiplexer.abort();
-    limits.abort();
+    drop(runtimes);
     drop(terminal);
     drop(guard);
     result

@@ -39,9 +39,21 @@ impl Session {
         after: &str,
         size: (u16, u16),
     ) -> Session {
+        Session::start_with_args(dir, tag, env, "", after, size)
+    }
+
+    /// [`Session::start`] with more arguments for the binary.
+    fn start_with_args(
+        dir: &tempfile::TempDir,
+        tag: &str,
+        env: &str,
+        args: &str,
+        after: &str,
+        size: (u16, u16),
+    ) -> Session {
         let name = format!("agentdeck-e2e-{tag}-{}", std::process::id());
         let command = format!(
-            "env {env} XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data}; echo EXITED-$?; {after}sleep 60",
+            "env {env} XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --data-dir {data} {args}; echo EXITED-$?; {after}sleep 60",
             state = dir.path().join("state").display(),
             config = dir.path().join("config").display(),
             bin = env!("CARGO_BIN_EXE_agentdeck"),
@@ -121,7 +133,8 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
         screen.contains("…0456]") && screen.contains("legal-review"),
         "{screen}"
     );
-    session.wait_for("triage ━━▶ billing");
+    // The routing graph: triage's hand-off to billing, counted on its edge.
+    session.wait_for("×1▶│local");
     session.wait_for("1 waiting");
 
     // A message typed in the composer streams a reply into the conversation.
@@ -180,7 +193,9 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     session.wait_for("Message · Enter send");
     session.type_text("please ask legal-review about the contract");
     session.keys(&["Enter"]);
-    session.wait_for("──▶ legal-review  ×1");
+    session.wait_until("the edge to legal-review counted", |screen| {
+        screen.matches("×1▶").count() >= 2
+    });
 
     // Triage remembers: its thread shows the memory window, with turns indexed.
     session.keys(&["/"]);
@@ -286,4 +301,240 @@ fn a_panic_gives_the_terminal_back() {
         "0",
         "the alternate screen was left"
     );
+}
+
+/// The screen cut into the wall's tiles (3×3 at 160x45, under the status bar's row).
+fn tiles(screen: &str) -> Vec<String> {
+    let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let rows = lines.len().saturating_sub(1);
+    let mut out = Vec::new();
+    for row in 0..3 {
+        for column in 0..3 {
+            let (top, bottom) = (rows * row / 3, rows * (row + 1) / 3);
+            let (left, right) = (160 * column / 3, 160 * (column + 1) / 3);
+            let mut tile = String::new();
+            for line in &lines[top..bottom] {
+                tile.extend(line.iter().skip(left).take(right - left));
+                tile.push('\n');
+            }
+            out.push(tile);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_trace_shows_a_routed_child_the_wall_moves_and_a_waiting_thread_rings_the_bell() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::start(&dir, "watch", "AGENTDECK_LOCAL_TPS=40", "", (160, 45));
+    // Everything the workspace writes to the terminal, to find the bell in.
+    let output = dir.path().join("pane-output");
+    tmux(&[
+        "pipe-pane",
+        "-o",
+        "-t",
+        &session.name,
+        &format!("cat >> {}", output.display()),
+    ]);
+    session.wait_for("Threads 4/4");
+
+    // The Getting-started routed thread: its trace shows the hop and billing's reply
+    // under it.
+    session.keys(&["/"]);
+    session.type_text("assistant:triage");
+    session.keys(&["Enter", "t"]);
+    session.wait_for("Trace ·");
+    let screen = session.wait_until("the hop and the routed reply", |screen| {
+        screen.contains("⇢ → billing") && screen.contains("reply by billing")
+    });
+    assert!(screen.contains("model step 1"), "{screen}");
+    // Replay: one step back from the end shows where it is.
+    session.keys(&["Left"]);
+    session.wait_for("replay ");
+    session.keys(&["Escape", "Escape", "/"]);
+    for _ in 0.."assistant:triage".len() {
+        session.keys(&["BSpace"]);
+    }
+    session.keys(&["Enter"]);
+
+    // `:demo` starts several threads at once; the wall shows them moving side by side.
+    session.keys(&[":"]);
+    session.type_text("demo");
+    session.keys(&["Enter"]);
+    session.wait_for("…0501]");
+    session.keys(&["w"]);
+    session.wait_for("wall │");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let before = tiles(&session.screen());
+        std::thread::sleep(Duration::from_millis(600));
+        let after = tiles(&session.screen());
+        let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+        if changed >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw three tiles change at once:\n{}",
+            session.screen()
+        );
+    }
+    session.keys(&["Escape"]);
+
+    // A thread of the demo waits for the operator: the workspace rang the bell and sent a
+    // desktop notification (OSC 9) through the terminal.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let written = std::fs::read(&output).unwrap_or_default();
+        let bell = written.contains(&0x07);
+        let osc9 = written.windows(4).any(|w| w == b"\x1b]9;");
+        if bell && osc9 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no bell ({bell}) or OSC 9 ({osc9}) in {} bytes written",
+            written.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    session.keys(&["q"]);
+    session.wait_for("EXITED-0");
+}
+
+/// Two real `agentdeck serve` processes in one workspace: threads of both, each with its
+/// runtime's chip, and a tool call on the second answered from the workspace lands there.
+#[test]
+fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
+    use agentdeck::client::Client;
+    use agentdeck::model::requests::MessageCreate;
+    use agentdeck::model::{Content, Role, ToolCallStatus};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (prod_key, lab_key) = (
+        "prod-admin-key-0123456789abcdef",
+        "lab-admin-key-0123456789abcdef",
+    );
+    let (mut prod, prod_info) = rt.block_on(crate::support::spawn_serve(
+        &dir.path().join("prod"),
+        Some(prod_key),
+    ));
+    let (mut lab, lab_info) = rt.block_on(crate::support::spawn_serve(
+        &dir.path().join("lab"),
+        Some(lab_key),
+    ));
+    let prod_client = Client::new(&prod_info.url, prod_key);
+    let lab_client = Client::new(&lab_info.url, lab_key);
+    // The waiting example thread of each runtime; prod's is answered here, so the one
+    // call waiting in the workspace is lab's.
+    let waiting = |client: &Client| {
+        rt.block_on(async {
+            for _ in 0..200 {
+                let threads = client
+                    .list_threads(&[("status", "requires_action")])
+                    .await
+                    .unwrap();
+                if let Some(thread) = threads.data.first() {
+                    let messages = client.all_messages(&thread.id).await.unwrap();
+                    let call = messages
+                        .iter()
+                        .flat_map(|m| m.tool_calls.iter())
+                        .find(|c| c.status == ToolCallStatus::RequiresAction)
+                        .map(|c| c.id.clone());
+                    if let Some(call) = call {
+                        return Some((thread.id.clone(), call));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        })
+    };
+    let (prod_thread, prod_call) = waiting(&prod_client).expect("prod's example thread waits");
+    rt.block_on(prod_client.post_message(
+        &prod_thread,
+        &MessageCreate {
+            role: Role::Tool,
+            content: Some(Content::Text("answered through the API".into())),
+            attachments: vec![],
+            tool_call_id: Some(prod_call),
+        },
+    ))
+    .unwrap();
+    let (lab_thread, _) = waiting(&lab_client).expect("lab's example thread waits");
+
+    let config = dir.path().join("config").join("agentdeck");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[[remotes]]\nname = \"prod\"\nurl = \"{}\"\napi_key_env = \"PROD_KEY\"\n\n[[remotes]]\nname = \"lab\"\nurl = \"{}\"\napi_key_env = \"LAB_KEY\"\n",
+            prod_info.url, lab_info.url
+        ),
+    )
+    .unwrap();
+    let session = Session::start_with_args(
+        &dir,
+        "two",
+        &format!("PROD_KEY={prod_key} LAB_KEY={lab_key}"),
+        "--remote prod --remote lab",
+        "",
+        (160, 45),
+    );
+    let screen = session.wait_until("both runtimes connected with their threads", |screen| {
+        screen.contains("● prod") && screen.contains("● lab") && screen.contains("Threads 8/8")
+    });
+    assert!(
+        screen.contains("@prod") && screen.contains("@lab"),
+        "{screen}"
+    );
+    session.keys(&["/"]);
+    session.type_text("runtime:lab");
+    session.keys(&["Enter"]);
+    session.wait_for("Threads 4/8");
+    // The one call waiting is lab's: answered from the Tools pane.
+    session.keys(&["3"]);
+    session.wait_for("3 Tools · 1 waiting");
+    session.keys(&["a"]);
+    session.wait_for("Answer");
+    session.type_text("Clause 7 caps liability.");
+    session.keys(&["Enter"]);
+    let answered = rt.block_on(async {
+        for _ in 0..400 {
+            let messages = lab_client.all_messages(&lab_thread).await.unwrap();
+            if messages
+                .iter()
+                .any(|m| m.role == Role::Tool && m.text().contains("Clause 7 caps liability."))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    assert!(
+        answered,
+        "the answer never reached lab:\n{}",
+        session.screen()
+    );
+
+    // One runtime going away leaves the other: lab stops, prod's threads stay.
+    lab.kill().unwrap();
+    let _ = lab.wait();
+    session.keys(&["/"]);
+    session.wait_for("/runtime:lab█");
+    for _ in 0.."runtime:lab".len() {
+        session.keys(&["BSpace"]);
+    }
+    session.wait_for("Threads 8/8 /█");
+    session.keys(&["Enter"]);
+    let screen = session.wait_for("◌ lab");
+    assert!(
+        screen.contains("● prod") && screen.contains("@prod"),
+        "{screen}"
+    );
+    session.keys(&["q"]);
+    session.wait_for("EXITED-0");
+    prod.kill().unwrap();
+    let _ = prod.wait();
 }

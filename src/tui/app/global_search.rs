@@ -41,7 +41,16 @@ impl App {
         if seq != search.seq {
             return;
         }
+        // With several runtimes each answers the same query: their hits add up, best
+        // first.
+        let more = self.runtimes.len() > 1 && search.answered_seq == Some(seq);
+        search.answered_seq = Some(seq);
         match hits {
+            Ok(hits) if more => {
+                search.hits.extend(hits);
+                search.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+            }
+            Err(_) if more => {}
             Ok(hits) => {
                 search.hits = hits;
                 search.error = None;

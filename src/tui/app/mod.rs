@@ -6,7 +6,9 @@ mod attention;
 mod composer;
 mod global_search;
 mod routing;
+mod runtimes;
 mod trace;
+pub use runtimes::RuntimeView;
 mod tree;
 mod wall;
 pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
@@ -95,6 +97,8 @@ pub struct GlobalSearch {
     pub seq: u64,
     /// The hits are for this query (`None`: nothing answered yet).
     pub answered: Option<String>,
+    /// The query number the hits answer.
+    pub answered_seq: Option<u64>,
     pub error: Option<String>,
 }
 
@@ -250,6 +254,8 @@ impl Effect {
 /// What the outside world tells the app.
 #[derive(Debug, Clone)]
 pub enum AppEvent {
+    /// What runtime `k`'s background tasks (or an effect sent to it) report.
+    From(usize, Box<AppEvent>),
     Server(ServerEvent),
     Connection(Connection),
     Snapshot {
@@ -406,6 +412,10 @@ pub struct App {
     pub wall_selected: usize,
     /// The open trace, if any.
     pub trace: Option<Trace>,
+    /// The runtimes watched, when the workspace was given them (empty: one, unnamed).
+    pub runtimes: Vec<RuntimeView>,
+    /// Which runtime owns each thread and assistant (by id).
+    owners: HashMap<String, usize>,
     /// The routing graph and its layout, and the counts per assistant, kept until they
     /// change.
     routing: std::cell::RefCell<routing::RoutingCache>,
@@ -474,6 +484,8 @@ impl App {
             tail_clock: 0,
             wall_selected: 0,
             trace: None,
+            runtimes: Vec::new(),
+            owners: HashMap::new(),
             routing: Default::default(),
         }
     }
@@ -559,7 +571,12 @@ impl App {
             .iter()
             .enumerate()
             .filter(|(_, t)| {
-                filter.is_empty() || filter.matches(t, &self.assistant_name(&t.assistant_id))
+                filter.is_empty()
+                    || filter.matches_in(
+                        t,
+                        &self.assistant_name(&t.assistant_id),
+                        self.runtime_name(&t.id),
+                    )
             })
             .map(|(i, _)| i)
             .collect();
@@ -628,6 +645,7 @@ impl App {
 
     pub fn apply(&mut self, event: AppEvent) -> Vec<Effect> {
         match event {
+            AppEvent::From(k, event) => self.apply_from(k, *event),
             AppEvent::Connection(state) => {
                 self.connection = state;
                 Vec::new()

@@ -18,6 +18,22 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         Connection::Connected => "● connected".to_string(),
         Connection::Reconnecting(why) => format!("◌ reconnecting ({})", clip(why, 30)),
     };
+    // Several runtimes: each one's own state, by name.
+    let connection = if app.is_multi_runtime() {
+        app.runtimes
+            .iter()
+            .map(|r| match &r.connection {
+                Connection::Connecting => format!("○ {}", clip(&r.name, 16)),
+                Connection::Connected => format!("● {}", clip(&r.name, 16)),
+                Connection::Reconnecting(why) => {
+                    format!("◌ {} ({})", clip(&r.name, 16), clip(why, 24))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        connection
+    };
     let (running, waiting, queued) = app.counts();
     // Shown only when there are some: most projects never queue.
     let queued = if queued > 0 {
@@ -69,7 +85,11 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     };
     let mut text = format!(
         "{attention} {connection} {}{limits} │ {running} running · {waiting} waiting{queued} │ {}",
-        app.origin,
+        if app.is_multi_runtime() {
+            ""
+        } else {
+            app.origin.as_str()
+        },
         hints.join(" · ")
     );
     if let Mode::Palette(line) = &app.mode {

@@ -57,6 +57,15 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             // narrow: titles win (they keep TITLE_ROOM characters), so chips shrink to
             // their short forms from the last, then go from the last; the age stays.
             let mut chips: Vec<(String, String)> = Vec::new();
+            // With several runtimes, which one the thread is on comes first.
+            let runtime = app.runtime_name(&thread.id);
+            if !runtime.is_empty() {
+                let short: String = runtime.chars().take(3).collect();
+                chips.push((
+                    format!(" @{}", clip(runtime, 12)),
+                    format!(" @{}", clip(&short, 3)),
+                ));
+            }
             if let Some(priority) = thread.metadata.get("priority") {
                 let short: String = priority.chars().take(1).collect::<String>().to_uppercase();
                 chips.push((
