@@ -92,7 +92,22 @@ impl SearchIndex {
             false => (Index::create_in_dir(dir, schema)?, true),
         };
         index.tokenizers().register(TOKENIZER, analyzer());
-        let writer = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
+        // The writer of an index just closed in this process lets go of the directory's
+        // lock a moment after it is dropped (its merge threads finish first): wait for it
+        // a little rather than fail the reopen.
+        let mut tries = 0;
+        let writer = loop {
+            match index.writer_with_num_threads(1, WRITER_HEAP_BYTES) {
+                Err(tantivy::TantivyError::LockFailure(
+                    tantivy::directory::error::LockError::LockBusy,
+                    _,
+                )) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
