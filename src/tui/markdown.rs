@@ -1,9 +1,12 @@
-//! Markdown of model output, laid out for a width: headings, emphasis, inline code,
-//! links, lists, block quotes, tables, and fenced code blocks (highlighted when the
-//! highlighter has them). Text must already be sanitized.
+//! Markdown of model output, laid out for a width: CommonMark through `pulldown-cmark`
+//! (headings, setext ones too, emphasis, strikethrough, inline code, links with their
+//! address, nested lists, task lists, block quotes, GFM tables, rules, and code blocks,
+//! highlighted when the highlighter has them; raw HTML is shown as the text it is).
+//! Text must already be sanitized.
 
 use super::highlight::Highlighter;
 use super::theme::Theme;
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
@@ -18,10 +21,11 @@ pub struct CodeBlock {
 }
 
 /// A reply's text while it streams, fed delta by delta: each delta is sanitized once as
-/// it arrives, and the collector knows where the finished lines end. Everything before
-/// [`StreamingText::settled`] is laid out the same however the text goes on (a line is
-/// laid out on its own unless it is inside a code block or a table), so a frame lays out
-/// only what follows it. Feeding costs what the delta is long, never what the reply is.
+/// it arrives, and the collector knows where the finished blocks end. Everything before
+/// [`StreamingText::settled`] is laid out the same however the text goes on (it ends just
+/// before an empty line outside a code block, where CommonMark ends a block), so a frame
+/// lays out only what follows it. Feeding costs what the delta is long, never what the
+/// reply is.
 #[derive(Debug, Clone, Default)]
 pub struct StreamingText {
     text: String,
@@ -30,8 +34,7 @@ pub struct StreamingText {
     /// Where the line being written starts.
     line_start: usize,
     in_code: bool,
-    in_table: bool,
-    /// The two newest places the text may be split, after a finished line.
+    /// The two newest places the text may be split: just before an empty line.
     last_split: usize,
     previous_split: usize,
 }
@@ -58,18 +61,12 @@ impl StreamingText {
     }
 
     fn finish_line(&mut self, start: usize, end: usize) {
-        let line = &self.text[start..end - 1];
-        if line.trim_start().starts_with("```") {
+        let line = self.text[start..end - 1].trim_start();
+        if line.starts_with("```") || line.starts_with("~~~") {
             self.in_code = !self.in_code;
-            self.in_table = false;
-        } else if !self.in_code {
-            self.in_table = is_table_row(line);
-        }
-        // A table is laid out whole (its columns line up), so it is not split inside,
-        // nor right after a row: the next line may be one more.
-        if !self.in_code && !self.in_table {
+        } else if !self.in_code && line.trim().is_empty() && start > 0 {
             self.previous_split = self.last_split;
-            self.last_split = end;
+            self.last_split = start;
         }
     }
 
@@ -84,9 +81,9 @@ impl StreamingText {
         self.fed
     }
 
-    /// Where the finished lines end: a byte offset into [`StreamingText::text`] just after
-    /// a newline, never at its very end (what follows is laid out from there), and never
-    /// moving back as the text grows.
+    /// Where the finished blocks end: a byte offset into [`StreamingText::text`] just
+    /// before an empty line (what follows is laid out from there, starting with that empty
+    /// line), never at its very end, and never moving back as the text grows.
     pub fn settled(&self) -> usize {
         if self.last_split < self.text.len() {
             self.last_split
@@ -96,27 +93,93 @@ impl StreamingText {
     }
 }
 
-/// The code blocks of a text, in order (for copying one).
+/// The extensions of CommonMark the renderer draws: GFM tables, strikethrough and task
+/// lists.
+fn options() -> Options {
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
+}
+
+/// The code blocks of a text, in order (for copying one): (language, code).
 pub fn code_blocks(text: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
-    let mut current: Option<(String, Vec<&str>)> = None;
-    for line in text.split('\n') {
-        let fence = line.trim_start().strip_prefix("```");
-        match (&mut current, fence) {
-            (None, Some(lang)) => current = Some((lang.trim().to_string(), Vec::new())),
-            (Some(_), Some(_)) => {
-                if let Some((lang, lines)) = current.take() {
-                    blocks.push((lang, lines.join("\n")));
+    let mut current: Option<(String, String)> = None;
+    for event in Parser::new_ext(text, options()) {
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => current = Some((language(&kind), String::new())),
+            Event::Text(piece) => {
+                if let Some((_, code)) = current.as_mut() {
+                    code.push_str(&piece);
                 }
             }
-            (Some((_, lines)), None) => lines.push(line),
-            (None, None) => {}
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some((lang, code)) = current.take() {
+                    blocks.push((lang, trim_final_newline(code)));
+                }
+            }
+            _ => {}
         }
     }
     blocks
 }
 
-/// Renders `text` at `width` (the indent of two included), appending to `lines`.
+fn language(kind: &CodeBlockKind) -> String {
+    match kind {
+        CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or("").to_string(),
+        CodeBlockKind::Indented => String::new(),
+    }
+}
+
+fn trim_final_newline(mut code: String) -> String {
+    if code.ends_with('\n') {
+        code.pop();
+    }
+    code
+}
+
+/// A block that holds others, for the marks drawn before each of their lines.
+#[derive(Debug, Clone)]
+enum Container {
+    Quote,
+    /// A list: the number of its next item, if it is numbered.
+    List(Option<u64>),
+    /// A list item: its mark ("• ", "2. ", "☐ "), until its first line has it.
+    Item {
+        mark: String,
+        shown: bool,
+    },
+}
+
+/// A table being read: its rows of cells (plain text), and how many are the head.
+#[derive(Debug, Default)]
+struct Table {
+    rows: Vec<Vec<String>>,
+    head: usize,
+}
+
+/// The renderer's state while it reads a text's events.
+struct Renderer<'a> {
+    theme: &'a Theme,
+    highlighter: &'a mut Highlighter,
+    lines: &'a mut Vec<Line<'static>>,
+    width: usize,
+    /// The current block's text so far: (style, text) runs.
+    runs: Vec<(Style, String)>,
+    /// Inline styles in force (the block's base first).
+    styles: Vec<Style>,
+    containers: Vec<Container>,
+    /// Where each open link goes, shown after its text.
+    links: Vec<String>,
+    table: Option<Table>,
+    /// An open code block: language, code, and whether its closing fence is there.
+    code: Option<(String, String, bool)>,
+    blocks: Vec<CodeBlock>,
+    /// A block has been drawn: the next one is set off by an empty line.
+    drawn: bool,
+}
+
+/// Renders `text` at `width` (the indent of two included), appending to `lines`. Text
+/// that starts with an empty line starts with one, so a text rendered in two parts split
+/// before an empty line (see [`StreamingText::settled`]) draws as it would whole.
 pub fn render(
     text: &str,
     width: usize,
@@ -124,199 +187,416 @@ pub fn render(
     highlighter: &mut Highlighter,
     lines: &mut Vec<Line<'static>>,
 ) -> Vec<CodeBlock> {
-    let mut blocks = Vec::new();
-    let raw: Vec<&str> = text.split('\n').collect();
-    let inner = width.saturating_sub(2).max(1);
-    let mut index = 0;
-    while index < raw.len() {
-        let line = raw[index];
-        index += 1;
-        let trimmed = line.trim_start();
-        if let Some(lang) = trimmed.strip_prefix("```") {
-            let lang = lang.trim().to_string();
-            let start = index;
-            while index < raw.len() && !raw[index].trim_start().starts_with("```") {
-                index += 1;
-            }
-            let closed = index < raw.len();
-            let code = raw[start..index].join("\n");
-            let first_line = lines.len();
-            let label = if lang.is_empty() { "code" } else { &lang };
-            lines.push(Line::styled(format!("  ╭─ {label}"), theme.fg("dim")));
-            // Only a finished block is worth highlighting: a streaming one changes.
-            let highlighted = closed.then(|| highlighter.get(&lang, &code)).flatten();
-            for (n, code_line) in raw[start..index].iter().enumerate() {
-                let mut spans = vec![Span::styled("  │ ", theme.fg("dim"))];
-                match highlighted.as_ref().and_then(|h| h.get(n)) {
-                    Some(pieces) => spans.extend(
-                        pieces
-                            .iter()
-                            .map(|(colour, text)| Span::styled(text.clone(), theme.fg(colour))),
-                    ),
-                    None => spans.push(Span::styled(code_line.to_string(), theme.fg("code"))),
-                }
-                lines.push(Line::from(spans));
-            }
-            if closed {
-                lines.push(Line::styled("  ╰─", theme.fg("dim")));
-                index += 1;
-            }
-            blocks.push(CodeBlock {
-                first_line,
-                last_line: lines.len().saturating_sub(1),
-                lang,
-                code,
-            });
-            continue;
-        }
-        if is_table_row(line) {
-            let mut rows = vec![line];
-            while index < raw.len() && is_table_row(raw[index]) {
-                rows.push(raw[index]);
-                index += 1;
-            }
-            for row in table_lines(&rows) {
-                let clipped: String = row.chars().take(inner).collect();
-                lines.push(Line::styled(format!("  {clipped}"), theme.fg("text")));
-            }
-            continue;
-        }
-        let (prefix, rest_prefix, body, style) = if let Some(heading) = heading(trimmed) {
-            (
-                "  ",
-                "  ",
-                heading,
-                theme.fg("heading").add_modifier(Modifier::BOLD),
-            )
-        } else if let Some(quote) = trimmed.strip_prefix('>') {
-            (
-                "  │ ",
-                "  │ ",
-                quote.trim_start(),
-                theme.fg("dim").add_modifier(Modifier::ITALIC),
-            )
-        } else if let Some(item) = trimmed
-            .strip_prefix("- ")
-            .or_else(|| trimmed.strip_prefix("* "))
-        {
-            ("  • ", "    ", item, theme.fg("text"))
-        } else if is_numbered(trimmed) {
-            // "12. " keeps its number; wrapped lines hang under the text.
-            ("  ", "     ", trimmed, theme.fg("text"))
-        } else {
-            ("  ", "  ", line, theme.fg("text"))
-        };
-        let runs = inline(body, style, theme);
-        let chars: Vec<(char, usize)> = runs
-            .iter()
-            .enumerate()
-            .flat_map(|(run, (_, text))| text.chars().map(move |c| (c, run)))
-            .collect();
-        let plain: Vec<char> = chars.iter().map(|(c, _)| *c).collect();
-        let prefix_width = prefix.chars().count();
-        for (n, (start, end)) in wrap_ranges(&plain, width.saturating_sub(prefix_width).max(1))
-            .into_iter()
-            .enumerate()
-        {
-            let lead = if n == 0 { prefix } else { rest_prefix };
-            let mut spans = vec![Span::styled(lead.to_string(), style)];
-            let mut at = start;
-            while at < end {
-                let run = chars[at].1;
-                let mut stop = at;
-                while stop < end && chars[stop].1 == run {
-                    stop += 1;
-                }
-                let text: String = plain[at..stop].iter().collect();
-                spans.push(Span::styled(text, runs[run].0));
-                at = stop;
-            }
-            lines.push(Line::from(spans));
-        }
+    let mut renderer = Renderer {
+        theme,
+        highlighter,
+        lines,
+        width: width.max(4),
+        runs: Vec::new(),
+        styles: vec![theme.fg("text")],
+        containers: Vec::new(),
+        links: Vec::new(),
+        table: None,
+        code: None,
+        blocks: Vec::new(),
+        drawn: text.trim_start_matches([' ', '\t']).starts_with('\n'),
+    };
+    for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+        renderer.event(event, &text[range]);
     }
-    blocks
+    renderer.flush();
+    renderer.blocks
 }
 
-fn heading(line: &str) -> Option<&str> {
-    let hashes = line.chars().take_while(|c| *c == '#').count();
-    (1..=6)
-        .contains(&hashes)
-        .then(|| line[hashes..].strip_prefix(' '))
-        .flatten()
-}
+impl Renderer<'_> {
+    fn style(&self) -> Style {
+        self.styles.last().copied().unwrap_or_default()
+    }
 
-fn is_numbered(line: &str) -> bool {
-    let digits = line.chars().take_while(char::is_ascii_digit).count();
-    (1..=3).contains(&digits) && line[digits..].starts_with(". ")
-}
-
-/// Inline markdown: `**bold**`, `*italic*`, `` `code` ``, `[text](url)` and bare URLs.
-/// Returns (style, text) runs; marks that do not close are kept as text.
-pub fn inline(text: &str, base: Style, theme: &Theme) -> Vec<(Style, String)> {
-    let mut runs: Vec<(Style, String)> = Vec::new();
-    let mut push = |style: Style, piece: &str| {
+    fn push(&mut self, style: Style, piece: &str) {
         if piece.is_empty() {
             return;
         }
-        match runs.last_mut() {
+        if let Some(table) = self.table.as_mut() {
+            if let Some(cell) = table.rows.last_mut().and_then(|row| row.last_mut()) {
+                cell.push_str(piece);
+            }
+            return;
+        }
+        match self.runs.last_mut() {
             Some((last, text)) if *last == style => text.push_str(piece),
-            _ => runs.push((style, piece.to_string())),
+            _ => self.runs.push((style, piece.to_string())),
         }
-    };
-    let link = theme.fg("link").add_modifier(Modifier::UNDERLINED);
-    let mut rest = text;
-    while !rest.is_empty() {
-        let next = rest.find(['*', '`', '[', 'h']).unwrap_or(rest.len());
-        push(base, &rest[..next]);
-        rest = &rest[next..];
-        if rest.is_empty() {
-            break;
+    }
+
+    /// Text, with bare web addresses drawn as links.
+    fn text(&mut self, text: &str) {
+        let style = self.style();
+        let link = self.theme.fg("link").add_modifier(Modifier::UNDERLINED);
+        let mut rest = text;
+        while let Some(at) = rest.find("http").filter(|_| self.links.is_empty()) {
+            let candidate = &rest[at..];
+            if !(candidate.starts_with("https://") || candidate.starts_with("http://")) {
+                self.push(style, &rest[..at + 4]);
+                rest = &rest[at + 4..];
+                continue;
+            }
+            self.push(style, &rest[..at]);
+            let end = candidate
+                .find(|c: char| c.is_whitespace() || c == ')' || c == '>')
+                .unwrap_or(candidate.len());
+            let url = candidate[..end].trim_end_matches(['.', ',', ';', ':']);
+            self.push(link, url);
+            rest = &candidate[url.len()..];
         }
-        if let Some(after) = rest.strip_prefix("**") {
-            if let Some(end) = after.find("**").filter(|e| *e > 0) {
-                push(base.add_modifier(Modifier::BOLD), &after[..end]);
-                rest = &after[end + 2..];
-                continue;
-            }
-        } else if let Some(after) = rest.strip_prefix('*') {
-            if let Some(end) = after
-                .find('*')
-                .filter(|e| *e > 0 && !after.starts_with(' '))
-            {
-                push(base.add_modifier(Modifier::ITALIC), &after[..end]);
-                rest = &after[end + 1..];
-                continue;
-            }
-        } else if let Some(after) = rest.strip_prefix('`') {
-            if let Some(end) = after.find('`') {
-                push(theme.fg("code"), &after[..end]);
-                rest = &after[end + 1..];
-                continue;
-            }
-        } else if let Some(after) = rest.strip_prefix('[') {
-            if let Some((label, tail)) = after.split_once("](") {
-                if let Some((url, tail)) = tail.split_once(')').filter(|_| !label.contains(']')) {
-                    push(link, label);
-                    push(theme.fg("dim"), &format!(" ‹{url}›"));
-                    rest = tail;
-                    continue;
+        self.push(style, rest);
+    }
+
+    /// Sets the next block off from the one before (once, however many blocks open).
+    fn gap(&mut self) {
+        self.flush();
+        if self.drawn {
+            self.lines.push(Line::default());
+            self.drawn = false;
+        }
+    }
+
+    /// The marks before a line: quote bars and list marks (a mark on an item's first line
+    /// only, spaces under it after).
+    fn prefix(&mut self, first: bool) -> String {
+        let mut prefix = String::from("  ");
+        for container in self.containers.iter_mut() {
+            match container {
+                Container::Quote => prefix.push_str("│ "),
+                Container::List(_) => {}
+                Container::Item { mark, shown } => {
+                    if first && !*shown {
+                        prefix.push_str(mark);
+                        *shown = true;
+                    } else {
+                        prefix.push_str(&" ".repeat(mark.chars().count()));
+                    }
                 }
             }
-        } else if rest.starts_with("https://") || rest.starts_with("http://") {
-            let end = rest
-                .find(|c: char| c.is_whitespace() || c == ')' || c == '>')
-                .unwrap_or(rest.len());
-            let url = rest[..end].trim_end_matches(['.', ',', ';', ':']);
-            push(link, url);
-            rest = &rest[url.len()..];
-            continue;
         }
-        // Not a mark after all: keep the character as text.
-        let width = rest.chars().next().map_or(1, char::len_utf8);
-        push(base, &rest[..width]);
-        rest = &rest[width..];
+        prefix
     }
-    runs
+
+    /// Draws the text gathered so far as wrapped lines under the current marks.
+    fn flush(&mut self) {
+        let runs = std::mem::take(&mut self.runs);
+        if runs.iter().all(|(_, t)| t.trim().is_empty()) {
+            return;
+        }
+        // Hard breaks split the text into lines of their own.
+        let mut pieces: Vec<Vec<(Style, String)>> = vec![Vec::new()];
+        for (style, text) in runs {
+            for (n, part) in text.split('\n').enumerate() {
+                if n > 0 {
+                    pieces.push(Vec::new());
+                }
+                if !part.is_empty() {
+                    if let Some(current) = pieces.last_mut() {
+                        current.push((style, part.to_string()));
+                    }
+                }
+            }
+        }
+        let mut first = true;
+        for runs in pieces {
+            let chars: Vec<(char, usize)> = runs
+                .iter()
+                .enumerate()
+                .flat_map(|(run, (_, text))| text.chars().map(move |c| (c, run)))
+                .collect();
+            let plain: Vec<char> = chars.iter().map(|(c, _)| *c).collect();
+            for (start, end) in wrap_ranges(
+                &plain,
+                self.width.saturating_sub(self.prefix_width()).max(1),
+            ) {
+                let lead = self.prefix(first);
+                first = false;
+                let lead_style = if self
+                    .containers
+                    .iter()
+                    .any(|c| matches!(c, Container::Quote))
+                {
+                    self.theme.fg("dim")
+                } else {
+                    self.theme.fg("text")
+                };
+                let mut spans = vec![Span::styled(lead, lead_style)];
+                let mut at = start;
+                while at < end {
+                    let run = chars[at].1;
+                    let mut stop = at;
+                    while stop < end && chars[stop].1 == run {
+                        stop += 1;
+                    }
+                    spans.push(Span::styled(
+                        plain[at..stop].iter().collect::<String>(),
+                        runs[run].0,
+                    ));
+                    at = stop;
+                }
+                self.lines.push(Line::from(spans));
+            }
+        }
+        self.drawn = true;
+    }
+
+    fn prefix_width(&self) -> usize {
+        2 + self
+            .containers
+            .iter()
+            .map(|c| match c {
+                Container::Quote => 2,
+                Container::List(_) => 0,
+                Container::Item { mark, .. } => mark.chars().count(),
+            })
+            .sum::<usize>()
+    }
+
+    fn event(&mut self, event: Event, source: &str) {
+        let theme = self.theme;
+        match event {
+            Event::Start(tag) => match tag {
+                Tag::Paragraph => self.gap(),
+                Tag::Heading { .. } => {
+                    self.gap();
+                    self.styles
+                        .push(theme.fg("heading").add_modifier(Modifier::BOLD));
+                }
+                Tag::BlockQuote(_) => {
+                    self.flush();
+                    self.containers.push(Container::Quote);
+                    self.styles
+                        .push(theme.fg("dim").add_modifier(Modifier::ITALIC));
+                }
+                Tag::CodeBlock(kind) => {
+                    self.gap();
+                    // Only a finished block is highlighted: a streaming one changes.
+                    let closed = match &kind {
+                        CodeBlockKind::Indented => true,
+                        CodeBlockKind::Fenced(_) => {
+                            let mut lines = source.trim_end().lines();
+                            let opening = lines.next().unwrap_or("").trim_start();
+                            let fence: String = opening
+                                .chars()
+                                .take_while(|c| *c == '`' || *c == '~')
+                                .collect();
+                            lines.next_back().is_some_and(|last| {
+                                last.trim().starts_with(fence.as_str()) && !fence.is_empty()
+                            })
+                        }
+                    };
+                    self.code = Some((language(&kind), String::new(), closed));
+                }
+                Tag::HtmlBlock => self.gap(),
+                Tag::List(start) => {
+                    if self
+                        .containers
+                        .iter()
+                        .any(|c| matches!(c, Container::Item { .. }))
+                    {
+                        self.flush();
+                    } else {
+                        self.gap();
+                    }
+                    self.containers.push(Container::List(start));
+                }
+                Tag::Item => {
+                    self.flush();
+                    let mark = match self
+                        .containers
+                        .iter_mut()
+                        .rev()
+                        .find(|c| matches!(c, Container::List(_)))
+                    {
+                        Some(Container::List(Some(next))) => {
+                            let mark = format!("{next}. ");
+                            *next += 1;
+                            mark
+                        }
+                        _ => "• ".to_string(),
+                    };
+                    self.containers.push(Container::Item { mark, shown: false });
+                }
+                Tag::Table(_) => {
+                    self.gap();
+                    self.table = Some(Table::default());
+                }
+                Tag::TableHead | Tag::TableRow => {
+                    if let Some(table) = self.table.as_mut() {
+                        table.rows.push(Vec::new());
+                    }
+                }
+                Tag::TableCell => {
+                    if let Some(row) = self.table.as_mut().and_then(|t| t.rows.last_mut()) {
+                        row.push(String::new());
+                    }
+                }
+                Tag::Emphasis => self
+                    .styles
+                    .push(self.style().add_modifier(Modifier::ITALIC)),
+                Tag::Strong => self.styles.push(self.style().add_modifier(Modifier::BOLD)),
+                Tag::Strikethrough => self
+                    .styles
+                    .push(self.style().add_modifier(Modifier::CROSSED_OUT)),
+                Tag::Link { dest_url, .. } => {
+                    self.links.push(dest_url.to_string());
+                    self.styles
+                        .push(theme.fg("link").add_modifier(Modifier::UNDERLINED));
+                }
+                Tag::Image { dest_url, .. } => {
+                    self.links.push(dest_url.to_string());
+                    self.styles.push(theme.fg("link"));
+                    self.push(theme.fg("dim"), "[image: ");
+                }
+                _ => self.styles.push(self.style()),
+            },
+            Event::End(end) => match end {
+                TagEnd::Paragraph => self.flush(),
+                TagEnd::Heading(_) => {
+                    self.flush();
+                    self.styles.pop();
+                }
+                TagEnd::BlockQuote(_) => {
+                    self.flush();
+                    self.containers.pop();
+                    self.styles.pop();
+                }
+                TagEnd::CodeBlock => self.code_block(),
+                TagEnd::HtmlBlock => self.flush(),
+                TagEnd::List(_) => {
+                    self.flush();
+                    self.containers.pop();
+                }
+                TagEnd::Item => {
+                    self.flush();
+                    self.containers.pop();
+                }
+                TagEnd::Table => {
+                    if let Some(table) = self.table.take() {
+                        for row in align_table(&table.rows, table.head) {
+                            let clipped: String =
+                                row.chars().take(self.width.saturating_sub(2)).collect();
+                            let lead = self.prefix(true);
+                            self.lines
+                                .push(Line::styled(format!("{lead}{clipped}"), theme.fg("text")));
+                        }
+                        self.drawn = true;
+                    }
+                }
+                TagEnd::TableHead => {
+                    if let Some(table) = self.table.as_mut() {
+                        table.head = table.rows.len();
+                    }
+                }
+                TagEnd::TableRow | TagEnd::TableCell => {}
+                TagEnd::Link => {
+                    self.styles.pop();
+                    if let Some(url) = self.links.pop() {
+                        let shown_as_text = self
+                            .runs
+                            .last()
+                            .is_some_and(|(_, t)| t.ends_with(url.as_str()));
+                        if !url.is_empty() && !shown_as_text {
+                            self.push(theme.fg("dim"), &format!(" ‹{url}›"));
+                        }
+                    }
+                }
+                TagEnd::Image => {
+                    self.styles.pop();
+                    if let Some(url) = self.links.pop() {
+                        self.push(theme.fg("dim"), &format!("] ‹{url}›"));
+                    }
+                }
+                _ => {
+                    self.styles.pop();
+                }
+            },
+            Event::Text(text) => match self.code.as_mut() {
+                Some((_, code, _)) => code.push_str(&text),
+                None => self.text(&text),
+            },
+            Event::Code(code) => self.push(theme.fg("code"), &code),
+            Event::InlineMath(math) | Event::DisplayMath(math) => {
+                self.push(theme.fg("code"), &math)
+            }
+            // Raw HTML is shown as the text it is.
+            Event::Html(html) | Event::InlineHtml(html) => {
+                let style = self.style();
+                self.push(style, html.trim_end_matches('\n'));
+                if html.ends_with('\n') {
+                    self.push(style, "\n");
+                }
+            }
+            Event::FootnoteReference(name) => {
+                let style = self.style();
+                self.push(style, &format!("[^{name}]"));
+            }
+            Event::SoftBreak => {
+                let style = self.style();
+                self.push(style, " ");
+            }
+            Event::HardBreak => {
+                let style = self.style();
+                self.push(style, "\n");
+            }
+            Event::Rule => {
+                self.gap();
+                let rule = "─".repeat(self.width.saturating_sub(self.prefix_width()).min(40));
+                let lead = self.prefix(true);
+                self.lines
+                    .push(Line::styled(format!("{lead}{rule}"), theme.fg("dim")));
+                self.drawn = true;
+            }
+            Event::TaskListMarker(done) => {
+                if let Some(Container::Item { mark, .. }) = self.containers.last_mut() {
+                    *mark = if done { "☑ " } else { "☐ " }.to_string();
+                }
+            }
+        }
+    }
+
+    fn code_block(&mut self) {
+        let Some((lang, code, closed)) = self.code.take() else {
+            return;
+        };
+        let theme = self.theme;
+        let code = trim_final_newline(code);
+        let first_line = self.lines.len();
+        let label = if lang.is_empty() { "code" } else { &lang };
+        let lead = self.prefix(true);
+        let rest = self.prefix(false);
+        self.lines
+            .push(Line::styled(format!("{lead}╭─ {label}"), theme.fg("dim")));
+        let highlighted = closed.then(|| self.highlighter.get(&lang, &code)).flatten();
+        for (n, code_line) in code.split('\n').enumerate() {
+            let mut spans = vec![Span::styled(format!("{rest}│ "), theme.fg("dim"))];
+            match highlighted.as_ref().and_then(|h| h.get(n)) {
+                Some(pieces) => spans.extend(
+                    pieces
+                        .iter()
+                        .map(|(colour, text)| Span::styled(text.clone(), theme.fg(colour))),
+                ),
+                None => spans.push(Span::styled(code_line.to_string(), theme.fg("code"))),
+            }
+            self.lines.push(Line::from(spans));
+        }
+        if closed {
+            self.lines
+                .push(Line::styled(format!("{rest}╰─"), theme.fg("dim")));
+        }
+        self.blocks.push(CodeBlock {
+            first_line,
+            last_line: self.lines.len().saturating_sub(1),
+            lang,
+            code,
+        });
+        self.drawn = true;
+    }
 }
 
 /// Where lines break when `chars` is wrapped at `width`: (start, end) of each line,
@@ -374,57 +654,39 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
-fn is_table_row(line: &str) -> bool {
-    let line = line.trim();
-    line.len() > 1 && line.starts_with('|') && line.ends_with('|')
-}
-
-/// Lays out markdown table rows in aligned columns; the `|---|` row becomes a rule.
-pub fn table_lines(rows: &[&str]) -> Vec<String> {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            row.trim()
-                .trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().replace("**", ""))
-                .collect()
-        })
-        .collect();
-    let is_rule = |row: &Vec<String>| {
-        row.iter()
-            .all(|c| !c.is_empty() && c.chars().all(|ch| ch == '-' || ch == ':'))
-    };
-    let columns = cells.iter().map(Vec::len).max().unwrap_or(0);
+/// A table's rows in aligned columns, with a rule under the head.
+pub fn align_table(rows: &[Vec<String>], head: usize) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
-    for row in cells.iter().filter(|r| !is_rule(r)) {
+    for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(cell.trim().chars().count());
         }
     }
-    cells
-        .iter()
-        .map(|row| {
-            if is_rule(row) {
+    let mut out = Vec::with_capacity(rows.len() + 1);
+    for (n, row) in rows.iter().enumerate() {
+        if n == head && head > 0 {
+            out.push(
                 widths
                     .iter()
                     .map(|w| "─".repeat(*w))
                     .collect::<Vec<_>>()
-                    .join("─┼─")
-            } else {
-                (0..columns)
-                    .map(|i| {
-                        let cell = row.get(i).map_or("", String::as_str);
-                        format!(
-                            "{cell}{}",
-                            " ".repeat(widths[i].saturating_sub(cell.chars().count()))
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" │ ")
-            }
-        })
-        .collect()
+                    .join("─┼─"),
+            );
+        }
+        let line = (0..columns)
+            .map(|i| {
+                let cell = row.get(i).map_or("", |c| c.trim());
+                format!(
+                    "{cell}{}",
+                    " ".repeat(widths[i].saturating_sub(cell.chars().count()))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" │ ");
+        out.push(line.trim_end().to_string());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -435,10 +697,22 @@ mod tests {
         line.spans.iter().map(|s| s.content.as_ref()).collect()
     }
 
+    /// Lines drawn for `text` at `width`, as plain text.
+    fn drawn(text: &str, width: usize) -> Vec<String> {
+        let mut lines = Vec::new();
+        render(
+            text,
+            width,
+            &Theme::default_theme(),
+            &mut Highlighter::plain(),
+            &mut lines,
+        );
+        lines.iter().map(text_of).collect()
+    }
+
     #[test]
-    fn streaming_text_settles_after_finished_lines_outside_code_and_tables() {
-        let text =
-            "# Head\nsome words\n| a | b |\n|---|---|\nafter\n```rust\nfn a() {}\n\n```\nlast";
+    fn streaming_text_settles_before_empty_lines_outside_code() {
+        let text = "# Head\nsome words\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nafter\n```rust\nfn a() {}\n\n```\n\nlast";
         let whole = super::StreamingText::new(text);
         // Fed in any pieces, the same text and the same split.
         for size in [1, 2, 3, 7] {
@@ -454,24 +728,17 @@ mod tests {
             assert_eq!(fed.text(), whole.text());
             assert_eq!(fed.settled(), whole.settled());
         }
-        // After the closing fence; the end itself is never a split.
-        assert_eq!(&text[whole.settled()..], "last");
-        let splits = |t: &str| {
-            let mut s = super::StreamingText::default();
-            let mut all = vec![];
-            for c in t.chars() {
-                s.push(&c.to_string());
-                if all.last() != Some(&s.settled()) {
-                    all.push(s.settled());
-                }
-            }
-            all
-        };
-        // Never inside the table, nor inside the code block.
-        for at in splits(text) {
+        assert_eq!(&text[whole.settled()..], "\nlast");
+        // Every split draws the same as the whole text, and none is inside the code.
+        let mut s = super::StreamingText::default();
+        for c in text.chars() {
+            s.push(&c.to_string());
+            let at = s.settled();
             let before = &text[..at];
             assert_eq!(before.matches("```").count() % 2, 0, "inside code at {at}");
-            assert!(!before.ends_with("|---|\n") && !before.ends_with("| a | b |\n"));
+            let mut parts = drawn(&text[..at], 30);
+            parts.extend(drawn(&text[at..], 30));
+            assert_eq!(parts, drawn(text, 30), "split at {at}");
         }
         // Untrusted bytes are sanitized as they come, and counted as fed.
         let mut dirty = super::StreamingText::default();
@@ -484,8 +751,12 @@ mod tests {
     #[test]
     fn markdown_tables_line_up() {
         assert_eq!(
-            table_lines(&["| Clause | Cap |", "|---|---|", "| Liability | **$5M** |"]),
-            vec!["Clause    │ Cap", "──────────┼────", "Liability │ $5M"]
+            drawn("| Clause | Cap |\n|---|---|\n| Liability | **$5M** |", 40),
+            vec![
+                "  Clause    │ Cap",
+                "  ──────────┼────",
+                "  Liability │ $5M"
+            ]
         );
     }
 
@@ -498,20 +769,30 @@ mod tests {
 
     #[test]
     fn inline_marks_become_styles_and_links_keep_their_address() {
-        let theme = Theme::default_theme();
-        let runs = inline(
-            "a **bold** *it* `x()` [docs](https://e.com/a) see https://x.org/p.",
-            Style::default(),
-            &theme,
+        let mut lines = Vec::new();
+        render(
+            "a **bold** *it* ~~gone~~ `x()` [docs](https://e.com/a) see https://x.org/p.",
+            200,
+            &Theme::default_theme(),
+            &mut Highlighter::plain(),
+            &mut lines,
         );
-        let texts: Vec<&str> = runs.iter().map(|(_, t)| t.as_str()).collect();
+        let spans: Vec<(String, Style)> = lines[0]
+            .spans
+            .iter()
+            .map(|s| (s.content.to_string(), s.style))
+            .collect();
+        let texts: Vec<&str> = spans.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(
             texts,
             [
+                "  ",
                 "a ",
                 "bold",
                 " ",
                 "it",
+                " ",
+                "gone",
                 " ",
                 "x()",
                 " ",
@@ -522,24 +803,22 @@ mod tests {
                 "."
             ]
         );
-        assert!(runs[1].0.add_modifier.contains(Modifier::BOLD));
-        assert!(runs[3].0.add_modifier.contains(Modifier::ITALIC));
-        assert!(runs[7].0.add_modifier.contains(Modifier::UNDERLINED));
-        assert!(runs[10].0.add_modifier.contains(Modifier::UNDERLINED));
+        assert!(spans[2].1.add_modifier.contains(Modifier::BOLD));
+        assert!(spans[4].1.add_modifier.contains(Modifier::ITALIC));
+        assert!(spans[6].1.add_modifier.contains(Modifier::CROSSED_OUT));
+        assert!(spans[10].1.add_modifier.contains(Modifier::UNDERLINED));
+        assert!(spans[13].1.add_modifier.contains(Modifier::UNDERLINED));
         // Unclosed marks stay as they were.
-        let runs = inline("2 * 3 and **open", Style::default(), &theme);
-        let text: String = runs.iter().map(|(_, t)| t.as_str()).collect();
-        assert_eq!(text, "2 * 3 and **open");
+        assert_eq!(drawn("2 * 3 and **open", 40), vec!["  2 * 3 and **open"]);
     }
 
     #[test]
     fn blocks_lists_quotes_and_code_render_with_their_marks() {
-        let theme = Theme::default_theme();
         let mut lines = Vec::new();
         let blocks = render(
             "# Title\n- one **two** three four\n> quoted\n1. first\n```rust\nfn a() {}\n```\nafter",
             14,
-            &theme,
+            &Theme::default_theme(),
             &mut Highlighter::plain(),
             &mut lines,
         );
@@ -548,21 +827,26 @@ mod tests {
             texts,
             [
                 "  Title",
+                "",
                 "  • one two",
                 "    three four",
+                "",
                 "  │ quoted",
+                "",
                 "  1. first",
+                "",
                 "  ╭─ rust",
                 "  │ fn a() {}",
                 "  ╰─",
+                "",
                 "  after"
             ]
         );
         assert_eq!(
             blocks,
             vec![CodeBlock {
-                first_line: 5,
-                last_line: 7,
+                first_line: 9,
+                last_line: 11,
                 lang: "rust".into(),
                 code: "fn a() {}".into()
             }]
@@ -574,5 +858,50 @@ mod tests {
                 (String::new(), "plain".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn setext_headings_nested_and_task_lists_and_raw_html() {
+        assert_eq!(
+            drawn(
+                "Title\n=====\n\n- [x] done\n- [ ] todo\n  - inner\n\n<b>bold?</b>\n\n---",
+                40
+            ),
+            vec![
+                "  Title",
+                "",
+                "  ☑ done",
+                "  ☐ todo",
+                "    • inner",
+                "",
+                "  <b>bold?</b>",
+                "",
+                "  ──────────────────────────────────────",
+            ]
+        );
+        // An unclosed fence (a reply still streaming) draws its code with no closing line.
+        assert_eq!(
+            drawn("```py\nprint(1)", 30),
+            vec!["  ╭─ py", "  │ print(1)"]
+        );
+    }
+
+    /// The CommonMark spec's examples: none makes the renderer panic, at any width.
+    #[test]
+    fn commonmark_spec_examples_render_without_a_panic() {
+        let spec = include_str!("../../tests/fixtures/commonmark/spec-examples.txt");
+        let mut count = 0;
+        for example in spec.split("\n\u{2042}\n") {
+            for width in [1, 4, 20, 80] {
+                let _ = drawn(example, width);
+            }
+            let _ = code_blocks(example);
+            let mut streaming = StreamingText::default();
+            for c in example.chars() {
+                streaming.push(&c.to_string());
+            }
+            count += 1;
+        }
+        assert!(count >= 600, "only {count} examples");
     }
 }
