@@ -6,7 +6,8 @@
 use super::*;
 use crate::model::{EventPayload, Role};
 
-/// Bytes of text kept per message of a tail, and messages kept per thread.
+/// Bytes of text kept per message of a tail (at least; up to twice as many between cuts),
+/// and messages kept per thread.
 const TAIL_BYTES: usize = 4096;
 const TAIL_MESSAGES: usize = 4;
 /// Threads whose tails are kept; the one updated longest ago goes first.
@@ -51,10 +52,12 @@ impl Tail {
     }
 }
 
-/// Appends sanitized text, keeping the last `TAIL_BYTES` bytes (cut at a character).
+/// Appends sanitized text, keeping at least the last `TAIL_BYTES` bytes and at most twice
+/// that: the front is cut (at a character) only when the text has doubled, so a long reply
+/// does not move its tail on every delta.
 fn append_bounded(text: &mut String, more: &str) {
     text.extend(more.chars().filter_map(crate::text::sanitize_char));
-    if text.len() > TAIL_BYTES {
+    if text.len() > 2 * TAIL_BYTES {
         let mut cut = text.len() - TAIL_BYTES;
         while !text.is_char_boundary(cut) {
             cut += 1;
@@ -88,45 +91,54 @@ impl App {
         match payload {
             EventPayload::MessageCreated(e) => {
                 let text = e.message.text();
-                let entry = self.tail(&e.thread_id).entry(&e.message.id, e.message.role);
-                entry.text.clear();
-                append_bounded(&mut entry.text, &text);
+                if let Some(tail) = self.tail(&e.thread_id) {
+                    let entry = tail.entry(&e.message.id, e.message.role);
+                    entry.text.clear();
+                    append_bounded(&mut entry.text, &text);
+                }
             }
             EventPayload::MessageDelta(e) => {
-                let entry = self
-                    .tail(&e.thread_id)
-                    .entry(&e.message_id, Role::Assistant);
-                append_bounded(&mut entry.text, &e.delta);
+                if let Some(tail) = self.tail(&e.thread_id) {
+                    let entry = tail.entry(&e.message_id, Role::Assistant);
+                    append_bounded(&mut entry.text, &e.delta);
+                }
             }
             EventPayload::MessageCompleted(e) => {
                 // The final text wins over what the deltas built (a snapshot after a gap).
                 let text = e.message.text();
-                let entry = self.tail(&e.thread_id).entry(&e.message.id, e.message.role);
-                if text.len() >= entry.text.len() {
-                    entry.text.clear();
-                    append_bounded(&mut entry.text, &text);
+                if let Some(tail) = self.tail(&e.thread_id) {
+                    let entry = tail.entry(&e.message.id, e.message.role);
+                    if text.len() >= entry.text.len() {
+                        entry.text.clear();
+                        append_bounded(&mut entry.text, &text);
+                    }
                 }
             }
             _ => {}
         }
     }
 
-    fn tail(&mut self, thread_id: &str) -> &mut Tail {
+    /// A thread's tail, made if it is new (the stalest goes when there are too many). A
+    /// thread already kept costs no allocation: this runs for every delta.
+    fn tail(&mut self, thread_id: &str) -> Option<&mut Tail> {
         self.tail_clock += 1;
-        if !self.tails.contains_key(thread_id) && self.tails.len() >= TAILS_KEPT {
-            let stalest = self
-                .tails
-                .iter()
-                .min_by_key(|(_, tail)| tail.touched)
-                .map(|(id, _)| id.clone());
-            if let Some(id) = stalest {
-                self.tails.remove(&id);
-            }
-        }
         let clock = self.tail_clock;
-        let tail = self.tails.entry(thread_id.to_string()).or_default();
+        if !self.tails.contains_key(thread_id) {
+            if self.tails.len() >= TAILS_KEPT {
+                let stalest = self
+                    .tails
+                    .iter()
+                    .min_by_key(|(_, tail)| tail.touched)
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = stalest {
+                    self.tails.remove(&id);
+                }
+            }
+            self.tails.insert(thread_id.to_string(), Tail::default());
+        }
+        let tail = self.tails.get_mut(thread_id)?;
         tail.touched = clock;
-        tail
+        Some(tail)
     }
 
     /// A thread's last messages, loaded for its tile: they fill in what the events have
@@ -137,7 +149,9 @@ impl App {
             let entry = loaded.entry(&message.id, message.role);
             append_bounded(&mut entry.text, &message.text());
         }
-        let tail = self.tail(thread_id);
+        let Some(tail) = self.tail(thread_id) else {
+            return;
+        };
         // Live entries are newer than the page: they stay, after it.
         for entry in std::mem::take(&mut tail.entries) {
             match loaded

@@ -246,6 +246,24 @@ mod tests {
     }
 
     #[test]
+    fn tails_stay_bounded_and_keep_the_newest_words() {
+        let mut app = wall();
+        for n in 0..20_000 {
+            app.apply(delta("thread_0460", "msg_b", &format!("word{n} ")));
+        }
+        let tail = &app.tails["thread_0460"];
+        let text = &tail.entries.back().unwrap().text;
+        assert!(text.len() <= 8192, "{} bytes kept", text.len());
+        assert!(text.ends_with("word19999 "), "{}", &text[text.len() - 30..]);
+        // Threads beyond the kept number push the stalest out.
+        for t in 0..100 {
+            app.apply(delta(&format!("thread_x{t}"), "msg", "hi"));
+        }
+        assert!(app.tails.len() <= 64);
+        assert!(app.tails.contains_key("thread_x99"));
+    }
+
+    #[test]
     fn enter_on_a_tile_opens_its_thread_and_text_escapes_are_gone() {
         let mut app = wall();
         app.apply(delta("thread_0461", "msg_a", " \u{1b}[2J\u{7}done"));
