@@ -403,9 +403,9 @@ fn the_trace_shows_a_routed_child_the_wall_moves_and_a_waiting_thread_rings_the_
 }
 
 /// Two real `agentdeck serve` processes in one workspace: threads of both, each with its
-/// runtime's chip, and a tool call on the second answered from the workspace lands there.
+/// runtime's chip, and a tool call on the second approved from the workspace runs there.
 #[test]
-fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
+fn a_workspace_over_two_runtimes_lists_both_and_approves_a_call_on_the_second() {
     use agentdeck::client::Client;
     use agentdeck::model::requests::MessageCreate;
     use agentdeck::model::{Content, Role, ToolCallStatus};
@@ -461,7 +461,58 @@ fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
         },
     ))
     .unwrap();
-    let (lab_thread, _) = waiting(&lab_client).expect("lab's example thread waits");
+    // Lab's example call is answered too; what waits there is a payment that needs an
+    // operator's approval, made here by an assistant that asks for it always.
+    let answer = |client: &Client, thread: &str, call: String| {
+        rt.block_on(client.post_message(
+            thread,
+            &MessageCreate {
+                role: Role::Tool,
+                content: Some(Content::Text("answered through the API".into())),
+                attachments: vec![],
+                tool_call_id: Some(call),
+            },
+        ))
+        .unwrap();
+    };
+    let (lab_example, lab_example_call) = waiting(&lab_client).expect("lab's example thread waits");
+    answer(&lab_client, &lab_example, lab_example_call);
+    let project = rt.block_on(lab_client.list_projects()).unwrap().data[0]
+        .id
+        .clone();
+    let lab_project = Client::new(&lab_info.url, lab_key).with_project(Some(project));
+    let mut cautious = crate::support::assistant(
+        "cautious",
+        serde_json::json!([{"type": "function", "function": {"name": "pay", "description": "Pays"},
+            "handler": {"command": ["sh", "-c", "cat"], "timeout_ms": 5000}}]),
+        vec![],
+    );
+    cautious.approval = agentdeck::model::Approval::Always;
+    let cautious = rt
+        .block_on(lab_project.create_assistant(&cautious))
+        .unwrap();
+    let lab_thread = rt.block_on(crate::support::new_thread(&lab_project, &cautious.id));
+    rt.block_on(lab_project.post_message(
+        &lab_thread,
+        &crate::support::user("/tool pay {\"amount\": 100}"),
+    ))
+    .unwrap();
+    let approval = rt.block_on(async {
+        for _ in 0..200 {
+            let messages = lab_project.all_messages(&lab_thread).await.unwrap();
+            let call = messages
+                .iter()
+                .flat_map(|m| m.tool_calls.iter())
+                .find(|c| c.status == ToolCallStatus::RequiresApproval)
+                .map(|c| c.id.clone());
+            if call.is_some() {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    });
+    let approval = approval.expect("the payment waits for approval");
 
     let config = dir.path().join("config").join("agentdeck");
     std::fs::create_dir_all(&config).unwrap();
@@ -482,7 +533,7 @@ fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
         (160, 45),
     );
     let screen = session.wait_until("both runtimes connected with their threads", |screen| {
-        screen.contains("● prod") && screen.contains("● lab") && screen.contains("Threads 8/8")
+        screen.contains("● prod") && screen.contains("● lab") && screen.contains("Threads 9/9")
     });
     assert!(
         screen.contains("@prod") && screen.contains("@lab"),
@@ -491,21 +542,20 @@ fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
     session.keys(&["/"]);
     session.type_text("runtime:lab");
     session.keys(&["Enter"]);
-    session.wait_for("Threads 4/8");
-    // The one call waiting is lab's: answered from the Tools pane.
+    session.wait_for("Threads 5/9");
+    // The one call waiting is lab's payment: approved from the Tools pane, it runs there.
     session.keys(&["3"]);
     session.wait_for("3 Tools · 1 waiting");
+    session.wait_for("! pay");
     session.keys(&["a"]);
-    session.wait_for("Answer");
-    session.type_text("Clause 7 caps liability.");
-    session.keys(&["Enter"]);
-    let answered = rt.block_on(async {
+    let approved = rt.block_on(async {
         for _ in 0..400 {
-            let messages = lab_client.all_messages(&lab_thread).await.unwrap();
-            if messages
+            let messages = lab_project.all_messages(&lab_thread).await.unwrap();
+            let call = messages
                 .iter()
-                .any(|m| m.role == Role::Tool && m.text().contains("Clause 7 caps liability."))
-            {
+                .flat_map(|m| m.tool_calls.iter())
+                .find(|c| c.id == approval);
+            if call.is_some_and(|c| c.status == ToolCallStatus::Completed && c.approved) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -513,8 +563,8 @@ fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
         false
     });
     assert!(
-        answered,
-        "the answer never reached lab:\n{}",
+        approved,
+        "the approval never reached lab:\n{}",
         session.screen()
     );
 
@@ -526,7 +576,7 @@ fn a_workspace_over_two_runtimes_lists_both_and_answers_a_call_on_the_second() {
     for _ in 0.."runtime:lab".len() {
         session.keys(&["BSpace"]);
     }
-    session.wait_for("Threads 8/8 /█");
+    session.wait_for("Threads 9/9 /█");
     session.keys(&["Enter"]);
     let screen = session.wait_for("◌ lab");
     assert!(
