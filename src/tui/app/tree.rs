@@ -1,8 +1,9 @@
-//! The threads list as a tree: a routed child thread sits under the thread that routed
-//! to it (oldest child first), folded or not, and a parent carries the most urgent live
-//! status below it. Computed once per change of the threads, the filter, the order or
-//! the folds, never per frame.
+//! The threads list: filtered, sorted, and made a tree — a routed child thread sits
+//! under the thread that routed to it (oldest child first), folded or not, and a parent
+//! carries the most urgent live status below it. Computed once per change of the
+//! threads, the filter, the order or the folds (with the wall's pick), never per frame.
 
+use super::{Effect, Filter, SortOrder, wall};
 use crate::model::{Thread, ThreadStatus};
 use std::collections::{HashMap, HashSet};
 
@@ -35,6 +36,111 @@ fn more_urgent(a: Option<ThreadStatus>, b: Option<ThreadStatus>) -> Option<Threa
         (Some(x), Some(y)) => Some(if urgency(y) > urgency(x) { y } else { x }),
         (x, None) => x,
         (None, y) => y,
+    }
+}
+
+impl super::App {
+    /// Runs `read` on the visible threads' indices, recomputing them only when the
+    /// threads, the assistants (their names filter), the filter or the order changed.
+    pub(super) fn with_visible<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
+        self.with_rows_and_indices(|_, indices| read(indices))
+    }
+
+    /// Runs `read` on the rows of the threads list as a tree (see [`TreeRow`]).
+    pub fn with_rows<T>(&self, read: impl FnOnce(&[TreeRow]) -> T) -> T {
+        self.with_rows_and_indices(|rows, _| read(rows))
+    }
+
+    fn with_rows_and_indices<T>(&self, read: impl FnOnce(&[TreeRow], &[usize]) -> T) -> T {
+        let key = (
+            self.threads_rev,
+            self.threads.len(),
+            self.assistants.len(),
+            self.filter_text.clone(),
+            self.sort,
+            self.folded_rev,
+        );
+        let mut cache = self.visible.borrow_mut();
+        if cache.key.as_ref() != Some(&key) {
+            let ordered = self.compute_visible();
+            cache.rows = flatten(&self.threads, &ordered, &self.folded);
+            cache.indices = cache.rows.iter().map(|r| r.index).collect();
+            cache.wall = wall::pick(&self.threads, &cache.indices);
+            cache.key = Some(key);
+        }
+        read(&cache.rows, &cache.indices)
+    }
+
+    /// Runs `read` on the indices of the threads on the wall.
+    pub(super) fn with_wall<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
+        self.with_rows_and_indices(|_, _| ());
+        read(&self.visible.borrow().wall)
+    }
+
+    /// Folds or unfolds the routed children of the selected thread; on a thread without
+    /// children, folds its parent's and moves the cursor there.
+    pub fn toggle_fold(&mut self) -> Vec<Effect> {
+        let Some(thread) = self.selected_thread() else {
+            return Vec::new();
+        };
+        let (id, parent) = (thread.id.clone(), thread.parent_thread_id.clone());
+        let has_children =
+            self.with_rows(|rows| rows.get(self.selected).is_some_and(|row| row.children > 0));
+        let target = if has_children { Some(id) } else { parent };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        if !self.folded.remove(&target) {
+            self.folded.insert(target.clone());
+        }
+        self.folded_rev += 1;
+        match self.visible_threads().iter().position(|t| t.id == target) {
+            Some(position) => {
+                self.selected = position;
+                self.open_selected()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn compute_visible(&self) -> Vec<usize> {
+        let filter = Filter::parse(&self.filter_text);
+        let mut visible: Vec<usize> = self
+            .threads
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                filter.is_empty()
+                    || filter.matches_in(
+                        t,
+                        &self.assistant_name(&t.assistant_id),
+                        self.runtime_name(&t.id),
+                    )
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let threads = &self.threads;
+        // Stable sorts: within a rank, newest activity stays first.
+        match self.sort {
+            SortOrder::Activity => {}
+            SortOrder::Priority => visible.sort_by_key(|&i| {
+                match threads[i].metadata.get("priority").map(String::as_str) {
+                    Some("urgent") => 0,
+                    Some("high") => 1,
+                    Some("normal") | Some("medium") => 2,
+                    Some("low") => 4,
+                    _ => 3,
+                }
+            }),
+            SortOrder::Status => visible.sort_by_key(|&i| match threads[i].status {
+                ThreadStatus::RequiresAction => 0,
+                ThreadStatus::Running => 1,
+                ThreadStatus::Queued => 2,
+                ThreadStatus::Active => 3,
+                ThreadStatus::Closed => 4,
+            }),
+        }
+        visible
     }
 }
 
