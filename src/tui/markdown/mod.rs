@@ -6,7 +6,7 @@
 
 mod render;
 
-pub use render::render;
+pub use render::{render, render_after};
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
@@ -34,6 +34,11 @@ pub struct StreamingText {
     /// Where the line being written starts.
     line_start: usize,
     in_code: bool,
+    /// The last block is a list (an item may still follow it after empty lines).
+    in_list: bool,
+    /// The start of the empty lines just read, outside code: a split if the next line
+    /// starts a new block.
+    candidate: Option<usize>,
     /// The two newest places the text may be split: just before an empty line.
     last_split: usize,
     previous_split: usize,
@@ -61,12 +66,37 @@ impl StreamingText {
     }
 
     fn finish_line(&mut self, start: usize, end: usize) {
-        let line = self.text[start..end - 1].trim_start();
+        let raw = &self.text[start..end - 1];
+        let line = raw.trim_start();
+        let blank = line.trim().is_empty();
+        if !self.in_code && blank {
+            // A block may end here; the next line says whether it did.
+            if start > 0 && self.candidate.is_none() {
+                self.candidate = Some(start);
+            }
+            return;
+        }
+        // After empty lines, the block before ended unless this line may go on with it:
+        // an indented line (a list item's or an indented code block's) or, after a list,
+        // another item (the list goes on, loose).
+        let indented = raw.starts_with([' ', '\t']);
+        let item = is_list_item(line);
+        if let Some(split) = self.candidate.take() {
+            let goes_on = indented || (self.in_list && item);
+            if !goes_on {
+                self.previous_split = self.last_split;
+                self.last_split = split;
+            }
+        }
         if line.starts_with("```") || line.starts_with("~~~") {
             self.in_code = !self.in_code;
-        } else if !self.in_code && line.trim().is_empty() && start > 0 {
-            self.previous_split = self.last_split;
-            self.last_split = start;
+        }
+        if !self.in_code {
+            if item {
+                self.in_list = true;
+            } else if !indented {
+                self.in_list = false;
+            }
         }
     }
 
@@ -91,6 +121,16 @@ impl StreamingText {
             self.previous_split
         }
     }
+}
+
+/// Whether a line (its indent removed) starts a list item: `- `, `* `, `+ `, `1. `, `1) `.
+fn is_list_item(line: &str) -> bool {
+    if line.starts_with("- ") || line.starts_with("* ") || line.starts_with("+ ") {
+        return true;
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    (1..=9).contains(&digits)
+        && (line[digits..].starts_with(". ") || line[digits..].starts_with(") "))
 }
 
 /// The extensions of CommonMark the renderer draws: GFM tables, strikethrough and task
@@ -269,7 +309,11 @@ mod tests {
             assert_eq!(fed.text(), whole.text());
             assert_eq!(fed.settled(), whole.settled());
         }
-        assert_eq!(&text[whole.settled()..], "\nlast");
+        // The last empty line is a split only once the line after it is finished.
+        assert_eq!(
+            &text[whole.settled()..],
+            "\nafter\n```rust\nfn a() {}\n\n```\n\nlast"
+        );
         // Every split draws the same as the whole text, and none is inside the code.
         let mut s = super::StreamingText::default();
         for c in text.chars() {
@@ -278,7 +322,16 @@ mod tests {
             let before = &text[..at];
             assert_eq!(before.matches("```").count() % 2, 0, "inside code at {at}");
             let mut parts = drawn(&text[..at], 30);
-            parts.extend(drawn(&text[at..], 30));
+            let mut rest = Vec::new();
+            render_after(
+                &text[at..],
+                !parts.is_empty(),
+                30,
+                &Theme::default_theme(),
+                &mut Highlighter::plain(),
+                &mut rest,
+            );
+            parts.extend(rest.iter().map(text_of));
             assert_eq!(parts, drawn(text, 30), "split at {at}");
         }
         // Untrusted bytes are sanitized as they come, and counted as fed.
@@ -444,5 +497,158 @@ mod tests {
             count += 1;
         }
         assert!(count >= 600, "only {count} examples");
+    }
+}
+
+#[cfg(test)]
+mod random_tests {
+    use super::*;
+    use crate::tui::highlight::Highlighter;
+    use crate::tui::theme::Theme;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Pieces markdown is made of, glued at random: unbalanced marks, nesting, tables cut
+    /// short, wide characters, fences left open.
+    const PIECES: &[&str] = &[
+        "# ",
+        "## ",
+        "=== ",
+        "--- ",
+        "- ",
+        "* ",
+        "1. ",
+        "10) ",
+        "- [ ] ",
+        "- [x] ",
+        "> ",
+        ">> ",
+        "**",
+        "*",
+        "_",
+        "~~",
+        "`",
+        "```",
+        "```rust",
+        "~~~",
+        "    ",
+        "\t",
+        "|",
+        "| a | b |",
+        "|---|",
+        ":--",
+        "[",
+        "](",
+        "http://x.y/z",
+        ")",
+        "<b>",
+        "</b>",
+        "<!--",
+        "&amp;",
+        "\\",
+        "word ",
+        "longwordwithoutspaces ",
+        "世界 ",
+        "é",
+        "👍",
+        "\n",
+        "\n\n",
+        "  \n",
+        " ",
+    ];
+
+    /// Whole blocks as a model writes them, for the split check.
+    const BLOCKS: &[&str] = &[
+        "A paragraph of **several** words with `code` and a [link](https://e.com).",
+        "Two lines\nof one paragraph.",
+        "# A heading",
+        "Setext\n======",
+        "- one\n- two\n  - nested",
+        "1. first\n2. second",
+        "- [x] done\n- [ ] to do",
+        "> a quote\n> on two lines",
+        "```rust\nfn a() {}\n\nfn b() {}\n```",
+        "    indented code",
+        "| A | B |\n|---|---|\n| 1 | 2 |",
+        "---",
+        "<div>raw html</div>",
+    ];
+
+    fn plain(lines: &[ratatui::text::Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn random_markdown_renders_at_any_width_without_a_panic() {
+        let mut rng = StdRng::seed_from_u64(12);
+        let theme = Theme::default_theme();
+        for _ in 0..1_000 {
+            let text: String = (0..rng.random_range(1..60))
+                .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+                .collect();
+            let width = rng.random_range(0..50);
+            let mut lines = Vec::new();
+            let blocks = render(&text, width, &theme, &mut Highlighter::plain(), &mut lines);
+            for block in &blocks {
+                assert!(
+                    block.first_line <= block.last_line && block.last_line < lines.len().max(1),
+                    "{text:?}"
+                );
+            }
+            let _ = code_blocks(&text);
+            let streaming = StreamingText::new(&text);
+            assert!(streaming.settled() <= text.len());
+        }
+    }
+
+    /// Replies made of whole blocks, streamed a character at a time: at every point the
+    /// collector settles, the two parts draw what the whole text draws.
+    #[test]
+    fn random_replies_split_where_they_draw_like_the_whole() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let theme = Theme::default_theme();
+        for _ in 0..150 {
+            let blocks: Vec<&str> = (0..rng.random_range(1..8))
+                .map(|_| BLOCKS[rng.random_range(0..BLOCKS.len())])
+                .collect();
+            let text = blocks.join(if rng.random_bool(0.3) {
+                "\n\n\n"
+            } else {
+                "\n\n"
+            });
+            let mut whole = Vec::new();
+            render(&text, 30, &theme, &mut Highlighter::plain(), &mut whole);
+            let mut streaming = StreamingText::default();
+            let mut seen = 0;
+            for c in text.chars() {
+                streaming.push(&c.to_string());
+                let at = streaming.settled();
+                if at == seen {
+                    continue;
+                }
+                seen = at;
+                let mut parts = Vec::new();
+                render(
+                    &text[..at],
+                    30,
+                    &theme,
+                    &mut Highlighter::plain(),
+                    &mut parts,
+                );
+                let after = !parts.is_empty();
+                render_after(
+                    &text[at..],
+                    after,
+                    30,
+                    &theme,
+                    &mut Highlighter::plain(),
+                    &mut parts,
+                );
+                assert_eq!(plain(&parts), plain(&whole), "split at {at} of {text:?}");
+            }
+        }
     }
 }

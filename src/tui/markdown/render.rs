@@ -48,13 +48,29 @@ struct Renderer<'a> {
     blocks: Vec<CodeBlock>,
     /// A block has been drawn: the next one is set off by an empty line.
     drawn: bool,
+    /// An empty line goes before the next line drawn (never at the end: a block with
+    /// nothing to draw leaves no gap behind).
+    gap_due: bool,
 }
 
-/// Renders `text` at `width` (the indent of two included), appending to `lines`. Text
-/// that starts with an empty line starts with one, so a text rendered in two parts split
-/// before an empty line (see [`StreamingText::settled`]) draws as it would whole.
+/// Renders `text` at `width` (the indent of two included), appending to `lines`.
 pub fn render(
     text: &str,
+    width: usize,
+    theme: &Theme,
+    highlighter: &mut Highlighter,
+    lines: &mut Vec<Line<'static>>,
+) -> Vec<CodeBlock> {
+    render_after(text, false, width, theme, highlighter, lines)
+}
+
+/// [`render`] for a part of a text, after parts that drew `after_block` (something). A
+/// text split just before an empty line (see [`super::StreamingText::settled`]) draws
+/// in parts as it does whole: the empty line a block is owed goes before the next line
+/// drawn, never at the end of a part.
+pub fn render_after(
+    text: &str,
+    after_block: bool,
     width: usize,
     theme: &Theme,
     highlighter: &mut Highlighter,
@@ -72,7 +88,8 @@ pub fn render(
         table: None,
         code: None,
         blocks: Vec::new(),
-        drawn: text.trim_start_matches([' ', '\t']).starts_with('\n'),
+        drawn: false,
+        gap_due: after_block && text.trim_start_matches([' ', '\t']).starts_with('\n'),
     };
     for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
         renderer.event(event, &text[range]);
@@ -129,9 +146,18 @@ impl Renderer<'_> {
     fn gap(&mut self) {
         self.flush();
         if self.drawn {
-            self.lines.push(Line::default());
+            self.gap_due = true;
             self.drawn = false;
         }
+    }
+
+    /// Draws a line, after the empty line a new block is owed.
+    fn emit(&mut self, line: Line<'static>) {
+        if self.gap_due {
+            self.lines.push(Line::default());
+            self.gap_due = false;
+        }
+        self.lines.push(line);
     }
 
     /// The marks before a line: quote bars and list marks (a mark on an item's first line
@@ -212,7 +238,7 @@ impl Renderer<'_> {
                     ));
                     at = stop;
                 }
-                self.lines.push(Line::from(spans));
+                self.emit(Line::from(spans));
             }
         }
         self.drawn = true;
@@ -355,8 +381,7 @@ impl Renderer<'_> {
                             let clipped: String =
                                 row.chars().take(self.width.saturating_sub(2)).collect();
                             let lead = self.prefix(true);
-                            self.lines
-                                .push(Line::styled(format!("{lead}{clipped}"), theme.fg("text")));
+                            self.emit(Line::styled(format!("{lead}{clipped}"), theme.fg("text")));
                         }
                         self.drawn = true;
                     }
@@ -421,8 +446,7 @@ impl Renderer<'_> {
                 self.gap();
                 let rule = "─".repeat(self.width.saturating_sub(self.prefix_width()).min(40));
                 let lead = self.prefix(true);
-                self.lines
-                    .push(Line::styled(format!("{lead}{rule}"), theme.fg("dim")));
+                self.emit(Line::styled(format!("{lead}{rule}"), theme.fg("dim")));
                 self.drawn = true;
             }
             Event::TaskListMarker(done) => {
@@ -439,12 +463,13 @@ impl Renderer<'_> {
         };
         let theme = self.theme;
         let code = trim_final_newline(code);
-        let first_line = self.lines.len();
+
         let label = if lang.is_empty() { "code" } else { &lang };
         let lead = self.prefix(true);
         let rest = self.prefix(false);
-        self.lines
-            .push(Line::styled(format!("{lead}╭─ {label}"), theme.fg("dim")));
+        self.emit(Line::styled(format!("{lead}╭─ {label}"), theme.fg("dim")));
+        // After any empty line the block was owed.
+        let first_line = self.lines.len().saturating_sub(1);
         let highlighted = closed.then(|| self.highlighter.get(&lang, &code)).flatten();
         for (n, code_line) in code.split('\n').enumerate() {
             let mut spans = vec![Span::styled(format!("{rest}│ "), theme.fg("dim"))];
@@ -456,11 +481,10 @@ impl Renderer<'_> {
                 ),
                 None => spans.push(Span::styled(code_line.to_string(), theme.fg("code"))),
             }
-            self.lines.push(Line::from(spans));
+            self.emit(Line::from(spans));
         }
         if closed {
-            self.lines
-                .push(Line::styled(format!("{rest}╰─"), theme.fg("dim")));
+            self.emit(Line::styled(format!("{rest}╰─"), theme.fg("dim")));
         }
         self.blocks.push(CodeBlock {
             first_line,

@@ -160,7 +160,14 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
         }
         let rest = &reply.text()[reply.settled()..];
         let shift = offset + prefix_len;
-        for block in markdown::render(rest, width, &ui.theme, &mut ui.highlighter, &mut lines) {
+        for block in markdown::render_after(
+            rest,
+            prefix_len > 0,
+            width,
+            &ui.theme,
+            &mut ui.highlighter,
+            &mut lines,
+        ) {
             blocks.push((block.first_line + shift, block.last_line + shift));
         }
         blocks
@@ -215,8 +222,9 @@ fn streaming_prefix(
         // last newline: the rest starts on the line after it). The last frame's copy is
         // gone by now, so the lines are extended in place.
         let mut more = Vec::new();
-        let blocks = markdown::render(
+        let blocks = markdown::render_after(
             &text[kept.prefix_len..split - 1],
+            !kept.lines.is_empty(),
             width,
             &ui.theme,
             &mut ui.highlighter,
