@@ -140,6 +140,13 @@ impl Ui {
         super::app::ago(now, then)
     }
 
+    /// Asks for a frame at `at` (Unix seconds) even if nothing else changes (a duration
+    /// on screen that grows while something runs).
+    pub fn redraw_at(&self, at: u64) {
+        let soonest = self.next_age_change.get().map_or(at, |known| known.min(at));
+        self.next_age_change.set(Some(soonest));
+    }
+
     /// When a relative time drawn in the last frame changes, if one was drawn.
     pub fn next_age_change(&self) -> Option<u64> {
         self.next_age_change.get()

@@ -56,6 +56,15 @@ impl Trace {
         }
     }
 
+    /// A loaded trace of `root` from `events`, for tests elsewhere in the UI.
+    #[cfg(test)]
+    pub fn for_test(root: &str, events: Vec<ServerEvent>) -> Trace {
+        let mut trace = Trace::new(root.to_string());
+        trace.loading = false;
+        trace.merge(events);
+        trace
+    }
+
     /// How far the trace is shown: all of it, or up to the replay's cursor.
     pub fn upto(&self) -> usize {
         self.replay.as_ref().map_or(self.events.len(), |r| r.cursor)

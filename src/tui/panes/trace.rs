@@ -93,6 +93,10 @@ fn draw_tree(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     });
     let now_ms = replay_ms.unwrap_or_else(|| view.at(app.now));
     let total = view.total_ms(now_ms);
+    // Live, what runs grows: a frame a second while anything does.
+    if replay_ms.is_none() && view.spans.iter().any(|s| s.end_ms.is_none()) {
+        ui.redraw_at(app.now + 1);
+    }
     let offset = trace.selected.saturating_sub(height.saturating_sub(1));
     let lines: Vec<Line> = view
         .rows
@@ -321,6 +325,28 @@ mod tests {
         assert!(app.trace.as_ref().unwrap().replay.is_none());
         app.trace_act(Action::Leave);
         assert_eq!(app.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn a_live_trace_asks_for_a_frame_a_second_and_a_finished_one_does_not() {
+        let mut app = traced();
+        let frame = |app: &App| {
+            let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+            let mut terminal = Terminal::new(TestBackend::new(120, 24)).unwrap();
+            terminal.draw(|frame| draw(frame, app, &mut ui)).unwrap();
+            ui.next_age_change()
+        };
+        // Finished: only the relative times of the conversation beside it ask (later).
+        assert!(frame(&app).is_none_or(|at| at > app.now + 1));
+        let events = routed_run_events();
+        let running = events.len() - 3;
+        app.apply(AppEvent::TraceLoaded {
+            root: "thread_0456".into(),
+            events: Ok(Vec::new()),
+        });
+        let trace = app.trace.as_mut().unwrap();
+        *trace = crate::tui::app::Trace::for_test("thread_0456", events[..running].to_vec());
+        assert_eq!(frame(&app), Some(app.now + 1));
     }
 
     #[test]
