@@ -137,6 +137,16 @@ pub mod testing {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
+    /// The whole workspace (panes, views and status bar), drawn at a size.
+    pub fn render_workspace(app: &App, width: u16, height: u16) -> String {
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| super::super::ui::draw(frame, app, &mut ui))
+            .unwrap();
+        format!("{}", terminal.backend())
+    }
+
     /// One pane alone, drawn at a size.
     pub fn render_pane(app: &App, pane: Pane, width: u16, height: u16) -> String {
         let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());

@@ -254,12 +254,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
-    fn render(app: &App, width: u16, height: u16) -> String {
-        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| draw(frame, app, &mut ui)).unwrap();
-        format!("{}", terminal.backend())
-    }
+    use crate::tui::panes::testing::render_workspace as render;
 
     /// The trace of triage's thread, loaded.
     fn traced() -> App {

@@ -176,18 +176,9 @@ mod tests {
     use crate::model::event::TextDelta;
     use crate::tui::app::{App, AppEvent, Effect, Mode};
     use crate::tui::fixtures::{message, routed_workspace};
-    use crate::tui::keymap::{Action, Keymap};
-    use crate::tui::theme::Theme;
-    use crate::tui::ui::{Ui, draw};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
+    use crate::tui::keymap::Action;
 
-    fn render(app: &App, width: u16, height: u16) -> String {
-        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| draw(frame, app, &mut ui)).unwrap();
-        format!("{}", terminal.backend())
-    }
+    use crate::tui::panes::testing::render_workspace as render;
 
     fn delta(thread: &str, message: &str, text: &str) -> AppEvent {
         AppEvent::Server(ServerEvent {
