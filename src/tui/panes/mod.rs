@@ -14,10 +14,11 @@ pub mod wall;
 
 use super::app::{App, Pane};
 use super::ui::Ui;
-use crate::model::ToolCallStatus;
+use crate::model::{ThreadStatus, ToolCallStatus};
 use crate::text::one_line_chars;
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders};
 
@@ -105,6 +106,17 @@ pub fn clip(text: &str, width: usize) -> String {
         }
     }
     out
+}
+
+/// A thread's status as an icon and its colour (the threads list, the wall, badges).
+pub fn thread_icon(status: ThreadStatus, theme: &super::theme::Theme) -> (&'static str, Style) {
+    match status {
+        ThreadStatus::Active => ("·", theme.fg("dim")),
+        ThreadStatus::Running => ("●", theme.fg("running")),
+        ThreadStatus::Queued => ("◌", theme.fg("waiting")),
+        ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
+        ThreadStatus::Closed => ("✓", theme.fg("dim")),
+    }
 }
 
 pub fn call_icon(status: ToolCallStatus) -> &'static str {

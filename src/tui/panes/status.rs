@@ -5,7 +5,7 @@
 use super::{clip, compact};
 use crate::text::sanitize;
 use crate::tui::app::{App, Connection, Mode};
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
 use crate::tui::ui::Ui;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -98,34 +98,45 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             sanitize(line)
         );
     }
+    // The wall and the trace take the whole screen: their own keys, from the keymap.
+    let view = |context, name: &str, keys: &[(&[Action], &str)]| {
+        let hints: Vec<String> = keys
+            .iter()
+            .map(|(actions, what)| {
+                let keys: Vec<String> = actions
+                    .iter()
+                    .map(|a| ui.keymap.key_for(context, *a).unwrap_or_default())
+                    .collect();
+                format!("{} {what}", keys.join("/"))
+            })
+            .collect();
+        format!(
+            "{attention} {name} │ {running} running · {waiting} waiting{queued} │ {}",
+            hints.join(" · ")
+        )
+    };
     if app.mode == Mode::Wall {
-        let key = |action| {
-            ui.keymap
-                .key_for(crate::tui::keymap::Context::Wall, action)
-                .unwrap_or_default()
-        };
-        text = format!(
-            "{attention} wall │ {running} running · {waiting} waiting{queued} │ {} open · {}/{} next/previous · {} leave",
-            key(Action::Open),
-            key(Action::NextItem),
-            key(Action::PrevItem),
-            key(Action::Leave)
+        text = view(
+            Context::Wall,
+            "wall",
+            &[
+                (&[Action::Open], "open"),
+                (&[Action::NextItem, Action::PrevItem], "next/previous"),
+                (&[Action::Leave], "leave"),
+            ],
         );
     }
     if app.mode == Mode::Trace {
-        let key = |action| {
-            ui.keymap
-                .key_for(crate::tui::keymap::Context::Trace, action)
-                .unwrap_or_default()
-        };
-        text = format!(
-            "{attention} trace │ {running} running · {waiting} waiting{queued} │ {}/{} step · {} play · {} 1×/4× · {} open · {} leave",
-            key(Action::StepBack),
-            key(Action::StepForward),
-            key(Action::Play),
-            key(Action::Speed),
-            key(Action::Open),
-            key(Action::Leave)
+        text = view(
+            Context::Trace,
+            "trace",
+            &[
+                (&[Action::StepBack, Action::StepForward], "step"),
+                (&[Action::Play], "play"),
+                (&[Action::Speed], "1×/4×"),
+                (&[Action::Open], "open"),
+                (&[Action::Leave], "leave"),
+            ],
         );
     }
     if app.mode == Mode::Search {

@@ -2,7 +2,6 @@
 //! activity; filtered by the `/` query language, sorted with `s`, marked with `m`.
 
 use super::{block, clip};
-use crate::model::ThreadStatus;
 use crate::tui::app::{App, Mode, Pane, SortOrder, TreeRow, short_id};
 use crate::tui::ui::Ui;
 use ratatui::Frame;
@@ -45,13 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         .map(|(at, row)| {
             let index = offset + at;
             let thread = &app.threads[row.index];
-            let (icon, style) = match thread.status {
-                ThreadStatus::Active => ("·", theme.fg("dim")),
-                ThreadStatus::Running => ("●", theme.fg("running")),
-                ThreadStatus::Queued => ("◌", theme.fg("waiting")),
-                ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
-                ThreadStatus::Closed => ("✓", theme.fg("dim")),
-            };
+            let (icon, style) = super::thread_icon(thread.status, theme);
             let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
             // Chips, each long and short, in the order they give way when the row is
             // narrow: titles win (they keep TITLE_ROOM characters), so chips shrink to
@@ -121,12 +114,11 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 (_, false) => "▾ ".to_string(),
                 (n, true) => format!("▸{n} "),
             };
-            let (badge, badge_style) = match row.below {
-                Some(ThreadStatus::RequiresAction) => (" ↳!", theme.fg("waiting")),
-                Some(ThreadStatus::Running) => (" ↳●", theme.fg("running")),
-                Some(ThreadStatus::Queued) => (" ↳◌", theme.fg("waiting")),
-                _ => ("", theme.fg("dim")),
-            };
+            // `below` is only ever a live status (waiting, running, queued).
+            let (badge, badge_style) = row.below.map_or((String::new(), Style::default()), |s| {
+                let (icon, style) = super::thread_icon(s, theme);
+                (format!(" ↳{icon}"), style)
+            });
             let title = format!(
                 "{}{fold}{}",
                 row.guides,

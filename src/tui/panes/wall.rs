@@ -3,7 +3,7 @@
 //! tool it is in. The cost of a frame is the tiles' tails, bounded, whatever the history.
 
 use super::{call_icon, clip};
-use crate::model::{Role, ThreadStatus, ToolCallStatus};
+use crate::model::{Role, ToolCallStatus};
 use crate::tui::app::{App, Tail, WALL_TILES};
 use crate::tui::markdown::wrap;
 use crate::tui::ui::Ui;
@@ -54,13 +54,7 @@ fn draw_tile(
     selected: bool,
 ) {
     let theme = &ui.theme;
-    let (icon, status_style) = match thread.status {
-        ThreadStatus::Active => ("·", theme.fg("dim")),
-        ThreadStatus::Running => ("●", theme.fg("running")),
-        ThreadStatus::Queued => ("◌", theme.fg("waiting")),
-        ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
-        ThreadStatus::Closed => ("✓", theme.fg("dim")),
-    };
+    let (icon, status_style) = super::thread_icon(thread.status, theme);
     let inner_width = area.width.saturating_sub(2) as usize;
     let assistant = clip(&app.assistant_name(&thread.assistant_id), 16);
     let title = thread
