@@ -10,6 +10,7 @@
 
 use crate::client::ServerEvent;
 use crate::model::{EventPayload, MessageStatus, Role, ToolCallStatus, ToolCallType};
+use crate::tui::panes::clip;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,17 +113,6 @@ enum At {
     Before,
 }
 
-fn one_line(text: &str, max: usize) -> String {
-    let line: String = crate::text::one_line_chars(text).take(max + 1).collect();
-    if line.chars().count() > max {
-        let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    } else {
-        line
-    }
-}
-
 fn call_status(status: ToolCallStatus) -> SpanStatus {
     match status {
         ToolCallStatus::InProgress => SpanStatus::Running,
@@ -198,7 +188,7 @@ pub fn build(
                 origin.get_or_insert(message.created_at);
                 let span = match message.role {
                     Role::User => {
-                        let label = format!("you: {}", one_line(&message.text(), 60));
+                        let label = format!("you: {}", clip(&message.text(), 60));
                         let span = new_span(
                             &mut spans,
                             SpanKind::User,
@@ -218,7 +208,7 @@ pub fn build(
                         let span = new_span(
                             &mut spans,
                             SpanKind::Reply,
-                            format!("reply by {}", one_line(&who, 24)),
+                            format!("reply by {}", clip(&who, 24)),
                             &e.thread_id,
                             Some(message.id.clone()),
                         );
@@ -247,9 +237,9 @@ pub fn build(
                 let call = &e.tool_call;
                 let label = match (call.kind, call.target_assistant_id.as_deref()) {
                     (ToolCallType::AgentRouting, Some(target)) => {
-                        format!("→ {}", one_line(&name(target), 24))
+                        format!("→ {}", clip(&name(target), 24))
                     }
-                    _ => one_line(&call.function.name, 40),
+                    _ => clip(&call.function.name, 40),
                 };
                 let span = new_span(
                     &mut spans,
@@ -278,7 +268,7 @@ pub fn build(
             EventPayload::Routing(e) => match calls.get(&e.tool_call_id) {
                 Some(&span) => {
                     spans[span].kind = SpanKind::Hop;
-                    spans[span].label = format!("→ {}", one_line(&name(&e.to_assistant_id), 24));
+                    spans[span].label = format!("→ {}", clip(&name(&e.to_assistant_id), 24));
                     spans[span].child_thread = Some(e.to_thread_id.clone());
                     threads.entry(e.to_thread_id.clone()).or_default().parent = Some(span);
                     At::Start(span)
@@ -323,7 +313,7 @@ pub fn build(
                     // Each model step's reasoning, where the reply kept it.
                     let list = steps.get(&reply).cloned().unwrap_or_default();
                     for (step, reasoning) in list.iter().zip(&message.reasoning) {
-                        let thought = one_line(&reasoning.text, 48);
+                        let thought = clip(&reasoning.text, 48);
                         if !thought.is_empty() {
                             spans[*step].label = format!("{}: {thought}", spans[*step].label);
                         }

@@ -3,7 +3,7 @@
 //! conversation and the routing graph as they were at that point.
 
 use super::*;
-use crate::model::{EventKind, EventPayload};
+use crate::model::EventPayload;
 use crate::tui::trace::{SpanKind, TraceView, build};
 use std::rc::Rc;
 
@@ -82,7 +82,7 @@ impl Trace {
         }
         let mut last = 0u64;
         for (k, event) in events.into_iter().enumerate() {
-            if is_delta(&event) {
+            if event.payload.kind().is_delta() {
                 continue;
             }
             if let Some(id) = event.id {
@@ -104,13 +104,6 @@ impl Trace {
             }
         }
     }
-}
-
-fn is_delta(event: &ServerEvent) -> bool {
-    matches!(
-        event.payload.kind(),
-        EventKind::MessageDelta | EventKind::ReasoningDelta | EventKind::ToolCallDelta
-    )
 }
 
 impl App {
@@ -142,7 +135,7 @@ impl App {
         let Some(trace) = self.trace.as_mut() else {
             return;
         };
-        if is_delta(event) || !trace.threads.contains(event.payload.thread_id()) {
+        if event.payload.kind().is_delta() || !trace.threads.contains(event.payload.thread_id()) {
             return;
         }
         trace.merge(vec![event.clone()]);
