@@ -173,10 +173,15 @@ pub fn flatten(threads: &[Thread], ordered: &[usize], folded: &HashSet<String>) 
     let mut below: HashMap<usize, Option<ThreadStatus>> = HashMap::new();
     let mut rows = Vec::with_capacity(ordered.len());
     let mut placed: HashSet<usize> = HashSet::new();
-    for &root in &roots {
-        status_below(root, threads, &children, &mut below, &mut HashSet::new());
+    // The roots in order, then any thread only reachable through a loop of parents
+    // (shown at the top, never lost).
+    for &i in roots.iter().chain(ordered) {
+        if placed.contains(&i) {
+            continue;
+        }
+        status_below(i, threads, &children, &mut below, &mut HashSet::new());
         push_rows(
-            root,
+            i,
             String::new(),
             threads,
             &children,
@@ -185,22 +190,6 @@ pub fn flatten(threads: &[Thread], ordered: &[usize], folded: &HashSet<String>) 
             &mut placed,
             &mut rows,
         );
-    }
-    // Threads only reachable through a loop of parents: shown at the top, never lost.
-    for &i in ordered {
-        if !placed.contains(&i) {
-            status_below(i, threads, &children, &mut below, &mut HashSet::new());
-            push_rows(
-                i,
-                String::new(),
-                threads,
-                &children,
-                &below,
-                folded,
-                &mut placed,
-                &mut rows,
-            );
-        }
     }
     rows
 }
