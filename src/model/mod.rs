@@ -471,6 +471,17 @@ pub struct LimitsView {
     pub provider_rate_limits: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+impl LimitsView {
+    /// Adds another project's (or runtime's) figures to these: tokens, cost and threads.
+    pub fn add(&mut self, more: &LimitsView) {
+        self.tokens_per_minute += more.tokens_per_minute;
+        self.tokens_used_last_minute += more.tokens_used_last_minute;
+        self.estimated_cost += more.estimated_cost;
+        self.running_threads += more.running_threads;
+        self.queued_threads += more.queued_threads;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

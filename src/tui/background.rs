@@ -55,17 +55,10 @@ pub(super) fn spawn_limits(
                     let Ok(limits) = client.limits(&project.id).await else {
                         continue;
                     };
-                    total = Some(match total {
-                        None => limits,
-                        Some(mut sum) => {
-                            sum.tokens_per_minute += limits.tokens_per_minute;
-                            sum.tokens_used_last_minute += limits.tokens_used_last_minute;
-                            sum.estimated_cost += limits.estimated_cost;
-                            sum.running_threads += limits.running_threads;
-                            sum.queued_threads += limits.queued_threads;
-                            sum
-                        }
-                    });
+                    match total.as_mut() {
+                        None => total = Some(limits),
+                        Some(sum) => sum.add(&limits),
+                    }
                 }
                 if let Some(total) = total {
                     if events.send(AppEvent::Limits(total)).is_err() {

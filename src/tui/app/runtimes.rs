@@ -151,11 +151,7 @@ impl App {
         let mut known = self.runtimes.iter().filter_map(|r| r.limits.clone());
         let mut sum = known.next()?;
         for more in known {
-            sum.tokens_per_minute += more.tokens_per_minute;
-            sum.tokens_used_last_minute += more.tokens_used_last_minute;
-            sum.estimated_cost += more.estimated_cost;
-            sum.running_threads += more.running_threads;
-            sum.queued_threads += more.queued_threads;
+            sum.add(&more);
         }
         Some(sum)
     }
