@@ -62,6 +62,20 @@ impl ServerEvent {
     }
 }
 
+/// An event as it came over SSE, decoded. A snapshot has no id of its own (it cannot be
+/// resumed from): its `id` is `None`.
+fn decoded(event: crate::sse::SseEvent) -> ServerEvent {
+    let id = event
+        .id
+        .as_deref()
+        .filter(|_| event.own_id)
+        .and_then(|id| id.parse::<u64>().ok());
+    ServerEvent {
+        id,
+        payload: EventPayload::decode(&event.event, &event.data),
+    }
+}
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -451,17 +465,7 @@ impl Client {
                 message: err.to_string(),
             })?;
             parser.feed(&bytes, &mut parsed);
-            for event in parsed.drain(..) {
-                let id = event
-                    .id
-                    .as_deref()
-                    .filter(|_| event.own_id)
-                    .and_then(|id| id.parse::<u64>().ok());
-                events.push(ServerEvent {
-                    id,
-                    payload: EventPayload::decode(&event.event, &event.data),
-                });
-            }
+            events.extend(parsed.drain(..).map(decoded));
             if events.len() >= limit {
                 events.truncate(limit);
                 break;
@@ -513,16 +517,13 @@ impl Client {
                                     failures = 0;
                                     backoff = Duration::from_millis(100);
                                     parser.feed(&bytes, &mut parsed);
-                                    for event in parsed.drain(..) {
-                                        // A snapshot has no id of its own: it cannot be resumed from.
-                                        let id = event.id.as_deref().filter(|_| event.own_id).and_then(|id| id.parse::<u64>().ok());
-                                        if id.is_some() {
-                                            last_id = id;
+                                    for event in parsed.drain(..).map(decoded) {
+                                        if event.id.is_some() {
+                                            last_id = event.id;
                                         }
-                                        let payload = EventPayload::decode(&event.event, &event.data);
-                                        saw_done |= payload.kind() == EventKind::Done;
+                                        saw_done |= event.payload.kind() == EventKind::Done;
                                         received += 1;
-                                        yield Ok(ServerEvent { id, payload });
+                                        yield Ok(event);
                                     }
                                 }
                                 Some(Err(err)) => {
