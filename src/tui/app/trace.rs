@@ -72,6 +72,29 @@ impl Trace {
 
     /// Adds events (a thread's log, or live ones), keeping id order and no duplicate.
     fn merge(&mut self, events: Vec<ServerEvent>) {
+        let events: Vec<ServerEvent> = events
+            .into_iter()
+            .filter(|e| !e.payload.kind().is_delta())
+            .collect();
+        // A live event (or any run of them) newer than all kept: appended as it is, so a
+        // trace that follows a run costs each event its own size, not the trace's.
+        let newest = self.events.iter().rev().find_map(|e| e.id).unwrap_or(0);
+        let appended = events.iter().all(|e| e.id.is_some())
+            && events
+                .first()
+                .and_then(|e| e.id)
+                .is_none_or(|first| first > newest)
+            && events.windows(2).all(|w| w[0].id < w[1].id);
+        if appended {
+            for event in events {
+                if self.events.len() >= TRACE_EVENTS {
+                    break;
+                }
+                follow_routing(&mut self.threads, &event);
+                self.events.push(event);
+            }
+            return;
+        }
         let mut known: HashSet<u64> = self.events.iter().filter_map(|e| e.id).collect();
         // An event without an id (a snapshot of a reply) goes after the last one before it.
         let mut keyed: Vec<((u64, usize), ServerEvent)> = Vec::new();
@@ -82,9 +105,6 @@ impl Trace {
         }
         let mut last = 0u64;
         for (k, event) in events.into_iter().enumerate() {
-            if event.payload.kind().is_delta() {
-                continue;
-            }
             if let Some(id) = event.id {
                 if !known.insert(id) {
                     continue;
@@ -97,11 +117,16 @@ impl Trace {
         keyed.truncate(TRACE_EVENTS);
         self.events = keyed.into_iter().map(|(_, e)| e).collect();
         for event in &self.events {
-            if let EventPayload::Routing(r) = &event.payload {
-                if self.threads.len() < TRACE_THREADS {
-                    self.threads.insert(r.to_thread_id.clone());
-                }
-            }
+            follow_routing(&mut self.threads, event);
+        }
+    }
+}
+
+/// A routing event: the trace follows the thread it opened too.
+fn follow_routing(threads: &mut HashSet<String>, event: &ServerEvent) {
+    if let EventPayload::Routing(r) = &event.payload {
+        if threads.len() < TRACE_THREADS {
+            threads.insert(r.to_thread_id.clone());
         }
     }
 }
