@@ -19,6 +19,9 @@ pub struct Trace {
     pub events: Vec<ServerEvent>,
     pub threads: HashSet<String>,
     pub loading: bool,
+    /// Live events that came while the logs load (any thread's: which threads the trace
+    /// follows is known once the logs show their routing), merged after them.
+    arrived: Vec<ServerEvent>,
     pub error: Option<String>,
     /// The row under the cursor.
     pub selected: usize,
@@ -48,6 +51,7 @@ impl Trace {
             root,
             events: Vec::new(),
             loading: true,
+            arrived: Vec::new(),
             error: None,
             selected: 0,
             replay: None,
@@ -68,6 +72,13 @@ impl Trace {
     /// How far the trace is shown: all of it, or up to the replay's cursor.
     pub fn upto(&self) -> usize {
         self.replay.as_ref().map_or(self.events.len(), |r| r.cursor)
+    }
+
+    /// A live event, kept when it is about one of the traced threads.
+    fn feed(&mut self, event: ServerEvent) {
+        if self.threads.contains(event.payload.thread_id()) {
+            self.merge(vec![event]);
+        }
     }
 
     /// Adds events (a thread's log, or live ones), keeping id order and no duplicate.
@@ -153,6 +164,9 @@ impl App {
             Ok(events) => trace.merge(events),
             Err(err) => trace.error = Some(err),
         }
+        for event in std::mem::take(&mut trace.arrived) {
+            trace.feed(event);
+        }
     }
 
     /// A live event: part of the trace when it is about one of its threads.
@@ -160,10 +174,16 @@ impl App {
         let Some(trace) = self.trace.as_mut() else {
             return;
         };
-        if event.payload.kind().is_delta() || !trace.threads.contains(event.payload.thread_id()) {
+        if event.payload.kind().is_delta() {
             return;
         }
-        trace.merge(vec![event.clone()]);
+        if trace.loading {
+            if trace.arrived.len() < TRACE_EVENTS {
+                trace.arrived.push(event.clone());
+            }
+            return;
+        }
+        trace.feed(event.clone());
     }
 
     /// The trace as drawn: built again only when events arrive or the replay moves.

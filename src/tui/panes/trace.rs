@@ -345,6 +345,41 @@ mod tests {
     }
 
     #[test]
+    fn live_events_join_a_loaded_trace_once_each_and_in_order() {
+        let mut app = routed_workspace();
+        let root = app
+            .visible_threads()
+            .iter()
+            .position(|t| t.id == "thread_0456")
+            .unwrap();
+        app.selected = root;
+        app.act(Action::Trace);
+        let events = routed_run_events();
+        // The log up to the routing, while the live stream already brought later events
+        // and brings some twice.
+        for event in &events[9..12] {
+            app.apply(AppEvent::Server(event.clone()));
+        }
+        app.apply(AppEvent::TraceLoaded {
+            root: "thread_0456".into(),
+            events: Ok(events[..10].to_vec()),
+        });
+        for event in &events[11..] {
+            app.apply(AppEvent::Server(event.clone()));
+        }
+        let kept: Vec<Option<u64>> = app
+            .trace
+            .as_ref()
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        let all: Vec<Option<u64>> = events.iter().map(|e| e.id).collect();
+        assert_eq!(kept, all);
+    }
+
+    #[test]
     fn enter_on_a_hop_opens_the_routed_thread() {
         let mut app = traced();
         for _ in 0..4 {
