@@ -50,6 +50,15 @@ pub(super) struct RoutingCache {
 }
 
 /// What an edge's label says: how many messages it carried (nothing when only declared).
+/// The width of [`edge_label`], worked out without making it (the layout's cache key
+/// reads it every frame).
+fn edge_label_width(edge: &Edge) -> u16 {
+    match edge.count {
+        0 => 0,
+        n => 1 + n.ilog10() as u16 + 1,
+    }
+}
+
 pub fn edge_label(edge: &Edge) -> String {
     if edge.count == 0 {
         String::new()
@@ -73,7 +82,7 @@ impl App {
                 .hash(&mut hasher);
         }
         for (key, edge) in &self.edges {
-            (key, edge_label(edge).chars().count()).hash(&mut hasher);
+            (key, edge_label_width(edge)).hash(&mut hasher);
         }
         let key = hasher.finish();
         let mut cache = self.routing.borrow_mut();
@@ -145,10 +154,7 @@ impl App {
             .map(|e| EdgeSpec {
                 from: e.from,
                 to: e.to,
-                label_width: self
-                    .edges
-                    .get(&e.key)
-                    .map_or(0, |edge| edge_label(edge).chars().count() as u16),
+                label_width: self.edges.get(&e.key).map_or(0, edge_label_width),
             })
             .collect();
         let full = layout(&specs(2), &edge_specs);
@@ -220,5 +226,25 @@ impl App {
             crate::text::one_line_chars(&node.name).collect::<String>()
         ));
         effects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_labels_width_is_the_label_s() {
+        for count in [0, 1, 9, 10, 99, 100, 12_345, u32::MAX] {
+            let edge = Edge {
+                count,
+                in_flight: 0,
+            };
+            assert_eq!(
+                usize::from(edge_label_width(&edge)),
+                edge_label(&edge).chars().count(),
+                "{count}"
+            );
+        }
     }
 }
