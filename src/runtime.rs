@@ -30,6 +30,8 @@ pub struct RuntimeOptions {
     pub header_timeout: Duration,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
+    /// Keep the state in PostgreSQL rather than the data dir's sled database.
+    pub database_url: Option<String>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -79,6 +81,7 @@ impl RuntimeOptions {
             sse_keepalive: Duration::from_secs(15),
             header_timeout: HEADER_TIMEOUT,
             tls: None,
+            database_url: None,
         }
     }
 }
@@ -231,7 +234,10 @@ impl Runtime {
     pub async fn start(options: RuntimeOptions) -> Result<Runtime> {
         let data_dir = options.data_dir;
         create_private_dir(&data_dir)?;
-        let store = Store::open(&data_dir)?;
+        let store = match &options.database_url {
+            Some(url) => Store::open_postgres(&data_dir, url, true)?,
+            None => Store::open(&data_dir)?,
+        };
         let admin_key = ensure_admin_key(&data_dir)?;
         let engine = Engine::new(store, options.config, options.engine)?;
         let recovery = engine.recover()?;

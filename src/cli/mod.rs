@@ -72,6 +72,25 @@ pub enum Command {
         /// Serve plain HTTP on an address other machines reach (keys travel in clear)
         #[arg(long)]
         insecure_listen: bool,
+        /// Keep the state in PostgreSQL (postgres://USER@HOST:PORT/DB) instead of the
+        /// data dir's embedded database; the data dir keeps uploaded files' contents
+        #[arg(
+            long,
+            env = "AGENTDECK_DATABASE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        database_url: Option<String>,
+    },
+    /// Copy a data dir's embedded database into PostgreSQL (safe to run again: it adds
+    /// what is missing and checks every record)
+    Migrate {
+        /// The data dir to copy (no `serve` may be running on it)
+        #[arg(long, value_name = "DATA_DIR")]
+        from: PathBuf,
+        /// The PostgreSQL database to copy into (no node may be serving it)
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
     /// API keys
     #[command(subcommand)]
@@ -395,6 +414,7 @@ pub struct Listen {
     pub addr: SocketAddr,
     pub tls: Option<crate::runtime::TlsFiles>,
     pub insecure: bool,
+    pub database_url: Option<String>,
 }
 
 pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
@@ -425,13 +445,14 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
         tls: listen.tls,
         announce: true,
         seed_threads: true,
+        database_url: listen.database_url,
         ..RuntimeOptions::new(dir.clone(), load_config(global)?)
     })
     .await?;
     eprintln!(
-        "agentdeck serve: {} (data dir {}; admin key in {})",
+        "agentdeck serve: {} (state in {}; admin key in {})",
         runtime.url(),
-        dir.display(),
+        runtime.engine().store().location(),
         if std::env::var_os("AGENTDECK_ADMIN_KEY").is_some() {
             "AGENTDECK_ADMIN_KEY".to_string()
         } else {
@@ -442,6 +463,57 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
     eprintln!("agentdeck serve: stopping");
     runtime.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `agentdeck migrate --from DATA_DIR --to URL`.
+fn migrate(from: &Path, to: &str) -> Result<ExitCode> {
+    use crate::store::Store;
+    if !from.join("db").exists() {
+        bail!(
+            "{} holds no agentdeck database (no db/ in it)",
+            from.display()
+        );
+    }
+    let source = Store::open(from).with_context(|| format!("cannot open {}", from.display()))?;
+    let target = Store::open_postgres(from, to, true).context("cannot open the target database")?;
+    eprintln!("copying {} into {}", from.display(), target.location());
+    let report = source.copy_into(&target, &mut |tree, copied| {
+        eprintln!("  {tree}: {copied} records read");
+    })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<16} {:>10} {:>10} {:>10}",
+        "tree", "source", "added", "verified"
+    )?;
+    for tree in &report {
+        writeln!(
+            out,
+            "{:<16} {:>10} {:>10} {:>10}",
+            tree.name, tree.source, tree.added, tree.verified
+        )?;
+    }
+    let differing: Vec<_> = report.iter().filter(|t| t.verified != t.source).collect();
+    if differing.is_empty() {
+        eprintln!(
+            "done: every record of {} is in {}. Uploaded files' contents stay in {}/files: \
+             serve with this data dir, or copy that folder to the node's.",
+            from.display(),
+            target.location(),
+            from.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for tree in differing {
+            eprintln!(
+                "error: {}: {} of {} records are not in the target as in the source (changed there since?)",
+                tree.name,
+                tree.source - tree.verified,
+                tree.source
+            );
+        }
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 async fn wait_for_stop_signal() {
@@ -460,11 +532,15 @@ async fn wait_for_stop_signal() {
 }
 
 pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> {
+    if let Command::Migrate { from, to } = &command {
+        return migrate(from, to);
+    }
     if let Command::Serve {
         listen,
         tls_cert,
         tls_key,
         insecure_listen,
+        database_url,
     } = command
     {
         let tls = tls_cert
@@ -476,6 +552,7 @@ pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> 
                 addr: listen,
                 tls,
                 insecure: insecure_listen,
+                database_url,
             },
         )
         .await;
@@ -491,6 +568,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
     let mut out = std::io::stdout().lock();
     match command {
         Command::Serve { .. } => bail!("`serve` runs a server; it is not a client command"),
+        Command::Migrate { .. } => bail!("`migrate` works on storage; it is not a client command"),
         Command::Keys(KeysCommand::Create { project, name }) => {
             let key = client.create_key(&project, name).await?;
             eprintln!(

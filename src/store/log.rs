@@ -7,9 +7,10 @@
 //! parts are folded into the message and deleted. A crash leaves the message plus its
 //! parts, which recovery folds the same way.
 
-use super::{Store, StoreResult, decode, encode, prefix_end};
+use super::{Store, StoreResult, decode, encode, kv, prefix_end};
 use crate::model::{LoggedEvent, Message, ReasoningStep};
 use serde::{Deserialize, Serialize};
+use std::ops::Bound;
 
 /// One fragment of a streaming reply, as the committer appends it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -65,11 +66,15 @@ fn part_prefix(message_id: &str) -> Vec<u8> {
     key
 }
 
+fn event_id(key: &[u8]) -> u64 {
+    u64::from_be_bytes(key.try_into().unwrap_or([0; 8]))
+}
+
 impl Store {
     /// The highest event id ever handed out may be above the last one logged (deltas are
     /// not logged): ids are reserved in blocks, and a restart continues above the block.
     pub fn event_id_floor(&self) -> StoreResult<u64> {
-        let reserved = match self.inner.meta.get(RESERVED_KEY)? {
+        let reserved = match self.inner.meta.get(RESERVED_KEY.as_bytes())? {
             Some(bytes) => decode::<u64>("meta", RESERVED_KEY.as_bytes(), &bytes)?,
             None => 0,
         };
@@ -79,37 +84,34 @@ impl Store {
     /// Records that ids up to `upto` may be in use. Durable with the next flush, which
     /// comes before any event with such an id is shown to anyone.
     pub fn reserve_event_ids(&self, upto: u64) -> StoreResult<()> {
-        self.inner.meta.insert(RESERVED_KEY, encode(&upto)?)?;
-        Ok(())
+        self.inner
+            .meta
+            .insert(RESERVED_KEY.as_bytes(), &encode(&upto)?)
     }
 
     pub fn last_logged_event_id(&self) -> StoreResult<u64> {
-        Ok(match self.inner.events.last()? {
-            Some((key, _)) => u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8])),
-            None => 0,
-        })
-    }
-
-    pub fn first_logged_event_id(&self) -> StoreResult<Option<u64>> {
         Ok(self
             .inner
             .events
-            .first()?
-            .map(|(key, _)| u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8]))))
+            .last()?
+            .map_or(0, |(key, _)| event_id(&key)))
+    }
+
+    pub fn first_logged_event_id(&self) -> StoreResult<Option<u64>> {
+        Ok(self.inner.events.first()?.map(|(key, _)| event_id(&key)))
     }
 
     pub fn log_event(&self, event: &LoggedEvent) -> StoreResult<()> {
         self.inner
             .events
-            .insert(event.id.to_be_bytes(), encode(event)?)?;
-        Ok(())
+            .insert(&event.id.to_be_bytes(), &encode(event)?)
     }
 
     /// Remembers where a message's events begin, so its stream replays from there.
     pub fn note_message_start(&self, message_id: &str, event_id: u64) -> StoreResult<()> {
-        let _ = self.inner.message_events.compare_and_swap(
+        self.inner.message_events.compare_and_swap(
             message_id.as_bytes(),
-            None as Option<&[u8]>,
+            None,
             Some(&event_id.to_be_bytes()[..]),
         )?;
         Ok(())
@@ -127,28 +129,20 @@ impl Store {
         }
         let start = after.saturating_add(1).to_be_bytes();
         let end = upto.to_be_bytes();
+        let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
         self.inner
             .events
-            .range(start..=end)
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode("events", &key, &value)
-            })
+            .range(range, false, limit)?
+            .into_iter()
+            .map(|(key, value)| decode("events", &key, &value))
             .collect()
     }
 
     /// The retention rule: drops logged events with ids below `keep_from`.
     pub fn prune_events_before(&self, keep_from: u64) -> StoreResult<usize> {
-        let mut removed = 0;
-        let end = keep_from.to_be_bytes();
-        let mut batch = sled::Batch::default();
-        for key in self.inner.events.range(..end).keys() {
-            batch.remove(key?);
-            removed += 1;
-        }
-        self.inner.events.apply_batch(batch)?;
-        Ok(removed)
+        self.inner
+            .events
+            .remove_range(None, &keep_from.to_be_bytes())
     }
 
     /// The id of the first event of a message, if any was logged.
@@ -157,7 +151,7 @@ impl Store {
             .inner
             .message_events
             .get(message_id.as_bytes())?
-            .map(|bytes| u64::from_be_bytes(bytes.as_ref().try_into().unwrap_or([0; 8]))))
+            .map(|bytes| event_id(&bytes)))
     }
 
     /// Appends a streamed fragment to a reply in progress; `seq` orders its parts.
@@ -169,8 +163,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut key = part_prefix(message_id);
         key.extend_from_slice(&seq.to_be_bytes());
-        self.inner.reply_parts.insert(key, encode(part)?)?;
-        Ok(())
+        self.inner.reply_parts.insert(&key, &encode(part)?)
     }
 
     /// Writes a message whole (insert or update) and drops the parts it now contains.
@@ -182,15 +175,7 @@ impl Store {
     pub(super) fn drop_reply_parts(&self, message_id: &str) -> StoreResult<()> {
         let prefix = part_prefix(message_id);
         let end = prefix_end(&prefix);
-        let mut batch = sled::Batch::default();
-        let mut any = false;
-        for key in self.inner.reply_parts.range(prefix..end).keys() {
-            batch.remove(key?);
-            any = true;
-        }
-        if any {
-            self.inner.reply_parts.apply_batch(batch)?;
-        }
+        self.inner.reply_parts.remove_range(Some(&prefix), &end)?;
         Ok(())
     }
 
@@ -200,11 +185,13 @@ impl Store {
             return Ok(message);
         }
         let prefix = part_prefix(&message.id);
-        for entry in self.inner.reply_parts.scan_prefix(&prefix) {
-            let (key, value) = entry?;
-            let part: ReplyPart = decode("reply_parts", &key, &value)?;
-            part.apply(&mut message);
-        }
+        self.inner
+            .reply_parts
+            .scan_prefix(&prefix, false, 256, |(key, value)| {
+                let part: ReplyPart = decode("reply_parts", &key, &value)?;
+                part.apply(&mut message);
+                Ok(true)
+            })?;
         Ok(message)
     }
 
@@ -213,10 +200,9 @@ impl Store {
     pub(super) fn drop_stray_parts(&self) -> StoreResult<()> {
         let mut last: Option<Vec<u8>> = None;
         let mut stray = Vec::new();
-        for key in self.inner.reply_parts.iter().keys() {
-            let key = key?;
+        for key in self.inner.reply_parts.range_keys(kv::ALL, usize::MAX)? {
             let Some(slash) = key.iter().position(|b| *b == b'/') else {
-                stray.push(key.to_vec());
+                self.inner.reply_parts.remove(&key)?;
                 continue;
             };
             let id = key[..slash].to_vec();
@@ -229,18 +215,20 @@ impl Store {
                 .message_record(&id)?
                 .is_some_and(|m| !m.status.is_final());
             if !live {
-                stray.push(id.into_bytes());
+                stray.push(id);
             }
         }
         for id in stray {
-            self.drop_reply_parts(&String::from_utf8_lossy(&id))?;
+            self.drop_reply_parts(&id)?;
         }
         Ok(())
     }
 
     /// Makes every write so far durable, on the calling thread.
     pub fn flush_blocking(&self) -> StoreResult<()> {
-        self.inner.db.flush()?;
+        if let super::Backend::Sled(db) = &self.inner.backend {
+            db.flush()?;
+        }
         Ok(())
     }
 }

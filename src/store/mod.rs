@@ -5,10 +5,19 @@
 //! 10,000+ of them needs no disk reads. Messages are never loaded in bulk: open time does
 //! not depend on how many there are.
 
+mod copy;
+mod kv;
 mod log;
+mod pg;
+#[cfg(test)]
+mod tests;
 mod threads;
 
+pub use copy::TreeCopy;
 pub use log::ReplyPart;
+pub use pg::CALL_TIMEOUT as DATABASE_CALL_TIMEOUT;
+
+use kv::Tree;
 
 use crate::model::memory::MemoryState;
 use crate::model::{
@@ -17,6 +26,7 @@ use crate::model::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use threads::ThreadIndex;
@@ -44,6 +54,13 @@ pub enum StoreError {
     Encode(serde_json::Error),
     #[error("file storage: {0}")]
     Io(#[from] std::io::Error),
+    /// The database cannot be reached now; the same call may work once it is back.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the database refused: {0}")]
+    Postgres(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -53,30 +70,36 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// What the trees are kept in.
+enum Backend {
+    Sled(sled::Db),
+    Postgres(std::sync::Arc<pg::PgDb>),
+}
+
 struct Inner {
-    db: sled::Db,
-    meta: sled::Tree,
-    projects: sled::Tree,
-    keys: sled::Tree,
-    assistants: sled::Tree,
-    threads: sled::Tree,
-    messages: sled::Tree,
-    message_loc: sled::Tree,
-    inflight: sled::Tree,
+    backend: Backend,
+    meta: Tree,
+    projects: Tree,
+    keys: Tree,
+    assistants: Tree,
+    threads: Tree,
+    messages: Tree,
+    message_loc: Tree,
+    inflight: Tree,
     /// Structural events by id (deltas are not logged: see `log`).
-    events: sled::Tree,
-    message_events: sled::Tree,
+    events: Tree,
+    message_events: Tree,
     /// Fragments streamed into replies in progress since they were last written whole.
-    reply_parts: sled::Tree,
-    usage: sled::Tree,
+    reply_parts: Tree,
+    usage: Tree,
     /// Thread memory (summary, index of past turns), by thread id.
-    memory: sled::Tree,
+    memory: Tree,
     /// Uploaded files' metadata, by id (contents in `DATA_DIR/files/ID`).
-    files: sled::Tree,
+    files: Tree,
     /// Vector stores (their chunks live in the search index), by id.
-    vector_stores: sled::Tree,
+    vector_stores: Tree,
     /// A thread's own vector store id, by thread id (a run looks it up at its start).
-    thread_stores: sled::Tree,
+    thread_stores: Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -158,8 +181,29 @@ impl Store {
                 }
                 _ => StoreError::Sled(err),
             })?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
+        Store::assemble(Backend::Sled(db.clone()), dir, |name| {
+            Ok(Tree::Sled(db.open_tree(name)?))
+        })
+    }
+
+    /// Opens the store on PostgreSQL (`url`), applying the migrations it lacks; `dir`
+    /// keeps what lives beside the database (uploaded files' contents, tool scratch
+    /// dirs). `sole`: this node runs alone on the database, and takes a lock that keeps
+    /// a second node out.
+    pub fn open_postgres(dir: &Path, url: &str, sole: bool) -> StoreResult<Store> {
+        let db = pg::PgDb::connect(url, sole)?;
+        Store::assemble(Backend::Postgres(db.clone()), dir, |name| {
+            Ok(Tree::Pg(pg::PgTree::new(&db, name)))
+        })
+    }
+
+    fn assemble(
+        backend: Backend,
+        dir: &Path,
+        tree: impl Fn(&'static str) -> StoreResult<Tree>,
+    ) -> StoreResult<Store> {
+        let meta = tree("meta")?;
+        match meta.get(b"schema_version")? {
             Some(bytes) => {
                 let found: u64 = decode("meta", b"schema_version", &bytes)?;
                 if found > SCHEMA_VERSION {
@@ -167,32 +211,32 @@ impl Store {
                 }
             }
             None => {
-                meta.insert("schema_version", encode(&SCHEMA_VERSION)?)?;
+                meta.insert(b"schema_version", &encode(&SCHEMA_VERSION)?)?;
             }
         }
         let inner = Inner {
             meta,
-            projects: db.open_tree("projects")?,
-            keys: db.open_tree("api_keys")?,
-            assistants: db.open_tree("assistants")?,
-            threads: db.open_tree("threads")?,
-            messages: db.open_tree("messages")?,
-            message_loc: db.open_tree("message_loc")?,
-            inflight: db.open_tree("inflight")?,
-            events: db.open_tree("events")?,
-            message_events: db.open_tree("message_events")?,
-            reply_parts: db.open_tree("reply_parts")?,
-            usage: db.open_tree("usage")?,
-            memory: db.open_tree("memory")?,
-            files: db.open_tree("files")?,
-            vector_stores: db.open_tree("vector_stores")?,
-            thread_stores: db.open_tree("thread_stores")?,
+            projects: tree("projects")?,
+            keys: tree("api_keys")?,
+            assistants: tree("assistants")?,
+            threads: tree("threads")?,
+            messages: tree("messages")?,
+            message_loc: tree("message_loc")?,
+            inflight: tree("inflight")?,
+            events: tree("events")?,
+            message_events: tree("message_events")?,
+            reply_parts: tree("reply_parts")?,
+            usage: tree("usage")?,
+            memory: tree("memory")?,
+            files: tree("files")?,
+            vector_stores: tree("vector_stores")?,
+            thread_stores: tree("thread_stores")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
             flush_done: tokio::sync::Mutex::new(0),
             dir: dir.to_path_buf(),
-            db,
+            backend,
         };
         let store = Store {
             inner: Arc::new(inner),
@@ -202,11 +246,25 @@ impl Store {
         Ok(store)
     }
 
-    /// Makes every write made before this call durable.
-    ///
-    /// Bytes the database takes on disk (0 when sled cannot tell).
+    /// Bytes the database takes on disk (0 when it cannot tell).
     pub fn size_on_disk(&self) -> u64 {
-        self.inner.db.size_on_disk().unwrap_or(0)
+        match &self.inner.backend {
+            Backend::Sled(db) => db.size_on_disk().unwrap_or(0),
+            Backend::Postgres(db) => db.size_on_disk().unwrap_or(0),
+        }
+    }
+
+    /// Where the state lives, for messages: the data dir, or the database's address.
+    pub fn location(&self) -> String {
+        match &self.inner.backend {
+            Backend::Sled(_) => self.inner.dir.display().to_string(),
+            Backend::Postgres(db) => format!("postgres://{}", db.name()),
+        }
+    }
+
+    /// Whether the state is in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.backend, Backend::Postgres(_))
     }
 
     /// The data dir: files that live beside the database (tool scratch dirs) go here.
@@ -214,12 +272,18 @@ impl Store {
         &self.inner.dir
     }
 
+    /// Makes every write made before this call durable. On PostgreSQL each write
+    /// committed as it was made, so there is nothing left to do.
+    ///
     /// One flush runs at a time, and callers that arrive while it runs share the next
     /// one (group commit): many replies completing together cost one fsync, not one each.
     /// sled's own `flush_async` is not used: concurrent calls of it deadlock sled 0.34's
     /// IO pool (spacejam/sled#1308, fixed only on its unreleased main branch).
     pub async fn flush(&self) -> StoreResult<()> {
         use std::sync::atomic::Ordering;
+        let Backend::Sled(db) = &self.inner.backend else {
+            return Ok(());
+        };
         let ticket = self.inner.flush_requested.fetch_add(1, Ordering::SeqCst) + 1;
         let mut done = self.inner.flush_done.lock().await;
         if *done >= ticket {
@@ -228,7 +292,7 @@ impl Store {
         // Every request handed out so far was made after its writes, so this flush,
         // which starts now, covers them all.
         let covers = self.inner.flush_requested.load(Ordering::SeqCst);
-        let db = self.inner.db.clone();
+        let db = db.clone();
         match tokio::task::spawn_blocking(move || db.flush()).await {
             Ok(result) => {
                 result?;
@@ -245,7 +309,7 @@ impl Store {
 
     fn get<T: DeserializeOwned>(
         &self,
-        tree: &sled::Tree,
+        tree: &Tree,
         name: &'static str,
         key: &[u8],
     ) -> StoreResult<Option<T>> {
@@ -255,28 +319,21 @@ impl Store {
         }
     }
 
-    fn all<T: DeserializeOwned>(
-        &self,
-        tree: &sled::Tree,
-        name: &'static str,
-    ) -> StoreResult<Vec<T>> {
-        tree.iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(name, &key, &value)
-            })
+    fn all<T: DeserializeOwned>(&self, tree: &Tree, name: &'static str) -> StoreResult<Vec<T>> {
+        tree.range(kv::ALL, false, usize::MAX)?
+            .into_iter()
+            .map(|(key, value)| decode(name, &key, &value))
             .collect()
     }
 
     // --- meta --------------------------------------------------------------------------
 
     pub fn meta_flag(&self, name: &str) -> StoreResult<bool> {
-        Ok(self.inner.meta.contains_key(name)?)
+        self.inner.meta.contains_key(name.as_bytes())
     }
 
     pub fn set_meta_flag(&self, name: &str) -> StoreResult<()> {
-        self.inner.meta.insert(name, b"1".as_slice())?;
-        Ok(())
+        self.inner.meta.insert(name.as_bytes(), b"1")
     }
 
     // --- projects and keys ---------------------------------------------------------------
@@ -296,7 +353,9 @@ impl Store {
             out.sync_all()?;
         }
         std::fs::rename(&temporary, &path)?;
-        self.inner.files.insert(file.id.as_bytes(), encode(file)?)?;
+        self.inner
+            .files
+            .insert(file.id.as_bytes(), &encode(file)?)?;
         Ok(())
     }
 
@@ -335,7 +394,7 @@ impl Store {
     pub fn put_vector_store(&self, store: &crate::model::VectorStore) -> StoreResult<()> {
         self.inner
             .vector_stores
-            .insert(store.id.as_bytes(), encode(store)?)?;
+            .insert(store.id.as_bytes(), &encode(store)?)?;
         if let Some(thread_id) = &store.thread_id {
             self.inner
                 .thread_stores
@@ -396,7 +455,7 @@ impl Store {
     pub fn put_project(&self, project: &Project) -> StoreResult<()> {
         self.inner
             .projects
-            .insert(project.id.as_bytes(), encode(project)?)?;
+            .insert(project.id.as_bytes(), &encode(project)?)?;
         Ok(())
     }
 
@@ -411,7 +470,7 @@ impl Store {
     pub fn put_key(&self, secret_hash: &str, record: &ApiKeyRecord) -> StoreResult<()> {
         self.inner
             .keys
-            .insert(secret_hash.as_bytes(), encode(record)?)?;
+            .insert(secret_hash.as_bytes(), &encode(record)?)?;
         Ok(())
     }
 
@@ -424,7 +483,7 @@ impl Store {
     pub fn put_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         self.inner
             .assistants
-            .insert(assistant.id.as_bytes(), encode(assistant)?)?;
+            .insert(assistant.id.as_bytes(), &encode(assistant)?)?;
         Ok(())
     }
 
@@ -444,8 +503,7 @@ impl Store {
 
     fn load_thread_index(&self) -> StoreResult<()> {
         let mut index = ThreadIndex::default();
-        for entry in self.inner.threads.iter() {
-            let (key, value) = entry?;
+        for (key, value) in self.inner.threads.range(kv::ALL, false, usize::MAX)? {
             let record: threads::ThreadRecord = decode("threads", &key, &value)?;
             index.insert(record.thread, record.activity);
         }
@@ -476,7 +534,7 @@ impl Store {
         let record = threads::ThreadRecordRef { thread, activity };
         self.inner
             .threads
-            .insert(thread.id.as_bytes(), encode(&record)?)?;
+            .insert(thread.id.as_bytes(), &encode(&record)?)?;
         index.insert(thread.clone(), activity);
         Ok(())
     }
@@ -511,12 +569,13 @@ impl Store {
             *next += 1;
             return Ok(seq);
         }
+        let prefix = message_prefix(thread_id);
         let last = self
             .inner
             .messages
-            .scan_prefix(message_prefix(thread_id))
-            .next_back()
-            .transpose()?;
+            .range(kv::between(&prefix, &prefix_end(&prefix)), true, 1)?
+            .into_iter()
+            .next();
         let seq = match last {
             Some((key, _)) => {
                 let tail: [u8; 8] = key[key.len() - 8..].try_into().unwrap_or([0; 8]);
@@ -543,7 +602,7 @@ impl Store {
                 .inflight
                 .insert(message.id.as_bytes(), key.as_slice())?;
         }
-        self.inner.messages.insert(key, encode(message)?)?;
+        self.inner.messages.insert(&key, &encode(message)?)?;
         Ok(())
     }
 
@@ -551,7 +610,9 @@ impl Store {
         let Some(key) = self.inner.message_loc.get(message.id.as_bytes())? else {
             return self.insert_message(message);
         };
-        self.inner.messages.insert(key.as_ref(), encode(message)?)?;
+        self.inner
+            .messages
+            .insert(key.as_ref(), &encode(message)?)?;
         if message.status.is_final() {
             self.inner.inflight.remove(message.id.as_bytes())?;
         }
@@ -594,23 +655,18 @@ impl Store {
             None => None,
         };
         let range = match (&cursor, ascending) {
-            (Some(key), true) => {
-                let mut start = key.clone();
-                start.push(0);
-                self.inner.messages.range(start..end)
-            }
-            (Some(key), false) => self.inner.messages.range(prefix.clone()..key.clone()),
-            (None, _) => self.inner.messages.range(prefix.clone()..end),
+            (Some(key), true) => (Bound::Excluded(key.as_slice()), Bound::Excluded(&end[..])),
+            (Some(key), false) => kv::between(&prefix, key),
+            (None, _) => kv::between(&prefix, &end),
         };
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if ascending {
-            Box::new(range)
-        } else {
-            Box::new(range.rev())
-        };
+        // One more than the page, to tell whether another follows.
+        let entries = self
+            .inner
+            .messages
+            .range(range, !ascending, limit.saturating_add(1))?;
         let mut page = Vec::with_capacity(limit.min(1000));
         let mut has_more = false;
-        for entry in iter {
-            let (key, value) = entry?;
+        for (key, value) in entries {
             if page.len() == limit {
                 has_more = true;
                 break;
@@ -627,19 +683,18 @@ impl Store {
         thread_id: &str,
         wanted: impl Fn(&Message) -> bool,
     ) -> StoreResult<Option<Message>> {
-        for entry in self
-            .inner
+        let mut found = None;
+        self.inner
             .messages
-            .scan_prefix(message_prefix(thread_id))
-            .rev()
-        {
-            let (key, value) = entry?;
-            let message = self.with_parts(decode("messages", &key, &value)?)?;
-            if wanted(&message) {
-                return Ok(Some(message));
-            }
-        }
-        Ok(None)
+            .scan_prefix(&message_prefix(thread_id), true, 16, |(key, value)| {
+                let message = self.with_parts(decode("messages", &key, &value)?)?;
+                if wanted(&message) {
+                    found = Some(message);
+                    return Ok(false);
+                }
+                Ok(true)
+            })?;
+        Ok(found)
     }
 
     /// The last `count` messages of a thread, oldest first.
@@ -653,12 +708,11 @@ impl Store {
     /// engine decides what becomes of them. Entries whose message is gone are dropped.
     pub fn inflight_messages(&self) -> StoreResult<Vec<Message>> {
         let mut found = Vec::new();
-        for entry in self.inner.inflight.iter() {
-            let (id, key) = entry?;
+        for (id, key) in self.inner.inflight.range(kv::ALL, false, usize::MAX)? {
             match self.get::<Message>(&self.inner.messages, "messages", &key)? {
                 Some(record) => found.push(self.with_parts(record)?),
                 None => {
-                    self.inner.inflight.remove(id)?;
+                    self.inner.inflight.remove(&id)?;
                 }
             }
         }
@@ -675,13 +729,13 @@ impl Store {
         usage: crate::model::Usage,
     ) -> StoreResult<()> {
         let key = format!("{project_id}/{model}");
-        self.inner.usage.update_and_fetch(key.as_bytes(), |old| {
+        self.inner.usage.update(key.as_bytes(), |old| {
             let mut total: crate::model::Usage = old
                 .and_then(|bytes| serde_json::from_slice(bytes).ok())
                 .unwrap_or_default();
             total.input_tokens += usage.input_tokens;
             total.output_tokens += usage.output_tokens;
-            serde_json::to_vec(&total).ok()
+            encode(&total).map(Some)
         })?;
         Ok(())
     }
@@ -689,8 +743,7 @@ impl Store {
     /// Every (project, model, total usage) recorded.
     pub fn usage_totals(&self) -> StoreResult<Vec<(String, String, crate::model::Usage)>> {
         let mut totals = Vec::new();
-        for entry in self.inner.usage.iter() {
-            let (key, value) = entry?;
+        for (key, value) in self.inner.usage.range(kv::ALL, false, usize::MAX)? {
             let key_text = String::from_utf8_lossy(&key).into_owned();
             if let Some((project, model)) = key_text.split_once('/') {
                 let usage = decode("usage", &key, &value)?;
@@ -717,51 +770,15 @@ impl Store {
         mut change: impl FnMut(&mut MemoryState),
     ) -> StoreResult<MemoryState> {
         let key = thread_id.as_bytes();
-        loop {
-            let old = self.inner.memory.get(key)?;
-            let mut state: MemoryState = match &old {
+        let mut state = MemoryState::default();
+        self.inner.memory.update(key, |old| {
+            state = match old {
                 Some(bytes) => decode("memory", key, bytes)?,
                 None => MemoryState::default(),
             };
             change(&mut state);
-            let new = encode(&state)?;
-            if self
-                .inner
-                .memory
-                .compare_and_swap(key, old, Some(new))?
-                .is_ok()
-            {
-                return Ok(state);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_store_is_compressed_and_an_older_uncompressed_one_still_opens() {
-        let fresh = tempfile::tempdir().unwrap();
-        drop(Store::open(fresh.path()).unwrap());
-        assert!(
-            compressed(&fresh.path().join("db")),
-            "a new data dir compresses"
-        );
-        assert!(Store::open(fresh.path()).is_ok(), "and reopens");
-
-        let older = tempfile::tempdir().unwrap();
-        let db = sled::Config::new()
-            .path(older.path().join("db"))
-            .use_compression(false)
-            .open()
-            .unwrap();
-        db.open_tree("scratch").unwrap().insert("k", "v").unwrap();
-        db.flush().unwrap();
-        drop(db);
-        assert!(!compressed(&older.path().join("db")));
-        let store = Store::open(older.path()).unwrap();
-        assert_eq!(store.dir(), older.path());
+            encode(&state).map(Some)
+        })?;
+        Ok(state)
     }
 }
