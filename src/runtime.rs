@@ -330,6 +330,25 @@ impl Runtime {
     }
 }
 
+/// Copies the data dir `from`'s database into the PostgreSQL database `to` (see
+/// [`Store::copy_into`]); where it went, and what it did per tree.
+pub fn migrate(
+    from: &Path,
+    to: &str,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<(String, Vec<crate::store::TreeCopy>)> {
+    if !from.join("db").exists() {
+        anyhow::bail!(
+            "{} holds no agentdeck database (no db/ in it)",
+            from.display()
+        );
+    }
+    let source = Store::open(from).with_context(|| format!("cannot open {}", from.display()))?;
+    let target = Store::open_postgres(from, to, true).context("cannot open the target database")?;
+    let report = source.copy_into(&target, progress)?;
+    Ok((target.location(), report))
+}
+
 fn create_private_dir(dir: &Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

@@ -90,6 +90,16 @@ impl From<EngineError> for ApiError {
                     "The search index could not be read or written; nothing was changed.",
                 )
             }
+            EngineError::Store(crate::store::StoreError::Unavailable(reason)) => {
+                tracing::warn!("storage unavailable: {reason}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "storage_unavailable",
+                    "The server's database cannot be reached just now; nothing was changed. \
+                     Try again shortly.",
+                )
+            }
             EngineError::Store(err) => {
                 tracing::error!("storage error: {err}");
                 ApiError::new(
@@ -107,7 +117,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.body });
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if self.status == StatusCode::TOO_MANY_REQUESTS
+            || self.status == StatusCode::SERVICE_UNAVAILABLE
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

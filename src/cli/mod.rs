@@ -467,17 +467,8 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
 
 /// `agentdeck migrate --from DATA_DIR --to URL`.
 fn migrate(from: &Path, to: &str) -> Result<ExitCode> {
-    use crate::store::Store;
-    if !from.join("db").exists() {
-        bail!(
-            "{} holds no agentdeck database (no db/ in it)",
-            from.display()
-        );
-    }
-    let source = Store::open(from).with_context(|| format!("cannot open {}", from.display()))?;
-    let target = Store::open_postgres(from, to, true).context("cannot open the target database")?;
-    eprintln!("copying {} into {}", from.display(), target.location());
-    let report = source.copy_into(&target, &mut |tree, copied| {
+    eprintln!("copying {} into the database", from.display());
+    let (target, report) = crate::runtime::migrate(from, to, &mut |tree, copied| {
         eprintln!("  {tree}: {copied} records read");
     })?;
     let mut out = std::io::stdout().lock();
@@ -499,7 +490,7 @@ fn migrate(from: &Path, to: &str) -> Result<ExitCode> {
             "done: every record of {} is in {}. Uploaded files' contents stay in {}/files: \
              serve with this data dir, or copy that folder to the node's.",
             from.display(),
-            target.location(),
+            target,
             from.display()
         );
         Ok(ExitCode::SUCCESS)

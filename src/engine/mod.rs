@@ -332,6 +332,11 @@ impl Engine {
     /// later. Concurrent callers share flushes.
     pub async fn durable(&self) -> EngineResult<()> {
         self.inner.bus.sync().await;
+        if !self.inner.bus.storage_ok() {
+            return Err(
+                StoreError::Unavailable("writes are waiting for the database".into()).into(),
+            );
+        }
         Ok(self.inner.store.flush().await?)
     }
 
@@ -340,9 +345,44 @@ impl Engine {
     pub fn start_background(&self) {
         self.inner.shipper.start(self.clone());
         self.start_search_feed();
+        self.watch_storage();
         if let Err(err) = self.resume_ingestion() {
             tracing::warn!("vector stores: {err}");
         }
+    }
+
+    /// While the database is away (writes wait in the bus), runs stop: what they stream
+    /// could not be kept. Once it is back and the waiting writes are made, what they
+    /// could not write is settled and told (replies `incomplete`, threads free).
+    fn watch_storage(&self) {
+        let engine = self.clone();
+        let mut health = self.inner.bus.storage_health();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = health.changed() => if changed.is_err() { return },
+                    _ = engine.inner.shutdown.cancelled() => return,
+                }
+                if *health.borrow_and_update() {
+                    match engine.settle_after_outage() {
+                        Ok(settled) => {
+                            tracing::warn!(
+                                "the database is back: {} replies ended incomplete, {} threads freed",
+                                settled.incomplete.len(),
+                                settled.threads_reset
+                            );
+                            engine.close_recovered(&settled.incomplete).await;
+                        }
+                        Err(err) => tracing::error!("settling after the outage: {err}"),
+                    }
+                } else {
+                    tracing::warn!("the database is unavailable: stopping the runs");
+                    for run in lock(&engine.inner.runs).values() {
+                        run.cancel.cancel();
+                    }
+                }
+            }
+        });
     }
 
     /// The Prometheus text of `/metrics`: counters kept as the runtime works, gauges read

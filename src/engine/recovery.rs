@@ -1,5 +1,7 @@
 //! After an unclean stop: replies cut mid-generation become `incomplete` with the text
 //! they had, runs paused for an operator wait on, and threads left running are freed.
+//! The same settles what runs stopped by a database outage could not write, once it is
+//! back (`Engine::watch_storage`).
 
 use super::{Engine, EngineResult};
 use crate::model::{ErrorBody, Message, MessageStatus, ThreadStatus, ToolCallStatus};
@@ -14,14 +16,53 @@ pub struct Recovery {
     pub threads_reset: usize,
 }
 
+/// Why a run stopped, or a reply was cut, while the database was away.
+pub(crate) fn storage_unavailable_error() -> ErrorBody {
+    ErrorBody {
+        message: "the database became unavailable while this reply was being generated".into(),
+        kind: "server_error".into(),
+        code: Some("storage_unavailable".into()),
+        param: None,
+    }
+}
+
 impl Engine {
     /// Settles what the last run of the data dir left in progress. Call once, before
     /// serving.
     pub fn recover(&self) -> EngineResult<Recovery> {
+        let cut = ErrorBody {
+            message: "the runtime stopped while this reply was being generated".into(),
+            kind: "server_error".into(),
+            code: Some("interrupted".into()),
+            param: None,
+        };
+        self.settle(cut, "interrupted by a restart", &HashSet::new())
+    }
+
+    /// After the database came back from an outage: what the runs it stopped could not
+    /// write is settled the same way, except on threads that run again (`busy`).
+    pub(super) fn settle_after_outage(&self) -> EngineResult<Recovery> {
+        let busy: HashSet<String> = super::lock(&self.inner.runs).keys().cloned().collect();
+        self.settle(
+            storage_unavailable_error(),
+            "the database was unavailable",
+            &busy,
+        )
+    }
+
+    fn settle(
+        &self,
+        cut_error: ErrorBody,
+        cut_output: &str,
+        busy: &HashSet<String>,
+    ) -> EngineResult<Recovery> {
         let store = self.store();
         let mut recovery = Recovery::default();
         let mut waiting_threads = HashSet::new();
         for mut message in store.inflight_messages()? {
+            if busy.contains(&message.thread_id) {
+                continue;
+            }
             let waiting = message.tool_calls.iter().any(|c| c.status.is_waiting());
             if message.status == MessageStatus::InProgress && waiting {
                 // A run paused for an operator survives a restart: it resumes when answered.
@@ -30,17 +71,11 @@ impl Engine {
             }
             if message.status == MessageStatus::InProgress {
                 message.status = MessageStatus::Incomplete;
-                message.error = Some(ErrorBody {
-                    message: "the runtime stopped while this reply was being generated".into(),
-                    kind: "server_error".into(),
-                    code: Some("interrupted".into()),
-                    param: None,
-                });
+                message.error = Some(cut_error.clone());
                 for call in &mut message.tool_calls {
                     if !call.status.is_final() {
                         call.status = ToolCallStatus::Failed;
-                        call.output
-                            .get_or_insert_with(|| "interrupted by a restart".into());
+                        call.output.get_or_insert_with(|| cut_output.into());
                     }
                 }
                 store.put_message(&message)?;
@@ -52,13 +87,13 @@ impl Engine {
         }
         let mut cut = store.threads_with_status(ThreadStatus::Running);
         cut.extend(store.threads_with_status(ThreadStatus::Queued));
-        for mut thread in cut {
+        for mut thread in cut.into_iter().filter(|t| !busy.contains(&t.id)) {
             thread.status = ThreadStatus::Active;
             store.put_thread(&thread)?;
             recovery.threads_reset += 1;
         }
         for mut thread in store.threads_with_status(ThreadStatus::RequiresAction) {
-            if !waiting_threads.contains(&thread.id) {
+            if !waiting_threads.contains(&thread.id) && !busy.contains(&thread.id) {
                 thread.status = ThreadStatus::Active;
                 store.put_thread(&thread)?;
                 recovery.threads_reset += 1;

@@ -94,6 +94,9 @@ struct Shared {
     name: String,
     slots: Vec<tokio::sync::Mutex<Option<Arc<Client>>>>,
     next: AtomicUsize,
+    /// Until when calls fail at once: the database was just found away, and a burst of
+    /// calls should not each wait to find that out again.
+    down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A node's connection to PostgreSQL.
@@ -157,7 +160,51 @@ async fn connect(shared: &Shared) -> StoreResult<Client> {
     Ok(client)
 }
 
+/// How long calls fail at once after the database was found away.
+const DOWN_BACKOFF: Duration = Duration::from_millis(500);
+
 impl Shared {
+    fn down(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one statement on a live connection. A connection found closed is made again
+    /// and the statement tried once more (a restarted server, a dropped socket); if that
+    /// fails too, the database is away and calls fail at once for [`DOWN_BACKOFF`].
+    async fn with_client<R, F, Fut>(&self, run: F) -> StoreResult<R>
+    where
+        F: Fn(Arc<Client>) -> Fut,
+        Fut: Future<Output = Result<R, tokio_postgres::Error>>,
+    {
+        if self
+            .down()
+            .is_some_and(|until| std::time::Instant::now() < until)
+        {
+            return Err(unavailable(
+                &self.name,
+                "unreachable a moment ago; retrying shortly",
+            ));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match self.client().await {
+                Ok(client) => run(client).await.map_err(|err| classify(&self.name, err)),
+                Err(err) => Err(err),
+            };
+            match result {
+                Err(StoreError::Unavailable(_)) if attempt == 1 => continue,
+                Err(err @ StoreError::Unavailable(_)) => {
+                    *self.down() = Some(std::time::Instant::now() + DOWN_BACKOFF);
+                    return Err(err);
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// A live pipelined connection, round robin, made again if it was lost.
     async fn client(&self) -> StoreResult<Arc<Client>> {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
@@ -203,6 +250,7 @@ impl PgDb {
                 .map(|_| tokio::sync::Mutex::new(None))
                 .collect(),
             next: AtomicUsize::new(0),
+            down_until: std::sync::Mutex::new(None),
         });
         let mut db = PgDb {
             shared: shared.clone(),
@@ -269,12 +317,13 @@ impl PgDb {
     fn query(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<Vec<tokio_postgres::Row>> {
         let shared = self.shared.clone();
         self.block(async move {
-            let client = shared.client().await?;
             let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();
-            client
-                .query_typed(&sql, &typed)
+            shared
+                .with_client(|client| {
+                    let (sql, typed) = (&sql, &typed);
+                    async move { client.query_typed(sql, typed).await }
+                })
                 .await
-                .map_err(|err| classify(&shared.name, err))
         })
     }
 
@@ -282,12 +331,13 @@ impl PgDb {
     fn execute(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<u64> {
         let shared = self.shared.clone();
         self.block(async move {
-            let client = shared.client().await?;
             let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();
-            client
-                .execute_typed(&sql, &typed)
+            shared
+                .with_client(|client| {
+                    let (sql, typed) = (&sql, &typed);
+                    async move { client.execute_typed(sql, typed).await }
+                })
                 .await
-                .map_err(|err| classify(&shared.name, err))
         })
     }
 

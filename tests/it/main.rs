@@ -18,6 +18,7 @@ mod llmock;
 mod logs_webhook;
 mod mcp;
 mod memory;
+mod postgres;
 mod providers;
 mod runs;
 mod seed_flow;

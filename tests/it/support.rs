@@ -39,6 +39,7 @@ impl TestServer {
     ) -> TestServer {
         let mut options = RuntimeOptions {
             engine: engine_options(),
+            database_url: test_database(dir.path()),
             ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
         };
         adjust(&mut options);
@@ -166,6 +167,60 @@ pub fn deltas(events: &[ServerEvent], kind: &str) -> String {
         .collect()
 }
 
+/// Which backend the suite runs on: `AGENTDECK_TEST_BACKEND=postgres` (with
+/// `AGENTDECK_TEST_DATABASE_URL`, as `.ci/run` sets both) puts every test server's state
+/// in PostgreSQL; anything else, the embedded sled default.
+pub fn on_postgres() -> bool {
+    std::env::var("AGENTDECK_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The database of the test server on `dir` when the suite runs on PostgreSQL: made
+/// fresh for a new dir and kept in it, so a restart on the same dir finds its state.
+pub fn test_database(dir: &std::path::Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let remembered = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Some(url);
+    }
+    let url = fresh_database();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&remembered, &url).unwrap();
+    Some(url)
+}
+
+/// A new, empty database on the test server.
+pub fn fresh_database() -> String {
+    let admin = std::env::var("AGENTDECK_TEST_DATABASE_URL").expect(
+        "AGENTDECK_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server \
+         (bash .ci/run starts one; by hand: source .ci/services.sh && start_postgres DIR PORT)",
+    );
+    let name = agentdeck::model::new_id("agentdeck_it_").to_lowercase();
+    let create = format!("CREATE DATABASE {name}");
+    // On a thread of its own: callers may be inside a runtime already.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .expect("the test PostgreSQL server does not answer");
+            tokio::spawn(connection);
+            client.batch_execute(&create).await.unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    let admin = std::env::var("AGENTDECK_TEST_DATABASE_URL").unwrap();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
 /// Waits up to 10 s for a `serve` process to announce itself in DIR/serve.json.
 pub async fn wait_for_serve_info(dir: &std::path::Path) -> agentdeck::runtime::ServeInfo {
     for _ in 0..500 {
@@ -205,6 +260,10 @@ pub async fn spawn_serve_with_env(
     match admin_key {
         Some(key) => command.env("AGENTDECK_ADMIN_KEY", key),
         None => command.env_remove("AGENTDECK_ADMIN_KEY"),
+    };
+    match test_database(dir) {
+        Some(url) => command.env("AGENTDECK_DATABASE_URL", url),
+        None => command.env_remove("AGENTDECK_DATABASE_URL"),
     };
     let child = command.spawn().unwrap();
     let info = wait_for_serve_info(dir).await;

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, RwLock, broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use write::{Flush, write_round};
+use write::{Flush, Pending, write_round};
 
 mod replay;
 mod write;
@@ -50,6 +50,8 @@ pub const RING_EVENTS: usize = 16_384;
 const RING_BYTES: usize = 8 * 1024 * 1024;
 /// Event ids are reserved durably in blocks of this many.
 const ID_BLOCK: u64 = 100_000;
+/// How often writes kept while the database is away are tried again.
+const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// The retention rule: the durable log keeps the structural events among the newest
 /// this many ids (deltas take ids too, so this is an upper bound on what is kept).
 pub const RETAINED_EVENT_IDS: u64 = 5_000_000;
@@ -138,6 +140,10 @@ struct BusInner {
     closed: CancellationToken,
     committer_done: Notify,
     committer_stopped: std::sync::atomic::AtomicBool,
+    /// Writes the database could not take yet (it was away), made again first.
+    pending: Arc<Mutex<Pending>>,
+    /// Whether every write so far reached the database (false while some wait).
+    storage_ok: watch::Sender<bool>,
 }
 
 /// Which events a subscriber wants; `None` fields match everything.
@@ -178,6 +184,12 @@ pub struct EventScope {
     pub message_id: Option<String>,
 }
 
+fn lock_pending(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+    pending
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn lock(state: &Mutex<BusState>) -> std::sync::MutexGuard<'_, BusState> {
     state
         .lock()
@@ -213,6 +225,8 @@ impl EventBus {
                 closed: CancellationToken::new(),
                 committer_done: Notify::new(),
                 committer_stopped: std::sync::atomic::AtomicBool::new(false),
+                pending: Arc::new(Mutex::new(Pending::default())),
+                storage_ok: watch::channel(true).0,
             }),
         };
         let committer = bus.clone();
@@ -289,6 +303,17 @@ impl EventBus {
         self.inner.gate.read().await
     }
 
+    /// Whether every write so far reached the database; false while some wait for it
+    /// to come back.
+    pub fn storage_ok(&self) -> bool {
+        *self.inner.storage_ok.borrow()
+    }
+
+    /// Changes of [`EventBus::storage_ok`].
+    pub fn storage_health(&self) -> watch::Receiver<bool> {
+        self.inner.storage_ok.subscribe()
+    }
+
     /// Event streams subscribed now.
     pub fn subscribers(&self) -> usize {
         self.inner.tx.receiver_count()
@@ -363,6 +388,17 @@ impl EventBus {
                 if closing {
                     break;
                 }
+                if !self.storage_ok() {
+                    // Writes wait for the database: try them again twice a second.
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_INTERVAL) => {}
+                        _ = self.inner.work.notified() => {}
+                        _ = self.inner.closed.cancelled() => {}
+                    }
+                    self.commit_round(true).await;
+                    unflushed = None;
+                    continue;
+                }
                 tokio::select! {
                     _ = self.inner.work.notified() => {}
                     _ = self.inner.closed.cancelled() => {}
@@ -413,21 +449,33 @@ impl EventBus {
         };
         let flush = flush || urgent;
         let gate = self.inner.gate.write().await;
-        let published = if flush {
+        let (published, healthy) = if flush {
             let store = self.inner.store.clone();
-            let written =
-                tokio::task::spawn_blocking(move || write_round(&store, work, Flush::Now)).await;
+            let pending = self.inner.pending.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let mut pending = lock_pending(&pending);
+                let published = write_round(&store, work, Flush::Now, &mut pending);
+                (published, pending.is_empty())
+            })
+            .await;
             match written {
-                Ok(published) => published,
+                Ok(written) => written,
                 Err(err) => {
                     tracing::error!("commit round failed: {err}");
-                    Vec::new()
+                    (Vec::new(), self.storage_ok())
                 }
             }
         } else {
             // Small writes into sled's in-memory log: no disk wait, no thread hop.
-            write_round(&self.inner.store, work, Flush::AtCheckpoint)
+            let mut pending = lock_pending(&self.inner.pending);
+            let published = write_round(&self.inner.store, work, Flush::AtCheckpoint, &mut pending);
+            (published, pending.is_empty())
         };
+        self.inner.storage_ok.send_if_modified(|ok| {
+            let changed = *ok != healthy;
+            *ok = healthy;
+            changed
+        });
         if !published.is_empty() {
             self.publish(published);
         }

@@ -1,10 +1,11 @@
 //! Writing one commit round to the store.
 
 use super::{Published, RETAINED_EVENT_IDS, Work};
-use crate::model::{EventKind, EventPayload, LoggedData, LoggedEvent, MessageStatus};
+use crate::model::{EventKind, EventPayload, LoggedData, LoggedEvent, Message, MessageStatus};
 use crate::sse::frame;
-use crate::store::{ReplyPart, Store};
+use crate::store::{ReplyPart, Store, StoreError, StoreResult};
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Whether a round waits for the disk.
@@ -14,9 +15,108 @@ pub(super) enum Flush {
     AtCheckpoint,
 }
 
+/// Writes that failed because the database was away (PostgreSQL unreachable), kept in
+/// order to be made again by the next rounds; nothing a round wrote after them is tried
+/// before they are. At most [`MAX_PENDING`] are kept.
+#[derive(Default)]
+pub(super) struct Pending {
+    writes: VecDeque<Write>,
+}
+
+/// Writes kept while the database is away; past this the oldest are dropped, loudly.
+const MAX_PENDING: usize = 100_000;
+
+enum Write {
+    Message(Box<Message>),
+    Event(LoggedEvent),
+    Start(String, u64),
+    Part(String, u64, ReplyPart),
+    Prune(u64),
+}
+
+impl Write {
+    fn apply(&self, store: &Store) -> StoreResult<()> {
+        match self {
+            Write::Message(message) => store.put_message(message),
+            Write::Event(event) => store.log_event(event),
+            Write::Start(message_id, id) => store.note_message_start(message_id, *id),
+            Write::Part(message_id, seq, part) => store.append_reply_part(message_id, *seq, part),
+            Write::Prune(keep_from) => store.prune_events_before(*keep_from).map(drop),
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Write::Message(_) => "a message",
+            Write::Event(_) => "an event",
+            Write::Start(..) => "a message start",
+            Write::Part(..) => "a reply part",
+            Write::Prune(_) => "the pruned log",
+        }
+    }
+}
+
+impl Pending {
+    pub(super) fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Makes the kept writes again, in order, until one still fails.
+    fn retry(&mut self, store: &Store) {
+        while let Some(write) = self.writes.front() {
+            match write.apply(store) {
+                Ok(()) => {}
+                Err(StoreError::Unavailable(_)) => return,
+                Err(err) => tracing::error!("could not write {}: {err}", write.what()),
+            }
+            self.writes.pop_front();
+        }
+    }
+
+    /// Makes a write, or keeps it when the database is away (or writes before it wait).
+    fn write(&mut self, store: &Store, write: Write) {
+        if self.writes.is_empty() {
+            match write.apply(store) {
+                Ok(()) => return,
+                Err(StoreError::Unavailable(reason)) => {
+                    tracing::warn!("keeping {} to write again: {reason}", write.what());
+                }
+                Err(err) => {
+                    tracing::error!("could not write {}: {err}", write.what());
+                    return;
+                }
+            }
+        }
+        if let Write::Message(message) = &write {
+            // The whole message holds its earlier writes and parts.
+            self.writes.retain(|kept| match kept {
+                Write::Message(m) => m.id != message.id,
+                Write::Part(id, ..) => *id != message.id,
+                _ => true,
+            });
+        }
+        if self.writes.len() >= MAX_PENDING {
+            if let Some(dropped) = self.writes.pop_front() {
+                tracing::error!(
+                    "the database has been away too long: dropped {} kept to write again",
+                    dropped.what()
+                );
+            }
+        }
+        self.writes.push_back(write);
+    }
+}
+
 /// Writes one round: whole messages, reply parts (adjacent fragments merged), structural
-/// events; flushes if asked; returns the round's events ready to publish.
-pub(super) fn write_round(store: &Store, work: Vec<Work>, flush: Flush) -> Vec<Arc<Published>> {
+/// events; flushes if asked; returns the round's events ready to publish. Writes the
+/// database could not take now wait in `pending` (made again first, next round).
+pub(super) fn write_round(
+    store: &Store,
+    work: Vec<Work>,
+    flush: Flush,
+    pending: &mut Pending,
+) -> Vec<Arc<Published>> {
+    pending.retry(store);
     let mut published = Vec::with_capacity(work.len());
     // Fragments waiting to be appended, per message: (seq, part).
     let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
@@ -29,9 +129,7 @@ pub(super) fn write_round(store: &Store, work: Vec<Work>, flush: Flush) -> Vec<A
             Work::Message(message) => {
                 // Earlier fragments are inside the whole message.
                 parts.remove(&message.id);
-                if let Err(err) = store.put_message(&message) {
-                    report("a message", err);
-                }
+                pending.write(store, Write::Message(Box::new(message)));
             }
             Work::Event(event) => {
                 let data = event.payload.to_json();
@@ -77,14 +175,10 @@ pub(super) fn write_round(store: &Store, work: Vec<Work>, flush: Flush) -> Vec<A
                             message_id: message_id.clone(),
                             data: LoggedData::of(&event.payload, &data),
                         };
-                        if let Err(err) = store.log_event(&logged) {
-                            report("an event", err);
-                        }
+                        pending.write(store, Write::Event(logged));
                         if let (EventKind::MessageCreated, Some(mid)) = (event.kind(), &message_id)
                         {
-                            if let Err(err) = store.note_message_start(mid, event.id) {
-                                report("a message start", err);
-                            }
+                            pending.write(store, Write::Start(mid.clone(), event.id));
                         }
                     }
                 }
@@ -107,16 +201,12 @@ pub(super) fn write_round(store: &Store, work: Vec<Work>, flush: Flush) -> Vec<A
     }
     for id in order {
         for (seq, part) in parts.remove(&id).unwrap_or_default() {
-            if let Err(err) = store.append_reply_part(&id, seq, &part) {
-                report("a reply part", err);
-            }
+            pending.write(store, Write::Part(id.clone(), seq, part));
         }
     }
     if let Some(last) = published.last() {
         if last.id > RETAINED_EVENT_IDS && last.id % 4096 < published.len() as u64 {
-            if let Err(err) = store.prune_events_before(last.id - RETAINED_EVENT_IDS) {
-                report("the pruned log", err);
-            }
+            pending.write(store, Write::Prune(last.id - RETAINED_EVENT_IDS));
         }
     }
     if flush == Flush::Now {

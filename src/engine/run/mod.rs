@@ -462,6 +462,13 @@ impl Run {
 
     async fn finish(mut self, outcome: Outcome) {
         let engine = self.engine.clone();
+        // Stopped because the database went away, not by anyone's cancel.
+        let outcome = match outcome {
+            Outcome::Cancelled if !engine.inner.bus.storage_ok() => {
+                Outcome::Failed(crate::engine::recovery::storage_unavailable_error())
+            }
+            outcome => outcome,
+        };
         let ended = match &outcome {
             Outcome::Completed => "completed",
             Outcome::Paused => "paused",
