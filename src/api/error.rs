@@ -74,6 +74,16 @@ impl ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
+        if err.storage_unavailable() {
+            tracing::warn!("{err}");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "storage_unavailable",
+                "The server's database cannot be reached just now; nothing was changed. \
+                 Try again shortly.",
+            );
+        }
         match err {
             EngineError::NotFound { .. } => ApiError::not_found(err.to_string()),
             EngineError::Invalid { message, param } => ApiError::invalid(message, param),
@@ -88,16 +98,6 @@ impl From<EngineError> for ApiError {
                     "server_error",
                     "search_error",
                     "The search index could not be read or written; nothing was changed.",
-                )
-            }
-            EngineError::Store(crate::store::StoreError::Unavailable(reason)) => {
-                tracing::warn!("storage unavailable: {reason}");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    "storage_unavailable",
-                    "The server's database cannot be reached just now; nothing was changed. \
-                     Try again shortly.",
                 )
             }
             EngineError::Store(err) => {

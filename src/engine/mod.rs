@@ -67,6 +67,11 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The database cannot be reached now (the same request may work shortly).
+    pub fn storage_unavailable(&self) -> bool {
+        matches!(self, EngineError::Store(StoreError::Unavailable(_)))
+    }
+
     pub fn invalid(message: impl Into<String>, param: impl Into<Option<&'static str>>) -> Self {
         EngineError::Invalid {
             message: message.into(),
