@@ -37,3 +37,25 @@ stop_postgres() {
     [ "$(id -u)" = 0 ] && as=(setpriv --reuid=postgres --regid=postgres --init-groups)
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# Redis from Debian's packages, on loopback, no persistence, in a temporary directory.
+start_redis() {
+    local dir=$1 port=$2
+    command -v redis-server >/dev/null 2>&1 || { echo "error: redis-server was not found" >&2; return 1; }
+    mkdir -p "$dir"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" --appendonly no \
+        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+        || { cat "$dir/redis.log" >&2; return 1; }
+    local i
+    for i in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    redis-cli -p "$port" ping >/dev/null || { cat "$dir/redis.log" >&2; return 1; }
+    export AGENTDECK_TEST_REDIS_URL="redis://127.0.0.1:$port"
+}
+
+stop_redis() {
+    local dir=$1
+    [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+}

@@ -2,6 +2,7 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::engine::cluster::Cluster;
 use crate::engine::{Engine, EngineOptions};
 use crate::model::hash_key;
 use crate::model::new_secret;
@@ -32,6 +33,8 @@ pub struct RuntimeOptions {
     pub tls: Option<TlsFiles>,
     /// Keep the state in PostgreSQL rather than the data dir's sled database.
     pub database_url: Option<String>,
+    /// Share the database with other nodes, joined through this Redis.
+    pub redis_url: Option<String>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -82,6 +85,7 @@ impl RuntimeOptions {
             header_timeout: HEADER_TIMEOUT,
             tls: None,
             database_url: None,
+            redis_url: None,
         }
     }
 }
@@ -234,12 +238,25 @@ impl Runtime {
     pub async fn start(options: RuntimeOptions) -> Result<Runtime> {
         let data_dir = options.data_dir;
         create_private_dir(&data_dir)?;
-        let store = match &options.database_url {
-            Some(url) => Store::open_postgres(&data_dir, url, true)?,
-            None => Store::open(&data_dir)?,
+        let store = match (&options.database_url, &options.redis_url) {
+            (Some(url), redis) => Store::open_postgres(&data_dir, url, redis.is_none())?,
+            (None, None) => Store::open(&data_dir)?,
+            (None, Some(_)) => anyhow::bail!(
+                "--redis-url joins nodes that share a PostgreSQL database: give --database-url too"
+            ),
         };
+        let mut engine_options = options.engine;
+        if let Some(url) = &options.redis_url {
+            let cluster = Cluster::connect(url, &store.location()).await?;
+            tracing::info!(
+                "joined the cluster of {} as {}",
+                store.location(),
+                cluster.node()
+            );
+            engine_options.cluster = Some(cluster);
+        }
         let admin_key = ensure_admin_key(&data_dir)?;
-        let engine = Engine::new(store, options.config, options.engine)?;
+        let engine = Engine::new(store, options.config, engine_options)?;
         let recovery = engine.recover()?;
         if !recovery.incomplete.is_empty() || recovery.threads_reset > 0 {
             tracing::warn!(

@@ -81,6 +81,15 @@ pub enum Command {
             value_name = "URL"
         )]
         database_url: Option<String>,
+        /// Share the database with other `serve` nodes, joined through this Redis
+        /// (redis://HOST:PORT); needs --database-url
+        #[arg(
+            long,
+            env = "AGENTDECK_REDIS_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        redis_url: Option<String>,
     },
     /// Copy a data dir's embedded database into PostgreSQL (safe to run again: it adds
     /// what is missing and checks every record)
@@ -415,6 +424,7 @@ pub struct Listen {
     pub tls: Option<crate::runtime::TlsFiles>,
     pub insecure: bool,
     pub database_url: Option<String>,
+    pub redis_url: Option<String>,
 }
 
 pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
@@ -446,6 +456,7 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
         announce: true,
         seed_threads: true,
         database_url: listen.database_url,
+        redis_url: listen.redis_url,
         ..RuntimeOptions::new(dir.clone(), load_config(global)?)
     })
     .await?;
@@ -532,6 +543,7 @@ pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> 
         tls_key,
         insecure_listen,
         database_url,
+        redis_url,
     } = command
     {
         let tls = tls_cert
@@ -544,6 +556,7 @@ pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> 
                 tls,
                 insecure: insecure_listen,
                 database_url,
+                redis_url,
             },
         )
         .await;

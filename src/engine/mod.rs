@@ -6,9 +6,11 @@
 mod admission;
 mod bus;
 mod catalog;
+pub mod cluster;
 pub(crate) mod files;
 mod images;
 mod interpreter;
+mod leases;
 mod mcp;
 mod memory;
 mod metrics;
@@ -126,6 +128,8 @@ pub struct EngineOptions {
     pub local_tps: f64,
     /// Recent events kept in memory for exact resumes.
     pub event_ring: usize,
+    /// The other nodes on the same database, through Redis (none: this node is alone).
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Default for EngineOptions {
@@ -137,6 +141,7 @@ impl Default for EngineOptions {
             tool_output_limit: 64 * 1024,
             local_tps: LocalProvider::from_env_tps(),
             event_ring: bus::RING_EVENTS,
+            cluster: None,
         }
     }
 }
@@ -239,7 +244,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Engine {
     pub fn new(store: Store, config: Config, options: EngineOptions) -> EngineResult<Engine> {
-        let bus = EventBus::new(store.clone(), options.event_ring)?;
+        let bus = EventBus::new(store.clone(), options.event_ring, options.cluster.clone())?;
         let usage = usage::UsageBook::load(&store)?;
         let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(options.local_tps));
         let rate_limits = Arc::new(RateLimitBook::default());
@@ -351,6 +356,7 @@ impl Engine {
         self.inner.shipper.start(self.clone());
         self.start_search_feed();
         self.watch_storage();
+        self.start_leases();
         if let Err(err) = self.resume_ingestion() {
             tracing::warn!("vector stores: {err}");
         }
@@ -629,13 +635,14 @@ impl Engine {
                 Vec::new(),
                 MessageStatus::InProgress,
             );
+            self.claim_run(&thread.id)?;
             self.inner.bus.put_message(message.clone());
             self.inner.bus.put_message(reply.clone());
             runs.insert(thread.id.clone(), ActiveRun { cancel });
             (message, reply)
         };
         if let Err(err) = self.begin_reply(thread, &message, &reply).await {
-            lock(&self.inner.runs).remove(&thread.id);
+            self.forget_run(&thread.id);
             return Err(err);
         }
         Ok((message, reply))
@@ -751,6 +758,7 @@ impl Engine {
             }
             let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
             if !still_waiting {
+                self.claim_run(&thread.id)?;
                 runs.insert(
                     thread.id.clone(),
                     ActiveRun {

@@ -36,7 +36,18 @@ impl Engine {
             code: Some("interrupted".into()),
             param: None,
         };
-        self.settle(cut, "interrupted by a restart", &HashSet::new())
+        // With other nodes, a reply under a lease is some node's (or, lapsed, will be
+        // taken over): only what no node claims is settled here.
+        let claimed: HashSet<String> = match &self.inner.options.cluster {
+            Some(_) => self
+                .store()
+                .leases()?
+                .into_iter()
+                .map(|(thread_id, _, _)| thread_id)
+                .collect(),
+            None => HashSet::new(),
+        };
+        self.settle(cut, "interrupted by a restart", &claimed)
     }
 
     /// After the database came back from an outage: what the runs it stopped could not

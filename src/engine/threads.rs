@@ -262,6 +262,15 @@ impl Engine {
             run.cancel.cancel();
             return Ok(true);
         }
+        if let Some(cluster) = &self.inner.options.cluster {
+            if matches!(thread.status, ThreadStatus::Running | ThreadStatus::Queued) {
+                // Another node runs it: its owner stops it.
+                cluster.send_cancel(&thread.id).await.map_err(|err| {
+                    EngineError::Store(crate::store::StoreError::Unavailable(err.to_string()))
+                })?;
+                return Ok(true);
+            }
+        }
         if thread.status != ThreadStatus::RequiresAction {
             return Ok(false);
         }
@@ -286,7 +295,7 @@ impl Engine {
         // The final message is written and flushed before any of these events is shown.
         self.inner.bus.put_message(reply.clone());
         let Some(thread) = self.inner.store.thread(thread_id) else {
-            lock(&self.inner.runs).remove(thread_id);
+            self.forget_run(thread_id);
             self.inner.bus.sync().await;
             return;
         };
@@ -300,7 +309,7 @@ impl Engine {
         }
         self.emit(&scope, EventPayload::message_completed(reply));
         // Free the thread before `done`, so a client that reacts to it can post at once.
-        lock(&self.inner.runs).remove(thread_id);
+        self.forget_run(thread_id);
         let _ = self.update_thread(thread_id, |t| {
             if matches!(
                 t.status,

@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Every tree with its name, as sled names it and as PostgreSQL names its table.
-    fn trees(&self) -> [(&'static str, &kv::Tree); 16] {
+    fn trees(&self) -> [(&'static str, &kv::Tree); 17] {
         let inner = &self.inner;
         [
             ("meta", &inner.meta),
@@ -92,6 +92,7 @@ impl Store {
             ("files", &inner.files),
             ("vector_stores", &inner.vector_stores),
             ("thread_stores", &inner.thread_stores),
+            ("leases", &inner.leases),
         ]
     }
 }

@@ -70,6 +70,14 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// A node's claim on running a thread's reply, renewed while it runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Lease {
+    pub node: String,
+    /// Milliseconds since the Unix epoch: past this, another node may take the run over.
+    pub until_ms: u64,
+}
+
 /// What the trees are kept in.
 enum Backend {
     Sled(sled::Db),
@@ -100,6 +108,8 @@ struct Inner {
     vector_stores: Tree,
     /// A thread's own vector store id, by thread id (a run looks it up at its start).
     thread_stores: Tree,
+    /// Which node runs a thread's reply, and until when (nodes sharing a database).
+    leases: Tree,
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
@@ -231,6 +241,7 @@ impl Store {
             files: tree("files")?,
             vector_stores: tree("vector_stores")?,
             thread_stores: tree("thread_stores")?,
+            leases: tree("leases")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
@@ -539,6 +550,14 @@ impl Store {
         Ok(())
     }
 
+    /// Takes in a thread another node wrote (it is in the database already), so that this
+    /// node lists it as it is now, at the top of the activity order.
+    pub fn index_thread(&self, thread: Thread) {
+        let mut index = self.write_index();
+        let activity = index.next_activity();
+        index.insert(thread, activity);
+    }
+
     pub fn thread(&self, id: &str) -> Option<Thread> {
         self.read_index().get(id).cloned()
     }
@@ -590,20 +609,78 @@ impl Store {
     /// Appends a message to its thread. An `in_progress` message is tracked so that a
     /// crash leaves it `incomplete` rather than forever in progress.
     pub fn insert_message(&self, message: &Message) -> StoreResult<()> {
-        let seq = self.next_message_seq(&message.thread_id)?;
-        let key = message_key(&message.thread_id, seq);
-        // The location goes first: a location without a message reads as "not found",
-        // never as a half-written message.
-        self.inner
-            .message_loc
-            .insert(message.id.as_bytes(), key.as_slice())?;
-        if message.status == MessageStatus::InProgress {
+        let value = encode(message)?;
+        loop {
+            let seq = self.next_message_seq(&message.thread_id)?;
+            let key = message_key(&message.thread_id, seq);
+            // The location goes first: a location without a message reads as "not found",
+            // never as a half-written message.
             self.inner
-                .inflight
+                .message_loc
                 .insert(message.id.as_bytes(), key.as_slice())?;
+            if message.status == MessageStatus::InProgress {
+                self.inner
+                    .inflight
+                    .insert(message.id.as_bytes(), key.as_slice())?;
+            }
+            if !self.is_postgres() {
+                return self.inner.messages.insert(&key, &value);
+            }
+            // Another node may have appended to the thread since this one last did: a
+            // place taken means reading the thread's end again.
+            if self
+                .inner
+                .messages
+                .compare_and_swap(&key, None, Some(&value))?
+            {
+                return Ok(());
+            }
+            self.inner
+                .message_seq
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&message.thread_id);
         }
-        self.inner.messages.insert(&key, &encode(message)?)?;
-        Ok(())
+    }
+
+    // --- leases --------------------------------------------------------------------------
+
+    /// Every lease, with its stored bytes (what [`Store::swap_lease`] compares).
+    pub fn leases(&self) -> StoreResult<Vec<(String, Lease, Vec<u8>)>> {
+        self.inner
+            .leases
+            .range(kv::ALL, false, usize::MAX)?
+            .into_iter()
+            .map(|(key, value)| {
+                let lease = decode("leases", &key, &value)?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), lease, value))
+            })
+            .collect()
+    }
+
+    /// A thread's lease and its stored bytes.
+    pub fn lease(&self, thread_id: &str) -> StoreResult<Option<(Lease, Vec<u8>)>> {
+        match self.inner.leases.get(thread_id.as_bytes())? {
+            Some(bytes) => Ok(Some((
+                decode("leases", thread_id.as_bytes(), &bytes)?,
+                bytes,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets a thread's lease to `new` (none: removes it) only if it is still `old` (the
+    /// bytes read; none: there was none): exactly one of several nodes wins.
+    pub fn swap_lease(
+        &self,
+        thread_id: &str,
+        old: Option<&[u8]>,
+        new: Option<&Lease>,
+    ) -> StoreResult<bool> {
+        let new = new.map(encode).transpose()?;
+        self.inner
+            .leases
+            .compare_and_swap(thread_id.as_bytes(), old, new.as_deref())
     }
 
     pub fn update_message(&self, message: &Message) -> StoreResult<()> {

@@ -32,10 +32,11 @@ const SOLE_NODE_LOCK: i64 = 0x6167_656e_7464_6564;
 /// The schema, in order. A migration is never edited once released: changes are new
 /// entries. Values are the store's JSON records (binary keys and ids for the index
 /// trees); the `v_*` views decode the JSON ones for people querying the database.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "the store's trees as tables, with JSON views",
-    r#"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "the store's trees as tables, with JSON views",
+        r#"
 CREATE TABLE agentdeck."meta" (key bytea PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE agentdeck."projects" (key bytea PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE agentdeck."api_keys" (key bytea PRIMARY KEY, value bytea NOT NULL);
@@ -80,7 +81,19 @@ CREATE VIEW agentdeck.v_files AS
 CREATE VIEW agentdeck.v_vector_stores AS
     SELECT convert_from(value, 'UTF8')::jsonb AS vector_store FROM agentdeck."vector_stores";
 "#,
-)];
+    ),
+    (
+        2,
+        "run leases for nodes that share the database",
+        r#"
+CREATE TABLE agentdeck."leases" (key bytea PRIMARY KEY, value bytea NOT NULL);
+CREATE VIEW agentdeck.v_leases AS
+    SELECT convert_from(key, 'UTF8') AS thread_id,
+           convert_from(value, 'UTF8')::jsonb AS lease
+    FROM agentdeck."leases";
+"#,
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> i32 {

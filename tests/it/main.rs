@@ -5,6 +5,7 @@ mod api_errors;
 mod auth;
 mod bounds;
 mod cli;
+mod cluster;
 mod crash;
 mod documents;
 mod embeddings;

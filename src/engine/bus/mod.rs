@@ -21,6 +21,7 @@
 //! as a snapshot (a `message.created` without an id, the message as far as it got) before
 //! the live tail, and a whole reply replayed from the log gets its text as one delta.
 
+use super::cluster::Cluster;
 use crate::model::{Event, EventKind, EventPayload, Message};
 use crate::sse::frame;
 use crate::store::{Store, StoreResult};
@@ -32,6 +33,7 @@ use tokio::sync::{Notify, RwLock, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use write::{Flush, Pending, write_round};
 
+mod feed;
 mod replay;
 mod write;
 
@@ -144,6 +146,9 @@ struct BusInner {
     pending: Arc<Mutex<Pending>>,
     /// Whether every write so far reached the database (false while some wait).
     storage_ok: watch::Sender<bool>,
+    /// With other nodes: rounds are numbered and streamed through Redis, and what is
+    /// published comes from that stream (`cluster`).
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// Which events a subscriber wants; `None` fields match everything.
@@ -198,8 +203,14 @@ fn lock(state: &Mutex<BusState>) -> std::sync::MutexGuard<'_, BusState> {
 
 impl EventBus {
     /// The bus of a store, with its committer task (needs a tokio runtime).
-    pub fn new(store: Store, ring_events: usize) -> StoreResult<Self> {
-        let floor = store.event_id_floor()?;
+    pub fn new(
+        store: Store,
+        ring_events: usize,
+        cluster: Option<Arc<Cluster>>,
+    ) -> StoreResult<Self> {
+        let floor = store
+            .event_id_floor()?
+            .max(cluster.as_ref().map_or(0, |c| c.top_at_start()));
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (durable, _) = watch::channel(0);
         let bus = EventBus {
@@ -227,10 +238,15 @@ impl EventBus {
                 committer_stopped: std::sync::atomic::AtomicBool::new(false),
                 pending: Arc::new(Mutex::new(Pending::default())),
                 storage_ok: watch::channel(true).0,
+                cluster,
             }),
         };
         let committer = bus.clone();
         tokio::spawn(async move { committer.commit_loop().await });
+        if let Some(cluster) = bus.inner.cluster.clone() {
+            let feeder = bus.clone();
+            tokio::spawn(async move { feeder.feed_from(cluster, floor).await });
+        }
         Ok(bus)
     }
 
@@ -239,7 +255,8 @@ impl EventBus {
         let mut state = lock(&self.inner.state);
         state.last_id += 1;
         let id = state.last_id;
-        if id > state.reserved {
+        // In a cluster the ids are the cluster's, given at commit (these are provisional).
+        if id > state.reserved && self.inner.cluster.is_none() {
             let upto = id + ID_BLOCK;
             match self.inner.store.reserve_event_ids(upto) {
                 Ok(()) => state.reserved = upto,
@@ -319,9 +336,14 @@ impl EventBus {
         self.inner.tx.receiver_count()
     }
 
-    /// The last id handed out: a listing read now is current as of it.
+    /// The last id handed out: a listing read now is current as of it. In a cluster,
+    /// the last id this node has published.
     pub fn last_id(&self) -> u64 {
-        lock(&self.inner.state).last_id
+        let state = lock(&self.inner.state);
+        match self.inner.cluster {
+            Some(_) => state.published,
+            None => state.last_id,
+        }
     }
 
     /// The oldest id a replay of the durable log can still start from.
@@ -442,6 +464,9 @@ impl EventBus {
     /// any other round is written and flushed on the blocking pool before it is
     /// published. Returns whether the round was flushed, and the work count it covers.
     async fn commit_round(&self, flush: bool) -> (bool, u64) {
+        if let Some(cluster) = self.inner.cluster.clone() {
+            return self.commit_cluster_round(&cluster).await;
+        }
         let (work, queued, urgent) = {
             let mut state = lock(&self.inner.state);
             let urgent = std::mem::take(&mut state.urgent);
@@ -471,11 +496,7 @@ impl EventBus {
             let published = write_round(&self.inner.store, work, Flush::AtCheckpoint, &mut pending);
             (published, pending.is_empty())
         };
-        self.inner.storage_ok.send_if_modified(|ok| {
-            let changed = *ok != healthy;
-            *ok = healthy;
-            changed
-        });
+        self.set_storage_ok(healthy);
         if !published.is_empty() {
             self.publish(published);
         }

@@ -15,7 +15,7 @@ pub(crate) use calls::whole_output_path;
 use calls::{CallResult, OfferedMcp};
 
 use super::privacy::Redactor;
-use super::{Engine, EngineError, EventScope, lock};
+use super::{Engine, EngineError, EventScope};
 use crate::model::event::{TextDelta, ToolCallCreated, ToolCallDelta};
 use crate::model::{
     Assistant, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep,
@@ -95,7 +95,7 @@ async fn fail_unloadable(engine: &Engine, spec: &RunSpec, why: &str) {
             engine.end_reply(&spec.thread_id, &reply).await;
         }
         _ => {
-            lock(&engine.inner.runs).remove(&spec.thread_id);
+            engine.forget_run(&spec.thread_id);
         }
     }
 }
@@ -484,7 +484,7 @@ impl Run {
         if let Outcome::Paused = outcome {
             self.persist();
             engine.bus().sync().await;
-            lock(&engine.inner.runs).remove(&self.thread.id);
+            engine.forget_run(&self.thread.id);
             let _ = engine.update_thread(&self.thread.id, |t| {
                 if t.status != ThreadStatus::Closed {
                     t.status = ThreadStatus::RequiresAction;

@@ -1,0 +1,229 @@
+//! Two real `agentdeck serve` nodes on one PostgreSQL database and one Redis: what one
+//! starts streams to clients of the other, a cancel reaches the run's owner, a node
+//! killed mid-run has its run ended by the other within the lease, and a client moving
+//! from one node to the other resumes without a gap or a duplicate.
+
+use crate::support::*;
+use agentdeck::client::{Client, ServerEvent};
+use agentdeck::model::{EventKind, MessageStatus, ThreadStatus};
+use futures::StreamExt;
+use serde_json::json;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+struct Node {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ADMIN_KEY: &str = "sk-admin-cluster-test-0123456789abcdef";
+
+fn redis_url() -> String {
+    std::env::var("AGENTDECK_TEST_REDIS_URL")
+        .expect("AGENTDECK_TEST_REDIS_URL is not set: the cluster tests need Redis (bash .ci/run starts one; by hand: source .ci/services.sh && start_redis DIR PORT)")
+}
+
+/// A `serve` node on `database` joined through the test Redis, local model at `tps`.
+async fn node(database: &str, tps: &str) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AGENTDECK_DATABASE_URL", database)
+        .env("AGENTDECK_REDIS_URL", redis_url())
+        .env("AGENTDECK_ADMIN_KEY", ADMIN_KEY)
+        .env("AGENTDECK_LOCAL_TPS", tps)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let info = wait_for_serve_info(dir.path()).await;
+    Node {
+        child,
+        url: info.url,
+        _dir: dir,
+    }
+}
+
+/// Two nodes on a fresh database, a project key valid on both, an assistant and a thread.
+async fn cluster(tps: &str) -> (Node, Node, Client, Client, String) {
+    let database = fresh_database();
+    let a = node(&database, tps).await;
+    let b = node(&database, tps).await;
+    let admin = Client::new(&a.url, ADMIN_KEY);
+    let project = admin
+        .create_project(&agentdeck::model::requests::ProjectCreate {
+            name: "team".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let key = admin.create_key(&project.id, None).await.unwrap().key;
+    let (on_a, on_b) = (Client::new(&a.url, &key), Client::new(&b.url, &key));
+    let assistant = on_a
+        .create_assistant(&assistant("shared", json!([]), vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&on_a, &assistant.id).await;
+    (a, b, on_a, on_b, thread)
+}
+
+/// Reads a thread's events from `client` until `stop` says so or 20 s pass.
+async fn read_until(
+    client: &Client,
+    thread: &str,
+    after: Option<u64>,
+    mut stop: impl FnMut(&[ServerEvent]) -> bool,
+) -> Vec<ServerEvent> {
+    let mut stream = Box::pin(client.events(&format!("/v2/threads/{thread}/events"), after));
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !stop(&seen) {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("the events did not come within 20 s");
+        match next {
+            Some(Ok(event)) => seen.push(event),
+            Some(Err(err)) => panic!("stream error: {err}"),
+            None => break,
+        }
+    }
+    seen
+}
+
+fn done(events: &[ServerEvent]) -> bool {
+    events.iter().any(|e| e.kind() == EventKind::Done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_one_node_streams_to_the_other_and_a_client_moves_between_them() {
+    let (_a, _b, on_a, on_b, thread) = cluster("200").await;
+    // A client of B follows the thread from before the run; a client of A reads part.
+    let whole = tokio::spawn({
+        let on_b = on_b.clone();
+        let thread = thread.clone();
+        async move { read_until(&on_b, &thread, Some(0), done).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply_id = post(&on_a, &thread, "/long 300 across nodes").await;
+    let first_part = read_until(&on_a, &thread, Some(0), |seen| {
+        seen.iter()
+            .filter(|e| e.kind() == EventKind::MessageDelta)
+            .count()
+            >= 20
+    })
+    .await;
+    let last_seen = first_part.last().and_then(|e| e.id).unwrap();
+    // The client moves to B and resumes from the last id it saw.
+    let rest = read_until(&on_b, &thread, Some(last_seen), done).await;
+    let whole = whole.await.unwrap();
+
+    let ids = |events: &[ServerEvent]| -> Vec<u64> { events.iter().filter_map(|e| e.id).collect() };
+    let whole_ids = ids(&whole);
+    assert!(
+        whole_ids.windows(2).all(|w| w[0] < w[1]),
+        "one order, rising"
+    );
+    let mut moved = ids(&first_part);
+    moved.extend(ids(&rest));
+    assert_eq!(moved, whole_ids, "no gap and no duplicate across the move");
+    let streamed: String = whole
+        .iter()
+        .filter(|e| e.kind() == EventKind::MessageDelta)
+        .filter_map(|e| e.data()["delta"].as_str().map(str::to_string))
+        .collect();
+    let reply = on_b.message(&thread, &reply_id).await.unwrap();
+    assert_eq!(reply.status, MessageStatus::Completed);
+    assert_eq!(streamed, reply.text(), "B streamed A's whole reply");
+    assert!(reply.text().split_whitespace().count() >= 300);
+    // B lists the thread as A left it.
+    let listed = on_b.thread(&thread).await.unwrap();
+    assert_eq!(listed.status, ThreadStatus::Active);
+    assert!(listed.title.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_sent_to_one_node_stops_the_run_on_the_other() {
+    let (_a, _b, on_a, on_b, thread) = cluster("40").await;
+    let reply_id = post(&on_a, &thread, "/long 5000 a long one").await;
+    eventually("some text", || async {
+        on_b.message(&thread, &reply_id).await.unwrap().text().len() > 20
+    })
+    .await;
+    let asked = Instant::now();
+    on_b.cancel(&thread).await.unwrap();
+    let mut reply = on_b.message(&thread, &reply_id).await.unwrap();
+    while !reply.status.is_final() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "the cancel did not stop the run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        reply = on_b.message(&thread, &reply_id).await.unwrap();
+    }
+    assert_eq!(reply.status, MessageStatus::Incomplete);
+    assert_eq!(
+        reply.error.as_ref().and_then(|e| e.code.as_deref()),
+        Some("cancelled")
+    );
+    eventually("the thread free on B", || async {
+        on_b.thread(&thread).await.unwrap().status == ThreadStatus::Active
+    })
+    .await;
+    let next = ask(&on_b, &thread, "and now on B").await;
+    assert_eq!(next.status, MessageStatus::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_run_has_its_run_ended_by_the_other_within_the_lease() {
+    let (mut a, _b, on_a, on_b, thread) = cluster("40").await;
+    let earlier = ask(&on_a, &thread, "/long 30 a finished one").await;
+    assert_eq!(earlier.status, MessageStatus::Completed);
+    let reply_id = post(&on_a, &thread, "/long 5000 a long one").await;
+    eventually("some text", || async {
+        on_b.message(&thread, &reply_id).await.unwrap().text().len() > 40
+    })
+    .await;
+    let read = on_b.message(&thread, &reply_id).await.unwrap().text();
+    a.child.kill().unwrap(); // SIGKILL
+    a.child.wait().unwrap();
+    let killed = Instant::now();
+    let mut reply = on_b.message(&thread, &reply_id).await.unwrap();
+    while !reply.status.is_final() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the dead node's run was not ended within the lease (5 s) and a sweep"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        reply = on_b.message(&thread, &reply_id).await.unwrap();
+    }
+    assert_eq!(reply.status, MessageStatus::Incomplete);
+    assert_eq!(
+        reply.error.as_ref().and_then(|e| e.code.as_deref()),
+        Some("node_lost")
+    );
+    assert!(
+        reply.text().starts_with(&read),
+        "keeps the text read before the kill"
+    );
+    assert_eq!(
+        on_b.message(&thread, &earlier.id).await.unwrap(),
+        earlier,
+        "the completed message is there as it was"
+    );
+    eventually("the thread free on B", || async {
+        on_b.thread(&thread).await.unwrap().status == ThreadStatus::Active
+    })
+    .await;
+    let next = ask(&on_b, &thread, "carry on").await;
+    assert_eq!(next.status, MessageStatus::Completed);
+}
