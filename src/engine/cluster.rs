@@ -37,12 +37,13 @@ pub struct ClusterError {
     reason: String,
 }
 
-/// Takes the commit lock and, if it got it, the next `count` ids above `floor`.
+/// Takes the commit lock and, if it got it, the next `count` ids. `floor` (the highest id
+/// the node knows was used) matters only when the counter is gone (Redis restarted
+/// empty): ids then continue above it, never reused.
 const LOCK_AND_ALLOCATE: &str = r#"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-  local floor = tonumber(ARGV[4])
-  if current < floor then current = floor end
+  local current = redis.call('GET', KEYS[2])
+  if current then current = tonumber(current) else current = tonumber(ARGV[4]) end
   redis.call('SET', KEYS[2], current + tonumber(ARGV[3]))
   return current + 1
 end
@@ -190,8 +191,8 @@ impl Cluster {
             .unwrap_or(0))
     }
 
-    /// Waits for the commit lock and takes `count` ids above `floor` (and above every id
-    /// handed out before).
+    /// Waits for the commit lock and takes the next `count` ids (above `floor` if Redis
+    /// lost its counter).
     pub async fn begin_round(&self, count: u64, floor: u64) -> Result<CommitTicket, ClusterError> {
         let token = crate::model::new_id("round_");
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
@@ -259,9 +260,11 @@ impl Cluster {
     /// A connection of its own for reading the stream (a blocking read would hold up
     /// every other command on a shared one).
     pub async fn reader(&self) -> Result<redis::aio::MultiplexedConnection, ClusterError> {
+        // A read blocks up to READ_BLOCK_MS: an answer that takes much longer means the
+        // connection is cut off (a partition drops no socket), and it is made again.
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(None);
+            .set_response_timeout(Some(Duration::from_secs(4)));
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await

@@ -89,6 +89,19 @@ impl Store {
             .insert(RESERVED_KEY.as_bytes(), &encode(&upto)?)
     }
 
+    /// Like [`Store::reserve_event_ids`], for nodes that share the store: the reservation
+    /// only ever rises, whichever node writes last.
+    pub fn raise_event_id_reservation(&self, upto: u64) -> StoreResult<()> {
+        self.inner.meta.update(RESERVED_KEY.as_bytes(), |old| {
+            let current = match old {
+                Some(bytes) => decode::<u64>("meta", RESERVED_KEY.as_bytes(), bytes)?,
+                None => 0,
+            };
+            encode(&current.max(upto)).map(Some)
+        })?;
+        Ok(())
+    }
+
     pub fn last_logged_event_id(&self) -> StoreResult<u64> {
         Ok(self
             .inner

@@ -227,3 +227,127 @@ async fn a_node_killed_mid_run_has_its_run_ended_by_the_other_within_the_lease()
     let next = ask(&on_b, &thread, "carry on").await;
     assert_eq!(next.status, MessageStatus::Completed);
 }
+
+/// A TCP proxy in front of Redis for one node: `cut` stops every byte both ways on the
+/// connections it carries and on new ones (a partition: no socket is closed), `heal`
+/// lets them flow again.
+struct Partition {
+    url: String,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Partition {
+    async fn to(redis: &str) -> Partition {
+        let target = redis
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let open = std::sync::Arc::new(tokio::sync::watch::channel(true).0);
+        let flow = open.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                tokio::spawn(Self::pipe(ri, wo, flow.subscribe()));
+                tokio::spawn(Self::pipe(ro, wi, flow.subscribe()));
+            }
+        });
+        Partition { url, open }
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut open: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let Ok(n) = from.read(&mut buffer).await else {
+                return;
+            };
+            if n == 0 || open.wait_for(|open| *open).await.is_err() {
+                return;
+            }
+            if to.write_all(&buffer[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn heal(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_redis_gives_its_clients_every_event_once_it_heals() {
+    let database = fresh_database();
+    let partition = Partition::to(&redis_url()).await;
+    let b = node(&database, "150").await;
+    // Node A reaches Redis only through the partition.
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AGENTDECK_DATABASE_URL", &database)
+        .env("AGENTDECK_REDIS_URL", &partition.url)
+        .env("AGENTDECK_ADMIN_KEY", ADMIN_KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let a = Node {
+        child,
+        url: wait_for_serve_info(dir.path()).await.url,
+        _dir: dir,
+    };
+    let admin = Client::new(&b.url, ADMIN_KEY);
+    let project = admin
+        .create_project(&agentdeck::model::requests::ProjectCreate {
+            name: "partitioned".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let key = admin.create_key(&project.id, None).await.unwrap().key;
+    let (on_a, on_b) = (Client::new(&a.url, &key), Client::new(&b.url, &key));
+    let assistant = on_b
+        .create_assistant(&assistant("steady", json!([]), vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&on_b, &assistant.id).await;
+    let follow = |client: &Client| {
+        let client = client.clone();
+        let thread = thread.clone();
+        tokio::spawn(async move { read_until(&client, &thread, Some(0), done).await })
+    };
+    let (via_a, via_b) = (follow(&on_a), follow(&on_b));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply_id = post(&on_b, &thread, "/long 600 through a partition").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    partition.cut();
+    // Longer than a read may take: the node finds its connection dead and makes it again.
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    partition.heal();
+    let (via_a, via_b) = (via_a.await.unwrap(), via_b.await.unwrap());
+    let ids = |events: &[ServerEvent]| -> Vec<u64> { events.iter().filter_map(|e| e.id).collect() };
+    assert!(ids(&via_b).len() > 100);
+    assert_eq!(
+        ids(&via_a),
+        ids(&via_b),
+        "A's client got every event once, in order"
+    );
+    let reply = on_a.message(&thread, &reply_id).await.unwrap();
+    assert_eq!(reply.status, MessageStatus::Completed);
+}

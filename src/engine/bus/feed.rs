@@ -22,7 +22,7 @@ impl EventBus {
             (
                 std::mem::take(&mut state.queue),
                 state.queued,
-                state.published.max(state.reserved),
+                state.published.max(state.allocated),
             )
         };
         let count = work
@@ -57,6 +57,7 @@ impl EventBus {
         let last = next.saturating_sub(1);
         let reserve = {
             let mut state = lock(&self.inner.state);
+            state.allocated = state.allocated.max(last);
             let reserve = (last > state.reserved).then_some(last + ID_BLOCK);
             if let Some(upto) = reserve {
                 state.reserved = upto;
@@ -67,7 +68,7 @@ impl EventBus {
         let pending = self.inner.pending.clone();
         let written = tokio::task::spawn_blocking(move || {
             if let Some(upto) = reserve {
-                if let Err(err) = store.reserve_event_ids(upto) {
+                if let Err(err) = store.raise_event_id_reservation(upto) {
                     tracing::error!("could not reserve event ids: {err}");
                 }
             }

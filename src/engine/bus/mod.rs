@@ -113,6 +113,9 @@ struct BusState {
     last_id: u64,
     /// Ids up to here are reserved durably.
     reserved: u64,
+    /// In a cluster: the highest id this node knows was handed out (the floor of the
+    /// next round's ids, should Redis have lost its counter).
+    allocated: u64,
     /// Events the ring keeps at most.
     ring_events: usize,
     queue: Vec<Work>,
@@ -208,9 +211,14 @@ impl EventBus {
         ring_events: usize,
         cluster: Option<Arc<Cluster>>,
     ) -> StoreResult<Self> {
-        let floor = store
-            .event_id_floor()?
-            .max(cluster.as_ref().map_or(0, |c| c.top_at_start()));
+        // Ids are handed out above every id used before (reserved ones included).
+        let floor = store.event_id_floor()?;
+        // What this node has published: in a cluster, the stream as it joined it (its
+        // feed starts there); alone, everything so far.
+        let published = match &cluster {
+            Some(cluster) => cluster.top_at_start().max(store.last_logged_event_id()?),
+            None => floor,
+        };
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (durable, _) = watch::channel(0);
         let bus = EventBus {
@@ -219,14 +227,15 @@ impl EventBus {
                 state: Mutex::new(BusState {
                     last_id: floor,
                     reserved: floor,
+                    allocated: floor,
                     ring_events: ring_events.max(1),
                     queue: Vec::new(),
                     queued: 0,
                     urgent: false,
                     ring: VecDeque::new(),
                     ring_bytes: 0,
-                    ring_floor: floor,
-                    published: floor,
+                    ring_floor: published,
+                    published,
                     open_replies: HashMap::new(),
                 }),
                 work: Notify::new(),
@@ -245,7 +254,7 @@ impl EventBus {
         tokio::spawn(async move { committer.commit_loop().await });
         if let Some(cluster) = bus.inner.cluster.clone() {
             let feeder = bus.clone();
-            tokio::spawn(async move { feeder.feed_from(cluster, floor).await });
+            tokio::spawn(async move { feeder.feed_from(cluster, published).await });
         }
         Ok(bus)
     }
@@ -308,10 +317,13 @@ impl EventBus {
         if self.committer_stopped() {
             return;
         }
+        // Nor for a database that is away: the caller learns it from `storage_ok`.
+        let mut health = self.inner.storage_ok.subscribe();
         tokio::select! {
             _ = rx.wait_for(|done| *done >= target) => {}
             // A stopped committer publishes nothing more: do not wait for it.
             _ = stopped => {}
+            _ = health.wait_for(|ok| !ok) => {}
         }
     }
 
