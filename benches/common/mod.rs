@@ -19,6 +19,8 @@ pub struct Local {
     pub dir: tempfile::TempDir,
 }
 
+/// With `AGENTDECK_BENCH_DATABASE_URL` (an empty PostgreSQL database), the runtime keeps
+/// its state there instead of in the data dir's sled: `benches/api.rs` on both backends.
 pub async fn local_runtime(project: &str) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::start(RuntimeOptions {
@@ -26,6 +28,7 @@ pub async fn local_runtime(project: &str) -> Local {
             local_tps: 0.0,
             ..EngineOptions::default()
         },
+        database_url: std::env::var("AGENTDECK_BENCH_DATABASE_URL").ok(),
         ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
     })
     .await

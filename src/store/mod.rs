@@ -172,8 +172,27 @@ impl Store {
     /// engine's to settle ([`Store::inflight_messages`]).
     pub fn open(dir: &Path) -> StoreResult<Store> {
         let path = dir.join("db");
-        let db = sled::Config::new()
-            .path(&path)
+        // The lock of a store this process just closed can outlive it for a moment (a
+        // child process forked meanwhile holds a copy of its descriptor until it execs):
+        // a lock still held after a second is another process's.
+        let mut attempts = 0;
+        let db = loop {
+            match Store::open_sled(dir, &path) {
+                Err(StoreError::Locked(_)) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
+        Store::assemble(Backend::Sled(db.clone()), dir, |name| {
+            Ok(Tree::Sled(db.open_tree(name)?))
+        })
+    }
+
+    fn open_sled(dir: &Path, path: &Path) -> StoreResult<sled::Db> {
+        sled::Config::new()
+            .path(path)
             // No periodic flusher (a thread waking five times a second even when idle):
             // every write is flushed by whoever made it before it is reported done,
             // the bus's commit rounds and `Engine::durable` for the API's changes.
@@ -181,7 +200,7 @@ impl Store {
             // Reads of hot data are served by the in-memory thread index and the bus's
             // ring; sled's own page cache (1 GiB by default) need not grow with the data.
             .cache_capacity(8 * 1024 * 1024)
-            .use_compression(compressed(&path))
+            .use_compression(compressed(path))
             // zstd's fastest level: most of the gain on JSON, little CPU per commit round.
             .compression_factor(1)
             .open()
@@ -190,10 +209,7 @@ impl Store {
                     StoreError::Locked(dir.to_path_buf())
                 }
                 _ => StoreError::Sled(err),
-            })?;
-        Store::assemble(Backend::Sled(db.clone()), dir, |name| {
-            Ok(Tree::Sled(db.open_tree(name)?))
-        })
+            })
     }
 
     /// Opens the store on PostgreSQL (`url`), applying the migrations it lacks; `dir`
