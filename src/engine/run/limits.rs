@@ -69,6 +69,9 @@ impl Run {
                 }
             });
         };
+        // What the reply holds so far (its tool calls' outputs) is stored before the
+        // thread shows it waits: a reader who sees `queued` sees them too.
+        self.engine.bus().sync().await;
         set_status(ThreadStatus::Running, ThreadStatus::Queued);
         while spent() {
             tokio::select! {
