@@ -289,6 +289,15 @@ impl Store {
         }
     }
 
+    /// Runs `writes` as one transaction on PostgreSQL (every store call it makes on this
+    /// thread joins it; one commit at the end, all or nothing); on sled, just runs it.
+    pub fn transaction<R>(&self, writes: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
+        match &self.inner.backend {
+            Backend::Sled(_) => writes(),
+            Backend::Postgres(db) => db.transaction(writes),
+        }
+    }
+
     /// Whether the state is in PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.inner.backend, Backend::Postgres(_))

@@ -103,6 +103,8 @@ pub fn schema_version() -> i32 {
 /// Where the connections live and how to make them again.
 struct Shared {
     config: tokio_postgres::Config,
+    /// The runtime the connections' tasks live on.
+    runtime: tokio::runtime::Handle,
     /// `host:port/db`, for messages (never the password).
     name: String,
     slots: Vec<tokio::sync::Mutex<Option<Arc<Client>>>>,
@@ -112,8 +114,17 @@ struct Shared {
     down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+thread_local! {
+    /// The connection of the transaction this thread is in, if any ([`PgDb::transaction`]).
+    static IN_TRANSACTION: std::cell::RefCell<Option<Arc<Client>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// A node's connection to PostgreSQL.
 pub struct PgDb {
+    /// The connection transactions run on, one at a time (a pipelined one cannot hold a
+    /// transaction for one caller while carrying others' statements).
+    transaction_client: std::sync::Mutex<Option<Arc<Client>>>,
     shared: Arc<Shared>,
     handle: tokio::runtime::Handle,
     /// Dropped without waiting (a runtime dropped inside async code would panic).
@@ -165,7 +176,7 @@ async fn connect(shared: &Shared) -> StoreResult<Client> {
         .await
         .map_err(|err| unavailable(&shared.name, err))?;
     let name = shared.name.clone();
-    tokio::spawn(async move {
+    shared.runtime.spawn(async move {
         if let Err(err) = connection.await {
             tracing::warn!("PostgreSQL connection to {name} ended: {err}");
         }
@@ -257,6 +268,7 @@ impl PgDb {
             .enable_all()
             .build()?;
         let shared = Arc::new(Shared {
+            runtime: runtime.handle().clone(),
             name: describe(&config),
             config,
             slots: (0..CONNECTIONS)
@@ -266,6 +278,7 @@ impl PgDb {
             down_until: std::sync::Mutex::new(None),
         });
         let mut db = PgDb {
+            transaction_client: std::sync::Mutex::new(None),
             shared: shared.clone(),
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
@@ -326,8 +339,68 @@ impl PgDb {
         }
     }
 
+    /// Runs `writes` in one transaction: every statement this thread sends meanwhile goes
+    /// to the transaction's connection; committed if `writes` succeeds, rolled back if not.
+    pub fn transaction<R>(&self, writes: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
+        let mut held = self
+            .transaction_client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let client = match held.as_ref().filter(|c| !c.is_closed()) {
+            Some(client) => client.clone(),
+            None => {
+                let shared = self.shared.clone();
+                let client = Arc::new(self.block(async move { connect(&shared).await })?);
+                *held = Some(client.clone());
+                client
+            }
+        };
+        self.simple(&client, "BEGIN")?;
+        IN_TRANSACTION.with(|current| *current.borrow_mut() = Some(client.clone()));
+        let result = writes();
+        IN_TRANSACTION.with(|current| *current.borrow_mut() = None);
+        match result {
+            Ok(value) => {
+                self.simple(&client, "COMMIT")?;
+                Ok(value)
+            }
+            Err(err) => {
+                if self.simple(&client, "ROLLBACK").is_err() {
+                    *held = None;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn simple(&self, client: &Arc<Client>, sql: &'static str) -> StoreResult<()> {
+        let (client, name) = (client.clone(), self.shared.name.clone());
+        self.block(async move {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|err| classify(&name, err))
+        })
+    }
+
+    /// The connection of the transaction this thread is in.
+    fn transaction_of_this_thread() -> Option<Arc<Client>> {
+        IN_TRANSACTION.with(|current| current.borrow().clone())
+    }
+
     /// One statement with bytea parameters; the rows it returned.
     fn query(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<Vec<tokio_postgres::Row>> {
+        if let Some(client) = Self::transaction_of_this_thread() {
+            let name = self.shared.name.clone();
+            return self.block(async move {
+                let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                    params.iter().map(Param::typed).collect();
+                client
+                    .query_typed(&sql, &typed)
+                    .await
+                    .map_err(|err| classify(&name, err))
+            });
+        }
         let shared = self.shared.clone();
         self.block(async move {
             let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();
@@ -342,6 +415,17 @@ impl PgDb {
 
     /// One statement; how many rows it changed.
     fn execute(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<u64> {
+        if let Some(client) = Self::transaction_of_this_thread() {
+            let name = self.shared.name.clone();
+            return self.block(async move {
+                let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                    params.iter().map(Param::typed).collect();
+                client
+                    .execute_typed(&sql, &typed)
+                    .await
+                    .map_err(|err| classify(&name, err))
+            });
+        }
         let shared = self.shared.clone();
         self.block(async move {
             let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();

@@ -335,3 +335,30 @@ fn a_new_store_is_compressed_and_an_older_uncompressed_one_still_opens() {
     let store = Store::open(older.path()).unwrap();
     assert_eq!(store.dir(), older.path());
 }
+
+#[test]
+fn a_postgres_transaction_commits_all_its_writes_or_none() {
+    let url = fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(dir.path(), &url, true).unwrap();
+    store
+        .transaction(|| {
+            store.set_meta_flag("one")?;
+            store.set_meta_flag("two")
+        })
+        .unwrap();
+    assert!(store.meta_flag("one").unwrap() && store.meta_flag("two").unwrap());
+    let failed = store.transaction(|| {
+        store.set_meta_flag("three")?;
+        // Seen inside the transaction, before it ends.
+        assert!(store.meta_flag("three")?);
+        Err::<(), _>(StoreError::Config("changed my mind".into()))
+    });
+    assert!(failed.is_err());
+    assert!(!store.meta_flag("three").unwrap(), "rolled back");
+    // Calls after it are outside any transaction again.
+    store.set_meta_flag("four").unwrap();
+    drop(store);
+    let reopened = Store::open_postgres(dir.path(), &url, true).unwrap();
+    assert!(reopened.meta_flag("four").unwrap() && !reopened.meta_flag("three").unwrap());
+}

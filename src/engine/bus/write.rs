@@ -73,6 +73,23 @@ impl Pending {
         }
     }
 
+    /// Makes a round's writes: on PostgreSQL in one transaction (one commit, not one per
+    /// write); should that fail, one by one, keeping what the database cannot take.
+    fn apply(&mut self, store: &Store, writes: Vec<Write>) {
+        self.retry(store);
+        if self.writes.is_empty() && store.is_postgres() && writes.len() > 1 {
+            match store.transaction(|| writes.iter().try_for_each(|write| write.apply(store))) {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!("a round's transaction failed ({err}); writing it one by one");
+                }
+            }
+        }
+        for write in writes {
+            self.write(store, write);
+        }
+    }
+
     /// Makes a write, or keeps it when the database is away (or writes before it wait).
     fn write(&mut self, store: &Store, write: Write) {
         if self.writes.is_empty() {
@@ -116,7 +133,7 @@ pub(super) fn write_round(
     flush: Flush,
     pending: &mut Pending,
 ) -> Vec<Arc<Published>> {
-    pending.retry(store);
+    let mut writes = Vec::with_capacity(work.len());
     let mut published = Vec::with_capacity(work.len());
     // Fragments waiting to be appended, per message: (seq, part).
     let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
@@ -129,7 +146,7 @@ pub(super) fn write_round(
             Work::Message(message) => {
                 // Earlier fragments are inside the whole message.
                 parts.remove(&message.id);
-                pending.write(store, Write::Message(Box::new(message)));
+                writes.push(Write::Message(Box::new(message)));
             }
             Work::Event(event) => {
                 let data = event.payload.to_json();
@@ -175,10 +192,10 @@ pub(super) fn write_round(
                             message_id: message_id.clone(),
                             data: LoggedData::of(&event.payload, &data),
                         };
-                        pending.write(store, Write::Event(logged));
+                        writes.push(Write::Event(logged));
                         if let (EventKind::MessageCreated, Some(mid)) = (event.kind(), &message_id)
                         {
-                            pending.write(store, Write::Start(mid.clone(), event.id));
+                            writes.push(Write::Start(mid.clone(), event.id));
                         }
                     }
                 }
@@ -201,14 +218,15 @@ pub(super) fn write_round(
     }
     for id in order {
         for (seq, part) in parts.remove(&id).unwrap_or_default() {
-            pending.write(store, Write::Part(id.clone(), seq, part));
+            writes.push(Write::Part(id.clone(), seq, part));
         }
     }
     if let Some(last) = published.last() {
         if last.id > RETAINED_EVENT_IDS && last.id % 4096 < published.len() as u64 {
-            pending.write(store, Write::Prune(last.id - RETAINED_EVENT_IDS));
+            writes.push(Write::Prune(last.id - RETAINED_EVENT_IDS));
         }
     }
+    pending.apply(store, writes);
     if flush == Flush::Now {
         if let Err(err) = store.flush_blocking() {
             report("to disk (flush)", err);
