@@ -1,7 +1,11 @@
 //! Project limits, enforced: a run starts only when its project has a free slot
 //! (`concurrent_threads`) and tokens left this minute (`tokens_per_minute`); otherwise
 //! it waits in the project's queue, first come first served, its thread `queued`.
+//! With other nodes on the database, a slot is also taken in the cluster's count for
+//! the project (Redis), held while the run runs and renewed with its lease: the limit
+//! holds across nodes.
 
+use super::cluster::Cluster;
 use crate::model::Limits;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,18 +30,36 @@ pub struct Admission {
     projects: Mutex<HashMap<String, ProjectSlots>>,
     next_ticket: std::sync::atomic::AtomicU64,
     changed: Arc<Notify>,
+    /// The cluster whose count of running runs the limit also holds for.
+    cluster: Option<Arc<Cluster>>,
+    /// Slots this node holds in the cluster's count: holder → project.
+    held: Mutex<HashMap<String, String>>,
 }
 
 /// A run's slot; freed when dropped.
 pub struct Slot {
     admission: Arc<Admission>,
     project_id: String,
+    /// Its name in the cluster's count, if in a cluster.
+    holder: Option<String>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(project) = self.admission.lock().get_mut(&self.project_id) {
             project.running = project.running.saturating_sub(1);
+        }
+        if let (Some(holder), Some(cluster)) = (self.holder.take(), &self.admission.cluster) {
+            self.admission.held().remove(&holder);
+            let (cluster, project_id) = (cluster.clone(), self.project_id.clone());
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(err) = cluster.release_slot(&project_id, &holder).await {
+                        // It lapses with its lease.
+                        tracing::warn!("could not give back a run slot: {err}");
+                    }
+                });
+            }
         }
         self.admission.changed.notify_waiters();
     }
@@ -49,6 +71,28 @@ pub enum Refused {
 }
 
 impl Admission {
+    /// Admission for a node; in a cluster, limits also hold across its nodes.
+    pub fn new(cluster: Option<Arc<Cluster>>) -> Admission {
+        Admission {
+            cluster,
+            ..Admission::default()
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The slots this node holds in the cluster's count, to renew: (project, holder).
+    pub fn held_slots(&self) -> Vec<(String, String)> {
+        self.held()
+            .iter()
+            .map(|(holder, project)| (project.clone(), holder.clone()))
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProjectSlots>> {
         self.projects
             .lock()
@@ -87,25 +131,67 @@ impl Admission {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let blocked_by_tokens = {
+            let (ready, mut blocked_by_tokens) = {
                 let mut projects = self.lock();
                 let project = projects.entry(project_id.to_string()).or_default();
                 let first = project.waiting.front() == Some(&ticket);
                 let slot_free = (project.running as u64) < limits.concurrent_threads;
                 let tokens_left = tokens_used() < limits.tokens_per_minute;
-                if first && slot_free && tokens_left {
-                    project.waiting.pop_front();
-                    project.running += 1;
-                    drop(projects);
-                    // The next in line may be able to start too.
-                    self.changed.notify_waiters();
-                    return Ok(Slot {
-                        admission: self.clone(),
-                        project_id: project_id.to_string(),
-                    });
-                }
-                first && slot_free && !tokens_left
+                (
+                    first && slot_free && tokens_left,
+                    first && slot_free && !tokens_left,
+                )
             };
+            if ready {
+                // In a cluster the other nodes' runs count too: a slot there first.
+                let holder = match &self.cluster {
+                    Some(cluster) => {
+                        let holder = format!("{}:{ticket}", cluster.node());
+                        match cluster
+                            .take_slot(
+                                project_id,
+                                limits.concurrent_threads,
+                                &holder,
+                                super::leases::LEASE,
+                            )
+                            .await
+                        {
+                            Ok(true) => Some(Some(holder)),
+                            Ok(false) => None,
+                            Err(err) => {
+                                // Without Redis no round commits either: the run stops
+                                // soon; this node's own count still holds.
+                                tracing::warn!("the cluster's run slots: {err}");
+                                Some(None)
+                            }
+                        }
+                    }
+                    None => Some(None),
+                };
+                match holder {
+                    Some(holder) => {
+                        {
+                            let mut projects = self.lock();
+                            let project = projects.entry(project_id.to_string()).or_default();
+                            project.waiting.retain(|t| *t != ticket);
+                            project.running += 1;
+                        }
+                        if let Some(holder) = &holder {
+                            self.held().insert(holder.clone(), project_id.to_string());
+                        }
+                        // The next in line may be able to start too.
+                        self.changed.notify_waiters();
+                        return Ok(Slot {
+                            admission: self.clone(),
+                            project_id: project_id.to_string(),
+                            holder,
+                        });
+                    }
+                    // Every slot is taken on other nodes: look again shortly (nothing
+                    // here announces when one of theirs ends).
+                    None => blocked_by_tokens = true,
+                }
+            }
             if let Some(mark) = queued.take() {
                 mark();
             }

@@ -64,6 +64,38 @@ redis.call('DEL', KEYS[1])
 return 1
 "#;
 
+/// Drops lapsed slots of a project, then takes one if fewer than the limit are held.
+const TAKE_SLOT: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], 600000)
+  return 1
+end
+return 0
+"#;
+
+/// Records tokens a project used now, drops entries older than a minute, and returns the
+/// project's tokens of the last minute across the cluster.
+const ADD_TOKENS: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4] .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], 120000)
+end
+local total = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  total = total + tonumber(string.match(member, ':(%d+)$'))
+end
+return total
+"#;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// One event read from the stream, and the node that committed it.
 pub struct Received {
     pub node: String,
@@ -82,8 +114,13 @@ pub struct Cluster {
     counter_key: String,
     stream_key: String,
     control_channel: String,
+    /// `…:slots:PROJECT` (running runs, by expiry) and `…:tokens:PROJECT` (the last
+    /// minute's token use) are under this prefix.
+    prefix: String,
     lock_and_allocate: redis::Script,
     append_and_unlock: redis::Script,
+    take_slot: redis::Script,
+    add_tokens: redis::Script,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -148,6 +185,9 @@ impl Cluster {
             counter_key: format!("{prefix}:event-id"),
             stream_key: format!("{prefix}:events"),
             control_channel: format!("{prefix}:control"),
+            prefix: prefix.clone(),
+            take_slot: redis::Script::new(TAKE_SLOT),
+            add_tokens: redis::Script::new(ADD_TOKENS),
             lock_and_allocate: redis::Script::new(LOCK_AND_ALLOCATE),
             append_and_unlock: redis::Script::new(APPEND_AND_UNLOCK),
         };
@@ -319,6 +359,82 @@ impl Cluster {
             }
         }
         Ok(received)
+    }
+
+    /// Takes one of a project's `limit` run slots across the cluster for `holder` (held
+    /// until released or `lease` passes without a renewal); false if all are taken.
+    pub async fn take_slot(
+        &self,
+        project_id: &str,
+        limit: u64,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, ClusterError> {
+        let now = now_ms();
+        let mut conn = self.conn.clone();
+        let taken: i64 = self
+            .take_slot
+            .key(format!("{}:slots:{project_id}", self.prefix))
+            .arg(now)
+            .arg(limit)
+            .arg(now + lease.as_millis() as u64)
+            .arg(holder)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(taken == 1)
+    }
+
+    /// Keeps slots held for another `lease` (only those still held).
+    pub async fn renew_slots(
+        &self,
+        held: &[(String, String)],
+        lease: Duration,
+    ) -> Result<(), ClusterError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let until = now_ms() + lease.as_millis() as u64;
+        let mut pipe = redis::pipe();
+        for (project_id, holder) in held {
+            pipe.cmd("ZADD")
+                .arg(format!("{}:slots:{project_id}", self.prefix))
+                .arg("XX")
+                .arg(until)
+                .arg(holder)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|err| self.error(err))
+    }
+
+    pub async fn release_slot(&self, project_id: &str, holder: &str) -> Result<(), ClusterError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREM")
+            .arg(format!("{}:slots:{project_id}", self.prefix))
+            .arg(holder)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(())
+    }
+
+    /// Adds `tokens` to a project's use (0: adds nothing) and returns its last minute's
+    /// tokens across the cluster.
+    pub async fn add_tokens(&self, project_id: &str, tokens: u64) -> Result<u64, ClusterError> {
+        let now = now_ms();
+        let mut conn = self.conn.clone();
+        self.add_tokens
+            .key(format!("{}:tokens:{project_id}", self.prefix))
+            .arg(now.saturating_sub(60_000))
+            .arg(now)
+            .arg(tokens)
+            .arg(crate::model::new_id(""))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|err| self.error(err))
     }
 
     /// Asks every node to stop the run of `thread_id` (its owner does).

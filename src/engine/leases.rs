@@ -121,6 +121,13 @@ impl Engine {
         let Some(cluster) = self.inner.options.cluster.clone() else {
             return Ok(());
         };
+        // The runs' slots in the cluster's count live as long as their leases.
+        if let Err(err) = cluster
+            .renew_slots(&self.inner.admission.held_slots(), LEASE)
+            .await
+        {
+            tracing::warn!("could not renew run slots: {err}");
+        }
         let running: std::collections::HashSet<String> =
             lock(&self.inner.runs).keys().cloned().collect();
         let now = now_ms();

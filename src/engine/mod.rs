@@ -245,7 +245,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Engine {
     pub fn new(store: Store, config: Config, options: EngineOptions) -> EngineResult<Engine> {
         let bus = EventBus::new(store.clone(), options.event_ring, options.cluster.clone())?;
-        let usage = usage::UsageBook::load(&store)?;
+        let usage = usage::UsageBook::load(&store, options.cluster.clone())?;
+        let admission = Arc::new(admission::Admission::new(options.cluster.clone()));
         let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(options.local_tps));
         let rate_limits = Arc::new(RateLimitBook::default());
         let providers = config
@@ -294,7 +295,7 @@ impl Engine {
                 shutdown: CancellationToken::new(),
                 webhooks: webhook::Webhooks::default(),
                 mcp: mcp::McpServers::default(),
-                admission: Arc::default(),
+                admission,
                 telemetry,
                 metrics: metrics::Metrics::default(),
                 shipper: shipper::Shipper::default(),

@@ -351,3 +351,56 @@ async fn a_node_cut_off_from_redis_gives_its_clients_every_event_once_it_heals()
     let reply = on_a.message(&thread, &reply_id).await.unwrap();
     assert_eq!(reply.status, MessageStatus::Completed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_limits_hold_across_nodes() {
+    let database = fresh_database();
+    let (a, b) = (node(&database, "100").await, node(&database, "100").await);
+    let admin = Client::new(&a.url, ADMIN_KEY);
+    let project: serde_json::Value = admin
+        .post(
+            "/v2/projects",
+            &json!({"name": "one at a time",
+                    "limits": {"tokens_per_minute": 10_000_000, "concurrent_threads": 1}}),
+        )
+        .await
+        .unwrap();
+    let id = project["id"].as_str().unwrap().to_string();
+    let on_a = Client::new(&a.url, ADMIN_KEY).with_project(Some(id.clone()));
+    let on_b = Client::new(&b.url, ADMIN_KEY).with_project(Some(id.clone()));
+    let worker = on_a
+        .create_assistant(&assistant("worker", json!([]), vec![]))
+        .await
+        .unwrap()
+        .id;
+    let first = new_thread(&on_a, &worker).await;
+    let second = new_thread(&on_b, &worker).await;
+    let first_reply = post(&on_a, &first, "/long 150 the first").await;
+    eventually("the first running on A", || async {
+        on_a.thread(&first).await.unwrap().status == ThreadStatus::Running
+    })
+    .await;
+    // One at a time for the project: the run B starts waits for A's.
+    let second_reply = post(&on_b, &second, "/long 20 the second").await;
+    eventually("the second queued on B", || async {
+        on_b.thread(&second).await.unwrap().status == ThreadStatus::Queued
+    })
+    .await;
+    assert!(
+        !on_b
+            .message(&first, &first_reply)
+            .await
+            .unwrap()
+            .status
+            .is_final()
+    );
+    let second_done = wait_reply(&on_b, &second, &second_reply).await;
+    let first_done = on_a.message(&first, &first_reply).await.unwrap();
+    assert_eq!(first_done.status, MessageStatus::Completed);
+    assert_eq!(second_done.status, MessageStatus::Completed);
+
+    // Costs add up the same on both nodes.
+    let costs_a: serde_json::Value = on_a.get(&format!("/v2/projects/{id}/costs")).await.unwrap();
+    let costs_b: serde_json::Value = on_b.get(&format!("/v2/projects/{id}/costs")).await.unwrap();
+    assert_eq!(costs_a["estimated_cost"], costs_b["estimated_cost"]);
+}
