@@ -145,10 +145,12 @@ async fn a_run_on_one_node_streams_to_the_other_and_a_client_moves_between_them(
     assert_eq!(reply.status, MessageStatus::Completed);
     assert_eq!(streamed, reply.text(), "B streamed A's whole reply");
     assert!(reply.text().split_whitespace().count() >= 300);
-    // B lists the thread as A left it.
+    // B lists the thread as A left it, and finds what was said on A.
     let listed = on_b.thread(&thread).await.unwrap();
     assert_eq!(listed.status, ThreadStatus::Active);
     assert!(listed.title.is_some());
+    let hits = on_b.search("across nodes", None, None, 10).await.unwrap();
+    assert!(hits.iter().any(|hit| hit.thread_id == thread), "{hits:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,4 +405,44 @@ async fn a_projects_limits_hold_across_nodes() {
     let costs_a: serde_json::Value = on_a.get(&format!("/v2/projects/{id}/costs")).await.unwrap();
     let costs_b: serde_json::Value = on_b.get(&format!("/v2/projects/{id}/costs")).await.unwrap();
     assert_eq!(costs_a["estimated_cost"], costs_b["estimated_cost"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_had_produced_nothing_when_its_node_died_runs_again_on_another() {
+    let database = fresh_database();
+    let (mut a, b) = (node(&database, "100").await, node(&database, "100").await);
+    let admin = Client::new(&b.url, ADMIN_KEY);
+    let project: serde_json::Value = admin
+        .post(
+            "/v2/projects",
+            &json!({"name": "one at a time",
+                    "limits": {"tokens_per_minute": 10_000_000, "concurrent_threads": 1}}),
+        )
+        .await
+        .unwrap();
+    let id = project["id"].as_str().unwrap().to_string();
+    let on_a = Client::new(&a.url, ADMIN_KEY).with_project(Some(id.clone()));
+    let on_b = Client::new(&b.url, ADMIN_KEY).with_project(Some(id.clone()));
+    let worker = on_b
+        .create_assistant(&assistant("worker", json!([]), vec![]))
+        .await
+        .unwrap()
+        .id;
+    // B's run holds the project's one slot; the run A starts waits for it, with nothing
+    // produced yet, when A dies.
+    let busy = new_thread(&on_b, &worker).await;
+    let busy_reply = post(&on_b, &busy, "/long 300 the busy one").await;
+    let waiting = new_thread(&on_a, &worker).await;
+    let waiting_reply = post(&on_a, &waiting, "hello after the busy one").await;
+    eventually("the second queued on A", || async {
+        on_a.thread(&waiting).await.unwrap().status == ThreadStatus::Queued
+    })
+    .await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let reply = wait_reply(&on_b, &waiting, &waiting_reply).await;
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    assert!(!reply.text().is_empty());
+    let busy_done = on_b.message(&busy, &busy_reply).await.unwrap();
+    assert_eq!(busy_done.status, MessageStatus::Completed);
 }
