@@ -24,7 +24,7 @@
 )]
 
 use agentdeck::client::{Client, ServerEvent};
-use agentdeck::model::EventKind;
+use agentdeck::model::EventPayload;
 use agentdeck::model::requests::{AssistantCreate, ProjectCreate};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -130,10 +130,9 @@ fn follow(client: Client, arrivals: Arrivals, done: Arc<Mutex<usize>>) {
                 continue;
             };
             let now = Instant::now();
-            match event.kind() {
-                EventKind::MessageDelta => {
-                    let delta = event.data()["delta"].as_str().unwrap_or("").to_string();
-                    let thread = event.payload.thread_id().to_string();
+            match &event.payload {
+                EventPayload::MessageDelta(d) => {
+                    let (delta, thread) = (d.delta.clone(), d.thread_id.clone());
                     if let Some(id) = event.id {
                         let mut seen = arrivals.lock().unwrap();
                         if seen.contains_key(&id) {
@@ -144,7 +143,7 @@ fn follow(client: Client, arrivals: Arrivals, done: Arc<Mutex<usize>>) {
                         }
                     }
                 }
-                EventKind::Done => *done.lock().unwrap() += 1,
+                EventPayload::Done(_) => *done.lock().unwrap() += 1,
                 _ => {}
             }
         }
