@@ -168,6 +168,15 @@ impl Tree {
         }
     }
 
+    /// Removes every key in `start..end`, not saying how many (on PostgreSQL, inside a
+    /// transaction, without waiting for the answer).
+    pub fn clear_range(&self, start: &[u8], end: &[u8]) -> StoreResult<()> {
+        match self {
+            Tree::Sled(_) => self.remove_range(Some(start), end).map(drop),
+            Tree::Pg(tree) => tree.clear_range(between(start, end)),
+        }
+    }
+
     /// Sets `key` to `new` only if its value is still `old` (`None`: absent); whether it did.
     pub fn compare_and_swap(
         &self,

@@ -188,8 +188,7 @@ impl Store {
     pub(super) fn drop_reply_parts(&self, message_id: &str) -> StoreResult<()> {
         let prefix = part_prefix(message_id);
         let end = prefix_end(&prefix);
-        self.inner.reply_parts.remove_range(Some(&prefix), &end)?;
-        Ok(())
+        self.inner.reply_parts.clear_range(&prefix, &end)
     }
 
     /// A message as written whole plus the parts streamed since.

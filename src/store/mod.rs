@@ -113,12 +113,20 @@ struct Inner {
     thread_index: RwLock<ThreadIndex>,
     /// Next message sequence number per thread, filled lazily from the last stored key.
     message_seq: Mutex<HashMap<String, u64>>,
+    /// On PostgreSQL, what never changes once written, kept to save a round trip: where
+    /// each message is (its key), and the API keys found.
+    found_locations: Mutex<HashMap<String, Vec<u8>>>,
+    found_keys: Mutex<HashMap<String, ApiKeyRecord>>,
     /// Flush requests handed out so far (group commit, see [`Store::flush`]).
     flush_requested: std::sync::atomic::AtomicU64,
     /// The highest request a finished flush covered; held while a flush runs.
     flush_done: tokio::sync::Mutex<u64>,
     /// The data dir the store lives in.
     dir: std::path::PathBuf,
+}
+
+fn lock_map<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
@@ -260,6 +268,8 @@ impl Store {
             leases: tree("leases")?,
             thread_index: RwLock::new(ThreadIndex::default()),
             message_seq: Mutex::new(HashMap::new()),
+            found_locations: Mutex::new(HashMap::new()),
+            found_keys: Mutex::new(HashMap::new()),
             flush_requested: std::sync::atomic::AtomicU64::new(0),
             flush_done: tokio::sync::Mutex::new(0),
             dir: dir.to_path_buf(),
@@ -294,7 +304,14 @@ impl Store {
     pub fn transaction<R>(&self, writes: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
         match &self.inner.backend {
             Backend::Sled(_) => writes(),
-            Backend::Postgres(db) => db.transaction(writes),
+            Backend::Postgres(db) => {
+                let result = db.transaction(writes);
+                if result.is_err() {
+                    // Locations noted inside it may be of rows rolled back.
+                    lock_map(&self.inner.found_locations).clear();
+                }
+                result
+            }
         }
     }
 
@@ -510,8 +527,25 @@ impl Store {
         Ok(())
     }
 
+    /// A key's record. Keys never change once made (nor are they removed), so on
+    /// PostgreSQL one found is kept: a request's authentication costs no round trip.
     pub fn key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        self.get(&self.inner.keys, "api_keys", secret_hash.as_bytes())
+        if !self.is_postgres() {
+            return self.get(&self.inner.keys, "api_keys", secret_hash.as_bytes());
+        }
+        if let Some(record) = lock_map(&self.inner.found_keys).get(secret_hash) {
+            return Ok(Some(record.clone()));
+        }
+        let record: Option<ApiKeyRecord> =
+            self.get(&self.inner.keys, "api_keys", secret_hash.as_bytes())?;
+        if let Some(record) = &record {
+            let mut found = lock_map(&self.inner.found_keys);
+            if found.len() >= 100_000 {
+                found.clear();
+            }
+            found.insert(secret_hash.to_string(), record.clone());
+        }
+        Ok(record)
     }
 
     // --- assistants ----------------------------------------------------------------------
@@ -658,6 +692,7 @@ impl Store {
                 .messages
                 .compare_and_swap(&key, None, Some(&value))?
             {
+                lock_map(&self.inner.found_locations).insert(message.id.clone(), key);
                 return Ok(());
             }
             self.inner
@@ -709,7 +744,7 @@ impl Store {
     }
 
     pub fn update_message(&self, message: &Message) -> StoreResult<()> {
-        let Some(key) = self.inner.message_loc.get(message.id.as_bytes())? else {
+        let Some(key) = self.message_location(&message.id)? else {
             return self.insert_message(message);
         };
         self.inner
@@ -719,6 +754,26 @@ impl Store {
             self.inner.inflight.remove(message.id.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Where a message is (its key in `messages`). A message never moves, so on
+    /// PostgreSQL a location found is kept (up to 100,000 of them).
+    fn message_location(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        if !self.is_postgres() {
+            return self.inner.message_loc.get(id.as_bytes());
+        }
+        if let Some(key) = lock_map(&self.inner.found_locations).get(id) {
+            return Ok(Some(key.clone()));
+        }
+        let key = self.inner.message_loc.get(id.as_bytes())?;
+        if let Some(key) = &key {
+            let mut found = lock_map(&self.inner.found_locations);
+            if found.len() >= 100_000 {
+                found.clear();
+            }
+            found.insert(id.to_string(), key.clone());
+        }
+        Ok(key)
     }
 
     /// A message as far as it is stored: for a reply in progress, with the parts
@@ -732,7 +787,7 @@ impl Store {
 
     /// A message as last written whole.
     fn message_record(&self, id: &str) -> StoreResult<Option<Message>> {
-        let Some(key) = self.inner.message_loc.get(id.as_bytes())? else {
+        let Some(key) = self.message_location(id)? else {
             return Ok(None);
         };
         self.get(&self.inner.messages, "messages", &key)
@@ -750,7 +805,7 @@ impl Store {
         let prefix = message_prefix(thread_id);
         let end = prefix_end(&prefix);
         let cursor = match after {
-            Some(id) => match self.inner.message_loc.get(id.as_bytes())? {
+            Some(id) => match self.message_location(id)? {
                 Some(key) if key.starts_with(&prefix) => Some(key.to_vec()),
                 _ => return Ok((Vec::new(), false)),
             },

@@ -114,9 +114,20 @@ struct Shared {
     down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+/// A statement sent in a transaction whose answer is awaited only at its commit.
+type Sent = std::pin::Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send>>;
+
+/// A transaction this thread is in: its connection, and the writes sent on it without
+/// waiting (statements on one connection run in the order sent, so the transaction's
+/// later reads see them).
+struct Open {
+    client: Arc<Client>,
+    sent: Vec<Sent>,
+}
+
 thread_local! {
-    /// The connection of the transaction this thread is in, if any ([`PgDb::transaction`]).
-    static IN_TRANSACTION: std::cell::RefCell<Option<Arc<Client>>> =
+    /// The transaction this thread is in, if any ([`PgDb::transaction`]).
+    static IN_TRANSACTION: std::cell::RefCell<Option<Open>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -356,9 +367,30 @@ impl PgDb {
             }
         };
         self.simple(&client, "BEGIN")?;
-        IN_TRANSACTION.with(|current| *current.borrow_mut() = Some(client.clone()));
-        let result = writes();
-        IN_TRANSACTION.with(|current| *current.borrow_mut() = None);
+        IN_TRANSACTION.with(|current| {
+            *current.borrow_mut() = Some(Open {
+                client: client.clone(),
+                sent: Vec::new(),
+            })
+        });
+        let mut result = writes();
+        let sent = IN_TRANSACTION
+            .with(|current| current.borrow_mut().take())
+            .map(|open| open.sent)
+            .unwrap_or_default();
+        // The answers of the writes sent without waiting: the first failure fails it all.
+        if !sent.is_empty() {
+            let name = self.shared.name.clone();
+            let answered = self.block(async move {
+                for write in sent {
+                    write.await.map_err(|err| classify(&name, err))?;
+                }
+                Ok(())
+            });
+            if let (Ok(_), Err(err)) = (&result, answered) {
+                result = Err(err);
+            }
+        }
         match result {
             Ok(value) => {
                 self.simple(&client, "COMMIT")?;
@@ -385,7 +417,33 @@ impl PgDb {
 
     /// The connection of the transaction this thread is in.
     fn transaction_of_this_thread() -> Option<Arc<Client>> {
-        IN_TRANSACTION.with(|current| current.borrow().clone())
+        IN_TRANSACTION.with(|current| current.borrow().as_ref().map(|open| open.client.clone()))
+    }
+
+    /// A write whose answer nobody reads: in a transaction it is sent at once and its
+    /// answer awaited at the commit (a round's writes go out back to back, not one round
+    /// trip each); outside one it is a plain [`PgDb::execute`].
+    fn write(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<()> {
+        let Some(client) = Self::transaction_of_this_thread() else {
+            return self.execute(sql, params).map(drop);
+        };
+        let mut write: Sent = Box::pin(async move {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();
+            client.execute_typed(&sql, &typed).await
+        });
+        // Polled once here, so the statement is sent now, in order with the others.
+        let waker = futures::task::noop_waker();
+        let mut context = std::task::Context::from_waker(&waker);
+        let first = write.as_mut().poll(&mut context);
+        IN_TRANSACTION.with(|current| {
+            if let Some(open) = current.borrow_mut().as_mut() {
+                open.sent.push(match first {
+                    std::task::Poll::Ready(done) => Box::pin(async move { done }),
+                    std::task::Poll::Pending => write,
+                });
+            }
+        });
+        Ok(())
     }
 
     /// One statement with bytea parameters; the rows it returned.
@@ -564,11 +622,10 @@ impl PgTree {
     }
 
     pub fn insert(&self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        self.db.execute(
+        self.db.write(
             self.upsert.clone(),
             vec![Param::Bytes(key.to_vec()), Param::Bytes(value.to_vec())],
-        )?;
-        Ok(())
+        )
     }
 
     pub fn remove(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
@@ -626,6 +683,12 @@ impl PgTree {
         let (clause, params) = Self::conditions(range);
         let sql = format!("DELETE FROM agentdeck.\"{}\"{clause}", self.table);
         Ok(self.db.execute(sql.into(), params)? as usize)
+    }
+
+    pub fn clear_range(&self, range: (Bound<&[u8]>, Bound<&[u8]>)) -> StoreResult<()> {
+        let (clause, params) = Self::conditions(range);
+        let sql = format!("DELETE FROM agentdeck.\"{}\"{clause}", self.table);
+        self.db.write(sql.into(), params)
     }
 
     pub fn compare_and_swap(

@@ -440,7 +440,17 @@ async fn a_run_that_had_produced_nothing_when_its_node_died_runs_again_on_anothe
     .await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
-    let reply = wait_reply(&on_b, &waiting, &waiting_reply).await;
+    // The lease lapses (5 s), B takes the run over, it waits for the busy one's slot.
+    let killed = Instant::now();
+    let mut reply = on_b.message(&waiting, &waiting_reply).await.unwrap();
+    while !reply.status.is_final() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(40),
+            "the dead node's run never ran again: {reply:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reply = on_b.message(&waiting, &waiting_reply).await.unwrap();
+    }
     assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
     assert!(!reply.text().is_empty());
     let busy_done = on_b.message(&busy, &busy_reply).await.unwrap();
