@@ -20,10 +20,13 @@ use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a commit round may hold the cluster's commit lock before it lapses.
-const LOCK_MS: u64 = 10_000;
-/// How long a committer waits for the commit lock before the round counts as failed.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How long a commit round may hold the cluster's commit lock before it lapses: a round
+/// takes milliseconds, and a node that dies holding the lock stalls every node's commits
+/// until it lapses.
+const LOCK_MS: u64 = 3_000;
+/// How long a committer waits for the commit lock before the round counts as failed:
+/// longer than a dead holder's lock lasts.
+const LOCK_WAIT: Duration = Duration::from_secs(8);
 /// Events the stream keeps (roughly): resumes older than this come from the database.
 const STREAM_EVENTS: u64 = 200_000;
 /// Events read from the stream per call, and how long one read blocks.
