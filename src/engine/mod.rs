@@ -200,6 +200,9 @@ struct EngineInner {
     embedder: Option<crate::providers::embeddings::Embedder>,
     /// Chunk vectors read for `file_search`, by file (dropped when rewritten).
     vector_cache: Mutex<HashMap<std::path::PathBuf, Arc<crate::search::vectors::ChunkVectors>>>,
+    /// In a cluster: the (store, file) pairs this node's chunk index holds (another
+    /// node may have read a file; this one reads it when a search first needs it).
+    indexed_here: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 fn build_provider(
@@ -306,6 +309,7 @@ impl Engine {
                 search_rounds,
                 embedder,
                 vector_cache: Mutex::new(HashMap::new()),
+                indexed_here: Mutex::new(std::collections::HashSet::new()),
             }),
         })
     }

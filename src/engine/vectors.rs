@@ -189,6 +189,9 @@ impl Engine {
         let (store_id, file_id) = (store_id.to_string(), file_id.to_string());
         tokio::spawn(async move {
             let outcome = engine.read_into_index(&store_id, &file_id).await;
+            if outcome.is_ok() {
+                lock(&engine.inner.indexed_here).insert((store_id.clone(), file_id.clone()));
+            }
             let changed = engine.change_vector_store(&store_id, |store| {
                 if let Some(entry) = store.files.iter_mut().find(|f| f.file_id == file_id) {
                     // A newer reading started meanwhile reports for itself.
@@ -278,6 +281,41 @@ impl Engine {
         committed.map(|_| count)
     }
 
+    /// In a cluster: reads into this node's chunk index the files of `stores` that
+    /// another node read (their contents are in the shared files folder), until
+    /// `deadline`; a file that cannot be read here is left out of this node's answers.
+    async fn index_here(&self, stores: &[String], deadline: tokio::time::Instant) {
+        for store_id in stores {
+            let Ok(Some(store)) = self.inner.store.vector_store(store_id) else {
+                continue;
+            };
+            for file in store.files {
+                let pair = (store_id.clone(), file.file_id.clone());
+                if file.status != IngestStatus::Completed
+                    || lock(&self.inner.indexed_here).contains(&pair)
+                {
+                    continue;
+                }
+                let read = tokio::time::timeout_at(
+                    deadline,
+                    self.read_into_index(store_id, &file.file_id),
+                )
+                .await;
+                match read {
+                    Ok(Ok(_)) => {
+                        lock(&self.inner.indexed_here).insert(pair);
+                    }
+                    Ok(Err(why)) => tracing::warn!(
+                        "file {} of {store_id} cannot be read on this node ({why}): is \
+                         DATA_DIR/files shared between the nodes?",
+                        file.file_id
+                    ),
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+
     fn vectors_root(&self) -> std::path::PathBuf {
         self.inner.store.dir().join("search").join("vectors")
     }
@@ -321,7 +359,10 @@ impl Engine {
     /// when the chunk index was made new (missing, or an older build's).
     pub(super) fn resume_ingestion(&self) -> EngineResult<()> {
         for store in self.inner.store.vector_stores(None)? {
-            let store = if self.inner.chunks.fresh && !store.files.is_empty() {
+            // In a cluster the files' state is every node's: a node whose own index is
+            // new reads them when a search needs them (`index_here`), not all again.
+            let alone = self.inner.options.cluster.is_none();
+            let store = if alone && self.inner.chunks.fresh && !store.files.is_empty() {
                 self.change_vector_store(&store.id, |store| {
                     for file in &mut store.files {
                         *file = pending(&file.file_id);
@@ -423,6 +464,9 @@ impl Engine {
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = ingested.changed() => {}
             }
+        }
+        if self.inner.options.cluster.is_some() {
+            self.index_here(&found, deadline).await;
         }
         // With an embeddings model: the query's vector too (BM25 alone if it fails).
         let mut ranking = "bm25".to_string();

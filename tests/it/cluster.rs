@@ -33,7 +33,15 @@ fn redis_url() -> String {
 
 /// A `serve` node on `database` joined through the test Redis, local model at `tps`.
 async fn node(database: &str, tps: &str) -> Node {
+    node_with(database, tps, None).await
+}
+
+/// [`node`], with its uploaded files' folder `files` (shared between nodes) if given.
+async fn node_with(database: &str, tps: &str, files: Option<&std::path::Path>) -> Node {
     let dir = tempfile::tempdir().unwrap();
+    if let Some(files) = files {
+        std::os::unix::fs::symlink(files, dir.path().join("files")).unwrap();
+    }
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
         .arg("--data-dir")
         .arg(dir.path())
@@ -455,4 +463,62 @@ async fn a_run_that_had_produced_nothing_when_its_node_died_runs_again_on_anothe
     assert!(!reply.text().is_empty());
     let busy_done = on_b.message(&busy, &busy_reply).await.unwrap();
     assert_eq!(busy_done.status, MessageStatus::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_search_answers_on_a_node_that_did_not_read_the_file() {
+    let database = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let a = node_with(&database, "0", Some(shared.path())).await;
+    let b = node_with(&database, "0", Some(shared.path())).await;
+    let admin = Client::new(&a.url, ADMIN_KEY);
+    let project = admin
+        .create_project(&agentdeck::model::requests::ProjectCreate {
+            name: "documents".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let key = admin.create_key(&project.id, None).await.unwrap().key;
+    let (on_a, on_b) = (Client::new(&a.url, &key), Client::new(&b.url, &key));
+    let policy = "Refund policy. Customers may return unopened items within forty five days \
+                  of delivery for a full refund to the original card.";
+    let (status, file) = upload(&a.url, &key, None, "policy.md", policy.as_bytes()).await;
+    assert_eq!(status, 200, "{file}");
+    let file_id = file["id"].as_str().unwrap().to_string();
+    let store: serde_json::Value = on_a
+        .post(
+            "/v2/vector_stores",
+            &json!({"name": "policies", "file_ids": [file_id]}),
+        )
+        .await
+        .unwrap();
+    let store_id = store["id"].as_str().unwrap().to_string();
+    eventually("the file read on A", || async {
+        on_a.get::<serde_json::Value>(&format!("/v2/vector_stores/{store_id}"))
+            .await
+            .unwrap()["status"]
+            == "completed"
+    })
+    .await;
+    // B never read it: its first search reads it from the shared folder.
+    let support = on_b
+        .create_assistant(&assistant(
+            "support",
+            json!([{"type": "file_search", "vector_store_ids": [store_id]}]),
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let thread = new_thread(&on_b, &support.id).await;
+    let reply = ask(
+        &on_b,
+        &thread,
+        "How many days do customers have for a refund?",
+    )
+    .await;
+    let output: serde_json::Value =
+        serde_json::from_str(reply.tool_calls[0].output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["results"][0]["file_id"], json!(file_id), "{output}");
+    assert!(reply.text().contains("forty five days"), "{}", reply.text());
 }
