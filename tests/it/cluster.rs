@@ -522,3 +522,37 @@ async fn file_search_answers_on_a_node_that_did_not_read_the_file() {
     assert_eq!(output["results"][0]["file_id"], json!(file_id), "{output}");
     assert!(reply.text().contains("forty five days"), "{}", reply.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_paused_on_one_node_is_approved_through_the_other() {
+    let (_a, _b, on_a, on_b, _) = cluster("0").await;
+    let mut body = assistant(
+        "cautious",
+        json!([{"type": "function",
+            "function": {"name": "pay", "description": "pay", "parameters": {"type": "object", "properties": {}}},
+            "handler": {"command": ["cat"], "timeout_ms": 5000}}]),
+        vec![],
+    );
+    body.approval = agentdeck::model::Approval::Always;
+    let cautious = on_a.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&on_a, &cautious.id).await;
+    let reply_id = post(&on_a, &thread, "/tool pay {\"amount\": 100}").await;
+    eventually("the call waiting for approval, seen on B", || async {
+        on_b.thread(&thread).await.unwrap().status == ThreadStatus::RequiresAction
+    })
+    .await;
+    let waiting = on_b.message(&thread, &reply_id).await.unwrap();
+    on_b.approve(
+        &thread,
+        &waiting.tool_calls[0].id,
+        Some(json!({"amount": 5})),
+    )
+    .await
+    .unwrap();
+    let done = wait_reply(&on_a, &thread, &reply_id).await;
+    assert_eq!(done.status, MessageStatus::Completed);
+    assert_eq!(
+        done.tool_calls[0].output.as_deref(),
+        Some(r#"{"amount":5}"#)
+    );
+}

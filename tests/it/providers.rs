@@ -8,8 +8,18 @@ use serde_json::json;
 
 /// A server whose model `test-model` is served by `kind` at the fake provider.
 async fn server_with(kind: &str, provider: &FakeProvider, extra: &str) -> TestServer {
+    server_with_idle(kind, provider, extra, 500).await
+}
+
+/// [`server_with`], giving up on a silent stream after `idle_ms`.
+async fn server_with_idle(
+    kind: &str,
+    provider: &FakeProvider,
+    extra: &str,
+    idle_ms: u64,
+) -> TestServer {
     let config = Config::parse(&format!(
-        "[providers.fake]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodels = [\"test-*\"]\nretry_base_ms = 10\nidle_timeout_ms = 500\n{extra}",
+        "[providers.fake]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodels = [\"test-*\"]\nretry_base_ms = 10\nidle_timeout_ms = {idle_ms}\n{extra}",
         provider.url
     ))
     .unwrap();
@@ -277,13 +287,14 @@ async fn retries_before_the_first_delta_honour_retry_after() {
     assert_eq!(provider.received().len(), 2);
     server.stop().await;
 
-    // A stream that stays silent is given up after the idle timeout, then retried.
+    // A stream that stays silent is given up after the idle timeout, then retried. (The
+    // retry's stream must not look silent on a loaded machine: 1.5 s, not 0.5 s.)
     let provider = FakeProvider::start(vec![
         Answer::fixture("openai_chat_text.sse").stall_after(0),
         ok(),
     ])
     .await;
-    let server = server_with("openai-chat", &provider, "").await;
+    let server = server_with_idle("openai-chat", &provider, "", 1500).await;
     let (_, _, reply) = run_once(&server, json!([]), "hi").await;
     assert_eq!(reply.status, MessageStatus::Completed);
     assert_eq!(provider.received().len(), 2);
