@@ -53,7 +53,17 @@ impl Engine {
     /// After the database came back from an outage: what the runs it stopped could not
     /// write is settled the same way, except on threads that run again (`busy`).
     pub(super) fn settle_after_outage(&self) -> EngineResult<Recovery> {
-        let busy: HashSet<String> = super::lock(&self.inner.runs).keys().cloned().collect();
+        let mut busy: HashSet<String> = super::lock(&self.inner.runs).keys().cloned().collect();
+        // In a cluster, replies other nodes run (or will take over) are theirs.
+        if let Some(cluster) = &self.inner.options.cluster {
+            busy.extend(
+                self.store()
+                    .leases()?
+                    .into_iter()
+                    .filter(|(_, lease, _)| lease.node != cluster.node())
+                    .map(|(thread_id, _, _)| thread_id),
+            );
+        }
         self.settle(
             storage_unavailable_error(),
             "the database was unavailable",

@@ -344,11 +344,22 @@ async fn a_node_cut_off_from_redis_gives_its_clients_every_event_once_it_heals()
     };
     let (via_a, via_b) = (follow(&on_a), follow(&on_b));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let reply_id = post(&on_b, &thread, "/long 600 through a partition").await;
+    // B's reply still streams when the partition heals (1,200 words at 150 a second).
+    let reply_id = post(&on_b, &thread, "/long 1200 through a partition").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     partition.cut();
+    // A change made on A meanwhile cannot be numbered: 503 (A counts storage as away
+    // until it heals; B's reply goes on).
+    let refused = on_a
+        .create_thread(&agentdeck::model::requests::ThreadCreate {
+            assistant_id: assistant.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(503), "{refused}");
     // Longer than a read may take: the node finds its connection dead and makes it again.
-    tokio::time::sleep(Duration::from_millis(5500)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     partition.heal();
     let (via_a, via_b) = (via_a.await.unwrap(), via_b.await.unwrap());
     let ids = |events: &[ServerEvent]| -> Vec<u64> { events.iter().filter_map(|e| e.id).collect() };
