@@ -85,7 +85,7 @@ async fn cluster(tps: &str) -> (Node, Node, Client, Client, String) {
     (a, b, on_a, on_b, thread)
 }
 
-/// Reads a thread's events from `client` until `stop` says so or 20 s pass.
+/// Reads a thread's events from `client` until `stop` says so or 40 s pass.
 async fn read_until(
     client: &Client,
     thread: &str,
@@ -94,11 +94,11 @@ async fn read_until(
 ) -> Vec<ServerEvent> {
     let mut stream = Box::pin(client.events(&format!("/v2/threads/{thread}/events"), after));
     let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while !stop(&seen) {
         let next = tokio::time::timeout_at(deadline, stream.next())
             .await
-            .expect("the events did not come within 20 s");
+            .expect("the events did not come within 40 s");
         match next {
             Some(Ok(event)) => seen.push(event),
             Some(Err(err)) => panic!("stream error: {err}"),
@@ -344,8 +344,8 @@ async fn a_node_cut_off_from_redis_gives_its_clients_every_event_once_it_heals()
     };
     let (via_a, via_b) = (follow(&on_a), follow(&on_b));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // B's reply still streams when the partition heals (1,200 words at 150 a second).
-    let reply_id = post(&on_b, &thread, "/long 1200 through a partition").await;
+    // B's reply still streams when the partition heals (1,500 words at 100 a second).
+    let reply_id = post(&on_b, &thread, "/slow 100 /long 1500 through a partition").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     partition.cut();
     // A change made on A meanwhile cannot be numbered: 503 (A counts storage as away
