@@ -125,4 +125,38 @@ impl Engine {
         }
         Ok(recovery)
     }
+
+    /// While the database is away (writes wait in the bus), runs stop: what they stream
+    /// could not be kept. Once it is back and the waiting writes are made, what they
+    /// could not write is settled and told (replies `incomplete`, threads free).
+    pub(super) fn watch_storage(&self) {
+        let engine = self.clone();
+        let mut health = self.inner.bus.storage_health();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = health.changed() => if changed.is_err() { return },
+                    _ = engine.inner.shutdown.cancelled() => return,
+                }
+                if *health.borrow_and_update() {
+                    match engine.settle_after_outage() {
+                        Ok(settled) => {
+                            tracing::warn!(
+                                "the database is back: {} replies ended incomplete, {} threads freed",
+                                settled.incomplete.len(),
+                                settled.threads_reset
+                            );
+                            engine.close_recovered(&settled.incomplete).await;
+                        }
+                        Err(err) => tracing::error!("settling after the outage: {err}"),
+                    }
+                } else {
+                    tracing::warn!("the database is unavailable: stopping the runs");
+                    for run in super::lock(&engine.inner.runs).values() {
+                        run.cancel.cancel();
+                    }
+                }
+            }
+        });
+    }
 }

@@ -6,7 +6,9 @@
 //! not depend on how many there are.
 
 mod copy;
+mod files;
 mod kv;
+mod leases;
 mod log;
 mod pg;
 #[cfg(test)]
@@ -14,6 +16,7 @@ mod tests;
 mod threads;
 
 pub use copy::TreeCopy;
+pub use leases::Lease;
 pub use log::ReplyPart;
 pub use pg::CALL_TIMEOUT as DATABASE_CALL_TIMEOUT;
 
@@ -68,14 +71,6 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
-}
-
-/// A node's claim on running a thread's reply, renewed while it runs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Lease {
-    pub node: String,
-    /// Milliseconds since the Unix epoch: past this, another node may take the run over.
-    pub until_ms: u64,
 }
 
 /// What the trees are kept in.
@@ -391,120 +386,6 @@ impl Store {
 
     // --- projects and keys ---------------------------------------------------------------
 
-    /// Stores a file: its contents first, written whole and synced, then its metadata, so
-    /// listed metadata always has its contents.
-    pub fn put_file(&self, file: &crate::model::FileObject, contents: &[u8]) -> StoreResult<()> {
-        let path = self.file_path(&file.id);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temporary = path.with_extension("new");
-        {
-            use std::io::Write;
-            let mut out = std::fs::File::create(&temporary)?;
-            out.write_all(contents)?;
-            out.sync_all()?;
-        }
-        std::fs::rename(&temporary, &path)?;
-        self.inner
-            .files
-            .insert(file.id.as_bytes(), &encode(file)?)?;
-        Ok(())
-    }
-
-    pub fn file(&self, id: &str) -> StoreResult<Option<crate::model::FileObject>> {
-        self.get(&self.inner.files, "files", id.as_bytes())
-    }
-
-    /// The files of a project (every project's for `None`), newest first.
-    pub fn files(&self, project_id: Option<&str>) -> StoreResult<Vec<crate::model::FileObject>> {
-        let mut files: Vec<crate::model::FileObject> = self.all(&self.inner.files, "files")?;
-        files.retain(|f| project_id.is_none_or(|p| p == f.project_id));
-        files.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(files)
-    }
-
-    /// Removes a file's record, then its contents and what was made from them.
-    pub fn delete_file(&self, id: &str) -> StoreResult<bool> {
-        let existed = self.inner.files.remove(id.as_bytes())?.is_some();
-        for path in [self.file_path(id), self.derived_path(id, "model")] {
-            match std::fs::remove_file(path) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
-                _ => {}
-            }
-        }
-        Ok(existed)
-    }
-
-    /// Where something made from a file is kept (`files/ID.SUFFIX`).
-    pub fn derived_path(&self, id: &str, suffix: &str) -> PathBuf {
-        let mut path = self.file_path(id).into_os_string();
-        path.push(".");
-        path.push(suffix);
-        path.into()
-    }
-
-    pub fn put_vector_store(&self, store: &crate::model::VectorStore) -> StoreResult<()> {
-        self.inner
-            .vector_stores
-            .insert(store.id.as_bytes(), &encode(store)?)?;
-        if let Some(thread_id) = &store.thread_id {
-            self.inner
-                .thread_stores
-                .insert(thread_id.as_bytes(), store.id.as_bytes())?;
-        }
-        Ok(())
-    }
-
-    /// The vector store a thread's attachments made, if any.
-    pub fn thread_vector_store(
-        &self,
-        thread_id: &str,
-    ) -> StoreResult<Option<crate::model::VectorStore>> {
-        match self.inner.thread_stores.get(thread_id.as_bytes())? {
-            Some(id) => self.vector_store(&String::from_utf8_lossy(&id)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn vector_store(&self, id: &str) -> StoreResult<Option<crate::model::VectorStore>> {
-        self.get(&self.inner.vector_stores, "vector_stores", id.as_bytes())
-    }
-
-    /// Vector stores of a project (every project with `None`), newest first.
-    pub fn vector_stores(
-        &self,
-        project_id: Option<&str>,
-    ) -> StoreResult<Vec<crate::model::VectorStore>> {
-        let mut stores: Vec<crate::model::VectorStore> =
-            self.all(&self.inner.vector_stores, "vector_stores")?;
-        stores.retain(|v| project_id.is_none_or(|p| p == v.project_id));
-        stores.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(stores)
-    }
-
-    pub fn delete_vector_store(&self, id: &str) -> StoreResult<bool> {
-        let removed = self.inner.vector_stores.remove(id.as_bytes())?;
-        if let Some(bytes) = &removed {
-            let store: crate::model::VectorStore = decode("vector_stores", id.as_bytes(), bytes)?;
-            if let Some(thread_id) = store.thread_id {
-                self.inner.thread_stores.remove(thread_id.as_bytes())?;
-            }
-        }
-        Ok(removed.is_some())
-    }
-
-    pub fn file_contents(&self, id: &str) -> StoreResult<Vec<u8>> {
-        Ok(std::fs::read(self.file_path(id))?)
-    }
-
-    fn file_path(&self, id: &str) -> PathBuf {
-        self.inner
-            .dir
-            .join("files")
-            .join(crate::model::path_segment(id))
-    }
-
     pub fn put_project(&self, project: &Project) -> StoreResult<()> {
         self.inner
             .projects
@@ -701,46 +582,6 @@ impl Store {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .remove(&message.thread_id);
         }
-    }
-
-    // --- leases --------------------------------------------------------------------------
-
-    /// Every lease, with its stored bytes (what [`Store::swap_lease`] compares).
-    pub fn leases(&self) -> StoreResult<Vec<(String, Lease, Vec<u8>)>> {
-        self.inner
-            .leases
-            .range(kv::ALL, false, usize::MAX)?
-            .into_iter()
-            .map(|(key, value)| {
-                let lease = decode("leases", &key, &value)?;
-                Ok((String::from_utf8_lossy(&key).into_owned(), lease, value))
-            })
-            .collect()
-    }
-
-    /// A thread's lease and its stored bytes.
-    pub fn lease(&self, thread_id: &str) -> StoreResult<Option<(Lease, Vec<u8>)>> {
-        match self.inner.leases.get(thread_id.as_bytes())? {
-            Some(bytes) => Ok(Some((
-                decode("leases", thread_id.as_bytes(), &bytes)?,
-                bytes,
-            ))),
-            None => Ok(None),
-        }
-    }
-
-    /// Sets a thread's lease to `new` (none: removes it) only if it is still `old` (the
-    /// bytes read; none: there was none): exactly one of several nodes wins.
-    pub fn swap_lease(
-        &self,
-        thread_id: &str,
-        old: Option<&[u8]>,
-        new: Option<&Lease>,
-    ) -> StoreResult<bool> {
-        let new = new.map(encode).transpose()?;
-        self.inner
-            .leases
-            .compare_and_swap(thread_id.as_bytes(), old, new.as_deref())
     }
 
     pub fn update_message(&self, message: &Message) -> StoreResult<()> {

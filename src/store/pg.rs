@@ -446,54 +446,43 @@ impl PgDb {
         Ok(())
     }
 
-    /// One statement with bytea parameters; the rows it returned.
-    fn query(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<Vec<tokio_postgres::Row>> {
-        if let Some(client) = Self::transaction_of_this_thread() {
-            let name = self.shared.name.clone();
-            return self.block(async move {
-                let typed: Vec<(&(dyn ToSql + Sync), Type)> =
-                    params.iter().map(Param::typed).collect();
-                client
-                    .query_typed(&sql, &typed)
-                    .await
-                    .map_err(|err| classify(&name, err))
-            });
-        }
+    /// One statement with bytea parameters, on this thread's transaction if it is in one,
+    /// else on a pooled connection (made again once if found closed).
+    fn statement(&self, sql: Arc<str>, params: Vec<Param>, rows: bool) -> StoreResult<Answer> {
+        let transaction = Self::transaction_of_this_thread();
         let shared = self.shared.clone();
         self.block(async move {
             let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();
-            shared
-                .with_client(|client| {
-                    let (sql, typed) = (&sql, &typed);
-                    async move { client.query_typed(sql, typed).await }
-                })
-                .await
+            match transaction {
+                Some(client) => Answer::of(&client, &sql, &typed, rows)
+                    .await
+                    .map_err(|err| classify(&shared.name, err)),
+                None => {
+                    shared
+                        .with_client(|client| {
+                            let (sql, typed) = (&sql, &typed);
+                            async move { Answer::of(&client, sql, typed, rows).await }
+                        })
+                        .await
+                }
+            }
         })
+    }
+
+    /// One statement; the rows it returned.
+    fn query(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<Vec<tokio_postgres::Row>> {
+        match self.statement(sql, params, true)? {
+            Answer::Rows(rows) => Ok(rows),
+            Answer::Changed(_) => Ok(Vec::new()),
+        }
     }
 
     /// One statement; how many rows it changed.
     fn execute(&self, sql: Arc<str>, params: Vec<Param>) -> StoreResult<u64> {
-        if let Some(client) = Self::transaction_of_this_thread() {
-            let name = self.shared.name.clone();
-            return self.block(async move {
-                let typed: Vec<(&(dyn ToSql + Sync), Type)> =
-                    params.iter().map(Param::typed).collect();
-                client
-                    .execute_typed(&sql, &typed)
-                    .await
-                    .map_err(|err| classify(&name, err))
-            });
+        match self.statement(sql, params, false)? {
+            Answer::Changed(count) => Ok(count),
+            Answer::Rows(rows) => Ok(rows.len() as u64),
         }
-        let shared = self.shared.clone();
-        self.block(async move {
-            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(Param::typed).collect();
-            shared
-                .with_client(|client| {
-                    let (sql, typed) = (&sql, &typed);
-                    async move { client.execute_typed(sql, typed).await }
-                })
-                .await
-        })
     }
 
     /// Bytes the store's tables take, indexes and compressed values included.
@@ -508,6 +497,27 @@ impl PgDb {
         Ok(rows
             .first()
             .map_or(0, |row| row.get::<_, i64>(0).max(0) as u64))
+    }
+}
+
+/// What a statement answered: its rows, or how many rows it changed.
+enum Answer {
+    Rows(Vec<tokio_postgres::Row>),
+    Changed(u64),
+}
+
+impl Answer {
+    async fn of(
+        client: &Client,
+        sql: &str,
+        typed: &[(&(dyn ToSql + Sync), Type)],
+        rows: bool,
+    ) -> Result<Answer, tokio_postgres::Error> {
+        if rows {
+            client.query_typed(sql, typed).await.map(Answer::Rows)
+        } else {
+            client.execute_typed(sql, typed).await.map(Answer::Changed)
+        }
     }
 }
 
