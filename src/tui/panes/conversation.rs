@@ -529,6 +529,38 @@ mod tests {
         insta::assert_snapshot!(render_pane(&app, Pane::Conversation, 80, 24));
     }
 
+    /// A reply streamed in pieces that end in and around a loose list and an empty
+    /// block draws as the whole would: no gap left behind, the list kept together.
+    #[test]
+    fn a_streamed_loose_list_draws_as_the_whole_reply_would() {
+        let mut app = workspace();
+        app.focus = Pane::Conversation;
+        for piece in [
+            "\n\nNext steps:\n\n- refund charge",
+            " 2\n",
+            "\n- keep charge 1\n\n",
+            "> \n\nDone",
+            ".",
+        ] {
+            app.apply(crate::tui::app::AppEvent::Server(
+                crate::client::ServerEvent {
+                    id: None,
+                    payload: crate::model::EventPayload::MessageDelta(
+                        crate::model::event::TextDelta {
+                            thread_id: "thread_0456".into(),
+                            message_id: "msg_2".into(),
+                            delta: piece.into(),
+                        },
+                    ),
+                },
+            ));
+        }
+        insta::assert_snapshot!(
+            "conversation_streamed_loose_list",
+            render_pane(&app, Pane::Conversation, 80, 40)
+        );
+    }
+
     #[test]
     fn reasoning_expands_and_items_are_selected_for_copying() {
         let mut app = workspace();
