@@ -4,6 +4,8 @@
 mod api_errors;
 mod auth;
 mod bounds;
+#[path = "../checks/mod.rs"]
+mod checks;
 mod cli;
 mod cluster;
 mod crash;
@@ -20,6 +22,7 @@ mod logs_webhook;
 mod mcp;
 mod memory;
 mod postgres;
+mod properties;
 mod providers;
 mod runs;
 mod seed_flow;
