@@ -297,16 +297,21 @@ proptest! {
     }
 }
 
-fn api() -> &'static checks::Api {
-    static API: OnceLock<checks::Api> = OnceLock::new();
-    API.get_or_init(checks::Api::start)
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
-
-    #[test]
-    fn api_bodies_get_a_json_answer_and_never_a_5xx((route, body) in route_and_body()) {
-        api().body(route, &body);
+/// One server for all the cases (a runner of its own, so the server is stopped and its
+/// data dir removed at the end).
+#[test]
+fn api_bodies_get_a_json_answer_and_never_a_5xx() {
+    let api = checks::Api::start();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 384,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&route_and_body(), |(route, body)| {
+        api.body(route, &body);
+        Ok(())
+    });
+    api.stop();
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
 }
