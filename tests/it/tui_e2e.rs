@@ -588,3 +588,162 @@ fn a_workspace_over_two_runtimes_lists_both_and_approves_a_call_on_the_second() 
     prod.kill().unwrap();
     let _ = prod.wait();
 }
+
+/// A newcomer's day, as issue #14 tells it: `agentdeck serve` on a fresh data dir, a
+/// workspace attached with `--remote` that watches the Getting started assistants route,
+/// answers the call that waits, zooms and filters, and leaves a reply running when its
+/// terminal is killed; work sent with `agentdeck send` meanwhile; a second workspace
+/// finds both runs finished.
+#[test]
+fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
+    use agentdeck::client::Client;
+    use agentdeck::model::{MessageStatus, Role, ThreadStatus, ToolCallStatus};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = "newcomer-admin-key-0123456789abcdef";
+    let (mut server, info) = rt.block_on(crate::support::spawn_serve(
+        &dir.path().join("served"),
+        Some(key),
+    ));
+    let client = Client::new(&info.url, key);
+    let env = format!("AGENTDECK_API_KEY={key}");
+    let remote = format!("--remote {}", info.url);
+
+    let session = Session::start_with_args(&dir, "newcomer", &env, &remote, "", (160, 45));
+    session.wait_for("Threads 4/4");
+    // Triage called a tool and routed to billing (before this workspace attached, so the
+    // graph's edges are drawn without live counts); one example thread waits for an
+    // operator's answer.
+    session.wait_for("✓ route_to_assistant");
+    session.wait_for("✓ lookup_order");
+    session.wait_for("1 waiting");
+    session.keys(&["3"]);
+    session.wait_for("Tools · 1 waiting");
+    session.keys(&["a"]);
+    session.wait_for("Answer to");
+    session.type_text("order 1842 shipped on Monday");
+    session.keys(&["Enter"]);
+    session.wait_for("Tools · 0 waiting");
+    let answered = rt.block_on(async {
+        let threads = client.list_threads(&[]).await.unwrap().data;
+        for thread in threads {
+            for message in client.all_messages(&thread.id).await.unwrap() {
+                if message.role == Role::Tool && message.text() == "order 1842 shipped on Monday" {
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    assert!(
+        answered,
+        "the answer typed in the workspace is not in the server"
+    );
+
+    // Zoom the conversation: the other panes give way; z again brings them back.
+    session.keys(&["2", "z"]);
+    session.wait_until("the conversation zoomed", |screen| {
+        !screen.contains("Threads 4/4") && !screen.contains("Tools ·")
+    });
+    session.keys(&["z"]);
+    session.wait_for("Threads 4/4");
+
+    // Filter to billing's threads, and leave a paced reply running in the selected one.
+    session.keys(&["1", "/"]);
+    session.type_text("assistant:billing");
+    session.keys(&["Enter"]);
+    session.wait_until("the filter applied", |screen| {
+        screen.contains("/4") && !screen.contains("Threads 4/4") && !screen.contains("Threads 0/")
+    });
+    session.keys(&["i"]);
+    session.wait_for("Message · Enter send");
+    session.type_text("/slow 20 /long 60 left running when the terminal died");
+    session.keys(&["Enter"]);
+    session.wait_for("▌billing …");
+    // The terminal goes away mid-reply (tmux kills the pane: SIGHUP, as a dropped SSH
+    // connection does).
+    drop(session);
+
+    // Work sent from the command line while no workspace watches.
+    let sent = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["--remote", &info.url, "send", "--assistant", "billing"])
+        .arg("nightly report /slow 40 /long 40")
+        .env("AGENTDECK_API_KEY", key)
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "agentdeck send: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(String::from_utf8_lossy(&sent.stderr).contains("thread: thread_"));
+
+    // Both runs end on the server with nobody attached.
+    let replies = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let threads = client.list_threads(&[]).await.unwrap().data;
+            let busy = threads.iter().any(|t| t.status == ThreadStatus::Running);
+            let mut found = Vec::new();
+            for thread in &threads {
+                let messages = client.all_messages(&thread.id).await.unwrap();
+                let asked = |text: &str| {
+                    messages
+                        .iter()
+                        .any(|m| m.role == Role::User && m.text().contains(text))
+                };
+                if asked("left running when the terminal died") || asked("nightly report") {
+                    let last = messages.last().unwrap();
+                    found.push((last.role, last.status, last.tool_calls.len()));
+                }
+            }
+            if !busy && found.len() == 2 {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "the runs never ended: {found:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    for (role, status, _) in &replies {
+        assert_eq!(
+            (*role, *status),
+            (Role::Assistant, MessageStatus::Completed)
+        );
+    }
+    let waiting = rt.block_on(async {
+        let mut waiting = 0;
+        for thread in client.list_threads(&[]).await.unwrap().data {
+            for message in client.all_messages(&thread.id).await.unwrap() {
+                waiting += message
+                    .tool_calls
+                    .iter()
+                    .filter(|c| c.status == ToolCallStatus::RequiresAction)
+                    .count();
+            }
+        }
+        waiting
+    });
+    assert_eq!(waiting, 0);
+
+    // Reattached, the workspace is where it was left (the filter, the thread) and shows
+    // what happened meanwhile: the reply left running is done, and so is the sent one.
+    let session = Session::start_with_args(&dir, "newcomer-back", &env, &remote, "", (160, 45));
+    session.wait_for("Threads 3/5 /assistant:billing");
+    session.wait_until("the reply left running, finished", |screen| {
+        screen.contains("left running when the terminal died") && !screen.contains("▌billing …")
+    });
+    session.keys(&["/"]);
+    for _ in 0.."assistant:billing".len() {
+        session.keys(&["BSpace"]);
+    }
+    session.type_text("nightly");
+    session.keys(&["Enter"]);
+    session.wait_for("Threads 1/5");
+    session.wait_until("the sent thread's reply, finished", |screen| {
+        screen.contains("▌billing · ") && !screen.contains("▌billing …")
+    });
+    session.keys(&["q"]);
+    session.wait_for("EXITED-0");
+    let _ = server.kill();
+    let _ = server.wait();
+}
