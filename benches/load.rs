@@ -1,5 +1,5 @@
 //! The headline load (issue #14): STREAMS concurrent threads (default 500) across
-//! ASSISTANTS assistants (default 20), each replying WORDS words (default 300) at TPS
+//! ASSISTANTS assistants (default 20), each replying WORDS words (default 1,000) at TPS
 //! tokens/s (default 100) on the `local` model. The server is the real `agentdeck serve` in
 //! its own process; this process is the workspace: the real multiplexer following the SSE
 //! stream, every event applied to the app state, frames drawn to a 200x50 `TestBackend` at
@@ -136,7 +136,7 @@ fn main() {
     }
     let streams = env_number("STREAMS", 500);
     let assistants = env_number("ASSISTANTS", 20);
-    let words = env_number("WORDS", 300);
+    let words = env_number("WORDS", 1000);
     let tps = env_number("TPS", 100);
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_server(dir.path(), tps);

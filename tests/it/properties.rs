@@ -126,6 +126,11 @@ const MARKDOWN_PIECES: &[&str] = &[
     "\u{202e}",
     "\r",
     "\u{9b}",
+    "&#27;",
+    "&#x9b;",
+    "&#9;",
+    "&#0;",
+    "&#x202e;",
 ];
 
 const FILTER_PIECES: &[&str] = &[
@@ -314,4 +319,17 @@ fn api_bodies_get_a_json_answer_and_never_a_5xx() {
     if let Err(failure) = result {
         panic!("{failure}");
     }
+}
+
+// What the fuzzers found, each kept as the input that crashed (fixed since).
+
+/// fuzz/markdown: `&#9;` decoded by the markdown parser to a tab, drawn into a cell; the
+/// same path let `&#27;` draw an ESC (the reply had been sanitized before parsing).
+#[test]
+fn fuzz_markdown_a_character_reference_to_a_control() {
+    checks::markdown(b'P', b"&#9;foo\n");
+    checks::markdown(
+        80,
+        b"&#27;[2J &#x9b;6n [a](&#27;x) ```&#27;\ncode\n```\n| &#7; |\n|---|\n",
+    );
 }

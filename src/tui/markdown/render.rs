@@ -8,6 +8,21 @@ use crate::tui::theme::Theme;
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
+use std::borrow::Cow;
+
+/// Text the parser made: the reply was sanitized on arrival, but character references
+/// (`&#27;`, `&#x9b;`) decode to controls only here, in text, link addresses and a code
+/// fence's language. Borrowed when nothing changes (nearly always).
+fn inert(text: &str) -> Cow<'_, str> {
+    if text
+        .chars()
+        .all(|c| crate::text::sanitize_char(c) == Some(c))
+    {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(crate::text::sanitize(text))
+    }
+}
 
 /// A block that holds others, for the marks drawn before each of their lines.
 #[derive(Debug, Clone)]
@@ -107,6 +122,7 @@ impl Renderer<'_> {
         if piece.is_empty() {
             return;
         }
+        let piece = &*inert(piece);
         if let Some(table) = self.table.as_mut() {
             if let Some(cell) = table.rows.last_mut().and_then(|row| row.last_mut()) {
                 cell.push_str(piece);
@@ -289,7 +305,7 @@ impl Renderer<'_> {
                             })
                         }
                     };
-                    self.code = Some((language(&kind), String::new(), closed));
+                    self.code = Some((inert(&language(&kind)).into_owned(), String::new(), closed));
                 }
                 Tag::HtmlBlock => self.gap(),
                 Tag::List(start) => {
@@ -415,7 +431,7 @@ impl Renderer<'_> {
                 }
             },
             Event::Text(text) => match self.code.as_mut() {
-                Some((_, code, _)) => code.push_str(&text),
+                Some((_, code, _)) => code.push_str(&inert(&text)),
                 None => self.text(&text),
             },
             Event::Code(code) => self.push(theme.fg("code"), &code),
