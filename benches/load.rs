@@ -317,6 +317,26 @@ fn main() {
                     .map(|(k, at)| (at - (anchor + *k as f64 * interval)) * 1000.0),
             );
         }
+        if std::env::var_os("LOAD_DEBUG").is_some() {
+            // The worst latency of what arrived in each second: where a backlog formed.
+            let mut by_second: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
+            for reply in replies.values() {
+                let interval = 1.0 / tps.max(1) as f64;
+                let anchor = reply
+                    .words
+                    .iter()
+                    .map(|(k, at)| at - *k as f64 * interval)
+                    .fold(f64::INFINITY, f64::min);
+                for (k, at) in &reply.words {
+                    let entry = by_second.entry(*at as u64).or_default();
+                    entry.0 = entry.0.max((at - (anchor + *k as f64 * interval)) * 1000.0);
+                    entry.1 += 1;
+                }
+            }
+            for (second, (worst, count)) in by_second {
+                eprintln!("  second {second:3}: {count:6} words, worst latency {worst:7.1} ms");
+            }
+        }
         let missing = streams.saturating_sub(replies.len());
         latencies.sort_by(f64::total_cmp);
         frame_times.sort_by(f64::total_cmp);

@@ -415,14 +415,16 @@ fn a_workspace_over_two_runtimes_lists_both_and_approves_a_call_on_the_second() 
         "prod-admin-key-0123456789abcdef",
         "lab-admin-key-0123456789abcdef",
     );
-    let (mut prod, prod_info) = rt.block_on(crate::support::spawn_serve(
+    let (prod, prod_info) = rt.block_on(crate::support::spawn_serve(
         &dir.path().join("prod"),
         Some(prod_key),
     ));
-    let (mut lab, lab_info) = rt.block_on(crate::support::spawn_serve(
+    let prod = crate::support::KillOnDrop(prod);
+    let (lab, lab_info) = rt.block_on(crate::support::spawn_serve(
         &dir.path().join("lab"),
         Some(lab_key),
     ));
+    let mut lab = crate::support::KillOnDrop(lab);
     let prod_client = Client::new(&prod_info.url, prod_key);
     let lab_client = Client::new(&lab_info.url, lab_key);
     // The waiting example thread of each runtime; prod's is answered here, so the one
@@ -569,8 +571,8 @@ fn a_workspace_over_two_runtimes_lists_both_and_approves_a_call_on_the_second() 
     );
 
     // One runtime going away leaves the other: lab stops, prod's threads stay.
-    lab.kill().unwrap();
-    let _ = lab.wait();
+    lab.0.kill().unwrap();
+    let _ = lab.0.wait();
     session.keys(&["/"]);
     session.wait_for("/runtime:lab█");
     for _ in 0.."runtime:lab".len() {
@@ -585,8 +587,7 @@ fn a_workspace_over_two_runtimes_lists_both_and_approves_a_call_on_the_second() 
     );
     session.keys(&["q"]);
     session.wait_for("EXITED-0");
-    prod.kill().unwrap();
-    let _ = prod.wait();
+    drop(prod);
 }
 
 /// A newcomer's day, as issue #14 tells it: `agentdeck serve` on a fresh data dir, a
@@ -744,6 +745,4 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
     });
     session.keys(&["q"]);
     session.wait_for("EXITED-0");
-    let _ = server.kill();
-    let _ = server.wait();
 }
