@@ -602,10 +602,11 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = "newcomer-admin-key-0123456789abcdef";
-    let (mut server, info) = rt.block_on(crate::support::spawn_serve(
+    let (server, info) = rt.block_on(crate::support::spawn_serve(
         &dir.path().join("served"),
         Some(key),
     ));
+    let _server = crate::support::KillOnDrop(server);
     let client = Client::new(&info.url, key);
     let env = format!("AGENTDECK_API_KEY={key}");
     let remote = format!("--remote {}", info.url);
