@@ -21,8 +21,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 fn workspace(messages: usize) -> App {
+    workspace_of(messages, 500)
+}
+
+/// A workspace holding `threads` threads, the first open with `messages` messages.
+fn workspace_of(messages: usize, threads: usize) -> App {
     let mut app = App::new("local bench".into());
-    let threads: Vec<Thread> = (0..500)
+    let threads: Vec<Thread> = (0..threads)
         .map(|i| Thread {
             id: format!("thread_{i:06}"),
             object: "thread".into(),
@@ -72,11 +77,22 @@ fn workspace(messages: usize) -> App {
 
 fn bench_frame(c: &mut Criterion) {
     let mut group = c.benchmark_group("frame_200x50");
-    for messages in [10, 10_000] {
+    // The growth tables of docs/PERFORMANCE.md: thread length, then number of threads.
+    for messages in [10, 1_000, 10_000, 100_000] {
         let app = workspace(messages);
         let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
         let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
         group.bench_with_input(BenchmarkId::new("messages", messages), &messages, |b, _| {
+            b.iter(|| {
+                terminal.draw(|frame| draw(frame, &app, &mut ui)).unwrap();
+            })
+        });
+    }
+    for threads in [100, 1_000, 10_000, 100_000] {
+        let app = workspace_of(10, threads);
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+        group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
             b.iter(|| {
                 terminal.draw(|frame| draw(frame, &app, &mut ui)).unwrap();
             })
@@ -131,7 +147,7 @@ fn bench_streaming_reply(c: &mut Criterion) {
     // Enough words for the longest reply and every word the bench adds to it.
     let text = markdown_reply(30_000);
     let pieces: Vec<&str> = text.split_inclusive([' ', '\n']).collect();
-    for words in [200, 20_000] {
+    for words in [200, 2_000, 20_000] {
         // The reply grows by one word per iteration; every 500 words it is set back to
         // `words` (outside the timed part, with one untimed frame to lay it out again).
         let template = streaming_workspace(&pieces, words);

@@ -54,10 +54,17 @@ PY
     esac
 }
 
+# Built once, then each target's binary runs by itself: a change to the sources while
+# the targets run does not rebuild them one by one.
+for target in "${targets[@]}"; do
+    cargo +nightly fuzz build -O "$target" 2>&1 | tail -1
+done
+bin=target/x86_64-unknown-linux-gnu/release
 for target in "${targets[@]}"; do
     seed "$target"
     echo "== $target: ${seconds}s"
-    cargo +nightly fuzz run -O "$target" "corpus/$target" -- \
+    mkdir -p "artifacts/$target"
+    "$bin/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
         -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=4096 -print_final_stats=1 \
         2>&1 | tee "/tmp/fuzz-$target.log" | grep -E "^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==|SUMMARY|thread .* panicked)" || true
     if grep -q "SUMMARY\|panicked\|deadly signal" "/tmp/fuzz-$target.log"; then

@@ -11,6 +11,7 @@ use super::{Store, StoreResult, decode, encode, kv, prefix_end};
 use crate::model::{LoggedEvent, Message, ReasoningStep};
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
+use std::sync::Mutex;
 
 /// One fragment of a streaming reply, as the committer appends it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -180,8 +181,13 @@ impl Store {
     }
 
     /// Writes a message whole (insert or update) and drops the parts it now contains.
+    /// A final message's parts are never read again, so the sweeper removes them, off
+    /// the commit path (a 1,000-word reply leaves hundreds, one removal each).
     pub fn put_message(&self, message: &Message) -> StoreResult<()> {
         self.update_message(message)?;
+        if message.status.is_final() && self.inner.part_sweeper.sweep(&message.id) {
+            return Ok(());
+        }
         self.drop_reply_parts(&message.id)
     }
 
@@ -236,12 +242,86 @@ impl Store {
         Ok(())
     }
 
+    /// Waits until the sweeper has removed every part it was given so far.
+    pub fn swept(&self) {
+        self.inner.part_sweeper.wait();
+    }
+
     /// Makes every write so far durable, on the calling thread.
     pub fn flush_blocking(&self) -> StoreResult<()> {
         if let super::Backend::Sled(db) = &self.inner.backend {
             db.flush()?;
         }
         Ok(())
+    }
+}
+
+/// A thread removing the parts of final replies. A part of a final message is never
+/// read ([`Store::with_parts`] stops at the status), and parts a crash leaves behind
+/// are dropped when the store opens, so the removal need not hold up a commit round.
+pub(super) struct PartSweeper {
+    queue: Mutex<Option<std::sync::mpsc::Sender<Sweep>>>,
+}
+
+enum Sweep {
+    Parts(String),
+    /// Answered once everything queued before it is removed.
+    Mark(std::sync::mpsc::Sender<()>),
+}
+
+impl PartSweeper {
+    pub(super) fn start(parts: kv::Tree) -> PartSweeper {
+        let (tx, rx) = std::sync::mpsc::channel::<Sweep>();
+        let spawned = std::thread::Builder::new()
+            .name("part-sweeper".into())
+            .spawn(move || {
+                // Ends when the store (the only sender) is gone.
+                while let Ok(sweep) = rx.recv() {
+                    match sweep {
+                        Sweep::Parts(message_id) => {
+                            let prefix = part_prefix(&message_id);
+                            let end = prefix_end(&prefix);
+                            if let Err(err) = parts.clear_range(&prefix, &end) {
+                                tracing::warn!("could not remove the parts of {message_id}: {err}");
+                            }
+                        }
+                        Sweep::Mark(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+        let queue = match spawned {
+            Ok(_) => Some(tx),
+            Err(err) => {
+                tracing::warn!("no part sweeper ({err}); parts are removed as replies end");
+                None
+            }
+        };
+        PartSweeper {
+            queue: Mutex::new(queue),
+        }
+    }
+
+    /// Queues the removal of a final message's parts; false if it must be done here.
+    fn sweep(&self, message_id: &str) -> bool {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue
+            .as_ref()
+            .is_some_and(|tx| tx.send(Sweep::Parts(message_id.to_string())).is_ok())
+    }
+
+    fn wait(&self) {
+        let (done, finished) = std::sync::mpsc::channel();
+        let sent = {
+            let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue
+                .as_ref()
+                .is_some_and(|tx| tx.send(Sweep::Mark(done)).is_ok())
+        };
+        if sent {
+            let _ = finished.recv();
+        }
     }
 }
 

@@ -94,6 +94,8 @@ struct Inner {
     message_events: Tree,
     /// Fragments streamed into replies in progress since they were last written whole.
     reply_parts: Tree,
+    /// Removes the parts of replies now final, off the writer's path.
+    part_sweeper: log::PartSweeper,
     usage: Tree,
     /// Thread memory (summary, index of past turns), by thread id.
     memory: Tree,
@@ -157,16 +159,18 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
-/// Whether the sled database at `path` is (or, new, will be) written zstd-compressed.
-/// JSON messages and events shrink several times over; a data dir made before
-/// compression keeps its format (sled refuses to open it with another setting).
+/// Whether the sled database at `path` is written zstd-compressed: only data dirs made
+/// while that was the default (sled refuses to open a dir with another setting). New
+/// ones are not: sled compresses every write with a fresh zstd context, which was half
+/// the server's CPU under 500 streams and held up commit rounds (docs/PERFORMANCE.md);
+/// the price is a data dir about 2.4 times larger.
 fn compressed(path: &Path) -> bool {
     // sled's `conf`: text lines, then a 4-byte checksum.
     match std::fs::read(path.join("conf")) {
         Ok(conf) => !String::from_utf8_lossy(&conf)
             .lines()
             .any(|line| line.trim() == "use_compression: false"),
-        Err(_) => true,
+        Err(_) => false,
     }
 }
 
@@ -254,6 +258,7 @@ impl Store {
             inflight: tree("inflight")?,
             events: tree("events")?,
             message_events: tree("message_events")?,
+            part_sweeper: log::PartSweeper::start(tree("reply_parts")?),
             reply_parts: tree("reply_parts")?,
             usage: tree("usage")?,
             memory: tree("memory")?,
