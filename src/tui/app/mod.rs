@@ -430,6 +430,8 @@ struct VisibleThreads {
     rows: Vec<TreeRow>,
     /// The threads of the live wall (see `wall_threads`).
     wall: Vec<usize>,
+    /// Running, waiting and queued threads among all (the status bar's counts).
+    counts: (usize, usize, usize),
 }
 
 impl App {
@@ -774,13 +776,16 @@ impl App {
 
     /// Counts of threads by status, for the status bar.
     /// Threads running, waiting for the operator, and queued behind their project's limits.
+    /// Running, waiting and queued threads: counted once per change of the threads,
+    /// not per frame.
     pub fn counts(&self) -> (usize, usize, usize) {
-        let count = |status| self.threads.iter().filter(|t| t.status == status).count();
-        (
-            count(ThreadStatus::Running),
-            count(ThreadStatus::RequiresAction),
-            count(ThreadStatus::Queued),
-        )
+        self.with_wall(|_| ());
+        self.visible.borrow().counts
+    }
+
+    /// How many threads pass the filter.
+    pub fn visible_count(&self) -> usize {
+        self.with_visible(<[usize]>::len)
     }
 }
 

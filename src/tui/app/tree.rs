@@ -66,6 +66,12 @@ impl super::App {
             cache.rows = flatten(&self.threads, &ordered, &self.folded);
             cache.indices = cache.rows.iter().map(|r| r.index).collect();
             cache.wall = wall::pick(&self.threads, &cache.indices);
+            let count = |status| self.threads.iter().filter(|t| t.status == status).count();
+            cache.counts = (
+                count(ThreadStatus::Running),
+                count(ThreadStatus::RequiresAction),
+                count(ThreadStatus::Queued),
+            );
             cache.key = Some(key);
         }
         read(&cache.rows, &cache.indices)

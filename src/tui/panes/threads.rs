@@ -13,9 +13,12 @@ use ratatui::text::{Line, Span};
 const TITLE_ROOM: usize = 20;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
-    let visible = app.visible_threads();
     let more = if app.threads_has_more { "+" } else { "" };
-    let mut title = format!("Threads {}/{}{more}", visible.len(), app.threads.len());
+    let mut title = format!(
+        "Threads {}/{}{more}",
+        app.visible_count(),
+        app.threads.len()
+    );
     if app.sort != SortOrder::Activity {
         title.push_str(&format!(" by {}", app.sort.name()));
     }
