@@ -148,8 +148,26 @@ pub fn retryable_code(code: &str) -> bool {
 
 impl ProviderError {
     /// An error reported by code (in a stream or an error body); retryable by its code.
+    /// The code comes from the provider, so it is kept to what a code is made of (ASCII
+    /// letters, digits, `_ . -`, at most 64), and an empty one becomes `provider_error`.
     pub fn coded(code: impl Into<String>, message: impl Into<String>) -> Self {
-        let code = code.into();
+        let code: String = code
+            .into()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            .take(64)
+            .collect();
+        let code = if code.is_empty() {
+            "provider_error".to_string()
+        } else {
+            code
+        };
+        let message = message.into();
+        let message = if message.trim().is_empty() {
+            "the provider reported an error".to_string()
+        } else {
+            message
+        };
         ProviderError {
             status: None,
             retryable: retryable_code(&code),

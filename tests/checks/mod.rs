@@ -124,7 +124,19 @@ pub fn decoder(which: u8, data: &[u8]) {
         match decoder.event(event) {
             Ok(mut more) => out.append(&mut more),
             Err(error) => {
-                assert!(!error.code.is_empty(), "an error without a code: {error:?}");
+                assert!(
+                    !error.code.is_empty()
+                        && error.code.len() <= 64
+                        && error
+                            .code
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')),
+                    "an error code that is not one: {error:?}"
+                );
+                assert!(
+                    !error.message.trim().is_empty(),
+                    "an error without a message"
+                );
                 failed = true;
                 break;
             }

@@ -333,3 +333,10 @@ fn fuzz_markdown_a_character_reference_to_a_control() {
         b"&#27;[2J &#x9b;6n [a](&#27;x) ```&#27;\ncode\n```\n| &#7; |\n|---|\n",
     );
 }
+
+/// fuzz/decoder: an Anthropic `error` event whose type is empty ended the reply with an
+/// empty error code.
+#[test]
+fn fuzz_decoder_an_error_with_an_empty_code() {
+    checks::decoder(2, b"event: message_sta_delta\",\"text\":\"Let me\"}}\x0a\x0aevent: error\x0adata: {\"type\":\"error\",\"error\":{\"type\":\"\"}}\x0a\x0aevent: error\x0adata:otveaded\"}}\x0a\x0a");
+}
