@@ -172,7 +172,7 @@ impl ProviderError {
             status: None,
             retryable: retryable_code(&code),
             code,
-            message: message.into(),
+            message,
             retry_after: None,
         }
     }
