@@ -1,7 +1,7 @@
 //! Store speed. Targets (issue #2): list the newest 50 of 10,000 threads with a status
 //! filter in under 2 ms; open a data dir with 10,000 threads and 1,000,000 messages in
 //! under 1 s.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use agentdeck::model::ThreadQuery;
 use agentdeck::model::{Content, Message, MessageStatus, Role, Thread, ThreadStatus, Usage};
@@ -135,6 +135,44 @@ fn bench_open(c: &mut Criterion) {
         })
     });
     group.finish();
+    // What an open store holds in memory: the process's RSS before and after one open
+    // (the writer above is gone; its pages are freed or reused).
+    let before = rss_kib();
+    let store = Store::open(dir.path()).unwrap();
+    let after = rss_kib();
+    eprintln!(
+        "open of 10,000 threads and {messages} messages: RSS {:.1} MiB -> {:.1} MiB (+{:.1} MiB); data dir {:.1} MiB",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        (after - before) as f64 / 1024.0,
+        dir_bytes(dir.path()) as f64 / 1024.0 / 1024.0,
+    );
+    drop(store);
+}
+
+fn rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                dir_bytes(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
 }
 
 criterion_group!(benches, bench_list, bench_open);
