@@ -165,7 +165,7 @@ pub async fn run(
     let mut urgent = true;
     let mut last_frame = Instant::now() - FRAME;
     let mut stop = stop_signal();
-    let result = loop {
+    let result = 'ui: loop {
         let frame_due = last_frame + if urgent { FRAME } else { STREAM_FRAME };
         tokio::select! {
             _ = &mut stop => break Ok(()),
@@ -179,7 +179,9 @@ pub async fn run(
                         Ok(edited) => ui.composer = ratatui_textarea::TextArea::from(edited.trim_end_matches('\n').lines()),
                         Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
                     }
-                    terminal.clear()?;
+                    if let Err(err) = terminal.clear() {
+                        break 'ui Err(err);
+                    }
                     dirty = true;
                     urgent = true;
                 }
@@ -209,7 +211,9 @@ pub async fn run(
                                         Ok(edited) => more.extend(app.edited_tool(thread_id, call_id, approval, edited)),
                                         Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
                                     }
-                                    terminal.clear()?;
+                                    if let Err(err) = terminal.clear() {
+                        break 'ui Err(err);
+                    }
                                 }
                                 other => {
                                     runtimes.dispatch(&app, other);
@@ -312,7 +316,11 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(frame_due), if dirty => {
                 app.now = crate::model::now_secs();
-                draw(&mut terminal, &app, &mut ui)?;
+                // A terminal gone (a dropped SSH connection: EIO before the SIGHUP
+                // arrives) ends the loop like a signal, so the UI state is still saved.
+                if let Err(err) = draw(&mut terminal, &app, &mut ui) {
+                    break 'ui Err(err);
+                }
                 age_due = ui.next_age_change().map(|at| Instant::now() + until_unix_secs(at));
                 animation_due = ui.animating.get().then(|| Instant::now() + ANIMATION_STEP);
                 replay_due = app.replay_wait().map(|wait| Instant::now() + wait);
