@@ -614,9 +614,9 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
     let session = Session::start_with_args(&dir, "newcomer", &env, &remote, "", (160, 45));
     session.wait_for("Threads 4/4");
     // Triage called a tool and routed to billing (before this workspace attached, so the
-    // graph's edges are drawn without live counts); one example thread waits for an
-    // operator's answer.
-    session.wait_for("✓ route_to_assistant");
+    // graph's edges are drawn without live counts): the Tools pane lists both calls,
+    // whichever thread is open. One example thread waits for an operator's answer.
+    session.wait_for("✓ route_to_assist");
     session.wait_for("✓ lookup_order");
     session.wait_for("1 waiting");
     session.keys(&["3"]);
