@@ -37,6 +37,8 @@ use ratatui::backend::TestBackend;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -74,50 +76,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-struct Server {
-    child: std::process::Child,
-    url: String,
-    admin_key: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_server(dir: &std::path::Path, tps: usize) -> Server {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("AGENTDECK_LOCAL_TPS", tps.to_string())
-        .env_remove("AGENTDECK_ADMIN_KEY")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Server {
-        child,
-        url: String::new(),
-        admin_key: String::new(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let (Some(info), Some(key)) = (
-            agentdeck::runtime::read_serve_info(dir),
-            agentdeck::runtime::admin_key(dir),
-        ) {
-            server.url = info.url;
-            server.admin_key = key;
-            return server;
-        }
-        assert!(Instant::now() < deadline, "agentdeck serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// What the workspace saw of one reply.
 #[derive(Default)]
 struct Reply {
@@ -127,6 +85,22 @@ struct Reply {
     /// run began).
     words: Vec<(usize, f64)>,
     ids: Vec<u64>,
+}
+
+impl Reply {
+    /// Each delta's arrival (s) and latency (ms): its arrival minus its word's place on
+    /// the model's schedule, anchored on the reply's least-delayed word.
+    fn latencies(&self, tps: usize) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let interval = 1.0 / tps.max(1) as f64;
+        let anchor = self
+            .words
+            .iter()
+            .map(|(k, at)| at - *k as f64 * interval)
+            .fold(f64::INFINITY, f64::min);
+        self.words
+            .iter()
+            .map(move |(k, at)| (*at, (at - (anchor + *k as f64 * interval)) * 1000.0))
+    }
 }
 
 fn main() {
@@ -139,7 +113,7 @@ fn main() {
     let words = env_number("WORDS", 1000);
     let tps = env_number("TPS", 100);
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn_server(dir.path(), tps);
+    let server = common::spawn_server(dir.path(), &tps.to_string());
     let server_pid = server.child.id().to_string();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -304,32 +278,15 @@ fn main() {
             ids.dedup();
             duplicated += before - ids.len();
             tokens += reply.words.len();
-            let interval = 1.0 / tps.max(1) as f64;
-            let anchor = reply
-                .words
-                .iter()
-                .map(|(k, at)| at - *k as f64 * interval)
-                .fold(f64::INFINITY, f64::min);
-            latencies.extend(
-                reply
-                    .words
-                    .iter()
-                    .map(|(k, at)| (at - (anchor + *k as f64 * interval)) * 1000.0),
-            );
+            latencies.extend(reply.latencies(tps).map(|(_, latency)| latency));
         }
         if std::env::var_os("LOAD_DEBUG").is_some() {
             // The worst latency of what arrived in each second: where a backlog formed.
             let mut by_second: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
             for reply in replies.values() {
-                let interval = 1.0 / tps.max(1) as f64;
-                let anchor = reply
-                    .words
-                    .iter()
-                    .map(|(k, at)| at - *k as f64 * interval)
-                    .fold(f64::INFINITY, f64::min);
-                for (k, at) in &reply.words {
-                    let entry = by_second.entry(*at as u64).or_default();
-                    entry.0 = entry.0.max((at - (anchor + *k as f64 * interval)) * 1000.0);
+                for (at, latency) in reply.latencies(tps) {
+                    let entry = by_second.entry(at as u64).or_default();
+                    entry.0 = entry.0.max(latency);
                     entry.1 += 1;
                 }
             }

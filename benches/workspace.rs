@@ -27,6 +27,7 @@ use agentdeck::tui::app::{App, AppEvent};
 use agentdeck::tui::keymap::Keymap;
 use agentdeck::tui::theme::Theme;
 use agentdeck::tui::ui::{Ui, draw};
+use common::spawn_server;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::backend::{CrosstermBackend, TestBackend};
 use ratatui::layout::Rect;
@@ -34,6 +35,8 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
+
+mod common;
 
 /// CPU time (user + system) of a process so far, from its /proc/PID/stat.
 fn cpu_in(stat_path: &str) -> Duration {
@@ -164,53 +167,6 @@ async fn fifty_streams(client: &Client, assistants: &[String]) -> Session {
     };
     multiplexer.abort();
     session
-}
-
-/// The real `agentdeck serve` in its own process, so that this process's CPU is the
-/// workspace side alone: the multiplexer, the client's SSE parsing, the app state, frames.
-struct Server {
-    child: std::process::Child,
-    url: String,
-    admin_key: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_server(dir: &std::path::Path, tps: &str) -> Server {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("AGENTDECK_LOCAL_TPS", tps)
-        .env_remove("AGENTDECK_ADMIN_KEY")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Owned by the guard from here on: killed and waited for whatever happens.
-    let mut server = Server {
-        child,
-        url: String::new(),
-        admin_key: String::new(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let (Some(info), Some(key)) = (
-            agentdeck::runtime::read_serve_info(dir),
-            agentdeck::runtime::admin_key(dir),
-        ) {
-            server.url = info.url;
-            server.admin_key = key;
-            return server;
-        }
-        assert!(Instant::now() < deadline, "agentdeck serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn bench_multiplexer(c: &mut Criterion) {

@@ -9,6 +9,7 @@ use agentdeck::model::requests::{MessageCreate, ProjectCreate, ThreadCreate};
 use agentdeck::model::{Content, Message, Role};
 use agentdeck::runtime::{Runtime, RuntimeOptions};
 use futures::StreamExt;
+use std::time::{Duration, Instant};
 
 /// A runtime in this process (the local model unpaced) and a client of a new project
 /// whose limits are as high as they go: a bench measures the path, not the project's
@@ -80,4 +81,51 @@ pub async fn ask(client: &Client, thread: &str, text: &str) -> Message {
     futures::pin_mut!(stream);
     while stream.next().await.is_some() {}
     client.message(thread, &reply).await.unwrap()
+}
+
+/// The real `agentdeck serve` in its own process (`tps`: the local model's pace), so that
+/// the bench process's CPU is the workspace side alone.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+    pub admin_key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn_server(dir: &std::path::Path, tps: &str) -> Server {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AGENTDECK_LOCAL_TPS", tps)
+        .env_remove("AGENTDECK_ADMIN_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Owned by the guard from here on: killed and waited for whatever happens.
+    let mut server = Server {
+        child,
+        url: String::new(),
+        admin_key: String::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let (Some(info), Some(key)) = (
+            agentdeck::runtime::read_serve_info(dir),
+            agentdeck::runtime::admin_key(dir),
+        ) {
+            server.url = info.url;
+            server.admin_key = key;
+            return server;
+        }
+        assert!(Instant::now() < deadline, "agentdeck serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
