@@ -212,8 +212,8 @@ pub async fn run(
                                         Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
                                     }
                                     if let Err(err) = terminal.clear() {
-                        break 'ui Err(err);
-                    }
+                                        break 'ui Err(err);
+                                    }
                                 }
                                 other => {
                                     runtimes.dispatch(&app, other);

@@ -773,20 +773,6 @@ impl App {
     fn live_call(&mut self, call_id: &str) -> Option<&mut LiveCall> {
         self.live_calls.iter_mut().find(|c| c.call.id == call_id)
     }
-
-    /// Counts of threads by status, for the status bar.
-    /// Threads running, waiting for the operator, and queued behind their project's limits.
-    /// Running, waiting and queued threads: counted once per change of the threads,
-    /// not per frame.
-    pub fn counts(&self) -> (usize, usize, usize) {
-        self.with_wall(|_| ());
-        self.visible.borrow().counts
-    }
-
-    /// How many threads pass the filter.
-    pub fn visible_count(&self) -> usize {
-        self.with_visible(<[usize]>::len)
-    }
 }
 
 pub fn short_id(id: &str) -> String {

@@ -77,6 +77,18 @@ impl super::App {
         read(&cache.rows, &cache.indices)
     }
 
+    /// For the status bar: threads running, waiting for the operator, and queued behind
+    /// their project's limits, counted with the list (once per change, not per frame).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        self.with_rows_and_indices(|_, _| ());
+        self.visible.borrow().counts
+    }
+
+    /// How many threads pass the filter.
+    pub fn visible_count(&self) -> usize {
+        self.with_visible(<[usize]>::len)
+    }
+
     /// Runs `read` on the indices of the threads on the wall.
     pub(super) fn with_wall<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
         self.with_rows_and_indices(|_, _| ());
