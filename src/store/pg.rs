@@ -157,12 +157,21 @@ fn unavailable(name: &str, err: impl std::fmt::Display) -> StoreError {
 }
 
 /// A database's own refusal is an error of the request; anything else (a closed
-/// connection, a timeout, an I/O error) means the database is away for now.
+/// connection, a timeout, an I/O error) means the database is away for now, and so do
+/// the errors a server sends as it drops a connection: connection exceptions (08…),
+/// operator intervention (57P01 terminated by an administrator, 57P02 crash, 57P03
+/// starting up or shutting down, …) and too many connections (53300).
 fn classify(name: &str, err: tokio_postgres::Error) -> StoreError {
     match err.as_db_error() {
-        Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
-        None => unavailable(name, err),
+        Some(db) if !drops_the_connection(db.code().code()) => {
+            StoreError::Postgres(format!("{}: {}", db.code().code(), db.message()))
+        }
+        _ => unavailable(name, err),
     }
+}
+
+fn drops_the_connection(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || sqlstate.starts_with("57P") || sqlstate == "53300"
 }
 
 /// `host:port/database` of a config, for messages.
@@ -738,5 +747,19 @@ impl PgTree {
             self.insert_missing.clone(),
             vec![Param::Array(keys), Param::Array(values)],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_of_a_dropped_connection_mean_the_database_is_away() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08003", "53300"] {
+            assert!(super::drops_the_connection(code), "{code}");
+        }
+        // A refusal of the request itself (a unique violation, a syntax error) is not.
+        for code in ["23505", "42601", "22P02"] {
+            assert!(!super::drops_the_connection(code), "{code}");
+        }
     }
 }
