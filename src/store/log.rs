@@ -11,7 +11,6 @@ use super::{Store, StoreResult, decode, encode, kv, prefix_end};
 use crate::model::{LoggedEvent, Message, ReasoningStep};
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
-use std::sync::Mutex;
 
 /// One fragment of a streaming reply, as the committer appends it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -192,9 +191,7 @@ impl Store {
     }
 
     pub(super) fn drop_reply_parts(&self, message_id: &str) -> StoreResult<()> {
-        let prefix = part_prefix(message_id);
-        let end = prefix_end(&prefix);
-        self.inner.reply_parts.clear_range(&prefix, &end)
+        clear_parts(&self.inner.reply_parts, message_id)
     }
 
     /// A message as written whole plus the parts streamed since.
@@ -260,7 +257,14 @@ impl Store {
 /// read ([`Store::with_parts`] stops at the status), and parts a crash leaves behind
 /// are dropped when the store opens, so the removal need not hold up a commit round.
 pub(super) struct PartSweeper {
-    queue: Mutex<Option<std::sync::mpsc::Sender<Sweep>>>,
+    /// None if the thread could not start: parts are then removed as replies end.
+    queue: Option<std::sync::mpsc::Sender<Sweep>>,
+}
+
+/// Removes every part of one reply.
+fn clear_parts(parts: &kv::Tree, message_id: &str) -> StoreResult<()> {
+    let prefix = part_prefix(message_id);
+    parts.clear_range(&prefix, &prefix_end(&prefix))
 }
 
 enum Sweep {
@@ -279,9 +283,7 @@ impl PartSweeper {
                 while let Ok(sweep) = rx.recv() {
                     match sweep {
                         Sweep::Parts(message_id) => {
-                            let prefix = part_prefix(&message_id);
-                            let end = prefix_end(&prefix);
-                            if let Err(err) = parts.clear_range(&prefix, &end) {
+                            if let Err(err) = clear_parts(&parts, &message_id) {
                                 tracing::warn!("could not remove the parts of {message_id}: {err}");
                             }
                         }
@@ -298,27 +300,22 @@ impl PartSweeper {
                 None
             }
         };
-        PartSweeper {
-            queue: Mutex::new(queue),
-        }
+        PartSweeper { queue }
     }
 
     /// Queues the removal of a final message's parts; false if it must be done here.
     fn sweep(&self, message_id: &str) -> bool {
-        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        queue
+        self.queue
             .as_ref()
             .is_some_and(|tx| tx.send(Sweep::Parts(message_id.to_string())).is_ok())
     }
 
     fn wait(&self) {
         let (done, finished) = std::sync::mpsc::channel();
-        let sent = {
-            let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue
-                .as_ref()
-                .is_some_and(|tx| tx.send(Sweep::Mark(done)).is_ok())
-        };
+        let sent = self
+            .queue
+            .as_ref()
+            .is_some_and(|tx| tx.send(Sweep::Mark(done)).is_ok());
         if sent {
             let _ = finished.recv();
         }
