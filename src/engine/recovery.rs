@@ -38,15 +38,7 @@ impl Engine {
         };
         // With other nodes, a reply under a lease is some node's (or, lapsed, will be
         // taken over): only what no node claims is settled here.
-        let claimed: HashSet<String> = match &self.inner.options.cluster {
-            Some(_) => self
-                .store()
-                .leases()?
-                .into_iter()
-                .map(|(thread_id, _, _)| thread_id)
-                .collect(),
-            None => HashSet::new(),
-        };
+        let claimed = self.leased_threads(None)?;
         self.settle(cut, "interrupted by a restart", &claimed)
     }
 
@@ -55,15 +47,8 @@ impl Engine {
     pub(super) fn settle_after_outage(&self) -> EngineResult<Recovery> {
         let mut busy: HashSet<String> = super::lock(&self.inner.runs).keys().cloned().collect();
         // In a cluster, replies other nodes run (or will take over) are theirs.
-        if let Some(cluster) = &self.inner.options.cluster {
-            busy.extend(
-                self.store()
-                    .leases()?
-                    .into_iter()
-                    .filter(|(_, lease, _)| lease.node != cluster.node())
-                    .map(|(thread_id, _, _)| thread_id),
-            );
-        }
+        let this_node = self.inner.options.cluster.as_ref().map(|c| c.node());
+        busy.extend(self.leased_threads(this_node)?);
         self.settle(
             storage_unavailable_error(),
             "the database was unavailable",
@@ -124,6 +109,21 @@ impl Engine {
             store.flush_blocking()?;
         }
         Ok(recovery)
+    }
+
+    /// In a cluster, the threads under a run lease, but those of `except` (a node);
+    /// alone, none.
+    fn leased_threads(&self, except: Option<&str>) -> EngineResult<HashSet<String>> {
+        if self.inner.options.cluster.is_none() {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .store()
+            .leases()?
+            .into_iter()
+            .filter(|(_, lease, _)| Some(lease.node.as_str()) != except)
+            .map(|(thread_id, _, _)| thread_id)
+            .collect())
     }
 
     /// While the database is away (writes wait in the bus), runs stop: what they stream
