@@ -89,6 +89,7 @@ fn bench_trace(c: &mut Criterion) {
             title: Some("A long run".into()),
             parent_thread_id: None,
             estimated_cost: 0.0,
+            last_reply_status: None,
         }],
         has_more: false,
     });

@@ -40,6 +40,7 @@ fn workspace_of(messages: usize, threads: usize) -> App {
             title: Some(format!("Customer ticket {i}")),
             parent_thread_id: None,
             estimated_cost: 0.0,
+            last_reply_status: None,
         })
         .collect();
     app.apply(AppEvent::Snapshot {

@@ -33,6 +33,7 @@ fn thread(i: usize) -> Thread {
         title: Some(format!("Customer ticket {i}")),
         parent_thread_id: None,
         estimated_cost: 0.0,
+        last_reply_status: None,
     }
 }
 

@@ -394,6 +394,7 @@ fn stream_long_reply(words: &[String]) -> Reply {
         title: Some("A long answer".into()),
         parent_thread_id: None,
         estimated_cost: 0.0,
+        last_reply_status: None,
     };
     app.apply(AppEvent::Snapshot {
         assistants: vec![],

@@ -29,6 +29,7 @@ impl Engine {
             title: request.title.map(|t| validate::clip_title(&t)),
             parent_thread_id: None,
             estimated_cost: 0.0,
+            last_reply_status: None,
         };
         self.inner.store.put_thread(&thread)?;
         self.emit(
@@ -318,6 +319,7 @@ impl Engine {
                 t.status = ThreadStatus::Active;
             }
             t.estimated_cost += reply.estimated_cost;
+            t.last_reply_status = Some(reply.status);
         });
         self.emit(&scope, EventPayload::done(reply));
         self.inner.bus.sync().await;

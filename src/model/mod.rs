@@ -189,6 +189,19 @@ pub struct Thread {
     /// the seed's shape, left out while zero).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub estimated_cost: f64,
+    /// How the thread's newest reply ended (an extension of the seed's shape, left out
+    /// before the first reply ends): a thread whose last run failed is `failed` here,
+    /// whatever `status` says about what runs now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reply_status: Option<MessageStatus>,
+}
+
+impl Thread {
+    /// Its newest reply failed and nothing runs or waits in it now.
+    pub fn failed(&self) -> bool {
+        self.last_reply_status == Some(MessageStatus::Failed)
+            && matches!(self.status, ThreadStatus::Active | ThreadStatus::Closed)
+    }
 }
 
 fn is_zero(value: &f64) -> bool {

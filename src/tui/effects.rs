@@ -228,6 +228,13 @@ pub(super) async fn execute(
                     .map_err(|err| err.to_string());
                 let _ = events.send(AppEvent::SearchResults { seq, hits });
             }
+            Effect::FilterSearch { query, seq } => {
+                // A search that fails leaves the filter to what the workspace holds.
+                if let Ok(hits) = client.search(&query, None, None, 200).await {
+                    let threads = hits.into_iter().map(|hit| hit.thread_id).collect();
+                    let _ = events.send(AppEvent::FilterHits { seq, threads });
+                }
+            }
             Effect::FetchThread(thread_id) => {
                 let thread = client.thread(&thread_id).await?;
                 let _ = events.send(AppEvent::Open(thread));

@@ -47,6 +47,7 @@ fn thread(
         title: Some(title.into()),
         parent_thread_id: None,
         estimated_cost: 0.0,
+        last_reply_status: None,
     }
 }
 

@@ -1,35 +1,70 @@
 //! Keys and mouse events, translated from the terminal into the app's actions.
 
-use super::app::{App, Effect, Mode, Pane};
+use super::app::{App, Effect, LineInput, LineKey, Mode, Pane};
 use super::keymap::{Action, Context};
 use super::ui::Ui;
-use crossterm::event::{KeyCode, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
-/// A key typed into a one-line field (the filter, the search).
+/// A key typed into a one-line field (the filter, the searches, the palette).
 pub(super) enum LineEdit {
     Leave,
-    Changed(String),
+    Edit(LineKey),
     Ignored,
 }
 
-pub(super) fn edit_line(key: &crossterm::event::KeyEvent, text: &str) -> LineEdit {
-    let mut text = text.to_string();
-    match key.code {
+/// The readline keys of a one-line field: the cursor by character (`←` `→`, `ctrl-b`
+/// `ctrl-f`) and word (`alt-b` `alt-f`), `Home`/`ctrl-a`, `End`/`ctrl-e`; `ctrl-u`
+/// deletes to the start, `ctrl-k` to the end, `ctrl-w` (or `alt-Backspace`) the word
+/// before the cursor.
+pub(super) fn line_key(key: &KeyEvent) -> LineEdit {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    LineEdit::Edit(match key.code {
         KeyCode::Esc | KeyCode::Enter => return LineEdit::Leave,
-        KeyCode::Backspace => {
-            text.pop();
-        }
-        KeyCode::Char(c) => text.push(c),
+        KeyCode::Backspace if alt || ctrl => LineKey::KillWord,
+        KeyCode::Backspace => LineKey::Backspace,
+        KeyCode::Delete => LineKey::Delete,
+        KeyCode::Left if alt || ctrl => LineKey::WordLeft,
+        KeyCode::Right if alt || ctrl => LineKey::WordRight,
+        KeyCode::Left => LineKey::Left,
+        KeyCode::Right => LineKey::Right,
+        KeyCode::Home => LineKey::Home,
+        KeyCode::End => LineKey::End,
+        KeyCode::Char(c) if ctrl => match c {
+            'u' => LineKey::KillToStart,
+            'k' => LineKey::KillToEnd,
+            'w' => LineKey::KillWord,
+            'a' => LineKey::Home,
+            'e' => LineKey::End,
+            'b' => LineKey::Left,
+            'f' => LineKey::Right,
+            'h' => LineKey::Backspace,
+            'd' => LineKey::Delete,
+            _ => return LineEdit::Ignored,
+        },
+        KeyCode::Char(c) if alt => match c {
+            'b' => LineKey::WordLeft,
+            'f' => LineKey::WordRight,
+            _ => return LineEdit::Ignored,
+        },
+        KeyCode::Char(c) => LineKey::Insert(c),
         _ => return LineEdit::Ignored,
-    }
-    LineEdit::Changed(text)
+    })
 }
 
-pub(super) fn handle_key(
-    app: &mut App,
-    ui: &mut Ui,
-    key: crossterm::event::KeyEvent,
-) -> Vec<Effect> {
+/// Applies an edit to `text` at the app's line cursor; the new text if it changed.
+fn edit_field(app: &mut App, text: &str, edit: LineKey) -> Option<String> {
+    let mut line = LineInput {
+        text: text.to_string(),
+        cursor: app.line_cursor,
+    };
+    let changed = line.apply(edit);
+    app.line_cursor = line.cursor;
+    changed.then_some(line.text)
+}
+
+pub(super) fn handle_key(app: &mut App, ui: &mut Ui, key: KeyEvent) -> Vec<Effect> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match app.mode.clone() {
         Mode::Compose(_) => match super::terminal::chord(&key)
             .and_then(|c| ui.keymap.action(Context::Composer, c))
@@ -44,26 +79,41 @@ pub(super) fn handle_key(
                 ui.composer.insert_newline();
                 Vec::new()
             }
+            // The shell's meaning (the textarea's own is undo).
+            _ if ctrl && key.code == KeyCode::Char('u') => {
+                ui.composer.delete_line_by_head();
+                Vec::new()
+            }
             _ => {
                 ui.composer.input(key);
                 Vec::new()
             }
         },
-        Mode::Filter => match edit_line(&key, &app.filter_text) {
+        Mode::Filter => match line_key(&key) {
             LineEdit::Leave => {
                 app.mode = Mode::Normal;
                 Vec::new()
             }
-            LineEdit::Changed(text) => app.set_filter(text),
+            LineEdit::Edit(edit) => match edit_field(app, &app.filter_text.clone(), edit) {
+                Some(text) => {
+                    let cursor = app.line_cursor;
+                    let effects = app.set_filter(text);
+                    app.line_cursor = cursor;
+                    effects
+                }
+                None => Vec::new(),
+            },
             LineEdit::Ignored => Vec::new(),
         },
-        Mode::Search => match edit_line(&key, &app.search) {
+        Mode::Search => match line_key(&key) {
             LineEdit::Leave => {
                 app.mode = Mode::Normal;
                 Vec::new()
             }
-            LineEdit::Changed(text) => {
-                app.set_search(text);
+            LineEdit::Edit(edit) => {
+                if let Some(text) = edit_field(app, &app.search.clone(), edit) {
+                    app.set_search(text);
+                }
                 Vec::new()
             }
             LineEdit::Ignored => Vec::new(),
@@ -94,32 +144,56 @@ pub(super) fn handle_key(
                 app.step_hit(false);
                 Vec::new()
             }
-            _ => match edit_line(&key, &app.global_search.query) {
-                LineEdit::Changed(text) => app.set_global_query(text),
+            _ => match line_key(&key) {
+                LineEdit::Edit(edit) => {
+                    match edit_field(app, &app.global_search.query.clone(), edit) {
+                        Some(text) => app.set_global_query(text),
+                        None => Vec::new(),
+                    }
+                }
                 LineEdit::Leave | LineEdit::Ignored => Vec::new(),
             },
         },
-        Mode::Help | Mode::Costs => {
+        Mode::CallDetail(_) => {
+            match super::terminal::chord(&key).and_then(|c| ui.keymap.action(Context::Tools, c)) {
+                Some(action) => app.detail_act(action),
+                None if key.code == KeyCode::Esc => app.detail_act(Action::Leave),
+                None => Vec::new(),
+            }
+        }
+        Mode::Confirm(_) => app.confirm(matches!(key.code, KeyCode::Char('y' | 'Y'))),
+        Mode::Help => {
+            let action =
+                super::terminal::chord(&key).and_then(|c| ui.keymap.action(app.focus.context(), c));
+            app.help_act(action);
+            Vec::new()
+        }
+        Mode::Costs => {
             app.mode = Mode::Normal;
             Vec::new()
         }
-        Mode::Palette(mut line) => match key.code {
+        Mode::Palette(line) => match key.code {
             KeyCode::Esc => {
                 app.mode = Mode::Normal;
                 Vec::new()
             }
             KeyCode::Enter => app.run_command(&line),
-            KeyCode::Backspace => {
-                line.pop();
-                app.mode = Mode::Palette(line);
+            KeyCode::Tab => {
+                app.complete_palette();
                 Vec::new()
             }
-            KeyCode::Char(c) => {
-                line.push(c);
-                app.mode = Mode::Palette(line);
+            KeyCode::Up | KeyCode::Down => {
+                app.palette_history_step(key.code == KeyCode::Up);
                 Vec::new()
             }
-            _ => Vec::new(),
+            _ => {
+                if let LineEdit::Edit(edit) = line_key(&key) {
+                    if let Some(text) = edit_field(app, &line, edit) {
+                        app.mode = Mode::Palette(text);
+                    }
+                }
+                Vec::new()
+            }
         },
         Mode::Normal => match super::terminal::chord(&key)
             .and_then(|c| ui.keymap.action(app.focus.context(), c))
@@ -175,7 +249,6 @@ mod tests {
     use super::*;
     use crate::tui::fixtures::workspace;
     use crate::tui::ui;
-    use crossterm::event::KeyModifiers;
 
     #[test]
     fn clicks_focus_and_pick_threads_and_the_wheel_scrolls_the_pane_under_it() {

@@ -86,6 +86,12 @@ impl Action {
             Action::Speed => "1×/4×",
             Action::Help => "help",
             Action::Quit => "quit",
+            Action::NextAttention => "next that needs you",
+            Action::CloseThread => "close",
+            Action::Zoom => "zoom",
+            Action::Down => "move",
+            Action::Leave => "leave",
+            Action::CancelRun => "cancel",
             other => other.describe(),
         }
     }
@@ -121,7 +127,7 @@ impl Action {
             Action::Newline => "new line",
             Action::Copy => "copy the selected message or code block (OSC 52)",
             Action::Editor => "edit in $EDITOR",
-            Action::Mark => "mark the thread (for x and :reassign)",
+            Action::Mark => "mark (a thread: for x and :reassign; a call: a and d decide all)",
             Action::Sort => "sort by activity, priority, status",
             Action::Search => "search the thread",
             Action::SearchNext => "next (older) match",
@@ -132,7 +138,9 @@ impl Action {
             Action::EditTool => "edit the answer (or arguments) in $EDITOR",
             Action::GlobalSearch => "search every thread (also :search)",
             Action::NextAttention => "open the next thread that needs you",
-            Action::Open => "open what is under the cursor (routing: that assistant's threads)",
+            Action::Open => {
+                "open what is under the cursor (tools: the call whole; routing: that assistant's threads)"
+            }
             Action::Fold => "fold or unfold a thread's routed children",
             Action::Wall => "the live wall: the busiest threads side by side",
             Action::Trace => "the trace of the thread's run (and replay)",

@@ -14,6 +14,12 @@ pub struct UiState {
     pub selected_thread: Option<String>,
     pub draft: String,
     pub unread: HashMap<String, u32>,
+    /// Failed threads the operator has opened since they failed: id → `updated_at` then.
+    #[serde(default)]
+    pub seen_failures: HashMap<String, u64>,
+    /// The palette's commands, oldest first.
+    #[serde(default)]
+    pub palette_history: Vec<String>,
 }
 
 /// The UI state of one workspace, as a small JSON file. A plain file rather than an
@@ -74,6 +80,8 @@ mod tests {
             selected_thread: Some("thread_1".into()),
             draft: "half a sentence".into(),
             unread: HashMap::from([("thread_2".to_string(), 3)]),
+            seen_failures: HashMap::from([("thread_3".to_string(), 1_795_000_000)]),
+            palette_history: vec!["cost".into(), "theme light".into()],
         };
         {
             let store = UiStateStore::open(dir.path(), "/data/one").unwrap();

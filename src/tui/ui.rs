@@ -217,8 +217,11 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
         panes::composer::draw(frame, app, ui, composer);
     }
     panes::status::draw(frame, app, ui, status);
+    if matches!(app.mode, Mode::CallDetail(_)) {
+        panes::call::draw(frame, app, ui, area);
+    }
     if app.mode == Mode::Help {
-        panes::status::draw_help(frame, ui, area);
+        panes::status::draw_help(frame, app, ui, area);
     }
     if app.mode == Mode::Costs {
         panes::status::draw_costs(frame, app, ui, area);

@@ -122,6 +122,7 @@ async fn route_inner(
         title: Some(crate::engine::validate::clip_title(&args.message)),
         parent_thread_id: Some(parent.id.clone()),
         estimated_cost: 0.0,
+        last_reply_status: None,
     };
     store.put_thread(&child).map_err(|e| e.to_string())?;
     engine.emit(

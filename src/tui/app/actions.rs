@@ -9,7 +9,10 @@ impl App {
         self.notice = None;
         match action {
             Action::Quit => return vec![Effect::Quit],
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => {
+                self.help_scroll = 0;
+                self.mode = Mode::Help;
+            }
             Action::Leave => self.mode = Mode::Normal,
             Action::FocusNext | Action::FocusPrev => {
                 let at = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
@@ -26,18 +29,18 @@ impl App {
             Action::FocusRouting => self.focus = Pane::Routing,
             Action::FocusMemory => self.focus = Pane::Memory,
             Action::Sort => {
-                let selected = self.selected_thread().map(|t| t.id.clone());
+                // The cursor goes to the top: what the order puts first is what to see.
                 self.sort = self.sort.next();
-                self.selected = selected
-                    .and_then(|id| self.visible_threads().iter().position(|t| t.id == id))
-                    .unwrap_or(0);
+                self.selected = 0;
                 self.notice = Some(format!("Threads sorted by {}.", self.sort.name()));
+                return self.open_selected();
             }
             Action::GlobalSearch => return self.open_global_search(""),
             Action::NextAttention => return self.next_attention(),
             Action::Search => {
                 if self.open_thread.is_some() {
                     self.search.clear();
+                    self.line_cursor = 0;
                     self.mode = Mode::Search;
                 }
             }
@@ -69,7 +72,10 @@ impl App {
             }
             Action::EditTool => return self.edit_tool(),
             Action::Zoom => self.zoom = !self.zoom,
-            Action::Filter => self.mode = Mode::Filter,
+            Action::Filter => {
+                self.line_cursor = self.filter_text.chars().count();
+                self.mode = Mode::Filter;
+            }
             Action::Compose => {
                 if self.selected_thread().is_some() {
                     self.mode = Mode::Compose(ComposeTarget::Thread);
@@ -102,8 +108,11 @@ impl App {
             }
             Action::CloseThread => {
                 let targets = self.targets();
-                self.marked.clear();
-                return targets.into_iter().map(Effect::Close).collect();
+                if targets.is_empty() {
+                    self.notice = Some("No thread selected to close.".into());
+                } else {
+                    self.mode = Mode::Confirm(Confirm::Close(targets));
+                }
             }
             Action::Mark if self.focus == Pane::Tools => {
                 if let Some(id) = self.selected_call().map(|c| c.call.id.clone()) {
@@ -122,8 +131,19 @@ impl App {
                 }
             }
             Action::Approve | Action::Deny => return self.decide(action),
-            Action::Palette => self.mode = Mode::Palette(String::new()),
+            Action::Palette => {
+                self.line_cursor = 0;
+                self.palette_history_at = None;
+                self.mode = Mode::Palette(String::new());
+            }
             Action::Open if self.focus == Pane::Routing => return self.open_routing_node(),
+            Action::Open if self.focus == Pane::Tools => match self.selected_call() {
+                Some(live) => {
+                    self.mode = Mode::CallDetail(live.call.id.clone());
+                    self.detail_scroll = 0;
+                }
+                None => self.notice = Some("No tool call selected.".into()),
+            },
             Action::Open => {}
             Action::Fold => return self.toggle_fold(),
             Action::Wall => return self.open_wall(),
@@ -133,6 +153,81 @@ impl App {
             Action::Send | Action::Newline | Action::Editor => {}
         }
         Vec::new()
+    }
+
+    /// A key in the help view: it scrolls, and the keys that leave close it.
+    pub fn help_act(&mut self, action: Option<Action>) {
+        match action {
+            Some(Action::Down) => self.help_scroll += 1,
+            Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+            Some(Action::PageDown) => self.help_scroll += 10,
+            Some(Action::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
+            Some(Action::Top) => self.help_scroll = 0,
+            Some(Action::Bottom) => self.help_scroll = usize::MAX / 2,
+            // Anything else (Esc, q, ? again) closes it.
+            _ => self.mode = Mode::Normal,
+        }
+    }
+
+    /// The answer to a [`Confirm`] question: `yes` carries the action out.
+    pub fn confirm(&mut self, yes: bool) -> Vec<Effect> {
+        let Mode::Confirm(question) = std::mem::replace(&mut self.mode, Mode::Normal) else {
+            return Vec::new();
+        };
+        match question {
+            Confirm::Close(ids) if yes => {
+                self.marked.clear();
+                self.notice = Some(match ids.as_slice() {
+                    [one] => format!("Closed {}.", self.thread_label(one)),
+                    many => format!("Closed {} threads.", many.len()),
+                });
+                ids.into_iter().map(Effect::Close).collect()
+            }
+            Confirm::Close(ids) => {
+                self.notice = Some(format!(
+                    "Nothing closed ({} thread{} kept open).",
+                    ids.len(),
+                    if ids.len() == 1 { "" } else { "s" }
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The question a [`Confirm`] asks, for the status bar.
+    pub fn confirm_question(&self) -> Option<String> {
+        let Mode::Confirm(question) = &self.mode else {
+            return None;
+        };
+        Some(match question {
+            Confirm::Close(ids) => match ids.as_slice() {
+                [one] => format!(
+                    "Close {}? It takes no new messages once closed. y closes, any other key keeps it.",
+                    self.thread_label(one)
+                ),
+                many => format!(
+                    "Close {} marked threads? They take no new messages once closed. y closes, any other key keeps them.",
+                    many.len()
+                ),
+            },
+        })
+    }
+
+    /// A thread as people name it: its title in quotes, else its short id.
+    pub fn thread_label(&self, id: &str) -> String {
+        self.thread_by_id(id)
+            .and_then(|t| t.title.clone())
+            .map_or_else(
+                || short_id(id),
+                |title| {
+                    format!(
+                        "“{}”",
+                        crate::text::one_line_chars(&title)
+                            .take(40)
+                            .collect::<String>()
+                    )
+                },
+            )
     }
 
     /// Puts the cursor on a visible thread (a mouse click) and opens it.
@@ -171,7 +266,9 @@ impl App {
                 }
                 return effects;
             }
-            Pane::Tools => self.tools_selected = step(self.live_calls.len(), self.tools_selected),
+            Pane::Tools => {
+                self.tools_selected = step(self.live_calls.len(), self.tools_selected);
+            }
             Pane::Conversation => {
                 self.scroll = match action {
                     Action::Up => self.scroll + 1,

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Palette commands remembered, at most.
+const PALETTE_HISTORY_KEPT: usize = 100;
+
 impl App {
     /// The composer's text is sent: where to depends on what it was opened for.
     pub fn submit(&mut self, text: String) -> Vec<Effect> {
@@ -55,10 +58,106 @@ impl App {
         }
     }
 
+    /// The palette's commands, for Tab.
+    const COMMANDS: [&'static str; 12] = [
+        "attach", "cost", "demo", "detach", "filter", "help", "quit", "reassign", "search",
+        "theme", "trace", "wall",
+    ];
+
+    /// What Tab may complete the palette's line to: commands, then a theme's or an
+    /// assistant's name after `theme ` or `reassign `.
+    pub fn palette_completions(&self, line: &str) -> Vec<String> {
+        let lower = line.to_lowercase();
+        match lower.split_once(' ') {
+            None => Self::COMMANDS
+                .iter()
+                .filter(|c| c.starts_with(lower.as_str()))
+                .map(|c| c.to_string())
+                .collect(),
+            Some((command, typed)) => {
+                let names: Vec<String> = match command {
+                    "theme" => self.theme_names.clone(),
+                    "reassign" => {
+                        let mut names: Vec<String> =
+                            self.assistants.values().map(|a| a.name.clone()).collect();
+                        names.sort();
+                        names.dedup();
+                        names
+                    }
+                    _ => Vec::new(),
+                };
+                names
+                    .into_iter()
+                    .filter(|n| n.to_lowercase().starts_with(typed.trim_start()))
+                    .map(|n| format!("{command} {n}"))
+                    .collect()
+            }
+        }
+    }
+
+    /// Tab in the palette: the line grows to what every completion shares (a whole
+    /// command takes a space after it).
+    pub fn complete_palette(&mut self) {
+        let Mode::Palette(line) = &self.mode else {
+            return;
+        };
+        let completions = self.palette_completions(line);
+        let Some(first) = completions.first() else {
+            return;
+        };
+        let mut common: String = first.clone();
+        for other in &completions[1..] {
+            let shared = common
+                .chars()
+                .zip(other.chars())
+                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                .count();
+            common = common.chars().take(shared).collect();
+        }
+        if completions.len() == 1 && !common.contains(' ') {
+            common.push(' ');
+        }
+        if common.chars().count() > line.chars().count() {
+            self.line_cursor = common.chars().count();
+            self.mode = Mode::Palette(common);
+        }
+    }
+
+    /// Up (`older`) or Down in the palette: the commands run before.
+    pub fn palette_history_step(&mut self, older: bool) {
+        if self.palette_history.is_empty() {
+            return;
+        }
+        let last = self.palette_history.len() - 1;
+        let at = match (self.palette_history_at, older) {
+            (None, true) => Some(last),
+            (None, false) => None,
+            (Some(i), true) => Some(i.saturating_sub(1)),
+            (Some(i), false) if i < last => Some(i + 1),
+            (Some(_), false) => None,
+        };
+        self.palette_history_at = at;
+        let line = at
+            .and_then(|i| self.palette_history.get(i).cloned())
+            .unwrap_or_default();
+        self.line_cursor = line.chars().count();
+        self.mode = Mode::Palette(line);
+    }
+
     /// Runs a palette command: `theme NAME`, `demo`, `filter TEXT`, `help`, `quit`.
     pub fn run_command(&mut self, line: &str) -> Vec<Effect> {
         self.mode = Mode::Normal;
+        self.palette_history_at = None;
         let line = line.trim();
+        if !line.is_empty() {
+            self.palette_history.retain(|l| l != line);
+            self.palette_history.push(line.to_string());
+            let excess = self
+                .palette_history
+                .len()
+                .saturating_sub(PALETTE_HISTORY_KEPT);
+            self.palette_history.drain(..excess);
+        }
         let (command, argument) = line
             .split_once(' ')
             .map_or((line, ""), |(c, a)| (c, a.trim()));
@@ -111,11 +210,14 @@ impl App {
             }
             "help" => {
                 self.mode = Mode::Help;
+                self.help_scroll = 0;
                 Vec::new()
             }
+            "wall" => self.open_wall(),
+            "trace" => self.open_trace(),
             other => {
                 self.notice = Some(format!(
-                    "Unknown command '{other}': try theme NAME, demo, cost, filter TEXT, reassign NAME, attach PATH, detach, help, quit."
+                    "Unknown command '{other}': try theme NAME, demo, cost, filter TEXT, search WORDS, reassign NAME, attach PATH, detach, wall, trace, help, quit (Tab completes)."
                 ));
                 Vec::new()
             }
@@ -126,6 +228,32 @@ impl App {
     pub fn set_filter(&mut self, text: String) -> Vec<Effect> {
         self.filter_text = text;
         self.selected = 0;
-        self.open_selected()
+        let problems = Filter::parse(&self.filter_text).problems();
+        if let Some(problem) = problems.first() {
+            self.notice = Some(problem.clone());
+        }
+        let mut effects = self.search_filter_words();
+        effects.extend(self.open_selected());
+        effects
+    }
+
+    /// Asks the runtime which threads hold the filter's free words (in text the workspace
+    /// does not have), when the words changed.
+    pub(super) fn search_filter_words(&mut self) -> Vec<Effect> {
+        let words = Filter::parse(&self.filter_text).words_query();
+        if words == self.filter_hits.query {
+            return Vec::new();
+        }
+        self.filter_hits.seq += 1;
+        self.filter_hits.query = words.clone();
+        self.filter_hits.threads.clear();
+        self.filter_hits.rev += 1;
+        if words.is_empty() {
+            return Vec::new();
+        }
+        vec![Effect::FilterSearch {
+            query: words,
+            seq: self.filter_hits.seq,
+        }]
     }
 }

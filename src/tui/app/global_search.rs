@@ -8,8 +8,10 @@ impl App {
     pub fn open_global_search(&mut self, words: &str) -> Vec<Effect> {
         self.mode = Mode::GlobalSearch;
         if words.is_empty() {
+            self.line_cursor = self.global_search.query.chars().count();
             Vec::new()
         } else {
+            self.line_cursor = words.chars().count();
             self.set_global_query(words.to_string())
         }
     }

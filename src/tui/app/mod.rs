@@ -4,6 +4,8 @@
 mod actions;
 mod attention;
 mod composer;
+mod line;
+pub use line::{LineInput, LineKey};
 mod global_search;
 mod routing;
 mod runtimes;
@@ -85,6 +87,17 @@ pub enum Mode {
     Wall,
     /// The trace of a run, and its replay (`t`).
     Trace,
+    /// One tool call whole: whose it is, its arguments and output (`Enter` in Tools).
+    CallDetail(String),
+    /// A question before an action that cannot be taken back (`y` goes ahead).
+    Confirm(Confirm),
+}
+
+/// What waits for the operator's `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Close these threads.
+    Close(Vec<String>),
 }
 
 /// The search across every thread: what is typed, and the hits of the latest answer.
@@ -100,6 +113,19 @@ pub struct GlobalSearch {
     /// The query number the hits answer.
     pub answered_seq: Option<u64>,
     pub error: Option<String>,
+}
+
+/// The threads the runtime's search found for the filter's free words (the filter
+/// matches words in text the workspace does not hold: messages, whole titles).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterHits {
+    /// The words asked for.
+    pub query: String,
+    /// Bumped by every search sent; an answer to an older one is dropped.
+    pub seq: u64,
+    pub threads: HashSet<String>,
+    /// Bumped by every change (the visible list depends on it).
+    rev: u64,
 }
 
 /// One assistant's row of the `:cost` table.
@@ -175,6 +201,11 @@ pub enum Effect {
     LoadCosts,
     /// Search every thread the key may see (the answer names `seq`).
     SearchAll {
+        query: String,
+        seq: u64,
+    },
+    /// The threads whose text holds the filter's free words (the answer names `seq`).
+    FilterSearch {
         query: String,
         seq: u64,
     },
@@ -292,6 +323,11 @@ pub enum AppEvent {
         seq: u64,
         hits: Result<Vec<crate::model::SearchHit>, String>,
     },
+    /// The threads a runtime's search found for the filter's words.
+    FilterHits {
+        seq: u64,
+        threads: Vec<String>,
+    },
     Notice(String),
     /// Show, select and open this thread (one the user just started; its thread.created
     /// event may still be on its way).
@@ -354,6 +390,10 @@ pub struct App {
     pub scroll: usize,
     pub live_calls: VecDeque<LiveCall>,
     pub tools_selected: usize,
+    /// Lines scrolled in the call detail view.
+    pub detail_scroll: usize,
+    /// Lines scrolled in the help view.
+    pub help_scroll: usize,
     /// Tool calls marked (`m` in the Tools pane) for a decision on all of them.
     pub marked_calls: std::collections::BTreeSet<String>,
     pub edges: BTreeMap<(String, String), Edge>,
@@ -386,10 +426,23 @@ pub struct App {
     pub costs: (Vec<CostRow>, f64),
     /// The search across every thread.
     pub global_search: GlobalSearch,
+    /// What the runtime's search found for the filter's free words.
+    pub filter_hits: FilterHits,
+    /// The palette's commands run, oldest first (Up and Down bring them back).
+    pub palette_history: Vec<String>,
+    /// Where Up and Down are in the palette's history (`None`: at a new line).
+    palette_history_at: Option<usize>,
+    /// The cursor of the one-line field being typed (filter, search, palette), in
+    /// characters.
+    pub line_cursor: usize,
+    /// Theme names the palette completes (`theme NAME`), as the loop found them.
+    pub theme_names: Vec<String>,
     /// A message to select once its thread is open and loaded (a search hit opened).
     pending_selection: Option<(String, String)>,
-    /// Threads that need the operator, oldest first, with why.
-    pub attention: Vec<(String, String)>,
+    /// Threads whose failure the operator has seen (opened since): id → the thread's
+    /// `updated_at` then. A later failure needs the operator again.
+    pub seen_failures: HashMap<String, u64>,
+    seen_rev: u64,
     /// Alerts not yet handed to the host.
     alerts: Vec<Alert>,
     /// Failed replies already alerted.
@@ -425,13 +478,30 @@ pub struct App {
 /// parent, folded ones left out), their rows of the tree, and what they were computed from.
 #[derive(Debug, Default)]
 struct VisibleThreads {
-    key: Option<(u64, usize, usize, String, SortOrder, u64)>,
+    key: Option<VisibleKey>,
     indices: Vec<usize>,
     rows: Vec<TreeRow>,
     /// The threads of the live wall (see `wall_threads`).
     wall: Vec<usize>,
     /// Running, waiting and queued threads among all (the status bar's counts).
     counts: (usize, usize, usize),
+    /// The threads that need the operator (see `attention::needing`).
+    attention: Vec<usize>,
+    /// Each thread's index into `threads`, by id.
+    by_id: HashMap<String, usize>,
+}
+
+/// What the visible threads are computed from: a change to any of these recomputes them.
+#[derive(Debug, Clone, PartialEq)]
+struct VisibleKey {
+    threads_rev: u64,
+    threads: usize,
+    assistants: usize,
+    filter: String,
+    sort: SortOrder,
+    folded_rev: u64,
+    seen_rev: u64,
+    filter_hits_rev: u64,
 }
 
 impl App {
@@ -452,6 +522,8 @@ impl App {
             scroll: 0,
             live_calls: VecDeque::new(),
             tools_selected: 0,
+            detail_scroll: 0,
+            help_scroll: 0,
             marked_calls: Default::default(),
             edges: BTreeMap::new(),
             routing_calls: HashMap::new(),
@@ -472,8 +544,14 @@ impl App {
             search: String::new(),
             costs: (Vec::new(), 0.0),
             global_search: GlobalSearch::default(),
+            filter_hits: FilterHits::default(),
+            palette_history: Vec::new(),
+            palette_history_at: None,
+            line_cursor: 0,
+            theme_names: Vec::new(),
             pending_selection: None,
-            attention: Vec::new(),
+            seen_failures: HashMap::new(),
+            seen_rev: 0,
             alerts: Vec::new(),
             alerted: HashSet::new(),
             attachments: Vec::new(),
@@ -521,6 +599,26 @@ impl App {
 
     pub fn selected_call(&self) -> Option<&LiveCall> {
         self.tool_rows().get(self.tools_selected).copied()
+    }
+
+    /// Whose call it is, for its row: "assistant · thread title".
+    pub fn call_owner(&self, live: &LiveCall) -> String {
+        match self.thread_by_id(&live.thread_id) {
+            Some(thread) => format!(
+                "{} · {}",
+                self.assistant_name(&thread.assistant_id),
+                thread.title.clone().unwrap_or_else(|| short_id(&thread.id))
+            ),
+            None => short_id(&live.thread_id),
+        }
+    }
+
+    /// The call the detail view shows (`Enter` in the Tools pane), if it is open.
+    pub fn detail_call(&self) -> Option<&LiveCall> {
+        match &self.mode {
+            Mode::CallDetail(id) => self.live_calls.iter().find(|c| &c.call.id == id),
+            _ => None,
+        }
     }
 
     fn open_selected(&mut self) -> Vec<Effect> {
@@ -579,6 +677,8 @@ impl App {
                 if !recent.is_empty() {
                     effects.push(Effect::LoadToolHistory(recent));
                 }
+                // A remembered filter's words are looked for in the runtime's text too.
+                effects.extend(self.search_filter_words());
                 effects
             }
             AppEvent::Messages {
@@ -618,6 +718,22 @@ impl App {
             }
             AppEvent::SearchResults { seq, hits } => {
                 self.search_results(seq, hits);
+                Vec::new()
+            }
+            AppEvent::FilterHits { seq, threads } => {
+                if seq == self.filter_hits.seq {
+                    let selected = self.selected_thread().map(|t| t.id.clone());
+                    self.filter_hits.threads.extend(threads);
+                    self.filter_hits.rev += 1;
+                    // The cursor stays on its thread as more rows come in.
+                    if let Some(id) = selected {
+                        if let Some(at) = self.visible_threads().iter().position(|t| t.id == id) {
+                            self.selected = at;
+                        }
+                    } else {
+                        return self.open_selected();
+                    }
+                }
                 Vec::new()
             }
             AppEvent::Costs { rows, total } => {
@@ -795,6 +911,8 @@ impl App {
                 .or_else(|| self.want_selected.clone()),
             draft,
             unread: self.unread.clone(),
+            seen_failures: self.seen_failures.clone(),
+            palette_history: self.palette_history.clone(),
         }
     }
 
@@ -805,6 +923,9 @@ impl App {
         self.zoom = state.zoom;
         self.want_selected = state.selected_thread;
         self.unread = state.unread;
+        self.seen_failures = state.seen_failures;
+        self.seen_rev += 1;
+        self.palette_history = state.palette_history;
     }
 }
 

@@ -182,6 +182,17 @@ impl App {
                     )
                 })
                 .collect(),
+            Effect::FilterSearch { query, seq } => (0..self.runtimes.len().max(1))
+                .map(|k| {
+                    (
+                        k,
+                        Effect::FilterSearch {
+                            query: query.clone(),
+                            seq,
+                        },
+                    )
+                })
+                .collect(),
             Effect::LoadMessages(ref id)
             | Effect::LoadMemory(ref id)
             | Effect::LoadMoreThreads(ref id)

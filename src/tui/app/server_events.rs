@@ -5,6 +5,20 @@ use crate::client::ServerEvent;
 use crate::model::{EventPayload, ToolCall};
 
 impl App {
+    /// A reply ended: its thread remembers how (a failed run needs the operator), before
+    /// the thread's own update says so.
+    fn note_reply_ended(&mut self, thread_id: &str, message: &crate::model::Message) {
+        if message.role != crate::model::Role::Assistant {
+            return;
+        }
+        if let Some(thread) = self.threads.iter_mut().find(|t| t.id == thread_id) {
+            if thread.last_reply_status != Some(message.status) {
+                thread.last_reply_status = Some(message.status);
+                self.threads_rev += 1;
+            }
+        }
+    }
+
     fn is_open(&self, thread_id: &str) -> bool {
         self.open_thread.as_deref() == Some(thread_id)
     }
@@ -30,6 +44,9 @@ impl App {
         self.notice_attention(&event.payload);
         self.feed_tail(&event.payload);
         self.feed_trace(&event);
+        if let EventPayload::MessageCompleted(e) = &event.payload {
+            self.note_reply_ended(&e.thread_id, &e.message);
+        }
         match event.payload {
             EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
                 let mut effects = self.upsert_thread(e.thread);

@@ -141,21 +141,41 @@ fn marks_make_close_and_reassign_bulk_actions() {
         ]
     );
     assert!(app.marked.is_empty());
+    // Closing asks first: any key but y keeps the threads, y closes them.
+    assert!(app.act(Action::CloseThread).is_empty());
+    assert!(
+        app.confirm_question().unwrap().contains("Close “t2”?"),
+        "{:?}",
+        app.confirm_question()
+    );
+    assert!(app.confirm(false).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.notice.as_deref().unwrap().contains("Nothing closed"));
+    app.act(Action::CloseThread);
     assert_eq!(
-        app.act(Action::CloseThread),
+        app.confirm(true),
         vec![Effect::Close("thread_2".into())],
         "no marks: the selected thread"
     );
+    assert_eq!(app.notice.as_deref(), Some("Closed “t2”."));
     app.act(Action::Top);
     app.act(Action::Mark);
     app.act(Action::Mark);
+    app.act(Action::CloseThread);
+    assert!(
+        app.confirm_question()
+            .unwrap()
+            .contains("Close 2 marked threads?")
+    );
     assert_eq!(
-        app.act(Action::CloseThread),
+        app.confirm(true),
         vec![
             Effect::Close("thread_0".into()),
             Effect::Close("thread_1".into())
         ]
     );
+    assert_eq!(app.notice.as_deref(), Some("Closed 2 threads."));
+    assert!(app.marked.is_empty());
 }
 
 #[test]
@@ -268,7 +288,7 @@ fn thread_with(i: u32, status: &str, priority: &str) -> Thread {
 }
 
 #[test]
-fn sort_keeps_the_cursor_on_its_thread_and_paging_asks_once() {
+fn sort_puts_the_cursor_on_what_comes_first_and_paging_asks_once() {
     let mut app = App::new("test".into());
     let mut threads = vec![
         thread_with(0, "active", "low"),
@@ -288,12 +308,16 @@ fn sort_keeps_the_cursor_on_its_thread_and_paging_asks_once() {
             .map(|t| t.id.clone())
             .collect()
     };
-    app.act(Action::Sort);
+    app.act(Action::Down);
+    let effects = app.act(Action::Sort);
     assert_eq!(app.sort, SortOrder::Priority);
     assert_eq!(ids(&app), ["thread_2", "thread_1", "thread_0"]);
-    assert_eq!(app.selected_thread().unwrap().id, "thread_0");
+    // The top of the new order is what the cursor (and the view) goes to.
+    assert_eq!(app.selected_thread().unwrap().id, "thread_2");
+    assert!(effects.contains(&Effect::LoadMessages("thread_2".into())));
     app.act(Action::Sort);
     assert_eq!(ids(&app), ["thread_1", "thread_2", "thread_0"]);
+    assert_eq!(app.selected_thread().unwrap().id, "thread_1");
     // Near the end of the loaded threads, the next page is asked for, once.
     assert!(
         !app.act(Action::Down)
@@ -402,6 +426,16 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
             payload,
         })
     };
+    // What waited before the workspace came counts at once (the fixture's desk has one
+    // thread waiting), with no alert: nothing new happened.
+    assert_eq!(app.attention_count(), 1);
+    assert!(app.take_alerts().is_empty());
+    let waited = app
+        .threads
+        .iter()
+        .find(|t| t.status == ThreadStatus::RequiresAction)
+        .cloned()
+        .unwrap();
     // A running thread starts waiting for an operator.
     let mut waiting = app
         .threads
@@ -412,19 +446,21 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
         .cloned()
         .unwrap();
     waiting.status = ThreadStatus::RequiresAction;
+    waiting.updated_at = app.now;
     app.apply(event(EventPayload::thread_updated(&waiting)));
     let alerts = app.take_alerts();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].what, "waiting for you");
-    assert_eq!(app.attention_count(), 1);
+    assert_eq!(app.attention_count(), 2);
     // The same state again (a replay) is no new alert.
     app.apply(event(EventPayload::thread_updated(&waiting)));
     assert!(app.take_alerts().is_empty());
-    // A failed reply alerts once, however often its completion is seen.
-    let other = app
+    // A failed reply alerts once, however often its completion is seen, and its thread
+    // needs the operator until opened.
+    let mut other = app
         .threads
         .iter()
-        .find(|t| t.id != waiting.id)
+        .find(|t| t.status == ThreadStatus::Running)
         .cloned()
         .unwrap();
     let mut failed = crate::tui::fixtures::message("msg_failed", Role::Assistant, "partial");
@@ -432,17 +468,49 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
     failed.status = MessageStatus::Failed;
     app.apply(event(EventPayload::message_completed(&failed)));
     app.apply(event(EventPayload::message_completed(&failed)));
+    other.status = ThreadStatus::Active;
+    other.updated_at = app.now + 1;
+    other.last_reply_status = Some(MessageStatus::Failed);
+    app.apply(event(EventPayload::thread_updated(&other)));
     let alerts = app.take_alerts();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].what, "failed");
-    assert_eq!(app.attention_count(), 2);
-    // `!` opens the one that waited longest, which clears its mark.
+    assert_eq!(app.attention_count(), 3);
+    let (_, waiting_count, _) = app.counts();
+    assert_eq!(waiting_count, 2, "the bar's waiting count agrees");
+    // `!` opens the one that waited longest; a waiting thread keeps needing the operator
+    // until answered, so `!` again goes on to the next.
     let effects = app.act(crate::tui::keymap::Action::NextAttention);
-    assert_eq!(app.open_thread.as_deref(), Some(waiting.id.as_str()));
+    assert_eq!(app.open_thread.as_deref(), Some(waited.id.as_str()));
     assert!(
-        effects.contains(&Effect::LoadMessages(waiting.id.clone())),
+        effects.contains(&Effect::LoadMessages(waited.id.clone())),
         "{effects:?}"
     );
+    assert_eq!(app.attention_count(), 3);
+    app.act(crate::tui::keymap::Action::NextAttention);
+    assert_eq!(app.open_thread.as_deref(), Some(waiting.id.as_str()));
+    // Opening the failed thread is seeing its failure.
+    app.act(crate::tui::keymap::Action::NextAttention);
+    assert_eq!(app.open_thread.as_deref(), Some(other.id.as_str()));
+    assert_eq!(app.attention_count(), 2);
+    // Remembered across workspaces: a second one does not count it again.
+    let state = app.ui_state(String::new());
+    let mut again = crate::tui::fixtures::workspace();
+    again.restore(state);
+    let mut seen = other.clone();
+    seen.last_reply_status = Some(MessageStatus::Failed);
+    seen.updated_at = app
+        .threads
+        .iter()
+        .find(|t| t.id == other.id)
+        .unwrap()
+        .updated_at;
+    again.apply(event(EventPayload::thread_updated(&seen)));
+    assert_eq!(again.attention_count(), 1, "{:?}", again.attention_ids());
+    // Answered elsewhere: no longer waiting, no longer counted.
+    let mut answered = waited.clone();
+    answered.status = ThreadStatus::Running;
+    app.apply(event(EventPayload::thread_updated(&answered)));
     assert_eq!(app.attention_count(), 1);
     let text = crate::tui::host::alert_text(
         &Alert {

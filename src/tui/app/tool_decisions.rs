@@ -5,7 +5,7 @@ use super::*;
 impl App {
     /// `e` on a waiting call: write its answer, or edit its arguments and approve.
     pub(super) fn edit_tool(&mut self) -> Vec<Effect> {
-        let Some(live) = self.selected_call().cloned() else {
+        let Some(live) = self.acted_call() else {
             self.notice = Some("No tool call selected.".into());
             return Vec::new();
         };
@@ -78,13 +78,20 @@ impl App {
         if self.focus == Pane::Tools && !self.marked_calls.is_empty() {
             return self.decide_marked(action);
         }
-        let Some(live) = self.selected_call().cloned() else {
+        let Some(live) = self.acted_call() else {
             self.notice = Some("No tool call selected.".into());
             return Vec::new();
         };
         let (thread_id, call_id) = (live.thread_id.clone(), live.call.id.clone());
+        let whose = format!(
+            "`{}` of {}",
+            live.call.function.name,
+            self.call_owner(&live)
+        );
         match (action, live.call.status) {
             (Action::Approve, ToolCallStatus::RequiresApproval) => {
+                self.mode = Mode::Normal;
+                self.notice = Some(format!("Approving {whose}."));
                 vec![Effect::Approve {
                     thread_id,
                     call_id,
@@ -96,6 +103,8 @@ impl App {
                 Vec::new()
             }
             (Action::Deny, ToolCallStatus::RequiresApproval) => {
+                self.mode = Mode::Normal;
+                self.notice = Some(format!("Denying {whose}."));
                 vec![Effect::Deny { thread_id, call_id }]
             }
             _ => {
@@ -105,6 +114,58 @@ impl App {
                 ));
                 Vec::new()
             }
+        }
+    }
+
+    /// The call a decision is for: the one the detail view shows, else the row under the
+    /// Tools pane's cursor.
+    fn acted_call(&self) -> Option<LiveCall> {
+        self.detail_call().or_else(|| self.selected_call()).cloned()
+    }
+
+    /// A key in the call detail view: decisions on its call, scrolling, leaving.
+    pub fn detail_act(&mut self, action: Action) -> Vec<Effect> {
+        self.notice = None;
+        match action {
+            Action::Approve | Action::Deny => {
+                // The detail is of one call: marks do not widen its decision.
+                let marked = std::mem::take(&mut self.marked_calls);
+                let effects = self.decide(action);
+                self.marked_calls = marked;
+                effects
+            }
+            Action::EditTool => {
+                let effects = self.edit_tool();
+                if !effects.is_empty() {
+                    self.mode = Mode::Normal;
+                }
+                effects
+            }
+            Action::Down => {
+                self.detail_scroll += 1;
+                Vec::new()
+            }
+            Action::Up => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(1);
+                Vec::new()
+            }
+            Action::PageDown => {
+                self.detail_scroll += 10;
+                Vec::new()
+            }
+            Action::PageUp => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(10);
+                Vec::new()
+            }
+            Action::Top => {
+                self.detail_scroll = 0;
+                Vec::new()
+            }
+            Action::Quit | Action::Leave | Action::Open | Action::Help => {
+                self.mode = Mode::Normal;
+                Vec::new()
+            }
+            _ => Vec::new(),
         }
     }
 

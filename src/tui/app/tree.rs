@@ -52,14 +52,16 @@ impl super::App {
     }
 
     fn with_rows_and_indices<T>(&self, read: impl FnOnce(&[TreeRow], &[usize]) -> T) -> T {
-        let key = (
-            self.threads_rev,
-            self.threads.len(),
-            self.assistants.len(),
-            self.filter_text.clone(),
-            self.sort,
-            self.folded_rev,
-        );
+        let key = super::VisibleKey {
+            threads_rev: self.threads_rev,
+            threads: self.threads.len(),
+            assistants: self.assistants.len(),
+            filter: self.filter_text.clone(),
+            sort: self.sort,
+            folded_rev: self.folded_rev,
+            seen_rev: self.seen_rev,
+            filter_hits_rev: self.filter_hits.rev,
+        };
         let mut cache = self.visible.borrow_mut();
         if cache.key.as_ref() != Some(&key) {
             let ordered = self.compute_visible();
@@ -72,9 +74,31 @@ impl super::App {
                 count(ThreadStatus::RequiresAction),
                 count(ThreadStatus::Queued),
             );
+            cache.attention = super::attention::needing(&self.threads, &self.seen_failures);
+            cache.by_id = self
+                .threads
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.id.clone(), i))
+                .collect();
             cache.key = Some(key);
         }
         read(&cache.rows, &cache.indices)
+    }
+
+    /// A loaded thread by id (through the list's cache: no scan per call).
+    pub fn thread_by_id(&self, id: &str) -> Option<&Thread> {
+        self.with_rows_and_indices(|_, _| ());
+        let index = self.visible.borrow().by_id.get(id).copied();
+        index
+            .and_then(|i| self.threads.get(i))
+            .filter(|t| t.id == id)
+    }
+
+    /// Runs `read` on the indices of the threads that need the operator.
+    pub(super) fn with_attention<T>(&self, read: impl FnOnce(&[usize]) -> T) -> T {
+        self.with_rows_and_indices(|_, _| ());
+        read(&self.visible.borrow().attention)
     }
 
     /// For the status bar: threads running, waiting for the operator, and queued behind
@@ -123,16 +147,19 @@ impl super::App {
 
     fn compute_visible(&self) -> Vec<usize> {
         let filter = Filter::parse(&self.filter_text);
+        // What the runtime's search found counts only for the words it was asked for.
+        let hits_apply = self.filter_hits.query == filter.words_query();
         let mut visible: Vec<usize> = self
             .threads
             .iter()
             .enumerate()
             .filter(|(_, t)| {
                 filter.is_empty()
-                    || filter.matches_in(
+                    || filter.matches_found(
                         t,
                         &self.assistant_name(&t.assistant_id),
                         self.runtime_name(&t.id),
+                        hits_apply && self.filter_hits.threads.contains(&t.id),
                     )
             })
             .map(|(i, _)| i)
@@ -295,6 +322,7 @@ mod tests {
             title: None,
             parent_thread_id: parent.map(str::to_string),
             estimated_cost: 0.0,
+            last_reply_status: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The panes of the workspace, one module each, with what they share: the framed block,
 //! clipping of untrusted text, and small formatters.
 
+pub mod call;
 pub mod composer;
 pub mod conversation;
 pub mod memory;
@@ -117,6 +118,18 @@ pub fn thread_icon(status: ThreadStatus, theme: &super::theme::Theme) -> (&'stat
         ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
         ThreadStatus::Closed => ("✓", theme.fg("dim")),
     }
+}
+
+/// A thread's icon and colour: its status, or `✗` when its last run failed and nothing
+/// runs or waits in it now.
+pub fn thread_state_icon(
+    thread: &crate::model::Thread,
+    theme: &super::theme::Theme,
+) -> (&'static str, Style) {
+    if thread.failed() && thread.status == ThreadStatus::Active {
+        return ("✗", theme.fg("error"));
+    }
+    thread_icon(thread.status, theme)
 }
 
 pub fn call_icon(status: ToolCallStatus) -> &'static str {

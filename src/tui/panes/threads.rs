@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         .map(|(at, row)| {
             let index = offset + at;
             let thread = &app.threads[row.index];
-            let (icon, style) = super::thread_icon(thread.status, theme);
+            let (icon, style) = super::thread_state_icon(thread, theme);
             let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
             // Chips, each long and short, in the order they give way when the row is
             // narrow: titles win (they keep TITLE_ROOM characters), so chips shrink to

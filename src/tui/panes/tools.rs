@@ -8,7 +8,8 @@ use crate::tui::app::{App, Pane};
 use crate::tui::ui::Ui;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::Line;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let waiting = app
@@ -16,7 +17,11 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         .iter()
         .filter(|c| c.call.status.is_waiting())
         .count();
-    let block = block(app, ui, Pane::Tools, format!("Tools · {waiting} waiting"));
+    let mut title = format!("Tools · {waiting} waiting");
+    if !app.marked_calls.is_empty() {
+        title.push_str(&format!(" · {} marked", app.marked_calls.len()));
+    }
+    let block = block(app, ui, Pane::Tools, title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
@@ -24,6 +29,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let offset = app.tools_selected.saturating_sub(height.saturating_sub(1));
     let theme = &ui.theme;
     let rows = app.tool_rows();
+    // Whose call it is gets a third of the row (at most 28), the tool's name a fifth.
+    let name_width = (width / 5).clamp(8, 16);
+    let who_width = (width / 3).clamp(8, 28);
     let lines: Vec<Line> = rows
         .iter()
         .enumerate()
@@ -31,15 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         .take(height)
         .map(|(index, live)| {
             let call = &live.call;
-            let style = match call.status {
-                ToolCallStatus::InProgress => theme.fg("running"),
-                ToolCallStatus::RequiresAction | ToolCallStatus::RequiresApproval => {
-                    theme.fg("waiting")
-                }
-                ToolCallStatus::Completed => theme.fg("ok"),
-                ToolCallStatus::Failed | ToolCallStatus::Denied => theme.fg("error"),
-                ToolCallStatus::Cancelled => theme.fg("dim"),
-            };
+            let style = call_style(call.status, theme);
             let latency = call
                 .latency_ms
                 .map_or(String::new(), |ms| format!(" {ms}ms"));
@@ -55,19 +55,28 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                         Some(cited) => format!(" → {}", clip(&cited, 60)),
                         None => format!(" → {} ({})", clip(o, 40), byte_size(o.len())),
                     });
-            let mark = if app.marked_calls.contains(&call.id) {
-                "▶"
-            } else {
-                " "
-            };
-            let text = format!(
-                "{mark}{spinner} {:<16} {}{}{}",
-                clip(&call.function.name, 16),
-                clip(&call.function.arguments, 40),
+            let marked = app.marked_calls.contains(&call.id);
+            let mark = if marked { "◆" } else { " " };
+            let who = clip(&app.call_owner(live), who_width);
+            let head = format!(
+                "{mark}{spinner} {:<name_width$} ",
+                clip(&call.function.name, name_width)
+            );
+            let rest = format!(
+                " {}{}{}",
+                clip(&call.function.arguments, 60),
                 latency,
                 output
             );
-            let mut line = Line::styled(clip(&text, width), style);
+            let mut spans = vec![
+                Span::styled(head, style),
+                Span::styled(format!("{who:<who_width$}"), theme.fg("assistant")),
+                Span::styled(rest, style),
+            ];
+            if marked {
+                spans[0].style = spans[0].style.add_modifier(Modifier::BOLD);
+            }
+            let mut line = Line::from(clip_spans(spans, width));
             if index == app.tools_selected && app.focus == Pane::Tools {
                 line = theme.select_line(line);
             }
@@ -75,6 +84,37 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         })
         .collect();
     frame.render_widget(super::lines_or(lines, "No tool calls yet.", theme), inner);
+}
+
+/// A call's colour by its status.
+pub fn call_style(status: ToolCallStatus, theme: &crate::tui::theme::Theme) -> Style {
+    match status {
+        ToolCallStatus::InProgress => theme.fg("running"),
+        ToolCallStatus::RequiresAction | ToolCallStatus::RequiresApproval => theme.fg("waiting"),
+        ToolCallStatus::Completed => theme.fg("ok"),
+        ToolCallStatus::Failed | ToolCallStatus::Denied => theme.fg("error"),
+        ToolCallStatus::Cancelled => theme.fg("dim"),
+    }
+}
+
+/// Spans cut to `width` characters in all (their text is already clean).
+fn clip_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let mut left = width;
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        if left == 0 {
+            break;
+        }
+        let count = span.content.chars().count();
+        if count <= left {
+            left -= count;
+            out.push(span);
+        } else {
+            out.push(Span::styled(clip(&span.content, left), span.style));
+            left = 0;
+        }
+    }
+    out
 }
 
 /// A size for people: 812 B, 4.2 KiB, 1.5 MiB.
@@ -121,7 +161,7 @@ mod tests {
             thread_id: app.threads[0].id.clone(),
             call,
         });
-        let screen = render_pane(&app, Pane::Tools, 120, 6);
+        let screen = render_pane(&app, Pane::Tools, 160, 6);
         assert!(
             screen.contains("2 passages: [contract.pdf p.3] 2.41, [notes.md lines 4-20]"),
             "{screen}"

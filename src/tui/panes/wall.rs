@@ -54,7 +54,7 @@ fn draw_tile(
     selected: bool,
 ) {
     let theme = &ui.theme;
-    let (icon, status_style) = super::thread_icon(thread.status, theme);
+    let (icon, status_style) = super::thread_state_icon(thread, theme);
     let inner_width = area.width.saturating_sub(2) as usize;
     let assistant = clip(&app.assistant_name(&thread.assistant_id), 16);
     let title = thread
