@@ -296,9 +296,18 @@ pub fn resolve_remote(global: &Global, wanted: &str) -> Result<Remote> {
             .iter()
             .find(|r| r.url.trim_end_matches('/') == wanted.trim_end_matches('/'))
     });
-    let (name, url, key_env) = match entry {
-        Some(r) => (r.name.clone(), r.url.clone(), r.api_key_env.clone()),
-        None if wanted.contains("://") => {
+    // A URL takes its key from AGENTDECK_API_KEY as the README says, or from the
+    // variable of a [[remotes]] entry with that URL (whichever is set); a name, from its
+    // entry's variable.
+    let given_as_url = wanted.contains("://");
+    let (name, url, key_envs) = match entry {
+        Some(r) if given_as_url => (
+            r.name.clone(),
+            r.url.clone(),
+            vec![r.api_key_env.clone(), "AGENTDECK_API_KEY".to_string()],
+        ),
+        Some(r) => (r.name.clone(), r.url.clone(), vec![r.api_key_env.clone()]),
+        None if given_as_url => {
             let host = wanted
                 .split("://")
                 .nth(1)
@@ -307,7 +316,11 @@ pub fn resolve_remote(global: &Global, wanted: &str) -> Result<Remote> {
                 .next()
                 .unwrap_or(wanted)
                 .to_string();
-            (host, wanted.to_string(), "AGENTDECK_API_KEY".to_string())
+            (
+                host,
+                wanted.to_string(),
+                vec!["AGENTDECK_API_KEY".to_string()],
+            )
         }
         None => bail!(
             "--remote {wanted} is neither a URL nor the name of a [[remotes]] entry in the config{}",
@@ -325,8 +338,15 @@ pub fn resolve_remote(global: &Global, wanted: &str) -> Result<Remote> {
             }
         ),
     };
-    let key = std::env::var(&key_env)
-        .map_err(|_| anyhow!("--remote {wanted} needs its API key in {key_env}"))?;
+    let key = key_envs
+        .iter()
+        .find_map(|env| std::env::var(env).ok().filter(|k| !k.is_empty()))
+        .ok_or_else(|| {
+            anyhow!(
+                "--remote {wanted} needs its API key in {}",
+                key_envs.join(" or ")
+            )
+        })?;
     Ok(Remote { name, url, key })
 }
 

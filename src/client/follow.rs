@@ -23,6 +23,9 @@ pub enum Followed {
     Event(ServerEvent),
     /// The connection dropped; it is being retried.
     Reconnecting(String),
+    /// The runtime answered (after the snapshot, and after every reconnect): connected,
+    /// whether or not an event comes.
+    Connected,
 }
 
 /// Assistants, the newest threads (and whether there are more), and the event id they
@@ -50,11 +53,12 @@ pub fn follow(client: Client) -> impl Stream<Item = Followed> + Send {
                 }
             }
         };
-        let stream = client.events("/v2/events", from);
+        let stream = client.watch("/v2/events", from);
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
             yield match item {
-                Ok(event) => Followed::Event(event),
+                Ok(super::Watched::Open) => Followed::Connected,
+                Ok(super::Watched::Event(event)) => Followed::Event(event),
                 Err(err) => Followed::Reconnecting(err.to_string()),
             };
         }

@@ -293,6 +293,10 @@ impl Client {
         self.post("/v2/assistants", body).await
     }
 
+    pub async fn assistant(&self, id: &str) -> ClientResult<Assistant> {
+        self.get(&format!("/v2/assistants/{}", enc(id))).await
+    }
+
     pub async fn list_assistants(&self) -> ClientResult<List<Assistant>> {
         self.get("/v2/assistants?limit=1000").await
     }
@@ -483,6 +487,16 @@ impl Client {
         self.subscribe(path.to_string(), last_event_id, Subscription::Endless)
     }
 
+    /// [`Client::events`], also saying each time the server answers (the first time and
+    /// after every reconnect), so a watcher knows it is connected before any event comes.
+    pub fn watch(
+        &self,
+        path: &str,
+        last_event_id: Option<u64>,
+    ) -> impl Stream<Item = ClientResult<Watched>> + Send + use<> {
+        self.subscribe_watched(path.to_string(), last_event_id, Subscription::Endless)
+    }
+
     /// Streams `path`, reconnecting with `Last-Event-ID` when the connection drops.
     /// Connection problems (an endless stream that ends among them) are yielded as `Err`
     /// items and retried with backoff; an API error (a 4xx answer) is yielded and ends
@@ -490,9 +504,26 @@ impl Client {
     fn subscribe(
         &self,
         path: String,
-        mut last_id: Option<u64>,
+        last_id: Option<u64>,
         kind: Subscription,
     ) -> impl Stream<Item = ClientResult<ServerEvent>> + Send + use<> {
+        self.subscribe_watched(path, last_id, kind)
+            .filter_map(|item| {
+                futures::future::ready(match item {
+                    Ok(Watched::Open) => None,
+                    Ok(Watched::Event(event)) => Some(Ok(event)),
+                    Err(err) => Some(Err(err)),
+                })
+            })
+    }
+
+    /// [`Client::subscribe`], with [`Watched::Open`] each time a connection is answered.
+    fn subscribe_watched(
+        &self,
+        path: String,
+        mut last_id: Option<u64>,
+        kind: Subscription,
+    ) -> impl Stream<Item = ClientResult<Watched>> + Send + use<> {
         let client = self.clone();
         async_stream::stream! {
             let url = format!("{}{path}", client.base);
@@ -506,6 +537,7 @@ impl Client {
                 let mut ended_cleanly = false;
                 match request.send().await {
                     Ok(response) if response.status().is_success() => {
+                        yield Ok(Watched::Open);
                         let mut parser = SseParser::new();
                         let mut parsed = Vec::new();
                         let mut body = response.bytes_stream();
@@ -523,7 +555,7 @@ impl Client {
                                         }
                                         saw_done |= event.payload.kind() == EventKind::Done;
                                         received += 1;
-                                        yield Ok(event);
+                                        yield Ok(Watched::Event(event));
                                     }
                                 }
                                 Some(Err(err)) => {
@@ -575,6 +607,15 @@ impl Client {
             }
         }
     }
+}
+
+/// One item of a watched stream (an event as it is passed on: the marker is rare).
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Watched {
+    /// The server answered: the stream is live (again).
+    Open,
+    Event(ServerEvent),
 }
 
 #[derive(Clone, Copy)]

@@ -30,6 +30,7 @@ pub fn spawn_multiplexer(
                 },
                 Followed::Event(event) => AppEvent::Server(event),
                 Followed::Reconnecting(why) => AppEvent::Connection(ConnState::Reconnecting(why)),
+                Followed::Connected => AppEvent::Connection(ConnState::Connected),
             };
             if events.send(event).is_err() {
                 return;

@@ -235,6 +235,10 @@ pub(super) async fn execute(
                     let _ = events.send(AppEvent::FilterHits { seq, threads });
                 }
             }
+            Effect::LoadAssistant(id) => {
+                let assistant = client.assistant(&id).await?;
+                let _ = events.send(AppEvent::Assistant(assistant));
+            }
             Effect::FetchThread(thread_id) => {
                 let thread = client.thread(&thread_id).await?;
                 let _ = events.send(AppEvent::Open(thread));

@@ -135,6 +135,10 @@ pub async fn run(
     });
     let (guard, mut terminal) = TerminalGuard::enter(mouse)?;
     let mut app = App::new(origin);
+    if let Ok(size) = terminal.size() {
+        app.wall_tiles = super::panes::wall::tiles_for(size.width, size.height);
+    }
+    app.theme_names = super::theme::Theme::names(&crate::config::config_dir());
     if names.len() > 1 {
         app.set_runtimes(names);
     }
@@ -143,7 +147,7 @@ pub async fn run(
         Ok(store) => {
             let state = store.load();
             if !state.draft.is_empty() {
-                ui.composer = ratatui_textarea::TextArea::from(state.draft.lines());
+                ui.composer = ui::composer_with(&state.draft);
             }
             app.restore(state);
         }
@@ -176,7 +180,7 @@ pub async fn run(
                 {
                     let text = ui.composer.lines().join("\n");
                     match edit_in_editor(&mut terminal, &text, mouse).await {
-                        Ok(edited) => ui.composer = ratatui_textarea::TextArea::from(edited.trim_end_matches('\n').lines()),
+                        Ok(edited) => ui.composer = ui::composer_with(edited.trim_end_matches('\n')),
                         Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
                     }
                     if let Err(err) = terminal.clear() {
@@ -243,7 +247,8 @@ pub async fn run(
                     urgent = true;
                     save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
                 }
-                Some(Ok(Event::Resize(_, _))) => {
+                Some(Ok(Event::Resize(width, height))) => {
+                    app.wall_tiles = super::panes::wall::tiles_for(width, height);
                     dirty = true;
                     urgent = true;
                 }
@@ -282,7 +287,7 @@ pub async fn run(
                 }
                 if let Some(draft) = app.restored_draft.take() {
                     if ui.composer.lines().iter().all(|line| line.is_empty()) {
-                        ui.composer = ratatui_textarea::TextArea::from(draft.lines());
+                        ui.composer = ui::composer_with(&draft);
                     }
                 }
                 if changed {
@@ -322,8 +327,10 @@ pub async fn run(
                     break 'ui Err(err);
                 }
                 age_due = ui.next_age_change().map(|at| Instant::now() + until_unix_secs(at));
-                animation_due = ui.animating.get().then(|| Instant::now() + ANIMATION_STEP);
-                replay_due = app.replay_wait().map(|wait| Instant::now() + wait);
+                // Frames come more often than these steps while things stream: a frame
+                // must not push a step that is already due further away.
+                keep_due(&mut animation_due, ui.animating.get().then_some(ANIMATION_STEP), Instant::now());
+                keep_due(&mut replay_due, app.replay_wait(), Instant::now());
                 // The view moved to show a new selection: scrolling goes on from there.
                 if app.follow_selection {
                     app.follow_selection = false;
@@ -342,6 +349,18 @@ pub async fn run(
     drop(terminal);
     drop(guard);
     result
+}
+
+/// Schedules a step `wanted` from `now`, unless one is scheduled already: a timer that a
+/// redraw does not push back (a replay or an animation would stall behind a stream of
+/// frames otherwise). No step wanted clears it.
+fn keep_due(due: &mut Option<Instant>, wanted: Option<Duration>, now: Instant) {
+    match wanted {
+        Some(wait) => {
+            due.get_or_insert(now + wait);
+        }
+        None => *due = None,
+    }
 }
 
 /// How long from now until a Unix time in seconds, a little after it so that the clock
@@ -379,4 +398,27 @@ fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Sen
         }
     }
     Box::pin(futures::future::pending())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_do_not_push_a_due_step_further_away() {
+        let start = Instant::now();
+        let mut due = None;
+        keep_due(&mut due, Some(Duration::from_millis(500)), start);
+        // Frames every 50 ms while the step waits: it stays due when it was.
+        for frame in 1..20 {
+            keep_due(
+                &mut due,
+                Some(Duration::from_millis(500)),
+                start + Duration::from_millis(50 * frame),
+            );
+        }
+        assert_eq!(due, Some(start + Duration::from_millis(500)));
+        keep_due(&mut due, None, start);
+        assert_eq!(due, None);
+    }
 }

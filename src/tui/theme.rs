@@ -60,6 +60,24 @@ struct ThemeFile {
 }
 
 impl Theme {
+    /// The themes there are: the built-in ones and the user's files, by name.
+    pub fn names(config_dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        if let Ok(entries) = std::fs::read_dir(config_dir.join("themes")) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                        names.push(stem.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub fn load(name: &str, config_dir: &Path) -> Result<Theme, String> {
         let mut colors = BTreeMap::new();
         Theme::load_into(name, config_dir, &mut colors, 0)?;

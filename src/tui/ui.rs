@@ -58,6 +58,14 @@ impl WrappedMessage {
     }
 }
 
+/// A composer holding `text`, with the cursor at its end (where typing goes on).
+pub fn composer_with(text: &str) -> TextArea<'static> {
+    let mut composer = TextArea::from(text.lines());
+    composer.move_cursor(ratatui_textarea::CursorMove::Bottom);
+    composer.move_cursor(ratatui_textarea::CursorMove::End);
+    composer
+}
+
 /// Laid-out lines shared between a cache and the frames that show them.
 pub type SharedLines = Arc<Vec<Line<'static>>>;
 
@@ -95,6 +103,11 @@ pub struct Ui {
     pub phase: u64,
     /// The last frame drew something that moves.
     pub animating: std::cell::Cell<bool>,
+    /// Which of Tools, Routing and Memory a narrow layout shows in its lower left (the
+    /// one focused last).
+    pub drawer: Pane,
+    /// The wall's replies laid out as markdown, by (message id, text length, width).
+    pub wall_lines: HashMap<(String, usize, usize), SharedLines>,
 }
 
 impl Ui {
@@ -112,6 +125,8 @@ impl Ui {
             routing_scroll: (0, 0),
             phase: 0,
             animating: std::cell::Cell::new(false),
+            drawer: Pane::Tools,
+            wall_lines: HashMap::new(),
         }
     }
 
@@ -182,34 +197,58 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui) {
         panes::draw(frame, app, ui, app.focus, main);
     } else {
         // Narrow terminals give the threads more of the width, so titles stay readable.
-        let left_share = if main.width < 100 { 45 } else { 38 };
+        let left_share = if main.width < 100 { 52 } else { 38 };
         let [left, right] = Layout::horizontal([
             Constraint::Percentage(left_share),
             Constraint::Percentage(100 - left_share),
         ])
         .areas(main);
-        let [threads, tools, routing] = Layout::vertical([
-            Constraint::Percentage(50),
-            Constraint::Percentage(25),
-            Constraint::Percentage(25),
-        ])
-        .areas(left);
         let composer_height = if matches!(app.mode, Mode::Compose(_)) {
             6
         } else {
             3
         };
         // Memory gets a strip under the conversation when there is room for both.
-        let memory_height = if right.height >= 24 { 9 } else { 0 };
+        let memory_height = if right.height >= 24 && main.width >= 100 {
+            9
+        } else {
+            0
+        };
         let [conversation, memory, composer] = Layout::vertical([
             Constraint::Min(3),
             Constraint::Length(memory_height),
             Constraint::Length(composer_height),
         ])
         .areas(right);
-        panes::draw(frame, app, ui, Pane::Threads, threads);
-        panes::draw(frame, app, ui, Pane::Tools, tools);
-        panes::draw(frame, app, ui, Pane::Routing, routing);
+        // A pane that has no place of its own here is drawn where the focus can see it:
+        // the lower left shows the one of Tools, Routing and Memory focused last.
+        if matches!(app.focus, Pane::Tools | Pane::Routing | Pane::Memory) {
+            ui.drawer = app.focus;
+        }
+        if main.width < 100 {
+            let [threads, drawer] =
+                Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)])
+                    .areas(left);
+            panes::draw(frame, app, ui, Pane::Threads, threads);
+            panes::draw(frame, app, ui, ui.drawer, drawer);
+        } else {
+            let [threads, tools, routing] = Layout::vertical([
+                Constraint::Percentage(50),
+                Constraint::Percentage(25),
+                Constraint::Percentage(25),
+            ])
+            .areas(left);
+            panes::draw(frame, app, ui, Pane::Threads, threads);
+            panes::draw(frame, app, ui, Pane::Tools, tools);
+            // Memory without its strip takes the routing graph's place while it is
+            // focused.
+            let lower = if memory_height == 0 && app.focus == Pane::Memory {
+                Pane::Memory
+            } else {
+                Pane::Routing
+            };
+            panes::draw(frame, app, ui, lower, routing);
+        }
         panes::draw(frame, app, ui, Pane::Conversation, conversation);
         if memory_height > 0 {
             panes::draw(frame, app, ui, Pane::Memory, memory);
@@ -343,6 +382,24 @@ mod tests {
         }
     }
 
+    /// The states a glance tells apart — running, waiting, done, failed — have four
+    /// different colours in every theme.
+    #[test]
+    fn every_theme_tells_running_waiting_ok_and_error_apart() {
+        for name in ["default", "light", "high-contrast"] {
+            let theme = Theme::load(name, std::path::Path::new("/nonexistent")).unwrap();
+            let colours: Vec<_> = ["running", "waiting", "ok", "error"]
+                .iter()
+                .map(|field| theme.fg(field).fg)
+                .collect();
+            for (i, a) in colours.iter().enumerate() {
+                for b in &colours[i + 1..] {
+                    assert_ne!(a, b, "theme {name}: two states share {a:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn titles_win_over_chips_at_80_columns_and_more() {
         let app = workspace();
@@ -438,6 +495,12 @@ mod tests {
             assert_eq!(ui.next_age_change(), soonest);
             assert!(soonest.unwrap() > now);
         }
+    }
+
+    #[test]
+    fn a_restored_draft_puts_the_cursor_at_its_end() {
+        let composer = composer_with("first line\nsecond");
+        assert_eq!(composer.cursor(), (1, 6));
     }
 
     #[test]

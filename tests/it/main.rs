@@ -21,6 +21,7 @@ mod llmock;
 mod logs_webhook;
 mod mcp;
 mod memory;
+mod operator;
 mod postgres;
 mod properties;
 mod providers;

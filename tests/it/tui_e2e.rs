@@ -145,7 +145,7 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
     session.wait_for("Threads 5/5");
     // Sending while the reply still streams is refused, and nothing typed is lost.
     session.keys(&["i"]);
-    session.wait_for("Message · Enter send");
+    session.wait_for("Message to “");
     session.type_text("a second thought");
     session.keys(&["Enter"]);
     session.wait_for("409");
@@ -190,7 +190,7 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
 
     // A routed request: the linked thread and the edge count.
     session.keys(&["i"]);
-    session.wait_for("Message · Enter send");
+    session.wait_for("Message to “");
     session.type_text("please ask legal-review about the contract");
     session.keys(&["Enter"]);
     session.wait_until("the edge to legal-review counted", |screen| {
@@ -252,7 +252,7 @@ fn the_workspace_comes_alive_streams_a_reply_routes_and_quits_cleanly() {
 
     // Help is generated from the keymap.
     session.keys(&["?"]);
-    session.wait_for("Keys (from the keymap");
+    session.wait_for("Keys, from the keymap");
     session.keys(&["Escape"]);
 
     // q quits, and the terminal is given back: the workspace is gone from the screen.
@@ -616,7 +616,7 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
     // Triage called a tool and routed to billing (before this workspace attached, so the
     // graph's edges are drawn without live counts): the Tools pane lists both calls,
     // whichever thread is open. One example thread waits for an operator's answer.
-    session.wait_for("✓ route_to_assist");
+    session.wait_for("✓ route_to_as");
     session.wait_for("✓ lookup_order");
     session.wait_for("1 waiting");
     session.keys(&["3"]);
@@ -658,7 +658,7 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
         screen.contains("/4") && !screen.contains("Threads 4/4") && !screen.contains("Threads 0/")
     });
     session.keys(&["i"]);
-    session.wait_for("Message · Enter send");
+    session.wait_for("Message to “");
     session.type_text("/slow 20 /long 60 left running when the terminal died");
     session.keys(&["Enter"]);
     session.wait_for("▌billing …");

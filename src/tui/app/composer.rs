@@ -226,6 +226,7 @@ impl App {
 
     /// The filter text changed (typed in filter mode).
     pub fn set_filter(&mut self, text: String) -> Vec<Effect> {
+        self.line_cursor = text.chars().count();
         self.filter_text = text;
         self.selected = 0;
         let problems = Filter::parse(&self.filter_text).problems();

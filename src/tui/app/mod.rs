@@ -211,6 +211,8 @@ pub enum Effect {
     },
     /// Fetch a thread that is not loaded and open it.
     FetchThread(String),
+    /// Fetch an assistant the workspace has not seen (made after it started).
+    LoadAssistant(String),
     /// The last messages of these threads, for their tiles on the wall.
     LoadTails(Vec<String>),
     /// The logged events of a thread and of the threads it routed to, for its trace.
@@ -300,6 +302,8 @@ pub enum AppEvent {
         messages: Vec<Message>,
     },
     Memory(MemoryView),
+    /// An assistant fetched because an event named it.
+    Assistant(Assistant),
     /// A further page of threads (older activity).
     MoreThreads {
         threads: Vec<Thread>,
@@ -399,6 +403,10 @@ pub struct App {
     pub edges: BTreeMap<(String, String), Edge>,
     /// Routing calls in flight: tool call id → edge.
     routing_calls: HashMap<String, (String, String)>,
+    /// Routed threads already counted on their edge.
+    routed: HashSet<String>,
+    /// Assistants asked for (named by an event before the workspace knew them).
+    assistants_asked: HashSet<String>,
     pub unread: HashMap<String, u32>,
     pub limits: Option<LimitsView>,
     pub notice: Option<String>,
@@ -463,6 +471,8 @@ pub struct App {
     tail_clock: u64,
     /// The wall's tile under the cursor.
     pub wall_selected: usize,
+    /// Tiles the wall has room for on this terminal (set by the loop as it resizes).
+    pub wall_tiles: usize,
     /// The open trace, if any.
     pub trace: Option<Trace>,
     /// The runtimes watched, when the workspace was given them (empty: one, unnamed).
@@ -481,8 +491,10 @@ struct VisibleThreads {
     key: Option<VisibleKey>,
     indices: Vec<usize>,
     rows: Vec<TreeRow>,
-    /// The threads of the live wall (see `wall_threads`).
+    /// The threads of the live wall (see `wall_threads`), and their ids in tile order
+    /// (a tile keeps its place while its thread stays on the wall).
     wall: Vec<usize>,
+    wall_ids: Vec<String>,
     /// Running, waiting and queued threads among all (the status bar's counts).
     counts: (usize, usize, usize),
     /// The threads that need the operator (see `attention::needing`).
@@ -502,6 +514,7 @@ struct VisibleKey {
     folded_rev: u64,
     seen_rev: u64,
     filter_hits_rev: u64,
+    wall_tiles: usize,
 }
 
 impl App {
@@ -527,6 +540,8 @@ impl App {
             marked_calls: Default::default(),
             edges: BTreeMap::new(),
             routing_calls: HashMap::new(),
+            routed: HashSet::new(),
+            assistants_asked: HashSet::new(),
             unread: HashMap::new(),
             limits: None,
             notice: None,
@@ -563,6 +578,7 @@ impl App {
             tails: HashMap::new(),
             tail_clock: 0,
             wall_selected: 0,
+            wall_tiles: WALL_TILES,
             trace: None,
             runtimes: Vec::new(),
             owners: HashMap::new(),
@@ -657,6 +673,7 @@ impl App {
                 self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
                 self.threads = threads;
                 self.threads_rev += 1;
+                self.count_routed_threads();
                 self.connection = Connection::Connected;
                 if let Some(id) = self.want_selected.take() {
                     if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
@@ -700,12 +717,19 @@ impl App {
             AppEvent::MoreThreads { threads, has_more } => {
                 self.loading_more = false;
                 self.threads_has_more = has_more;
+                let mut known: HashSet<String> =
+                    self.threads.iter().map(|t| t.id.clone()).collect();
                 for thread in threads {
-                    if !self.threads.iter().any(|t| t.id == thread.id) {
+                    if known.insert(thread.id.clone()) {
                         self.threads.push(thread);
                         self.threads_rev += 1;
                     }
                 }
+                self.count_routed_threads();
+                Vec::new()
+            }
+            AppEvent::Assistant(assistant) => {
+                self.assistants.insert(assistant.id.clone(), assistant);
                 Vec::new()
             }
             AppEvent::Attached { name, text } => {

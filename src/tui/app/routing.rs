@@ -68,6 +68,45 @@ pub fn edge_label(edge: &Edge) -> String {
 }
 
 impl App {
+    /// Counts a routed thread on its edge, once (live routing events and the threads
+    /// loaded both say it; the first to come counts it).
+    pub(super) fn count_route(&mut self, thread_id: &str, from: &str, to: &str) {
+        if self.routed.insert(thread_id.to_string()) {
+            self.edges
+                .entry((from.to_string(), to.to_string()))
+                .or_default()
+                .count += 1;
+        }
+    }
+
+    /// The routed threads among those loaded, counted on their edges: so a workspace
+    /// attached late shows how often each route was used before it came.
+    pub(super) fn count_routed_threads(&mut self) {
+        let hops: Vec<(String, String, String)> = self
+            .threads
+            .iter()
+            .filter_map(|thread| {
+                let parent = self.thread_by_id(thread.parent_thread_id.as_deref()?)?;
+                Some((
+                    thread.id.clone(),
+                    parent.assistant_id.clone(),
+                    thread.assistant_id.clone(),
+                ))
+            })
+            .collect();
+        for (thread, from, to) in hops {
+            self.count_route(&thread, &from, &to);
+        }
+    }
+
+    /// An assistant's name in the graph: with several runtimes, which one it is on too.
+    fn node_name(&self, id: &str, name: &str) -> String {
+        match self.runtime_name(id) {
+            "" => name.to_string(),
+            runtime => format!("{name}@{runtime}"),
+        }
+    }
+
     /// The routing graph, laid out again only when an assistant, a route or the width of
     /// an edge's label changed.
     pub fn routing_graph(&self) -> Rc<RoutingGraph> {
@@ -78,6 +117,7 @@ impl App {
                 &assistant.name,
                 &assistant.model,
                 &assistant.routes_to,
+                self.runtime_name(&assistant.id),
             )
                 .hash(&mut hasher);
         }
@@ -101,7 +141,7 @@ impl App {
             .values()
             .map(|a| RoutingNode {
                 id: a.id.clone(),
-                name: a.name.clone(),
+                name: self.node_name(&a.id, &a.name),
                 model: a.model.clone(),
             })
             .collect();
@@ -220,7 +260,21 @@ impl App {
             return Vec::new();
         };
         self.focus = Pane::Threads;
-        let effects = self.set_filter(format!("assistant:{}", node.id));
+        // By name, as people filter; an id only for a name the filter cannot hold.
+        let name = self
+            .assistants
+            .get(&node.id)
+            .map_or(node.id.as_str(), |a| a.name.as_str());
+        let mut filter = if name.is_empty() || name.contains(char::is_whitespace) {
+            format!("assistant:{}", node.id)
+        } else {
+            format!("assistant:{name}")
+        };
+        let runtime = self.runtime_name(&node.id).to_string();
+        if !runtime.is_empty() && !runtime.contains(char::is_whitespace) {
+            filter.push_str(&format!(" runtime:{runtime}"));
+        }
+        let effects = self.set_filter(filter);
         self.notice = Some(format!(
             "Threads of {}; / edits the filter.",
             crate::text::one_line_chars(&node.name).collect::<String>()

@@ -116,9 +116,14 @@ impl App {
                 match &event.payload {
                     EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
                         self.owners.insert(e.thread.id.clone(), k);
+                        self.owners
+                            .entry(e.thread.assistant_id.clone())
+                            .or_insert(k);
                     }
                     EventPayload::Routing(e) => {
                         self.owners.insert(e.to_thread_id.clone(), k);
+                        self.owners.entry(e.from_assistant_id.clone()).or_insert(k);
+                        self.owners.entry(e.to_assistant_id.clone()).or_insert(k);
                     }
                     _ => {}
                 }
@@ -129,6 +134,10 @@ impl App {
             AppEvent::Open(thread) => {
                 self.owners.insert(thread.id.clone(), k);
                 self.apply(AppEvent::Open(thread))
+            }
+            AppEvent::Assistant(assistant) => {
+                self.owners.insert(assistant.id.clone(), k);
+                self.apply(AppEvent::Assistant(assistant))
             }
             other => self.apply(other),
         }
@@ -197,6 +206,7 @@ impl App {
             | Effect::LoadMemory(ref id)
             | Effect::LoadMoreThreads(ref id)
             | Effect::FetchThread(ref id)
+            | Effect::LoadAssistant(ref id)
             | Effect::LoadTrace(ref id)
             | Effect::Cancel(ref id)
             | Effect::Close(ref id) => vec![(self.owner(id), effect)],

@@ -19,6 +19,19 @@ impl App {
         }
     }
 
+    /// An assistant an event names that the workspace does not know (made after it
+    /// started): fetched once, so its name shows in every pane and the graph.
+    fn ask_for_assistant(&mut self, id: &str) -> Vec<Effect> {
+        if id.is_empty() || self.assistants.contains_key(id) {
+            return Vec::new();
+        }
+        if self.assistants_asked.insert(id.to_string()) {
+            vec![Effect::LoadAssistant(id.to_string())]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn is_open(&self, thread_id: &str) -> bool {
         self.open_thread.as_deref() == Some(thread_id)
     }
@@ -49,7 +62,8 @@ impl App {
         }
         match event.payload {
             EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
-                let mut effects = self.upsert_thread(e.thread);
+                let mut effects = self.ask_for_assistant(&e.thread.assistant_id);
+                effects.extend(self.upsert_thread(e.thread));
                 if self.mode == super::Mode::Wall {
                     // A thread that comes onto the wall brings its last words.
                     effects.extend(self.load_wall_tails());
@@ -136,11 +150,13 @@ impl App {
                 }
             }
             EventPayload::Routing(e) => {
+                let mut effects = self.ask_for_assistant(&e.from_assistant_id);
+                effects.extend(self.ask_for_assistant(&e.to_assistant_id));
+                self.count_route(&e.to_thread_id, &e.from_assistant_id, &e.to_assistant_id);
                 let key = (e.from_assistant_id, e.to_assistant_id);
-                let edge = self.edges.entry(key.clone()).or_default();
-                edge.count += 1;
-                edge.in_flight += 1;
+                self.edges.entry(key.clone()).or_default().in_flight += 1;
                 self.routing_calls.insert(e.tool_call_id, key);
+                return effects;
             }
             EventPayload::MemoryUpdated(e) if self.is_open(&e.thread_id) => {
                 self.memory = Some(e.memory);

@@ -291,6 +291,9 @@ impl App {
             threads,
             has_more: false,
         });
+        // Routes are counted as the replay reaches them, not from the threads it knows.
+        state.edges.clear();
+        state.routed.clear();
         if let Some(root) = self.threads.iter().find(|t| t.id == trace.root).cloned() {
             state.apply(AppEvent::Open(root));
         }

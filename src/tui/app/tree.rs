@@ -61,13 +61,20 @@ impl super::App {
             folded_rev: self.folded_rev,
             seen_rev: self.seen_rev,
             filter_hits_rev: self.filter_hits.rev,
+            wall_tiles: self.wall_tiles,
         };
         let mut cache = self.visible.borrow_mut();
         if cache.key.as_ref() != Some(&key) {
             let ordered = self.compute_visible();
             cache.rows = flatten(&self.threads, &ordered, &self.folded);
             cache.indices = cache.rows.iter().map(|r| r.index).collect();
-            cache.wall = wall::pick(&self.threads, &cache.indices);
+            let picked = wall::pick(&self.threads, &cache.indices, self.wall_tiles);
+            cache.wall = wall::keep_places(&self.threads, &cache.wall_ids, picked);
+            cache.wall_ids = cache
+                .wall
+                .iter()
+                .map(|&i| self.threads[i].id.clone())
+                .collect();
             let count = |status| self.threads.iter().filter(|t| t.status == status).count();
             cache.counts = (
                 count(ThreadStatus::Running),

@@ -66,8 +66,8 @@ fn append_bounded(text: &mut String, more: &str) {
     }
 }
 
-/// The wall's threads among `visible` (indices into `threads`).
-pub(super) fn pick(threads: &[Thread], visible: &[usize]) -> Vec<usize> {
+/// The wall's threads among `visible` (indices into `threads`), at most `tiles`.
+pub(super) fn pick(threads: &[Thread], visible: &[usize], tiles: usize) -> Vec<usize> {
     let mut picked = visible.to_vec();
     let rank = |i: &usize| {
         let t = &threads[*i];
@@ -77,12 +77,32 @@ pub(super) fn pick(threads: &[Thread], visible: &[usize]) -> Vec<usize> {
         );
         (!live, std::cmp::Reverse(t.updated_at), *i)
     };
-    if picked.len() > WALL_TILES {
-        picked.select_nth_unstable_by_key(WALL_TILES - 1, rank);
-        picked.truncate(WALL_TILES);
+    let tiles = tiles.clamp(1, WALL_TILES);
+    if picked.len() > tiles {
+        picked.select_nth_unstable_by_key(tiles - 1, rank);
+        picked.truncate(tiles);
     }
     picked.sort_by_key(rank);
     picked
+}
+
+/// The picked threads in tile order: a thread that was on the wall keeps its tile; the
+/// newcomers take the tiles left free, in the order they were picked. So tiles do not
+/// reshuffle as the threads on them take turns being the most recently active.
+pub(super) fn keep_places(threads: &[Thread], before: &[String], picked: Vec<usize>) -> Vec<usize> {
+    let mut slots: Vec<Option<usize>> = before
+        .iter()
+        .take(WALL_TILES)
+        .map(|id| picked.iter().copied().find(|&i| &threads[i].id == id))
+        .collect();
+    let placed: Vec<usize> = slots.iter().flatten().copied().collect();
+    let mut newcomers = picked.iter().copied().filter(|i| !placed.contains(i));
+    for slot in slots.iter_mut().filter(|s| s.is_none()) {
+        *slot = newcomers.next();
+    }
+    let mut order: Vec<usize> = slots.into_iter().flatten().collect();
+    order.extend(newcomers);
+    order
 }
 
 impl App {

@@ -11,33 +11,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders};
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
-    let title = match &app.mode {
-        Mode::Compose(ComposeTarget::Thread) => {
-            "Message · Enter send · Alt-Enter new line · Esc leave".to_string()
-        }
-        Mode::Compose(ComposeTarget::NewThread(assistant)) => format!(
-            "New thread with {} · Enter send · Esc leave",
-            app.assistant_name(assistant)
-        ),
-        Mode::Compose(ComposeTarget::ToolAnswer { call_id, .. }) => {
-            format!("Answer to {} · Enter send · Esc leave", short_id(call_id))
-        }
-        _ => format!(
-            "Composer · {} to write",
-            ui.keymap
-                .key_for(Context::Global, Action::Compose)
-                .unwrap_or_else(|| "i".into())
-        ),
-    };
-    let mut title = title;
-    if !app.attachments.is_empty() {
-        let names: Vec<String> = app
-            .attachments
-            .iter()
-            .map(|(name, _)| super::clip(name, 24))
-            .collect();
-        title.push_str(&format!(" · attached: {}", names.join(", ")));
-    }
+    let title = title(app, ui, area.width.saturating_sub(4) as usize);
     let focused = matches!(app.mode, Mode::Compose(_));
     let block = Block::default()
         .borders(Borders::ALL)
@@ -51,6 +25,89 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         Style::default()
     });
     frame.render_widget(&ui.composer, area);
+}
+
+/// The composer's title at `room` characters: what is written to (whole, where it can
+/// be), then as many of its keys as fit, then what is attached.
+fn title(app: &App, ui: &Ui, room: usize) -> String {
+    let key = |action| {
+        ui.keymap
+            .key_for(Context::Composer, action)
+            .map(|k| match k.as_str() {
+                "enter" => "Enter".to_string(),
+                "esc" => "Esc".to_string(),
+                "alt-enter" => "Alt-Enter".to_string(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    let (what, keys): (String, Vec<String>) = match &app.mode {
+        Mode::Compose(ComposeTarget::Thread) => {
+            let about = app
+                .selected_thread()
+                .map(|t| app.thread_label(&t.id))
+                .unwrap_or_default();
+            (
+                format!("Message to {about}"),
+                vec![
+                    format!("{} send", key(Action::Send)),
+                    format!("{} leave", key(Action::Leave)),
+                    format!("{} new line", key(Action::Newline)),
+                    format!("{} $EDITOR", key(Action::Editor)),
+                ],
+            )
+        }
+        Mode::Compose(ComposeTarget::NewThread(assistant)) => (
+            format!("New thread with {}", app.assistant_name(assistant)),
+            vec![
+                format!("{} send", key(Action::Send)),
+                format!("{} leave", key(Action::Leave)),
+                format!("{} new line", key(Action::Newline)),
+            ],
+        ),
+        Mode::Compose(ComposeTarget::ToolAnswer { call_id, .. }) => {
+            let name = app
+                .live_calls
+                .iter()
+                .find(|c| &c.call.id == call_id)
+                .map_or_else(|| short_id(call_id), |c| c.call.function.name.clone());
+            (
+                format!("Answer to {name}"),
+                vec![
+                    format!("{} send", key(Action::Send)),
+                    format!("{} leave", key(Action::Leave)),
+                ],
+            )
+        }
+        _ => (
+            format!(
+                "Composer · {} to write",
+                ui.keymap
+                    .key_for(Context::Global, Action::Compose)
+                    .unwrap_or_else(|| "i".into())
+            ),
+            Vec::new(),
+        ),
+    };
+    // Sending and leaving are the keys to know: their room is kept first.
+    let essential: usize = keys.iter().take(2).map(|k| k.chars().count() + 3).sum();
+    let mut title = super::clip(&what, room.saturating_sub(essential).max(12));
+    for key in keys {
+        if title.chars().count() + 3 + key.chars().count() > room {
+            break;
+        }
+        title.push_str(" · ");
+        title.push_str(&key);
+    }
+    if !app.attachments.is_empty() {
+        let names: Vec<String> = app
+            .attachments
+            .iter()
+            .map(|(name, _)| super::clip(name, 24))
+            .collect();
+        title.push_str(&format!(" · attached: {}", names.join(", ")));
+    }
+    title
 }
 
 #[cfg(test)]

@@ -165,20 +165,20 @@ pub fn status_text(app: &App, ui: &Ui, width: usize) -> String {
             Some("wall"),
             vec![
                 (Context::Wall, Action::Open, "open"),
+                (Context::Wall, Action::Leave, "leave"),
                 (Context::Wall, Action::NextItem, "next"),
                 (Context::Wall, Action::PrevItem, "previous"),
-                (Context::Wall, Action::Leave, "leave"),
             ],
         ),
         Mode::Trace => (
             Some("trace"),
             vec![
-                (Context::Trace, Action::StepBack, "step back"),
-                (Context::Trace, Action::StepForward, "step"),
                 (Context::Trace, Action::Play, "play"),
-                (Context::Trace, Action::Speed, "1×/4×"),
-                (Context::Trace, Action::Open, "open"),
+                (Context::Trace, Action::StepForward, "step"),
+                (Context::Trace, Action::StepBack, "step back"),
                 (Context::Trace, Action::Leave, "leave"),
+                (Context::Trace, Action::Open, "open"),
+                (Context::Trace, Action::Speed, "1×/4×"),
             ],
         ),
         Mode::CallDetail(_) => (

@@ -22,11 +22,18 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     if app.sort != SortOrder::Activity {
         title.push_str(&format!(" by {}", app.sort.name()));
     }
-    if app.mode == Mode::Filter || !app.filter_text.is_empty() {
-        title.push_str(&format!(" /{}", clip(&app.filter_text, 30)));
-        if app.mode == Mode::Filter {
-            title.push('█');
+    if app.mode == Mode::Filter {
+        let typed = crate::tui::app::LineInput {
+            text: app.filter_text.clone(),
+            cursor: app.line_cursor,
         }
+        .shown();
+        title.push_str(&format!(" /{}", clip(&typed, 31)));
+    } else if !app.filter_text.is_empty() {
+        title.push_str(&format!(" /{}", clip(&app.filter_text, 30)));
+    }
+    if !app.marked.is_empty() {
+        title.push_str(&format!(" · {} marked", app.marked.len()));
     }
     let block = block(app, ui, Pane::Threads, title);
     let inner = block.inner(area);
@@ -53,15 +60,14 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             // narrow: titles win (they keep TITLE_ROOM characters), so chips shrink to
             // their short forms from the last, then go from the last; the age stays.
             let mut chips: Vec<(String, String)> = Vec::new();
-            // With several runtimes, which one the thread is on comes first.
+            // With several runtimes, which one the thread is on: always shown (at most
+            // 10 characters), before the other chips.
             let runtime = app.runtime_name(&thread.id);
-            if !runtime.is_empty() {
-                let short: String = runtime.chars().take(3).collect();
-                chips.push((
-                    format!(" @{}", clip(runtime, 12)),
-                    format!(" @{}", clip(&short, 3)),
-                ));
-            }
+            let runtime_chip = if runtime.is_empty() {
+                String::new()
+            } else {
+                format!(" @{}", clip(runtime, 10))
+            };
             if let Some(priority) = thread.metadata.get("priority") {
                 let short: String = priority.chars().take(1).collect::<String>().to_uppercase();
                 chips.push((
@@ -86,7 +92,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 ));
             }
             let tail = format!(
-                "{} {}",
+                "{runtime_chip}{} {}",
                 if unread > 0 {
                     format!(" ({unread})")
                 } else {
@@ -96,7 +102,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             );
             let room = |chips: &[String]| {
                 let used: usize = chips.iter().map(|c| c.chars().count()).sum();
-                2 + name_width + 1 + used + tail.chars().count() + TITLE_ROOM <= width
+                // The icon and mark, the name and its space, the chips, the space before
+                // them and the age.
+                2 + name_width + 1 + used + 1 + tail.chars().count() + TITLE_ROOM <= width
             };
             let mut shown: Vec<String> = chips.iter().map(|(long, _)| long.clone()).collect();
             for at in (0..chips.len()).rev() {

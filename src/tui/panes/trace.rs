@@ -17,10 +17,23 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     let Some(trace) = app.trace.as_ref() else {
         return;
     };
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(area);
-    let [conversation, routing] =
-        Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
+    // Wide: the tree on the left, the conversation over the graph beside it. Narrow: the
+    // tree across the top (its labels need the width), the two side by side below.
+    let (left, conversation, routing) = if area.width >= 110 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
+                .areas(area);
+        let [conversation, routing] =
+            Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
+        (left, conversation, routing)
+    } else {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+        let [conversation, routing] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(bottom);
+        (top, conversation, routing)
+    };
     // The conversation and graph: live, or as they were at the replay's point.
     let shown: &App = trace.replay.as_ref().map_or(app, |r| &r.state);
     if trace.replay.is_some() {
@@ -284,6 +297,8 @@ mod tests {
         let wide = render(&app, 200, 30);
         assert!(wide.contains("240/60"), "tokens at 200 columns: {wide}");
         insta::assert_snapshot!("trace_200x30", wide);
+        let narrow = render(&app, 80, 24);
+        insta::assert_snapshot!("trace_80x24", narrow);
     }
 
     #[test]

@@ -20,7 +20,14 @@ pub fn grid(area: Rect) -> (usize, usize) {
     (columns, rows)
 }
 
-pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
+/// How many tiles the wall shows on a terminal of this size (the status bar's row left
+/// out).
+pub fn tiles_for(width: u16, height: u16) -> usize {
+    let (columns, rows) = grid(Rect::new(0, 0, width, height.saturating_sub(1)));
+    (columns * rows).min(WALL_TILES)
+}
+
+pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     let threads = app.wall_threads();
     if threads.is_empty() {
         frame.render_widget(
@@ -43,12 +50,16 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     for (index, (thread, tile)) in threads.iter().zip(tiles).enumerate() {
         draw_tile(frame, app, ui, thread, tile, index == app.wall_selected);
     }
+    // Laid-out tails of messages no longer shown go.
+    if ui.wall_lines.len() > 4 * WALL_TILES * 4 {
+        ui.wall_lines.clear();
+    }
 }
 
 fn draw_tile(
     frame: &mut Frame,
     app: &App,
-    ui: &Ui,
+    ui: &mut Ui,
     thread: &crate::model::Thread,
     area: Rect,
     selected: bool,
@@ -98,7 +109,7 @@ fn draw_tile(
             ..inner
         };
         frame.render_widget(
-            Paragraph::new(clip(&text, inner.width as usize)).style(theme.fg("tool")),
+            Paragraph::new(clip(&text, inner.width as usize)).style(ui.theme.fg("tool")),
             line,
         );
     }
@@ -109,7 +120,7 @@ fn draw_tile(
         ui,
     );
     let lines = if lines.is_empty() {
-        vec![Line::styled("…", theme.fg("dim"))]
+        vec![Line::styled("…", ui.theme.fg("dim"))]
     } else {
         lines
     };
@@ -122,27 +133,64 @@ fn draw_tile(
     );
 }
 
-/// The last `height` lines of a tail wrapped at `width`: each message's role, then its
-/// text. Only as much text is wrapped as can show.
-fn tail_lines(tail: Option<&Tail>, width: usize, height: usize, ui: &Ui) -> Vec<Line<'static>> {
+/// The last `height` lines of a tail at `width`: each message's role, then its text —
+/// a reply as markdown is drawn (no `**` or backticks), laid out once per change of its
+/// text and kept; newest last.
+fn tail_lines(tail: Option<&Tail>, width: usize, height: usize, ui: &mut Ui) -> Vec<Line<'static>> {
     let Some(tail) = tail else {
         return Vec::new();
     };
-    let theme = &ui.theme;
     let mut lines: Vec<Line<'static>> = Vec::new();
     for entry in tail.entries.iter().rev() {
+        let theme = &ui.theme;
         let (who, style): (&str, Style) = match entry.role {
             Role::User => ("you", theme.fg("user")),
             Role::Assistant => ("", theme.fg("text")),
             Role::Tool => ("tool", theme.fg("tool")),
             Role::System => ("system", theme.fg("dim")),
         };
-        let mut block: Vec<Line<'static>> = Vec::new();
-        for paragraph in entry.text.trim_end().split('\n') {
-            for piece in wrap(paragraph, width.max(1)) {
-                block.push(Line::styled(piece, style));
+        let mut block: Vec<Line<'static>> = if entry.role == Role::Assistant {
+            let key = (entry.message_id.clone(), entry.text.len(), width);
+            let laid_out = match ui.wall_lines.get(&key) {
+                Some(lines) => lines.clone(),
+                None => {
+                    let mut rendered = Vec::new();
+                    let mut plain = crate::tui::highlight::Highlighter::plain();
+                    // The markdown renderer indents by two; a tile has no room to spare.
+                    crate::tui::markdown::render(
+                        entry.text.trim_end(),
+                        width + 2,
+                        &ui.theme,
+                        &mut plain,
+                        &mut rendered,
+                    );
+                    let rendered: Vec<Line<'static>> = rendered
+                        .into_iter()
+                        .map(|mut line| {
+                            if let Some(first) = line.spans.first_mut() {
+                                let trimmed = first.content.strip_prefix("  ").map(str::to_string);
+                                if let Some(trimmed) = trimmed {
+                                    first.content = trimmed.into();
+                                }
+                            }
+                            line
+                        })
+                        .collect();
+                    let rendered = std::sync::Arc::new(rendered);
+                    ui.wall_lines.insert(key, rendered.clone());
+                    rendered
+                }
+            };
+            laid_out.as_ref().clone()
+        } else {
+            let mut block = Vec::new();
+            for paragraph in entry.text.trim_end().split('\n') {
+                for piece in wrap(paragraph, width.max(1)) {
+                    block.push(Line::styled(piece, style));
+                }
             }
-        }
+            block
+        };
         if !who.is_empty() {
             block.insert(
                 0,
@@ -187,6 +235,7 @@ mod tests {
 
     fn wall() -> App {
         let mut app = routed_workspace();
+        app.wall_tiles = super::tiles_for(120, 30);
         let effects = app.act(Action::Wall);
         assert_eq!(app.mode, Mode::Wall);
         // Tiles with no words yet ask for their threads' last messages, once.
@@ -220,14 +269,47 @@ mod tests {
 
     #[test]
     fn the_wall_shows_live_tails_side_by_side() {
-        let app = wall();
+        let mut app = wall();
         insta::assert_snapshot!("wall_120x30", render(&app, 120, 30));
+        app.wall_tiles = super::tiles_for(200, 50);
         let big = render(&app, 200, 50);
         // 3×3 at this size: every thread of the fixture has a tile.
         for title in ["Is a second", "Refund the dup", "Liability clauses"] {
             assert!(big.contains(title), "{title}: {big}");
         }
         insta::assert_snapshot!("wall_200x50", big);
+    }
+
+    #[test]
+    fn tiles_keep_their_places_while_their_threads_stream_and_draw_markdown() {
+        let mut app = wall();
+        let order = |app: &App| -> Vec<String> {
+            app.wall_threads().iter().map(|t| t.id.clone()).collect()
+        };
+        let before = order(&app);
+        assert!(before.len() >= 3, "{before:?}");
+        // The threads on the wall take turns being the most recently active.
+        for (step, id) in before.iter().rev().enumerate() {
+            let mut thread = app.threads.iter().find(|t| &t.id == id).unwrap().clone();
+            thread.updated_at = app.now + 10 + step as u64;
+            app.apply(AppEvent::Server(ServerEvent {
+                id: Some(100 + step as u64),
+                payload: EventPayload::thread_updated(&thread),
+            }));
+            assert_eq!(
+                order(&app),
+                before,
+                "after {id} moved to the top of the list"
+            );
+        }
+        app.apply(delta(
+            "thread_0461",
+            "msg_a",
+            " **Refunded** with `refund_payment` once.",
+        ));
+        let screen = render(&app, 120, 30);
+        assert!(screen.contains("Refunded with refund_payment"), "{screen}");
+        assert!(!screen.contains("**Refunded**"), "{screen}");
     }
 
     #[test]

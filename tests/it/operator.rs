@@ -1,0 +1,130 @@
+//! The operator's day (issue "The operator's day"): what a workspace relies on, through
+//! the real server and the real client.
+
+use crate::support::TestServer;
+use agentdeck::client::follow::{Followed, follow};
+use futures::StreamExt;
+use std::time::Duration;
+
+/// After `serve` restarts, a follower says it is connected as soon as the runtime answers,
+/// not when an event happens to arrive.
+#[tokio::test]
+async fn a_follower_is_connected_again_as_soon_as_the_runtime_answers() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let listen: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the test server's address");
+    let key = server.admin_key.clone();
+    let followed = follow(agentdeck::client::Client::new(&url, &key));
+    futures::pin_mut!(followed);
+    let mut seen = Vec::new();
+    // The snapshot, then the stream's answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&"connected") {
+        let item = tokio::time::timeout_at(deadline, followed.next())
+            .await
+            .expect("no snapshot and connection within 10 s")
+            .expect("the follower ended");
+        seen.push(match item {
+            Followed::Snapshot { .. } => "snapshot",
+            Followed::Connected => "connected",
+            Followed::Event(_) => "event",
+            Followed::Reconnecting(_) => "reconnecting",
+        });
+    }
+    assert_eq!(seen.first(), Some(&"snapshot"), "{seen:?}");
+    // The runtime stops: the follower says so.
+    let dir = server.stop().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let item = tokio::time::timeout_at(deadline, followed.next())
+            .await
+            .expect("the follower never noticed the runtime stopped")
+            .expect("the follower ended");
+        if matches!(item, Followed::Reconnecting(_)) {
+            break;
+        }
+    }
+    // It comes back on the same address, and nothing happens in it: connected anyway.
+    let server = TestServer::start_with(dir, |options| options.listen = listen).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let item = tokio::time::timeout_at(deadline, followed.next())
+            .await
+            .expect("the follower did not say it was connected within 15 s of the restart")
+            .expect("the follower ended");
+        match item {
+            Followed::Connected => break,
+            Followed::Event(event) => {
+                panic!("an event came before the connection was told: {event:?}")
+            }
+            _ => {}
+        }
+    }
+    server.stop().await;
+}
+
+/// The README's `--remote URL` with `AGENTDECK_API_KEY` works when the config also has a
+/// `[[remotes]]` entry for that URL (whose own variable is not set).
+#[tokio::test]
+async fn remote_url_takes_agentdeck_api_key_beside_a_remotes_entry() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[remotes]]\nname = \"prod\"\nurl = \"{}\"\napi_key_env = \"PROD_KEY_FOR_THIS_TEST\"\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let run = move |key_env: Option<(&str, &str)>, remote: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"));
+        command
+            .args(["--config"])
+            .arg(&config)
+            .args(["--remote", remote, "projects", "list"])
+            .env_remove("AGENTDECK_API_KEY")
+            .env_remove("PROD_KEY_FOR_THIS_TEST")
+            .stdin(std::process::Stdio::null());
+        if let Some((name, value)) = key_env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let key = server.admin_key.clone();
+    let url = server.url.clone();
+    let (by_url, by_name, none) = tokio::task::spawn_blocking(move || {
+        (
+            run(Some(("AGENTDECK_API_KEY", &key)), &url),
+            run(Some(("PROD_KEY_FOR_THIS_TEST", &key)), "prod"),
+            run(None, &url),
+        )
+    })
+    .await
+    .unwrap();
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    assert!(by_url.status.success(), "{}", text(&by_url));
+    assert!(
+        text(&by_url).contains("Getting started"),
+        "{}",
+        text(&by_url)
+    );
+    assert!(by_name.status.success(), "{}", text(&by_name));
+    assert!(!none.status.success());
+    assert!(
+        text(&none).contains("PROD_KEY_FOR_THIS_TEST or AGENTDECK_API_KEY"),
+        "{}",
+        text(&none)
+    );
+    server.stop().await;
+}
