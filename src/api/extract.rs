@@ -204,7 +204,16 @@ impl FromRequestParts<AppState> for Caller {
         let hash = hash_key(key);
         if hash == state.admin_key_hash {
             let scope = match project_header {
-                Some(project) => Scope::Project(project),
+                Some(project) => {
+                    // A project that is not there is 404 on every route, before any of
+                    // them looks (one route listing nothing and another refusing, for the
+                    // same header, told the caller nothing).
+                    state
+                        .engine
+                        .project(&Scope::All, &project)
+                        .map_err(ApiError::from)?;
+                    Scope::Project(project)
+                }
                 None => Scope::All,
             };
             return Ok(Caller { scope, admin: true });

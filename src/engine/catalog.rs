@@ -157,10 +157,11 @@ impl Engine {
     pub fn create_assistant(
         &self,
         scope: &Scope,
-        request: AssistantCreate,
+        mut request: AssistantCreate,
     ) -> EngineResult<Assistant> {
         let project = self.target_project(scope, request.project_id.as_deref())?;
         validate::name(&request.name, "name")?;
+        validate::complete_tools(&mut request.tools);
         validate::tools(&request.tools)?;
         validate::memory(&request.memory)?;
         validate::max_output_tokens(
@@ -263,7 +264,8 @@ impl Engine {
             validate::name(&name, "name")?;
             assistant.name = name;
         }
-        if let Some(tools) = patch.tools {
+        if let Some(mut tools) = patch.tools {
+            validate::complete_tools(&mut tools);
             validate::tools(&tools)?;
             assistant.tools = tools;
         }

@@ -155,6 +155,19 @@ pub fn special(ip: IpAddr) -> Option<&'static str> {
                 let o = v6.octets();
                 special_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
                     .map(|_| "NAT64 of a special IPv4")
+            } else if first == 0x2002 {
+                // 6to4 carries an IPv4 address in bits 16-47 (2002:7f00:1:: is 127.0.0.1).
+                let o = v6.octets();
+                special_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5])).map(|_| "6to4 of a special IPv4")
+            } else if first == 0x2001 && v6.segments()[1] == 0 {
+                // Teredo: the client's IPv4 address, inverted, in the last 32 bits, and
+                // the server's in bits 32-63.
+                let o = v6.octets();
+                let client = Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]);
+                let server = Ipv4Addr::new(o[4], o[5], o[6], o[7]);
+                special_v4(client)
+                    .or_else(|| special_v4(server))
+                    .map(|_| "Teredo of a special IPv4")
             } else {
                 None
             }
@@ -293,10 +306,23 @@ mod tests {
             ("fd00::1", "private (unique local)"),
             ("fe80::1", "link-local"),
             ("64:ff9b::7f00:1", "NAT64 of a special IPv4"),
+            ("2002:7f00:1::", "6to4 of a special IPv4"),
+            ("2002:a9fe:a9fe::1", "6to4 of a special IPv4"),
+            // Teredo with the client 127.0.0.1 (inverted: 80ff:fffe).
+            (
+                "2001:0:4136:e378:8000:63bf:80ff:fffe",
+                "Teredo of a special IPv4",
+            ),
         ] {
             assert_eq!(special(ip.parse().unwrap()), Some(kind), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "2002:808:808::1",
+        ] {
             assert_eq!(special(ip.parse().unwrap()), None, "{ip}");
         }
     }

@@ -26,7 +26,7 @@ impl Engine {
             updated_at: now,
             status: ThreadStatus::Active,
             metadata: request.metadata,
-            title: request.title.map(|t| validate::clip_title(&t)),
+            title: request.title.as_deref().map(validate::title).transpose()?,
             parent_thread_id: None,
             estimated_cost: 0.0,
             last_reply_status: None,
@@ -200,6 +200,7 @@ impl Engine {
         if let Some(metadata) = &patch.metadata {
             validate::metadata(metadata)?;
         }
+        let title = patch.title.as_deref().map(validate::title).transpose()?;
         let new_assistant = match &patch.assistant_id {
             Some(assistant_id) => {
                 let assistant = self.assistant(scope, assistant_id)?;
@@ -227,8 +228,8 @@ impl Engine {
             )));
         }
         self.update_thread(id, |thread| {
-            if let Some(title) = patch.title {
-                thread.title = Some(validate::clip_title(&title));
+            if let Some(title) = title {
+                thread.title = Some(title);
             }
             if let Some(metadata) = patch.metadata {
                 thread.metadata = metadata;

@@ -160,8 +160,69 @@ fn webhook(i: usize, w: &crate::model::WebhookTool) -> EngineResult<()> {
                 format!("{:?} is not an http(s) URL.", oauth.token_url),
             ));
         }
+        // Without credentials every call would fail: say so now, naming what is missing.
+        let missing: Vec<&str> = [
+            (
+                &oauth.client_id_env,
+                "client_id_env",
+                crate::model::OAuth2::DEFAULT_CLIENT_ID_ENV,
+            ),
+            (
+                &oauth.client_secret_env,
+                "client_secret_env",
+                crate::model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
+            ),
+        ]
+        .into_iter()
+        .filter(|(named, _, default)| {
+            named.is_none() && std::env::var_os(default).is_none_or(|v| v.is_empty())
+        })
+        .map(|(_, field, _)| field)
+        .collect();
+        if !missing.is_empty() {
+            return Err(invalid(
+                "auth",
+                format!(
+                    "needs client credentials for OAuth2: {} not set. Name the server's environment variables that hold them (\"client_id_env\": \"MY_CLIENT_ID\", \"client_secret_env\": \"MY_CLIENT_SECRET\"), or set {} and {} where `agentdeck serve` runs.",
+                    missing.join(" and "),
+                    crate::model::OAuth2::DEFAULT_CLIENT_ID_ENV,
+                    crate::model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
+                ),
+            ));
+        }
     }
     Ok(())
+}
+
+/// Fills what a tool leaves to its default, so the stored (and echoed) tool says it: a
+/// webhook's `name` is "webhook".
+pub fn complete_tools(tools: &mut [Tool]) {
+    for tool in tools {
+        if let Tool::Webhook(w) = tool {
+            if w.name.is_none() {
+                w.name = Some("webhook".into());
+            }
+        }
+    }
+}
+
+/// The most characters a thread's title may have.
+pub const MAX_TITLE: usize = 512;
+
+/// A title given by a caller: one line, at most [`MAX_TITLE`] characters, kept whole.
+pub fn title(text: &str) -> EngineResult<String> {
+    let title = text.trim();
+    if title.contains(['\n', '\r']) {
+        return Err(EngineError::invalid("title must be one line.", "title"));
+    }
+    let count = title.chars().count();
+    if count > MAX_TITLE {
+        return Err(EngineError::invalid(
+            format!("title is {count} characters; the most is {MAX_TITLE}."),
+            "title",
+        ));
+    }
+    Ok(title.to_string())
 }
 
 pub fn tools(tools: &[Tool]) -> EngineResult<()> {
@@ -190,6 +251,16 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
                     return Err(EngineError::Invalid {
                         message: format!(
                             "tools[{i}].function.parameters must be a JSON schema object."
+                        ),
+                        param: Some(format!("tools[{i}].function.parameters")),
+                    });
+                }
+                // A schema the model is given and the runtime checks against: it must be
+                // one (`{"type": 5}` is an object but no schema).
+                if let Err(err) = jsonschema::validator_for(&f.function.parameters) {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].function.parameters is not a valid JSON Schema: {err}"
                         ),
                         param: Some(format!("tools[{i}].function.parameters")),
                     });
@@ -223,6 +294,33 @@ pub fn tools(tools: &[Tool]) -> EngineResult<()> {
                             "tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."
                         ),
                         param: Some(format!("tools[{i}]")),
+                    });
+                }
+                if let Some(command) = &m.command {
+                    if command.first().is_none_or(|prog| prog.trim().is_empty()) {
+                        return Err(EngineError::Invalid {
+                            message: format!(
+                                "tools[{i}].command must name a program (as [\"prog\", \"arg\", ...])."
+                            ),
+                            param: Some(format!("tools[{i}].command")),
+                        });
+                    }
+                }
+                if let Some(url) = &m.url {
+                    if !is_http_url(url) {
+                        return Err(EngineError::Invalid {
+                            message: format!("tools[{i}].url {url:?} is not an http(s) URL."),
+                            param: Some(format!("tools[{i}].url")),
+                        });
+                    }
+                }
+                if m.server_label.trim().is_empty() || !function_name(&m.server_label) {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].server_label {:?} must be 1-64 letters, digits, '_' or '-' (it prefixes the tools' names).",
+                            m.server_label
+                        ),
+                        param: Some(format!("tools[{i}].server_label")),
                     });
                 }
             }

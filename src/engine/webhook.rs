@@ -141,8 +141,8 @@ impl Webhooks {
         oauth: &OAuth2,
         renew: bool,
     ) -> Result<String, CallError> {
-        let client_id = secret(oauth.client_id_env.as_deref(), "client_id_env")?;
-        let client_secret = secret(oauth.client_secret_env.as_deref(), "client_secret_env")?;
+        let client_id = secret(oauth.client_id_var(), "client_id_env")?;
+        let client_secret = secret(oauth.client_secret_var(), "client_secret_env")?;
         let key = TokenKey {
             token_url: oauth.token_url.clone(),
             client_id: client_id.clone(),
@@ -220,14 +220,11 @@ impl Webhooks {
 }
 
 /// The value of the environment variable an auth field names.
-fn secret(env_name: Option<&str>, field: &str) -> Result<String, CallError> {
-    let Some(name) = env_name else {
-        return Err(format!(
-            "auth.{field} is not set: name the environment variable of the runtime that holds it"
-        ));
-    };
+fn secret(name: &str, field: &str) -> Result<String, CallError> {
     std::env::var(name).map_err(|_| {
-        format!("auth.{field} names {name}, which is not set in the runtime's environment")
+        format!(
+            "auth.{field} reads {name}, which is not set in the runtime's environment (set it where `agentdeck serve` runs, or name another variable in auth.{field})"
+        )
     })
 }
 

@@ -216,12 +216,35 @@ pub enum WebhookAuth {
 #[serde(deny_unknown_fields)]
 pub struct OAuth2 {
     pub token_url: String,
+    /// The server's environment variable holding the client id (default
+    /// [`OAuth2::DEFAULT_CLIENT_ID_ENV`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+impl OAuth2 {
+    /// Where the client id is read from when `client_id_env` names no variable.
+    pub const DEFAULT_CLIENT_ID_ENV: &'static str = "AGENTDECK_OAUTH_CLIENT_ID";
+    /// Where the client secret is read from when `client_secret_env` names none.
+    pub const DEFAULT_CLIENT_SECRET_ENV: &'static str = "AGENTDECK_OAUTH_CLIENT_SECRET";
+
+    /// The variable holding the client id.
+    pub fn client_id_var(&self) -> &str {
+        self.client_id_env
+            .as_deref()
+            .unwrap_or(Self::DEFAULT_CLIENT_ID_ENV)
+    }
+
+    /// The variable holding the client secret.
+    pub fn client_secret_var(&self) -> &str {
+        self.client_secret_env
+            .as_deref()
+            .unwrap_or(Self::DEFAULT_CLIENT_SECRET_ENV)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

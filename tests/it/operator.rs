@@ -128,3 +128,125 @@ async fn remote_url_takes_agentdeck_api_key_beside_a_remotes_entry() {
     );
     server.stop().await;
 }
+
+/// What the runtime takes in is checked at the door: each of these is a clear 4xx, and
+/// nothing is stored.
+#[tokio::test]
+async fn hostile_definitions_titles_and_project_headers_are_refused_plainly() {
+    use serde_json::{Value, json};
+    let server = TestServer::start().await;
+    let (project, client) = server.project("door").await;
+    let http = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut request = http
+            .request(method, format!("{}{path}", server.url))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request
+    };
+    let key = client.key().to_string();
+    let refused = |status: u16, body: &Value, words: &[&str]| {
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        for word in words {
+            assert!(message.contains(word), "{word:?} not in {message}");
+        }
+    };
+    let assistant = |tools: Value| json!({"name": "door", "instructions": "", "model": "local", "tools": tools});
+    for (tools, words) in [
+        (
+            json!([{"type": "mcp", "server_label": "x", "command": []}]),
+            vec!["tools[0].command", "name a program"],
+        ),
+        (
+            json!([{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]),
+            vec!["tools[0].function.parameters", "JSON Schema"],
+        ),
+        (
+            json!([{"type": "webhook", "endpoint": "https://api.salesforce.com/v57.0/sobjects/Case",
+                "auth": {"type": "oauth2", "token_url": "https://login.salesforce.com/services/oauth2/token"}}]),
+            vec![
+                "client_id_env and client_secret_env",
+                "AGENTDECK_OAUTH_CLIENT_ID",
+            ],
+        ),
+    ] {
+        let response = send(
+            reqwest::Method::POST,
+            "/v2/assistants",
+            &key,
+            Some(assistant(tools)),
+        )
+        .send()
+        .await
+        .unwrap();
+        let status = response.status().as_u16();
+        refused(status, &response.json().await.unwrap(), &words);
+    }
+    assert!(
+        client.list_assistants().await.unwrap().data.is_empty(),
+        "nothing refused was stored"
+    );
+    // A webhook left unnamed says its default name back.
+    let created: Value = client
+        .post(
+            "/v2/assistants",
+            &assistant(json!([{"type": "webhook", "endpoint": "https://hooks.example.com/in"}])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["tools"][0]["name"], "webhook", "{created}");
+    // A title is one line of at most 512 characters, kept whole.
+    let long = "x".repeat(100 * 1024);
+    let response = send(
+        reqwest::Method::POST,
+        "/v2/threads",
+        &key,
+        Some(json!({"assistant_id": created["id"], "title": long})),
+    )
+    .send()
+    .await
+    .unwrap();
+    let status = response.status().as_u16();
+    refused(
+        status,
+        &response.json().await.unwrap(),
+        &["title is 102400 characters"],
+    );
+    let title = format!("Refund request {}", "y".repeat(200));
+    let thread: Value = client
+        .post(
+            "/v2/threads",
+            &json!({"assistant_id": created["id"], "title": title}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(thread["title"], title.as_str());
+    // The admin key naming a project that is not there: 404 on every route alike.
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/v2/threads", None),
+        (reqwest::Method::GET, "/v2/assistants", None),
+        (reqwest::Method::GET, "/v2/files", None),
+        (reqwest::Method::GET, "/v2/search?q=refund", None),
+        (
+            reqwest::Method::POST,
+            "/v2/assistants",
+            Some(assistant(json!([]))),
+        ),
+    ] {
+        let response = send(method.clone(), path, &server.admin_key, body)
+            .header("OpenAI-Project", "proj_nonexistent")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body["error"]["type"], "not_found_error", "{body}");
+    }
+    let _ = project;
+    server.stop().await;
+}

@@ -89,23 +89,37 @@ fn title(app: &App, ui: &Ui, room: usize) -> String {
             Vec::new(),
         ),
     };
-    // Sending and leaving are the keys to know: their room is kept first.
-    let essential: usize = keys.iter().take(2).map(|k| k.chars().count() + 3).sum();
-    let mut title = super::clip(&what, room.saturating_sub(essential).max(12));
-    for key in keys {
-        if title.chars().count() + 3 + key.chars().count() > room {
-            break;
-        }
-        title.push_str(" · ");
-        title.push_str(&key);
-    }
-    if !app.attachments.is_empty() {
+    // Sending and leaving are the keys to know, and what goes with the message: their
+    // room is kept first; the other keys as room allows.
+    let attached = if app.attachments.is_empty() {
+        String::new()
+    } else {
         let names: Vec<String> = app
             .attachments
             .iter()
             .map(|(name, _)| super::clip(name, 24))
             .collect();
-        title.push_str(&format!(" · attached: {}", names.join(", ")));
+        format!(" · attached: {}", names.join(", "))
+    };
+    let essential: usize = keys
+        .iter()
+        .take(2)
+        .map(|k| k.chars().count() + 3)
+        .sum::<usize>()
+        + attached.chars().count();
+    let mut title = super::clip(&what, room.saturating_sub(essential).max(12));
+    for (at, key) in keys.iter().enumerate() {
+        if at == 2 {
+            title.push_str(&attached);
+        }
+        if title.chars().count() + 3 + key.chars().count() > room && at >= 2 {
+            break;
+        }
+        title.push_str(" · ");
+        title.push_str(key);
+    }
+    if keys.len() <= 2 {
+        title.push_str(&attached);
     }
     title
 }
