@@ -35,6 +35,25 @@ pub struct RuntimeOptions {
     pub database_url: Option<String>,
     /// Share the database with other nodes, joined through this Redis.
     pub redis_url: Option<String>,
+    /// Connections open at once, at most; more are answered `503` and closed (so idle
+    /// sockets cannot use up the process's file descriptors).
+    pub max_connections: usize,
+}
+
+/// Connections served at once by default: three quarters of the file descriptors the
+/// process may open (the rest are the store's, the tools', the providers'), at least 64.
+pub fn default_max_connections() -> usize {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|n| n.parse::<usize>().ok())
+        })
+        .unwrap_or(1024);
+    (soft_limit / 4 * 3).saturating_sub(64).clamp(64, 65_536)
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -86,6 +105,7 @@ impl RuntimeOptions {
             tls: None,
             database_url: None,
             redis_url: None,
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -155,8 +175,19 @@ async fn serve_http(
     app: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     header_timeout: Duration,
+    max_connections: usize,
     stop: CancellationToken,
 ) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// One open connection counted until it ends.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let open = Arc::new(AtomicUsize::new(0));
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -179,13 +210,36 @@ async fn serve_http(
                 continue;
             }
         };
+        if open.load(Ordering::Relaxed) >= max_connections {
+            // Full: a plain answer, then the socket goes (it is not counted).
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut tcp = tcp;
+                let answer = api::json_answer(
+                    503,
+                    "too_many_connections",
+                    &format!(
+                        "The server has {max_connections} connections open, its most; try again in a moment."
+                    ),
+                );
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let _ = tcp.write_all(answer.as_bytes()).await;
+                    let _ = tcp.shutdown().await;
+                })
+                .await;
+            });
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let counted = Counted(open.clone());
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!("could not set TCP_NODELAY: {err}");
         }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            // The handshake and the first request line are bounded like a header.
+            let _counted = counted;
+            // The handshake and the first request's head are bounded like a header.
             match tls {
                 None => {
                     if let Some(stream) = api::screen_request_line(tcp, header_timeout).await {
@@ -282,6 +336,7 @@ impl Runtime {
             app,
             acceptor,
             options.header_timeout,
+            options.max_connections,
             stopped,
         ));
         crate::seed::ensure(&engine, options.seed_threads).await?;

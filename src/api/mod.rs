@@ -6,7 +6,7 @@ mod rate;
 mod screen;
 mod sse;
 
-pub use screen::screen as screen_request_line;
+pub use screen::{json_answer, screen as screen_request_line};
 
 pub use error::ApiError;
 pub use extract::BODY_LIMIT;
@@ -34,7 +34,14 @@ pub struct AppState {
     pub sse_keepalive: std::time::Duration,
     /// Request rate limits of project keys.
     pub rates: std::sync::Arc<rate::KeyRates>,
+    /// Uploads being received at once, at most [`UPLOADS_AT_ONCE`]; the others wait.
+    pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Uploads received at once (each streams to disk; the others wait their turn).
+pub const UPLOADS_AT_ONCE: usize = 4;
+/// How long an upload waits for its turn before it is told to come back.
+const UPLOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
     pub fn new(engine: Engine, admin_key_hash: String, sse_keepalive: std::time::Duration) -> Self {
@@ -48,6 +55,7 @@ impl AppState {
             admin_key_hash,
             sse_keepalive,
             rates,
+            uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
         }
     }
 }
@@ -508,16 +516,41 @@ async fn get_message(
     Ok(Json(state.engine.message(&caller.scope, &id, &msg_id)?).into_response())
 }
 
-/// `POST /v2/files`: multipart `purpose` and `file` (with its file name).
+/// `POST /v2/files`: multipart `purpose` and `file` (with its file name). The file
+/// streams to disk as it arrives (never whole in memory), a few uploads at a time.
 async fn create_file(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,
     mut form: axum::extract::Multipart,
 ) -> ApiResult<Response> {
+    use tokio::io::AsyncWriteExt;
     let invalid = |message: String| ApiError::invalid(message, Some("file".into()));
+    let _turn = match tokio::time::timeout(UPLOAD_WAIT, state.uploads.clone().acquire_owned()).await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "too_many_uploads",
+                "The server is receiving as many uploads as it takes at once; try again in a moment.",
+            ));
+        }
+    };
+    let limit = state.engine.config().limits.max_file_bytes;
+    let too_large = || ApiError::too_large(usize::try_from(limit).unwrap_or(usize::MAX));
+    // Whatever happens below, a half-written upload does not stay.
+    struct Written(Option<std::path::PathBuf>);
+    impl Drop for Written {
+        fn drop(&mut self) {
+            if let Some(path) = self.0.take() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
     let (mut purpose, mut file) = (None, None);
-    while let Some(field) = form
+    while let Some(mut field) = form
         .next_field()
         .await
         .map_err(|err| invalid(format!("The multipart body is not valid: {err}")))?
@@ -531,24 +564,38 @@ async fn create_file(
                         .map_err(|err| invalid(format!("purpose: {err}")))?,
                 )
             }
-            Some("file") => {
+            Some("file") if file.is_none() => {
                 let name = field.file_name().unwrap_or("upload").to_string();
-                let bytes = field.bytes().await.map_err(|err| {
+                let path = state.engine.upload_path()?;
+                let written = Written(Some(path.clone()));
+                let mut out = tokio::fs::File::create(&path)
+                    .await
+                    .map_err(|err| ApiError::internal(format!("cannot write the upload: {err}")))?;
+                let mut bytes: u64 = 0;
+                while let Some(chunk) = field.chunk().await.map_err(|err| {
                     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::too_large(
-                            usize::try_from(state.engine.config().limits.max_file_bytes)
-                                .unwrap_or(usize::MAX),
-                        )
+                        too_large()
                     } else {
                         invalid(format!("file: {err}"))
                     }
-                })?;
-                file = Some((name, bytes.to_vec()));
+                })? {
+                    bytes += chunk.len() as u64;
+                    if bytes > limit {
+                        return Err(too_large());
+                    }
+                    out.write_all(&chunk).await.map_err(|err| {
+                        ApiError::internal(format!("cannot write the upload: {err}"))
+                    })?;
+                }
+                out.flush()
+                    .await
+                    .map_err(|err| ApiError::internal(format!("cannot write the upload: {err}")))?;
+                file = Some((name, written));
             }
             _ => {}
         }
     }
-    let Some((name, contents)) = file else {
+    let Some((name, mut written)) = file else {
         return Err(invalid("A multipart field `file` is required.".into()));
     };
     let purpose = purpose.unwrap_or_else(|| "assistants".into());
@@ -558,10 +605,16 @@ async fn create_file(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(str::to_string);
-    let file =
-        state
-            .engine
-            .create_file(&caller.scope, project.as_deref(), &name, &purpose, contents)?;
+    let Some(path) = written.0.take() else {
+        return Err(ApiError::internal("the upload was lost"));
+    };
+    let engine = state.engine.clone();
+    let scope = caller.scope.clone();
+    let file = tokio::task::spawn_blocking(move || {
+        engine.create_file_written(&scope, project.as_deref(), &name, &purpose, &path)
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("the upload could not be kept: {err}")))??;
     Ok(Json(file).into_response())
 }
 

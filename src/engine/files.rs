@@ -43,6 +43,79 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// Bytes of a file's start read to sniff it (and an image's header).
+const IMAGE_HEAD: usize = 64 * 1024;
+
+fn read_head(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(limit.min(64 * 1024));
+    std::fs::File::open(path)?
+        .take(limit as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// [`sniff`] of a file on disk, reading it in pieces: its magic number from its start;
+/// UTF-8 (and whether it parses as JSON) checked through the whole of it.
+pub fn sniff_file(path: &std::path::Path) -> std::io::Result<&'static str> {
+    use std::io::Read;
+    let head = read_head(path, 4096)?;
+    match sniff(&head) {
+        "text/plain" | "application/json" | "text/html" => {}
+        "application/octet-stream" => {
+            // Text cut inside a character at the end of the head is still text.
+            let cut_inside =
+                matches!(std::str::from_utf8(&head), Err(e) if e.error_len().is_none());
+            if !cut_inside || head.contains(&0) {
+                return Ok("application/octet-stream");
+            }
+        }
+        binary => return Ok(binary),
+    }
+    // Text all the way? Pieces are checked with what a cut sequence carried over.
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        carry.extend_from_slice(&buf[..n]);
+        if carry.contains(&0) {
+            return Ok("application/octet-stream");
+        }
+        match std::str::from_utf8(&carry) {
+            Ok(_) => carry.clear(),
+            Err(err) if err.error_len().is_none() => {
+                let keep = carry.split_off(err.valid_up_to());
+                carry = keep;
+            }
+            Err(_) => return Ok("application/octet-stream"),
+        }
+    }
+    if !carry.is_empty() {
+        return Ok("application/octet-stream");
+    }
+    let text_head = String::from_utf8_lossy(&head);
+    let start = text_head.trim_start();
+    let lower: String = start
+        .chars()
+        .take(256)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if start.starts_with('{') || start.starts_with('[') {
+        let reader = std::io::BufReader::new(std::fs::File::open(path)?);
+        if serde_json::from_reader::<_, serde::de::IgnoredAny>(reader).is_ok() {
+            return Ok("application/json");
+        }
+    }
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        return Ok("text/html");
+    }
+    Ok("text/plain")
+}
+
 /// A file name as kept: its last path component, one line, at most 255 characters.
 fn clean_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -87,15 +160,58 @@ impl Engine {
         purpose: &str,
         contents: Vec<u8>,
     ) -> EngineResult<FileObject> {
+        let written = self.inner.store.upload_path()?;
+        if let Err(err) = std::fs::write(&written, &contents) {
+            let _ = std::fs::remove_file(&written);
+            return Err(EngineError::Store(err.into()));
+        }
+        self.create_file_written(scope, project, filename, purpose, &written)
+    }
+
+    /// Where an upload streamed from a client is written before it is kept (see
+    /// [`Engine::create_file_written`]).
+    pub fn upload_path(&self) -> EngineResult<std::path::PathBuf> {
+        Ok(self.inner.store.upload_path()?)
+    }
+
+    /// Keeps the upload written at `written` (from [`Engine::upload_path`]), checked and
+    /// sniffed from the file on disk without holding it in memory; `written` is gone
+    /// afterwards, kept or refused.
+    pub fn create_file_written(
+        &self,
+        scope: &Scope,
+        project: Option<&str>,
+        filename: &str,
+        purpose: &str,
+        written: &std::path::Path,
+    ) -> EngineResult<FileObject> {
+        let result = self.keep_written(scope, project, filename, purpose, written);
+        if result.is_err() {
+            let _ = std::fs::remove_file(written);
+        }
+        result
+    }
+
+    fn keep_written(
+        &self,
+        scope: &Scope,
+        project: Option<&str>,
+        filename: &str,
+        purpose: &str,
+        written: &std::path::Path,
+    ) -> EngineResult<FileObject> {
         let project = self.target_project(scope, project)?;
+        let bytes = std::fs::metadata(written)
+            .map_err(|err| EngineError::Store(err.into()))?
+            .len();
         let limit = self.config().limits.max_file_bytes;
-        if contents.len() as u64 > limit {
+        if bytes > limit {
             return Err(EngineError::invalid(
-                format!("The file is {} bytes; the most is {limit}.", contents.len()),
+                format!("The file is {bytes} bytes; the most is {limit}."),
                 "file",
             ));
         }
-        if contents.is_empty() {
+        if bytes == 0 {
             return Err(EngineError::invalid("The file is empty.", "file"));
         }
         let purpose = purpose.trim();
@@ -110,9 +226,11 @@ impl Engine {
                 "purpose",
             ));
         }
-        let content_type = sniff(&contents);
+        let content_type = sniff_file(written).map_err(|err| EngineError::Store(err.into()))?;
         let (width, height) = if super::images::is_image(content_type) {
-            match super::images::dimensions(&contents) {
+            let head =
+                read_head(written, IMAGE_HEAD).map_err(|err| EngineError::Store(err.into()))?;
+            match super::images::dimensions(&head) {
                 Some((w, h)) => (Some(w), Some(h)),
                 None => {
                     return Err(EngineError::invalid(
@@ -129,7 +247,7 @@ impl Engine {
         let file = FileObject {
             id: new_id("file_"),
             object: "file".into(),
-            bytes: contents.len() as u64,
+            bytes,
             created_at: now_secs(),
             filename: clean_name(filename),
             purpose: purpose.to_string(),
@@ -138,7 +256,7 @@ impl Engine {
             width,
             height,
         };
-        self.inner.store.put_file(&file, &contents)?;
+        self.inner.store.put_file_written(&file, written)?;
         Ok(file)
     }
 

@@ -358,6 +358,13 @@ impl Engine {
     /// Starts what works in the background for the whole runtime: delivery of telemetry
     /// to the projects' `logs_webhook`s.
     pub fn start_background(&self) {
+        let swept = self
+            .inner
+            .store
+            .sweep_uploads(std::time::Duration::from_secs(3600));
+        if swept > 0 {
+            tracing::info!("removed {swept} uploads left half-written by an earlier process");
+        }
         self.inner.shipper.start(self.clone());
         self.start_search_feed();
         self.watch_storage();

@@ -25,6 +25,59 @@ impl Store {
         Ok(())
     }
 
+    /// A new path for an upload being written, beside where files are kept (so the
+    /// finished file is renamed into place, never copied).
+    pub fn upload_path(&self) -> StoreResult<PathBuf> {
+        let dir = self.inner.dir.join("files");
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir.join(format!(
+            "{}.upload",
+            crate::model::new_id("up_").to_lowercase()
+        )))
+    }
+
+    /// Removes uploads left half-written by a process that died receiving them (older than
+    /// `age`: another node sharing the folder may be receiving one now).
+    pub fn sweep_uploads(&self, age: std::time::Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.inner.dir.join("files")) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stale = path.extension().is_some_and(|e| e == "upload")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|at| at.elapsed().ok())
+                    .is_some_and(|elapsed| elapsed > age);
+            if stale && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Keeps a file whose contents an upload wrote to `written` (from [`Store::upload_path`]):
+    /// made durable, renamed into place, then listed.
+    pub fn put_file_written(
+        &self,
+        file: &crate::model::FileObject,
+        written: &std::path::Path,
+    ) -> StoreResult<()> {
+        let path = self.file_path(&file.id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::File::open(written)?.sync_all()?;
+        std::fs::rename(written, &path)?;
+        self.inner
+            .files
+            .insert(file.id.as_bytes(), &encode(file)?)?;
+        Ok(())
+    }
+
     pub fn file(&self, id: &str) -> StoreResult<Option<crate::model::FileObject>> {
         self.get(&self.inner.files, "files", id.as_bytes())
     }

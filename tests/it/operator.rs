@@ -250,3 +250,171 @@ async fn hostile_definitions_titles_and_project_headers_are_refused_plainly() {
     let _ = project;
     server.stop().await;
 }
+
+/// Sends raw bytes on a new connection and reads the whole answer (5 s at most).
+async fn raw_answer(address: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed within 5 s");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn json_error_of(answer: &str) -> serde_json::Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON error body in {answer:?}"))
+}
+
+/// What the HTTP layer refuses before any route sees it still answers in the API's JSON
+/// error shape, on a connection's first request and on a later one alike.
+#[tokio::test]
+async fn the_http_layer_refuses_bad_heads_with_json_errors() {
+    let server = TestServer::start().await;
+    let address = server.url.trim_start_matches("http://").to_string();
+    let many: String = (0..1000).map(|i| format!("X-Filler-{i}: y\r\n")).collect();
+    for (request, status, code) in [
+        (
+            "POST /v2/projects HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_string(),
+            "400",
+            "bad_content_length",
+        ),
+        ("abc\r\n\r\n".to_string(), "400", "bad_request_line"),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+            "431",
+            "too_many_headers",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n".to_string(),
+            "400",
+            "bad_header",
+        ),
+    ] {
+        let answer = raw_answer(&address, request.as_bytes()).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request:.60?} → {answer}"
+        );
+        let body = json_error_of(&answer);
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    }
+    // A good first request, then a bad one on the same kept-alive connection: hyper's own
+    // answer to it is rewritten into JSON too.
+    let answer = raw_answer(
+        &address,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    )
+    .await;
+    let second = answer
+        .match_indices("HTTP/1.1 ")
+        .nth(1)
+        .map(|(at, _)| &answer[at..])
+        .unwrap_or_else(|| panic!("no second answer in {answer:?}"));
+    assert!(second.starts_with("HTTP/1.1 400"), "{second}");
+    assert_eq!(
+        json_error_of(second)["error"]["type"],
+        "invalid_request_error"
+    );
+    server.stop().await;
+}
+
+/// Idle sockets cannot take every file descriptor: past the cap a connection is answered
+/// 503 in JSON at once, and the server serves again as soon as one goes.
+#[tokio::test]
+async fn connections_past_the_cap_are_answered_503_and_the_rest_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir, |options| options.max_connections = 8).await;
+    let address = server.url.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // Give the server a moment to count them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = raw_answer(&address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_lowercase().contains("retry-after: 1"), "{answer}");
+    let body = json_error_of(&answer);
+    assert_eq!(body["error"]["code"], "too_many_connections", "{body}");
+    // One idle socket goes: the next request is served.
+    drop(idle.pop());
+    let mut served = false;
+    for _ in 0..50 {
+        let answer = raw_answer(
+            &address,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        if answer.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        served,
+        "no request was served after an idle connection closed"
+    );
+    drop(idle);
+    server.stop().await;
+}
+
+/// Uploads stream to disk a few at a time: many large ones at once all arrive whole, an
+/// oversize one is refused (413) with nothing left behind, and the files folder holds
+/// no half-written upload afterwards.
+#[tokio::test]
+async fn many_large_uploads_at_once_arrive_whole_and_oversize_ones_leave_nothing() {
+    use sha2::{Digest, Sha256};
+    let server = TestServer::start().await;
+    let (_, client) = server.project("uploads").await;
+    let key = client.key().to_string();
+    let size = 30 * 1024 * 1024;
+    let body = |seed: u8| -> Vec<u8> {
+        (0..size)
+            .map(|i: usize| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    };
+    let uploads = (0..10u8).map(|seed| {
+        let (url, key) = (server.url.clone(), key.clone());
+        let contents = body(seed);
+        async move {
+            let digest = hex::encode(Sha256::digest(&contents));
+            let (status, file) =
+                crate::support::upload(&url, &key, None, &format!("big-{seed}.bin"), &contents)
+                    .await;
+            (status, file, digest)
+        }
+    });
+    let results = futures::future::join_all(uploads).await;
+    for (status, file, digest) in results {
+        assert_eq!(status, 200, "{file}");
+        assert_eq!(file["bytes"], size as u64, "{file}");
+        let id = file["id"].as_str().unwrap();
+        let stored = reqwest::Client::new()
+            .get(format!("{}/v2/files/{id}/content", server.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&stored)), digest, "{id}");
+    }
+    let oversize = vec![b'x'; 33 * 1024 * 1024];
+    let (status, body) =
+        crate::support::upload(&server.url, &key, None, "huge.txt", &oversize).await;
+    assert_eq!(status, 413, "{body}");
+    let leftovers: Vec<_> = std::fs::read_dir(server.dir.path().join("files"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "upload"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(client.list_files().await.unwrap().data.len(), 10);
+    server.stop().await;
+}
