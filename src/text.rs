@@ -50,8 +50,63 @@ pub fn for_clipboard(text: &str) -> String {
         .collect()
 }
 
+/// JSON text for a terminal or a script's log: the characters a terminal acts on that
+/// JSON leaves raw in strings (DEL, the C1 controls such as U+009B CSI and U+009D OSC,
+/// bidi overrides, line and paragraph separators) written as `\uXXXX` escapes. The value
+/// is unchanged for any JSON reader; outside strings JSON is ASCII, so only strings change.
+pub fn escape_json_controls(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        let escape = matches!(c,
+            '\u{7f}'..='\u{9f}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{2028}'
+            | '\u{2029}');
+        if escape {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A value as one line of JSON, safe to print (see [`escape_json_controls`]).
+pub fn json_line(value: &impl serde::Serialize) -> String {
+    escape_json_controls(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()))
+}
+
+/// A value as pretty JSON, safe to print (see [`escape_json_controls`]).
+pub fn json_pretty(value: &impl serde::Serialize) -> String {
+    escape_json_controls(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_printouts_escape_what_a_terminal_acts_on() {
+        let value = serde_json::json!({"text": "a\u{7f}b\u{9b}2Jc\u{9d}0;x\u{7}\u{202e}d\u{1b}e"});
+        let line = super::json_line(&value);
+        for raw in ['\u{7f}', '\u{9b}', '\u{9d}', '\u{202e}', '\u{1b}', '\u{7}'] {
+            assert!(!line.contains(raw), "{raw:?} in {line}");
+        }
+        assert!(
+            line.contains("\\u009b") && line.contains("\\u202e"),
+            "{line}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, value, "the same value for a JSON reader");
+        let pretty = super::json_pretty(&value);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&pretty).unwrap(),
+            value
+        );
+    }
+
     #[test]
     fn escapes_and_bidi_are_removed() {
         assert_eq!(super::sanitize("a\u{1b}[2Jb\u{202E}c\td\r\n"), "a[2Jbc d\n");

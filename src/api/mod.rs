@@ -178,8 +178,17 @@ async fn durable_changes(
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("There is no such route. The API lives under /v2 (see SPEC §3).")
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    if path == "/v2" || path.starts_with("/v2/") {
+        ApiError::not_found(format!(
+            "There is no route {method} {path}. The v2 routes begin /v2/projects, /v2/assistants, /v2/threads, /v2/files, /v2/vector_stores, /v2/search and /v2/events (SPEC §3)."
+        ))
+    } else {
+        ApiError::not_found(format!(
+            "There is no route {method} {path}. The API lives under /v2 (SPEC §3)."
+        ))
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

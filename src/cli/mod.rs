@@ -609,7 +609,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                     ..Default::default()
                 })
                 .await?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&project)?)?;
+            writeln!(out, "{}", crate::text::json_pretty(&project))?;
         }
         Command::Projects(ProjectsCommand::List) => {
             for project in client.list_projects().await?.data {
@@ -631,7 +631,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 });
             }
             let assistant = client.create_assistant(&body).await?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&assistant)?)?;
+            writeln!(out, "{}", crate::text::json_pretty(&assistant))?;
         }
         Command::Files(FilesCommand::Upload {
             path,
@@ -653,7 +653,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 .with_project(Some(project))
                 .upload_file(&name, &contents, &purpose)
                 .await?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&file)?)?;
+            writeln!(out, "{}", crate::text::json_pretty(&file))?;
         }
         Command::Files(FilesCommand::List) => {
             for file in client.list_files().await?.data {
@@ -691,7 +691,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 .search(&query, assistant_id.as_deref(), status.as_deref(), limit)
                 .await?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&hits)?)?;
+                writeln!(out, "{}", crate::text::json_pretty(&hits))?;
             } else if hits.is_empty() {
                 writeln!(out, "no matches")?;
             } else {
@@ -756,7 +756,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             let messages = client.all_messages(&thread_id).await?;
             if format == "json" {
                 let doc = serde_json::json!({"thread": thread, "messages": messages});
-                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+                writeln!(out, "{}", crate::text::json_pretty(&doc))?;
             } else {
                 let names = client
                     .list_assistants()

@@ -78,8 +78,9 @@ pub(super) async fn send(
             }
         };
         if json {
-            let line =
-                serde_json::json!({"id": event.id, "event": event.name(), "data": event.data()});
+            let line = crate::text::json_line(
+                &serde_json::json!({"id": event.id, "event": event.name(), "data": event.data()}),
+            );
             writeln!(stdout, "{line}")?;
         } else {
             print_event(&mut stdout, &event, &reply_id, &mut printed)?;
@@ -150,6 +151,11 @@ fn print_event(
                 "\n[tool call: {}]",
                 sanitize(&created.tool_call.function.name)
             );
+            Ok(())
+        }
+        EventPayload::ToolCallOutputDelta(delta) => {
+            // What a running tool prints, as it prints it.
+            eprint!("{}", sanitize(&delta.delta));
             Ok(())
         }
         EventPayload::ToolCallOutput(output) => {

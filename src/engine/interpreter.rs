@@ -11,7 +11,7 @@
 //! stdout and stderr are cut at the tool output limit. The output names the exit status
 //! and the files the code left, which the operator can fetch from the API.
 
-use super::tools::{collect, kill_group};
+use super::tools::{Group, OutputSink, ProcessGroups, collect};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -111,6 +111,8 @@ pub async fn run(
     scratch: &Path,
     timeout: Duration,
     output_limit: usize,
+    sink: &OutputSink,
+    groups: &ProcessGroups,
 ) -> Result<String, String> {
     isolation().await?;
     let python = python()?;
@@ -142,10 +144,11 @@ pub async fn run(
             "--",
         ]);
     }
-    // -I: isolated (no user site, no PYTHON* variables); the code comes on stdin.
+    // -I: isolated (no user site, no PYTHON* variables); -u: prints go out as they are
+    // made (they stream to the workspace); the code comes on stdin.
     command
         .arg(&python)
-        .args(["-I", "-"])
+        .args(["-I", "-u", "-"])
         .current_dir(scratch)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -160,11 +163,17 @@ pub async fn run(
     let child = command
         .spawn()
         .map_err(|err| format!("the interpreter could not start: {err}"))?;
-    let pid = child.id();
-    let work = collect(child, code.as_bytes().to_vec(), output_limit, output_limit);
+    // Whatever the code left running in the background goes with it, however this ends.
+    let group = Group::of(child.id(), groups);
+    let work = collect(
+        child,
+        code.as_bytes().to_vec(),
+        output_limit,
+        output_limit,
+        sink,
+    );
     let finished = tokio::time::timeout(timeout, work).await;
-    // Whatever the code left running in the background goes with it.
-    kill_group(pid);
+    drop(group);
     let Ok(((stdout, out_cut), (stderr, err_cut), status)) = finished else {
         return Err(format!(
             "the code ran longer than {} ms and was stopped{}",

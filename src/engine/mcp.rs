@@ -36,8 +36,57 @@ pub struct McpToolInfo {
 }
 
 struct Connection {
-    service: RunningService<RoleClient, ()>,
+    service: RunningService<RoleClient, Progress>,
     tools: Vec<McpToolInfo>,
+    progress: Progress,
+}
+
+/// The client side of a server's connection: its progress notifications go to the call
+/// that asked for them (by progress token), as output of that call as it runs.
+#[derive(Clone, Default)]
+struct Progress {
+    calls: Arc<Mutex<HashMap<String, super::tools::OutputSink>>>,
+}
+
+impl rmcp::ClientHandler for Progress {
+    fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) -> impl std::future::Future<Output = ()> + Send + '_ {
+        let token = token_key(&params.progress_token);
+        if let Some(sink) = lock(&self.calls).get(&token) {
+            let amount = match params.total {
+                Some(total) => format!("{}/{}", params.progress, total),
+                None => params.progress.to_string(),
+            };
+            let line = match &params.message {
+                Some(message) => format!("[progress {amount}] {message}\n"),
+                None => format!("[progress {amount}]\n"),
+            };
+            sink.send(&crate::text::sanitize(&line));
+        }
+        std::future::ready(())
+    }
+}
+
+fn token_key(token: &rmcp::model::ProgressToken) -> String {
+    match &token.0 {
+        rmcp::model::NumberOrString::Number(n) => n.to_string(),
+        rmcp::model::NumberOrString::String(s) => s.to_string(),
+    }
+}
+
+/// A call's place among those waiting for progress: removed when the call ends.
+struct Listening<'a> {
+    progress: &'a Progress,
+    token: String,
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        lock(&self.progress.calls).remove(&self.token);
+    }
 }
 
 /// A server of one assistant: its connection once started.
@@ -124,6 +173,8 @@ impl McpServers {
     }
 
     /// Calls `name` with `arguments`. `Ok` is the text the tool gave; `Err` why it failed.
+    /// The server's progress notifications for the call go to `sink` as they come.
+    #[allow(clippy::too_many_arguments)]
     pub async fn call(
         &self,
         assistant_id: &str,
@@ -132,12 +183,38 @@ impl McpServers {
         name: &str,
         arguments: serde_json::Map<String, serde_json::Value>,
         limit: usize,
+        sink: &super::tools::OutputSink,
     ) -> Result<String, String> {
         let label = &tool.server_label;
         let connection = self.connection(assistant_id, tool, rules).await?;
         let timeout = Duration::from_millis(tool.timeout_ms());
         let request = CallToolRequestParams::new(name.to_string()).with_arguments(arguments);
-        let result = tokio::time::timeout(timeout, connection.service.call_tool(request)).await;
+        // The SDK gives every request a progress token of its own: the call's sink is
+        // listed under it as soon as it is sent, before the server can report anything
+        // it does.
+        let calling = async {
+            let handle = connection
+                .service
+                .peer()
+                .send_cancellable_request(
+                    rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+                        request,
+                    )),
+                    rmcp::service::PeerRequestOptions::no_options(),
+                )
+                .await?;
+            let token = token_key(&handle.progress_token);
+            lock(&connection.progress.calls).insert(token.clone(), sink.clone());
+            let _listening = Listening {
+                progress: &connection.progress,
+                token,
+            };
+            match handle.await_response().await? {
+                rmcp::model::ServerResult::CallToolResult(result) => Ok(result),
+                _ => Err(ServiceError::UnexpectedResponse),
+            }
+        };
+        let result = tokio::time::timeout(timeout, calling).await;
         let result = match result {
             Err(_) => {
                 return Err(format!(
@@ -217,6 +294,7 @@ impl McpServers {
 
 async fn start(tool: &McpTool, rules: &NetRules) -> Result<Connection, String> {
     let label = &tool.server_label;
+    let progress = Progress::default();
     let service = match (&tool.command, &tool.url) {
         (Some(command), _) => {
             let Some((program, args)) = command.split_first() else {
@@ -236,7 +314,9 @@ async fn start(tool: &McpTool, rules: &NetRules) -> Result<Connection, String> {
                 .map_err(|err| {
                     format!("the MCP server '{label}' could not start `{program}`: {err}")
                 })?;
-            ().serve(transport)
+            progress
+                .clone()
+                .serve(transport)
                 .await
                 .map_err(|err| format!("the MCP server '{label}' failed to start: {err}"))?
         }
@@ -251,7 +331,7 @@ async fn start(tool: &McpTool, rules: &NetRules) -> Result<Connection, String> {
                     url.as_str(),
                 ),
             );
-            ().serve(transport).await.map_err(|err| {
+            progress.clone().serve(transport).await.map_err(|err| {
                 format!("the MCP server '{label}' at {url} failed to start: {err}")
             })?
         }
@@ -274,5 +354,9 @@ async fn start(tool: &McpTool, rules: &NetRules) -> Result<Connection, String> {
                 .unwrap_or(false),
         })
         .collect();
-    Ok(Connection { service, tools })
+    Ok(Connection {
+        service,
+        tools,
+        progress,
+    })
 }

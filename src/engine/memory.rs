@@ -1,7 +1,9 @@
 //! Thread memory (`memory.enabled` on the assistant), SPEC §4:
 //! - a short-term window: the newest turns within a token budget go to the model verbatim;
-//! - reflection (`summary_method: "reflection"`): when turns fall out of the window, the
-//!   assistant's model rewrites the thread's summary to cover them;
+//! - reflection (`summary_method: "reflection"`): after each run (a moment after, so a
+//!   burst of runs makes one), the assistant's model rewrites the thread's summary to
+//!   cover the turns it did not yet cover — from the earlier summary and those turns
+//!   only, so each reflection is small;
 //! - long-term memory: every turn is indexed, and at the start of a run the earlier turns
 //!   most similar to the new message (outside the window) are retrieved, with scores.
 //!
@@ -21,6 +23,8 @@ use std::time::Duration;
 
 /// Messages read back when laying out the window of a run.
 pub(crate) const WINDOW_SCAN: usize = 400;
+/// How long after a run its memory is updated (runs that end meanwhile share the update).
+const REFLECT_DELAY: Duration = Duration::from_millis(300);
 /// A summary that takes longer than this is given up (and tried again after the next run).
 const SUMMARY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -172,7 +176,7 @@ impl Engine {
                 prelude.push_str(&format!(
                     "\n- ({:.2}) {}: {}",
                     turn.score,
-                    turn.role,
+                    turn.speaker(),
                     one_line(&turn.text, 300)
                 ));
             }
@@ -225,6 +229,9 @@ impl Engine {
         let engine = self.clone();
         let thread_id = thread_id.to_string();
         tokio::spawn(async move {
+            // A moment's wait: the runs of a burst (a routed hop, an answer right after)
+            // are reflected on once.
+            tokio::time::sleep(REFLECT_DELAY).await;
             loop {
                 if let Err(err) = engine.update_memory(&thread_id).await {
                     tracing::error!("memory update of {thread_id}: {err}");
@@ -262,8 +269,10 @@ impl Engine {
                 message_id: turn.message.id.clone(),
                 role: match turn.message.role {
                     Role::User => "user".into(),
-                    _ => self.assistant_label(turn.message),
+                    _ => "assistant".into(),
                 },
+                assistant: (turn.message.role != Role::User)
+                    .then(|| self.assistant_label(turn.message)),
                 text: one_line(&turn.text, memory::ENTRY_CHARS),
                 vector: memory::embed(&turn.text),
                 dense: Vec::new(),
@@ -290,13 +299,16 @@ impl Engine {
         let tokens: Vec<u32> = turns.iter().map(|t| t.tokens).collect();
         let (start, used) = memory::window_start(&tokens, config.window_budget());
         let mut summary: Option<Result<String, String>> = None;
-        let folded_from = state.folded_turns.min(start);
-        if config.reflects() && folded_from < start {
+        // Every turn not yet in the summary is folded in: so the summary says what the
+        // thread is about from its first run on, not only once turns leave the window.
+        let folded_from = state.folded_turns.min(turns.len());
+        let fold_to = turns.len();
+        if config.reflects() && folded_from < fold_to {
             let mut prompt = format!(
                 "Earlier summary: {}\n\nTurns to fold in:\n",
                 state.summary.as_deref().unwrap_or("none")
             );
-            for turn in &turns[folded_from..start] {
+            for turn in &turns[folded_from..fold_to] {
                 let who = match turn.message.role {
                     Role::User => "user".to_string(),
                     _ => format!("assistant ({})", self.assistant_label(turn.message)),
@@ -335,13 +347,13 @@ impl Engine {
             state.window_tokens = used;
             match &summary {
                 Some(Ok(text)) => {
-                    let folded = start - folded_from;
+                    let folded = fold_to - folded_from;
                     state.summary = Some(text.clone());
-                    state.folded_turns = start;
+                    state.folded_turns = fold_to;
                     state.note(
                         now,
                         format!(
-                            "summary rewritten: {folded} turn{} left the window ({} words now)",
+                            "summary rewritten to cover {folded} more turn{} ({} words now)",
                             if folded == 1 { "" } else { "s" },
                             text.split_whitespace().count()
                         ),

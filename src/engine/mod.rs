@@ -156,6 +156,8 @@ pub struct Engine {
 }
 
 struct EngineInner {
+    /// The process groups of tool processes running now.
+    processes: tools::ProcessGroups,
     store: Store,
     bus: EventBus,
     config: Config,
@@ -284,6 +286,7 @@ impl Engine {
         });
         Ok(Engine {
             inner: Arc::new(EngineInner {
+                processes: tools::ProcessGroups::default(),
                 local,
                 providers,
                 rate_limits,
@@ -437,6 +440,11 @@ impl Engine {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         self.inner.mcp.stop_all().await;
+        // What the runs left running (a tool's children among them) ends with them.
+        let ended = self.inner.processes.end_all();
+        if ended > 0 {
+            tracing::info!("ended {ended} tool process groups at shutdown");
+        }
         self.inner.bus.close().await;
         self.inner.search.stop().await;
         if let Err(err) = self.inner.store.flush().await {

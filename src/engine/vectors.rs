@@ -495,6 +495,13 @@ impl Engine {
         })
         .await
         .map_err(|_| "the search failed".to_string())??;
+        // A file in two of the stores searched (the assistant's and the thread's) is one
+        // source: each of its passages is cited once, where it ranked best.
+        let mut seen = std::collections::HashSet::new();
+        let hits: Vec<ChunkHit> = hits
+            .into_iter()
+            .filter(|hit| seen.insert((hit.file_id.clone(), hit.chunk)))
+            .collect();
         Ok(FileSearchOutcome {
             query: query.to_string(),
             searched: found,

@@ -70,6 +70,7 @@ impl Webhooks {
         rules: &NetRules,
         arguments: &str,
         limit: usize,
+        sink: &super::tools::OutputSink,
     ) -> Result<String, CallError> {
         let payload: serde_json::Value = serde_json::from_str(arguments)
             .map_err(|err| format!("the payload is not JSON: {err}"))?;
@@ -105,7 +106,7 @@ impl Webhooks {
                 }
             }
             let status = response.status();
-            let (body, more) = read_capped(response, limit)
+            let (body, more) = read_capped(response, limit, sink)
                 .await
                 .map_err(|err| describe(err, &tool.endpoint, timeout))?;
             let mut output = format!(
@@ -185,9 +186,13 @@ impl Webhooks {
             .await
             .map_err(|err| format!("the OAuth2 token endpoint failed: {}", http_error(err)))?;
         let status = response.status();
-        let (answer, _) = read_capped(response, TOKEN_ANSWER_LIMIT)
-            .await
-            .map_err(|err| format!("the OAuth2 token endpoint failed: {}", http_error(err)))?;
+        let (answer, _) = read_capped(
+            response,
+            TOKEN_ANSWER_LIMIT,
+            &super::tools::OutputSink::none(),
+        )
+        .await
+        .map_err(|err| format!("the OAuth2 token endpoint failed: {}", http_error(err)))?;
         if !status.is_success() {
             return Err(format!(
                 "the OAuth2 token endpoint answered HTTP {}: {}",
@@ -258,19 +263,25 @@ pub fn check_payload(
 }
 
 /// Reads at most `limit` bytes of an answer; says whether there was more.
+/// A body read up to `limit` bytes (and whether there was more), each piece also sent to
+/// `sink` as it arrives.
 async fn read_capped(
     response: reqwest::Response,
     limit: usize,
+    sink: &super::tools::OutputSink,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
+    let mut pieces = super::tools::Utf8Pieces::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         let room = limit - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
+            sink.send(&pieces.push(&chunk[..room]));
             return Ok((body, true));
         }
+        sink.send(&pieces.push(&chunk));
         body.extend_from_slice(&chunk);
     }
     Ok((body, false))

@@ -48,6 +48,11 @@ pub struct ToolCallDelta {
     pub delta: String,
 }
 
+/// `tool_call.output.delta`: output of a call as it runs (a command's stdout and stderr,
+/// the interpreter's prints, an MCP server's progress, a webhook's body as it arrives),
+/// bounded like every output; `tool_call.output` then brings the whole result.
+pub type ToolCallOutputDelta = ToolCallDelta;
+
 /// `tool_call.output`: a call's result or new status.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ToolCallOutput {
@@ -123,6 +128,7 @@ pub enum EventPayload {
     ToolCallCreated(Box<ToolCallCreated>),
     ToolCallDelta(ToolCallDelta),
     ToolCallOutput(ToolCallOutput),
+    ToolCallOutputDelta(ToolCallOutputDelta),
     Routing(Routing),
     MemoryUpdated(Box<MemoryUpdated>),
     MessageCompleted(Box<MessageEvent>),
@@ -148,6 +154,7 @@ pub enum EventKind {
     ToolCallCreated,
     ToolCallDelta,
     ToolCallOutput,
+    ToolCallOutputDelta,
     Routing,
     MemoryUpdated,
     MessageCompleted,
@@ -158,7 +165,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::ThreadCreated,
         EventKind::ThreadUpdated,
         EventKind::MessageCreated,
@@ -167,6 +174,7 @@ impl EventKind {
         EventKind::ToolCallCreated,
         EventKind::ToolCallDelta,
         EventKind::ToolCallOutput,
+        EventKind::ToolCallOutputDelta,
         EventKind::Routing,
         EventKind::MemoryUpdated,
         EventKind::MessageCompleted,
@@ -186,6 +194,7 @@ impl EventKind {
             EventKind::ToolCallCreated => "tool_call.created",
             EventKind::ToolCallDelta => "tool_call.delta",
             EventKind::ToolCallOutput => "tool_call.output",
+            EventKind::ToolCallOutputDelta => "tool_call.output.delta",
             EventKind::Routing => "routing",
             EventKind::MemoryUpdated => "memory.updated",
             EventKind::MessageCompleted => "message.completed",
@@ -208,7 +217,10 @@ impl EventKind {
     pub fn is_delta(self) -> bool {
         matches!(
             self,
-            EventKind::MessageDelta | EventKind::ReasoningDelta | EventKind::ToolCallDelta
+            EventKind::MessageDelta
+                | EventKind::ReasoningDelta
+                | EventKind::ToolCallDelta
+                | EventKind::ToolCallOutputDelta
         )
     }
 }
@@ -280,6 +292,7 @@ impl EventPayload {
             EventPayload::ToolCallCreated(_) => EventKind::ToolCallCreated,
             EventPayload::ToolCallDelta(_) => EventKind::ToolCallDelta,
             EventPayload::ToolCallOutput(_) => EventKind::ToolCallOutput,
+            EventPayload::ToolCallOutputDelta(_) => EventKind::ToolCallOutputDelta,
             EventPayload::Routing(_) => EventKind::Routing,
             EventPayload::MemoryUpdated(_) => EventKind::MemoryUpdated,
             EventPayload::MessageCompleted(_) => EventKind::MessageCompleted,
@@ -305,7 +318,7 @@ impl EventPayload {
             EventPayload::MessageCreated(e) | EventPayload::MessageCompleted(e) => &e.thread_id,
             EventPayload::MessageDelta(e) | EventPayload::ReasoningDelta(e) => &e.thread_id,
             EventPayload::ToolCallCreated(e) => &e.thread_id,
-            EventPayload::ToolCallDelta(e) => &e.thread_id,
+            EventPayload::ToolCallDelta(e) | EventPayload::ToolCallOutputDelta(e) => &e.thread_id,
             EventPayload::ToolCallOutput(e) => &e.thread_id,
             EventPayload::Routing(e) => &e.thread_id,
             EventPayload::MemoryUpdated(e) => &e.thread_id,
@@ -324,7 +337,9 @@ impl EventPayload {
             }
             EventPayload::MessageDelta(e) | EventPayload::ReasoningDelta(e) => Some(&e.message_id),
             EventPayload::ToolCallCreated(e) => Some(&e.message_id),
-            EventPayload::ToolCallDelta(e) => Some(&e.message_id),
+            EventPayload::ToolCallDelta(e) | EventPayload::ToolCallOutputDelta(e) => {
+                Some(&e.message_id)
+            }
             EventPayload::ToolCallOutput(e) => Some(&e.message_id),
             EventPayload::Routing(e) => e.message_id.as_deref(),
             EventPayload::Error(e) => Some(&e.message_id),
@@ -345,7 +360,7 @@ impl EventPayload {
             EventPayload::MessageCreated(e) | EventPayload::MessageCompleted(e) => json(e),
             EventPayload::MessageDelta(e) | EventPayload::ReasoningDelta(e) => json(e),
             EventPayload::ToolCallCreated(e) => json(e),
-            EventPayload::ToolCallDelta(e) => json(e),
+            EventPayload::ToolCallDelta(e) | EventPayload::ToolCallOutputDelta(e) => json(e),
             EventPayload::ToolCallOutput(e) => json(e),
             EventPayload::Routing(e) => json(e),
             EventPayload::MemoryUpdated(e) => json(e),
@@ -379,6 +394,7 @@ impl EventPayload {
             }
             EventKind::ToolCallDelta => parse(data).map(EventPayload::ToolCallDelta),
             EventKind::ToolCallOutput => parse(data).map(EventPayload::ToolCallOutput),
+            EventKind::ToolCallOutputDelta => parse(data).map(EventPayload::ToolCallOutputDelta),
             EventKind::Routing => parse(data).map(EventPayload::Routing),
             EventKind::MemoryUpdated => {
                 parse(data).map(|e| EventPayload::MemoryUpdated(Box::new(e)))

@@ -51,7 +51,12 @@ pub struct MemoryState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MemoryEntry {
     pub message_id: String,
+    /// `user` or `assistant` (entries written before names were kept apart may hold an
+    /// assistant's name here: read as `assistant`, by that name).
     pub role: String,
+    /// The assistant who wrote the turn, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant: Option<String>,
     pub text: String,
     pub vector: Vector,
     /// The turn's vector from the configured embeddings model (unit length), if any.
@@ -64,7 +69,29 @@ pub struct Retrieved {
     pub text: String,
     pub score: f32,
     pub message_id: String,
+    /// `user` or `assistant`, as the guide's memory shows it.
     pub role: String,
+    /// The assistant who wrote an `assistant` turn, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant: Option<String>,
+}
+
+impl Retrieved {
+    /// Who said it, for people: the assistant's name, else the role.
+    pub fn speaker(&self) -> &str {
+        self.assistant.as_deref().unwrap_or(&self.role)
+    }
+}
+
+impl MemoryEntry {
+    /// The role and the assistant's name, with entries of older data dirs (whose role
+    /// was the assistant's name) read as an assistant's.
+    pub fn role_and_assistant(&self) -> (String, Option<String>) {
+        match self.role.as_str() {
+            "user" | "assistant" | "tool" | "system" => (self.role.clone(), self.assistant.clone()),
+            name => ("assistant".into(), Some(name.to_string())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -267,11 +294,15 @@ pub fn retrieve(
     scored
         .into_iter()
         .take(RETRIEVED_TURNS)
-        .map(|(score, entry)| Retrieved {
-            text: entry.text.clone(),
-            score: (score * 1000.0).round() / 1000.0,
-            message_id: entry.message_id.clone(),
-            role: entry.role.clone(),
+        .map(|(score, entry)| {
+            let (role, assistant) = entry.role_and_assistant();
+            Retrieved {
+                text: entry.text.clone(),
+                score: (score * 1000.0).round() / 1000.0,
+                message_id: entry.message_id.clone(),
+                role,
+                assistant,
+            }
         })
         .collect()
 }
@@ -284,6 +315,7 @@ mod tests {
         MemoryEntry {
             message_id: id.into(),
             role: "user".into(),
+            assistant: None,
             text: text.into(),
             vector: embed(text),
             dense: Vec::new(),

@@ -22,6 +22,9 @@ pub enum ReplyPart {
     Reasoning(String),
     #[serde(rename = "a")]
     Arguments { call_id: String, delta: String },
+    /// A call's output as it ran (replaced by the whole output when the call ends).
+    #[serde(rename = "o")]
+    Output { call_id: String, delta: String },
 }
 
 impl ReplyPart {
@@ -37,6 +40,13 @@ impl ReplyPart {
                     delta: next_delta,
                 },
             ) if call_id == next_id => delta.push_str(next_delta),
+            (
+                ReplyPart::Output { call_id, delta },
+                ReplyPart::Output {
+                    call_id: next_id,
+                    delta: next_delta,
+                },
+            ) if call_id == next_id => delta.push_str(next_delta),
             _ => return false,
         }
         true
@@ -46,12 +56,26 @@ impl ReplyPart {
         match self {
             ReplyPart::Text(text) => message.append_text(&text),
             ReplyPart::Reasoning(text) => match message.reasoning.last_mut() {
+                // A new step's first fragment came with the break that set it apart.
+                Some(step) if step.text.is_empty() => step
+                    .text
+                    .push_str(text.strip_prefix("\n\n").unwrap_or(&text)),
                 Some(step) => step.text.push_str(&text),
                 None => message.reasoning.push(ReasoningStep { text }),
             },
             ReplyPart::Arguments { call_id, delta } => {
                 if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id) {
                     call.function.arguments.push_str(&delta);
+                }
+            }
+            ReplyPart::Output { call_id, delta } => {
+                // Only while the call runs: a final output is whole already.
+                if let Some(call) = message
+                    .tool_calls
+                    .iter_mut()
+                    .find(|c| c.id == call_id && !c.status.is_final())
+                {
+                    call.output.get_or_insert_with(String::new).push_str(&delta);
                 }
             }
         }

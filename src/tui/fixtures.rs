@@ -213,6 +213,7 @@ pub fn workspace() -> App {
             score: 0.61,
             message_id: "msg_0".into(),
             role: "user".into(),
+            assistant: None,
         }],
         window: WindowView { turns: 4, tokens: 512, budget_tokens: 600 },
         indexed_turns: 6,

@@ -33,12 +33,19 @@ async fn turns_leave_the_window_into_a_summary_and_come_back_by_similarity() {
     ];
     for (i, text) in turns.iter().enumerate() {
         ask(&client, &thread, text).await;
-        // Each run indexes its two turns after it ends.
+        // Each run indexes its two turns after it ends, and the summary covers them (from
+        // the first run on: reflection does not wait for turns to leave the window).
         let want = 2 * (i + 1);
-        eventually("the turns to be indexed", || async {
-            client.memory(&thread).await.unwrap().indexed_turns == want
+        eventually("the turns to be indexed and reflected on", || async {
+            let memory = client.memory(&thread).await.unwrap();
+            memory.indexed_turns == want && memory.folded_turns == want
         })
         .await;
+        if i == 0 {
+            let memory = client.memory(&thread).await.unwrap();
+            let summary = memory.summary.expect("a summary after the first run");
+            assert!(summary.contains("ORD-4521"), "{summary}");
+        }
     }
     let memory = client.memory(&thread).await.unwrap();
     assert!(memory.enabled);
@@ -77,6 +84,14 @@ async fn turns_leave_the_window_into_a_summary_and_come_back_by_similarity() {
         memory.vector_context
     );
     assert!(best.score > 0.2 && best.score <= 1.0, "{}", best.score);
+    // Roles as the guide shows them; an assistant's turn says which assistant.
+    for turn in &memory.vector_context {
+        match turn.role.as_str() {
+            "user" => assert_eq!(turn.assistant, None),
+            "assistant" => assert_eq!(turn.assistant.as_deref(), Some("keeper")),
+            other => panic!("role {other:?}: {:?}", memory.vector_context),
+        }
+    }
     assert!(
         memory
             .vector_context
@@ -105,7 +120,13 @@ async fn turns_leave_the_window_into_a_summary_and_come_back_by_similarity() {
     assert!(seen.iter().any(|v| v.summary.is_some()));
     assert!(seen.iter().any(|v| !v.vector_context.is_empty()));
 
-    // Memory survives a restart.
+    // Memory survives a restart (once the last run is reflected on).
+    eventually("the last run reflected on", || async {
+        let memory = client.memory(&thread).await.unwrap();
+        memory.folded_turns == 8 && memory.indexed_turns == 8
+    })
+    .await;
+    let memory = client.memory(&thread).await.unwrap();
     let dir = server.stop().await;
     let server = TestServer::start_in(dir).await;
     let again: MemoryView = server.admin().memory(&thread).await.unwrap();

@@ -418,3 +418,332 @@ async fn many_large_uploads_at_once_arrive_whole_and_oversize_ones_leave_nothing
     assert_eq!(client.list_files().await.unwrap().data.len(), 10);
     server.stop().await;
 }
+
+/// Processes whose command line holds `marker` (an argument no other process has).
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) && !stat.contains(") Z ") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+async fn wait_for_processes(marker: &str, present: bool) -> Vec<u32> {
+    for _ in 0..200 {
+        let found = processes_with(marker);
+        if found.is_empty() != present {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "processes with {marker} {}: {:?}",
+        if present {
+            "never started"
+        } else {
+            "still run"
+        },
+        processes_with(marker)
+    );
+}
+
+/// A command tool's whole process group ends when its run is cancelled and when the
+/// runtime stops: a `sleep` a shell started does not outlive either.
+#[tokio::test]
+async fn cancel_and_shutdown_end_a_tools_grandchildren() {
+    use crate::support::{assistant, new_thread, user};
+    use serde_json::json;
+    let server = TestServer::start().await;
+    let (_, client) = server.project("groups").await;
+    let tools = json!([{"type": "function",
+        "function": {"name": "nap", "description": "Naps", "parameters": {"type": "object"}},
+        "handler": {"command": ["sh", "-c", "sleep \"$(cat | sed 's/.*\"s\": *\"\\([0-9.]*\\)\".*/\\1/')\"; echo x"], "timeout_ms": 120000}}]);
+    let napper = client
+        .create_assistant(&assistant("napper", tools, vec![]))
+        .await
+        .unwrap();
+    // Cancel: the run stops and so does the sleep the shell started.
+    let thread = new_thread(&client, &napper.id).await;
+    client
+        .post_message(&thread, &user(r#"/tool nap {"s": "62.4242"}"#))
+        .await
+        .unwrap();
+    wait_for_processes("62.4242", true).await;
+    client.cancel(&thread).await.unwrap();
+    wait_for_processes("62.4242", false).await;
+    // Shutdown: the same for a call still running when the runtime stops.
+    let other = new_thread(&client, &napper.id).await;
+    client
+        .post_message(&other, &user(r#"/tool nap {"s": "63.4343"}"#))
+        .await
+        .unwrap();
+    wait_for_processes("63.4343", true).await;
+    server.stop().await;
+    wait_for_processes("63.4343", false).await;
+}
+
+/// The guide's "SSE with partial tool outputs": a command's rows, the interpreter's prints
+/// and an MCP server's progress arrive as `tool_call.output.delta` while the call runs,
+/// before its whole `tool_call.output`.
+#[tokio::test]
+async fn tool_output_streams_while_the_call_runs() {
+    use crate::support::{assistant, new_thread, user};
+    use agentdeck::model::EventPayload;
+    use serde_json::json;
+    let python = std::env::var("MCP_PYTHON").expect(
+        "MCP_PYTHON is not set: this test needs the venv `bash .ci/run` installs (the mcp SDK)",
+    );
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/misbehaving.py");
+    let server = TestServer::start().await;
+    let (_, client) = server.project("streams").await;
+    let tools = json!([
+        {"type": "function",
+         "function": {"name": "rows", "description": "Prints rows", "parameters": {"type": "object"}},
+         "handler": {"command": ["sh", "-c", "for i in 1 2 3; do echo row $i; sleep 0.5; done"], "timeout_ms": 10000}},
+        {"type": "code_interpreter", "timeout_ms": 10000},
+        {"type": "mcp", "server_label": "odd", "command": [python, fixture],
+         "env": {"PID_FILE": server.dir.path().join("mcp.pids")}, "timeout_ms": 10000}
+    ]);
+    let worker = client
+        .create_assistant(&assistant("worker", tools, vec![]))
+        .await
+        .unwrap();
+    for (directive, pieces) in [
+        (r#"/tool rows {}"#, vec!["row 1", "row 2", "row 3"]),
+        (
+            r#"/tool code_interpreter {"code": "import time\nfor i in range(3):\n    print('step', i)\n    time.sleep(0.5)"}"#,
+            vec!["step 0", "step 1", "step 2"],
+        ),
+        (
+            r#"/tool count {"steps": 3}"#,
+            vec!["[progress 1/3] counted 1", "[progress 3/3] counted 3"],
+        ),
+    ] {
+        let thread = new_thread(&client, &worker.id).await;
+        let events = client.events(&format!("/v2/threads/{thread}/events"), None);
+        futures::pin_mut!(events);
+        client
+            .post_message(&thread, &user(directive))
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let mut deltas: Vec<(Duration, String)> = Vec::new();
+        let output_at = loop {
+            let event = tokio::time::timeout(Duration::from_secs(20), events.next())
+                .await
+                .unwrap_or_else(|_| panic!("{directive}: no tool output within 20 s: {deltas:?}"))
+                .unwrap()
+                .unwrap();
+            match event.payload {
+                EventPayload::ToolCallOutputDelta(d) => deltas.push((started.elapsed(), d.delta)),
+                EventPayload::ToolCallOutput(o) if o.status.is_final() => break started.elapsed(),
+                _ => {}
+            }
+        };
+        let text: String = deltas.iter().map(|(_, d)| d.as_str()).collect();
+        for piece in &pieces {
+            assert!(
+                text.contains(piece),
+                "{directive}: {piece:?} not in {text:?}"
+            );
+        }
+        // The first piece came while the call still ran, not with its end.
+        let first = deltas
+            .iter()
+            .find(|(_, d)| d.contains(pieces[0]))
+            .unwrap_or_else(|| panic!("{directive}: {:?} in no one piece of {deltas:?}", pieces[0]))
+            .0;
+        assert!(
+            output_at.saturating_sub(first) >= Duration::from_millis(400),
+            "{directive}: the first piece at {first:?}, the whole output at {output_at:?}"
+        );
+    }
+    server.stop().await;
+}
+
+/// The command line's JSON printouts carry no character a terminal acts on: DEL, C1
+/// controls (CSI, OSC) and bidi overrides from untrusted text are written as `\uXXXX`.
+#[test]
+fn json_printouts_escape_terminal_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env("AGENTDECK_LOCAL_TPS", "0")
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env_remove("AGENTDECK_ADMIN_KEY")
+            .env_remove("AGENTDECK_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let hostile = "evilmarker \u{9b}2J \u{9d}0;title\u{7} \u{202e}reversed \u{7f}del";
+    let raw = ['\u{9b}', '\u{9d}', '\u{202e}', '\u{7f}', '\u{7}', '\u{1b}'];
+    let check = |what: &str, text: &str| {
+        for c in raw {
+            assert!(!text.contains(c), "{what}: raw {c:?} in {text}");
+        }
+    };
+    let (sent, stderr) = run(&["send", "--assistant", "billing", "--json", hostile]);
+    check("send --json", &sent);
+    for line in sent.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    assert!(sent.contains("\\u009b"), "{sent}");
+    let thread = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("thread: "))
+        .unwrap_or_else(|| panic!("no thread line in {stderr}"))
+        .to_string();
+    let (exported, _) = run(&["export", &thread, "--format", "json"]);
+    check("export --format json", &exported);
+    let doc: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    assert!(exported.contains("\\u009b"), "{exported}");
+    assert!(
+        doc["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains('\u{9b}'),
+        "the same text for a JSON reader"
+    );
+    let (found, _) = run(&["search", "evilmarker", "--json"]);
+    check("search --json", &found);
+    let hits: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert!(!hits.as_array().unwrap().is_empty(), "{found}");
+}
+
+/// The guide's details, as written: a tool call's telemetry carries the tokens of the
+/// model step that asked for it; reasoning steps stream apart; a passage in the
+/// assistant's and the thread's store is cited once; a 404 under /v2 names the route.
+#[tokio::test]
+async fn the_guides_details_hold() {
+    use crate::support::{ask, assistant, new_thread, upload, user, wait_reply};
+    use serde_json::{Value, json};
+    let server = TestServer::start().await;
+    let (project, client) = server.project("details").await;
+    let key = client.key().to_string();
+    let tools = json!([{"type": "function",
+        "function": {"name": "lookup_order", "description": "Looks an order up", "parameters": {"type": "object"}},
+        "handler": {"command": ["sh", "-c", "echo shipped"], "timeout_ms": 5000}}]);
+    let clerk = client
+        .create_assistant(&assistant("clerk", tools, vec![]))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &clerk.id).await;
+    let reply = ask(&client, &thread, "lookup order ORD-1234 please").await;
+    assert_eq!(reply.tool_calls.len(), 1, "{reply:?}");
+    // Telemetry: the tool call's tokens are its model step's.
+    let logs: Value = client
+        .get(&format!("/v2/projects/{}/logs?limit=50", project.id))
+        .await
+        .unwrap();
+    let tool_call = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "tool_call" && e["thread_id"] == json!(thread))
+        .unwrap_or_else(|| panic!("no tool_call event: {logs}"));
+    assert!(
+        tool_call["input_tokens"].as_u64().unwrap() > 0
+            && tool_call["output_tokens"].as_u64().unwrap() > 0,
+        "{tool_call}"
+    );
+    // Reasoning: the steps of a streamed reply come apart, an empty line between them.
+    let posted = client
+        .post_message(&thread, &user("and what about ORD-1235?"))
+        .await
+        .unwrap();
+    let reply_id = posted.response_message_id.unwrap();
+    let events = crate::support::collect(client.message_stream(&thread, &reply_id)).await;
+    let streamed = crate::support::deltas(&events, "reasoning.delta");
+    let reply = client.message(&thread, &reply_id).await.unwrap();
+    assert!(reply.reasoning.len() >= 2, "{reply:?}");
+    let steps: Vec<String> = reply.reasoning.iter().map(|s| s.text.clone()).collect();
+    assert_eq!(streamed, steps.join("\n\n"));
+
+    // A file in the assistant's store and attached to the thread: its passage once.
+    let notes = "Section 9. Limitation of liability. Liability shall not exceed five million dollars per annum.\n";
+    let (status, file) = upload(&server.url, &key, None, "terms.md", notes.as_bytes()).await;
+    assert_eq!(status, 200, "{file}");
+    let store: Value = client
+        .post(
+            "/v2/vector_stores",
+            &json!({"name": "terms", "file_ids": [file["id"]]}),
+        )
+        .await
+        .unwrap();
+    let reader = client
+        .create_assistant(&assistant(
+            "reader",
+            json!([{"type": "file_search", "vector_store_ids": [store["id"]]}]),
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &reader.id).await;
+    let mut message = user("What does the liability clause say?");
+    message.attachments = vec![
+        serde_json::from_value(json!({"file_id": file["id"], "tools": [{"type": "file_search"}]}))
+            .unwrap(),
+    ];
+    let posted = client.post_message(&thread, &message).await.unwrap();
+    let reply = wait_reply(
+        &client,
+        &thread,
+        posted.response_message_id.as_deref().unwrap(),
+    )
+    .await;
+    let call = reply
+        .tool_calls
+        .iter()
+        .find(|c| c.function.name == "file_search")
+        .unwrap_or_else(|| panic!("{reply:?}"));
+    let output: Value = serde_json::from_str(call.output.as_deref().unwrap()).unwrap();
+    let results = output["results"].as_array().unwrap();
+    assert!(!results.is_empty(), "{output}");
+    let mut cited: Vec<(String, String)> = results
+        .iter()
+        .map(|r| (r["file_id"].to_string(), r["lines"].to_string()))
+        .collect();
+    let all = cited.len();
+    cited.sort();
+    cited.dedup();
+    assert_eq!(cited.len(), all, "a passage cited twice: {output}");
+
+    // A 404 under /v2 names the route asked for.
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/threadz", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("There is no route GET /v2/threadz"),
+        "{message}"
+    );
+    assert!(!message.contains("lives under /v2"), "{message}");
+    server.stop().await;
+}

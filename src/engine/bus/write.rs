@@ -160,6 +160,10 @@ pub(super) fn write_round(
                         call_id: d.tool_call_id.clone(),
                         delta: d.delta.clone(),
                     }),
+                    EventPayload::ToolCallOutputDelta(d) => Some(ReplyPart::Output {
+                        call_id: d.tool_call_id.clone(),
+                        delta: d.delta.clone(),
+                    }),
                     _ => None,
                 };
                 match (fragment, &message_id) {

@@ -243,6 +243,10 @@ impl Run {
         }
         let mut immediate = Vec::new();
         let mut running: Vec<RunningCall> = Vec::new();
+        // Output of the calls as they run, published as it comes.
+        let (output_tx, mut output_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+        let output_limit = self.engine.inner.options.tool_output_limit;
+        let sink = |index: usize| tools::OutputSink::new(index, output_tx.clone(), output_limit);
         for index in ready {
             // A call without arguments (some providers send none) has empty ones.
             if self.reply.tool_calls[index]
@@ -321,6 +325,7 @@ impl Run {
                 let assistant_id = self.assistant.id.clone();
                 let map: serde_json::Map<String, Value> =
                     serde_json::from_str(&arguments).unwrap_or_default();
+                let sink = sink(index);
                 running.push(timed(index, cut, async move {
                     engine
                         .inner
@@ -332,6 +337,7 @@ impl Run {
                             &offered.info.name,
                             map,
                             limit,
+                            &sink,
                         )
                         .await
                 }));
@@ -340,9 +346,13 @@ impl Run {
             let Some(tool) = tool else { continue };
             match tool {
                 Tool::Function(f) => match f.handler {
-                    Some(handler) => running.push(timed(index, cut, async move {
-                        tools::run_command(&handler, &arguments, limit).await
-                    })),
+                    Some(handler) => {
+                        let sink = sink(index);
+                        let groups = self.engine.inner.processes.clone();
+                        running.push(timed(index, cut, async move {
+                            tools::run_command(&handler, &arguments, limit, &sink, &groups).await
+                        }))
+                    }
                     None => {
                         immediate.push(CallResult::new(index, ToolCallStatus::RequiresAction, None))
                     }
@@ -350,11 +360,12 @@ impl Run {
                 Tool::Webhook(webhook) => {
                     let engine = self.engine.clone();
                     let rules = NetRules::of(&self.assistant.safety);
+                    let sink = sink(index);
                     running.push(timed(index, cut, async move {
                         engine
                             .inner
                             .webhooks
-                            .call(&webhook, &rules, &arguments, limit)
+                            .call(&webhook, &rules, &arguments, limit, &sink)
                             .await
                     }));
                 }
@@ -400,8 +411,13 @@ impl Run {
                         &call.id,
                     );
                     let timeout = std::time::Duration::from_millis(interpreter.timeout_ms());
+                    let sink = sink(index);
+                    let groups = self.engine.inner.processes.clone();
                     running.push(timed(index, cut, async move {
-                        crate::engine::interpreter::run(&code, &scratch, timeout, limit).await
+                        crate::engine::interpreter::run(
+                            &code, &scratch, timeout, limit, &sink, &groups,
+                        )
+                        .await
                     }));
                 }
                 other => immediate.push(CallResult::new(
@@ -417,11 +433,19 @@ impl Run {
         for result in immediate {
             self.apply(result);
         }
-        let results = tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
-            results = futures::future::join_all(running) => results,
+        let mut all = std::pin::pin!(futures::future::join_all(running));
+        let results = loop {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
+                Some((index, delta)) = output_rx.recv() => self.output_delta(index, delta),
+                results = &mut all => break results,
+            }
         };
+        // What came out just before the calls ended goes before their results.
+        while let Ok((index, delta)) = output_rx.try_recv() {
+            self.output_delta(index, delta);
+        }
         for result in results {
             self.apply(result);
         }
@@ -430,6 +454,45 @@ impl Run {
             return Some(Outcome::Paused);
         }
         None
+    }
+
+    /// A call's share of the tokens of the model step that asked for it.
+    fn call_share(&self, index: usize) -> (u64, u64) {
+        let Some(call) = self.reply.tool_calls.get(index) else {
+            return (0, 0);
+        };
+        let Some(usage) = self.step_usage.get(&call.step) else {
+            return (0, 0);
+        };
+        let siblings: Vec<usize> = self
+            .reply
+            .tool_calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.step == call.step)
+            .map(|(i, _)| i)
+            .collect();
+        let count = siblings.len().max(1) as u64;
+        let first = siblings.first() == Some(&index);
+        let share = |total: u64| total / count + if first { total % count } else { 0 };
+        (share(usage.input_tokens), share(usage.output_tokens))
+    }
+
+    /// A piece of a running call's output, published as `tool_call.output.delta`.
+    fn output_delta(&mut self, index: usize, delta: String) {
+        let Some(call) = self.reply.tool_calls.get(index) else {
+            return;
+        };
+        if delta.is_empty() || call.status.is_final() {
+            return;
+        }
+        let payload = EventPayload::ToolCallOutputDelta(crate::model::event::ToolCallDelta {
+            thread_id: self.reply.thread_id.clone(),
+            message_id: self.reply.id.clone(),
+            tool_call_id: call.id.clone(),
+            delta,
+        });
+        self.emit(payload);
     }
 
     fn apply(&mut self, result: CallResult) {
@@ -456,6 +519,9 @@ impl Run {
                 latency_ms as f64 / 1000.0,
             );
             let tool = call.function.name.clone();
+            // The model step that asked for the call spent these tokens; its calls share
+            // them (the first takes what does not divide evenly).
+            let (input_tokens, output_tokens) = self.call_share(result.index);
             self.engine.telemetry(
                 &self.scope,
                 &self.thread.project_id,
@@ -466,8 +532,8 @@ impl Run {
                     thread_id: self.thread.id.clone(),
                     tool: Some(tool),
                     latency_ms,
-                    input_tokens: 0,
-                    output_tokens: 0,
+                    input_tokens,
+                    output_tokens,
                     safety_flag: None,
                 },
             );

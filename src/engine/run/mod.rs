@@ -62,7 +62,14 @@ struct Run {
     /// Privacy "strict": the values behind the last model call's placeholders, for the
     /// tools the operator trusts with them.
     placeholders: Option<crate::engine::privacy::Restorer>,
+    /// The tokens of each model step of this run, by step: a tool call's telemetry
+    /// carries its share of the step that asked for it.
+    step_usage: std::collections::HashMap<u32, Usage>,
 }
+
+/// What sets a reasoning step apart from the one before it in a stream of
+/// `reasoning.delta` events (the steps themselves are stored apart).
+pub const REASONING_STEP_BREAK: &str = "\n\n";
 
 pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken) {
     let loaded = load(&engine, &spec, cancel).await;
@@ -146,6 +153,7 @@ async fn load(
         mcp_unavailable: Vec::new(),
         mcp_listed: false,
         placeholders: None,
+        step_usage: std::collections::HashMap::new(),
     })
 }
 
@@ -259,6 +267,7 @@ impl Run {
         }
         let started = Instant::now();
         let mut step_usage = Usage::default();
+        let mut step_break = false;
         let model = self
             .engine
             .config()
@@ -319,6 +328,9 @@ impl Run {
                     }));
                 }
                 ModelEvent::ReasoningStep => {
+                    // On the wire, steps after the first are set off by an empty line
+                    // (a stream of `reasoning.delta` reads as the steps, apart).
+                    step_break |= self.reply.reasoning.iter().any(|s| !s.text.is_empty());
                     self.reply.reasoning.push(ReasoningStep::default());
                     // A new step is written whole; fragments then extend the last step.
                     self.persist();
@@ -337,6 +349,11 @@ impl Run {
                     if let Some(last) = self.reply.reasoning.last_mut() {
                         last.text.push_str(&delta);
                     }
+                    let delta = if std::mem::take(&mut step_break) {
+                        format!("{REASONING_STEP_BREAK}{delta}")
+                    } else {
+                        delta
+                    };
                     self.emit(EventPayload::ReasoningDelta(TextDelta {
                         thread_id: self.thread.id.clone(),
                         message_id: self.reply.id.clone(),
@@ -414,6 +431,7 @@ impl Run {
             }
         }
         let latency = started.elapsed();
+        self.step_usage.insert(step, step_usage);
         self.engine.inner.metrics.model_call(
             &self.thread.project_id,
             &self.assistant.id,

@@ -193,6 +193,31 @@ fn clip(text: &str, max_chars: usize) -> String {
     clipped
 }
 
+/// At most `max_chars` characters of `text`, cut after the last whole sentence that fits
+/// (else after the last whole word), so a quote never ends mid-clause.
+fn clip_at_sentence(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max_chars).collect();
+    let sentence_end = head
+        .char_indices()
+        .filter(|(i, c)| {
+            matches!(c, '.' | '!' | '?' | ';')
+                && head[i + c.len_utf8()..].starts_with(char::is_whitespace)
+        })
+        .map(|(i, c)| i + c.len_utf8())
+        .next_back();
+    match sentence_end {
+        // A sentence at least a third of the room long: end there.
+        Some(end) if end * 3 >= head.len() => head[..end].to_string(),
+        _ => {
+            let word_end = head.rfind(char::is_whitespace).unwrap_or(head.len());
+            format!("{}…", head[..word_end].trim_end())
+        }
+    }
+}
+
 fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
@@ -532,7 +557,7 @@ fn answer_from_documents(output: &str) -> String {
             clip(query, 120)
         );
     };
-    let passage = clip(
+    let passage = clip_at_sentence(
         &field(best, "text")
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -737,6 +762,24 @@ impl Provider for LocalProvider {
             yield Ok(ModelEvent::Usage { input_tokens: plan.input_tokens, output_tokens });
             yield Ok(ModelEvent::Finished);
         })
+    }
+}
+
+#[cfg(test)]
+mod quote_tests {
+    #[test]
+    fn quotes_end_at_a_sentence() {
+        let text = format!(
+            "Liability shall not exceed $5M per annum. {} The rest follows here and goes on",
+            "Each party indemnifies the other for claims arising from its own negligence, wilful misconduct or breach of this agreement, and for reasonable costs of defence. ".repeat(3)
+        );
+        let quote = super::clip_at_sentence(&text, 400);
+        assert!(quote.chars().count() <= 400);
+        assert!(quote.ends_with('.'), "{quote}");
+        assert_eq!(super::clip_at_sentence("short.", 400), "short.");
+        let words = "word ".repeat(200);
+        let cut = super::clip_at_sentence(&words, 50);
+        assert!(cut.ends_with("word…"), "{cut}");
     }
 }
 

@@ -4,6 +4,25 @@ use super::{App, Effect, LIVE_CALLS_KEPT, LiveCall};
 use crate::client::ServerEvent;
 use crate::model::{EventPayload, ToolCall};
 
+/// Output of a running call kept in the workspace, at most (its newest part): what it
+/// prints last is what the panes show.
+const RUNNING_OUTPUT_KEPT: usize = 16 * 1024;
+
+fn append_output(call: &mut ToolCall, delta: &str) {
+    if call.status.is_final() {
+        return;
+    }
+    let output = call.output.get_or_insert_with(String::new);
+    output.push_str(delta);
+    if output.len() > 2 * RUNNING_OUTPUT_KEPT {
+        let mut cut = output.len() - RUNNING_OUTPUT_KEPT;
+        while !output.is_char_boundary(cut) {
+            cut += 1;
+        }
+        output.drain(..cut);
+    }
+}
+
 impl App {
     /// A reply ended: its thread remembers how (a failed run needs the operator), before
     /// the thread's own update says so.
@@ -99,11 +118,20 @@ impl App {
             }
             EventPayload::ReasoningDelta(e) if self.is_open(&e.thread_id) => {
                 if let Some(message) = self.open_message(&e.message_id) {
-                    if message.reasoning.is_empty() {
+                    // An empty line first: the next step of the reasoning begins.
+                    let (new_step, text) = match e.delta.strip_prefix("\n\n") {
+                        Some(rest)
+                            if message.reasoning.last().is_some_and(|s| !s.text.is_empty()) =>
+                        {
+                            (true, rest)
+                        }
+                        _ => (message.reasoning.is_empty(), e.delta.as_str()),
+                    };
+                    if new_step {
                         message.reasoning.push(Default::default());
                     }
                     if let Some(step) = message.reasoning.last_mut() {
-                        step.text.push_str(&e.delta);
+                        step.text.push_str(text);
                     }
                 }
             }
@@ -125,6 +153,14 @@ impl App {
                 }
                 if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
                     call.function.arguments.push_str(&e.delta);
+                }
+            }
+            EventPayload::ToolCallOutputDelta(e) => {
+                if let Some(live) = self.live_call(&e.tool_call_id) {
+                    append_output(&mut live.call, &e.delta);
+                }
+                if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
+                    append_output(call, &e.delta);
                 }
             }
             EventPayload::ToolCallOutput(e) => {

@@ -117,12 +117,30 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
             ),
             Span::styled(latency, theme.fg("dim")),
         ]));
-        if let Some(output) = &call.output {
-            let shown = super::citations(call).unwrap_or_else(|| output.clone());
-            lines.push(Line::styled(
-                clip(&format!("    → {shown}"), width),
-                theme.fg("dim"),
-            ));
+        match &call.output {
+            // Running: its last lines, as they come.
+            Some(output) if call.status == crate::model::ToolCallStatus::InProgress => {
+                let tail: Vec<&str> = output
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .rev()
+                    .take(3)
+                    .collect();
+                for line in tail.into_iter().rev() {
+                    lines.push(Line::styled(
+                        clip(&format!("    │ {line}"), width),
+                        theme.fg("dim"),
+                    ));
+                }
+            }
+            Some(output) => {
+                let shown = super::citations(call).unwrap_or_else(|| output.clone());
+                lines.push(Line::styled(
+                    clip(&format!("    → {shown}"), width),
+                    theme.fg("dim"),
+                ));
+            }
+            None => {}
         }
     }
     let mut parts = Vec::new();

@@ -101,7 +101,10 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                     format!("  {:.2} ", turn.score),
                     theme.fg("ok").add_modifier(Modifier::BOLD),
                 ),
-                Span::styled(format!("{}: ", clip(&turn.role, 14)), theme.fg("assistant")),
+                Span::styled(
+                    format!("{}: ", clip(turn.speaker(), 14)),
+                    theme.fg("assistant"),
+                ),
                 Span::raw(clip(&turn.text, width.saturating_sub(22))),
             ]));
         }

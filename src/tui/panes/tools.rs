@@ -48,13 +48,18 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
             } else {
                 call_icon(call.status)
             };
-            let output =
-                call.output
-                    .as_deref()
-                    .map_or(String::new(), |o| match super::citations(call) {
-                        Some(cited) => format!(" → {}", clip(&cited, 60)),
-                        None => format!(" → {} ({})", clip(o, 40), byte_size(o.len())),
-                    });
+            let output = match call.output.as_deref() {
+                None => String::new(),
+                // Running: the last line it printed.
+                Some(o) if call.status == ToolCallStatus::InProgress => {
+                    let last = o.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    format!(" ⋯ {}", clip(last, 40))
+                }
+                Some(o) => match super::citations(call) {
+                    Some(cited) => format!(" → {}", clip(&cited, 60)),
+                    None => format!(" → {} ({})", clip(o, 40), byte_size(o.len())),
+                },
+            };
             let marked = app.marked_calls.contains(&call.id);
             let mark = if marked { "◆" } else { " " };
             let who = clip(&app.call_owner(live), who_width);
@@ -137,6 +142,48 @@ mod tests {
         let mut app = workspace();
         app.focus = Pane::Tools;
         insta::assert_snapshot!(render_pane(&app, Pane::Tools, 100, 6));
+    }
+
+    #[test]
+    fn a_running_calls_output_shows_as_it_streams() {
+        use crate::client::ServerEvent;
+        use crate::model::event::ToolCallDelta;
+        use crate::model::{EventPayload, ToolCallStatus};
+        use crate::tui::app::{AppEvent, LiveCall};
+        let mut app = workspace();
+        let call =
+            crate::tui::fixtures::call("call_rows", "rows", "{}", ToolCallStatus::InProgress, None);
+        app.live_calls.push_front(LiveCall {
+            thread_id: "thread_0458".into(),
+            call,
+        });
+        for (i, delta) in ["row 1\n", "row 2\n", "row \u{1b}[2J3\n"]
+            .iter()
+            .enumerate()
+        {
+            app.apply(AppEvent::Server(ServerEvent {
+                id: Some(10 + i as u64),
+                payload: EventPayload::ToolCallOutputDelta(ToolCallDelta {
+                    thread_id: "thread_0458".into(),
+                    message_id: "msg_x".into(),
+                    tool_call_id: "call_rows".into(),
+                    delta: delta.to_string(),
+                }),
+            }));
+            let screen = render_pane(&app, Pane::Tools, 120, 6);
+            assert!(
+                screen.contains(&format!(
+                    "⋯ row {}",
+                    if i == 2 {
+                        "[2J3".to_string()
+                    } else {
+                        (i + 1).to_string()
+                    }
+                )),
+                "{screen}"
+            );
+            assert!(!screen.contains('\u{1b}'));
+        }
     }
 
     #[test]
