@@ -333,6 +333,40 @@ impl Config {
             .is_none_or(|(_, provider)| provider.images)
     }
 
+    /// The model an assistant names runs on the built-in `local` model only because no
+    /// provider claims it (not because it asks for `local`).
+    pub fn falls_back_to_local(&self, model: &str) -> bool {
+        let resolved = self.resolve_model(model);
+        resolved != "local" && self.provider_for(resolved).is_none()
+    }
+
+    /// One line per configured provider: its name, kind, address and the models it serves.
+    pub fn describe_providers(&self) -> Vec<String> {
+        self.providers
+            .iter()
+            .map(|(name, provider)| {
+                let kind = match provider.kind {
+                    ProviderKind::OpenaiResponses => "openai-responses",
+                    ProviderKind::OpenaiChat => "openai-chat",
+                    ProviderKind::Anthropic => "anthropic",
+                    ProviderKind::Local => "local",
+                };
+                format!(
+                    "{name} ({kind}{}): models {}",
+                    provider
+                        .base_url
+                        .as_deref()
+                        .map_or(String::new(), |url| format!(", {url}")),
+                    if provider.models.is_empty() {
+                        "none listed".to_string()
+                    } else {
+                        provider.models.join(", ")
+                    }
+                )
+            })
+            .collect()
+    }
+
     pub fn provider_for(&self, model: &str) -> Option<(&str, &ProviderConfig)> {
         self.providers
             .iter()

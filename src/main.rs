@@ -1,5 +1,5 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the command layer prints
-use agentdeck::cli::{Cli, Command, run_command};
+use agentdeck::cli::{Cli, Command, LogFormat, run_command};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -9,14 +9,31 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// What is logged: `RUST_LOG` (or `AGENTDECK_LOG`) if set, else warnings from every
+/// dependency and agentdeck's own info: one line per request and per run.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    ["RUST_LOG", "AGENTDECK_LOG"]
+        .iter()
+        .find_map(|name| tracing_subscriber::EnvFilter::try_from_env(name).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,agentdeck=info"))
+}
+
+fn init_logging(
+    to_stderr: bool,
+    format: LogFormat,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal;
     if to_stderr {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        // Colour only for a person at a terminal; never into a file or a pipe.
+        let ansi = std::io::stderr().is_terminal();
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(log_filter())
             .with_writer(std::io::stderr)
-            .init();
+            .with_ansi(ansi);
+        match format {
+            LogFormat::Json => builder.json().flatten_event(true).init(),
+            LogFormat::Text => builder.init(),
+        }
         return None;
     }
     // Nothing may reach the terminal of a command (or, later, the UI): log to a file.
@@ -25,7 +42,7 @@ fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::Worke
     let appender = tracing_appender::rolling::never(dir, "agentdeck.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter())
         .with_ansi(false)
         .with_writer(writer)
         .init();
@@ -35,8 +52,11 @@ fn init_logging(to_stderr: bool) -> Option<tracing_appender::non_blocking::Worke
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Only `serve` logs to the terminal; the UI and the commands log to a file.
-    let serving = matches!(cli.command, Some(Command::Serve { .. }));
-    let _log_guard = init_logging(serving);
+    let (serving, format) = match &cli.command {
+        Some(Command::Serve { log_format, .. }) => (true, *log_format),
+        _ => (false, LogFormat::Text),
+    };
+    let _log_guard = init_logging(serving, format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

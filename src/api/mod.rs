@@ -154,7 +154,26 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             durable_changes,
         ))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One line per request at info: method, path (not the query, which may hold what
+/// someone searched for), status and how long the answer took to start.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(256).collect();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "agentdeck::http",
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
 }
 
 /// A change the API answers as done is on disk first: every successful request that

@@ -34,27 +34,79 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Args, Debug, Clone)]
+/// What the workspace (no command) takes; a command takes its own, below.
+#[derive(Args, Debug, Clone, Default)]
 pub struct Global {
     /// Where state lives [default: $AGENTDECK_DATA_DIR, else $XDG_DATA_HOME/agentdeck]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Configuration file [default: $AGENTDECK_CONFIG, else $XDG_CONFIG_HOME/agentdeck/config.toml]
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Configuration file, read at start [default: $AGENTDECK_CONFIG, else $XDG_CONFIG_HOME/agentdeck/config.toml]
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Use a remote `agentdeck serve`: a URL (key from AGENTDECK_API_KEY) or the name of
     /// a `[[remotes]]` entry of the config. The workspace may be given several.
-    #[arg(long, global = true, value_name = "URL|NAME")]
+    #[arg(long, value_name = "URL|NAME")]
     pub remote: Vec<String>,
     /// Terminal UI theme
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
     /// Terminal UI keymap
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub keymap: Option<String>,
     /// Terminal UI: capture the mouse (or `mouse = true` under [ui] in the config)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub mouse: bool,
+}
+
+impl Global {
+    /// These settings with a command's own on top (given after the command, they win).
+    pub fn with(&self, place: Option<&Place>, remote: Option<&str>) -> Global {
+        let mut merged = self.clone();
+        if let Some(place) = place {
+            if place.data_dir.is_some() {
+                merged.data_dir = place.data_dir.clone();
+            }
+            if place.config.is_some() {
+                merged.config = place.config.clone();
+            }
+        }
+        if let Some(remote) = remote {
+            merged.remote = vec![remote.to_string()];
+        }
+        merged
+    }
+}
+
+/// Where a runtime's state and configuration are.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Place {
+    /// Where state lives [default: $AGENTDECK_DATA_DIR, else $XDG_DATA_HOME/agentdeck]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file, read at start [default: $AGENTDECK_CONFIG, else $XDG_CONFIG_HOME/agentdeck/config.toml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The runtime a command speaks to: the one of a data dir, or a remote one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Target {
+    #[command(flatten)]
+    pub place: Place,
+    /// Use a remote `agentdeck serve`: a URL (key from AGENTDECK_API_KEY) or the name of
+    /// a `[[remotes]]` entry of the config
+    #[arg(long, value_name = "URL|NAME")]
+    pub remote: Option<String>,
+}
+
+/// How `serve` writes its log to stderr.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One line per event, for people
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +115,8 @@ pub enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
         listen: SocketAddr,
+        #[command(flatten)]
+        place: Place,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key
         #[arg(long, value_name = "PEM", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -90,6 +144,13 @@ pub enum Command {
             value_name = "URL"
         )]
         redis_url: Option<String>,
+        /// The log on stderr: one line per request and per run at info (RUST_LOG filters)
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// Connections open at once, at most; more are answered 503 [default: three
+        /// quarters of the process's file descriptor limit]
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
     },
     /// Copy a data dir's embedded database into PostgreSQL (safe to run again: it adds
     /// what is missing and checks every record)
@@ -125,6 +186,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         text: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Full-text search across every thread the key may see
     Search {
@@ -140,15 +203,55 @@ pub enum Command {
         /// The hits as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: Target,
     },
-    /// Play a support-desk morning on the local model through the API
-    Demo,
+    /// Play a support-desk morning on the local model through the API of a running
+    /// runtime (`serve`, or a workspace), for a workspace to watch
+    Demo {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print a thread as Markdown or JSON
     Export {
         thread_id: String,
         #[arg(long, default_value = "md", value_parser = ["md", "json"])]
         format: String,
+        #[command(flatten)]
+        target: Target,
     },
+    /// Print a completion script for a shell (e.g. `agentdeck completions bash >
+    /// ~/.local/share/bash-completion/completions/agentdeck`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `agentdeck man | man -l -`)
+    Man,
+}
+
+impl Command {
+    /// The runtime the command speaks to, as it was given after the command.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Command::Keys(KeysCommand::Create { target, .. })
+            | Command::Projects(ProjectsCommand::Create { target, .. })
+            | Command::Projects(ProjectsCommand::List { target })
+            | Command::Assistants(AssistantsCommand::Create { target, .. })
+            | Command::Assistants(AssistantsCommand::Update { target, .. })
+            | Command::Assistants(AssistantsCommand::List { target })
+            | Command::Files(FilesCommand::Upload { target, .. })
+            | Command::Files(FilesCommand::List { target })
+            | Command::Send { target, .. }
+            | Command::Search { target, .. }
+            | Command::Demo { target }
+            | Command::Export { target, .. } => Some(target),
+            Command::Serve { .. }
+            | Command::Migrate { .. }
+            | Command::Completions { .. }
+            | Command::Man => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +262,8 @@ pub enum KeysCommand {
         project: String,
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -169,8 +274,13 @@ pub enum ProjectsCommand {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
-    List,
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,8 +292,22 @@ pub enum AssistantsCommand {
         /// The project [default: the only project, if there is one]
         #[arg(long)]
         project: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
-    List,
+    /// Change an assistant: the fields of a JSON file (`-` reads stdin) replace its own
+    Update {
+        /// The assistant's id or name
+        id: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,8 +320,13 @@ pub enum FilesCommand {
         /// The project [default: the only project, if there is one]
         #[arg(long)]
         project: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
-    List,
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 pub fn data_dir(global: &Global) -> PathBuf {
@@ -445,6 +574,7 @@ pub struct Listen {
     pub insecure: bool,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
+    pub max_connections: Option<usize>,
 }
 
 pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
@@ -470,16 +600,20 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
             }
         }
     }
-    let runtime = Runtime::start(RuntimeOptions {
+    let config = load_config(global)?;
+    let mut options = RuntimeOptions {
         listen: listen.addr,
         tls: listen.tls,
         announce: true,
         seed_threads: true,
         database_url: listen.database_url,
         redis_url: listen.redis_url,
-        ..RuntimeOptions::new(dir.clone(), load_config(global)?)
-    })
-    .await?;
+        ..RuntimeOptions::new(dir.clone(), config.clone())
+    };
+    if let Some(max) = listen.max_connections {
+        options.max_connections = max.max(1);
+    }
+    let runtime = Runtime::start(options).await?;
     eprintln!(
         "agentdeck serve: {} (state in {}; admin key in {})",
         runtime.url(),
@@ -490,10 +624,52 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
             dir.join("admin.key").display().to_string()
         }
     );
+    announce_models(&config, &runtime, global);
     wait_for_stop_signal().await;
     eprintln!("agentdeck serve: stopping");
     runtime.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says, at start, which providers serve which models (the config is read only now), and
+/// warns about every assistant whose model runs on `local` for want of a provider.
+fn announce_models(config: &Config, runtime: &Runtime, global: &Global) {
+    let file = global.config.clone().unwrap_or_else(default_config_file);
+    let providers = config.describe_providers();
+    if providers.is_empty() {
+        eprintln!(
+            "agentdeck serve: no providers configured in {}: every model runs on the built-in local model",
+            file.display()
+        );
+    } else {
+        eprintln!(
+            "agentdeck serve: providers from {} (read at start: restart to apply a change):",
+            file.display()
+        );
+        for line in providers {
+            eprintln!("  {}", crate::text::one_line(&line));
+        }
+    }
+    let assistants = runtime
+        .engine()
+        .list_assistants(&crate::engine::Scope::All)
+        .unwrap_or_default();
+    for assistant in assistants {
+        if config.falls_back_to_local(&assistant.model) && !config.providers.is_empty() {
+            eprintln!(
+                "agentdeck serve: WARNING: assistant {} ({}) asks for model {:?}{}, which no provider serves: it runs on the built-in local model",
+                crate::text::one_line(&assistant.name),
+                assistant.id,
+                crate::text::one_line(&assistant.model),
+                match config.resolve_model(&assistant.model) {
+                    resolved if resolved != assistant.model => {
+                        format!(" (an alias of {:?})", crate::text::one_line(resolved))
+                    }
+                    _ => String::new(),
+                }
+            );
+        }
+    }
 }
 
 /// `agentdeck migrate --from DATA_DIR --to URL`.
@@ -554,34 +730,63 @@ async fn wait_for_stop_signal() {
 }
 
 pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> {
-    if let Command::Migrate { from, to } = &command {
-        return migrate(from, to);
+    match &command {
+        Command::Migrate { from, to } => return migrate(from, to),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cli = Cli::command();
+            clap_complete::generate(*shell, &mut cli, "agentdeck", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     if let Command::Serve {
         listen,
+        place,
         tls_cert,
         tls_key,
         insecure_listen,
         database_url,
         redis_url,
+        log_format: _,
+        max_connections,
     } = command
     {
         let tls = tls_cert
             .zip(tls_key)
             .map(|(cert, key)| crate::runtime::TlsFiles { cert, key });
         return serve(
-            global,
+            &global.with(Some(&place), None),
             Listen {
                 addr: listen,
                 tls,
                 insecure: insecure_listen,
                 database_url,
                 redis_url,
+                max_connections,
             },
         )
         .await;
     }
-    let connection = connect(global, false).await?;
+    let target = command.target().cloned().unwrap_or_default();
+    let global = global.with(Some(&target.place), target.remote.as_deref());
+    let connection = connect(&global, false).await?;
+    if matches!(command, Command::Demo { .. }) && connection.local.is_some() {
+        connection.close().await;
+        eprintln!(
+            "agentdeck demo: no runtime is running on {}, and a demo no workspace watches shows nothing. Start one first, then run the demo again:\n  agentdeck serve --data-dir {dir}      (headless; watch it with `agentdeck --data-dir {dir}`)\n  agentdeck --data-dir {dir}            (the workspace, with its runtime inside; or press :demo in it)\nor point the demo at a remote runtime with --remote URL.",
+            data_dir(&global).display(),
+            dir = data_dir(&global).display()
+        );
+        return Ok(ExitCode::from(2));
+    }
     let result = run_client_command(&connection.client, command).await;
     connection.close().await;
     result
@@ -593,7 +798,10 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
     match command {
         Command::Serve { .. } => bail!("`serve` runs a server; it is not a client command"),
         Command::Migrate { .. } => bail!("`migrate` works on storage; it is not a client command"),
-        Command::Keys(KeysCommand::Create { project, name }) => {
+        Command::Completions { .. } | Command::Man => {
+            bail!("`completions` and `man` print; they are not client commands")
+        }
+        Command::Keys(KeysCommand::Create { project, name, .. }) => {
             let key = client.create_key(&project, name).await?;
             eprintln!(
                 "New key {} for {project}; it is shown only this once:",
@@ -601,7 +809,9 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             );
             writeln!(out, "{}", key.key)?;
         }
-        Command::Projects(ProjectsCommand::Create { name, description }) => {
+        Command::Projects(ProjectsCommand::Create {
+            name, description, ..
+        }) => {
             let project = client
                 .create_project(&ProjectCreate {
                     name,
@@ -611,7 +821,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 .await?;
             writeln!(out, "{}", crate::text::json_pretty(&project))?;
         }
-        Command::Projects(ProjectsCommand::List) => {
+        Command::Projects(ProjectsCommand::List { .. }) => {
             for project in client.list_projects().await?.data {
                 writeln!(
                     out,
@@ -622,7 +832,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 )?;
             }
         }
-        Command::Assistants(AssistantsCommand::Create { file, project }) => {
+        Command::Assistants(AssistantsCommand::Create { file, project, .. }) => {
             let mut body = read_assistant_file(&file)?;
             if body.project_id.is_none() {
                 body.project_id = Some(match project {
@@ -637,6 +847,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             path,
             purpose,
             project,
+            ..
         }) => {
             let contents =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -655,7 +866,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 .await?;
             writeln!(out, "{}", crate::text::json_pretty(&file))?;
         }
-        Command::Files(FilesCommand::List) => {
+        Command::Files(FilesCommand::List { .. }) => {
             for file in client.list_files().await?.data {
                 writeln!(
                     out,
@@ -673,6 +884,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             status,
             limit,
             json,
+            ..
         } => {
             let assistant_id = match assistant {
                 Some(wanted) => {
@@ -707,7 +919,24 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 }
             }
         }
-        Command::Assistants(AssistantsCommand::List) => {
+        Command::Assistants(AssistantsCommand::Update { id, file, .. }) => {
+            let patch = read_json_file::<crate::model::requests::AssistantPatch>(&file)?;
+            let assistants = client.list_assistants().await?.data;
+            let Some(found) = find_assistant(&assistants, &id) else {
+                bail!(
+                    "no assistant is named or has the id '{}'",
+                    crate::text::one_line(&id)
+                );
+            };
+            let updated: crate::model::Assistant = client
+                .patch(
+                    &format!("/v2/assistants/{}", found.id),
+                    &serde_json::to_value(&patch)?,
+                )
+                .await?;
+            writeln!(out, "{}", crate::text::json_pretty(&updated))?;
+        }
+        Command::Assistants(AssistantsCommand::List { .. }) => {
             for a in client.list_assistants().await?.data {
                 writeln!(
                     out,
@@ -724,11 +953,12 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             thread,
             json,
             text,
+            ..
         } => {
             drop(out);
             return send(client, assistant, thread, json, text).await;
         }
-        Command::Demo => {
+        Command::Demo { .. } => {
             let started = crate::client::demo::start(client).await?;
             writeln!(
                 out,
@@ -751,7 +981,9 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 )?;
             }
         }
-        Command::Export { thread_id, format } => {
+        Command::Export {
+            thread_id, format, ..
+        } => {
             let thread = client.thread(&thread_id).await?;
             let messages = client.all_messages(&thread_id).await?;
             if format == "json" {
@@ -780,8 +1012,13 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
 }
 
 fn read_assistant_file(path: &Path) -> Result<AssistantCreate> {
+    read_json_file(path)
+}
+
+/// A JSON file (`-` reads stdin) in the shape `T`; a mistake names the file and where.
+fn read_json_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = if path == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).context("cannot read the assistant from stdin")?
+        std::io::read_to_string(std::io::stdin()).context("cannot read the JSON from stdin")?
     } else {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
     };

@@ -158,6 +158,8 @@ pub struct Engine {
 struct EngineInner {
     /// The process groups of tool processes running now.
     processes: tools::ProcessGroups,
+    /// Models already warned about running on `local` for want of a provider.
+    fallbacks: Mutex<std::collections::HashSet<String>>,
     store: Store,
     bus: EventBus,
     config: Config,
@@ -287,6 +289,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 processes: tools::ProcessGroups::default(),
+                fallbacks: Mutex::new(std::collections::HashSet::new()),
                 local,
                 providers,
                 rate_limits,
@@ -320,6 +323,13 @@ impl Engine {
     /// The provider that serves a model name (after aliases); `local` when none does.
     pub(crate) fn provider_for(&self, model: &str) -> Arc<dyn Provider> {
         let config = self.config();
+        if config.falls_back_to_local(model)
+            && lock(&self.inner.fallbacks).insert(model.to_string())
+        {
+            tracing::warn!(
+                "model {model:?} is served by no configured provider: it runs on the built-in local model (add it to a provider's `models` in the config)"
+            );
+        }
         let model = config.resolve_model(model);
         config
             .provider_for(model)

@@ -302,6 +302,18 @@ impl Engine {
             return;
         };
         let scope = Self::thread_scope(&thread, Some(&reply.id));
+        tracing::info!(
+            target: "agentdeck::run",
+            thread = %thread_id,
+            reply = %reply.id,
+            assistant = %reply.assistant_id.as_deref().unwrap_or(""),
+            status = %crate::model::wire_name(&reply.status),
+            error = %reply.error.as_ref().and_then(|e| e.code.as_deref()).unwrap_or(""),
+            input_tokens = reply.usage.input_tokens,
+            output_tokens = reply.usage.output_tokens,
+            tool_calls = reply.tool_calls.len(),
+            "run ended"
+        );
         if let Some(error) = reply
             .error
             .as_ref()

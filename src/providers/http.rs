@@ -159,6 +159,18 @@ fn asked_delay(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// A URL as it may be shown: without a user name and password.
+fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
 /// The error of a non-2xx answer, from an OpenAI- or Anthropic-style error body.
 fn error_from_body(status: u16, body: &[u8]) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -250,6 +262,16 @@ impl Provider for HttpProvider {
                     let asked = asked_delay(response.headers());
                     let bytes = response.bytes().await.unwrap_or_default();
                     let mut err = error_from_body(status, &bytes);
+                    if status == 404 || status == 405 {
+                        // Most often a base_url without its /v1, or a model it does not
+                        // serve: say where the request went.
+                        err.message = format!(
+                            "{} (POST {} answered {status}: check the provider's base_url in the config, and that it serves model {:?})",
+                            err.message,
+                            without_credentials(&url),
+                            body.get("model").and_then(Value::as_str).unwrap_or("?")
+                        );
+                    }
                     err.retry_after = asked;
                     if err.retryable && !last_attempt {
                         tokio::time::sleep(policy.delay(attempt, asked)).await;

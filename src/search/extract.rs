@@ -1,6 +1,7 @@
 //! The text of an uploaded file, by the type its bytes show: plain text, Markdown and CSV
 //! as they are, JSON pretty-printed, HTML through `html2text`, PDF page by page through
-//! `pdf-extract`. Anything else is refused with a reason, never guessed at.
+//! `pdf_oxide` (and `pdf-extract` where that finds nothing). Anything else is refused with
+//! a reason, never guessed at.
 
 /// Pages of text (one page for every type but PDF).
 #[derive(Debug, Clone, PartialEq)]
@@ -64,22 +65,41 @@ pub fn extract(content_type: &str, bytes: &[u8]) -> Result<Extracted, ExtractErr
 
 fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
     check_expansion(bytes, MAX_EXPANDED_BYTES)?;
+    let has_text = |pages: &[String]| pages.iter().any(|page| !page.trim().is_empty());
+    // A parser that panics on a hostile file is a file it could not read.
+    if let Ok(Ok(pages)) = std::panic::catch_unwind(|| oxide_pages(bytes)) {
+        if has_text(&pages) {
+            return Ok(Extracted { pages, paged: true });
+        }
+    }
     let encrypted = lopdf::Document::load_mem(bytes)
         .map_err(|err| ExtractError::BrokenPdf(err.to_string()))?
         .is_encrypted();
     // One encrypted with an empty user password (only "protected") is read; one that
     // needs a password is not.
-    let pages = pdf_extract::extract_text_from_mem_by_pages(bytes).map_err(|err| {
-        if encrypted {
-            ExtractError::Encrypted
-        } else {
-            ExtractError::BrokenPdf(err.to_string())
-        }
-    })?;
-    if pages.iter().all(|page| page.trim().is_empty()) {
+    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| ExtractError::BrokenPdf("its text could not be read".into()))?
+        .map_err(|err| {
+            if encrypted {
+                ExtractError::Encrypted
+            } else {
+                ExtractError::BrokenPdf(err.to_string())
+            }
+        })?;
+    if !has_text(&pages) {
         return Err(ExtractError::NoText);
     }
     Ok(Extracted { pages, paged: true })
+}
+
+/// Every page's text, by `pdf_oxide` (a page it cannot read is empty).
+fn oxide_pages(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let mut document =
+        pdf_oxide::document::PdfDocument::from_bytes(bytes.to_vec()).map_err(|e| e.to_string())?;
+    let count = document.page_count().map_err(|e| e.to_string())?;
+    Ok((0..count)
+        .map(|page| document.extract_text(page).unwrap_or_default())
+        .collect())
 }
 
 /// Refuses a PDF whose deflated streams would expand past `limit` bytes in all, before a

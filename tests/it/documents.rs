@@ -491,3 +491,209 @@ async fn images_reach_the_local_model_downscaled_and_the_message_describes_them(
         "{text}"
     );
 }
+
+/// A program the PDF producers' test needs, or a loud failure naming how to get it.
+fn producer(program: &str) -> std::path::PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file());
+    found.unwrap_or_else(|| {
+        panic!("{program} is required by the PDF producers' test and is not installed; `bash .ci/run` installs it (Debian: ghostscript, groff, python3-cairo, poppler-utils, libreoffice-writer-nogui, chromium)")
+    })
+}
+
+fn run_producer(command: &mut std::process::Command, what: &str) {
+    let out = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("{what} could not run: {err}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_lowercase).collect()
+}
+
+/// PDFs as real producers make them — LibreOffice, Ghostscript's ps2pdf, Chromium's print
+/// to PDF, cairo, reportlab and groff — are read to the same words poppler's `pdftotext`
+/// reads from them, and one is found by `file_search` through the API.
+#[tokio::test]
+async fn pdfs_of_real_producers_read_as_pdftotext_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let lines = [
+        "Master Services Agreement between Acme Corporation and Globex Limited.",
+        "Section 9. Limitation of liability. The total liability shall not exceed five million dollars per annum.",
+    ];
+    std::fs::write(at("contract.txt"), lines.join("\n")).unwrap();
+    std::fs::write(
+        at("contract.html"),
+        format!(
+            "<html><body><h1>Contract</h1><p>{}</p><p>{}</p></body></html>",
+            lines[0], lines[1]
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        at("contract.ps"),
+        format!(
+            "%!PS\n/Helvetica findfont 11 scalefont setfont\n72 720 moveto ({}) show\n72 700 moveto ({}) show\nshowpage\n",
+            lines[0], lines[1]
+        ),
+    )
+    .unwrap();
+    let python = std::env::var("TEST_PYTHON").expect(
+        "TEST_PYTHON is not set: this test needs the venv `bash .ci/run` installs (reportlab)",
+    );
+    let mut made: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    let soffice = producer("soffice");
+    run_producer(
+        std::process::Command::new(&soffice)
+            .arg(format!(
+                "-env:UserInstallation=file://{}",
+                at("lo-profile").display()
+            ))
+            .args(["--headless", "--convert-to", "pdf", "--outdir"])
+            .arg(dir.path())
+            .arg(at("contract.txt")),
+        "LibreOffice",
+    );
+    made.push(("libreoffice", at("contract.pdf")));
+    run_producer(
+        std::process::Command::new(producer("ps2pdf"))
+            .arg(at("contract.ps"))
+            .arg(at("ps2pdf.pdf")),
+        "ps2pdf",
+    );
+    made.push(("ps2pdf", at("ps2pdf.pdf")));
+    run_producer(
+        std::process::Command::new(producer("chromium"))
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-pdf-header-footer",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                at("chromium-profile").display()
+            ))
+            .arg(format!("--print-to-pdf={}", at("chromium.pdf").display()))
+            .arg(format!("file://{}", at("contract.html").display())),
+        "Chromium",
+    );
+    made.push(("chromium", at("chromium.pdf")));
+    let cairo = format!(
+        "import cairo\ns = cairo.PDFSurface({:?}, 595, 842)\nc = cairo.Context(s)\nc.select_font_face('Sans')\nc.set_font_size(8)\nc.move_to(72, 72)\nc.show_text({:?})\nc.move_to(72, 92)\nc.show_text({:?})\ns.finish()\n",
+        at("cairo.pdf").display().to_string(),
+        lines[0],
+        lines[1]
+    );
+    run_producer(
+        // Debian's own Python, which python3-cairo is installed into.
+        std::process::Command::new("/usr/bin/python3")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .args(["-c", &cairo]),
+        "cairo (Debian's python3-cairo)",
+    );
+    made.push(("cairo", at("cairo.pdf")));
+    let reportlab = format!(
+        "from reportlab.pdfgen import canvas\nc = canvas.Canvas({:?})\nc.drawString(72, 720, {:?})\nc.drawString(72, 700, {:?})\nc.save()\n",
+        at("reportlab.pdf").display().to_string(),
+        lines[0],
+        lines[1]
+    );
+    run_producer(
+        std::process::Command::new(&python).args(["-c", &reportlab]),
+        "reportlab",
+    );
+    made.push(("reportlab", at("reportlab.pdf")));
+    let groff_out = std::fs::File::create(at("groff.pdf")).unwrap();
+    let mut groff = std::process::Command::new(producer("groff"))
+        .args(["-ms", "-Tpdf"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(groff_out)
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = groff.stdin.take().unwrap();
+        writeln!(stdin, ".PP\n{}\n.PP\n{}", lines[0], lines[1]).unwrap();
+    }
+    assert!(groff.wait().unwrap().success(), "groff -Tpdf failed");
+    made.push(("groff", at("groff.pdf")));
+
+    let pdftotext = producer("pdftotext");
+    for (who, path) in &made {
+        let bytes = std::fs::read(path).unwrap();
+        let ours = agentdeck::search::extract::extract("application/pdf", &bytes)
+            .unwrap_or_else(|err| panic!("{who}: {err}"));
+        let theirs = std::process::Command::new(&pdftotext)
+            .arg(path)
+            .arg("-")
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+        assert_eq!(
+            words(&ours.pages.join("\n")),
+            words(&theirs),
+            "{who}: our text against pdftotext's"
+        );
+        assert!(
+            words(&theirs).contains(&"million".to_string()),
+            "{who}: {theirs}"
+        );
+    }
+
+    // Through the API: the LibreOffice PDF, found by file_search.
+    let server = TestServer::start().await;
+    let (_, client) = server.project("producers").await;
+    let key = client.key().to_string();
+    let (status, file) = upload(
+        &server.url,
+        &key,
+        None,
+        "contract.pdf",
+        &std::fs::read(at("contract.pdf")).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{file}");
+    let store: Value = client
+        .post(
+            "/v2/vector_stores",
+            &json!({"name": "producers", "file_ids": [file["id"]]}),
+        )
+        .await
+        .unwrap();
+    let store = settled(&client, store["id"].as_str().unwrap(), SETTLE).await;
+    assert_eq!(store["files"][0]["status"], "completed", "{store}");
+    let reader = client
+        .create_assistant(&assistant(
+            "reader",
+            json!([{"type": "file_search", "vector_store_ids": [store["id"]]}]),
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &reader.id).await;
+    let reply = ask(&client, &thread, "What does the liability clause say?").await;
+    assert!(
+        reply.text().contains("five million dollars"),
+        "{}",
+        reply.text()
+    );
+    server.stop().await;
+}

@@ -747,3 +747,230 @@ async fn the_guides_details_hold() {
     assert!(!message.contains("lives under /v2"), "{message}");
     server.stop().await;
 }
+
+/// `serve` for others: its stderr is its log (warnings of dependencies, a line per request
+/// and per run, no colour into a file, JSON with --log-format json), it says which
+/// providers serve what and warns of an assistant that runs on `local` for want of one;
+/// each command's help lists its own flags; completions and a man page come from the
+/// CLI's definition; `assistants update` patches; `demo` with no runtime says what to do.
+#[test]
+fn serve_logs_plainly_and_the_command_line_explains_itself() {
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_agentdeck");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[providers.openai]\nkind = \"openai-responses\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"NOT_SET_FOR_THIS_TEST\"\nmodels = [\"gpt-*\"]\n",
+    )
+    .unwrap();
+    let plain = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env_remove("AGENTDECK_ADMIN_KEY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // Each command's help: its own flags.
+    let help = text(&plain(&["serve", "--help"]));
+    assert!(
+        help.contains("--listen") && help.contains("--log-format"),
+        "{help}"
+    );
+    assert!(help.contains("--data-dir"), "{help}");
+    for foreign in ["--theme", "--keymap", "--mouse", "--remote"] {
+        assert!(
+            !help.contains(foreign),
+            "serve --help lists {foreign}: {help}"
+        );
+    }
+    let help = text(&plain(&["send", "--help"]));
+    assert!(
+        help.contains("--assistant") && help.contains("--remote"),
+        "{help}"
+    );
+    for foreign in ["--theme", "--keymap", "--mouse", "--listen"] {
+        assert!(
+            !help.contains(foreign),
+            "send --help lists {foreign}: {help}"
+        );
+    }
+    // Completions and a man page.
+    for shell in ["bash", "zsh", "fish"] {
+        let out = plain(&["completions", shell]);
+        assert!(out.status.success(), "{}", text(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("agentdeck") && script.contains("serve"),
+            "{shell}"
+        );
+    }
+    let man = plain(&["man"]);
+    assert!(man.status.success());
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        man.contains(".TH") && man.contains("agentdeck"),
+        "{man:.300}"
+    );
+    // The demo with no runtime on the data dir: what to start first.
+    let demo = plain(&[
+        "demo",
+        "--data-dir",
+        dir.path().join("nobody").to_str().unwrap(),
+    ]);
+    assert_eq!(demo.status.code(), Some(2), "{}", text(&demo));
+    assert!(text(&demo).contains("agentdeck serve"), "{}", text(&demo));
+
+    for format in ["text", "json"] {
+        let data = dir.path().join(format!("data-{format}"));
+        let log = dir.path().join(format!("serve-{format}.log"));
+        let mut serve = crate::support::KillOnDrop(
+            Command::new(bin)
+                .args(["serve", "--listen", "127.0.0.1:0", "--log-format", format])
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--config")
+                .arg(&config)
+                .env("AGENTDECK_LOCAL_TPS", "0")
+                .env("AGENTDECK_ADMIN_KEY", "log-test-admin-key-0123456789")
+                .env_remove("RUST_LOG")
+                .env_remove("AGENTDECK_LOG")
+                .env_remove("AGENTDECK_DATABASE_URL")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let info = loop {
+            if let Some(info) = agentdeck::runtime::read_serve_info(&data) {
+                break info;
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let as_admin = |args: &[&str]| {
+            Command::new(bin)
+                .args(args)
+                .args(["--remote", &info.url])
+                .env("AGENTDECK_API_KEY", "log-test-admin-key-0123456789")
+                .env("AGENTDECK_LOCAL_TPS", "0")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let sent = as_admin(&["send", "--assistant", "billing", "hello from the log test"]);
+        assert!(sent.status.success(), "{}", text(&sent));
+        if format == "text" {
+            // `assistants update` from a JSON file of the fields to change, and the warning
+            // for a model no provider serves, on the next start.
+            let patch = dir.path().join("patch.json");
+            std::fs::write(
+                &patch,
+                r#"{"model": "claude-sonnet-x", "instructions": "Be brief."}"#,
+            )
+            .unwrap();
+            let updated = as_admin(&[
+                "assistants",
+                "update",
+                "billing",
+                "--file",
+                patch.to_str().unwrap(),
+            ]);
+            assert!(updated.status.success(), "{}", text(&updated));
+            let json: serde_json::Value = serde_json::from_slice(&updated.stdout).unwrap();
+            assert_eq!(json["model"], "claude-sonnet-x");
+            assert_eq!(json["instructions"], "Be brief.");
+        }
+        // SIGTERM: a clean stop.
+        let _ = Command::new("kill")
+            .args(["-TERM", &serve.0.id().to_string()])
+            .status();
+        let _ = serve.0.wait();
+        let written = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            !written.contains('\u{1b}'),
+            "colour codes in a file: {written}"
+        );
+        assert!(
+            !written.contains("tantivy"),
+            "dependencies' info: {written}"
+        );
+        assert!(written.contains("providers from"), "{written}");
+        assert!(
+            written.contains("openai (openai-responses, http://127.0.0.1:9/v1): models gpt-*"),
+            "{written}"
+        );
+        let lines: Vec<&str> = written
+            .lines()
+            .filter(|l| l.contains("request") || l.contains("run ended"))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("/v2/threads") && l.contains("200")),
+            "a line per request: {written}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("run ended")),
+            "a line per run: {written}"
+        );
+        if format == "json" {
+            for line in written.lines().filter(|l| l.starts_with('{')) {
+                let event: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+                assert!(event.get("level").is_some(), "{line}");
+            }
+            assert!(
+                written
+                    .lines()
+                    .any(|l| l.starts_with('{') && l.contains("\"path\"")),
+                "{written}"
+            );
+        }
+    }
+    // The updated billing asks for a model no provider serves: said at start.
+    let data = dir.path().join("data-text");
+    let log = dir.path().join("serve-again.log");
+    let mut serve = crate::support::KillOnDrop(
+        Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .env("AGENTDECK_ADMIN_KEY", "log-test-admin-key-0123456789")
+            .env_remove("AGENTDECK_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let written = std::fs::read_to_string(&log).unwrap_or_default();
+        if written.contains("WARNING: assistant billing") {
+            assert!(
+                written.contains("claude-sonnet-x") && written.contains("built-in local model"),
+                "{written}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {written}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = serve.0.kill();
+}
