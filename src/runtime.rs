@@ -379,6 +379,13 @@ impl Runtime {
     }
 
     /// Stops runs (they end incomplete, with their text), the server, and flushes.
+    /// Every assistant of every project (for what `serve` says at start).
+    pub fn assistants(&self) -> Vec<crate::model::Assistant> {
+        self.engine
+            .list_assistants(&crate::engine::Scope::All)
+            .unwrap_or_default()
+    }
+
     pub async fn stop(self) {
         self.engine.shutdown(Duration::from_secs(3)).await;
         self.stop_server.cancel();

@@ -650,11 +650,7 @@ fn announce_models(config: &Config, runtime: &Runtime, global: &Global) {
             eprintln!("  {}", crate::text::one_line(&line));
         }
     }
-    let assistants = runtime
-        .engine()
-        .list_assistants(&crate::engine::Scope::All)
-        .unwrap_or_default();
-    for assistant in assistants {
+    for assistant in runtime.assistants() {
         if config.falls_back_to_local(&assistant.model) && !config.providers.is_empty() {
             eprintln!(
                 "agentdeck serve: WARNING: assistant {} ({}) asks for model {:?}{}, which no provider serves: it runs on the built-in local model",

@@ -22,6 +22,7 @@ mod logs_webhook;
 mod mcp;
 mod memory;
 mod operator;
+mod operator_tui;
 mod postgres;
 mod properties;
 mod providers;

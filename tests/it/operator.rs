@@ -555,11 +555,15 @@ async fn tool_output_streams_while_the_call_runs() {
                 "{directive}: {piece:?} not in {text:?}"
             );
         }
-        // The first piece came while the call still ran, not with its end.
+        // The first piece was whole while the call still ran, not only with its end.
+        let mut so_far = String::new();
         let first = deltas
             .iter()
-            .find(|(_, d)| d.contains(pieces[0]))
-            .unwrap_or_else(|| panic!("{directive}: {:?} in no one piece of {deltas:?}", pieces[0]))
+            .find(|(_, d)| {
+                so_far.push_str(d);
+                so_far.contains(pieces[0])
+            })
+            .unwrap_or_else(|| panic!("{directive}: {:?} never came: {deltas:?}", pieces[0]))
             .0;
         assert!(
             output_at.saturating_sub(first) >= Duration::from_millis(400),

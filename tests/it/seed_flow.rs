@@ -171,12 +171,14 @@ async fn the_seed_guide_flow_works_as_written() {
         "{}",
         reply.text()
     );
+    // Streamed, each step after the first begins with an empty line.
     assert_eq!(
         reply
             .reasoning
             .iter()
             .map(|r| r.text.as_str())
-            .collect::<String>(),
+            .collect::<Vec<_>>()
+            .join("\n\n"),
         deltas(&events, "reasoning.delta")
     );
     for event in &events {

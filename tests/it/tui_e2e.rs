@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Session {
-    name: String,
+pub(crate) struct Session {
+    pub(crate) name: String,
 }
 
 impl Drop for Session {
@@ -16,7 +16,7 @@ impl Drop for Session {
     }
 }
 
-fn tmux(args: &[&str]) -> String {
+pub(crate) fn tmux(args: &[&str]) -> String {
     let output = Command::new("tmux").args(args).output().unwrap_or_else(|err| {
         panic!("tmux is required by the end-to-end test and could not run ({err}); `bash .ci/run` installs it")
     });
@@ -32,7 +32,7 @@ impl Session {
     /// Runs the real binary on a fresh data dir under `dir`, with `env` set, in a detached
     /// tmux session of `size`. When it ends the shell prints `EXITED-<status>`, runs
     /// `after`, and waits, so the screen can still be read.
-    fn start(
+    pub(crate) fn start(
         dir: &tempfile::TempDir,
         tag: &str,
         env: &str,
@@ -43,7 +43,7 @@ impl Session {
     }
 
     /// [`Session::start`] with more arguments for the binary.
-    fn start_with_args(
+    pub(crate) fn start_with_args(
         dir: &tempfile::TempDir,
         tag: &str,
         env: &str,
@@ -74,12 +74,12 @@ impl Session {
         Session { name }
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         tmux(&["capture-pane", "-p", "-t", &self.name])
     }
 
     /// Waits up to 20 s for the screen to show `text`.
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = self.screen();
@@ -95,7 +95,7 @@ impl Session {
     }
 
     /// Waits up to 20 s for the screen to satisfy `check`.
-    fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = self.screen();
@@ -110,13 +110,13 @@ impl Session {
         }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.name];
         args.extend_from_slice(keys);
         tmux(&args);
     }
 
-    fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         tmux(&["send-keys", "-t", &self.name, "-l", text]);
     }
 }

@@ -200,13 +200,16 @@ impl App {
             return None;
         };
         Some(match question {
+            // The keys first: at 80 columns the end of a long question is cut.
             Confirm::Close(ids) => match ids.as_slice() {
-                [one] => format!(
-                    "Close {}? It takes no new messages once closed. y closes, any other key keeps it.",
-                    self.thread_label(one)
-                ),
+                [one] => {
+                    let label = self.thread_label_within(one, 26);
+                    format!(
+                        "Close {label}? y closes · any other key keeps it (closed: no new messages)"
+                    )
+                }
                 many => format!(
-                    "Close {} marked threads? They take no new messages once closed. y closes, any other key keeps them.",
+                    "Close {} marked threads? y closes · any other key keeps them (closed: no new messages)",
                     many.len()
                 ),
             },
@@ -215,26 +218,41 @@ impl App {
 
     /// A thread as people name it: its title in quotes, else its short id.
     pub fn thread_label(&self, id: &str) -> String {
+        self.thread_label_within(id, 40)
+    }
+
+    /// [`App::thread_label`] with at most `chars` characters of the title.
+    pub fn thread_label_within(&self, id: &str, chars: usize) -> String {
         self.thread_by_id(id)
             .and_then(|t| t.title.clone())
             .map_or_else(
                 || short_id(id),
                 |title| {
-                    format!(
-                        "“{}”",
-                        crate::text::one_line_chars(&title)
-                            .take(40)
-                            .collect::<String>()
-                    )
+                    let mut shown: String =
+                        crate::text::one_line_chars(&title).take(chars).collect();
+                    if title.chars().count() > chars {
+                        shown.push('…');
+                    }
+                    format!("“{shown}”")
                 },
             )
+    }
+
+    /// The operator moved to the selected thread: a failure in it is seen (a thread opened
+    /// by itself, at start or as others change, is not).
+    fn see_selected(&mut self) {
+        if let Some(id) = self.selected_thread().map(|t| t.id.clone()) {
+            self.clear_attention(&id);
+        }
     }
 
     /// Puts the cursor on a visible thread (a mouse click) and opens it.
     pub fn select_thread(&mut self, index: usize) -> Vec<Effect> {
         if index < self.visible_threads().len() {
             self.selected = index;
-            return self.open_selected();
+            let effects = self.open_selected();
+            self.see_selected();
+            return effects;
         }
         Vec::new()
     }
@@ -257,6 +275,7 @@ impl App {
                 let count = self.visible_threads().len();
                 self.selected = step(count, self.selected);
                 let mut effects = self.open_selected();
+                self.see_selected();
                 // Near the end of what is loaded: fetch the next page.
                 if self.threads_has_more && !self.loading_more && self.selected + 50 >= count {
                     if let Some(last) = self.threads.last() {

@@ -645,7 +645,6 @@ impl App {
             return Vec::new();
         }
         self.open_thread = Some(id.clone());
-        self.clear_attention(&id);
         self.messages.clear();
         self.replies.clear();
         self.memory = None;
@@ -817,7 +816,10 @@ impl App {
                     Some(position) => {
                         self.selected = position;
                         self.focus = Pane::Threads;
-                        self.open_selected()
+                        let effects = self.open_selected();
+                        // Opened on purpose (`!`, a hit, a new thread): its failure is seen.
+                        self.clear_attention(&thread_id);
+                        effects
                     }
                     None => Vec::new(),
                 }

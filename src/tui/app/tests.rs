@@ -522,3 +522,26 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
     );
     assert_eq!(text, "failed: evil]9,spoof, title (and 2 more)");
 }
+
+#[test]
+fn a_failed_thread_opened_by_itself_at_start_still_needs_the_operator() {
+    let mut app = App::new("test".into());
+    let thread = |i: u32, last: Option<&str>| -> Thread {
+        serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+            "created_at": 0, "updated_at": 100 - i, "status": "active", "metadata": {}, "title": format!("t{i}"), "parent_thread_id": null,
+            "last_reply_status": last}))
+        .unwrap()
+    };
+    app.apply(AppEvent::Snapshot {
+        has_more: false,
+        assistants: vec![],
+        threads: vec![thread(0, Some("failed")), thread(1, Some("completed"))],
+    });
+    // The newest thread is open (the workspace opened it) but nobody looked at it yet.
+    assert_eq!(app.open_thread.as_deref(), Some("thread_0"));
+    assert_eq!(app.attention_count(), 1);
+    // The operator goes there: seen.
+    app.act(Action::Down);
+    app.act(Action::Up);
+    assert_eq!(app.attention_count(), 0);
+}

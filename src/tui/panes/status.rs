@@ -225,43 +225,66 @@ pub fn status_text(app: &App, ui: &Ui, width: usize) -> String {
         parts.iter().map(|p| p.chars().count() + 3).sum::<usize>() + 1
     };
     let mut room = width.saturating_sub(used(&fixed) + help.chars().count());
-    // Then, while they fit: the connection, the keys, the counts, limits, origin.
-    let mut middle: Vec<String> = Vec::new();
-    let connection_len = connection.chars().count() + 3;
-    if connection_len <= room {
-        middle.push(connection);
-        room -= connection_len;
-    } else if room >= 4 {
-        // Just its mark.
-        middle.push(connection.chars().take(1).collect());
-        room -= 4;
-    }
-    let keys = fitting(&hints, " · ", room.saturating_sub(3));
-    if !keys.is_empty() {
-        room = room.saturating_sub(keys.chars().count() + 3);
-    }
-    let mut extra: Vec<String> = Vec::new();
-    for part in [counts, limits, app.origin.clone()] {
-        if part.is_empty() || app.is_multi_runtime() && part == app.origin {
-            continue;
-        }
+    // What else shows, most important first: the connection (at least its mark), the
+    // pane's first two keys, the counts, the limits, the origin, the pane's other keys.
+    let take = |part: &str, room: &mut usize| -> bool {
         let len = part.chars().count() + 3;
-        if len <= room {
-            room -= len;
-            extra.push(part);
+        if len <= *room {
+            *room -= len;
+            true
+        } else {
+            false
+        }
+    };
+    let connection = if take(&connection, &mut room) {
+        connection
+    } else if take("●", &mut room) {
+        connection.chars().take(1).collect()
+    } else {
+        String::new()
+    };
+    let first_keys = fitting(&hints[..hints.len().min(2)], " · ", room.saturating_sub(3));
+    if !first_keys.is_empty() {
+        room = room.saturating_sub(first_keys.chars().count() + 3);
+    }
+    let counts = if take(&counts, &mut room) {
+        counts
+    } else {
+        String::new()
+    };
+    let limits = if !limits.is_empty() && take(&limits, &mut room) {
+        limits
+    } else {
+        String::new()
+    };
+    let origin = if app.is_multi_runtime() || !take(&app.origin, &mut room) {
+        String::new()
+    } else {
+        app.origin.clone()
+    };
+    let more_keys = if first_keys.is_empty() || hints.len() <= 2 {
+        String::new()
+    } else {
+        fitting(&hints[2..], " · ", room.saturating_sub(3))
+    };
+    let mut parts = fixed;
+    for part in [connection, origin, limits, counts] {
+        if !part.is_empty() {
+            parts.push(part);
         }
     }
-    let mut parts = fixed;
-    parts.extend(middle);
-    parts.extend(extra);
-    let mut tail = keys;
-    if tail.is_empty() {
-        tail = help;
-    } else {
-        tail.push_str(" · ");
-        tail.push_str(&help);
+    let mut keys = first_keys;
+    if !more_keys.is_empty() {
+        keys.push_str(" · ");
+        keys.push_str(&more_keys);
     }
-    parts.push(tail);
+    if keys.is_empty() {
+        keys = help;
+    } else {
+        keys.push_str(" · ");
+        keys.push_str(&help);
+    }
+    parts.push(keys);
     format!(" {}", parts.join(" │ "))
 }
 
