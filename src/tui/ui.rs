@@ -498,6 +498,20 @@ mod tests {
     }
 
     #[test]
+    fn at_80x24_the_focused_pane_of_the_lower_left_is_drawn() {
+        for (pane, title) in [
+            (Pane::Memory, "5 Memory"),
+            (Pane::Routing, "4 Routing"),
+            (Pane::Tools, "3 Tools"),
+        ] {
+            let mut app = workspace();
+            app.focus = pane;
+            let screen = render(&app, 80, 24);
+            assert!(screen.contains(title), "{pane:?}: {screen}");
+        }
+    }
+
+    #[test]
     fn a_restored_draft_puts_the_cursor_at_its_end() {
         let composer = composer_with("first line\nsecond");
         assert_eq!(composer.cursor(), (1, 6));

@@ -778,3 +778,27 @@ async fn ask_with_files(server: &TestServer) -> impl Fn(&FakeProvider) -> String
     wait_reply(&client, &thread, &posted.response_message_id.unwrap()).await;
     |provider: &FakeProvider| provider.received()[0].body.to_string()
 }
+
+/// A provider's 404 (a base_url without its /v1, a model it does not serve) says where
+/// the request went.
+#[tokio::test]
+async fn a_providers_404_names_the_url_it_tried() {
+    let provider = FakeProvider::start(vec![Answer::error(
+        404,
+        r#"{"error":{"message":"Not Found","type":"invalid_request_error"}}"#,
+    )])
+    .await;
+    let server = server_with("openai-chat", &provider, "").await;
+    let (_, _, reply) = run_once(&server, json!([]), "hello").await;
+    assert_eq!(reply.status, MessageStatus::Failed, "{reply:?}");
+    let error = reply.error.expect("the reply says why it failed");
+    assert!(
+        error
+            .message
+            .contains(&format!("POST {}/chat/completions", provider.url))
+            && error.message.contains("base_url")
+            && error.message.contains("test-model"),
+        "{}",
+        error.message
+    );
+}

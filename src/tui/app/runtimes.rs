@@ -287,6 +287,24 @@ mod tests {
     }
 
     #[test]
+    fn the_graph_says_whose_runtime_each_assistant_is_and_chips_stay() {
+        let mut app = two_runtimes();
+        let graph = app.routing_graph();
+        let names: Vec<&str> = graph.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert!(names.contains(&"lab-legal@lab"), "{names:?}");
+        assert!(names.contains(&"triage@prod"), "{names:?}");
+        // The runtime chip keeps its name beside unread counts, at 80 columns too.
+        for thread in app.threads.clone() {
+            app.unread.insert(thread.id.clone(), 12);
+        }
+        let screen = render_pane(&app, Pane::Threads, 41, 9);
+        assert!(
+            screen.contains("@prod") && screen.contains("@lab"),
+            "{screen}"
+        );
+    }
+
+    #[test]
     fn every_action_goes_to_the_runtime_that_owns_it() {
         let app = two_runtimes();
         let approve = Effect::Approve {

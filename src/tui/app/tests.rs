@@ -545,3 +545,58 @@ fn a_failed_thread_opened_by_itself_at_start_still_needs_the_operator() {
     app.act(Action::Up);
     assert_eq!(app.attention_count(), 0);
 }
+
+#[test]
+fn free_words_match_threads_the_runtimes_search_found_them_in() {
+    let mut app = crate::tui::fixtures::workspace();
+    // "refund" is in no title, name or metadata of the desk: the workspace asks the runtime.
+    let effects = app.set_filter("refund".into());
+    let Some(Effect::FilterSearch { query, seq }) = effects.first().cloned() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(query, "refund");
+    assert_eq!(app.visible_count(), 0);
+    // An answer to an older search is dropped; the current one's threads show.
+    app.apply(AppEvent::FilterHits {
+        seq: seq - 1,
+        threads: vec!["thread_0458".into()],
+    });
+    assert_eq!(app.visible_count(), 0);
+    app.apply(AppEvent::FilterHits {
+        seq,
+        threads: vec!["thread_0458".into()],
+    });
+    let visible: Vec<String> = app.visible_threads().iter().map(|t| t.id.clone()).collect();
+    assert_eq!(visible, vec!["thread_0458"]);
+    // Other words: another search, the old hits no longer count.
+    let effects = app.set_filter("refund twice".into());
+    assert!(
+        matches!(effects.first(), Some(Effect::FilterSearch { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(app.visible_count(), 0);
+}
+
+#[test]
+fn the_palette_brings_back_earlier_commands() {
+    let mut app = App::new("test".into());
+    app.run_command("cost");
+    app.run_command("theme light");
+    app.act(Action::Palette);
+    app.palette_history_step(true);
+    assert_eq!(app.mode, Mode::Palette("theme light".into()));
+    app.palette_history_step(true);
+    assert_eq!(app.mode, Mode::Palette("cost".into()));
+    app.palette_history_step(false);
+    assert_eq!(app.mode, Mode::Palette("theme light".into()));
+    app.palette_history_step(false);
+    assert_eq!(app.mode, Mode::Palette(String::new()));
+    // Tab: the shared start of what fits, a whole command with its space.
+    app.theme_names = vec!["default".into(), "high-contrast".into(), "light".into()];
+    app.mode = Mode::Palette("th".into());
+    app.complete_palette();
+    assert_eq!(app.mode, Mode::Palette("theme ".into()));
+    app.mode = Mode::Palette("theme h".into());
+    app.complete_palette();
+    assert_eq!(app.mode, Mode::Palette("theme high-contrast".into()));
+}
