@@ -181,15 +181,26 @@ pub fn status_text(app: &App, ui: &Ui, width: usize) -> String {
                 (Context::Trace, Action::Speed, "1×/4×"),
             ],
         ),
-        Mode::CallDetail(_) => (
-            Some("tool call"),
-            vec![
-                (Context::Tools, Action::Approve, "approve"),
-                (Context::Tools, Action::Deny, "deny"),
-                (Context::Tools, Action::EditTool, "edit"),
-                (Context::Tools, Action::Down, "scroll"),
-            ],
-        ),
+        Mode::CallDetail(_) => {
+            let answer = app
+                .detail_call()
+                .is_some_and(|c| c.call.status == crate::model::ToolCallStatus::RequiresAction);
+            let keys = if answer {
+                vec![
+                    (Context::Tools, Action::Approve, "answer"),
+                    (Context::Tools, Action::EditTool, "answer in $EDITOR"),
+                    (Context::Tools, Action::Down, "scroll"),
+                ]
+            } else {
+                vec![
+                    (Context::Tools, Action::Approve, "approve"),
+                    (Context::Tools, Action::Deny, "deny"),
+                    (Context::Tools, Action::EditTool, "edit"),
+                    (Context::Tools, Action::Down, "scroll"),
+                ]
+            };
+            (Some("tool call"), keys)
+        }
         _ => {
             let context = app.focus.context();
             (
