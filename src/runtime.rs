@@ -403,7 +403,7 @@ impl Runtime {
                 let _ = std::fs::remove_file(path);
             }
         }
-        if let Err(err) = self.engine.store().flush().await {
+        if let Err(err) = self.engine.flush().await {
             tracing::error!("final flush failed: {err}");
         }
     }

@@ -72,17 +72,16 @@ fn assistant(
 /// also starts its example threads once (long-lived runtimes only, so a one-shot command
 /// does not leave replies cut short).
 pub async fn ensure(engine: &Engine, with_threads: bool) -> EngineResult<()> {
-    let store = engine.store();
-    if !store.meta_flag(SEEDED)? {
-        if store.projects()?.is_empty() {
+    if !engine.meta_flag(SEEDED)? {
+        if engine.list_projects(&Scope::All)?.is_empty() {
             create(engine)?;
         }
-        store.set_meta_flag(SEEDED)?;
+        engine.set_meta_flag(SEEDED)?;
     }
-    if with_threads && !store.meta_flag(SEEDED_THREADS)? {
-        store.set_meta_flag(SEEDED_THREADS)?;
-        let project = store
-            .projects()?
+    if with_threads && !engine.meta_flag(SEEDED_THREADS)? {
+        engine.set_meta_flag(SEEDED_THREADS)?;
+        let project = engine
+            .list_projects(&Scope::All)?
             .into_iter()
             .find(|p| p.name == PROJECT_NAME);
         if let Some(project) = project {

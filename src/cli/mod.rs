@@ -617,7 +617,7 @@ pub async fn serve(global: &Global, listen: Listen) -> Result<ExitCode> {
     eprintln!(
         "agentdeck serve: {} (state in {}; admin key in {})",
         runtime.url(),
-        runtime.engine().store().location(),
+        runtime.engine().storage_location(),
         if std::env::var_os("AGENTDECK_ADMIN_KEY").is_some() {
             "AGENTDECK_ADMIN_KEY".to_string()
         } else {

@@ -342,8 +342,28 @@ impl Engine {
         Ok(self.inner.store.message_first_event(message_id)?)
     }
 
-    pub fn store(&self) -> &Store {
+    /// The store: the engine's own (nothing outside it reaches storage).
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Where the state is kept, for people: a data dir, or a database.
+    pub fn storage_location(&self) -> String {
+        self.inner.store.location()
+    }
+
+    /// Writes what is pending to disk (the last thing a stopping runtime does).
+    pub async fn flush(&self) -> EngineResult<()> {
+        Ok(self.inner.store.flush().await?)
+    }
+
+    /// A flag kept with the state (that the Getting-started project was made, say).
+    pub fn meta_flag(&self, name: &str) -> EngineResult<bool> {
+        Ok(self.inner.store.meta_flag(name)?)
+    }
+
+    pub fn set_meta_flag(&self, name: &str) -> EngineResult<()> {
+        Ok(self.inner.store.set_meta_flag(name)?)
     }
 
     pub fn bus(&self) -> &EventBus {
