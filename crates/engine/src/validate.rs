@@ -1,0 +1,436 @@
+//! Checks of request bodies, so that nothing invalid is stored.
+
+use super::{EngineError, EngineResult};
+use agentdeck_model::requests::MessageCreate;
+use agentdeck_model::{Content, ContentPart, Limits, MemoryConfig, Role, Tool};
+use agentdeck_providers::ROUTING_TOOL;
+use std::collections::{BTreeMap, HashSet};
+
+pub fn name(value: &str, param: &'static str) -> EngineResult<()> {
+    if value.trim().is_empty() {
+        return Err(EngineError::invalid(
+            format!("'{param}' must not be empty."),
+            param,
+        ));
+    }
+    if value.chars().count() > 256 {
+        return Err(EngineError::invalid(
+            format!("'{param}' is longer than 256 characters."),
+            param,
+        ));
+    }
+    Ok(())
+}
+
+pub fn model(model: String) -> EngineResult<String> {
+    name(&model, "model")?;
+    Ok(model)
+}
+
+/// The most tokens a minute a project may be given (a trillion: beyond any provider).
+const MAX_TOKENS_PER_MINUTE: u64 = 1_000_000_000_000;
+/// The most runs a project may have at once.
+const MAX_CONCURRENT_THREADS: u64 = 100_000;
+
+pub fn limits(limits: Option<&Limits>) -> EngineResult<()> {
+    if let Some(limits) = limits {
+        if limits.tokens_per_minute == 0 || limits.concurrent_threads == 0 {
+            return Err(EngineError::invalid(
+                "limits must be greater than zero.",
+                "limits",
+            ));
+        }
+        if limits.tokens_per_minute > MAX_TOKENS_PER_MINUTE {
+            return Err(EngineError::invalid(
+                format!("limits.tokens_per_minute must be at most {MAX_TOKENS_PER_MINUTE}."),
+                "limits.tokens_per_minute",
+            ));
+        }
+        if limits.concurrent_threads > MAX_CONCURRENT_THREADS {
+            return Err(EngineError::invalid(
+                format!("limits.concurrent_threads must be at most {MAX_CONCURRENT_THREADS}."),
+                "limits.concurrent_threads",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An assistant's output bound: at least 1 token, at most the server's ceiling.
+pub fn max_output_tokens(bound: Option<u32>, ceiling: u32) -> EngineResult<()> {
+    match bound {
+        Some(tokens) if tokens == 0 || tokens > ceiling => Err(EngineError::invalid(
+            format!("max_output_tokens must be between 1 and the server's ceiling of {ceiling}."),
+            "max_output_tokens",
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn memory(memory: &MemoryConfig) -> EngineResult<()> {
+    if let Some(method) = memory.summary_method.as_deref() {
+        if !matches!(method, "reflection" | "none") {
+            return Err(EngineError::invalid(
+                format!("memory.summary_method '{method}' is not one of: reflection, none."),
+                "memory.summary_method",
+            ));
+        }
+    }
+    if memory
+        .window_tokens
+        .is_some_and(|t| !(50..=1_000_000).contains(&t))
+    {
+        return Err(EngineError::invalid(
+            "memory.window_tokens must be between 50 and 1000000.",
+            "memory.window_tokens",
+        ));
+    }
+    Ok(())
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len()
+}
+
+pub fn webhook_url(url: Option<&str>) -> EngineResult<()> {
+    match url {
+        Some(url) if !is_http_url(url) => Err(EngineError::invalid(
+            format!("logs_webhook {url:?} is not an http(s) URL."),
+            "logs_webhook",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn function_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn webhook(i: usize, w: &agentdeck_model::WebhookTool) -> EngineResult<()> {
+    let invalid = |field: &str, message: String| EngineError::Invalid {
+        message: format!("tools[{i}].{field} {message}"),
+        param: Some(format!("tools[{i}].{field}")),
+    };
+    let http_url = |url: &str| {
+        reqwest::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+    };
+    if !http_url(&w.endpoint) {
+        return Err(invalid(
+            "endpoint",
+            format!("{:?} is not an http(s) URL.", w.endpoint),
+        ));
+    }
+    if let Some(name) = &w.name {
+        if !function_name(name) || name == ROUTING_TOOL {
+            return Err(invalid(
+                "name",
+                format!(
+                    "{name:?} must be 1-64 letters, digits, '_' or '-', and not '{ROUTING_TOOL}'."
+                ),
+            ));
+        }
+    }
+    if let Some(schema) = &w.parameters {
+        if !schema.is_object() {
+            return Err(invalid(
+                "parameters",
+                "must be a JSON schema object.".into(),
+            ));
+        }
+        if let Err(err) = jsonschema::validator_for(schema) {
+            return Err(invalid(
+                "parameters",
+                format!("is not a valid JSON Schema: {err}"),
+            ));
+        }
+    }
+    if w.timeout_ms().clamp(1, 600_000) != w.timeout_ms() {
+        return Err(invalid("timeout_ms", "must be 1 to 600000.".into()));
+    }
+    if let Some(agentdeck_model::WebhookAuth::OAuth2(oauth)) = &w.auth {
+        if !http_url(&oauth.token_url) {
+            return Err(invalid(
+                "auth.token_url",
+                format!("{:?} is not an http(s) URL.", oauth.token_url),
+            ));
+        }
+        // Without credentials every call would fail: say so now, naming what is missing.
+        let missing: Vec<&str> = [
+            (
+                &oauth.client_id_env,
+                "client_id_env",
+                agentdeck_model::OAuth2::DEFAULT_CLIENT_ID_ENV,
+            ),
+            (
+                &oauth.client_secret_env,
+                "client_secret_env",
+                agentdeck_model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
+            ),
+        ]
+        .into_iter()
+        .filter(|(named, _, default)| {
+            named.is_none() && std::env::var_os(default).is_none_or(|v| v.is_empty())
+        })
+        .map(|(_, field, _)| field)
+        .collect();
+        if !missing.is_empty() {
+            return Err(invalid(
+                "auth",
+                format!(
+                    "needs client credentials for OAuth2: {} not set. Name the server's environment variables that hold them (\"client_id_env\": \"MY_CLIENT_ID\", \"client_secret_env\": \"MY_CLIENT_SECRET\"), or set {} and {} where `agentdeck serve` runs.",
+                    missing.join(" and "),
+                    agentdeck_model::OAuth2::DEFAULT_CLIENT_ID_ENV,
+                    agentdeck_model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Fills what a tool leaves to its default, so the stored (and echoed) tool says it: a
+/// webhook's `name` is "webhook".
+pub fn complete_tools(tools: &mut [Tool]) {
+    for tool in tools {
+        if let Tool::Webhook(w) = tool {
+            if w.name.is_none() {
+                w.name = Some("webhook".into());
+            }
+        }
+    }
+}
+
+/// The most characters a thread's title may have.
+pub const MAX_TITLE: usize = 512;
+
+/// A title given by a caller: one line, at most [`MAX_TITLE`] characters, kept whole.
+pub fn title(text: &str) -> EngineResult<String> {
+    let title = text.trim();
+    if title.contains(['\n', '\r']) {
+        return Err(EngineError::invalid("title must be one line.", "title"));
+    }
+    let count = title.chars().count();
+    if count > MAX_TITLE {
+        return Err(EngineError::invalid(
+            format!("title is {count} characters; the most is {MAX_TITLE}."),
+            "title",
+        ));
+    }
+    Ok(title.to_string())
+}
+
+pub fn tools(tools: &[Tool]) -> EngineResult<()> {
+    let mut names = HashSet::new();
+    for (i, tool) in tools.iter().enumerate() {
+        match tool {
+            Tool::Function(f) => {
+                if !function_name(&f.function.name) {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].function.name {:?} must be 1-64 letters, digits, '_' or '-'.",
+                            f.function.name
+                        ),
+                        param: Some(format!("tools[{i}].function.name")),
+                    });
+                }
+                if f.function.name == ROUTING_TOOL {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}]: the name '{ROUTING_TOOL}' is reserved for routing."
+                        ),
+                        param: Some(format!("tools[{i}].function.name")),
+                    });
+                }
+                if !f.function.parameters.is_object() {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].function.parameters must be a JSON schema object."
+                        ),
+                        param: Some(format!("tools[{i}].function.parameters")),
+                    });
+                }
+                // A schema the model is given and the runtime checks against: it must be
+                // one (`{"type": 5}` is an object but no schema).
+                if let Err(err) = jsonschema::validator_for(&f.function.parameters) {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].function.parameters is not a valid JSON Schema: {err}"
+                        ),
+                        param: Some(format!("tools[{i}].function.parameters")),
+                    });
+                }
+                if let Some(handler) = &f.handler {
+                    if handler.command.first().is_none_or(|prog| prog.is_empty()) {
+                        return Err(EngineError::Invalid {
+                            message: format!("tools[{i}].handler.command must name a program."),
+                            param: Some(format!("tools[{i}].handler.command")),
+                        });
+                    }
+                    if handler.timeout_ms == 0 || handler.timeout_ms > 600_000 {
+                        return Err(EngineError::Invalid {
+                            message: format!("tools[{i}].handler.timeout_ms must be 1 to 600000."),
+                            param: Some(format!("tools[{i}].handler.timeout_ms")),
+                        });
+                    }
+                }
+            }
+            Tool::Webhook(w) => webhook(i, w)?,
+            Tool::Mcp(m) => {
+                if m.timeout_ms().clamp(1, 600_000) != m.timeout_ms() {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
+                        param: Some(format!("tools[{i}].timeout_ms")),
+                    });
+                }
+                if m.command.is_some() == m.url.is_some() {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."
+                        ),
+                        param: Some(format!("tools[{i}]")),
+                    });
+                }
+                if let Some(command) = &m.command {
+                    if command.first().is_none_or(|prog| prog.trim().is_empty()) {
+                        return Err(EngineError::Invalid {
+                            message: format!(
+                                "tools[{i}].command must name a program (as [\"prog\", \"arg\", ...])."
+                            ),
+                            param: Some(format!("tools[{i}].command")),
+                        });
+                    }
+                }
+                if let Some(url) = &m.url {
+                    if !is_http_url(url) {
+                        return Err(EngineError::Invalid {
+                            message: format!("tools[{i}].url {url:?} is not an http(s) URL."),
+                            param: Some(format!("tools[{i}].url")),
+                        });
+                    }
+                }
+                if m.server_label.trim().is_empty() || !function_name(&m.server_label) {
+                    return Err(EngineError::Invalid {
+                        message: format!(
+                            "tools[{i}].server_label {:?} must be 1-64 letters, digits, '_' or '-' (it prefixes the tools' names).",
+                            m.server_label
+                        ),
+                        param: Some(format!("tools[{i}].server_label")),
+                    });
+                }
+            }
+            Tool::CodeInterpreter(c) => {
+                if c.timeout_ms().clamp(1, 600_000) != c.timeout_ms() {
+                    return Err(EngineError::Invalid {
+                        message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
+                        param: Some(format!("tools[{i}].timeout_ms")),
+                    });
+                }
+            }
+            Tool::FileSearch(_) => {}
+        }
+        if let Some(name) = tool.call_name() {
+            if !names.insert(name.to_string()) {
+                return Err(EngineError::Invalid {
+                    message: format!("tools[{i}]: a second tool named '{name}'."),
+                    param: Some(format!("tools[{i}]")),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn metadata(metadata: &BTreeMap<String, String>) -> EngineResult<()> {
+    if metadata.len() > 16 {
+        return Err(EngineError::invalid(
+            "metadata has more than 16 keys.",
+            "metadata",
+        ));
+    }
+    for (key, value) in metadata {
+        if key.is_empty() || key.chars().count() > 64 {
+            return Err(EngineError::invalid(
+                format!("metadata key {key:?} must be 1-64 characters."),
+                "metadata",
+            ));
+        }
+        if value.chars().count() > 512 {
+            return Err(EngineError::invalid(
+                format!("metadata.{key} is longer than 512 characters."),
+                "metadata",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A title from free text: its first line, at most 80 characters.
+pub fn clip_title(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut title: String = line.chars().take(80).collect();
+    if title.len() < line.len() {
+        title.push('…');
+    }
+    title
+}
+
+fn file_id(id: &str, param: &'static str) -> EngineResult<()> {
+    if !id.starts_with("file_") || id.len() > 128 {
+        return Err(EngineError::invalid(
+            format!("{id:?} is not a file id."),
+            param,
+        ));
+    }
+    Ok(())
+}
+
+pub fn message(request: &MessageCreate) -> EngineResult<()> {
+    match &request.content {
+        None if request.role == Role::User => {
+            return Err(EngineError::invalid(
+                "A user message needs content.",
+                "content",
+            ));
+        }
+        Some(Content::Text(text)) if request.role == Role::User && text.trim().is_empty() => {
+            return Err(EngineError::invalid(
+                "content must not be empty.",
+                "content",
+            ));
+        }
+        Some(Content::Parts(parts)) => {
+            if parts.is_empty() {
+                return Err(EngineError::invalid(
+                    "content must not be an empty list.",
+                    "content",
+                ));
+            }
+            for part in parts {
+                if let ContentPart::File { file_id: id } = part {
+                    file_id(id, "content")?;
+                }
+            }
+        }
+        _ => {}
+    }
+    for attachment in &request.attachments {
+        file_id(&attachment.file_id, "attachments")?;
+    }
+    if request.role != Role::Tool && request.tool_call_id.is_some() {
+        return Err(EngineError::invalid(
+            "tool_call_id belongs on role 'tool' messages.",
+            "tool_call_id",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The durable side of the event log: structural events, the streamed parts of replies in
+//! progress, and the reservation of event ids.
+//!
+//! Deltas are not logged one by one. While a reply streams, the text, reasoning and
+//! argument fragments that reached clients are appended here as parts (one per commit
+//! round, not one per delta); when the reply is written whole (a tool call, its end) the
+//! parts are folded into the message and deleted. A crash leaves the message plus its
+//! parts, which recovery folds the same way.
+
+use super::{Store, StoreResult, decode, encode, kv, prefix_end};
+use agentdeck_model::{LoggedEvent, Message, ReasoningStep};
+use serde::{Deserialize, Serialize};
+use std::ops::Bound;
+
+/// One fragment of a streaming reply, as the committer appends it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum ReplyPart {
+    #[serde(rename = "t")]
+    Text(String),
+    /// Appended to the last reasoning step (a new step is written with the whole message).
+    #[serde(rename = "r")]
+    Reasoning(String),
+    #[serde(rename = "a")]
+    Arguments { call_id: String, delta: String },
+    /// A call's output as it ran (replaced by the whole output when the call ends).
+    #[serde(rename = "o")]
+    Output { call_id: String, delta: String },
+}
+
+impl ReplyPart {
+    /// Adds `next` to this part when both extend the same thing; false if they do not.
+    pub fn absorb(&mut self, next: &ReplyPart) -> bool {
+        match (self, next) {
+            (ReplyPart::Text(a), ReplyPart::Text(b)) => a.push_str(b),
+            (ReplyPart::Reasoning(a), ReplyPart::Reasoning(b)) => a.push_str(b),
+            (
+                ReplyPart::Arguments { call_id, delta },
+                ReplyPart::Arguments {
+                    call_id: next_id,
+                    delta: next_delta,
+                },
+            ) if call_id == next_id => delta.push_str(next_delta),
+            (
+                ReplyPart::Output { call_id, delta },
+                ReplyPart::Output {
+                    call_id: next_id,
+                    delta: next_delta,
+                },
+            ) if call_id == next_id => delta.push_str(next_delta),
+            _ => return false,
+        }
+        true
+    }
+
+    fn apply(self, message: &mut Message) {
+        match self {
+            ReplyPart::Text(text) => message.append_text(&text),
+            ReplyPart::Reasoning(text) => match message.reasoning.last_mut() {
+                // A new step's first fragment came with the break that set it apart.
+                Some(step) if step.text.is_empty() => step
+                    .text
+                    .push_str(text.strip_prefix("\n\n").unwrap_or(&text)),
+                Some(step) => step.text.push_str(&text),
+                None => message.reasoning.push(ReasoningStep { text }),
+            },
+            ReplyPart::Arguments { call_id, delta } => {
+                if let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == call_id) {
+                    call.function.arguments.push_str(&delta);
+                }
+            }
+            ReplyPart::Output { call_id, delta } => {
+                // Only while the call runs: a final output is whole already.
+                if let Some(call) = message
+                    .tool_calls
+                    .iter_mut()
+                    .find(|c| c.id == call_id && !c.status.is_final())
+                {
+                    call.output.get_or_insert_with(String::new).push_str(&delta);
+                }
+            }
+        }
+    }
+}
+
+const RESERVED_KEY: &str = "event_ids_reserved";
+
+fn part_prefix(message_id: &str) -> Vec<u8> {
+    let mut key = message_id.as_bytes().to_vec();
+    key.push(b'/');
+    key
+}
+
+fn event_id(key: &[u8]) -> u64 {
+    u64::from_be_bytes(key.try_into().unwrap_or([0; 8]))
+}
+
+impl Store {
+    /// The highest event id ever handed out may be above the last one logged (deltas are
+    /// not logged): ids are reserved in blocks, and a restart continues above the block.
+    pub fn event_id_floor(&self) -> StoreResult<u64> {
+        let reserved = match self.inner.meta.get(RESERVED_KEY.as_bytes())? {
+            Some(bytes) => decode::<u64>("meta", RESERVED_KEY.as_bytes(), &bytes)?,
+            None => 0,
+        };
+        Ok(reserved.max(self.last_logged_event_id()?))
+    }
+
+    /// Records that ids up to `upto` may be in use. Durable with the next flush, which
+    /// comes before any event with such an id is shown to anyone.
+    pub fn reserve_event_ids(&self, upto: u64) -> StoreResult<()> {
+        self.inner
+            .meta
+            .insert(RESERVED_KEY.as_bytes(), &encode(&upto)?)
+    }
+
+    /// Like [`Store::reserve_event_ids`], for nodes that share the store: the reservation
+    /// only ever rises, whichever node writes last.
+    pub fn raise_event_id_reservation(&self, upto: u64) -> StoreResult<()> {
+        self.inner.meta.update(RESERVED_KEY.as_bytes(), |old| {
+            let current = match old {
+                Some(bytes) => decode::<u64>("meta", RESERVED_KEY.as_bytes(), bytes)?,
+                None => 0,
+            };
+            encode(&current.max(upto)).map(Some)
+        })?;
+        Ok(())
+    }
+
+    pub fn last_logged_event_id(&self) -> StoreResult<u64> {
+        Ok(self
+            .inner
+            .events
+            .last()?
+            .map_or(0, |(key, _)| event_id(&key)))
+    }
+
+    pub fn first_logged_event_id(&self) -> StoreResult<Option<u64>> {
+        Ok(self.inner.events.first()?.map(|(key, _)| event_id(&key)))
+    }
+
+    pub fn log_event(&self, event: &LoggedEvent) -> StoreResult<()> {
+        self.inner
+            .events
+            .insert(&event.id.to_be_bytes(), &encode(event)?)
+    }
+
+    /// Remembers where a message's events begin, so its stream replays from there.
+    pub fn note_message_start(&self, message_id: &str, event_id: u64) -> StoreResult<()> {
+        self.inner.message_events.compare_and_swap(
+            message_id.as_bytes(),
+            None,
+            Some(&event_id.to_be_bytes()[..]),
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` logged events with ids in `after+1..=upto`, in order.
+    pub fn logged_events(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<LoggedEvent>> {
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        let start = after.saturating_add(1).to_be_bytes();
+        let end = upto.to_be_bytes();
+        let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
+        self.inner
+            .events
+            .range(range, false, limit)?
+            .into_iter()
+            .map(|(key, value)| decode("events", &key, &value))
+            .collect()
+    }
+
+    /// The retention rule: drops logged events with ids below `keep_from`.
+    pub fn prune_events_before(&self, keep_from: u64) -> StoreResult<usize> {
+        self.inner
+            .events
+            .remove_range(None, &keep_from.to_be_bytes())
+    }
+
+    /// The id of the first event of a message, if any was logged.
+    pub fn message_first_event(&self, message_id: &str) -> StoreResult<Option<u64>> {
+        Ok(self
+            .inner
+            .message_events
+            .get(message_id.as_bytes())?
+            .map(|bytes| event_id(&bytes)))
+    }
+
+    /// Appends a streamed fragment to a reply in progress; `seq` orders its parts.
+    pub fn append_reply_part(
+        &self,
+        message_id: &str,
+        seq: u64,
+        part: &ReplyPart,
+    ) -> StoreResult<()> {
+        let mut key = part_prefix(message_id);
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.inner.reply_parts.insert(&key, &encode(part)?)
+    }
+
+    /// Writes a message whole (insert or update) and drops the parts it now contains.
+    /// A final message's parts are never read again, so the sweeper removes them, off
+    /// the commit path (a 1,000-word reply leaves hundreds, one removal each).
+    pub fn put_message(&self, message: &Message) -> StoreResult<()> {
+        self.update_message(message)?;
+        if message.status.is_final() && self.inner.part_sweeper.sweep(&message.id) {
+            return Ok(());
+        }
+        self.drop_reply_parts(&message.id)
+    }
+
+    pub(super) fn drop_reply_parts(&self, message_id: &str) -> StoreResult<()> {
+        clear_parts(&self.inner.reply_parts, message_id)
+    }
+
+    /// A message as written whole plus the parts streamed since.
+    pub(super) fn with_parts(&self, mut message: Message) -> StoreResult<Message> {
+        if message.status.is_final() {
+            return Ok(message);
+        }
+        let prefix = part_prefix(&message.id);
+        self.inner
+            .reply_parts
+            .scan_prefix(&prefix, false, 256, |(key, value)| {
+                let part: ReplyPart = decode("reply_parts", &key, &value)?;
+                part.apply(&mut message);
+                Ok(true)
+            })?;
+        Ok(message)
+    }
+
+    /// Drops parts whose message is final or gone (left by a crash between the whole
+    /// write and the removal, which are not one atomic step).
+    pub(super) fn drop_stray_parts(&self) -> StoreResult<()> {
+        let mut last: Option<Vec<u8>> = None;
+        let mut stray = Vec::new();
+        for key in self.inner.reply_parts.range_keys(kv::ALL, usize::MAX)? {
+            let Some(slash) = key.iter().position(|b| *b == b'/') else {
+                self.inner.reply_parts.remove(&key)?;
+                continue;
+            };
+            let id = key[..slash].to_vec();
+            if last.as_ref() == Some(&id) {
+                continue;
+            }
+            last = Some(id.clone());
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let live = self
+                .message_record(&id)?
+                .is_some_and(|m| !m.status.is_final());
+            if !live {
+                stray.push(id);
+            }
+        }
+        for id in stray {
+            self.drop_reply_parts(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the sweeper has removed every part it was given so far.
+    pub fn swept(&self) {
+        self.inner.part_sweeper.wait();
+    }
+
+    /// Makes every write so far durable, on the calling thread.
+    pub fn flush_blocking(&self) -> StoreResult<()> {
+        if let super::Backend::Sled(db) = &self.inner.backend {
+            db.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// A thread removing the parts of final replies. A part of a final message is never
+/// read ([`Store::with_parts`] stops at the status), and parts a crash leaves behind
+/// are dropped when the store opens, so the removal need not hold up a commit round.
+pub(super) struct PartSweeper {
+    /// None if the thread could not start: parts are then removed as replies end.
+    queue: Option<std::sync::mpsc::Sender<Sweep>>,
+}
+
+/// Removes every part of one reply.
+fn clear_parts(parts: &kv::Tree, message_id: &str) -> StoreResult<()> {
+    let prefix = part_prefix(message_id);
+    parts.clear_range(&prefix, &prefix_end(&prefix))
+}
+
+enum Sweep {
+    Parts(String),
+    /// Answered once everything queued before it is removed.
+    Mark(std::sync::mpsc::Sender<()>),
+}
+
+impl PartSweeper {
+    pub(super) fn start(parts: kv::Tree) -> PartSweeper {
+        let (tx, rx) = std::sync::mpsc::channel::<Sweep>();
+        let spawned = std::thread::Builder::new()
+            .name("part-sweeper".into())
+            .spawn(move || {
+                // Ends when the store (the only sender) is gone.
+                while let Ok(sweep) = rx.recv() {
+                    match sweep {
+                        Sweep::Parts(message_id) => {
+                            if let Err(err) = clear_parts(&parts, &message_id) {
+                                tracing::warn!("could not remove the parts of {message_id}: {err}");
+                            }
+                        }
+                        Sweep::Mark(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+        let queue = match spawned {
+            Ok(_) => Some(tx),
+            Err(err) => {
+                tracing::warn!("no part sweeper ({err}); parts are removed as replies end");
+                None
+            }
+        };
+        PartSweeper { queue }
+    }
+
+    /// Queues the removal of a final message's parts; false if it must be done here.
+    fn sweep(&self, message_id: &str) -> bool {
+        self.queue
+            .as_ref()
+            .is_some_and(|tx| tx.send(Sweep::Parts(message_id.to_string())).is_ok())
+    }
+
+    fn wait(&self) {
+        let (done, finished) = std::sync::mpsc::channel();
+        let sent = self
+            .queue
+            .as_ref()
+            .is_some_and(|tx| tx.send(Sweep::Mark(done)).is_ok());
+        if sent {
+            let _ = finished.recv();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_absorb_only_their_own_kind() {
+        let mut part = ReplyPart::Text("a".into());
+        assert!(part.absorb(&ReplyPart::Text("b".into())));
+        assert!(!part.absorb(&ReplyPart::Reasoning("c".into())));
+        assert_eq!(part, ReplyPart::Text("ab".into()));
+        let mut args = ReplyPart::Arguments {
+            call_id: "x".into(),
+            delta: "{".into(),
+        };
+        assert!(!args.absorb(&ReplyPart::Arguments {
+            call_id: "y".into(),
+            delta: "}".into()
+        }));
+    }
+}

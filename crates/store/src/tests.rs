@@ -1,0 +1,378 @@
+//! The store's contract, run on both backends: sled, and PostgreSQL when the test
+//! database is given (`AGENTDECK_TEST_DATABASE_URL`, which `.ci/run` sets; without it the
+//! PostgreSQL tests fail, saying so).
+
+use super::*;
+use agentdeck_model::{LoggedEvent, Usage};
+
+/// A fresh, empty database on the test server, as a URL.
+pub(crate) fn fresh_database() -> String {
+    let admin = std::env::var("AGENTDECK_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "AGENTDECK_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server \
+             (bash .ci/run starts one; by hand: source .ci/services.sh && start_postgres DIR PORT)"
+        )
+    });
+    let name = format!(
+        "agentdeck_unit_{}",
+        agentdeck_model::new_id("db").to_lowercase()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("the test database server does not answer");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+fn thread(id: &str, title: &str) -> Thread {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "object": "thread", "project_id": "proj_1", "assistant_id": "asst_1",
+        "created_at": 1, "updated_at": 1, "status": "active", "metadata": {},
+        "title": title, "parent_thread_id": null,
+    }))
+    .unwrap()
+}
+
+fn message(id: &str, thread_id: &str, text: &str, status: &str) -> Message {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "object": "thread.message", "thread_id": thread_id, "assistant_id": null,
+        "role": "assistant", "content": text, "attachments": [], "tool_calls": [],
+        "tool_call_id": null, "reasoning": [], "status": status,
+        "usage": {"input_tokens": 0, "output_tokens": 0}, "created_at": 1,
+    }))
+    .unwrap()
+}
+
+/// Everything the engine asks of a store, with the answers it relies on.
+fn exercise(store: &Store) {
+    store.set_meta_flag("seeded").unwrap();
+    assert!(store.meta_flag("seeded").unwrap());
+    assert!(!store.meta_flag("other").unwrap());
+
+    for i in 0..3 {
+        store
+            .put_thread(&thread(&format!("t{i}"), &format!("title {i}")))
+            .unwrap();
+    }
+    store.put_thread(&thread("t0", "renamed")).unwrap();
+    let query = ThreadQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let ids: Vec<String> = store
+        .list_threads(&query)
+        .0
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["t0", "t2", "t1"], "newest activity first");
+
+    // 300 messages: more than one page of every paged read.
+    for i in 0..300 {
+        store
+            .insert_message(&message(
+                &format!("m{i:03}"),
+                "t1",
+                &format!("text {i}"),
+                "completed",
+            ))
+            .unwrap();
+    }
+    let (page, more) = store.list_messages("t1", None, 100, true).unwrap();
+    assert_eq!((page.len(), more), (100, true));
+    assert_eq!(page[0].id, "m000");
+    let (next, _) = store.list_messages("t1", Some("m099"), 100, true).unwrap();
+    assert_eq!(next[0].id, "m100");
+    let (newest, _) = store.list_messages("t1", None, 2, false).unwrap();
+    assert_eq!(newest[0].id, "m299");
+    let (before, more) = store.list_messages("t1", Some("m001"), 10, false).unwrap();
+    assert_eq!((before.len(), more), (1, false));
+    let old = store.latest_message("t1", |m| m.id == "m010").unwrap();
+    assert_eq!(old.map(|m| m.text()), Some("text 10".into()));
+    assert!(store.latest_message("t2", |_| true).unwrap().is_none());
+
+    // A reply streams as parts, reads whole, and a crash leaves it in flight.
+    store
+        .insert_message(&message("r1", "t2", "Hel", "in_progress"))
+        .unwrap();
+    for (seq, text) in ["lo", ", ", "world"].iter().enumerate() {
+        store
+            .append_reply_part("r1", seq as u64, &ReplyPart::Text(text.to_string()))
+            .unwrap();
+    }
+    assert_eq!(store.message("r1").unwrap().unwrap().text(), "Hello, world");
+    let inflight = store.inflight_messages().unwrap();
+    assert_eq!(inflight.len(), 1);
+    assert_eq!(inflight[0].text(), "Hello, world");
+    store
+        .put_message(&message("r1", "t2", "Hello, world!", "completed"))
+        .unwrap();
+    assert!(store.inflight_messages().unwrap().is_empty());
+    assert_eq!(
+        store.message("r1").unwrap().unwrap().text(),
+        "Hello, world!"
+    );
+    // The final reply's parts go, off the writer's path.
+    store.swept();
+    let left = store
+        .inner
+        .reply_parts
+        .range_keys(super::kv::ALL, 10)
+        .unwrap();
+    assert!(left.is_empty(), "{} parts left", left.len());
+
+    // The event log: ranges, the floor, retention.
+    for id in 1..=5u64 {
+        let event: LoggedEvent = serde_json::from_value(serde_json::json!({
+            "i": id, "e": "thread.updated", "p": "proj_1", "t": "t1",
+            "d": {"j": format!("{{\"n\":{id}}}")},
+        }))
+        .unwrap();
+        store.log_event(&event).unwrap();
+    }
+    store.reserve_event_ids(64).unwrap();
+    assert_eq!(store.event_id_floor().unwrap(), 64);
+    assert_eq!(store.last_logged_event_id().unwrap(), 5);
+    let ids: Vec<u64> = store
+        .logged_events(1, 4, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, [2, 3, 4]);
+    assert_eq!(store.prune_events_before(3).unwrap(), 2);
+    assert_eq!(store.first_logged_event_id().unwrap(), Some(3));
+    store.note_message_start("r1", 3).unwrap();
+    store.note_message_start("r1", 4).unwrap();
+    assert_eq!(
+        store.message_first_event("r1").unwrap(),
+        Some(3),
+        "first one wins"
+    );
+
+    // Read-modify-write from many writers at once loses nothing.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    store
+                        .add_usage(
+                            "proj_1",
+                            "local",
+                            Usage {
+                                input_tokens: 1,
+                                output_tokens: 2,
+                            },
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let totals = store.usage_totals().unwrap();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(
+        (totals[0].2.input_tokens, totals[0].2.output_tokens),
+        (40, 80)
+    );
+    store
+        .update_memory("t1", |m| m.summary = Some("a summary".into()))
+        .unwrap();
+    assert_eq!(
+        store.memory("t1").unwrap().and_then(|m| m.summary),
+        Some("a summary".into())
+    );
+}
+
+fn assert_reopened(store: &Store) {
+    assert_eq!(store.thread_count(), 3);
+    assert_eq!(
+        store.thread("t0").map(|t| t.title),
+        Some(Some("renamed".into()))
+    );
+    let (page, _) = store.list_messages("t1", None, 1000, true).unwrap();
+    assert_eq!(page.len(), 300);
+    assert_eq!(
+        store.message("r1").unwrap().unwrap().text(),
+        "Hello, world!"
+    );
+    assert!(store.event_id_floor().unwrap() >= 64);
+    let ids: Vec<String> = store
+        .list_threads(&ThreadQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .0
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["t0", "t2", "t1"], "the activity order survives");
+}
+
+#[test]
+fn the_sled_store_keeps_its_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    exercise(&store);
+    store.flush_blocking().unwrap();
+    drop(store);
+    assert_reopened(&Store::open(dir.path()).unwrap());
+}
+
+#[test]
+fn the_postgres_store_keeps_the_same_contract_and_applies_its_migrations_once() {
+    let url = fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(dir.path(), &url, true).unwrap();
+    assert!(store.is_postgres());
+    exercise(&store);
+    let second = Store::open_postgres(dir.path(), &url, true);
+    assert!(
+        matches!(&second, Err(StoreError::Config(m)) if m.contains("--redis-url")),
+        "a second node alone on the database is refused"
+    );
+    drop(second);
+    drop(store);
+    assert_reopened(&Store::open_postgres(dir.path(), &url, true).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_store_works_from_async_code_on_either_runtime() {
+    let url = tokio::task::spawn_blocking(fresh_database).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(dir.path(), &url, false).unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_thread(&thread(&format!("t{i}"), "concurrent"))
+                    .unwrap();
+                store.thread(&format!("t{i}")).is_some()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap());
+    }
+    store.flush().await.unwrap();
+    drop(store); // inside async code: must not panic
+}
+
+#[test]
+fn an_unreachable_database_is_named_in_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://agentdeck@127.0.0.1:{port}/agentdeck");
+    let err = Store::open_postgres(dir.path(), &url, true).err().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{text}");
+    assert!(
+        text.contains("PostgreSQL") && text.contains(&format!("127.0.0.1:{port}")),
+        "{text}"
+    );
+    let err = Store::open_postgres(dir.path(), "mysql://nope", true)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("not valid"), "{err}");
+}
+
+#[test]
+fn a_sled_data_dir_migrates_into_postgres_again_and_again_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Store::open(dir.path()).unwrap();
+    exercise(&source);
+    let url = fresh_database();
+    let target = Store::open_postgres(dir.path(), &url, true).unwrap();
+    let report = source.copy_into(&target, &mut |_, _| {}).unwrap();
+    for tree in &report {
+        assert_eq!(tree.verified, tree.source, "{tree:?}");
+    }
+    let messages = report.iter().find(|t| t.name == "messages").unwrap();
+    assert_eq!((messages.source, messages.added), (301, 301));
+    // Run again: nothing to add, everything verified.
+    let again = source.copy_into(&target, &mut |_, _| {}).unwrap();
+    assert!(
+        again.iter().all(|t| t.added == 0 && t.verified == t.source),
+        "{again:?}"
+    );
+    drop(target);
+    assert_reopened(&Store::open_postgres(dir.path(), &url, true).unwrap());
+}
+
+#[test]
+fn a_new_store_is_uncompressed_and_an_older_compressed_one_still_opens() {
+    let fresh = tempfile::tempdir().unwrap();
+    drop(Store::open(fresh.path()).unwrap());
+    assert!(
+        !compressed(&fresh.path().join("db")),
+        "a new data dir is not compressed"
+    );
+    if let Err(err) = Store::open(fresh.path()) {
+        panic!("it does not reopen: {err}");
+    }
+
+    // A data dir made while compression was the default keeps it: sled opens a
+    // database only with the setting it was made with.
+    let older = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(older.path().join("db"))
+        .use_compression(true)
+        .open()
+        .unwrap();
+    db.open_tree("scratch").unwrap().insert("k", "v").unwrap();
+    db.flush().unwrap();
+    drop(db);
+    assert!(compressed(&older.path().join("db")));
+    let store = Store::open(older.path()).unwrap();
+    assert_eq!(store.dir(), older.path());
+    store.set_meta_flag("written").unwrap();
+    drop(store);
+    let store = Store::open(older.path()).unwrap();
+    assert!(store.meta_flag("written").unwrap());
+}
+
+#[test]
+fn a_postgres_transaction_commits_all_its_writes_or_none() {
+    let url = fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(dir.path(), &url, true).unwrap();
+    store
+        .transaction(|| {
+            store.set_meta_flag("one")?;
+            store.set_meta_flag("two")
+        })
+        .unwrap();
+    assert!(store.meta_flag("one").unwrap() && store.meta_flag("two").unwrap());
+    let failed = store.transaction(|| {
+        store.set_meta_flag("three")?;
+        // Seen inside the transaction, before it ends.
+        assert!(store.meta_flag("three")?);
+        Err::<(), _>(StoreError::Config("changed my mind".into()))
+    });
+    assert!(failed.is_err());
+    assert!(!store.meta_flag("three").unwrap(), "rolled back");
+    // Calls after it are outside any transaction again.
+    store.set_meta_flag("four").unwrap();
+    drop(store);
+    let reopened = Store::open_postgres(dir.path(), &url, true).unwrap();
+    assert!(reopened.meta_flag("four").unwrap() && !reopened.meta_flag("three").unwrap());
+}

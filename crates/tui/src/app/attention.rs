@@ -1,0 +1,164 @@
+//! Attention: what needs the operator is worked out from the threads themselves — every
+//! thread waiting for an operator (`requires_action`), and every thread whose last run
+//! failed that the operator has not opened since — so a workspace attached late counts
+//! what started waiting before it came. A thread that starts waiting, or a run that
+//! fails, while the workspace watches also raises one alert for the host to ring or
+//! notify with.
+
+use super::*;
+use agentdeck_model::MessageStatus;
+use agentdeck_model::event::EventPayload;
+
+/// One alert for the terminal (bell, desktop notification, `notify_command`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub thread_id: String,
+    /// "waiting for you" or "failed".
+    pub what: String,
+    /// The thread's title (or short id).
+    pub about: String,
+}
+
+/// Failed replies remembered (so a replayed event alerts once), at most.
+const ALERTED_KEPT: usize = 10_000;
+/// Failed threads remembered as seen, at most (the oldest seen are forgotten first).
+pub(super) const SEEN_FAILURES_KEPT: usize = 2_000;
+
+/// The threads that need the operator, as indices into `threads`: those waiting, the one
+/// that has waited longest first, then the failed ones not seen since they failed.
+pub(super) fn needing(threads: &[Thread], seen_failures: &HashMap<String, u64>) -> Vec<usize> {
+    let mut waiting: Vec<usize> = (0..threads.len())
+        .filter(|&i| threads[i].status == ThreadStatus::RequiresAction)
+        .collect();
+    waiting.sort_by_key(|&i| (threads[i].updated_at, threads[i].id.clone()));
+    let mut failed: Vec<usize> = (0..threads.len())
+        .filter(|&i| {
+            let thread = &threads[i];
+            thread.failed()
+                && thread.status != ThreadStatus::Closed
+                && seen_failures
+                    .get(&thread.id)
+                    .is_none_or(|&seen| seen < thread.updated_at)
+        })
+        .collect();
+    failed.sort_by_key(|&i| (threads[i].updated_at, threads[i].id.clone()));
+    waiting.extend(failed);
+    waiting
+}
+
+impl App {
+    /// Looks at an event before the reducer applies it: a thread turning
+    /// `requires_action`, or a reply completing `failed`, raises an alert.
+    pub(super) fn notice_attention(&mut self, payload: &EventPayload) {
+        match payload {
+            EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
+                let before = self
+                    .threads
+                    .iter()
+                    .find(|t| t.id == e.thread.id)
+                    .map(|t| t.status);
+                let waiting = e.thread.status == ThreadStatus::RequiresAction;
+                if waiting && before != Some(ThreadStatus::RequiresAction) {
+                    self.raise(&e.thread, "waiting for you");
+                }
+            }
+            EventPayload::MessageCompleted(e) if e.message.status == MessageStatus::Failed => {
+                if self.alerted.len() >= ALERTED_KEPT {
+                    self.alerted.clear();
+                }
+                if self.alerted.insert(e.message.id.clone()) {
+                    if let Some(thread) = self.threads.iter().find(|t| t.id == e.thread_id).cloned()
+                    {
+                        self.raise(&thread, "failed");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn raise(&mut self, thread: &Thread, what: &str) {
+        let about = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
+        self.alerts.push(Alert {
+            thread_id: thread.id.clone(),
+            what: what.to_string(),
+            about,
+        });
+    }
+
+    /// The alerts raised since the last call, for the host.
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// Threads that need the operator (waiting, or failed and not seen since).
+    pub fn attention_count(&self) -> usize {
+        self.with_attention(<[usize]>::len)
+    }
+
+    /// The ids of the threads that need the operator, the one that has waited longest
+    /// first (failed ones after those waiting).
+    pub fn attention_ids(&self) -> Vec<String> {
+        self.with_attention(|indices| {
+            indices
+                .iter()
+                .map(|&i| self.threads[i].id.clone())
+                .collect()
+        })
+    }
+
+    /// Opening a thread whose run failed is seeing the failure: it no longer needs the
+    /// operator (until it fails again). A waiting thread keeps waiting until answered.
+    pub(super) fn clear_attention(&mut self, thread_id: &str) {
+        let Some(thread) = self.threads.iter().find(|t| t.id == thread_id) else {
+            return;
+        };
+        if !thread.failed() {
+            return;
+        }
+        if self.seen_failures.len() >= SEEN_FAILURES_KEPT {
+            if let Some(oldest) = self
+                .seen_failures
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(id, _)| id.clone())
+            {
+                self.seen_failures.remove(&oldest);
+            }
+        }
+        self.seen_failures
+            .insert(thread.id.clone(), thread.updated_at);
+        self.seen_rev += 1;
+    }
+
+    /// `!`: opens the thread that has waited longest for the operator; pressed again,
+    /// the next one (the open thread is skipped while others need the operator too).
+    pub(super) fn next_attention(&mut self) -> Vec<Effect> {
+        let needing = self.attention_ids();
+        let open = self.open_thread.clone();
+        // The one after the open thread (round to the first), so `!` again goes on.
+        let after = needing
+            .iter()
+            .position(|id| Some(id) == open.as_ref())
+            .map_or(0, |at| at + 1);
+        let Some(thread_id) = needing
+            .iter()
+            .cycle()
+            .skip(after)
+            .take(needing.len())
+            .find(|id| Some(*id) != open.as_ref())
+            .cloned()
+        else {
+            self.notice = Some(if needing.is_empty() {
+                "Nothing needs you.".into()
+            } else {
+                "Only the open thread needs you.".into()
+            });
+            return Vec::new();
+        };
+        match self.threads.iter().find(|t| t.id == thread_id).cloned() {
+            Some(thread) => self.apply(AppEvent::Open(thread)),
+            None => vec![Effect::FetchThread(thread_id)],
+        }
+    }
+}

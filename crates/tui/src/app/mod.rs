@@ -1,0 +1,983 @@
+//! The workspace state and its logic, free of terminal types: events from the runtime and
+//! actions from the keyboard go in, effects (API calls to make) come out as data.
+
+mod actions;
+mod attention;
+mod composer;
+mod line;
+pub use line::{LineInput, LineKey};
+mod global_search;
+mod routing;
+mod runtimes;
+mod trace;
+pub use runtimes::RuntimeView;
+mod tree;
+mod wall;
+pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
+pub use trace::{Replay, TRACE_EVENTS, TRACE_THREADS, Trace};
+pub use tree::TreeRow;
+pub use wall::{Tail, TailEntry, WALL_TILES};
+
+pub use attention::Alert;
+mod selection;
+mod server_events;
+mod tool_decisions;
+
+use super::filter::Filter;
+use super::keymap::Action;
+use super::markdown::StreamingText;
+use agentdeck_client::ServerEvent;
+use agentdeck_model::memory::MemoryView;
+use agentdeck_model::{
+    Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
+};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Threads,
+    Conversation,
+    Tools,
+    Routing,
+    Memory,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 5] = [
+        Pane::Threads,
+        Pane::Conversation,
+        Pane::Tools,
+        Pane::Routing,
+        Pane::Memory,
+    ];
+
+    pub fn from_title(name: &str) -> Option<Pane> {
+        Pane::ALL
+            .into_iter()
+            .find(|p| p.title().eq_ignore_ascii_case(name))
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Threads => "Threads",
+            Pane::Conversation => "Conversation",
+            Pane::Tools => "Tools",
+            Pane::Routing => "Routing",
+            Pane::Memory => "Memory",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Writing a message to the selected thread, or an answer to a tool call.
+    Compose(ComposeTarget),
+    Filter,
+    /// Searching the open thread.
+    Search,
+    Help,
+    /// The command palette, with what was typed so far.
+    Palette(String),
+    /// The table of what each assistant cost (`:cost`).
+    Costs,
+    /// Searching every thread (`ctrl-f`, `:search`).
+    GlobalSearch,
+    /// The live wall of the most recently active threads (`w`).
+    Wall,
+    /// The trace of a run, and its replay (`t`).
+    Trace,
+    /// One tool call whole: whose it is, its arguments and output (`Enter` in Tools).
+    CallDetail(String),
+    /// A question before an action that cannot be taken back (`y` goes ahead).
+    Confirm(Confirm),
+}
+
+/// What waits for the operator's `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Close these threads.
+    Close(Vec<String>),
+}
+
+/// The search across every thread: what is typed, and the hits of the latest answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GlobalSearch {
+    pub query: String,
+    pub hits: Vec<agentdeck_model::SearchHit>,
+    pub selected: usize,
+    /// Bumped by every query sent; an answer to an older one is dropped.
+    pub seq: u64,
+    /// The hits are for this query (`None`: nothing answered yet).
+    pub answered: Option<String>,
+    /// The query number the hits answer.
+    pub answered_seq: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// The threads the runtime's search found for the filter's free words (the filter
+/// matches words in text the workspace does not hold: messages, whole titles).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterHits {
+    /// The words asked for.
+    pub query: String,
+    /// Bumped by every search sent; an answer to an older one is dropped.
+    pub seq: u64,
+    pub threads: HashSet<String>,
+    /// Bumped by every change (the visible list depends on it).
+    rev: u64,
+}
+
+/// One assistant's row of the `:cost` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostRow {
+    pub assistant: String,
+    pub threads: u64,
+    pub cost: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeTarget {
+    Thread,
+    /// A new thread with this assistant.
+    NewThread(String),
+    ToolAnswer {
+        thread_id: String,
+        call_id: String,
+    },
+}
+
+/// How the threads list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Activity,
+    Priority,
+    Status,
+}
+
+impl SortOrder {
+    pub fn name(self) -> &'static str {
+        match self {
+            SortOrder::Activity => "activity",
+            SortOrder::Priority => "priority",
+            SortOrder::Status => "status",
+        }
+    }
+
+    fn next(self) -> SortOrder {
+        match self {
+            SortOrder::Activity => SortOrder::Priority,
+            SortOrder::Priority => SortOrder::Status,
+            SortOrder::Status => SortOrder::Activity,
+        }
+    }
+}
+
+/// Something selected in the conversation: a message, or one of its code blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub message_id: String,
+    pub code_block: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    Connecting,
+    Connected,
+    Reconnecting(String),
+}
+
+/// What the app asks the outside world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadMessages(String),
+    LoadMemory(String),
+    /// The next page of threads, after this one.
+    LoadMoreThreads(String),
+    /// Tool calls of these threads from before the workspace started, for the Tools pane.
+    LoadToolHistory(Vec<String>),
+    /// What each assistant costs, for `:cost`.
+    LoadCosts,
+    /// Search every thread the key may see (the answer names `seq`).
+    SearchAll {
+        query: String,
+        seq: u64,
+    },
+    /// The threads whose text holds the filter's free words (the answer names `seq`).
+    FilterSearch {
+        query: String,
+        seq: u64,
+    },
+    /// Fetch a thread that is not loaded and open it.
+    FetchThread(String),
+    /// Fetch an assistant the workspace has not seen (made after it started).
+    LoadAssistant(String),
+    /// The last messages of these threads, for their tiles on the wall.
+    LoadTails(Vec<String>),
+    /// The logged events of a thread and of the threads it routed to, for its trace.
+    LoadTrace(String),
+    Post {
+        thread_id: String,
+        text: String,
+    },
+    NewThread {
+        assistant_id: String,
+        text: String,
+    },
+    AnswerTool {
+        thread_id: String,
+        call_id: String,
+        text: String,
+    },
+    Approve {
+        thread_id: String,
+        call_id: String,
+        /// Edited arguments to run the call with.
+        arguments: Option<String>,
+    },
+    /// Edit a waiting call's answer (or its arguments, for an approval) in $EDITOR.
+    EditTool {
+        thread_id: String,
+        call_id: String,
+        approval: bool,
+        text: String,
+    },
+    /// Read a file to send with the next message.
+    Attach(String),
+    /// Panic on purpose (tests prove the terminal is restored); only when the
+    /// environment allows it, see `run`.
+    DebugPanic,
+    Deny {
+        thread_id: String,
+        call_id: String,
+    },
+    Cancel(String),
+    Close(String),
+    /// Hand a thread to another assistant.
+    Reassign {
+        thread_id: String,
+        assistant_id: String,
+    },
+    /// Play the support-desk demo through the API.
+    Demo,
+    /// Switch the theme (a UI matter, carried out by the loop).
+    Theme(String),
+    /// Put text on the clipboard of the terminal (OSC 52).
+    Copy(String),
+    Quit,
+}
+
+impl Effect {
+    /// The thread this effect changes, if any: such effects run in order per thread.
+    pub fn changed_thread(&self) -> Option<&str> {
+        match self {
+            Effect::Post { thread_id, .. }
+            | Effect::AnswerTool { thread_id, .. }
+            | Effect::Approve { thread_id, .. }
+            | Effect::Deny { thread_id, .. }
+            | Effect::Reassign { thread_id, .. }
+            | Effect::Cancel(thread_id)
+            | Effect::Close(thread_id) => Some(thread_id),
+            _ => None,
+        }
+    }
+}
+
+/// What the outside world tells the app.
+#[derive(Debug, Clone)]
+pub enum AppEvent {
+    /// What runtime `k`'s background tasks (or an effect sent to it) report.
+    From(usize, Box<AppEvent>),
+    Server(ServerEvent),
+    Connection(Connection),
+    Snapshot {
+        assistants: Vec<Assistant>,
+        threads: Vec<Thread>,
+        /// The server has older threads than these.
+        has_more: bool,
+    },
+    Messages {
+        thread_id: String,
+        messages: Vec<Message>,
+    },
+    Memory(MemoryView),
+    /// An assistant fetched because an event named it.
+    Assistant(Assistant),
+    /// A further page of threads (older activity).
+    MoreThreads {
+        threads: Vec<Thread>,
+        has_more: bool,
+    },
+    /// A file read for the next message.
+    Attached {
+        name: String,
+        text: String,
+    },
+    Limits(LimitsView),
+    /// Tool calls from before the workspace started, newest first.
+    ToolHistory(Vec<LiveCall>),
+    /// What each assistant cost (most first), and the total, for `:cost`.
+    Costs {
+        rows: Vec<CostRow>,
+        total: f64,
+    },
+    /// The answer to a search across threads.
+    SearchResults {
+        seq: u64,
+        hits: Result<Vec<agentdeck_model::SearchHit>, String>,
+    },
+    /// The threads a runtime's search found for the filter's words.
+    FilterHits {
+        seq: u64,
+        threads: Vec<String>,
+    },
+    Notice(String),
+    /// Show, select and open this thread (one the user just started; its thread.created
+    /// event may still be on its way).
+    Open(Thread),
+    /// Sending failed: give the text back to the composer.
+    RestoreDraft(String),
+    /// The logged events of a traced thread and the threads it routed to.
+    TraceLoaded {
+        root: String,
+        events: Result<Vec<ServerEvent>, String>,
+    },
+    /// A thread's last messages (oldest first), for its tile on the wall.
+    Tail {
+        thread_id: String,
+        messages: Vec<Message>,
+    },
+    /// A code block's highlighting is ready (for the UI; the app state ignores it).
+    Highlighted {
+        key: u64,
+        lines: super::highlight::Highlighted,
+    },
+}
+
+/// A tool call seen running anywhere, for the Tools pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCall {
+    pub thread_id: String,
+    pub call: ToolCall,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edge {
+    pub count: u32,
+    pub in_flight: u32,
+}
+
+const LIVE_CALLS_KEPT: usize = 100;
+/// Threads whose earlier tool calls are loaded into the Tools pane at start.
+const TOOL_HISTORY_THREADS: usize = 20;
+
+#[derive(Debug)]
+pub struct App {
+    pub origin: String,
+    pub connection: Connection,
+    pub assistants: BTreeMap<String, Assistant>,
+    /// Newest activity first.
+    pub threads: Vec<Thread>,
+    pub selected: usize,
+    pub filter_text: String,
+    pub focus: Pane,
+    pub mode: Mode,
+    pub zoom: bool,
+    /// The open thread's messages, oldest first.
+    pub open_thread: Option<String>,
+    pub messages: Vec<Message>,
+    /// The open thread's replies still streaming, by message id: their text sanitized as
+    /// it came and where its finished lines end (for the conversation pane).
+    pub replies: HashMap<String, StreamingText>,
+    /// Lines scrolled up from the bottom of the conversation.
+    pub scroll: usize,
+    pub live_calls: VecDeque<LiveCall>,
+    pub tools_selected: usize,
+    /// Lines scrolled in the call detail view.
+    pub detail_scroll: usize,
+    /// Lines scrolled in the help view.
+    pub help_scroll: usize,
+    /// Tool calls marked (`m` in the Tools pane) for a decision on all of them.
+    pub marked_calls: std::collections::BTreeSet<String>,
+    pub edges: BTreeMap<(String, String), Edge>,
+    /// Routing calls in flight: tool call id → edge.
+    routing_calls: HashMap<String, (String, String)>,
+    /// Routed threads already counted on their edge.
+    routed: HashSet<String>,
+    /// Assistants asked for (named by an event before the workspace knew them).
+    assistants_asked: HashSet<String>,
+    pub unread: HashMap<String, u32>,
+    pub limits: Option<LimitsView>,
+    pub notice: Option<String>,
+    /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
+    pub now: u64,
+    /// Text whose sending failed, for the loop to put back in the composer.
+    pub restored_draft: Option<String>,
+    /// The thread to select once the threads are loaded (restored UI state).
+    pub want_selected: Option<String>,
+    /// Threads marked for a bulk action.
+    pub marked: std::collections::BTreeSet<String>,
+    pub sort: SortOrder,
+    /// The server has threads older than those loaded.
+    pub threads_has_more: bool,
+    loading_more: bool,
+    /// The open thread's memory.
+    pub memory: Option<MemoryView>,
+    pub selection: Option<Selection>,
+    /// The view should move to show the selection (set when it changes).
+    pub follow_selection: bool,
+    /// Messages whose reasoning is shown whole.
+    pub expanded: HashSet<String>,
+    pub search: String,
+    /// The `:cost` table, as last loaded: (rows, total).
+    pub costs: (Vec<CostRow>, f64),
+    /// The search across every thread.
+    pub global_search: GlobalSearch,
+    /// What the runtime's search found for the filter's free words.
+    pub filter_hits: FilterHits,
+    /// The palette's commands run, oldest first (Up and Down bring them back).
+    pub palette_history: Vec<String>,
+    /// Where Up and Down are in the palette's history (`None`: at a new line).
+    palette_history_at: Option<usize>,
+    /// The cursor of the one-line field being typed (filter, search, palette), in
+    /// characters.
+    pub line_cursor: usize,
+    /// Theme names the palette completes (`theme NAME`), as the loop found them.
+    pub theme_names: Vec<String>,
+    /// A message to select once its thread is open and loaded (a search hit opened).
+    pending_selection: Option<(String, String)>,
+    /// Threads whose failure the operator has seen (opened since): id → the thread's
+    /// `updated_at` then. A later failure needs the operator again.
+    pub seen_failures: HashMap<String, u64>,
+    seen_rev: u64,
+    /// Alerts not yet handed to the host.
+    alerts: Vec<Alert>,
+    /// Failed replies already alerted.
+    alerted: HashSet<String>,
+    /// Files to send with the next message: (name, text).
+    pub attachments: Vec<(String, String)>,
+    /// Bumped by every change of `threads` made here.
+    threads_rev: u64,
+    /// The filtered, sorted list, computed once per change rather than per pane per frame.
+    visible: std::cell::RefCell<VisibleThreads>,
+    /// The assistant under the cursor of the routing graph.
+    pub routing_cursor: Option<String>,
+    /// Threads whose routed children are folded away, and a count of changes to them.
+    folded: HashSet<String>,
+    folded_rev: u64,
+    /// The last words of the threads active last, for the wall.
+    pub tails: HashMap<String, Tail>,
+    tail_clock: u64,
+    /// The wall's tile under the cursor.
+    pub wall_selected: usize,
+    /// Tiles the wall has room for on this terminal (set by the loop as it resizes).
+    pub wall_tiles: usize,
+    /// The open trace, if any.
+    pub trace: Option<Trace>,
+    /// The runtimes watched, when the workspace was given them (empty: one, unnamed).
+    pub runtimes: Vec<RuntimeView>,
+    /// Which runtime owns each thread and assistant (by id).
+    owners: HashMap<String, usize>,
+    /// The routing graph and its layout, and the counts per assistant, kept until they
+    /// change.
+    routing: std::cell::RefCell<routing::RoutingCache>,
+}
+
+/// Indices into `threads` that pass the filter, in display order (children under their
+/// parent, folded ones left out), their rows of the tree, and what they were computed from.
+#[derive(Debug, Default)]
+struct VisibleThreads {
+    key: Option<VisibleKey>,
+    indices: Vec<usize>,
+    rows: Vec<TreeRow>,
+    /// The threads of the live wall (see `wall_threads`), and their ids in tile order
+    /// (a tile keeps its place while its thread stays on the wall).
+    wall: Vec<usize>,
+    wall_ids: Vec<String>,
+    /// Running, waiting and queued threads among all (the status bar's counts).
+    counts: (usize, usize, usize),
+    /// The threads that need the operator (see `attention::needing`).
+    attention: Vec<usize>,
+    /// Each thread's index into `threads`, by id.
+    by_id: HashMap<String, usize>,
+}
+
+/// What the visible threads are computed from: a change to any of these recomputes them.
+#[derive(Debug, Clone, PartialEq)]
+struct VisibleKey {
+    threads_rev: u64,
+    threads: usize,
+    assistants: usize,
+    filter: String,
+    sort: SortOrder,
+    folded_rev: u64,
+    seen_rev: u64,
+    filter_hits_rev: u64,
+    wall_tiles: usize,
+}
+
+impl App {
+    pub fn new(origin: String) -> App {
+        App {
+            origin,
+            connection: Connection::Connecting,
+            assistants: BTreeMap::new(),
+            threads: Vec::new(),
+            selected: 0,
+            filter_text: String::new(),
+            focus: Pane::Threads,
+            mode: Mode::Normal,
+            zoom: false,
+            open_thread: None,
+            messages: Vec::new(),
+            replies: HashMap::new(),
+            scroll: 0,
+            live_calls: VecDeque::new(),
+            tools_selected: 0,
+            detail_scroll: 0,
+            help_scroll: 0,
+            marked_calls: Default::default(),
+            edges: BTreeMap::new(),
+            routing_calls: HashMap::new(),
+            routed: HashSet::new(),
+            assistants_asked: HashSet::new(),
+            unread: HashMap::new(),
+            limits: None,
+            notice: None,
+            now: agentdeck_model::now_secs(),
+            restored_draft: None,
+            want_selected: None,
+            marked: Default::default(),
+            sort: SortOrder::default(),
+            threads_has_more: false,
+            loading_more: false,
+            memory: None,
+            selection: None,
+            follow_selection: false,
+            expanded: HashSet::new(),
+            search: String::new(),
+            costs: (Vec::new(), 0.0),
+            global_search: GlobalSearch::default(),
+            filter_hits: FilterHits::default(),
+            palette_history: Vec::new(),
+            palette_history_at: None,
+            line_cursor: 0,
+            theme_names: Vec::new(),
+            pending_selection: None,
+            seen_failures: HashMap::new(),
+            seen_rev: 0,
+            alerts: Vec::new(),
+            alerted: HashSet::new(),
+            attachments: Vec::new(),
+            threads_rev: 0,
+            visible: Default::default(),
+            routing_cursor: None,
+            folded: HashSet::new(),
+            folded_rev: 0,
+            tails: HashMap::new(),
+            tail_clock: 0,
+            wall_selected: 0,
+            wall_tiles: WALL_TILES,
+            trace: None,
+            runtimes: Vec::new(),
+            owners: HashMap::new(),
+            routing: Default::default(),
+        }
+    }
+
+    pub fn assistant_name(&self, id: &str) -> String {
+        self.assistants
+            .get(id)
+            .map_or_else(|| short_id(id), |a| a.name.clone())
+    }
+
+    /// The threads that pass the filter, newest activity first.
+    pub fn visible_threads(&self) -> Vec<&Thread> {
+        self.with_visible(|indices| indices.iter().map(|&i| &self.threads[i]).collect())
+    }
+
+    pub fn selected_thread(&self) -> Option<&Thread> {
+        self.with_visible(|indices| indices.get(self.selected).copied())
+            .map(|i| &self.threads[i])
+    }
+
+    /// The pending tool call under the cursor in the Tools pane.
+    /// The Tools pane's rows: calls waiting for the operator first, then the rest, each
+    /// newest first.
+    pub fn tool_rows(&self) -> Vec<&LiveCall> {
+        let (waiting, rest): (Vec<&LiveCall>, Vec<&LiveCall>) = self
+            .live_calls
+            .iter()
+            .partition(|c| c.call.status.is_waiting());
+        waiting.into_iter().chain(rest).collect()
+    }
+
+    pub fn selected_call(&self) -> Option<&LiveCall> {
+        self.tool_rows().get(self.tools_selected).copied()
+    }
+
+    /// Whose call it is, for its row: "assistant · thread title".
+    pub fn call_owner(&self, live: &LiveCall) -> String {
+        match self.thread_by_id(&live.thread_id) {
+            Some(thread) => format!(
+                "{} · {}",
+                self.assistant_name(&thread.assistant_id),
+                thread.title.clone().unwrap_or_else(|| short_id(&thread.id))
+            ),
+            None => short_id(&live.thread_id),
+        }
+    }
+
+    /// The call the detail view shows (`Enter` in the Tools pane), if it is open.
+    pub fn detail_call(&self) -> Option<&LiveCall> {
+        match &self.mode {
+            Mode::CallDetail(id) => self.live_calls.iter().find(|c| &c.call.id == id),
+            _ => None,
+        }
+    }
+
+    fn open_selected(&mut self) -> Vec<Effect> {
+        let Some(id) = self.selected_thread().map(|t| t.id.clone()) else {
+            return Vec::new();
+        };
+        if self.open_thread.as_deref() == Some(id.as_str()) {
+            return Vec::new();
+        }
+        self.open_thread = Some(id.clone());
+        self.messages.clear();
+        self.replies.clear();
+        self.memory = None;
+        self.selection = None;
+        self.search.clear();
+        self.scroll = 0;
+        self.unread.remove(&id);
+        vec![Effect::LoadMessages(id.clone()), Effect::LoadMemory(id)]
+    }
+
+    pub fn apply(&mut self, event: AppEvent) -> Vec<Effect> {
+        match event {
+            AppEvent::From(k, event) => self.apply_from(k, *event),
+            AppEvent::Connection(state) => {
+                self.connection = state;
+                Vec::new()
+            }
+            AppEvent::Snapshot {
+                assistants,
+                threads,
+                has_more,
+            } => {
+                self.threads_has_more = has_more;
+                self.loading_more = false;
+                self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
+                self.threads = threads;
+                self.threads_rev += 1;
+                self.count_routed_threads();
+                self.connection = Connection::Connected;
+                if let Some(id) = self.want_selected.take() {
+                    if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
+                        self.selected = position;
+                    }
+                }
+                self.selected = self
+                    .selected
+                    .min(self.visible_threads().len().saturating_sub(1));
+                let mut effects = self.open_selected();
+                // The newest threads' calls, so the Tools pane is not empty at start.
+                let recent: Vec<String> = self
+                    .threads
+                    .iter()
+                    .take(TOOL_HISTORY_THREADS)
+                    .map(|t| t.id.clone())
+                    .collect();
+                if !recent.is_empty() {
+                    effects.push(Effect::LoadToolHistory(recent));
+                }
+                // A remembered filter's words are looked for in the runtime's text too.
+                effects.extend(self.search_filter_words());
+                effects
+            }
+            AppEvent::Messages {
+                thread_id,
+                messages,
+            } => {
+                if self.open_thread.as_deref() == Some(thread_id.as_str()) {
+                    self.merge_loaded(messages);
+                    self.select_pending();
+                }
+                Vec::new()
+            }
+            AppEvent::Memory(view) => {
+                if self.open_thread.as_deref() == Some(view.thread_id.as_str()) {
+                    self.memory = Some(view);
+                }
+                Vec::new()
+            }
+            AppEvent::MoreThreads { threads, has_more } => {
+                self.loading_more = false;
+                self.threads_has_more = has_more;
+                let mut known: HashSet<String> =
+                    self.threads.iter().map(|t| t.id.clone()).collect();
+                for thread in threads {
+                    if known.insert(thread.id.clone()) {
+                        self.threads.push(thread);
+                        self.threads_rev += 1;
+                    }
+                }
+                self.count_routed_threads();
+                Vec::new()
+            }
+            AppEvent::Assistant(assistant) => {
+                self.assistants.insert(assistant.id.clone(), assistant);
+                Vec::new()
+            }
+            AppEvent::Attached { name, text } => {
+                self.notice = Some(format!(
+                    "Attached {name} ({} bytes): it goes with the next message.",
+                    text.len()
+                ));
+                self.attachments.push((name, text));
+                Vec::new()
+            }
+            AppEvent::SearchResults { seq, hits } => {
+                self.search_results(seq, hits);
+                Vec::new()
+            }
+            AppEvent::FilterHits { seq, threads } => {
+                if seq == self.filter_hits.seq {
+                    let selected = self.selected_thread().map(|t| t.id.clone());
+                    self.filter_hits.threads.extend(threads);
+                    self.filter_hits.rev += 1;
+                    // The cursor stays on its thread as more rows come in.
+                    if let Some(id) = selected {
+                        if let Some(at) = self.visible_threads().iter().position(|t| t.id == id) {
+                            self.selected = at;
+                        }
+                    } else {
+                        return self.open_selected();
+                    }
+                }
+                Vec::new()
+            }
+            AppEvent::Costs { rows, total } => {
+                self.costs = (rows, total);
+                self.notice = None;
+                self.mode = Mode::Costs;
+                Vec::new()
+            }
+            AppEvent::ToolHistory(calls) => {
+                // Live calls are newer and more current: history goes after them, once.
+                for call in calls {
+                    if self.live_call(&call.call.id).is_none() {
+                        self.live_calls.push_back(call);
+                    }
+                }
+                self.live_calls.truncate(LIVE_CALLS_KEPT);
+                Vec::new()
+            }
+            AppEvent::Limits(limits) => {
+                self.limits = Some(limits);
+                Vec::new()
+            }
+            AppEvent::Notice(text) => {
+                self.notice = Some(text);
+                Vec::new()
+            }
+            AppEvent::Highlighted { .. } => Vec::new(),
+            AppEvent::TraceLoaded { root, events } => {
+                self.trace_loaded(&root, events);
+                Vec::new()
+            }
+            AppEvent::Tail {
+                thread_id,
+                messages,
+            } => {
+                self.tail_loaded(&thread_id, messages);
+                Vec::new()
+            }
+            AppEvent::RestoreDraft(text) => {
+                self.restored_draft = Some(text);
+                Vec::new()
+            }
+            AppEvent::Open(thread) => {
+                let thread_id = thread.id.clone();
+                if !self.threads.iter().any(|t| t.id == thread_id) {
+                    self.threads.insert(0, thread);
+                    self.threads_rev += 1;
+                }
+                if !self.visible_threads().iter().any(|t| t.id == thread_id) {
+                    self.filter_text.clear();
+                }
+                match self
+                    .visible_threads()
+                    .iter()
+                    .position(|t| t.id == thread_id)
+                {
+                    Some(position) => {
+                        self.selected = position;
+                        self.focus = Pane::Threads;
+                        let effects = self.open_selected();
+                        // Opened on purpose (`!`, a hit, a new thread): its failure is seen.
+                        self.clear_attention(&thread_id);
+                        effects
+                    }
+                    None => Vec::new(),
+                }
+            }
+            AppEvent::Server(event) => {
+                if self.connection != Connection::Connected {
+                    self.connection = Connection::Connected;
+                }
+                self.apply_server(event)
+            }
+        }
+    }
+
+    /// A loaded page may be older than the live events already applied: of two copies of a
+    /// message keep the one further along, and keep live messages the page does not have.
+    fn merge_loaded(&mut self, loaded: Vec<Message>) {
+        let mut merged = loaded;
+        for live in std::mem::take(&mut self.messages) {
+            match merged.iter_mut().find(|m| m.id == live.id) {
+                Some(slot) => {
+                    let live_is_ahead = (live.status.is_final() && !slot.status.is_final())
+                        || (live.status == slot.status && live.text_len() > slot.text_len());
+                    if live_is_ahead {
+                        *slot = live;
+                    }
+                }
+                None => merged.push(live),
+            }
+        }
+        self.messages = merged;
+        self.replies.clear();
+        let streaming: Vec<String> = self
+            .messages
+            .iter()
+            .filter(|m| !m.status.is_final())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in streaming {
+            self.track_reply(&id);
+        }
+    }
+
+    /// Brings the collector of a message's streaming text in step with the message after
+    /// it changed other than by a delta: rebuilt from its text while it streams, dropped
+    /// when it is final.
+    fn track_reply(&mut self, id: &str) {
+        let Some(message) = self.messages.iter().rev().find(|m| m.id == id) else {
+            self.replies.remove(id);
+            return;
+        };
+        if message.status.is_final() {
+            self.replies.remove(id);
+        } else {
+            self.replies
+                .insert(id.to_string(), StreamingText::new(&message.text()));
+        }
+    }
+
+    /// Streamed text arrived for a message of the open thread.
+    fn append_reply_text(&mut self, id: &str, delta: &str) {
+        let Some(message) = self.open_message(id) else {
+            return;
+        };
+        message.append_text(delta);
+        let fed_before = message.text_len() - delta.len();
+        match self.replies.get_mut(id) {
+            Some(reply) if reply.fed() == fed_before => reply.push(delta),
+            _ => self.track_reply(id),
+        }
+    }
+
+    fn upsert_thread(&mut self, thread: Thread) -> Vec<Effect> {
+        let selected_id = self.selected_thread().map(|t| t.id.clone());
+        self.threads.retain(|t| t.id != thread.id);
+        self.threads.insert(0, thread);
+        self.threads_rev += 1;
+        // Keep the cursor on the same thread while others move to the top.
+        if let Some(id) = selected_id {
+            if let Some(pos) = self.visible_threads().iter().position(|t| t.id == id) {
+                self.selected = pos;
+            }
+            Vec::new()
+        } else {
+            self.selected = 0;
+            self.open_selected()
+        }
+    }
+
+    fn open_message(&mut self, id: &str) -> Option<&mut Message> {
+        self.messages.iter_mut().rev().find(|m| m.id == id)
+    }
+
+    fn live_call(&mut self, call_id: &str) -> Option<&mut LiveCall> {
+        self.live_calls.iter_mut().find(|c| c.call.id == call_id)
+    }
+}
+
+pub fn short_id(id: &str) -> String {
+    match id.split_once('_') {
+        Some((prefix, rest)) => format!("{prefix}_{}", rest.chars().take(6).collect::<String>()),
+        None => id.chars().take(10).collect(),
+    }
+}
+
+impl App {
+    /// What of this workspace is worth remembering across runs.
+    pub fn ui_state(&self, draft: String) -> super::state::UiState {
+        super::state::UiState {
+            filter: self.filter_text.clone(),
+            focus: self.focus.title().to_lowercase(),
+            zoom: self.zoom,
+            selected_thread: self
+                .selected_thread()
+                .map(|t| t.id.clone())
+                .or_else(|| self.want_selected.clone()),
+            draft,
+            unread: self.unread.clone(),
+            seen_failures: self.seen_failures.clone(),
+            palette_history: self.palette_history.clone(),
+        }
+    }
+
+    /// Takes back remembered state (before the threads are loaded).
+    pub fn restore(&mut self, state: super::state::UiState) {
+        self.filter_text = state.filter;
+        self.focus = Pane::from_title(&state.focus).unwrap_or(Pane::Threads);
+        self.zoom = state.zoom;
+        self.want_selected = state.selected_thread;
+        self.unread = state.unread;
+        self.seen_failures = state.seen_failures;
+        self.seen_rev += 1;
+        self.palette_history = state.palette_history;
+    }
+}
+
+/// "3s", "5m", "2h", "4d" since `then`.
+/// When the label [`ago`] gives `then` next changes (Unix seconds): each second in the
+/// first minute, then at most once a minute, an hour, a day.
+pub fn ago_changes_at(now: u64, then: u64) -> u64 {
+    let secs = now.saturating_sub(then);
+    let unit = match secs {
+        0..=59 => 1,
+        60..=3599 => 60,
+        3600..=86_399 => 3600,
+        _ => 86_400,
+    };
+    then + (secs / unit + 1) * unit
+}
+
+pub fn ago(now: u64, then: u64) -> String {
+    let secs = now.saturating_sub(then);
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! The panes of the workspace, one module each, with what they share: the framed block,
+//! clipping of untrusted text, and small formatters.
+
+pub mod call;
+pub mod composer;
+pub mod conversation;
+pub mod memory;
+pub mod routing;
+pub mod search;
+pub mod status;
+pub mod threads;
+pub mod tools;
+pub mod trace;
+pub mod wall;
+
+use super::app::{App, Pane};
+use super::ui::Ui;
+use agentdeck_model::text::one_line_chars;
+use agentdeck_model::{ThreadStatus, ToolCallStatus};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders};
+
+/// A `file_search` call's output as its citations: "2 passages: [contract.pdf p.3]
+/// 0.033, [notes.md lines 4-20] 0.016" (or "no passage found"). `None` for any other
+/// call, or an output that is not the runtime's JSON.
+pub fn citations(call: &agentdeck_model::ToolCall) -> Option<String> {
+    if call.kind != agentdeck_model::ToolCallType::FileSearch {
+        return None;
+    }
+    let output: serde_json::Value = serde_json::from_str(call.output.as_deref()?).ok()?;
+    let results = output.get("results")?.as_array()?;
+    if results.is_empty() {
+        return Some("no passage found".into());
+    }
+    let cited: Vec<String> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.get("citation")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?"),
+                r.get("score")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(0.0)
+            )
+        })
+        .collect();
+    Some(format!(
+        "{} passage{}: {}",
+        cited.len(),
+        if cited.len() == 1 { "" } else { "s" },
+        cited.join(", ")
+    ))
+}
+
+/// Draws one pane into `area`.
+pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
+    ui.areas.push((pane, area));
+    match pane {
+        Pane::Threads => threads::draw(frame, app, ui, area),
+        Pane::Conversation => conversation::draw(frame, app, ui, area),
+        Pane::Tools => tools::draw(frame, app, ui, area),
+        Pane::Routing => routing::draw(frame, app, ui, area),
+        Pane::Memory => memory::draw(frame, app, ui, area),
+    }
+}
+
+/// The frame of a pane: its number (the key that focuses it) and title.
+pub fn block<'a>(app: &App, ui: &Ui, pane: Pane, title: String) -> Block<'a> {
+    let number = Pane::ALL.iter().position(|p| *p == pane).unwrap_or(0) + 1;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(ui.theme.border(app.focus == pane))
+        .title(Span::styled(
+            format!(" {number} {title} "),
+            ui.theme.fg("title"),
+        ))
+}
+
+/// A pane's lines, or a dim line saying why there are none.
+pub fn lines_or<'a>(
+    lines: Vec<ratatui::text::Line<'a>>,
+    empty: &'a str,
+    theme: &super::theme::Theme,
+) -> ratatui::widgets::Paragraph<'a> {
+    if lines.is_empty() {
+        ratatui::widgets::Paragraph::new(empty).style(theme.fg("dim"))
+    } else {
+        ratatui::widgets::Paragraph::new(lines)
+    }
+}
+
+/// Untrusted text on one line of at most `width` characters. Reads no further than it
+/// shows, so clipping a long streaming text costs the same as a short one.
+pub fn clip(text: &str, width: usize) -> String {
+    let mut clean = one_line_chars(text);
+    let mut out: String = clean.by_ref().take(width).collect();
+    if clean.next().is_some() {
+        // Too long: the last character shown makes room for the ellipsis.
+        out.pop();
+        if width > 0 {
+            out.push('…');
+        }
+    }
+    out
+}
+
+/// A thread's status as an icon and its colour (the threads list, the wall, badges).
+pub fn thread_icon(status: ThreadStatus, theme: &super::theme::Theme) -> (&'static str, Style) {
+    match status {
+        ThreadStatus::Active => ("·", theme.fg("dim")),
+        ThreadStatus::Running => ("●", theme.fg("running")),
+        ThreadStatus::Queued => ("◌", theme.fg("waiting")),
+        ThreadStatus::RequiresAction => ("!", theme.fg("waiting")),
+        ThreadStatus::Closed => ("✓", theme.fg("dim")),
+    }
+}
+
+/// A thread's icon and colour: its status, or `✗` when its last run failed and nothing
+/// runs or waits in it now.
+pub fn thread_state_icon(
+    thread: &agentdeck_model::Thread,
+    theme: &super::theme::Theme,
+) -> (&'static str, Style) {
+    if thread.failed() && thread.status == ThreadStatus::Active {
+        return ("✗", theme.fg("error"));
+    }
+    thread_icon(thread.status, theme)
+}
+
+pub fn call_icon(status: ToolCallStatus) -> &'static str {
+    match status {
+        ToolCallStatus::InProgress => "⟳",
+        ToolCallStatus::RequiresAction => "?",
+        ToolCallStatus::RequiresApproval => "!",
+        ToolCallStatus::Completed => "✓",
+        ToolCallStatus::Failed => "✗",
+        ToolCallStatus::Denied => "⊘",
+        ToolCallStatus::Cancelled => "-",
+    }
+}
+
+/// 950, 12.3k, 1.2M.
+pub fn compact(n: u64) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=999_999 => format!("{:.1}k", n as f64 / 1_000.0),
+        _ => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    use super::super::app::{App, Pane};
+    use super::super::keymap::Keymap;
+    use super::super::theme::Theme;
+    use super::super::ui::Ui;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    /// The whole workspace (panes, views and status bar), drawn at a size.
+    pub fn render_workspace(app: &App, width: u16, height: u16) -> String {
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| super::super::ui::draw(frame, app, &mut ui))
+            .unwrap();
+        format!("{}", terminal.backend())
+    }
+
+    /// One pane alone, drawn at a size.
+    pub fn render_pane(app: &App, pane: Pane, width: u16, height: u16) -> String {
+        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| super::draw(frame, app, &mut ui, pane, frame.area()))
+            .unwrap();
+        format!("{}", terminal.backend())
+    }
+}
