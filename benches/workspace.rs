@@ -25,8 +25,9 @@ use agentdeck::model::{Content, Message, MessageStatus, Role, Thread, ThreadStat
 use agentdeck::runtime::{Runtime, RuntimeOptions};
 use agentdeck::tui::app::{App, AppEvent};
 use agentdeck::tui::keymap::Keymap;
+use agentdeck::tui::screen::draw;
 use agentdeck::tui::theme::Theme;
-use agentdeck::tui::ui::{Ui, draw};
+use agentdeck::tui::ui::Ui;
 use common::spawn_server;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::backend::{CrosstermBackend, TestBackend};

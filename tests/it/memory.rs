@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use agentdeck::client::ClientError;
+use agentdeck::model::Role;
 use agentdeck::model::memory::MemoryView;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -86,9 +87,9 @@ async fn turns_leave_the_window_into_a_summary_and_come_back_by_similarity() {
     assert!(best.score > 0.2 && best.score <= 1.0, "{}", best.score);
     // Roles as the guide shows them; an assistant's turn says which assistant.
     for turn in &memory.vector_context {
-        match turn.role.as_str() {
-            "user" => assert_eq!(turn.assistant, None),
-            "assistant" => assert_eq!(turn.assistant.as_deref(), Some("keeper")),
+        match turn.role {
+            Role::User => assert_eq!(turn.assistant, None),
+            Role::Assistant => assert_eq!(turn.assistant.as_deref(), Some("keeper")),
             other => panic!("role {other:?}: {:?}", memory.vector_context),
         }
     }

@@ -2,6 +2,7 @@
 //! operator's own and is not limited). Over the limit a request gets `429` with
 //! `Retry-After`; the map of buckets is bounded, idle full buckets going first.
 
+use agentdeck_model::sync;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -28,7 +29,7 @@ impl KeyRates {
     /// Takes one request from the key's bucket; false when it is empty.
     pub fn take(&self, key_hash: &str) -> bool {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = sync::lock(&self.buckets);
         if buckets.len() >= KEYS_KEPT && !buckets.contains_key(key_hash) {
             let (per_second, burst) = (self.per_second, self.burst);
             buckets.retain(|_, (tokens, at)| {

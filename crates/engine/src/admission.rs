@@ -7,6 +7,7 @@
 
 use super::cluster::Cluster;
 use agentdeck_model::Limits;
+use agentdeck_model::sync;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,9 +81,7 @@ impl Admission {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.held)
     }
 
     /// The slots this node holds in the cluster's count, to renew: (project, holder).
@@ -94,9 +93,7 @@ impl Admission {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProjectSlots>> {
-        self.projects
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.projects)
     }
 
     /// Runs of the project now running and waiting.

@@ -13,7 +13,7 @@
 //! Keys are named after the database (`agentdeck:{host:port/db}:…`), so clusters on
 //! different databases can share one Redis.
 
-use super::bus::Published;
+use super::published::Published;
 use agentdeck_model::EventKind;
 use bytes::Bytes;
 use redis::aio::ConnectionManager;

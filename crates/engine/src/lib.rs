@@ -16,6 +16,7 @@ mod memory;
 mod metrics;
 mod net;
 mod privacy;
+mod published;
 mod recovery;
 mod run;
 pub mod search;
@@ -28,12 +29,14 @@ mod validate;
 mod vectors;
 mod webhook;
 
-pub use bus::{EventBus, EventFilter, EventScope, Published};
+pub use bus::{EventBus, EventFilter, EventScope};
+pub use published::Published;
 pub use recovery::Recovery;
 
 use agentdeck_model::config::Config;
 use agentdeck_model::config::{ProviderConfig, ProviderKind};
 use agentdeck_model::requests::{MessageCreate, MessagePosted};
+use agentdeck_model::sync::lock;
 use agentdeck_model::{
     Content, ErrorBody, EventPayload, List, Message, MessageStatus, Role, Thread, ThreadStatus,
     ToolCallStatus, Usage, new_id, now_secs,
@@ -241,12 +244,6 @@ fn build_provider(
         policy,
         rate_limits.clone(),
     ))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Engine {

@@ -9,6 +9,7 @@
 
 use super::net::NetRules;
 use agentdeck_model::McpTool;
+use agentdeck_model::sync::lock;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RoleClient, RunningService, ServiceError};
@@ -99,12 +100,6 @@ struct Slot {
 #[derive(Default)]
 pub struct McpServers {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The key of a server: the assistant and everything that defines the server, so a

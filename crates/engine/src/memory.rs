@@ -268,8 +268,8 @@ impl Engine {
             .map(|turn| MemoryEntry {
                 message_id: turn.message.id.clone(),
                 role: match turn.message.role {
-                    Role::User => "user".into(),
-                    _ => "assistant".into(),
+                    Role::User => Role::User,
+                    _ => Role::Assistant,
                 },
                 assistant: (turn.message.role != Role::User)
                     .then(|| self.assistant_label(turn.message)),

@@ -4,6 +4,7 @@
 
 use super::{Engine, EngineResult, Scope};
 use agentdeck_model::event::EventKind;
+use agentdeck_model::sync;
 use agentdeck_model::{Message, MessageStatus, Role, Thread, ThreadQuery, ThreadStatus};
 use agentdeck_search::messages::{HitKind, MessageDoc, MessageIndex, SearchFilter, SearchHit};
 use agentdeck_store::Store;
@@ -98,7 +99,7 @@ impl ThreadSearch {
     /// finds them free).
     pub(super) async fn stop(&self) {
         let _ = self.feed.send(Change::Stop);
-        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let worker = sync::lock(&self.worker).take();
         if let Some(worker) = worker {
             let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         }
@@ -329,12 +330,7 @@ impl Engine {
     /// Feeds the indexer from the bus: every committed round's thread and message
     /// changes, then the round's last id. Runs until the engine shuts down.
     pub(super) fn start_search_feed(&self) {
-        let taken = self
-            .inner
-            .search_rounds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let taken = sync::lock(&self.inner.search_rounds).take();
         let Some(mut rounds) = taken else { return };
         let feed = self.inner.search.sender();
         let (marks, mut fed) = self.inner.search.marks();

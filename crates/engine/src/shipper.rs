@@ -9,6 +9,7 @@
 use super::Engine;
 use super::net::NetRules;
 use agentdeck_model::event::Telemetry;
+use agentdeck_model::sync;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -73,11 +74,7 @@ impl Shipper {
 
     /// Starts the delivery task (once; the runtime calls it when it starts).
     pub fn start(&self, engine: Engine) {
-        let rx = self
-            .rx
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let rx = sync::lock(&self.rx).take();
         if let Some(rx) = rx {
             // The task holds the engine weakly: it must not keep a stopped runtime's
             // store open.

@@ -5,6 +5,7 @@
 //! a slow disk never slows a run; what does not fit is counted as dropped.
 
 use agentdeck_model::event::Telemetry;
+use agentdeck_model::sync;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
@@ -74,7 +75,7 @@ impl TelemetryLog {
     /// Keeps an event of `project_id` and queues its line for the file.
     pub fn record(&self, project_id: &str, event: &Telemetry) {
         {
-            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut recent = sync::lock(&self.recent);
             let kept = recent.entry(project_id.to_string()).or_default();
             kept.push_back(event.clone());
             while kept.len() > KEPT_PER_PROJECT {
@@ -94,7 +95,7 @@ impl TelemetryLog {
 
     /// The newest `limit` events of a project, newest first.
     pub fn recent(&self, project_id: &str, limit: usize) -> Vec<Telemetry> {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = sync::lock(&self.recent);
         recent.get(project_id).map_or_else(Vec::new, |kept| {
             kept.iter().rev().take(limit).cloned().collect()
         })

@@ -3,6 +3,7 @@
 //! when the runtime stops; and its output streamed as it comes, bounded.
 
 use agentdeck_model::Handler;
+use agentdeck_model::sync;
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,9 +20,7 @@ pub struct ProcessGroups(Arc<Mutex<BTreeSet<i32>>>);
 
 impl ProcessGroups {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<i32>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        sync::lock(&self.0)
     }
 
     /// Ends every tool process still running (the runtime is stopping); how many groups.

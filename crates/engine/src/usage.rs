@@ -6,6 +6,7 @@
 use super::cluster::Cluster;
 use agentdeck_model::Usage;
 use agentdeck_model::config::Config;
+use agentdeck_model::sync;
 use agentdeck_store::{Store, StoreResult};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,7 @@ impl UsageBook {
         };
         if tokens == 0 {
             // A refresh: one at a time per project.
-            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            let mut shared = sync::lock(&self.shared);
             match shared.get_mut(project_id) {
                 Some((read_at, _)) if read_at.elapsed() < SHARED_STALENESS => return,
                 Some((read_at, _)) => *read_at = Instant::now(),
@@ -61,10 +62,7 @@ impl UsageBook {
         runtime.spawn(async move {
             match cluster.add_tokens(&project_id, tokens).await {
                 Ok(total) => {
-                    shared
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(project_id, (Instant::now(), total));
+                    sync::lock(&shared).insert(project_id, (Instant::now(), total));
                 }
                 Err(err) => tracing::warn!("the cluster's token count: {err}"),
             }
@@ -75,14 +73,14 @@ impl UsageBook {
         if let Err(err) = self.store.add_usage(project_id, model, usage) {
             tracing::error!("could not record usage: {err}");
         }
-        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        let mut totals = sync::lock(&self.totals);
         let total = totals
             .entry((project_id.to_string(), model.to_string()))
             .or_default();
         total.input_tokens += usage.input_tokens;
         total.output_tokens += usage.output_tokens;
         drop(totals);
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = sync::lock(&self.recent);
         let tokens = usage.input_tokens + usage.output_tokens;
         recent
             .entry(project_id.to_string())
@@ -98,17 +96,14 @@ impl UsageBook {
             return local;
         }
         self.share(project_id, 0);
-        let shared = self
-            .shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let shared = sync::lock(&self.shared)
             .get(project_id)
             .map_or(0, |(_, total)| *total);
         local.max(shared)
     }
 
     fn local_tokens_last_minute(&self, project_id: &str) -> u64 {
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = sync::lock(&self.recent);
         let Some(window) = recent.get_mut(project_id) else {
             return 0;
         };
@@ -139,7 +134,7 @@ impl UsageBook {
                 Err(err) => tracing::warn!("usage totals: {err}"),
             }
         }
-        let totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        let totals = sync::lock(&self.totals);
         totals
             .iter()
             .filter(|((project, _), _)| project == project_id)

@@ -4,6 +4,7 @@
 
 use super::{Engine, EngineError, EngineResult, Scope};
 use agentdeck_model::requests::VectorStoreCreate;
+use agentdeck_model::sync::lock;
 use agentdeck_model::{
     FileCounts, IngestStatus, Thread, VectorStore, VectorStoreFile, new_id, now_secs,
 };
@@ -20,12 +21,6 @@ const MAX_STORE_FILES: usize = 500;
 /// Results of one `file_search` call, and the text of each given to the model.
 pub const FILE_SEARCH_RESULTS: usize = 5;
 const RESULT_TEXT_CHARS: usize = 1_500;
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 impl Engine {
     pub async fn create_vector_store(

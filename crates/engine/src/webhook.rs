@@ -4,6 +4,7 @@
 //! The output is the HTTP status and a bounded excerpt of the answer.
 
 use super::net::{NetRules, http_error, shown_url};
+use agentdeck_model::sync::lock;
 use agentdeck_model::{OAuth2, WebhookAuth, WebhookTool};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -40,12 +41,6 @@ pub struct Webhooks {
 
 /// A webhook call that did not complete, with the reason the model and operator see.
 pub type CallError = String;
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 impl Webhooks {
     fn client(&self, rules: &NetRules, timeout: Duration) -> Result<reqwest::Client, CallError> {

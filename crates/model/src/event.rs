@@ -87,8 +87,7 @@ pub struct MemoryUpdated {
 /// `telemetry`: one model or tool call, in the seed guide's shape.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Telemetry {
-    /// `model_call` or `tool_call`.
-    pub event: String,
+    pub event: TelemetryKind,
     /// RFC 3339, UTC (`2026-06-01T12:00:00Z`).
     pub timestamp: String,
     pub assistant_id: Option<String>,
@@ -98,8 +97,24 @@ pub struct Telemetry {
     pub latency_ms: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    /// Why the call is of note to safety (`pii_redacted`), or null.
-    pub safety_flag: Option<String>,
+    /// Why the call is of note to safety, or null.
+    pub safety_flag: Option<SafetyFlag>,
+}
+
+/// What a telemetry line is about.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TelemetryKind {
+    ModelCall,
+    ToolCall,
+}
+
+/// Why a call is of note to safety.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SafetyFlag {
+    /// Personal data was redacted from what the model was sent.
+    PiiRedacted,
 }
 
 /// `error`: why a reply failed or ended incomplete.

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod sse;
+pub mod sync;
 pub mod text;
 
 mod documents;
@@ -222,6 +223,25 @@ pub enum Role {
     Assistant,
     Tool,
     System,
+}
+
+impl Role {
+    /// The role as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+            Role::System => "system",
+        }
+    }
+
+    /// A role as the API writes it; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::User, Role::Assistant, Role::Tool, Role::System]
+            .into_iter()
+            .find(|role| role.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! They need no model and no network, so memory works on a fresh machine; they match
 //! words, not meanings.
 
+use crate::Role;
 use serde::{Deserialize, Serialize};
 
 /// Tokens of recent turns kept verbatim in context when an assistant does not say.
@@ -49,11 +50,11 @@ pub struct MemoryState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "StoredEntry")]
 pub struct MemoryEntry {
     pub message_id: String,
-    /// `user` or `assistant` (entries written before names were kept apart may hold an
-    /// assistant's name here: read as `assistant`, by that name).
-    pub role: String,
+    /// `user` or `assistant`.
+    pub role: Role,
     /// The assistant who wrote the turn, by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assistant: Option<String>,
@@ -65,12 +66,13 @@ pub struct MemoryEntry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "StoredRetrieved")]
 pub struct Retrieved {
     pub text: String,
     pub score: f32,
     pub message_id: String,
     /// `user` or `assistant`, as the guide's memory shows it.
-    pub role: String,
+    pub role: Role,
     /// The assistant who wrote an `assistant` turn, by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assistant: Option<String>,
@@ -79,17 +81,67 @@ pub struct Retrieved {
 impl Retrieved {
     /// Who said it, for people: the assistant's name, else the role.
     pub fn speaker(&self) -> &str {
-        self.assistant.as_deref().unwrap_or(&self.role)
+        self.assistant.as_deref().unwrap_or(self.role.as_str())
     }
 }
 
-impl MemoryEntry {
-    /// The role and the assistant's name, with entries of older data dirs (whose role
-    /// was the assistant's name) read as an assistant's.
-    pub fn role_and_assistant(&self) -> (String, Option<String>) {
-        match self.role.as_str() {
-            "user" | "assistant" | "tool" | "system" => (self.role.clone(), self.assistant.clone()),
-            name => ("assistant".into(), Some(name.to_string())),
+/// A role as older data dirs wrote it: before names were kept apart, an assistant's turn
+/// held the assistant's name as its role. Such a turn reads as an assistant's, by that
+/// name.
+fn role_as_stored(role: String, assistant: Option<String>) -> (Role, Option<String>) {
+    match Role::parse(&role) {
+        Some(role) => (role, assistant),
+        None => (Role::Assistant, assistant.or(Some(role))),
+    }
+}
+
+/// A [`MemoryEntry`] as read: any data dir's.
+#[derive(Deserialize)]
+struct StoredEntry {
+    message_id: String,
+    role: String,
+    #[serde(default)]
+    assistant: Option<String>,
+    text: String,
+    vector: Vector,
+    #[serde(default)]
+    dense: Vec<f32>,
+}
+
+impl From<StoredEntry> for MemoryEntry {
+    fn from(stored: StoredEntry) -> MemoryEntry {
+        let (role, assistant) = role_as_stored(stored.role, stored.assistant);
+        MemoryEntry {
+            message_id: stored.message_id,
+            role,
+            assistant,
+            text: stored.text,
+            vector: stored.vector,
+            dense: stored.dense,
+        }
+    }
+}
+
+/// A [`Retrieved`] as read: any data dir's.
+#[derive(Deserialize)]
+struct StoredRetrieved {
+    text: String,
+    score: f32,
+    message_id: String,
+    role: String,
+    #[serde(default)]
+    assistant: Option<String>,
+}
+
+impl From<StoredRetrieved> for Retrieved {
+    fn from(stored: StoredRetrieved) -> Retrieved {
+        let (role, assistant) = role_as_stored(stored.role, stored.assistant);
+        Retrieved {
+            text: stored.text,
+            score: stored.score,
+            message_id: stored.message_id,
+            role,
+            assistant,
         }
     }
 }
@@ -294,15 +346,12 @@ pub fn retrieve(
     scored
         .into_iter()
         .take(RETRIEVED_TURNS)
-        .map(|(score, entry)| {
-            let (role, assistant) = entry.role_and_assistant();
-            Retrieved {
-                text: entry.text.clone(),
-                score: (score * 1000.0).round() / 1000.0,
-                message_id: entry.message_id.clone(),
-                role,
-                assistant,
-            }
+        .map(|(score, entry)| Retrieved {
+            text: entry.text.clone(),
+            score: (score * 1000.0).round() / 1000.0,
+            message_id: entry.message_id.clone(),
+            role: entry.role,
+            assistant: entry.assistant.clone(),
         })
         .collect()
 }
@@ -314,7 +363,7 @@ mod tests {
     fn entry(id: &str, text: &str) -> MemoryEntry {
         MemoryEntry {
             message_id: id.into(),
-            role: "user".into(),
+            role: Role::User,
             assistant: None,
             text: text.into(),
             vector: embed(text),
@@ -372,5 +421,33 @@ mod tests {
         assert_eq!(window_start(&[100, 100, 100], 1000), (0, 300));
         assert_eq!(window_start(&[100, 100, 900], 500), (2, 900));
         assert_eq!(window_start(&[], 500), (0, 0));
+    }
+
+    /// Entries of older data dirs held an assistant's name as the role: they read as the
+    /// assistant's turns, by that name; the roles of today read as themselves, and both
+    /// write back as today's.
+    #[test]
+    fn an_older_entry_with_a_name_for_a_role_reads_as_that_assistants_turn() {
+        let mut stored = serde_json::to_value(entry("msg_1", "refund sent")).unwrap();
+        stored["role"] = "keeper".into();
+        let old: MemoryEntry = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            (old.role, old.assistant.as_deref()),
+            (Role::Assistant, Some("keeper"))
+        );
+        let written = serde_json::to_value(&old).unwrap();
+        assert_eq!(
+            (&written["role"], &written["assistant"]),
+            (&"assistant".into(), &"keeper".into())
+        );
+        stored["role"] = "user".into();
+        let today: MemoryEntry = serde_json::from_value(stored).unwrap();
+        assert_eq!((today.role, today.assistant), (Role::User, None));
+        let retrieved: Retrieved = serde_json::from_value(serde_json::json!({
+            "text": "t", "score": 0.5, "message_id": "msg_2", "role": "triage"
+        }))
+        .unwrap();
+        assert_eq!(retrieved.speaker(), "triage");
+        assert_eq!(retrieved.role, Role::Assistant);
     }
 }

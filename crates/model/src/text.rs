@@ -36,6 +36,21 @@ pub fn one_line_chars(text: &str) -> impl Iterator<Item = char> + '_ {
         .map(|c| if c == '\n' { ' ' } else { c })
 }
 
+/// Untrusted text on one line of at most `width` characters. Reads no further than it
+/// shows, so clipping a long streaming text costs the same as a short one.
+pub fn clip(text: &str, width: usize) -> String {
+    let mut clean = one_line_chars(text);
+    let mut out: String = clean.by_ref().take(width).collect();
+    if clean.next().is_some() {
+        // Too long: the last character shown makes room for the ellipsis.
+        out.pop();
+        if width > 0 {
+            out.push('…');
+        }
+    }
+    out
+}
+
 /// Untrusted text for the clipboard: as [`sanitize`], but tabs stay tabs (code keeps
 /// its indentation when pasted).
 pub fn for_clipboard(text: &str) -> String {

@@ -7,6 +7,7 @@
 
 use super::{ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
 use agentdeck_model::sse::{SseEvent, SseParser};
+use agentdeck_model::sync;
 use futures::StreamExt;
 use rand::Rng;
 use serde_json::Value;
@@ -89,13 +90,13 @@ impl RateLimitBook {
             })
             .collect();
         if !found.is_empty() {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = sync::lock(&self.seen);
             seen.insert(provider.to_string(), found);
         }
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        sync::lock(&self.seen).clone()
     }
 }
 

@@ -4,12 +4,9 @@
 //! Keys order bytewise in both (sled's order, and PostgreSQL's for `bytea`), so every
 //! range the store reads means the same on either.
 
-use super::StoreResult;
 use super::pg::PgTree;
+use super::{Entry, StoreResult};
 use std::ops::Bound;
-
-/// A key and its value.
-pub(super) type Entry = (Vec<u8>, Vec<u8>);
 
 #[derive(Clone)]
 pub(super) enum Tree {

@@ -20,6 +20,7 @@ pub use leases::Lease;
 pub use log::ReplyPart;
 pub use pg::CALL_TIMEOUT as DATABASE_CALL_TIMEOUT;
 
+use agentdeck_model::sync::{self, lock};
 use kv::Tree;
 
 use agentdeck_model::memory::MemoryState;
@@ -67,6 +68,9 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A key and its value, as both backends' trees hold them.
+type Entry = (Vec<u8>, Vec<u8>);
 
 #[derive(Clone)]
 pub struct Store {
@@ -120,10 +124,6 @@ struct Inner {
     flush_done: tokio::sync::Mutex<u64>,
     /// The data dir the store lives in.
     dir: std::path::PathBuf,
-}
-
-fn lock_map<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
@@ -308,7 +308,7 @@ impl Store {
                 let result = db.transaction(writes);
                 if result.is_err() {
                     // Locations noted inside it may be of rows rolled back.
-                    lock_map(&self.inner.found_locations).clear();
+                    lock(&self.inner.found_locations).clear();
                 }
                 result
             }
@@ -419,13 +419,13 @@ impl Store {
         if !self.is_postgres() {
             return self.get(&self.inner.keys, "api_keys", secret_hash.as_bytes());
         }
-        if let Some(record) = lock_map(&self.inner.found_keys).get(secret_hash) {
+        if let Some(record) = lock(&self.inner.found_keys).get(secret_hash) {
             return Ok(Some(record.clone()));
         }
         let record: Option<ApiKeyRecord> =
             self.get(&self.inner.keys, "api_keys", secret_hash.as_bytes())?;
         if let Some(record) = &record {
-            let mut found = lock_map(&self.inner.found_keys);
+            let mut found = lock(&self.inner.found_keys);
             if found.len() >= 100_000 {
                 found.clear();
             }
@@ -470,17 +470,11 @@ impl Store {
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, ThreadIndex> {
         // A poisoned lock only means another thread panicked mid-update of plain data;
         // the index is rebuilt from sled on the next open, so keep serving.
-        self.inner
-            .thread_index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::write(&self.inner.thread_index)
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, ThreadIndex> {
-        self.inner
-            .thread_index
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::read(&self.inner.thread_index)
     }
 
     /// Stores a thread and moves it to the top of the activity order.
@@ -523,11 +517,7 @@ impl Store {
     // --- messages ------------------------------------------------------------------------
 
     fn next_message_seq(&self, thread_id: &str) -> StoreResult<u64> {
-        let mut seqs = self
-            .inner
-            .message_seq
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seqs = sync::lock(&self.inner.message_seq);
         if let Some(next) = seqs.get_mut(thread_id) {
             let seq = *next;
             *next += 1;
@@ -578,14 +568,10 @@ impl Store {
                 .messages
                 .compare_and_swap(&key, None, Some(&value))?
             {
-                lock_map(&self.inner.found_locations).insert(message.id.clone(), key);
+                lock(&self.inner.found_locations).insert(message.id.clone(), key);
                 return Ok(());
             }
-            self.inner
-                .message_seq
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(&message.thread_id);
+            sync::lock(&self.inner.message_seq).remove(&message.thread_id);
         }
     }
 
@@ -608,12 +594,12 @@ impl Store {
         if !self.is_postgres() {
             return self.inner.message_loc.get(id.as_bytes());
         }
-        if let Some(key) = lock_map(&self.inner.found_locations).get(id) {
+        if let Some(key) = lock(&self.inner.found_locations).get(id) {
             return Ok(Some(key.clone()));
         }
         let key = self.inner.message_loc.get(id.as_bytes())?;
         if let Some(key) = &key {
-            let mut found = lock_map(&self.inner.found_locations);
+            let mut found = lock(&self.inner.found_locations);
             if found.len() >= 100_000 {
                 found.clear();
             }

@@ -11,8 +11,8 @@
 //! while the database is away fail as [`StoreError::Unavailable`] after at most
 //! [`CALL_TIMEOUT`].
 
-use super::kv::Entry;
-use super::{StoreError, StoreResult};
+use super::{Entry, StoreError, StoreResult};
+use agentdeck_model::sync;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -209,9 +209,7 @@ const DOWN_BACKOFF: Duration = Duration::from_millis(500);
 
 impl Shared {
     fn down(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
-        self.down_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.down_until)
     }
 
     /// Runs one statement on a live connection. A connection found closed is made again
@@ -362,10 +360,7 @@ impl PgDb {
     /// Runs `writes` in one transaction: every statement this thread sends meanwhile goes
     /// to the transaction's connection; committed if `writes` succeeds, rolled back if not.
     pub fn transaction<R>(&self, writes: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
-        let mut held = self
-            .transaction_client
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut held = sync::lock(&self.transaction_client);
         let client = match held.as_ref().filter(|c| !c.is_closed()) {
             Some(client) => client.clone(),
             None => {

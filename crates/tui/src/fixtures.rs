@@ -4,7 +4,7 @@
 
 use super::app::{App, AppEvent, LiveCall};
 use agentdeck_client::ServerEvent;
-use agentdeck_model::event::Routing;
+use agentdeck_model::event::{Routing, TelemetryKind};
 use agentdeck_model::memory::{MemoryChange, MemoryView, Retrieved, WindowView};
 use agentdeck_model::{
     Assistant, Content, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep, Role,
@@ -212,7 +212,7 @@ pub fn workspace() -> App {
             text: "Order ORD-4521 was charged twice".into(),
             score: 0.61,
             message_id: "msg_0".into(),
-            role: "user".into(),
+            role: Role::User,
             assistant: None,
         }],
         window: WindowView { turns: 4, tokens: 512, budget_tokens: 600 },
@@ -310,7 +310,7 @@ pub fn routed_run_events() -> Vec<ServerEvent> {
     };
     let telemetry = |thread: &str, assistant: &str, latency_ms: u64| {
         EventPayload::Telemetry(Box::new(Telemetry {
-            event: "model_call".into(),
+            event: TelemetryKind::ModelCall,
             timestamp: "2026-11-25T10:00:00Z".into(),
             assistant_id: Some(assistant.into()),
             thread_id: thread.into(),

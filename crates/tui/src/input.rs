@@ -248,7 +248,6 @@ pub(super) fn handle_mouse(app: &mut App, ui: &Ui, event: MouseEvent) -> Vec<Eff
 mod tests {
     use super::*;
     use crate::fixtures::workspace;
-    use crate::ui;
 
     #[test]
     fn clicks_focus_and_pick_threads_and_the_wheel_scrolls_the_pane_under_it() {
@@ -259,7 +258,9 @@ mod tests {
         );
         let mut terminal =
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 36)).unwrap();
-        terminal.draw(|f| ui::draw(f, &app, &mut ui)).unwrap();
+        terminal
+            .draw(|f| crate::screen::draw(f, &app, &mut ui))
+            .unwrap();
         let at = |column, row, kind| MouseEvent {
             kind,
             column,

@@ -199,20 +199,6 @@ impl Context {
     }
 }
 
-impl super::app::Pane {
-    /// The keymap context of a focused pane.
-    pub fn context(self) -> Context {
-        use super::app::Pane;
-        match self {
-            Pane::Threads => Context::Threads,
-            Pane::Conversation => Context::Conversation,
-            Pane::Tools => Context::Tools,
-            Pane::Routing => Context::Routing,
-            Pane::Memory => Context::Memory,
-        }
-    }
-}
-
 /// A key with its modifiers, as written in keymap files: `ctrl-e`, `alt-enter`, `G`, `tab`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Chord {

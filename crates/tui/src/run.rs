@@ -8,6 +8,7 @@ use super::effects::spawn_worker;
 use super::host::{copy_to_clipboard, edit_in_editor};
 use super::input::{handle_key, handle_mouse};
 use super::keymap::{Action, Context};
+use super::screen;
 use super::terminal::{Term, TerminalGuard};
 use super::ui::{self, Ui};
 use agentdeck_client::Client;
@@ -376,7 +377,9 @@ fn until_unix_secs(at: u64) -> Duration {
 fn draw(terminal: &mut Term, app: &App, ui: &mut Ui) -> std::io::Result<()> {
     use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
     crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate)?;
-    let drawn = terminal.draw(|frame| ui::draw(frame, app, ui)).map(|_| ());
+    let drawn = terminal
+        .draw(|frame| screen::draw(frame, app, ui))
+        .map(|_| ());
     crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
     drawn
 }

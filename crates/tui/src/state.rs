@@ -2,14 +2,18 @@
 //! the selected thread, the composer's draft and unread counts. Kept in the state dir, one
 //! file per workspace (data dir or remote URL), saved within a second of a change.
 
-use serde::{Deserialize, Serialize};
+use super::pane::Pane;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UiState {
     pub filter: String,
-    pub focus: String,
+    /// A name this version does not know (a file of another version) reads as Threads,
+    /// so the rest of the state (the draft above all) is not lost over it.
+    #[serde(deserialize_with = "pane_or_threads")]
+    pub focus: Pane,
     pub zoom: bool,
     pub selected_thread: Option<String>,
     pub draft: String,
@@ -20,6 +24,14 @@ pub struct UiState {
     /// The palette's commands, oldest first.
     #[serde(default)]
     pub palette_history: Vec<String>,
+}
+
+fn pane_or_threads<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pane, D::Error> {
+    let saved = serde_json::Value::deserialize(deserializer)?;
+    Ok(saved
+        .as_str()
+        .and_then(Pane::from_title)
+        .unwrap_or_default())
 }
 
 /// The UI state of one workspace, as a small JSON file. A plain file rather than an
@@ -75,7 +87,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = UiState {
             filter: "status:requires_action".into(),
-            focus: "tools".into(),
+            focus: Pane::Tools,
             zoom: true,
             selected_thread: Some("thread_1".into()),
             draft: "half a sentence".into(),
@@ -95,5 +107,28 @@ mod tests {
             UiStateStore::open(dir.path(), "/data/two").unwrap().load(),
             UiState::default()
         );
+    }
+
+    /// A file whose focus names a pane this version lacks keeps its draft and filter.
+    #[test]
+    fn an_unknown_focus_reads_as_threads_and_loses_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = UiStateStore::open(dir.path(), "/data/one").unwrap();
+        let saved = serde_json::json!({
+            "filter": "tag:vip", "focus": "Timeline", "zoom": false,
+            "selected_thread": null, "draft": "half a sentence", "unread": {}
+        });
+        std::fs::write(&store.path, saved.to_string()).unwrap();
+        let state = store.load();
+        assert_eq!(
+            (state.focus, state.filter.as_str(), state.draft.as_str()),
+            (Pane::Threads, "tag:vip", "half a sentence")
+        );
+        let written = serde_json::to_value(UiState {
+            focus: Pane::Routing,
+            ..state
+        })
+        .unwrap();
+        assert_eq!(written["focus"], "routing");
     }
 }

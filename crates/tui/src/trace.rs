@@ -8,8 +8,9 @@
 //! calls start when it ends and last their `latency_ms`, and the next step starts when
 //! the last of them is done. A routed thread starts with the call that routed to it.
 
-use crate::panes::clip;
 use agentdeck_client::ServerEvent;
+use agentdeck_model::event::TelemetryKind;
+use agentdeck_model::text::clip;
 use agentdeck_model::{EventPayload, MessageStatus, Role, ToolCallStatus, ToolCallType};
 use std::collections::HashMap;
 
@@ -275,7 +276,7 @@ pub fn build(
                 }
                 None => At::Before,
             },
-            EventPayload::Telemetry(t) if t.event == "model_call" => {
+            EventPayload::Telemetry(t) if t.event == TelemetryKind::ModelCall => {
                 // The reply of that thread still open: its first step not yet measured.
                 let reply = threads.get(&t.thread_id).and_then(|track| {
                     track.top.iter().rev().copied().find(|&s| {

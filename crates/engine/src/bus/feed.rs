@@ -4,7 +4,7 @@
 //! order.
 
 use super::write::{Flush, write_round};
-use super::{EventBus, ID_BLOCK, RETRY_INTERVAL, Work, lock, lock_pending};
+use super::{EventBus, ID_BLOCK, RETRY_INTERVAL, Work, lock};
 use crate::cluster::Cluster;
 use agentdeck_model::EventKind;
 use agentdeck_model::event::ThreadEvent;
@@ -72,7 +72,7 @@ impl EventBus {
                     tracing::error!("could not reserve event ids: {err}");
                 }
             }
-            let mut pending = lock_pending(&pending);
+            let mut pending = lock(&pending);
             let published = write_round(&store, work, Flush::Now, &mut pending);
             (published, pending.is_empty())
         })

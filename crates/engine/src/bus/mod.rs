@@ -22,10 +22,10 @@
 //! the live tail, and a whole reply replayed from the log gets its text as one delta.
 
 use super::cluster::Cluster;
-use agentdeck_model::sse::frame;
+use super::published::Published;
+use agentdeck_model::sync::lock;
 use agentdeck_model::{Event, EventKind, EventPayload, Message};
 use agentdeck_store::{Store, StoreResult};
-use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,42 +57,6 @@ const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// The retention rule: the durable log keeps the structural events among the newest
 /// this many ids (deltas take ids too, so this is an upper bound on what is kept).
 pub const RETAINED_EVENT_IDS: u64 = 5_000_000;
-
-/// One published event: where it belongs and its SSE frame, serialised once.
-#[derive(Debug)]
-pub struct Published {
-    /// 0 for a snapshot, which carries no `id:` line (resuming from it is not possible).
-    pub id: u64,
-    pub kind: EventKind,
-    pub project_id: String,
-    pub thread_id: String,
-    pub assistant_id: Option<String>,
-    pub message_id: Option<String>,
-    pub frame: Bytes,
-    /// A `message.created` of a reply that will stream (tracked until it completes).
-    pub opens_reply: bool,
-}
-
-impl Published {
-    /// An event made for one subscriber (a snapshot), without an id; its thread and
-    /// message come from the payload.
-    pub fn unnumbered(
-        project_id: &str,
-        assistant_id: Option<&str>,
-        payload: &EventPayload,
-    ) -> Published {
-        Published {
-            id: 0,
-            kind: payload.kind(),
-            project_id: project_id.to_string(),
-            thread_id: payload.thread_id().to_string(),
-            assistant_id: assistant_id.map(str::to_string),
-            message_id: payload.message_id().map(str::to_string),
-            frame: frame(0, payload.name(), &payload.to_json()),
-            opens_reply: false,
-        }
-    }
-}
 
 /// A subscription to the committed rounds of events.
 pub type Rounds = broadcast::Receiver<Arc<Vec<Arc<Published>>>>;
@@ -190,18 +154,6 @@ pub struct EventScope {
     pub thread_id: String,
     pub assistant_id: Option<String>,
     pub message_id: Option<String>,
-}
-
-fn lock_pending(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
-    pending
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn lock(state: &Mutex<BusState>) -> std::sync::MutexGuard<'_, BusState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl EventBus {
@@ -490,7 +442,7 @@ impl EventBus {
             let store = self.inner.store.clone();
             let pending = self.inner.pending.clone();
             let written = tokio::task::spawn_blocking(move || {
-                let mut pending = lock_pending(&pending);
+                let mut pending = lock(&pending);
                 let published = write_round(&store, work, Flush::Now, &mut pending);
                 (published, pending.is_empty())
             })
@@ -504,7 +456,7 @@ impl EventBus {
             }
         } else {
             // Small writes into sled's in-memory log: no disk wait, no thread hop.
-            let mut pending = lock_pending(&self.inner.pending);
+            let mut pending = lock(&self.inner.pending);
             let published = write_round(&self.inner.store, work, Flush::AtCheckpoint, &mut pending);
             (published, pending.is_empty())
         };

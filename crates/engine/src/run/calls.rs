@@ -5,6 +5,7 @@
 use super::{Outcome, Run};
 use crate::net::NetRules;
 use crate::tools;
+use agentdeck_model::event::TelemetryKind;
 use agentdeck_model::{EventPayload, Tool, ToolCallStatus, ToolCallType};
 use agentdeck_providers::ROUTING_TOOL;
 use serde_json::Value;
@@ -522,7 +523,7 @@ impl Run {
                 &self.scope,
                 &self.thread.project_id,
                 agentdeck_model::event::Telemetry {
-                    event: "tool_call".into(),
+                    event: TelemetryKind::ToolCall,
                     timestamp: agentdeck_model::rfc3339(agentdeck_model::now_secs()),
                     assistant_id: Some(self.assistant.id.clone()),
                     thread_id: self.thread.id.clone(),

@@ -16,7 +16,9 @@ use calls::{CallResult, OfferedMcp};
 
 use super::privacy::Redactor;
 use super::{Engine, EngineError, EventScope};
-use agentdeck_model::event::{TextDelta, ToolCallCreated, ToolCallDelta};
+use agentdeck_model::event::{
+    SafetyFlag, TelemetryKind, TextDelta, ToolCallCreated, ToolCallDelta,
+};
 use agentdeck_model::{
     Assistant, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep,
     Thread, ThreadStatus, ToolCall, ToolCallStatus, Usage, new_id,
@@ -260,7 +262,7 @@ impl Run {
         if let Some(mut redactor) = Redactor::new(&self.assistant.privacy) {
             redactor.redact_request(&mut request);
             if redactor.replaced_any() {
-                safety_flag = Some("pii_redacted".to_string());
+                safety_flag = Some(SafetyFlag::PiiRedacted);
             }
             restorers = Some((redactor.restorer(), redactor.restorer()));
             self.placeholders = Some(redactor.restorer());
@@ -443,7 +445,7 @@ impl Run {
             &self.scope,
             &self.thread.project_id,
             agentdeck_model::event::Telemetry {
-                event: "model_call".into(),
+                event: TelemetryKind::ModelCall,
                 timestamp: agentdeck_model::rfc3339(agentdeck_model::now_secs()),
                 assistant_id: Some(self.assistant.id.clone()),
                 thread_id: self.thread.id.clone(),

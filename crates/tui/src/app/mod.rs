@@ -26,47 +26,13 @@ mod tool_decisions;
 use super::filter::Filter;
 use super::keymap::Action;
 use super::markdown::StreamingText;
+pub use super::pane::Pane;
 use agentdeck_client::ServerEvent;
 use agentdeck_model::memory::MemoryView;
 use agentdeck_model::{
     Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Threads,
-    Conversation,
-    Tools,
-    Routing,
-    Memory,
-}
-
-impl Pane {
-    pub const ALL: [Pane; 5] = [
-        Pane::Threads,
-        Pane::Conversation,
-        Pane::Tools,
-        Pane::Routing,
-        Pane::Memory,
-    ];
-
-    pub fn from_title(name: &str) -> Option<Pane> {
-        Pane::ALL
-            .into_iter()
-            .find(|p| p.title().eq_ignore_ascii_case(name))
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Pane::Threads => "Threads",
-            Pane::Conversation => "Conversation",
-            Pane::Tools => "Tools",
-            Pane::Routing => "Routing",
-            Pane::Memory => "Memory",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -929,7 +895,7 @@ impl App {
     pub fn ui_state(&self, draft: String) -> super::state::UiState {
         super::state::UiState {
             filter: self.filter_text.clone(),
-            focus: self.focus.title().to_lowercase(),
+            focus: self.focus,
             zoom: self.zoom,
             selected_thread: self
                 .selected_thread()
@@ -945,7 +911,7 @@ impl App {
     /// Takes back remembered state (before the threads are loaded).
     pub fn restore(&mut self, state: super::state::UiState) {
         self.filter_text = state.filter;
-        self.focus = Pane::from_title(&state.focus).unwrap_or(Pane::Threads);
+        self.focus = state.focus;
         self.zoom = state.zoom;
         self.want_selected = state.selected_thread;
         self.unread = state.unread;

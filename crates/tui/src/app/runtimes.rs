@@ -225,7 +225,7 @@ impl App {
 mod tests {
     use super::*;
     use crate::fixtures::workspace;
-    use crate::panes::testing::render_pane;
+    use crate::screen::testing::render_pane;
 
     /// The fixture's desk on "prod", and a second runtime "lab" with one thread waiting.
     fn two_runtimes() -> App {

@@ -6,7 +6,7 @@ pub mod layout;
 
 pub use layout::{BoxPlace, EdgeSpec, GraphLayout, NodeSpec, Route, node_width};
 
-use crate::panes::clip;
+use agentdeck_model::text::clip;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};

@@ -166,7 +166,7 @@ mod tests {
     use crate::app::{LiveCall, Mode, Pane};
     use crate::fixtures::{call, workspace};
     use crate::keymap::Action;
-    use crate::panes::testing::render_workspace;
+    use crate::screen::testing::render_workspace;
     use agentdeck_model::ToolCallStatus;
 
     #[test]

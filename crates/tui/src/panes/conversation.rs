@@ -428,10 +428,10 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::render_pane;
     use crate::app::Pane;
     use crate::fixtures::{message, workspace};
     use crate::keymap::Action;
+    use crate::screen::testing::render_pane;
     use agentdeck_model::Role;
     use agentdeck_model::{Content, MessageStatus};
 

@@ -129,9 +129,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::render_pane;
     use crate::app::Pane;
     use crate::fixtures::{NOW, workspace};
+    use crate::screen::testing::render_pane;
 
     #[test]
     fn memory_pane_states() {

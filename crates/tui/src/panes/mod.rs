@@ -1,5 +1,5 @@
 //! The panes of the workspace, one module each, with what they share: the framed block,
-//! clipping of untrusted text, and small formatters.
+//! small formatters (clipping untrusted text is `text::clip`, re-exported here).
 
 pub mod call;
 pub mod composer;
@@ -15,7 +15,7 @@ pub mod wall;
 
 use super::app::{App, Pane};
 use super::ui::Ui;
-use agentdeck_model::text::one_line_chars;
+pub use agentdeck_model::text::clip;
 use agentdeck_model::{ThreadStatus, ToolCallStatus};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -94,21 +94,6 @@ pub fn lines_or<'a>(
     }
 }
 
-/// Untrusted text on one line of at most `width` characters. Reads no further than it
-/// shows, so clipping a long streaming text costs the same as a short one.
-pub fn clip(text: &str, width: usize) -> String {
-    let mut clean = one_line_chars(text);
-    let mut out: String = clean.by_ref().take(width).collect();
-    if clean.next().is_some() {
-        // Too long: the last character shown makes room for the ellipsis.
-        out.pop();
-        if width > 0 {
-            out.push('…');
-        }
-    }
-    out
-}
-
 /// A thread's status as an icon and its colour (the threads list, the wall, badges).
 pub fn thread_icon(status: ThreadStatus, theme: &super::theme::Theme) -> (&'static str, Style) {
     match status {
@@ -150,35 +135,5 @@ pub fn compact(n: u64) -> String {
         0..=999 => n.to_string(),
         1_000..=999_999 => format!("{:.1}k", n as f64 / 1_000.0),
         _ => format!("{:.1}M", n as f64 / 1_000_000.0),
-    }
-}
-
-#[cfg(test)]
-pub mod testing {
-    use super::super::app::{App, Pane};
-    use super::super::keymap::Keymap;
-    use super::super::theme::Theme;
-    use super::super::ui::Ui;
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
-    /// The whole workspace (panes, views and status bar), drawn at a size.
-    pub fn render_workspace(app: &App, width: u16, height: u16) -> String {
-        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal
-            .draw(|frame| super::super::ui::draw(frame, app, &mut ui))
-            .unwrap();
-        format!("{}", terminal.backend())
-    }
-
-    /// One pane alone, drawn at a size.
-    pub fn render_pane(app: &App, pane: Pane, width: u16, height: u16) -> String {
-        let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal
-            .draw(|frame| super::draw(frame, app, &mut ui, pane, frame.area()))
-            .unwrap();
-        format!("{}", terminal.backend())
     }
 }

@@ -185,10 +185,10 @@ fn draw_list(frame: &mut Frame, app: &App, ui: &Ui, graph: &Graph, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::render_pane;
     use crate::app::{App, Pane};
     use crate::fixtures::workspace;
     use crate::keymap::Action;
+    use crate::screen::testing::render_pane;
 
     #[test]
     fn routing_pane() {

@@ -177,9 +177,9 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::render_pane;
     use crate::app::{Pane, SortOrder};
     use crate::fixtures::workspace;
+    use crate::screen::testing::render_pane;
 
     #[test]
     fn threads_pane() {

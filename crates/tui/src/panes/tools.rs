@@ -133,9 +133,9 @@ fn byte_size(bytes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::render_pane;
     use crate::app::Pane;
     use crate::fixtures::workspace;
+    use crate::screen::testing::render_pane;
 
     #[test]
     fn tools_pane() {

@@ -262,12 +262,13 @@ mod tests {
     use crate::app::{App, AppEvent, Effect, Mode, Pane};
     use crate::fixtures::{routed_run_events, routed_workspace};
     use crate::keymap::{Action, Keymap};
+    use crate::screen::draw;
     use crate::theme::Theme;
-    use crate::ui::{Ui, draw};
+    use crate::ui::Ui;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
-    use crate::panes::testing::render_workspace as render;
+    use crate::screen::testing::render_workspace as render;
 
     /// The trace of triage's thread, loaded.
     fn traced() -> App {

@@ -220,7 +220,7 @@ mod tests {
     use agentdeck_model::Role;
     use agentdeck_model::event::TextDelta;
 
-    use crate::panes::testing::render_workspace as render;
+    use crate::screen::testing::render_workspace as render;
 
     fn delta(thread: &str, message: &str, text: &str) -> AppEvent {
         AppEvent::Server(ServerEvent {
