@@ -73,25 +73,6 @@ impl Tool {
             Tool::Mcp(_) => None,
         }
     }
-
-    /// Whether the operator trusts this tool with the values privacy keeps from the model.
-    pub fn trusted(&self) -> bool {
-        match self {
-            Tool::Function(f) => f.trusted,
-            Tool::Webhook(w) => w.trusted,
-            Tool::Mcp(m) => m.trusted,
-            Tool::FileSearch(_) | Tool::CodeInterpreter(_) => false,
-        }
-    }
-
-    pub fn approval(&self) -> Option<Approval> {
-        match self {
-            Tool::Function(f) => f.approval,
-            Tool::Webhook(w) => w.approval,
-            Tool::Mcp(m) => m.approval,
-            Tool::FileSearch(_) | Tool::CodeInterpreter(_) => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,13 +1,12 @@
-//! Tool calls of a run: which tool a call names (functions, webhooks, MCP tools, the
-//! code interpreter, routing), its approval, running the ready calls at once, and their
-//! outputs, cut for the model and kept whole for the operator.
+//! Tool calls of a run: the tool a call names (its kind, see `kinds`), its approval,
+//! running the ready calls at once, and their outputs, cut for the model and kept whole
+//! for the operator.
 
+use super::kinds::{self, Call, Started};
 use super::{Outcome, Run};
-use crate::net::NetRules;
 use crate::tools;
 use agentdeck_model::event::TelemetryKind;
 use agentdeck_model::{EventPayload, Tool, ToolCallStatus, ToolCallType};
-use agentdeck_providers::ROUTING_TOOL;
 use serde_json::Value;
 use std::time::Instant;
 
@@ -34,14 +33,15 @@ impl CallResult {
 }
 
 /// A tool call under way: it ends with its result.
-type RunningCall = std::pin::Pin<Box<dyn std::future::Future<Output = CallResult> + Send>>;
+pub(super) type RunningCall =
+    std::pin::Pin<Box<dyn std::future::Future<Output = CallResult> + Send>>;
 
 /// How much of a tool's output a tool reads at most (the whole output the operator can
 /// fetch); the model gets `tool_output_limit` of it.
 pub(super) const WHOLE_OUTPUT_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Where a call's output is cut for the model and the whole of it kept for the operator.
-struct OutputCut {
+pub(super) struct OutputCut {
     /// Bytes the model gets.
     limit: usize,
     /// `DATA_DIR/outputs/CALL_ID`, written when the output is longer.
@@ -86,7 +86,7 @@ impl OutputCut {
 
 /// A tool call whose work ends in its output (`Ok`) or the reason it failed (`Err`),
 /// timed, its output cut for the model.
-fn timed(
+pub(super) fn timed(
     index: usize,
     cut: OutputCut,
     work: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
@@ -118,43 +118,9 @@ pub(crate) fn whole_output_path(data_dir: &std::path::Path, call_id: &str) -> st
         .join(agentdeck_model::path_segment(call_id))
 }
 
-/// An MCP tool offered to the model in this run.
-#[derive(Clone)]
-pub(super) struct OfferedMcp {
-    /// `LABEL__TOOL`.
-    pub(super) offered_name: String,
-    pub(super) info: crate::mcp::McpToolInfo,
-    pub(super) tool: agentdeck_model::McpTool,
-}
-
 impl Run {
     pub(super) fn call_kind(&self, name: &str) -> ToolCallType {
-        if name == ROUTING_TOOL {
-            return ToolCallType::AgentRouting;
-        }
-        if self.find_mcp(name).is_some() {
-            return ToolCallType::Mcp;
-        }
-        match self.find_tool(name) {
-            Some(Tool::FileSearch(_)) => ToolCallType::FileSearch,
-            Some(Tool::CodeInterpreter(_)) => ToolCallType::CodeInterpreter,
-            Some(Tool::Webhook(_)) => ToolCallType::Webhook,
-            Some(Tool::Mcp(_)) => ToolCallType::Mcp,
-            Some(Tool::Function(_)) | None => ToolCallType::Function,
-        }
-    }
-
-    /// An MCP tool by the name offered (`LABEL__TOOL`), or by its bare name when only
-    /// one server has a tool of that name.
-    fn find_mcp(&self, name: &str) -> Option<&OfferedMcp> {
-        if let Some(offered) = self.mcp_tools.iter().find(|t| t.offered_name == name) {
-            return Some(offered);
-        }
-        let mut bare = self.mcp_tools.iter().filter(|t| t.info.name == name);
-        match (bare.next(), bare.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
-        }
+        kinds::named(self, name).map_or(ToolCallType::Function, |kind| kind.kind())
     }
 
     /// Why a call names no tool: what is offered, and which MCP servers did not start.
@@ -180,60 +146,6 @@ impl Run {
             ));
         }
         text
-    }
-
-    /// Starts (or reuses) the assistant's MCP servers and lists their tools, so this
-    /// model call is offered them.
-    pub(super) async fn refresh_mcp_tools(&mut self) {
-        let servers: Vec<agentdeck_model::McpTool> = self
-            .assistant
-            .tools
-            .iter()
-            .filter_map(|t| match t {
-                Tool::Mcp(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect();
-        if servers.is_empty() {
-            return;
-        }
-        let rules = NetRules::of(&self.assistant.safety);
-        self.mcp_listed = true;
-        self.mcp_tools.clear();
-        self.mcp_unavailable.clear();
-        for server in servers {
-            let listed = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return,
-                listed = self.engine.inner.mcp.tools(&self.assistant.id, &server, &rules) => listed,
-            };
-            match listed {
-                Ok(tools) => self
-                    .mcp_tools
-                    .extend(tools.into_iter().map(|info| OfferedMcp {
-                        offered_name: format!(
-                            "{}{}{}",
-                            server.server_label,
-                            crate::mcp::NAME_SEPARATOR,
-                            info.name
-                        ),
-                        info,
-                        tool: server.clone(),
-                    })),
-                Err(why) => {
-                    tracing::warn!("{why}");
-                    self.mcp_unavailable
-                        .push((server.server_label.clone(), why));
-                }
-            }
-        }
-    }
-
-    fn find_tool(&self, name: &str) -> Option<&Tool> {
-        self.assistant
-            .tools
-            .iter()
-            .find(|t| t.call_name() == Some(name))
     }
 
     /// Runs the ready calls at once. `Some(outcome)` ends the run (paused or cancelled).
@@ -269,33 +181,20 @@ impl Run {
                 ));
                 continue;
             }
-            if call.kind == ToolCallType::AgentRouting {
-                running.push(Box::pin(self.route(index, call)));
+            let Some(kind) = kinds::named(self, &call.function.name) else {
+                immediate.push(CallResult::new(
+                    index,
+                    ToolCallStatus::Failed,
+                    Some(self.no_such_tool(&call.function.name)),
+                ));
                 continue;
-            }
-            let mcp = self.find_mcp(&call.function.name).cloned();
-            let tool = self.find_tool(&call.function.name).cloned();
-            let (approval, read_only) = match (&mcp, &tool) {
-                (Some(offered), _) => (offered.tool.approval, offered.info.read_only),
-                (None, Some(tool)) => (
-                    tool.approval(),
-                    matches!(tool, Tool::Function(f) if f.read_only)
-                        || matches!(tool, Tool::FileSearch(_)),
-                ),
-                (None, None) => {
-                    immediate.push(CallResult::new(
-                        index,
-                        ToolCallStatus::Failed,
-                        Some(self.no_such_tool(&call.function.name)),
-                    ));
-                    continue;
-                }
             };
+            let policy = kind.policy();
             let needs_approval = !call.approved
-                && match approval.unwrap_or(self.assistant.approval) {
+                && match policy.approval.unwrap_or(self.assistant.approval) {
                     agentdeck_model::Approval::Never => false,
                     agentdeck_model::Approval::Always => true,
-                    agentdeck_model::Approval::OnWrite => !read_only,
+                    agentdeck_model::Approval::OnWrite => !policy.read_only,
                 };
             if needs_approval {
                 immediate.push(CallResult::new(
@@ -305,126 +204,41 @@ impl Run {
                 ));
                 continue;
             }
-            let limit = WHOLE_OUTPUT_LIMIT;
             // Placeholders stay placeholders unless the operator trusts the tool.
-            let trusted = match (&mcp, &tool) {
-                (Some(offered), _) => offered.tool.trusted,
-                (None, Some(tool)) => tool.trusted(),
-                (None, None) => false,
-            };
-            let arguments = match (&self.placeholders, trusted) {
+            let arguments = match (&self.placeholders, policy.trusted) {
                 (Some(placeholders), true) => placeholders.restore(&call.function.arguments),
                 _ => call.function.arguments.clone(),
             };
+            let input = match serde_json::from_str::<serde_json::Map<String, Value>>(&arguments) {
+                Ok(input) => input,
+                Err(err) => {
+                    immediate.push(CallResult::new(
+                        index,
+                        ToolCallStatus::Failed,
+                        Some(format!("The arguments are not a JSON object: {err}")),
+                    ));
+                    continue;
+                }
+            };
+            if let Err(why) = kind.validate(&input) {
+                immediate.push(CallResult::new(index, ToolCallStatus::Failed, Some(why)));
+                continue;
+            }
             let cut = OutputCut {
                 limit: self.engine.inner.options.tool_output_limit,
                 whole: whole_output_path(self.engine.store().dir(), &call.id),
             };
-            if let Some(offered) = mcp {
-                let engine = self.engine.clone();
-                let rules = NetRules::of(&self.assistant.safety);
-                let assistant_id = self.assistant.id.clone();
-                let map: serde_json::Map<String, Value> =
-                    serde_json::from_str(&arguments).unwrap_or_default();
-                let sink = sink(index);
-                running.push(timed(index, cut, async move {
-                    engine
-                        .inner
-                        .mcp
-                        .call(
-                            &assistant_id,
-                            &offered.tool,
-                            &rules,
-                            &offered.info.name,
-                            map,
-                            limit,
-                            &sink,
-                        )
-                        .await
-                }));
-                continue;
-            }
-            let Some(tool) = tool else { continue };
-            match tool {
-                Tool::Function(f) => match f.handler {
-                    Some(handler) => {
-                        let sink = sink(index);
-                        let groups = self.engine.inner.processes.clone();
-                        running.push(timed(index, cut, async move {
-                            tools::run_command(&handler, &arguments, limit, &sink, &groups).await
-                        }))
-                    }
-                    None => {
-                        immediate.push(CallResult::new(index, ToolCallStatus::RequiresAction, None))
-                    }
-                },
-                Tool::Webhook(webhook) => {
-                    let engine = self.engine.clone();
-                    let rules = NetRules::of(&self.assistant.safety);
-                    let sink = sink(index);
-                    running.push(timed(index, cut, async move {
-                        engine
-                            .inner
-                            .webhooks
-                            .call(&webhook, &rules, &arguments, limit, &sink)
-                            .await
-                    }));
-                }
-                Tool::FileSearch(search) => {
-                    let query = serde_json::from_str::<Value>(&arguments)
-                        .ok()
-                        .and_then(|v| v.get("query").and_then(Value::as_str).map(str::to_string));
-                    let Some(query) = query.filter(|q| !q.trim().is_empty()) else {
-                        immediate.push(CallResult::new(
-                            index,
-                            ToolCallStatus::Failed,
-                            Some("file_search takes {\"query\": \"...\"}.".into()),
-                        ));
-                        continue;
-                    };
-                    let engine = self.engine.clone();
-                    let project_id = self.thread.project_id.clone();
-                    let cancel = self.cancel.clone();
-                    running.push(timed(index, cut, async move {
-                        engine
-                            .file_search(&project_id, &search.vector_store_ids, &query, &cancel)
-                            .await
-                            .map(|found| found.to_output())
-                    }));
-                }
-                Tool::CodeInterpreter(interpreter) => {
-                    let code = serde_json::from_str::<Value>(&arguments)
-                        .ok()
-                        .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string));
-                    let Some(code) = code else {
-                        immediate.push(CallResult::new(
-                            index,
-                            ToolCallStatus::Failed,
-                            Some(
-                                "code_interpreter takes {\"code\": \"...\"} (Python 3 source)."
-                                    .into(),
-                            ),
-                        ));
-                        continue;
-                    };
-                    let scratch =
-                        crate::interpreter::scratch_dir(self.engine.store().dir(), &call.id);
-                    let timeout = std::time::Duration::from_millis(interpreter.timeout_ms());
-                    let sink = sink(index);
-                    let groups = self.engine.inner.processes.clone();
-                    running.push(timed(index, cut, async move {
-                        crate::interpreter::run(&code, &scratch, timeout, limit, &sink, &groups)
-                            .await
-                    }));
-                }
-                other => immediate.push(CallResult::new(
-                    index,
-                    ToolCallStatus::Failed,
-                    Some(format!(
-                        "The {} tool is not available in this build yet.",
-                        other.call_name().unwrap_or("mcp")
-                    )),
-                )),
+            let call = Call {
+                index,
+                id: call.id,
+                arguments,
+                input,
+                sink: sink(index),
+                cut,
+            };
+            match kind.start(self, call) {
+                Started::Running(work) => running.push(work),
+                Started::Ended(result) => immediate.push(result),
             }
         }
         for result in immediate {

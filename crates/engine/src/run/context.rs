@@ -3,13 +3,30 @@
 
 use super::super::EngineError;
 use super::Run;
-use agentdeck_model::{Message, Role, Tool, ToolCall, ToolCallStatus};
+use super::kinds::{self, ToolKind};
+use agentdeck_model::{Message, Role, ToolCall, ToolCallStatus};
 use agentdeck_providers::{
-    ContextItem, ContextToolCall, ImageInput, ModelRequest, ROUTING_TOOL, RouteTarget, ToolSpec,
+    ContextItem, ContextToolCall, ImageInput, ModelRequest, RouteTarget, ToolSpec,
 };
-use serde_json::json;
 
 impl Run {
+    /// What the model is offered: the assistant's tools, the MCP tools listed for this
+    /// call, and routing when it has colleagues.
+    fn offered_tools(&self, routes: &[RouteTarget]) -> Vec<ToolSpec> {
+        let mut tools: Vec<ToolSpec> = self
+            .assistant
+            .tools
+            .iter()
+            .filter_map(kinds::of)
+            .map(|kind| kind.describe())
+            .collect();
+        tools.extend(self.mcp_tools.iter().map(|offered| offered.describe()));
+        if !routes.is_empty() {
+            tools.push(kinds::Routing::to(routes).describe());
+        }
+        tools
+    }
+
     /// A user message's text with its files, and its images: the text of a small text
     /// file inline, a document the thread's store holds named as searchable, an image
     /// given to a model that takes images (else named, with a note), any other file
@@ -109,56 +126,6 @@ impl Run {
                 Role::Tool | Role::System => {}
             }
         }
-        let mut tools: Vec<ToolSpec> = self
-            .assistant
-            .tools
-            .iter()
-            .filter_map(|tool| match tool {
-                Tool::Function(f) => Some(ToolSpec {
-                    name: f.function.name.clone(),
-                    description: f.function.description.clone().unwrap_or_default(),
-                    parameters: f.function.parameters.clone(),
-                }),
-                Tool::Webhook(w) => Some(ToolSpec {
-                    name: tool.call_name().unwrap_or("webhook").to_string(),
-                    description: w.description.clone().unwrap_or_else(|| {
-                        "Send a JSON payload to an external service.".to_string()
-                    }),
-                    parameters: w
-                        .parameters
-                        .clone()
-                        .unwrap_or_else(agentdeck_model::empty_object_schema),
-                }),
-                Tool::FileSearch(_) => Some(ToolSpec {
-                    name: "file_search".into(),
-                    description: "Search this assistant's and this thread's documents; returns \
-                        the best passages, each with a citation (file, page or lines) to quote."
-                        .into(),
-                    parameters: json!({
-                        "type": "object",
-                        "properties": {"query": {"type": "string", "description": "What to look for."}},
-                        "required": ["query"]
-                    }),
-                }),
-                Tool::CodeInterpreter(c) if c.enabled => Some(ToolSpec {
-                    name: "code_interpreter".into(),
-                    description: "Run Python 3 code in a sandbox without network access; \
-                        returns its exit status, stdout, stderr and the files it wrote."
-                        .into(),
-                    parameters: json!({
-                        "type": "object",
-                        "properties": {"code": {"type": "string", "description": "Python 3 source."}},
-                        "required": ["code"]
-                    }),
-                }),
-                _ => None,
-            })
-            .collect();
-        tools.extend(self.mcp_tools.iter().map(|offered| ToolSpec {
-            name: offered.offered_name.clone(),
-            description: offered.info.description.clone(),
-            parameters: offered.info.schema.clone(),
-        }));
         let mut routes = Vec::new();
         for id in &self.assistant.routes_to {
             if let Some(target) = store.assistant(id)? {
@@ -168,21 +135,7 @@ impl Run {
                 });
             }
         }
-        if !routes.is_empty() {
-            let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
-            tools.push(ToolSpec {
-                name: ROUTING_TOOL.into(),
-                description: "Hand the request to a colleague assistant and get its answer back.".into(),
-                parameters: json!({
-                    "type": "object",
-                    "properties": {
-                        "assistant": {"type": "string", "enum": names},
-                        "message": {"type": "string", "description": "What the colleague should do."}
-                    },
-                    "required": ["assistant", "message"]
-                }),
-            });
-        }
+        let tools = self.offered_tools(&routes);
         Ok(ModelRequest {
             purpose: Default::default(),
             model: self

@@ -3,16 +3,16 @@
 //! for an operator; answering it starts a new task that continues the same reply.
 //!
 //! Here: the run's life (admission, the step loop, one model call, its end). `calls`:
-//! the tool calls; `limits`: the project's limits; `context`: what a model call is
-//! given; `routing`: handing work to a colleague.
+//! the tool calls; `kinds`: the kinds of tool, one file each (routing among them);
+//! `limits`: the project's limits; `context`: what a model call is given.
 
 mod calls;
 mod context;
+mod kinds;
 mod limits;
-mod routing;
 
 pub(crate) use calls::whole_output_path;
-use calls::{CallResult, OfferedMcp};
+use kinds::OfferedMcp;
 
 use super::privacy::Redactor;
 use super::{Engine, EngineError, EventScope};

@@ -1,43 +1,97 @@
 //! Agent-to-agent routing: a call hands its message to a `routes_to` colleague in a
 //! linked thread and gets the final answer back as its output.
 
-use super::{CallResult, Run, RunSpec, run};
+use super::{Call, Policy, Started, ToolKind};
+use crate::run::calls::CallResult;
+use crate::run::{Run, RunSpec, run};
 use crate::{Engine, EventScope};
 use agentdeck_model::{
-    Assistant, Content, EventPayload, MessageStatus, Thread, ThreadStatus, ToolCall,
-    ToolCallStatus, new_id, now_secs,
+    Approval, Assistant, Content, EventPayload, MessageStatus, Thread, ThreadStatus,
+    ToolCallStatus, ToolCallType, new_id, now_secs,
 };
+use agentdeck_providers::{ROUTING_TOOL, RouteTarget, ToolSpec};
+use serde_json::json;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-impl Run {
-    /// Hands the message of a routing call to a `routes_to` assistant in a linked thread,
-    /// and returns that assistant's final answer as the call's output.
-    pub(super) fn route(
-        &self,
-        index: usize,
-        call: ToolCall,
-    ) -> impl std::future::Future<Output = CallResult> + Send + 'static {
-        let engine = self.engine.clone();
-        let parent = self.thread.clone();
-        let assistant = self.assistant.clone();
-        let chain = self.chain.clone();
-        let scope = self.scope.clone();
-        let cancel = self.cancel.clone();
-        async move {
+/// Routing to the assistant's `routes_to` colleagues.
+pub(in crate::run) struct Routing<'t> {
+    /// Whom the model is offered (the calls themselves look the target up again).
+    targets: &'t [RouteTarget],
+}
+
+impl<'t> Routing<'t> {
+    /// Routing as the model is offered it: to these colleagues.
+    pub(in crate::run) fn to(targets: &'t [RouteTarget]) -> Self {
+        Routing { targets }
+    }
+}
+
+impl Routing<'static> {
+    /// Routing as calls run it (each call names its colleague).
+    pub(super) fn for_calls() -> Self {
+        Routing { targets: &[] }
+    }
+}
+
+impl ToolKind for Routing<'_> {
+    fn kind(&self) -> ToolCallType {
+        ToolCallType::AgentRouting
+    }
+
+    fn describe(&self) -> ToolSpec {
+        let names: Vec<&str> = self.targets.iter().map(|r| r.name.as_str()).collect();
+        ToolSpec {
+            name: ROUTING_TOOL.into(),
+            description: "Hand the request to a colleague assistant and get its answer back."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "assistant": {"type": "string", "enum": names},
+                    "message": {"type": "string", "description": "What the colleague should do."}
+                },
+                "required": ["assistant", "message"]
+            }),
+        }
+    }
+
+    /// Handing work on needs no approval: the colleague's own calls ask for theirs.
+    fn policy(&self) -> Policy {
+        Policy {
+            approval: Some(Approval::Never),
+            read_only: true,
+            trusted: false,
+        }
+    }
+
+    /// Hands the message to a `routes_to` assistant in a linked thread; the call's
+    /// output is that assistant's final answer.
+    fn start(&self, run: &Run, call: Call) -> Started {
+        let from = Hop {
+            engine: run.engine.clone(),
+            parent: run.thread.clone(),
+            assistant: run.assistant.clone(),
+            chain: run.chain.clone(),
+            scope: run.scope.clone(),
+            cancel: run.cancel.clone(),
+        };
+        let Call {
+            index,
+            id,
+            arguments,
+            ..
+        } = call;
+        Started::Running(Box::pin(async move {
             let started = Instant::now();
-            let mut result = match route_inner(
-                &engine, &parent, &assistant, &chain, &scope, &call, cancel,
-            )
-            .await
-            {
+            let mut result = match route(&from, &id, &arguments).await {
                 Ok(result) => result,
                 Err(why) => CallResult::new(index, ToolCallStatus::Failed, Some(why)),
             };
             result.index = index;
             result.latency_ms = Some(started.elapsed().as_millis() as u64);
             result
-        }
+        }))
     }
 }
 
@@ -45,21 +99,32 @@ fn normalise(name: &str) -> String {
     name.to_lowercase().replace(['_', '-'], " ")
 }
 
-async fn route_inner(
-    engine: &Engine,
-    parent: &Thread,
-    assistant: &Assistant,
-    chain: &[String],
-    scope: &EventScope,
-    call: &ToolCall,
+/// The run a routing call hands work on from.
+struct Hop {
+    engine: Engine,
+    parent: Thread,
+    assistant: Assistant,
+    /// Assistants from the first of the chain to this one.
+    chain: Vec<String>,
+    scope: EventScope,
     cancel: CancellationToken,
-) -> Result<CallResult, String> {
+}
+
+async fn route(from: &Hop, call_id: &str, arguments: &str) -> Result<CallResult, String> {
+    let Hop {
+        engine,
+        parent,
+        assistant,
+        chain,
+        scope,
+        cancel,
+    } = from;
     #[derive(serde::Deserialize)]
     struct RouteArgs {
         assistant: String,
         message: String,
     }
-    let args: RouteArgs = serde_json::from_str(&call.function.arguments)
+    let args: RouteArgs = serde_json::from_str(arguments)
         .map_err(|err| format!("Routing needs {{\"assistant\", \"message\"}}: {err}"))?;
     if args.message.trim().is_empty() {
         return Err("Routing needs a non-empty message.".into());
@@ -145,7 +210,7 @@ async fn route_inner(
         EventPayload::Routing(agentdeck_model::event::Routing {
             thread_id: parent.id.clone(),
             message_id: scope.message_id.clone(),
-            tool_call_id: call.id.clone(),
+            tool_call_id: call_id.to_string(),
             from_assistant_id: assistant.id.clone(),
             to_assistant_id: target.id.clone(),
             from_thread_id: parent.id.clone(),
