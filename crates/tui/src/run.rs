@@ -9,13 +9,15 @@ use super::host::{copy_to_clipboard, edit_in_editor};
 use super::input::{handle_key, handle_mouse};
 use super::keymap::{Action, Context};
 use super::screen;
+use super::state::{UiState, UiStateStore};
 use super::terminal::{Term, TerminalGuard};
 use super::ui::{self, Ui};
 use agentdeck_client::Client;
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 pub use super::background::spawn_multiplexer;
@@ -119,238 +121,376 @@ pub async fn run(
     options: Options,
     mut ui: Ui,
 ) -> std::io::Result<()> {
-    let Options {
-        origin,
-        workspace,
-        mouse,
-        alerts,
-    } = options;
-    let mut alerter = super::host::Alerter::new(alerts);
     let (events_tx, mut events) = mpsc::unbounded_channel::<AppEvent>();
-    let activity = std::sync::Arc::new(tokio::sync::Notify::new());
+    let activity = Arc::new(Notify::new());
     let names: Vec<String> = clients.iter().map(|(name, _)| name.clone()).collect();
     let runtimes = Runtimes::start(clients, &events_tx, &activity);
     let highlighted = events_tx.clone();
     ui.highlighter = super::highlight::Highlighter::spawn(move |key, lines| {
         let _ = highlighted.send(AppEvent::Highlighted { key, lines });
     });
-    let (guard, mut terminal) = TerminalGuard::enter(mouse)?;
-    let mut app = App::new(origin);
-    if let Ok(size) = terminal.size() {
-        app.wall_tiles = super::panes::wall::tiles_for(size.width, size.height);
-    }
-    app.theme_names = super::theme::Theme::names(&agentdeck_model::config::config_dir());
-    if names.len() > 1 {
-        app.set_runtimes(names);
-    }
-    let remembered =
-        super::state::UiStateStore::open(&agentdeck_model::config::state_dir(), &workspace);
-    match &remembered {
-        Ok(store) => {
-            let state = store.load();
-            if !state.draft.is_empty() {
-                ui.composer = ui::composer_with(&state.draft);
-            }
-            app.restore(state);
-        }
-        Err(err) => app.notice = Some(err.clone()),
-    }
-    let mut saved = app.ui_state(ui.composer.lines().join("\n"));
-    // Saving is scheduled by changes, so an idle workspace never wakes up.
-    let mut save_due: Option<Instant> = None;
-    // When a relative time on screen next reads differently: the only timer of an idle
-    // workspace, once a second in a time's first minute and at most once a minute after.
-    let mut age_due: Option<Instant> = None;
-    // The next step of what moves on screen (a routed message in flight), if anything does.
-    let mut animation_due: Option<Instant> = None;
-    // A replay that plays: when its next event is due.
-    let mut replay_due: Option<Instant> = None;
+    let (guard, terminal) = TerminalGuard::enter(options.mouse)?;
+    let mut session = Session::open(options, names, terminal, ui, runtimes, activity);
     let mut input = EventStream::new();
-    let mut dirty = true;
-    // The user did something: draw at the faster cap.
-    let mut urgent = true;
-    let mut last_frame = Instant::now() - FRAME;
     let mut stop = stop_signal();
-    let result = 'ui: loop {
-        let frame_due = last_frame + if urgent { FRAME } else { STREAM_FRAME };
-        tokio::select! {
-            _ = &mut stop => break Ok(()),
-            maybe = input.next() => match maybe {
-                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press
-                    && matches!(app.mode, Mode::Compose(_))
-                    && super::terminal::chord(&key).and_then(|c| ui.keymap.action(Context::Composer, c)) == Some(Action::Editor) =>
-                {
-                    let text = ui.composer.lines().join("\n");
-                    match edit_in_editor(&mut terminal, &text, mouse).await {
-                        Ok(edited) => ui.composer = ui::composer_with(edited.trim_end_matches('\n')),
-                        Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
-                    }
-                    if let Err(err) = terminal.clear() {
-                        break 'ui Err(err);
-                    }
-                    dirty = true;
-                    urgent = true;
-                }
-                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                    let mut pending = handle_key(&mut app, &mut ui, key);
-                    let mut quit = false;
-                    while !pending.is_empty() {
-                        let mut more = Vec::new();
-                        for effect in pending {
-                            match effect {
-                                Effect::Quit => quit = true,
-                                Effect::DebugPanic => {
-                                    if std::env::var_os(DEBUG_PANIC_ENV).is_some() {
-                                        panic!("debug-panic asked for from the palette");
-                                    }
-                                    app.notice = Some("Unknown command 'debug-panic'.".into());
-                                }
-                                Effect::Copy(text) => copy_to_clipboard(&text),
-                                Effect::Theme(name) => {
-                                    match super::theme::Theme::load(&name, &agentdeck_model::config::config_dir()) {
-                                        Ok(theme) => ui.set_theme(theme),
-                                        Err(err) => app.notice = Some(err),
-                                    }
-                                }
-                                Effect::EditTool { thread_id, call_id, approval, text } => {
-                                    match edit_in_editor(&mut terminal, &text, mouse).await {
-                                        Ok(edited) => more.extend(app.edited_tool(thread_id, call_id, approval, edited)),
-                                        Err(err) => app.notice = Some(format!("$EDITOR: {err}")),
-                                    }
-                                    if let Err(err) = terminal.clear() {
-                                        break 'ui Err(err);
-                                    }
-                                }
-                                other => {
-                                    runtimes.dispatch(&app, other);
-                                }
-                            }
-                        }
-                        pending = more;
-                    }
-                    if quit {
-                        break Ok(());
-                    }
-                    dirty = true;
-                    urgent = true;
-                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
-                }
-                Some(Ok(Event::Mouse(event))) => {
-                    for effect in handle_mouse(&mut app, &ui, event) {
-                        runtimes.dispatch(&app, effect);
-                    }
-                    dirty = true;
-                    urgent = true;
-                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
-                }
-                Some(Ok(Event::Paste(text))) if matches!(app.mode, Mode::Compose(_)) => {
-                    ui.composer.insert_str(agentdeck_model::text::sanitize(&text));
-                    dirty = true;
-                    urgent = true;
-                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
-                }
-                Some(Ok(Event::Resize(width, height))) => {
-                    app.wall_tiles = super::panes::wall::tiles_for(width, height);
-                    dirty = true;
-                    urgent = true;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(err)) => break Err(err),
-                None => break Ok(()),
-            },
+    let result = loop {
+        let timers = session.timers;
+        let idle = !session.dirty;
+        let flow = tokio::select! {
+            _ = &mut stop => Ok(Flow::Stop),
+            maybe = input.next() => session.on_input(maybe).await,
             Some(event) = events.recv() => {
-                // Take everything waiting: many deltas, one redraw.
-                let mut pending = vec![event];
-                while let Ok(more) = events.try_recv() {
-                    pending.push(more);
-                }
-                let mut changed = false;
-                for event in pending {
-                    match event {
-                        AppEvent::Highlighted { key, lines } => {
-                            ui.highlighted(key, lines);
-                            changed = true;
-                            continue;
-                        }
-                        // The same figures again change nothing on screen.
-                        AppEvent::Limits(limits) if app.limits.as_ref() == Some(&limits) => continue,
-                        // Limits are polled while the runtime is doing something, and
-                        // its events are how the workspace knows.
-                        AppEvent::Server(_) => activity.notify_one(),
-                        _ => {}
-                    }
-                    changed = true;
-                    for effect in app.apply(event) {
-                        runtimes.dispatch(&app, effect);
-                    }
-                    for alert in app.take_alerts() {
-                        alerter.alert(&alert);
-                    }
-                }
-                if let Some(draft) = app.restored_draft.take() {
-                    if ui.composer.lines().iter().all(|line| line.is_empty()) {
-                        ui.composer = ui::composer_with(&draft);
-                    }
-                }
-                if changed {
-                    dirty = true;
-                    save_due.get_or_insert_with(|| Instant::now() + SAVE_DELAY);
-                }
+                session.on_events(event, &mut events);
+                Ok(Flow::Go)
             }
-            _ = tokio::time::sleep_until(age_due.unwrap_or_else(Instant::now)), if age_due.is_some() && !dirty => {
-                age_due = None;
-                dirty = true;
+            _ = sleep_until(timers.age), if timers.age.is_some() && idle => {
+                session.timers.age = None;
+                session.dirty = true;
+                Ok(Flow::Go)
             }
-            _ = tokio::time::sleep_until(animation_due.unwrap_or_else(Instant::now)), if animation_due.is_some() && !dirty => {
-                animation_due = None;
-                ui.phase = ui.phase.wrapping_add(1);
-                dirty = true;
+            _ = sleep_until(timers.animation), if timers.animation.is_some() && idle => {
+                session.timers.animation = None;
+                session.ui.phase = session.ui.phase.wrapping_add(1);
+                session.dirty = true;
+                Ok(Flow::Go)
             }
-            _ = tokio::time::sleep_until(replay_due.unwrap_or_else(Instant::now)), if replay_due.is_some() && !dirty => {
-                replay_due = None;
-                app.replay_tick();
-                dirty = true;
+            _ = sleep_until(timers.replay), if timers.replay.is_some() && idle => {
+                session.timers.replay = None;
+                session.app.replay_tick();
+                session.dirty = true;
+                Ok(Flow::Go)
             }
-            _ = tokio::time::sleep_until(save_due.unwrap_or_else(Instant::now)), if save_due.is_some() => {
-                save_due = None;
-                let now = app.ui_state(ui.composer.lines().join("\n"));
-                if now != saved {
-                    if let Ok(store) = &remembered {
-                        store.save(&now);
-                    }
-                    saved = now;
-                }
+            _ = sleep_until(timers.save), if timers.save.is_some() => {
+                session.timers.save = None;
+                session.save_if_changed();
+                Ok(Flow::Go)
             }
-            _ = tokio::time::sleep_until(frame_due), if dirty => {
-                app.now = agentdeck_model::now_secs();
-                // A terminal gone (a dropped SSH connection: EIO before the SIGHUP
-                // arrives) ends the loop like a signal, so the UI state is still saved.
-                if let Err(err) = draw(&mut terminal, &app, &mut ui) {
-                    break 'ui Err(err);
-                }
-                age_due = ui.next_age_change().map(|at| Instant::now() + until_unix_secs(at));
-                // Frames come more often than these steps while things stream: a frame
-                // must not push a step that is already due further away.
-                keep_due(&mut animation_due, ui.animating.get().then_some(ANIMATION_STEP), Instant::now());
-                keep_due(&mut replay_due, app.replay_wait(), Instant::now());
-                // The view moved to show a new selection: scrolling goes on from there.
-                if app.follow_selection {
-                    app.follow_selection = false;
-                    app.scroll = ui.scroll_used;
-                }
-                last_frame = Instant::now();
-                urgent = false;
-                dirty = false;
-            }
+            _ = tokio::time::sleep_until(session.frame_due()), if !idle => session.frame(),
+        };
+        match flow {
+            Ok(Flow::Go) => {}
+            Ok(Flow::Stop) => break Ok(()),
+            Err(err) => break Err(err),
         }
     };
-    if let Ok(store) = &remembered {
-        store.save(&app.ui_state(ui.composer.lines().join("\n")));
-    }
+    session.save_now();
+    let Session {
+        runtimes, terminal, ..
+    } = session;
     drop(runtimes);
     drop(terminal);
     drop(guard);
     result
+}
+
+/// Sleeps until `due` (a timer that is set: the branch is off otherwise).
+fn sleep_until(due: Option<Instant>) -> tokio::time::Sleep {
+    tokio::time::sleep_until(due.unwrap_or_else(Instant::now))
+}
+
+/// What the loop does after handling something.
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// When the loop next has something to do besides input and events. An idle workspace
+/// has only the age timer: once a second in a time's first minute, at most once a
+/// minute after.
+#[derive(Clone, Copy, Default)]
+struct Timers {
+    /// Saving is scheduled by changes, so an idle workspace never wakes up.
+    save: Option<Instant>,
+    /// When a relative time on screen next reads differently.
+    age: Option<Instant>,
+    /// The next step of what moves on screen (a routed message in flight), if anything
+    /// does.
+    animation: Option<Instant>,
+    /// A replay that plays: when its next event is due.
+    replay: Option<Instant>,
+}
+
+/// The loop's state: the app, what draws it, the runtimes it talks to, its timers.
+struct Session {
+    app: App,
+    ui: Ui,
+    terminal: Term,
+    runtimes: Runtimes,
+    alerter: super::host::Alerter,
+    /// Told of every server event: the limits poller polls while the runtime works.
+    activity: Arc<Notify>,
+    mouse: bool,
+    remembered: Result<UiStateStore, String>,
+    /// The UI state as last saved.
+    saved: UiState,
+    timers: Timers,
+    /// Something changed since the last frame.
+    dirty: bool,
+    /// The user did something: draw at the faster cap.
+    urgent: bool,
+    last_frame: Instant,
+}
+
+impl Session {
+    /// The workspace as it was left: its remembered state and draft taken back.
+    fn open(
+        options: Options,
+        names: Vec<String>,
+        terminal: Term,
+        mut ui: Ui,
+        runtimes: Runtimes,
+        activity: Arc<Notify>,
+    ) -> Session {
+        let Options {
+            origin,
+            workspace,
+            mouse,
+            alerts,
+        } = options;
+        let mut app = App::new(origin);
+        if let Ok(size) = terminal.size() {
+            app.wall_tiles = super::panes::wall::tiles_for(size.width, size.height);
+        }
+        app.theme_names = super::theme::Theme::names(&agentdeck_model::config::config_dir());
+        if names.len() > 1 {
+            app.set_runtimes(names);
+        }
+        let remembered = UiStateStore::open(&agentdeck_model::config::state_dir(), &workspace);
+        match &remembered {
+            Ok(store) => {
+                let state = store.load();
+                if !state.draft.is_empty() {
+                    ui.composer = ui::composer_with(&state.draft);
+                }
+                app.restore(state);
+            }
+            Err(err) => app.notice = Some(err.clone()),
+        }
+        let saved = app.ui_state(ui.composer.lines().join("\n"));
+        Session {
+            app,
+            ui,
+            terminal,
+            runtimes,
+            alerter: super::host::Alerter::new(alerts),
+            activity,
+            mouse,
+            remembered,
+            saved,
+            timers: Timers::default(),
+            dirty: true,
+            urgent: true,
+            last_frame: Instant::now() - FRAME,
+        }
+    }
+
+    /// The user did something: draw soon, save soon.
+    fn touched(&mut self) {
+        self.dirty = true;
+        self.urgent = true;
+        self.save_soon();
+    }
+
+    fn save_soon(&mut self) {
+        self.timers
+            .save
+            .get_or_insert_with(|| Instant::now() + SAVE_DELAY);
+    }
+
+    async fn on_input(&mut self, input: Option<std::io::Result<Event>>) -> std::io::Result<Flow> {
+        match input {
+            Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                if self.is_editor_key(&key) {
+                    self.edit_draft().await?;
+                    self.dirty = true;
+                    self.urgent = true;
+                    return Ok(Flow::Go);
+                }
+                let effects = handle_key(&mut self.app, &mut self.ui, key);
+                let flow = self.run_effects(effects).await?;
+                self.touched();
+                Ok(flow)
+            }
+            Some(Ok(Event::Mouse(event))) => {
+                for effect in handle_mouse(&mut self.app, &self.ui, event) {
+                    self.runtimes.dispatch(&self.app, effect);
+                }
+                self.touched();
+                Ok(Flow::Go)
+            }
+            Some(Ok(Event::Paste(text))) if matches!(self.app.mode, Mode::Compose(_)) => {
+                self.ui
+                    .composer
+                    .insert_str(agentdeck_model::text::sanitize(&text));
+                self.touched();
+                Ok(Flow::Go)
+            }
+            Some(Ok(Event::Resize(width, height))) => {
+                self.app.wall_tiles = super::panes::wall::tiles_for(width, height);
+                self.dirty = true;
+                self.urgent = true;
+                Ok(Flow::Go)
+            }
+            Some(Ok(_)) => Ok(Flow::Go),
+            Some(Err(err)) => Err(err),
+            None => Ok(Flow::Stop),
+        }
+    }
+
+    /// The composer's key for `$EDITOR`, while composing.
+    fn is_editor_key(&self, key: &crossterm::event::KeyEvent) -> bool {
+        matches!(self.app.mode, Mode::Compose(_))
+            && super::terminal::chord(key).and_then(|c| self.ui.keymap.action(Context::Composer, c))
+                == Some(Action::Editor)
+    }
+
+    /// The draft in `$EDITOR`; it comes back as the composer's text.
+    async fn edit_draft(&mut self) -> std::io::Result<()> {
+        let text = self.ui.composer.lines().join("\n");
+        match edit_in_editor(&mut self.terminal, &text, self.mouse).await {
+            Ok(edited) => self.ui.composer = ui::composer_with(edited.trim_end_matches('\n')),
+            Err(err) => self.app.notice = Some(format!("$EDITOR: {err}")),
+        }
+        self.terminal.clear()
+    }
+
+    /// Carries out what a key asked for: what the loop does itself (quit, copy, a
+    /// theme, an editor), the rest sent to the runtime it touches. An editor's result
+    /// may ask for more.
+    async fn run_effects(&mut self, effects: Vec<Effect>) -> std::io::Result<Flow> {
+        let mut quit = false;
+        let mut pending = effects;
+        while !pending.is_empty() {
+            let mut more = Vec::new();
+            for effect in pending {
+                match effect {
+                    Effect::Quit => quit = true,
+                    Effect::DebugPanic => {
+                        if std::env::var_os(DEBUG_PANIC_ENV).is_some() {
+                            panic!("debug-panic asked for from the palette");
+                        }
+                        self.app.notice = Some("Unknown command 'debug-panic'.".into());
+                    }
+                    Effect::Copy(text) => copy_to_clipboard(&text),
+                    Effect::Theme(name) => {
+                        match super::theme::Theme::load(
+                            &name,
+                            &agentdeck_model::config::config_dir(),
+                        ) {
+                            Ok(theme) => self.ui.set_theme(theme),
+                            Err(err) => self.app.notice = Some(err),
+                        }
+                    }
+                    Effect::EditTool {
+                        thread_id,
+                        call_id,
+                        approval,
+                        text,
+                    } => {
+                        match edit_in_editor(&mut self.terminal, &text, self.mouse).await {
+                            Ok(edited) => more
+                                .extend(self.app.edited_tool(thread_id, call_id, approval, edited)),
+                            Err(err) => self.app.notice = Some(format!("$EDITOR: {err}")),
+                        }
+                        self.terminal.clear()?;
+                    }
+                    other => self.runtimes.dispatch(&self.app, other),
+                }
+            }
+            pending = more;
+        }
+        Ok(if quit { Flow::Stop } else { Flow::Go })
+    }
+
+    /// Applies `first` and everything else waiting: many deltas, one redraw.
+    fn on_events(&mut self, first: AppEvent, events: &mut mpsc::UnboundedReceiver<AppEvent>) {
+        let mut pending = vec![first];
+        while let Ok(more) = events.try_recv() {
+            pending.push(more);
+        }
+        let mut changed = false;
+        for event in pending {
+            match event {
+                AppEvent::Highlighted { key, lines } => {
+                    self.ui.highlighted(key, lines);
+                    changed = true;
+                    continue;
+                }
+                // The same figures again change nothing on screen.
+                AppEvent::Limits(limits) if self.app.limits.as_ref() == Some(&limits) => continue,
+                // Limits are polled while the runtime is doing something, and its events
+                // are how the workspace knows.
+                AppEvent::Server(_) => self.activity.notify_one(),
+                _ => {}
+            }
+            changed = true;
+            for effect in self.app.apply(event) {
+                self.runtimes.dispatch(&self.app, effect);
+            }
+            for alert in self.app.take_alerts() {
+                self.alerter.alert(&alert);
+            }
+        }
+        if let Some(draft) = self.app.restored_draft.take() {
+            if self.ui.composer.lines().iter().all(|line| line.is_empty()) {
+                self.ui.composer = ui::composer_with(&draft);
+            }
+        }
+        if changed {
+            self.dirty = true;
+            self.save_soon();
+        }
+    }
+
+    fn frame_due(&self) -> Instant {
+        self.last_frame + if self.urgent { FRAME } else { STREAM_FRAME }
+    }
+
+    /// Draws a frame and schedules what it showed will change.
+    fn frame(&mut self) -> std::io::Result<Flow> {
+        self.app.now = agentdeck_model::now_secs();
+        // A terminal gone (a dropped SSH connection: EIO before the SIGHUP arrives) ends
+        // the loop like a signal, so the UI state is still saved.
+        draw(&mut self.terminal, &self.app, &mut self.ui)?;
+        let now = Instant::now();
+        self.timers.age = self
+            .ui
+            .next_age_change()
+            .map(|at| now + until_unix_secs(at));
+        // Frames come more often than these steps while things stream: a frame must not
+        // push a step that is already due further away.
+        keep_due(
+            &mut self.timers.animation,
+            self.ui.animating.get().then_some(ANIMATION_STEP),
+            now,
+        );
+        keep_due(&mut self.timers.replay, self.app.replay_wait(), now);
+        // The view moved to show a new selection: scrolling goes on from there.
+        if self.app.follow_selection {
+            self.app.follow_selection = false;
+            self.app.scroll = self.ui.scroll_used;
+        }
+        self.last_frame = Instant::now();
+        self.urgent = false;
+        self.dirty = false;
+        Ok(Flow::Go)
+    }
+
+    fn save_if_changed(&mut self) {
+        let now = self.app.ui_state(self.ui.composer.lines().join("\n"));
+        if now != self.saved {
+            if let Ok(store) = &self.remembered {
+                store.save(&now);
+            }
+            self.saved = now;
+        }
+    }
+
+    fn save_now(&self) {
+        if let Ok(store) = &self.remembered {
+            store.save(&self.app.ui_state(self.ui.composer.lines().join("\n")));
+        }
+    }
 }
 
 /// Schedules a step `wanted` from `now`, unless one is scheduled already: a timer that a

@@ -133,208 +133,30 @@ pub fn build(
     upto: usize,
     name: &dyn Fn(&str) -> String,
 ) -> TraceView {
-    let mut spans: Vec<Span> = Vec::new();
-    let mut threads: HashMap<String, ThreadTrack> = HashMap::new();
-    threads.entry(root.to_string()).or_default();
-    let mut replies: HashMap<String, usize> = HashMap::new();
-    let mut steps: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut calls: HashMap<String, usize> = HashMap::new();
-    let mut created: HashMap<usize, u64> = HashMap::new();
-    let mut origin: Option<u64> = None;
-    let mut at: Vec<At> = Vec::with_capacity(upto.min(events.len()));
-    let new_span = |spans: &mut Vec<Span>,
-                    kind,
-                    label: String,
-                    thread_id: &str,
-                    message_id: Option<String>| {
-        spans.push(Span {
-            kind,
-            label,
-            thread_id: thread_id.to_string(),
-            message_id,
-            child_thread: None,
-            status: SpanStatus::Running,
-            start_ms: 0,
-            end_ms: None,
-            input_tokens: 0,
-            output_tokens: 0,
-            cost: 0.0,
-            latency_ms: None,
-            children: Vec::new(),
-        });
-        spans.len() - 1
+    let mut builder = Builder {
+        name,
+        spans: Vec::new(),
+        threads: HashMap::new(),
+        replies: HashMap::new(),
+        steps: HashMap::new(),
+        calls: HashMap::new(),
+        created: HashMap::new(),
+        origin: None,
     };
-    // The step of a reply a model call or a tool call belongs to, made when first needed.
-    let step_of = |spans: &mut Vec<Span>,
-                   steps: &mut HashMap<usize, Vec<usize>>,
-                   reply: usize,
-                   index: usize|
-     -> usize {
-        let list = steps.entry(reply).or_default();
-        while list.len() <= index {
-            let thread_id = spans[reply].thread_id.clone();
-            let message_id = spans[reply].message_id.clone();
-            let label = format!("model step {}", list.len() + 1);
-            let step = new_span(spans, SpanKind::Step, label, &thread_id, message_id);
-            spans[reply].children.push(step);
-            list.push(step);
-        }
-        list[index]
-    };
-
-    for event in events.iter().take(upto) {
-        let mark = match &event.payload {
-            EventPayload::MessageCreated(e) => {
-                let message = &e.message;
-                origin.get_or_insert(message.created_at);
-                let span = match message.role {
-                    Role::User => {
-                        let label = format!("you: {}", clip(&message.text(), 60));
-                        let span = new_span(
-                            &mut spans,
-                            SpanKind::User,
-                            label,
-                            &e.thread_id,
-                            Some(message.id.clone()),
-                        );
-                        spans[span].status = SpanStatus::Done;
-                        span
-                    }
-                    Role::Assistant => {
-                        let who = message
-                            .assistant_id
-                            .as_deref()
-                            .map(name)
-                            .unwrap_or_else(|| "assistant".into());
-                        let span = new_span(
-                            &mut spans,
-                            SpanKind::Reply,
-                            format!("reply by {}", clip(&who, 24)),
-                            &e.thread_id,
-                            Some(message.id.clone()),
-                        );
-                        replies.insert(message.id.clone(), span);
-                        span
-                    }
-                    Role::Tool | Role::System => {
-                        at.push(At::Before);
-                        continue;
-                    }
-                };
-                created.insert(span, message.created_at);
-                threads
-                    .entry(e.thread_id.clone())
-                    .or_default()
-                    .top
-                    .push(span);
-                At::Start(span)
-            }
-            EventPayload::ToolCallCreated(e) => {
-                let Some(&reply) = replies.get(&e.message_id) else {
-                    at.push(At::Before);
-                    continue;
-                };
-                let step = step_of(&mut spans, &mut steps, reply, e.tool_call.step as usize);
-                let call = &e.tool_call;
-                let label = match (call.kind, call.target_assistant_id.as_deref()) {
-                    (ToolCallType::AgentRouting, Some(target)) => {
-                        format!("→ {}", clip(&name(target), 24))
-                    }
-                    _ => clip(&call.function.name, 40),
-                };
-                let span = new_span(
-                    &mut spans,
-                    SpanKind::Tool,
-                    label,
-                    &e.thread_id,
-                    Some(e.message_id.clone()),
-                );
-                spans[span].status = call_status(call.status);
-                spans[step].children.push(span);
-                calls.insert(call.id.clone(), span);
-                At::Start(span)
-            }
-            EventPayload::ToolCallOutput(e) => match calls.get(&e.tool_call_id) {
-                Some(&span) => {
-                    spans[span].status = call_status(e.status);
-                    if e.status.is_final() {
-                        spans[span].latency_ms = Some(e.latency_ms.unwrap_or(0));
-                        At::End(span)
-                    } else {
-                        At::Start(span)
-                    }
-                }
-                None => At::Before,
-            },
-            EventPayload::Routing(e) => match calls.get(&e.tool_call_id) {
-                Some(&span) => {
-                    spans[span].kind = SpanKind::Hop;
-                    spans[span].label = format!("→ {}", clip(&name(&e.to_assistant_id), 24));
-                    spans[span].child_thread = Some(e.to_thread_id.clone());
-                    threads.entry(e.to_thread_id.clone()).or_default().parent = Some(span);
-                    At::Start(span)
-                }
-                None => At::Before,
-            },
-            EventPayload::Telemetry(t) if t.event == TelemetryKind::ModelCall => {
-                // The reply of that thread still open: its first step not yet measured.
-                let reply = threads.get(&t.thread_id).and_then(|track| {
-                    track.top.iter().rev().copied().find(|&s| {
-                        spans[s].kind == SpanKind::Reply && spans[s].status == SpanStatus::Running
-                    })
-                });
-                match reply {
-                    Some(reply) => {
-                        let measured = steps.get(&reply).map_or(0, |list| {
-                            list.iter()
-                                .take_while(|&&s| spans[s].latency_ms.is_some())
-                                .count()
-                        });
-                        let step = step_of(&mut spans, &mut steps, reply, measured);
-                        spans[step].latency_ms = Some(t.latency_ms);
-                        spans[step].input_tokens = t.input_tokens;
-                        spans[step].output_tokens = t.output_tokens;
-                        spans[step].status = SpanStatus::Done;
-                        At::End(step)
-                    }
-                    None => At::Before,
-                }
-            }
-            EventPayload::MessageCompleted(e) => match replies.get(&e.message.id) {
-                Some(&reply) => {
-                    let message = &e.message;
-                    spans[reply].status = match message.status {
-                        MessageStatus::Completed => SpanStatus::Done,
-                        MessageStatus::InProgress => SpanStatus::Running,
-                        MessageStatus::Incomplete | MessageStatus::Failed => SpanStatus::Failed,
-                    };
-                    spans[reply].input_tokens = message.usage.input_tokens;
-                    spans[reply].output_tokens = message.usage.output_tokens;
-                    spans[reply].cost = message.estimated_cost;
-                    // Each model step's reasoning, where the reply kept it.
-                    let list = steps.get(&reply).cloned().unwrap_or_default();
-                    for (step, reasoning) in list.iter().zip(&message.reasoning) {
-                        let thought = clip(&reasoning.text, 48);
-                        if !thought.is_empty() {
-                            spans[*step].label = format!("{}: {thought}", spans[*step].label);
-                        }
-                    }
-                    At::End(reply)
-                }
-                None => At::Before,
-            },
-            EventPayload::Error(e) => match replies.get(&e.message_id) {
-                Some(&reply) => {
-                    spans[reply].status = SpanStatus::Failed;
-                    At::End(reply)
-                }
-                None => At::Before,
-            },
-            _ => At::Before,
-        };
-        at.push(mark);
-    }
-
+    builder.threads.entry(root.to_string()).or_default();
+    let at: Vec<At> = events
+        .iter()
+        .take(upto)
+        .map(|event| builder.event(&event.payload))
+        .collect();
+    let Builder {
+        mut spans,
+        threads,
+        steps,
+        created,
+        origin,
+        ..
+    } = builder;
     let origin = origin.unwrap_or(0);
     place_times(&mut spans, &threads, root, &created, &steps, origin);
     let ended_ms = spans.iter().filter_map(|s| s.end_ms).max().unwrap_or(0);
@@ -357,6 +179,225 @@ pub fn build(
         ended_ms,
         origin_secs: origin,
         event_ms,
+    }
+}
+
+/// The spans as the events make them, and the indexes that find a span by what an
+/// event names.
+struct Builder<'n> {
+    name: &'n dyn Fn(&str) -> String,
+    spans: Vec<Span>,
+    threads: HashMap<String, ThreadTrack>,
+    /// Reply message id → its span.
+    replies: HashMap<String, usize>,
+    /// Reply span → its model steps' spans, in order.
+    steps: HashMap<usize, Vec<usize>>,
+    /// Tool call id → its span.
+    calls: HashMap<String, usize>,
+    /// Span → when its message was created (Unix seconds).
+    created: HashMap<usize, u64>,
+    /// When the first message was created: time zero.
+    origin: Option<u64>,
+}
+
+impl Builder<'_> {
+    fn new_span(
+        &mut self,
+        kind: SpanKind,
+        label: String,
+        thread_id: &str,
+        message_id: Option<String>,
+    ) -> usize {
+        self.spans.push(Span {
+            kind,
+            label,
+            thread_id: thread_id.to_string(),
+            message_id,
+            child_thread: None,
+            status: SpanStatus::Running,
+            start_ms: 0,
+            end_ms: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost: 0.0,
+            latency_ms: None,
+            children: Vec::new(),
+        });
+        self.spans.len() - 1
+    }
+
+    /// The step of a reply a model call or a tool call belongs to, made when first
+    /// needed.
+    fn step_of(&mut self, reply: usize, index: usize) -> usize {
+        while self.steps.get(&reply).map_or(0, Vec::len) <= index {
+            let made = self.steps.get(&reply).map_or(0, Vec::len);
+            let thread_id = self.spans[reply].thread_id.clone();
+            let message_id = self.spans[reply].message_id.clone();
+            let label = format!("model step {}", made + 1);
+            let step = self.new_span(SpanKind::Step, label, &thread_id, message_id);
+            self.spans[reply].children.push(step);
+            self.steps.entry(reply).or_default().push(step);
+        }
+        self.steps[&reply][index]
+    }
+
+    /// Where an event puts its mark on the axis, making or changing the spans it names.
+    fn event(&mut self, payload: &EventPayload) -> At {
+        match payload {
+            EventPayload::MessageCreated(e) => self.message_created(&e.thread_id, &e.message),
+            EventPayload::ToolCallCreated(e) => {
+                self.tool_call_created(&e.thread_id, &e.message_id, &e.tool_call)
+            }
+            EventPayload::ToolCallOutput(e) => match self.calls.get(&e.tool_call_id) {
+                Some(&span) => {
+                    self.spans[span].status = call_status(e.status);
+                    if e.status.is_final() {
+                        self.spans[span].latency_ms = Some(e.latency_ms.unwrap_or(0));
+                        At::End(span)
+                    } else {
+                        At::Start(span)
+                    }
+                }
+                None => At::Before,
+            },
+            EventPayload::Routing(e) => match self.calls.get(&e.tool_call_id) {
+                Some(&span) => {
+                    let target = clip(&(self.name)(&e.to_assistant_id), 24);
+                    self.spans[span].kind = SpanKind::Hop;
+                    self.spans[span].label = format!("→ {target}");
+                    self.spans[span].child_thread = Some(e.to_thread_id.clone());
+                    self.threads
+                        .entry(e.to_thread_id.clone())
+                        .or_default()
+                        .parent = Some(span);
+                    At::Start(span)
+                }
+                None => At::Before,
+            },
+            EventPayload::Telemetry(t) if t.event == TelemetryKind::ModelCall => self.model_call(t),
+            EventPayload::MessageCompleted(e) => self.message_completed(&e.message),
+            EventPayload::Error(e) => match self.replies.get(&e.message_id) {
+                Some(&reply) => {
+                    self.spans[reply].status = SpanStatus::Failed;
+                    At::End(reply)
+                }
+                None => At::Before,
+            },
+            _ => At::Before,
+        }
+    }
+
+    fn message_created(&mut self, thread_id: &str, message: &agentdeck_model::Message) -> At {
+        self.origin.get_or_insert(message.created_at);
+        let span = match message.role {
+            Role::User => {
+                let label = format!("you: {}", clip(&message.text(), 60));
+                let span =
+                    self.new_span(SpanKind::User, label, thread_id, Some(message.id.clone()));
+                self.spans[span].status = SpanStatus::Done;
+                span
+            }
+            Role::Assistant => {
+                let who = message
+                    .assistant_id
+                    .as_deref()
+                    .map(self.name)
+                    .unwrap_or_else(|| "assistant".into());
+                let span = self.new_span(
+                    SpanKind::Reply,
+                    format!("reply by {}", clip(&who, 24)),
+                    thread_id,
+                    Some(message.id.clone()),
+                );
+                self.replies.insert(message.id.clone(), span);
+                span
+            }
+            Role::Tool | Role::System => return At::Before,
+        };
+        self.created.insert(span, message.created_at);
+        self.threads
+            .entry(thread_id.to_string())
+            .or_default()
+            .top
+            .push(span);
+        At::Start(span)
+    }
+
+    fn tool_call_created(
+        &mut self,
+        thread_id: &str,
+        message_id: &str,
+        call: &agentdeck_model::ToolCall,
+    ) -> At {
+        let Some(&reply) = self.replies.get(message_id) else {
+            return At::Before;
+        };
+        let step = self.step_of(reply, call.step as usize);
+        let label = match (call.kind, call.target_assistant_id.as_deref()) {
+            (ToolCallType::AgentRouting, Some(target)) => {
+                format!("→ {}", clip(&(self.name)(target), 24))
+            }
+            _ => clip(&call.function.name, 40),
+        };
+        let span = self.new_span(
+            SpanKind::Tool,
+            label,
+            thread_id,
+            Some(message_id.to_string()),
+        );
+        self.spans[span].status = call_status(call.status);
+        self.spans[step].children.push(span);
+        self.calls.insert(call.id.clone(), span);
+        At::Start(span)
+    }
+
+    /// A model call measured: the first step of its thread's open reply not measured yet.
+    fn model_call(&mut self, t: &agentdeck_model::event::Telemetry) -> At {
+        let spans = &self.spans;
+        let reply = self.threads.get(&t.thread_id).and_then(|track| {
+            track.top.iter().rev().copied().find(|&s| {
+                spans[s].kind == SpanKind::Reply && spans[s].status == SpanStatus::Running
+            })
+        });
+        let Some(reply) = reply else {
+            return At::Before;
+        };
+        let measured = self.steps.get(&reply).map_or(0, |list| {
+            list.iter()
+                .take_while(|&&s| self.spans[s].latency_ms.is_some())
+                .count()
+        });
+        let step = self.step_of(reply, measured);
+        let span = &mut self.spans[step];
+        span.latency_ms = Some(t.latency_ms);
+        span.input_tokens = t.input_tokens;
+        span.output_tokens = t.output_tokens;
+        span.status = SpanStatus::Done;
+        At::End(step)
+    }
+
+    fn message_completed(&mut self, message: &agentdeck_model::Message) -> At {
+        let Some(&reply) = self.replies.get(&message.id) else {
+            return At::Before;
+        };
+        let span = &mut self.spans[reply];
+        span.status = match message.status {
+            MessageStatus::Completed => SpanStatus::Done,
+            MessageStatus::InProgress => SpanStatus::Running,
+            MessageStatus::Incomplete | MessageStatus::Failed => SpanStatus::Failed,
+        };
+        span.input_tokens = message.usage.input_tokens;
+        span.output_tokens = message.usage.output_tokens;
+        span.cost = message.estimated_cost;
+        // Each model step's reasoning, where the reply kept it.
+        let list = self.steps.get(&reply).cloned().unwrap_or_default();
+        for (step, reasoning) in list.iter().zip(&message.reasoning) {
+            let thought = clip(&reasoning.text, 48);
+            if !thought.is_empty() {
+                self.spans[*step].label = format!("{}: {thought}", self.spans[*step].label);
+            }
+        }
+        At::End(reply)
     }
 }
 

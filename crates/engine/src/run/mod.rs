@@ -14,7 +14,7 @@ mod limits;
 pub(crate) use calls::whole_output_path;
 use kinds::OfferedMcp;
 
-use super::privacy::Redactor;
+use super::privacy::{Redactor, Restorer};
 use super::{Engine, EngineError, EventScope};
 use agentdeck_model::event::{
     SafetyFlag, TelemetryKind, TextDelta, ToolCallCreated, ToolCallDelta,
@@ -67,6 +67,30 @@ struct Run {
     /// The tokens of each model step of this run, by step: a tool call's telemetry
     /// carries its share of the step that asked for it.
     step_usage: std::collections::HashMap<u32, Usage>,
+}
+
+/// A model call's request, and what privacy made of it.
+struct StepRequest {
+    request: agentdeck_providers::ModelRequest,
+    /// What puts the placeholders back in the answer's text and reasoning.
+    restorers: Option<(Restorer, Restorer)>,
+    safety_flag: Option<SafetyFlag>,
+}
+
+/// A model call's state while it streams.
+struct StepState {
+    step: u32,
+    /// The model as configured (what its tokens cost).
+    model: String,
+    usage: Usage,
+    /// The next reasoning fragment starts a new step.
+    reasoning_break: bool,
+    /// Provider tool-call index → index into the reply's tool calls.
+    call_slots: Vec<(usize, usize)>,
+    /// This call's text has begun (a reply's later text is set off from earlier text).
+    text_started: bool,
+    /// Privacy "strict": what puts the placeholders back in the text and the reasoning.
+    restorers: Option<(Restorer, Restorer)>,
 }
 
 /// What sets a reasoning step apart from the one before it in a stream of
@@ -248,28 +272,12 @@ impl Run {
     async fn model_step(&mut self, step: u32) -> Result<bool, Outcome> {
         let provider = self.engine.provider_for(&self.assistant.model);
         self.refresh_mcp_tools().await;
-        let mut request = self.build_request().map_err(|err| {
-            Outcome::Failed(Engine::error_body(
-                "server_error",
-                "context",
-                err.to_string(),
-            ))
-        })?;
-        // Privacy "strict": personal data leaves as placeholders; the answer's
-        // placeholders are put back before anyone sees it.
-        let mut restorers = None;
-        let mut safety_flag = None;
-        if let Some(mut redactor) = Redactor::new(&self.assistant.privacy) {
-            redactor.redact_request(&mut request);
-            if redactor.replaced_any() {
-                safety_flag = Some(SafetyFlag::PiiRedacted);
-            }
-            restorers = Some((redactor.restorer(), redactor.restorer()));
-            self.placeholders = Some(redactor.restorer());
-        }
+        let StepRequest {
+            request,
+            restorers,
+            safety_flag,
+        } = self.step_request()?;
         let started = Instant::now();
-        let mut step_usage = Usage::default();
-        let mut step_break = false;
         let model = self
             .engine
             .config()
@@ -284,9 +292,15 @@ impl Run {
         let byte_ceiling = u64::from(budget).saturating_mul(16);
         let mut step_bytes = 0u64;
         let mut stream = provider.stream(request);
-        // Provider tool-call index → index into the reply's tool calls.
-        let mut call_slots: Vec<(usize, usize)> = Vec::new();
-        let mut text_started = false;
+        let mut state = StepState {
+            step,
+            model,
+            usage: Usage::default(),
+            reasoning_break: false,
+            call_slots: Vec::new(),
+            text_started: false,
+            restorers,
+        };
         loop {
             let next = tokio::select! {
                 biased;
@@ -307,139 +321,204 @@ impl Run {
                     return Err(Outcome::Failed(output_bound_error()));
                 }
             }
-            match event {
-                ModelEvent::TextDelta(delta) => {
-                    let mut delta = match &mut restorers {
-                        Some((text, _)) => text.push(&delta),
-                        None => delta,
-                    };
-                    if delta.is_empty() {
-                        continue;
-                    }
-                    if !text_started {
-                        text_started = true;
-                        if !self.reply.text().is_empty() {
-                            delta.insert_str(0, "\n\n");
-                        }
-                    }
-                    self.reply.append_text(&delta);
-                    self.emit(EventPayload::MessageDelta(TextDelta {
-                        thread_id: self.thread.id.clone(),
-                        message_id: self.reply.id.clone(),
-                        delta,
-                    }));
-                }
-                ModelEvent::ReasoningStep => {
-                    // On the wire, steps after the first are set off by an empty line
-                    // (a stream of `reasoning.delta` reads as the steps, apart).
-                    step_break |= self.reply.reasoning.iter().any(|s| !s.text.is_empty());
-                    self.reply.reasoning.push(ReasoningStep::default());
-                    // A new step is written whole; fragments then extend the last step.
-                    self.persist();
-                }
-                ModelEvent::ReasoningDelta(delta) => {
-                    let delta = match &mut restorers {
-                        Some((_, reasoning)) => reasoning.push(&delta),
-                        None => delta,
-                    };
-                    if delta.is_empty() {
-                        continue;
-                    }
-                    if self.reply.reasoning.is_empty() {
-                        self.reply.reasoning.push(ReasoningStep::default());
-                    }
-                    if let Some(last) = self.reply.reasoning.last_mut() {
-                        last.text.push_str(&delta);
-                    }
-                    let delta = if std::mem::take(&mut step_break) {
-                        format!("{REASONING_STEP_BREAK}{delta}")
-                    } else {
-                        delta
-                    };
-                    self.emit(EventPayload::ReasoningDelta(TextDelta {
-                        thread_id: self.thread.id.clone(),
-                        message_id: self.reply.id.clone(),
-                        delta,
-                    }));
-                }
-                ModelEvent::ToolCallStart { index, id, name } => {
-                    let id = if id.is_empty() || self.reply.tool_calls.iter().any(|c| c.id == id) {
-                        new_id("call_")
-                    } else {
-                        id
-                    };
-                    let call = ToolCall {
-                        id,
-                        kind: self.call_kind(&name),
-                        function: FunctionCall {
-                            name,
-                            arguments: String::new(),
-                        },
-                        target_assistant_id: None,
-                        thread_id: None,
-                        status: ToolCallStatus::InProgress,
-                        output: None,
-                        latency_ms: None,
-                        step,
-                        approved: false,
-                    };
-                    call_slots.push((index, self.reply.tool_calls.len()));
-                    self.reply.tool_calls.push(call.clone());
-                    // Written whole before its argument fragments, which extend it.
-                    self.persist();
-                    self.emit(EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
-                        thread_id: self.thread.id.clone(),
-                        message_id: self.reply.id.clone(),
-                        tool_call: call,
-                    })));
-                }
-                ModelEvent::ToolCallArguments { index, delta } => {
-                    let Some(&(_, slot)) = call_slots.iter().find(|(i, _)| *i == index) else {
-                        tracing::warn!("arguments for unknown tool call index {index}");
-                        continue;
-                    };
-                    let call = &mut self.reply.tool_calls[slot];
-                    call.function.arguments.push_str(&delta);
-                    let tool_call_id = call.id.clone();
-                    self.emit(EventPayload::ToolCallDelta(ToolCallDelta {
-                        thread_id: self.thread.id.clone(),
-                        message_id: self.reply.id.clone(),
-                        tool_call_id,
-                        delta,
-                    }));
-                }
-                ModelEvent::Usage {
+            self.on_model_event(&mut state, event);
+        }
+        self.end_step(&mut state, started.elapsed(), safety_flag);
+        Ok(!state.call_slots.is_empty())
+    }
+
+    /// The request of a model call; under privacy "strict" with personal data as
+    /// placeholders, the restorers that put them back in the answer's text and
+    /// reasoning, and the safety flag that says so.
+    fn step_request(&mut self) -> Result<StepRequest, Outcome> {
+        let mut request = self.build_request().map_err(|err| {
+            Outcome::Failed(Engine::error_body(
+                "server_error",
+                "context",
+                err.to_string(),
+            ))
+        })?;
+        let mut restorers = None;
+        let mut safety_flag = None;
+        if let Some(mut redactor) = Redactor::new(&self.assistant.privacy) {
+            redactor.redact_request(&mut request);
+            if redactor.replaced_any() {
+                safety_flag = Some(SafetyFlag::PiiRedacted);
+            }
+            restorers = Some((redactor.restorer(), redactor.restorer()));
+            self.placeholders = Some(redactor.restorer());
+        }
+        Ok(StepRequest {
+            request,
+            restorers,
+            safety_flag,
+        })
+    }
+
+    fn on_model_event(&mut self, state: &mut StepState, event: ModelEvent) {
+        match event {
+            ModelEvent::TextDelta(delta) => self.on_text(state, delta),
+            ModelEvent::ReasoningStep => {
+                // On the wire, steps after the first are set off by an empty line (a
+                // stream of `reasoning.delta` reads as the steps, apart).
+                state.reasoning_break |= self.reply.reasoning.iter().any(|s| !s.text.is_empty());
+                self.reply.reasoning.push(ReasoningStep::default());
+                // A new step is written whole; fragments then extend the last step.
+                self.persist();
+            }
+            ModelEvent::ReasoningDelta(delta) => self.on_reasoning(state, delta),
+            ModelEvent::ToolCallStart { index, id, name } => {
+                self.on_tool_call_start(state, index, id, name)
+            }
+            ModelEvent::ToolCallArguments { index, delta } => {
+                let Some(&(_, slot)) = state.call_slots.iter().find(|(i, _)| *i == index) else {
+                    tracing::warn!("arguments for unknown tool call index {index}");
+                    return;
+                };
+                let call = &mut self.reply.tool_calls[slot];
+                call.function.arguments.push_str(&delta);
+                let tool_call_id = call.id.clone();
+                self.emit(EventPayload::ToolCallDelta(ToolCallDelta {
+                    thread_id: self.thread.id.clone(),
+                    message_id: self.reply.id.clone(),
+                    tool_call_id,
+                    delta,
+                }));
+            }
+            ModelEvent::Usage {
+                input_tokens,
+                output_tokens,
+            } => {
+                let usage = Usage {
                     input_tokens,
                     output_tokens,
-                } => {
-                    let usage = Usage {
-                        input_tokens,
-                        output_tokens,
-                    };
-                    self.reply.usage.input_tokens += input_tokens;
-                    self.reply.usage.output_tokens += output_tokens;
-                    self.reply.estimated_cost +=
-                        self.engine
-                            .config()
-                            .cost(&model, input_tokens, output_tokens);
-                    step_usage.input_tokens += input_tokens;
-                    step_usage.output_tokens += output_tokens;
+                };
+                self.reply.usage.input_tokens += input_tokens;
+                self.reply.usage.output_tokens += output_tokens;
+                self.reply.estimated_cost +=
                     self.engine
-                        .inner
-                        .usage
-                        .record(&self.thread.project_id, &model, usage);
-                }
-                ModelEvent::Finished => break,
+                        .config()
+                        .cost(&state.model, input_tokens, output_tokens);
+                state.usage.input_tokens += input_tokens;
+                state.usage.output_tokens += output_tokens;
+                self.engine
+                    .inner
+                    .usage
+                    .record(&self.thread.project_id, &state.model, usage);
+            }
+            ModelEvent::Finished => {}
+        }
+    }
+
+    fn on_text(&mut self, state: &mut StepState, delta: String) {
+        let mut delta = match &mut state.restorers {
+            Some((text, _)) => text.push(&delta),
+            None => delta,
+        };
+        if delta.is_empty() {
+            return;
+        }
+        if !state.text_started {
+            state.text_started = true;
+            if !self.reply.text().is_empty() {
+                delta.insert_str(0, "\n\n");
             }
         }
-        let latency = started.elapsed();
-        self.step_usage.insert(step, step_usage);
+        self.reply.append_text(&delta);
+        self.emit_text(delta);
+    }
+
+    fn on_reasoning(&mut self, state: &mut StepState, delta: String) {
+        let delta = match &mut state.restorers {
+            Some((_, reasoning)) => reasoning.push(&delta),
+            None => delta,
+        };
+        if delta.is_empty() {
+            return;
+        }
+        if self.reply.reasoning.is_empty() {
+            self.reply.reasoning.push(ReasoningStep::default());
+        }
+        if let Some(last) = self.reply.reasoning.last_mut() {
+            last.text.push_str(&delta);
+        }
+        let delta = if std::mem::take(&mut state.reasoning_break) {
+            format!("{REASONING_STEP_BREAK}{delta}")
+        } else {
+            delta
+        };
+        self.emit_reasoning(delta);
+    }
+
+    fn on_tool_call_start(
+        &mut self,
+        state: &mut StepState,
+        index: usize,
+        id: String,
+        name: String,
+    ) {
+        let id = if id.is_empty() || self.reply.tool_calls.iter().any(|c| c.id == id) {
+            new_id("call_")
+        } else {
+            id
+        };
+        let call = ToolCall {
+            id,
+            kind: self.call_kind(&name),
+            function: FunctionCall {
+                name,
+                arguments: String::new(),
+            },
+            target_assistant_id: None,
+            thread_id: None,
+            status: ToolCallStatus::InProgress,
+            output: None,
+            latency_ms: None,
+            step: state.step,
+            approved: false,
+        };
+        state.call_slots.push((index, self.reply.tool_calls.len()));
+        self.reply.tool_calls.push(call.clone());
+        // Written whole before its argument fragments, which extend it.
+        self.persist();
+        self.emit(EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
+            thread_id: self.thread.id.clone(),
+            message_id: self.reply.id.clone(),
+            tool_call: call,
+        })));
+    }
+
+    fn emit_text(&self, delta: String) {
+        self.emit(EventPayload::MessageDelta(TextDelta {
+            thread_id: self.thread.id.clone(),
+            message_id: self.reply.id.clone(),
+            delta,
+        }));
+    }
+
+    fn emit_reasoning(&self, delta: String) {
+        self.emit(EventPayload::ReasoningDelta(TextDelta {
+            thread_id: self.thread.id.clone(),
+            message_id: self.reply.id.clone(),
+            delta,
+        }));
+    }
+
+    /// A model call ended: its metrics and telemetry, and what the restorers held back.
+    fn end_step(
+        &mut self,
+        state: &mut StepState,
+        latency: std::time::Duration,
+        safety_flag: Option<SafetyFlag>,
+    ) {
+        let usage = state.usage;
+        self.step_usage.insert(state.step, usage);
         self.engine.inner.metrics.model_call(
             &self.thread.project_id,
             &self.assistant.id,
             latency.as_secs_f64(),
-            step_usage.input_tokens,
-            step_usage.output_tokens,
+            usage.input_tokens,
+            usage.output_tokens,
         );
         self.engine.telemetry(
             &self.scope,
@@ -451,33 +530,24 @@ impl Run {
                 thread_id: self.thread.id.clone(),
                 tool: None,
                 latency_ms: latency.as_millis() as u64,
-                input_tokens: step_usage.input_tokens,
-                output_tokens: step_usage.output_tokens,
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
                 safety_flag,
             },
         );
         // What a restorer held back (a `[` that never became a placeholder) is text too.
-        if let Some((mut text, mut reasoning)) = restorers {
+        if let Some((text, reasoning)) = &mut state.restorers {
             let rest = reasoning.finish();
             if let Some(last) = self.reply.reasoning.last_mut().filter(|_| !rest.is_empty()) {
                 last.text.push_str(&rest);
-                self.emit(EventPayload::ReasoningDelta(TextDelta {
-                    thread_id: self.thread.id.clone(),
-                    message_id: self.reply.id.clone(),
-                    delta: rest,
-                }));
+                self.emit_reasoning(rest);
             }
             let rest = text.finish();
             if !rest.is_empty() {
                 self.reply.append_text(&rest);
-                self.emit(EventPayload::MessageDelta(TextDelta {
-                    thread_id: self.thread.id.clone(),
-                    message_id: self.reply.id.clone(),
-                    delta: rest,
-                }));
+                self.emit_text(rest);
             }
         }
-        Ok(!call_slots.is_empty())
     }
 
     async fn finish(mut self, outcome: Outcome) {
