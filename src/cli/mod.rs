@@ -8,6 +8,7 @@ use crate::client::Client;
 use crate::config::{Config, default_config_file, default_data_dir};
 use crate::model::requests::{AssistantCreate, ProjectCreate};
 use crate::runtime::{Runtime, RuntimeOptions, admin_key, read_serve_info};
+use crate::text::one_line;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -789,7 +790,6 @@ pub async fn run_command(global: &Global, command: Command) -> Result<ExitCode> 
 }
 
 async fn run_client_command(client: &Client, command: Command) -> Result<ExitCode> {
-    use crate::text::one_line;
     let mut out = std::io::stdout().lock();
     match command {
         Command::Serve { .. } => bail!("`serve` runs a server; it is not a client command"),
@@ -805,9 +805,49 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             );
             writeln!(out, "{}", key.key)?;
         }
-        Command::Projects(ProjectsCommand::Create {
+        Command::Projects(command) => projects(client, command, &mut out).await?,
+        Command::Assistants(command) => assistants(client, command, &mut out).await?,
+        Command::Files(command) => files(client, command, &mut out).await?,
+        Command::Search {
+            query,
+            assistant,
+            status,
+            limit,
+            json,
+            ..
+        } => {
+            let query = SearchQuery {
+                query,
+                assistant,
+                status,
+                limit,
+                json,
+            };
+            search(client, query, &mut out).await?;
+        }
+        Command::Send {
+            assistant,
+            thread,
+            json,
+            text,
+            ..
+        } => {
+            drop(out);
+            return send(client, assistant, thread, json, text).await;
+        }
+        Command::Demo { .. } => demo(client, &mut out).await?,
+        Command::Export {
+            thread_id, format, ..
+        } => export(client, &thread_id, &format, &mut out).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn projects(client: &Client, command: ProjectsCommand, out: &mut impl Write) -> Result<()> {
+    match command {
+        ProjectsCommand::Create {
             name, description, ..
-        }) => {
+        } => {
             let project = client
                 .create_project(&ProjectCreate {
                     name,
@@ -817,7 +857,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 .await?;
             writeln!(out, "{}", crate::text::json_pretty(&project))?;
         }
-        Command::Projects(ProjectsCommand::List { .. }) => {
+        ProjectsCommand::List { .. } => {
             for project in client.list_projects().await?.data {
                 writeln!(
                     out,
@@ -828,7 +868,17 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 )?;
             }
         }
-        Command::Assistants(AssistantsCommand::Create { file, project, .. }) => {
+    }
+    Ok(())
+}
+
+async fn assistants(
+    client: &Client,
+    command: AssistantsCommand,
+    out: &mut impl Write,
+) -> Result<()> {
+    match command {
+        AssistantsCommand::Create { file, project, .. } => {
             let mut body = read_assistant_file(&file)?;
             if body.project_id.is_none() {
                 body.project_id = Some(match project {
@@ -839,12 +889,44 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
             let assistant = client.create_assistant(&body).await?;
             writeln!(out, "{}", crate::text::json_pretty(&assistant))?;
         }
-        Command::Files(FilesCommand::Upload {
+        AssistantsCommand::Update { id, file, .. } => {
+            let patch = read_json_file::<crate::model::requests::AssistantPatch>(&file)?;
+            let assistants = client.list_assistants().await?.data;
+            let Some(found) = find_assistant(&assistants, &id) else {
+                bail!("no assistant is named or has the id '{}'", one_line(&id));
+            };
+            let updated: crate::model::Assistant = client
+                .patch(
+                    &format!("/v2/assistants/{}", found.id),
+                    &serde_json::to_value(&patch)?,
+                )
+                .await?;
+            writeln!(out, "{}", crate::text::json_pretty(&updated))?;
+        }
+        AssistantsCommand::List { .. } => {
+            for a in client.list_assistants().await?.data {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    one_line(&a.id),
+                    one_line(&a.name),
+                    one_line(&a.model),
+                    one_line(&a.project_id)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn files(client: &Client, command: FilesCommand, out: &mut impl Write) -> Result<()> {
+    match command {
+        FilesCommand::Upload {
             path,
             purpose,
             project,
             ..
-        }) => {
+        } => {
             let contents =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let project = match project {
@@ -862,7 +944,7 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 .await?;
             writeln!(out, "{}", crate::text::json_pretty(&file))?;
         }
-        Command::Files(FilesCommand::List { .. }) => {
+        FilesCommand::List { .. } => {
             for file in client.list_files().await?.data {
                 writeln!(
                     out,
@@ -874,137 +956,115 @@ async fn run_client_command(client: &Client, command: Command) -> Result<ExitCod
                 )?;
             }
         }
-        Command::Search {
-            query,
-            assistant,
-            status,
-            limit,
-            json,
-            ..
-        } => {
-            let assistant_id = match assistant {
-                Some(wanted) => {
-                    let assistants = client.list_assistants().await?.data;
-                    match find_assistant(&assistants, &wanted) {
-                        Some(found) => Some(found.id.clone()),
-                        None => anyhow::bail!(
-                            "no assistant is named or has the id '{}'",
-                            one_line(&wanted)
-                        ),
-                    }
-                }
-                None => None,
-            };
-            let hits = client
-                .search(&query, assistant_id.as_deref(), status.as_deref(), limit)
-                .await?;
-            if json {
-                writeln!(out, "{}", crate::text::json_pretty(&hits))?;
-            } else if hits.is_empty() {
-                writeln!(out, "no matches")?;
-            } else {
-                for hit in hits {
-                    writeln!(
-                        out,
-                        "{}\t{}\t{:.2}\t{}",
-                        one_line(&hit.thread_id),
-                        one_line(hit.message_id.as_deref().unwrap_or("(title)")),
-                        hit.score,
-                        one_line(&hit.snippet)
-                    )?;
-                }
-            }
-        }
-        Command::Assistants(AssistantsCommand::Update { id, file, .. }) => {
-            let patch = read_json_file::<crate::model::requests::AssistantPatch>(&file)?;
+    }
+    Ok(())
+}
+
+/// `agentdeck search`'s arguments.
+struct SearchQuery {
+    query: String,
+    assistant: Option<String>,
+    status: Option<String>,
+    limit: usize,
+    json: bool,
+}
+
+async fn search(client: &Client, query: SearchQuery, out: &mut impl Write) -> Result<()> {
+    let assistant_id = match query.assistant {
+        Some(wanted) => {
             let assistants = client.list_assistants().await?.data;
-            let Some(found) = find_assistant(&assistants, &id) else {
-                bail!(
+            match find_assistant(&assistants, &wanted) {
+                Some(found) => Some(found.id.clone()),
+                None => bail!(
                     "no assistant is named or has the id '{}'",
-                    crate::text::one_line(&id)
-                );
-            };
-            let updated: crate::model::Assistant = client
-                .patch(
-                    &format!("/v2/assistants/{}", found.id),
-                    &serde_json::to_value(&patch)?,
-                )
-                .await?;
-            writeln!(out, "{}", crate::text::json_pretty(&updated))?;
-        }
-        Command::Assistants(AssistantsCommand::List { .. }) => {
-            for a in client.list_assistants().await?.data {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}\t{}",
-                    one_line(&a.id),
-                    one_line(&a.name),
-                    one_line(&a.model),
-                    one_line(&a.project_id)
-                )?;
+                    one_line(&wanted)
+                ),
             }
         }
-        Command::Send {
-            assistant,
-            thread,
-            json,
-            text,
-            ..
-        } => {
-            drop(out);
-            return send(client, assistant, thread, json, text).await;
-        }
-        Command::Demo { .. } => {
-            let started = crate::client::demo::start(client).await?;
+        None => None,
+    };
+    let hits = client
+        .search(
+            &query.query,
+            assistant_id.as_deref(),
+            query.status.as_deref(),
+            query.limit,
+        )
+        .await?;
+    if query.json {
+        writeln!(out, "{}", crate::text::json_pretty(&hits))?;
+    } else if hits.is_empty() {
+        writeln!(out, "no matches")?;
+    } else {
+        for hit in hits {
             writeln!(
                 out,
-                "The demo started {} threads; following them:",
-                started.len()
+                "{}\t{}\t{:.2}\t{}",
+                one_line(&hit.thread_id),
+                one_line(hit.message_id.as_deref().unwrap_or("(title)")),
+                hit.score,
+                one_line(&hit.snippet)
             )?;
-            let outcomes = futures::future::join_all(
-                started
-                    .iter()
-                    .map(|s| crate::client::demo::follow(client, s)),
-            )
-            .await;
-            for (thread, outcome) in started.iter().zip(outcomes) {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}",
-                    one_line(&thread.thread_id),
-                    one_line(&thread.assistant),
-                    one_line(&outcome)
-                )?;
-            }
-        }
-        Command::Export {
-            thread_id, format, ..
-        } => {
-            let thread = client.thread(&thread_id).await?;
-            let messages = client.all_messages(&thread_id).await?;
-            if format == "json" {
-                let doc = serde_json::json!({"thread": thread, "messages": messages});
-                writeln!(out, "{}", crate::text::json_pretty(&doc))?;
-            } else {
-                let names = client
-                    .list_assistants()
-                    .await
-                    .map(|l| l.data)
-                    .unwrap_or_default();
-                let name_of = |id: &str| {
-                    names
-                        .iter()
-                        .find(|a| a.id == id)
-                        .map_or(id.to_string(), |a| a.name.clone())
-                };
-                // Markdown is for reading in a terminal: no escape reaches it. JSON stays
-                // exact (its strings escape control characters).
-                let markdown = export_markdown(&thread, &messages, &name_of);
-                write!(out, "{}", crate::text::sanitize(&markdown))?;
-            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Starts the demo's threads and follows each to its outcome.
+async fn demo(client: &Client, out: &mut impl Write) -> Result<()> {
+    let started = crate::client::demo::start(client).await?;
+    writeln!(
+        out,
+        "The demo started {} threads; following them:",
+        started.len()
+    )?;
+    let outcomes = futures::future::join_all(
+        started
+            .iter()
+            .map(|s| crate::client::demo::follow(client, s)),
+    )
+    .await;
+    for (thread, outcome) in started.iter().zip(outcomes) {
+        writeln!(
+            out,
+            "{}\t{}\t{}",
+            one_line(&thread.thread_id),
+            one_line(&thread.assistant),
+            one_line(&outcome)
+        )?;
+    }
+    Ok(())
+}
+
+async fn export(
+    client: &Client,
+    thread_id: &str,
+    format: &str,
+    out: &mut impl Write,
+) -> Result<()> {
+    let thread = client.thread(thread_id).await?;
+    let messages = client.all_messages(thread_id).await?;
+    if format == "json" {
+        let doc = serde_json::json!({"thread": thread, "messages": messages});
+        writeln!(out, "{}", crate::text::json_pretty(&doc))?;
+        return Ok(());
+    }
+    let names = client
+        .list_assistants()
+        .await
+        .map(|l| l.data)
+        .unwrap_or_default();
+    let name_of = |id: &str| {
+        names
+            .iter()
+            .find(|a| a.id == id)
+            .map_or(id.to_string(), |a| a.name.clone())
+    };
+    // Markdown is for reading in a terminal: no escape reaches it. JSON stays exact (its
+    // strings escape control characters).
+    let markdown = export_markdown(&thread, &messages, &name_of);
+    write!(out, "{}", crate::text::sanitize(&markdown))?;
+    Ok(())
 }
 
 fn read_assistant_file(path: &Path) -> Result<AssistantCreate> {

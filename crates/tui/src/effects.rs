@@ -1,8 +1,8 @@
 //! Carries out the app's effects through the API, off the loop, and reports back.
 
-use super::app::{AppEvent, Effect};
-use agentdeck_client::Client;
+use super::app::{AppEvent, CostRow, Effect, LiveCall};
 use agentdeck_client::follow::THREAD_PAGE;
+use agentdeck_client::{Client, ClientError};
 use agentdeck_model::requests::{MessageCreate, ThreadCreate, ThreadPatch};
 use agentdeck_model::{Content, Role, ThreadStatus};
 use std::collections::HashMap;
@@ -46,12 +46,6 @@ pub(super) async fn execute(
     events: mpsc::UnboundedSender<AppEvent>,
     effect: Effect,
 ) {
-    let user = |text: String| MessageCreate {
-        role: Role::User,
-        content: Some(Content::Text(text)),
-        attachments: vec![],
-        tool_call_id: None,
-    };
     // What the user wrote comes back to the composer if sending fails.
     let draft = match &effect {
         Effect::Post { text, .. }
@@ -59,213 +53,233 @@ pub(super) async fn execute(
         | Effect::AnswerTool { text, .. } => Some(text.clone()),
         _ => None,
     };
-    let result: Result<(), agentdeck_client::ClientError> = async {
-        match effect {
-            Effect::LoadMessages(thread_id) => {
-                let messages = client.all_messages(&thread_id).await?;
-                let _ = events.send(AppEvent::Messages {
-                    thread_id,
-                    messages,
-                });
-            }
-            Effect::LoadToolHistory(thread_ids) => {
-                let mut found: Vec<(u64, super::app::LiveCall)> = Vec::new();
-                for thread_id in thread_ids {
-                    // A thread that went away meanwhile is no reason to stop.
-                    let Ok(page) = client
-                        .list_messages(&thread_id, &[("order", "desc"), ("limit", "20")])
-                        .await
-                    else {
-                        continue;
-                    };
-                    for message in page.data {
-                        for call in message.tool_calls {
-                            found.push((
-                                message.created_at,
-                                super::app::LiveCall {
-                                    thread_id: thread_id.clone(),
-                                    call,
-                                },
-                            ));
-                        }
-                    }
-                }
-                found.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-                let calls = found.into_iter().map(|(_, call)| call).collect();
-                let _ = events.send(AppEvent::ToolHistory(calls));
-            }
-            Effect::LoadTrace(root) => {
-                let logs = trace_logs(&client, &root).await;
-                let _ = events.send(AppEvent::TraceLoaded { root, events: logs });
-            }
-            Effect::LoadTails(thread_ids) => {
-                for thread_id in thread_ids {
-                    // A thread that went away meanwhile leaves its tile empty.
-                    let Ok(page) = client
-                        .list_messages(&thread_id, &[("order", "desc"), ("limit", "4")])
-                        .await
-                    else {
-                        continue;
-                    };
-                    let mut messages = page.data;
-                    messages.reverse();
-                    let _ = events.send(AppEvent::Tail {
-                        thread_id,
-                        messages,
-                    });
-                }
-            }
-            Effect::LoadMemory(thread_id) => {
-                let memory = client.memory(&thread_id).await?;
-                let _ = events.send(AppEvent::Memory(memory));
-            }
-            Effect::LoadMoreThreads(after) => {
-                let page = client
-                    .list_threads(&[("limit", THREAD_PAGE), ("after", &after)])
-                    .await?;
-                let _ = events.send(AppEvent::MoreThreads {
-                    threads: page.data,
-                    has_more: page.has_more,
-                });
-            }
-            Effect::Attach(path) => match read_attachment(&path).await {
-                Ok((name, text)) => {
-                    let _ = events.send(AppEvent::Attached { name, text });
-                }
-                Err(why) => {
-                    let _ = events.send(AppEvent::Notice(why));
-                }
-            },
-            Effect::Post { thread_id, text } => {
-                client.post_message(&thread_id, &user(text)).await?;
-            }
-            Effect::NewThread { assistant_id, text } => {
-                let thread = client
-                    .create_thread(&ThreadCreate {
-                        assistant_id,
-                        ..Default::default()
-                    })
-                    .await?;
-                let thread_id = thread.id.clone();
-                let _ = events.send(AppEvent::Open(thread));
-                client.post_message(&thread_id, &user(text)).await?;
-            }
-            Effect::AnswerTool {
-                thread_id,
-                call_id,
-                text,
-            } => {
-                let answer = MessageCreate {
-                    role: Role::Tool,
-                    content: Some(Content::Text(text)),
-                    attachments: vec![],
-                    tool_call_id: Some(call_id),
-                };
-                client.post_message(&thread_id, &answer).await?;
-            }
-            Effect::Approve {
-                thread_id,
-                call_id,
-                arguments,
-            } => {
-                let arguments = arguments.map(serde_json::Value::String);
-                client.approve(&thread_id, &call_id, arguments).await?;
-            }
-            Effect::Deny { thread_id, call_id } => {
-                client
-                    .deny(
-                        &thread_id,
-                        &call_id,
-                        Some("denied from the workspace".into()),
-                    )
-                    .await?;
-            }
-            Effect::Cancel(thread_id) => {
-                client.cancel(&thread_id).await?;
-            }
-            Effect::Close(thread_id) => {
-                client
-                    .patch_thread(
-                        &thread_id,
-                        &ThreadPatch {
-                            status: Some(ThreadStatus::Closed),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-            }
-            Effect::Reassign {
-                thread_id,
-                assistant_id,
-            } => {
-                let patch = ThreadPatch {
-                    assistant_id: Some(assistant_id),
-                    ..Default::default()
-                };
-                client.patch_thread(&thread_id, &patch).await?;
-            }
-            Effect::LoadCosts => {
-                let mut rows = Vec::new();
-                let mut total = 0.0;
-                for project in client.list_projects().await?.data {
-                    let costs = client.costs(&project.id).await?;
-                    total += costs["estimated_cost"].as_f64().unwrap_or(0.0);
-                    for row in costs["data"].as_array().into_iter().flatten() {
-                        rows.push(super::app::CostRow {
-                            assistant: row["name"].as_str().unwrap_or("?").to_string(),
-                            threads: row["threads"].as_u64().unwrap_or(0),
-                            cost: row["estimated_cost"].as_f64().unwrap_or(0.0),
-                        });
-                    }
-                }
-                rows.sort_by(|a, b| b.cost.total_cmp(&a.cost));
-                let _ = events.send(AppEvent::Costs { rows, total });
-            }
-            Effect::SearchAll { query, seq } => {
-                let hits = client
-                    .search(&query, None, None, 50)
-                    .await
-                    .map_err(|err| err.to_string());
-                let _ = events.send(AppEvent::SearchResults { seq, hits });
-            }
-            Effect::FilterSearch { query, seq } => {
-                // A search that fails leaves the filter to what the workspace holds.
-                if let Ok(hits) = client.search(&query, None, None, 200).await {
-                    let threads = hits.into_iter().map(|hit| hit.thread_id).collect();
-                    let _ = events.send(AppEvent::FilterHits { seq, threads });
-                }
-            }
-            Effect::LoadAssistant(id) => {
-                let assistant = client.assistant(&id).await?;
-                let _ = events.send(AppEvent::Assistant(assistant));
-            }
-            Effect::FetchThread(thread_id) => {
-                let thread = client.thread(&thread_id).await?;
-                let _ = events.send(AppEvent::Open(thread));
-            }
-            Effect::Demo => {
-                let started = agentdeck_client::demo::start(&client).await?;
-                let _ = events.send(AppEvent::Notice(format!(
-                    "The demo started {} threads.",
-                    started.len()
-                )));
-            }
-            // Carried out by the loop: they need the terminal.
-            Effect::Quit
-            | Effect::Theme(_)
-            | Effect::Copy(_)
-            | Effect::EditTool { .. }
-            | Effect::DebugPanic => {}
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(err) = result {
+    if let Err(err) = carry_out(&client, &events, effect).await {
         let _ = events.send(AppEvent::Notice(err.to_string()));
         if let Some(draft) = draft {
             let _ = events.send(AppEvent::RestoreDraft(draft));
         }
     }
+}
+
+/// One effect through the API; what it loads goes back to the app as an event.
+async fn carry_out(
+    client: &Client,
+    events: &mpsc::UnboundedSender<AppEvent>,
+    effect: Effect,
+) -> Result<(), ClientError> {
+    let event = match effect {
+        Effect::LoadMessages(thread_id) => {
+            let messages = client.all_messages(&thread_id).await?;
+            AppEvent::Messages {
+                thread_id,
+                messages,
+            }
+        }
+        Effect::LoadToolHistory(thread_ids) => {
+            AppEvent::ToolHistory(tool_history(client, thread_ids).await)
+        }
+        Effect::LoadTrace(root) => {
+            let logs = trace_logs(client, &root).await;
+            AppEvent::TraceLoaded { root, events: logs }
+        }
+        Effect::LoadTails(thread_ids) => {
+            send_tails(client, events, thread_ids).await;
+            return Ok(());
+        }
+        Effect::LoadMemory(thread_id) => AppEvent::Memory(client.memory(&thread_id).await?),
+        Effect::LoadMoreThreads(after) => {
+            let page = client
+                .list_threads(&[("limit", THREAD_PAGE), ("after", &after)])
+                .await?;
+            AppEvent::MoreThreads {
+                threads: page.data,
+                has_more: page.has_more,
+            }
+        }
+        Effect::LoadCosts => costs(client).await?,
+        Effect::LoadAssistant(id) => AppEvent::Assistant(client.assistant(&id).await?),
+        Effect::FetchThread(thread_id) => AppEvent::Open(client.thread(&thread_id).await?),
+        Effect::Attach(path) => match read_attachment(&path).await {
+            Ok((name, text)) => AppEvent::Attached { name, text },
+            Err(why) => AppEvent::Notice(why),
+        },
+        Effect::SearchAll { query, seq } => {
+            let hits = client
+                .search(&query, None, None, 50)
+                .await
+                .map_err(|err| err.to_string());
+            AppEvent::SearchResults { seq, hits }
+        }
+        Effect::FilterSearch { query, seq } => {
+            // A search that fails leaves the filter to what the workspace holds.
+            let Ok(hits) = client.search(&query, None, None, 200).await else {
+                return Ok(());
+            };
+            let threads = hits.into_iter().map(|hit| hit.thread_id).collect();
+            AppEvent::FilterHits { seq, threads }
+        }
+        Effect::Demo => {
+            let started = agentdeck_client::demo::start(client).await?;
+            AppEvent::Notice(format!("The demo started {} threads.", started.len()))
+        }
+        Effect::NewThread { assistant_id, text } => {
+            let thread = client
+                .create_thread(&ThreadCreate {
+                    assistant_id,
+                    ..Default::default()
+                })
+                .await?;
+            let thread_id = thread.id.clone();
+            let _ = events.send(AppEvent::Open(thread));
+            client.post_message(&thread_id, &user_message(text)).await?;
+            return Ok(());
+        }
+        change @ (Effect::Post { .. }
+        | Effect::AnswerTool { .. }
+        | Effect::Approve { .. }
+        | Effect::Deny { .. }
+        | Effect::Cancel(_)
+        | Effect::Close(_)
+        | Effect::Reassign { .. }) => return change_thread(client, change).await,
+        // Carried out by the loop: they need the terminal.
+        Effect::Quit
+        | Effect::Theme(_)
+        | Effect::Copy(_)
+        | Effect::EditTool { .. }
+        | Effect::DebugPanic => return Ok(()),
+    };
+    let _ = events.send(event);
+    Ok(())
+}
+
+/// The effects that change a thread and report nothing back but a failure.
+async fn change_thread(client: &Client, effect: Effect) -> Result<(), ClientError> {
+    match effect {
+        Effect::Post { thread_id, text } => {
+            client.post_message(&thread_id, &user_message(text)).await?;
+        }
+        Effect::AnswerTool {
+            thread_id,
+            call_id,
+            text,
+        } => {
+            let answer = MessageCreate {
+                role: Role::Tool,
+                content: Some(Content::Text(text)),
+                attachments: vec![],
+                tool_call_id: Some(call_id),
+            };
+            client.post_message(&thread_id, &answer).await?;
+        }
+        Effect::Approve {
+            thread_id,
+            call_id,
+            arguments,
+        } => {
+            let arguments = arguments.map(serde_json::Value::String);
+            client.approve(&thread_id, &call_id, arguments).await?;
+        }
+        Effect::Deny { thread_id, call_id } => {
+            let reason = Some("denied from the workspace".into());
+            client.deny(&thread_id, &call_id, reason).await?;
+        }
+        Effect::Cancel(thread_id) => {
+            client.cancel(&thread_id).await?;
+        }
+        Effect::Close(thread_id) => {
+            let patch = ThreadPatch {
+                status: Some(ThreadStatus::Closed),
+                ..Default::default()
+            };
+            client.patch_thread(&thread_id, &patch).await?;
+        }
+        Effect::Reassign {
+            thread_id,
+            assistant_id,
+        } => {
+            let patch = ThreadPatch {
+                assistant_id: Some(assistant_id),
+                ..Default::default()
+            };
+            client.patch_thread(&thread_id, &patch).await?;
+        }
+        // carry_out hands over only the changes above.
+        _ => {}
+    }
+    Ok(())
+}
+
+fn user_message(text: String) -> MessageCreate {
+    MessageCreate {
+        role: Role::User,
+        content: Some(Content::Text(text)),
+        attachments: vec![],
+        tool_call_id: None,
+    }
+}
+
+/// The latest tool calls of the given threads, newest first.
+async fn tool_history(client: &Client, thread_ids: Vec<String>) -> Vec<LiveCall> {
+    let mut found: Vec<(u64, LiveCall)> = Vec::new();
+    for thread_id in thread_ids {
+        // A thread that went away meanwhile is no reason to stop.
+        let Ok(page) = client
+            .list_messages(&thread_id, &[("order", "desc"), ("limit", "20")])
+            .await
+        else {
+            continue;
+        };
+        for message in page.data {
+            for call in message.tool_calls {
+                let thread_id = thread_id.clone();
+                found.push((message.created_at, LiveCall { thread_id, call }));
+            }
+        }
+    }
+    found.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    found.into_iter().map(|(_, call)| call).collect()
+}
+
+/// The last few messages of each wall tile's thread, one event per thread.
+async fn send_tails(
+    client: &Client,
+    events: &mpsc::UnboundedSender<AppEvent>,
+    thread_ids: Vec<String>,
+) {
+    for thread_id in thread_ids {
+        // A thread that went away meanwhile leaves its tile empty.
+        let Ok(page) = client
+            .list_messages(&thread_id, &[("order", "desc"), ("limit", "4")])
+            .await
+        else {
+            continue;
+        };
+        let mut messages = page.data;
+        messages.reverse();
+        let _ = events.send(AppEvent::Tail {
+            thread_id,
+            messages,
+        });
+    }
+}
+
+/// Each project's costs by assistant, dearest first, and their total.
+async fn costs(client: &Client) -> Result<AppEvent, ClientError> {
+    let mut rows = Vec::new();
+    let mut total = 0.0;
+    for project in client.list_projects().await?.data {
+        let costs = client.costs(&project.id).await?;
+        total += costs["estimated_cost"].as_f64().unwrap_or(0.0);
+        for row in costs["data"].as_array().into_iter().flatten() {
+            rows.push(CostRow {
+                assistant: row["name"].as_str().unwrap_or("?").to_string(),
+                threads: row["threads"].as_u64().unwrap_or(0),
+                cost: row["estimated_cost"].as_f64().unwrap_or(0.0),
+            });
+        }
+    }
+    rows.sort_by(|a, b| b.cost.total_cmp(&a.cost));
+    Ok(AppEvent::Costs { rows, total })
 }
 
 /// Bytes of a file `:attach` takes; the runtime has no file store yet, so it goes as text.

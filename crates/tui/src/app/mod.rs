@@ -632,37 +632,7 @@ impl App {
                 assistants,
                 threads,
                 has_more,
-            } => {
-                self.threads_has_more = has_more;
-                self.loading_more = false;
-                self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
-                self.threads = threads;
-                self.threads_rev += 1;
-                self.count_routed_threads();
-                self.connection = Connection::Connected;
-                if let Some(id) = self.want_selected.take() {
-                    if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
-                        self.selected = position;
-                    }
-                }
-                self.selected = self
-                    .selected
-                    .min(self.visible_threads().len().saturating_sub(1));
-                let mut effects = self.open_selected();
-                // The newest threads' calls, so the Tools pane is not empty at start.
-                let recent: Vec<String> = self
-                    .threads
-                    .iter()
-                    .take(TOOL_HISTORY_THREADS)
-                    .map(|t| t.id.clone())
-                    .collect();
-                if !recent.is_empty() {
-                    effects.push(Effect::LoadToolHistory(recent));
-                }
-                // A remembered filter's words are looked for in the runtime's text too.
-                effects.extend(self.search_filter_words());
-                effects
-            }
+            } => self.snapshot_loaded(assistants, threads, has_more),
             AppEvent::Messages {
                 thread_id,
                 messages,
@@ -680,17 +650,7 @@ impl App {
                 Vec::new()
             }
             AppEvent::MoreThreads { threads, has_more } => {
-                self.loading_more = false;
-                self.threads_has_more = has_more;
-                let mut known: HashSet<String> =
-                    self.threads.iter().map(|t| t.id.clone()).collect();
-                for thread in threads {
-                    if known.insert(thread.id.clone()) {
-                        self.threads.push(thread);
-                        self.threads_rev += 1;
-                    }
-                }
-                self.count_routed_threads();
+                self.more_threads(threads, has_more);
                 Vec::new()
             }
             AppEvent::Assistant(assistant) => {
@@ -709,22 +669,7 @@ impl App {
                 self.search_results(seq, hits);
                 Vec::new()
             }
-            AppEvent::FilterHits { seq, threads } => {
-                if seq == self.filter_hits.seq {
-                    let selected = self.selected_thread().map(|t| t.id.clone());
-                    self.filter_hits.threads.extend(threads);
-                    self.filter_hits.rev += 1;
-                    // The cursor stays on its thread as more rows come in.
-                    if let Some(id) = selected {
-                        if let Some(at) = self.visible_threads().iter().position(|t| t.id == id) {
-                            self.selected = at;
-                        }
-                    } else {
-                        return self.open_selected();
-                    }
-                }
-                Vec::new()
-            }
+            AppEvent::FilterHits { seq, threads } => self.filter_hits_found(seq, threads),
             AppEvent::Costs { rows, total } => {
                 self.costs = (rows, total);
                 self.notice = None;
@@ -732,13 +677,7 @@ impl App {
                 Vec::new()
             }
             AppEvent::ToolHistory(calls) => {
-                // Live calls are newer and more current: history goes after them, once.
-                for call in calls {
-                    if self.live_call(&call.call.id).is_none() {
-                        self.live_calls.push_back(call);
-                    }
-                }
-                self.live_calls.truncate(LIVE_CALLS_KEPT);
+                self.tool_history_loaded(calls);
                 Vec::new()
             }
             AppEvent::Limits(limits) => {
@@ -765,37 +704,121 @@ impl App {
                 self.restored_draft = Some(text);
                 Vec::new()
             }
-            AppEvent::Open(thread) => {
-                let thread_id = thread.id.clone();
-                if !self.threads.iter().any(|t| t.id == thread_id) {
-                    self.threads.insert(0, thread);
-                    self.threads_rev += 1;
-                }
-                if !self.visible_threads().iter().any(|t| t.id == thread_id) {
-                    self.filter_text.clear();
-                }
-                match self
-                    .visible_threads()
-                    .iter()
-                    .position(|t| t.id == thread_id)
-                {
-                    Some(position) => {
-                        self.selected = position;
-                        self.focus = Pane::Threads;
-                        let effects = self.open_selected();
-                        // Opened on purpose (`!`, a hit, a new thread): its failure is seen.
-                        self.clear_attention(&thread_id);
-                        effects
-                    }
-                    None => Vec::new(),
-                }
-            }
+            AppEvent::Open(thread) => self.open_thread_from(thread),
             AppEvent::Server(event) => {
                 if self.connection != Connection::Connected {
                     self.connection = Connection::Connected;
                 }
                 self.apply_server(event)
             }
+        }
+    }
+
+    /// The catalog and the first page of threads, on connecting (again).
+    fn snapshot_loaded(
+        &mut self,
+        assistants: Vec<Assistant>,
+        threads: Vec<Thread>,
+        has_more: bool,
+    ) -> Vec<Effect> {
+        self.threads_has_more = has_more;
+        self.loading_more = false;
+        self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
+        self.threads = threads;
+        self.threads_rev += 1;
+        self.count_routed_threads();
+        self.connection = Connection::Connected;
+        if let Some(id) = self.want_selected.take() {
+            if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
+                self.selected = position;
+            }
+        }
+        self.selected = self
+            .selected
+            .min(self.visible_threads().len().saturating_sub(1));
+        let mut effects = self.open_selected();
+        // The newest threads' calls, so the Tools pane is not empty at start.
+        let recent: Vec<String> = self
+            .threads
+            .iter()
+            .take(TOOL_HISTORY_THREADS)
+            .map(|t| t.id.clone())
+            .collect();
+        if !recent.is_empty() {
+            effects.push(Effect::LoadToolHistory(recent));
+        }
+        // A remembered filter's words are looked for in the runtime's text too.
+        effects.extend(self.search_filter_words());
+        effects
+    }
+
+    /// The next page of threads; a thread already listed is kept once.
+    fn more_threads(&mut self, threads: Vec<Thread>, has_more: bool) {
+        self.loading_more = false;
+        self.threads_has_more = has_more;
+        let mut known: HashSet<String> = self.threads.iter().map(|t| t.id.clone()).collect();
+        for thread in threads {
+            if known.insert(thread.id.clone()) {
+                self.threads.push(thread);
+                self.threads_rev += 1;
+            }
+        }
+        self.count_routed_threads();
+    }
+
+    /// Threads the runtime's search found a filter's words in.
+    fn filter_hits_found(&mut self, seq: u64, threads: Vec<String>) -> Vec<Effect> {
+        if seq == self.filter_hits.seq {
+            let selected = self.selected_thread().map(|t| t.id.clone());
+            self.filter_hits.threads.extend(threads);
+            self.filter_hits.rev += 1;
+            // The cursor stays on its thread as more rows come in.
+            if let Some(id) = selected {
+                if let Some(at) = self.visible_threads().iter().position(|t| t.id == id) {
+                    self.selected = at;
+                }
+            } else {
+                return self.open_selected();
+            }
+        }
+        Vec::new()
+    }
+
+    fn tool_history_loaded(&mut self, calls: Vec<LiveCall>) {
+        // Live calls are newer and more current: history goes after them, once.
+        for call in calls {
+            if self.live_call(&call.call.id).is_none() {
+                self.live_calls.push_back(call);
+            }
+        }
+        self.live_calls.truncate(LIVE_CALLS_KEPT);
+    }
+
+    /// Opens a thread asked for by id (`!`, a search hit, a new thread), listing it first
+    /// if the list does not hold it.
+    fn open_thread_from(&mut self, thread: Thread) -> Vec<Effect> {
+        let thread_id = thread.id.clone();
+        if !self.threads.iter().any(|t| t.id == thread_id) {
+            self.threads.insert(0, thread);
+            self.threads_rev += 1;
+        }
+        if !self.visible_threads().iter().any(|t| t.id == thread_id) {
+            self.filter_text.clear();
+        }
+        match self
+            .visible_threads()
+            .iter()
+            .position(|t| t.id == thread_id)
+        {
+            Some(position) => {
+                self.selected = position;
+                self.focus = Pane::Threads;
+                let effects = self.open_selected();
+                // Opened on purpose (`!`, a hit, a new thread): its failure is seen.
+                self.clear_attention(&thread_id);
+                effects
+            }
+            None => Vec::new(),
         }
     }
 

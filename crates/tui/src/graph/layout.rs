@@ -137,10 +137,59 @@ pub fn layout(nodes: &[NodeSpec], edges: &[EdgeSpec]) -> GraphLayout {
     let (dag, reversed) = break_cycles(n, edges);
     let layer_of = longest_path_layers(n, &dag);
     let layer_count = layer_of.iter().max().map_or(0, |l| l + 1);
+    let (vertices, segments) = split_long_edges(&layer_of, &dag);
+    let layers = order_layers(&vertices, &segments, layer_count);
+    let mut graph = Layered::new(nodes, vertices, segments, &layers);
+    graph.place_rows(&layers);
+    let columns = graph.place_columns(&layers, edges, &reversed);
 
-    // Vertices: the nodes, then a waypoint per layer crossed; segments between layers.
-    let mut vertices: Vec<(Vertex, usize)> =
-        (0..n).map(|i| (Vertex::Node(i), layer_of[i])).collect();
+    let mut boxes = vec![BoxPlace::default(); n];
+    let mut height = 0usize;
+    for (v, &(vertex, layer)) in graph.vertices.iter().enumerate() {
+        height = height.max(graph.top[v] + graph.height_of(v));
+        if let Vertex::Node(i) = vertex {
+            boxes[i] = BoxPlace {
+                x: clamp(columns.x[layer]),
+                y: clamp(graph.top[v]),
+                width: clamp(columns.width[layer]),
+                height: clamp(graph.height_of(v)),
+                layer,
+            };
+        }
+    }
+    let routes = graph
+        .route(&columns, edges.len())
+        .into_iter()
+        .enumerate()
+        .map(|(e, line)| Route {
+            points: simplify(line),
+            reversed: reversed[e],
+            ends: (edges[e].from, edges[e].to),
+        })
+        .collect();
+
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (boxes[i].layer, boxes[i].y));
+    GraphLayout {
+        boxes,
+        routes,
+        width: clamp(columns.total_width),
+        height: clamp(height),
+        order,
+    }
+}
+
+/// The vertices (the nodes, then a waypoint per layer an edge crosses) and the segments
+/// between neighbouring layers.
+fn split_long_edges(
+    layer_of: &[usize],
+    dag: &[(Option<usize>, Option<usize>)],
+) -> (Vec<(Vertex, usize)>, Vec<Segment>) {
+    let mut vertices: Vec<(Vertex, usize)> = layer_of
+        .iter()
+        .enumerate()
+        .map(|(i, &layer)| (Vertex::Node(i), layer))
+        .collect();
     let mut segments: Vec<Segment> = Vec::new();
     for (edge, &(from, to)) in dag.iter().enumerate() {
         let Some((from, to)) = from.zip(to) else {
@@ -163,192 +212,233 @@ pub fn layout(nodes: &[NodeSpec], edges: &[EdgeSpec]) -> GraphLayout {
             right: to,
         });
     }
+    (vertices, segments)
+}
 
-    let layers = order_layers(&vertices, &segments, layer_count);
-    let mut position = vec![0usize; vertices.len()];
-    for layer in &layers {
-        for (at, &v) in layer.iter().enumerate() {
-            position[v] = at;
+/// The ordered layers with their ports, then their rows.
+struct Layered<'a> {
+    nodes: &'a [NodeSpec],
+    vertices: Vec<(Vertex, usize)>,
+    segments: Vec<Segment>,
+    /// Per vertex, the segments leaving and entering it, one port row each.
+    outs: Vec<Vec<usize>>,
+    ins: Vec<Vec<usize>>,
+    /// Per vertex, its top row (set by `place_rows`).
+    top: Vec<usize>,
+}
+
+/// Where the columns and the edges' vertical tracks go.
+struct Columns {
+    x: Vec<usize>,
+    width: Vec<usize>,
+    /// Per segment, the column of its vertical run (if it bends).
+    track_x: Vec<usize>,
+    total_width: usize,
+}
+
+impl<'a> Layered<'a> {
+    /// Ports: each segment leaves and enters on a row of its own, sorted by the position
+    /// of the vertex at its other end (fewer crossings).
+    fn new(
+        nodes: &'a [NodeSpec],
+        vertices: Vec<(Vertex, usize)>,
+        segments: Vec<Segment>,
+        layers: &[Vec<usize>],
+    ) -> Self {
+        let mut position = vec![0usize; vertices.len()];
+        for layer in layers {
+            for (at, &v) in layer.iter().enumerate() {
+                position[v] = at;
+            }
+        }
+        let mut outs: Vec<Vec<usize>> = vec![Vec::new(); vertices.len()];
+        let mut ins: Vec<Vec<usize>> = vec![Vec::new(); vertices.len()];
+        for (s, segment) in segments.iter().enumerate() {
+            outs[segment.left].push(s);
+            ins[segment.right].push(s);
+        }
+        for list in outs.iter_mut() {
+            list.sort_by_key(|&s| position[segments[s].right]);
+        }
+        for list in ins.iter_mut() {
+            list.sort_by_key(|&s| position[segments[s].left]);
+        }
+        let top = vec![0; vertices.len()];
+        Layered {
+            nodes,
+            vertices,
+            segments,
+            outs,
+            ins,
+            top,
         }
     }
 
-    // Ports: each segment leaves and enters on a row of its own, sorted by the position of
-    // the vertex at its other end (fewer crossings).
-    let mut outs: Vec<Vec<usize>> = vec![Vec::new(); vertices.len()];
-    let mut ins: Vec<Vec<usize>> = vec![Vec::new(); vertices.len()];
-    for (s, segment) in segments.iter().enumerate() {
-        outs[segment.left].push(s);
-        ins[segment.right].push(s);
+    fn is_node(&self, v: usize) -> bool {
+        matches!(self.vertices[v].0, Vertex::Node(_))
     }
-    for list in outs.iter_mut() {
-        list.sort_by_key(|&s| position[segments[s].right]);
-    }
-    for list in ins.iter_mut() {
-        list.sort_by_key(|&s| position[segments[s].left]);
-    }
-    let height_of = |v: usize| -> usize {
-        match vertices[v].0 {
+
+    fn height_of(&self, v: usize) -> usize {
+        match self.vertices[v].0 {
             Vertex::Node(i) => {
-                let inner = (nodes[i].min_inner.max(1) as usize)
-                    .max(outs[v].len())
-                    .max(ins[v].len());
+                let inner = (self.nodes[i].min_inner.max(1) as usize)
+                    .max(self.outs[v].len())
+                    .max(self.ins[v].len());
                 inner + 2
             }
             Vertex::Waypoint => 1,
         }
-    };
-    // Row offset of a port within its vertex: ports centred in the box's inner rows.
-    let port_offset = |v: usize, index: usize, count: usize| -> usize {
-        match vertices[v].0 {
-            Vertex::Node(_) => 1 + index + (height_of(v) - 2 - count) / 2,
+    }
+
+    /// Row offset of a port within its vertex: ports centred in the box's inner rows.
+    fn port_offset(&self, v: usize, index: usize, count: usize) -> usize {
+        match self.vertices[v].0 {
+            Vertex::Node(_) => 1 + index + (self.height_of(v) - 2 - count) / 2,
             Vertex::Waypoint => 0,
         }
-    };
-    let out_offset = |v: usize, s: usize| {
-        let index = outs[v].iter().position(|&x| x == s).unwrap_or(0);
-        port_offset(v, index, outs[v].len())
-    };
-    let in_offset = |v: usize, s: usize| {
-        let index = ins[v].iter().position(|&x| x == s).unwrap_or(0);
-        port_offset(v, index, ins[v].len())
-    };
+    }
 
-    // Rows: the first column stacked; each later vertex as level with the middle one of
-    // its incoming lines as the vertices above it allow.
-    let mut top = vec![0usize; vertices.len()];
-    for layer in &layers {
-        let mut free = 0usize;
-        for &v in layer {
-            let incoming = &ins[v];
-            let wanted = if incoming.is_empty() {
-                free
-            } else {
-                let s = incoming[incoming.len() / 2];
-                let left = segments[s].left;
-                (top[left] + out_offset(left, s)).saturating_sub(in_offset(v, s))
-            };
-            top[v] = wanted.max(free);
-            free = top[v] + height_of(v) + ROW_GAP;
+    fn out_offset(&self, v: usize, s: usize) -> usize {
+        let index = self.outs[v].iter().position(|&x| x == s).unwrap_or(0);
+        self.port_offset(v, index, self.outs[v].len())
+    }
+
+    fn in_offset(&self, v: usize, s: usize) -> usize {
+        let index = self.ins[v].iter().position(|&x| x == s).unwrap_or(0);
+        self.port_offset(v, index, self.ins[v].len())
+    }
+
+    /// The row segment `s` leaves its left vertex on.
+    fn row_out(&self, s: usize) -> usize {
+        let left = self.segments[s].left;
+        self.top[left] + self.out_offset(left, s)
+    }
+
+    /// The row segment `s` enters its right vertex on.
+    fn row_in(&self, s: usize) -> usize {
+        let right = self.segments[s].right;
+        self.top[right] + self.in_offset(right, s)
+    }
+
+    /// Rows: the first column stacked; each later vertex as level with the middle one of
+    /// its incoming lines as the vertices above it allow.
+    fn place_rows(&mut self, layers: &[Vec<usize>]) {
+        for layer in layers {
+            let mut free = 0usize;
+            for &v in layer {
+                let incoming = &self.ins[v];
+                let wanted = if incoming.is_empty() {
+                    free
+                } else {
+                    let s = incoming[incoming.len() / 2];
+                    self.row_out(s).saturating_sub(self.in_offset(v, s))
+                };
+                self.top[v] = wanted.max(free);
+                free = self.top[v] + self.height_of(v) + ROW_GAP;
+            }
         }
     }
 
-    // Columns: each as wide as its widest box; between two, the gap the edges need.
-    let column_width: Vec<usize> = (0..layer_count)
-        .map(|l| {
-            layers[l]
-                .iter()
-                .filter_map(|&v| match vertices[v].0 {
-                    Vertex::Node(i) => Some(nodes[i].width.max(3) as usize),
-                    Vertex::Waypoint => None,
-                })
-                .max()
-                .unwrap_or(1)
-        })
-        .collect();
-    let mut gaps: Vec<Vec<usize>> = vec![Vec::new(); layer_count];
-    for (s, segment) in segments.iter().enumerate() {
-        gaps[vertices[segment.left].1].push(s);
-    }
-    let row_out = |s: usize| top[segments[s].left] + out_offset(segments[s].left, s);
-    let row_in = |s: usize| top[segments[s].right] + in_offset(segments[s].right, s);
-    let is_node = |v: usize| matches!(vertices[v].0, Vertex::Node(_));
-    let mut column_x = vec![0usize; layer_count];
-    let mut track_x = vec![0usize; segments.len()];
-    let mut x = 0usize;
-    for layer in 0..layer_count {
-        column_x[layer] = x;
-        x += column_width[layer];
-        let gap = &gaps[layer];
-        if gap.is_empty() {
-            x += 3;
-            continue;
-        }
-        // Labels sit beside arrowheads: on the right of the gap for edges drawn forward,
-        // on the left for reversed ones.
-        let label = |s: usize| edges[segments[s].edge].label_width as usize;
-        let left_room = gap
+    /// Columns: each as wide as its widest box; between two, the gap the edges need.
+    fn place_columns(
+        &self,
+        layers: &[Vec<usize>],
+        edges: &[EdgeSpec],
+        reversed: &[bool],
+    ) -> Columns {
+        let layer_count = layers.len();
+        let width: Vec<usize> = layers
             .iter()
-            .filter(|&&s| reversed[segments[s].edge] && is_node(segments[s].left))
-            .map(|&s| label(s))
-            .max()
-            .unwrap_or(0);
-        let right_room = gap
-            .iter()
-            .filter(|&&s| !reversed[segments[s].edge] && is_node(segments[s].right))
-            .map(|&s| label(s))
-            .max()
-            .unwrap_or(0);
-        let bending: Vec<usize> = gap
-            .iter()
-            .copied()
-            .filter(|&s| row_out(s) != row_in(s))
+            .map(|layer| {
+                layer
+                    .iter()
+                    .filter_map(|&v| match self.vertices[v].0 {
+                        Vertex::Node(i) => Some(self.nodes[i].width.max(3) as usize),
+                        Vertex::Waypoint => None,
+                    })
+                    .max()
+                    .unwrap_or(1)
+            })
             .collect();
-        let tracks = assign_tracks(&bending, &row_out, &row_in);
-        let first_track = x + 1 + left_room + 1;
-        for (s, track) in tracks {
-            track_x[s] = first_track + track;
+        let mut gaps: Vec<Vec<usize>> = vec![Vec::new(); layer_count];
+        for (s, segment) in self.segments.iter().enumerate() {
+            gaps[self.vertices[segment.left].1].push(s);
         }
-        x = first_track + bending.len() + right_room + 2;
-    }
-    let width = x.saturating_sub(3).max(
-        column_x
+        let mut column_x = vec![0usize; layer_count];
+        let mut track_x = vec![0usize; self.segments.len()];
+        let mut x = 0usize;
+        for layer in 0..layer_count {
+            column_x[layer] = x;
+            x += width[layer];
+            let gap = &gaps[layer];
+            if gap.is_empty() {
+                x += 3;
+                continue;
+            }
+            // Labels sit beside arrowheads: on the right of the gap for edges drawn
+            // forward, on the left for reversed ones.
+            let label = |s: usize| edges[self.segments[s].edge].label_width as usize;
+            let left_room = gap
+                .iter()
+                .filter(|&&s| {
+                    reversed[self.segments[s].edge] && self.is_node(self.segments[s].left)
+                })
+                .map(|&s| label(s))
+                .max()
+                .unwrap_or(0);
+            let right_room = gap
+                .iter()
+                .filter(|&&s| {
+                    !reversed[self.segments[s].edge] && self.is_node(self.segments[s].right)
+                })
+                .map(|&s| label(s))
+                .max()
+                .unwrap_or(0);
+            let bending: Vec<usize> = gap
+                .iter()
+                .copied()
+                .filter(|&s| self.row_out(s) != self.row_in(s))
+                .collect();
+            let tracks = assign_tracks(&bending, &|s| self.row_out(s), &|s| self.row_in(s));
+            let first_track = x + 1 + left_room + 1;
+            for (s, track) in tracks {
+                track_x[s] = first_track + track;
+            }
+            x = first_track + bending.len() + right_room + 2;
+        }
+        let last_column_end = column_x
             .last()
-            .map_or(0, |&cx| cx + column_width.last().copied().unwrap_or(0)),
-    );
-
-    let mut boxes = vec![BoxPlace::default(); n];
-    let mut height = 0usize;
-    for (v, &(vertex, layer)) in vertices.iter().enumerate() {
-        height = height.max(top[v] + height_of(v));
-        if let Vertex::Node(i) = vertex {
-            boxes[i] = BoxPlace {
-                x: clamp(column_x[layer]),
-                y: clamp(top[v]),
-                width: clamp(column_width[layer]),
-                height: clamp(height_of(v)),
-                layer,
-            };
+            .map_or(0, |&cx| cx + width.last().copied().unwrap_or(0));
+        Columns {
+            x: column_x,
+            width,
+            track_x,
+            total_width: x.saturating_sub(3).max(last_column_end),
         }
     }
 
-    // Routes: each segment from the cell beside its left vertex to the cell beside its
-    // right one; a waypoint is crossed straight.
-    let mut points: Vec<Vec<(usize, usize)>> = vec![Vec::new(); edges.len()];
-    for (s, segment) in segments.iter().enumerate() {
-        let layer = vertices[segment.left].1;
-        let start = column_x[layer] + column_width[layer];
-        let end = column_x[layer + 1].saturating_sub(1);
-        let (from_row, to_row) = (row_out(s), row_in(s));
-        let line = &mut points[segment.edge];
-        if !is_node(segment.left) {
-            // Through the waypoint's column.
-            line.push((column_x[layer], from_row));
+    /// Each edge's corner points: every segment from the cell beside its left vertex to
+    /// the cell beside its right one; a waypoint is crossed straight.
+    fn route(&self, columns: &Columns, edge_count: usize) -> Vec<Vec<(usize, usize)>> {
+        let mut points: Vec<Vec<(usize, usize)>> = vec![Vec::new(); edge_count];
+        for (s, segment) in self.segments.iter().enumerate() {
+            let layer = self.vertices[segment.left].1;
+            let start = columns.x[layer] + columns.width[layer];
+            let end = columns.x[layer + 1].saturating_sub(1);
+            let (from_row, to_row) = (self.row_out(s), self.row_in(s));
+            let line = &mut points[segment.edge];
+            if !self.is_node(segment.left) {
+                // Through the waypoint's column.
+                line.push((columns.x[layer], from_row));
+            }
+            line.push((start, from_row));
+            if from_row != to_row {
+                line.push((columns.track_x[s], from_row));
+                line.push((columns.track_x[s], to_row));
+            }
+            line.push((end, to_row));
         }
-        line.push((start, from_row));
-        if from_row != to_row {
-            line.push((track_x[s], from_row));
-            line.push((track_x[s], to_row));
-        }
-        line.push((end, to_row));
-    }
-    let routes = points
-        .into_iter()
-        .enumerate()
-        .map(|(e, line)| Route {
-            points: simplify(line),
-            reversed: reversed[e],
-            ends: (edges[e].from, edges[e].to),
-        })
-        .collect();
-
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| (boxes[i].layer, boxes[i].y));
-    GraphLayout {
-        boxes,
-        routes,
-        width: clamp(width),
-        height: clamp(height),
-        order,
+        points
     }
 }
 

@@ -272,164 +272,169 @@ impl Renderer<'_> {
             .sum::<usize>()
     }
 
+    /// A block or an inline mark opens.
+    fn start(&mut self, tag: Tag, source: &str) {
+        let theme = self.theme;
+        match tag {
+            Tag::Paragraph => self.gap(),
+            Tag::Heading { .. } => {
+                self.gap();
+                self.styles
+                    .push(theme.fg("heading").add_modifier(Modifier::BOLD));
+            }
+            Tag::BlockQuote(_) => {
+                self.flush();
+                self.containers.push(Container::Quote);
+                self.styles
+                    .push(theme.fg("dim").add_modifier(Modifier::ITALIC));
+            }
+            Tag::CodeBlock(kind) => {
+                self.gap();
+                // Only a finished block is highlighted: a streaming one changes.
+                let closed = block_is_closed(&kind, source);
+                self.code = Some((inert(&language(&kind)).into_owned(), String::new(), closed));
+            }
+            Tag::HtmlBlock => self.gap(),
+            Tag::List(start) => {
+                if self
+                    .containers
+                    .iter()
+                    .any(|c| matches!(c, Container::Item { .. }))
+                {
+                    self.flush();
+                } else {
+                    self.gap();
+                }
+                self.containers.push(Container::List(start));
+            }
+            Tag::Item => {
+                self.flush();
+                let mark = match self
+                    .containers
+                    .iter_mut()
+                    .rev()
+                    .find(|c| matches!(c, Container::List(_)))
+                {
+                    Some(Container::List(Some(next))) => {
+                        let mark = format!("{next}. ");
+                        *next += 1;
+                        mark
+                    }
+                    _ => "• ".to_string(),
+                };
+                self.containers.push(Container::Item { mark, shown: false });
+            }
+            Tag::Table(_) => {
+                self.gap();
+                self.table = Some(Table::default());
+            }
+            Tag::TableHead | Tag::TableRow => {
+                if let Some(table) = self.table.as_mut() {
+                    table.rows.push(Vec::new());
+                }
+            }
+            Tag::TableCell => {
+                if let Some(row) = self.table.as_mut().and_then(|t| t.rows.last_mut()) {
+                    row.push(String::new());
+                }
+            }
+            Tag::Emphasis => self
+                .styles
+                .push(self.style().add_modifier(Modifier::ITALIC)),
+            Tag::Strong => self.styles.push(self.style().add_modifier(Modifier::BOLD)),
+            Tag::Strikethrough => self
+                .styles
+                .push(self.style().add_modifier(Modifier::CROSSED_OUT)),
+            Tag::Link { dest_url, .. } => {
+                self.links.push(dest_url.to_string());
+                self.styles
+                    .push(theme.fg("link").add_modifier(Modifier::UNDERLINED));
+            }
+            Tag::Image { dest_url, .. } => {
+                self.links.push(dest_url.to_string());
+                self.styles.push(theme.fg("link"));
+                self.push(theme.fg("dim"), "[image: ");
+            }
+            _ => self.styles.push(self.style()),
+        }
+    }
+
+    /// A block or an inline mark closes.
+    fn end(&mut self, end: TagEnd) {
+        let theme = self.theme;
+        match end {
+            TagEnd::Paragraph => self.flush(),
+            TagEnd::Heading(_) => {
+                self.flush();
+                self.styles.pop();
+            }
+            TagEnd::BlockQuote(_) => {
+                self.flush();
+                self.containers.pop();
+                self.styles.pop();
+            }
+            TagEnd::CodeBlock => self.code_block(),
+            TagEnd::HtmlBlock => self.flush(),
+            TagEnd::List(_) => {
+                self.flush();
+                self.containers.pop();
+            }
+            TagEnd::Item => {
+                self.flush();
+                self.containers.pop();
+            }
+            TagEnd::Table => self.table_end(),
+            TagEnd::TableHead => {
+                if let Some(table) = self.table.as_mut() {
+                    table.head = table.rows.len();
+                }
+            }
+            TagEnd::TableRow | TagEnd::TableCell => {}
+            TagEnd::Link => {
+                self.styles.pop();
+                if let Some(url) = self.links.pop() {
+                    let shown_as_text = self
+                        .runs
+                        .last()
+                        .is_some_and(|(_, t)| t.ends_with(url.as_str()));
+                    if !url.is_empty() && !shown_as_text {
+                        self.push(theme.fg("dim"), &format!(" ‹{url}›"));
+                    }
+                }
+            }
+            TagEnd::Image => {
+                self.styles.pop();
+                if let Some(url) = self.links.pop() {
+                    self.push(theme.fg("dim"), &format!("] ‹{url}›"));
+                }
+            }
+            _ => {
+                self.styles.pop();
+            }
+        }
+    }
+
+    /// A table is drawn whole once it ends: its columns are as wide as their widest cell.
+    fn table_end(&mut self) {
+        let Some(table) = self.table.take() else {
+            return;
+        };
+        for row in align_table(&table.rows, table.head) {
+            let clipped: String = row.chars().take(self.width.saturating_sub(2)).collect();
+            let lead = self.prefix(true);
+            self.emit(Line::styled(
+                format!("{lead}{clipped}"),
+                self.theme.fg("text"),
+            ));
+        }
+        self.drawn = true;
+    }
+
     fn event(&mut self, event: Event, source: &str) {
         let theme = self.theme;
         match event {
-            Event::Start(tag) => match tag {
-                Tag::Paragraph => self.gap(),
-                Tag::Heading { .. } => {
-                    self.gap();
-                    self.styles
-                        .push(theme.fg("heading").add_modifier(Modifier::BOLD));
-                }
-                Tag::BlockQuote(_) => {
-                    self.flush();
-                    self.containers.push(Container::Quote);
-                    self.styles
-                        .push(theme.fg("dim").add_modifier(Modifier::ITALIC));
-                }
-                Tag::CodeBlock(kind) => {
-                    self.gap();
-                    // Only a finished block is highlighted: a streaming one changes.
-                    let closed = match &kind {
-                        CodeBlockKind::Indented => true,
-                        CodeBlockKind::Fenced(_) => {
-                            let mut lines = source.trim_end().lines();
-                            let opening = lines.next().unwrap_or("").trim_start();
-                            let fence: String = opening
-                                .chars()
-                                .take_while(|c| *c == '`' || *c == '~')
-                                .collect();
-                            lines.next_back().is_some_and(|last| {
-                                last.trim().starts_with(fence.as_str()) && !fence.is_empty()
-                            })
-                        }
-                    };
-                    self.code = Some((inert(&language(&kind)).into_owned(), String::new(), closed));
-                }
-                Tag::HtmlBlock => self.gap(),
-                Tag::List(start) => {
-                    if self
-                        .containers
-                        .iter()
-                        .any(|c| matches!(c, Container::Item { .. }))
-                    {
-                        self.flush();
-                    } else {
-                        self.gap();
-                    }
-                    self.containers.push(Container::List(start));
-                }
-                Tag::Item => {
-                    self.flush();
-                    let mark = match self
-                        .containers
-                        .iter_mut()
-                        .rev()
-                        .find(|c| matches!(c, Container::List(_)))
-                    {
-                        Some(Container::List(Some(next))) => {
-                            let mark = format!("{next}. ");
-                            *next += 1;
-                            mark
-                        }
-                        _ => "• ".to_string(),
-                    };
-                    self.containers.push(Container::Item { mark, shown: false });
-                }
-                Tag::Table(_) => {
-                    self.gap();
-                    self.table = Some(Table::default());
-                }
-                Tag::TableHead | Tag::TableRow => {
-                    if let Some(table) = self.table.as_mut() {
-                        table.rows.push(Vec::new());
-                    }
-                }
-                Tag::TableCell => {
-                    if let Some(row) = self.table.as_mut().and_then(|t| t.rows.last_mut()) {
-                        row.push(String::new());
-                    }
-                }
-                Tag::Emphasis => self
-                    .styles
-                    .push(self.style().add_modifier(Modifier::ITALIC)),
-                Tag::Strong => self.styles.push(self.style().add_modifier(Modifier::BOLD)),
-                Tag::Strikethrough => self
-                    .styles
-                    .push(self.style().add_modifier(Modifier::CROSSED_OUT)),
-                Tag::Link { dest_url, .. } => {
-                    self.links.push(dest_url.to_string());
-                    self.styles
-                        .push(theme.fg("link").add_modifier(Modifier::UNDERLINED));
-                }
-                Tag::Image { dest_url, .. } => {
-                    self.links.push(dest_url.to_string());
-                    self.styles.push(theme.fg("link"));
-                    self.push(theme.fg("dim"), "[image: ");
-                }
-                _ => self.styles.push(self.style()),
-            },
-            Event::End(end) => match end {
-                TagEnd::Paragraph => self.flush(),
-                TagEnd::Heading(_) => {
-                    self.flush();
-                    self.styles.pop();
-                }
-                TagEnd::BlockQuote(_) => {
-                    self.flush();
-                    self.containers.pop();
-                    self.styles.pop();
-                }
-                TagEnd::CodeBlock => self.code_block(),
-                TagEnd::HtmlBlock => self.flush(),
-                TagEnd::List(_) => {
-                    self.flush();
-                    self.containers.pop();
-                }
-                TagEnd::Item => {
-                    self.flush();
-                    self.containers.pop();
-                }
-                TagEnd::Table => {
-                    if let Some(table) = self.table.take() {
-                        for row in align_table(&table.rows, table.head) {
-                            let clipped: String =
-                                row.chars().take(self.width.saturating_sub(2)).collect();
-                            let lead = self.prefix(true);
-                            self.emit(Line::styled(format!("{lead}{clipped}"), theme.fg("text")));
-                        }
-                        self.drawn = true;
-                    }
-                }
-                TagEnd::TableHead => {
-                    if let Some(table) = self.table.as_mut() {
-                        table.head = table.rows.len();
-                    }
-                }
-                TagEnd::TableRow | TagEnd::TableCell => {}
-                TagEnd::Link => {
-                    self.styles.pop();
-                    if let Some(url) = self.links.pop() {
-                        let shown_as_text = self
-                            .runs
-                            .last()
-                            .is_some_and(|(_, t)| t.ends_with(url.as_str()));
-                        if !url.is_empty() && !shown_as_text {
-                            self.push(theme.fg("dim"), &format!(" ‹{url}›"));
-                        }
-                    }
-                }
-                TagEnd::Image => {
-                    self.styles.pop();
-                    if let Some(url) = self.links.pop() {
-                        self.push(theme.fg("dim"), &format!("] ‹{url}›"));
-                    }
-                }
-                _ => {
-                    self.styles.pop();
-                }
-            },
+            Event::Start(tag) => self.start(tag, source),
+            Event::End(end) => self.end(end),
             Event::Text(text) => match self.code.as_mut() {
                 Some((_, code, _)) => code.push_str(&inert(&text)),
                 None => self.text(&text),
@@ -509,5 +514,23 @@ impl Renderer<'_> {
             code,
         });
         self.drawn = true;
+    }
+}
+
+/// Whether a code block's source holds its closing fence (an indented block always does).
+fn block_is_closed(kind: &CodeBlockKind, source: &str) -> bool {
+    match kind {
+        CodeBlockKind::Indented => true,
+        CodeBlockKind::Fenced(_) => {
+            let mut lines = source.trim_end().lines();
+            let opening = lines.next().unwrap_or("").trim_start();
+            let fence: String = opening
+                .chars()
+                .take_while(|c| *c == '`' || *c == '~')
+                .collect();
+            lines
+                .next_back()
+                .is_some_and(|last| last.trim().starts_with(fence.as_str()) && !fence.is_empty())
+        }
     }
 }

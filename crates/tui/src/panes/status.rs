@@ -91,56 +91,11 @@ pub fn status_text(app: &App, ui: &Ui, width: usize) -> String {
         .key_for(Context::Global, Action::Help)
         .unwrap_or_else(|| "?".into());
     let help = format!("{help_key} help");
-    // Questions, and fields being typed, take the bar whole.
-    if let Some(question) = app.confirm_question() {
-        return format!(" {question}");
+    if let Some(line) = typing_line(app, width) {
+        return line;
     }
-    if let Mode::Palette(line) = &app.mode {
-        return palette_line(app, line, width);
-    }
-    if app.mode == Mode::Search {
-        return format!(
-            " search: {}█   (Enter keeps it: n older, N newer; Esc leaves)",
-            sanitize(&app.search)
-        );
-    }
-    if app.mode == Mode::Filter {
-        let typed = sanitize(&app.filter_text);
-        // The end of a long filter shows: that is where the typing is.
-        let room = width.saturating_sub(12);
-        let count = typed.chars().count();
-        let shown: String = typed.chars().skip(count.saturating_sub(room)).collect();
-        return format!(
-            " filter: {shown}█   (status:waiting|failed|running… assistant:NAME priority:high words; Enter keeps it, Esc leaves, ctrl-u clears)"
-        );
-    }
-    let connection = if app.is_multi_runtime() {
-        app.runtimes
-            .iter()
-            .map(|r| match &r.connection {
-                Connection::Connecting => format!("○ {}", clip(&r.name, 16)),
-                Connection::Connected => format!("● {}", clip(&r.name, 16)),
-                Connection::Reconnecting(why) => {
-                    format!("◌ {} ({})", clip(&r.name, 16), clip(why, 24))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        match &app.connection {
-            Connection::Connecting => "○ connecting".to_string(),
-            Connection::Connected => "● connected".to_string(),
-            Connection::Reconnecting(why) => format!("◌ reconnecting ({})", clip(why, 30)),
-        }
-    };
-    let (running, waiting, queued) = app.counts();
-    // Shown only when there are some: most projects never queue.
-    let queued = if queued > 0 {
-        format!(" · {queued} queued")
-    } else {
-        String::new()
-    };
-    let counts = format!("{running} running · {waiting} waiting{queued}");
+    let connection = connection_part(app);
+    let counts = counts_part(app);
     let limits = app.limits.as_ref().map_or(String::new(), |l| {
         format!(
             "tok/min {}/{} · {}",
@@ -149,69 +104,8 @@ pub fn status_text(app: &App, ui: &Ui, width: usize) -> String {
             usd(l.estimated_cost)
         )
     });
-    // What needs the operator comes first, where the eye lands.
-    let attention = match app.attention_count() {
-        0 => String::new(),
-        n => format!(
-            "⚑ {n} need{} you ({})",
-            if n == 1 { "s" } else { "" },
-            ui.keymap
-                .key_for(Context::Global, Action::NextAttention)
-                .unwrap_or_else(|| "!".into())
-        ),
-    };
-    let (name, context_hints): (Option<&str>, Vec<(Context, Action, &str)>) = match app.mode {
-        Mode::Wall => (
-            Some("wall"),
-            vec![
-                (Context::Wall, Action::Open, "open"),
-                (Context::Wall, Action::Leave, "leave"),
-                (Context::Wall, Action::NextItem, "next"),
-                (Context::Wall, Action::PrevItem, "previous"),
-            ],
-        ),
-        Mode::Trace => (
-            Some("trace"),
-            vec![
-                (Context::Trace, Action::Play, "play"),
-                (Context::Trace, Action::StepForward, "step"),
-                (Context::Trace, Action::StepBack, "step back"),
-                (Context::Trace, Action::Leave, "leave"),
-                (Context::Trace, Action::Open, "open"),
-                (Context::Trace, Action::Speed, "1×/4×"),
-            ],
-        ),
-        Mode::CallDetail(_) => {
-            let answer = app
-                .detail_call()
-                .is_some_and(|c| c.call.status == agentdeck_model::ToolCallStatus::RequiresAction);
-            let keys = if answer {
-                vec![
-                    (Context::Tools, Action::Approve, "answer"),
-                    (Context::Tools, Action::EditTool, "answer in $EDITOR"),
-                    (Context::Tools, Action::Down, "scroll"),
-                ]
-            } else {
-                vec![
-                    (Context::Tools, Action::Approve, "approve"),
-                    (Context::Tools, Action::Deny, "deny"),
-                    (Context::Tools, Action::EditTool, "edit"),
-                    (Context::Tools, Action::Down, "scroll"),
-                ]
-            };
-            (Some("tool call"), keys)
-        }
-        _ => {
-            let context = app.focus.context();
-            (
-                None,
-                pane_hints(context)
-                    .iter()
-                    .map(|a| (context, *a, a.hint()))
-                    .collect(),
-            )
-        }
-    };
+    let attention = attention_part(app, ui);
+    let (name, context_hints) = mode_hints(app);
     let hints: Vec<String> = context_hints
         .iter()
         .filter_map(|(context, action, what)| {
@@ -297,6 +191,138 @@ pub fn status_text(app: &App, ui: &Ui, width: usize) -> String {
     }
     parts.push(keys);
     format!(" {}", parts.join(" │ "))
+}
+
+/// Questions, and fields being typed, take the bar whole.
+fn typing_line(app: &App, width: usize) -> Option<String> {
+    if let Some(question) = app.confirm_question() {
+        return Some(format!(" {question}"));
+    }
+    match &app.mode {
+        Mode::Palette(line) => Some(palette_line(app, line, width)),
+        Mode::Search => Some(format!(
+            " search: {}█   (Enter keeps it: n older, N newer; Esc leaves)",
+            sanitize(&app.search)
+        )),
+        Mode::Filter => {
+            let typed = sanitize(&app.filter_text);
+            // The end of a long filter shows: that is where the typing is.
+            let room = width.saturating_sub(12);
+            let count = typed.chars().count();
+            let shown: String = typed.chars().skip(count.saturating_sub(room)).collect();
+            Some(format!(
+                " filter: {shown}█   (status:waiting|failed|running… assistant:NAME priority:high words; Enter keeps it, Esc leaves, ctrl-u clears)"
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Each runtime's connection (or the one runtime's, in words).
+fn connection_part(app: &App) -> String {
+    if app.is_multi_runtime() {
+        app.runtimes
+            .iter()
+            .map(|r| match &r.connection {
+                Connection::Connecting => format!("○ {}", clip(&r.name, 16)),
+                Connection::Connected => format!("● {}", clip(&r.name, 16)),
+                Connection::Reconnecting(why) => {
+                    format!("◌ {} ({})", clip(&r.name, 16), clip(why, 24))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        match &app.connection {
+            Connection::Connecting => "○ connecting".to_string(),
+            Connection::Connected => "● connected".to_string(),
+            Connection::Reconnecting(why) => format!("◌ reconnecting ({})", clip(why, 30)),
+        }
+    }
+}
+
+fn counts_part(app: &App) -> String {
+    let (running, waiting, queued) = app.counts();
+    // Shown only when there are some: most projects never queue.
+    let queued = if queued > 0 {
+        format!(" · {queued} queued")
+    } else {
+        String::new()
+    };
+    format!("{running} running · {waiting} waiting{queued}")
+}
+
+/// What needs the operator, with the key that goes there; empty when nothing does.
+fn attention_part(app: &App, ui: &Ui) -> String {
+    match app.attention_count() {
+        0 => String::new(),
+        n => format!(
+            "⚑ {n} need{} you ({})",
+            if n == 1 { "s" } else { "" },
+            ui.keymap
+                .key_for(Context::Global, Action::NextAttention)
+                .unwrap_or_else(|| "!".into())
+        ),
+    }
+}
+
+/// A key hint: where the key is bound, what it does, and the word shown for it.
+type Hint = (Context, Action, &'static str);
+
+/// The name of a full-screen mode, if one is on, and the keys worth a hint in it.
+fn mode_hints(app: &App) -> (Option<&'static str>, Vec<Hint>) {
+    match app.mode {
+        Mode::Wall => (
+            Some("wall"),
+            vec![
+                (Context::Wall, Action::Open, "open"),
+                (Context::Wall, Action::Leave, "leave"),
+                (Context::Wall, Action::NextItem, "next"),
+                (Context::Wall, Action::PrevItem, "previous"),
+            ],
+        ),
+        Mode::Trace => (
+            Some("trace"),
+            vec![
+                (Context::Trace, Action::Play, "play"),
+                (Context::Trace, Action::StepForward, "step"),
+                (Context::Trace, Action::StepBack, "step back"),
+                (Context::Trace, Action::Leave, "leave"),
+                (Context::Trace, Action::Open, "open"),
+                (Context::Trace, Action::Speed, "1×/4×"),
+            ],
+        ),
+        Mode::CallDetail(_) => {
+            let answer = app
+                .detail_call()
+                .is_some_and(|c| c.call.status == agentdeck_model::ToolCallStatus::RequiresAction);
+            let keys = if answer {
+                vec![
+                    (Context::Tools, Action::Approve, "answer"),
+                    (Context::Tools, Action::EditTool, "answer in $EDITOR"),
+                    (Context::Tools, Action::Down, "scroll"),
+                ]
+            } else {
+                vec![
+                    (Context::Tools, Action::Approve, "approve"),
+                    (Context::Tools, Action::Deny, "deny"),
+                    (Context::Tools, Action::EditTool, "edit"),
+                    (Context::Tools, Action::Down, "scroll"),
+                ]
+            };
+            (Some("tool call"), keys)
+        }
+        _ => {
+            let context = app.focus.context();
+            (
+                None,
+                pane_hints(context)
+                    .iter()
+                    .map(|a| (context, *a, a.hint()))
+                    .collect(),
+            )
+        }
+    }
 }
 
 /// The palette's line: what is typed (its end, if long), then what the commands are.

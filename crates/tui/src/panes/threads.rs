@@ -13,6 +13,34 @@ use ratatui::text::{Line, Span};
 const TITLE_ROOM: usize = 20;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
+    let block = block(app, ui, Pane::Threads, pane_title(app));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = inner.height as usize;
+    let width = inner.width as usize;
+    let offset = app.selected.saturating_sub(height.saturating_sub(1));
+    // The assistant's column (12 characters) narrows, to 6, only where a title would
+    // otherwise get less than its room (with an age and an unread count beside it).
+    let name_width = width.saturating_sub(2 + 1 + 7 + TITLE_ROOM).clamp(6, 12);
+    // Only the rows in view are copied out of the tree.
+    let rows: Vec<TreeRow> =
+        app.with_rows(|rows| rows.iter().skip(offset).take(height).cloned().collect());
+    let columns = Columns { width, name_width };
+    let lines: Vec<Line> = rows
+        .iter()
+        .enumerate()
+        .map(|(at, row)| thread_row(app, ui, row, offset + at, columns))
+        .collect();
+    let empty = if app.threads.is_empty() {
+        "No threads yet: press n to start one."
+    } else {
+        "No thread matches the filter."
+    };
+    frame.render_widget(super::lines_or(lines, empty, &ui.theme), inner);
+}
+
+/// The count shown of all, then the sort, the filter and the marks when there are any.
+fn pane_title(app: &App) -> String {
     let more = if app.threads_has_more { "+" } else { "" };
     let mut title = format!(
         "Threads {}/{}{more}",
@@ -35,144 +63,133 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     if !app.marked.is_empty() {
         title.push_str(&format!(" · {} marked", app.marked.len()));
     }
-    let block = block(app, ui, Pane::Threads, title);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let height = inner.height as usize;
-    let width = inner.width as usize;
-    let offset = app.selected.saturating_sub(height.saturating_sub(1));
+    title
+}
+
+/// A row's width and the assistant column's within it.
+#[derive(Clone, Copy)]
+struct Columns {
+    width: usize,
+    name_width: usize,
+}
+
+/// One thread's row: state and mark, assistant, tree guides and title, the live status
+/// below it, then its chips, unread count and age on the right.
+fn thread_row<'a>(app: &App, ui: &Ui, row: &TreeRow, index: usize, columns: Columns) -> Line<'a> {
+    let Columns { width, name_width } = columns;
     let theme = &ui.theme;
-    // The assistant's column (12 characters) narrows, to 6, only where a title would
-    // otherwise get less than its room (with an age and an unread count beside it).
-    let name_width = width.saturating_sub(2 + 1 + 7 + TITLE_ROOM).clamp(6, 12);
-    // Only the rows in view are copied out of the tree.
-    let rows: Vec<TreeRow> =
-        app.with_rows(|rows| rows.iter().skip(offset).take(height).cloned().collect());
-    let lines: Vec<Line> = rows
-        .iter()
-        .enumerate()
-        .map(|(at, row)| {
-            let index = offset + at;
-            let thread = &app.threads[row.index];
-            let (icon, style) = super::thread_state_icon(thread, theme);
-            let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
-            // Chips, each long and short, in the order they give way when the row is
-            // narrow: titles win (they keep TITLE_ROOM characters), so chips shrink to
-            // their short forms from the last, then go from the last; the age stays.
-            let mut chips: Vec<(String, String)> = Vec::new();
-            // With several runtimes, which one the thread is on: always shown (at most
-            // 10 characters), before the other chips.
-            let runtime = app.runtime_name(&thread.id);
-            let runtime_chip = if runtime.is_empty() {
-                String::new()
-            } else {
-                format!(" @{}", clip(runtime, 10))
-            };
-            if let Some(priority) = thread.metadata.get("priority") {
-                let short: String = priority.chars().take(1).collect::<String>().to_uppercase();
-                chips.push((
-                    format!(" [{}]", clip(priority, 16)),
-                    format!(" [{}]", clip(&short, 1)),
-                ));
-            }
-            if thread.estimated_cost > 0.0 {
-                chips.push((
-                    format!(" ${:.4}", thread.estimated_cost),
-                    format!(" ${:.2}", thread.estimated_cost),
-                ));
-            }
-            if let Some(case) = thread.metadata.get("case_id") {
-                let tail: String = {
-                    let chars: Vec<char> = case.chars().collect();
-                    chars[chars.len().saturating_sub(4)..].iter().collect()
-                };
-                chips.push((
-                    format!(" [{}]", clip(case, 16)),
-                    format!(" […{}]", clip(&tail, 4)),
-                ));
-            }
-            let tail = format!(
-                "{runtime_chip}{} {}",
-                if unread > 0 {
-                    format!(" ({unread})")
-                } else {
-                    String::new()
-                },
-                ui.ago(app.now, thread.updated_at)
-            );
-            let room = |chips: &[String]| {
-                let used: usize = chips.iter().map(|c| c.chars().count()).sum();
-                // The icon and mark, the name and its space, the chips, the space before
-                // them and the age.
-                2 + name_width + 1 + used + 1 + tail.chars().count() + TITLE_ROOM <= width
-            };
-            let mut shown: Vec<String> = chips.iter().map(|(long, _)| long.clone()).collect();
-            for at in (0..chips.len()).rev() {
-                if room(&shown) {
-                    break;
-                }
-                shown[at] = chips[at].1.clone();
-            }
-            while !shown.is_empty() && !room(&shown) {
-                shown.pop();
-            }
-            let right = format!("{}{tail}", shown.concat());
-            let assistant = clip(&app.assistant_name(&thread.assistant_id), name_width);
-            // The tree: guides to the parent, a fold mark on a thread with routed
-            // children, and the most urgent live status below it.
-            let fold = match (row.children, row.folded) {
-                (0, _) => String::new(),
-                (_, false) => "▾ ".to_string(),
-                (n, true) => format!("▸{n} "),
-            };
-            // `below` is only ever a live status (waiting, running, queued).
-            let (badge, badge_style) = row.below.map_or((String::new(), Style::default()), |s| {
-                let (icon, style) = super::thread_icon(s, theme);
-                (format!(" ↳{icon}"), style)
-            });
-            let title = format!(
-                "{}{fold}{}",
-                row.guides,
-                thread.title.clone().unwrap_or_else(|| short_id(&thread.id))
-            );
-            let used = 2 + name_width + 1 + badge.chars().count() + right.chars().count() + 1;
-            let title = clip(&title, width.saturating_sub(used));
-            let pad = width.saturating_sub(
-                2 + name_width
-                    + 1
-                    + title.chars().count()
-                    + badge.chars().count()
-                    + right.chars().count(),
-            );
-            let mark = if app.marked.contains(&thread.id) {
-                "*"
-            } else {
-                " "
-            };
-            let mut line = Line::from(vec![
-                Span::styled(format!("{icon}{mark}"), style),
-                Span::styled(format!("{assistant:<name_width$} "), theme.fg("assistant")),
-                Span::raw(title),
-                Span::styled(badge, badge_style),
-                Span::raw(" ".repeat(pad)),
-                Span::styled(right, theme.fg("dim")),
-            ]);
-            if index == app.selected {
-                line = if app.focus == Pane::Threads {
-                    theme.select_line(line)
-                } else {
-                    line.style(Style::default().add_modifier(Modifier::REVERSED))
-                };
-            }
-            line
-        })
-        .collect();
-    let empty = if app.threads.is_empty() {
-        "No threads yet: press n to start one."
-    } else {
-        "No thread matches the filter."
+    let thread = &app.threads[row.index];
+    let (icon, style) = super::thread_state_icon(thread, theme);
+    let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
+    let (runtime_chip, chips) = chips(app, thread);
+    let tail = format!(
+        "{runtime_chip}{} {}",
+        if unread > 0 {
+            format!(" ({unread})")
+        } else {
+            String::new()
+        },
+        ui.ago(app.now, thread.updated_at)
+    );
+    let room = |chips: &[String]| {
+        let used: usize = chips.iter().map(|c| c.chars().count()).sum();
+        // The icon and mark, the name and its space, the chips, the space before
+        // them and the age.
+        2 + name_width + 1 + used + 1 + tail.chars().count() + TITLE_ROOM <= width
     };
-    frame.render_widget(super::lines_or(lines, empty, theme), inner);
+    let mut shown: Vec<String> = chips.iter().map(|(long, _)| long.clone()).collect();
+    for at in (0..chips.len()).rev() {
+        if room(&shown) {
+            break;
+        }
+        shown[at] = chips[at].1.clone();
+    }
+    while !shown.is_empty() && !room(&shown) {
+        shown.pop();
+    }
+    let right = format!("{}{tail}", shown.concat());
+    let assistant = clip(&app.assistant_name(&thread.assistant_id), name_width);
+    // The tree: guides to the parent, a fold mark on a thread with routed
+    // children, and the most urgent live status below it.
+    let fold = match (row.children, row.folded) {
+        (0, _) => String::new(),
+        (_, false) => "▾ ".to_string(),
+        (n, true) => format!("▸{n} "),
+    };
+    // `below` is only ever a live status (waiting, running, queued).
+    let (badge, badge_style) = row.below.map_or((String::new(), Style::default()), |s| {
+        let (icon, style) = super::thread_icon(s, theme);
+        (format!(" ↳{icon}"), style)
+    });
+    let title = format!(
+        "{}{fold}{}",
+        row.guides,
+        thread.title.clone().unwrap_or_else(|| short_id(&thread.id))
+    );
+    let used = 2 + name_width + 1 + badge.chars().count() + right.chars().count() + 1;
+    let title = clip(&title, width.saturating_sub(used));
+    let pad = width.saturating_sub(
+        2 + name_width + 1 + title.chars().count() + badge.chars().count() + right.chars().count(),
+    );
+    let mark = if app.marked.contains(&thread.id) {
+        "*"
+    } else {
+        " "
+    };
+    let mut line = Line::from(vec![
+        Span::styled(format!("{icon}{mark}"), style),
+        Span::styled(format!("{assistant:<name_width$} "), theme.fg("assistant")),
+        Span::raw(title),
+        Span::styled(badge, badge_style),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(right, theme.fg("dim")),
+    ]);
+    if index == app.selected {
+        line = if app.focus == Pane::Threads {
+            theme.select_line(line)
+        } else {
+            line.style(Style::default().add_modifier(Modifier::REVERSED))
+        };
+    }
+    line
+}
+
+/// The runtime chip (always shown with several runtimes), then the chips, each long and
+/// short, in the order they give way when the row is narrow: titles win (they keep
+/// TITLE_ROOM characters), so chips shrink to their short forms from the last, then go
+/// from the last; the age stays.
+fn chips(app: &App, thread: &agentdeck_model::Thread) -> (String, Vec<(String, String)>) {
+    let mut chips: Vec<(String, String)> = Vec::new();
+    let runtime = app.runtime_name(&thread.id);
+    let runtime_chip = if runtime.is_empty() {
+        String::new()
+    } else {
+        format!(" @{}", clip(runtime, 10))
+    };
+    if let Some(priority) = thread.metadata.get("priority") {
+        let short: String = priority.chars().take(1).collect::<String>().to_uppercase();
+        chips.push((
+            format!(" [{}]", clip(priority, 16)),
+            format!(" [{}]", clip(&short, 1)),
+        ));
+    }
+    if thread.estimated_cost > 0.0 {
+        chips.push((
+            format!(" ${:.4}", thread.estimated_cost),
+            format!(" ${:.2}", thread.estimated_cost),
+        ));
+    }
+    if let Some(case) = thread.metadata.get("case_id") {
+        let tail: String = {
+            let chars: Vec<char> = case.chars().collect();
+            chars[chars.len().saturating_sub(4)..].iter().collect()
+        };
+        chips.push((
+            format!(" [{}]", clip(case, 16)),
+            format!(" […{}]", clip(&tail, 4)),
+        ));
+    }
+    (runtime_chip, chips)
 }
 
 #[cfg(test)]
