@@ -169,7 +169,7 @@ pub fn workspace() -> App {
             reply,
         ],
     });
-    app.live_calls.push_front(LiveCall {
+    app.tools.calls.push_front(LiveCall {
         thread_id: "thread_0456".into(),
         call: call(
             "call_a",
@@ -179,7 +179,7 @@ pub fn workspace() -> App {
             Some("ok"),
         ),
     });
-    app.live_calls.push_front(LiveCall {
+    app.tools.calls.push_front(LiveCall {
         thread_id: "thread_0457".into(),
         call: call(
             "call_b",

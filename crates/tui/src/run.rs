@@ -249,7 +249,7 @@ impl Session {
         } = options;
         let mut app = App::new(origin);
         if let Ok(size) = terminal.size() {
-            app.wall_tiles = super::panes::wall::tiles_for(size.width, size.height);
+            app.wall.tiles = super::panes::wall::tiles_for(size.width, size.height);
         }
         app.theme_names = super::theme::Theme::names(&agentdeck_model::config::config_dir());
         if names.len() > 1 {
@@ -326,7 +326,7 @@ impl Session {
                 Ok(Flow::Go)
             }
             Some(Ok(Event::Resize(width, height))) => {
-                self.app.wall_tiles = super::panes::wall::tiles_for(width, height);
+                self.app.wall.tiles = super::panes::wall::tiles_for(width, height);
                 self.dirty = true;
                 self.urgent = true;
                 Ok(Flow::Go)

@@ -115,10 +115,7 @@ impl App {
                 }
             }
             Action::Mark if self.focus == Pane::Tools => {
-                if let Some(id) = self.selected_call().map(|c| c.call.id.clone()) {
-                    if !self.marked_calls.remove(&id) {
-                        self.marked_calls.insert(id);
-                    }
+                if self.tools.toggle_mark() {
                     return self.move_cursor(Action::Down);
                 }
             }
@@ -137,10 +134,10 @@ impl App {
                 self.mode = Mode::Palette(String::new());
             }
             Action::Open if self.focus == Pane::Routing => return self.open_routing_node(),
-            Action::Open if self.focus == Pane::Tools => match self.selected_call() {
+            Action::Open if self.focus == Pane::Tools => match self.tools.selected() {
                 Some(live) => {
                     self.mode = Mode::CallDetail(live.call.id.clone());
-                    self.detail_scroll = 0;
+                    self.tools.detail_scroll = 0;
                 }
                 None => self.notice = Some("No tool call selected.".into()),
             },
@@ -287,7 +284,7 @@ impl App {
                 return effects;
             }
             Pane::Tools => {
-                self.tools_selected = step(self.live_calls.len(), self.tools_selected);
+                self.tools.cursor = step(self.tools.calls.len(), self.tools.cursor);
             }
             Pane::Conversation => {
                 self.scroll = match action {

@@ -11,12 +11,14 @@ mod routing;
 mod runtimes;
 mod trace;
 pub use runtimes::RuntimeView;
+mod tools;
 mod tree;
 mod wall;
 pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
+pub use tools::{LiveCall, Tools};
 pub use trace::{Replay, TRACE_EVENTS, TRACE_THREADS, Trace};
 pub use tree::TreeRow;
-pub use wall::{Tail, TailEntry, WALL_TILES};
+pub use wall::{Tail, TailEntry, WALL_TILES, Wall};
 
 pub use attention::Alert;
 mod selection;
@@ -29,9 +31,7 @@ use super::markdown::StreamingText;
 pub use super::pane::Pane;
 use agentdeck_client::ServerEvent;
 use agentdeck_model::memory::MemoryView;
-use agentdeck_model::{
-    Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCall, ToolCallStatus,
-};
+use agentdeck_model::{Assistant, LimitsView, Message, Thread, ThreadStatus, ToolCallStatus};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,20 +321,12 @@ pub enum AppEvent {
     },
 }
 
-/// A tool call seen running anywhere, for the Tools pane.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiveCall {
-    pub thread_id: String,
-    pub call: ToolCall,
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Edge {
     pub count: u32,
     pub in_flight: u32,
 }
 
-const LIVE_CALLS_KEPT: usize = 100;
 /// Threads whose earlier tool calls are loaded into the Tools pane at start.
 const TOOL_HISTORY_THREADS: usize = 20;
 
@@ -358,14 +350,10 @@ pub struct App {
     pub replies: HashMap<String, StreamingText>,
     /// Lines scrolled up from the bottom of the conversation.
     pub scroll: usize,
-    pub live_calls: VecDeque<LiveCall>,
-    pub tools_selected: usize,
-    /// Lines scrolled in the call detail view.
-    pub detail_scroll: usize,
+    /// The Tools pane: the calls seen, its cursor and marks, the detail view's scroll.
+    pub tools: Tools,
     /// Lines scrolled in the help view.
     pub help_scroll: usize,
-    /// Tool calls marked (`m` in the Tools pane) for a decision on all of them.
-    pub marked_calls: std::collections::BTreeSet<String>,
     pub edges: BTreeMap<(String, String), Edge>,
     /// Routing calls in flight: tool call id → edge.
     routing_calls: HashMap<String, (String, String)>,
@@ -432,13 +420,8 @@ pub struct App {
     /// Threads whose routed children are folded away, and a count of changes to them.
     folded: HashSet<String>,
     folded_rev: u64,
-    /// The last words of the threads active last, for the wall.
-    pub tails: HashMap<String, Tail>,
-    tail_clock: u64,
-    /// The wall's tile under the cursor.
-    pub wall_selected: usize,
-    /// Tiles the wall has room for on this terminal (set by the loop as it resizes).
-    pub wall_tiles: usize,
+    /// The live wall: the last words of the threads active last, and its cursor.
+    pub wall: Wall,
     /// The open trace, if any.
     pub trace: Option<Trace>,
     /// The runtimes watched, when the workspace was given them (empty: one, unnamed).
@@ -499,11 +482,8 @@ impl App {
             messages: Vec::new(),
             replies: HashMap::new(),
             scroll: 0,
-            live_calls: VecDeque::new(),
-            tools_selected: 0,
-            detail_scroll: 0,
+            tools: Tools::default(),
             help_scroll: 0,
-            marked_calls: Default::default(),
             edges: BTreeMap::new(),
             routing_calls: HashMap::new(),
             routed: HashSet::new(),
@@ -541,10 +521,7 @@ impl App {
             routing_cursor: None,
             folded: HashSet::new(),
             folded_rev: 0,
-            tails: HashMap::new(),
-            tail_clock: 0,
-            wall_selected: 0,
-            wall_tiles: WALL_TILES,
+            wall: Wall::default(),
             trace: None,
             runtimes: Vec::new(),
             owners: HashMap::new(),
@@ -568,21 +545,6 @@ impl App {
             .map(|i| &self.threads[i])
     }
 
-    /// The pending tool call under the cursor in the Tools pane.
-    /// The Tools pane's rows: calls waiting for the operator first, then the rest, each
-    /// newest first.
-    pub fn tool_rows(&self) -> Vec<&LiveCall> {
-        let (waiting, rest): (Vec<&LiveCall>, Vec<&LiveCall>) = self
-            .live_calls
-            .iter()
-            .partition(|c| c.call.status.is_waiting());
-        waiting.into_iter().chain(rest).collect()
-    }
-
-    pub fn selected_call(&self) -> Option<&LiveCall> {
-        self.tool_rows().get(self.tools_selected).copied()
-    }
-
     /// Whose call it is, for its row: "assistant · thread title".
     pub fn call_owner(&self, live: &LiveCall) -> String {
         match self.thread_by_id(&live.thread_id) {
@@ -598,7 +560,7 @@ impl App {
     /// The call the detail view shows (`Enter` in the Tools pane), if it is open.
     pub fn detail_call(&self) -> Option<&LiveCall> {
         match &self.mode {
-            Mode::CallDetail(id) => self.live_calls.iter().find(|c| &c.call.id == id),
+            Mode::CallDetail(id) => self.tools.get(id),
             _ => None,
         }
     }
@@ -677,7 +639,7 @@ impl App {
                 Vec::new()
             }
             AppEvent::ToolHistory(calls) => {
-                self.tool_history_loaded(calls);
+                self.tools.history_loaded(calls);
                 Vec::new()
             }
             AppEvent::Limits(limits) => {
@@ -697,7 +659,7 @@ impl App {
                 thread_id,
                 messages,
             } => {
-                self.tail_loaded(&thread_id, messages);
+                self.wall.tail_loaded(&thread_id, messages);
                 Vec::new()
             }
             AppEvent::RestoreDraft(text) => {
@@ -782,16 +744,6 @@ impl App {
             }
         }
         Vec::new()
-    }
-
-    fn tool_history_loaded(&mut self, calls: Vec<LiveCall>) {
-        // Live calls are newer and more current: history goes after them, once.
-        for call in calls {
-            if self.live_call(&call.call.id).is_none() {
-                self.live_calls.push_back(call);
-            }
-        }
-        self.live_calls.truncate(LIVE_CALLS_KEPT);
     }
 
     /// Opens a thread asked for by id (`!`, a search hit, a new thread), listing it first
@@ -899,10 +851,6 @@ impl App {
 
     fn open_message(&mut self, id: &str) -> Option<&mut Message> {
         self.messages.iter_mut().rev().find(|m| m.id == id)
-    }
-
-    fn live_call(&mut self, call_id: &str) -> Option<&mut LiveCall> {
-        self.live_calls.iter_mut().find(|c| c.call.id == call_id)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The reducer of the runtime's events: each `EventPayload` changes the workspace state.
 
-use super::{App, Effect, LIVE_CALLS_KEPT, LiveCall};
+use super::{App, Effect, LiveCall};
 use agentdeck_client::ServerEvent;
 use agentdeck_model::{EventPayload, ToolCall};
 
@@ -74,7 +74,7 @@ impl App {
     /// Applies one event of the runtime to the state (the reducer of the event protocol).
     pub(super) fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
         self.notice_attention(&event.payload);
-        self.feed_tail(&event.payload);
+        self.wall.feed(&event.payload);
         self.feed_trace(&event);
         if let EventPayload::MessageCompleted(e) = &event.payload {
             self.note_reply_ended(&e.thread_id, &e.message);
@@ -141,14 +141,13 @@ impl App {
                         message.tool_calls.push(e.tool_call.clone());
                     }
                 }
-                self.live_calls.push_front(LiveCall {
+                self.tools.started(LiveCall {
                     thread_id: e.thread_id,
                     call: e.tool_call,
                 });
-                self.live_calls.truncate(LIVE_CALLS_KEPT);
             }
             EventPayload::ToolCallDelta(e) => {
-                if let Some(live) = self.live_call(&e.tool_call_id) {
+                if let Some(live) = self.tools.get_mut(&e.tool_call_id) {
                     live.call.function.arguments.push_str(&e.delta);
                 }
                 if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
@@ -156,7 +155,7 @@ impl App {
                 }
             }
             EventPayload::ToolCallOutputDelta(e) => {
-                if let Some(live) = self.live_call(&e.tool_call_id) {
+                if let Some(live) = self.tools.get_mut(&e.tool_call_id) {
                     append_output(&mut live.call, &e.delta);
                 }
                 if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
@@ -169,7 +168,7 @@ impl App {
                     call.output = e.output.clone();
                     call.latency_ms = e.latency_ms;
                 };
-                if let Some(live) = self.live_call(&e.tool_call_id) {
+                if let Some(live) = self.tools.get_mut(&e.tool_call_id) {
                     update(&mut live.call);
                 }
                 if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {

@@ -96,14 +96,14 @@ fn remembered_state_comes_back_after_the_threads_load() {
 #[test]
 fn tool_history_goes_after_live_calls_once() {
     let mut app = crate::fixtures::workspace();
-    let live: Vec<String> = app.live_calls.iter().map(|c| c.call.id.clone()).collect();
-    let mut old = app.live_calls[0].clone();
+    let live: Vec<String> = app.tools.calls.iter().map(|c| c.call.id.clone()).collect();
+    let mut old = app.tools.calls[0].clone();
     old.call.id = "call_old".into();
     // Already live: not repeated; new to the pane: after the live ones.
-    let history = vec![app.live_calls[1].clone(), old];
+    let history = vec![app.tools.calls[1].clone(), old];
     app.apply(AppEvent::ToolHistory(history.clone()));
     app.apply(AppEvent::ToolHistory(history));
-    let ids: Vec<String> = app.live_calls.iter().map(|c| c.call.id.clone()).collect();
+    let ids: Vec<String> = app.tools.calls.iter().map(|c| c.call.id.clone()).collect();
     let mut expected = live;
     expected.push("call_old".into());
     assert_eq!(ids, expected);

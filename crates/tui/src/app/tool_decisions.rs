@@ -75,7 +75,7 @@ impl App {
     /// marked in the Tools pane, the decision is for every marked call waiting for
     /// approval.
     pub(super) fn decide(&mut self, action: Action) -> Vec<Effect> {
-        if self.focus == Pane::Tools && !self.marked_calls.is_empty() {
+        if self.focus == Pane::Tools && !self.tools.marked.is_empty() {
             return self.decide_marked(action);
         }
         let Some(live) = self.acted_call() else {
@@ -120,7 +120,9 @@ impl App {
     /// The call a decision is for: the one the detail view shows, else the row under the
     /// Tools pane's cursor.
     fn acted_call(&self) -> Option<LiveCall> {
-        self.detail_call().or_else(|| self.selected_call()).cloned()
+        self.detail_call()
+            .or_else(|| self.tools.selected())
+            .cloned()
     }
 
     /// A key in the call detail view: decisions on its call, scrolling, leaving.
@@ -129,9 +131,9 @@ impl App {
         match action {
             Action::Approve | Action::Deny => {
                 // The detail is of one call: marks do not widen its decision.
-                let marked = std::mem::take(&mut self.marked_calls);
+                let marked = std::mem::take(&mut self.tools.marked);
                 let effects = self.decide(action);
-                self.marked_calls = marked;
+                self.tools.marked = marked;
                 effects
             }
             Action::EditTool => {
@@ -141,24 +143,8 @@ impl App {
                 }
                 effects
             }
-            Action::Down => {
-                self.detail_scroll += 1;
-                Vec::new()
-            }
-            Action::Up => {
-                self.detail_scroll = self.detail_scroll.saturating_sub(1);
-                Vec::new()
-            }
-            Action::PageDown => {
-                self.detail_scroll += 10;
-                Vec::new()
-            }
-            Action::PageUp => {
-                self.detail_scroll = self.detail_scroll.saturating_sub(10);
-                Vec::new()
-            }
-            Action::Top => {
-                self.detail_scroll = 0;
+            Action::Down | Action::Up | Action::PageDown | Action::PageUp | Action::Top => {
+                self.tools.scroll_detail(action);
                 Vec::new()
             }
             Action::Quit | Action::Leave | Action::Open | Action::Help => {
@@ -170,29 +156,7 @@ impl App {
     }
 
     fn decide_marked(&mut self, action: Action) -> Vec<Effect> {
-        let marked = std::mem::take(&mut self.marked_calls);
-        let mut effects = Vec::new();
-        let mut skipped = 0;
-        for live in self
-            .live_calls
-            .iter()
-            .filter(|c| marked.contains(&c.call.id))
-        {
-            let (thread_id, call_id) = (live.thread_id.clone(), live.call.id.clone());
-            match (action, live.call.status) {
-                (Action::Approve, ToolCallStatus::RequiresApproval) => {
-                    effects.push(Effect::Approve {
-                        thread_id,
-                        call_id,
-                        arguments: None,
-                    })
-                }
-                (Action::Deny, ToolCallStatus::RequiresApproval) => {
-                    effects.push(Effect::Deny { thread_id, call_id })
-                }
-                _ => skipped += 1,
-            }
-        }
+        let (effects, skipped) = self.tools.decide_marked(action);
         let verb = if action == Action::Approve {
             "Approving"
         } else {

@@ -61,14 +61,14 @@ impl super::App {
             folded_rev: self.folded_rev,
             seen_rev: self.seen_rev,
             filter_hits_rev: self.filter_hits.rev,
-            wall_tiles: self.wall_tiles,
+            wall_tiles: self.wall.tiles,
         };
         let mut cache = self.visible.borrow_mut();
         if cache.key.as_ref() != Some(&key) {
             let ordered = self.compute_visible();
             cache.rows = flatten(&self.threads, &ordered, &self.folded);
             cache.indices = cache.rows.iter().map(|r| r.index).collect();
-            let picked = wall::pick(&self.threads, &cache.indices, self.wall_tiles);
+            let picked = wall::pick(&self.threads, &cache.indices, self.wall.tiles);
             cache.wall = wall::keep_places(&self.threads, &cache.wall_ids, picked);
             cache.wall_ids = cache
                 .wall

@@ -108,9 +108,33 @@ pub(super) fn keep_places(threads: &[Thread], before: &[String], picked: Vec<usi
     order
 }
 
-impl App {
+/// The wall's own state: every thread's last words, the tile under the cursor and how
+/// many tiles the terminal has room for.
+#[derive(Debug)]
+pub struct Wall {
+    pub tails: HashMap<String, Tail>,
+    /// Updates seen, for keeping the tails of the threads active last.
+    clock: u64,
+    /// The tile under the cursor.
+    pub selected: usize,
+    /// Tiles the wall has room for on this terminal (set by the loop as it resizes).
+    pub tiles: usize,
+}
+
+impl Default for Wall {
+    fn default() -> Self {
+        Wall {
+            tails: HashMap::new(),
+            clock: 0,
+            selected: 0,
+            tiles: WALL_TILES,
+        }
+    }
+}
+
+impl Wall {
     /// Feeds the tails from an event of any thread.
-    pub(super) fn feed_tail(&mut self, payload: &EventPayload) {
+    pub fn feed(&mut self, payload: &EventPayload) {
         match payload {
             EventPayload::MessageCreated(e) => {
                 let text = e.message.text();
@@ -144,8 +168,8 @@ impl App {
     /// A thread's tail, made if it is new (the stalest goes when there are too many). A
     /// thread already kept costs no allocation: this runs for every delta.
     fn tail(&mut self, thread_id: &str) -> Option<&mut Tail> {
-        self.tail_clock += 1;
-        let clock = self.tail_clock;
+        self.clock += 1;
+        let clock = self.clock;
         if !self.tails.contains_key(thread_id) {
             if self.tails.len() >= TAILS_KEPT {
                 let stalest = self
@@ -166,7 +190,7 @@ impl App {
 
     /// A thread's last messages, loaded for its tile: they fill in what the events have
     /// not brought.
-    pub(super) fn tail_loaded(&mut self, thread_id: &str, messages: Vec<Message>) {
+    pub fn tail_loaded(&mut self, thread_id: &str, messages: Vec<Message>) {
         let mut loaded = Tail::default();
         for message in messages {
             let entry = loaded.entry(&message.id, message.role);
@@ -195,36 +219,51 @@ impl App {
         tail.entries = loaded.entries;
     }
 
+    /// Of the threads on the wall, those with no tail yet: each gets an empty one (so it
+    /// is loaded once) and is returned for loading.
+    pub fn claim_missing<'a>(&mut self, on_wall: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let missing: Vec<String> = on_wall
+            .into_iter()
+            .filter(|id| !self.tails.contains_key(*id))
+            .map(str::to_string)
+            .collect();
+        for id in &missing {
+            self.tail(id);
+        }
+        missing
+    }
+
+    /// Moves the cursor among `count` tiles; false for a key that is not a move.
+    pub fn navigate(&mut self, action: Action, count: usize) -> bool {
+        let last = count.saturating_sub(1);
+        match action {
+            Action::Down | Action::NextItem => self.selected = (self.selected + 1).min(last),
+            Action::Up | Action::PrevItem => self.selected = self.selected.saturating_sub(1),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = last,
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl App {
     /// The threads on the wall: those running or waiting first, then the rest, each most
     /// recently active first; the filter applies. Picked once per change of the threads.
     pub fn wall_threads(&self) -> Vec<&Thread> {
         self.with_wall(|indices| indices.iter().map(|&i| &self.threads[i]).collect())
     }
 
-    /// The tool call a thread is in, if any (running, or waiting for the operator).
-    pub fn current_tool(&self, thread_id: &str) -> Option<&LiveCall> {
-        self.live_calls
-            .iter()
-            .find(|c| c.thread_id == thread_id && !c.call.status.is_final())
-    }
-
     pub(super) fn open_wall(&mut self) -> Vec<Effect> {
         self.mode = Mode::Wall;
-        self.wall_selected = 0;
+        self.wall.selected = 0;
         self.load_wall_tails()
     }
 
     /// Loads the last messages of tiles that have no tail yet, once each.
     pub(super) fn load_wall_tails(&mut self) -> Vec<Effect> {
-        let missing: Vec<String> = self
-            .wall_threads()
-            .iter()
-            .filter(|t| !self.tails.contains_key(&t.id))
-            .map(|t| t.id.clone())
-            .collect();
-        for id in &missing {
-            self.tail(id);
-        }
+        let on_wall: Vec<String> = self.wall_threads().iter().map(|t| t.id.clone()).collect();
+        let missing = self.wall.claim_missing(on_wall.iter().map(String::as_str));
         if missing.is_empty() {
             Vec::new()
         } else {
@@ -235,20 +274,14 @@ impl App {
     /// A key on the wall: move between tiles, open one, or leave.
     pub fn wall_act(&mut self, action: Action) -> Vec<Effect> {
         let count = self.wall_threads().len();
-        let last = count.saturating_sub(1);
+        if self.wall.navigate(action, count) {
+            return Vec::new();
+        }
         match action {
-            Action::Down | Action::NextItem => {
-                self.wall_selected = (self.wall_selected + 1).min(last)
-            }
-            Action::Up | Action::PrevItem => {
-                self.wall_selected = self.wall_selected.saturating_sub(1)
-            }
-            Action::Top => self.wall_selected = 0,
-            Action::Bottom => self.wall_selected = last,
             Action::Open => {
                 let Some(id) = self
                     .wall_threads()
-                    .get(self.wall_selected)
+                    .get(self.wall.selected)
                     .map(|t| t.id.clone())
                 else {
                     return Vec::new();
@@ -266,5 +299,62 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::message;
+    use agentdeck_model::event::TextDelta;
+
+    fn delta(thread: &str, message: &str, text: &str) -> EventPayload {
+        EventPayload::MessageDelta(TextDelta {
+            thread_id: thread.into(),
+            message_id: message.into(),
+            delta: text.into(),
+        })
+    }
+
+    #[test]
+    fn a_loaded_page_fills_in_behind_the_live_words_and_is_asked_for_once() {
+        let mut wall = Wall::default();
+        wall.feed(&delta("thread_a", "msg_live", "still \u{1b}[31mtyping"));
+        // Only the thread with no tail is asked for, and only the first time.
+        assert_eq!(
+            wall.claim_missing(["thread_a", "thread_b"]),
+            vec!["thread_b".to_string()]
+        );
+        assert!(wall.claim_missing(["thread_a", "thread_b"]).is_empty());
+
+        let mut question = message("msg_q", Role::User, "Can we refund twice?");
+        question.thread_id = "thread_a".into();
+        wall.tail_loaded("thread_a", vec![question]);
+        let entries: Vec<(&str, &str)> = wall.tails["thread_a"]
+            .entries
+            .iter()
+            .map(|e| (e.message_id.as_str(), e.text.as_str()))
+            .collect();
+        // The page goes first, the live reply (sanitized as it came) after it.
+        assert_eq!(
+            entries,
+            vec![
+                ("msg_q", "Can we refund twice?"),
+                ("msg_live", "still [31mtyping")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_cursor_stays_on_the_tiles_there_are() {
+        let mut wall = Wall::default();
+        assert!(wall.navigate(Action::Bottom, 4));
+        assert_eq!(wall.selected, 3);
+        assert!(wall.navigate(Action::Down, 4));
+        assert_eq!(wall.selected, 3);
+        assert!(wall.navigate(Action::Top, 4));
+        assert!(wall.navigate(Action::Up, 4));
+        assert_eq!(wall.selected, 0);
+        assert!(!wall.navigate(Action::Open, 4));
     }
 }

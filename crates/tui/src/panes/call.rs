@@ -28,7 +28,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     // Keys stay in the last line; the rest scrolls.
     let body = visible.saturating_sub(1);
     let max_scroll = lines.len().saturating_sub(body);
-    let scroll = app.detail_scroll.min(max_scroll);
+    let scroll = app.tools.detail_scroll.min(max_scroll);
     let mut shown: Vec<Line> = lines.into_iter().skip(scroll).take(body).collect();
     shown.resize(body, Line::raw(""));
     let more = max_scroll > scroll;
@@ -173,7 +173,7 @@ mod tests {
     fn enter_shows_a_call_whole_and_its_keys_decide_it() {
         let mut app = workspace();
         let arguments = r#"{"order_id": "ORD-4521-XY-000000000000000000098765", "amount": 42.5, "reason": "charged twice \u001b[2J"}"#;
-        app.live_calls.push_front(LiveCall {
+        app.tools.calls.push_front(LiveCall {
             thread_id: "thread_0456".into(),
             call: call(
                 "call_refund",
@@ -184,7 +184,7 @@ mod tests {
             ),
         });
         app.focus = Pane::Tools;
-        app.tools_selected = 0;
+        app.tools.cursor = 0;
         app.act(Action::Open);
         assert_eq!(app.mode, Mode::CallDetail("call_refund".into()));
         let screen = render_workspace(&app, 80, 24);

@@ -67,9 +67,8 @@ fn title(app: &App, ui: &Ui, room: usize) -> String {
         ),
         Mode::Compose(ComposeTarget::ToolAnswer { call_id, .. }) => {
             let name = app
-                .live_calls
-                .iter()
-                .find(|c| &c.call.id == call_id)
+                .tools
+                .get(call_id)
                 .map_or_else(|| short_id(call_id), |c| c.call.function.name.clone());
             (
                 format!("Answer to {name}"),

@@ -12,23 +12,19 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
-    let waiting = app
-        .live_calls
-        .iter()
-        .filter(|c| c.call.status.is_waiting())
-        .count();
+    let waiting = app.tools.waiting();
     let mut title = format!("Tools · {waiting} waiting");
-    if !app.marked_calls.is_empty() {
-        title.push_str(&format!(" · {} marked", app.marked_calls.len()));
+    if !app.tools.marked.is_empty() {
+        title.push_str(&format!(" · {} marked", app.tools.marked.len()));
     }
     let block = block(app, ui, Pane::Tools, title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
     let width = inner.width as usize;
-    let offset = app.tools_selected.saturating_sub(height.saturating_sub(1));
+    let offset = app.tools.cursor.saturating_sub(height.saturating_sub(1));
     let theme = &ui.theme;
-    let rows = app.tool_rows();
+    let rows = app.tools.rows();
     // Whose call it is gets a third of the row (at most 28), the tool's name a fifth.
     let name_width = (width / 5).clamp(8, 16);
     let who_width = (width / 3).clamp(8, 28);
@@ -60,7 +56,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                     None => format!(" → {} ({})", clip(o, 40), byte_size(o.len())),
                 },
             };
-            let marked = app.marked_calls.contains(&call.id);
+            let marked = app.tools.marked.contains(&call.id);
             let mark = if marked { "◆" } else { " " };
             let who = clip(&app.call_owner(live), who_width);
             let head = format!(
@@ -82,7 +78,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
                 spans[0].style = spans[0].style.add_modifier(Modifier::BOLD);
             }
             let mut line = Line::from(clip_spans(spans, width));
-            if index == app.tools_selected && app.focus == Pane::Tools {
+            if index == app.tools.cursor && app.focus == Pane::Tools {
                 line = theme.select_line(line);
             }
             line
@@ -153,7 +149,7 @@ mod tests {
         let mut app = workspace();
         let call =
             crate::fixtures::call("call_rows", "rows", "{}", ToolCallStatus::InProgress, None);
-        app.live_calls.push_front(LiveCall {
+        app.tools.calls.push_front(LiveCall {
             thread_id: "thread_0458".into(),
             call,
         });
@@ -204,7 +200,7 @@ mod tests {
             Some(&output),
         );
         call.kind = ToolCallType::FileSearch;
-        app.live_calls.push_front(LiveCall {
+        app.tools.calls.push_front(LiveCall {
             thread_id: app.threads[0].id.clone(),
             call,
         });
@@ -228,7 +224,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            let mut call = app.live_calls[0].call.clone();
+            let mut call = app.tools.calls[0].call.clone();
             call.id = format!("call_w{i}");
             call.function.name = name.to_string();
             call.status = ToolCallStatus::RequiresApproval;
@@ -241,7 +237,7 @@ mod tests {
         }
         // Older than the finished calls, still listed first.
         for live in waiting {
-            app.live_calls.push_back(live);
+            app.tools.calls.push_back(live);
         }
         // Past the call that waits for an answer; mark two waiting for approval.
         app.act(Action::Down);
@@ -260,7 +256,7 @@ mod tests {
             })
             .collect();
         assert_eq!(approved.len(), 2, "{effects:?}");
-        assert!(app.marked_calls.is_empty());
+        assert!(app.tools.marked.is_empty());
         // One more, by itself: deny.
         let denied = app.act(Action::Deny);
         assert!(

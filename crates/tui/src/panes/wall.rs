@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         tiles.extend(cells.iter().copied());
     }
     for (index, (thread, tile)) in threads.iter().zip(tiles).enumerate() {
-        draw_tile(frame, app, ui, thread, tile, index == app.wall_selected);
+        draw_tile(frame, app, ui, thread, tile, index == app.wall.selected);
     }
     // Laid-out tails of messages no longer shown go.
     if ui.wall_lines.len() > 4 * WALL_TILES * 4 {
@@ -91,7 +91,7 @@ fn draw_tile(
     }
     // The tool the thread is in takes the bottom line.
     let mut body_height = inner.height as usize;
-    if let Some(live) = app.current_tool(&thread.id) {
+    if let Some(live) = app.tools.current(&thread.id) {
         body_height = body_height.saturating_sub(1);
         let text = format!(
             "{} {} {}",
@@ -114,7 +114,7 @@ fn draw_tile(
         );
     }
     let lines = tail_lines(
-        app.tails.get(&thread.id),
+        app.wall.tails.get(&thread.id),
         inner.width as usize,
         body_height,
         ui,
@@ -235,7 +235,7 @@ mod tests {
 
     fn wall() -> App {
         let mut app = routed_workspace();
-        app.wall_tiles = super::tiles_for(120, 30);
+        app.wall.tiles = super::tiles_for(120, 30);
         let effects = app.act(Action::Wall);
         assert_eq!(app.mode, Mode::Wall);
         // Tiles with no words yet ask for their threads' last messages, once.
@@ -271,7 +271,7 @@ mod tests {
     fn the_wall_shows_live_tails_side_by_side() {
         let mut app = wall();
         insta::assert_snapshot!("wall_120x30", render(&app, 120, 30));
-        app.wall_tiles = super::tiles_for(200, 50);
+        app.wall.tiles = super::tiles_for(200, 50);
         let big = render(&app, 200, 50);
         // 3×3 at this size: every thread of the fixture has a tile.
         for title in ["Is a second", "Refund the dup", "Liability clauses"] {
@@ -318,7 +318,7 @@ mod tests {
         for n in 0..20_000 {
             app.apply(delta("thread_0460", "msg_b", &format!("word{n} ")));
         }
-        let tail = &app.tails["thread_0460"];
+        let tail = &app.wall.tails["thread_0460"];
         let text = &tail.entries.back().unwrap().text;
         assert!(text.len() <= 8192, "{} bytes kept", text.len());
         assert!(text.ends_with("word19999 "), "{}", &text[text.len() - 30..]);
@@ -326,8 +326,8 @@ mod tests {
         for t in 0..100 {
             app.apply(delta(&format!("thread_x{t}"), "msg", "hi"));
         }
-        assert!(app.tails.len() <= 64);
-        assert!(app.tails.contains_key("thread_x99"));
+        assert!(app.wall.tails.len() <= 64);
+        assert!(app.wall.tails.contains_key("thread_x99"));
     }
 
     #[test]
