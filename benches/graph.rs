@@ -92,7 +92,7 @@ fn bench_frame(c: &mut Criterion) {
         has_more: false,
     });
     for (k, &(from, to)) in edges.iter().enumerate().filter(|(k, _)| k % 2 == 0) {
-        app.edges.insert(
+        app.routes.edges.insert(
             (format!("asst_{from:03}"), format!("asst_{to:03}")),
             Edge {
                 count: 1 + k as u32 % 40,

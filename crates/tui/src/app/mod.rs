@@ -14,7 +14,7 @@ pub use runtimes::RuntimeView;
 mod tools;
 mod tree;
 mod wall;
-pub use routing::{Load, RoutingGraph, RoutingNode, edge_label};
+pub use routing::{Load, Routes, RoutingGraph, RoutingNode, edge_label};
 pub use tools::{LiveCall, Tools};
 pub use trace::{Replay, TRACE_EVENTS, TRACE_THREADS, Trace};
 pub use tree::TreeRow;
@@ -354,11 +354,8 @@ pub struct App {
     pub tools: Tools,
     /// Lines scrolled in the help view.
     pub help_scroll: usize,
-    pub edges: BTreeMap<(String, String), Edge>,
-    /// Routing calls in flight: tool call id → edge.
-    routing_calls: HashMap<String, (String, String)>,
-    /// Routed threads already counted on their edge.
-    routed: HashSet<String>,
+    /// The hops between assistants, their counts, and the routing graph's cursor.
+    pub routes: Routes,
     /// Assistants asked for (named by an event before the workspace knew them).
     assistants_asked: HashSet<String>,
     pub unread: HashMap<String, u32>,
@@ -415,8 +412,6 @@ pub struct App {
     threads_rev: u64,
     /// The filtered, sorted list, computed once per change rather than per pane per frame.
     visible: std::cell::RefCell<VisibleThreads>,
-    /// The assistant under the cursor of the routing graph.
-    pub routing_cursor: Option<String>,
     /// Threads whose routed children are folded away, and a count of changes to them.
     folded: HashSet<String>,
     folded_rev: u64,
@@ -428,9 +423,6 @@ pub struct App {
     pub runtimes: Vec<RuntimeView>,
     /// Which runtime owns each thread and assistant (by id).
     owners: HashMap<String, usize>,
-    /// The routing graph and its layout, and the counts per assistant, kept until they
-    /// change.
-    routing: std::cell::RefCell<routing::RoutingCache>,
 }
 
 /// Indices into `threads` that pass the filter, in display order (children under their
@@ -484,9 +476,7 @@ impl App {
             scroll: 0,
             tools: Tools::default(),
             help_scroll: 0,
-            edges: BTreeMap::new(),
-            routing_calls: HashMap::new(),
-            routed: HashSet::new(),
+            routes: Routes::default(),
             assistants_asked: HashSet::new(),
             unread: HashMap::new(),
             limits: None,
@@ -518,14 +508,12 @@ impl App {
             attachments: Vec::new(),
             threads_rev: 0,
             visible: Default::default(),
-            routing_cursor: None,
             folded: HashSet::new(),
             folded_rev: 0,
             wall: Wall::default(),
             trace: None,
             runtimes: Vec::new(),
             owners: HashMap::new(),
-            routing: Default::default(),
         }
     }
 

@@ -15,7 +15,7 @@ pub struct RoutingNode {
     pub model: String,
 }
 
-/// One hop, by the assistants it joins (its counts are read live from `App::edges`).
+/// One hop, by the assistants it joins (its counts are read live from `Routes::edges`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutingEdge {
     pub from: usize,
@@ -67,11 +67,27 @@ pub fn edge_label(edge: &Edge) -> String {
     }
 }
 
-impl App {
-    /// Counts a routed thread on its edge, once (live routing events and the threads
+/// The hops between assistants: how often each was taken and how many messages are on
+/// their way, and the assistant under the graph's cursor.
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// Each hop's counts, by (from, to) assistant id.
+    pub edges: BTreeMap<(String, String), Edge>,
+    /// Routing calls in flight: tool call id → its hop.
+    in_flight: HashMap<String, (String, String)>,
+    /// Routed threads already counted on their hop.
+    counted: HashSet<String>,
+    /// The assistant under the cursor of the routing graph.
+    pub cursor: Option<String>,
+    /// The graph and its layout, and the counts per assistant, kept until they change.
+    cache: std::cell::RefCell<RoutingCache>,
+}
+
+impl Routes {
+    /// Counts a routed thread on its hop, once (live routing events and the threads
     /// loaded both say it; the first to come counts it).
-    pub(super) fn count_route(&mut self, thread_id: &str, from: &str, to: &str) {
-        if self.routed.insert(thread_id.to_string()) {
+    pub fn count(&mut self, thread_id: &str, from: &str, to: &str) {
+        if self.counted.insert(thread_id.to_string()) {
             self.edges
                 .entry((from.to_string(), to.to_string()))
                 .or_default()
@@ -79,6 +95,32 @@ impl App {
         }
     }
 
+    /// A routing call set out along a hop: the hop is lit until the call ends.
+    pub fn set_out(&mut self, call_id: String, from: String, to: String) {
+        let key = (from, to);
+        self.edges.entry(key.clone()).or_default().in_flight += 1;
+        self.in_flight.insert(call_id, key);
+    }
+
+    /// A tool call ended: if it was a routing call, its hop carries one message fewer.
+    pub fn call_ended(&mut self, call_id: &str) {
+        if let Some(edge) = self
+            .in_flight
+            .remove(call_id)
+            .and_then(|key| self.edges.get_mut(&key))
+        {
+            edge.in_flight = edge.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Forgets what was counted (a trace replay counts the hops as it reaches them).
+    pub fn forget_counts(&mut self) {
+        self.edges.clear();
+        self.counted.clear();
+    }
+}
+
+impl App {
     /// The routed threads among those loaded, counted on their edges: so a workspace
     /// attached late shows how often each route was used before it came.
     pub(super) fn count_routed_threads(&mut self) {
@@ -95,7 +137,7 @@ impl App {
             })
             .collect();
         for (thread, from, to) in hops {
-            self.count_route(&thread, &from, &to);
+            self.routes.count(&thread, &from, &to);
         }
     }
 
@@ -121,11 +163,11 @@ impl App {
             )
                 .hash(&mut hasher);
         }
-        for (key, edge) in &self.edges {
+        for (key, edge) in &self.routes.edges {
             (key, edge_label_width(edge)).hash(&mut hasher);
         }
         let key = hasher.finish();
-        let mut cache = self.routing.borrow_mut();
+        let mut cache = self.routes.cache.borrow_mut();
         if let Some(graph) = cache.graph.as_ref().filter(|_| cache.key == key) {
             return graph.clone();
         }
@@ -163,11 +205,11 @@ impl App {
             index.insert(id.to_string(), nodes.len() - 1);
             nodes.len() - 1
         };
-        let mut keys: Vec<(String, String)> = self.edges.keys().cloned().collect();
+        let mut keys: Vec<(String, String)> = self.routes.edges.keys().cloned().collect();
         for assistant in self.assistants.values() {
             for to in &assistant.routes_to {
                 let key = (assistant.id.clone(), to.clone());
-                if !self.edges.contains_key(&key) {
+                if !self.routes.edges.contains_key(&key) {
                     keys.push(key);
                 }
             }
@@ -194,7 +236,7 @@ impl App {
             .map(|e| EdgeSpec {
                 from: e.from,
                 to: e.to,
-                label_width: self.edges.get(&e.key).map_or(0, edge_label_width),
+                label_width: self.routes.edges.get(&e.key).map_or(0, edge_label_width),
             })
             .collect();
         let full = layout(&specs(2), &edge_specs);
@@ -211,7 +253,7 @@ impl App {
     /// the threads.
     pub fn assistant_load(&self) -> Rc<HashMap<String, Load>> {
         let rev = (self.threads_rev, self.threads.len());
-        let mut cache = self.routing.borrow_mut();
+        let mut cache = self.routes.cache.borrow_mut();
         if cache.load_rev != Some(rev) {
             let mut load: HashMap<String, Load> = HashMap::new();
             for thread in &self.threads {
@@ -231,7 +273,8 @@ impl App {
 
     /// The node under the routing cursor (the first in reading order when none is).
     pub fn routing_selected(&self, graph: &RoutingGraph) -> Option<usize> {
-        self.routing_cursor
+        self.routes
+            .cursor
             .as_ref()
             .and_then(|id| graph.nodes.iter().position(|n| &n.id == id))
             .or_else(|| graph.full.order.first().copied())
@@ -246,7 +289,7 @@ impl App {
             .and_then(|node| order.iter().position(|&n| n == node))
             .unwrap_or(0);
         if let Some(&node) = order.get(step(order.len(), at)) {
-            self.routing_cursor = Some(graph.nodes[node].id.clone());
+            self.routes.cursor = Some(graph.nodes[node].id.clone());
         }
     }
 
@@ -286,6 +329,32 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_routed_thread_counts_once_and_its_hop_is_lit_while_the_call_runs() {
+        let mut routes = Routes::default();
+        let hop = ("asst_triage".to_string(), "asst_billing".to_string());
+        routes.set_out("call_1".into(), hop.0.clone(), hop.1.clone());
+        // The routing event and the loaded threads both name the routed thread.
+        routes.count("thread_2", &hop.0, &hop.1);
+        routes.count("thread_2", &hop.0, &hop.1);
+        assert_eq!(
+            routes.edges[&hop],
+            Edge {
+                count: 1,
+                in_flight: 1
+            }
+        );
+        routes.call_ended("call_other");
+        assert_eq!(routes.edges[&hop].in_flight, 1);
+        routes.call_ended("call_1");
+        routes.call_ended("call_1");
+        assert_eq!(routes.edges[&hop].in_flight, 0);
+        routes.forget_counts();
+        assert!(routes.edges.is_empty());
+        routes.count("thread_2", &hop.0, &hop.1);
+        assert_eq!(routes.edges[&hop].count, 1);
+    }
 
     #[test]
     fn a_labels_width_is_the_label_s() {

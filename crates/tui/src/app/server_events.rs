@@ -175,22 +175,16 @@ impl App {
                     update(call);
                 }
                 if e.status.is_final() {
-                    if let Some(edge) = self
-                        .routing_calls
-                        .remove(&e.tool_call_id)
-                        .and_then(|key| self.edges.get_mut(&key))
-                    {
-                        edge.in_flight = edge.in_flight.saturating_sub(1);
-                    }
+                    self.routes.call_ended(&e.tool_call_id);
                 }
             }
             EventPayload::Routing(e) => {
                 let mut effects = self.ask_for_assistant(&e.from_assistant_id);
                 effects.extend(self.ask_for_assistant(&e.to_assistant_id));
-                self.count_route(&e.to_thread_id, &e.from_assistant_id, &e.to_assistant_id);
-                let key = (e.from_assistant_id, e.to_assistant_id);
-                self.edges.entry(key.clone()).or_default().in_flight += 1;
-                self.routing_calls.insert(e.tool_call_id, key);
+                self.routes
+                    .count(&e.to_thread_id, &e.from_assistant_id, &e.to_assistant_id);
+                self.routes
+                    .set_out(e.tool_call_id, e.from_assistant_id, e.to_assistant_id);
                 return effects;
             }
             EventPayload::MemoryUpdated(e) if self.is_open(&e.thread_id) => {

@@ -292,8 +292,7 @@ impl App {
             has_more: false,
         });
         // Routes are counted as the replay reaches them, not from the threads it knows.
-        state.edges.clear();
-        state.routed.clear();
+        state.routes.forget_counts();
         if let Some(root) = self.threads.iter().find(|t| t.id == trace.root).cloned() {
             state.apply(AppEvent::Open(root));
         }

@@ -89,7 +89,7 @@ fn draw_graph(
         .edges
         .iter()
         .map(|edge| {
-            let counts = app.edges.get(&edge.key).copied().unwrap_or_default();
+            let counts = app.routes.edges.get(&edge.key).copied().unwrap_or_default();
             let state = if counts.in_flight > 0 {
                 live = true;
                 EdgeState::Live
@@ -149,7 +149,7 @@ fn draw_list(frame: &mut Frame, app: &App, ui: &Ui, graph: &Graph, area: Rect) {
     let mut declared: Vec<Line> = Vec::new();
     for edge in &graph.edges {
         let (from, to) = (&graph.nodes[edge.from].name, &graph.nodes[edge.to].name);
-        let counts = app.edges.get(&edge.key).copied().unwrap_or_default();
+        let counts = app.routes.edges.get(&edge.key).copied().unwrap_or_default();
         let (text, style, list) = if counts.count == 0 {
             (
                 format!("{} ··▶ {}", clip(from, 14), clip(to, 14)),

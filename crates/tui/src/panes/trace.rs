@@ -311,7 +311,16 @@ mod tests {
         }
         let replay = app.trace.as_ref().unwrap().replay.as_ref().unwrap();
         assert_eq!(replay.cursor, 7);
-        assert_eq!(replay.state.edges.values().map(|e| e.count).sum::<u32>(), 1);
+        assert_eq!(
+            replay
+                .state
+                .routes
+                .edges
+                .values()
+                .map(|e| e.count)
+                .sum::<u32>(),
+            1
+        );
         let screen = render(&app, 120, 24);
         assert!(screen.contains("replay 7/17"), "{screen}");
         assert!(!screen.contains("reply by billing"), "{screen}");
@@ -320,7 +329,7 @@ mod tests {
         app.trace_act(Action::StepBack);
         let replay = app.trace.as_ref().unwrap().replay.as_ref().unwrap();
         assert_eq!(replay.cursor, 6);
-        assert!(replay.state.edges.is_empty());
+        assert!(replay.state.routes.edges.is_empty());
         // Space plays: each tick takes the next event, until the end.
         app.trace_act(Action::Play);
         assert!(app.replay_wait().is_some());
