@@ -50,7 +50,7 @@ fn workspace_of(messages: usize, threads: usize) -> App {
         has_more: false,
     });
     let text = "The liability clause caps damages at **$5M** annually; see the contract for the full wording of section 12.";
-    app.messages = (0..messages)
+    app.conversation.messages = (0..messages)
         .map(|i| Message {
             id: format!("msg_{i}"),
             object: "thread.message".into(),
@@ -132,12 +132,12 @@ fn delta(word: &str) -> AppEvent {
 /// `pieces` already applied.
 fn streaming_workspace(pieces: &[&str], words: usize) -> App {
     let mut app = workspace(2);
-    let mut reply = app.messages[1].clone();
+    let mut reply = app.conversation.messages[1].clone();
     reply.id = "msg_reply".into();
     reply.content = Some(Content::Text(String::new()));
     reply.status = MessageStatus::InProgress;
-    app.messages[1] = reply;
-    app.open_thread = Some("thread_000000".into());
+    app.conversation.messages[1] = reply;
+    app.conversation.open_thread = Some("thread_000000".into());
     for piece in &pieces[..words] {
         app.apply(delta(piece));
     }
@@ -159,8 +159,8 @@ fn bench_streaming_reply(c: &mut Criterion) {
                 let mut done = 0;
                 while done < iters {
                     let mut app = streaming_workspace(&pieces, 0);
-                    app.messages = template.messages.clone();
-                    app.replies = template.replies.clone();
+                    app.conversation.messages = template.conversation.messages.clone();
+                    app.conversation.replies = template.conversation.replies.clone();
                     let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
                     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
                     terminal.draw(|frame| draw(frame, &app, &mut ui)).unwrap();

@@ -111,7 +111,7 @@ pub(super) fn handle_key(app: &mut App, ui: &mut Ui, key: KeyEvent) -> Vec<Effec
                 Vec::new()
             }
             LineEdit::Edit(edit) => {
-                if let Some(text) = edit_field(app, &app.search.clone(), edit) {
+                if let Some(text) = edit_field(app, &app.conversation.search.clone(), edit) {
                     app.set_search(text);
                 }
                 Vec::new()
@@ -287,7 +287,7 @@ mod tests {
         );
         assert_eq!(app.focus, Pane::Conversation);
         handle_mouse(&mut app, &ui, at(80, 10, MouseEventKind::ScrollUp));
-        assert_eq!(app.scroll, 3);
+        assert_eq!(app.conversation.scroll, 3);
         handle_mouse(&mut app, &ui, at(5, 3, MouseEventKind::ScrollDown));
         assert_eq!(
             app.selected_thread().map(|t| t.id.as_str()),

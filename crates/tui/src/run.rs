@@ -466,9 +466,9 @@ impl Session {
         );
         keep_due(&mut self.timers.replay, self.app.replay_wait(), now);
         // The view moved to show a new selection: scrolling goes on from there.
-        if self.app.follow_selection {
-            self.app.follow_selection = false;
-            self.app.scroll = self.ui.scroll_used;
+        if self.app.conversation.follow_selection {
+            self.app.conversation.follow_selection = false;
+            self.app.conversation.scroll = self.ui.scroll_used;
         }
         self.last_frame = Instant::now();
         self.urgent = false;

@@ -159,10 +159,14 @@ mod tests {
                     .map(|pane| {
                         let mut app = crate::fixtures::routed_workspace();
                         app.focus = *pane;
-                        app.selection = app.messages.last().map(|m| crate::app::Selection {
-                            message_id: m.id.clone(),
-                            code_block: None,
-                        });
+                        app.conversation.selection =
+                            app.conversation
+                                .messages
+                                .last()
+                                .map(|m| crate::app::Selection {
+                                    message_id: m.id.clone(),
+                                    code_block: None,
+                                });
                         app
                     })
                     .collect();
@@ -335,8 +339,8 @@ mod tests {
             .threads
             .iter()
             .map(|t| t.updated_at)
-            .chain(app.messages.iter().map(|m| m.created_at))
-            .chain(app.memory.iter().flat_map(|m| {
+            .chain(app.conversation.messages.iter().map(|m| m.created_at))
+            .chain(app.conversation.memory.iter().flat_map(|m| {
                 m.updated_at
                     .into_iter()
                     .chain(m.changes.iter().map(|c| c.at))
@@ -406,7 +410,7 @@ mod tests {
                 )
             })
             .collect();
-        app.messages = messages;
+        app.conversation.messages = messages;
         let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
         let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
         terminal.draw(|frame| draw(frame, &app, &mut ui)).unwrap();

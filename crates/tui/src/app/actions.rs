@@ -38,35 +38,39 @@ impl App {
             Action::GlobalSearch => return self.open_global_search(""),
             Action::NextAttention => return self.next_attention(),
             Action::Search => {
-                if self.open_thread.is_some() {
-                    self.search.clear();
+                if self.conversation.open_thread.is_some() {
+                    self.conversation.search.clear();
                     self.line_cursor = 0;
                     self.mode = Mode::Search;
                 }
             }
             Action::SearchNext | Action::SearchPrev => {
-                if self.search.is_empty() {
+                if self.conversation.search.is_empty() {
                     self.notice = Some("No search yet: press / in the conversation.".into());
                 } else {
                     self.jump_to_match(action == Action::SearchNext, false);
                 }
             }
-            Action::NextItem | Action::PrevItem => self.step_item(action == Action::NextItem),
+            Action::NextItem | Action::PrevItem => {
+                self.conversation.step_item(action == Action::NextItem)
+            }
             Action::ToggleReasoning => {
                 let target = self
+                    .conversation
                     .selection
                     .as_ref()
                     .map(|s| s.message_id.clone())
                     .or_else(|| {
-                        self.messages
+                        self.conversation
+                            .messages
                             .iter()
                             .rev()
                             .find(|m| !m.reasoning.is_empty())
                             .map(|m| m.id.clone())
                     });
                 if let Some(id) = target {
-                    if !self.expanded.remove(&id) {
-                        self.expanded.insert(id);
+                    if !self.conversation.expanded.remove(&id) {
+                        self.conversation.expanded.insert(id);
                     }
                 }
             }
@@ -287,11 +291,11 @@ impl App {
                 self.tools.cursor = step(self.tools.calls.len(), self.tools.cursor);
             }
             Pane::Conversation => {
-                self.scroll = match action {
-                    Action::Up => self.scroll + 1,
-                    Action::Down => self.scroll.saturating_sub(1),
-                    Action::PageUp => self.scroll + 10,
-                    Action::PageDown => self.scroll.saturating_sub(10),
+                self.conversation.scroll = match action {
+                    Action::Up => self.conversation.scroll + 1,
+                    Action::Down => self.conversation.scroll.saturating_sub(1),
+                    Action::PageUp => self.conversation.scroll + 10,
+                    Action::PageDown => self.conversation.scroll.saturating_sub(10),
                     Action::Top => usize::MAX / 2,
                     _ => 0,
                 }

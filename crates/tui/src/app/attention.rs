@@ -135,7 +135,7 @@ impl App {
     /// the next one (the open thread is skipped while others need the operator too).
     pub(super) fn next_attention(&mut self) -> Vec<Effect> {
         let needing = self.attention_ids();
-        let open = self.open_thread.clone();
+        let open = self.conversation.open_thread.clone();
         // The one after the open thread (round to the first), so `!` again goes on.
         let after = needing
             .iter()

@@ -88,7 +88,7 @@ impl App {
             return Vec::new();
         };
         self.mode = Mode::Normal;
-        self.pending_selection = hit
+        self.conversation.pending_selection = hit
             .message_id
             .clone()
             .map(|message_id| (hit.thread_id.clone(), message_id));
@@ -96,7 +96,7 @@ impl App {
             self.notice = Some("Opening the thread…".into());
             return vec![Effect::FetchThread(hit.thread_id)];
         };
-        let already_open = self.open_thread.as_deref() == Some(thread.id.as_str());
+        let already_open = self.conversation.open_thread.as_deref() == Some(thread.id.as_str());
         let effects = self.apply(AppEvent::Open(thread));
         if already_open {
             self.select_pending();
@@ -107,20 +107,25 @@ impl App {
 
     /// Selects the message a hit named, if its thread is open and the message loaded.
     pub(super) fn select_pending(&mut self) {
-        let Some((thread_id, message_id)) = &self.pending_selection else {
+        let Some((thread_id, message_id)) = &self.conversation.pending_selection else {
             return;
         };
-        if self.open_thread.as_deref() != Some(thread_id.as_str()) {
+        if self.conversation.open_thread.as_deref() != Some(thread_id.as_str()) {
             return;
         }
-        if self.messages.iter().any(|m| &m.id == message_id) {
-            self.selection = Some(Selection {
+        if self
+            .conversation
+            .messages
+            .iter()
+            .any(|m| &m.id == message_id)
+        {
+            self.conversation.selection = Some(Selection {
                 message_id: message_id.clone(),
                 code_block: None,
             });
-            self.follow_selection = true;
+            self.conversation.follow_selection = true;
             self.focus = Pane::Conversation;
-            self.pending_selection = None;
+            self.conversation.pending_selection = None;
         }
     }
 }

@@ -11,7 +11,9 @@ mod routing;
 mod runtimes;
 mod trace;
 pub use runtimes::RuntimeView;
+mod conversation;
 mod tools;
+pub use conversation::Conversation;
 mod tree;
 mod wall;
 pub use routing::{Load, Routes, RoutingGraph, RoutingNode, edge_label};
@@ -342,14 +344,8 @@ pub struct App {
     pub focus: Pane,
     pub mode: Mode,
     pub zoom: bool,
-    /// The open thread's messages, oldest first.
-    pub open_thread: Option<String>,
-    pub messages: Vec<Message>,
-    /// The open thread's replies still streaming, by message id: their text sanitized as
-    /// it came and where its finished lines end (for the conversation pane).
-    pub replies: HashMap<String, StreamingText>,
-    /// Lines scrolled up from the bottom of the conversation.
-    pub scroll: usize,
+    /// The open thread: its messages, streaming replies, selection, scroll and memory.
+    pub conversation: Conversation,
     /// The Tools pane: the calls seen, its cursor and marks, the detail view's scroll.
     pub tools: Tools,
     /// Lines scrolled in the help view.
@@ -373,14 +369,6 @@ pub struct App {
     /// The server has threads older than those loaded.
     pub threads_has_more: bool,
     loading_more: bool,
-    /// The open thread's memory.
-    pub memory: Option<MemoryView>,
-    pub selection: Option<Selection>,
-    /// The view should move to show the selection (set when it changes).
-    pub follow_selection: bool,
-    /// Messages whose reasoning is shown whole.
-    pub expanded: HashSet<String>,
-    pub search: String,
     /// The `:cost` table, as last loaded: (rows, total).
     pub costs: (Vec<CostRow>, f64),
     /// The search across every thread.
@@ -396,8 +384,6 @@ pub struct App {
     pub line_cursor: usize,
     /// Theme names the palette completes (`theme NAME`), as the loop found them.
     pub theme_names: Vec<String>,
-    /// A message to select once its thread is open and loaded (a search hit opened).
-    pending_selection: Option<(String, String)>,
     /// Threads whose failure the operator has seen (opened since): id → the thread's
     /// `updated_at` then. A later failure needs the operator again.
     pub seen_failures: HashMap<String, u64>,
@@ -470,10 +456,7 @@ impl App {
             focus: Pane::Threads,
             mode: Mode::Normal,
             zoom: false,
-            open_thread: None,
-            messages: Vec::new(),
-            replies: HashMap::new(),
-            scroll: 0,
+            conversation: Conversation::default(),
             tools: Tools::default(),
             help_scroll: 0,
             routes: Routes::default(),
@@ -488,11 +471,6 @@ impl App {
             sort: SortOrder::default(),
             threads_has_more: false,
             loading_more: false,
-            memory: None,
-            selection: None,
-            follow_selection: false,
-            expanded: HashSet::new(),
-            search: String::new(),
             costs: (Vec::new(), 0.0),
             global_search: GlobalSearch::default(),
             filter_hits: FilterHits::default(),
@@ -500,7 +478,6 @@ impl App {
             palette_history_at: None,
             line_cursor: 0,
             theme_names: Vec::new(),
-            pending_selection: None,
             seen_failures: HashMap::new(),
             seen_rev: 0,
             alerts: Vec::new(),
@@ -557,16 +534,10 @@ impl App {
         let Some(id) = self.selected_thread().map(|t| t.id.clone()) else {
             return Vec::new();
         };
-        if self.open_thread.as_deref() == Some(id.as_str()) {
+        if self.conversation.open_thread.as_deref() == Some(id.as_str()) {
             return Vec::new();
         }
-        self.open_thread = Some(id.clone());
-        self.messages.clear();
-        self.replies.clear();
-        self.memory = None;
-        self.selection = None;
-        self.search.clear();
-        self.scroll = 0;
+        self.conversation.open(&id);
         self.unread.remove(&id);
         vec![Effect::LoadMessages(id.clone()), Effect::LoadMemory(id)]
     }
@@ -587,15 +558,15 @@ impl App {
                 thread_id,
                 messages,
             } => {
-                if self.open_thread.as_deref() == Some(thread_id.as_str()) {
-                    self.merge_loaded(messages);
+                if self.conversation.open_thread.as_deref() == Some(thread_id.as_str()) {
+                    self.conversation.merge_loaded(messages);
                     self.select_pending();
                 }
                 Vec::new()
             }
             AppEvent::Memory(view) => {
-                if self.open_thread.as_deref() == Some(view.thread_id.as_str()) {
-                    self.memory = Some(view);
+                if self.conversation.open_thread.as_deref() == Some(view.thread_id.as_str()) {
+                    self.conversation.memory = Some(view);
                 }
                 Vec::new()
             }
@@ -762,64 +733,6 @@ impl App {
         }
     }
 
-    /// A loaded page may be older than the live events already applied: of two copies of a
-    /// message keep the one further along, and keep live messages the page does not have.
-    fn merge_loaded(&mut self, loaded: Vec<Message>) {
-        let mut merged = loaded;
-        for live in std::mem::take(&mut self.messages) {
-            match merged.iter_mut().find(|m| m.id == live.id) {
-                Some(slot) => {
-                    let live_is_ahead = (live.status.is_final() && !slot.status.is_final())
-                        || (live.status == slot.status && live.text_len() > slot.text_len());
-                    if live_is_ahead {
-                        *slot = live;
-                    }
-                }
-                None => merged.push(live),
-            }
-        }
-        self.messages = merged;
-        self.replies.clear();
-        let streaming: Vec<String> = self
-            .messages
-            .iter()
-            .filter(|m| !m.status.is_final())
-            .map(|m| m.id.clone())
-            .collect();
-        for id in streaming {
-            self.track_reply(&id);
-        }
-    }
-
-    /// Brings the collector of a message's streaming text in step with the message after
-    /// it changed other than by a delta: rebuilt from its text while it streams, dropped
-    /// when it is final.
-    fn track_reply(&mut self, id: &str) {
-        let Some(message) = self.messages.iter().rev().find(|m| m.id == id) else {
-            self.replies.remove(id);
-            return;
-        };
-        if message.status.is_final() {
-            self.replies.remove(id);
-        } else {
-            self.replies
-                .insert(id.to_string(), StreamingText::new(&message.text()));
-        }
-    }
-
-    /// Streamed text arrived for a message of the open thread.
-    fn append_reply_text(&mut self, id: &str, delta: &str) {
-        let Some(message) = self.open_message(id) else {
-            return;
-        };
-        message.append_text(delta);
-        let fed_before = message.text_len() - delta.len();
-        match self.replies.get_mut(id) {
-            Some(reply) if reply.fed() == fed_before => reply.push(delta),
-            _ => self.track_reply(id),
-        }
-    }
-
     fn upsert_thread(&mut self, thread: Thread) -> Vec<Effect> {
         let selected_id = self.selected_thread().map(|t| t.id.clone());
         self.threads.retain(|t| t.id != thread.id);
@@ -835,10 +748,6 @@ impl App {
             self.selected = 0;
             self.open_selected()
         }
-    }
-
-    fn open_message(&mut self, id: &str) -> Option<&mut Message> {
-        self.messages.iter_mut().rev().find(|m| m.id == id)
     }
 }
 

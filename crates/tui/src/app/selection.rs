@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl App {
+impl Conversation {
     /// The selectable items of the open thread, oldest first: each message with text,
     /// then each of its code blocks.
     pub(super) fn items(&self) -> Vec<Selection> {
@@ -52,11 +52,12 @@ impl App {
     }
 
     /// Selects the next message (older, or newer) whose text holds the search;
-    /// `from_newest` starts over from the newest message.
-    pub fn jump_to_match(&mut self, older: bool, from_newest: bool) {
+    /// `from_newest` starts over from the newest message. The number of messages that
+    /// match when one was found; `None` when there is no search or no match that way.
+    pub(super) fn find_match(&mut self, older: bool, from_newest: bool) -> Option<usize> {
         let needle = self.search.to_lowercase();
         if needle.is_empty() {
-            return;
+            return None;
         }
         let current = if from_newest {
             None
@@ -75,57 +76,72 @@ impl App {
                 .get(start..)
                 .and_then(|rest| rest.iter().position(matches))
                 .map(|i| i + start)
-        };
-        match found {
-            Some(index) => {
-                self.selection = Some(Selection {
-                    message_id: self.messages[index].id.clone(),
-                    code_block: None,
-                });
-                self.follow_selection = true;
-                let total = self.messages.iter().filter(|m| matches(m)).count();
-                self.notice = Some(format!("“{}”: {total} messages match.", self.search));
+        }?;
+        self.selection = Some(Selection {
+            message_id: self.messages[found].id.clone(),
+            code_block: None,
+        });
+        self.follow_selection = true;
+        Some(self.messages.iter().filter(|m| matches(m)).count())
+    }
+
+    /// What `y` copies: the selected code block or message, else the newest message with
+    /// text; with what it is, for the notice.
+    pub(super) fn copied(&self) -> Option<(String, &'static str)> {
+        let selected = self.selection.as_ref().and_then(|s| {
+            let message = self.messages.iter().find(|m| m.id == s.message_id)?;
+            Some((message.text(), s.code_block))
+        });
+        match selected {
+            Some((text, Some(block))) => {
+                let code = crate::markdown::code_blocks(&agentdeck_model::text::sanitize(&text))
+                    .into_iter()
+                    .nth(block);
+                Some(match code {
+                    Some((_, code)) => (code, "the code block"),
+                    None => (text, "the message"),
+                })
             }
-            None => {
-                self.notice = Some(format!(
-                    "“{}”: no {} match.",
-                    self.search,
-                    if older { "older" } else { "newer" }
-                ))
-            }
+            Some((text, None)) => Some((text, "the message")),
+            None => self
+                .messages
+                .iter()
+                .rev()
+                .find(|m| !m.text().is_empty())
+                .map(|message| (message.text(), "the newest message")),
         }
+    }
+}
+
+impl App {
+    /// Selects the next message (older, or newer) whose text holds the search, and says
+    /// how many match; `from_newest` starts over from the newest message.
+    pub fn jump_to_match(&mut self, older: bool, from_newest: bool) {
+        if self.conversation.search.is_empty() {
+            return;
+        }
+        let found = self.conversation.find_match(older, from_newest);
+        let search = &self.conversation.search;
+        self.notice = Some(match found {
+            Some(total) => format!("“{search}”: {total} messages match."),
+            None => format!(
+                "“{search}”: no {} match.",
+                if older { "older" } else { "newer" }
+            ),
+        });
     }
 
     /// The search text changed (typed in search mode): jump to the newest match.
     pub fn set_search(&mut self, text: String) {
-        self.search = text;
+        self.conversation.search = text;
         self.jump_to_match(true, true);
     }
 
     /// `y`: the selected code block or message, else the newest message with text.
     pub(super) fn copy(&mut self) -> Vec<Effect> {
-        let selected = self.selection.as_ref().and_then(|s| {
-            let message = self.messages.iter().find(|m| m.id == s.message_id)?;
-            Some((message.text(), s.code_block))
-        });
-        let (text, what) = match selected {
-            Some((text, Some(block))) => {
-                let code = crate::markdown::code_blocks(&agentdeck_model::text::sanitize(&text))
-                    .into_iter()
-                    .nth(block);
-                match code {
-                    Some((_, code)) => (code, "the code block"),
-                    None => (text, "the message"),
-                }
-            }
-            Some((text, None)) => (text, "the message"),
-            None => match self.messages.iter().rev().find(|m| !m.text().is_empty()) {
-                Some(message) => (message.text(), "the newest message"),
-                None => {
-                    self.notice = Some("Nothing to copy here.".into());
-                    return Vec::new();
-                }
-            },
+        let Some((text, what)) = self.conversation.copied() else {
+            self.notice = Some("Nothing to copy here.".into());
+            return Vec::new();
         };
         self.notice = Some(format!("Copied {what} ({} bytes).", text.len()));
         vec![Effect::Copy(text)]

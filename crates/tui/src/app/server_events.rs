@@ -51,26 +51,6 @@ impl App {
         }
     }
 
-    fn is_open(&self, thread_id: &str) -> bool {
-        self.open_thread.as_deref() == Some(thread_id)
-    }
-
-    /// A tool call of a message of the open thread.
-    fn open_call(
-        &mut self,
-        thread_id: &str,
-        message_id: &str,
-        call_id: &str,
-    ) -> Option<&mut ToolCall> {
-        if !self.is_open(thread_id) {
-            return None;
-        }
-        self.open_message(message_id)?
-            .tool_calls
-            .iter_mut()
-            .find(|c| c.id == call_id)
-    }
-
     /// Applies one event of the runtime to the state (the reducer of the event protocol).
     pub(super) fn apply_server(&mut self, event: ServerEvent) -> Vec<Effect> {
         self.notice_attention(&event.payload);
@@ -90,34 +70,34 @@ impl App {
                 return effects;
             }
             EventPayload::MessageCreated(e) => {
-                if self.is_open(&e.thread_id) {
+                if self.conversation.is_open(&e.thread_id) {
                     let message = e.message;
-                    match self.open_message(&message.id) {
+                    match self.conversation.message_mut(&message.id) {
                         // A snapshot (after a long disconnect) is the message as far as it
                         // got: it replaces what the pane had, when it is further along.
                         Some(slot) if event.id.is_none() => {
                             if message.text_len() >= slot.text_len() {
                                 let id = message.id.clone();
                                 *slot = message;
-                                self.track_reply(&id);
+                                self.conversation.track_reply(&id);
                             }
                         }
                         Some(_) => {}
                         None => {
                             let id = message.id.clone();
-                            self.messages.push(message);
-                            self.track_reply(&id);
+                            self.conversation.messages.push(message);
+                            self.conversation.track_reply(&id);
                         }
                     }
                 } else {
                     *self.unread.entry(e.thread_id).or_default() += 1;
                 }
             }
-            EventPayload::MessageDelta(e) if self.is_open(&e.thread_id) => {
-                self.append_reply_text(&e.message_id, &e.delta);
+            EventPayload::MessageDelta(e) if self.conversation.is_open(&e.thread_id) => {
+                self.conversation.append_reply_text(&e.message_id, &e.delta);
             }
-            EventPayload::ReasoningDelta(e) if self.is_open(&e.thread_id) => {
-                if let Some(message) = self.open_message(&e.message_id) {
+            EventPayload::ReasoningDelta(e) if self.conversation.is_open(&e.thread_id) => {
+                if let Some(message) = self.conversation.message_mut(&e.message_id) {
                     // An empty line first: the next step of the reasoning begins.
                     let (new_step, text) = match e.delta.strip_prefix("\n\n") {
                         Some(rest)
@@ -136,8 +116,8 @@ impl App {
                 }
             }
             EventPayload::ToolCallCreated(e) => {
-                if self.is_open(&e.thread_id) {
-                    if let Some(message) = self.open_message(&e.message_id) {
+                if self.conversation.is_open(&e.thread_id) {
+                    if let Some(message) = self.conversation.message_mut(&e.message_id) {
                         message.tool_calls.push(e.tool_call.clone());
                     }
                 }
@@ -150,7 +130,10 @@ impl App {
                 if let Some(live) = self.tools.get_mut(&e.tool_call_id) {
                     live.call.function.arguments.push_str(&e.delta);
                 }
-                if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
+                if let Some(call) =
+                    self.conversation
+                        .call_mut(&e.thread_id, &e.message_id, &e.tool_call_id)
+                {
                     call.function.arguments.push_str(&e.delta);
                 }
             }
@@ -158,7 +141,10 @@ impl App {
                 if let Some(live) = self.tools.get_mut(&e.tool_call_id) {
                     append_output(&mut live.call, &e.delta);
                 }
-                if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
+                if let Some(call) =
+                    self.conversation
+                        .call_mut(&e.thread_id, &e.message_id, &e.tool_call_id)
+                {
                     append_output(call, &e.delta);
                 }
             }
@@ -171,7 +157,10 @@ impl App {
                 if let Some(live) = self.tools.get_mut(&e.tool_call_id) {
                     update(&mut live.call);
                 }
-                if let Some(call) = self.open_call(&e.thread_id, &e.message_id, &e.tool_call_id) {
+                if let Some(call) =
+                    self.conversation
+                        .call_mut(&e.thread_id, &e.message_id, &e.tool_call_id)
+                {
                     update(call);
                 }
                 if e.status.is_final() {
@@ -187,15 +176,15 @@ impl App {
                     .set_out(e.tool_call_id, e.from_assistant_id, e.to_assistant_id);
                 return effects;
             }
-            EventPayload::MemoryUpdated(e) if self.is_open(&e.thread_id) => {
-                self.memory = Some(e.memory);
+            EventPayload::MemoryUpdated(e) if self.conversation.is_open(&e.thread_id) => {
+                self.conversation.memory = Some(e.memory);
             }
-            EventPayload::MessageCompleted(e) if self.is_open(&e.thread_id) => {
+            EventPayload::MessageCompleted(e) if self.conversation.is_open(&e.thread_id) => {
                 let message = e.message;
-                self.replies.remove(&message.id);
-                match self.open_message(&message.id) {
+                self.conversation.replies.remove(&message.id);
+                match self.conversation.message_mut(&message.id) {
                     Some(slot) => *slot = message,
-                    None => self.messages.push(message),
+                    None => self.conversation.messages.push(message),
                 }
             }
             _ => {}

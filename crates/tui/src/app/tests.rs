@@ -203,8 +203,8 @@ fn palette_commands() {
 #[test]
 fn a_late_page_does_not_undo_live_deltas() {
     let mut app = App::new("test".into());
-    app.open_thread = Some("thread_1".into());
-    app.messages = vec![
+    app.conversation.open_thread = Some("thread_1".into());
+    app.conversation.messages = vec![
         message("msg_1", "hello wor", MessageStatus::InProgress),
         message("msg_2", "new", MessageStatus::Completed),
     ];
@@ -215,13 +215,18 @@ fn a_late_page_does_not_undo_live_deltas() {
             message("msg_1", "hel", MessageStatus::InProgress),
         ],
     });
-    let texts: Vec<String> = app.messages.iter().map(Message::text).collect();
+    let texts: Vec<String> = app
+        .conversation
+        .messages
+        .iter()
+        .map(Message::text)
+        .collect();
     assert_eq!(texts, ["old", "hello wor", "new"]);
     app.apply(AppEvent::Messages {
         thread_id: "thread_1".into(),
         messages: vec![message("msg_1", "hello world", MessageStatus::Completed)],
     });
-    assert_eq!(app.messages[0].text(), "hello world");
+    assert_eq!(app.conversation.messages[0].text(), "hello world");
 }
 
 #[test]
@@ -229,7 +234,7 @@ fn a_streaming_reply_is_collected_from_its_deltas_and_dropped_when_final() {
     use agentdeck_model::EventPayload;
     use agentdeck_model::event::{MessageEvent, TextDelta};
     let mut app = App::new("test".into());
-    app.open_thread = Some("thread_1".into());
+    app.conversation.open_thread = Some("thread_1".into());
     app.apply(AppEvent::Messages {
         thread_id: "thread_1".into(),
         messages: vec![message("msg_1", "line one\n", MessageStatus::InProgress)],
@@ -246,9 +251,9 @@ fn a_streaming_reply_is_collected_from_its_deltas_and_dropped_when_final() {
     };
     app.apply(delta("two \u{1b}[31m"));
     app.apply(delta("red\nthree"));
-    let reply = &app.replies["msg_1"];
+    let reply = &app.conversation.replies["msg_1"];
     assert_eq!(reply.text(), "line one\ntwo [31mred\nthree");
-    assert_eq!(reply.fed(), app.messages[0].text_len());
+    assert_eq!(reply.fed(), app.conversation.messages[0].text_len());
     // No block has ended (no empty line yet): all of it is still laid out each frame.
     assert_eq!(reply.settled(), 0);
     // A snapshot further along replaces the message, and the collector with it.
@@ -266,7 +271,10 @@ fn a_streaming_reply_is_collected_from_its_deltas_and_dropped_when_final() {
             message: snapshot,
         })),
     }));
-    assert_eq!(app.replies["msg_1"].text(), "line one\ntwo red\nthree four");
+    assert_eq!(
+        app.conversation.replies["msg_1"].text(),
+        "line one\ntwo red\nthree four"
+    );
     app.apply(AppEvent::Server(ServerEvent {
         id: Some(2),
         payload: EventPayload::MessageCompleted(Box::new(MessageEvent {
@@ -279,7 +287,7 @@ fn a_streaming_reply_is_collected_from_its_deltas_and_dropped_when_final() {
             ),
         })),
     }));
-    assert!(app.replies.is_empty());
+    assert!(app.conversation.replies.is_empty());
 }
 
 fn thread_with(i: u32, status: &str, priority: &str) -> Thread {
@@ -442,7 +450,8 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
         .threads
         .iter()
         .find(|t| {
-            t.status != ThreadStatus::RequiresAction && Some(&t.id) != app.open_thread.as_ref()
+            t.status != ThreadStatus::RequiresAction
+                && Some(&t.id) != app.conversation.open_thread.as_ref()
         })
         .cloned()
         .unwrap();
@@ -482,17 +491,26 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
     // `!` opens the one that waited longest; a waiting thread keeps needing the operator
     // until answered, so `!` again goes on to the next.
     let effects = app.act(crate::keymap::Action::NextAttention);
-    assert_eq!(app.open_thread.as_deref(), Some(waited.id.as_str()));
+    assert_eq!(
+        app.conversation.open_thread.as_deref(),
+        Some(waited.id.as_str())
+    );
     assert!(
         effects.contains(&Effect::LoadMessages(waited.id.clone())),
         "{effects:?}"
     );
     assert_eq!(app.attention_count(), 3);
     app.act(crate::keymap::Action::NextAttention);
-    assert_eq!(app.open_thread.as_deref(), Some(waiting.id.as_str()));
+    assert_eq!(
+        app.conversation.open_thread.as_deref(),
+        Some(waiting.id.as_str())
+    );
     // Opening the failed thread is seeing its failure.
     app.act(crate::keymap::Action::NextAttention);
-    assert_eq!(app.open_thread.as_deref(), Some(other.id.as_str()));
+    assert_eq!(
+        app.conversation.open_thread.as_deref(),
+        Some(other.id.as_str())
+    );
     assert_eq!(app.attention_count(), 2);
     // Remembered across workspaces: a second one does not count it again.
     let state = app.ui_state(String::new());
@@ -539,7 +557,7 @@ fn a_failed_thread_opened_by_itself_at_start_still_needs_the_operator() {
         threads: vec![thread(0, Some("failed")), thread(1, Some("completed"))],
     });
     // The newest thread is open (the workspace opened it) but nobody looked at it yet.
-    assert_eq!(app.open_thread.as_deref(), Some("thread_0"));
+    assert_eq!(app.conversation.open_thread.as_deref(), Some("thread_0"));
     assert_eq!(app.attention_count(), 1);
     // The operator goes there: seen.
     app.act(Action::Down);

@@ -381,14 +381,15 @@ impl App {
         };
         self.trace = None;
         self.mode = Mode::Normal;
-        self.pending_selection = message_id.map(|m| (thread_id.clone(), m));
+        self.conversation.pending_selection = message_id.map(|m| (thread_id.clone(), m));
         // The thread may be folded under its parent or filtered out: fetched and opened
         // the way a search hit is.
         let visible = self.visible_threads().iter().any(|t| t.id == thread_id);
         let known = self.threads.iter().find(|t| t.id == thread_id).cloned();
         let effects = match known {
             Some(thread) if visible => {
-                let already_open = self.open_thread.as_deref() == Some(thread.id.as_str());
+                let already_open =
+                    self.conversation.open_thread.as_deref() == Some(thread.id.as_str());
                 let effects = self.apply(AppEvent::Open(thread));
                 if already_open {
                     self.select_pending();

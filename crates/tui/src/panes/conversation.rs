@@ -76,7 +76,7 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
         .map(|s| s.text.as_str())
         .filter(|t| !t.is_empty())
         .collect();
-    if app.expanded.contains(&message.id) {
+    if app.conversation.expanded.contains(&message.id) {
         lines.push(Line::styled(
             format!("  ▾ reasoning ({} steps)", steps.len()),
             theme.fg("reasoning"),
@@ -155,7 +155,7 @@ fn layout(app: &App, ui: &mut Ui, message: &Message, width: usize) -> WrappedMes
         // The text comes from the reply's collector, sanitized as it arrived; a message
         // without one in step (only in tests that set messages directly) gets its own.
         let built;
-        let reply = match app.replies.get(&message.id) {
+        let reply = match app.conversation.replies.get(&message.id) {
             Some(reply) if reply.fed() == message.text_len() => reply,
             _ => {
                 built = StreamingText::new(&message.text());
@@ -301,16 +301,16 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         ),
         None => "Conversation".to_string(),
     };
-    if !app.search.is_empty() {
-        title.push_str(&format!(" · /{}", clip(&app.search, 20)));
+    if !app.conversation.search.is_empty() {
+        title.push_str(&format!(" · /{}", clip(&app.conversation.search, 20)));
     }
     let block = block(app, ui, Pane::Conversation, title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width;
     let height = inner.height as usize;
-    if app.messages.is_empty() {
-        let text = if app.open_thread.is_some() {
+    if app.conversation.messages.is_empty() {
+        let text = if app.conversation.open_thread.is_some() {
             "No messages yet."
         } else {
             "Select a thread."
@@ -324,18 +324,19 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
         ui.wrapped.clear();
     }
     // Replies that finished (or whose thread was closed) need their kept lines no more.
-    ui.streaming.retain(|id, _| app.replies.contains_key(id));
-    let selected = app.selection.as_ref();
-    let following = app.follow_selection && selected.is_some();
-    let needed = height + app.scroll;
+    ui.streaming
+        .retain(|id, _| app.conversation.replies.contains_key(id));
+    let selected = app.conversation.selection.as_ref();
+    let following = app.conversation.follow_selection && selected.is_some();
+    let needed = height + app.conversation.scroll;
     let mut tail: Vec<Line<'static>> = Vec::new();
     let mut newest_len = None;
     let mut total_lines = 0;
     // Where the selection is, counted from the end of the tail (stable as lines are
     // put in front): lines from its top line to the end.
     let mut selected_from_end: Option<usize> = None;
-    for message in app.messages.iter().rev() {
-        let expanded = app.expanded.contains(&message.id);
+    for message in app.conversation.messages.iter().rev() {
+        let expanded = app.conversation.expanded.contains(&message.id);
         let wrapped = if message.status.is_final() {
             let key = (message.id.clone(), width, expanded);
             match ui.wrapped.get(&key) {
@@ -396,11 +397,12 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     // Only while a reply streams and the conversation overflows: content that fits never
     // shifts, and a finished conversation settles at the bottom.
     let streaming = app
+        .conversation
         .messages
         .last()
         .is_some_and(|m| m.status == MessageStatus::InProgress);
     let step = (height * 5 / 6).max(1);
-    let at_bottom = app.scroll == 0 && !following;
+    let at_bottom = app.conversation.scroll == 0 && !following;
     if let Some(len) = newest_len.filter(|_| streaming && at_bottom && total_lines > height) {
         tail.extend(std::iter::repeat_n(
             Line::raw(""),
@@ -411,12 +413,12 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, area: Rect) {
     let scroll = match selected_from_end.filter(|_| following) {
         // The selection's top line a third of the way down the pane.
         Some(top) => (top + height / 3).saturating_sub(height).min(max_scroll),
-        None => app.scroll.min(max_scroll),
+        None => app.conversation.scroll.min(max_scroll),
     };
     ui.scroll_used = scroll;
     let end = tail.len() - scroll;
     let start = end.saturating_sub(height);
-    let needle = app.search.to_ascii_lowercase();
+    let needle = app.conversation.search.to_ascii_lowercase();
     let highlight = ui.theme.fg("search_match").add_modifier(Modifier::REVERSED);
     let shown: Vec<Line> = tail[start..end]
         .iter()
@@ -440,12 +442,12 @@ mod tests {
         // Laying out in two parts gives the same lines as in one.
         let text = "# Head\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\nlast words so";
         let mut app = workspace();
-        let mut streaming = app.messages[1].clone();
+        let mut streaming = app.conversation.messages[1].clone();
         streaming.content = Some(Content::Text(text.into()));
         streaming.status = MessageStatus::InProgress;
-        app.messages[1] = streaming;
+        app.conversation.messages[1] = streaming;
         let live = render_pane(&app, Pane::Conversation, 60, 30);
-        app.messages[1].status = MessageStatus::Completed;
+        app.conversation.messages[1].status = MessageStatus::Completed;
         let done = render_pane(&app, Pane::Conversation, 60, 30);
         let body = |screen: &str| -> Vec<String> {
             screen
@@ -464,21 +466,25 @@ mod tests {
         );
         let mut terminal =
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(60, 30)).unwrap();
-        app.messages[1].status = MessageStatus::InProgress;
+        app.conversation.messages[1].status = MessageStatus::InProgress;
         let mut grown = String::new();
-        let id = app.messages[1].id.clone();
-        app.replies.remove(&id);
+        let id = app.conversation.messages[1].id.clone();
+        app.conversation.replies.remove(&id);
         for piece in text.split_inclusive(' ') {
             grown.push_str(piece);
-            app.messages[1].content = Some(Content::Text(grown.clone()));
-            app.replies.entry(id.clone()).or_default().push(piece);
+            app.conversation.messages[1].content = Some(Content::Text(grown.clone()));
+            app.conversation
+                .replies
+                .entry(id.clone())
+                .or_default()
+                .push(piece);
             terminal
                 .draw(|f| super::super::draw(f, &app, &mut ui, Pane::Conversation, f.area()))
                 .unwrap();
         }
         assert_eq!(body(&format!("{}", terminal.backend())), body(&live));
         let kept = ui.streaming.get(&id).expect("the finished lines were kept");
-        assert_eq!(kept.prefix_len, app.replies[&id].settled());
+        assert_eq!(kept.prefix_len, app.conversation.replies[&id].settled());
     }
 
     #[test]
@@ -531,7 +537,7 @@ mod tests {
                 height: None,
             },
         ];
-        app.messages = vec![asked];
+        app.conversation.messages = vec![asked];
         let screen = render_pane(&app, Pane::Conversation, 80, 8);
         assert!(
             screen.contains("image receipt.png · 1280×720 · image/png"),
@@ -598,12 +604,17 @@ mod tests {
         app.act(Action::PrevItem);
         assert_eq!(
             app.act(Action::Copy),
-            vec![crate::app::Effect::Copy(app.messages[1].text())]
+            vec![crate::app::Effect::Copy(
+                app.conversation.messages[1].text()
+            )]
         );
         app.act(Action::PrevItem);
         app.act(Action::PrevItem);
         assert_eq!(
-            app.selection.as_ref().map(|s| s.message_id.as_str()),
+            app.conversation
+                .selection
+                .as_ref()
+                .map(|s| s.message_id.as_str()),
             Some("msg_1"),
             "stops at the oldest"
         );
@@ -611,7 +622,7 @@ mod tests {
         app.act(Action::NextItem);
         app.act(Action::NextItem);
         assert_eq!(
-            app.selection, None,
+            app.conversation.selection, None,
             "past the newest the view follows again"
         );
     }
@@ -625,10 +636,13 @@ mod tests {
         many[20].content = Some(Content::Text("the refund of ORD-77 went through".into()));
         many.iter_mut()
             .for_each(|m| m.status = MessageStatus::Completed);
-        app.messages = many;
+        app.conversation.messages = many;
         app.set_search("ord-77".into());
         assert_eq!(
-            app.selection.as_ref().map(|s| s.message_id.as_str()),
+            app.conversation
+                .selection
+                .as_ref()
+                .map(|s| s.message_id.as_str()),
             Some("msg_n20")
         );
         let screen = render_pane(&app, Pane::Conversation, 70, 12);

@@ -14,7 +14,7 @@ use ratatui::widgets::Paragraph;
 
 pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let theme = &ui.theme;
-    let title = match &app.memory {
+    let title = match &app.conversation.memory {
         Some(memory) if memory.enabled => format!(
             "Memory · window {} turns {}/{} tok · {} indexed{}",
             memory.window.turns,
@@ -32,8 +32,8 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let height = inner.height as usize;
-    let Some(memory) = &app.memory else {
-        let text = if app.open_thread.is_some() {
+    let Some(memory) = &app.conversation.memory else {
+        let text = if app.conversation.open_thread.is_some() {
             "Loading…"
         } else {
             "Select a thread."
@@ -137,11 +137,11 @@ mod tests {
     fn memory_pane_states() {
         let mut app = workspace();
         insta::assert_snapshot!("memory_live", render_pane(&app, Pane::Memory, 90, 12));
-        if let Some(memory) = &mut app.memory {
+        if let Some(memory) = &mut app.conversation.memory {
             memory.enabled = false;
         }
         insta::assert_snapshot!("memory_off", render_pane(&app, Pane::Memory, 60, 4));
-        app.memory = None;
+        app.conversation.memory = None;
         insta::assert_snapshot!("memory_loading", render_pane(&app, Pane::Memory, 60, 4));
         let _ = NOW;
     }

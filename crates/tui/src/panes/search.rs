@@ -253,7 +253,10 @@ mod tests {
         app.step_hit(true);
         let effects = app.open_hit();
         assert_eq!(app.mode, Mode::Normal);
-        assert_eq!(app.open_thread.as_deref(), Some(thread.as_str()));
+        assert_eq!(
+            app.conversation.open_thread.as_deref(),
+            Some(thread.as_str())
+        );
         assert!(
             effects.contains(&Effect::LoadMessages(thread.clone())),
             "{effects:?}"
@@ -267,10 +270,13 @@ mod tests {
             )],
         });
         assert_eq!(
-            app.selection.as_ref().map(|s| s.message_id.as_str()),
+            app.conversation
+                .selection
+                .as_ref()
+                .map(|s| s.message_id.as_str()),
             Some("msg_b")
         );
-        assert!(app.follow_selection);
+        assert!(app.conversation.follow_selection);
         let _ = &mut ui;
     }
 }

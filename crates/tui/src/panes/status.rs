@@ -202,7 +202,7 @@ fn typing_line(app: &App, width: usize) -> Option<String> {
         Mode::Palette(line) => Some(palette_line(app, line, width)),
         Mode::Search => Some(format!(
             " search: {}█   (Enter keeps it: n older, N newer; Esc leaves)",
-            sanitize(&app.search)
+            sanitize(&app.conversation.search)
         )),
         Mode::Filter => {
             let typed = sanitize(&app.filter_text);
@@ -608,7 +608,7 @@ mod tests {
         app.focus = Pane::Conversation;
         insta::assert_snapshot!("status_conversation", status_line(&app, 200));
         app.mode = Mode::Search;
-        app.search = "refund".into();
+        app.conversation.search = "refund".into();
         insta::assert_snapshot!("status_search", status_line(&app, 120));
     }
 

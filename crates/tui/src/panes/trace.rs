@@ -412,7 +412,7 @@ mod tests {
         }
         app.trace_act(Action::Open);
         assert_eq!(app.mode, Mode::Normal);
-        assert_eq!(app.open_thread.as_deref(), Some("thread_0460"));
+        assert_eq!(app.conversation.open_thread.as_deref(), Some("thread_0460"));
         assert_eq!(app.focus, Pane::Conversation);
     }
 }

@@ -346,7 +346,10 @@ mod tests {
         assert_ne!(first, second);
         let effects = app.wall_act(Action::Open);
         assert_eq!(app.mode, Mode::Normal);
-        assert_eq!(app.open_thread.as_deref(), Some(second.as_str()));
+        assert_eq!(
+            app.conversation.open_thread.as_deref(),
+            Some(second.as_str())
+        );
         assert!(
             effects.contains(&Effect::LoadMessages(second)),
             "{effects:?}"
