@@ -251,7 +251,8 @@ impl Session {
         if let Ok(size) = terminal.size() {
             app.wall.tiles = super::panes::wall::tiles_for(size.width, size.height);
         }
-        app.theme_names = super::theme::Theme::names(&agentdeck_model::config::config_dir());
+        app.composer.theme_names =
+            super::theme::Theme::names(&agentdeck_model::config::config_dir());
         if names.len() > 1 {
             app.set_runtimes(names);
         }
@@ -431,7 +432,7 @@ impl Session {
                 self.alerter.alert(&alert);
             }
         }
-        if let Some(draft) = self.app.restored_draft.take() {
+        if let Some(draft) = self.app.composer.restored_draft.take() {
             if self.ui.composer.lines().iter().all(|line| line.is_empty()) {
                 self.ui.composer = ui::composer_with(&draft);
             }

@@ -134,7 +134,7 @@ impl App {
             Action::Approve | Action::Deny => return self.decide(action),
             Action::Palette => {
                 self.line_cursor = 0;
-                self.palette_history_at = None;
+                self.composer.history_at = None;
                 self.mode = Mode::Palette(String::new());
             }
             Action::Open if self.focus == Pane::Routing => return self.open_routing_node(),

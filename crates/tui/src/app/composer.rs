@@ -5,6 +5,60 @@ use super::*;
 /// Palette commands remembered, at most.
 const PALETTE_HISTORY_KEPT: usize = 100;
 
+/// What the composer and the palette keep between uses.
+#[derive(Debug, Default)]
+pub struct Composer {
+    /// Files to send with the next message: (name, text).
+    pub attachments: Vec<(String, String)>,
+    /// Text whose sending failed, for the loop to put back in the composer.
+    pub restored_draft: Option<String>,
+    /// The palette's commands run, oldest first (Up and Down bring them back).
+    pub history: Vec<String>,
+    /// Where Up and Down are in the history (`None`: at a new line).
+    pub(super) history_at: Option<usize>,
+    /// Theme names the palette completes (`theme NAME`), as the loop found them.
+    pub theme_names: Vec<String>,
+}
+
+impl Composer {
+    /// Files go as text after the message (the runtime reads them as the message's).
+    pub(super) fn attach_to(&mut self, text: &mut String) {
+        for (name, body) in self.attachments.drain(..) {
+            text.push_str(&format!("\n\n[attached: {name}]\n```\n{body}\n```"));
+        }
+    }
+
+    /// Up (`older`) or Down through the commands run before: the line to show (empty
+    /// past the newest), or `None` when there is no history.
+    pub(super) fn history_step(&mut self, older: bool) -> Option<String> {
+        let last = self.history.len().checked_sub(1)?;
+        let at = match (self.history_at, older) {
+            (None, true) => Some(last),
+            (None, false) => None,
+            (Some(i), true) => Some(i.saturating_sub(1)),
+            (Some(i), false) if i < last => Some(i + 1),
+            (Some(_), false) => None,
+        };
+        self.history_at = at;
+        Some(
+            at.and_then(|i| self.history.get(i).cloned())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// A command run: it becomes the newest in the history (once), which stays bounded.
+    pub(super) fn remember(&mut self, line: &str) {
+        self.history_at = None;
+        if line.is_empty() {
+            return;
+        }
+        self.history.retain(|l| l != line);
+        self.history.push(line.to_string());
+        let excess = self.history.len().saturating_sub(PALETTE_HISTORY_KEPT);
+        self.history.drain(..excess);
+    }
+}
+
 impl App {
     /// The composer's text is sent: where to depends on what it was opened for.
     pub fn submit(&mut self, text: String) -> Vec<Effect> {
@@ -18,9 +72,7 @@ impl App {
             target,
             Mode::Compose(ComposeTarget::Thread | ComposeTarget::NewThread(_))
         ) {
-            for (name, body) in self.attachments.drain(..) {
-                text.push_str(&format!("\n\n[attached: {name}]\n```\n{body}\n```"));
-            }
+            self.composer.attach_to(&mut text);
         }
         match target {
             Mode::Compose(ComposeTarget::Thread) => match self.selected_thread() {
@@ -76,7 +128,7 @@ impl App {
                 .collect(),
             Some((command, typed)) => {
                 let names: Vec<String> = match command {
-                    "theme" => self.theme_names.clone(),
+                    "theme" => self.composer.theme_names.clone(),
                     "reassign" => {
                         let mut names: Vec<String> =
                             self.assistants.values().map(|a| a.name.clone()).collect();
@@ -125,39 +177,17 @@ impl App {
 
     /// Up (`older`) or Down in the palette: the commands run before.
     pub fn palette_history_step(&mut self, older: bool) {
-        if self.palette_history.is_empty() {
-            return;
+        if let Some(line) = self.composer.history_step(older) {
+            self.line_cursor = line.chars().count();
+            self.mode = Mode::Palette(line);
         }
-        let last = self.palette_history.len() - 1;
-        let at = match (self.palette_history_at, older) {
-            (None, true) => Some(last),
-            (None, false) => None,
-            (Some(i), true) => Some(i.saturating_sub(1)),
-            (Some(i), false) if i < last => Some(i + 1),
-            (Some(_), false) => None,
-        };
-        self.palette_history_at = at;
-        let line = at
-            .and_then(|i| self.palette_history.get(i).cloned())
-            .unwrap_or_default();
-        self.line_cursor = line.chars().count();
-        self.mode = Mode::Palette(line);
     }
 
     /// Runs a palette command: `theme NAME`, `demo`, `filter TEXT`, `help`, `quit`.
     pub fn run_command(&mut self, line: &str) -> Vec<Effect> {
         self.mode = Mode::Normal;
-        self.palette_history_at = None;
         let line = line.trim();
-        if !line.is_empty() {
-            self.palette_history.retain(|l| l != line);
-            self.palette_history.push(line.to_string());
-            let excess = self
-                .palette_history
-                .len()
-                .saturating_sub(PALETTE_HISTORY_KEPT);
-            self.palette_history.drain(..excess);
-        }
+        self.composer.remember(line);
         let (command, argument) = line
             .split_once(' ')
             .map_or((line, ""), |(c, a)| (c, a.trim()));
@@ -176,8 +206,11 @@ impl App {
             "attach" if !argument.is_empty() => vec![Effect::Attach(argument.to_string())],
             "debug-panic" => vec![Effect::DebugPanic],
             "detach" => {
-                self.notice = Some(format!("Dropped {} attachments.", self.attachments.len()));
-                self.attachments.clear();
+                self.notice = Some(format!(
+                    "Dropped {} attachments.",
+                    self.composer.attachments.len()
+                ));
+                self.composer.attachments.clear();
                 Vec::new()
             }
             "filter" => self.set_filter(argument.to_string()),
@@ -256,5 +289,46 @@ impl App {
             query: words,
             seq: self.filter_hits.seq,
         }]
+    }
+}
+
+#[cfg(test)]
+mod composer_tests {
+    use super::*;
+
+    #[test]
+    fn the_history_keeps_each_command_once_newest_last_and_bounded() {
+        let mut composer = Composer::default();
+        assert_eq!(composer.history_step(true), None, "no history yet");
+        for n in 0..PALETTE_HISTORY_KEPT + 5 {
+            composer.remember(&format!("filter {n}"));
+        }
+        composer.remember("cost");
+        composer.remember("theme light");
+        composer.remember("cost");
+        composer.remember("");
+        assert_eq!(composer.history.len(), PALETTE_HISTORY_KEPT);
+        assert_eq!(composer.history_step(true).as_deref(), Some("cost"));
+        assert_eq!(composer.history_step(true).as_deref(), Some("theme light"));
+        assert_eq!(composer.history_step(false).as_deref(), Some("cost"));
+        // Past the newest: a new, empty line.
+        assert_eq!(composer.history_step(false).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn attachments_go_once_after_the_text() {
+        let mut composer = Composer::default();
+        composer
+            .attachments
+            .push(("notes.txt".into(), "ORD-4521".into()));
+        let mut text = "See the notes.".to_string();
+        composer.attach_to(&mut text);
+        assert_eq!(
+            text,
+            "See the notes.\n\n[attached: notes.txt]\n```\nORD-4521\n```"
+        );
+        let mut again = String::new();
+        composer.attach_to(&mut again);
+        assert!(again.is_empty());
     }
 }

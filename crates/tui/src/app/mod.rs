@@ -13,6 +13,7 @@ mod trace;
 pub use runtimes::RuntimeView;
 mod conversation;
 mod tools;
+pub use composer::Composer;
 pub use conversation::Conversation;
 mod tree;
 mod wall;
@@ -359,8 +360,6 @@ pub struct App {
     pub notice: Option<String>,
     /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
     pub now: u64,
-    /// Text whose sending failed, for the loop to put back in the composer.
-    pub restored_draft: Option<String>,
     /// The thread to select once the threads are loaded (restored UI state).
     pub want_selected: Option<String>,
     /// Threads marked for a bulk action.
@@ -375,15 +374,11 @@ pub struct App {
     pub global_search: GlobalSearch,
     /// What the runtime's search found for the filter's free words.
     pub filter_hits: FilterHits,
-    /// The palette's commands run, oldest first (Up and Down bring them back).
-    pub palette_history: Vec<String>,
-    /// Where Up and Down are in the palette's history (`None`: at a new line).
-    palette_history_at: Option<usize>,
+    /// The composer's attachments and failed draft, the palette's history and names.
+    pub composer: Composer,
     /// The cursor of the one-line field being typed (filter, search, palette), in
     /// characters.
     pub line_cursor: usize,
-    /// Theme names the palette completes (`theme NAME`), as the loop found them.
-    pub theme_names: Vec<String>,
     /// Threads whose failure the operator has seen (opened since): id → the thread's
     /// `updated_at` then. A later failure needs the operator again.
     pub seen_failures: HashMap<String, u64>,
@@ -392,8 +387,6 @@ pub struct App {
     alerts: Vec<Alert>,
     /// Failed replies already alerted.
     alerted: HashSet<String>,
-    /// Files to send with the next message: (name, text).
-    pub attachments: Vec<(String, String)>,
     /// Bumped by every change of `threads` made here.
     threads_rev: u64,
     /// The filtered, sorted list, computed once per change rather than per pane per frame.
@@ -465,7 +458,6 @@ impl App {
             limits: None,
             notice: None,
             now: agentdeck_model::now_secs(),
-            restored_draft: None,
             want_selected: None,
             marked: Default::default(),
             sort: SortOrder::default(),
@@ -474,15 +466,12 @@ impl App {
             costs: (Vec::new(), 0.0),
             global_search: GlobalSearch::default(),
             filter_hits: FilterHits::default(),
-            palette_history: Vec::new(),
-            palette_history_at: None,
+            composer: Composer::default(),
             line_cursor: 0,
-            theme_names: Vec::new(),
             seen_failures: HashMap::new(),
             seen_rev: 0,
             alerts: Vec::new(),
             alerted: HashSet::new(),
-            attachments: Vec::new(),
             threads_rev: 0,
             visible: Default::default(),
             folded: HashSet::new(),
@@ -583,7 +572,7 @@ impl App {
                     "Attached {name} ({} bytes): it goes with the next message.",
                     text.len()
                 ));
-                self.attachments.push((name, text));
+                self.composer.attachments.push((name, text));
                 Vec::new()
             }
             AppEvent::SearchResults { seq, hits } => {
@@ -622,7 +611,7 @@ impl App {
                 Vec::new()
             }
             AppEvent::RestoreDraft(text) => {
-                self.restored_draft = Some(text);
+                self.composer.restored_draft = Some(text);
                 Vec::new()
             }
             AppEvent::Open(thread) => self.open_thread_from(thread),
@@ -772,7 +761,7 @@ impl App {
             draft,
             unread: self.unread.clone(),
             seen_failures: self.seen_failures.clone(),
-            palette_history: self.palette_history.clone(),
+            palette_history: self.composer.history.clone(),
         }
     }
 
@@ -785,7 +774,7 @@ impl App {
         self.unread = state.unread;
         self.seen_failures = state.seen_failures;
         self.seen_rev += 1;
-        self.palette_history = state.palette_history;
+        self.composer.history = state.palette_history;
     }
 }
 

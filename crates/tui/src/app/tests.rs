@@ -381,7 +381,7 @@ fn attachments_go_with_the_next_message_and_edited_calls_are_checked() {
             text: "see this\n\n[attached: notes.txt]\n```\nline one\n```".into()
         }]
     );
-    assert!(app.attachments.is_empty());
+    assert!(app.composer.attachments.is_empty());
     assert!(
         app.edited_tool("t".into(), "c".into(), true, "{not json".into())
             .is_empty()
@@ -611,7 +611,7 @@ fn the_palette_brings_back_earlier_commands() {
     app.palette_history_step(false);
     assert_eq!(app.mode, Mode::Palette(String::new()));
     // Tab: the shared start of what fits, a whole command with its space.
-    app.theme_names = vec!["default".into(), "high-contrast".into(), "light".into()];
+    app.composer.theme_names = vec!["default".into(), "high-contrast".into(), "light".into()];
     app.mode = Mode::Palette("th".into());
     app.complete_palette();
     assert_eq!(app.mode, Mode::Palette("theme ".into()));

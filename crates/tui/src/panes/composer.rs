@@ -90,10 +90,11 @@ fn title(app: &App, ui: &Ui, room: usize) -> String {
     };
     // Sending and leaving are the keys to know, and what goes with the message: their
     // room is kept first; the other keys as room allows.
-    let attached = if app.attachments.is_empty() {
+    let attached = if app.composer.attachments.is_empty() {
         String::new()
     } else {
         let names: Vec<String> = app
+            .composer
             .attachments
             .iter()
             .map(|(name, _)| super::clip(name, 24))
@@ -136,7 +137,9 @@ mod tests {
     fn composer_with_a_draft_and_an_attachment() {
         let mut app = workspace();
         app.act(Action::Compose);
-        app.attachments.push(("notes.txt".into(), "x".into()));
+        app.composer
+            .attachments
+            .push(("notes.txt".into(), "x".into()));
         let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
         ui.composer = ratatui_textarea::TextArea::from(["Please refund", "the second charge."]);
         let mut terminal = Terminal::new(TestBackend::new(90, 5)).unwrap();
