@@ -24,7 +24,7 @@ fn assistant(id: &str, name: &str, routes_to: &[&str]) -> Assistant {
     .unwrap()
 }
 
-fn thread(
+pub fn thread(
     id: &str,
     assistant: &str,
     status: ThreadStatus,

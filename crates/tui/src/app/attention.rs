@@ -46,6 +46,70 @@ pub(super) fn needing(threads: &[Thread], seen_failures: &HashMap<String, u64>) 
     waiting
 }
 
+/// What needs the operator, apart from the threads themselves: unread counts, the
+/// failures seen, and the alerts raised and not yet handed to the host.
+#[derive(Debug, Default)]
+pub struct Attention {
+    /// Messages arrived in each thread since it was last open.
+    pub unread: HashMap<String, u32>,
+    /// Threads whose failure the operator has seen (opened since): id → the thread's
+    /// `updated_at` then. A later failure needs the operator again.
+    pub seen_failures: HashMap<String, u64>,
+    /// Bumped by every change of `seen_failures` (the visible threads' cache key).
+    pub(super) seen_rev: u64,
+    /// Alerts not yet handed to the host.
+    alerts: Vec<Alert>,
+    /// Failed replies already alerted.
+    alerted: HashSet<String>,
+}
+
+impl Attention {
+    fn raise(&mut self, thread: &Thread, what: &str) {
+        let about = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
+        self.alerts.push(Alert {
+            thread_id: thread.id.clone(),
+            what: what.to_string(),
+            about,
+        });
+    }
+
+    /// A reply of `thread` failed: one alert per reply, however often its event comes.
+    fn reply_failed(&mut self, message_id: &str, thread: Option<&Thread>) {
+        if self.alerted.len() >= ALERTED_KEPT {
+            self.alerted.clear();
+        }
+        if self.alerted.insert(message_id.to_string()) {
+            if let Some(thread) = thread {
+                self.raise(thread, "failed");
+            }
+        }
+    }
+
+    /// The operator saw `thread`'s failure (bounded: the oldest seen are forgotten).
+    fn saw_failure(&mut self, thread: &Thread) {
+        if self.seen_failures.len() >= SEEN_FAILURES_KEPT {
+            if let Some(oldest) = self
+                .seen_failures
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(id, _)| id.clone())
+            {
+                self.seen_failures.remove(&oldest);
+            }
+        }
+        self.seen_failures
+            .insert(thread.id.clone(), thread.updated_at);
+        self.seen_rev += 1;
+    }
+
+    /// What a saved workspace remembered.
+    pub(super) fn restore(&mut self, unread: HashMap<String, u32>, seen: HashMap<String, u64>) {
+        self.unread = unread;
+        self.seen_failures = seen;
+        self.seen_rev += 1;
+    }
+}
+
 impl App {
     /// Looks at an event before the reducer applies it: a thread turning
     /// `requires_action`, or a reply completing `failed`, raises an alert.
@@ -59,36 +123,20 @@ impl App {
                     .map(|t| t.status);
                 let waiting = e.thread.status == ThreadStatus::RequiresAction;
                 if waiting && before != Some(ThreadStatus::RequiresAction) {
-                    self.raise(&e.thread, "waiting for you");
+                    self.attention.raise(&e.thread, "waiting for you");
                 }
             }
             EventPayload::MessageCompleted(e) if e.message.status == MessageStatus::Failed => {
-                if self.alerted.len() >= ALERTED_KEPT {
-                    self.alerted.clear();
-                }
-                if self.alerted.insert(e.message.id.clone()) {
-                    if let Some(thread) = self.threads.iter().find(|t| t.id == e.thread_id).cloned()
-                    {
-                        self.raise(&thread, "failed");
-                    }
-                }
+                let thread = self.threads.iter().find(|t| t.id == e.thread_id);
+                self.attention.reply_failed(&e.message.id, thread);
             }
             _ => {}
         }
     }
 
-    fn raise(&mut self, thread: &Thread, what: &str) {
-        let about = thread.title.clone().unwrap_or_else(|| short_id(&thread.id));
-        self.alerts.push(Alert {
-            thread_id: thread.id.clone(),
-            what: what.to_string(),
-            about,
-        });
-    }
-
     /// The alerts raised since the last call, for the host.
     pub fn take_alerts(&mut self) -> Vec<Alert> {
-        std::mem::take(&mut self.alerts)
+        std::mem::take(&mut self.attention.alerts)
     }
 
     /// Threads that need the operator (waiting, or failed and not seen since).
@@ -116,19 +164,7 @@ impl App {
         if !thread.failed() {
             return;
         }
-        if self.seen_failures.len() >= SEEN_FAILURES_KEPT {
-            if let Some(oldest) = self
-                .seen_failures
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(id, _)| id.clone())
-            {
-                self.seen_failures.remove(&oldest);
-            }
-        }
-        self.seen_failures
-            .insert(thread.id.clone(), thread.updated_at);
-        self.seen_rev += 1;
+        self.attention.saw_failure(thread);
     }
 
     /// `!`: opens the thread that has waited longest for the operator; pressed again,
@@ -160,5 +196,65 @@ impl App {
             Some(thread) => self.apply(AppEvent::Open(thread)),
             None => vec![Effect::FetchThread(thread_id)],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::thread;
+
+    fn failed(id: &str, updated_at: u64) -> Thread {
+        let mut failed = thread(id, "asst_triage", ThreadStatus::Active, "Refund", "high", 0);
+        failed.last_reply_status = Some(MessageStatus::Failed);
+        failed.updated_at = updated_at;
+        failed
+    }
+
+    #[test]
+    fn a_failure_alerts_once_and_needs_the_operator_until_seen_or_it_fails_again() {
+        let mut attention = Attention::default();
+        let mut threads = vec![
+            thread(
+                "thread_wait",
+                "asst_triage",
+                ThreadStatus::RequiresAction,
+                "Approve",
+                "high",
+                5,
+            ),
+            failed("thread_fail", 100),
+        ];
+        attention.reply_failed("msg_1", Some(&threads[1]));
+        attention.reply_failed("msg_1", Some(&threads[1]));
+        let alerts = std::mem::take(&mut attention.alerts);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(
+            (alerts[0].what.as_str(), alerts[0].about.as_str()),
+            ("failed", "Refund")
+        );
+
+        assert_eq!(needing(&threads, &attention.seen_failures), [0, 1]);
+        let rev = attention.seen_rev;
+        attention.saw_failure(&threads[1]);
+        assert!(
+            attention.seen_rev > rev,
+            "the visible threads are worked out again"
+        );
+        assert_eq!(needing(&threads, &attention.seen_failures), [0]);
+        // It failed again after it was seen.
+        threads[1].updated_at = 200;
+        assert_eq!(needing(&threads, &attention.seen_failures), [0, 1]);
+    }
+
+    #[test]
+    fn the_failures_seen_stay_bounded_forgetting_the_oldest() {
+        let mut attention = Attention::default();
+        for n in 0..SEEN_FAILURES_KEPT as u64 + 10 {
+            attention.saw_failure(&failed(&format!("thread_{n:05}"), 1_000 + n));
+        }
+        assert_eq!(attention.seen_failures.len(), SEEN_FAILURES_KEPT);
+        assert!(!attention.seen_failures.contains_key("thread_00000"));
+        assert!(attention.seen_failures.contains_key("thread_02009"));
     }
 }

@@ -23,7 +23,7 @@ pub use trace::{Replay, TRACE_EVENTS, TRACE_THREADS, Trace};
 pub use tree::TreeRow;
 pub use wall::{Tail, TailEntry, WALL_TILES, Wall};
 
-pub use attention::Alert;
+pub use attention::{Alert, Attention};
 mod selection;
 mod server_events;
 mod tool_decisions;
@@ -355,7 +355,8 @@ pub struct App {
     pub routes: Routes,
     /// Assistants asked for (named by an event before the workspace knew them).
     assistants_asked: HashSet<String>,
-    pub unread: HashMap<String, u32>,
+    /// Unread counts, failures seen, alerts for the host.
+    pub attention: Attention,
     pub limits: Option<LimitsView>,
     pub notice: Option<String>,
     /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
@@ -379,14 +380,6 @@ pub struct App {
     /// The cursor of the one-line field being typed (filter, search, palette), in
     /// characters.
     pub line_cursor: usize,
-    /// Threads whose failure the operator has seen (opened since): id → the thread's
-    /// `updated_at` then. A later failure needs the operator again.
-    pub seen_failures: HashMap<String, u64>,
-    seen_rev: u64,
-    /// Alerts not yet handed to the host.
-    alerts: Vec<Alert>,
-    /// Failed replies already alerted.
-    alerted: HashSet<String>,
     /// Bumped by every change of `threads` made here.
     threads_rev: u64,
     /// The filtered, sorted list, computed once per change rather than per pane per frame.
@@ -454,7 +447,7 @@ impl App {
             help_scroll: 0,
             routes: Routes::default(),
             assistants_asked: HashSet::new(),
-            unread: HashMap::new(),
+            attention: Attention::default(),
             limits: None,
             notice: None,
             now: agentdeck_model::now_secs(),
@@ -468,10 +461,6 @@ impl App {
             filter_hits: FilterHits::default(),
             composer: Composer::default(),
             line_cursor: 0,
-            seen_failures: HashMap::new(),
-            seen_rev: 0,
-            alerts: Vec::new(),
-            alerted: HashSet::new(),
             threads_rev: 0,
             visible: Default::default(),
             folded: HashSet::new(),
@@ -527,7 +516,7 @@ impl App {
             return Vec::new();
         }
         self.conversation.open(&id);
-        self.unread.remove(&id);
+        self.attention.unread.remove(&id);
         vec![Effect::LoadMessages(id.clone()), Effect::LoadMemory(id)]
     }
 
@@ -759,8 +748,8 @@ impl App {
                 .map(|t| t.id.clone())
                 .or_else(|| self.want_selected.clone()),
             draft,
-            unread: self.unread.clone(),
-            seen_failures: self.seen_failures.clone(),
+            unread: self.attention.unread.clone(),
+            seen_failures: self.attention.seen_failures.clone(),
             palette_history: self.composer.history.clone(),
         }
     }
@@ -771,9 +760,7 @@ impl App {
         self.focus = state.focus;
         self.zoom = state.zoom;
         self.want_selected = state.selected_thread;
-        self.unread = state.unread;
-        self.seen_failures = state.seen_failures;
-        self.seen_rev += 1;
+        self.attention.restore(state.unread, state.seen_failures);
         self.composer.history = state.palette_history;
     }
 }

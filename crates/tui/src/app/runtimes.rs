@@ -295,7 +295,7 @@ mod tests {
         assert!(names.contains(&"triage@prod"), "{names:?}");
         // The runtime chip keeps its name beside unread counts, at 80 columns too.
         for thread in app.threads.clone() {
-            app.unread.insert(thread.id.clone(), 12);
+            app.attention.unread.insert(thread.id.clone(), 12);
         }
         let screen = render_pane(&app, Pane::Threads, 41, 9);
         assert!(

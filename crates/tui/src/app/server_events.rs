@@ -90,7 +90,7 @@ impl App {
                         }
                     }
                 } else {
-                    *self.unread.entry(e.thread_id).or_default() += 1;
+                    *self.attention.unread.entry(e.thread_id).or_default() += 1;
                 }
             }
             EventPayload::MessageDelta(e) if self.conversation.is_open(&e.thread_id) => {

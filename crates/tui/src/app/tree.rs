@@ -59,7 +59,7 @@ impl super::App {
             filter: self.filter_text.clone(),
             sort: self.sort,
             folded_rev: self.folded_rev,
-            seen_rev: self.seen_rev,
+            seen_rev: self.attention.seen_rev,
             filter_hits_rev: self.filter_hits.rev,
             wall_tiles: self.wall.tiles,
         };
@@ -81,7 +81,8 @@ impl super::App {
                 count(ThreadStatus::RequiresAction),
                 count(ThreadStatus::Queued),
             );
-            cache.attention = super::attention::needing(&self.threads, &self.seen_failures);
+            cache.attention =
+                super::attention::needing(&self.threads, &self.attention.seen_failures);
             cache.by_id = self
                 .threads
                 .iter()

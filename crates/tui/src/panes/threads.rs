@@ -80,7 +80,7 @@ fn thread_row<'a>(app: &App, ui: &Ui, row: &TreeRow, index: usize, columns: Colu
     let theme = &ui.theme;
     let thread = &app.threads[row.index];
     let (icon, style) = super::thread_state_icon(thread, theme);
-    let unread = app.unread.get(&thread.id).copied().unwrap_or(0);
+    let unread = app.attention.unread.get(&thread.id).copied().unwrap_or(0);
     let (runtime_chip, chips) = chips(app, thread);
     let tail = format!(
         "{runtime_chip}{} {}",
