@@ -116,18 +116,19 @@ impl Engine {
     pub fn limits(&self, scope: &Scope, project_id: &str) -> EngineResult<LimitsView> {
         let project = self.project(scope, project_id)?;
         // Runs holding a slot and runs waiting for one; routed runs share their parent's.
-        let (running, queued) = self.inner.admission.counts(&project.id);
+        let (running, queued) = self.inner.runs.admission.counts(&project.id);
         Ok(LimitsView {
             tokens_per_minute: project.limits.tokens_per_minute,
             concurrent_threads: project.limits.concurrent_threads,
             estimated_cost: self
                 .inner
+                .runs
                 .usage
                 .estimated_cost(&project.id, &self.inner.config),
-            tokens_used_last_minute: self.inner.usage.tokens_last_minute(&project.id),
+            tokens_used_last_minute: self.inner.runs.usage.tokens_last_minute(&project.id),
             running_threads: running,
             queued_threads: queued,
-            provider_rate_limits: self.inner.rate_limits.snapshot(),
+            provider_rate_limits: self.inner.models.rate_limits.snapshot(),
         })
     }
 

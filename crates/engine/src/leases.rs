@@ -60,7 +60,7 @@ impl Engine {
 
     /// Forgets a run that ended (or never started) and gives its lease back.
     pub(super) fn forget_run(&self, thread_id: &str) {
-        lock(&self.inner.runs).remove(thread_id);
+        lock(&self.inner.runs.active).remove(thread_id);
         self.release_lease(thread_id);
     }
 
@@ -110,7 +110,7 @@ impl Engine {
                     },
                     _ = engine.inner.shutdown.cancelled() => return,
                 };
-                if let Some(run) = lock(&engine.inner.runs).get(&thread_id) {
+                if let Some(run) = lock(&engine.inner.runs.active).get(&thread_id) {
                     run.cancel.cancel();
                 }
             }
@@ -123,13 +123,13 @@ impl Engine {
         };
         // The runs' slots in the cluster's count live as long as their leases.
         if let Err(err) = cluster
-            .renew_slots(&self.inner.admission.held_slots(), LEASE)
+            .renew_slots(&self.inner.runs.admission.held_slots(), LEASE)
             .await
         {
             tracing::warn!("could not renew run slots: {err}");
         }
         let running: std::collections::HashSet<String> =
-            lock(&self.inner.runs).keys().cloned().collect();
+            lock(&self.inner.runs.active).keys().cloned().collect();
         let now = now_ms();
         for (thread_id, lease, bytes) in self.inner.store.leases()? {
             let ours = lease.node == cluster.node();
@@ -144,7 +144,7 @@ impl Engine {
                 {
                     // Taken over while this node could not renew (cut off for longer
                     // than a lease): the other node settles it; this run stops.
-                    if let Some(run) = lock(&self.inner.runs).get(&thread_id) {
+                    if let Some(run) = lock(&self.inner.runs.active).get(&thread_id) {
                         run.cancel.cancel();
                     }
                 }
@@ -195,7 +195,7 @@ impl Engine {
                     Some(id) => id.clone(),
                     None => continue,
                 };
-                lock(&self.inner.runs).insert(
+                lock(&self.inner.runs.active).insert(
                     thread_id.to_string(),
                     ActiveRun {
                         cancel: self.inner.shutdown.child_token(),

@@ -158,51 +158,103 @@ pub struct Engine {
     inner: Arc<EngineInner>,
 }
 
+/// The engine's state, by the job each part does.
 struct EngineInner {
-    /// The process groups of tool processes running now.
-    processes: tools::ProcessGroups,
-    /// Models already warned about running on `local` for want of a provider.
-    fallbacks: Mutex<std::collections::HashSet<String>>,
     store: Store,
     bus: EventBus,
     config: Config,
     options: EngineOptions,
+    /// Cancelled when the runtime shuts down; every run and background task listens.
+    shutdown: CancellationToken,
+    models: Models,
+    runs: Runs,
+    tools: ToolHosts,
+    documents: Documents,
+    search: Search,
+    telemetry: Telemetry,
+}
+
+/// The models: the built-in one, the configured providers and their rate limits.
+struct Models {
     local: Arc<dyn Provider>,
     /// The configured providers by name.
     providers: HashMap<String, Arc<dyn Provider>>,
     rate_limits: Arc<RateLimitBook>,
+    /// Models already warned about running on `local` for want of a provider.
+    fallbacks: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Models {
+    fn new(config: &Config, local_tps: f64) -> Models {
+        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(local_tps));
+        let rate_limits = Arc::new(RateLimitBook::default());
+        let providers = config
+            .providers
+            .iter()
+            .map(|(name, provider)| {
+                (
+                    name.clone(),
+                    build_provider(name, provider, &local, &rate_limits),
+                )
+            })
+            .collect();
+        Models {
+            local,
+            providers,
+            rate_limits,
+            fallbacks: Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// The provider that serves a model name (after aliases); `local` when none does,
+    /// with one warning per model name.
+    fn serving(&self, config: &Config, model: &str) -> Arc<dyn Provider> {
+        if config.falls_back_to_local(model) && lock(&self.fallbacks).insert(model.to_string()) {
+            tracing::warn!(
+                "model {model:?} is served by no configured provider: it runs on the built-in local model (add it to a provider's `models` in the config)"
+            );
+        }
+        let model = config.resolve_model(model);
+        config
+            .provider_for(model)
+            .and_then(|(name, _)| self.providers.get(name).cloned())
+            .unwrap_or_else(|| self.local.clone())
+    }
+}
+
+/// The runs: one task per thread, the limits they wait on, the locks they share.
+struct Runs {
     /// Threads with a run task alive, one run per thread.
-    runs: Mutex<HashMap<String, ActiveRun>>,
+    active: Mutex<HashMap<String, ActiveRun>>,
     /// Serialises read-modify-write of threads between runs and API calls.
     thread_lock: Mutex<()>,
-    usage: usage::UsageBook,
     /// Threads whose memory is being updated → whether another update was asked for.
     memory_updates: Mutex<HashMap<String, bool>>,
-    /// Cancelled when the runtime shuts down; every run listens to it.
-    shutdown: CancellationToken,
+    /// Project limits: slots, queues and the token budget runs wait for.
+    admission: Arc<admission::Admission>,
+    /// Tokens used per project and minute, for the limits.
+    usage: usage::UsageBook,
+}
+
+/// What tool calls run on, kept between calls.
+#[derive(Default)]
+struct ToolHosts {
+    /// The process groups of tool processes running now.
+    processes: tools::ProcessGroups,
     /// HTTP clients and OAuth2 tokens of webhook tools.
     webhooks: webhook::Webhooks,
     /// The MCP servers of the assistants, started on first use.
     mcp: mcp::McpServers,
-    /// Project limits: slots, queues and the token budget runs wait for.
-    admission: Arc<admission::Admission>,
-    /// Model and tool call events, kept per project and written to the data dir.
-    telemetry: telemetry::TelemetryLog,
-    /// Counters for `/metrics`.
-    metrics: metrics::Metrics,
-    /// Telemetry on its way to projects' `logs_webhook`s.
-    shipper: shipper::Shipper,
+}
+
+/// Vector stores' documents: their chunks and vectors, and their ingestion.
+struct Documents {
     /// The chunks of every vector store's files.
     chunks: Arc<agentdeck_search::stores::ChunkIndex>,
     /// Serialises read-modify-write of vector stores (ingestions finish concurrently).
     vector_lock: Mutex<()>,
     /// Bumped whenever a file's ingestion ends, for `file_search` waiting on one.
     ingested: tokio::sync::watch::Sender<u64>,
-    /// The index of every thread's messages, and its indexer.
-    search: search::ThreadSearch,
-    /// The bus rounds the search feed reads, subscribed at once so that nothing
-    /// emitted before the feed starts is missed.
-    search_rounds: Mutex<Option<bus::Rounds>>,
     /// Text to vectors, when a provider names an `embeddings_model`.
     embedder: Option<agentdeck_providers::embeddings::Embedder>,
     /// Chunk vectors read for `file_search`, by file (dropped when rewritten).
@@ -210,6 +262,24 @@ struct EngineInner {
     /// In a cluster: the (store, file) pairs this node's chunk index holds (another
     /// node may have read a file; this one reads it when a search first needs it).
     indexed_here: Mutex<std::collections::HashSet<(String, String)>>,
+}
+
+/// The index of every thread's messages, and the feed that keeps it.
+struct Search {
+    index: search::ThreadSearch,
+    /// The bus rounds the search feed reads, subscribed at once so that nothing
+    /// emitted before the feed starts is missed.
+    rounds: Mutex<Option<bus::Rounds>>,
+}
+
+/// What the runtime tells about itself: model and tool call events, counters, shipping.
+struct Telemetry {
+    /// Model and tool call events, kept per project and written to the data dir.
+    log: telemetry::TelemetryLog,
+    /// Counters for `/metrics`.
+    metrics: metrics::Metrics,
+    /// Telemetry on its way to projects' `logs_webhook`s.
+    shipper: shipper::Shipper,
 }
 
 fn build_provider(
@@ -251,18 +321,7 @@ impl Engine {
         let bus = EventBus::new(store.clone(), options.event_ring, options.cluster.clone())?;
         let usage = usage::UsageBook::load(&store, options.cluster.clone())?;
         let admission = Arc::new(admission::Admission::new(options.cluster.clone()));
-        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(options.local_tps));
-        let rate_limits = Arc::new(RateLimitBook::default());
-        let providers = config
-            .providers
-            .iter()
-            .map(|(name, provider)| {
-                (
-                    name.clone(),
-                    build_provider(name, provider, &local, &rate_limits),
-                )
-            })
-            .collect();
+        let models = Models::new(&config, options.local_tps);
         let telemetry = telemetry::TelemetryLog::open(store.dir());
         let chunks = Arc::new(agentdeck_search::stores::ChunkIndex::open(
             &store.dir().join("search").join("chunks"),
@@ -285,53 +344,44 @@ impl Engine {
         });
         Ok(Engine {
             inner: Arc::new(EngineInner {
-                processes: tools::ProcessGroups::default(),
-                fallbacks: Mutex::new(std::collections::HashSet::new()),
-                local,
-                providers,
-                rate_limits,
                 store,
                 bus,
                 config,
                 options,
-                runs: Mutex::new(HashMap::new()),
-                thread_lock: Mutex::new(()),
-                usage,
-                memory_updates: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
-                webhooks: webhook::Webhooks::default(),
-                mcp: mcp::McpServers::default(),
-                admission,
-                telemetry,
-                metrics: metrics::Metrics::default(),
-                shipper: shipper::Shipper::default(),
-                chunks,
-                vector_lock: Mutex::new(()),
-                ingested: tokio::sync::watch::Sender::new(0),
-                search,
-                search_rounds,
-                embedder,
-                vector_cache: Mutex::new(HashMap::new()),
-                indexed_here: Mutex::new(std::collections::HashSet::new()),
+                models,
+                runs: Runs {
+                    active: Mutex::new(HashMap::new()),
+                    thread_lock: Mutex::new(()),
+                    memory_updates: Mutex::new(HashMap::new()),
+                    admission,
+                    usage,
+                },
+                tools: ToolHosts::default(),
+                documents: Documents {
+                    chunks,
+                    vector_lock: Mutex::new(()),
+                    ingested: tokio::sync::watch::Sender::new(0),
+                    embedder,
+                    vector_cache: Mutex::new(HashMap::new()),
+                    indexed_here: Mutex::new(std::collections::HashSet::new()),
+                },
+                search: Search {
+                    index: search,
+                    rounds: search_rounds,
+                },
+                telemetry: Telemetry {
+                    log: telemetry,
+                    metrics: metrics::Metrics::default(),
+                    shipper: shipper::Shipper::default(),
+                },
             }),
         })
     }
 
     /// The provider that serves a model name (after aliases); `local` when none does.
     pub(crate) fn provider_for(&self, model: &str) -> Arc<dyn Provider> {
-        let config = self.config();
-        if config.falls_back_to_local(model)
-            && lock(&self.inner.fallbacks).insert(model.to_string())
-        {
-            tracing::warn!(
-                "model {model:?} is served by no configured provider: it runs on the built-in local model (add it to a provider's `models` in the config)"
-            );
-        }
-        let model = config.resolve_model(model);
-        config
-            .provider_for(model)
-            .and_then(|(name, _)| self.inner.providers.get(name).cloned())
-            .unwrap_or_else(|| self.inner.local.clone())
+        self.inner.models.serving(self.config(), model)
     }
 
     /// The id of the first event of a message, where its stream replays from.
@@ -395,7 +445,7 @@ impl Engine {
         if swept > 0 {
             tracing::info!("removed {swept} uploads left half-written by an earlier process");
         }
-        self.inner.shipper.start(self.clone());
+        self.inner.telemetry.shipper.start(self.clone());
         self.start_search_feed();
         self.watch_storage();
         self.start_leases();
@@ -411,21 +461,22 @@ impl Engine {
             .list_projects(&Scope::All)?
             .into_iter()
             .map(|project| {
-                let (running, queued) = self.inner.admission.counts(&project.id);
+                let (running, queued) = self.inner.runs.admission.counts(&project.id);
                 let cost = self
                     .inner
+                    .runs
                     .usage
                     .estimated_cost(&project.id, &self.inner.config);
                 (project.id, running, queued, cost)
             })
             .collect();
-        Ok(self.inner.metrics.encode(metrics::Snapshot {
+        Ok(self.inner.telemetry.metrics.encode(metrics::Snapshot {
             projects,
             sse_subscribers: self.inner.bus.subscribers() as u64,
             store_bytes: self.inner.store.size_on_disk(),
             last_event_id: self.inner.bus.last_id(),
-            telemetry_dropped: self.inner.telemetry.dropped(),
-            webhook_dropped: self.inner.shipper.dropped(),
+            telemetry_dropped: self.inner.telemetry.log.dropped(),
+            webhook_dropped: self.inner.telemetry.shipper.dropped(),
         }))
     }
 
@@ -437,7 +488,7 @@ impl Engine {
         limit: usize,
     ) -> EngineResult<Vec<agentdeck_model::event::Telemetry>> {
         let project = self.project(scope, project_id)?;
-        Ok(self.inner.telemetry.recent(&project.id, limit))
+        Ok(self.inner.telemetry.log.recent(&project.id, limit))
     }
 
     /// Records a model or tool call: kept for the logs endpoint, written to the data
@@ -448,14 +499,14 @@ impl Engine {
         project_id: &str,
         event: agentdeck_model::event::Telemetry,
     ) {
-        self.inner.telemetry.record(project_id, &event);
-        self.inner.shipper.send(project_id, &event);
+        self.inner.telemetry.log.record(project_id, &event);
+        self.inner.telemetry.shipper.send(project_id, &event);
         self.emit(scope, EventPayload::Telemetry(Box::new(event)));
     }
 
     /// Number of threads with a run in progress.
     pub fn running_count(&self) -> usize {
-        lock(&self.inner.runs).len()
+        lock(&self.inner.runs.active).len()
     }
 
     /// Stops every run: they end `incomplete` with the text they had. Waits up to `grace`
@@ -466,14 +517,14 @@ impl Engine {
         while self.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        self.inner.mcp.stop_all().await;
+        self.inner.tools.mcp.stop_all().await;
         // What the runs left running (a tool's children among them) ends with them.
-        let ended = self.inner.processes.end_all();
+        let ended = self.inner.tools.processes.end_all();
         if ended > 0 {
             tracing::info!("ended {ended} tool process groups at shutdown");
         }
         self.inner.bus.close().await;
-        self.inner.search.stop().await;
+        self.inner.search.index.stop().await;
         if let Err(err) = self.inner.store.flush().await {
             tracing::error!("flush at shutdown failed: {err}");
         }
@@ -619,7 +670,7 @@ impl Engine {
         cancel: CancellationToken,
     ) -> EngineResult<(Message, Message)> {
         let (message, reply) = {
-            let mut runs = lock(&self.inner.runs);
+            let mut runs = lock(&self.inner.runs.active);
             let current = self
                 .inner
                 .store
@@ -726,7 +777,7 @@ impl Engine {
     }
 
     fn spawn_run(&self, spec: run::RunSpec) {
-        let cancel = lock(&self.inner.runs)
+        let cancel = lock(&self.inner.runs.active)
             .get(&spec.thread_id)
             .map(|run| run.cancel.clone())
             .unwrap_or_else(|| self.inner.shutdown.child_token());
@@ -744,7 +795,7 @@ impl Engine {
         change: impl FnOnce(&mut agentdeck_model::ToolCall) -> EngineResult<()>,
     ) -> EngineResult<Message> {
         let reply = {
-            let mut runs = lock(&self.inner.runs);
+            let mut runs = lock(&self.inner.runs.active);
             if runs.contains_key(&thread.id) {
                 return Err(EngineError::Conflict(format!(
                     "Tool call '{call_id}' is not waiting: the run is still working."
@@ -934,5 +985,42 @@ impl Engine {
             code: Some(code.into()),
             param: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod models_tests {
+    use super::*;
+
+    #[test]
+    fn a_model_goes_to_the_provider_that_claims_it_and_the_rest_to_local_once_warned() {
+        let config = Config::parse(
+            r#"
+            [providers.openai]
+            kind = "openai-responses"
+            base_url = "http://127.0.0.1:9/v1"
+            models = ["gpt-*"]
+
+            [model_aliases]
+            fast = "gpt-4.1-mini"
+            "#,
+        )
+        .unwrap();
+        let models = Models::new(&config, 0.0);
+        let openai = &models.providers["openai"];
+        assert!(Arc::ptr_eq(&models.serving(&config, "gpt-4.1"), openai));
+        assert!(Arc::ptr_eq(&models.serving(&config, "fast"), openai));
+        assert!(Arc::ptr_eq(
+            &models.serving(&config, "local"),
+            &models.local
+        ));
+        assert!(lock(&models.fallbacks).is_empty());
+        for _ in 0..2 {
+            assert!(Arc::ptr_eq(
+                &models.serving(&config, "claude-x"),
+                &models.local
+            ));
+        }
+        assert_eq!(lock(&models.fallbacks).len(), 1);
     }
 }

@@ -145,7 +145,7 @@ impl Engine {
             .find(|t| t.message.role == Role::User)
             .map_or(String::new(), |t| t.text.clone());
         // The embeddings model's vector of the question, when turns have such vectors.
-        let dense_query = match &self.inner.embedder {
+        let dense_query = match &self.inner.documents.embedder {
             Some(embedder) if state.entries.iter().any(|e| !e.dense.is_empty()) => {
                 let embedded = tokio::time::timeout(
                     std::time::Duration::from_secs(10),
@@ -219,7 +219,7 @@ impl Engine {
     /// while one runs makes it go round once more.
     pub(crate) fn schedule_memory_update(&self, thread_id: &str) {
         {
-            let mut pending = lock(&self.inner.memory_updates);
+            let mut pending = lock(&self.inner.runs.memory_updates);
             if let Some(again) = pending.get_mut(thread_id) {
                 *again = true;
                 return;
@@ -236,7 +236,7 @@ impl Engine {
                 if let Err(err) = engine.update_memory(&thread_id).await {
                     tracing::error!("memory update of {thread_id}: {err}");
                 }
-                let mut pending = lock(&engine.inner.memory_updates);
+                let mut pending = lock(&engine.inner.runs.memory_updates);
                 if pending.get(&thread_id) == Some(&true) {
                     pending.insert(thread_id.clone(), false);
                     continue;
@@ -280,7 +280,7 @@ impl Engine {
             .collect();
         // With an embeddings model, turns get its vectors too (else the hashed ones serve).
         let mut embedded_with = None;
-        if let (Some(embedder), false) = (&self.inner.embedder, new_entries.is_empty()) {
+        if let (Some(embedder), false) = (&self.inner.documents.embedder, new_entries.is_empty()) {
             let texts: Vec<String> = turns
                 .iter()
                 .skip(state.indexed_turns)
@@ -424,7 +424,7 @@ impl Engine {
                     ModelEvent::Usage {
                         input_tokens,
                         output_tokens,
-                    } => self.inner.usage.record(
+                    } => self.inner.runs.usage.record(
                         &thread.project_id,
                         &model,
                         Usage {

@@ -45,7 +45,10 @@ impl Engine {
     /// After the database came back from an outage: what the runs it stopped could not
     /// write is settled the same way, except on threads that run again (`busy`).
     pub(super) fn settle_after_outage(&self) -> EngineResult<Recovery> {
-        let mut busy: HashSet<String> = super::lock(&self.inner.runs).keys().cloned().collect();
+        let mut busy: HashSet<String> = super::lock(&self.inner.runs.active)
+            .keys()
+            .cloned()
+            .collect();
         // In a cluster, replies other nodes run (or will take over) are theirs.
         let this_node = self.inner.options.cluster.as_ref().map(|c| c.node());
         busy.extend(self.leased_threads(this_node)?);
@@ -152,7 +155,7 @@ impl Engine {
                     }
                 } else {
                     tracing::warn!("the database is unavailable: stopping the runs");
-                    for run in super::lock(&engine.inner.runs).values() {
+                    for run in super::lock(&engine.inner.runs.active).values() {
                         run.cancel.cancel();
                     }
                 }

@@ -330,10 +330,10 @@ impl Engine {
     /// Feeds the indexer from the bus: every committed round's thread and message
     /// changes, then the round's last id. Runs until the engine shuts down.
     pub(super) fn start_search_feed(&self) {
-        let taken = sync::lock(&self.inner.search_rounds).take();
+        let taken = sync::lock(&self.inner.search.rounds).take();
         let Some(mut rounds) = taken else { return };
-        let feed = self.inner.search.sender();
-        let (marks, mut fed) = self.inner.search.marks();
+        let feed = self.inner.search.index.sender();
+        let (marks, mut fed) = self.inner.search.index.marks();
         let shutdown = self.inner.shutdown.clone();
         tokio::spawn(async move {
             loop {
@@ -387,8 +387,12 @@ impl Engine {
         };
         let limit = query.limit.clamp(1, MAX_SEARCH_LIMIT);
         // What happened before the search is in it (read your writes).
-        self.inner.search.caught_up(self.inner.bus.last_id()).await;
-        let index = self.inner.search.index.clone();
+        self.inner
+            .search
+            .index
+            .caught_up(self.inner.bus.last_id())
+            .await;
+        let index = self.inner.search.index.index.clone();
         let store = self.inner.store.clone();
         let status = query.status;
         let scope = scope.clone();
@@ -406,6 +410,6 @@ impl Engine {
 
     /// Messages and titles in the search index.
     pub fn search_documents(&self) -> u64 {
-        self.inner.search.index.count()
+        self.inner.search.index.index.count()
     }
 }

@@ -116,7 +116,7 @@ async fn deliver(
                 if project.events.len() > KEPT_PER_PROJECT {
                     project.events.pop_front();
                     let Some(inner) = engine.upgrade() else { return };
-                    inner.shipper.dropped.fetch_add(1, Ordering::Relaxed);
+                    inner.telemetry.shipper.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 continue;
             }

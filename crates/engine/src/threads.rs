@@ -172,7 +172,7 @@ impl Engine {
         change: impl FnOnce(&mut Thread),
     ) -> EngineResult<Thread> {
         let thread = {
-            let _guard = lock(&self.inner.thread_lock);
+            let _guard = lock(&self.inner.runs.thread_lock);
             let mut thread = self
                 .inner
                 .store
@@ -244,7 +244,7 @@ impl Engine {
     }
 
     fn has_active_run(&self, thread_id: &str) -> bool {
-        lock(&self.inner.runs).contains_key(thread_id)
+        lock(&self.inner.runs.active).contains_key(thread_id)
     }
 
     /// Cancels the run of a thread, or ends a reply paused for an operator.
@@ -260,7 +260,7 @@ impl Engine {
 
     /// Stops whatever runs on a thread; false if nothing did.
     async fn stop_thread_work(&self, thread: &Thread) -> EngineResult<bool> {
-        if let Some(run) = lock(&self.inner.runs).get(&thread.id) {
+        if let Some(run) = lock(&self.inner.runs.active).get(&thread.id) {
             run.cancel.cancel();
             return Ok(true);
         }

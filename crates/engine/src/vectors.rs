@@ -115,7 +115,7 @@ impl Engine {
             }
             Ok(())
         })?;
-        let chunks = self.inner.chunks.clone();
+        let chunks = self.inner.documents.chunks.clone();
         let (store_id, file) = (id.to_string(), file_id.to_string());
         blocking(move || chunks.remove_file(Some(&store_id), &file)).await?;
         self.remove_vectors(id, file_id);
@@ -125,14 +125,14 @@ impl Engine {
     pub async fn delete_vector_store(&self, scope: &Scope, id: &str) -> EngineResult<()> {
         self.vector_store(scope, id)?;
         {
-            let _guard = lock(&self.inner.vector_lock);
+            let _guard = lock(&self.inner.documents.vector_lock);
             self.inner.store.delete_vector_store(id)?;
         }
-        let chunks = self.inner.chunks.clone();
+        let chunks = self.inner.documents.chunks.clone();
         let store_id = id.to_string();
         blocking(move || chunks.remove_store(&store_id)).await?;
         let dir = agentdeck_search::vectors::store_dir(&self.vectors_root(), id);
-        lock(&self.inner.vector_cache).retain(|path, _| !path.starts_with(&dir));
+        lock(&self.inner.documents.vector_cache).retain(|path, _| !path.starts_with(&dir));
         let _ = std::fs::remove_dir_all(dir);
         Ok(())
     }
@@ -151,10 +151,10 @@ impl Engine {
             }
         }
         {
-            let _guard = lock(&self.inner.vector_lock);
+            let _guard = lock(&self.inner.documents.vector_lock);
             self.inner.store.delete_file(id)?;
         }
-        let chunks = self.inner.chunks.clone();
+        let chunks = self.inner.documents.chunks.clone();
         let file_id = id.to_string();
         blocking(move || chunks.remove_file(None, &file_id)).await
     }
@@ -165,7 +165,7 @@ impl Engine {
         id: &str,
         change: impl FnOnce(&mut VectorStore) -> EngineResult<()>,
     ) -> EngineResult<VectorStore> {
-        let _guard = lock(&self.inner.vector_lock);
+        let _guard = lock(&self.inner.documents.vector_lock);
         let mut store = self
             .inner
             .store
@@ -185,7 +185,8 @@ impl Engine {
         tokio::spawn(async move {
             let outcome = engine.read_into_index(&store_id, &file_id).await;
             if outcome.is_ok() {
-                lock(&engine.inner.indexed_here).insert((store_id.clone(), file_id.clone()));
+                lock(&engine.inner.documents.indexed_here)
+                    .insert((store_id.clone(), file_id.clone()));
             }
             let changed = engine.change_vector_store(&store_id, |store| {
                 if let Some(entry) = store.files.iter_mut().find(|f| f.file_id == file_id) {
@@ -213,7 +214,7 @@ impl Engine {
             if let Err(err) = engine.inner.store.flush().await {
                 tracing::warn!("vector store {store_id}: {err}");
             }
-            engine.inner.ingested.send_modify(|n| *n += 1);
+            engine.inner.documents.ingested.send_modify(|n| *n += 1);
         });
     }
 
@@ -239,7 +240,7 @@ impl Engine {
         // With an embeddings model, the chunks' vectors are written whole first; the
         // commit below makes the file searchable (and removes them if it fails).
         let vectors_file = self.vectors_path(store_id, file_id);
-        if let Some(embedder) = &self.inner.embedder {
+        if let Some(embedder) = &self.inner.documents.embedder {
             let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
             let vectors = tokio::select! {
                 vectors = embedder.embed(&texts) => vectors?,
@@ -252,7 +253,7 @@ impl Engine {
                 .map_err(|err| format!("the vectors could not be written: {err}"))?;
         }
         self.forget_vectors(&vectors_file);
-        let index = self.inner.chunks.clone();
+        let index = self.inner.documents.chunks.clone();
         let engine = self.clone();
         let (store_id, file_id) = (store_id.to_string(), file_id.to_string());
         let count = chunks.len() as u64;
@@ -287,7 +288,7 @@ impl Engine {
             for file in store.files {
                 let pair = (store_id.clone(), file.file_id.clone());
                 if file.status != IngestStatus::Completed
-                    || lock(&self.inner.indexed_here).contains(&pair)
+                    || lock(&self.inner.documents.indexed_here).contains(&pair)
                 {
                     continue;
                 }
@@ -298,7 +299,7 @@ impl Engine {
                 .await;
                 match read {
                     Ok(Ok(_)) => {
-                        lock(&self.inner.indexed_here).insert(pair);
+                        lock(&self.inner.documents.indexed_here).insert(pair);
                     }
                     Ok(Err(why)) => tracing::warn!(
                         "file {} of {store_id} cannot be read on this node ({why}): is \
@@ -320,7 +321,7 @@ impl Engine {
     }
 
     fn forget_vectors(&self, path: &std::path::Path) {
-        lock(&self.inner.vector_cache).remove(path);
+        lock(&self.inner.documents.vector_cache).remove(path);
     }
 
     /// Removes a file's vectors in a store (they go with its chunks).
@@ -342,11 +343,11 @@ impl Engine {
         file_id: &str,
     ) -> Option<std::sync::Arc<agentdeck_search::vectors::ChunkVectors>> {
         let path = self.vectors_path(store_id, file_id);
-        if let Some(found) = lock(&self.inner.vector_cache).get(&path) {
+        if let Some(found) = lock(&self.inner.documents.vector_cache).get(&path) {
             return Some(found.clone());
         }
         let read = std::sync::Arc::new(agentdeck_search::vectors::read(&path).ok()?);
-        lock(&self.inner.vector_cache).insert(path, read.clone());
+        lock(&self.inner.documents.vector_cache).insert(path, read.clone());
         Some(read)
     }
 
@@ -357,7 +358,7 @@ impl Engine {
             // In a cluster the files' state is every node's: a node whose own index is
             // new reads them when a search needs them (`index_here`), not all again.
             let alone = self.inner.options.cluster.is_none();
-            let store = if alone && self.inner.chunks.fresh && !store.files.is_empty() {
+            let store = if alone && self.inner.documents.chunks.fresh && !store.files.is_empty() {
                 self.change_vector_store(&store.id, |store| {
                     for file in &mut store.files {
                         *file = pending(&file.file_id);
@@ -406,7 +407,7 @@ impl Engine {
                     Some(thread.id.clone()),
                     Vec::new(),
                 );
-                let _guard = lock(&self.inner.vector_lock);
+                let _guard = lock(&self.inner.documents.vector_lock);
                 self.inner.store.put_vector_store(&store)?;
                 store.id
             }
@@ -444,7 +445,7 @@ impl Engine {
                 _ => missing.push(id),
             }
         }
-        let mut ingested = self.inner.ingested.subscribe();
+        let mut ingested = self.inner.documents.ingested.subscribe();
         let deadline = tokio::time::Instant::now() + INGEST_WAIT;
         loop {
             let busy = found.iter().any(|id| {
@@ -465,7 +466,7 @@ impl Engine {
         }
         // With an embeddings model: the query's vector too (BM25 alone if it fails).
         let mut ranking = "bm25".to_string();
-        let query_vector = match &self.inner.embedder {
+        let query_vector = match &self.inner.documents.embedder {
             Some(embedder) => match embedder.embed(&[query.to_string()]).await {
                 Ok(mut vectors) => {
                     ranking = format!("hybrid: bm25 and {}", embedder.describe());
@@ -484,6 +485,7 @@ impl Engine {
             Some(vector) => engine.hybrid_search(&ids, &text, &vector),
             None => engine
                 .inner
+                .documents
                 .chunks
                 .search(&ids, &text, FILE_SEARCH_RESULTS)
                 .map_err(|err| err.to_string()),
@@ -515,7 +517,7 @@ impl Engine {
         vector: &[f32],
     ) -> Result<Vec<ChunkHit>, String> {
         const CANDIDATES: usize = 20;
-        let index = &self.inner.chunks;
+        let index = &self.inner.documents.chunks;
         let by_words = index
             .search(store_ids, query, CANDIDATES)
             .map_err(|err| err.to_string())?;

@@ -323,7 +323,7 @@ impl Run {
         // A call that ran (not one waiting for an operator) is a telemetry event.
         if let Some(latency_ms) = result.latency_ms {
             let call = &self.reply.tool_calls[result.index];
-            self.engine.inner.metrics.tool_call(
+            self.engine.inner.telemetry.metrics.tool_call(
                 &self.thread.project_id,
                 &agentdeck_model::wire_name(&call.kind),
                 &agentdeck_model::wire_name(&call.status),

@@ -19,11 +19,12 @@ impl Run {
         let entered = self
             .engine
             .inner
+            .runs
             .admission
             .enter(
                 &project.id,
                 &project.limits,
-                || self.engine.inner.usage.tokens_last_minute(&project.id),
+                || self.engine.inner.runs.usage.tokens_last_minute(&project.id),
                 || {
                     was_queued.store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = self.engine.update_thread(&self.thread.id, |t| {
@@ -56,7 +57,7 @@ impl Run {
             return Ok(());
         };
         let spent = || {
-            self.engine.inner.usage.tokens_last_minute(&project.id)
+            self.engine.inner.runs.usage.tokens_last_minute(&project.id)
                 >= project.limits.tokens_per_minute
         };
         if !spent() {

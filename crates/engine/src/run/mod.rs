@@ -403,6 +403,7 @@ impl Run {
                 state.usage.output_tokens += output_tokens;
                 self.engine
                     .inner
+                    .runs
                     .usage
                     .record(&self.thread.project_id, &state.model, usage);
             }
@@ -513,7 +514,7 @@ impl Run {
     ) {
         let usage = state.usage;
         self.step_usage.insert(state.step, usage);
-        self.engine.inner.metrics.model_call(
+        self.engine.inner.telemetry.metrics.model_call(
             &self.thread.project_id,
             &self.assistant.id,
             latency.as_secs_f64(),
@@ -569,6 +570,7 @@ impl Run {
         };
         engine
             .inner
+            .telemetry
             .metrics
             .run_ended(&self.thread.project_id, ended);
         if let Outcome::Paused = outcome {

@@ -51,7 +51,7 @@ impl ToolKind for CodeInterpreter<'_> {
         };
         let scratch = crate::interpreter::scratch_dir(run.engine.store().dir(), &call.id);
         let timeout = std::time::Duration::from_millis(self.0.timeout_ms());
-        let groups = run.engine.inner.processes.clone();
+        let groups = run.engine.inner.tools.processes.clone();
         let Call {
             index, sink, cut, ..
         } = call;

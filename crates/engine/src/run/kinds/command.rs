@@ -38,7 +38,7 @@ impl ToolKind for Command<'_> {
                 None,
             ));
         };
-        let groups = run.engine.inner.processes.clone();
+        let groups = run.engine.inner.tools.processes.clone();
         let Call {
             index,
             arguments,

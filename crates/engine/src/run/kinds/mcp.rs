@@ -66,6 +66,7 @@ impl ToolKind for &OfferedMcp {
         Started::Running(timed(index, cut, async move {
             engine
                 .inner
+                .tools
                 .mcp
                 .call(
                     &assistant_id,
@@ -105,7 +106,7 @@ impl Run {
             let listed = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return,
-                listed = self.engine.inner.mcp.tools(&self.assistant.id, &server, &rules) => listed,
+                listed = self.engine.inner.tools.mcp.tools(&self.assistant.id, &server, &rules) => listed,
             };
             match listed {
                 Ok(tools) => self

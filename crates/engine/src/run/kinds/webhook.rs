@@ -52,6 +52,7 @@ impl ToolKind for Webhook<'_> {
         Started::Running(timed(index, cut, async move {
             engine
                 .inner
+                .tools
                 .webhooks
                 .call(&webhook, &rules, &arguments, WHOLE_OUTPUT_LIMIT, &sink)
                 .await
