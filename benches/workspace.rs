@@ -313,8 +313,8 @@ fn bench_first_frame(c: &mut Criterion) {
                     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
                     terminal.draw(|f| draw(f, &app, &mut ui)).unwrap();
                     let elapsed = start.elapsed();
-                    assert_eq!(app.threads.len(), 500);
-                    assert!(app.threads_has_more);
+                    assert_eq!(app.list.threads.len(), 500);
+                    assert!(app.list.has_more);
                     multiplexer.abort();
                     (elapsed, runtime)
                 });

@@ -94,7 +94,7 @@ pub(super) fn handle_key(app: &mut App, ui: &mut Ui, key: KeyEvent) -> Vec<Effec
                 app.mode = Mode::Normal;
                 Vec::new()
             }
-            LineEdit::Edit(edit) => match edit_field(app, &app.filter_text.clone(), edit) {
+            LineEdit::Edit(edit) => match edit_field(app, &app.list.filter_text.clone(), edit) {
                 Some(text) => {
                     let cursor = app.line_cursor;
                     let effects = app.set_filter(text);
@@ -219,7 +219,7 @@ pub(super) fn handle_mouse(app: &mut App, ui: &Ui, event: MouseEvent) -> Vec<Eff
             if pane == Pane::Threads {
                 // Rows start inside the border; the list scrolls to keep the cursor in view.
                 let height = area.height.saturating_sub(2) as usize;
-                let offset = app.selected.saturating_sub(height.saturating_sub(1));
+                let offset = app.list.selected.saturating_sub(height.saturating_sub(1));
                 if event.row > area.y && event.row < area.y + area.height.saturating_sub(1) {
                     let row = (event.row - area.y - 1) as usize;
                     return app.select_thread(offset + row);

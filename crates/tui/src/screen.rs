@@ -175,7 +175,7 @@ mod tests {
                 searching.apply(crate::app::AppEvent::SearchResults {
                     seq: searching.global_search.seq,
                     hits: Ok(vec![agentdeck_model::SearchHit {
-                        thread_id: searching.threads[0].id.clone(),
+                        thread_id: searching.list.threads[0].id.clone(),
                         message_id: Some("msg_1".into()),
                         assistant_id: "asst_triage".into(),
                         kind: agentdeck_model::HitKind::Message,
@@ -271,7 +271,7 @@ mod tests {
         let app = workspace();
         for width in [80, 120, 200] {
             let screen = render(&app, width, 24);
-            for thread in &app.threads {
+            for thread in &app.list.threads {
                 let title = thread.title.clone().unwrap_or_default();
                 let start: String = title.chars().take(20).collect();
                 assert!(
@@ -336,6 +336,7 @@ mod tests {
         let mut terminal = Terminal::new(TestBackend::new(140, 36)).unwrap();
         terminal.draw(|f| draw(f, &app, &mut ui)).unwrap();
         let shown: Vec<u64> = app
+            .list
             .threads
             .iter()
             .map(|t| t.updated_at)

@@ -30,9 +30,9 @@ impl App {
             Action::FocusMemory => self.focus = Pane::Memory,
             Action::Sort => {
                 // The cursor goes to the top: what the order puts first is what to see.
-                self.sort = self.sort.next();
-                self.selected = 0;
-                self.notice = Some(format!("Threads sorted by {}.", self.sort.name()));
+                self.list.sort = self.list.sort.next();
+                self.list.selected = 0;
+                self.notice = Some(format!("Threads sorted by {}.", self.list.sort.name()));
                 return self.open_selected();
             }
             Action::GlobalSearch => return self.open_global_search(""),
@@ -77,7 +77,7 @@ impl App {
             Action::EditTool => return self.edit_tool(),
             Action::Zoom => self.zoom = !self.zoom,
             Action::Filter => {
-                self.line_cursor = self.filter_text.chars().count();
+                self.line_cursor = self.list.filter_text.chars().count();
                 self.mode = Mode::Filter;
             }
             Action::Compose => {
@@ -125,9 +125,7 @@ impl App {
             }
             Action::Mark => {
                 if let Some(id) = self.selected_thread().map(|t| t.id.clone()) {
-                    if !self.marked.remove(&id) {
-                        self.marked.insert(id);
-                    }
+                    self.list.toggle_mark(&id);
                     return self.move_cursor(Action::Down);
                 }
             }
@@ -177,7 +175,7 @@ impl App {
         };
         match question {
             Confirm::Close(ids) if yes => {
-                self.marked.clear();
+                self.list.marked.clear();
                 self.notice = Some(match ids.as_slice() {
                     [one] => format!("Closed {}.", self.thread_label(one)),
                     many => format!("Closed {} threads.", many.len()),
@@ -251,7 +249,7 @@ impl App {
     /// Puts the cursor on a visible thread (a mouse click) and opens it.
     pub fn select_thread(&mut self, index: usize) -> Vec<Effect> {
         if index < self.visible_threads().len() {
-            self.selected = index;
+            self.list.selected = index;
             let effects = self.open_selected();
             self.see_selected();
             return effects;
@@ -275,15 +273,12 @@ impl App {
         match self.focus {
             Pane::Threads => {
                 let count = self.visible_threads().len();
-                self.selected = step(count, self.selected);
+                self.list.selected = step(count, self.list.selected);
                 let mut effects = self.open_selected();
                 self.see_selected();
                 // Near the end of what is loaded: fetch the next page.
-                if self.threads_has_more && !self.loading_more && self.selected + 50 >= count {
-                    if let Some(last) = self.threads.last() {
-                        self.loading_more = true;
-                        effects.push(Effect::LoadMoreThreads(last.id.clone()));
-                    }
+                if let Some(last) = self.list.next_page_after(self.list.selected, count) {
+                    effects.push(Effect::LoadMoreThreads(last));
                 }
                 return effects;
             }

@@ -117,6 +117,7 @@ impl App {
         match payload {
             EventPayload::ThreadCreated(e) | EventPayload::ThreadUpdated(e) => {
                 let before = self
+                    .list
                     .threads
                     .iter()
                     .find(|t| t.id == e.thread.id)
@@ -127,7 +128,7 @@ impl App {
                 }
             }
             EventPayload::MessageCompleted(e) if e.message.status == MessageStatus::Failed => {
-                let thread = self.threads.iter().find(|t| t.id == e.thread_id);
+                let thread = self.list.threads.iter().find(|t| t.id == e.thread_id);
                 self.attention.reply_failed(&e.message.id, thread);
             }
             _ => {}
@@ -150,7 +151,7 @@ impl App {
         self.with_attention(|indices| {
             indices
                 .iter()
-                .map(|&i| self.threads[i].id.clone())
+                .map(|&i| self.list.threads[i].id.clone())
                 .collect()
         })
     }
@@ -158,7 +159,7 @@ impl App {
     /// Opening a thread whose run failed is seeing the failure: it no longer needs the
     /// operator (until it fails again). A waiting thread keeps waiting until answered.
     pub(super) fn clear_attention(&mut self, thread_id: &str) {
-        let Some(thread) = self.threads.iter().find(|t| t.id == thread_id) else {
+        let Some(thread) = self.list.threads.iter().find(|t| t.id == thread_id) else {
             return;
         };
         if !thread.failed() {
@@ -192,7 +193,13 @@ impl App {
             });
             return Vec::new();
         };
-        match self.threads.iter().find(|t| t.id == thread_id).cloned() {
+        match self
+            .list
+            .threads
+            .iter()
+            .find(|t| t.id == thread_id)
+            .cloned()
+        {
             Some(thread) => self.apply(AppEvent::Open(thread)),
             None => vec![Effect::FetchThread(thread_id)],
         }

@@ -101,12 +101,12 @@ impl App {
 
     /// The threads a bulk action applies to: the marked ones, else the selected one.
     pub(super) fn targets(&self) -> Vec<String> {
-        if self.marked.is_empty() {
+        if self.list.marked.is_empty() {
             self.selected_thread()
                 .map(|t| vec![t.id.clone()])
                 .unwrap_or_default()
         } else {
-            self.marked.iter().cloned().collect()
+            self.list.marked.iter().cloned().collect()
         }
     }
 
@@ -218,7 +218,7 @@ impl App {
             "reassign" if !argument.is_empty() => {
                 let mut effects = Vec::new();
                 for thread_id in self.targets() {
-                    let Some(thread) = self.threads.iter().find(|t| t.id == thread_id) else {
+                    let Some(thread) = self.list.threads.iter().find(|t| t.id == thread_id) else {
                         continue;
                     };
                     let target = self.assistants.values().find(|a| {
@@ -238,7 +238,7 @@ impl App {
                         }
                     }
                 }
-                self.marked.clear();
+                self.list.marked.clear();
                 effects
             }
             "help" => {
@@ -260,9 +260,9 @@ impl App {
     /// The filter text changed (typed in filter mode).
     pub fn set_filter(&mut self, text: String) -> Vec<Effect> {
         self.line_cursor = text.chars().count();
-        self.filter_text = text;
-        self.selected = 0;
-        let problems = Filter::parse(&self.filter_text).problems();
+        self.list.filter_text = text;
+        self.list.selected = 0;
+        let problems = Filter::parse(&self.list.filter_text).problems();
         if let Some(problem) = problems.first() {
             self.notice = Some(problem.clone());
         }
@@ -274,20 +274,20 @@ impl App {
     /// Asks the runtime which threads hold the filter's free words (in text the workspace
     /// does not have), when the words changed.
     pub(super) fn search_filter_words(&mut self) -> Vec<Effect> {
-        let words = Filter::parse(&self.filter_text).words_query();
-        if words == self.filter_hits.query {
+        let words = Filter::parse(&self.list.filter_text).words_query();
+        if words == self.list.filter_hits.query {
             return Vec::new();
         }
-        self.filter_hits.seq += 1;
-        self.filter_hits.query = words.clone();
-        self.filter_hits.threads.clear();
-        self.filter_hits.rev += 1;
+        self.list.filter_hits.seq += 1;
+        self.list.filter_hits.query = words.clone();
+        self.list.filter_hits.threads.clear();
+        self.list.filter_hits.rev += 1;
         if words.is_empty() {
             return Vec::new();
         }
         vec![Effect::FilterSearch {
             query: words,
-            seq: self.filter_hits.seq,
+            seq: self.list.filter_hits.seq,
         }]
     }
 }

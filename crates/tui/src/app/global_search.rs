@@ -92,7 +92,13 @@ impl App {
             .message_id
             .clone()
             .map(|message_id| (hit.thread_id.clone(), message_id));
-        let Some(thread) = self.threads.iter().find(|t| t.id == hit.thread_id).cloned() else {
+        let Some(thread) = self
+            .list
+            .threads
+            .iter()
+            .find(|t| t.id == hit.thread_id)
+            .cloned()
+        else {
             self.notice = Some("Opening the thread…".into());
             return vec![Effect::FetchThread(hit.thread_id)];
         };

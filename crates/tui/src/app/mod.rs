@@ -20,7 +20,7 @@ mod wall;
 pub use routing::{Load, Routes, RoutingGraph, RoutingNode, edge_label};
 pub use tools::{LiveCall, Tools};
 pub use trace::{Replay, TRACE_EVENTS, TRACE_THREADS, Trace};
-pub use tree::TreeRow;
+pub use tree::{ThreadList, TreeRow};
 pub use wall::{Tail, TailEntry, WALL_TILES, Wall};
 
 pub use attention::{Alert, Attention};
@@ -338,10 +338,8 @@ pub struct App {
     pub origin: String,
     pub connection: Connection,
     pub assistants: BTreeMap<String, Assistant>,
-    /// Newest activity first.
-    pub threads: Vec<Thread>,
-    pub selected: usize,
-    pub filter_text: String,
+    /// The threads list: the threads loaded, the cursor, filter, order, marks and folds.
+    pub list: ThreadList,
     pub focus: Pane,
     pub mode: Mode,
     pub zoom: bool,
@@ -361,32 +359,17 @@ pub struct App {
     pub notice: Option<String>,
     /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
     pub now: u64,
-    /// The thread to select once the threads are loaded (restored UI state).
-    pub want_selected: Option<String>,
-    /// Threads marked for a bulk action.
-    pub marked: std::collections::BTreeSet<String>,
-    pub sort: SortOrder,
-    /// The server has threads older than those loaded.
-    pub threads_has_more: bool,
-    loading_more: bool,
     /// The `:cost` table, as last loaded: (rows, total).
     pub costs: (Vec<CostRow>, f64),
     /// The search across every thread.
     pub global_search: GlobalSearch,
-    /// What the runtime's search found for the filter's free words.
-    pub filter_hits: FilterHits,
     /// The composer's attachments and failed draft, the palette's history and names.
     pub composer: Composer,
     /// The cursor of the one-line field being typed (filter, search, palette), in
     /// characters.
     pub line_cursor: usize,
-    /// Bumped by every change of `threads` made here.
-    threads_rev: u64,
     /// The filtered, sorted list, computed once per change rather than per pane per frame.
     visible: std::cell::RefCell<VisibleThreads>,
-    /// Threads whose routed children are folded away, and a count of changes to them.
-    folded: HashSet<String>,
-    folded_rev: u64,
     /// The live wall: the last words of the threads active last, and its cursor.
     pub wall: Wall,
     /// The open trace, if any.
@@ -436,9 +419,7 @@ impl App {
             origin,
             connection: Connection::Connecting,
             assistants: BTreeMap::new(),
-            threads: Vec::new(),
-            selected: 0,
-            filter_text: String::new(),
+            list: ThreadList::default(),
             focus: Pane::Threads,
             mode: Mode::Normal,
             zoom: false,
@@ -451,20 +432,11 @@ impl App {
             limits: None,
             notice: None,
             now: agentdeck_model::now_secs(),
-            want_selected: None,
-            marked: Default::default(),
-            sort: SortOrder::default(),
-            threads_has_more: false,
-            loading_more: false,
             costs: (Vec::new(), 0.0),
             global_search: GlobalSearch::default(),
-            filter_hits: FilterHits::default(),
             composer: Composer::default(),
             line_cursor: 0,
-            threads_rev: 0,
             visible: Default::default(),
-            folded: HashSet::new(),
-            folded_rev: 0,
             wall: Wall::default(),
             trace: None,
             runtimes: Vec::new(),
@@ -480,12 +452,12 @@ impl App {
 
     /// The threads that pass the filter, newest activity first.
     pub fn visible_threads(&self) -> Vec<&Thread> {
-        self.with_visible(|indices| indices.iter().map(|&i| &self.threads[i]).collect())
+        self.with_visible(|indices| indices.iter().map(|&i| &self.list.threads[i]).collect())
     }
 
     pub fn selected_thread(&self) -> Option<&Thread> {
-        self.with_visible(|indices| indices.get(self.selected).copied())
-            .map(|i| &self.threads[i])
+        self.with_visible(|indices| indices.get(self.list.selected).copied())
+            .map(|i| &self.list.threads[i])
     }
 
     /// Whose call it is, for its row: "assistant · thread title".
@@ -620,24 +592,23 @@ impl App {
         threads: Vec<Thread>,
         has_more: bool,
     ) -> Vec<Effect> {
-        self.threads_has_more = has_more;
-        self.loading_more = false;
         self.assistants = assistants.into_iter().map(|a| (a.id.clone(), a)).collect();
-        self.threads = threads;
-        self.threads_rev += 1;
+        self.list.loaded(threads, has_more);
         self.count_routed_threads();
         self.connection = Connection::Connected;
-        if let Some(id) = self.want_selected.take() {
+        if let Some(id) = self.list.want_selected.take() {
             if let Some(position) = self.visible_threads().iter().position(|t| t.id == id) {
-                self.selected = position;
+                self.list.selected = position;
             }
         }
-        self.selected = self
+        self.list.selected = self
+            .list
             .selected
             .min(self.visible_threads().len().saturating_sub(1));
         let mut effects = self.open_selected();
         // The newest threads' calls, so the Tools pane is not empty at start.
         let recent: Vec<String> = self
+            .list
             .threads
             .iter()
             .take(TOOL_HISTORY_THREADS)
@@ -653,28 +624,20 @@ impl App {
 
     /// The next page of threads; a thread already listed is kept once.
     fn more_threads(&mut self, threads: Vec<Thread>, has_more: bool) {
-        self.loading_more = false;
-        self.threads_has_more = has_more;
-        let mut known: HashSet<String> = self.threads.iter().map(|t| t.id.clone()).collect();
-        for thread in threads {
-            if known.insert(thread.id.clone()) {
-                self.threads.push(thread);
-                self.threads_rev += 1;
-            }
-        }
+        self.list.page_loaded(threads, has_more);
         self.count_routed_threads();
     }
 
     /// Threads the runtime's search found a filter's words in.
     fn filter_hits_found(&mut self, seq: u64, threads: Vec<String>) -> Vec<Effect> {
-        if seq == self.filter_hits.seq {
+        if seq == self.list.filter_hits.seq {
             let selected = self.selected_thread().map(|t| t.id.clone());
-            self.filter_hits.threads.extend(threads);
-            self.filter_hits.rev += 1;
+            self.list.filter_hits.threads.extend(threads);
+            self.list.filter_hits.rev += 1;
             // The cursor stays on its thread as more rows come in.
             if let Some(id) = selected {
                 if let Some(at) = self.visible_threads().iter().position(|t| t.id == id) {
-                    self.selected = at;
+                    self.list.selected = at;
                 }
             } else {
                 return self.open_selected();
@@ -687,12 +650,12 @@ impl App {
     /// if the list does not hold it.
     fn open_thread_from(&mut self, thread: Thread) -> Vec<Effect> {
         let thread_id = thread.id.clone();
-        if !self.threads.iter().any(|t| t.id == thread_id) {
-            self.threads.insert(0, thread);
-            self.threads_rev += 1;
+        if !self.list.threads.iter().any(|t| t.id == thread_id) {
+            self.list.threads.insert(0, thread);
+            self.list.rev += 1;
         }
         if !self.visible_threads().iter().any(|t| t.id == thread_id) {
-            self.filter_text.clear();
+            self.list.filter_text.clear();
         }
         match self
             .visible_threads()
@@ -700,7 +663,7 @@ impl App {
             .position(|t| t.id == thread_id)
         {
             Some(position) => {
-                self.selected = position;
+                self.list.selected = position;
                 self.focus = Pane::Threads;
                 let effects = self.open_selected();
                 // Opened on purpose (`!`, a hit, a new thread): its failure is seen.
@@ -713,17 +676,15 @@ impl App {
 
     fn upsert_thread(&mut self, thread: Thread) -> Vec<Effect> {
         let selected_id = self.selected_thread().map(|t| t.id.clone());
-        self.threads.retain(|t| t.id != thread.id);
-        self.threads.insert(0, thread);
-        self.threads_rev += 1;
+        self.list.upsert(thread);
         // Keep the cursor on the same thread while others move to the top.
         if let Some(id) = selected_id {
             if let Some(pos) = self.visible_threads().iter().position(|t| t.id == id) {
-                self.selected = pos;
+                self.list.selected = pos;
             }
             Vec::new()
         } else {
-            self.selected = 0;
+            self.list.selected = 0;
             self.open_selected()
         }
     }
@@ -740,13 +701,13 @@ impl App {
     /// What of this workspace is worth remembering across runs.
     pub fn ui_state(&self, draft: String) -> super::state::UiState {
         super::state::UiState {
-            filter: self.filter_text.clone(),
+            filter: self.list.filter_text.clone(),
             focus: self.focus,
             zoom: self.zoom,
             selected_thread: self
                 .selected_thread()
                 .map(|t| t.id.clone())
-                .or_else(|| self.want_selected.clone()),
+                .or_else(|| self.list.want_selected.clone()),
             draft,
             unread: self.attention.unread.clone(),
             seen_failures: self.attention.seen_failures.clone(),
@@ -756,10 +717,10 @@ impl App {
 
     /// Takes back remembered state (before the threads are loaded).
     pub fn restore(&mut self, state: super::state::UiState) {
-        self.filter_text = state.filter;
+        self.list.filter_text = state.filter;
         self.focus = state.focus;
         self.zoom = state.zoom;
-        self.want_selected = state.selected_thread;
+        self.list.want_selected = state.selected_thread;
         self.attention.restore(state.unread, state.seen_failures);
         self.composer.history = state.palette_history;
     }

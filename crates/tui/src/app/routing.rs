@@ -125,6 +125,7 @@ impl App {
     /// attached late shows how often each route was used before it came.
     pub(super) fn count_routed_threads(&mut self) {
         let hops: Vec<(String, String, String)> = self
+            .list
             .threads
             .iter()
             .filter_map(|thread| {
@@ -252,11 +253,11 @@ impl App {
     /// Each assistant's running, waiting and queued threads, counted once per change of
     /// the threads.
     pub fn assistant_load(&self) -> Rc<HashMap<String, Load>> {
-        let rev = (self.threads_rev, self.threads.len());
+        let rev = (self.list.rev, self.list.threads.len());
         let mut cache = self.routes.cache.borrow_mut();
         if cache.load_rev != Some(rev) {
             let mut load: HashMap<String, Load> = HashMap::new();
-            for thread in &self.threads {
+            for thread in &self.list.threads {
                 let entry = load.entry(thread.assistant_id.clone()).or_default();
                 match thread.status {
                     ThreadStatus::Running => entry.running += 1,

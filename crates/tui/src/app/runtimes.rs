@@ -88,6 +88,7 @@ impl App {
                     .collect();
                 all_assistants.extend(assistants);
                 let mut all_threads: Vec<Thread> = self
+                    .list
                     .threads
                     .iter()
                     .filter(|t| self.owner(&t.id) != k)
@@ -98,7 +99,7 @@ impl App {
                 let effects = self.apply(AppEvent::Snapshot {
                     assistants: all_assistants,
                     threads: all_threads,
-                    has_more: has_more || self.threads_has_more,
+                    has_more: has_more || self.list.has_more,
                 });
                 self.connection = self.overall_connection().unwrap_or(Connection::Connected);
                 effects
@@ -237,11 +238,11 @@ mod tests {
             0,
             Box::new(AppEvent::Snapshot {
                 assistants: desk.assistants.values().cloned().collect(),
-                threads: desk.threads.clone(),
+                threads: desk.list.threads.clone(),
                 has_more: false,
             }),
         ));
-        let mut lab_thread = desk.threads[1].clone();
+        let mut lab_thread = desk.list.threads[1].clone();
         lab_thread.id = "thread_lab1".into();
         lab_thread.assistant_id = "asst_lab".into();
         lab_thread.title = Some("Experimental contract review".into());
@@ -263,7 +264,7 @@ mod tests {
     #[test]
     fn threads_of_both_runtimes_show_with_their_runtime_and_filter_by_it() {
         let mut app = two_runtimes();
-        assert_eq!(app.threads.len(), 5);
+        assert_eq!(app.list.threads.len(), 5);
         assert_eq!(app.assistants.len(), 4);
         let screen = render_pane(&app, Pane::Threads, 100, 9);
         assert!(screen.contains("@lab"), "{screen}");
@@ -278,12 +279,12 @@ mod tests {
             0,
             Box::new(AppEvent::Snapshot {
                 assistants: desk.assistants.values().cloned().collect(),
-                threads: desk.threads[..2].to_vec(),
+                threads: desk.list.threads[..2].to_vec(),
                 has_more: false,
             }),
         ));
-        assert_eq!(app.threads.len(), 3);
-        assert!(app.threads.iter().any(|t| t.id == "thread_lab1"));
+        assert_eq!(app.list.threads.len(), 3);
+        assert!(app.list.threads.iter().any(|t| t.id == "thread_lab1"));
     }
 
     #[test]
@@ -294,7 +295,7 @@ mod tests {
         assert!(names.contains(&"lab-legal@lab"), "{names:?}");
         assert!(names.contains(&"triage@prod"), "{names:?}");
         // The runtime chip keeps its name beside unread counts, at 80 columns too.
-        for thread in app.threads.clone() {
+        for thread in app.list.threads.clone() {
             app.attention.unread.insert(thread.id.clone(), 12);
         }
         let screen = render_pane(&app, Pane::Threads, 41, 9);
@@ -355,7 +356,11 @@ mod tests {
             app.runtimes[1].connection,
             Connection::Reconnecting(_)
         ));
-        assert_eq!(app.threads.len(), 5, "nothing of either runtime is dropped");
+        assert_eq!(
+            app.list.threads.len(),
+            5,
+            "nothing of either runtime is dropped"
+        );
         let screen = render_pane(&app, Pane::Threads, 100, 9);
         assert!(screen.contains("Experimental contract"), "{screen}");
         let ui = crate::ui::Ui::new(

@@ -30,10 +30,10 @@ impl App {
         if message.role != agentdeck_model::Role::Assistant {
             return;
         }
-        if let Some(thread) = self.threads.iter_mut().find(|t| t.id == thread_id) {
+        if let Some(thread) = self.list.threads.iter_mut().find(|t| t.id == thread_id) {
             if thread.last_reply_status != Some(message.status) {
                 thread.last_reply_status = Some(message.status);
-                self.threads_rev += 1;
+                self.list.rev += 1;
             }
         }
     }

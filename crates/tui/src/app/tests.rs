@@ -9,13 +9,13 @@ fn the_visible_list_follows_every_change_it_depends_on() {
     let all = app.visible_threads().len();
     assert!(all > 1);
     // Fields set directly (as the loop and tests do) invalidate it too.
-    app.filter_text = "status:requires_action".into();
+    app.list.filter_text = "status:requires_action".into();
     let waiting = app.visible_threads().len();
     assert!(waiting < all && waiting > 0);
-    app.filter_text.clear();
+    app.list.filter_text.clear();
     assert_eq!(app.visible_threads().len(), all);
     let first = app.visible_threads()[0].id.clone();
-    app.sort = SortOrder::Status;
+    app.list.sort = SortOrder::Status;
     let by_status = app.visible_threads()[0].id.clone();
     assert_eq!(
         app.visible_threads()[0].status,
@@ -23,7 +23,7 @@ fn the_visible_list_follows_every_change_it_depends_on() {
     );
     assert!(
         first != by_status
-            || app.threads[0].status == agentdeck_model::ThreadStatus::RequiresAction
+            || app.list.threads[0].status == agentdeck_model::ThreadStatus::RequiresAction
     );
 }
 
@@ -127,7 +127,7 @@ fn marks_make_close_and_reassign_bulk_actions() {
     });
     app.act(Action::Mark);
     app.act(Action::Mark);
-    assert_eq!(app.marked.len(), 2);
+    assert_eq!(app.list.marked.len(), 2);
     assert_eq!(
         app.run_command("reassign billing"),
         vec![
@@ -141,7 +141,7 @@ fn marks_make_close_and_reassign_bulk_actions() {
             },
         ]
     );
-    assert!(app.marked.is_empty());
+    assert!(app.list.marked.is_empty());
     // Closing asks first: any key but y keeps the threads, y closes them.
     assert!(app.act(Action::CloseThread).is_empty());
     assert!(
@@ -176,7 +176,7 @@ fn marks_make_close_and_reassign_bulk_actions() {
         ]
     );
     assert_eq!(app.notice.as_deref(), Some("Closed 2 threads."));
-    assert!(app.marked.is_empty());
+    assert!(app.list.marked.is_empty());
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn palette_commands() {
             .contains("Unknown command 'frobnicate'")
     );
     app.run_command("filter status:running");
-    assert_eq!(app.filter_text, "status:running");
+    assert_eq!(app.list.filter_text, "status:running");
     assert_eq!(app.mode, Mode::Normal);
 }
 
@@ -319,7 +319,7 @@ fn sort_puts_the_cursor_on_what_comes_first_and_paging_asks_once() {
     };
     app.act(Action::Down);
     let effects = app.act(Action::Sort);
-    assert_eq!(app.sort, SortOrder::Priority);
+    assert_eq!(app.list.sort, SortOrder::Priority);
     assert_eq!(ids(&app), ["thread_2", "thread_1", "thread_0"]);
     // The top of the new order is what the cursor (and the view) goes to.
     assert_eq!(app.selected_thread().unwrap().id, "thread_2");
@@ -350,11 +350,11 @@ fn sort_puts_the_cursor_on_what_comes_first_and_paging_asks_once() {
         has_more: false,
     });
     assert_eq!(
-        app.threads.len(),
+        app.list.threads.len(),
         61,
         "a thread already loaded is not doubled"
     );
-    assert!(!app.threads_has_more);
+    assert!(!app.list.has_more);
 }
 
 #[test]
@@ -440,6 +440,7 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
     assert_eq!(app.attention_count(), 1);
     assert!(app.take_alerts().is_empty());
     let waited = app
+        .list
         .threads
         .iter()
         .find(|t| t.status == ThreadStatus::RequiresAction)
@@ -447,6 +448,7 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
         .unwrap();
     // A running thread starts waiting for an operator.
     let mut waiting = app
+        .list
         .threads
         .iter()
         .find(|t| {
@@ -468,6 +470,7 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
     // A failed reply alerts once, however often its completion is seen, and its thread
     // needs the operator until opened.
     let mut other = app
+        .list
         .threads
         .iter()
         .find(|t| t.status == ThreadStatus::Running)
@@ -519,6 +522,7 @@ fn a_thread_that_needs_the_operator_alerts_once_and_is_one_key_away() {
     let mut seen = other.clone();
     seen.last_reply_status = Some(MessageStatus::Failed);
     seen.updated_at = app
+        .list
         .threads
         .iter()
         .find(|t| t.id == other.id)

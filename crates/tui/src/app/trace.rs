@@ -281,6 +281,7 @@ impl App {
         let mut state = App::new(self.origin.clone());
         state.now = self.now;
         let threads: Vec<Thread> = self
+            .list
             .threads
             .iter()
             .filter(|t| trace.threads.contains(&t.id))
@@ -293,7 +294,13 @@ impl App {
         });
         // Routes are counted as the replay reaches them, not from the threads it knows.
         state.routes.forget_counts();
-        if let Some(root) = self.threads.iter().find(|t| t.id == trace.root).cloned() {
+        if let Some(root) = self
+            .list
+            .threads
+            .iter()
+            .find(|t| t.id == trace.root)
+            .cloned()
+        {
             state.apply(AppEvent::Open(root));
         }
         for event in trace.events.iter().take(cursor) {
@@ -385,7 +392,12 @@ impl App {
         // The thread may be folded under its parent or filtered out: fetched and opened
         // the way a search hit is.
         let visible = self.visible_threads().iter().any(|t| t.id == thread_id);
-        let known = self.threads.iter().find(|t| t.id == thread_id).cloned();
+        let known = self
+            .list
+            .threads
+            .iter()
+            .find(|t| t.id == thread_id)
+            .cloned();
         let effects = match known {
             Some(thread) if visible => {
                 let already_open =
@@ -398,8 +410,8 @@ impl App {
             }
             Some(thread) => {
                 if let Some(parent) = &thread.parent_thread_id {
-                    self.folded.remove(parent);
-                    self.folded_rev += 1;
+                    self.list.folded.remove(parent);
+                    self.list.folded_rev += 1;
                 }
                 self.apply(AppEvent::Open(thread))
             }

@@ -3,9 +3,9 @@
 //! carries the most urgent live status below it. Computed once per change of the
 //! threads, the filter, the order or the folds (with the wall's pick), never per frame.
 
-use super::{Effect, Filter, SortOrder, wall};
+use super::{Effect, Filter, FilterHits, SortOrder, wall};
 use agentdeck_model::{Thread, ThreadStatus};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// One row of the threads list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,88 @@ pub struct TreeRow {
     /// The most urgent live status among the threads below (requires action, then
     /// running, then queued).
     pub below: Option<ThreadStatus>,
+}
+
+/// The threads list's own state.
+#[derive(Debug, Default)]
+pub struct ThreadList {
+    /// Newest activity first.
+    pub threads: Vec<Thread>,
+    /// The row under the cursor (of the visible threads).
+    pub selected: usize,
+    pub filter_text: String,
+    /// What the runtime's search found for the filter's free words.
+    pub filter_hits: FilterHits,
+    pub sort: SortOrder,
+    /// Threads marked for a bulk action.
+    pub marked: BTreeSet<String>,
+    /// The thread to select once the threads are loaded (restored UI state).
+    pub want_selected: Option<String>,
+    /// The server has threads older than those loaded.
+    pub has_more: bool,
+    /// A page of older threads was asked for and has not come yet.
+    pub(super) loading_more: bool,
+    /// Bumped by every change of `threads` made here.
+    pub(super) rev: u64,
+    /// Threads whose routed children are folded away, and a count of changes to them.
+    pub(super) folded: HashSet<String>,
+    pub(super) folded_rev: u64,
+}
+
+impl ThreadList {
+    /// The first page of threads (on connecting, again): it replaces what was loaded.
+    pub(super) fn loaded(&mut self, threads: Vec<Thread>, has_more: bool) {
+        self.threads = threads;
+        self.has_more = has_more;
+        self.loading_more = false;
+        self.rev += 1;
+    }
+
+    /// The next page of older threads; a thread already listed is kept once.
+    pub(super) fn page_loaded(&mut self, threads: Vec<Thread>, has_more: bool) {
+        self.loading_more = false;
+        self.has_more = has_more;
+        let mut known: HashSet<String> = self.threads.iter().map(|t| t.id.clone()).collect();
+        for thread in threads {
+            if known.insert(thread.id.clone()) {
+                self.threads.push(thread);
+                self.rev += 1;
+            }
+        }
+    }
+
+    /// A thread created or changed: it moves to the top.
+    pub(super) fn upsert(&mut self, thread: Thread) {
+        self.threads.retain(|t| t.id != thread.id);
+        self.threads.insert(0, thread);
+        self.rev += 1;
+    }
+
+    /// The oldest thread loaded, when the cursor at `row` of `shown` rows is near the end
+    /// and older threads are left to load (asked for once until the page comes).
+    pub(super) fn next_page_after(&mut self, row: usize, shown: usize) -> Option<String> {
+        if !self.has_more || self.loading_more || row + 50 < shown {
+            return None;
+        }
+        let last = self.threads.last()?.id.clone();
+        self.loading_more = true;
+        Some(last)
+    }
+
+    /// Marks a thread for a bulk action, or unmarks it.
+    pub(super) fn toggle_mark(&mut self, thread_id: &str) {
+        if !self.marked.remove(thread_id) {
+            self.marked.insert(thread_id.to_string());
+        }
+    }
+
+    /// Folds a thread's routed children away, or shows them again.
+    pub(super) fn toggle_fold(&mut self, thread_id: &str) {
+        if !self.folded.remove(thread_id) {
+            self.folded.insert(thread_id.to_string());
+        }
+        self.folded_rev += 1;
+    }
 }
 
 fn urgency(status: ThreadStatus) -> u8 {
@@ -53,37 +135,44 @@ impl super::App {
 
     fn with_rows_and_indices<T>(&self, read: impl FnOnce(&[TreeRow], &[usize]) -> T) -> T {
         let key = super::VisibleKey {
-            threads_rev: self.threads_rev,
-            threads: self.threads.len(),
+            threads_rev: self.list.rev,
+            threads: self.list.threads.len(),
             assistants: self.assistants.len(),
-            filter: self.filter_text.clone(),
-            sort: self.sort,
-            folded_rev: self.folded_rev,
+            filter: self.list.filter_text.clone(),
+            sort: self.list.sort,
+            folded_rev: self.list.folded_rev,
             seen_rev: self.attention.seen_rev,
-            filter_hits_rev: self.filter_hits.rev,
+            filter_hits_rev: self.list.filter_hits.rev,
             wall_tiles: self.wall.tiles,
         };
         let mut cache = self.visible.borrow_mut();
         if cache.key.as_ref() != Some(&key) {
             let ordered = self.compute_visible();
-            cache.rows = flatten(&self.threads, &ordered, &self.folded);
+            cache.rows = flatten(&self.list.threads, &ordered, &self.list.folded);
             cache.indices = cache.rows.iter().map(|r| r.index).collect();
-            let picked = wall::pick(&self.threads, &cache.indices, self.wall.tiles);
-            cache.wall = wall::keep_places(&self.threads, &cache.wall_ids, picked);
+            let picked = wall::pick(&self.list.threads, &cache.indices, self.wall.tiles);
+            cache.wall = wall::keep_places(&self.list.threads, &cache.wall_ids, picked);
             cache.wall_ids = cache
                 .wall
                 .iter()
-                .map(|&i| self.threads[i].id.clone())
+                .map(|&i| self.list.threads[i].id.clone())
                 .collect();
-            let count = |status| self.threads.iter().filter(|t| t.status == status).count();
+            let count = |status| {
+                self.list
+                    .threads
+                    .iter()
+                    .filter(|t| t.status == status)
+                    .count()
+            };
             cache.counts = (
                 count(ThreadStatus::Running),
                 count(ThreadStatus::RequiresAction),
                 count(ThreadStatus::Queued),
             );
             cache.attention =
-                super::attention::needing(&self.threads, &self.attention.seen_failures);
+                super::attention::needing(&self.list.threads, &self.attention.seen_failures);
             cache.by_id = self
+                .list
                 .threads
                 .iter()
                 .enumerate()
@@ -99,7 +188,7 @@ impl super::App {
         self.with_rows_and_indices(|_, _| ());
         let index = self.visible.borrow().by_id.get(id).copied();
         index
-            .and_then(|i| self.threads.get(i))
+            .and_then(|i| self.list.threads.get(i))
             .filter(|t| t.id == id)
     }
 
@@ -134,19 +223,18 @@ impl super::App {
             return Vec::new();
         };
         let (id, parent) = (thread.id.clone(), thread.parent_thread_id.clone());
-        let has_children =
-            self.with_rows(|rows| rows.get(self.selected).is_some_and(|row| row.children > 0));
+        let has_children = self.with_rows(|rows| {
+            rows.get(self.list.selected)
+                .is_some_and(|row| row.children > 0)
+        });
         let target = if has_children { Some(id) } else { parent };
         let Some(target) = target else {
             return Vec::new();
         };
-        if !self.folded.remove(&target) {
-            self.folded.insert(target.clone());
-        }
-        self.folded_rev += 1;
+        self.list.toggle_fold(&target);
         match self.visible_threads().iter().position(|t| t.id == target) {
             Some(position) => {
-                self.selected = position;
+                self.list.selected = position;
                 self.open_selected()
             }
             None => Vec::new(),
@@ -154,10 +242,11 @@ impl super::App {
     }
 
     fn compute_visible(&self) -> Vec<usize> {
-        let filter = Filter::parse(&self.filter_text);
+        let filter = Filter::parse(&self.list.filter_text);
         // What the runtime's search found counts only for the words it was asked for.
-        let hits_apply = self.filter_hits.query == filter.words_query();
+        let hits_apply = self.list.filter_hits.query == filter.words_query();
         let mut visible: Vec<usize> = self
+            .list
             .threads
             .iter()
             .enumerate()
@@ -167,14 +256,14 @@ impl super::App {
                         t,
                         &self.assistant_name(&t.assistant_id),
                         self.runtime_name(&t.id),
-                        hits_apply && self.filter_hits.threads.contains(&t.id),
+                        hits_apply && self.list.filter_hits.threads.contains(&t.id),
                     )
             })
             .map(|(i, _)| i)
             .collect();
-        let threads = &self.threads;
+        let threads = &self.list.threads;
         // Stable sorts: within a rank, newest activity stays first.
-        match self.sort {
+        match self.list.sort {
             SortOrder::Activity => {}
             SortOrder::Priority => visible.sort_by_key(|&i| {
                 match threads[i].metadata.get("priority").map(String::as_str) {
@@ -379,5 +468,43 @@ mod tests {
         let rows = flatten(&threads, &ordered, &HashSet::new());
         assert_eq!(rows.len(), 3, "{rows:?}");
         assert_eq!(ids(&threads, &rows)[0], "c");
+    }
+
+    #[test]
+    fn pages_add_each_thread_once_and_the_next_is_asked_for_once_near_the_end() {
+        let mut list = ThreadList::default();
+        let page = |ids: &[&str]| -> Vec<Thread> {
+            ids.iter()
+                .map(|id| thread(id, None, ThreadStatus::Active, 1))
+                .collect()
+        };
+        list.loaded(page(&["t1", "t2"]), true);
+        let rev = list.rev;
+        assert_eq!(list.next_page_after(0, 100), None, "far from the end");
+        assert_eq!(list.next_page_after(60, 100).as_deref(), Some("t2"));
+        assert_eq!(list.next_page_after(99, 100), None, "already on its way");
+        // The page overlaps what a live event already brought.
+        list.page_loaded(page(&["t2", "t3"]), false);
+        let ids: Vec<&str> = list.threads.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["t1", "t2", "t3"]);
+        assert!(list.rev > rev);
+        assert_eq!(list.next_page_after(99, 100), None, "nothing older is left");
+        list.upsert(thread("t3", None, ThreadStatus::Running, 1));
+        let ids: Vec<&str> = list.threads.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["t3", "t1", "t2"]);
+    }
+
+    #[test]
+    fn marks_and_folds_toggle() {
+        let mut list = ThreadList::default();
+        list.toggle_mark("t1");
+        list.toggle_mark("t2");
+        list.toggle_mark("t1");
+        assert_eq!(list.marked, BTreeSet::from(["t2".to_string()]));
+        list.toggle_fold("p");
+        assert!(list.folded.contains("p"));
+        list.toggle_fold("p");
+        assert!(list.folded.is_empty());
+        assert_eq!(list.folded_rev, 2, "every fold recomputes the rows");
     }
 }

@@ -251,7 +251,7 @@ impl App {
     /// The threads on the wall: those running or waiting first, then the rest, each most
     /// recently active first; the filter applies. Picked once per change of the threads.
     pub fn wall_threads(&self) -> Vec<&Thread> {
-        self.with_wall(|indices| indices.iter().map(|&i| &self.threads[i]).collect())
+        self.with_wall(|indices| indices.iter().map(|&i| &self.list.threads[i]).collect())
     }
 
     pub(super) fn open_wall(&mut self) -> Vec<Effect> {
@@ -290,7 +290,7 @@ impl App {
                 self.focus = Pane::Conversation;
                 let position = self.visible_threads().iter().position(|t| t.id == id);
                 if let Some(position) = position {
-                    self.selected = position;
+                    self.list.selected = position;
                     return self.open_selected();
                 }
             }

@@ -215,7 +215,7 @@ mod tests {
         let id = graph.nodes[second].id.clone();
         app.act(Action::Open);
         assert_eq!(app.focus, Pane::Threads);
-        assert_eq!(app.filter_text, format!("assistant:{name}"));
+        assert_eq!(app.list.filter_text, format!("assistant:{name}"));
         let visible = app.visible_threads();
         assert!(!visible.is_empty());
         assert!(visible.iter().all(|t| t.assistant_id == id), "{name}");

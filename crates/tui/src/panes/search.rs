@@ -81,6 +81,7 @@ fn hit_line<'a>(
         .get(&hit.assistant_id)
         .map_or_else(|| short_id(&hit.assistant_id), |a| a.name.clone());
     let thread = app
+        .list
         .threads
         .iter()
         .find(|t| t.id == hit.thread_id)
@@ -213,8 +214,8 @@ mod tests {
             panic!("{effects:?}");
         };
         assert_eq!(query, "refund");
-        let thread = app.threads[1].id.clone();
-        let first = app.threads[0].id.clone();
+        let thread = app.list.threads[1].id.clone();
+        let first = app.list.threads[0].id.clone();
         // An older answer is dropped; the current one is shown.
         app.apply(AppEvent::SearchResults {
             seq: seq - 1,

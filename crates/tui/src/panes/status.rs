@@ -205,7 +205,7 @@ fn typing_line(app: &App, width: usize) -> Option<String> {
             sanitize(&app.conversation.search)
         )),
         Mode::Filter => {
-            let typed = sanitize(&app.filter_text);
+            let typed = sanitize(&app.list.filter_text);
             // The end of a long filter shows: that is where the typing is.
             let room = width.saturating_sub(12);
             let count = typed.chars().count();
@@ -562,7 +562,7 @@ mod tests {
     fn threads_that_need_the_operator_lead_the_status_bar() {
         let mut app = workspace();
         // The fixture's desk has one thread waiting; one more whose run failed.
-        let mut failed = app.threads[2].clone();
+        let mut failed = app.list.threads[2].clone();
         failed.last_reply_status = Some(agentdeck_model::MessageStatus::Failed);
         app.apply(crate::app::AppEvent::Server(
             agentdeck_client::ServerEvent {

@@ -18,7 +18,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     frame.render_widget(block, area);
     let height = inner.height as usize;
     let width = inner.width as usize;
-    let offset = app.selected.saturating_sub(height.saturating_sub(1));
+    let offset = app.list.selected.saturating_sub(height.saturating_sub(1));
     // The assistant's column (12 characters) narrows, to 6, only where a title would
     // otherwise get less than its room (with an age and an unread count beside it).
     let name_width = width.saturating_sub(2 + 1 + 7 + TITLE_ROOM).clamp(6, 12);
@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
         .enumerate()
         .map(|(at, row)| thread_row(app, ui, row, offset + at, columns))
         .collect();
-    let empty = if app.threads.is_empty() {
+    let empty = if app.list.threads.is_empty() {
         "No threads yet: press n to start one."
     } else {
         "No thread matches the filter."
@@ -41,27 +41,27 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
 
 /// The count shown of all, then the sort, the filter and the marks when there are any.
 fn pane_title(app: &App) -> String {
-    let more = if app.threads_has_more { "+" } else { "" };
+    let more = if app.list.has_more { "+" } else { "" };
     let mut title = format!(
         "Threads {}/{}{more}",
         app.visible_count(),
-        app.threads.len()
+        app.list.threads.len()
     );
-    if app.sort != SortOrder::Activity {
-        title.push_str(&format!(" by {}", app.sort.name()));
+    if app.list.sort != SortOrder::Activity {
+        title.push_str(&format!(" by {}", app.list.sort.name()));
     }
     if app.mode == Mode::Filter {
         let typed = crate::app::LineInput {
-            text: app.filter_text.clone(),
+            text: app.list.filter_text.clone(),
             cursor: app.line_cursor,
         }
         .shown();
         title.push_str(&format!(" /{}", clip(&typed, 31)));
-    } else if !app.filter_text.is_empty() {
-        title.push_str(&format!(" /{}", clip(&app.filter_text, 30)));
+    } else if !app.list.filter_text.is_empty() {
+        title.push_str(&format!(" /{}", clip(&app.list.filter_text, 30)));
     }
-    if !app.marked.is_empty() {
-        title.push_str(&format!(" · {} marked", app.marked.len()));
+    if !app.list.marked.is_empty() {
+        title.push_str(&format!(" · {} marked", app.list.marked.len()));
     }
     title
 }
@@ -78,7 +78,7 @@ struct Columns {
 fn thread_row<'a>(app: &App, ui: &Ui, row: &TreeRow, index: usize, columns: Columns) -> Line<'a> {
     let Columns { width, name_width } = columns;
     let theme = &ui.theme;
-    let thread = &app.threads[row.index];
+    let thread = &app.list.threads[row.index];
     let (icon, style) = super::thread_state_icon(thread, theme);
     let unread = app.attention.unread.get(&thread.id).copied().unwrap_or(0);
     let (runtime_chip, chips) = chips(app, thread);
@@ -131,7 +131,7 @@ fn thread_row<'a>(app: &App, ui: &Ui, row: &TreeRow, index: usize, columns: Colu
     let pad = width.saturating_sub(
         2 + name_width + 1 + title.chars().count() + badge.chars().count() + right.chars().count(),
     );
-    let mark = if app.marked.contains(&thread.id) {
+    let mark = if app.list.marked.contains(&thread.id) {
         "*"
     } else {
         " "
@@ -144,7 +144,7 @@ fn thread_row<'a>(app: &App, ui: &Ui, row: &TreeRow, index: usize, columns: Colu
         Span::raw(" ".repeat(pad)),
         Span::styled(right, theme.fg("dim")),
     ]);
-    if index == app.selected {
+    if index == app.list.selected {
         line = if app.focus == Pane::Threads {
             theme.select_line(line)
         } else {
@@ -203,8 +203,8 @@ mod tests {
         let app = workspace();
         insta::assert_snapshot!(render_pane(&app, Pane::Threads, 90, 8));
         let mut sorted = workspace();
-        sorted.sort = SortOrder::Status;
-        sorted.threads_has_more = true;
+        sorted.list.sort = SortOrder::Status;
+        sorted.list.has_more = true;
         insta::assert_snapshot!(
             "threads_by_status",
             render_pane(&sorted, Pane::Threads, 90, 8)
@@ -240,12 +240,12 @@ mod tests {
             ["thread_0456", "thread_0460", "thread_0461", "thread_0462"]
         );
         // On a child, space folds its parent and puts the cursor there.
-        app.selected = parent + 2;
+        app.list.selected = parent + 2;
         app.act(Action::Fold);
         let folded = rows(&app);
-        assert_eq!(folded[app.selected], "thread_0460");
+        assert_eq!(folded[app.list.selected], "thread_0460");
         assert!(!folded.contains(&"thread_0461".to_string()));
-        app.selected = parent;
+        app.list.selected = parent;
         app.act(Action::Fold);
         assert_eq!(rows(&app).len(), before.len() - 3);
         let screen = render_pane(&app, Pane::Threads, 100, 10);
@@ -258,8 +258,8 @@ mod tests {
     #[test]
     fn a_thread_that_cost_something_shows_it_and_a_queued_one_its_icon() {
         let mut app = workspace();
-        app.threads[0].estimated_cost = 0.0123;
-        app.threads[1].status = agentdeck_model::ThreadStatus::Queued;
+        app.list.threads[0].estimated_cost = 0.0123;
+        app.list.threads[1].status = agentdeck_model::ThreadStatus::Queued;
         let screen = render_pane(&app, Pane::Threads, 120, 8);
         assert!(screen.contains("$0.0123"), "{screen}");
         assert!(screen.contains('◌'), "{screen}");

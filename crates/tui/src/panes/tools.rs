@@ -201,7 +201,7 @@ mod tests {
         );
         call.kind = ToolCallType::FileSearch;
         app.tools.calls.push_front(LiveCall {
-            thread_id: app.threads[0].id.clone(),
+            thread_id: app.list.threads[0].id.clone(),
             call,
         });
         let screen = render_pane(&app, Pane::Tools, 160, 6);

@@ -52,6 +52,7 @@ fn draw_tree(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
     let theme = &ui.theme;
     let view = app.trace_view().unwrap_or_default();
     let root_title = app
+        .list
         .threads
         .iter()
         .find(|t| t.id == trace.root)
@@ -279,7 +280,7 @@ mod tests {
             .iter()
             .position(|t| t.id == "thread_0456")
             .unwrap();
-        app.selected = root;
+        app.list.selected = root;
         let effects = app.act(Action::Trace);
         assert_eq!(effects, vec![Effect::LoadTrace("thread_0456".into())]);
         assert_eq!(app.mode, Mode::Trace);
@@ -377,7 +378,7 @@ mod tests {
             .iter()
             .position(|t| t.id == "thread_0456")
             .unwrap();
-        app.selected = root;
+        app.list.selected = root;
         app.act(Action::Trace);
         let events = routed_run_events();
         // The log up to the routing, while the live stream already brought later events

@@ -290,7 +290,13 @@ mod tests {
         assert!(before.len() >= 3, "{before:?}");
         // The threads on the wall take turns being the most recently active.
         for (step, id) in before.iter().rev().enumerate() {
-            let mut thread = app.threads.iter().find(|t| &t.id == id).unwrap().clone();
+            let mut thread = app
+                .list
+                .threads
+                .iter()
+                .find(|t| &t.id == id)
+                .unwrap()
+                .clone();
             thread.updated_at = app.now + 10 + step as u64;
             app.apply(AppEvent::Server(ServerEvent {
                 id: Some(100 + step as u64),
