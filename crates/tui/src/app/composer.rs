@@ -5,11 +5,18 @@ use super::*;
 /// Palette commands remembered, at most.
 const PALETTE_HISTORY_KEPT: usize = 100;
 
+/// A file read for `:attach`, sent as text with the next message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub name: String,
+    pub text: String,
+}
+
 /// What the composer and the palette keep between uses.
 #[derive(Debug, Default)]
 pub struct Composer {
-    /// Files to send with the next message: (name, text).
-    pub attachments: Vec<(String, String)>,
+    /// Files to send with the next message.
+    pub attachments: Vec<Attachment>,
     /// Text whose sending failed, for the loop to put back in the composer.
     pub restored_draft: Option<String>,
     /// The palette's commands run, oldest first (Up and Down bring them back).
@@ -23,7 +30,7 @@ pub struct Composer {
 impl Composer {
     /// Files go as text after the message (the runtime reads them as the message's).
     pub(super) fn attach_to(&mut self, text: &mut String) {
-        for (name, body) in self.attachments.drain(..) {
+        for Attachment { name, text: body } in self.attachments.drain(..) {
             text.push_str(&format!("\n\n[attached: {name}]\n```\n{body}\n```"));
         }
     }
@@ -318,9 +325,10 @@ mod composer_tests {
     #[test]
     fn attachments_go_once_after_the_text() {
         let mut composer = Composer::default();
-        composer
-            .attachments
-            .push(("notes.txt".into(), "ORD-4521".into()));
+        composer.attachments.push(Attachment {
+            name: "notes.txt".into(),
+            text: "ORD-4521".into(),
+        });
         let mut text = "See the notes.".to_string();
         composer.attach_to(&mut text);
         assert_eq!(

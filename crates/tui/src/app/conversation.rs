@@ -26,10 +26,37 @@ pub struct Conversation {
     /// The in-thread search (`/` in the conversation).
     pub search: String,
     /// A message to select once its thread is open and loaded (a search hit opened).
-    pub(super) pending_selection: Option<(String, String)>,
+    pub(super) pending_selection: Option<MessageRef>,
+}
+
+/// A message, by its thread and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub thread_id: String,
+    pub message_id: String,
 }
 
 impl Conversation {
+    /// Selects the message a hit named, if its thread is open and the message loaded;
+    /// true when it did.
+    pub(super) fn select_pending(&mut self) -> bool {
+        let Some(pending) = &self.pending_selection else {
+            return false;
+        };
+        if self.open_thread.as_deref() != Some(pending.thread_id.as_str())
+            || !self.messages.iter().any(|m| m.id == pending.message_id)
+        {
+            return false;
+        }
+        self.selection = Some(Selection {
+            message_id: pending.message_id.clone(),
+            code_block: None,
+        });
+        self.follow_selection = true;
+        self.pending_selection = None;
+        true
+    }
+
     /// Opens `thread_id`: what was shown of the thread before goes.
     pub(super) fn open(&mut self, thread_id: &str) {
         self.open_thread = Some(thread_id.to_string());
@@ -147,7 +174,22 @@ mod tests {
             message("msg_q", Role::User, "How long do refunds take?"),
             streaming("msg_reply", "Refunds"),
         ];
+        // A search hit asked for the question before the page came.
+        conversation.pending_selection = Some(MessageRef {
+            thread_id: "thread_0456".into(),
+            message_id: "msg_q".into(),
+        });
+        assert!(!conversation.select_pending(), "not loaded yet");
         conversation.merge_loaded(page);
+        assert!(conversation.select_pending());
+        assert_eq!(
+            conversation
+                .selection
+                .as_ref()
+                .map(|s| s.message_id.as_str()),
+            Some("msg_q")
+        );
+        assert!(conversation.pending_selection.is_none());
         conversation.append_reply_text("msg_reply", " days.");
         let texts: Vec<String> = conversation.messages.iter().map(Message::text).collect();
         assert_eq!(

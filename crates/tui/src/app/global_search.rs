@@ -88,10 +88,10 @@ impl App {
             return Vec::new();
         };
         self.mode = Mode::Normal;
-        self.conversation.pending_selection = hit
-            .message_id
-            .clone()
-            .map(|message_id| (hit.thread_id.clone(), message_id));
+        self.conversation.pending_selection = hit.message_id.clone().map(|message_id| MessageRef {
+            thread_id: hit.thread_id.clone(),
+            message_id,
+        });
         let Some(thread) = self
             .list
             .threads
@@ -113,25 +113,8 @@ impl App {
 
     /// Selects the message a hit named, if its thread is open and the message loaded.
     pub(super) fn select_pending(&mut self) {
-        let Some((thread_id, message_id)) = &self.conversation.pending_selection else {
-            return;
-        };
-        if self.conversation.open_thread.as_deref() != Some(thread_id.as_str()) {
-            return;
-        }
-        if self
-            .conversation
-            .messages
-            .iter()
-            .any(|m| &m.id == message_id)
-        {
-            self.conversation.selection = Some(Selection {
-                message_id: message_id.clone(),
-                code_block: None,
-            });
-            self.conversation.follow_selection = true;
+        if self.conversation.select_pending() {
             self.focus = Pane::Conversation;
-            self.conversation.pending_selection = None;
         }
     }
 }

@@ -13,8 +13,8 @@ mod trace;
 pub use runtimes::RuntimeView;
 mod conversation;
 mod tools;
-pub use composer::Composer;
-pub use conversation::Conversation;
+pub use composer::{Attachment, Composer};
+pub use conversation::{Conversation, MessageRef};
 mod tree;
 mod wall;
 pub use routing::{Load, Routes, RoutingGraph, RoutingNode, edge_label};
@@ -95,6 +95,13 @@ pub struct FilterHits {
     pub threads: HashSet<String>,
     /// Bumped by every change (the visible list depends on it).
     rev: u64,
+}
+
+/// The `:cost` table: each assistant's cost, dearest first, and their total.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CostTable {
+    pub rows: Vec<CostRow>,
+    pub total: f64,
 }
 
 /// One assistant's row of the `:cost` table.
@@ -359,8 +366,8 @@ pub struct App {
     pub notice: Option<String>,
     /// Unix seconds "now", for relative times (set by the loop; fixed in tests).
     pub now: u64,
-    /// The `:cost` table, as last loaded: (rows, total).
-    pub costs: (Vec<CostRow>, f64),
+    /// The `:cost` table, as last loaded.
+    pub costs: CostTable,
     /// The search across every thread.
     pub global_search: GlobalSearch,
     /// The composer's attachments and failed draft, the palette's history and names.
@@ -432,7 +439,7 @@ impl App {
             limits: None,
             notice: None,
             now: agentdeck_model::now_secs(),
-            costs: (Vec::new(), 0.0),
+            costs: CostTable::default(),
             global_search: GlobalSearch::default(),
             composer: Composer::default(),
             line_cursor: 0,
@@ -533,7 +540,7 @@ impl App {
                     "Attached {name} ({} bytes): it goes with the next message.",
                     text.len()
                 ));
-                self.composer.attachments.push((name, text));
+                self.composer.attachments.push(Attachment { name, text });
                 Vec::new()
             }
             AppEvent::SearchResults { seq, hits } => {
@@ -542,7 +549,7 @@ impl App {
             }
             AppEvent::FilterHits { seq, threads } => self.filter_hits_found(seq, threads),
             AppEvent::Costs { rows, total } => {
-                self.costs = (rows, total);
+                self.costs = CostTable { rows, total };
                 self.notice = None;
                 self.mode = Mode::Costs;
                 Vec::new()

@@ -388,7 +388,10 @@ impl App {
         };
         self.trace = None;
         self.mode = Mode::Normal;
-        self.conversation.pending_selection = message_id.map(|m| (thread_id.clone(), m));
+        self.conversation.pending_selection = message_id.map(|message_id| MessageRef {
+            thread_id: thread_id.clone(),
+            message_id,
+        });
         // The thread may be folded under its parent or filtered out: fetched and opened
         // the way a search hit is.
         let visible = self.visible_threads().iter().any(|t| t.id == thread_id);

@@ -97,7 +97,7 @@ fn title(app: &App, ui: &Ui, room: usize) -> String {
             .composer
             .attachments
             .iter()
-            .map(|(name, _)| super::clip(name, 24))
+            .map(|attachment| super::clip(&attachment.name, 24))
             .collect();
         format!(" · attached: {}", names.join(", "))
     };
@@ -137,9 +137,10 @@ mod tests {
     fn composer_with_a_draft_and_an_attachment() {
         let mut app = workspace();
         app.act(Action::Compose);
-        app.composer
-            .attachments
-            .push(("notes.txt".into(), "x".into()));
+        app.composer.attachments.push(crate::app::Attachment {
+            name: "notes.txt".into(),
+            text: "x".into(),
+        });
         let mut ui = Ui::new(Keymap::default_keymap(), Theme::default_theme());
         ui.composer = ratatui_textarea::TextArea::from(["Please refund", "the second charge."]);
         let mut terminal = Terminal::new(TestBackend::new(90, 5)).unwrap();

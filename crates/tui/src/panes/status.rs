@@ -3,7 +3,7 @@
 //! lines, and the help overlay generated from the keymap.
 
 use super::{clip, compact};
-use crate::app::{App, Connection, Mode};
+use crate::app::{App, Connection, CostTable, Mode};
 use crate::keymap::{Action, Context};
 use crate::ui::Ui;
 use agentdeck_model::text::sanitize;
@@ -497,7 +497,7 @@ pub fn draw_help(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
 
 /// The `:cost` table: each assistant's threads and cost, most first, and the total.
 pub fn draw_costs(frame: &mut Frame, app: &App, ui: &Ui, area: Rect) {
-    let (rows, total) = &app.costs;
+    let CostTable { rows, total } = &app.costs;
     let width = area.width.min(60);
     let name_width = (width as usize).saturating_sub(2 + 10 + 12 + 2).max(4);
     let mut lines = vec![Line::styled(
