@@ -3,7 +3,6 @@
 use super::{EngineError, EngineResult};
 use agentdeck_model::requests::MessageCreate;
 use agentdeck_model::{Content, ContentPart, Limits, MemoryConfig, Role, Tool};
-use agentdeck_providers::ROUTING_TOOL;
 use std::collections::{BTreeMap, HashSet};
 
 pub fn name(value: &str, param: &'static str) -> EngineResult<()> {
@@ -88,7 +87,7 @@ pub fn memory(memory: &MemoryConfig) -> EngineResult<()> {
     Ok(())
 }
 
-fn is_http_url(url: &str) -> bool {
+pub(crate) fn is_http_url(url: &str) -> bool {
     (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len()
 }
 
@@ -102,96 +101,13 @@ pub fn webhook_url(url: Option<&str>) -> EngineResult<()> {
     }
 }
 
-fn function_name(value: &str) -> bool {
+/// A name a model can call: 1-64 letters, digits, `_` or `-`.
+pub(crate) fn function_name(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 64
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn webhook(i: usize, w: &agentdeck_model::WebhookTool) -> EngineResult<()> {
-    let invalid = |field: &str, message: String| EngineError::Invalid {
-        message: format!("tools[{i}].{field} {message}"),
-        param: Some(format!("tools[{i}].{field}")),
-    };
-    let http_url = |url: &str| {
-        reqwest::Url::parse(url)
-            .ok()
-            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-    };
-    if !http_url(&w.endpoint) {
-        return Err(invalid(
-            "endpoint",
-            format!("{:?} is not an http(s) URL.", w.endpoint),
-        ));
-    }
-    if let Some(name) = &w.name {
-        if !function_name(name) || name == ROUTING_TOOL {
-            return Err(invalid(
-                "name",
-                format!(
-                    "{name:?} must be 1-64 letters, digits, '_' or '-', and not '{ROUTING_TOOL}'."
-                ),
-            ));
-        }
-    }
-    if let Some(schema) = &w.parameters {
-        if !schema.is_object() {
-            return Err(invalid(
-                "parameters",
-                "must be a JSON schema object.".into(),
-            ));
-        }
-        if let Err(err) = jsonschema::validator_for(schema) {
-            return Err(invalid(
-                "parameters",
-                format!("is not a valid JSON Schema: {err}"),
-            ));
-        }
-    }
-    if w.timeout_ms().clamp(1, 600_000) != w.timeout_ms() {
-        return Err(invalid("timeout_ms", "must be 1 to 600000.".into()));
-    }
-    if let Some(agentdeck_model::WebhookAuth::OAuth2(oauth)) = &w.auth {
-        if !http_url(&oauth.token_url) {
-            return Err(invalid(
-                "auth.token_url",
-                format!("{:?} is not an http(s) URL.", oauth.token_url),
-            ));
-        }
-        // Without credentials every call would fail: say so now, naming what is missing.
-        let missing: Vec<&str> = [
-            (
-                &oauth.client_id_env,
-                "client_id_env",
-                agentdeck_model::OAuth2::DEFAULT_CLIENT_ID_ENV,
-            ),
-            (
-                &oauth.client_secret_env,
-                "client_secret_env",
-                agentdeck_model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
-            ),
-        ]
-        .into_iter()
-        .filter(|(named, _, default)| {
-            named.is_none() && std::env::var_os(default).is_none_or(|v| v.is_empty())
-        })
-        .map(|(_, field, _)| field)
-        .collect();
-        if !missing.is_empty() {
-            return Err(invalid(
-                "auth",
-                format!(
-                    "needs client credentials for OAuth2: {} not set. Name the server's environment variables that hold them (\"client_id_env\": \"MY_CLIENT_ID\", \"client_secret_env\": \"MY_CLIENT_SECRET\"), or set {} and {} where `agentdeck serve` runs.",
-                    missing.join(" and "),
-                    agentdeck_model::OAuth2::DEFAULT_CLIENT_ID_ENV,
-                    agentdeck_model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Fills what a tool leaves to its default, so the stored (and echoed) tool says it: a
@@ -225,115 +141,11 @@ pub fn title(text: &str) -> EngineResult<String> {
     Ok(title.to_string())
 }
 
+/// An assistant's tools: each kind checks its own definition; no two share a name.
 pub fn tools(tools: &[Tool]) -> EngineResult<()> {
     let mut names = HashSet::new();
     for (i, tool) in tools.iter().enumerate() {
-        match tool {
-            Tool::Function(f) => {
-                if !function_name(&f.function.name) {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}].function.name {:?} must be 1-64 letters, digits, '_' or '-'.",
-                            f.function.name
-                        ),
-                        param: Some(format!("tools[{i}].function.name")),
-                    });
-                }
-                if f.function.name == ROUTING_TOOL {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}]: the name '{ROUTING_TOOL}' is reserved for routing."
-                        ),
-                        param: Some(format!("tools[{i}].function.name")),
-                    });
-                }
-                if !f.function.parameters.is_object() {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}].function.parameters must be a JSON schema object."
-                        ),
-                        param: Some(format!("tools[{i}].function.parameters")),
-                    });
-                }
-                // A schema the model is given and the runtime checks against: it must be
-                // one (`{"type": 5}` is an object but no schema).
-                if let Err(err) = jsonschema::validator_for(&f.function.parameters) {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}].function.parameters is not a valid JSON Schema: {err}"
-                        ),
-                        param: Some(format!("tools[{i}].function.parameters")),
-                    });
-                }
-                if let Some(handler) = &f.handler {
-                    if handler.command.first().is_none_or(|prog| prog.is_empty()) {
-                        return Err(EngineError::Invalid {
-                            message: format!("tools[{i}].handler.command must name a program."),
-                            param: Some(format!("tools[{i}].handler.command")),
-                        });
-                    }
-                    if handler.timeout_ms == 0 || handler.timeout_ms > 600_000 {
-                        return Err(EngineError::Invalid {
-                            message: format!("tools[{i}].handler.timeout_ms must be 1 to 600000."),
-                            param: Some(format!("tools[{i}].handler.timeout_ms")),
-                        });
-                    }
-                }
-            }
-            Tool::Webhook(w) => webhook(i, w)?,
-            Tool::Mcp(m) => {
-                if m.timeout_ms().clamp(1, 600_000) != m.timeout_ms() {
-                    return Err(EngineError::Invalid {
-                        message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
-                        param: Some(format!("tools[{i}].timeout_ms")),
-                    });
-                }
-                if m.command.is_some() == m.url.is_some() {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."
-                        ),
-                        param: Some(format!("tools[{i}]")),
-                    });
-                }
-                if let Some(command) = &m.command {
-                    if command.first().is_none_or(|prog| prog.trim().is_empty()) {
-                        return Err(EngineError::Invalid {
-                            message: format!(
-                                "tools[{i}].command must name a program (as [\"prog\", \"arg\", ...])."
-                            ),
-                            param: Some(format!("tools[{i}].command")),
-                        });
-                    }
-                }
-                if let Some(url) = &m.url {
-                    if !is_http_url(url) {
-                        return Err(EngineError::Invalid {
-                            message: format!("tools[{i}].url {url:?} is not an http(s) URL."),
-                            param: Some(format!("tools[{i}].url")),
-                        });
-                    }
-                }
-                if m.server_label.trim().is_empty() || !function_name(&m.server_label) {
-                    return Err(EngineError::Invalid {
-                        message: format!(
-                            "tools[{i}].server_label {:?} must be 1-64 letters, digits, '_' or '-' (it prefixes the tools' names).",
-                            m.server_label
-                        ),
-                        param: Some(format!("tools[{i}].server_label")),
-                    });
-                }
-            }
-            Tool::CodeInterpreter(c) => {
-                if c.timeout_ms().clamp(1, 600_000) != c.timeout_ms() {
-                    return Err(EngineError::Invalid {
-                        message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
-                        param: Some(format!("tools[{i}].timeout_ms")),
-                    });
-                }
-            }
-            Tool::FileSearch(_) => {}
-        }
+        crate::run::check_definition(i, tool)?;
         if let Some(name) = tool.call_name() {
             if !names.insert(name.to_string()) {
                 return Err(EngineError::Invalid {

@@ -13,6 +13,7 @@ mod limits;
 
 pub(crate) use calls::whole_output_path;
 use kinds::OfferedMcp;
+pub(crate) use kinds::check_definition;
 
 use super::privacy::{Redactor, Restorer};
 use super::{Engine, EngineError, EventScope};

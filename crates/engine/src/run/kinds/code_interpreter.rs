@@ -4,6 +4,7 @@
 use super::{Call, Policy, Started, ToolKind, text_field};
 use crate::run::Run;
 use crate::run::calls::{WHOLE_OUTPUT_LIMIT, timed};
+use crate::{EngineError, EngineResult};
 use agentdeck_model::{CodeInterpreterTool, ToolCallType};
 use agentdeck_providers::ToolSpec;
 use serde_json::{Map, Value, json};
@@ -60,4 +61,19 @@ impl ToolKind for CodeInterpreter<'_> {
                 .await
         }))
     }
+}
+
+/// Whether a code interpreter's definition (`tools[i]`) will do.
+pub(super) fn check_definition(
+    i: usize,
+    c: &agentdeck_model::CodeInterpreterTool,
+) -> EngineResult<()> {
+    if c.timeout_ms().clamp(1, 600_000) != c.timeout_ms() {
+        return Err(EngineError::Invalid {
+            message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
+            param: Some(format!("tools[{i}].timeout_ms")),
+        });
+    }
+
+    Ok(())
 }

@@ -5,6 +5,8 @@ use super::{Call, Policy, Started, ToolKind};
 use crate::net::NetRules;
 use crate::run::Run;
 use crate::run::calls::{WHOLE_OUTPUT_LIMIT, timed};
+use crate::validate::{function_name, is_http_url};
+use crate::{EngineError, EngineResult};
 use agentdeck_model::{Tool, ToolCallType};
 use agentdeck_providers::ToolSpec;
 
@@ -129,4 +131,49 @@ impl Run {
             }
         }
     }
+}
+
+/// Whether an MCP server's definition (`tools[i]`) will do.
+pub(super) fn check_definition(i: usize, m: &agentdeck_model::McpTool) -> EngineResult<()> {
+    if m.timeout_ms().clamp(1, 600_000) != m.timeout_ms() {
+        return Err(EngineError::Invalid {
+            message: format!("tools[{i}].timeout_ms must be 1 to 600000."),
+            param: Some(format!("tools[{i}].timeout_ms")),
+        });
+    }
+    if m.command.is_some() == m.url.is_some() {
+        return Err(EngineError::Invalid {
+            message: format!("tools[{i}]: an mcp tool needs exactly one of 'command' and 'url'."),
+            param: Some(format!("tools[{i}]")),
+        });
+    }
+    if let Some(command) = &m.command {
+        if command.first().is_none_or(|prog| prog.trim().is_empty()) {
+            return Err(EngineError::Invalid {
+                message: format!(
+                    "tools[{i}].command must name a program (as [\"prog\", \"arg\", ...])."
+                ),
+                param: Some(format!("tools[{i}].command")),
+            });
+        }
+    }
+    if let Some(url) = &m.url {
+        if !is_http_url(url) {
+            return Err(EngineError::Invalid {
+                message: format!("tools[{i}].url {url:?} is not an http(s) URL."),
+                param: Some(format!("tools[{i}].url")),
+            });
+        }
+    }
+    if m.server_label.trim().is_empty() || !function_name(&m.server_label) {
+        return Err(EngineError::Invalid {
+            message: format!(
+                "tools[{i}].server_label {:?} must be 1-64 letters, digits, '_' or '-' (it prefixes the tools' names).",
+                m.server_label
+            ),
+            param: Some(format!("tools[{i}].server_label")),
+        });
+    }
+
+    Ok(())
 }

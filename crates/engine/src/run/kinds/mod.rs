@@ -1,8 +1,9 @@
 //! The kinds of tool a run calls, one file each, behind one trait: what the model is
 //! offered (`describe`), when a call waits for the operator (`policy`), whether its
 //! arguments will do (`validate`) and running it (`start`). The registry below (`of`,
-//! `named`) is the one place that knows every kind: adding one is its file and a line
-//! here.
+//! `named`, `check_definition`) is the one place that knows every kind: adding one is
+//! its file and a line in each. Each kind's file also checks its definition when an
+//! assistant is stored.
 
 mod code_interpreter;
 mod command;
@@ -81,6 +82,19 @@ pub(super) fn of(tool: &Tool) -> Option<Box<dyn ToolKind + '_>> {
             Some(Box::new(code_interpreter::CodeInterpreter(interpreter)))
         }
         Tool::CodeInterpreter(_) | Tool::Mcp(_) => None,
+    }
+}
+
+/// Whether an assistant's tool definition (`tools[i]` of the request) will do: each
+/// kind checks its own fields.
+pub(crate) fn check_definition(i: usize, tool: &Tool) -> crate::EngineResult<()> {
+    match tool {
+        Tool::Function(function) => command::check_definition(i, function),
+        Tool::Webhook(webhook) => webhook::check_definition(i, webhook),
+        Tool::Mcp(server) => mcp::check_definition(i, server),
+        Tool::CodeInterpreter(interpreter) => code_interpreter::check_definition(i, interpreter),
+        // Its vector stores are looked up when the assistant is stored.
+        Tool::FileSearch(_) => Ok(()),
     }
 }
 
@@ -230,5 +244,47 @@ mod tests {
         );
         // The others take what their schemas say; nothing is checked here.
         assert_eq!(of(&tools[0]).unwrap().validate(&input(json!({}))), Ok(()));
+    }
+
+    /// Each kind checks its own definition and names the field that will not do.
+    #[test]
+    fn every_kind_checks_its_definition_and_names_the_field() {
+        let cases = [
+            (
+                json!({"type": "function", "function": {"name": "route_to_assistant"}}),
+                "tools[3].function.name",
+            ),
+            (
+                json!({"type": "function", "function": {"name": "ok", "parameters": {"type": 5}}}),
+                "tools[3].function.parameters",
+            ),
+            (
+                json!({"type": "webhook", "endpoint": "ftp://example.com"}),
+                "tools[3].endpoint",
+            ),
+            (json!({"type": "mcp", "server_label": "time"}), "tools[3]"),
+            (
+                json!({"type": "mcp", "server_label": "t i", "url": "http://127.0.0.1:9/mcp"}),
+                "tools[3].server_label",
+            ),
+            (
+                json!({"type": "code_interpreter", "timeout_ms": 0}),
+                "tools[3].timeout_ms",
+            ),
+        ];
+        for (definition, param) in cases {
+            let tool: Tool = serde_json::from_value(definition.clone()).unwrap();
+            match check_definition(3, &tool) {
+                Err(crate::EngineError::Invalid {
+                    param: Some(found), ..
+                }) => {
+                    assert_eq!(found, param, "{definition}")
+                }
+                other => panic!("{definition}: {other:?}"),
+            }
+        }
+        for tool in tools() {
+            assert!(check_definition(0, &tool).is_ok(), "{tool:?}");
+        }
     }
 }

@@ -4,8 +4,10 @@ use super::{Call, Policy, Started, ToolKind};
 use crate::net::NetRules;
 use crate::run::Run;
 use crate::run::calls::{WHOLE_OUTPUT_LIMIT, timed};
+use crate::validate::function_name;
+use crate::{EngineError, EngineResult};
 use agentdeck_model::{ToolCallType, WebhookTool};
-use agentdeck_providers::ToolSpec;
+use agentdeck_providers::{ROUTING_TOOL, ToolSpec};
 
 pub(super) struct Webhook<'t>(pub(super) &'t WebhookTool);
 
@@ -58,4 +60,89 @@ impl ToolKind for Webhook<'_> {
                 .await
         }))
     }
+}
+
+/// Whether a webhook tool's definition (`tools[i]`) will do.
+pub(super) fn check_definition(i: usize, w: &agentdeck_model::WebhookTool) -> EngineResult<()> {
+    let invalid = |field: &str, message: String| EngineError::Invalid {
+        message: format!("tools[{i}].{field} {message}"),
+        param: Some(format!("tools[{i}].{field}")),
+    };
+    let http_url = |url: &str| {
+        reqwest::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+    };
+    if !http_url(&w.endpoint) {
+        return Err(invalid(
+            "endpoint",
+            format!("{:?} is not an http(s) URL.", w.endpoint),
+        ));
+    }
+    if let Some(name) = &w.name {
+        if !function_name(name) || name == ROUTING_TOOL {
+            return Err(invalid(
+                "name",
+                format!(
+                    "{name:?} must be 1-64 letters, digits, '_' or '-', and not '{ROUTING_TOOL}'."
+                ),
+            ));
+        }
+    }
+    if let Some(schema) = &w.parameters {
+        if !schema.is_object() {
+            return Err(invalid(
+                "parameters",
+                "must be a JSON schema object.".into(),
+            ));
+        }
+        if let Err(err) = jsonschema::validator_for(schema) {
+            return Err(invalid(
+                "parameters",
+                format!("is not a valid JSON Schema: {err}"),
+            ));
+        }
+    }
+    if w.timeout_ms().clamp(1, 600_000) != w.timeout_ms() {
+        return Err(invalid("timeout_ms", "must be 1 to 600000.".into()));
+    }
+    if let Some(agentdeck_model::WebhookAuth::OAuth2(oauth)) = &w.auth {
+        if !http_url(&oauth.token_url) {
+            return Err(invalid(
+                "auth.token_url",
+                format!("{:?} is not an http(s) URL.", oauth.token_url),
+            ));
+        }
+        // Without credentials every call would fail: say so now, naming what is missing.
+        let missing: Vec<&str> = [
+            (
+                &oauth.client_id_env,
+                "client_id_env",
+                agentdeck_model::OAuth2::DEFAULT_CLIENT_ID_ENV,
+            ),
+            (
+                &oauth.client_secret_env,
+                "client_secret_env",
+                agentdeck_model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
+            ),
+        ]
+        .into_iter()
+        .filter(|(named, _, default)| {
+            named.is_none() && std::env::var_os(default).is_none_or(|v| v.is_empty())
+        })
+        .map(|(_, field, _)| field)
+        .collect();
+        if !missing.is_empty() {
+            return Err(invalid(
+                "auth",
+                format!(
+                    "needs client credentials for OAuth2: {} not set. Name the server's environment variables that hold them (\"client_id_env\": \"MY_CLIENT_ID\", \"client_secret_env\": \"MY_CLIENT_SECRET\"), or set {} and {} where `agentdeck serve` runs.",
+                    missing.join(" and "),
+                    agentdeck_model::OAuth2::DEFAULT_CLIENT_ID_ENV,
+                    agentdeck_model::OAuth2::DEFAULT_CLIENT_SECRET_ENV,
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
