@@ -2,6 +2,89 @@
 //! of the chosen hit with its message selected.
 
 use super::*;
+use agentdeck_model::SearchHit;
+
+/// The search across every thread: what is typed, and the hits of the latest answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GlobalSearch {
+    pub query: String,
+    pub hits: Vec<agentdeck_model::SearchHit>,
+    pub selected: usize,
+    /// Bumped by every query sent; an answer to an older one is dropped.
+    pub seq: u64,
+    /// The hits are for this query (`None`: nothing answered yet).
+    pub answered: Option<String>,
+    /// The query number the hits answer.
+    pub answered_seq: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl GlobalSearch {
+    /// The query changed: the question to ask, if any (an empty query clears the hits).
+    pub(super) fn set_query(&mut self, query: String) -> Option<Effect> {
+        self.query = query;
+        self.seq += 1;
+        self.selected = 0;
+        if self.query.trim().is_empty() {
+            self.hits.clear();
+            self.answered = None;
+            self.error = None;
+            return None;
+        }
+        Some(Effect::SearchAll {
+            query: self.query.trim().to_string(),
+            seq: self.seq,
+        })
+    }
+
+    /// An answer to query `seq` (one to an older query is dropped). With several
+    /// runtimes each answers the same query: their hits add up, best first, and one that
+    /// fails leaves the others' hits.
+    pub(super) fn answer(
+        &mut self,
+        seq: u64,
+        hits: Result<Vec<SearchHit>, String>,
+        several_runtimes: bool,
+    ) {
+        if seq != self.seq {
+            return;
+        }
+        let more = several_runtimes && self.answered_seq == Some(seq);
+        self.answered_seq = Some(seq);
+        match hits {
+            Ok(hits) if more => {
+                self.hits.extend(hits);
+                self.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+            }
+            Err(_) if more => {}
+            Ok(hits) => {
+                self.hits = hits;
+                self.error = None;
+            }
+            Err(why) => {
+                self.hits.clear();
+                self.error = Some(why);
+            }
+        }
+        self.answered = Some(self.query.trim().to_string());
+        self.selected = self.selected.min(self.hits.len().saturating_sub(1));
+    }
+
+    /// Moves the choice among the hits.
+    pub fn step(&mut self, down: bool) {
+        let last = self.hits.len().saturating_sub(1);
+        self.selected = if down {
+            (self.selected + 1).min(last)
+        } else {
+            self.selected.saturating_sub(1)
+        };
+    }
+
+    /// The hit chosen.
+    pub fn chosen(&self) -> Option<&SearchHit> {
+        self.hits.get(self.selected)
+    }
+}
 
 impl App {
     /// `ctrl-f` or `:search [words]`: the view opens with the last query (or the words).
@@ -18,73 +101,22 @@ impl App {
 
     /// The query changed: ask again (an empty query clears the hits).
     pub fn set_global_query(&mut self, query: String) -> Vec<Effect> {
-        let search = &mut self.global_search;
-        search.query = query;
-        search.seq += 1;
-        search.selected = 0;
-        if search.query.trim().is_empty() {
-            search.hits.clear();
-            search.answered = None;
-            search.error = None;
-            return Vec::new();
-        }
-        vec![Effect::SearchAll {
-            query: search.query.trim().to_string(),
-            seq: search.seq,
-        }]
+        self.global_search.set_query(query).into_iter().collect()
     }
 
-    pub(super) fn search_results(
-        &mut self,
-        seq: u64,
-        hits: Result<Vec<agentdeck_model::SearchHit>, String>,
-    ) {
-        let search = &mut self.global_search;
-        if seq != search.seq {
-            return;
-        }
-        // With several runtimes each answers the same query: their hits add up, best
-        // first.
-        let more = self.runtimes.len() > 1 && search.answered_seq == Some(seq);
-        search.answered_seq = Some(seq);
-        match hits {
-            Ok(hits) if more => {
-                search.hits.extend(hits);
-                search.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-            }
-            Err(_) if more => {}
-            Ok(hits) => {
-                search.hits = hits;
-                search.error = None;
-            }
-            Err(why) => {
-                search.hits.clear();
-                search.error = Some(why);
-            }
-        }
-        search.answered = Some(search.query.trim().to_string());
-        search.selected = search.selected.min(search.hits.len().saturating_sub(1));
+    pub(super) fn search_results(&mut self, seq: u64, hits: Result<Vec<SearchHit>, String>) {
+        let several_runtimes = self.runtimes.len() > 1;
+        self.global_search.answer(seq, hits, several_runtimes);
     }
 
     /// Moves the choice among the hits.
     pub fn step_hit(&mut self, down: bool) {
-        let search = &mut self.global_search;
-        let last = search.hits.len().saturating_sub(1);
-        search.selected = if down {
-            (search.selected + 1).min(last)
-        } else {
-            search.selected.saturating_sub(1)
-        };
+        self.global_search.step(down);
     }
 
     /// Enter: opens the chosen hit's thread and selects its message once loaded.
     pub fn open_hit(&mut self) -> Vec<Effect> {
-        let Some(hit) = self
-            .global_search
-            .hits
-            .get(self.global_search.selected)
-            .cloned()
-        else {
+        let Some(hit) = self.global_search.chosen().cloned() else {
             return Vec::new();
         };
         self.mode = Mode::Normal;
@@ -116,5 +148,50 @@ impl App {
         if self.conversation.select_pending() {
             self.focus = Pane::Conversation;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(thread: &str, score: f32) -> SearchHit {
+        serde_json::from_value(serde_json::json!({
+            "thread_id": thread, "assistant_id": "asst_triage", "kind": "message",
+            "snippet": "refund", "highlights": [], "score": score, "created_at": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_latest_query_is_answered_and_several_runtimes_add_up() {
+        let mut search = GlobalSearch::default();
+        let Some(Effect::SearchAll { seq: first, .. }) = search.set_query("refun".into()) else {
+            panic!("a query is asked");
+        };
+        let Some(Effect::SearchAll { query, seq }) = search.set_query(" refund ".into()) else {
+            panic!("a query is asked");
+        };
+        assert_eq!(query, "refund");
+        search.answer(first, Ok(vec![hit("thread_old", 9.0)]), true);
+        assert!(search.hits.is_empty(), "an older query's answer is dropped");
+        search.answer(seq, Ok(vec![hit("thread_a", 1.0)]), true);
+        search.answer(seq, Err("lab is down".into()), true);
+        search.answer(seq, Ok(vec![hit("thread_b", 2.0)]), true);
+        let threads: Vec<&str> = search.hits.iter().map(|h| h.thread_id.as_str()).collect();
+        assert_eq!(
+            threads,
+            ["thread_b", "thread_a"],
+            "best first, across runtimes"
+        );
+        assert_eq!(search.answered.as_deref(), Some("refund"));
+        search.step(true);
+        search.step(true);
+        assert_eq!(
+            search.chosen().map(|h| h.thread_id.as_str()),
+            Some("thread_a")
+        );
+        assert_eq!(search.set_query("  ".into()), None);
+        assert!(search.hits.is_empty() && search.answered.is_none());
     }
 }

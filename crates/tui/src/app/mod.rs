@@ -24,6 +24,7 @@ pub use tree::{ThreadList, TreeRow};
 pub use wall::{Tail, TailEntry, WALL_TILES, Wall};
 
 pub use attention::{Alert, Attention};
+pub use global_search::GlobalSearch;
 mod selection;
 mod server_events;
 mod tool_decisions;
@@ -67,21 +68,6 @@ pub enum Mode {
 pub enum Confirm {
     /// Close these threads.
     Close(Vec<String>),
-}
-
-/// The search across every thread: what is typed, and the hits of the latest answer.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GlobalSearch {
-    pub query: String,
-    pub hits: Vec<agentdeck_model::SearchHit>,
-    pub selected: usize,
-    /// Bumped by every query sent; an answer to an older one is dropped.
-    pub seq: u64,
-    /// The hits are for this query (`None`: nothing answered yet).
-    pub answered: Option<String>,
-    /// The query number the hits answer.
-    pub answered_seq: Option<u64>,
-    pub error: Option<String>,
 }
 
 /// The threads the runtime's search found for the filter's free words (the filter

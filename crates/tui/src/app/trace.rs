@@ -44,6 +44,22 @@ pub struct Replay {
     pub state: Box<App>,
 }
 
+impl Replay {
+    /// How long until the next event, given every event's time on the trace's axis (at
+    /// 4× when fast; at least 40 ms, at most 2 s, so a long tool call does not stall it).
+    fn wait(&self, event_ms: &[u64]) -> std::time::Duration {
+        let now = self
+            .cursor
+            .checked_sub(1)
+            .and_then(|i| event_ms.get(i))
+            .copied()
+            .unwrap_or(0);
+        let next = event_ms.get(self.cursor).copied().unwrap_or(now);
+        let gap = next.saturating_sub(now) / if self.fast { 4 } else { 1 };
+        std::time::Duration::from_millis(gap.clamp(40, 2_000))
+    }
+}
+
 impl Trace {
     fn new(root: String) -> Trace {
         Trace {
@@ -72,6 +88,70 @@ impl Trace {
     /// How far the trace is shown: all of it, or up to the replay's cursor.
     pub fn upto(&self) -> usize {
         self.replay.as_ref().map_or(self.events.len(), |r| r.cursor)
+    }
+
+    /// The logs of the traced threads arrived: the events that came meanwhile follow them.
+    fn loaded(&mut self, logs: Result<Vec<ServerEvent>, String>) {
+        self.loading = false;
+        match logs {
+            Ok(events) => self.merge(events),
+            Err(err) => self.error = Some(err),
+        }
+        for event in std::mem::take(&mut self.arrived) {
+            self.feed(event);
+        }
+    }
+
+    /// A live event of any thread: kept aside while the logs load, else part of the
+    /// trace when it is about one of its threads (deltas never are).
+    fn live(&mut self, event: &ServerEvent) {
+        if event.payload.kind().is_delta() {
+            return;
+        }
+        if self.loading {
+            if self.arrived.len() < TRACE_EVENTS {
+                self.arrived.push(event.clone());
+            }
+            return;
+        }
+        self.feed(event.clone());
+    }
+
+    /// Moves the cursor among `rows` rows; false for a key that is not a move.
+    fn navigate(&mut self, action: Action, rows: usize) -> bool {
+        let last = rows.saturating_sub(1);
+        self.selected = match action {
+            Action::Down => (self.selected + 1).min(last),
+            Action::Up => self.selected.saturating_sub(1),
+            Action::PageDown => (self.selected + 10).min(last),
+            Action::PageUp => self.selected.saturating_sub(10),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return false,
+        };
+        true
+    }
+
+    /// Where one step of the replay lands: every event kept is a step (deltas never
+    /// enter a trace); with no replay yet, forward starts at the first event and back
+    /// at the last.
+    fn step_target(&self, forward: bool) -> usize {
+        let len = self.events.len();
+        let at = match &self.replay {
+            Some(replay) => replay.cursor,
+            None if forward => 0,
+            None => len,
+        };
+        if forward {
+            (at + 1).min(len)
+        } else {
+            at.saturating_sub(1)
+        }
+    }
+
+    /// The replay's cursor, while it plays.
+    fn playing_cursor(&self) -> Option<usize> {
+        self.replay.as_ref().filter(|r| r.playing).map(|r| r.cursor)
     }
 
     /// A live event, kept when it is about one of the traced threads.
@@ -156,34 +236,16 @@ impl App {
 
     /// The logs of the traced threads arrived (the root's and the threads it routed to).
     pub(super) fn trace_loaded(&mut self, root: &str, logs: Result<Vec<ServerEvent>, String>) {
-        let Some(trace) = self.trace.as_mut().filter(|t| t.root == root) else {
-            return;
-        };
-        trace.loading = false;
-        match logs {
-            Ok(events) => trace.merge(events),
-            Err(err) => trace.error = Some(err),
-        }
-        for event in std::mem::take(&mut trace.arrived) {
-            trace.feed(event);
+        if let Some(trace) = self.trace.as_mut().filter(|t| t.root == root) {
+            trace.loaded(logs);
         }
     }
 
     /// A live event: part of the trace when it is about one of its threads.
     pub(super) fn feed_trace(&mut self, event: &ServerEvent) {
-        let Some(trace) = self.trace.as_mut() else {
-            return;
-        };
-        if event.payload.kind().is_delta() {
-            return;
+        if let Some(trace) = self.trace.as_mut() {
+            trace.live(event);
         }
-        if trace.loading {
-            if trace.arrived.len() < TRACE_EVENTS {
-                trace.arrived.push(event.clone());
-            }
-            return;
-        }
-        trace.feed(event.clone());
     }
 
     /// The trace as drawn: built again only when events arrive or the replay moves.
@@ -209,14 +271,10 @@ impl App {
             self.mode = Mode::Normal;
             return Vec::new();
         };
-        let last = rows.saturating_sub(1);
+        if trace.navigate(action, rows) {
+            return Vec::new();
+        }
         match action {
-            Action::Down => trace.selected = (trace.selected + 1).min(last),
-            Action::Up => trace.selected = trace.selected.saturating_sub(1),
-            Action::PageDown => trace.selected = (trace.selected + 10).min(last),
-            Action::PageUp => trace.selected = trace.selected.saturating_sub(10),
-            Action::Top => trace.selected = 0,
-            Action::Bottom => trace.selected = last,
             Action::StepForward | Action::StepBack => {
                 let forward = action == Action::StepForward;
                 self.replay_step(forward);
@@ -247,20 +305,8 @@ impl App {
     }
 
     fn replay_step(&mut self, forward: bool) {
-        let Some(trace) = self.trace.as_ref() else {
+        let Some(target) = self.trace.as_ref().map(|t| t.step_target(forward)) else {
             return;
-        };
-        let len = trace.events.len();
-        let at = match &trace.replay {
-            Some(replay) => replay.cursor,
-            None if forward => 0,
-            None => len,
-        };
-        // Every event kept is a step: deltas never enter a trace.
-        let target = if forward {
-            (at + 1).min(len)
-        } else {
-            at.saturating_sub(1)
         };
         self.replay_to(target);
         if let Some(replay) = self.trace.as_mut().and_then(|t| t.replay.as_mut()) {
@@ -317,8 +363,7 @@ impl App {
         }
     }
 
-    /// While a replay plays: how long until its next event, on the trace's time axis
-    /// (at 4× when fast; a wait is at most 2 s, so a long tool call does not stall it).
+    /// While a replay plays: how long until its next event, on the trace's time axis.
     pub fn replay_wait(&self) -> Option<std::time::Duration> {
         let trace = self.trace.as_ref()?;
         let replay = trace.replay.as_ref().filter(|r| r.playing)?;
@@ -342,26 +387,12 @@ impl App {
                 }
             }
         };
-        let now = replay
-            .cursor
-            .checked_sub(1)
-            .and_then(|i| full.event_ms.get(i))
-            .copied()
-            .unwrap_or(0);
-        let next = full.event_ms.get(replay.cursor).copied().unwrap_or(now);
-        let gap = next.saturating_sub(now) / if replay.fast { 4 } else { 1 };
-        Some(std::time::Duration::from_millis(gap.clamp(40, 2_000)))
+        Some(replay.wait(&full.event_ms))
     }
 
     /// The replay's next event, when its wait is over.
     pub fn replay_tick(&mut self) {
-        let Some(cursor) = self
-            .trace
-            .as_ref()
-            .and_then(|t| t.replay.as_ref())
-            .filter(|r| r.playing)
-            .map(|r| r.cursor)
-        else {
+        let Some(cursor) = self.trace.as_ref().and_then(Trace::playing_cursor) else {
             return;
         };
         self.replay_to(cursor + 1);
@@ -422,5 +453,90 @@ impl App {
         };
         self.focus = Pane::Conversation;
         effects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::routed_run_events;
+
+    #[test]
+    fn events_that_come_while_the_logs_load_follow_them_once_and_routing_is_followed() {
+        let events = routed_run_events();
+        let mut trace = Trace::new("thread_0456".into());
+        // Live meanwhile: the last three events (the first of them also in the log) and
+        // one of another thread.
+        let logged = &events[..events.len() - 2];
+        for event in events[events.len() - 3..].iter() {
+            trace.live(event);
+        }
+        let mut stranger = events
+            .iter()
+            .find(|e| matches!(e.payload, EventPayload::MessageCreated(_)))
+            .unwrap()
+            .clone();
+        stranger.id = Some(10_000);
+        if let EventPayload::MessageCreated(e) = &mut stranger.payload {
+            e.thread_id = "thread_elsewhere".into();
+        }
+        trace.live(&stranger);
+        assert!(trace.events.is_empty(), "nothing shown before the logs");
+        trace.loaded(Ok(logged.to_vec()));
+        let ids: Vec<Option<u64>> = trace.events.iter().map(|e| e.id).collect();
+        let all: Vec<Option<u64>> = events
+            .iter()
+            .filter(|e| !e.payload.kind().is_delta())
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, all, "in id order, each once, the stranger's left out");
+        assert!(
+            trace.threads.contains("thread_0460"),
+            "the routed thread is followed"
+        );
+    }
+
+    #[test]
+    fn the_cursor_and_the_replay_steps_stay_inside_the_trace() {
+        let mut trace = Trace::for_test("thread_0456", routed_run_events());
+        let len = trace.events.len();
+        assert!(trace.navigate(Action::Bottom, 7));
+        assert!(trace.navigate(Action::PageDown, 7));
+        assert_eq!(trace.selected, 6);
+        assert!(!trace.navigate(Action::Play, 7));
+        assert_eq!(
+            trace.step_target(true),
+            1,
+            "forward starts at the first event"
+        );
+        assert_eq!(trace.step_target(false), len - 1, "back starts at the end");
+        trace.replay = Some(Replay {
+            cursor: len,
+            playing: true,
+            fast: false,
+            state: Box::new(App::new("test".into())),
+        });
+        assert_eq!(trace.step_target(true), len);
+        assert_eq!(trace.playing_cursor(), Some(len));
+    }
+
+    #[test]
+    fn a_replay_waits_as_long_as_the_run_did_within_bounds() {
+        let mut replay = Replay {
+            cursor: 1,
+            playing: true,
+            fast: false,
+            state: Box::new(App::new("test".into())),
+        };
+        let times = [0, 1_000, 1_010, 60_000];
+        assert_eq!(replay.wait(&times).as_millis(), 1_000);
+        replay.fast = true;
+        assert_eq!(replay.wait(&times).as_millis(), 250);
+        replay.cursor = 2;
+        assert_eq!(replay.wait(&times).as_millis(), 40, "at least 40 ms");
+        replay.cursor = 3;
+        assert_eq!(replay.wait(&times).as_millis(), 2_000, "at most 2 s");
+        replay.cursor = 4;
+        assert_eq!(replay.wait(&times).as_millis(), 40, "past the end");
     }
 }
