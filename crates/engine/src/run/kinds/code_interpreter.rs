@@ -64,10 +64,7 @@ impl ToolKind for CodeInterpreter<'_> {
 }
 
 /// Whether a code interpreter's definition (`tools[i]`) will do.
-pub(super) fn check_definition(
-    i: usize,
-    c: &agentdeck_model::CodeInterpreterTool,
-) -> EngineResult<()> {
+pub(super) fn check_definition(i: usize, c: &CodeInterpreterTool) -> EngineResult<()> {
     if c.timeout_ms().clamp(1, 600_000) != c.timeout_ms() {
         return Err(EngineError::Invalid {
             message: format!("tools[{i}].timeout_ms must be 1 to 600000."),

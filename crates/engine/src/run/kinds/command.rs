@@ -7,8 +7,7 @@ use crate::run::calls::{CallResult, WHOLE_OUTPUT_LIMIT, timed};
 use crate::validate::function_name;
 use crate::{EngineError, EngineResult};
 use agentdeck_model::{FunctionTool, ToolCallStatus, ToolCallType};
-use agentdeck_providers::ROUTING_TOOL;
-use agentdeck_providers::ToolSpec;
+use agentdeck_providers::{ROUTING_TOOL, ToolSpec};
 
 pub(super) struct Command<'t>(pub(super) &'t FunctionTool);
 

@@ -63,7 +63,7 @@ impl ToolKind for Webhook<'_> {
 }
 
 /// Whether a webhook tool's definition (`tools[i]`) will do.
-pub(super) fn check_definition(i: usize, w: &agentdeck_model::WebhookTool) -> EngineResult<()> {
+pub(super) fn check_definition(i: usize, w: &WebhookTool) -> EngineResult<()> {
     let invalid = |field: &str, message: String| EngineError::Invalid {
         message: format!("tools[{i}].{field} {message}"),
         param: Some(format!("tools[{i}].{field}")),
