@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 /// One row of the threads list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeRow {
-    /// Index into `App::threads`.
+    /// Index into `ThreadList::threads`.
     pub index: usize,
     /// The guides drawn before the title ("│ ├─"); empty for a thread at the top.
     pub guides: String,
