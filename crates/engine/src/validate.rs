@@ -110,15 +110,10 @@ pub(crate) fn function_name(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Fills what a tool leaves to its default, so the stored (and echoed) tool says it: a
-/// webhook's `name` is "webhook".
+/// Fills what each tool leaves to its default, so the stored (and echoed) tool says it.
 pub fn complete_tools(tools: &mut [Tool]) {
     for tool in tools {
-        if let Tool::Webhook(w) = tool {
-            if w.name.is_none() {
-                w.name = Some("webhook".into());
-            }
-        }
+        crate::run::complete_definition(tool);
     }
 }
 

@@ -13,7 +13,7 @@ mod limits;
 
 pub(crate) use calls::whole_output_path;
 use kinds::OfferedMcp;
-pub(crate) use kinds::check_definition;
+pub(crate) use kinds::{check_definition, complete_definition};
 
 use super::privacy::{Redactor, Restorer};
 use super::{Engine, EngineError, EventScope};

@@ -1,9 +1,9 @@
 //! The kinds of tool a run calls, one file each, behind one trait: what the model is
 //! offered (`describe`), when a call waits for the operator (`policy`), whether its
 //! arguments will do (`validate`) and running it (`start`). The registry below (`of`,
-//! `named`, `check_definition`) is the one place that knows every kind: adding one is
-//! its file and a line in each. Each kind's file also checks its definition when an
-//! assistant is stored.
+//! `named`, `check_definition`, `complete_definition`) is the one place that knows every
+//! kind: adding one is its file and a line in each. Each kind's file also checks its
+//! definition, and fills its defaults, when an assistant is stored.
 
 mod code_interpreter;
 mod command;
@@ -95,6 +95,13 @@ pub(crate) fn check_definition(i: usize, tool: &Tool) -> crate::EngineResult<()>
         Tool::CodeInterpreter(interpreter) => code_interpreter::check_definition(i, interpreter),
         // Its vector stores are looked up when the assistant is stored.
         Tool::FileSearch(_) => Ok(()),
+    }
+}
+
+/// Fills what a tool's definition leaves to its default (a webhook's name).
+pub(crate) fn complete_definition(tool: &mut Tool) {
+    if let Tool::Webhook(webhook) = tool {
+        webhook::complete_definition(webhook);
     }
 }
 
@@ -286,5 +293,14 @@ mod tests {
         for tool in tools() {
             assert!(check_definition(0, &tool).is_ok(), "{tool:?}");
         }
+        // A webhook's default name is filled in, so the stored tool says it.
+        let mut tools = tools();
+        for tool in &mut tools {
+            complete_definition(tool);
+        }
+        let Tool::Webhook(webhook) = &tools[1] else {
+            panic!("{:?}", tools[1]);
+        };
+        assert_eq!(webhook.name.as_deref(), Some("webhook"));
     }
 }

@@ -62,6 +62,13 @@ impl ToolKind for Webhook<'_> {
     }
 }
 
+/// A webhook without a name is called "webhook" (the name the model calls it by).
+pub(super) fn complete_definition(w: &mut WebhookTool) {
+    if w.name.is_none() {
+        w.name = Some("webhook".into());
+    }
+}
+
 /// Whether a webhook tool's definition (`tools[i]`) will do.
 pub(super) fn check_definition(i: usize, w: &WebhookTool) -> EngineResult<()> {
     let invalid = |field: &str, message: String| EngineError::Invalid {
