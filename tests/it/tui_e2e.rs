@@ -615,9 +615,20 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
     session.wait_for("Threads 4/4");
     // Triage called a tool and routed to billing (before this workspace attached, so the
     // graph's edges are drawn without live counts): the Tools pane lists both calls,
-    // whichever thread is open. One example thread waits for an operator's answer.
-    session.wait_for("✓ route_to_as");
-    session.wait_for("✓ lookup_order");
+    // whichever thread is open (its name column holds 11 characters at this width, so
+    // the names are matched as far as it shows them). One example thread waits for an
+    // operator's answer.
+    session.wait_until("the Tools pane lists both calls", |screen| {
+        let tools: Vec<&str> = screen
+            .lines()
+            .skip_while(|line| !line.contains("Tools ·"))
+            .collect();
+        ["✓ route_to_a", "✓ lookup_ord"].iter().all(|call| {
+            tools
+                .iter()
+                .any(|line| line.starts_with(&format!("│ {call}")))
+        })
+    });
     session.wait_for("1 waiting");
     session.keys(&["3"]);
     session.wait_for("Tools · 1 waiting");
