@@ -61,6 +61,15 @@ pub struct Attention {
     alerts: Vec<Alert>,
     /// Failed replies already alerted.
     alerted: HashSet<String>,
+    /// Where `!` last went: pressed again there, it goes on to the next.
+    went_to: Option<WentTo>,
+}
+
+/// The thread `!` went to, and the threads that needed the operator then, in order.
+#[derive(Debug)]
+struct WentTo {
+    thread: String,
+    round: Vec<String>,
 }
 
 impl Attention {
@@ -173,18 +182,24 @@ impl App {
     pub(super) fn next_attention(&mut self) -> Vec<Effect> {
         let needing = self.attention_ids();
         let open = self.conversation.open_thread.clone();
-        // The one after the open thread (round to the first), so `!` again goes on.
-        let after = needing
-            .iter()
-            .position(|id| Some(id) == open.as_ref())
-            .map_or(0, |at| at + 1);
-        let Some(thread_id) = needing
-            .iter()
-            .cycle()
-            .skip(after)
-            .take(needing.len())
-            .find(|id| Some(*id) != open.as_ref())
-            .cloned()
+        let not_open = |id: &&String| Some(*id) != open.as_ref();
+        // Pressed again where `!` went, it goes on to the next of that round that still
+        // needs the operator (a failure opened was seen and left the list); from any
+        // other thread (one the workspace opened, say), and past the round's end, it
+        // starts at the first.
+        let next_in_round = self
+            .attention
+            .went_to
+            .as_ref()
+            .filter(|went| Some(&went.thread) == open.as_ref())
+            .and_then(|went| {
+                let at = went.round.iter().position(|id| *id == went.thread)?;
+                went.round[at + 1..]
+                    .iter()
+                    .find(|id| needing.contains(id))
+                    .cloned()
+            });
+        let Some(thread_id) = next_in_round.or_else(|| needing.iter().find(not_open).cloned())
         else {
             self.notice = Some(if needing.is_empty() {
                 "Nothing needs you.".into()
@@ -193,6 +208,10 @@ impl App {
             });
             return Vec::new();
         };
+        self.attention.went_to = Some(WentTo {
+            thread: thread_id.clone(),
+            round: needing,
+        });
         match self
             .list
             .threads

@@ -570,6 +570,44 @@ fn a_failed_thread_opened_by_itself_at_start_still_needs_the_operator() {
 }
 
 #[test]
+fn the_first_bang_goes_to_the_longest_waiting_whichever_thread_the_workspace_opened() {
+    let mut app = App::new("test".into());
+    let thread = |i: u32, status: &str, last: Option<&str>| -> Thread {
+        serde_json::from_value(serde_json::json!({"id": format!("thread_{i}"), "object": "thread", "project_id": "p", "assistant_id": "a",
+            "created_at": 0, "updated_at": 100 + i, "status": status, "metadata": {}, "title": format!("t{i}"), "parent_thread_id": null,
+            "last_reply_status": last}))
+        .unwrap()
+    };
+    // Newest first: the workspace opens thread_4, which failed after thread_3 did.
+    app.apply(AppEvent::Snapshot {
+        has_more: false,
+        assistants: vec![],
+        threads: vec![
+            thread(4, "active", Some("failed")),
+            thread(3, "active", Some("failed")),
+            thread(2, "requires_action", None),
+            thread(1, "requires_action", None),
+        ],
+    });
+    assert_eq!(app.conversation.open_thread.as_deref(), Some("thread_4"));
+    assert_eq!(
+        app.attention_ids(),
+        ["thread_1", "thread_2", "thread_3", "thread_4"]
+    );
+    let mut visited = Vec::new();
+    for _ in 0..5 {
+        app.act(Action::NextAttention);
+        visited.push(app.conversation.open_thread.clone().unwrap_or_default());
+    }
+    // The longest waiting first (not the one after the thread the workspace opened), then
+    // on in order; a failed thread opened is seen, so the round ends with the waiting.
+    assert_eq!(
+        visited,
+        ["thread_1", "thread_2", "thread_3", "thread_4", "thread_1"]
+    );
+}
+
+#[test]
 fn free_words_match_threads_the_runtimes_search_found_them_in() {
     let mut app = crate::fixtures::workspace();
     // "refund" is in no title, name or metadata of the desk: the workspace asks the runtime.
