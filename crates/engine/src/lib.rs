@@ -14,6 +14,7 @@ mod leases;
 mod mcp;
 mod memory;
 mod metrics;
+mod models;
 mod net;
 mod privacy;
 mod published;
@@ -34,7 +35,6 @@ pub use published::Published;
 pub use recovery::Recovery;
 
 use agentdeck_model::config::Config;
-use agentdeck_model::config::{ProviderConfig, ProviderKind};
 use agentdeck_model::requests::{MessageCreate, MessagePosted};
 use agentdeck_model::sync::lock;
 use agentdeck_model::{
@@ -42,12 +42,9 @@ use agentdeck_model::{
     ToolCallStatus, Usage, new_id, now_secs,
 };
 use agentdeck_providers::Provider;
-use agentdeck_providers::anthropic::Anthropic;
-use agentdeck_providers::http::{HttpProvider, RateLimitBook, RetryPolicy, WireFormat};
 use agentdeck_providers::local::LocalProvider;
-use agentdeck_providers::openai_chat::OpenAiChat;
-use agentdeck_providers::openai_responses::OpenAiResponses;
 use agentdeck_store::{Store, StoreError};
+use models::Models;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -174,54 +171,6 @@ struct EngineInner {
     telemetry: Telemetry,
 }
 
-/// The models: the built-in one, the configured providers and their rate limits.
-struct Models {
-    local: Arc<dyn Provider>,
-    /// The configured providers by name.
-    providers: HashMap<String, Arc<dyn Provider>>,
-    rate_limits: Arc<RateLimitBook>,
-    /// Models already warned about running on `local` for want of a provider.
-    fallbacks: Mutex<std::collections::HashSet<String>>,
-}
-
-impl Models {
-    fn new(config: &Config, local_tps: f64) -> Models {
-        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(local_tps));
-        let rate_limits = Arc::new(RateLimitBook::default());
-        let providers = config
-            .providers
-            .iter()
-            .map(|(name, provider)| {
-                (
-                    name.clone(),
-                    build_provider(name, provider, &local, &rate_limits),
-                )
-            })
-            .collect();
-        Models {
-            local,
-            providers,
-            rate_limits,
-            fallbacks: Mutex::new(std::collections::HashSet::new()),
-        }
-    }
-
-    /// The provider that serves a model name (after aliases); `local` when none does,
-    /// with one warning per model name.
-    fn serving(&self, config: &Config, model: &str) -> Arc<dyn Provider> {
-        if config.falls_back_to_local(model) && lock(&self.fallbacks).insert(model.to_string()) {
-            tracing::warn!(
-                "model {model:?} is served by no configured provider: it runs on the built-in local model (add it to a provider's `models` in the config)"
-            );
-        }
-        let model = config.resolve_model(model);
-        config
-            .provider_for(model)
-            .and_then(|(name, _)| self.providers.get(name).cloned())
-            .unwrap_or_else(|| self.local.clone())
-    }
-}
-
 /// The runs: one task per thread, the limits they wait on, the locks they share.
 struct Runs {
     /// Threads with a run task alive, one run per thread.
@@ -280,40 +229,6 @@ struct Telemetry {
     metrics: metrics::Metrics,
     /// Telemetry on its way to projects' `logs_webhook`s.
     shipper: shipper::Shipper,
-}
-
-fn build_provider(
-    name: &str,
-    config: &ProviderConfig,
-    local: &Arc<dyn Provider>,
-    rate_limits: &Arc<RateLimitBook>,
-) -> Arc<dyn Provider> {
-    let format: Arc<dyn WireFormat> = match config.kind {
-        ProviderKind::Local => return local.clone(),
-        ProviderKind::OpenaiResponses => Arc::new(OpenAiResponses),
-        ProviderKind::OpenaiChat => Arc::new(OpenAiChat),
-        ProviderKind::Anthropic => Arc::new(Anthropic),
-    };
-    let defaults = RetryPolicy::default();
-    let millis = |value: Option<u64>, default: std::time::Duration| {
-        value.map_or(default, std::time::Duration::from_millis)
-    };
-    let policy = RetryPolicy {
-        attempts: config.attempts.unwrap_or(defaults.attempts),
-        base_delay: millis(config.retry_base_ms, defaults.base_delay),
-        max_delay: defaults.max_delay,
-        connect_timeout: millis(config.connect_timeout_ms, defaults.connect_timeout),
-        idle_timeout: millis(config.idle_timeout_ms, defaults.idle_timeout),
-    };
-    Arc::new(HttpProvider::new(
-        name,
-        config.base_url.as_deref().unwrap_or_default(),
-        config.api_key_env.clone(),
-        config.project_header.clone(),
-        format,
-        policy,
-        rate_limits.clone(),
-    ))
 }
 
 impl Engine {
@@ -452,56 +367,6 @@ impl Engine {
         if let Err(err) = self.resume_ingestion() {
             tracing::warn!("vector stores: {err}");
         }
-    }
-
-    /// The Prometheus text of `/metrics`: counters kept as the runtime works, gauges read
-    /// now.
-    pub fn metrics_text(&self) -> EngineResult<String> {
-        let projects = self
-            .list_projects(&Scope::All)?
-            .into_iter()
-            .map(|project| {
-                let (running, queued) = self.inner.runs.admission.counts(&project.id);
-                let cost = self
-                    .inner
-                    .runs
-                    .usage
-                    .estimated_cost(&project.id, &self.inner.config);
-                (project.id, running, queued, cost)
-            })
-            .collect();
-        Ok(self.inner.telemetry.metrics.encode(metrics::Snapshot {
-            projects,
-            sse_subscribers: self.inner.bus.subscribers() as u64,
-            store_bytes: self.inner.store.size_on_disk(),
-            last_event_id: self.inner.bus.last_id(),
-            telemetry_dropped: self.inner.telemetry.log.dropped(),
-            webhook_dropped: self.inner.telemetry.shipper.dropped(),
-        }))
-    }
-
-    /// The newest telemetry events of a project (at most `limit`), newest first.
-    pub fn logs(
-        &self,
-        scope: &Scope,
-        project_id: &str,
-        limit: usize,
-    ) -> EngineResult<Vec<agentdeck_model::event::Telemetry>> {
-        let project = self.project(scope, project_id)?;
-        Ok(self.inner.telemetry.log.recent(&project.id, limit))
-    }
-
-    /// Records a model or tool call: kept for the logs endpoint, written to the data
-    /// dir's telemetry file, and sent as a `telemetry` event.
-    fn telemetry(
-        &self,
-        scope: &EventScope,
-        project_id: &str,
-        event: agentdeck_model::event::Telemetry,
-    ) {
-        self.inner.telemetry.log.record(project_id, &event);
-        self.inner.telemetry.shipper.send(project_id, &event);
-        self.emit(scope, EventPayload::Telemetry(Box::new(event)));
     }
 
     /// Number of threads with a run in progress.
@@ -985,42 +850,5 @@ impl Engine {
             code: Some(code.into()),
             param: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod models_tests {
-    use super::*;
-
-    #[test]
-    fn a_model_goes_to_the_provider_that_claims_it_and_the_rest_to_local_once_warned() {
-        let config = Config::parse(
-            r#"
-            [providers.openai]
-            kind = "openai-responses"
-            base_url = "http://127.0.0.1:9/v1"
-            models = ["gpt-*"]
-
-            [model_aliases]
-            fast = "gpt-4.1-mini"
-            "#,
-        )
-        .unwrap();
-        let models = Models::new(&config, 0.0);
-        let openai = &models.providers["openai"];
-        assert!(Arc::ptr_eq(&models.serving(&config, "gpt-4.1"), openai));
-        assert!(Arc::ptr_eq(&models.serving(&config, "fast"), openai));
-        assert!(Arc::ptr_eq(
-            &models.serving(&config, "local"),
-            &models.local
-        ));
-        assert!(lock(&models.fallbacks).is_empty());
-        for _ in 0..2 {
-            assert!(Arc::ptr_eq(
-                &models.serving(&config, "claude-x"),
-                &models.local
-            ));
-        }
-        assert_eq!(lock(&models.fallbacks).len(), 1);
     }
 }

@@ -4,6 +4,8 @@
 //! `DATA_DIR/logs/telemetry.jsonl` by a writer thread of its own, from a bounded queue:
 //! a slow disk never slows a run; what does not fit is counted as dropped.
 
+use crate::{Engine, EngineResult, EventScope, Scope, metrics};
+use agentdeck_model::EventPayload;
 use agentdeck_model::event::Telemetry;
 use agentdeck_model::sync;
 use std::collections::{HashMap, VecDeque};
@@ -104,5 +106,53 @@ impl TelemetryLog {
     /// Lines that did not reach the file because its queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// What the engine tells of itself: `/metrics`, a project's logs, and each call recorded.
+impl Engine {
+    /// The Prometheus text of `/metrics`: counters kept as the runtime works, gauges read
+    /// now.
+    pub fn metrics_text(&self) -> EngineResult<String> {
+        let projects = self
+            .list_projects(&Scope::All)?
+            .into_iter()
+            .map(|project| {
+                let (running, queued) = self.inner.runs.admission.counts(&project.id);
+                let cost = self
+                    .inner
+                    .runs
+                    .usage
+                    .estimated_cost(&project.id, &self.inner.config);
+                (project.id, running, queued, cost)
+            })
+            .collect();
+        Ok(self.inner.telemetry.metrics.encode(metrics::Snapshot {
+            projects,
+            sse_subscribers: self.inner.bus.subscribers() as u64,
+            store_bytes: self.inner.store.size_on_disk(),
+            last_event_id: self.inner.bus.last_id(),
+            telemetry_dropped: self.inner.telemetry.log.dropped(),
+            webhook_dropped: self.inner.telemetry.shipper.dropped(),
+        }))
+    }
+
+    /// The newest telemetry events of a project (at most `limit`), newest first.
+    pub fn logs(
+        &self,
+        scope: &Scope,
+        project_id: &str,
+        limit: usize,
+    ) -> EngineResult<Vec<Telemetry>> {
+        let project = self.project(scope, project_id)?;
+        Ok(self.inner.telemetry.log.recent(&project.id, limit))
+    }
+
+    /// Records a model or tool call: kept for the logs endpoint, written to the data
+    /// dir's telemetry file, and sent as a `telemetry` event.
+    pub(crate) fn telemetry(&self, scope: &EventScope, project_id: &str, event: Telemetry) {
+        self.inner.telemetry.log.record(project_id, &event);
+        self.inner.telemetry.shipper.send(project_id, &event);
+        self.emit(scope, EventPayload::Telemetry(Box::new(event)));
     }
 }
