@@ -258,18 +258,7 @@ impl App {
     }
 
     pub(super) fn move_cursor(&mut self, action: Action) -> Vec<Effect> {
-        let step = |len: usize, at: usize| -> usize {
-            let last = len.saturating_sub(1);
-            match action {
-                Action::Down => (at + 1).min(last),
-                Action::Up => at.saturating_sub(1),
-                Action::Top => 0,
-                Action::Bottom => last,
-                Action::PageDown => (at + 10).min(last),
-                Action::PageUp => at.saturating_sub(10),
-                _ => at,
-            }
-        };
+        let step = |len: usize, at: usize| moved(action, len, at).unwrap_or(at);
         match self.focus {
             Pane::Threads => {
                 let count = self.visible_threads().len();
@@ -300,4 +289,19 @@ impl App {
         }
         Vec::new()
     }
+}
+
+/// Where a cursor at row `at` of `len` rows goes for a movement key (a page is ten rows);
+/// `None` for a key that does not move it.
+pub(super) fn moved(action: Action, len: usize, at: usize) -> Option<usize> {
+    let last = len.saturating_sub(1);
+    Some(match action {
+        Action::Down => (at + 1).min(last),
+        Action::Up => at.saturating_sub(1),
+        Action::Top => 0,
+        Action::Bottom => last,
+        Action::PageDown => (at + 10).min(last),
+        Action::PageUp => at.saturating_sub(10),
+        _ => return None,
+    })
 }

@@ -119,16 +119,10 @@ impl Trace {
 
     /// Moves the cursor among `rows` rows; false for a key that is not a move.
     fn navigate(&mut self, action: Action, rows: usize) -> bool {
-        let last = rows.saturating_sub(1);
-        self.selected = match action {
-            Action::Down => (self.selected + 1).min(last),
-            Action::Up => self.selected.saturating_sub(1),
-            Action::PageDown => (self.selected + 10).min(last),
-            Action::PageUp => self.selected.saturating_sub(10),
-            Action::Top => 0,
-            Action::Bottom => last,
-            _ => return false,
-        };
+        match super::actions::moved(action, rows, self.selected) {
+            Some(at) => self.selected = at,
+            None => return false,
+        }
         true
     }
 

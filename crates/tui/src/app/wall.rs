@@ -235,13 +235,16 @@ impl Wall {
 
     /// Moves the cursor among `count` tiles; false for a key that is not a move.
     pub fn navigate(&mut self, action: Action, count: usize) -> bool {
-        let last = count.saturating_sub(1);
-        match action {
-            Action::Down | Action::NextItem => self.selected = (self.selected + 1).min(last),
-            Action::Up | Action::PrevItem => self.selected = self.selected.saturating_sub(1),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = last,
-            _ => return false,
+        // Tiles are few: no paging; ] and [ step like the arrows.
+        let action = match action {
+            Action::NextItem => Action::Down,
+            Action::PrevItem => Action::Up,
+            Action::PageDown | Action::PageUp => return false,
+            other => other,
+        };
+        match super::actions::moved(action, count, self.selected) {
+            Some(at) => self.selected = at,
+            None => return false,
         }
         true
     }
