@@ -72,12 +72,10 @@ impl GlobalSearch {
 
     /// Moves the choice among the hits.
     pub fn step(&mut self, down: bool) {
-        let last = self.hits.len().saturating_sub(1);
-        self.selected = if down {
-            (self.selected + 1).min(last)
-        } else {
-            self.selected.saturating_sub(1)
-        };
+        let action = if down { Action::Down } else { Action::Up };
+        if let Some(at) = super::actions::moved(action, self.hits.len(), self.selected) {
+            self.selected = at;
+        }
     }
 
     /// The hit chosen.
