@@ -109,18 +109,29 @@ fn an_operator_at_80x24_clears_the_inbox_with_the_keymaps_keys() {
     // `!` opens one that waits (those that started in the same second come in id order).
     session.wait_for("┌ 2 billing · this one breaks");
     // The first `!` goes to one that waits, though the workspace opened a failed thread by
-    // itself; `!` again goes to the other one that waits.
-    session.keys(&["!"]);
-    let screen = session.wait_until("a waiting thread opened", |s| {
-        s.contains("┌ 2 legal-review") || s.contains("┌ 2 cautious")
-    });
-    let other = if screen.contains("┌ 2 legal-review") {
-        "┌ 2 cautious"
-    } else {
-        "┌ 2 legal-review"
+    // itself; `!` again goes on to the next one that waits, until each of the three (two
+    // payments, legal-review's call) was opened once. The two payments tell apart by the
+    // amount in the user's message (the Tools pane writes its JSON without the space).
+    let waiting_thread = |screen: &str| {
+        if screen.contains("┌ 2 legal-review") {
+            Some("legal-review")
+        } else if screen.contains("┌ 2 cautious") && screen.contains("\"amount\": 5") {
+            Some("pay 5")
+        } else if screen.contains("┌ 2 cautious") && screen.contains("\"amount\": 7") {
+            Some("pay 7")
+        } else {
+            None
+        }
     };
-    session.keys(&["!"]);
-    session.wait_for(other);
+    let mut visited: Vec<&str> = Vec::new();
+    for _ in 0..3 {
+        session.keys(&["!"]);
+        let screen = session.wait_until("`!` opened a waiting thread not opened before", |s| {
+            waiting_thread(s).is_some_and(|which| !visited.contains(&which))
+        });
+        visited.extend(waiting_thread(&screen));
+    }
+    assert_eq!(visited.len(), 3, "{visited:?}");
 
     // The Tools pane: whose each call is, and one whole.
     session.keys(&["3"]);
