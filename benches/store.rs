@@ -65,6 +65,7 @@ fn message(thread_id: &str, i: usize) -> Message {
         created_at: 1_795_000_000,
         error: None,
         files: Vec::new(),
+        metadata: Default::default(),
     }
 }
 

@@ -72,6 +72,7 @@ fn workspace_of(messages: usize, threads: usize) -> App {
             created_at: 1_795_000_000,
             error: None,
             files: Vec::new(),
+            metadata: Default::default(),
         })
         .collect();
     app

@@ -421,6 +421,7 @@ fn stream_long_reply(words: &[String]) -> Reply {
             created_at: 0,
             error: None,
             files: Vec::new(),
+            metadata: Default::default(),
         }],
     });
     let counter = Counter::default();

@@ -8,9 +8,9 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Llmock {
+pub(crate) struct Llmock {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Llmock {
@@ -34,7 +34,7 @@ fn llmock_binary() -> std::path::PathBuf {
     path
 }
 
-async fn start_llmock(extra: &[&str]) -> Llmock {
+pub(crate) async fn start_llmock(extra: &[&str]) -> Llmock {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

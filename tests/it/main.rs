@@ -23,6 +23,7 @@ mod mcp;
 mod memory;
 mod operator;
 mod operator_tui;
+mod otlp;
 mod postgres;
 mod properties;
 mod providers;

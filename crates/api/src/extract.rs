@@ -33,17 +33,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 
 /// Refuses a body declared larger than its route takes before reading any of it, so a
 /// client cannot hold a connection open by announcing a huge body and sending none:
-/// [`BODY_LIMIT`], or for an upload `upload_limit` (the file limit and its framing).
+/// [`BODY_LIMIT`], or for an upload `upload_limit` (the file limit and its framing), or
+/// for OTLP's spans `otlp_limit` (`[otlp] max_body_bytes`).
 pub async fn refuse_oversize(
-    axum::extract::State(upload_limit): axum::extract::State<usize>,
+    axum::extract::State((upload_limit, otlp_limit)): axum::extract::State<(usize, usize)>,
     request: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let limit = if request.uri().path() == "/v2/files" {
-        upload_limit
-    } else {
-        BODY_LIMIT
+    let limit = match request.uri().path() {
+        "/v2/files" => upload_limit,
+        "/v1/traces" => otlp_limit,
+        _ => BODY_LIMIT,
     };
     let declared = request
         .headers()
@@ -160,6 +161,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Caller::authenticate(parts, state, true).await
+    }
+}
+
+impl Caller {
+    /// Who sends the request, by its bearer key; `limit_rate`: a project key's request
+    /// counts against its rate (OTLP's receiver counts spans instead).
+    pub async fn authenticate(
+        parts: &mut Parts,
+        state: &AppState,
+        limit_rate: bool,
+    ) -> Result<Caller, ApiError> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -234,7 +247,7 @@ impl FromRequestParts<AppState> for Caller {
                 "The OpenAI-Project header names a project this key does not belong to.",
             ));
         }
-        if !state.rates.take(&hash) {
+        if limit_rate && !state.rates.take(&hash) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",

@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod otlp;
 mod rate;
 mod screen;
 mod sse;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub sse_keepalive: std::time::Duration,
     /// Request rate limits of project keys.
     pub rates: std::sync::Arc<rate::KeyRates>,
+    /// Spans per second each project may send to the OTLP receiver.
+    pub span_rates: std::sync::Arc<rate::KeyRates>,
     /// Uploads being received at once, at most [`UPLOADS_AT_ONCE`]; the others wait.
     pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
 }
@@ -50,11 +53,17 @@ impl AppState {
             limits.requests_per_second,
             limits.request_burst,
         ));
+        let otlp = engine.config().otlp;
+        let span_rates = std::sync::Arc::new(rate::KeyRates::new(
+            otlp.spans_per_second,
+            (otlp.spans_per_second * 2.0).clamp(1.0, f64::from(u32::MAX)) as u32,
+        ));
         AppState {
             engine,
             admin_key_hash,
             sse_keepalive,
             rates,
+            span_rates,
             uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
         }
     }
@@ -69,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .saturating_add(64 * 1024);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/v1/traces", post(otlp::export_traces))
         .route("/metrics", get(metrics))
         .route("/v2/projects", post(create_project).get(list_projects))
         .route("/v2/projects/{id}", get(get_project).patch(patch_project))
@@ -147,7 +157,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            upload_limit,
+            (upload_limit, state.engine.config().otlp.max_body_bytes),
             extract::refuse_oversize,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -28,6 +28,12 @@ impl KeyRates {
 
     /// Takes one request from the key's bucket; false when it is empty.
     pub fn take(&self, key_hash: &str) -> bool {
+        self.take_many(key_hash, 1.0)
+    }
+
+    /// Takes `count` from the key's bucket, or nothing when it holds fewer (a batch
+    /// larger than the burst is taken from a full bucket, leaving it in debt).
+    pub fn take_many(&self, key_hash: &str, count: f64) -> bool {
         let now = Instant::now();
         let mut buckets = sync::lock(&self.buckets);
         if buckets.len() >= KEYS_KEPT && !buckets.contains_key(key_hash) {
@@ -42,8 +48,9 @@ impl KeyRates {
         *tokens =
             (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let need = count.min(self.burst).max(1.0);
+        if *tokens >= need {
+            *tokens -= count;
             true
         } else {
             false

@@ -9,6 +9,7 @@ mod catalog;
 pub mod cluster;
 pub(crate) mod files;
 mod images;
+mod ingest;
 mod interpreter;
 mod leases;
 mod mcp;
@@ -31,6 +32,7 @@ mod vectors;
 mod webhook;
 
 pub use bus::{EventBus, EventFilter, EventScope};
+pub use ingest::IngestReport;
 pub use published::Published;
 pub use recovery::Recovery;
 
@@ -169,6 +171,8 @@ struct EngineInner {
     documents: Documents,
     search: Search,
     telemetry: Telemetry,
+    /// Traces of agents that run elsewhere, being assembled from their spans.
+    ingest: ingest::Ingest,
 }
 
 /// The runs: one task per thread, the limits they wait on, the locks they share.
@@ -290,6 +294,7 @@ impl Engine {
                     metrics: metrics::Metrics::default(),
                     shipper: shipper::Shipper::default(),
                 },
+                ingest: ingest::Ingest::default(),
             }),
         })
     }
@@ -364,6 +369,7 @@ impl Engine {
         self.start_search_feed();
         self.watch_storage();
         self.start_leases();
+        self.start_span_settling();
         if let Err(err) = self.resume_ingestion() {
             tracing::warn!("vector stores: {err}");
         }
@@ -496,6 +502,12 @@ impl Engine {
                     thread.assistant_id
                 ))
             })?;
+        if let Some(external) = &assistant.external {
+            return Err(EngineError::Conflict(format!(
+                "Assistant '{}' runs elsewhere (service '{}'; its spans arrive over OpenTelemetry): agentdeck shows its threads but cannot post to it.",
+                assistant.name, external.service
+            )));
+        }
         // Documents go into the thread's own store before the run looks for it.
         if let Err(err) =
             self.index_message_files(&thread, &request.attachments, request.content.as_ref())
@@ -638,6 +650,7 @@ impl Engine {
             estimated_cost: 0.0,
             created_at: now_secs(),
             error: None,
+            metadata: Default::default(),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub otlp: OtlpConfig,
     /// `[[remotes]]`: runtimes the workspace may watch, by name (`--remote NAME`).
     #[serde(default)]
     pub remotes: Vec<RemoteConfig>,
@@ -66,6 +68,69 @@ impl Default for ApiConfig {
         ApiConfig {
             requests_per_second: default_requests_per_second(),
             request_burst: default_request_burst(),
+        }
+    }
+}
+
+/// `[otlp]`: what `POST /v1/traces` (and its gRPC twin) takes from the agents that send
+/// their spans to `serve`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// The largest request body, compressed or not (and what a gzip body may inflate to).
+    #[serde(default = "default_otlp_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Spans one request may carry.
+    #[serde(default = "default_otlp_spans_per_request")]
+    pub max_spans_per_request: usize,
+    /// Bytes of one attribute value kept (longer text is cut, and says so).
+    #[serde(default = "default_otlp_attribute_bytes")]
+    pub max_attribute_bytes: usize,
+    /// Attributes of one span kept.
+    #[serde(default = "default_otlp_attributes")]
+    pub max_attributes: usize,
+    /// Spans per second one project may send, on average (twice that at once).
+    #[serde(default = "default_otlp_spans_per_second")]
+    pub spans_per_second: f64,
+    /// How long a span whose parent has not arrived waits for it before it is placed by
+    /// what is known (exporters send a parent after its children).
+    #[serde(default = "default_otlp_settle_ms")]
+    pub settle_ms: u64,
+}
+
+fn default_otlp_body_bytes() -> usize {
+    16 * 1024 * 1024
+}
+
+fn default_otlp_spans_per_request() -> usize {
+    20_000
+}
+
+fn default_otlp_attribute_bytes() -> usize {
+    16 * 1024
+}
+
+fn default_otlp_attributes() -> usize {
+    128
+}
+
+fn default_otlp_spans_per_second() -> f64 {
+    50_000.0
+}
+
+fn default_otlp_settle_ms() -> u64 {
+    2_000
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            max_body_bytes: default_otlp_body_bytes(),
+            max_spans_per_request: default_otlp_spans_per_request(),
+            max_attribute_bytes: default_otlp_attribute_bytes(),
+            max_attributes: default_otlp_attributes(),
+            spans_per_second: default_otlp_spans_per_second(),
+            settle_ms: default_otlp_settle_ms(),
         }
     }
 }
@@ -298,6 +363,14 @@ impl Config {
             return Err(
                 "api.requests_per_second and api.request_burst: must be greater than zero".into(),
             );
+        }
+        let otlp = &config.otlp;
+        if otlp.max_body_bytes == 0
+            || otlp.max_spans_per_request == 0
+            || otlp.max_attribute_bytes == 0
+            || !(otlp.spans_per_second > 0.0 && otlp.spans_per_second.is_finite())
+        {
+            return Err("otlp.max_body_bytes, max_spans_per_request, max_attribute_bytes and spans_per_second: must be greater than zero".into());
         }
         if config.limits.max_output_tokens == 0 {
             return Err("limits.max_output_tokens: must be at least 1".into());

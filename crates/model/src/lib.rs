@@ -13,6 +13,7 @@ pub mod event;
 mod ids;
 pub mod memory;
 pub mod requests;
+pub mod spans;
 mod tools;
 
 pub use documents::*;
@@ -94,6 +95,19 @@ pub struct Assistant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
     pub created_at: u64,
+    /// Set for an assistant that runs elsewhere and is only watched here (its spans
+    /// arrive over OpenTelemetry): it cannot be posted to, edited or run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<External>,
+}
+
+/// Where an external assistant runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct External {
+    /// How its runs reach agentdeck: `otlp`.
+    pub source: String,
+    /// The `service.name` of the process that runs it.
+    pub service: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -335,6 +349,10 @@ pub struct Message {
     /// shows (name, type, size, an image's pixels) without fetching each one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileSummary>,
+    /// What the message's source recorded beyond these fields (a span's unmapped
+    /// attributes, say), bounded; left out while empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl Message {

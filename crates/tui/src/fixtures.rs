@@ -69,6 +69,7 @@ pub fn message(id: &str, role: Role, text: &str) -> Message {
         created_at: NOW - 60,
         error: None,
         files: Vec::new(),
+        metadata: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ fn message(id: &str, text: &str, status: MessageStatus) -> Message {
         created_at: 0,
         error: None,
         files: Vec::new(),
+        metadata: Default::default(),
     }
 }
 

@@ -1,0 +1,263 @@
+//! The objects spans become: external assistants, threads and messages, made on first
+//! sight under ids derived from the spans, and the events that announce them.
+
+use super::place::{
+    METADATA_ENTRIES, METADATA_VALUE_CHARS, Placer, ThreadChange, clip, derived_id,
+};
+use super::{Placed, semconv};
+use crate::{Engine, EventScope};
+use agentdeck_model::spans::Span;
+use agentdeck_model::{
+    Assistant, Content, EventPayload, External, Message, MessageStatus, Role, Thread, ThreadStatus,
+    Usage, now_secs,
+};
+use std::collections::BTreeMap;
+
+impl Placer<'_> {
+    // --- the objects -----------------------------------------------------------------
+
+    /// The thread and assistant a span inside an agent goes to: its parent's, else the
+    /// trace's own thread under the service's assistant.
+    pub(super) fn context(&mut self, span: &Span, inherited: Option<Placed>) -> (String, String) {
+        if let Some(Placed {
+            thread_id: Some(thread_id),
+            assistant_id: Some(assistant_id),
+            ..
+        }) = inherited
+        {
+            return (thread_id, assistant_id);
+        }
+        let assistant_id = self.ensure_assistant(&span.service, &span.service);
+        let thread_id = self.root_thread(span, &assistant_id);
+        (thread_id, assistant_id)
+    }
+
+    /// The trace's own thread: its conversation's, else the trace's; made on first use.
+    pub(super) fn root_thread(&mut self, span: &Span, assistant_id: &str) -> String {
+        if let Some(id) = &self.trace.root_thread {
+            return id.clone();
+        }
+        let id = match self.trace.conversation.clone() {
+            Some(conversation) => derived_id("thread_", &[self.project_id, "conv", &conversation]),
+            None => derived_id("thread_", &[self.project_id, "trace", self.trace_id]),
+        };
+        let title = semconv::agent_input(span);
+        self.ensure_thread(&id, assistant_id, None, title.as_deref(), span);
+        self.trace.root_thread = Some(id.clone());
+        id
+    }
+
+    /// Makes the thread unless it exists; true when it was made.
+    pub(super) fn ensure_thread(
+        &mut self,
+        id: &str,
+        assistant_id: &str,
+        parent: Option<&str>,
+        title: Option<&str>,
+        span: &Span,
+    ) -> bool {
+        if self.engine.inner.store.thread(id).is_some() {
+            return false;
+        }
+        let created_at = span.start_secs();
+        let mut metadata = BTreeMap::new();
+        metadata.insert("source".to_string(), "otlp".to_string());
+        metadata.insert("trace_id".to_string(), self.trace_id.to_string());
+        metadata.insert(
+            "service".to_string(),
+            clip(&agentdeck_model::text::sanitize(&span.service), 256),
+        );
+        if let Some(conversation) = &self.trace.conversation {
+            metadata.insert("conversation_id".into(), clip(conversation, 256));
+        }
+        let thread = Thread {
+            id: id.to_string(),
+            object: "thread".into(),
+            project_id: self.project_id.to_string(),
+            assistant_id: assistant_id.to_string(),
+            created_at,
+            updated_at: created_at.max(now_secs()),
+            status: ThreadStatus::Active,
+            metadata,
+            title: title
+                .map(|t| crate::validate::clip_title(&agentdeck_model::text::sanitize(t)))
+                .filter(|t| !t.is_empty()),
+            parent_thread_id: parent.map(str::to_string),
+            estimated_cost: 0.0,
+            last_reply_status: None,
+        };
+        if let Err(err) = self.engine.inner.store.put_thread(&thread) {
+            tracing::error!(
+                "could not store thread {id} of trace {}: {err}",
+                self.trace_id
+            );
+            return false;
+        }
+        self.engine.emit(
+            &Engine::thread_scope(&thread, None),
+            EventPayload::thread_created(&thread),
+        );
+        true
+    }
+
+    /// The external assistant `agent` of `service`, made on first sight.
+    pub(super) fn ensure_assistant(&mut self, service: &str, agent: &str) -> String {
+        let id = derived_id("asst_", &[self.project_id, service, agent]);
+        if self.assistants.contains(&id) {
+            return id;
+        }
+        if !matches!(self.engine.inner.store.assistant(&id), Ok(Some(_))) {
+            let assistant = Assistant {
+                id: id.clone(),
+                object: "assistant".into(),
+                project_id: self.project_id.to_string(),
+                name: clip(&agentdeck_model::text::sanitize(agent), 128),
+                instructions: String::new(),
+                model: "external".into(),
+                tools: Vec::new(),
+                memory: Default::default(),
+                safety: Default::default(),
+                privacy: Default::default(),
+                routes_to: Vec::new(),
+                approval: Default::default(),
+                max_output_tokens: None,
+                created_at: now_secs(),
+                external: Some(External {
+                    source: "otlp".into(),
+                    service: clip(&agentdeck_model::text::sanitize(service), 256),
+                }),
+            };
+            if let Err(err) = self.engine.inner.store.put_assistant(&assistant) {
+                tracing::error!("could not store external assistant {agent}: {err}");
+                return id;
+            }
+        }
+        self.assistants.insert(id.clone());
+        id
+    }
+
+    /// A user message: what an agent was asked.
+    pub(super) fn user_message(&mut self, thread_id: &str, span: &Span, text: &str) -> Message {
+        let mut message = self.new_message(thread_id, Role::User, None, span, "user");
+        message.content = Some(Content::Text(agentdeck_model::text::sanitize(text)));
+        let change = self.change(thread_id);
+        if change.title.is_none() {
+            change.title = Some(crate::validate::clip_title(&message.text()));
+        }
+        self.trace
+            .threads
+            .entry(thread_id.to_string())
+            .or_default()
+            .last_user_text = Some(text.to_string());
+        self.put_message(message.clone(), true);
+        message
+    }
+
+    pub(super) fn new_message(
+        &self,
+        thread_id: &str,
+        role: Role,
+        assistant_id: Option<&str>,
+        span: &Span,
+        part: &str,
+    ) -> Message {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("trace_id".to_string(), self.trace_id.to_string());
+        metadata.insert("span_id".to_string(), span.span_id.clone());
+        if role == Role::Assistant {
+            for (key, value) in span
+                .attributes
+                .iter()
+                .filter(|(key, _)| !semconv::mapped(key))
+                .take(METADATA_ENTRIES)
+            {
+                let text = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                metadata.insert(
+                    clip(&agentdeck_model::text::sanitize(key), 128),
+                    clip(
+                        &agentdeck_model::text::sanitize(&text),
+                        METADATA_VALUE_CHARS,
+                    ),
+                );
+            }
+        }
+        Message {
+            id: derived_id(
+                "msg_",
+                &[self.project_id, self.trace_id, &span.span_id, part],
+            ),
+            object: "thread.message".into(),
+            thread_id: thread_id.to_string(),
+            assistant_id: assistant_id.map(str::to_string),
+            role,
+            content: None,
+            attachments: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            reasoning: Vec::new(),
+            status: MessageStatus::Completed,
+            usage: Usage::default(),
+            estimated_cost: 0.0,
+            created_at: span.start_secs(),
+            error: None,
+            files: Vec::new(),
+            metadata,
+        }
+    }
+
+    /// A message of this trace, as last placed (or as stored, for a trace let go).
+    pub(super) fn message(&mut self, id: &str) -> Option<Message> {
+        if let Some(message) = self.trace.messages.get(id) {
+            return Some(message.clone());
+        }
+        self.engine.inner.store.message(id).ok().flatten()
+    }
+
+    /// Queues the message's write and announces it: new, or whole again.
+    pub(super) fn put_message(&mut self, message: Message, new: bool) {
+        let thread_id = message.thread_id.clone();
+        if new {
+            self.emit(
+                &thread_id,
+                &message.id,
+                EventPayload::message_created(&message),
+            );
+        }
+        self.emit(
+            &thread_id,
+            &message.id,
+            EventPayload::message_completed(&message),
+        );
+        self.engine.inner.bus.put_message(message.clone());
+        if message.role == Role::Assistant {
+            self.trace.messages.insert(message.id.clone(), message);
+        }
+    }
+
+    pub(super) fn change(&mut self, thread_id: &str) -> &mut ThreadChange {
+        self.changes.entry(thread_id.to_string()).or_default()
+    }
+
+    pub(super) fn scope(&self, thread_id: &str, message_id: &str) -> EventScope {
+        let assistant_id = self
+            .engine
+            .inner
+            .store
+            .thread(thread_id)
+            .map(|t| t.assistant_id);
+        EventScope {
+            project_id: self.project_id.to_string(),
+            thread_id: thread_id.to_string(),
+            assistant_id,
+            message_id: Some(message_id.to_string()),
+        }
+    }
+
+    pub(super) fn emit(&self, thread_id: &str, message_id: &str, payload: EventPayload) {
+        self.engine
+            .emit(&self.scope(thread_id, message_id), payload);
+    }
+}
