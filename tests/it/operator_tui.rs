@@ -223,8 +223,10 @@ fn an_operator_at_80x24_clears_the_inbox_with_the_keymaps_keys() {
     session.keys(&["Escape"]);
     session.wait_until("help closed", |s| !s.contains("Keys, from the keymap"));
 
-    // The palette completes a command with Tab.
+    // The palette completes a command with Tab (typed once it is open: a `:` that came
+    // right behind the Escape would read as alt-:).
     session.keys(&[":"]);
+    session.wait_for(":█");
     session.type_text("the");
     session.keys(&["Tab"]);
     session.wait_for(":theme █");

@@ -1,0 +1,188 @@
+//! Traces in: OTLP/HTTP protobuf batches of 100 spans posted to `POST /v1/traces` of an
+//! in-process runtime, one request at a time, as an exporter's batch processor sends them.
+//!
+//! Targets (issue #28): ingest ≥ 20,000 spans/s on one core; memory flat over many spans.
+//! Prints spans/s, request latency p50/p99 and the process RSS along the way. Size:
+//! `OTLP_BENCH_SPANS` (default 200,000). Each trace is an agent, a chain, four model calls
+//! and four tool calls (10 spans), children first as exporters send them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message as _;
+use std::time::{Duration, Instant};
+
+mod common;
+
+fn attr(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    attr(key, any_value::Value::StringValue(value.into()))
+}
+
+fn span(trace: u64, id: u64, parent: Option<u64>, name: &str, attributes: Vec<KeyValue>) -> Span {
+    let start = 1_800_000_000_000_000_000 + id * 1_000_000;
+    Span {
+        trace_id: [trace.to_be_bytes(), 7u64.to_be_bytes()].concat(),
+        span_id: id.to_be_bytes().to_vec(),
+        parent_span_id: parent.map(|p| p.to_be_bytes().to_vec()).unwrap_or_default(),
+        name: name.into(),
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 5_000_000,
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// One trace of 10 spans, children first.
+fn trace_spans(trace: u64) -> Vec<Span> {
+    let base = trace * 16 + 1;
+    let (agent, chain) = (base, base + 1);
+    let mut spans = Vec::new();
+    for step in 0..4u64 {
+        let model = base + 2 + step * 2;
+        spans.push(span(trace, model, Some(chain), "chat gpt-4o", vec![
+            text("gen_ai.operation.name", "chat"),
+            text("gen_ai.request.model", "gpt-4o"),
+            attr("gen_ai.usage.input_tokens", any_value::Value::IntValue(120)),
+            attr("gen_ai.usage.output_tokens", any_value::Value::IntValue(40)),
+            text("gen_ai.output.messages", r#"[{"role":"assistant","parts":[{"type":"text","content":"Looking the order up now."},{"type":"tool_call","id":"c1","name":"lookup_order","arguments":{"id":"ORD-1"}}]}]"#),
+        ]));
+        spans.push(span(
+            trace,
+            model + 1,
+            Some(chain),
+            "execute_tool lookup_order",
+            vec![
+                text("gen_ai.operation.name", "execute_tool"),
+                text("gen_ai.tool.name", "lookup_order"),
+                text("gen_ai.tool.call.arguments", r#"{"id":"ORD-1"}"#),
+                text("gen_ai.tool.call.result", r#"{"status":"charged twice"}"#),
+            ],
+        ));
+    }
+    spans.push(span(trace, chain, Some(agent), "turn", vec![]));
+    spans.push(span(
+        trace,
+        agent,
+        None,
+        "invoke_agent triage",
+        vec![
+            text("gen_ai.operation.name", "invoke_agent"),
+            text("gen_ai.agent.name", "triage"),
+        ],
+    ));
+    spans
+}
+
+fn batch(first_trace: u64) -> Vec<u8> {
+    let spans = (first_trace..first_trace + 10)
+        .flat_map(trace_spans)
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "bench-agents")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    let total: u64 = std::env::var("OTLP_BENCH_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let local = common::local_runtime("otlp-bench").await;
+        let url = format!("{}/v1/traces", local.runtime.url());
+        let project = local
+            .client
+            .list_projects()
+            .await
+            .unwrap()
+            .data
+            .into_iter()
+            .find(|p| p.name == "otlp-bench")
+            .unwrap()
+            .id;
+        let http = reqwest::Client::new();
+        let mut latencies = Vec::new();
+        let batches = total / 100;
+        let started = Instant::now();
+        let mut window = Instant::now();
+        for i in 0..batches {
+            let body = batch(i * 10);
+            let sent = Instant::now();
+            let response = http
+                .post(&url)
+                .bearer_auth(local.runtime.admin_key())
+                .header("openai-project", &project)
+                .header("content-type", "application/x-protobuf")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status().as_u16(),
+                200,
+                "{:?}",
+                response.text().await
+            );
+            latencies.push(sent.elapsed());
+            if (i + 1) % (batches / 10).max(1) == 0 {
+                let spans = (i + 1) * 100;
+                println!(
+                    "{spans:>9} spans: {:>7.0} spans/s (last window {:>7.0}), RSS {:.1} MiB",
+                    spans as f64 / started.elapsed().as_secs_f64(),
+                    ((batches / 10).max(1) * 100) as f64 / window.elapsed().as_secs_f64(),
+                    rss_mib()
+                );
+                window = Instant::now();
+            }
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "otlp ingest: {} spans in {:.2} s = {:.0} spans/s; request p50 {:?}, p99 {:?}",
+            batches * 100,
+            elapsed.as_secs_f64(),
+            (batches * 100) as f64 / elapsed.as_secs_f64(),
+            at(0.5),
+            at(0.99)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+}
