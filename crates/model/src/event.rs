@@ -271,6 +271,14 @@ impl EventPayload {
         }))
     }
 
+    pub fn tool_call_created(message: &Message, call: &ToolCall) -> Self {
+        EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
+            thread_id: message.thread_id.clone(),
+            message_id: message.id.clone(),
+            tool_call: call.clone(),
+        }))
+    }
+
     pub fn tool_call_output(message: &Message, call: &ToolCall) -> Self {
         EventPayload::ToolCallOutput(ToolCallOutput {
             thread_id: message.thread_id.clone(),

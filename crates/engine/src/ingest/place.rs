@@ -4,7 +4,7 @@
 use super::semconv::{self, SpanRole};
 use super::{Placed, Trace};
 use crate::Engine;
-use agentdeck_model::event::{Routing, Telemetry, TelemetryKind, ToolCallCreated};
+use agentdeck_model::event::{Routing, Telemetry, TelemetryKind};
 use agentdeck_model::spans::{Span, SpanStatus};
 use agentdeck_model::{
     Content, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, Role, ToolCall,
@@ -329,21 +329,15 @@ impl<'a> Placer<'a> {
         let call = match message.tool_calls.iter_mut().find(|c| c.id == call_id) {
             Some(call) => call,
             None => {
-                message.tool_calls.push(ToolCall {
-                    id: call_id.clone(),
-                    kind: ToolCallType::AgentRouting,
-                    function: FunctionCall {
-                        name: "route_to_assistant".into(),
-                        arguments,
-                    },
-                    target_assistant_id: None,
-                    thread_id: None,
-                    status: ToolCallStatus::Completed,
-                    output: None,
-                    latency_ms: Some(span.duration_ms()),
-                    step: 0,
-                    approved: false,
-                });
+                let mut call = span_call(
+                    call_id.clone(),
+                    ToolCallType::AgentRouting,
+                    "route_to_assistant",
+                    &arguments,
+                );
+                call.status = ToolCallStatus::Completed;
+                call.latency_ms = Some(span.duration_ms());
+                message.tool_calls.push(call);
                 let Some(call) = message.tool_calls.last_mut() else {
                     return;
                 };
@@ -357,11 +351,7 @@ impl<'a> Placer<'a> {
         self.emit(
             parent_thread,
             &message.id,
-            EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
-                thread_id: parent_thread.to_string(),
-                message_id: message.id.clone(),
-                tool_call: call.clone(),
-            })),
+            EventPayload::tool_call_created(&message, &call),
         );
         self.emit(
             parent_thread,
@@ -427,25 +417,14 @@ impl<'a> Placer<'a> {
             .calls
             .iter()
             .enumerate()
-            .map(|(index, call)| ToolCall {
-                id: call.id.clone().unwrap_or_else(|| {
+            .map(|(index, call)| {
+                let id = call.id.clone().unwrap_or_else(|| {
                     derived_id(
                         "call_",
                         &[self.project_id, &span.span_id, &index.to_string()],
                     )
-                }),
-                kind: ToolCallType::Function,
-                function: FunctionCall {
-                    name: agentdeck_model::text::sanitize(&call.name),
-                    arguments: agentdeck_model::text::sanitize(&call.arguments),
-                },
-                target_assistant_id: None,
-                thread_id: None,
-                status: ToolCallStatus::InProgress,
-                output: None,
-                latency_ms: None,
-                step: 0,
-                approved: false,
+                });
+                span_call(id, ToolCallType::Function, &call.name, &call.arguments)
             })
             .collect();
         if !model.is_empty() {
@@ -465,20 +444,13 @@ impl<'a> Placer<'a> {
                 message.usage,
             );
         }
-        self.engine.telemetry(
-            &self.scope(&thread_id, &message.id),
-            self.project_id,
-            Telemetry {
-                event: TelemetryKind::ModelCall,
-                timestamp: rfc3339(span.start_secs()),
-                assistant_id: Some(assistant_id.clone()),
-                thread_id: thread_id.clone(),
-                tool: None,
-                latency_ms: span.duration_ms(),
-                input_tokens,
-                output_tokens,
-                safety_flag: None,
-            },
+        self.telemetry(
+            span,
+            &message,
+            &assistant_id,
+            TelemetryKind::ModelCall,
+            None,
+            message.usage,
         );
         let change = self.change(&thread_id);
         change.cost += message.estimated_cost;
@@ -492,11 +464,7 @@ impl<'a> Placer<'a> {
             self.emit(
                 &thread_id,
                 &message.id,
-                EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
-                    thread_id: thread_id.clone(),
-                    message_id: message.id.clone(),
-                    tool_call: call.clone(),
-                })),
+                EventPayload::tool_call_created(&message, call),
             );
         }
         if let Some(error) = message.error.clone() {
@@ -512,6 +480,33 @@ impl<'a> Placer<'a> {
             assistant_id: Some(assistant_id),
             call: None,
         }
+    }
+
+    /// A model or tool call's telemetry line, at the span's own time.
+    fn telemetry(
+        &self,
+        span: &Span,
+        message: &Message,
+        assistant_id: &str,
+        event: TelemetryKind,
+        tool: Option<String>,
+        usage: Usage,
+    ) {
+        self.engine.telemetry(
+            &self.scope(&message.thread_id, &message.id),
+            self.project_id,
+            Telemetry {
+                event,
+                timestamp: rfc3339(span.start_secs()),
+                assistant_id: Some(assistant_id.to_string()),
+                thread_id: message.thread_id.clone(),
+                tool,
+                latency_ms: span.duration_ms(),
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                safety_flag: None,
+            },
+        );
     }
 
     // --- tool calls ------------------------------------------------------------------
@@ -609,25 +604,14 @@ impl<'a> Placer<'a> {
         .map(|text| clip(&agentdeck_model::text::sanitize(&text), OUTPUT_CHARS));
         let fresh = !message.tool_calls.iter().any(|c| c.id == id);
         if fresh {
-            message.tool_calls.push(ToolCall {
-                id: id.clone(),
-                kind: if handoff_to.is_some() {
-                    ToolCallType::AgentRouting
-                } else {
-                    ToolCallType::Function
-                },
-                function: FunctionCall {
-                    name: agentdeck_model::text::sanitize(name),
-                    arguments: agentdeck_model::text::sanitize(&arguments),
-                },
-                target_assistant_id: None,
-                thread_id: None,
-                status: ToolCallStatus::InProgress,
-                output: None,
-                latency_ms: None,
-                step: 0,
-                approved: false,
-            });
+            let kind = if handoff_to.is_some() {
+                ToolCallType::AgentRouting
+            } else {
+                ToolCallType::Function
+            };
+            message
+                .tool_calls
+                .push(span_call(id.clone(), kind, name, &arguments));
         }
         let Some(call) = message.tool_calls.iter_mut().find(|c| c.id == id) else {
             return Placed::default();
@@ -643,11 +627,7 @@ impl<'a> Placer<'a> {
             self.emit(
                 &thread_id,
                 &message.id,
-                EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
-                    thread_id: thread_id.clone(),
-                    message_id: message.id.clone(),
-                    tool_call: call.clone(),
-                })),
+                EventPayload::tool_call_created(&message, &call),
             );
         }
         self.emit(
@@ -655,20 +635,13 @@ impl<'a> Placer<'a> {
             &message.id,
             EventPayload::tool_call_output(&message, &call),
         );
-        self.engine.telemetry(
-            &self.scope(&thread_id, &message.id),
-            self.project_id,
-            Telemetry {
-                event: TelemetryKind::ToolCall,
-                timestamp: rfc3339(span.start_secs()),
-                assistant_id: Some(assistant_id.clone()),
-                thread_id: thread_id.clone(),
-                tool: Some(call.function.name.clone()),
-                latency_ms: span.duration_ms(),
-                input_tokens: 0,
-                output_tokens: 0,
-                safety_flag: None,
-            },
+        self.telemetry(
+            span,
+            &message,
+            &assistant_id,
+            TelemetryKind::ToolCall,
+            Some(call.function.name.clone()),
+            Usage::default(),
         );
         self.put_message(message, false);
         Placed {
@@ -689,6 +662,25 @@ fn error_body(why: &str) -> ErrorBody {
             clip(&agentdeck_model::text::sanitize(why), 2_000)
         },
     )
+}
+
+/// A call a span names, in progress, its name and arguments sanitized.
+fn span_call(id: String, kind: ToolCallType, name: &str, arguments: &str) -> ToolCall {
+    ToolCall {
+        id,
+        kind,
+        function: FunctionCall {
+            name: agentdeck_model::text::sanitize(name),
+            arguments: agentdeck_model::text::sanitize(arguments),
+        },
+        target_assistant_id: None,
+        thread_id: None,
+        status: ToolCallStatus::InProgress,
+        output: None,
+        latency_ms: None,
+        step: 0,
+        approved: false,
+    }
 }
 
 pub(super) fn clip(text: &str, chars: usize) -> String {

@@ -17,9 +17,7 @@ pub(crate) use kinds::{check_definition, complete_definition};
 
 use super::privacy::{Redactor, Restorer};
 use super::{Engine, EngineError, EventScope};
-use agentdeck_model::event::{
-    SafetyFlag, TelemetryKind, TextDelta, ToolCallCreated, ToolCallDelta,
-};
+use agentdeck_model::event::{SafetyFlag, TelemetryKind, TextDelta, ToolCallDelta};
 use agentdeck_model::{
     Assistant, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep,
     Thread, ThreadStatus, ToolCall, ToolCallStatus, Usage, new_id,
@@ -483,11 +481,7 @@ impl Run {
         self.reply.tool_calls.push(call.clone());
         // Written whole before its argument fragments, which extend it.
         self.persist();
-        self.emit(EventPayload::ToolCallCreated(Box::new(ToolCallCreated {
-            thread_id: self.thread.id.clone(),
-            message_id: self.reply.id.clone(),
-            tool_call: call,
-        })));
+        self.emit(EventPayload::tool_call_created(&self.reply, &call));
     }
 
     fn emit_text(&self, delta: String) {
