@@ -84,7 +84,8 @@ impl TlsFiles {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .context("--tls-cert and --tls-key do not make a usable pair")?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // h2 for gRPC's OTLP exporters; everything else speaks HTTP/1.1.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
     }
 }
@@ -166,7 +167,7 @@ fn ensure_admin_key(data_dir: &Path) -> Result<String> {
 /// connection is closed after it: a slow or silent client cannot hold a connection.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves HTTP/1.1 on `listener` until `stop` is cancelled: TCP_NODELAY on every
+/// Serves HTTP/1.1 (and HTTP/2, which gRPC needs) on `listener` until `stop` is cancelled: TCP_NODELAY on every
 /// connection (small SSE frames and JSON answers would otherwise wait ~40 ms on Nagle and
 /// delayed ACKs), and a header timeout (which `axum::serve` cannot set). On stop, open
 /// connections finish what they are doing.
@@ -196,6 +197,13 @@ async fn serve_http(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
+    // HTTP/2 only for OTLP over gRPC: pings find a dead peer as the header timeout would.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(header_timeout))
+        .keep_alive_timeout(header_timeout)
+        .max_concurrent_streams(64);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

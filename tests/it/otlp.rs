@@ -41,9 +41,19 @@ fn run_exporter(
     for (name, value) in extra_env {
         command.env(name, value);
     }
-    let output = command
-        .output()
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap_or_else(|err| panic!("could not run {}: {err}", python()));
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    let Ok(output) = receiver.recv_timeout(Duration::from_secs(240)) else {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("{args:?} did not finish within 240 s");
+    };
+    let output = output.unwrap_or_else(|err| panic!("{args:?}: {err}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -165,7 +175,8 @@ async fn an_agents_sdk_run_shows_its_agents_thread_route_and_tool_calls() {
     assert!(refused.to_string().contains("runs elsewhere"), "{refused}");
 
     // Delegation through a tool: billing's agent span sits under triage's tool span.
-    run_exporter(&server, &key, &[&script, "delegate", "http"], &model_env);
+    // Over gRPC this time, on the API's own port (h2c).
+    run_exporter(&server, &key, &[&script, "delegate", "grpc"], &model_env);
     eventually("the delegated run's threads", || async {
         external_threads(&client).await.len() == 4
     })
@@ -416,5 +427,34 @@ async fn hand_made_genai_spans_settle_out_of_order_and_bad_bodies_get_otlp_error
     let limited = post().await.unwrap();
     assert_eq!(limited.status().as_u16(), 429);
     assert_eq!(limited.headers()["retry-after"], "1");
+
+    // The same errors over gRPC, as gRPC statuses: no key, and over the rate with a
+    // RetryInfo (which is what makes an exporter come back rather than drop the batch).
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let request: ExportTraceServiceRequest = serde_json::from_str(&body).unwrap();
+    let mut grpc = tokio::time::timeout(
+        Duration::from_secs(10),
+        TraceServiceClient::connect(server.url.clone()),
+    )
+    .await
+    .expect("the gRPC connection within 10 s")
+    .unwrap();
+    let unkeyed = grpc.export(request.clone()).await.unwrap_err();
+    assert_eq!(unkeyed.code(), tonic::Code::Unauthenticated, "{unkeyed:?}");
+    let mut keyed = tonic::Request::new(request);
+    keyed
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    let throttled = grpc.export(keyed).await.unwrap_err();
+    assert_eq!(
+        throttled.code(),
+        tonic::Code::ResourceExhausted,
+        "{throttled:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(throttled.details()).contains("google.rpc.RetryInfo"),
+        "{throttled:?}"
+    );
     server.stop().await;
 }

@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/traces", post(otlp::export_traces))
+        .route_service(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            otlp::grpc_service(state.clone()),
+        )
         .route("/metrics", get(metrics))
         .route("/v2/projects", post(create_project).get(list_projects))
         .route("/v2/projects/{id}", get(get_project).patch(patch_project))

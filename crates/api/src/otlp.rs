@@ -1,4 +1,4 @@
-//! `POST /v1/traces`: the OTLP/HTTP receiver. Exporters send protobuf (their default)
+//! `POST /v1/traces`: the OTLP/HTTP receiver, and [`GrpcTraces`], the same over gRPC. Exporters send protobuf (their default)
 //! or JSON, gzip-compressed or not, with a project key; the answer is OTLP's own
 //! (`ExportTraceServiceResponse`, with partial success), and so are its errors
 //! (`google.rpc.Status`, with `Retry-After` on 429). The spans are decoded here into
@@ -11,6 +11,9 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -29,6 +32,49 @@ struct RpcStatus {
     code: i32,
     #[prost(string, tag = "2")]
     message: String,
+}
+
+/// `google.rpc.Status` with its details, as gRPC's `grpc-status-details-bin` carries it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatusDetails {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`: how long a throttled exporter waits.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+fn prost_types_duration(seconds: u64) -> ProtoDuration {
+    ProtoDuration {
+        seconds: i64::try_from(seconds).unwrap_or(i64::MAX),
+        nanos: 0,
+    }
 }
 
 /// The body's encoding, which the answer uses too.
@@ -55,9 +101,9 @@ impl OtlpError {
         }
     }
 
-    fn respond(self, encoding: Encoding) -> Response {
-        // gRPC's codes: INVALID_ARGUMENT, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ...
-        let code = match self.status {
+    /// gRPC's code for the HTTP status: INVALID_ARGUMENT, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ...
+    fn grpc_code(&self) -> i32 {
+        match self.status {
             StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
             StatusCode::UNAUTHORIZED => 16,
             StatusCode::FORBIDDEN => 7,
@@ -65,9 +111,35 @@ impl OtlpError {
             StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => 8,
             StatusCode::SERVICE_UNAVAILABLE => 14,
             _ => 13,
-        };
+        }
+    }
+
+    /// The same error as a gRPC status. Exporters retry RESOURCE_EXHAUSTED only with a
+    /// `RetryInfo`, which the rate limit's carries (its delay); a body too large has none.
+    fn into_grpc(self) -> tonic::Status {
+        let code = tonic::Code::from_i32(self.grpc_code());
+        match self.retry_after {
+            Some(seconds) => {
+                let info = RetryInfo {
+                    retry_delay: Some(prost_types_duration(seconds)),
+                };
+                let details = RpcStatusDetails {
+                    code: code as i32,
+                    message: self.message.clone(),
+                    details: vec![ProtoAny {
+                        type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                        value: info.encode_to_vec(),
+                    }],
+                };
+                tonic::Status::with_details(code, self.message, details.encode_to_vec().into())
+            }
+            None => tonic::Status::new(code, self.message),
+        }
+    }
+
+    fn respond(self, encoding: Encoding) -> Response {
         let status = RpcStatus {
-            code,
+            code: self.grpc_code(),
             message: self.message,
         };
         let mut response = match encoding {
@@ -113,17 +185,46 @@ async fn export(
     encoding: Encoding,
 ) -> Result<Response, OtlpError> {
     let limits = state.engine.config().otlp;
+    let project = span_project(parts, state).await?;
+    let bytes = read_body(body, &parts.headers, limits.max_body_bytes).await?;
+    let request = decode(&bytes, encoding)?;
+    let response = accept(state, &project, request).await?;
+    Ok(match encoding {
+        Encoding::Protobuf => {
+            ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
+        }
+        Encoding::Json => (
+            [(header::CONTENT_TYPE, JSON)],
+            serde_json::to_string(&response).unwrap_or_else(|_| "{}".into()),
+        )
+            .into_response(),
+    })
+}
+
+/// The project the caller's key sends spans into.
+async fn span_project(
+    parts: &mut axum::http::request::Parts,
+    state: &AppState,
+) -> Result<String, OtlpError> {
     let caller = crate::extract::Caller::authenticate(parts, state, false)
         .await
         .map_err(|err| OtlpError::new(err.status, err.body.message))?;
-    let project = caller.scope.project().map(str::to_string).ok_or_else(|| {
+    caller.scope.project().map(str::to_string).ok_or_else(|| {
         OtlpError::new(
             StatusCode::BAD_REQUEST,
             "Spans belong to a project: send a project key (or the admin key with an OpenAI-Project header).",
         )
-    })?;
-    let bytes = read_body(body, &parts.headers, limits.max_body_bytes).await?;
-    let request = decode(&bytes, encoding)?;
+    })
+}
+
+/// A decoded request, whichever transport brought it: counted and rate-limited against
+/// the project, flattened, ingested; the answer tells what was rejected.
+async fn accept(
+    state: &AppState,
+    project: &str,
+    request: ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, OtlpError> {
+    let limits = state.engine.config().otlp;
     let count: usize = request
         .resource_spans
         .iter()
@@ -139,7 +240,7 @@ async fn export(
             ),
         ));
     }
-    if !state.span_rates.take_many(&project, count as f64) {
+    if !state.span_rates.take_many(project, count as f64) {
         let mut err = OtlpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -153,28 +254,55 @@ async fn export(
     let spans = flatten(request, &limits);
     let report = state
         .engine
-        .ingest_spans(&project, spans)
+        .ingest_spans(project, spans)
         .await
         .map_err(|err| {
             let err = crate::error::ApiError::from(err);
             OtlpError::new(err.status, err.body.message)
         })?;
-    let response = ExportTraceServiceResponse {
+    Ok(ExportTraceServiceResponse {
         partial_success: (report.rejected > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: report.rejected as i64,
             error_message: report.message.unwrap_or_default(),
         }),
-    };
-    Ok(match encoding {
-        Encoding::Protobuf => {
-            ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
-        }
-        Encoding::Json => (
-            [(header::CONTENT_TYPE, JSON)],
-            serde_json::to_string(&response).unwrap_or_else(|_| "{}".into()),
-        )
-            .into_response(),
     })
+}
+
+/// OTLP over gRPC: `TraceService/Export` served by tonic on the API's own port (HTTP/2,
+/// cleartext or TLS), so an exporter's gRPC default works with only the endpoint set.
+/// The same key, limits and mapping as `/v1/traces`; errors are gRPC statuses.
+#[derive(Clone)]
+pub struct GrpcTraces {
+    state: AppState,
+}
+
+/// The tonic service for `router`'s gRPC path: gzip accepted, messages bounded by
+/// `[otlp] max_body_bytes`.
+pub fn grpc_service(state: AppState) -> TraceServiceServer<GrpcTraces> {
+    let limit = state.engine.config().otlp.max_body_bytes;
+    TraceServiceServer::new(GrpcTraces { state })
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit)
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcTraces {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let (metadata, _, request) = request.into_parts();
+        let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+        parts.headers = metadata.into_headers();
+        let answer = async {
+            let project = span_project(&mut parts, &self.state).await?;
+            accept(&self.state, &project, request).await
+        };
+        answer
+            .await
+            .map(tonic::Response::new)
+            .map_err(OtlpError::into_grpc)
+    }
 }
 
 fn content_type(headers: &HeaderMap) -> Result<Encoding, OtlpError> {

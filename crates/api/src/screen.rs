@@ -311,6 +311,9 @@ fn judge_headers(lines: &[u8]) -> Option<(u16, &'static str, String)> {
 /// Reads the head of a connection's first request. `Some` is the stream to serve (with
 /// what was read put back); `None` when the client went away, stayed silent past
 /// `timeout`, or sent a head that was answered here with a JSON error.
+/// What an HTTP/2 client sends first on a cleartext connection.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 pub async fn screen<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     timeout: Duration,
@@ -320,7 +323,14 @@ pub async fn screen<S: AsyncRead + AsyncWrite + Unpin>(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut line_checked = false;
     let verdict = loop {
-        if !line_checked {
+        // HTTP/2 in cleartext (gRPC's OTLP exporters) opens with its preface, not a
+        // request line: hyper bounds its frames and header lists itself.
+        let preface_so_far = &H2_PREFACE[..read.len().min(H2_PREFACE.len())];
+        if !read.is_empty() && read.starts_with(preface_so_far) {
+            if read.len() >= H2_PREFACE.len() {
+                break None;
+            }
+        } else if !line_checked {
             if let Some(end) = read.iter().position(|b| *b == b'\n') {
                 line_checked = true;
                 if let Some(verdict) = judge_line(&read[..end]) {
