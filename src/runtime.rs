@@ -328,6 +328,9 @@ impl Runtime {
             );
         }
         engine.close_recovered(&recovery.incomplete).await;
+        engine
+            .start_span_export()
+            .map_err(|err| anyhow::anyhow!("config: {err}"))?;
         engine.start_background();
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await

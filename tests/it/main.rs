@@ -24,6 +24,7 @@ mod memory;
 mod operator;
 mod operator_tui;
 mod otlp;
+mod otlp_export;
 mod postgres;
 mod properties;
 mod providers;

@@ -7,6 +7,7 @@ mod admission;
 mod bus;
 mod catalog;
 pub mod cluster;
+mod export;
 pub(crate) mod files;
 mod images;
 mod ingest;
@@ -173,6 +174,8 @@ struct EngineInner {
     telemetry: Telemetry,
     /// Traces of agents that run elsewhere, being assembled from their spans.
     ingest: ingest::Ingest,
+    /// The runs as OpenTelemetry spans, to `[telemetry] otlp_endpoint`.
+    export: std::sync::OnceLock<export::SpanExport>,
 }
 
 /// The runs: one task per thread, the limits they wait on, the locks they share.
@@ -295,6 +298,7 @@ impl Engine {
                     shipper: shipper::Shipper::default(),
                 },
                 ingest: ingest::Ingest::default(),
+                export: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -357,6 +361,21 @@ impl Engine {
 
     /// Starts what works in the background for the whole runtime: delivery of telemetry
     /// to the projects' `logs_webhook`s.
+    /// Starts sending runs to `[telemetry] otlp_endpoint`, if it names one. Inside the
+    /// server's runtime; an error (a header's variable unset, an endpoint the exporter
+    /// cannot use) is the config's.
+    pub fn start_span_export(&self) -> Result<(), String> {
+        if let Some(export) = export::SpanExport::start(&self.config().telemetry)? {
+            let _ = self.inner.export.set(export);
+        }
+        Ok(())
+    }
+
+    /// The span exporter, when `[telemetry] otlp_endpoint` is set.
+    pub(crate) fn span_export(&self) -> Option<&export::SpanExport> {
+        self.inner.export.get()
+    }
+
     pub fn start_background(&self) {
         let swept = self
             .inner
@@ -387,6 +406,16 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + grace;
         while self.running_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // The runs' last spans go out (bounded by the exporter's timeout), off the runtime.
+        if self.inner.export.get().is_some() {
+            let engine = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(export) = engine.inner.export.get() {
+                    export.flush();
+                }
+            })
+            .await;
         }
         self.inner.tools.mcp.stop_all().await;
         // What the runs left running (a tool's children among them) ends with them.

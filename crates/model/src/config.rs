@@ -135,7 +135,8 @@ impl Default for OtlpConfig {
     }
 }
 
-/// `[telemetry]`: where projects' `logs_webhook`s may point.
+/// `[telemetry]`: where projects' `logs_webhook`s may point, and where the runtime's own
+/// runs go as OpenTelemetry spans.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
@@ -143,6 +144,31 @@ pub struct TelemetryConfig {
     /// rule as an assistant's `safety.allowed_domains`: the exact host).
     #[serde(default)]
     pub allowed_domains: Vec<String>,
+    /// A collector's base URL (as `OTEL_EXPORTER_OTLP_ENDPOINT`): every run is sent there
+    /// as GenAI-convention spans. None: nothing is exported.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    #[serde(default)]
+    pub otlp_protocol: OtlpProtocol,
+    /// Headers on every export; a value `env:NAME` is read from that variable.
+    #[serde(default)]
+    pub otlp_headers: BTreeMap<String, String>,
+    /// Messages, tool arguments and results in the spans too (off by default: they may
+    /// hold what users would not send to a tracing backend).
+    #[serde(default)]
+    pub otlp_capture_content: bool,
+}
+
+/// OTLP's transports, named as `OTEL_EXPORTER_OTLP_PROTOCOL` names them.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
+    #[serde(rename = "grpc")]
+    Grpc,
 }
 
 /// The ceiling on any one reply's output, whatever an assistant asks for.
@@ -371,6 +397,17 @@ impl Config {
             || !(otlp.spans_per_second > 0.0 && otlp.spans_per_second.is_finite())
         {
             return Err("otlp.max_body_bytes, max_spans_per_request, max_attribute_bytes and spans_per_second: must be greater than zero".into());
+        }
+        if let Some(endpoint) = &config.telemetry.otlp_endpoint {
+            let https = endpoint.starts_with("https://");
+            if !https && !endpoint.starts_with("http://") {
+                return Err(format!(
+                    "telemetry.otlp_endpoint {endpoint:?}: must be an http:// or https:// URL"
+                ));
+            }
+            if https && config.telemetry.otlp_protocol == OtlpProtocol::Grpc {
+                return Err("telemetry.otlp_endpoint: gRPC export is cleartext only here; for an https collector set otlp_protocol = \"http/protobuf\"".into());
+            }
         }
         if config.limits.max_output_tokens == 0 {
             return Err("limits.max_output_tokens: must be at least 1".into());

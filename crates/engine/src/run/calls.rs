@@ -329,6 +329,9 @@ impl Run {
                 &agentdeck_model::wire_name(&call.status),
                 latency_ms as f64 / 1000.0,
             );
+            if let Some(export) = self.engine.span_export() {
+                export.tool(&self.thread.project_id, &self.reply, &self.assistant, call);
+            }
             let tool = call.function.name.clone();
             // The model step that asked for the call spent these tokens; its calls share
             // them (the first takes what does not divide evenly).

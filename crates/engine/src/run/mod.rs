@@ -106,6 +106,9 @@ pub(crate) async fn run(engine: Engine, spec: RunSpec, cancel: CancellationToken
             return;
         }
     };
+    if let Some(export) = engine.span_export() {
+        export.run_started(&spec.reply_id);
+    }
     let slot = match run.admit().await {
         Ok(slot) => slot,
         Err(outcome) => {
@@ -309,7 +312,10 @@ impl Run {
             let event = match next {
                 None | Some(Ok(ModelEvent::Finished)) => break,
                 Some(Ok(event)) => event,
-                Some(Err(err)) => return Err(Outcome::Failed(provider_error(&err))),
+                Some(Err(err)) => {
+                    self.export_chat(&state, started.elapsed(), Some(&err.message));
+                    return Err(Outcome::Failed(provider_error(&err)));
+                }
             };
             if let ModelEvent::TextDelta(delta)
             | ModelEvent::ReasoningDelta(delta)
@@ -509,6 +515,7 @@ impl Run {
     ) {
         let usage = state.usage;
         self.step_usage.insert(state.step, usage);
+        self.export_chat(state, latency, None);
         self.engine.inner.telemetry.metrics.model_call(
             &self.thread.project_id,
             &self.assistant.id,
@@ -543,6 +550,38 @@ impl Run {
                 self.reply.append_text(&rest);
                 self.emit_text(rest);
             }
+        }
+    }
+
+    /// The user's message this reply answers: the newest one before it.
+    fn asked(&self) -> Option<String> {
+        let recent = self
+            .engine
+            .store()
+            .recent_messages(&self.thread.id, 16)
+            .ok()?;
+        let before = recent.iter().take_while(|m| m.id != self.reply.id);
+        before
+            .filter(|m| m.role == agentdeck_model::Role::User)
+            .last()
+            .map(Message::text)
+    }
+
+    /// A model call's `chat` span, when runs are exported.
+    fn export_chat(&self, state: &StepState, latency: std::time::Duration, error: Option<&str>) {
+        if let Some(export) = self.engine.span_export() {
+            let span = crate::export::ChatSpan {
+                project_id: &self.thread.project_id,
+                thread_id: &self.thread.id,
+                reply_id: &self.reply.id,
+                assistant: &self.assistant,
+                step: state.step,
+                model: &state.model,
+                usage: state.usage,
+                latency,
+                error,
+            };
+            export.chat(&span, self.engine.config());
         }
     }
 
@@ -616,6 +655,15 @@ impl Run {
         }
         self.reply.error = error;
         engine.end_reply(&self.thread.id, &self.reply).await;
+        if let Some(export) = engine.span_export() {
+            let asked = export.captures_content().then(|| self.asked()).flatten();
+            export.run_ended(
+                &self.thread.project_id,
+                &self.reply,
+                &self.assistant,
+                asked.as_deref(),
+            );
+        }
         if self.memory.is_some() {
             engine.schedule_memory_update(&self.thread.id);
         }

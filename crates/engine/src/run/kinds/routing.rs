@@ -218,6 +218,9 @@ async fn route(from: &Hop, call_id: &str, arguments: &str) -> Result<CallResult,
             to_message_id: message.id.clone(),
         }),
     );
+    if let (Some(export), Some(parent_reply)) = (engine.span_export(), &scope.message_id) {
+        export.routed(parent_reply, call_id, &reply.id);
+    }
     let mut child_chain = chain.to_vec();
     child_chain.push(target.id.clone());
     let child_engine = engine.clone();
