@@ -25,6 +25,7 @@ mod operator;
 mod operator_tui;
 mod otlp;
 mod otlp_export;
+mod otlp_tui;
 mod phoenix_export;
 mod postgres;
 mod properties;

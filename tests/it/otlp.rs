@@ -16,14 +16,14 @@ fn python() -> String {
     )
 }
 
-fn fixture(name: &str) -> String {
+pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/otel/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs a fixture script with the exporter pointed at `server` under `key`; its last
 /// line of output, as JSON.
-fn run_exporter(
-    server: &TestServer,
+pub fn run_exporter(
+    url: &str,
     key: &str,
     args: &[&str],
     extra_env: &[(&str, &str)],
@@ -31,7 +31,7 @@ fn run_exporter(
     let mut command = Command::new(python());
     command
         .args(args)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
         .env(
             "OTEL_EXPORTER_OTLP_HEADERS",
             format!("Authorization=Bearer {key}"),
@@ -103,7 +103,7 @@ async fn an_agents_sdk_run_shows_its_agents_thread_route_and_tool_calls() {
 
     // A handoff: triage passes the conversation to billing.
     let script = fixture("agents_run.py");
-    run_exporter(&server, &key, &[&script, "handoff", "http"], &model_env);
+    run_exporter(&server.url, &key, &[&script, "handoff", "http"], &model_env);
     let threads = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let threads = external_threads(&client).await;
@@ -176,7 +176,12 @@ async fn an_agents_sdk_run_shows_its_agents_thread_route_and_tool_calls() {
 
     // Delegation through a tool: billing's agent span sits under triage's tool span.
     // Over gRPC this time, on the API's own port (h2c).
-    run_exporter(&server, &key, &[&script, "delegate", "grpc"], &model_env);
+    run_exporter(
+        &server.url,
+        &key,
+        &[&script, "delegate", "grpc"],
+        &model_env,
+    );
     eventually("the delegated run's threads", || async {
         external_threads(&client).await.len() == 4
     })
@@ -217,7 +222,7 @@ async fn hand_made_genai_spans_settle_out_of_order_and_bad_bodies_get_otlp_error
     let (project, client) = server.project("genai").await;
     let key = key_of(&server, &project.id).await;
 
-    let printed = run_exporter(&server, &key, &[&fixture("genai_spans.py")], &[]);
+    let printed = run_exporter(&server.url, &key, &[&fixture("genai_spans.py")], &[]);
     let exports = printed["exports"].as_array().unwrap().clone();
     assert!(
         exports.iter().all(|e| e[1] == true),

@@ -326,6 +326,7 @@ impl<'a> Placer<'a> {
         };
         let arguments =
             serde_json::json!({ "assistant": name, "message": user.text() }).to_string();
+        let fresh = !message.tool_calls.iter().any(|c| c.id == call_id);
         let call = match message.tool_calls.iter_mut().find(|c| c.id == call_id) {
             Some(call) => call,
             None => {
@@ -348,11 +349,15 @@ impl<'a> Placer<'a> {
         call.target_assistant_id = Some(assistant_id.to_string());
         call.thread_id = Some(thread_id.to_string());
         let call = call.clone();
-        self.emit(
-            parent_thread,
-            &message.id,
-            EventPayload::tool_call_created(&message, &call),
-        );
+        // A call the model asked for (a handoff's `transfer_to_X`) is announced already:
+        // it becomes the hop, and its end is told again with the target it now has.
+        if fresh {
+            self.emit(
+                parent_thread,
+                &message.id,
+                EventPayload::tool_call_created(&message, &call),
+            );
+        }
         self.emit(
             parent_thread,
             &message.id,
@@ -367,6 +372,13 @@ impl<'a> Placer<'a> {
                 to_message_id: user.id.clone(),
             }),
         );
+        if call.status.is_final() {
+            self.emit(
+                parent_thread,
+                &message.id,
+                EventPayload::tool_call_output(&message, &call),
+            );
+        }
         self.put_message(message, false);
     }
 
@@ -444,13 +456,12 @@ impl<'a> Placer<'a> {
                 message.usage,
             );
         }
-        self.telemetry(
-            span,
-            &message,
-            &assistant_id,
-            TelemetryKind::ModelCall,
-            None,
-            message.usage,
+        // In the runtime's own order: the reply, its calls, the call's measure, its end
+        // (a pane that measures a reply's step looks for the reply first).
+        self.emit(
+            &thread_id,
+            &message.id,
+            EventPayload::message_created(&message),
         );
         let change = self.change(&thread_id);
         change.cost += message.estimated_cost;
@@ -467,6 +478,14 @@ impl<'a> Placer<'a> {
                 EventPayload::tool_call_created(&message, call),
             );
         }
+        self.telemetry(
+            span,
+            &message,
+            &assistant_id,
+            TelemetryKind::ModelCall,
+            None,
+            message.usage,
+        );
         if let Some(error) = message.error.clone() {
             self.emit(
                 &thread_id,
@@ -474,7 +493,7 @@ impl<'a> Placer<'a> {
                 EventPayload::error(&message, &error),
             );
         }
-        self.put_message(message, true);
+        self.put_message(message, false);
         Placed {
             thread_id: Some(thread_id),
             assistant_id: Some(assistant_id),
