@@ -3,7 +3,7 @@
 //! `POST /v1/traces`; the API then shows external assistants, threads, messages, tool
 //! calls and routes. Bad bodies get OTLP's error answers.
 
-use crate::support::{TestServer, eventually, user};
+use crate::support::{TestServer, ask, assistant, eventually, new_thread, user};
 use agentdeck::client::Client;
 use agentdeck::model::config::Config;
 use agentdeck::model::{Message, MessageStatus, Thread, ToolCallStatus, ToolCallType};
@@ -461,5 +461,66 @@ async fn hand_made_genai_spans_settle_out_of_order_and_bad_bodies_get_otlp_error
         String::from_utf8_lossy(throttled.details()).contains("google.rpc.RetryInfo"),
         "{throttled:?}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_threads_are_deleted_after_the_retention() {
+    // 0.00003 days: about 2.6 s; the sweep runs every second.
+    let config = server_config("[otlp]\nretention_days = 0.00003\n");
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (project, client) = server.project("kept-briefly").await;
+    let key = key_of(&server, &project.id).await;
+    let native = client
+        .create_assistant(&assistant("native", serde_json::json!([]), vec![]))
+        .await
+        .unwrap();
+    let native_thread = new_thread(&client, &native.id).await;
+    ask(&client, &native_thread, "stay").await;
+    let body = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+    "traceId": "6b8efff798038103d269b633813fc60d", "spanId": "aee19b7ec3c1b176",
+    "name": "chat gpt-4o", "startTimeUnixNano": "1800000000000000000",
+    "endTimeUnixNano": "1800000000500000000",
+    "attributes": [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.output.messages", "value": {"stringValue":
+            "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"brief\"}]}]"}}
+    ]}]}]}]})
+    .to_string();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/traces", server.url))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let thread = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(thread) = external_threads(&client).await.into_iter().next() {
+                return thread;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the span's thread within 10 s");
+    let message = client.all_messages(&thread.id).await.unwrap().remove(0);
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !external_threads(&client).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the external thread deleted within 20 s");
+    // Gone with its messages; the native thread, as old, stays.
+    assert_eq!(
+        client.thread(&thread.id).await.unwrap_err().status(),
+        Some(404)
+    );
+    assert!(client.message(&thread.id, &message.id).await.is_err());
+    assert!(client.thread(&native_thread).await.is_ok());
+    assert_eq!(client.all_messages(&native_thread).await.unwrap().len(), 2);
     server.stop().await;
 }

@@ -96,6 +96,14 @@ pub struct OtlpConfig {
     /// what is known (exporters send a parent after its children).
     #[serde(default = "default_otlp_settle_ms")]
     pub settle_ms: u64,
+    /// Days an external thread is kept after its last span (its messages with it);
+    /// 0 keeps them forever.
+    #[serde(default = "default_otlp_retention_days")]
+    pub retention_days: f64,
+}
+
+fn default_otlp_retention_days() -> f64 {
+    30.0
 }
 
 fn default_otlp_body_bytes() -> usize {
@@ -131,6 +139,7 @@ impl Default for OtlpConfig {
             max_attributes: default_otlp_attributes(),
             spans_per_second: default_otlp_spans_per_second(),
             settle_ms: default_otlp_settle_ms(),
+            retention_days: default_otlp_retention_days(),
         }
     }
 }
@@ -397,6 +406,9 @@ impl Config {
             || !(otlp.spans_per_second > 0.0 && otlp.spans_per_second.is_finite())
         {
             return Err("otlp.max_body_bytes, max_spans_per_request, max_attribute_bytes and spans_per_second: must be greater than zero".into());
+        }
+        if !(otlp.retention_days >= 0.0 && otlp.retention_days.is_finite()) {
+            return Err("otlp.retention_days: must be zero (keep forever) or more".into());
         }
         if let Some(endpoint) = &config.telemetry.otlp_endpoint {
             let https = endpoint.starts_with("https://");

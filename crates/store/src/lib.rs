@@ -489,6 +489,49 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a thread and everything kept under it: its messages (with their
+    /// locations, event starts and streamed parts), memory, vector-store link and lease.
+    /// Its structural events stay until the event log's own retention drops them. True
+    /// if it was there. Safe to repeat, and on several nodes at once.
+    pub fn delete_thread(&self, id: &str) -> StoreResult<bool> {
+        let prefix = message_prefix(id);
+        let mut message_ids = Vec::new();
+        self.inner
+            .messages
+            .scan_prefix(&prefix, false, 256, |(key, value)| {
+                // One that does not read is removed with the rest, only its id is not known.
+                if let Ok(message) = decode::<Message>("messages", &key, &value) {
+                    message_ids.push(message.id);
+                }
+                Ok(true)
+            })?;
+        for message_id in &message_ids {
+            self.inner.message_loc.remove(message_id.as_bytes())?;
+            self.inner.inflight.remove(message_id.as_bytes())?;
+            self.inner.message_events.remove(message_id.as_bytes())?;
+            let parts = log::part_prefix(message_id);
+            self.inner
+                .reply_parts
+                .remove_range(Some(&parts), &prefix_end(&parts))?;
+        }
+        {
+            let mut found = lock(&self.inner.found_locations);
+            for message_id in &message_ids {
+                found.remove(message_id);
+            }
+        }
+        self.inner
+            .messages
+            .remove_range(Some(&prefix), &prefix_end(&prefix))?;
+        self.inner.memory.remove(id.as_bytes())?;
+        self.inner.thread_stores.remove(id.as_bytes())?;
+        self.inner.leases.remove(id.as_bytes())?;
+        lock(&self.inner.message_seq).remove(id);
+        let existed = self.inner.threads.remove(id.as_bytes())?.is_some();
+        let indexed = self.write_index().remove(id).is_some();
+        Ok(existed || indexed)
+    }
+
     /// Takes in a thread another node wrote (it is in the database already), so that this
     /// node lists it as it is now, at the top of the activity order.
     pub fn index_thread(&self, thread: Thread) {
@@ -507,6 +550,11 @@ impl Store {
 
     pub fn thread_count(&self) -> usize {
         self.read_index().len()
+    }
+
+    /// The threads `pick` chooses, from the index (no database read).
+    pub fn threads_where(&self, pick: impl Fn(&Thread) -> bool) -> Vec<Thread> {
+        self.read_index().matching(pick)
     }
 
     /// Threads in the given status, for counting running work and recovery.

@@ -84,7 +84,7 @@ impl ReplyPart {
 
 const RESERVED_KEY: &str = "event_ids_reserved";
 
-fn part_prefix(message_id: &str) -> Vec<u8> {
+pub(super) fn part_prefix(message_id: &str) -> Vec<u8> {
     let mut key = message_id.as_bytes().to_vec();
     key.push(b'/');
     key

@@ -79,12 +79,26 @@ impl ThreadIndex {
         self.by_id.insert(thread.id.clone(), (thread, activity));
     }
 
+    pub fn remove(&mut self, id: &str) -> Option<Thread> {
+        let (thread, activity) = self.by_id.remove(id)?;
+        self.order.remove(&(Reverse(activity), id.to_string()));
+        Some(thread)
+    }
+
     pub fn get(&self, id: &str) -> Option<&Thread> {
         self.by_id.get(id).map(|(thread, _)| thread)
     }
 
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    pub fn matching(&self, pick: impl Fn(&Thread) -> bool) -> Vec<Thread> {
+        self.by_id
+            .values()
+            .filter(|(thread, _)| pick(thread))
+            .map(|(thread, _)| thread.clone())
+            .collect()
     }
 
     pub fn with_status(&self, status: ThreadStatus) -> Vec<Thread> {

@@ -138,15 +138,23 @@ pub(super) fn write_round(
     // Fragments waiting to be appended, per message: (seq, part).
     let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
+    let mut message_writes: HashMap<String, usize> = HashMap::new();
     let report = |what: &str, err: agentdeck_store::StoreError| {
         tracing::error!("could not write {what}: {err}");
     };
     for item in work {
         match item {
             Work::Message(message) => {
-                // Earlier fragments are inside the whole message.
+                // Earlier fragments are inside the whole message, and so is an earlier
+                // version of it queued in this round: one write, the newest.
                 parts.remove(&message.id);
-                writes.push(Write::Message(Box::new(message)));
+                match message_writes.get(&message.id) {
+                    Some(&at) => writes[at] = Write::Message(Box::new(message)),
+                    None => {
+                        message_writes.insert(message.id.clone(), writes.len());
+                        writes.push(Write::Message(Box::new(message)));
+                    }
+                }
             }
             Work::Event(event) => {
                 let data = event.payload.to_json();

@@ -10,6 +10,7 @@
 
 mod objects;
 mod place;
+mod retention;
 mod semconv;
 
 use crate::{Engine, EngineResult};
@@ -50,6 +51,8 @@ struct IngestState {
     clock: u64,
     /// External assistants known to exist (skip the store's lookup).
     assistants: std::collections::HashSet<String>,
+    /// When idle traces were last let go (a sweep visits every trace: not per request).
+    swept_at: Option<Instant>,
 }
 
 /// One trace as far as it has arrived.
@@ -106,6 +109,20 @@ impl Trace {
             messages: HashMap::new(),
             threads: HashMap::new(),
         }
+    }
+
+    /// Keeps only the messages a later span may still change: one with a call whose
+    /// result has not come, and each thread's newest model call (a tool span that names
+    /// no call joins it). The others are read back from the store if ever needed, so a
+    /// long trace holds a few messages, not all it made.
+    fn keep_open_messages(&mut self) {
+        let threads = &self.threads;
+        self.messages.retain(|id, message| {
+            message.tool_calls.iter().any(|c| !c.status.is_final())
+                || threads
+                    .values()
+                    .any(|t| t.last_model_message.as_deref() == Some(id.as_str()))
+        });
     }
 
     /// Spans ready to place, parents before children: a root, a forced span, or one
@@ -284,13 +301,22 @@ impl Engine {
         let engine = self.clone();
         let every = Duration::from_millis((self.config().otlp.settle_ms / 4).clamp(100, 5_000));
         let shutdown = self.inner.shutdown.clone();
+        let sweep_every = self.retention_sweep_every();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut swept = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tick.tick() => engine.settle_waiting_spans().await,
+                }
+                if sweep_every.is_some_and(|every| swept.elapsed() >= every) {
+                    swept = tokio::time::Instant::now();
+                    let engine = engine.clone();
+                    // Deleting touches the store: off the runtime's threads.
+                    let _ =
+                        tokio::task::spawn_blocking(move || engine.sweep_external_threads()).await;
                 }
             }
         });
@@ -315,14 +341,22 @@ impl Engine {
             }
         }
         placer.finish();
+        trace.keep_open_messages();
     }
 }
 
 /// Lets go of idle traces, and of the oldest when too many are kept.
 fn forget_old(state: &mut IngestState, now: Instant) {
-    state
-        .traces
-        .retain(|_, trace| trace.waiting() || now.duration_since(trace.touched_at) < TRACE_IDLE);
+    let due = state
+        .swept_at
+        .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+    if due {
+        state.swept_at = Some(now);
+        state.traces.retain(|_, trace| {
+            trace.waiting() || now.duration_since(trace.touched_at) < TRACE_IDLE
+        });
+    }
+    // Cut to nine tenths, so the sort runs once per thousand new traces, not per request.
     if state.traces.len() > TRACES_KEPT {
         let mut ages: Vec<u64> = state.traces.values().map(|t| t.touched).collect();
         ages.sort_unstable();

@@ -231,6 +231,12 @@ impl Placer<'_> {
             &message.id,
             EventPayload::message_completed(&message),
         );
+        self.store_message(message);
+    }
+
+    /// Queues the write of a message whose change its own events told (a tool call's
+    /// output, a call become a hop): the whole message is not announced again.
+    pub(super) fn store_message(&mut self, message: Message) {
         self.engine.inner.bus.put_message(message.clone());
         if message.role == Role::Assistant {
             self.trace.messages.insert(message.id.clone(), message);

@@ -379,7 +379,7 @@ impl<'a> Placer<'a> {
                 EventPayload::tool_call_output(&message, &call),
             );
         }
-        self.put_message(message, false);
+        self.store_message(message);
     }
 
     // --- model calls -----------------------------------------------------------------
@@ -662,7 +662,7 @@ impl<'a> Placer<'a> {
             Some(call.function.name.clone()),
             Usage::default(),
         );
-        self.put_message(message, false);
+        self.store_message(message);
         Placed {
             thread_id: Some(thread_id),
             assistant_id: Some(assistant_id),
