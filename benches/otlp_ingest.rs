@@ -5,7 +5,8 @@
 //! Targets (issue #28): ingest ≥ 20,000 spans/s on one core; memory flat over many spans.
 //! Prints spans/s, spans per CPU-second of the whole process (the senders' encoding and
 //! HTTP included), request latency p50/p99 and the process RSS along the way. Size:
-//! `OTLP_BENCH_SPANS` (default 200,000). Each trace is an agent, a chain, four model calls
+//! `OTLP_BENCH_SPANS` (default 200,000); `OTLP_BENCH_CONVERSATIONS` (default 0, a thread
+//! per trace) makes the traces turns of that many conversations. Each trace is an agent, a chain, four model calls
 //! and four tool calls (10 spans), children first as exporters send them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -49,7 +50,7 @@ fn span(trace: u64, id: u64, parent: Option<u64>, name: &str, attributes: Vec<Ke
 }
 
 /// One trace of 10 spans, children first.
-fn trace_spans(trace: u64) -> Vec<Span> {
+fn trace_spans(trace: u64, conversations: u64) -> Vec<Span> {
     let base = trace * 16 + 1;
     let (agent, chain) = (base, base + 1);
     let mut spans = Vec::new();
@@ -76,22 +77,23 @@ fn trace_spans(trace: u64) -> Vec<Span> {
         ));
     }
     spans.push(span(trace, chain, Some(agent), "turn", vec![]));
-    spans.push(span(
-        trace,
-        agent,
-        None,
-        "invoke_agent triage",
-        vec![
+    spans.push(span(trace, agent, None, "invoke_agent triage", {
+        let mut attributes = vec![
             text("gen_ai.operation.name", "invoke_agent"),
             text("gen_ai.agent.name", "triage"),
-        ],
-    ));
+        ];
+        if conversations > 0 {
+            let id = format!("conv-{}", trace % conversations);
+            attributes.push(text("gen_ai.conversation.id", &id));
+        }
+        attributes
+    }));
     spans
 }
 
-fn batch(first_trace: u64) -> Vec<u8> {
+fn batch(first_trace: u64, conversations: u64) -> Vec<u8> {
     let spans = (first_trace..first_trace + 10)
-        .flat_map(trace_spans)
+        .flat_map(|trace| trace_spans(trace, conversations))
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
@@ -166,10 +168,50 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(4);
+        // 0: each trace its own thread (none names a conversation); N: the traces are turns
+        // of N conversations (sessions), so the threads stay N however many spans come.
+        let conversations: u64 = std::env::var("OTLP_BENCH_CONVERSATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let http = reqwest::Client::new();
         let batches = total / 100;
         let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // Span → workspace event: the workspace's own event stream (`/v2/events`, as the
+        // TUI follows it) sees each trace's thread appear; measured from the moment its
+        // batch was sent.
+        let sent_at: std::sync::Arc<Vec<std::sync::OnceLock<Instant>>> =
+            std::sync::Arc::new((0..batches).map(|_| std::sync::OnceLock::new()).collect());
+        let seen = {
+            use futures::StreamExt;
+            let sent_at = sent_at.clone();
+            let events = local.client.events("/v2/events", None);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut events = std::pin::pin!(events);
+                while let Some(event) = events.next().await {
+                    let Ok(event) = event else { continue };
+                    let agentdeck::model::EventPayload::ThreadCreated(created) = &event.payload
+                    else {
+                        continue;
+                    };
+                    let trace = created
+                        .thread
+                        .metadata
+                        .get("trace_id")
+                        .and_then(|hex| u64::from_str_radix(hex.get(..16)?, 16).ok());
+                    if let Some(sent) = trace.and_then(|t| sent_at.get((t / 10) as usize)?.get()) {
+                        seen.push(sent.elapsed());
+                        if seen.len() as u64 == batches * 10 {
+                            return seen;
+                        }
+                    }
+                }
+                seen
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
         let cpu_before = process_cpu_seconds();
         let reporter = {
@@ -199,7 +241,7 @@ fn main() {
                 project.clone(),
                 local.runtime.admin_key().to_string(),
             );
-            let (next, done) = (next.clone(), done.clone());
+            let (next, done, sent_at) = (next.clone(), done.clone(), sent_at.clone());
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -207,8 +249,9 @@ fn main() {
                     if i >= batches {
                         return latencies;
                     }
-                    let body = batch(i * 10);
+                    let body = batch(i * 10, conversations);
                     let sent = Instant::now();
+                    let _ = sent_at[i as usize].set(sent);
                     let response = http
                         .post(&url)
                         .bearer_auth(&key)
@@ -236,12 +279,29 @@ fn main() {
         reporter.abort();
         let elapsed = started.elapsed();
         let cpu = process_cpu_seconds() - cpu_before;
+        if conversations == 0 {
+            let mut events = tokio::time::timeout(Duration::from_secs(30), seen)
+                .await
+                .expect("every trace's thread event within 30 s of the last batch")
+                .unwrap();
+            events.sort();
+            let event_at =
+                |q: f64| events[((events.len() as f64 * q) as usize).min(events.len() - 1)];
+            println!(
+                "span → workspace event ({} traces): p50 {:?}, p99 {:?}",
+                events.len(),
+                event_at(0.5),
+                event_at(0.99)
+            );
+        } else {
+            seen.abort();
+        }
         latencies.sort();
         let at =
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         let spans = (batches * 100) as f64;
         println!(
-            "otlp ingest, {senders} senders: {} spans in {:.2} s = {:.0} spans/s; process CPU {:.2} s = {:.0} spans per CPU-second (senders included); request p50 {:?}, p99 {:?}; RSS {:.1} MiB",
+            "otlp ingest, {senders} senders, {conversations} conversations: {} spans in {:.2} s = {:.0} spans/s; process CPU {:.2} s = {:.0} spans per CPU-second (senders included); request p50 {:?}, p99 {:?}; RSS {:.1} MiB",
             batches * 100,
             elapsed.as_secs_f64(),
             spans / elapsed.as_secs_f64(),

@@ -23,6 +23,11 @@ pub struct Local {
 /// With `AGENTDECK_BENCH_DATABASE_URL` (an empty PostgreSQL database), the runtime keeps
 /// its state there instead of in the data dir's sled: `benches/api.rs` on both backends.
 pub async fn local_runtime(project: &str) -> Local {
+    local_runtime_with(project, Config::default()).await
+}
+
+/// [`local_runtime`] with a config of its own.
+pub async fn local_runtime_with(project: &str, config: Config) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::start(RuntimeOptions {
         engine: EngineOptions {
@@ -30,7 +35,7 @@ pub async fn local_runtime(project: &str) -> Local {
             ..EngineOptions::default()
         },
         database_url: std::env::var("AGENTDECK_BENCH_DATABASE_URL").ok(),
-        ..RuntimeOptions::new(dir.path().to_path_buf(), Config::default())
+        ..RuntimeOptions::new(dir.path().to_path_buf(), config)
     })
     .await
     .unwrap();
