@@ -111,14 +111,24 @@ fn batch(first_trace: u64, conversations: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn rss_mib() -> f64 {
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .unwrap_or(0.0)
         / 1024.0
+}
+
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// Resident memory that is the process's own (heap, stacks), not mapped files: the
+/// search index's segments are mapped and count in RSS as the kernel pages them in.
+fn anon_mib() -> f64 {
+    status_mib("RssAnon:")
 }
 
 /// This process's user and system CPU time.
@@ -223,10 +233,11 @@ fn main() {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     let spans = done.load(std::sync::atomic::Ordering::Relaxed) * 100;
                     println!(
-                        "{spans:>9} spans: {:>7.0} spans/s (last window {:>7.0}), RSS {:.1} MiB",
+                        "{spans:>9} spans: {:>7.0} spans/s (last window {:>7.0}), RSS {:.1} MiB (anonymous {:.1})",
                         spans as f64 / started.elapsed().as_secs_f64(),
                         (spans - last) as f64 / window.elapsed().as_secs_f64(),
-                        rss_mib()
+                        rss_mib(),
+                        anon_mib()
                     );
                     last = spans;
                     window = Instant::now();
@@ -301,7 +312,7 @@ fn main() {
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         let spans = (batches * 100) as f64;
         println!(
-            "otlp ingest, {senders} senders, {conversations} conversations: {} spans in {:.2} s = {:.0} spans/s; process CPU {:.2} s = {:.0} spans per CPU-second (senders included); request p50 {:?}, p99 {:?}; RSS {:.1} MiB",
+            "otlp ingest, {senders} senders, {conversations} conversations: {} spans in {:.2} s = {:.0} spans/s; process CPU {:.2} s = {:.0} spans per CPU-second (senders included); request p50 {:?}, p99 {:?}; RSS {:.1} MiB (anonymous {:.1})",
             batches * 100,
             elapsed.as_secs_f64(),
             spans / elapsed.as_secs_f64(),
@@ -309,7 +320,8 @@ fn main() {
             spans / cpu,
             at(0.5),
             at(0.99),
-            rss_mib()
+            rss_mib(),
+            anon_mib()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     });
