@@ -74,7 +74,8 @@ impl SpanExport {
             };
             headers.insert(name.clone(), value);
         }
-        let timeout = Duration::from_secs(10);
+        // One export waits at most this long, and so does the flush when `serve` stops.
+        let timeout = Duration::from_secs(5);
         let base = endpoint.trim_end_matches('/');
         let built = match config.otlp_protocol {
             OtlpProtocol::Grpc => {
@@ -116,6 +117,7 @@ impl SpanExport {
             .with_max_queue_size(QUEUE)
             .with_max_export_batch_size(512)
             .with_scheduled_delay(Duration::from_millis(500))
+            .with_max_export_timeout(timeout)
             .build();
         let mut processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(batches)
