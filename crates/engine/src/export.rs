@@ -117,7 +117,6 @@ impl SpanExport {
             .with_max_queue_size(QUEUE)
             .with_max_export_batch_size(512)
             .with_scheduled_delay(Duration::from_millis(500))
-            .with_max_export_timeout(timeout)
             .build();
         let mut processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(batches)
@@ -384,7 +383,7 @@ impl SpanExport {
 
 impl Drop for SpanExport {
     fn drop(&mut self) {
-        let _ = self.processor.shutdown();
+        let _ = self.processor.shutdown_with_timeout(Duration::from_secs(5));
     }
 }
 
