@@ -119,11 +119,15 @@ async fn an_agents_sdk_run_shows_its_agents_thread_route_and_tool_calls() {
     let named = |name: &str| {
         assistants
             .iter()
-            .find(|a| a.name == name && a.external.is_some())
+            .find(|a| a.name == name && a.external)
             .unwrap_or_else(|| panic!("an external assistant {name}: {assistants:?}"))
     };
     let (triage, billing) = (named("triage"), named("billing"));
-    assert_eq!(triage.external.as_ref().unwrap().service, "support-desk");
+    let source = triage.source.as_ref().unwrap();
+    assert_eq!(
+        (source.service.as_str(), source.via.as_str()),
+        ("support-desk", "otlp")
+    );
     let root = threads
         .iter()
         .find(|t| t.parent_thread_id.is_none())

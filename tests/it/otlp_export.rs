@@ -96,8 +96,8 @@ async fn runs_are_exported_as_genai_spans_over_each_transport() {
         let alpha = watcher.assistant(&parent.assistant_id).await.unwrap();
         let beta = watcher.assistant(&child.assistant_id).await.unwrap();
         assert_eq!((alpha.name.as_str(), beta.name.as_str()), ("alpha", "beta"));
-        assert!(alpha.external.is_some() && beta.external.is_some());
-        assert_eq!(alpha.external.as_ref().unwrap().service, "agentdeck");
+        assert!(alpha.external && beta.external);
+        assert_eq!(alpha.source.as_ref().unwrap().service, "agentdeck");
         assert_eq!(
             parent.title.as_deref(),
             Some("/route beta check the refund")

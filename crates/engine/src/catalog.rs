@@ -186,7 +186,8 @@ impl Engine {
             approval: request.approval,
             max_output_tokens: request.max_output_tokens,
             created_at: now_secs(),
-            external: None,
+            external: false,
+            source: None,
         };
         self.inner.store.put_assistant(&assistant)?;
         Ok(assistant)

@@ -531,10 +531,19 @@ impl Engine {
                     thread.assistant_id
                 ))
             })?;
-        if let Some(external) = &assistant.external {
+        if assistant.external {
+            let (service, via) = assistant
+                .source
+                .as_ref()
+                .map_or(("", ""), |s| (s.service.as_str(), s.via.as_str()));
+            let how = if via == "gateway" {
+                "its model calls come through the gateway"
+            } else {
+                "its spans arrive over OpenTelemetry"
+            };
             return Err(EngineError::Conflict(format!(
-                "Assistant '{}' runs elsewhere (service '{}'; its spans arrive over OpenTelemetry): agentdeck shows its threads but cannot post to it.",
-                assistant.name, external.service
+                "Assistant '{}' runs elsewhere (service '{service}'; {how}): agentdeck shows its threads but cannot post to it.",
+                assistant.name
             )));
         }
         // Documents go into the thread's own store before the run looks for it.

@@ -95,19 +95,36 @@ pub struct Assistant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
     pub created_at: u64,
-    /// Set for an assistant that runs elsewhere and is only watched here (its spans
-    /// arrive over OpenTelemetry): it cannot be posted to, edited or run.
+    /// An assistant that runs elsewhere and is only watched here (its spans arrive over
+    /// OpenTelemetry, its model calls through the gateway): it cannot be posted to,
+    /// edited or run.
+    #[serde(
+        default,
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "external_flag"
+    )]
+    pub external: bool,
+    /// Where an external assistant's runs come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external: Option<External>,
+    pub source: Option<AssistantSource>,
+}
+
+/// `external` as stored: a flag, or (written before it was one) the source object.
+fn external_flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Bool(flag) => flag,
+        Value::Null => false,
+        _ => true,
+    })
 }
 
 /// Where an external assistant runs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct External {
-    /// How its runs reach agentdeck: `otlp`.
-    pub source: String,
-    /// The `service.name` of the process that runs it.
+pub struct AssistantSource {
+    /// The process that runs it: its `service.name`, or the agent name a gateway call gave.
     pub service: String,
+    /// How its runs reach agentdeck: `otlp` or `gateway`.
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -8,8 +8,8 @@ use super::{Placed, semconv};
 use crate::{Engine, EventScope};
 use agentdeck_model::spans::Span;
 use agentdeck_model::{
-    Assistant, Content, EventPayload, External, Message, MessageStatus, Role, Thread, ThreadStatus,
-    Usage, now_secs,
+    Assistant, AssistantSource, Content, EventPayload, Message, MessageStatus, Role, Thread,
+    ThreadStatus, Usage, now_secs,
 };
 use std::collections::BTreeMap;
 
@@ -122,9 +122,10 @@ impl Placer<'_> {
                 approval: Default::default(),
                 max_output_tokens: None,
                 created_at: now_secs(),
-                external: Some(External {
-                    source: "otlp".into(),
+                external: true,
+                source: Some(AssistantSource {
                     service: clip(&agentdeck_model::text::sanitize(service), 256),
+                    via: "otlp".into(),
                 }),
             };
             if let Err(err) = self.engine.inner.store.put_assistant(&assistant) {
