@@ -14,6 +14,7 @@ mod embeddings;
 mod events;
 mod fake_provider;
 mod files;
+mod gateway;
 mod interpreter;
 mod layers;
 mod limits;

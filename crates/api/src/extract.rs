@@ -44,6 +44,7 @@ pub async fn refuse_oversize(
     let limit = match request.uri().path() {
         "/v2/files" => upload_limit,
         "/v1/traces" => otlp_limit,
+        path if path.starts_with("/v1/") => crate::gateway::BODY_LIMIT,
         _ => BODY_LIMIT,
     };
     let declared = request

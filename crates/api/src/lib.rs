@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod gateway;
 mod otlp;
 mod rate;
 mod screen;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/traces", post(otlp::export_traces))
+        .route("/v1/chat/completions", post(gateway::chat_completions))
         .route_service(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             otlp::grpc_service(state.clone()),

@@ -9,6 +9,7 @@ mod catalog;
 pub mod cluster;
 mod export;
 pub(crate) mod files;
+pub mod gateway;
 mod images;
 mod ingest;
 mod interpreter;

@@ -10,6 +10,7 @@
 
 mod objects;
 mod place;
+pub(crate) use place::derived_id;
 mod retention;
 mod semconv;
 

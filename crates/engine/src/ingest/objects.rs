@@ -8,8 +8,7 @@ use super::{Placed, semconv};
 use crate::{Engine, EventScope};
 use agentdeck_model::spans::Span;
 use agentdeck_model::{
-    Assistant, AssistantSource, Content, EventPayload, Message, MessageStatus, Role, Thread,
-    ThreadStatus, Usage, now_secs,
+    Content, EventPayload, Message, MessageStatus, Role, Thread, ThreadStatus, Usage, now_secs,
 };
 use std::collections::BTreeMap;
 
@@ -102,38 +101,21 @@ impl Placer<'_> {
 
     /// The external assistant `agent` of `service`, made on first sight.
     pub(super) fn ensure_assistant(&mut self, service: &str, agent: &str) -> String {
-        let id = derived_id("asst_", &[self.project_id, service, agent]);
+        let service = agentdeck_model::text::sanitize(service);
+        let agent = agentdeck_model::text::sanitize(agent);
+        let id = derived_id("asst_", &[self.project_id, &service, &agent]);
         if self.assistants.contains(&id) {
             return id;
         }
-        if !matches!(self.engine.inner.store.assistant(&id), Ok(Some(_))) {
-            let assistant = Assistant {
-                id: id.clone(),
-                object: "assistant".into(),
-                project_id: self.project_id.to_string(),
-                name: clip(&agentdeck_model::text::sanitize(agent), 128),
-                instructions: String::new(),
-                model: "external".into(),
-                tools: Vec::new(),
-                memory: Default::default(),
-                safety: Default::default(),
-                privacy: Default::default(),
-                routes_to: Vec::new(),
-                approval: Default::default(),
-                max_output_tokens: None,
-                created_at: now_secs(),
-                external: true,
-                source: Some(AssistantSource {
-                    service: clip(&agentdeck_model::text::sanitize(service), 256),
-                    via: "otlp".into(),
-                }),
-            };
-            if let Err(err) = self.engine.inner.store.put_assistant(&assistant) {
-                tracing::error!("could not store external assistant {agent}: {err}");
-                return id;
+        match self
+            .engine
+            .external_assistant(self.project_id, "otlp", &service, &agent)
+        {
+            Ok(_) => {
+                self.assistants.insert(id.clone());
             }
+            Err(err) => tracing::error!("could not store external assistant {agent}: {err}"),
         }
-        self.assistants.insert(id.clone());
         id
     }
 

@@ -38,7 +38,7 @@ pub(super) struct Placer<'a> {
 }
 
 /// An id derived from the project and `parts`: the same span always makes the same one.
-pub(super) fn derived_id(prefix: &str, parts: &[&str]) -> String {
+pub(crate) fn derived_id(prefix: &str, parts: &[&str]) -> String {
     let hash = hash_key(&parts.join("\u{1f}"));
     format!("{prefix}{}", &hash[..24])
 }

@@ -1,0 +1,391 @@
+//! Gateway calls: a client's model call through `/v1/…` (its base URL pointed at `serve`)
+//! as a live thread of the calling agent. The call opens a reply on the agent's thread,
+//! every event the upstream stream carries is applied to it as the run loop applies its
+//! own (the same `message.delta`, `tool_call.*` events), and it ends as a run ends. The
+//! bytes the client receives are the upstream's; nothing here holds a second copy of the
+//! stream beyond the reply being built.
+
+use crate::{Engine, EngineError, EngineResult, EventScope};
+use agentdeck_model::event::{TelemetryKind, TextDelta, ToolCallDelta};
+use agentdeck_model::{
+    Assistant, AssistantSource, Content, ErrorBody, EventPayload, FunctionCall, Message,
+    MessageStatus, ReasoningStep, Thread, ThreadStatus, ToolCall, ToolCallStatus, ToolCallType,
+    Usage, now_secs,
+};
+use agentdeck_providers::ModelEvent;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Who is calling and what: read from the request by the API.
+pub struct GatewayOpening<'a> {
+    pub project_id: &'a str,
+    /// The agent's name (the `X-Agentdeck-Agent` header), else "gateway".
+    pub agent: &'a str,
+    /// Calls that carry the same conversation are one thread.
+    pub conversation: Option<&'a str>,
+    /// The wire format the client speaks (`chat.completions`, `responses`, `messages`).
+    pub format: &'static str,
+    pub model: &'a str,
+    /// The newest user message of the request: what the agent was asked this time.
+    pub asked: Option<String>,
+}
+
+/// One call in flight. Dropped before [`GatewayCall::finish`] (the client went away),
+/// it ends the reply `incomplete`.
+pub struct GatewayCall {
+    engine: Engine,
+    thread: Thread,
+    reply: Message,
+    scope: EventScope,
+    model: String,
+    started: Instant,
+    /// Provider tool-call index → index into the reply's tool calls.
+    slots: Vec<(usize, usize)>,
+    ended: bool,
+}
+
+impl Engine {
+    /// Opens a call: the agent's external assistant and its thread (made on first use),
+    /// the user's message and a reply in progress, announced like a run's.
+    pub async fn open_gateway_call(
+        &self,
+        opening: GatewayOpening<'_>,
+    ) -> EngineResult<GatewayCall> {
+        let agent = agentdeck_model::text::sanitize(opening.agent);
+        let assistant = self.external_assistant(opening.project_id, "gateway", &agent, &agent)?;
+        let mut thread = self.gateway_thread(opening.project_id, &assistant, &opening)?;
+        let content = opening
+            .asked
+            .as_deref()
+            .map(|text| Content::Text(agentdeck_model::text::sanitize(text)));
+        let cancel = CancellationToken::new();
+        let started = match self
+            .start_reply(
+                &thread,
+                &assistant.id,
+                content.clone(),
+                Vec::new(),
+                cancel.clone(),
+            )
+            .await
+        {
+            Ok(started) => started,
+            // Calls of one conversation may overlap; the workspace never fails a client's
+            // call for it: the overlapping one gets a thread of its own under the first.
+            Err(EngineError::Conflict(_)) => {
+                thread = self.overlapping_thread(&thread)?;
+                self.start_reply(&thread, &assistant.id, content, Vec::new(), cancel)
+                    .await?
+            }
+            Err(err) => return Err(err),
+        };
+        let (_, reply) = started;
+        let scope = Self::thread_scope(&thread, Some(&reply.id));
+        Ok(GatewayCall {
+            engine: self.clone(),
+            thread,
+            reply,
+            scope,
+            model: opening.model.to_string(),
+            started: Instant::now(),
+            slots: Vec::new(),
+            ended: false,
+        })
+    }
+
+    /// The external assistant `agent` of `service` (reached `via` otlp or the gateway),
+    /// made on first sight.
+    pub(crate) fn external_assistant(
+        &self,
+        project_id: &str,
+        via: &str,
+        service: &str,
+        agent: &str,
+    ) -> EngineResult<Assistant> {
+        let id = crate::ingest::derived_id("asst_", &[project_id, service, agent]);
+        if let Some(assistant) = self.inner.store.assistant(&id)? {
+            return Ok(assistant);
+        }
+        let assistant = Assistant {
+            id,
+            object: "assistant".into(),
+            project_id: project_id.to_string(),
+            name: clip(agent, 128),
+            instructions: String::new(),
+            model: "external".into(),
+            tools: Vec::new(),
+            memory: Default::default(),
+            safety: Default::default(),
+            privacy: Default::default(),
+            routes_to: Vec::new(),
+            approval: Default::default(),
+            max_output_tokens: None,
+            created_at: now_secs(),
+            external: true,
+            source: Some(AssistantSource {
+                service: clip(service, 256),
+                via: via.into(),
+            }),
+        };
+        self.inner.store.put_assistant(&assistant)?;
+        Ok(assistant)
+    }
+
+    /// The conversation's thread (made on first use), or a new thread for a call that
+    /// names no conversation.
+    fn gateway_thread(
+        &self,
+        project_id: &str,
+        assistant: &Assistant,
+        opening: &GatewayOpening<'_>,
+    ) -> EngineResult<Thread> {
+        let id = match opening.conversation {
+            Some(conversation) => crate::ingest::derived_id(
+                "thread_",
+                &[project_id, "gateway", &assistant.id, conversation],
+            ),
+            None => agentdeck_model::new_id("thread_"),
+        };
+        if let Some(thread) = self.inner.store.thread(&id) {
+            return Ok(thread);
+        }
+        let mut metadata = BTreeMap::new();
+        metadata.insert("source".to_string(), "gateway".to_string());
+        metadata.insert("service".to_string(), assistant.name.clone());
+        metadata.insert("format".to_string(), opening.format.to_string());
+        if let Some(conversation) = opening.conversation {
+            metadata.insert(
+                "conversation_id".into(),
+                clip(&agentdeck_model::text::sanitize(conversation), 256),
+            );
+        }
+        self.new_external_thread(id, project_id, &assistant.id, metadata, None)
+    }
+
+    fn overlapping_thread(&self, first: &Thread) -> EngineResult<Thread> {
+        self.new_external_thread(
+            agentdeck_model::new_id("thread_"),
+            &first.project_id,
+            &first.assistant_id,
+            first.metadata.clone(),
+            Some(first.id.clone()),
+        )
+    }
+
+    fn new_external_thread(
+        &self,
+        id: String,
+        project_id: &str,
+        assistant_id: &str,
+        metadata: BTreeMap<String, String>,
+        parent: Option<String>,
+    ) -> EngineResult<Thread> {
+        let now = now_secs();
+        let thread = Thread {
+            id,
+            object: "thread".into(),
+            project_id: project_id.to_string(),
+            assistant_id: assistant_id.to_string(),
+            created_at: now,
+            updated_at: now,
+            status: ThreadStatus::Active,
+            metadata,
+            title: None,
+            parent_thread_id: parent,
+            estimated_cost: 0.0,
+            last_reply_status: None,
+        };
+        self.inner.store.put_thread(&thread)?;
+        self.emit(
+            &Self::thread_scope(&thread, None),
+            EventPayload::thread_created(&thread),
+        );
+        Ok(thread)
+    }
+}
+
+impl GatewayCall {
+    pub fn thread_id(&self) -> &str {
+        &self.thread.id
+    }
+
+    pub fn reply_id(&self) -> &str {
+        &self.reply.id
+    }
+
+    /// One event of the upstream stream, applied as the run loop applies its own.
+    pub fn apply(&mut self, event: ModelEvent) {
+        match event {
+            ModelEvent::TextDelta(delta) => {
+                if delta.is_empty() {
+                    return;
+                }
+                self.reply.append_text(&delta);
+                self.emit(EventPayload::MessageDelta(TextDelta {
+                    thread_id: self.thread.id.clone(),
+                    message_id: self.reply.id.clone(),
+                    delta,
+                }));
+            }
+            ModelEvent::ReasoningDelta(delta) => {
+                if self.reply.reasoning.is_empty() {
+                    self.reply.reasoning.push(ReasoningStep::default());
+                }
+                if let Some(last) = self.reply.reasoning.last_mut() {
+                    last.text.push_str(&delta);
+                }
+                self.emit(EventPayload::ReasoningDelta(TextDelta {
+                    thread_id: self.thread.id.clone(),
+                    message_id: self.reply.id.clone(),
+                    delta,
+                }));
+            }
+            ModelEvent::ReasoningStep => self.reply.reasoning.push(ReasoningStep::default()),
+            ModelEvent::ToolCallStart { index, id, name } => {
+                let call = ToolCall {
+                    id: if id.is_empty() {
+                        agentdeck_model::new_id("call_")
+                    } else {
+                        id
+                    },
+                    kind: ToolCallType::Function,
+                    function: FunctionCall {
+                        name,
+                        arguments: String::new(),
+                    },
+                    target_assistant_id: None,
+                    thread_id: None,
+                    status: ToolCallStatus::InProgress,
+                    output: None,
+                    latency_ms: None,
+                    step: 0,
+                    approved: false,
+                };
+                self.slots.push((index, self.reply.tool_calls.len()));
+                self.reply.tool_calls.push(call.clone());
+                self.engine.bus().put_message(self.reply.clone());
+                self.emit(EventPayload::tool_call_created(&self.reply, &call));
+            }
+            ModelEvent::ToolCallArguments { index, delta } => {
+                let Some(&(_, slot)) = self.slots.iter().find(|(i, _)| *i == index) else {
+                    return;
+                };
+                let Some(call) = self.reply.tool_calls.get_mut(slot) else {
+                    return;
+                };
+                call.function.arguments.push_str(&delta);
+                let tool_call_id = call.id.clone();
+                self.emit(EventPayload::ToolCallDelta(ToolCallDelta {
+                    thread_id: self.thread.id.clone(),
+                    message_id: self.reply.id.clone(),
+                    tool_call_id,
+                    delta,
+                }));
+            }
+            ModelEvent::Usage {
+                input_tokens,
+                output_tokens,
+            } => {
+                self.reply.usage.input_tokens += input_tokens;
+                self.reply.usage.output_tokens += output_tokens;
+                let config = self.engine.config();
+                self.reply.estimated_cost += config.cost(
+                    config.resolve_model(&self.model),
+                    input_tokens,
+                    output_tokens,
+                );
+                self.engine.inner.runs.usage.record(
+                    &self.thread.project_id,
+                    &self.model,
+                    Usage {
+                        input_tokens,
+                        output_tokens,
+                    },
+                );
+            }
+            ModelEvent::Finished => {}
+        }
+    }
+
+    /// The call ended: completed, or failed with `error` (the upstream's, or the client's
+    /// going away). The tool calls the model asked for are the client's to run: they end
+    /// with the call.
+    pub async fn finish(mut self, error: Option<ErrorBody>) {
+        self.ended = true;
+        let (engine, reply) = self.ended_reply(error);
+        engine.end_reply(&reply.thread_id, &reply).await;
+    }
+
+    fn ended_reply(&mut self, error: Option<ErrorBody>) -> (Engine, Message) {
+        let has_output = !self.reply.text().is_empty() || !self.reply.tool_calls.is_empty();
+        self.reply.status = match (&error, has_output) {
+            (None, _) => MessageStatus::Completed,
+            (Some(_), true) => MessageStatus::Incomplete,
+            (Some(_), false) => MessageStatus::Failed,
+        };
+        self.reply.error = error;
+        for call in &mut self.reply.tool_calls {
+            call.status = if self.reply.status == MessageStatus::Completed {
+                ToolCallStatus::Completed
+            } else {
+                ToolCallStatus::Cancelled
+            };
+        }
+        let latency = self.started.elapsed();
+        self.engine.inner.telemetry.metrics.model_call(
+            &self.thread.project_id,
+            &self.thread.assistant_id,
+            latency.as_secs_f64(),
+            self.reply.usage.input_tokens,
+            self.reply.usage.output_tokens,
+        );
+        self.engine.telemetry(
+            &self.scope,
+            &self.thread.project_id,
+            agentdeck_model::event::Telemetry {
+                event: TelemetryKind::ModelCall,
+                timestamp: agentdeck_model::rfc3339(now_secs()),
+                assistant_id: Some(self.thread.assistant_id.clone()),
+                thread_id: self.thread.id.clone(),
+                tool: None,
+                latency_ms: latency.as_millis() as u64,
+                input_tokens: self.reply.usage.input_tokens,
+                output_tokens: self.reply.usage.output_tokens,
+                safety_flag: None,
+            },
+        );
+        self.reply
+            .metadata
+            .insert("model".into(), clip(&self.model, 256));
+        self.reply
+            .metadata
+            .insert("latency_ms".into(), latency.as_millis().to_string());
+        (self.engine.clone(), self.reply.clone())
+    }
+
+    fn emit(&self, payload: EventPayload) {
+        self.engine.emit(&self.scope, payload);
+    }
+}
+
+impl Drop for GatewayCall {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let error = Engine::error_body(
+            "client_gone",
+            "client_disconnected",
+            "The client went away before the call ended; the upstream call was cancelled.",
+        );
+        let (engine, reply) = self.ended_reply(Some(error));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { engine.end_reply(&reply.thread_id, &reply).await });
+        }
+    }
+}
+
+fn clip(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}

@@ -1,0 +1,185 @@
+//! The gateway with a real client: the `openai` Python SDK, its base URL and key pointed at
+//! `serve`, llmock behind as the provider (and a second llmock that always answers 500).
+//! What the client gets is the provider's answer; what the workspace gets is the call as
+//! a thread of the calling agent.
+
+use crate::support::{TestServer, eventually, user};
+use agentdeck::model::config::Config;
+use agentdeck::model::{MessageStatus, Role, ToolCallStatus};
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs `tests/fixtures/gateway/NAME` with the test venv's Python; its last line, as JSON.
+fn run_client(name: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let python = std::env::var("TEST_PYTHON").expect(
+        "TEST_PYTHON is not set: this test needs the venv `bash .ci/run` installs (the openai SDK)",
+    );
+    let script = format!(
+        "{}/tests/fixtures/gateway/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = Command::new(&python)
+        .arg(&script)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("could not run {python}: {err}"));
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    let Ok(output) = receiver.recv_timeout(Duration::from_secs(120)) else {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("{name} did not finish within 120 s");
+    };
+    let output = output.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{stdout}\n{stderr}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|err| panic!("{name} printed {last:?} ({err}):\n{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_sdk_calls_through_the_gateway_and_the_workspace_watches() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let broken = crate::llmock::start_llmock(&["--error-rate-500", "1.0"]).await;
+    let config = Config::parse(&format!(
+        "[providers.mock]\nkind = \"openai-chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n\n[providers.broken]\nkind = \"openai-chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"broken-*\"]\n",
+        mock.url, broken.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (project, client) = server.project("gateway").await;
+    let key = server
+        .admin()
+        .create_key(&project.id, Some("agent".into()))
+        .await
+        .unwrap()
+        .key;
+    let got = run_client(
+        "openai_client.py",
+        &[("GATEWAY_URL", &server.url), ("GATEWAY_KEY", &key)],
+    );
+
+    // The client got the provider's answers, in its own format.
+    let whole = &got["whole"];
+    assert!(
+        whole["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{got}"
+    );
+    assert!(whole["completion_tokens"].as_u64() > Some(0), "{got}");
+    let streamed = &got["streamed"];
+    assert!(
+        streamed["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{got}"
+    );
+    assert!(streamed["completion_tokens"].as_u64() > Some(0), "{got}");
+    assert!(
+        streamed["chunks"].as_u64() > Some(2),
+        "streamed in pieces: {got}"
+    );
+    // Usage was asked of the provider (the gateway counts it) but not shown to a client
+    // that did not ask.
+    assert_eq!(got["streamed_without_usage"]["usage_chunks"], 0, "{got}");
+    assert_eq!(got["tool"]["name"], "lookup_order", "{got}");
+    assert!(got["tool"]["arguments"]["order_id"].is_string(), "{got}");
+    assert_eq!(got["streamed_tool"]["name"], "lookup_order", "{got}");
+    let errors = &got["errors"];
+    assert_eq!(errors["wrong_key"][0], 401, "{got}");
+    assert_eq!(
+        errors["unknown_model"],
+        serde_json::json!([404, "model_not_found"]),
+        "{got}"
+    );
+    assert_eq!(errors["upstream_500"][0], 500, "{got}");
+    assert_eq!(errors["upstream_500_streamed"][0], 500, "{got}");
+
+    // The workspace: one external assistant for the agent, the conversation as one
+    // thread, each call a user message and its reply with the same text, tokens and
+    // tool calls the client saw.
+    let assistants = client.list_assistants().await.unwrap().data;
+    let bot = assistants
+        .iter()
+        .find(|a| a.name == "support-bot")
+        .unwrap_or_else(|| panic!("{assistants:#?}"));
+    assert!(bot.external);
+    assert_eq!(bot.source.as_ref().unwrap().via, "gateway");
+    let threads = client.list_threads(&[("limit", "50")]).await.unwrap().data;
+    let conversation = threads
+        .iter()
+        .find(|t| t.metadata.get("conversation_id").map(String::as_str) == Some("conv-7"))
+        .unwrap_or_else(|| panic!("{threads:#?}"));
+    assert_eq!(conversation.assistant_id, bot.id);
+    assert_eq!(
+        conversation.title.as_deref(),
+        Some("Say hello to the customer")
+    );
+    eventually("every call ended in the thread", || async {
+        let messages = client.all_messages(&conversation.id).await.unwrap();
+        messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant && m.status != MessageStatus::InProgress)
+            .count()
+            == 7
+    })
+    .await;
+    let messages = client.all_messages(&conversation.id).await.unwrap();
+    let replies: Vec<_> = messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .collect();
+    assert_eq!(replies[0].text(), whole["text"].as_str().unwrap());
+    assert_eq!(
+        replies[0].usage.output_tokens,
+        whole["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(
+        replies[0].metadata.get("model").map(String::as_str),
+        Some("gpt-4o")
+    );
+    assert_eq!(replies[1].text(), streamed["text"].as_str().unwrap());
+    assert_eq!(
+        replies[1].usage.output_tokens,
+        streamed["completion_tokens"].as_u64().unwrap()
+    );
+    assert!(
+        replies[2].usage.output_tokens > 0,
+        "counted though not shown: {:?}",
+        replies[2]
+    );
+    for reply in &replies[3..5] {
+        let call = &reply.tool_calls[0];
+        assert_eq!(call.function.name, "lookup_order");
+        assert!(call.function.arguments.contains("order_id"));
+        assert_eq!(call.status, ToolCallStatus::Completed);
+    }
+    for reply in &replies[5..7] {
+        assert_eq!(reply.status, MessageStatus::Failed, "{reply:?}");
+        assert!(
+            reply.error.as_ref().unwrap().message.contains("500"),
+            "{reply:?}"
+        );
+    }
+    let users: Vec<String> = messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.text())
+        .collect();
+    assert_eq!(users[3], "Where is order 1182?");
+    // The thread is the agent's: the workspace watches it but does not post to it.
+    let refused = client
+        .post_message(&conversation.id, &user("from the workspace"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(409), "{refused}");
+    // The failed calls fail the thread's last reply, as a failed run does.
+    let thread = client.thread(&conversation.id).await.unwrap();
+    assert_eq!(thread.last_reply_status, Some(MessageStatus::Failed));
+    assert!(thread.estimated_cost >= 0.0);
+    server.stop().await;
+}
