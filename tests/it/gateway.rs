@@ -4,6 +4,7 @@
 //! a thread of the calling agent.
 
 use crate::support::{TestServer, eventually, user};
+use agentdeck::client::Client;
 use agentdeck::model::config::Config;
 use agentdeck::model::{MessageStatus, Role, ToolCallStatus};
 use std::process::Command;
@@ -181,5 +182,138 @@ async fn the_openai_sdk_calls_through_the_gateway_and_the_workspace_watches() {
     let thread = client.thread(&conversation.id).await.unwrap();
     assert_eq!(thread.last_reply_status, Some(MessageStatus::Failed));
     assert!(thread.estimated_cost >= 0.0);
+    server.stop().await;
+}
+
+/// A server whose providers are llmock's Responses and Anthropic Messages endpoints, and
+/// a key of a new project on it.
+async fn responses_and_messages_server(
+    mock: &crate::llmock::Llmock,
+) -> (TestServer, Client, String) {
+    let config = Config::parse(&format!(
+        "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{0}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{0}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
+        mock.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (project, client) = server.project("formats").await;
+    let key = server
+        .admin()
+        .create_key(&project.id, Some("agent".into()))
+        .await
+        .unwrap()
+        .key;
+    (server, client, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_and_anthropic_messages_pass_through_with_their_own_sdks() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let (server, client, key) = responses_and_messages_server(&mock).await;
+    let env = [
+        ("GATEWAY_URL", server.url.as_str()),
+        ("GATEWAY_KEY", key.as_str()),
+    ];
+
+    // Responses: whole, chained by previous_response_id, streamed, a function call.
+    let got = run_client("responses_client.py", &env);
+    assert!(
+        got["whole"]["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{got}"
+    );
+    assert!(got["whole"]["output_tokens"].as_u64() > Some(0), "{got}");
+    assert!(
+        got["streamed"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{got}"
+    );
+    assert_eq!(got["tool"]["name"], "lookup_order", "{got}");
+    let threads = client.list_threads(&[("limit", "50")]).await.unwrap().data;
+    let researcher: Vec<_> = threads
+        .iter()
+        .filter(|t| t.metadata.get("format").map(String::as_str) == Some("responses"))
+        .collect();
+    // The chain (first call and its follow-up) is one thread; the other two are their own.
+    assert_eq!(researcher.len(), 3, "{threads:#?}");
+    let chained = researcher
+        .iter()
+        .find(|t| t.title.as_deref() == Some("Summarise the refund policy"))
+        .unwrap();
+    let messages = client.all_messages(&chained.id).await.unwrap();
+    let texts: Vec<String> = messages.iter().map(|m| m.text()).collect();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    assert_eq!(texts[1], got["whole"]["text"].as_str().unwrap());
+    assert_eq!(texts[2], "Shorter, please");
+    assert_eq!(texts[3], got["chained"]["text"].as_str().unwrap());
+    let streamed = researcher
+        .iter()
+        .find(|t| t.title.as_deref() == Some("Now the shipping policy"))
+        .unwrap();
+    let reply = client.all_messages(&streamed.id).await.unwrap().remove(1);
+    assert_eq!(reply.text(), got["streamed"]["text"].as_str().unwrap());
+    assert_eq!(
+        reply.usage.output_tokens,
+        got["streamed"]["output_tokens"].as_u64().unwrap()
+    );
+
+    // Anthropic Messages with `x-api-key`: whole, streamed, a tool use; its error shape.
+    let got = run_client("anthropic_client.py", &env);
+    assert!(
+        got["whole"]["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{got}"
+    );
+    assert!(
+        got["streamed"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{got}"
+    );
+    assert!(got["streamed"]["output_tokens"].as_u64() > Some(0), "{got}");
+    assert_eq!(got["tool"]["name"], "lookup_order", "{got}");
+    assert!(got["tool"]["input"]["order_id"].is_string(), "{got}");
+    assert_eq!(
+        got["errors"]["unknown_model"],
+        serde_json::json!([404, "not_found_error"]),
+        "{got}"
+    );
+    let threads = client.list_threads(&[("limit", "50")]).await.unwrap().data;
+    let ticket = threads
+        .iter()
+        .find(|t| t.metadata.get("conversation_id").map(String::as_str) == Some("ticket-99"))
+        .unwrap_or_else(|| panic!("{threads:#?}"));
+    eventually("the three Anthropic calls ended", || async {
+        client
+            .all_messages(&ticket.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.role == Role::Assistant && m.status == MessageStatus::Completed)
+            .count()
+            == 3
+    })
+    .await;
+    let replies: Vec<_> = client
+        .all_messages(&ticket.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.role == Role::Assistant)
+        .collect();
+    assert_eq!(replies[0].text(), got["whole"]["text"].as_str().unwrap());
+    assert_eq!(replies[1].text(), got["streamed"]["text"].as_str().unwrap());
+    assert_eq!(replies[2].tool_calls[0].function.name, "lookup_order");
+
+    // /v1/models lists what the providers name (globs are not models).
+    let models: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/models", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list", "{models}");
     server.stop().await;
 }

@@ -81,6 +81,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/traces", post(otlp::export_traces))
         .route("/v1/chat/completions", post(gateway::chat_completions))
+        .route("/v1/responses", post(gateway::responses))
+        .route("/v1/messages", post(gateway::messages))
+        .route("/v1/models", get(gateway::models))
         .route_service(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             otlp::grpc_service(state.clone()),

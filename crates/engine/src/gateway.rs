@@ -24,6 +24,8 @@ pub struct GatewayOpening<'a> {
     pub agent: &'a str,
     /// Calls that carry the same conversation are one thread.
     pub conversation: Option<&'a str>,
+    /// The thread of the call this one continues (a Responses `previous_response_id`).
+    pub continues: Option<String>,
     /// The wire format the client speaks (`chat.completions`, `responses`, `messages`).
     pub format: &'static str,
     pub model: &'a str,
@@ -140,6 +142,14 @@ impl Engine {
         assistant: &Assistant,
         opening: &GatewayOpening<'_>,
     ) -> EngineResult<Thread> {
+        if let Some(thread) = opening
+            .continues
+            .as_deref()
+            .and_then(|id| self.inner.store.thread(id))
+            .filter(|t| t.project_id == project_id && t.assistant_id == assistant.id)
+        {
+            return Ok(thread);
+        }
         let id = match opening.conversation {
             Some(conversation) => crate::ingest::derived_id(
                 "thread_",

@@ -1,30 +1,34 @@
-//! The model gateway under `/v1`: clients that speak OpenAI's Chat Completions point their
-//! base URL at `serve` and their key is a project key. A `model` of a configured
-//! `openai-chat` provider is forwarded to it as sent (tools, structured output and every
-//! other field unchanged), with the provider's key, which the client never sees; the
-//! answer — streamed or not — comes back as the provider sent it, while the engine shows
-//! the call live as a thread of the calling agent. Errors are OpenAI's shape.
+//! The model gateway under `/v1`: clients point their base URL at `serve` and use a
+//! project key as their API key. OpenAI Chat Completions, OpenAI Responses and Anthropic
+//! Messages are taken; a `model` of a configured provider that speaks the same format is
+//! forwarded to it as sent (tools, structured output and every other field unchanged),
+//! with the provider's key, which the client never sees. The answer — streamed or not —
+//! comes back as the provider sent it, while the engine shows the call live as a thread
+//! of the calling agent. Errors are each format's own shape.
+
+mod formats;
 
 use super::AppState;
-use crate::error::ApiError;
 use agentdeck_engine::gateway::{GatewayCall, GatewayOpening};
 use agentdeck_model::ErrorBody;
-use agentdeck_model::config::ProviderKind;
-use agentdeck_model::sse::{SseEvent, SseParser};
-use agentdeck_providers::http::WireFormat;
+use agentdeck_model::sse::SseParser;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use formats::Format;
 use futures::StreamExt;
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// A request body's bound: a long conversation with images inlined.
 pub(crate) const BODY_LIMIT: usize = 32 * 1024 * 1024;
-/// An upstream error body kept for the reply's error (the client gets all of it).
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// How much of an upstream error body the reply's error keeps (the client gets it all).
+const ERROR_TEXT_CHARS: usize = 2000;
+/// Responses chains remembered (response id → the thread it continues).
+const CHAINS_KEPT: usize = 100_000;
 
 /// The upstream HTTP client: one pool for every call.
 fn upstream() -> &'static reqwest::Client {
@@ -38,42 +42,87 @@ fn upstream() -> &'static reqwest::Client {
     })
 }
 
-fn openai_error(
-    status: StatusCode,
-    kind: &str,
-    code: &str,
-    message: impl Into<String>,
-) -> Response {
-    let body = serde_json::json!({"error": {
-        "message": message.into(), "type": kind, "param": null, "code": code,
-    }});
-    (status, axum::Json(body)).into_response()
+/// A Responses call's id → the thread of its chain, so `previous_response_id` continues
+/// the thread the chain began in.
+fn chains() -> &'static Mutex<HashMap<String, String>> {
+    static CHAINS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    CHAINS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn remember_chain(response_id: &str, thread_id: &str) {
+    let mut chains = agentdeck_model::sync::lock(chains());
+    if chains.len() >= CHAINS_KEPT {
+        chains.clear();
+    }
+    chains.insert(response_id.to_string(), thread_id.to_string());
 }
 
 pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
-    match forward_chat(&state, request).await {
-        Ok(response) => response,
-        Err(response) => response,
-    }
+    forward(&state, request, Format::Chat)
+        .await
+        .unwrap_or_else(|response| response)
 }
 
-async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Response> {
+pub async fn responses(State(state): State<AppState>, request: Request) -> Response {
+    forward(&state, request, Format::Responses)
+        .await
+        .unwrap_or_else(|response| response)
+}
+
+pub async fn messages(State(state): State<AppState>, request: Request) -> Response {
+    forward(&state, request, Format::Messages)
+        .await
+        .unwrap_or_else(|response| response)
+}
+
+/// `GET /v1/models`: the models the config's providers claim by name (globs are not
+/// models), in OpenAI's list shape.
+pub async fn models(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if let Err(err) = crate::extract::Caller::authenticate(&mut parts, &state, true).await {
+        return Format::Chat.error(err.status, "invalid_api_key", err.body.message);
+    }
+    let config = state.engine.config();
+    let mut data = Vec::new();
+    for (name, provider) in &config.providers {
+        for model in provider.models.iter().filter(|m| !m.contains(['*', '?'])) {
+            data.push(serde_json::json!({
+                "id": model, "object": "model", "created": 0, "owned_by": name,
+            }));
+        }
+    }
+    for alias in config.model_aliases.keys() {
+        data.push(serde_json::json!({
+            "id": alias, "object": "model", "created": 0, "owned_by": "agentdeck",
+        }));
+    }
+    axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+}
+
+async fn forward(state: &AppState, request: Request, format: Format) -> Result<Response, Response> {
     let (mut parts, body) = request.into_parts();
+    // Anthropic's SDK sends its key as `x-api-key`.
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        if let Some(key) = parts.headers.get("x-api-key").cloned() {
+            let bearer = format!("Bearer {}", key.to_str().unwrap_or_default());
+            if let Ok(value) = HeaderValue::from_str(&bearer) {
+                parts.headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+    }
     let caller = crate::extract::Caller::authenticate(&mut parts, state, true)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(|err| format.error(err.status, "invalid_api_key", err.body.message))?;
     let project = caller.scope.project().map(str::to_string).ok_or_else(|| {
-        openai_error(
+        format.error(
             StatusCode::BAD_REQUEST,
-            "invalid_request_error",
             "project_required",
             "Gateway calls belong to a project: use a project key (or the admin key with an OpenAI-Project header).",
         )
     })?;
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-        openai_error(
+        format.error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
             "request_too_large",
             format!(
                 "The request body is over {} MiB.",
@@ -82,9 +131,8 @@ async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Re
         )
     })?;
     let mut body: Value = serde_json::from_slice(&bytes).map_err(|err| {
-        openai_error(
+        format.error(
             StatusCode::BAD_REQUEST,
-            "invalid_request_error",
             "invalid_json",
             format!("The body is not JSON: {err}"),
         )
@@ -93,9 +141,8 @@ async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Re
         .get("model")
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            openai_error(
+            format.error(
                 StatusCode::BAD_REQUEST,
-                "invalid_request_error",
                 "missing_model",
                 "The request names no `model`.",
             )
@@ -104,27 +151,25 @@ async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Re
     let config = state.engine.config();
     let resolved = config.resolve_model(&model).to_string();
     let Some((provider_name, provider)) = config.provider_for(&resolved) else {
-        return Err(openai_error(
+        return Err(format.error(
             StatusCode::NOT_FOUND,
-            "invalid_request_error",
             "model_not_found",
             format!("The model `{model}` does not exist: no provider in the config claims it."),
         ));
     };
-    if provider.kind != ProviderKind::OpenaiChat {
-        return Err(openai_error(
+    if provider.kind != format.kind() {
+        return Err(format.error(
             StatusCode::BAD_REQUEST,
-            "invalid_request_error",
             "model_not_supported",
             format!(
-                "The model `{model}` is served by provider '{provider_name}', which does not speak Chat Completions; the gateway forwards chat calls to openai-chat providers only."
+                "The model `{model}` is served by provider '{provider_name}', which speaks another format; this route forwards to {} providers only.",
+                format.kind_name()
             ),
         ));
     }
     let Some(base_url) = provider.base_url.as_deref().filter(|u| !u.is_empty()) else {
-        return Err(openai_error(
+        return Err(format.error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
             "provider_unconfigured",
             format!("Provider '{provider_name}' has no base_url."),
         ));
@@ -135,40 +180,60 @@ async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Re
         .and_then(|name| std::env::var(name).ok());
     body["model"] = Value::String(resolved.clone());
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
-    // Usage is what the cost and limits count: asked of the provider always, passed to
-    // the client only if it asked.
+    // Usage is what cost and limits count: asked of a Chat provider always, passed on to
+    // the client only if it asked (the other formats always stream it).
     let client_wants_usage = body
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         == Some(true);
-    if stream {
+    if stream && format == Format::Chat {
         body["stream_options"] = serde_json::json!({"include_usage": true});
     }
     let (agent, conversation) = (
         agent_name(&parts.headers, &body),
         conversation(&parts.headers, &body),
     );
+    let continues = body
+        .get("previous_response_id")
+        .and_then(Value::as_str)
+        .filter(|_| format == Format::Responses)
+        .and_then(|id| agentdeck_model::sync::lock(chains()).get(id).cloned());
     let opening = GatewayOpening {
         project_id: &project,
         agent: &agent,
         conversation: conversation.as_deref(),
-        format: "chat.completions",
+        continues,
+        format: format.name(),
         model: &resolved,
-        asked: newest_user_text(&body),
+        asked: format.asked(&body),
     };
     let call = state
         .engine
         .open_gateway_call(opening)
         .await
-        .map_err(|err| ApiError::from(err).into_response())?;
+        .map_err(|err| {
+            let err = crate::error::ApiError::from(err);
+            format.error(err.status, "gateway_unavailable", err.body.message)
+        })?;
     let mut upstream_request = upstream()
         .post(format!(
-            "{}/chat/completions",
-            base_url.trim_end_matches('/')
+            "{}{}",
+            base_url.trim_end_matches('/'),
+            format.path()
         ))
         .json(&body);
-    if let Some(key) = &key {
-        upstream_request = upstream_request.bearer_auth(key);
+    for (name, value) in format.wire().headers(key.as_deref()) {
+        upstream_request = upstream_request.header(name, value);
+    }
+    // The client's own Anthropic version and beta flags go on as it sent them.
+    for name in ["anthropic-version", "anthropic-beta"] {
+        if let Some(value) = parts
+            .headers
+            .get(name)
+            .filter(|_| format == Format::Messages)
+        {
+            upstream_request = upstream_request.header(name, value.as_bytes());
+        }
     }
     let answer = match upstream_request.send().await {
         Ok(answer) => answer,
@@ -176,17 +241,11 @@ async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Re
             let message = format!("The provider '{provider_name}' could not be reached: {err}");
             call.finish(Some(error_body("upstream_unreachable", &message)))
                 .await;
-            return Err(openai_error(
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                "upstream_unreachable",
-                message,
-            ));
+            return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_unreachable", message));
         }
     };
     let status = answer.status();
-    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let passed_headers = rate_limit_headers(answer.headers());
+    let passed_headers = passed_headers(answer.headers());
     if !status.is_success() {
         let text = answer.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
@@ -196,40 +255,37 @@ async fn forward_chat(state: &AppState, request: Request) -> Result<Response, Re
                     .and_then(Value::as_str)
                     .map(str::to_string)
             })
-            .unwrap_or_else(|| text.chars().take(ERROR_BODY_LIMIT).collect());
+            .unwrap_or_else(|| text.chars().take(ERROR_TEXT_CHARS).collect());
         call.finish(Some(error_body(
             "upstream_error",
             &format!("The provider answered {}: {message}", status.as_u16()),
         )))
         .await;
         let mut response = (status, text).into_response();
-        if let Some(content_type) = content_type {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, content_type);
-        }
         response.headers_mut().extend(passed_headers);
         return Ok(response);
     }
     let mut response = if stream {
-        streamed(call, answer, client_wants_usage).into_response()
+        streamed(call, answer, format, client_wants_usage)
     } else {
-        whole(call, answer).await?
+        whole(call, answer, format).await?
     };
     response.headers_mut().extend(passed_headers);
     Ok(response)
 }
 
 /// A streamed answer: each SSE event goes to the client as it comes and into the call.
+/// The client going away drops the stream, and with it the upstream call.
 fn streamed(
     mut call: GatewayCall,
     answer: reqwest::Response,
+    format: Format,
     client_wants_usage: bool,
 ) -> Response {
     let mut upstream = answer.bytes_stream();
     let events = async_stream::stream! {
         let mut parser = SseParser::new();
-        let mut decoder = agentdeck_providers::openai_chat::OpenAiChat.decoder();
+        let mut decoder = format.wire().decoder();
         let mut parsed = Vec::new();
         let mut failure: Option<ErrorBody> = None;
         while let Some(chunk) = upstream.next().await {
@@ -237,12 +293,8 @@ fn streamed(
                 Ok(bytes) => bytes,
                 Err(err) => {
                     let message = format!("The provider's stream broke off: {err}");
+                    yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
                     failure = Some(error_body("upstream_error", &message));
-                    // Chat Completions' own error event, so the client's SDK raises it.
-                    let event = serde_json::json!({"error": {
-                        "message": message, "type": "server_error", "param": null, "code": "upstream_error",
-                    }});
-                    yield Ok::<Bytes, std::io::Error>(Bytes::from(format!("data: {event}\n\n")));
                     break;
                 }
             };
@@ -258,10 +310,18 @@ fn streamed(
                         failure.get_or_insert_with(|| error_body("upstream_error", &err.message));
                     }
                 }
-                if !client_wants_usage && is_usage_only(&event) {
+                if format == Format::Responses && event.event == "response.created" {
+                    if let Some(id) = serde_json::from_str::<Value>(&event.data)
+                        .ok()
+                        .and_then(|v| v.pointer("/response/id")?.as_str().map(str::to_string))
+                    {
+                        remember_chain(&id, call.thread_id());
+                    }
+                }
+                if !client_wants_usage && format.is_usage_only(&event.data) {
                     continue;
                 }
-                yield Ok(Bytes::from(format!("data: {}\n\n", event.data)));
+                yield Ok(Bytes::from(sse_frame(&event)));
             }
         }
         if failure.is_none() {
@@ -275,17 +335,35 @@ fn streamed(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/event-stream"),
+        HeaderValue::from_static("text/event-stream"),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
+/// An SSE event as it came: its type (when it had one) and its data.
+fn sse_frame(event: &agentdeck_model::sse::SseEvent) -> String {
+    let mut frame = String::with_capacity(event.data.len() + event.event.len() + 16);
+    if !event.event.is_empty() {
+        frame.push_str("event: ");
+        frame.push_str(&event.event);
+        frame.push('\n');
+    }
+    for line in event.data.split('\n') {
+        frame.push_str("data: ");
+        frame.push_str(line);
+        frame.push('\n');
+    }
+    frame.push('\n');
+    frame
+}
+
 /// A whole answer: read, recorded, passed on unchanged.
-async fn whole(mut call: GatewayCall, answer: reqwest::Response) -> Result<Response, Response> {
+async fn whole(
+    mut call: GatewayCall,
+    answer: reqwest::Response,
+    format: Format,
+) -> Result<Response, Response> {
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = match answer.bytes().await {
         Ok(bytes) => bytes,
@@ -293,17 +371,19 @@ async fn whole(mut call: GatewayCall, answer: reqwest::Response) -> Result<Respo
             let message = format!("The provider's answer broke off: {err}");
             call.finish(Some(error_body("upstream_error", &message)))
                 .await;
-            return Err(openai_error(
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                "upstream_error",
-                message,
-            ));
+            return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_error", message));
         }
     };
-    if let Ok(completion) = serde_json::from_slice::<Value>(&bytes) {
-        for event in completion_events(&completion) {
+    if let Ok(answer) = serde_json::from_slice::<Value>(&bytes) {
+        for event in format.whole_events(&answer) {
             call.apply(event);
+        }
+        if let Some(id) = answer
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|_| format == Format::Responses)
+        {
+            remember_chain(id, call.thread_id());
         }
     }
     call.finish(None).await;
@@ -316,73 +396,21 @@ async fn whole(mut call: GatewayCall, answer: reqwest::Response) -> Result<Respo
     Ok(response)
 }
 
-/// A whole completion as the events a stream of it would have carried.
-fn completion_events(completion: &Value) -> Vec<agentdeck_providers::ModelEvent> {
-    use agentdeck_providers::ModelEvent;
-    let mut events = Vec::new();
-    let message = completion.pointer("/choices/0/message");
-    if let Some(text) = message
-        .and_then(|m| m.get("content"))
-        .and_then(Value::as_str)
-    {
-        events.push(ModelEvent::TextDelta(text.to_string()));
-    }
-    let calls = message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (index, call) in calls.iter().enumerate() {
-        events.push(ModelEvent::ToolCallStart {
-            index,
-            id: call
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            name: call
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        });
-        if let Some(arguments) = call.pointer("/function/arguments").and_then(Value::as_str) {
-            events.push(ModelEvent::ToolCallArguments {
-                index,
-                delta: arguments.to_string(),
-            });
-        }
-    }
-    if let Some(usage) = completion.get("usage") {
-        let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-        events.push(ModelEvent::Usage {
-            input_tokens: count("prompt_tokens"),
-            output_tokens: count("completion_tokens"),
-        });
-    }
-    events
-}
-
-/// The usage chunk a stream ends with when `include_usage` is on: no choices, a usage.
-fn is_usage_only(event: &SseEvent) -> bool {
-    serde_json::from_str::<Value>(&event.data).is_ok_and(|chunk| {
-        chunk.get("usage").is_some_and(|u| !u.is_null())
-            && chunk
-                .get("choices")
-                .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
-    })
-}
-
-/// The provider's rate-limit headers, which clients pace themselves by.
-fn rate_limit_headers(headers: &reqwest::header::HeaderMap) -> HeaderMap {
+/// The provider's headers a client reads: its content type, rate limits, request id.
+fn passed_headers(headers: &reqwest::header::HeaderMap) -> HeaderMap {
     let mut passed = HeaderMap::new();
     for (name, value) in headers {
         let name_text = name.as_str();
-        if name_text.starts_with("x-ratelimit-") || name_text == "retry-after" {
+        let pass = name_text.starts_with("x-ratelimit-")
+            || name_text.starts_with("anthropic-ratelimit-")
+            || matches!(
+                name_text,
+                "retry-after" | "x-request-id" | "request-id" | "content-type"
+            );
+        if pass {
             if let (Ok(name), Ok(value)) = (
                 header::HeaderName::from_bytes(name_text.as_bytes()),
-                header::HeaderValue::from_bytes(value.as_bytes()),
+                HeaderValue::from_bytes(value.as_bytes()),
             ) {
                 passed.insert(name, value);
             }
@@ -417,26 +445,6 @@ fn conversation(headers: &HeaderMap, body: &Value) -> Option<String> {
                 .map(str::to_string)
         })
         .filter(|id| !id.trim().is_empty())
-}
-
-/// The newest user message's text (string content, or its text parts).
-fn newest_user_text(body: &Value) -> Option<String> {
-    let messages = body.get("messages")?.as_array()?;
-    let user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
-    match user.get("content")? {
-        Value::String(text) => Some(text.clone()),
-        Value::Array(parts) => Some(
-            parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-        _ => None,
-    }
 }
 
 fn error_body(code: &str, message: &str) -> ErrorBody {
