@@ -62,9 +62,25 @@ async fn the_openai_sdk_calls_through_the_gateway_and_the_workspace_watches() {
         .await
         .unwrap()
         .key;
+    // A project whose budget one call spends: the next is refused as OpenAI refuses it.
+    let limited: agentdeck::model::requests::ProjectCreate = serde_json::from_value(
+        serde_json::json!({"name": "tight", "limits": {"tokens_per_minute": 5, "concurrent_threads": 10}}),
+    )
+    .unwrap();
+    let limited = server.admin().create_project(&limited).await.unwrap();
+    let limited_key = server
+        .admin()
+        .create_key(&limited.id, Some("agent".into()))
+        .await
+        .unwrap()
+        .key;
     let got = run_client(
         "openai_client.py",
-        &[("GATEWAY_URL", &server.url), ("GATEWAY_KEY", &key)],
+        &[
+            ("GATEWAY_URL", &server.url),
+            ("GATEWAY_KEY", &key),
+            ("GATEWAY_LIMITED_KEY", &limited_key),
+        ],
     );
 
     // The client got the provider's answers, in its own format.
@@ -99,6 +115,11 @@ async fn the_openai_sdk_calls_through_the_gateway_and_the_workspace_watches() {
     );
     assert_eq!(errors["upstream_500"][0], 500, "{got}");
     assert_eq!(errors["upstream_500_streamed"][0], 500, "{got}");
+    assert_eq!(
+        errors["over_the_limit"],
+        serde_json::json!([429, "rate_limit_exceeded"]),
+        "{got}"
+    );
 
     // The workspace: one external assistant for the agent, the conversation as one
     // thread, each call a user message and its reply with the same text, tokens and
@@ -315,5 +336,74 @@ async fn responses_and_anthropic_messages_pass_through_with_their_own_sdks() {
         .await
         .unwrap();
     assert_eq!(models["object"], "list", "{models}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_mid_stream_ends_the_reply_incomplete() {
+    // A slow provider: the stream is still coming when the client leaves.
+    let mock = crate::llmock::start_llmock(&["--stream-chunk-delay-ms", "200"]).await;
+    let config = Config::parse(&format!(
+        "[providers.mock]\nkind = \"openai-chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
+        mock.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (project, client) = server.project("leaving").await;
+    let key = server
+        .admin()
+        .create_key(&project.id, Some("agent".into()))
+        .await
+        .unwrap()
+        .key;
+    let body = serde_json::json!({"model": "gpt-4o", "stream": true,
+        "messages": [{"role": "user", "content": "Write a long story about refunds"}]});
+    let mut response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(&key)
+        .header("x-agentdeck-agent", "impatient")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // Gone once some text has come (the first chunks carry only the role).
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"") || seen.matches("\"content\":\"").count() < 3 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("a chunk within 10 s")
+            .unwrap()
+            .expect("the stream still open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+
+    // Polled gently: the client's key has a request rate of its own.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let threads = client.list_threads(&[("limit", "10")]).await.unwrap().data;
+            if let Some(thread) = threads.first() {
+                let messages = client.all_messages(&thread.id).await.unwrap();
+                if let Some(reply) = messages
+                    .into_iter()
+                    .find(|m| m.role == Role::Assistant && m.status != MessageStatus::InProgress)
+                {
+                    return reply;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await
+    .expect("the reply ended within 20 s of the client leaving");
+    assert_eq!(ended.status, MessageStatus::Incomplete, "{ended:?}");
+    assert_eq!(
+        ended.error.as_ref().and_then(|e| e.code.as_deref()),
+        Some("client_disconnected"),
+        "{ended:?}"
+    );
+    // What had streamed before the client left is kept.
+    assert!(!ended.text().is_empty(), "{ended:?}");
     server.stop().await;
 }

@@ -103,6 +103,12 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", "conflict", message)
             }
             EngineError::Forbidden(message) => ApiError::forbidden(message),
+            EngineError::RateLimited(message) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                message,
+            ),
             EngineError::Search(err) => {
                 tracing::error!("{err}");
                 ApiError::new(

@@ -66,6 +66,9 @@ pub enum EngineError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A limit of the project is reached now (it frees up with time).
+    #[error("{0}")]
+    RateLimited(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

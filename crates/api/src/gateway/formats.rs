@@ -80,7 +80,15 @@ impl Format {
                 "error": {"type": anthropic_type(status), "message": message},
             }),
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        // A client's SDK waits this long before it tries again.
+        if matches!(status.as_u16(), 429 | 503) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 
     /// The same error as a stream's event, for a stream that breaks off after it began.
@@ -140,6 +148,19 @@ impl Format {
             Format::Chat => chat_events(answer),
             Format::Responses => responses_events(answer),
             Format::Messages => messages_events(answer),
+        }
+    }
+
+    /// The event that ends a stream: the call is ended before it is passed on, since a
+    /// client may close the connection as soon as it has it.
+    pub fn is_terminal(self, event: &agentdeck_model::sse::SseEvent) -> bool {
+        match self {
+            Format::Chat => event.data.trim() == "[DONE]",
+            Format::Responses => matches!(
+                event.event.as_str(),
+                "response.completed" | "response.failed" | "response.incomplete"
+            ),
+            Format::Messages => event.event == "message_stop",
         }
     }
 

@@ -213,7 +213,8 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         .await
         .map_err(|err| {
             let err = crate::error::ApiError::from(err);
-            format.error(err.status, "gateway_unavailable", err.body.message)
+            let code = err.body.code.as_deref().unwrap_or("gateway_error");
+            format.error(err.status, code, err.body.message)
         })?;
     let mut upstream_request = upstream()
         .post(format!(
@@ -277,13 +278,14 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
 /// A streamed answer: each SSE event goes to the client as it comes and into the call.
 /// The client going away drops the stream, and with it the upstream call.
 fn streamed(
-    mut call: GatewayCall,
+    call: GatewayCall,
     answer: reqwest::Response,
     format: Format,
     client_wants_usage: bool,
 ) -> Response {
     let mut upstream = answer.bytes_stream();
     let events = async_stream::stream! {
+        let mut call = Some(call);
         let mut parser = SseParser::new();
         let mut decoder = format.wire().decoder();
         let mut parsed = Vec::new();
@@ -293,17 +295,21 @@ fn streamed(
                 Ok(bytes) => bytes,
                 Err(err) => {
                     let message = format!("The provider's stream broke off: {err}");
-                    yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
                     failure = Some(error_body("upstream_error", &message));
+                    if let Some(call) = call.take() {
+                        call.finish(failure.take()).await;
+                    }
+                    yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
                     break;
                 }
             };
             parser.feed(&bytes, &mut parsed);
             for event in parsed.drain(..) {
+                let Some(open) = call.as_mut() else { continue };
                 match decoder.event(&event) {
                     Ok(model_events) => {
                         for model_event in model_events {
-                            call.apply(model_event);
+                            open.apply(model_event);
                         }
                     }
                     Err(err) => {
@@ -315,7 +321,12 @@ fn streamed(
                         .ok()
                         .and_then(|v| v.pointer("/response/id")?.as_str().map(str::to_string))
                     {
-                        remember_chain(&id, call.thread_id());
+                        remember_chain(&id, open.thread_id());
+                    }
+                }
+                if format.is_terminal(&event) {
+                    if let Some(call) = call.take() {
+                        call.finish(failure.take()).await;
                     }
                 }
                 if !client_wants_usage && format.is_usage_only(&event.data) {
@@ -324,12 +335,15 @@ fn streamed(
                 yield Ok(Bytes::from(sse_frame(&event)));
             }
         }
-        if failure.is_none() {
-            if let Err(err) = decoder.end() {
-                failure = Some(error_body("upstream_error", &err.message));
+        // A stream that ended without its terminal event.
+        if let Some(call) = call.take() {
+            if failure.is_none() {
+                if let Err(err) = decoder.end() {
+                    failure = Some(error_body("upstream_error", &err.message));
+                }
             }
+            call.finish(failure).await;
         }
-        call.finish(failure).await;
     };
     let mut response = Body::from_stream(events).into_response();
     let headers = response.headers_mut();
