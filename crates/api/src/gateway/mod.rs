@@ -9,7 +9,7 @@
 mod formats;
 
 use super::AppState;
-use agentdeck_engine::gateway::{GatewayCall, GatewayOpening};
+use agentdeck_engine::gateway::{GatewayCall, GatewayOpening, NoUpstream};
 use agentdeck_model::ErrorBody;
 use agentdeck_model::sse::SseParser;
 use axum::body::{Body, Bytes};
@@ -148,36 +148,34 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
             )
         })?
         .to_string();
-    let config = state.engine.config();
-    let resolved = config.resolve_model(&model).to_string();
-    let Some((provider_name, provider)) = config.provider_for(&resolved) else {
-        return Err(format.error(
-            StatusCode::NOT_FOUND,
-            "model_not_found",
-            format!("The model `{model}` does not exist: no provider in the config claims it."),
-        ));
+    let resolved = state.engine.config().resolve_model(&model).to_string();
+    let upstream_call = match state.engine.gateway_upstream(format.wire(), &model) {
+        Ok(upstream) => upstream,
+        Err(NoUpstream::UnknownModel) => {
+            return Err(format.error(
+                StatusCode::NOT_FOUND,
+                "model_not_found",
+                format!("The model `{model}` does not exist: no provider in the config claims it."),
+            ));
+        }
+        Err(NoUpstream::OtherFormat { provider }) => {
+            return Err(format.error(
+                StatusCode::BAD_REQUEST,
+                "model_not_supported",
+                format!(
+                    "The model `{model}` is served by provider '{provider}', which speaks another format; this route forwards to {} providers only.",
+                    format.wire().kind_name()
+                ),
+            ));
+        }
+        Err(NoUpstream::NoBaseUrl { provider }) => {
+            return Err(format.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "provider_unconfigured",
+                format!("Provider '{provider}' has no base_url."),
+            ));
+        }
     };
-    if provider.kind != format.kind() {
-        return Err(format.error(
-            StatusCode::BAD_REQUEST,
-            "model_not_supported",
-            format!(
-                "The model `{model}` is served by provider '{provider_name}', which speaks another format; this route forwards to {} providers only.",
-                format.kind_name()
-            ),
-        ));
-    }
-    let Some(base_url) = provider.base_url.as_deref().filter(|u| !u.is_empty()) else {
-        return Err(format.error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "provider_unconfigured",
-            format!("Provider '{provider_name}' has no base_url."),
-        ));
-    };
-    let key = provider
-        .api_key_env
-        .as_deref()
-        .and_then(|name| std::env::var(name).ok());
     body["model"] = Value::String(resolved.clone());
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     // Usage is what cost and limits count: asked of a Chat provider always, passed on to
@@ -203,7 +201,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         agent: &agent,
         conversation: conversation.as_deref(),
         continues,
-        format: format.name(),
+        wire: format.wire(),
         model: &resolved,
         asked: format.asked(&body),
     };
@@ -216,30 +214,27 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
             let code = err.body.code.as_deref().unwrap_or("gateway_error");
             format.error(err.status, code, err.body.message)
         })?;
-    let mut upstream_request = upstream()
-        .post(format!(
-            "{}{}",
-            base_url.trim_end_matches('/'),
-            format.path()
-        ))
-        .json(&body);
-    for (name, value) in format.wire().headers(key.as_deref()) {
-        upstream_request = upstream_request.header(name, value);
+    // The client's own Anthropic version and beta flags go on as it sent them, in place
+    // of the provider's default.
+    let client_sent = |name: &str| format == Format::Messages && parts.headers.contains_key(name);
+    let mut upstream_request = upstream().post(&upstream_call.url).json(&body);
+    for (name, value) in &upstream_call.headers {
+        if !client_sent(name) {
+            upstream_request = upstream_request.header(*name, value);
+        }
     }
-    // The client's own Anthropic version and beta flags go on as it sent them.
     for name in ["anthropic-version", "anthropic-beta"] {
-        if let Some(value) = parts
-            .headers
-            .get(name)
-            .filter(|_| format == Format::Messages)
-        {
+        if let Some(value) = parts.headers.get(name).filter(|_| client_sent(name)) {
             upstream_request = upstream_request.header(name, value.as_bytes());
         }
     }
     let answer = match upstream_request.send().await {
         Ok(answer) => answer,
         Err(err) => {
-            let message = format!("The provider '{provider_name}' could not be reached: {err}");
+            let message = format!(
+                "The provider '{}' could not be reached: {err}",
+                upstream_call.provider
+            );
             call.finish(Some(error_body("upstream_unreachable", &message)))
                 .await;
             return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_unreachable", message));
@@ -287,17 +282,14 @@ fn streamed(
     let events = async_stream::stream! {
         let mut call = Some(call);
         let mut parser = SseParser::new();
-        let mut decoder = format.wire().decoder();
         let mut parsed = Vec::new();
-        let mut failure: Option<ErrorBody> = None;
         while let Some(chunk) = upstream.next().await {
             let bytes = match chunk {
                 Ok(bytes) => bytes,
                 Err(err) => {
                     let message = format!("The provider's stream broke off: {err}");
-                    failure = Some(error_body("upstream_error", &message));
                     if let Some(call) = call.take() {
-                        call.finish(failure.take()).await;
+                        call.finish(Some(error_body("upstream_error", &message))).await;
                     }
                     yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
                     break;
@@ -306,16 +298,7 @@ fn streamed(
             parser.feed(&bytes, &mut parsed);
             for event in parsed.drain(..) {
                 let Some(open) = call.as_mut() else { continue };
-                match decoder.event(&event) {
-                    Ok(model_events) => {
-                        for model_event in model_events {
-                            open.apply(model_event);
-                        }
-                    }
-                    Err(err) => {
-                        failure.get_or_insert_with(|| error_body("upstream_error", &err.message));
-                    }
-                }
+                open.feed(&event);
                 if format == Format::Responses && event.event == "response.created" {
                     if let Some(id) = serde_json::from_str::<Value>(&event.data)
                         .ok()
@@ -326,7 +309,7 @@ fn streamed(
                 }
                 if format.is_terminal(&event) {
                     if let Some(call) = call.take() {
-                        call.finish(failure.take()).await;
+                        call.finish(None).await;
                     }
                 }
                 if !client_wants_usage && format.is_usage_only(&event.data) {
@@ -335,14 +318,9 @@ fn streamed(
                 yield Ok(Bytes::from(sse_frame(&event)));
             }
         }
-        // A stream that ended without its terminal event.
+        // A stream that ended without its terminal event (the call says how it broke).
         if let Some(call) = call.take() {
-            if failure.is_none() {
-                if let Err(err) = decoder.end() {
-                    failure = Some(error_body("upstream_error", &err.message));
-                }
-            }
-            call.finish(failure).await;
+            call.finish(None).await;
         }
     };
     let mut response = Body::from_stream(events).into_response();
@@ -389,9 +367,7 @@ async fn whole(
         }
     };
     if let Ok(answer) = serde_json::from_slice::<Value>(&bytes) {
-        for event in format.whole_events(&answer) {
-            call.apply(event);
-        }
+        call.whole(&answer);
         if let Some(id) = answer
             .get("id")
             .and_then(Value::as_str)

@@ -7,15 +7,21 @@
 
 use crate::{Engine, EngineError, EngineResult, EventScope};
 use agentdeck_model::event::{TelemetryKind, TextDelta, ToolCallDelta};
+use agentdeck_model::sse::SseEvent;
 use agentdeck_model::{
     Assistant, AssistantSource, Content, ErrorBody, EventPayload, FunctionCall, Message,
     MessageStatus, ReasoningStep, Thread, ThreadStatus, ToolCall, ToolCallStatus, ToolCallType,
     Usage, now_secs,
 };
 use agentdeck_providers::ModelEvent;
+use agentdeck_providers::http::Decoder;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod wire;
+pub use wire::{NoUpstream, Upstream, Wire};
 
 /// Who is calling and what: read from the request by the API.
 pub struct GatewayOpening<'a> {
@@ -26,8 +32,8 @@ pub struct GatewayOpening<'a> {
     pub conversation: Option<&'a str>,
     /// The thread of the call this one continues (a Responses `previous_response_id`).
     pub continues: Option<String>,
-    /// The wire format the client speaks (`chat.completions`, `responses`, `messages`).
-    pub format: &'static str,
+    /// The wire format the client speaks.
+    pub wire: Wire,
     pub model: &'a str,
     /// The newest user message of the request: what the agent was asked this time.
     pub asked: Option<String>,
@@ -44,6 +50,13 @@ pub struct GatewayCall {
     started: Instant,
     /// Provider tool-call index → index into the reply's tool calls.
     slots: Vec<(usize, usize)>,
+    /// Reads the provider's stream into model events.
+    decoder: Box<dyn Decoder>,
+    wire: Wire,
+    /// Events came from a stream (whose decoder must see its end).
+    streamed: bool,
+    /// What the provider's stream reported failed.
+    failure: Option<String>,
     ended: bool,
 }
 
@@ -102,6 +115,10 @@ impl Engine {
             model: opening.model.to_string(),
             started: Instant::now(),
             slots: Vec::new(),
+            decoder: opening.wire.decoder(),
+            wire: opening.wire,
+            streamed: false,
+            failure: None,
             ended: false,
         })
     }
@@ -173,7 +190,7 @@ impl Engine {
         let mut metadata = BTreeMap::new();
         metadata.insert("source".to_string(), "gateway".to_string());
         metadata.insert("service".to_string(), assistant.name.clone());
-        metadata.insert("format".to_string(), opening.format.to_string());
+        metadata.insert("format".to_string(), opening.wire.name().to_string());
         if let Some(conversation) = opening.conversation {
             metadata.insert(
                 "conversation_id".into(),
@@ -234,8 +251,30 @@ impl GatewayCall {
         &self.reply.id
     }
 
-    /// One event of the upstream stream, applied as the run loop applies its own.
-    pub fn apply(&mut self, event: ModelEvent) {
+    /// One event of the provider's stream, as it came.
+    pub fn feed(&mut self, event: &SseEvent) {
+        self.streamed = true;
+        match self.decoder.event(event) {
+            Ok(events) => {
+                for event in events {
+                    self.apply(event);
+                }
+            }
+            Err(err) => {
+                self.failure.get_or_insert(err.message);
+            }
+        }
+    }
+
+    /// A whole (not streamed) answer.
+    pub fn whole(&mut self, answer: &Value) {
+        for event in self.wire.whole_events(answer) {
+            self.apply(event);
+        }
+    }
+
+    /// One model event, applied as the run loop applies its own.
+    fn apply(&mut self, event: ModelEvent) {
         match event {
             ModelEvent::TextDelta(delta) => {
                 if delta.is_empty() {
@@ -333,8 +372,19 @@ impl GatewayCall {
     /// with the call.
     pub async fn finish(mut self, error: Option<ErrorBody>) {
         self.ended = true;
+        let error = error.or_else(|| self.stream_failure());
         let (engine, reply) = self.ended_reply(error);
         engine.end_reply(&reply.thread_id, &reply).await;
+    }
+
+    /// What the stream itself said went wrong, or that it ended before its end.
+    fn stream_failure(&mut self) -> Option<ErrorBody> {
+        let failure = match self.failure.take() {
+            Some(failure) => Some(failure),
+            None if self.streamed => self.decoder.end().err().map(|err| err.message),
+            None => None,
+        };
+        failure.map(|message| Engine::error_body("server_error", "upstream_error", message))
     }
 
     fn ended_reply(&mut self, error: Option<ErrorBody>) -> (Engine, Message) {
