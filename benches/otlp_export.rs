@@ -36,50 +36,6 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// CPU seconds of this process's threads whose names start with one of `names`.
-fn threads_cpu_seconds(names: &[&str]) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let mut total = 0.0;
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !names.iter().any(|n| comm.starts_with(n)) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        total += (ticks(11) + ticks(12)) / 100.0;
-    }
-    total
-}
-
 /// The SDK's batch thread and the HTTP client's runtime thread.
 const EXPORT_THREADS: &[&str] = &["OpenTelemetry", "reqwest-intern"];
 
@@ -115,13 +71,16 @@ async fn cpu_per_run(config: Config, runs: usize) -> (f64, f64) {
     for i in 0..100 {
         run(i).await;
     }
-    let (cpu, export_cpu) = (process_cpu_seconds(), threads_cpu_seconds(EXPORT_THREADS));
+    let (cpu, export_cpu) = (
+        common::cpu_seconds(&[]),
+        common::cpu_seconds(EXPORT_THREADS),
+    );
     let started = Instant::now();
     for i in 0..runs {
         run(i).await;
     }
-    let spent = process_cpu_seconds() - cpu;
-    let exporting = threads_cpu_seconds(EXPORT_THREADS) - export_cpu;
+    let spent = common::cpu_seconds(&[]) - cpu;
+    let exporting = common::cpu_seconds(EXPORT_THREADS) - export_cpu;
     println!(
         "  {runs} runs in {:.2} s, {:.3} ms CPU per run",
         started.elapsed().as_secs_f64(),

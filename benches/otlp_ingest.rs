@@ -131,24 +131,6 @@ fn anon_mib() -> f64 {
     status_mib("RssAnon:")
 }
 
-/// This process's user and system CPU time.
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command's closing parenthesis: utime and stime are 12th and 13th.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn main() {
     let total: u64 = std::env::var("OTLP_BENCH_SPANS")
         .ok()
@@ -223,7 +205,7 @@ fn main() {
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
-        let cpu_before = process_cpu_seconds();
+        let cpu_before = common::cpu_seconds(&[]);
         let reporter = {
             let done = done.clone();
             tokio::spawn(async move {
@@ -289,7 +271,7 @@ fn main() {
         }
         reporter.abort();
         let elapsed = started.elapsed();
-        let cpu = process_cpu_seconds() - cpu_before;
+        let cpu = common::cpu_seconds(&[]) - cpu_before;
         if conversations == 0 {
             let mut events = tokio::time::timeout(Duration::from_secs(30), seen)
                 .await

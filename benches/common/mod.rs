@@ -58,6 +58,48 @@ pub async fn local_runtime_with(project: &str, config: Config) -> Local {
     }
 }
 
+/// CPU seconds (user and system) of this process, or of its threads whose names start
+/// with one of `threads` (none: the whole process).
+pub fn cpu_seconds(threads: &[&str]) -> f64 {
+    let stats: Vec<String> = if threads.is_empty() {
+        vec![std::fs::read_to_string("/proc/self/stat").unwrap_or_default()]
+    } else {
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter(|task| {
+                        let comm =
+                            std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                        threads.iter().any(|name| comm.starts_with(name))
+                    })
+                    .map(|task| {
+                        std::fs::read_to_string(task.path().join("stat")).unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    stats
+        .iter()
+        .map(|stat| {
+            // After the command's closing parenthesis, utime and stime are fields 12 and 13.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace()
+                .collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            (ticks(11) + ticks(12)) / 100.0
+        })
+        .sum()
+}
+
 pub fn user(text: &str) -> MessageCreate {
     MessageCreate {
         role: Role::User,

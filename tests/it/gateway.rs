@@ -7,42 +7,29 @@ use crate::support::{TestServer, eventually, user};
 use agentdeck::client::Client;
 use agentdeck::model::config::Config;
 use agentdeck::model::{MessageStatus, Role, ToolCallStatus};
-use std::process::Command;
 use std::time::Duration;
 
 /// Runs `tests/fixtures/gateway/NAME` with the test venv's Python; its last line, as JSON.
 fn run_client(name: &str, env: &[(&str, &str)]) -> serde_json::Value {
-    let python = std::env::var("TEST_PYTHON").expect(
-        "TEST_PYTHON is not set: this test needs the venv `bash .ci/run` installs (the openai SDK)",
-    );
     let script = format!(
         "{}/tests/fixtures/gateway/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
-    let child = Command::new(&python)
-        .arg(&script)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("could not run {python}: {err}"));
-    let pid = child.id();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || sender.send(child.wait_with_output()));
-    let Ok(output) = receiver.recv_timeout(Duration::from_secs(120)) else {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        panic!("{name} did not finish within 120 s");
-    };
-    let output = output.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{name} failed:\n{stdout}\n{stderr}"
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|err| panic!("{name} printed {last:?} ({err}):\n{stderr}"))
+    crate::support::run_python(&[&script], env, Duration::from_secs(120))
+}
+
+/// A server with `config`, a project `name` on it, its client and a key of it (the key
+/// the agent's SDK is given).
+async fn gateway_server(config: Config, name: &str) -> (TestServer, Client, String) {
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (project, client) = server.project(name).await;
+    let key = server
+        .admin()
+        .create_key(&project.id, Some("agent".into()))
+        .await
+        .unwrap()
+        .key;
+    (server, client, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,14 +41,7 @@ async fn the_openai_sdk_calls_through_the_gateway_and_the_workspace_watches() {
         mock.url, broken.url
     ))
     .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
-    let (project, client) = server.project("gateway").await;
-    let key = server
-        .admin()
-        .create_key(&project.id, Some("agent".into()))
-        .await
-        .unwrap()
-        .key;
+    let (server, client, key) = gateway_server(config, "gateway").await;
     // A project whose budget one call spends: the next is refused as OpenAI refuses it.
     let limited: agentdeck::model::requests::ProjectCreate = serde_json::from_value(
         serde_json::json!({"name": "tight", "limits": {"tokens_per_minute": 5, "concurrent_threads": 10}}),
@@ -216,15 +196,7 @@ async fn responses_and_messages_server(
         mock.url
     ))
     .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
-    let (project, client) = server.project("formats").await;
-    let key = server
-        .admin()
-        .create_key(&project.id, Some("agent".into()))
-        .await
-        .unwrap()
-        .key;
-    (server, client, key)
+    gateway_server(config, "formats").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,14 +320,7 @@ async fn a_client_that_goes_away_mid_stream_ends_the_reply_incomplete() {
         mock.url
     ))
     .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
-    let (project, client) = server.project("leaving").await;
-    let key = server
-        .admin()
-        .create_key(&project.id, Some("agent".into()))
-        .await
-        .unwrap()
-        .key;
+    let (server, client, key) = gateway_server(config, "leaving").await;
     let body = serde_json::json!({"model": "gpt-4o", "stream": true,
         "messages": [{"role": "user", "content": "Write a long story about refunds"}]});
     let mut response = reqwest::Client::new()

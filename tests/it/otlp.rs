@@ -7,14 +7,7 @@ use crate::support::{TestServer, ask, assistant, eventually, new_thread, user};
 use agentdeck::client::Client;
 use agentdeck::model::config::Config;
 use agentdeck::model::{Message, MessageStatus, Thread, ToolCallStatus, ToolCallType};
-use std::process::Command;
 use std::time::Duration;
-
-fn python() -> String {
-    std::env::var("TEST_PYTHON").expect(
-        "TEST_PYTHON is not set: this test needs the venv `bash .ci/run` installs (opentelemetry-sdk, openai-agents, openinference)",
-    )
-}
 
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/otel/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -28,44 +21,18 @@ pub fn run_exporter(
     args: &[&str],
     extra_env: &[(&str, &str)],
 ) -> serde_json::Value {
-    let mut command = Command::new(python());
-    command
-        .args(args)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("Authorization=Bearer {key}"),
-        )
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "20");
-    for (name, value) in extra_env {
-        command.env(name, value);
-    }
-    let child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("could not run {}: {err}", python()));
-    let pid = child.id();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || sender.send(child.wait_with_output()));
-    let Ok(output) = receiver.recv_timeout(Duration::from_secs(240)) else {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        panic!("{args:?} did not finish within 240 s");
-    };
-    let output = output.unwrap_or_else(|err| panic!("{args:?}: {err}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{args:?} failed:\n{stdout}\n{stderr}"
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|err| panic!("{args:?} printed {last:?} ({err}):\n{stderr}"))
+    let headers = format!("Authorization=Bearer {key}");
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+        ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "20"),
+    ];
+    env.extend_from_slice(extra_env);
+    crate::support::run_python(args, &env, Duration::from_secs(240))
 }
 
-async fn external_threads(client: &Client) -> Vec<Thread> {
+pub(crate) async fn external_threads(client: &Client) -> Vec<Thread> {
     client
         .list_threads(&[("limit", "100")])
         .await

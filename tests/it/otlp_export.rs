@@ -2,8 +2,8 @@
 //! OpenTelemetry SDK's exporter, over each of OTLP's transports, into a receiver —
 //! another agentdeck's `/v1/traces` here, Arize Phoenix in `phoenix_export`.
 
+use crate::otlp::external_threads;
 use crate::support::*;
-use agentdeck::client::Client;
 use agentdeck::config::Config;
 use agentdeck::model::{Message, Thread};
 use std::time::Duration;
@@ -31,17 +31,6 @@ pub async fn routed_run(server: &TestServer) -> (Thread, Message) {
     let reply = ask(&client, &thread_id, "/route beta check the refund").await;
     let thread = client.thread(&thread_id).await.unwrap();
     (thread, reply)
-}
-
-async fn external_threads(client: &Client) -> Vec<Thread> {
-    client
-        .list_threads(&[("limit", "100")])
-        .await
-        .unwrap()
-        .data
-        .into_iter()
-        .filter(|t| t.metadata.get("source").map(String::as_str) == Some("otlp"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -335,3 +335,36 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs the test venv's Python (`TEST_PYTHON`, made by `.ci/run`) on `args` with `env`,
+/// killed if it has not finished within `deadline`; the last line it printed, as JSON.
+pub fn run_python(args: &[&str], env: &[(&str, &str)], deadline: Duration) -> serde_json::Value {
+    let python = std::env::var("TEST_PYTHON")
+        .expect("TEST_PYTHON is not set: this test needs the venv `bash .ci/run` installs");
+    let child = std::process::Command::new(&python)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("could not run {python}: {err}"));
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    let Ok(output) = receiver.recv_timeout(deadline) else {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+        panic!("{args:?} did not finish within {deadline:?}");
+    };
+    let output = output.unwrap_or_else(|err| panic!("{args:?}: {err}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{args:?} failed:\n{stdout}\n{stderr}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|err| panic!("{args:?} printed {last:?} ({err}):\n{stderr}"))
+}
