@@ -308,6 +308,26 @@ impl Engine {
     }
 
     /// The provider that serves a model name (after aliases); `local` when none does.
+    /// A model call's tokens: added to the reply with their cost (`model` as configured)
+    /// and counted against the project's budget.
+    pub(crate) fn count_usage(
+        &self,
+        reply: &mut Message,
+        project_id: &str,
+        model: &str,
+        usage: Usage,
+    ) {
+        reply.usage.input_tokens += usage.input_tokens;
+        reply.usage.output_tokens += usage.output_tokens;
+        let config = self.config();
+        reply.estimated_cost += config.cost(
+            config.resolve_model(model),
+            usage.input_tokens,
+            usage.output_tokens,
+        );
+        self.inner.runs.usage.record(project_id, model, usage);
+    }
+
     pub(crate) fn provider_for(&self, model: &str) -> Arc<dyn Provider> {
         self.inner.models.serving(self.config(), model)
     }

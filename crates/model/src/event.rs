@@ -279,6 +279,16 @@ impl EventPayload {
         }))
     }
 
+    /// `tool_call.delta`: more of a call's arguments as they stream.
+    pub fn tool_call_delta(message: &Message, tool_call_id: &str, delta: String) -> Self {
+        EventPayload::ToolCallDelta(ToolCallDelta {
+            thread_id: message.thread_id.clone(),
+            message_id: message.id.clone(),
+            tool_call_id: tool_call_id.to_string(),
+            delta,
+        })
+    }
+
     pub fn tool_call_output(message: &Message, call: &ToolCall) -> Self {
         EventPayload::ToolCallOutput(ToolCallOutput {
             thread_id: message.thread_id.clone(),

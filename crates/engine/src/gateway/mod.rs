@@ -6,12 +6,11 @@
 //! stream beyond the reply being built.
 
 use crate::{Engine, EngineError, EngineResult, EventScope};
-use agentdeck_model::event::{TelemetryKind, TextDelta, ToolCallDelta};
+use agentdeck_model::event::{TelemetryKind, TextDelta};
 use agentdeck_model::sse::SseEvent;
 use agentdeck_model::{
-    Assistant, AssistantSource, Content, ErrorBody, EventPayload, FunctionCall, Message,
-    MessageStatus, ReasoningStep, Thread, ThreadStatus, ToolCall, ToolCallStatus, ToolCallType,
-    Usage, now_secs,
+    Assistant, AssistantSource, Content, ErrorBody, EventPayload, Message, MessageStatus,
+    ReasoningStep, Thread, ThreadStatus, ToolCallStatus, ToolCallType, Usage, now_secs,
 };
 use agentdeck_providers::ModelEvent;
 use agentdeck_providers::http::Decoder;
@@ -302,25 +301,12 @@ impl GatewayCall {
             }
             ModelEvent::ReasoningStep => self.reply.reasoning.push(ReasoningStep::default()),
             ModelEvent::ToolCallStart { index, id, name } => {
-                let call = ToolCall {
-                    id: if id.is_empty() {
-                        agentdeck_model::new_id("call_")
-                    } else {
-                        id
-                    },
-                    kind: ToolCallType::Function,
-                    function: FunctionCall {
-                        name,
-                        arguments: String::new(),
-                    },
-                    target_assistant_id: None,
-                    thread_id: None,
-                    status: ToolCallStatus::InProgress,
-                    output: None,
-                    latency_ms: None,
-                    step: 0,
-                    approved: false,
+                let id = if id.is_empty() {
+                    agentdeck_model::new_id("call_")
+                } else {
+                    id
                 };
+                let call = crate::ingest::span_call(id, ToolCallType::Function, &name, "");
                 self.slots.push((index, self.reply.tool_calls.len()));
                 self.reply.tool_calls.push(call.clone());
                 self.engine.bus().put_message(self.reply.clone());
@@ -335,32 +321,25 @@ impl GatewayCall {
                 };
                 call.function.arguments.push_str(&delta);
                 let tool_call_id = call.id.clone();
-                self.emit(EventPayload::ToolCallDelta(ToolCallDelta {
-                    thread_id: self.thread.id.clone(),
-                    message_id: self.reply.id.clone(),
-                    tool_call_id,
+                self.emit(EventPayload::tool_call_delta(
+                    &self.reply,
+                    &tool_call_id,
                     delta,
-                }));
+                ));
             }
             ModelEvent::Usage {
                 input_tokens,
                 output_tokens,
             } => {
-                self.reply.usage.input_tokens += input_tokens;
-                self.reply.usage.output_tokens += output_tokens;
-                let config = self.engine.config();
-                self.reply.estimated_cost += config.cost(
-                    config.resolve_model(&self.model),
+                let usage = Usage {
                     input_tokens,
                     output_tokens,
-                );
-                self.engine.inner.runs.usage.record(
+                };
+                self.engine.count_usage(
+                    &mut self.reply,
                     &self.thread.project_id,
                     &self.model,
-                    Usage {
-                        input_tokens,
-                        output_tokens,
-                    },
+                    usage,
                 );
             }
             ModelEvent::Finished => {}

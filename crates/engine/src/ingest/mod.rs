@@ -10,7 +10,7 @@
 
 mod objects;
 mod place;
-pub(crate) use place::derived_id;
+pub(crate) use place::{derived_id, span_call};
 mod retention;
 mod semconv;
 

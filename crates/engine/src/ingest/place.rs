@@ -684,7 +684,7 @@ fn error_body(why: &str) -> ErrorBody {
 }
 
 /// A call a span names, in progress, its name and arguments sanitized.
-fn span_call(id: String, kind: ToolCallType, name: &str, arguments: &str) -> ToolCall {
+pub(crate) fn span_call(id: String, kind: ToolCallType, name: &str, arguments: &str) -> ToolCall {
     ToolCall {
         id,
         kind,

@@ -17,7 +17,7 @@ pub(crate) use kinds::{check_definition, complete_definition};
 
 use super::privacy::{Redactor, Restorer};
 use super::{Engine, EngineError, EventScope};
-use agentdeck_model::event::{SafetyFlag, TelemetryKind, TextDelta, ToolCallDelta};
+use agentdeck_model::event::{SafetyFlag, TelemetryKind, TextDelta};
 use agentdeck_model::{
     Assistant, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, ReasoningStep,
     Thread, ThreadStatus, ToolCall, ToolCallStatus, Usage, new_id,
@@ -383,12 +383,11 @@ impl Run {
                 let call = &mut self.reply.tool_calls[slot];
                 call.function.arguments.push_str(&delta);
                 let tool_call_id = call.id.clone();
-                self.emit(EventPayload::ToolCallDelta(ToolCallDelta {
-                    thread_id: self.thread.id.clone(),
-                    message_id: self.reply.id.clone(),
-                    tool_call_id,
+                self.emit(EventPayload::tool_call_delta(
+                    &self.reply,
+                    &tool_call_id,
                     delta,
-                }));
+                ));
             }
             ModelEvent::Usage {
                 input_tokens,
@@ -398,19 +397,14 @@ impl Run {
                     input_tokens,
                     output_tokens,
                 };
-                self.reply.usage.input_tokens += input_tokens;
-                self.reply.usage.output_tokens += output_tokens;
-                self.reply.estimated_cost +=
-                    self.engine
-                        .config()
-                        .cost(&state.model, input_tokens, output_tokens);
+                self.engine.count_usage(
+                    &mut self.reply,
+                    &self.thread.project_id,
+                    &state.model,
+                    usage,
+                );
                 state.usage.input_tokens += input_tokens;
                 state.usage.output_tokens += output_tokens;
-                self.engine
-                    .inner
-                    .runs
-                    .usage
-                    .record(&self.thread.project_id, &state.model, usage);
             }
             ModelEvent::Finished => {}
         }
