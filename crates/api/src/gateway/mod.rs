@@ -205,15 +205,12 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         model: &resolved,
         asked: format.asked(&body),
     };
-    let call = state
-        .engine
-        .open_gateway_call(opening)
-        .await
-        .map_err(|err| {
-            let err = crate::error::ApiError::from(err);
-            let code = err.body.code.as_deref().unwrap_or("gateway_error");
-            format.error(err.status, code, err.body.message)
-        })?;
+    let refused = |err: agentdeck_engine::EngineError| {
+        let err = crate::error::ApiError::from(err);
+        let code = err.body.code.as_deref().unwrap_or("gateway_error");
+        format.error(err.status, code, err.body.message)
+    };
+    state.engine.gateway_budget(&project).map_err(refused)?;
     // The client's own Anthropic version and beta flags go on as it sent them, in place
     // of the provider's default.
     let client_sent = |name: &str| format == Format::Messages && parts.headers.contains_key(name);
@@ -228,7 +225,14 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
             upstream_request = upstream_request.header(name, value.as_bytes());
         }
     }
-    let answer = match upstream_request.send().await {
+    // The call is opened in the workspace while the provider is asked: the client's first
+    // byte does not wait for the thread to be written.
+    let (opened, sent) = tokio::join!(
+        state.engine.open_gateway_call(opening),
+        upstream_request.send()
+    );
+    let call = opened.map_err(refused)?;
+    let answer = match sent {
         Ok(answer) => answer,
         Err(err) => {
             let message = format!(

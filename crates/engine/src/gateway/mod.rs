@@ -66,16 +66,7 @@ impl Engine {
         &self,
         opening: GatewayOpening<'_>,
     ) -> EngineResult<GatewayCall> {
-        // The project's token budget holds for its agents' calls as for its own runs.
-        if let Some(project) = self.inner.store.project(opening.project_id)? {
-            let spent = self.inner.runs.usage.tokens_last_minute(&project.id);
-            if spent >= project.limits.tokens_per_minute {
-                return Err(EngineError::RateLimited(format!(
-                    "Project '{}' used {spent} tokens in the last minute, its limit is {}; try again shortly.",
-                    project.name, project.limits.tokens_per_minute
-                )));
-            }
-        }
+        self.gateway_budget(opening.project_id)?;
         let agent = agentdeck_model::text::sanitize(opening.agent);
         let assistant = self.external_assistant(opening.project_id, "gateway", &agent, &agent)?;
         let mut thread = self.gateway_thread(opening.project_id, &assistant, &opening)?;
@@ -120,6 +111,21 @@ impl Engine {
             failure: None,
             ended: false,
         })
+    }
+
+    /// Whether the project may make a call now: its token budget holds for its agents'
+    /// calls as for its own runs.
+    pub fn gateway_budget(&self, project_id: &str) -> EngineResult<()> {
+        if let Some(project) = self.inner.store.project(project_id)? {
+            let spent = self.inner.runs.usage.tokens_last_minute(&project.id);
+            if spent >= project.limits.tokens_per_minute {
+                return Err(EngineError::RateLimited(format!(
+                    "Project '{}' used {spent} tokens in the last minute, its limit is {}; try again shortly.",
+                    project.name, project.limits.tokens_per_minute
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The external assistant `agent` of `service` (reached `via` otlp or the gateway),
