@@ -197,12 +197,12 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         .filter(|_| format == Format::Responses)
         .and_then(|id| agentdeck_model::sync::lock(chains()).get(id).cloned());
     let opening = GatewayOpening {
-        project_id: &project,
-        agent: &agent,
-        conversation: conversation.as_deref(),
+        project_id: project.clone(),
+        agent,
+        conversation,
         continues,
         wire: format.wire(),
-        model: &resolved,
+        model: resolved.clone(),
         asked: format.asked(&body),
     };
     let refused = |err: agentdeck_engine::EngineError| {
@@ -225,20 +225,19 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
             upstream_request = upstream_request.header(name, value.as_bytes());
         }
     }
-    // The call is opened in the workspace while the provider is asked: the client's first
-    // byte does not wait for the thread to be written.
-    let (opened, sent) = tokio::join!(
-        state.engine.open_gateway_call(opening),
-        upstream_request.send()
-    );
-    let call = opened.map_err(refused)?;
-    let answer = match sent {
+    // The call opens in the workspace while the provider answers: the client's first
+    // bytes do not wait for the thread to be written (a stream opens it behind them).
+    // A task of its own: a client leaving early cannot cut the opening off half-way.
+    let engine = state.engine.clone();
+    let open: Opening = tokio::spawn(async move { engine.open_gateway_call(opening).await });
+    let answer = match upstream_request.send().await {
         Ok(answer) => answer,
         Err(err) => {
             let message = format!(
                 "The provider '{}' could not be reached: {err}",
                 upstream_call.provider
             );
+            let call = opened(open).await.map_err(refused)?;
             call.finish(Some(error_body("upstream_unreachable", &message)))
                 .await;
             return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_unreachable", message));
@@ -256,6 +255,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
                     .map(str::to_string)
             })
             .unwrap_or_else(|| text.chars().take(ERROR_TEXT_CHARS).collect());
+        let call = opened(open).await.map_err(refused)?;
         call.finish(Some(error_body(
             "upstream_error",
             &format!("The provider answered {}: {message}", status.as_u16()),
@@ -266,9 +266,9 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         return Ok(response);
     }
     let mut response = if stream {
-        streamed(call, answer, format, client_wants_usage)
+        streamed(open, answer, format, client_wants_usage)
     } else {
-        whole(call, answer, format).await?
+        whole(opened(open).await.map_err(refused)?, answer, format).await?
     };
     response.headers_mut().extend(passed_headers);
     Ok(response)
@@ -277,14 +277,14 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
 /// A streamed answer: each SSE event goes to the client as it comes and into the call.
 /// The client going away drops the stream, and with it the upstream call.
 fn streamed(
-    call: GatewayCall,
+    open: Opening,
     answer: reqwest::Response,
     format: Format,
     client_wants_usage: bool,
 ) -> Response {
     let mut upstream = answer.bytes_stream();
     let events = async_stream::stream! {
-        let mut call = Some(call);
+        let mut call = Call::Opening(open);
         let mut parser = SseParser::new();
         let mut parsed = Vec::new();
         while let Some(chunk) = upstream.next().await {
@@ -292,40 +292,44 @@ fn streamed(
                 Ok(bytes) => bytes,
                 Err(err) => {
                     let message = format!("The provider's stream broke off: {err}");
-                    if let Some(call) = call.take() {
-                        call.finish(Some(error_body("upstream_error", &message))).await;
+                    if let Some(open) = call.open().await {
+                        open.feed_error(&message);
                     }
+                    call.finish().await;
                     yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
                     break;
                 }
             };
             parser.feed(&bytes, &mut parsed);
             for event in parsed.drain(..) {
-                let Some(open) = call.as_mut() else { continue };
-                open.feed(&event);
-                if format == Format::Responses && event.event == "response.created" {
-                    if let Some(id) = serde_json::from_str::<Value>(&event.data)
-                        .ok()
-                        .and_then(|v| v.pointer("/response/id")?.as_str().map(str::to_string))
-                    {
-                        remember_chain(&id, open.thread_id());
+                let terminal = format.is_terminal(&event);
+                let passed = client_wants_usage || !format.is_usage_only(&event.data);
+                // Out first, into the reply after; but the end only once the reply has
+                // ended, since a client may close the connection as soon as it has it.
+                if passed && !terminal {
+                    yield Ok(Bytes::from(sse_frame(&event)));
+                }
+                if let Some(open) = call.open().await {
+                    open.feed(&event);
+                    if format == Format::Responses && event.event == "response.created" {
+                        if let Some(id) = serde_json::from_str::<Value>(&event.data)
+                            .ok()
+                            .and_then(|v| v.pointer("/response/id")?.as_str().map(str::to_string))
+                        {
+                            remember_chain(&id, open.thread_id());
+                        }
                     }
                 }
-                if format.is_terminal(&event) {
-                    if let Some(call) = call.take() {
-                        call.finish(None).await;
+                if terminal {
+                    call.finish().await;
+                    if passed {
+                        yield Ok(Bytes::from(sse_frame(&event)));
                     }
                 }
-                if !client_wants_usage && format.is_usage_only(&event.data) {
-                    continue;
-                }
-                yield Ok(Bytes::from(sse_frame(&event)));
             }
         }
         // A stream that ended without its terminal event (the call says how it broke).
-        if let Some(call) = call.take() {
-            call.finish(None).await;
-        }
+        call.finish().await;
     };
     let mut response = Body::from_stream(events).into_response();
     let headers = response.headers_mut();
@@ -335,6 +339,56 @@ fn streamed(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The workspace's side of a call being opened.
+type Opening = tokio::task::JoinHandle<agentdeck_engine::EngineResult<GatewayCall>>;
+
+/// The opened call, once its task has opened it.
+async fn opened(open: Opening) -> agentdeck_engine::EngineResult<GatewayCall> {
+    open.await.unwrap_or_else(|err| {
+        Err(agentdeck_engine::EngineError::Conflict(format!(
+            "The call could not be opened: {err}"
+        )))
+    })
+}
+
+/// A streamed call's workspace side: opening, open, or ended (or never opened: the
+/// stream still reaches the client, the workspace does not see it).
+enum Call {
+    Opening(Opening),
+    Open(Box<GatewayCall>),
+    Ended,
+}
+
+impl Call {
+    async fn open(&mut self) -> Option<&mut GatewayCall> {
+        if let Call::Opening(opening) = self {
+            let result = opening.await.unwrap_or_else(|err| {
+                Err(agentdeck_engine::EngineError::Conflict(format!(
+                    "The call could not be opened: {err}"
+                )))
+            });
+            *self = match result {
+                Ok(call) => Call::Open(Box::new(call)),
+                Err(err) => {
+                    tracing::warn!("gateway: the call could not be shown in the workspace: {err}");
+                    Call::Ended
+                }
+            };
+        }
+        match self {
+            Call::Open(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    async fn finish(&mut self) {
+        self.open().await;
+        if let Call::Open(call) = std::mem::replace(self, Call::Ended) {
+            (*call).finish(None).await;
+        }
+    }
 }
 
 /// An SSE event as it came: its type (when it had one) and its data.

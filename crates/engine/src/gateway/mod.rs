@@ -23,17 +23,17 @@ mod wire;
 pub use wire::{NoUpstream, Upstream, Wire};
 
 /// Who is calling and what: read from the request by the API.
-pub struct GatewayOpening<'a> {
-    pub project_id: &'a str,
+pub struct GatewayOpening {
+    pub project_id: String,
     /// The agent's name (the `X-Agentdeck-Agent` header), else "gateway".
-    pub agent: &'a str,
+    pub agent: String,
     /// Calls that carry the same conversation are one thread.
-    pub conversation: Option<&'a str>,
+    pub conversation: Option<String>,
     /// The thread of the call this one continues (a Responses `previous_response_id`).
     pub continues: Option<String>,
     /// The wire format the client speaks.
     pub wire: Wire,
-    pub model: &'a str,
+    pub model: String,
     /// The newest user message of the request: what the agent was asked this time.
     pub asked: Option<String>,
 }
@@ -62,14 +62,11 @@ pub struct GatewayCall {
 impl Engine {
     /// Opens a call: the agent's external assistant and its thread (made on first use),
     /// the user's message and a reply in progress, announced like a run's.
-    pub async fn open_gateway_call(
-        &self,
-        opening: GatewayOpening<'_>,
-    ) -> EngineResult<GatewayCall> {
-        self.gateway_budget(opening.project_id)?;
-        let agent = agentdeck_model::text::sanitize(opening.agent);
-        let assistant = self.external_assistant(opening.project_id, "gateway", &agent, &agent)?;
-        let mut thread = self.gateway_thread(opening.project_id, &assistant, &opening)?;
+    pub async fn open_gateway_call(&self, opening: GatewayOpening) -> EngineResult<GatewayCall> {
+        self.gateway_budget(&opening.project_id)?;
+        let agent = agentdeck_model::text::sanitize(&opening.agent);
+        let assistant = self.external_assistant(&opening.project_id, "gateway", &agent, &agent)?;
+        let mut thread = self.gateway_thread(&opening.project_id, &assistant, &opening)?;
         let content = opening
             .asked
             .as_deref()
@@ -102,7 +99,7 @@ impl Engine {
             thread,
             reply,
             scope,
-            model: opening.model.to_string(),
+            model: opening.model.clone(),
             started: Instant::now(),
             slots: Vec::new(),
             decoder: opening.wire.decoder(),
@@ -172,7 +169,7 @@ impl Engine {
         &self,
         project_id: &str,
         assistant: &Assistant,
-        opening: &GatewayOpening<'_>,
+        opening: &GatewayOpening,
     ) -> EngineResult<Thread> {
         if let Some(thread) = opening
             .continues
@@ -182,7 +179,7 @@ impl Engine {
         {
             return Ok(thread);
         }
-        let id = match opening.conversation {
+        let id = match opening.conversation.as_deref() {
             Some(conversation) => crate::ingest::derived_id(
                 "thread_",
                 &[project_id, "gateway", &assistant.id, conversation],
@@ -196,7 +193,7 @@ impl Engine {
         metadata.insert("source".to_string(), "gateway".to_string());
         metadata.insert("service".to_string(), assistant.name.clone());
         metadata.insert("format".to_string(), opening.wire.name().to_string());
-        if let Some(conversation) = opening.conversation {
+        if let Some(conversation) = opening.conversation.as_deref() {
             metadata.insert(
                 "conversation_id".into(),
                 clip(&agentdeck_model::text::sanitize(conversation), 256),
@@ -269,6 +266,11 @@ impl GatewayCall {
                 self.failure.get_or_insert(err.message);
             }
         }
+    }
+
+    /// The provider's stream broke off with `message`: the call ends failed with it.
+    pub fn feed_error(&mut self, message: &str) {
+        self.failure.get_or_insert_with(|| message.to_string());
     }
 
     /// A whole (not streamed) answer.
