@@ -206,8 +206,12 @@ async fn durable_changes(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
+    // A gateway call's answer is the provider's: the client does not wait for the
+    // workspace's record of it to reach the disk (it is written as a run's is).
+    let path = request.uri().path();
+    let gateway = path.starts_with("/v1/") && path != "/v1/traces";
     let response = next.run(request).await;
-    if reads || !response.status().is_success() {
+    if reads || gateway || !response.status().is_success() {
         return response;
     }
     match state.engine.durable().await {
