@@ -6,9 +6,12 @@
 //!
 //! Prints CPU per chunk both ways and the difference, time to the first byte both ways
 //! (p50/p99 over `GATEWAY_BENCH_CALLS` calls, default 200, one at a time), and then
-//! `GATEWAY_BENCH_CONCURRENT` calls at once (default 200): wall time and CPU.
+//! `GATEWAY_BENCH_CONCURRENT` calls at once (default 200): wall time and CPU. Between the
+//! two, `GATEWAY_BENCH_WATCHED` calls (default 20) measure how long after the client read
+//! a delta the workspace's event stream carried it.
 //! Targets (issue #29): ≤ 50 µs of CPU per streamed chunk at p50, first byte within 2 ms
-//! of the provider's, 200 concurrent streamed calls on one core.
+//! of the provider's, 200 concurrent streamed calls on one core, the workspace sees each
+//! delta within 50 ms p99.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use agentdeck::config::Config;
@@ -152,6 +155,67 @@ fn main() {
             quantile(&mut direct_first, 0.99),
             quantile(&mut gateway_first, 0.5),
             quantile(&mut gateway_first, 0.99)
+        );
+
+        // The workspace's view: each delta as `/v2/events` (what the TUI follows) carries
+        // it, against the moment the client read the same words from the gateway. Calls
+        // one at a time, each once the workspace has seen its last word.
+        let client_saw: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<usize, Instant>>> =
+            Default::default();
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+        let watcher = {
+            let events = local.client.events("/v2/events", None);
+            tokio::spawn(async move {
+                let mut events = std::pin::pin!(events);
+                while let Some(event) = events.next().await {
+                    let Ok(event) = event else { continue };
+                    if let agentdeck::model::EventPayload::MessageDelta(delta) = &event.payload {
+                        let at = Instant::now();
+                        for word in delta.delta.split_whitespace() {
+                            if let Some(k) = word.strip_prefix("word").and_then(|k| k.parse().ok()) {
+                                let _ = seen_tx.send((k, at));
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let mut lags = Vec::new();
+        for _ in 0..setting("GATEWAY_BENCH_WATCHED", 20) {
+            client_saw.lock().unwrap().clear();
+            let body = serde_json::json!({"model": "gpt-4o", "stream": true,
+                "messages": [{"role": "user", "content": "Stream a long answer"}]});
+            let response = http.post(&gateway).bearer_auth(&key).json(&body).send().await.unwrap();
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let at = Instant::now();
+                let text = String::from_utf8_lossy(&chunk.unwrap()).to_string();
+                let mut saw = client_saw.lock().unwrap();
+                for piece in text.split("\"content\":\"word").skip(1) {
+                    if let Some(k) = piece.split(' ').next().and_then(|k| k.parse().ok()) {
+                        saw.entry(k).or_insert(at);
+                    }
+                }
+            }
+            loop {
+                let (k, at) = tokio::time::timeout(Duration::from_secs(10), seen_rx.recv())
+                    .await
+                    .expect("the workspace saw the call's deltas within 10 s")
+                    .unwrap();
+                if let Some(read) = client_saw.lock().unwrap().get(&k) {
+                    lags.push(at.saturating_duration_since(*read));
+                }
+                if k == chunks - 1 {
+                    break;
+                }
+            }
+        }
+        watcher.abort();
+        println!(
+            "workspace delta after the client's read ({} deltas): p50 {:?}, p99 {:?}",
+            lags.len(),
+            quantile(&mut lags, 0.5),
+            quantile(&mut lags, 0.99)
         );
 
         let cpu = common::cpu_seconds(&[]);
