@@ -235,9 +235,12 @@ fn an_operator_at_80x24_clears_the_inbox_with_the_keymaps_keys() {
     session.keys(&["Tab"]);
     session.wait_for(":theme █");
     session.keys(&["Escape"]);
+    // Closed before the next key, which would otherwise arrive glued to the Escape.
+    session.wait_until("the palette closed", |s| !s.contains(":theme"));
 
     // A replay plays on after stepping: t, three steps, space.
     session.keys(&["/", "C-u"]);
+    session.wait_for(" /█");
     session.type_text("assistant:triage");
     session.keys(&["Enter", "t"]);
     session.wait_for("Trace ·");
