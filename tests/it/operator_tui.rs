@@ -255,7 +255,9 @@ fn an_operator_at_80x24_clears_the_inbox_with_the_keymaps_keys() {
             .and_then(|n| n.trim().parse::<u32>().ok())
             .is_some_and(|n| n > 4)
     });
-    session.keys(&["Escape", "Escape", "q"]);
+    session.press_apart(&["Escape", "Escape"]);
+    session.wait_until("the trace closed", |s| !s.contains("Trace ·"));
+    session.keys(&["q"]);
     session.wait_for("EXITED-0");
 }
 

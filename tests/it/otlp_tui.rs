@@ -76,7 +76,8 @@ fn an_external_handoff_shows_in_the_trace_and_the_routing_graph() {
         "the hop and the Conversation's: {screen}"
     );
     assert!(!screen.contains("· live"), "{screen}");
-    session.keys(&["Escape", "Escape"]);
+    session.press_apart(&["Escape", "Escape"]);
+    session.wait_until("the trace closed", |s| !s.contains("Trace ·"));
 
     // The routing graph draws the edge between the two external agents.
     session.keys(&["4"]);

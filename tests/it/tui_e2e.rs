@@ -116,6 +116,15 @@ impl Session {
         tmux(&args);
     }
 
+    /// Presses `keys` one by one, apart: an Escape and the key after it in one read of the
+    /// terminal are one keystroke, alt-KEY, as terminals send it.
+    pub(crate) fn press_apart(&self, keys: &[&str]) {
+        for key in keys {
+            self.keys(&[key]);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
     pub(crate) fn type_text(&self, text: &str) {
         tmux(&["send-keys", "-t", &self.name, "-l", text]);
     }
@@ -351,10 +360,10 @@ fn the_trace_shows_a_routed_child_the_wall_moves_and_a_waiting_thread_rings_the_
     // Replay: one step back from the end shows where it is.
     session.keys(&["Left"]);
     session.wait_for("replay ");
-    session.keys(&["Escape", "Escape", "/"]);
-    for _ in 0.."assistant:triage".len() {
-        session.keys(&["BSpace"]);
-    }
+    session.press_apart(&["Escape", "Escape"]);
+    session.wait_until("the trace closed", |s| !s.contains("Trace ·"));
+    session.keys(&["/", "C-u"]);
+    session.wait_for(" /█");
     session.keys(&["Enter"]);
 
     // `:demo` starts several threads at once; the wall shows them moving side by side.
