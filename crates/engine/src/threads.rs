@@ -31,12 +31,18 @@ impl Engine {
             estimated_cost: 0.0,
             last_reply_status: None,
         };
-        self.inner.store.put_thread(&thread)?;
-        self.emit(
-            &Self::thread_scope(&thread, None),
-            EventPayload::thread_created(&thread),
-        );
+        self.add_thread(&thread)?;
         Ok(thread)
+    }
+
+    /// Stores a new thread and announces it (`thread.created`).
+    pub(crate) fn add_thread(&self, thread: &Thread) -> EngineResult<()> {
+        self.inner.store.put_thread(thread)?;
+        self.emit(
+            &Self::thread_scope(thread, None),
+            EventPayload::thread_created(thread),
+        );
+        Ok(())
     }
 
     /// A tool call of a thread the caller sees, as last stored.

@@ -235,11 +235,7 @@ impl Engine {
             estimated_cost: 0.0,
             last_reply_status: None,
         };
-        self.inner.store.put_thread(&thread)?;
-        self.emit(
-            &Self::thread_scope(&thread, None),
-            EventPayload::thread_created(&thread),
-        );
+        self.add_thread(&thread)?;
         Ok(thread)
     }
 }
@@ -321,19 +317,11 @@ impl GatewayCall {
                 self.emit(EventPayload::tool_call_created(&self.reply, &call));
             }
             ModelEvent::ToolCallArguments { index, delta } => {
-                let Some(&(_, slot)) = self.slots.iter().find(|(i, _)| *i == index) else {
-                    return;
-                };
-                let Some(call) = self.reply.tool_calls.get_mut(slot) else {
-                    return;
-                };
-                call.function.arguments.push_str(&delta);
-                let tool_call_id = call.id.clone();
-                self.emit(EventPayload::tool_call_delta(
-                    &self.reply,
-                    &tool_call_id,
-                    delta,
-                ));
+                let streamed =
+                    crate::run::stream_arguments(&mut self.reply, &self.slots, index, delta);
+                if let Some(payload) = streamed {
+                    self.emit(payload);
+                }
             }
             ModelEvent::Usage {
                 input_tokens,

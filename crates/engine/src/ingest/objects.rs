@@ -5,7 +5,7 @@ use super::place::{
     METADATA_ENTRIES, METADATA_VALUE_CHARS, Placer, ThreadChange, clip, derived_id,
 };
 use super::{Placed, semconv};
-use crate::{Engine, EventScope};
+use crate::EventScope;
 use agentdeck_model::spans::Span;
 use agentdeck_model::{
     Content, EventPayload, Message, MessageStatus, Role, Thread, ThreadStatus, Usage, now_secs,
@@ -85,17 +85,13 @@ impl Placer<'_> {
             estimated_cost: 0.0,
             last_reply_status: None,
         };
-        if let Err(err) = self.engine.inner.store.put_thread(&thread) {
+        if let Err(err) = self.engine.add_thread(&thread) {
             tracing::error!(
                 "could not store thread {id} of trace {}: {err}",
                 self.trace_id
             );
             return false;
         }
-        self.engine.emit(
-            &Engine::thread_scope(&thread, None),
-            EventPayload::thread_created(&thread),
-        );
         true
     }
 

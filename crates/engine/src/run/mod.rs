@@ -92,6 +92,22 @@ struct StepState {
     restorers: Option<(Restorer, Restorer)>,
 }
 
+/// Arguments the provider streamed for its tool call `index` (`slots`: provider index →
+/// index into the reply's calls): appended to that call, and the `tool_call.delta` that
+/// announces them; none for an index no call started.
+pub(crate) fn stream_arguments(
+    reply: &mut Message,
+    slots: &[(usize, usize)],
+    index: usize,
+    delta: String,
+) -> Option<EventPayload> {
+    let &(_, slot) = slots.iter().find(|(i, _)| *i == index)?;
+    let call = reply.tool_calls.get_mut(slot)?;
+    call.function.arguments.push_str(&delta);
+    let tool_call_id = call.id.clone();
+    Some(EventPayload::tool_call_delta(reply, &tool_call_id, delta))
+}
+
 /// What sets a reasoning step apart from the one before it in a stream of
 /// `reasoning.delta` events (the steps themselves are stored apart).
 pub const REASONING_STEP_BREAK: &str = "\n\n";
@@ -376,18 +392,10 @@ impl Run {
                 self.on_tool_call_start(state, index, id, name)
             }
             ModelEvent::ToolCallArguments { index, delta } => {
-                let Some(&(_, slot)) = state.call_slots.iter().find(|(i, _)| *i == index) else {
-                    tracing::warn!("arguments for unknown tool call index {index}");
-                    return;
-                };
-                let call = &mut self.reply.tool_calls[slot];
-                call.function.arguments.push_str(&delta);
-                let tool_call_id = call.id.clone();
-                self.emit(EventPayload::tool_call_delta(
-                    &self.reply,
-                    &tool_call_id,
-                    delta,
-                ));
+                match stream_arguments(&mut self.reply, &state.call_slots, index, delta) {
+                    Some(payload) => self.emit(payload),
+                    None => tracing::warn!("arguments for unknown tool call index {index}"),
+                }
             }
             ModelEvent::Usage {
                 input_tokens,

@@ -189,11 +189,7 @@ async fn route(from: &Hop, call_id: &str, arguments: &str) -> Result<CallResult,
         estimated_cost: 0.0,
         last_reply_status: None,
     };
-    store.put_thread(&child).map_err(|e| e.to_string())?;
-    engine.emit(
-        &Engine::thread_scope(&child, None),
-        EventPayload::thread_created(&child),
-    );
+    engine.add_thread(&child).map_err(|e| e.to_string())?;
     let child_cancel = cancel.child_token();
     let (message, reply) = engine
         .start_reply(
