@@ -24,13 +24,6 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// A provider that streams `chunks` content deltas, a usage chunk and `[DONE]`.
 async fn fake_provider(chunks: usize) -> String {
     let app = axum::Router::new().route(
@@ -92,14 +85,10 @@ fn quantile(list: &mut [Duration], q: f64) -> Duration {
 }
 
 fn main() {
-    let chunks = setting("GATEWAY_BENCH_CHUNKS", 500);
-    let calls = setting("GATEWAY_BENCH_CALLS", 200);
-    let concurrent = setting("GATEWAY_BENCH_CONCURRENT", 200);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let chunks = common::setting("GATEWAY_BENCH_CHUNKS", 500);
+    let calls = common::setting("GATEWAY_BENCH_CALLS", 200);
+    let concurrent = common::setting("GATEWAY_BENCH_CONCURRENT", 200);
+    let runtime = common::one_worker_runtime();
     runtime.block_on(async {
         let provider = fake_provider(chunks).await;
         let config = Config::parse(&format!(
@@ -107,17 +96,8 @@ fn main() {
         ))
         .unwrap();
         let local = common::local_runtime_with("gateway-bench", config).await;
-        let project = local
-            .client
-            .list_projects()
-            .await
-            .unwrap()
-            .data
-            .into_iter()
-            .find(|p| p.name == "gateway-bench")
-            .unwrap();
         let key = agentdeck::client::Client::new(&local.runtime.url(), local.runtime.admin_key())
-            .create_key(&project.id, Some("bench".into()))
+            .create_key(&local.project_id, Some("bench".into()))
             .await
             .unwrap()
             .key;
@@ -181,7 +161,7 @@ fn main() {
             })
         };
         let mut lags = Vec::new();
-        for _ in 0..setting("GATEWAY_BENCH_WATCHED", 20) {
+        for _ in 0..common::setting("GATEWAY_BENCH_WATCHED", 20) {
             client_saw.lock().unwrap().clear();
             let body = serde_json::json!({"model": "gpt-4o", "stream": true,
                 "messages": [{"role": "user", "content": "Stream a long answer"}]});

@@ -91,10 +91,7 @@ async fn cpu_per_run(config: Config, runs: usize) -> (f64, f64) {
 }
 
 fn main() {
-    let runs: usize = std::env::var("OTLP_EXPORT_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let runs: usize = common::setting("OTLP_EXPORT_RUNS", 2000);
     let mut sink = Command::new("python3")
         .args(["-c", SINK])
         .stdout(Stdio::piped())
@@ -106,11 +103,7 @@ fn main() {
         .read_line(&mut port)
         .unwrap();
     let endpoint = format!("http://127.0.0.1:{}", port.trim());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::one_worker_runtime();
     runtime.block_on(async {
         let exporting = Config::parse(&format!("[telemetry]\notlp_endpoint = \"{endpoint}\"\n"))
             .unwrap();

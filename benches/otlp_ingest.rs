@@ -132,40 +132,18 @@ fn anon_mib() -> f64 {
 }
 
 fn main() {
-    let total: u64 = std::env::var("OTLP_BENCH_SPANS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let total: u64 = common::setting("OTLP_BENCH_SPANS", 200_000);
+    let runtime = common::one_worker_runtime();
     runtime.block_on(async {
         let local = common::local_runtime("otlp-bench").await;
         let url = format!("{}/v1/traces", local.runtime.url());
-        let project = local
-            .client
-            .list_projects()
-            .await
-            .unwrap()
-            .data
-            .into_iter()
-            .find(|p| p.name == "otlp-bench")
-            .unwrap()
-            .id;
+        let project = local.project_id.clone();
         // Several exporters at once (agents in several processes), each sending its next
         // batch when the last one was answered, as the SDKs' batch processors do.
-        let senders: u64 = std::env::var("OTLP_BENCH_SENDERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(4);
+        let senders: u64 = common::setting("OTLP_BENCH_SENDERS", 4);
         // 0: each trace its own thread (none names a conversation); N: the traces are turns
         // of N conversations (sessions), so the threads stay N however many spans come.
-        let conversations: u64 = std::env::var("OTLP_BENCH_CONVERSATIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let conversations: u64 = common::setting("OTLP_BENCH_CONVERSATIONS", 0);
         let http = reqwest::Client::new();
         let batches = total / 100;
         let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -18,16 +18,9 @@ fn kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let uploads = setting("UPLOADS", 40);
-    let megabytes = setting("UPLOAD_MB", 30);
+    let uploads = common::setting("UPLOADS", 40);
+    let megabytes = common::setting("UPLOAD_MB", 30);
     let dir = tempfile::tempdir().unwrap();
     let server = common::spawn_server(dir.path(), "0");
     let pid = server.child.id();

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 /// token budget (at the default 100,000 tokens a minute, runs would soon wait for it).
 pub struct Local {
     pub client: Client,
+    /// The project the client is scoped to.
+    pub project_id: String,
     pub runtime: Runtime,
     pub dir: tempfile::TempDir,
 }
@@ -52,10 +54,28 @@ pub async fn local_runtime_with(project: &str, config: Config) -> Local {
         .await
         .unwrap();
     Local {
+        project_id: project.id.clone(),
         client: admin.with_project(Some(project.id)),
         runtime,
         dir,
     }
+}
+
+/// A bench's size from the environment variable `name`, else `default`.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A runtime of one worker thread: what "on one core" measures.
+pub fn one_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// CPU seconds (user and system) of this process, or of its threads whose names start

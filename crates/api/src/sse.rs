@@ -48,7 +48,17 @@ fn respond(
             }
         }
     };
-    let mut response = Body::from_stream(body).into_response();
+    event_stream(body)
+}
+
+/// A `text/event-stream` answer whose body is `frames`, not cached.
+pub(crate) fn event_stream<E>(
+    frames: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
+) -> Response
+where
+    E: Into<axum::BoxError> + 'static,
+{
+    let mut response = Body::from_stream(frames).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -12,7 +12,7 @@ use super::AppState;
 use agentdeck_engine::gateway::{GatewayCall, GatewayOpening, NoUpstream};
 use agentdeck_model::ErrorBody;
 use agentdeck_model::sse::SseParser;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -331,14 +331,7 @@ fn streamed(
         // A stream that ended without its terminal event (the call says how it broke).
         call.finish().await;
     };
-    let mut response = Body::from_stream(events).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    crate::sse::event_stream(events)
 }
 
 /// The workspace's side of a call being opened.
