@@ -372,3 +372,223 @@ async fn a_client_that_goes_away_mid_stream_ends_the_reply_incomplete() {
     assert!(!ended.text().is_empty(), "{ended:?}");
     server.stop().await;
 }
+
+/// A server whose providers are llmock's three formats (Chat for `gpt-*`, Responses for
+/// `o4-*`, Anthropic for `claude-*`), with `gateway` as its `[gateway]` section.
+async fn three_format_server(
+    mock: &crate::llmock::Llmock,
+    gateway: &str,
+    name: &str,
+) -> (TestServer, Client, String) {
+    let config = Config::parse(&format!(
+        "[providers.chat]\nkind = \"openai-chat\"\nbase_url = \"{0}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n\n[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{0}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"o4-*\"]\n\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{0}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n\n[gateway]\n{gateway}\n",
+        mock.url
+    ))
+    .unwrap();
+    gateway_server(config, name).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tool_call_waits_for_the_operator_who_approves_or_denies_it() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let (server, client, key) = three_format_server(
+        &mock,
+        "hold_tools = [\"refund\", \"delete_*\"]\nhold_timeout = \"6s\"",
+        "holds",
+    )
+    .await;
+    let env = [
+        ("GATEWAY_URL", server.url.clone()),
+        ("GATEWAY_KEY", key.clone()),
+    ];
+    let agent = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_client("hold_client.py", &env)
+    });
+
+    // The operator: each held call waits in the thread of its conversation; "approve-…"
+    // ones are approved, "deny-…" ones denied, "ignore-…" left to time out.
+    let mut decided = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
+    while !agent.is_finished() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent's calls did not end within 150 s"
+        );
+        let threads = client.list_threads(&[("limit", "50")]).await.unwrap().data;
+        for thread in threads
+            .iter()
+            .filter(|t| t.status == agentdeck::model::ThreadStatus::RequiresAction)
+        {
+            let conversation = thread.metadata["conversation_id"].clone();
+            let messages = client.all_messages(&thread.id).await.unwrap();
+            let waiting = messages
+                .iter()
+                .flat_map(|m| &m.tool_calls)
+                .find(|c| c.status == ToolCallStatus::RequiresApproval);
+            let Some(call) = waiting else { continue };
+            assert_eq!(call.function.name, "refund");
+            if conversation.starts_with("approve-") {
+                client.approve(&thread.id, &call.id, None).await.unwrap();
+            } else if conversation.starts_with("deny-") {
+                client
+                    .deny(
+                        &thread.id,
+                        &call.id,
+                        Some("refunds over the phone only".into()),
+                    )
+                    .await
+                    .unwrap();
+            } else {
+                continue;
+            }
+            decided.push(conversation);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = agent.await.unwrap();
+    assert_eq!(
+        decided,
+        [
+            "approve-chat-stream",
+            "deny-chat-whole",
+            "approve-responses",
+            "deny-messages"
+        ],
+        "{got}"
+    );
+
+    // Approved: the client got the call as the provider sent it.
+    let approved = &got["approved_chat_stream"];
+    assert_eq!(approved["tools"], serde_json::json!(["refund"]), "{got}");
+    assert_eq!(approved["finish"], "tool_calls", "{got}");
+    assert_eq!(
+        got["approved_responses_stream"]["tools"],
+        serde_json::json!(["refund"]),
+        "{got}"
+    );
+    // Denied: the answer says so in the call's place, and asks for nothing.
+    let denied = &got["denied_chat_whole"];
+    assert_eq!(denied["tools"], serde_json::json!([]), "{got}");
+    assert_eq!(denied["finish"], "stop", "{got}");
+    let text = denied["text"].as_str().unwrap();
+    assert!(
+        text.contains("`refund` was not made") && text.contains("refunds over the phone only"),
+        "{got}"
+    );
+    let claude = &got["denied_messages_stream"];
+    assert_eq!(claude["blocks"], serde_json::json!(["text"]), "{got}");
+    assert_eq!(claude["stop"], "end_turn", "{got}");
+    assert!(
+        claude["text"].as_str().unwrap().contains("was not made"),
+        "{got}"
+    );
+    // Unanswered: denied when the hold timed out.
+    let unanswered = &got["unanswered_chat_stream"];
+    assert_eq!(unanswered["tools"], serde_json::json!([]), "{got}");
+    assert!(
+        unanswered["text"]
+            .as_str()
+            .unwrap()
+            .contains("No operator answered within 6s"),
+        "{got}"
+    );
+
+    // The workspace keeps each decision on the call.
+    let threads = client.list_threads(&[("limit", "50")]).await.unwrap().data;
+    let status_of = |conversation: &str| {
+        let thread = threads
+            .iter()
+            .find(|t| t.metadata.get("conversation_id").map(String::as_str) == Some(conversation))
+            .unwrap_or_else(|| panic!("{conversation}: {threads:#?}"));
+        (thread.id.clone(), thread.status)
+    };
+    for (conversation, expected) in [
+        ("approve-chat-stream", ToolCallStatus::Completed),
+        ("deny-chat-whole", ToolCallStatus::Denied),
+        ("ignore-chat", ToolCallStatus::Denied),
+    ] {
+        let (thread, status) = status_of(conversation);
+        assert_eq!(
+            status,
+            agentdeck::model::ThreadStatus::Active,
+            "{conversation}"
+        );
+        let messages = client.all_messages(&thread).await.unwrap();
+        let reply = messages.iter().find(|m| m.role == Role::Assistant).unwrap();
+        assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+        assert_eq!(
+            reply.tool_calls[0].status, expected,
+            "{conversation}: {reply:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_is_redacted_for_the_provider_and_restored_for_the_client() {
+    let mock = crate::llmock::start_llmock(&["--response-style", "echo"]).await;
+    let (server, client, key) =
+        three_format_server(&mock, "privacy = { mode = \"strict\" }", "privacy").await;
+    let got = run_client(
+        "privacy_client.py",
+        &[("GATEWAY_URL", &server.url), ("GATEWAY_KEY", &key)],
+    );
+    // llmock echoes what it was told: the placeholders, which the client got back as
+    // its own values.
+    for field in ["chat_whole", "chat_streamed", "messages_streamed"] {
+        let text = got[field].as_str().unwrap();
+        assert!(
+            text.contains("jane.doe@example.com") && text.contains("4111 1111 1111 1111"),
+            "{field}: {got}"
+        );
+        assert!(!text.contains("[EMAIL_1]"), "{field}: {got}");
+    }
+    // The provider never saw them.
+    let journal: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_llmock/requests", mock.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let received = journal["requests"].to_string();
+    assert_eq!(journal["count"], 3, "{journal}");
+    assert!(
+        !received.contains("jane.doe") && !received.contains("4111"),
+        "{received}"
+    );
+    assert!(
+        received.contains("[EMAIL_1]") && received.contains("[CARD_1]"),
+        "{received}"
+    );
+    // The workspace shows the call as the client saw it, and flags the redaction.
+    let threads = client.list_threads(&[("limit", "10")]).await.unwrap().data;
+    let thread = threads
+        .iter()
+        .find(|t| t.metadata.get("conversation_id").map(String::as_str) == Some("pii"))
+        .unwrap_or_else(|| panic!("{threads:#?}"));
+    eventually("the three calls ended", || async {
+        client
+            .all_messages(&thread.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.role == Role::Assistant && m.status == MessageStatus::Completed)
+            .count()
+            == 3
+    })
+    .await;
+    let messages = client.all_messages(&thread.id).await.unwrap();
+    assert!(messages[0].text().contains("jane.doe@example.com"));
+    for reply in messages.iter().filter(|m| m.role == Role::Assistant) {
+        assert!(reply.text().contains("4111 1111 1111 1111"), "{reply:?}");
+    }
+    let logs: serde_json::Value = client
+        .get(&format!("/v2/projects/{}/logs", thread.project_id))
+        .await
+        .unwrap();
+    assert_eq!(logs["data"][0]["safety_flag"], "pii_redacted", "{logs}");
+    server.stop().await;
+}

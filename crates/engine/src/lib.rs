@@ -194,6 +194,9 @@ struct Runs {
     admission: Arc<admission::Admission>,
     /// Tokens used per project and minute, for the limits.
     usage: usage::UsageBook,
+    /// Gateway answers held for an operator: reply id → wakes the call when one of its
+    /// calls is answered.
+    gateway_holds: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<()>>>,
 }
 
 /// What tool calls run on, kept between calls.
@@ -282,6 +285,7 @@ impl Engine {
                     memory_updates: Mutex::new(HashMap::new()),
                     admission,
                     usage,
+                    gateway_holds: Mutex::new(HashMap::new()),
                 },
                 tools: ToolHosts::default(),
                 documents: Documents {
@@ -761,7 +765,8 @@ impl Engine {
                 self.emit(&scope, EventPayload::tool_call_output(&reply, &call));
             }
             let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
-            if !still_waiting {
+            // A held gateway answer goes on in the call that holds it, not in a run.
+            if !still_waiting && !gateway::is_gateway_thread(thread) {
                 self.claim_run(&thread.id)?;
                 runs.insert(
                     thread.id.clone(),
@@ -775,6 +780,12 @@ impl Engine {
         };
         // The run task reads the reply back: it must find this change written.
         self.inner.bus.sync().await;
+        if gateway::is_gateway_thread(thread) {
+            if let Some(wake) = lock(&self.inner.runs.gateway_holds).get(&reply.id) {
+                let _ = wake.send(());
+            }
+            return Ok(reply);
+        }
         if !reply.tool_calls.iter().any(|c| c.status.is_waiting()) {
             self.update_thread(&thread.id, |t| t.status = ThreadStatus::Running)?;
             let chain = vec![thread.assistant_id.clone()];

@@ -210,7 +210,7 @@ impl Redactor {
 
 /// Maps placeholders in the model's streamed answer back to the values they stand for.
 /// A placeholder split across deltas (`[EMA` then `IL_1]`) is held back until it is whole.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Restorer {
     originals: HashMap<String, String>,
     held: String,
@@ -241,6 +241,19 @@ impl Restorer {
             None => std::mem::take(&mut self.held),
         };
         self.restore(&ready)
+    }
+
+    /// Whether text is held back, waiting for the rest of a placeholder.
+    pub fn holds(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// A restorer of the same placeholders with nothing held: for another stream.
+    pub fn fresh(&self) -> Restorer {
+        Restorer {
+            originals: self.originals.clone(),
+            held: String::new(),
+        }
     }
 
     /// What is still held back, at the end of the stream.

@@ -23,6 +23,8 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(default)]
     pub otlp: OtlpConfig,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// `[[remotes]]`: runtimes the workspace may watch, by name (`--remote NAME`).
     #[serde(default)]
     pub remotes: Vec<RemoteConfig>,
@@ -142,6 +144,79 @@ impl Default for OtlpConfig {
             retention_days: default_otlp_retention_days(),
         }
     }
+}
+
+/// `[gateway]`: what the model gateway (`/v1/chat/completions`, `/v1/responses`,
+/// `/v1/messages`) does to the calls agents make through it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Globs of tool names: an answer that asks for one waits for an operator's approval
+    /// before the client gets it.
+    #[serde(default)]
+    pub hold_tools: Vec<String>,
+    /// How long a held answer waits for an operator before it is denied ("10m", "90s").
+    #[serde(default = "default_hold_timeout", deserialize_with = "duration")]
+    pub hold_timeout: std::time::Duration,
+    /// Personal data in what clients send is replaced by placeholders before it reaches
+    /// the provider, and restored in what the client gets back (`mode = "strict"`).
+    #[serde(default)]
+    pub privacy: crate::Privacy,
+}
+
+fn default_hold_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(600)
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            hold_tools: Vec::new(),
+            hold_timeout: default_hold_timeout(),
+            privacy: crate::Privacy::default(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Whether a call to the tool `name` waits for an operator.
+    pub fn holds(&self, name: &str) -> bool {
+        self.hold_tools
+            .iter()
+            .any(|pattern| glob_match(pattern, name))
+    }
+}
+
+/// A duration as people write one: `500ms`, `90s`, `10m`, `2h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs_f64(seconds))
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration: write it as 500ms, 90s, 10m or 2h"
+        ))
+    })
 }
 
 /// `[telemetry]`: where projects' `logs_webhook`s may point, and where the runtime's own
@@ -626,5 +701,32 @@ keymap = "default"
         assert!(!glob_match("o*", "gpt-o"));
         assert!(glob_match("*-mini", "o4-mini"));
         assert!(glob_match("a?c", "abc"));
+    }
+
+    #[test]
+    fn the_gateway_section_reads_its_holds_timeout_and_privacy() {
+        let config = Config::parse(
+            "[gateway]\nhold_tools = [\"refund\", \"delete_*\"]\nhold_timeout = \"90s\"\nprivacy = { mode = \"strict\", allowed_entities = [\"ip\"] }\n",
+        )
+        .unwrap();
+        assert!(config.gateway.holds("refund"));
+        assert!(config.gateway.holds("delete_user"));
+        assert!(!config.gateway.holds("lookup_order"));
+        assert_eq!(
+            config.gateway.hold_timeout,
+            std::time::Duration::from_secs(90)
+        );
+        assert_eq!(config.gateway.privacy.mode, crate::PrivacyMode::Strict);
+        assert_eq!(Config::default().gateway.hold_timeout.as_secs(), 600);
+        assert_eq!(
+            parse_duration("500ms"),
+            Some(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration("2h"),
+            Some(std::time::Duration::from_secs(7200))
+        );
+        let bad = Config::parse("[gateway]\nhold_timeout = \"soon\"\n").unwrap_err();
+        assert!(bad.to_string().contains("not a duration"), "{bad}");
     }
 }

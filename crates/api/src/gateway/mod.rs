@@ -9,9 +9,11 @@
 mod formats;
 
 use super::AppState;
-use agentdeck_engine::gateway::{GatewayCall, GatewayOpening, NoUpstream};
+use agentdeck_engine::gateway::{
+    AnswerRestorer, GatewayCall, GatewayOpening, NoUpstream, Redaction,
+};
 use agentdeck_model::ErrorBody;
-use agentdeck_model::sse::SseParser;
+use agentdeck_model::sse::{SseEvent, SseParser};
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -196,6 +198,16 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         .and_then(Value::as_str)
         .filter(|_| format == Format::Responses)
         .and_then(|id| agentdeck_model::sync::lock(chains()).get(id).cloned());
+    // What the operator sees is what the client asked; what the provider gets is
+    // redacted, when `[gateway] privacy` asks for it.
+    let asked = format.asked(&body);
+    let mut redaction = Redaction::new(&state.engine.config().gateway.privacy);
+    if let Some(redaction) = redaction.as_mut() {
+        redaction.redact_request(format.wire(), &mut body);
+    }
+    let restorer = redaction
+        .filter(Redaction::replaced_any)
+        .map(|redaction| redaction.restorer(format.wire()));
     let opening = GatewayOpening {
         project_id: project.clone(),
         agent,
@@ -203,7 +215,8 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         continues,
         wire: format.wire(),
         model: resolved.clone(),
-        asked: format.asked(&body),
+        asked,
+        redacted: restorer.is_some(),
     };
     let refused = |err: agentdeck_engine::EngineError| {
         let err = crate::error::ApiError::from(err);
@@ -247,6 +260,10 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
     let passed_headers = passed_headers(answer.headers());
     if !status.is_success() {
         let text = answer.text().await.unwrap_or_default();
+        let text = match &restorer {
+            Some(restorer) => restorer.text(&text),
+            None => text,
+        };
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| {
@@ -265,29 +282,59 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         response.headers_mut().extend(passed_headers);
         return Ok(response);
     }
+    let answering = Answering {
+        format,
+        restorer,
+        holds: !state.engine.config().gateway.hold_tools.is_empty(),
+    };
     let mut response = if stream {
-        streamed(open, answer, format, client_wants_usage)
+        streamed(open, answer, answering, client_wants_usage)
     } else {
-        whole(opened(open).await.map_err(refused)?, answer, format).await?
+        whole(opened(open).await.map_err(refused)?, answer, answering).await?
     };
     response.headers_mut().extend(passed_headers);
     Ok(response)
 }
 
+/// How an answer reaches the client: in its format, its placeholders restored, held
+/// for the operator when it asks for a held tool.
+struct Answering {
+    format: Format,
+    restorer: Option<AnswerRestorer>,
+    /// `[gateway] hold_tools` names some: the tool calls a stream starts are looked at.
+    holds: bool,
+}
+
+/// How often a held stream tells the client it is still there.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// A streamed answer: each SSE event goes to the client as it comes and into the call.
-/// The client going away drops the stream, and with it the upstream call.
+/// The client going away drops the stream, and with it the upstream call. From an event
+/// that starts a held tool call on, the events are kept until the operator has answered.
 fn streamed(
     open: Opening,
     answer: reqwest::Response,
-    format: Format,
+    answering: Answering,
     client_wants_usage: bool,
 ) -> Response {
     let mut upstream = answer.bytes_stream();
+    let Answering {
+        format,
+        mut restorer,
+        holds,
+    } = answering;
     let events = async_stream::stream! {
         let mut call = Call::Opening(open);
         let mut parser = SseParser::new();
         let mut parsed = Vec::new();
-        while let Some(chunk) = upstream.next().await {
+        let mut restored = Vec::new();
+        // Events kept back for the operator, from the first that starts a held call.
+        let mut held: Option<Vec<SseEvent>> = None;
+        let mut ended = false;
+        while !ended {
+            let Some(chunk) = upstream.next().await else {
+                break;
+            };
             let bytes = match chunk {
                 Ok(bytes) => bytes,
                 Err(err) => {
@@ -297,12 +344,32 @@ fn streamed(
                     }
                     call.finish().await;
                     yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
-                    break;
+                    return;
                 }
             };
             parser.feed(&bytes, &mut parsed);
             for event in parsed.drain(..) {
+                match restorer.as_mut() {
+                    Some(restorer) => restored.extend(restorer.event(event)),
+                    None => restored.push(event),
+                }
+            }
+            for event in restored.drain(..) {
                 let terminal = format.is_terminal(&event);
+                let mut holding = held.is_some();
+                if holds && !holding {
+                    let started = format.wire().started_tools(&event);
+                    holding = !started.is_empty()
+                        && call.open().await.is_some_and(|open| open.holds_any_of(&started));
+                }
+                if holding {
+                    if let Some(open) = call.open().await {
+                        open.feed(&event);
+                    }
+                    held.get_or_insert_with(Vec::new).push(event);
+                    ended |= terminal;
+                    continue;
+                }
                 let passed = client_wants_usage || !format.is_usage_only(&event.data);
                 // Out first, into the reply after; but the end only once the reply has
                 // ended, since a client may close the connection as soon as it has it.
@@ -325,8 +392,46 @@ fn streamed(
                     if passed {
                         yield Ok(Bytes::from(sse_frame(&event)));
                     }
+                    ended = true;
                 }
             }
+        }
+        if let Some(mut held) = held {
+            if let Some(restorer) = restorer.as_mut() {
+                held.extend(restorer.finish());
+            }
+            // The operator decides; the client hears the connection is alive meanwhile.
+            let mut denied = Vec::new();
+            if let Some(open) = call.open().await {
+                let decision = open.hold();
+                tokio::pin!(decision);
+                loop {
+                    let decided = tokio::select! {
+                        denied = &mut decision => Some(denied),
+                        () = tokio::time::sleep(KEEP_ALIVE) => None,
+                    };
+                    match decided {
+                        Some(decided) => {
+                            denied = decided;
+                            break;
+                        }
+                        None => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
+                    }
+                }
+            }
+            let events = format.wire().deny_events(held, &denied);
+            let (body, end): (Vec<_>, Vec<_>) =
+                events.into_iter().partition(|event| !format.is_terminal(event));
+            for event in body {
+                if client_wants_usage || !format.is_usage_only(&event.data) {
+                    yield Ok(Bytes::from(sse_frame(&event)));
+                }
+            }
+            call.finish().await;
+            for event in end {
+                yield Ok(Bytes::from(sse_frame(&event)));
+            }
+            return;
         }
         // A stream that ended without its terminal event (the call says how it broke).
         call.finish().await;
@@ -401,12 +506,14 @@ fn sse_frame(event: &agentdeck_model::sse::SseEvent) -> String {
     frame
 }
 
-/// A whole answer: read, recorded, passed on unchanged.
+/// A whole answer: read, recorded, passed on unchanged (but for placeholders restored
+/// and calls the operator denied).
 async fn whole(
     mut call: GatewayCall,
     answer: reqwest::Response,
-    format: Format,
+    answering: Answering,
 ) -> Result<Response, Response> {
+    let format = answering.format;
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = match answer.bytes().await {
         Ok(bytes) => bytes,
@@ -417,8 +524,21 @@ async fn whole(
             return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_error", message));
         }
     };
-    if let Ok(answer) = serde_json::from_slice::<Value>(&bytes) {
+    let mut bytes = bytes;
+    if let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) {
+        if let Some(restorer) = &answering.restorer {
+            restorer.whole(&mut answer);
+        }
         call.whole(&answer);
+        let mut rewritten = answering.restorer.is_some();
+        if answering.holds && call.asks_for_held_tool() {
+            let denied = call.hold().await;
+            format.wire().deny_whole(&mut answer, &denied);
+            rewritten |= !denied.is_empty();
+        }
+        if rewritten {
+            bytes = Bytes::from(answer.to_string());
+        }
         if let Some(id) = answer
             .get("id")
             .and_then(Value::as_str)

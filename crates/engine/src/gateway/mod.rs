@@ -19,8 +19,18 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod deny;
+mod hold;
+mod privacy;
 mod wire;
+pub use hold::Denied;
+pub use privacy::{AnswerRestorer, Redaction};
 pub use wire::{NoUpstream, Upstream, Wire};
+
+/// Whether a thread is one of gateway calls (its replies are the calls, not runs).
+pub(crate) fn is_gateway_thread(thread: &Thread) -> bool {
+    thread.metadata.get("source").map(String::as_str) == Some("gateway")
+}
 
 /// Who is calling and what: read from the request by the API.
 pub struct GatewayOpening {
@@ -36,6 +46,8 @@ pub struct GatewayOpening {
     pub model: String,
     /// The newest user message of the request: what the agent was asked this time.
     pub asked: Option<String>,
+    /// Personal data was replaced before the call left (its telemetry says so).
+    pub redacted: bool,
 }
 
 /// One call in flight. Dropped before [`GatewayCall::finish`] (the client went away),
@@ -56,6 +68,7 @@ pub struct GatewayCall {
     streamed: bool,
     /// What the provider's stream reported failed.
     failure: Option<String>,
+    redacted: bool,
     ended: bool,
 }
 
@@ -106,6 +119,7 @@ impl Engine {
             wire: opening.wire,
             streamed: false,
             failure: None,
+            redacted: opening.redacted,
             ended: false,
         })
     }
@@ -370,7 +384,13 @@ impl GatewayCall {
             (Some(_), false) => MessageStatus::Failed,
         };
         self.reply.error = error;
-        for call in &mut self.reply.tool_calls {
+        // A call the operator denied stays denied; the others end with the call.
+        for call in self
+            .reply
+            .tool_calls
+            .iter_mut()
+            .filter(|c| !c.status.is_final())
+        {
             call.status = if self.reply.status == MessageStatus::Completed {
                 ToolCallStatus::Completed
             } else {
@@ -397,7 +417,9 @@ impl GatewayCall {
                 latency_ms: latency.as_millis() as u64,
                 input_tokens: self.reply.usage.input_tokens,
                 output_tokens: self.reply.usage.output_tokens,
-                safety_flag: None,
+                safety_flag: self
+                    .redacted
+                    .then_some(agentdeck_model::event::SafetyFlag::PiiRedacted),
             },
         );
         self.reply
@@ -416,6 +438,7 @@ impl GatewayCall {
 
 impl Drop for GatewayCall {
     fn drop(&mut self) {
+        agentdeck_model::sync::lock(&self.engine.inner.runs.gateway_holds).remove(&self.reply.id);
         if self.ended {
             return;
         }
