@@ -15,6 +15,7 @@ mod events;
 mod fake_provider;
 mod files;
 mod gateway;
+mod gateway_tui;
 mod interpreter;
 mod layers;
 mod limits;

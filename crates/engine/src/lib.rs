@@ -180,6 +180,8 @@ struct EngineInner {
     ingest: ingest::Ingest,
     /// The runs as OpenTelemetry spans, to `[telemetry] otlp_endpoint`.
     export: std::sync::OnceLock<export::SpanExport>,
+    /// Gateway calls: held answers, the newest call of each conversation.
+    gateway: gateway::GatewayState,
 }
 
 /// The runs: one task per thread, the limits they wait on, the locks they share.
@@ -194,9 +196,6 @@ struct Runs {
     admission: Arc<admission::Admission>,
     /// Tokens used per project and minute, for the limits.
     usage: usage::UsageBook,
-    /// Gateway answers held for an operator: reply id → wakes the call when one of its
-    /// calls is answered.
-    gateway_holds: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<()>>>,
 }
 
 /// What tool calls run on, kept between calls.
@@ -285,7 +284,6 @@ impl Engine {
                     memory_updates: Mutex::new(HashMap::new()),
                     admission,
                     usage,
-                    gateway_holds: Mutex::new(HashMap::new()),
                 },
                 tools: ToolHosts::default(),
                 documents: Documents {
@@ -307,6 +305,7 @@ impl Engine {
                 },
                 ingest: ingest::Ingest::default(),
                 export: std::sync::OnceLock::new(),
+                gateway: gateway::GatewayState::default(),
             }),
         })
     }
@@ -781,7 +780,7 @@ impl Engine {
         // The run task reads the reply back: it must find this change written.
         self.inner.bus.sync().await;
         if gateway::is_gateway_thread(thread) {
-            if let Some(wake) = lock(&self.inner.runs.gateway_holds).get(&reply.id) {
+            if let Some(wake) = lock(&self.inner.gateway.holds).get(&reply.id) {
                 let _ = wake.send(());
             }
             return Ok(reply);

@@ -20,12 +20,25 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod deny;
+mod handoff;
 mod hold;
 mod privacy;
 mod wire;
 pub use hold::Denied;
 pub use privacy::{AnswerRestorer, Redaction};
 pub use wire::{NoUpstream, Upstream, Wire};
+
+/// The gateway's state in the engine.
+#[derive(Default)]
+pub(crate) struct GatewayState {
+    /// Answers held for an operator: reply id → wakes the call when one of its calls is
+    /// answered.
+    pub(crate) holds:
+        std::sync::Mutex<std::collections::HashMap<String, tokio::sync::mpsc::UnboundedSender<()>>>,
+    /// Each conversation's newest call, so the next agent of a handoff is routed from the
+    /// agent that handed off.
+    conversations: std::sync::Mutex<handoff::Conversations>,
+}
 
 /// Whether a thread is one of gateway calls (its replies are the calls, not runs).
 pub(crate) fn is_gateway_thread(thread: &Thread) -> bool {
@@ -79,7 +92,8 @@ impl Engine {
         self.gateway_budget(&opening.project_id)?;
         let agent = agentdeck_model::text::sanitize(&opening.agent);
         let assistant = self.external_assistant(&opening.project_id, "gateway", &agent, &agent)?;
-        let mut thread = self.gateway_thread(&opening.project_id, &assistant, &opening)?;
+        let (mut thread, handoff) =
+            self.gateway_thread(&opening.project_id, &assistant, &agent, &opening)?;
         let content = opening
             .asked
             .as_deref()
@@ -105,7 +119,21 @@ impl Engine {
             }
             Err(err) => return Err(err),
         };
-        let (_, reply) = started;
+        let (asked, reply) = started;
+        if let Some(source) = &handoff {
+            self.route_handoff(source, &thread, &asked);
+        }
+        if let Some(conversation) = opening.conversation.as_deref() {
+            self.inner.gateway.remember_call(
+                &opening.project_id,
+                conversation,
+                handoff::LatestCall {
+                    thread_id: thread.id.clone(),
+                    assistant_id: assistant.id.clone(),
+                    reply_id: reply.id.clone(),
+                },
+            );
+        }
         let scope = Self::thread_scope(&thread, Some(&reply.id));
         Ok(GatewayCall {
             engine: self.clone(),
@@ -178,20 +206,21 @@ impl Engine {
     }
 
     /// The conversation's thread (made on first use), or a new thread for a call that
-    /// names no conversation.
+    /// names no conversation; and, for a thread made now, the handoff that leads to it.
     fn gateway_thread(
         &self,
         project_id: &str,
         assistant: &Assistant,
+        agent: &str,
         opening: &GatewayOpening,
-    ) -> EngineResult<Thread> {
+    ) -> EngineResult<(Thread, Option<handoff::HandoffSource>)> {
         if let Some(thread) = opening
             .continues
             .as_deref()
             .and_then(|id| self.inner.store.thread(id))
             .filter(|t| t.project_id == project_id && t.assistant_id == assistant.id)
         {
-            return Ok(thread);
+            return Ok((thread, None));
         }
         let id = match opening.conversation.as_deref() {
             Some(conversation) => crate::ingest::derived_id(
@@ -201,8 +230,11 @@ impl Engine {
             None => agentdeck_model::new_id("thread_"),
         };
         if let Some(thread) = self.inner.store.thread(&id) {
-            return Ok(thread);
+            return Ok((thread, None));
         }
+        let handoff = opening.conversation.as_deref().and_then(|conversation| {
+            self.handoff_source(project_id, conversation, agent, &assistant.id)
+        });
         let mut metadata = BTreeMap::new();
         metadata.insert("source".to_string(), "gateway".to_string());
         metadata.insert("service".to_string(), assistant.name.clone());
@@ -213,7 +245,9 @@ impl Engine {
                 clip(&agentdeck_model::text::sanitize(conversation), 256),
             );
         }
-        self.new_external_thread(id, project_id, &assistant.id, metadata, None)
+        let parent = handoff.as_ref().map(|source| source.thread_id.clone());
+        let thread = self.new_external_thread(id, project_id, &assistant.id, metadata, parent)?;
+        Ok((thread, handoff))
     }
 
     fn overlapping_thread(&self, first: &Thread) -> EngineResult<Thread> {
@@ -384,7 +418,9 @@ impl GatewayCall {
             (Some(_), false) => MessageStatus::Failed,
         };
         self.reply.error = error;
-        // A call the operator denied stays denied; the others end with the call.
+        // A call the operator denied stays denied; the others end with the call, and
+        // say so as a run's calls do when they end.
+        let mut ended_calls = Vec::new();
         for call in self
             .reply
             .tool_calls
@@ -396,6 +432,15 @@ impl GatewayCall {
             } else {
                 ToolCallStatus::Cancelled
             };
+            ended_calls.push(call.id.clone());
+        }
+        for call in self
+            .reply
+            .tool_calls
+            .iter()
+            .filter(|c| ended_calls.contains(&c.id))
+        {
+            self.emit(EventPayload::tool_call_output(&self.reply, call));
         }
         let latency = self.started.elapsed();
         self.engine.inner.telemetry.metrics.model_call(
@@ -438,7 +483,7 @@ impl GatewayCall {
 
 impl Drop for GatewayCall {
     fn drop(&mut self) {
-        agentdeck_model::sync::lock(&self.engine.inner.runs.gateway_holds).remove(&self.reply.id);
+        agentdeck_model::sync::lock(&self.engine.inner.gateway.holds).remove(&self.reply.id);
         if self.ended {
             return;
         }

@@ -1,0 +1,149 @@
+//! An agent built elsewhere, its model calls through the gateway, operated from the
+//! workspace: the OpenAI Agents SDK (only its base URL and key pointed at a real `serve`,
+//! llmock behind) runs a triage agent that hands off to billing, whose `refund` call the
+//! gateway holds. The operator finds it in the real binary over `--remote` in tmux and
+//! approves it with the real keys; the agent then refunds, and the handoff is one run:
+//! billing's thread nested under triage's, the edge in the routing graph.
+
+use crate::tui_e2e::Session;
+use agentdeck::client::Client;
+use agentdeck::model::requests::ProjectCreate;
+use agentdeck::model::{ToolCallStatus, ToolCallType};
+use std::time::{Duration, Instant};
+
+#[test]
+fn an_agents_sdk_handoff_through_the_gateway_is_held_and_approved_from_the_tools_pane() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mock = rt.block_on(crate::llmock::start_llmock(&[]));
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.openai]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n\n[gateway]\nhold_tools = [\"refund\"]\nhold_timeout = \"2m\"\n",
+            mock.url
+        ),
+    )
+    .unwrap();
+    let admin_key = "gateway-tui-admin-key-0123456789abcdef";
+    let config_path = config.display().to_string();
+    let (server, info) = rt.block_on(crate::support::spawn_serve_with_env(
+        &dir.path().join("served"),
+        Some(admin_key),
+        &[("AGENTDECK_CONFIG", &config_path)],
+    ));
+    let _server = crate::support::KillOnDrop(server);
+    let admin = Client::new(&info.url, admin_key);
+    let project: ProjectCreate =
+        serde_json::from_value(serde_json::json!({"name": "support desk"})).unwrap();
+    let project = rt.block_on(admin.create_project(&project)).unwrap();
+    let key = rt
+        .block_on(admin.create_key(&project.id, Some("agents".into())))
+        .unwrap()
+        .key;
+
+    // The agent runs on its own; it waits on the gateway until the operator answers.
+    let script = format!(
+        "{}/tests/fixtures/gateway/agents_handoff.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let base_url = format!("{}/v1", info.url);
+    // The operator's key sees the project only (not the examples a new server has).
+    let env = format!("AGENTDECK_API_KEY={key}");
+    let agent = std::thread::spawn(move || {
+        crate::support::run_python(
+            &[&script],
+            &[
+                ("OPENAI_BASE_URL", &base_url),
+                ("OPENAI_API_KEY", &key),
+                ("CONVERSATION", "case-77"),
+            ],
+            Duration::from_secs(150),
+        )
+    });
+
+    let remote = format!("--remote {}", info.url);
+    let session = Session::start_with_args(&dir, "gateway", &env, &remote, "", (120, 36));
+    session.wait_for("Threads ");
+    // The held refund needs the operator: `!` opens its thread, the Tools pane has it.
+    session.wait_for("⚑ 1 needs you");
+    session.keys(&["!"]);
+    session.wait_for("billing");
+    session.keys(&["3"]);
+    let screen = session.wait_for("Tools · 1 waiting");
+    assert!(screen.contains("refund"), "{screen}");
+    session.keys(&["a"]);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not finish within 60 s of the approval:\n{}",
+            session.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = agent.join().unwrap();
+    assert_eq!(
+        got["refunds"].as_array().map(Vec::len),
+        Some(1),
+        "the approved refund ran: {got}"
+    );
+    session.wait_for("Tools · 0 waiting");
+
+    // One run: billing's thread is triage's routed child, through the handoff call.
+    let scoped = Client::new(&info.url, admin_key).with_project(Some(project.id.clone()));
+    let threads = rt
+        .block_on(scoped.list_threads(&[("limit", "10")]))
+        .unwrap()
+        .data;
+    let assistants = rt.block_on(scoped.list_assistants()).unwrap().data;
+    let named = |name: &str| {
+        let assistant = assistants
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("{name}: {assistants:#?}"));
+        threads
+            .iter()
+            .find(|t| t.assistant_id == assistant.id)
+            .unwrap_or_else(|| panic!("{name}'s thread: {threads:#?}"))
+            .clone()
+    };
+    let (triage, billing) = (named("triage"), named("billing"));
+    assert_eq!(
+        billing.parent_thread_id.as_deref(),
+        Some(triage.id.as_str())
+    );
+    let triage_calls: Vec<_> = rt
+        .block_on(scoped.all_messages(&triage.id))
+        .unwrap()
+        .into_iter()
+        .flat_map(|m| m.tool_calls)
+        .collect();
+    let hop = triage_calls
+        .iter()
+        .find(|c| c.function.name == "transfer_to_billing")
+        .unwrap_or_else(|| panic!("{triage_calls:#?}"));
+    assert_eq!(hop.kind, ToolCallType::AgentRouting);
+    assert_eq!(hop.thread_id.as_deref(), Some(billing.id.as_str()));
+    let refund = rt
+        .block_on(scoped.all_messages(&billing.id))
+        .unwrap()
+        .into_iter()
+        .flat_map(|m| m.tool_calls)
+        .find(|c| c.function.name == "refund")
+        .unwrap();
+    assert!(refund.approved, "{refund:?}");
+    assert_eq!(refund.status, ToolCallStatus::Completed);
+
+    // The threads tree nests billing under triage; the graph draws the edge.
+    session.keys(&["1"]);
+    session.wait_for("triage");
+    session.keys(&["4"]);
+    let screen = session.wait_until("the triage → billing edge", |s| {
+        s.contains("triage") && s.contains("billing") && s.contains("×1")
+    });
+    assert!(!screen.contains("panicked"), "{screen}");
+    session.keys(&["q"]);
+    session.wait_for("EXITED-0");
+}
