@@ -592,3 +592,92 @@ async fn personal_data_is_redacted_for_the_provider_and_restored_for_the_client(
     assert_eq!(logs["data"][0]["safety_flag"], "pii_redacted", "{logs}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agentdeck_assistant_answers_as_a_model_in_each_format() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let (server, client, key) = three_format_server(&mock, "", "concierge").await;
+    let mut body = crate::support::assistant("concierge", serde_json::json!([]), vec![]);
+    body.model = "local-demo".into();
+    body.instructions = "You are the shop's concierge.".into();
+    let concierge = client.create_assistant(&body).await.unwrap();
+    let got = run_client(
+        "assistant_client.py",
+        &[("GATEWAY_URL", &server.url), ("GATEWAY_KEY", &key)],
+    );
+    assert_eq!(
+        got["unknown"],
+        serde_json::json!([404, "model_not_found"]),
+        "{got}"
+    );
+    assert!(
+        got["models"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("assistant/concierge")),
+        "{got}"
+    );
+    assert_eq!(got["chat_whole"]["finish"], "stop", "{got}");
+    assert_eq!(got["messages"]["stop"], "end_turn", "{got}");
+    assert_eq!(got["messages"]["text"], got["messages"]["whole"], "{got}");
+
+    // Each call ran as the assistant's own reply: what the client got is the reply.
+    let threads = client.list_threads(&[("limit", "20")]).await.unwrap().data;
+    let mine: Vec<_> = threads
+        .iter()
+        .filter(|t| t.assistant_id == concierge.id)
+        .collect();
+    // The Responses chain is one thread; the others each their own.
+    assert_eq!(mine.len(), 4, "{threads:#?}");
+    let mut replies = std::collections::HashMap::new();
+    for thread in &mine {
+        assert_eq!(
+            thread.metadata.get("via").map(String::as_str),
+            Some("gateway")
+        );
+        let messages = client.all_messages(&thread.id).await.unwrap();
+        for pair in messages.chunks(2) {
+            assert_eq!(pair[1].status, MessageStatus::Completed, "{pair:?}");
+            replies.insert(pair[0].text(), pair[1].clone());
+        }
+    }
+    let reply_to = |asked: &str| {
+        replies
+            .get(asked)
+            .unwrap_or_else(|| panic!("{asked}: {replies:#?}"))
+            .clone()
+    };
+    let hours = reply_to("What are your opening hours?");
+    assert!(
+        !hours.text().is_empty() && hours.usage.output_tokens > 0,
+        "{hours:?}"
+    );
+    assert_eq!(got["chat_whole"]["text"], hours.text(), "{got}");
+    assert_eq!(
+        got["chat_whole"]["completion_tokens"], hours.usage.output_tokens,
+        "{got}"
+    );
+    let shipping = reply_to("Do you ship abroad?");
+    assert!(
+        got["chat_streamed"]["text"].as_str().unwrap().len() > 20,
+        "streamed whole: {got}"
+    );
+    assert_eq!(got["chat_streamed"]["text"], shipping.text(), "{got}");
+    assert_eq!(
+        got["chat_streamed"]["completion_tokens"], shipping.usage.output_tokens,
+        "{got}"
+    );
+    assert_eq!(
+        got["responses"]["first"],
+        reply_to("Remember my order ORD-9").text()
+    );
+    let chained = reply_to("Which order did I mention?");
+    assert_eq!(got["responses"]["chained"], chained.text());
+    let first = reply_to("Remember my order ORD-9");
+    assert_eq!(
+        first.thread_id, chained.thread_id,
+        "one thread for the chain"
+    );
+    assert_eq!(got["messages"]["text"], reply_to("Say goodbye").text());
+    server.stop().await;
+}

@@ -6,11 +6,12 @@
 //! comes back as the provider sent it, while the engine shows the call live as a thread
 //! of the calling agent. Errors are each format's own shape.
 
+mod assistant;
 mod formats;
 
 use super::AppState;
 use agentdeck_engine::gateway::{
-    AnswerRestorer, GatewayCall, GatewayOpening, NoUpstream, Redaction,
+    ASSISTANT_MODEL_PREFIX, AnswerRestorer, GatewayCall, GatewayOpening, NoUpstream, Redaction,
 };
 use agentdeck_model::ErrorBody;
 use agentdeck_model::sse::{SseEvent, SseParser};
@@ -51,6 +52,14 @@ fn chains() -> &'static Mutex<HashMap<String, String>> {
     CHAINS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// The thread a Responses `previous_response_id` continues, when this server answered it.
+fn previous_response(body: &Value, format: Format) -> Option<String> {
+    body.get("previous_response_id")
+        .and_then(Value::as_str)
+        .filter(|_| format == Format::Responses)
+        .and_then(|id| agentdeck_model::sync::lock(chains()).get(id).cloned())
+}
+
 fn remember_chain(response_id: &str, thread_id: &str) {
     let mut chains = agentdeck_model::sync::lock(chains());
     if chains.len() >= CHAINS_KEPT {
@@ -78,12 +87,13 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
 }
 
 /// `GET /v1/models`: the models the config's providers claim by name (globs are not
-/// models), in OpenAI's list shape.
+/// models) and the project's assistants as `assistant/NAME`, in OpenAI's list shape.
 pub async fn models(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
-    if let Err(err) = crate::extract::Caller::authenticate(&mut parts, &state, true).await {
-        return Format::Chat.error(err.status, "invalid_api_key", err.body.message);
-    }
+    let caller = match crate::extract::Caller::authenticate(&mut parts, &state, true).await {
+        Ok(caller) => caller,
+        Err(err) => return Format::Chat.error(err.status, "invalid_api_key", err.body.message),
+    };
     let config = state.engine.config();
     let mut data = Vec::new();
     for (name, provider) in &config.providers {
@@ -96,6 +106,17 @@ pub async fn models(State(state): State<AppState>, request: Request) -> Response
     for alias in config.model_aliases.keys() {
         data.push(serde_json::json!({
             "id": alias, "object": "model", "created": 0, "owned_by": "agentdeck",
+        }));
+    }
+    // The project's own assistants answer as models too.
+    for assistant in state
+        .engine
+        .gateway_assistants(&caller.scope)
+        .unwrap_or_default()
+    {
+        data.push(serde_json::json!({
+            "id": format!("{ASSISTANT_MODEL_PREFIX}{}", assistant.name), "object": "model",
+            "created": assistant.created_at, "owned_by": "agentdeck",
         }));
     }
     axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
@@ -150,6 +171,22 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
             )
         })?
         .to_string();
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    if let Some(name) = model.strip_prefix(ASSISTANT_MODEL_PREFIX) {
+        let request = assistant::AssistantRequest {
+            name: name.to_string(),
+            model: model.clone(),
+            asked: format.asked(&body),
+            conversation: conversation(&parts.headers, &body),
+            continues: previous_response(&body, format),
+            stream,
+            include_usage: body
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                == Some(true),
+        };
+        return assistant::answer(state, &caller.scope, format, request).await;
+    }
     let resolved = state.engine.config().resolve_model(&model).to_string();
     let upstream_call = match state.engine.gateway_upstream(format.wire(), &model) {
         Ok(upstream) => upstream,
@@ -179,7 +216,6 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         }
     };
     body["model"] = Value::String(resolved.clone());
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     // Usage is what cost and limits count: asked of a Chat provider always, passed on to
     // the client only if it asked (the other formats always stream it).
     let client_wants_usage = body
@@ -193,11 +229,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         agent_name(&parts.headers, &body),
         conversation(&parts.headers, &body),
     );
-    let continues = body
-        .get("previous_response_id")
-        .and_then(Value::as_str)
-        .filter(|_| format == Format::Responses)
-        .and_then(|id| agentdeck_model::sync::lock(chains()).get(id).cloned());
+    let continues = previous_response(&body, format);
     // What the operator sees is what the client asked; what the provider gets is
     // redacted, when `[gateway] privacy` asks for it.
     let asked = format.asked(&body);
@@ -306,7 +338,7 @@ struct Answering {
 }
 
 /// How often a held stream tells the client it is still there.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A streamed answer: each SSE event goes to the client as it comes and into the call.
 /// The client going away drops the stream, and with it the upstream call. From an event

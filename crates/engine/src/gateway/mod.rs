@@ -19,11 +19,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod assistant;
 mod deny;
 mod handoff;
 mod hold;
 mod privacy;
 mod wire;
+pub use assistant::{ASSISTANT_MODEL_PREFIX, AssistantCall};
 pub use hold::Denied;
 pub use privacy::{AnswerRestorer, Redaction};
 pub use wire::{NoUpstream, Upstream, Wire};
@@ -246,12 +248,12 @@ impl Engine {
             );
         }
         let parent = handoff.as_ref().map(|source| source.thread_id.clone());
-        let thread = self.new_external_thread(id, project_id, &assistant.id, metadata, parent)?;
+        let thread = self.new_gateway_thread(id, project_id, &assistant.id, metadata, parent)?;
         Ok((thread, handoff))
     }
 
     fn overlapping_thread(&self, first: &Thread) -> EngineResult<Thread> {
-        self.new_external_thread(
+        self.new_gateway_thread(
             agentdeck_model::new_id("thread_"),
             &first.project_id,
             &first.assistant_id,
@@ -260,7 +262,7 @@ impl Engine {
         )
     }
 
-    fn new_external_thread(
+    fn new_gateway_thread(
         &self,
         id: String,
         project_id: &str,
