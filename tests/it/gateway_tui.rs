@@ -8,7 +8,7 @@
 use crate::tui_e2e::Session;
 use agentdeck::client::Client;
 use agentdeck::model::requests::ProjectCreate;
-use agentdeck::model::{ToolCallStatus, ToolCallType};
+use agentdeck::model::{Role, ToolCallStatus, ToolCallType};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -126,15 +126,28 @@ fn an_agents_sdk_handoff_through_the_gateway_is_held_and_approved_from_the_tools
         .unwrap_or_else(|| panic!("{triage_calls:#?}"));
     assert_eq!(hop.kind, ToolCallType::AgentRouting);
     assert_eq!(hop.thread_id.as_deref(), Some(billing.id.as_str()));
-    let refund = rt
-        .block_on(scoped.all_messages(&billing.id))
-        .unwrap()
-        .into_iter()
-        .flat_map(|m| m.tool_calls)
+    let billing_messages = rt.block_on(scoped.all_messages(&billing.id)).unwrap();
+    // Billing's second call brought the refund's result back: a tool message, not the
+    // user's question again, and the result on the call.
+    let roles: Vec<Role> = billing_messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
+    );
+    let refund = billing_messages
+        .iter()
+        .flat_map(|m| &m.tool_calls)
         .find(|c| c.function.name == "refund")
         .unwrap();
     assert!(refund.approved, "{refund:?}");
     assert_eq!(refund.status, ToolCallStatus::Completed);
+    assert!(
+        refund
+            .output
+            .as_deref()
+            .is_some_and(|o| o.contains("\"refunded\": true")),
+        "{refund:?}"
+    );
 
     // The threads tree nests billing under triage; the graph draws the edge.
     session.keys(&["1"]);

@@ -611,6 +611,21 @@ impl Engine {
         attachments: Vec<agentdeck_model::Attachment>,
         cancel: CancellationToken,
     ) -> EngineResult<(Message, Message)> {
+        self.start_reply_after(thread, assistant_id, content, attachments, cancel, None)
+            .await
+    }
+
+    /// [`Engine::start_reply`], the first message the tool message answering `answers`
+    /// when that names a call (a gateway call that brings its tools' results back).
+    pub(crate) async fn start_reply_after(
+        &self,
+        thread: &Thread,
+        assistant_id: &str,
+        content: Option<Content>,
+        attachments: Vec<agentdeck_model::Attachment>,
+        cancel: CancellationToken,
+        answers: Option<String>,
+    ) -> EngineResult<(Message, Message)> {
         let (message, reply) = {
             let mut runs = lock(&self.inner.runs.active);
             let current = self
@@ -625,14 +640,20 @@ impl Engine {
                     current.status.as_str()
                 )));
             }
-            let message = self.new_message(
+            let role = if answers.is_some() {
+                Role::Tool
+            } else {
+                Role::User
+            };
+            let mut message = self.new_message(
                 thread,
-                Role::User,
+                role,
                 None,
                 content,
                 attachments,
                 MessageStatus::Completed,
             );
+            message.tool_call_id = answers;
             let reply = self.new_message(
                 thread,
                 Role::Assistant,

@@ -77,6 +77,57 @@ impl Format {
         }
     }
 
+    /// The tool results a request ends with (call id, output): the client ran the tools
+    /// the last answer asked for and brings their results, with no new user message.
+    pub fn answered(self, body: &Value) -> Vec<(String, String)> {
+        let text = |value: Option<&Value>| match value {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let id = |item: &Value, key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let items = match self {
+            Format::Chat => body.get("messages"),
+            Format::Responses => body.get("input"),
+            Format::Messages => body
+                .get("messages")
+                .and_then(Value::as_array)
+                .and_then(|m| m.last())
+                .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+                .and_then(|m| m.get("content")),
+        };
+        let Some(items) = items.and_then(Value::as_array) else {
+            return Vec::new();
+        };
+        let kind =
+            |item: &Value, key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
+        let mut results: Vec<(String, String)> = items
+            .iter()
+            .rev()
+            .map_while(|item| match self {
+                Format::Chat => (kind(item, "role").as_deref() == Some("tool"))
+                    .then(|| (id(item, "tool_call_id"), text(item.get("content")))),
+                Format::Responses => (kind(item, "type").as_deref()
+                    == Some("function_call_output"))
+                .then(|| (id(item, "call_id"), text(item.get("output")))),
+                Format::Messages => (kind(item, "type").as_deref() == Some("tool_result"))
+                    .then(|| (id(item, "tool_use_id"), text(item.get("content")))),
+            })
+            .collect();
+        results.reverse();
+        results
+    }
+
     /// The newest user message's text: what the agent was asked this time.
     pub fn asked(self, body: &Value) -> Option<String> {
         let (list, content_key) = match self {
@@ -174,5 +225,32 @@ mod tests {
         assert_eq!(Format::Responses.asked(&items).as_deref(), Some("Hi"));
         assert!(!Format::Messages.is_usage_only("{}"));
         assert!(Format::Chat.is_usage_only(r#"{"choices": [], "usage": {"total_tokens": 3}}"#));
+    }
+
+    #[test]
+    fn tool_results_a_request_ends_with_are_found_in_each_format() {
+        let chat = serde_json::json!({"messages": [{"role": "user", "content": "Refund it"},
+            {"role": "assistant", "tool_calls": [{"id": "c1"}, {"id": "c2"}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+            {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "ok"}]}]});
+        assert_eq!(
+            Format::Chat.answered(&chat),
+            vec![("c1".into(), "done".into()), ("c2".into(), "ok".into())]
+        );
+        let asked = serde_json::json!({"messages": [{"role": "user", "content": "Hi"}]});
+        assert!(Format::Chat.answered(&asked).is_empty());
+        let responses = serde_json::json!({"input": [{"role": "user", "content": "Refund it"},
+            {"type": "function_call", "call_id": "c1"},
+            {"type": "function_call_output", "call_id": "c1", "output": "{\"refunded\": true}"}]});
+        assert_eq!(
+            Format::Responses.answered(&responses),
+            vec![("c1".into(), "{\"refunded\": true}".into())]
+        );
+        let messages = serde_json::json!({"messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "done"}]}]});
+        assert_eq!(
+            Format::Messages.answered(&messages),
+            vec![("t1".into(), "done".into())]
+        );
     }
 }

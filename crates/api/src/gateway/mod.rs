@@ -232,6 +232,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
     let continues = previous_response(&body, format);
     // What the operator sees is what the client asked; what the provider gets is
     // redacted, when `[gateway] privacy` asks for it.
+    let answered = format.answered(&body);
     let asked = format.asked(&body);
     let mut redaction = Redaction::new(&state.engine.config().gateway.privacy);
     if let Some(redaction) = redaction.as_mut() {
@@ -249,6 +250,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         model: resolved.clone(),
         asked,
         redacted: restorer.is_some(),
+        answered,
     };
     let refused = |err: agentdeck_engine::EngineError| {
         let err = crate::error::ApiError::from(err);

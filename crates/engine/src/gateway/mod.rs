@@ -63,7 +63,13 @@ pub struct GatewayOpening {
     pub asked: Option<String>,
     /// Personal data was replaced before the call left (its telemetry says so).
     pub redacted: bool,
+    /// The results of tool calls an earlier answer asked for, when the request brings
+    /// them (call id, output) in place of a new user message.
+    pub answered: Vec<(String, String)>,
 }
+
+/// How much of a tool's result the workspace keeps of a gateway call.
+const RESULT_CHARS: usize = 64 * 1024;
 
 /// One call in flight. Dropped before [`GatewayCall::finish`] (the client went away),
 /// it ends the reply `incomplete`.
@@ -96,18 +102,33 @@ impl Engine {
         let assistant = self.external_assistant(&opening.project_id, "gateway", &agent, &agent)?;
         let (mut thread, handoff) =
             self.gateway_thread(&opening.project_id, &assistant, &agent, &opening)?;
-        let content = opening
-            .asked
-            .as_deref()
-            .map(|text| Content::Text(agentdeck_model::text::sanitize(text)));
+        // A call that brings tool results back shows them (on the calls and as the tool
+        // message it answers), not the user's words again.
+        // (Results of calls this thread did not make — a handoff's, in the next agent's
+        // first call — are not this thread's: the user's words are shown.)
+        let answered = self.record_tool_results(&thread, &opening.answered);
+        let answers = answered.first().map(|(id, _)| id.clone());
+        let content = if answered.is_empty() {
+            opening
+                .asked
+                .as_deref()
+                .map(|text| Content::Text(agentdeck_model::text::sanitize(text)))
+        } else {
+            let outputs: Vec<&str> = answered.iter().map(|(_, o)| o.as_str()).collect();
+            Some(Content::Text(clip(
+                &agentdeck_model::text::sanitize(&outputs.join("\n")),
+                RESULT_CHARS,
+            )))
+        };
         let cancel = CancellationToken::new();
         let started = match self
-            .start_reply(
+            .start_reply_after(
                 &thread,
                 &assistant.id,
                 content.clone(),
                 Vec::new(),
                 cancel.clone(),
+                answers.clone(),
             )
             .await
         {
@@ -116,7 +137,7 @@ impl Engine {
             // call for it: the overlapping one gets a thread of its own under the first.
             Err(EngineError::Conflict(_)) => {
                 thread = self.overlapping_thread(&thread)?;
-                self.start_reply(&thread, &assistant.id, content, Vec::new(), cancel)
+                self.start_reply_after(&thread, &assistant.id, content, Vec::new(), cancel, answers)
                     .await?
             }
             Err(err) => return Err(err),
@@ -250,6 +271,47 @@ impl Engine {
         let parent = handoff.as_ref().map(|source| source.thread_id.clone());
         let thread = self.new_gateway_thread(id, project_id, &assistant.id, metadata, parent)?;
         Ok((thread, handoff))
+    }
+
+    /// The client ran the tools an earlier answer asked for: their results go on those
+    /// calls, as a run's tool results go on its calls. Returns the results that answered
+    /// a call of the thread's last reply.
+    fn record_tool_results<'a>(
+        &self,
+        thread: &Thread,
+        results: &'a [(String, String)],
+    ) -> Vec<&'a (String, String)> {
+        if results.is_empty() {
+            return Vec::new();
+        }
+        let Ok(Some(mut reply)) = self
+            .inner
+            .store
+            .latest_message(&thread.id, |m| m.role == agentdeck_model::Role::Assistant)
+        else {
+            return Vec::new();
+        };
+        let mut matched = Vec::new();
+        for result in results {
+            let (call_id, output) = result;
+            if let Some(call) = reply.tool_calls.iter_mut().find(|c| c.id == *call_id) {
+                call.output = Some(clip(&agentdeck_model::text::sanitize(output), RESULT_CHARS));
+                matched.push(result);
+            }
+        }
+        if matched.is_empty() {
+            return matched;
+        }
+        self.inner.bus.put_message(reply.clone());
+        let scope = Self::thread_scope(thread, Some(&reply.id));
+        for call in reply
+            .tool_calls
+            .iter()
+            .filter(|c| matched.iter().any(|(id, _)| *id == c.id))
+        {
+            self.emit(&scope, EventPayload::tool_call_output(&reply, call));
+        }
+        matched
     }
 
     fn overlapping_thread(&self, first: &Thread) -> EngineResult<Thread> {
