@@ -24,10 +24,12 @@ mod deny;
 mod handoff;
 mod hold;
 mod privacy;
+mod render;
 mod wire;
 pub use assistant::{ASSISTANT_MODEL_PREFIX, AssistantCall};
 pub use hold::Denied;
 pub use privacy::{AnswerRestorer, Redaction};
+pub use render::Renderer;
 pub use wire::{NoUpstream, Upstream, Wire};
 
 /// The gateway's state in the engine.
