@@ -681,3 +681,91 @@ async fn an_agentdeck_assistant_answers_as_a_model_in_each_format() {
     assert_eq!(got["messages"]["text"], reply_to("Say goodbye").text());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reaches_a_model_whose_provider_speaks_another_format() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let (server, client, key) = three_format_server(&mock, "", "translated").await;
+    let got = run_client(
+        "translate_client.py",
+        &[("GATEWAY_URL", &server.url), ("GATEWAY_KEY", &key)],
+    );
+    let non_empty = |pointer: &str| {
+        assert!(
+            got.pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| !t.is_empty()),
+            "{pointer}: {got}"
+        );
+    };
+    non_empty("/chat_to_anthropic/text");
+    non_empty("/anthropic_to_chat/text");
+    non_empty("/responses_to_anthropic/text");
+    assert_eq!(got["chat_to_anthropic"]["finish"], "stop", "{got}");
+    assert!(
+        got["chat_to_anthropic"]["completion_tokens"].as_u64() > Some(0),
+        "{got}"
+    );
+    assert!(
+        got["anthropic_to_chat"]["output_tokens"].as_u64() > Some(0),
+        "{got}"
+    );
+    assert!(
+        got["responses_to_anthropic"]["output_tokens"].as_u64() > Some(0),
+        "{got}"
+    );
+    assert_eq!(got["anthropic_to_chat"]["stop"], "end_turn", "{got}");
+    let tool = &got["chat_to_anthropic_tool"];
+    assert_eq!(tool["name"], "lookup_order", "{got}");
+    assert!(tool["arguments"]["order_id"].is_string(), "{got}");
+    assert_eq!(tool["finish"], "tool_calls", "{got}");
+    let tool = &got["anthropic_to_responses_tool"];
+    assert_eq!(tool["name"], "lookup_order", "{got}");
+    assert!(tool["input"]["order_id"].is_string(), "{got}");
+    assert_eq!(tool["stop"], "tool_use", "{got}");
+
+    // Each provider was asked in its own format.
+    let journal: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_llmock/requests", mock.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/anthropic/v1/messages",
+            "/anthropic/v1/messages",
+            "/v1/chat/completions",
+            "/v1/responses",
+            "/anthropic/v1/messages"
+        ],
+        "{journal}"
+    );
+    // The workspace shows each call as the client got it.
+    let threads = client.list_threads(&[("limit", "20")]).await.unwrap().data;
+    assert_eq!(threads.len(), 5, "{threads:#?}");
+    let mut texts = Vec::new();
+    for thread in &threads {
+        let messages = client.all_messages(&thread.id).await.unwrap();
+        texts.push(messages[1].text());
+        assert_eq!(messages[1].status, MessageStatus::Completed, "{messages:?}");
+    }
+    for pointer in [
+        "/chat_to_anthropic/text",
+        "/anthropic_to_chat/text",
+        "/responses_to_anthropic/text",
+    ] {
+        let text = got.pointer(pointer).unwrap().as_str().unwrap().to_string();
+        assert!(texts.contains(&text), "{pointer}: {texts:?}");
+    }
+    server.stop().await;
+}

@@ -12,6 +12,7 @@ mod formats;
 use super::AppState;
 use agentdeck_engine::gateway::{
     ASSISTANT_MODEL_PREFIX, AnswerRestorer, GatewayCall, GatewayOpening, NoUpstream, Redaction,
+    Translation,
 };
 use agentdeck_model::ErrorBody;
 use agentdeck_model::sse::{SseEvent, SseParser};
@@ -188,7 +189,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         return assistant::answer(state, &caller.scope, format, request).await;
     }
     let resolved = state.engine.config().resolve_model(&model).to_string();
-    let upstream_call = match state.engine.gateway_upstream(format.wire(), &model) {
+    let upstream_call = match state.engine.gateway_upstream(&model) {
         Ok(upstream) => upstream,
         Err(NoUpstream::UnknownModel) => {
             return Err(format.error(
@@ -197,13 +198,12 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
                 format!("The model `{model}` does not exist: no provider in the config claims it."),
             ));
         }
-        Err(NoUpstream::OtherFormat { provider }) => {
+        Err(NoUpstream::Local { provider }) => {
             return Err(format.error(
                 StatusCode::BAD_REQUEST,
                 "model_not_supported",
                 format!(
-                    "The model `{model}` is served by provider '{provider}', which speaks another format; this route forwards to {} providers only.",
-                    format.wire().kind_name()
+                    "The model `{model}` is served by provider '{provider}', the built-in local model, which the gateway does not forward to."
                 ),
             ));
         }
@@ -241,6 +241,18 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
     let restorer = redaction
         .filter(Redaction::replaced_any)
         .map(|redaction| redaction.restorer(format.wire()));
+    // A provider of another format gets the request in its own, and its answer is
+    // written back in the client's.
+    let translated = upstream_call.wire != format.wire();
+    let (upstream_body, translation) = if translated {
+        let upstream_body =
+            Translation::request_body(format.wire(), upstream_call.wire, &body, &resolved);
+        let id = agentdeck_model::new_id("msg_");
+        let translation = Translation::new(format.wire(), upstream_call.wire, &id, &model);
+        (upstream_body, Some(translation))
+    } else {
+        (body, None)
+    };
     let opening = GatewayOpening {
         project_id: project.clone(),
         agent,
@@ -260,8 +272,9 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
     state.engine.gateway_budget(&project).map_err(refused)?;
     // The client's own Anthropic version and beta flags go on as it sent them, in place
     // of the provider's default.
-    let client_sent = |name: &str| format == Format::Messages && parts.headers.contains_key(name);
-    let mut upstream_request = upstream().post(&upstream_call.url).json(&body);
+    let client_sent =
+        |name: &str| format == Format::Messages && !translated && parts.headers.contains_key(name);
+    let mut upstream_request = upstream().post(&upstream_call.url).json(&upstream_body);
     for (name, value) in &upstream_call.headers {
         if !client_sent(name) {
             upstream_request = upstream_request.header(*name, value);
@@ -312,19 +325,35 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
             &format!("The provider answered {}: {message}", status.as_u16()),
         )))
         .await;
-        let mut response = (status, text).into_response();
-        response.headers_mut().extend(passed_headers);
+        let response = if translated {
+            // The client's SDK reads errors in its own format.
+            let mut response = format.error(status, "upstream_error", message);
+            response
+                .headers_mut()
+                .extend(retry_headers(&passed_headers));
+            response
+        } else {
+            let mut response = (status, text).into_response();
+            response.headers_mut().extend(passed_headers);
+            response
+        };
         return Ok(response);
     }
     let answering = Answering {
         format,
         restorer,
         holds: !state.engine.config().gateway.hold_tools.is_empty(),
+        translation,
     };
     let mut response = if stream {
         streamed(open, answer, answering, client_wants_usage)
     } else {
         whole(opened(open).await.map_err(refused)?, answer, answering).await?
+    };
+    let passed_headers = if translated {
+        retry_headers(&passed_headers)
+    } else {
+        passed_headers
     };
     response.headers_mut().extend(passed_headers);
     Ok(response)
@@ -337,6 +366,8 @@ struct Answering {
     restorer: Option<AnswerRestorer>,
     /// `[gateway] hold_tools` names some: the tool calls a stream starts are looked at.
     holds: bool,
+    /// The provider speaks another format: its stream is rewritten in the client's.
+    translation: Option<Translation>,
 }
 
 /// How often a held stream tells the client it is still there.
@@ -356,6 +387,7 @@ fn streamed(
         format,
         mut restorer,
         holds,
+        mut translation,
     } = answering;
     let events = async_stream::stream! {
         let mut call = Call::Opening(open);
@@ -365,23 +397,44 @@ fn streamed(
         // Events kept back for the operator, from the first that starts a held call.
         let mut held: Option<Vec<SseEvent>> = None;
         let mut ended = false;
-        while !ended {
-            let Some(chunk) = upstream.next().await else {
-                break;
-            };
-            let bytes = match chunk {
-                Ok(bytes) => bytes,
-                Err(err) => {
-                    let message = format!("The provider's stream broke off: {err}");
-                    if let Some(open) = call.open().await {
-                        open.feed_error(&message);
-                    }
-                    call.finish().await;
-                    yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
-                    return;
+        let mut upstream_done = false;
+        while !ended && !upstream_done {
+            let broke = match upstream.next().await {
+                Some(Ok(bytes)) => {
+                    parser.feed(&bytes, &mut parsed);
+                    None
+                }
+                Some(Err(err)) => Some(format!("The provider's stream broke off: {err}")),
+                None => {
+                    upstream_done = true;
+                    None
                 }
             };
-            parser.feed(&bytes, &mut parsed);
+            // A provider of another format: its events become the client's.
+            let broke = match translation.as_mut() {
+                Some(translation) => {
+                    let mut translated: Vec<SseEvent> =
+                        parsed.drain(..).flat_map(|e| translation.event(&e)).collect();
+                    let mut failure = broke.or_else(|| translation.failure());
+                    if upstream_done && failure.is_none() {
+                        match translation.end() {
+                            Ok(closing) => translated.extend(closing),
+                            Err(message) => failure = Some(message),
+                        }
+                    }
+                    parsed = translated;
+                    failure
+                }
+                None => broke,
+            };
+            if let Some(message) = broke {
+                if let Some(open) = call.open().await {
+                    open.feed_error(&message);
+                }
+                call.finish().await;
+                yield Ok::<Bytes, std::io::Error>(Bytes::from(format.stream_error(&message)));
+                return;
+            }
             for event in parsed.drain(..) {
                 match restorer.as_mut() {
                     Some(restorer) => restored.extend(restorer.event(event)),
@@ -548,6 +601,11 @@ async fn whole(
     answering: Answering,
 ) -> Result<Response, Response> {
     let format = answering.format;
+    if let Some(translation) = answering.translation {
+        let restorer = answering.restorer;
+        return translated_whole(call, answer, restorer, answering.holds, translation, format)
+            .await;
+    }
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = match answer.bytes().await {
         Ok(bytes) => bytes,
@@ -591,6 +649,59 @@ async fn whole(
     Ok(response)
 }
 
+/// A whole answer from a provider of another format: its stream read to the end and
+/// written whole in the client's format.
+async fn translated_whole(
+    mut call: GatewayCall,
+    answer: reqwest::Response,
+    restorer: Option<AnswerRestorer>,
+    holds: bool,
+    mut translation: Translation,
+    format: Format,
+) -> Result<Response, Response> {
+    let mut upstream = answer.bytes_stream();
+    let mut parser = SseParser::new();
+    let mut parsed = Vec::new();
+    let failure = loop {
+        match upstream.next().await {
+            Some(Ok(bytes)) => {
+                parser.feed(&bytes, &mut parsed);
+                for event in parsed.drain(..) {
+                    translation.event(&event);
+                }
+                if let Some(failure) = translation.failure() {
+                    break Some(failure);
+                }
+            }
+            Some(Err(err)) => break Some(format!("The provider's answer broke off: {err}")),
+            None => break translation.end().err(),
+        }
+    };
+    if let Some(message) = failure {
+        call.finish(Some(error_body("upstream_error", &message)))
+            .await;
+        return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_error", message));
+    }
+    let mut answer = translation.whole();
+    if let Some(restorer) = &restorer {
+        restorer.whole(&mut answer);
+    }
+    call.whole(&answer);
+    if holds && call.asks_for_held_tool() {
+        let denied = call.hold().await;
+        format.wire().deny_whole(&mut answer, &denied);
+    }
+    if let Some(id) = answer
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|_| format == Format::Responses)
+    {
+        remember_chain(id, call.thread_id());
+    }
+    call.finish(None).await;
+    Ok(axum::Json(answer).into_response())
+}
+
 /// The provider's headers a client reads: its content type, rate limits, request id.
 fn passed_headers(headers: &reqwest::header::HeaderMap) -> HeaderMap {
     let mut passed = HeaderMap::new();
@@ -612,6 +723,16 @@ fn passed_headers(headers: &reqwest::header::HeaderMap) -> HeaderMap {
         }
     }
     passed
+}
+
+/// The provider's headers that mean the same in every format: its rate limits' retry
+/// advice (a translated answer's other headers are the provider's format's own).
+fn retry_headers(passed: &HeaderMap) -> HeaderMap {
+    passed
+        .iter()
+        .filter(|(name, _)| name.as_str() == "retry-after")
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// The calling agent: `X-Agentdeck-Agent`, else the body's `user`, else "gateway".

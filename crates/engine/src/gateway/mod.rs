@@ -25,11 +25,13 @@ mod handoff;
 mod hold;
 mod privacy;
 mod render;
+mod translate;
 mod wire;
 pub use assistant::{ASSISTANT_MODEL_PREFIX, AssistantCall};
 pub use hold::Denied;
 pub use privacy::{AnswerRestorer, Redaction};
 pub use render::Renderer;
+pub use translate::Translation;
 pub use wire::{NoUpstream, Upstream, Wire};
 
 /// The gateway's state in the engine.

@@ -19,11 +19,13 @@ pub enum Wire {
     Messages,
 }
 
-/// Where a call goes: the provider's URL for it and the headers that carry its key.
+/// Where a call goes: the provider's URL for it, the headers that carry its key, and
+/// the format it speaks.
 pub struct Upstream {
     pub provider: String,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
+    pub wire: Wire,
 }
 
 /// Why a call has nowhere to go.
@@ -31,8 +33,8 @@ pub struct Upstream {
 pub enum NoUpstream {
     /// No provider claims the model.
     UnknownModel,
-    /// The provider that claims it speaks another format.
-    OtherFormat { provider: String },
+    /// The provider that claims it is the built-in local model, which is not forwarded to.
+    Local { provider: String },
     /// The provider has no base URL.
     NoBaseUrl { provider: String },
 }
@@ -47,20 +49,13 @@ impl Wire {
         }
     }
 
-    /// The config's name of the provider kind that speaks it.
-    pub fn kind_name(self) -> &'static str {
-        match self {
-            Wire::Chat => "openai-chat",
-            Wire::Responses => "openai-responses",
-            Wire::Messages => "anthropic",
-        }
-    }
-
-    fn kind(self) -> ProviderKind {
-        match self {
-            Wire::Chat => ProviderKind::OpenaiChat,
-            Wire::Responses => ProviderKind::OpenaiResponses,
-            Wire::Messages => ProviderKind::Anthropic,
+    /// The format a provider kind speaks (the local model speaks none).
+    fn of_kind(kind: ProviderKind) -> Option<Wire> {
+        match kind {
+            ProviderKind::OpenaiChat => Some(Wire::Chat),
+            ProviderKind::OpenaiResponses => Some(Wire::Responses),
+            ProviderKind::Anthropic => Some(Wire::Messages),
+            ProviderKind::Local => None,
         }
     }
 
@@ -72,7 +67,7 @@ impl Wire {
         }
     }
 
-    fn format(self) -> Box<dyn WireFormat> {
+    pub(super) fn format(self) -> Box<dyn WireFormat> {
         match self {
             Wire::Chat => Box::new(agentdeck_providers::openai_chat::OpenAiChat),
             Wire::Responses => Box::new(agentdeck_providers::openai_responses::OpenAiResponses),
@@ -95,17 +90,15 @@ impl Wire {
 }
 
 impl Engine {
-    /// Where a call for `model` (as the client named it, aliases resolved) in `wire`'s
-    /// format goes: the configured provider of that format that claims it.
-    pub fn gateway_upstream(&self, wire: Wire, model: &str) -> Result<Upstream, NoUpstream> {
+    /// Where a call for `model` (as the client named it, aliases resolved) goes: the
+    /// configured provider that claims it, in that provider's format.
+    pub fn gateway_upstream(&self, model: &str) -> Result<Upstream, NoUpstream> {
         let config = self.config();
         let model = config.resolve_model(model);
         let (name, provider) = config.provider_for(model).ok_or(NoUpstream::UnknownModel)?;
-        if provider.kind != wire.kind() {
-            return Err(NoUpstream::OtherFormat {
-                provider: name.to_string(),
-            });
-        }
+        let wire = Wire::of_kind(provider.kind).ok_or_else(|| NoUpstream::Local {
+            provider: name.to_string(),
+        })?;
         let base = provider
             .base_url
             .as_deref()
@@ -121,6 +114,7 @@ impl Engine {
             provider: name.to_string(),
             url: format!("{}{}", base.trim_end_matches('/'), wire.path()),
             headers: wire.format().headers(key.as_deref()),
+            wire,
         })
     }
 }
