@@ -769,3 +769,104 @@ async fn a_client_reaches_a_model_whose_provider_speaks_another_format() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_are_bounded_and_a_silent_provider_is_given_up() {
+    // A slow provider (calls stay in flight) whose stream stalls when told to.
+    let mock = crate::llmock::start_llmock(&["--stream-chunk-delay-ms", "100"]).await;
+    let config = Config::parse(&format!(
+        "[providers.mock]\nkind = \"openai-chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\nidle_timeout_ms = 1500\n",
+        mock.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let narrow: agentdeck::model::requests::ProjectCreate = serde_json::from_value(
+        serde_json::json!({"name": "narrow", "limits": {"tokens_per_minute": 100000, "concurrent_threads": 1}}),
+    )
+    .unwrap();
+    let narrow = server.admin().create_project(&narrow).await.unwrap();
+    let key = server
+        .admin()
+        .create_key(&narrow.id, Some("agent".into()))
+        .await
+        .unwrap()
+        .key;
+    let http = reqwest::Client::new();
+    let call = |text: &str| {
+        http.post(format!("{}/v1/chat/completions", server.url))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"model": "gpt-4o", "stream": true,
+                "messages": [{"role": "user", "content": text}]}))
+    };
+    let mut first = call("Tell me a long story").send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    tokio::time::timeout(Duration::from_secs(10), first.chunk())
+        .await
+        .expect("a first chunk within 10 s")
+        .unwrap();
+    // One in flight: the second is refused as OpenAI refuses a rate-limited call.
+    let second = call("And another").send().await.unwrap();
+    assert_eq!(second.status().as_u16(), 429);
+    assert!(second.headers().contains_key("retry-after"));
+    let body: serde_json::Value = second.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent_threads"),
+        "{body}"
+    );
+    // The first one ended (read to its end): there is room again.
+    let rest = tokio::time::timeout(Duration::from_secs(60), first.text())
+        .await
+        .expect("the first call ended within 60 s")
+        .unwrap();
+    assert!(rest.contains("[DONE]"), "{rest}");
+
+    // The provider stalls mid-stream longer than its idle_timeout_ms: the client gets the
+    // format's error event, and the reply ends incomplete.
+    let stall = serde_json::json!({"behaviors": [{"type": "stream_fault", "kind": "stall",
+        "after_chunks": 2, "stall_seconds": 8.0}]});
+    let scripted = http
+        .post(format!("{}/_llmock/scenario", mock.url))
+        .json(&stall)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        scripted.status().as_u16(),
+        201,
+        "{:?}",
+        scripted.text().await
+    );
+    let started = std::time::Instant::now();
+    let stalled = eventually_admitted(&call).await;
+    let body = tokio::time::timeout(Duration::from_secs(20), stalled.text())
+        .await
+        .expect("the stalled call ended within 20 s")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "given up after the idle timeout, not the stall"
+    );
+    assert!(body.contains("silent for 1.5 s"), "{body}");
+    server.stop().await;
+}
+
+/// The call, sent until the project has room for it (a call that just ended gives its
+/// place back as its stream is dropped).
+async fn eventually_admitted(call: &impl Fn(&str) -> reqwest::RequestBuilder) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = call("A story that stalls").send().await.unwrap();
+        if response.status().as_u16() != 429 {
+            assert_eq!(response.status().as_u16(), 200);
+            return response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no room for a call 10 s after the last one ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -11,8 +11,8 @@ mod formats;
 
 use super::AppState;
 use agentdeck_engine::gateway::{
-    ASSISTANT_MODEL_PREFIX, AnswerRestorer, GatewayCall, GatewayOpening, NoUpstream, Redaction,
-    Translation,
+    ASSISTANT_MODEL_PREFIX, AnswerRestorer, GatewayCall, GatewayOpening, InFlight, NoUpstream,
+    Redaction, Translation,
 };
 use agentdeck_model::ErrorBody;
 use agentdeck_model::sse::{SseEvent, SseParser};
@@ -270,6 +270,7 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         format.error(err.status, code, err.body.message)
     };
     state.engine.gateway_budget(&project).map_err(refused)?;
+    let in_flight = state.engine.gateway_admit(&project).map_err(refused)?;
     // The client's own Anthropic version and beta flags go on as it sent them, in place
     // of the provider's default.
     let client_sent =
@@ -290,13 +291,22 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
     // A task of its own: a client leaving early cannot cut the opening off half-way.
     let engine = state.engine.clone();
     let open: Opening = tokio::spawn(async move { engine.open_gateway_call(opening).await });
-    let answer = match upstream_request.send().await {
-        Ok(answer) => answer,
-        Err(err) => {
-            let message = format!(
-                "The provider '{}' could not be reached: {err}",
-                upstream_call.provider
-            );
+    let idle = upstream_call.idle_timeout;
+    let sent = tokio::time::timeout(idle, upstream_request.send()).await;
+    let answer = match sent {
+        Ok(Ok(answer)) => answer,
+        failed => {
+            let message = match failed {
+                Ok(Err(err)) => format!(
+                    "The provider '{}' could not be reached: {err}",
+                    upstream_call.provider
+                ),
+                _ => format!(
+                    "The provider '{}' did not answer within {} s.",
+                    upstream_call.provider,
+                    idle.as_secs_f64()
+                ),
+            };
             let call = opened(open).await.map_err(refused)?;
             call.finish(Some(error_body("upstream_unreachable", &message)))
                 .await;
@@ -306,7 +316,11 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
     let status = answer.status();
     let passed_headers = passed_headers(answer.headers());
     if !status.is_success() {
-        let text = answer.text().await.unwrap_or_default();
+        let text = tokio::time::timeout(idle, answer.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         let text = match &restorer {
             Some(restorer) => restorer.text(&text),
             None => text,
@@ -344,6 +358,8 @@ async fn forward(state: &AppState, request: Request, format: Format) -> Result<R
         restorer,
         holds: !state.engine.config().gateway.hold_tools.is_empty(),
         translation,
+        idle,
+        in_flight,
     };
     let mut response = if stream {
         streamed(open, answer, answering, client_wants_usage)
@@ -368,6 +384,18 @@ struct Answering {
     holds: bool,
     /// The provider speaks another format: its stream is rewritten in the client's.
     translation: Option<Translation>,
+    /// How long the provider may be silent before the call is given up.
+    idle: Duration,
+    /// The call's place among its project's calls in flight, held until it ends.
+    in_flight: InFlight,
+}
+
+/// What a provider silent for `idle` has done to the call.
+fn silent(idle: Duration) -> String {
+    format!(
+        "The provider was silent for {} s; the call was given up.",
+        idle.as_secs_f64()
+    )
 }
 
 /// How often a held stream tells the client it is still there.
@@ -388,8 +416,11 @@ fn streamed(
         mut restorer,
         holds,
         mut translation,
+        idle,
+        in_flight,
     } = answering;
     let events = async_stream::stream! {
+        let _in_flight = in_flight;
         let mut call = Call::Opening(open);
         let mut parser = SseParser::new();
         let mut parsed = Vec::new();
@@ -399,16 +430,17 @@ fn streamed(
         let mut ended = false;
         let mut upstream_done = false;
         while !ended && !upstream_done {
-            let broke = match upstream.next().await {
-                Some(Ok(bytes)) => {
+            let broke = match tokio::time::timeout(idle, upstream.next()).await {
+                Ok(Some(Ok(bytes))) => {
                     parser.feed(&bytes, &mut parsed);
                     None
                 }
-                Some(Err(err)) => Some(format!("The provider's stream broke off: {err}")),
-                None => {
+                Ok(Some(Err(err))) => Some(format!("The provider's stream broke off: {err}")),
+                Ok(None) => {
                     upstream_done = true;
                     None
                 }
+                Err(_) => Some(silent(idle)),
             };
             // A provider of another format: its events become the client's.
             let broke = match translation.as_mut() {
@@ -603,14 +635,26 @@ async fn whole(
     let format = answering.format;
     if let Some(translation) = answering.translation {
         let restorer = answering.restorer;
-        return translated_whole(call, answer, restorer, answering.holds, translation, format)
-            .await;
+        let holds = answering.holds;
+        return translated_whole(
+            call,
+            answer,
+            restorer,
+            holds,
+            translation,
+            format,
+            answering.idle,
+        )
+        .await;
     }
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = match answer.bytes().await {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            let message = format!("The provider's answer broke off: {err}");
+    let bytes = match tokio::time::timeout(answering.idle, answer.bytes()).await {
+        Ok(Ok(bytes)) => bytes,
+        failed => {
+            let message = match failed {
+                Ok(Err(err)) => format!("The provider's answer broke off: {err}"),
+                _ => silent(answering.idle),
+            };
             call.finish(Some(error_body("upstream_error", &message)))
                 .await;
             return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_error", message));
@@ -658,12 +702,16 @@ async fn translated_whole(
     holds: bool,
     mut translation: Translation,
     format: Format,
+    idle: Duration,
 ) -> Result<Response, Response> {
     let mut upstream = answer.bytes_stream();
     let mut parser = SseParser::new();
     let mut parsed = Vec::new();
     let failure = loop {
-        match upstream.next().await {
+        let Ok(next) = tokio::time::timeout(idle, upstream.next()).await else {
+            break Some(silent(idle));
+        };
+        match next {
             Some(Ok(bytes)) => {
                 parser.feed(&bytes, &mut parsed);
                 for event in parsed.drain(..) {

@@ -44,6 +44,26 @@ pub(crate) struct GatewayState {
     /// Each conversation's newest call, so the next agent of a handoff is routed from the
     /// agent that handed off.
     conversations: std::sync::Mutex<handoff::Conversations>,
+    /// Calls in flight per project, held to its `concurrent_threads`.
+    in_flight: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+}
+
+/// A call's place among its project's calls in flight; given back when dropped.
+pub struct InFlight {
+    counts: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    project_id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = agentdeck_model::sync::lock(&self.counts);
+        if let Some(count) = counts.get_mut(&self.project_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.project_id);
+            }
+        }
+    }
 }
 
 /// Whether a thread is one of gateway calls (its replies are the calls, not runs).
@@ -176,6 +196,31 @@ impl Engine {
             failure: None,
             redacted: opening.redacted,
             ended: false,
+        })
+    }
+
+    /// A place for one more call of the project, or why there is none: the project's
+    /// `concurrent_threads` bounds its calls in flight through the gateway.
+    pub fn gateway_admit(&self, project_id: &str) -> EngineResult<InFlight> {
+        let limit = self
+            .inner
+            .store
+            .project(project_id)?
+            .map_or(u64::MAX, |p| p.limits.concurrent_threads);
+        let counts = self.inner.gateway.in_flight.clone();
+        {
+            let mut in_flight = agentdeck_model::sync::lock(&counts);
+            let count = in_flight.entry(project_id.to_string()).or_default();
+            if *count >= limit {
+                return Err(EngineError::RateLimited(format!(
+                    "The project has {count} calls in flight, its limit (concurrent_threads) is {limit}; try again shortly."
+                )));
+            }
+            *count += 1;
+        }
+        Ok(InFlight {
+            counts,
+            project_id: project_id.to_string(),
         })
     }
 

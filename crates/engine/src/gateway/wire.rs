@@ -9,6 +9,10 @@ use agentdeck_providers::ModelEvent;
 use agentdeck_providers::http::{Decoder, WireFormat};
 use serde_json::Value;
 
+/// A provider's silence the gateway waits through when its config names no
+/// `idle_timeout_ms` (as the runtime's own calls do).
+const DEFAULT_IDLE_MS: u64 = 120_000;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Wire {
     /// OpenAI Chat Completions.
@@ -26,6 +30,9 @@ pub struct Upstream {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub wire: Wire,
+    /// How long the provider may be silent (before its answer starts, or mid-stream)
+    /// before the call is given up: the provider's `idle_timeout_ms`.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Why a call has nowhere to go.
@@ -115,6 +122,9 @@ impl Engine {
             url: format!("{}{}", base.trim_end_matches('/'), wire.path()),
             headers: wire.format().headers(key.as_deref()),
             wire,
+            idle_timeout: std::time::Duration::from_millis(
+                provider.idle_timeout_ms.unwrap_or(DEFAULT_IDLE_MS),
+            ),
         })
     }
 }
