@@ -870,3 +870,106 @@ async fn eventually_admitted(call: &impl Fn(&str) -> reqwest::RequestBuilder) ->
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_traced_and_calling_through_the_gateway_is_one_run() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&format!(
+        "[providers.openai]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
+        mock.url
+    ))
+    .unwrap();
+    let (server, client, key) = gateway_server(config, "traced").await;
+    let script = format!(
+        "{}/tests/fixtures/gateway/agents_traced.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let env = [
+        ("OPENAI_BASE_URL", format!("{}/v1", server.url)),
+        ("OPENAI_API_KEY", key.clone()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", server.url.clone()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("Authorization=Bearer {key}"),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+        ("CONVERSATION", "case-88".to_string()),
+    ];
+    let got = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        crate::support::run_python(&[&script], &env, Duration::from_secs(150))
+    })
+    .await
+    .unwrap();
+    assert_eq!(got["refunds"].as_array().map(Vec::len), Some(1), "{got}");
+
+    // The spans settle onto the calls: every reply the gateway carried gets its span.
+    // Polled gently: the key has a request rate of its own.
+    let listed = || async {
+        let threads = client.list_threads(&[("limit", "20")]).await.ok()?.data;
+        let mut replies = Vec::new();
+        for thread in &threads {
+            let messages = client.all_messages(&thread.id).await.ok()?;
+            replies.extend(messages.into_iter().filter(|m| m.role == Role::Assistant));
+        }
+        Some((threads, replies))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let threads = loop {
+        let listing = listed().await;
+        if let Some((threads, replies)) = &listing {
+            if replies.len() == 3 && replies.iter().all(|r| r.metadata.contains_key("span_id")) {
+                break threads.clone();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the three model calls were not matched with their spans within 30 s: {listing:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // One assistant per agent, one thread each, billing's handed from triage's.
+    let assistants = client.list_assistants().await.unwrap().data;
+    let mut names: Vec<&str> = assistants.iter().map(|a| a.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["billing", "triage"], "{assistants:#?}");
+    assert_eq!(threads.len(), 2, "{threads:#?}");
+    let thread_of = |name: &str| {
+        let assistant = assistants.iter().find(|a| a.name == name).unwrap();
+        threads
+            .iter()
+            .find(|t| t.assistant_id == assistant.id)
+            .unwrap()
+            .clone()
+    };
+    let (triage, billing) = (thread_of("triage"), thread_of("billing"));
+    assert_eq!(
+        billing.parent_thread_id.as_deref(),
+        Some(triage.id.as_str())
+    );
+    let roles = |messages: Vec<agentdeck::model::Message>| -> Vec<Role> {
+        messages.iter().map(|m| m.role).collect()
+    };
+    assert_eq!(
+        roles(client.all_messages(&triage.id).await.unwrap()),
+        [Role::User, Role::Assistant]
+    );
+    let billing_messages = client.all_messages(&billing.id).await.unwrap();
+    assert_eq!(
+        roles(billing_messages.clone()),
+        [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
+    );
+    let refund = billing_messages
+        .iter()
+        .flat_map(|m| &m.tool_calls)
+        .find(|c| c.function.name == "refund")
+        .unwrap();
+    assert!(
+        refund
+            .output
+            .as_deref()
+            .is_some_and(|o| o.contains("refunded")),
+        "{refund:?}"
+    );
+    server.stop().await;
+}

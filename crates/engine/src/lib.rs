@@ -786,7 +786,9 @@ impl Engine {
             }
             let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
             // A held gateway answer goes on in the call that holds it, not in a run.
-            if !still_waiting && !gateway::is_gateway_thread(thread) {
+            let held = gateway::is_gateway_thread(thread)
+                || lock(&self.inner.gateway.holds).contains_key(&reply.id);
+            if !still_waiting && !held {
                 self.claim_run(&thread.id)?;
                 runs.insert(
                     thread.id.clone(),
@@ -800,10 +802,12 @@ impl Engine {
         };
         // The run task reads the reply back: it must find this change written.
         self.inner.bus.sync().await;
+        let wake = lock(&self.inner.gateway.holds).get(&reply.id).cloned();
+        if let Some(wake) = wake {
+            let _ = wake.send(());
+            return Ok(reply);
+        }
         if gateway::is_gateway_thread(thread) {
-            if let Some(wake) = lock(&self.inner.gateway.holds).get(&reply.id) {
-                let _ = wake.send(());
-            }
             return Ok(reply);
         }
         if !reply.tool_calls.iter().any(|c| c.status.is_waiting()) {

@@ -44,6 +44,9 @@ pub(crate) struct GatewayState {
     /// Each conversation's newest call, so the next agent of a handoff is routed from the
     /// agent that handed off.
     conversations: std::sync::Mutex<handoff::Conversations>,
+    /// External assistants by project and lower-cased name, so an agent seen both ways
+    /// (its calls through the gateway, its spans) is one assistant.
+    agents: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
     /// Calls in flight per project, held to its `concurrent_threads`.
     in_flight: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
@@ -252,6 +255,12 @@ impl Engine {
         if let Some(assistant) = self.inner.store.assistant(&id)? {
             return Ok(assistant);
         }
+        // The agent seen the other way — its spans, or its calls through the gateway — is
+        // the same assistant.
+        let other_way = if via == "gateway" { "otlp" } else { "gateway" };
+        if let Some(assistant) = self.external_named(project_id, agent, other_way)? {
+            return Ok(assistant);
+        }
         let assistant = Assistant {
             id,
             object: "assistant".into(),
@@ -274,7 +283,42 @@ impl Engine {
             }),
         };
         self.inner.store.put_assistant(&assistant)?;
+        agentdeck_model::sync::lock(&self.inner.gateway.agents).insert(
+            (project_id.to_string(), assistant.name.to_lowercase()),
+            assistant.id.clone(),
+        );
         Ok(assistant)
+    }
+
+    /// The project's external assistant named `name` (any case) that came `via` the
+    /// gateway or OTLP.
+    fn external_named(
+        &self,
+        project_id: &str,
+        name: &str,
+        via: &str,
+    ) -> EngineResult<Option<Assistant>> {
+        let came_via = |a: &Assistant| a.source.as_ref().is_some_and(|s| s.via == via);
+        let key = (project_id.to_string(), name.to_lowercase());
+        let known = agentdeck_model::sync::lock(&self.inner.gateway.agents)
+            .get(&key)
+            .cloned();
+        if let Some(id) = known {
+            if let Some(assistant) = self.inner.store.assistant(&id)?.filter(|a| came_via(a)) {
+                return Ok(Some(assistant));
+            }
+        }
+        let found = self.inner.store.assistants()?.into_iter().find(|a| {
+            a.project_id == project_id
+                && a.external
+                && came_via(a)
+                && a.name.eq_ignore_ascii_case(name)
+        });
+        if let Some(assistant) = &found {
+            agentdeck_model::sync::lock(&self.inner.gateway.agents)
+                .insert(key, assistant.id.clone());
+        }
+        Ok(found)
     }
 
     /// The conversation's thread (made on first use), or a new thread for a call that
@@ -294,19 +338,33 @@ impl Engine {
         {
             return Ok((thread, None));
         }
+        let mut handoff = None;
         let id = match opening.conversation.as_deref() {
-            Some(conversation) => crate::ingest::derived_id(
-                "thread_",
-                &[project_id, "gateway", &assistant.id, conversation],
-            ),
+            Some(conversation) => {
+                // The agent's thread of the conversation, once made; else the
+                // conversation's own thread (where a trace of the same conversation is
+                // placed too) while it is this agent's or not made yet; an agent handed
+                // the conversation, or a second agent in it, gets one of its own.
+                let own = crate::ingest::derived_id(
+                    "thread_",
+                    &[project_id, "gateway", &assistant.id, conversation],
+                );
+                if let Some(thread) = self.inner.store.thread(&own) {
+                    return Ok((thread, None));
+                }
+                handoff = self.handoff_source(project_id, conversation, agent, &assistant.id);
+                let shared =
+                    crate::ingest::derived_id("thread_", &[project_id, "conv", conversation]);
+                match self.inner.store.thread(&shared) {
+                    Some(thread) if thread.assistant_id == assistant.id => {
+                        return Ok((thread, None));
+                    }
+                    None if handoff.is_none() => shared,
+                    _ => own,
+                }
+            }
             None => agentdeck_model::new_id("thread_"),
         };
-        if let Some(thread) = self.inner.store.thread(&id) {
-            return Ok((thread, None));
-        }
-        let handoff = opening.conversation.as_deref().and_then(|conversation| {
-            self.handoff_source(project_id, conversation, agent, &assistant.id)
-        });
         let mut metadata = BTreeMap::new();
         metadata.insert("source".to_string(), "gateway".to_string());
         metadata.insert("service".to_string(), assistant.name.clone());

@@ -50,8 +50,10 @@ struct IngestState {
     traces: HashMap<(String, String), Trace>,
     /// Bumped per batch: which traces were touched last.
     clock: u64,
-    /// External assistants known to exist (skip the store's lookup).
-    assistants: std::collections::HashSet<String>,
+    /// External assistants known to exist (skip the store's lookup): the id derived
+    /// from a span's service and agent → the assistant's (another when the agent came
+    /// through the gateway first).
+    assistants: HashMap<String, String>,
     /// When idle traces were last let go (a sweep visits every trace: not per request).
     swept_at: Option<Instant>,
 }

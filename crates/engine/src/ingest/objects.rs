@@ -12,6 +12,9 @@ use agentdeck_model::{
 };
 use std::collections::BTreeMap;
 
+/// How many messages of a gateway thread a traced model call is looked for among.
+const GATEWAY_REPLIES_LOOKED_AT: usize = 1000;
+
 impl Placer<'_> {
     // --- the objects -----------------------------------------------------------------
 
@@ -100,19 +103,83 @@ impl Placer<'_> {
         let service = agentdeck_model::text::sanitize(service);
         let agent = agentdeck_model::text::sanitize(agent);
         let id = derived_id("asst_", &[self.project_id, &service, &agent]);
-        if self.assistants.contains(&id) {
-            return id;
+        if let Some(known) = self.assistants.get(&id) {
+            return known.clone();
         }
         match self
             .engine
             .external_assistant(self.project_id, "otlp", &service, &agent)
         {
-            Ok(_) => {
-                self.assistants.insert(id.clone());
+            Ok(assistant) => {
+                self.assistants.insert(id, assistant.id.clone());
+                assistant.id
             }
-            Err(err) => tracing::error!("could not store external assistant {agent}: {err}"),
+            Err(err) => {
+                tracing::error!("could not store external assistant {agent}: {err}");
+                id
+            }
         }
-        id
+    }
+
+    /// Whether a model call is one the gateway carried: a reply of the same agent in the
+    /// thread, not matched to a span yet, with the same tool calls or the same text. That
+    /// reply is then the call's message (shown live as it streamed; counted once); the
+    /// span only says where it sits in the trace.
+    pub(super) fn gateway_reply(
+        &mut self,
+        span: &Span,
+        thread_id: &str,
+        assistant_id: &str,
+    ) -> bool {
+        let through_gateway = self
+            .engine
+            .inner
+            .store
+            .thread(thread_id)
+            .is_some_and(|t| t.metadata.get("source").map(String::as_str) == Some("gateway"));
+        if !through_gateway {
+            return false;
+        }
+        let output = semconv::output(span);
+        let text = agentdeck_model::text::sanitize(&output.text);
+        let ids: Vec<&str> = output
+            .calls
+            .iter()
+            .filter_map(|c| c.id.as_deref())
+            .collect();
+        let Ok((messages, _)) =
+            self.engine
+                .inner
+                .store
+                .list_messages(thread_id, None, GATEWAY_REPLIES_LOOKED_AT, true)
+        else {
+            return false;
+        };
+        let matched = messages.into_iter().find(|m| {
+            m.role == Role::Assistant
+                && m.assistant_id.as_deref() == Some(assistant_id)
+                && m.status != MessageStatus::InProgress
+                // Not matched yet, or matched to this span (a batch sent again).
+                && m.metadata.get("span_id").is_none_or(|id| *id == span.span_id)
+                && (m.tool_calls.iter().any(|c| ids.contains(&c.id.as_str()))
+                    || (!text.is_empty() && m.text() == text))
+        });
+        let Some(mut reply) = matched else {
+            return false;
+        };
+        reply
+            .metadata
+            .insert("trace_id".into(), self.trace_id.to_string());
+        reply
+            .metadata
+            .insert("span_id".into(), span.span_id.clone());
+        self.trace
+            .threads
+            .entry(thread_id.to_string())
+            .or_default()
+            .last_model_message = Some(reply.id.clone());
+        self.store_message(reply);
+        true
     }
 
     /// A user message: what an agent was asked.

@@ -10,7 +10,7 @@ use agentdeck_model::{
     Content, ErrorBody, EventPayload, FunctionCall, Message, MessageStatus, Role, ToolCall,
     ToolCallStatus, ToolCallType, Usage, hash_key, rfc3339,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Unmapped attributes kept in a message's metadata, and the length of each value.
 pub(super) const METADATA_ENTRIES: usize = 32;
@@ -31,7 +31,7 @@ pub(super) struct Placer<'a> {
     pub(super) project_id: &'a str,
     pub(super) trace_id: &'a str,
     pub(super) trace: &'a mut Trace,
-    pub(super) assistants: &'a mut HashSet<String>,
+    pub(super) assistants: &'a mut HashMap<String, String>,
     pub(super) changes: HashMap<String, ThreadChange>,
     /// Agents whose span came this round: settled once their children are placed.
     pub(super) ended: Vec<(Box<Span>, String, String)>,
@@ -49,7 +49,7 @@ impl<'a> Placer<'a> {
         project_id: &'a str,
         trace_id: &'a str,
         trace: &'a mut Trace,
-        assistants: &'a mut HashSet<String>,
+        assistants: &'a mut HashMap<String, String>,
     ) -> Placer<'a> {
         Placer {
             engine,
@@ -141,9 +141,19 @@ impl<'a> Placer<'a> {
         else {
             return Placed::default();
         };
-        let thread_id = match &own_conversation {
-            Some(conversation) => derived_id("thread_", &[self.project_id, "conv", conversation]),
-            None => derived_id("thread_", &[self.project_id, self.trace_id, &span.span_id]),
+        // The thread its calls through the gateway made, when there is one.
+        let through_gateway = self.trace.conversation.as_deref().map(|conversation| {
+            derived_id(
+                "thread_",
+                &[self.project_id, "gateway", &assistant_id, conversation],
+            )
+        });
+        let thread_id = match (&own_conversation, through_gateway) {
+            (Some(conversation), _) => {
+                derived_id("thread_", &[self.project_id, "conv", conversation])
+            }
+            (None, Some(id)) if self.engine.inner.store.thread(&id).is_some() => id,
+            (None, _) => derived_id("thread_", &[self.project_id, self.trace_id, &span.span_id]),
         };
         // What it was handed: its own input, else what the parent was asked (a handoff
         // passes the conversation on).
@@ -396,6 +406,13 @@ impl<'a> Placer<'a> {
             .flatten()
             .is_some()
         {
+            return Placed {
+                thread_id: Some(thread_id),
+                assistant_id: Some(assistant_id),
+                call: None,
+            };
+        }
+        if self.gateway_reply(span, &thread_id, &assistant_id) {
             return Placed {
                 thread_id: Some(thread_id),
                 assistant_id: Some(assistant_id),
