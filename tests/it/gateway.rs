@@ -973,3 +973,72 @@ async fn an_agent_traced_and_calling_through_the_gateway_is_one_run() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_calls_are_exported_with_the_runtimes_own_runs() {
+    let receiver = TestServer::start().await;
+    let (project, watcher) = receiver.project("watch").await;
+    let receiver_key = receiver
+        .admin()
+        .create_key(&project.id, Some("export".into()))
+        .await
+        .unwrap()
+        .key;
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&format!(
+        "[providers.mock]\nkind = \"openai-chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n\n[telemetry]\notlp_endpoint = \"{}\"\notlp_headers = {{ \"Authorization\" = \"Bearer {receiver_key}\" }}\n",
+        mock.url, receiver.url
+    ))
+    .unwrap();
+    let (server, _, key) = gateway_server(config, "exporting").await;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(&key)
+        .header("x-agentdeck-agent", "exported-bot")
+        .json(&serde_json::json!({"model": "gpt-4o",
+            "messages": [{"role": "user", "content": "Say hello"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The last spans leave when the server stops.
+    server.stop().await;
+
+    // The receiver shows the calling agent and its call: the model, the tokens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        let threads = crate::otlp::external_threads(&watcher).await;
+        let mut found = None;
+        for thread in &threads {
+            let messages = watcher.all_messages(&thread.id).await.unwrap();
+            found = found.or(messages.into_iter().find(|m| m.role == Role::Assistant));
+        }
+        if let Some(reply) = found {
+            break reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exported call never reached the receiver: {threads:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let assistants = watcher.list_assistants().await.unwrap().data;
+    assert!(
+        assistants.iter().any(|a| a.name == "exported-bot"),
+        "{assistants:#?}"
+    );
+    assert_eq!(
+        reply.metadata.get("model").map(String::as_str),
+        Some("gpt-4o"),
+        "{reply:?}"
+    );
+    assert!(reply.usage.output_tokens > 0, "{reply:?}");
+    assert!(!text.is_empty());
+    receiver.stop().await;
+}

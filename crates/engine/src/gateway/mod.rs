@@ -117,6 +117,8 @@ pub struct GatewayCall {
     /// What the provider's stream reported failed.
     failure: Option<String>,
     redacted: bool,
+    /// What the agent was asked this time (exported spans carry it when content is).
+    asked: Option<String>,
     ended: bool,
 }
 
@@ -170,6 +172,9 @@ impl Engine {
             Err(err) => return Err(err),
         };
         let (asked, reply) = started;
+        if let Some(export) = self.span_export() {
+            export.run_started(&reply.id);
+        }
         if let Some(source) = &handoff {
             self.route_handoff(source, &thread, &asked);
         }
@@ -198,6 +203,7 @@ impl Engine {
             streamed: false,
             failure: None,
             redacted: opening.redacted,
+            asked: opening.asked.clone(),
             ended: false,
         })
     }
@@ -644,11 +650,44 @@ impl GatewayCall {
         self.reply
             .metadata
             .insert("latency_ms".into(), latency.as_millis().to_string());
+        self.export(latency);
         (self.engine.clone(), self.reply.clone())
     }
 
     fn emit(&self, payload: EventPayload) {
         self.engine.emit(&self.scope, payload);
+    }
+
+    /// The call as the runtime's own runs go out, when `[telemetry] otlp_endpoint` is
+    /// set: an `invoke_agent` span of the calling agent with the `chat` span in it.
+    fn export(&self, latency: std::time::Duration) {
+        let Some(export) = self.engine.span_export() else {
+            return;
+        };
+        let Ok(Some(assistant)) = self.engine.inner.store.assistant(&self.thread.assistant_id)
+        else {
+            return;
+        };
+        let error = self.reply.error.as_ref().map(|e| e.message.as_str());
+        export.chat(
+            &crate::export::ChatSpan {
+                project_id: &self.thread.project_id,
+                thread_id: &self.thread.id,
+                reply_id: &self.reply.id,
+                assistant: &assistant,
+                step: 1,
+                model: &self.model,
+                usage: self.reply.usage,
+                latency,
+                error,
+            },
+            self.engine.config(),
+        );
+        let asked = export
+            .captures_content()
+            .then_some(self.asked.as_deref())
+            .flatten();
+        export.run_ended(&self.thread.project_id, &self.reply, &assistant, asked);
     }
 }
 
