@@ -1,7 +1,7 @@
-//! An agent built elsewhere, its model calls through the gateway, operated from the
-//! workspace: the OpenAI Agents SDK (only its base URL and key pointed at a real `serve`,
-//! llmock behind) runs a triage agent that hands off to billing, whose `refund` call the
-//! gateway holds. The operator finds it in the real binary over `--remote` in tmux and
+//! An agent built elsewhere, its model calls through the gateway and its spans to the
+//! OTLP receiver, operated from the workspace: the OpenAI Agents SDK (only its base URL,
+//! key and exporter pointed at a real `serve`, llmock behind) runs a triage agent that
+//! hands off to billing, whose `refund` call the gateway holds. The operator finds it in the real binary over `--remote` in tmux and
 //! approves it with the real keys; the agent then refunds, and the handoff is one run:
 //! billing's thread nested under triage's, the edge in the routing graph.
 
@@ -44,10 +44,12 @@ fn an_agents_sdk_handoff_through_the_gateway_is_held_and_approved_from_the_tools
 
     // The agent runs on its own; it waits on the gateway until the operator answers.
     let script = format!(
-        "{}/tests/fixtures/gateway/agents_handoff.py",
+        "{}/tests/fixtures/gateway/agents_traced.py",
         env!("CARGO_MANIFEST_DIR")
     );
     let base_url = format!("{}/v1", info.url);
+    let otlp_headers = format!("Authorization=Bearer {key}");
+    let otlp_endpoint = info.url.clone();
     // The operator's key sees the project only (not the examples a new server has).
     let env = format!("AGENTDECK_API_KEY={key}");
     let agent = std::thread::spawn(move || {
@@ -56,6 +58,9 @@ fn an_agents_sdk_handoff_through_the_gateway_is_held_and_approved_from_the_tools
             &[
                 ("OPENAI_BASE_URL", &base_url),
                 ("OPENAI_API_KEY", &key),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp_endpoint),
+                ("OTEL_EXPORTER_OTLP_HEADERS", &otlp_headers),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
                 ("CONVERSATION", "case-77"),
             ],
             Duration::from_secs(150),
@@ -91,13 +96,33 @@ fn an_agents_sdk_handoff_through_the_gateway_is_held_and_approved_from_the_tools
     );
     session.wait_for("Tools · 0 waiting");
 
-    // One run: billing's thread is triage's routed child, through the handoff call.
+    // One run, though both its calls and its spans came: two agents, two threads,
+    // billing's triage's routed child through the handoff call, and every reply the
+    // gateway carried matched with its span.
     let scoped = Client::new(&info.url, admin_key).with_project(Some(project.id.clone()));
-    let threads = rt
-        .block_on(scoped.list_threads(&[("limit", "10")]))
-        .unwrap()
-        .data;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let threads = loop {
+        let threads = rt
+            .block_on(scoped.list_threads(&[("limit", "10")]))
+            .unwrap()
+            .data;
+        let replies: Vec<_> = threads
+            .iter()
+            .flat_map(|t| rt.block_on(scoped.all_messages(&t.id)).unwrap())
+            .filter(|m| m.role == Role::Assistant)
+            .collect();
+        if replies.len() == 3 && replies.iter().all(|r| r.metadata.contains_key("span_id")) {
+            break threads;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spans never settled onto the calls: {threads:#?} {replies:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(threads.len(), 2, "{threads:#?}");
     let assistants = rt.block_on(scoped.list_assistants()).unwrap().data;
+    assert_eq!(assistants.len(), 2, "{assistants:#?}");
     let named = |name: &str| {
         let assistant = assistants
             .iter()
