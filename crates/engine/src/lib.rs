@@ -180,7 +180,8 @@ struct EngineInner {
     ingest: ingest::Ingest,
     /// The runs as OpenTelemetry spans, to `[telemetry] otlp_endpoint`.
     export: std::sync::OnceLock<export::SpanExport>,
-    /// Gateway calls: held answers, the newest call of each conversation.
+    /// Gateway calls: held answers, each conversation's newest call, the external
+    /// agents by name, the calls in flight.
     gateway: gateway::GatewayState,
 }
 
@@ -615,8 +616,8 @@ impl Engine {
             .await
     }
 
-    /// [`Engine::start_reply`], the first message the tool message answering `answers`
-    /// when that names a call (a gateway call that brings its tools' results back).
+    /// [`Engine::start_reply`] whose first message, when `answers` names a call, is the
+    /// tool message answering it (a gateway call that brings its tools' results back).
     pub(crate) async fn start_reply_after(
         &self,
         thread: &Thread,

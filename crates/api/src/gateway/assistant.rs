@@ -4,8 +4,9 @@
 //! `message.delta` events, or whole once it is done. The tools it calls are its own; the
 //! client sees the answer.
 
+use super::AppState;
+use super::answer::{KEEP_ALIVE, sse_frame};
 use super::formats::Format;
-use super::{AppState, KEEP_ALIVE};
 use agentdeck_engine::gateway::Renderer;
 use agentdeck_engine::{EventFilter, Scope};
 use agentdeck_model::{EventKind, Message, MessageStatus};
@@ -138,7 +139,7 @@ pub(super) async fn answer(
                 let ending = event.kind == EventKind::MessageCompleted;
                 for frame in rendered {
                     if include_usage || !format.is_usage_only(&frame.data) {
-                        yield Ok(Bytes::from(super::sse_frame(&frame)));
+                        yield Ok(Bytes::from(sse_frame(&frame)));
                     }
                 }
                 if ending {

@@ -257,7 +257,13 @@ impl Wire {
                     reading.instructions.push(text_of(Some(system)));
                 }
                 for message in items("messages") {
-                    let user = message.get("role").and_then(Value::as_str) == Some("user");
+                    let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+                    // Newer clients (Claude Code) put system text among the messages.
+                    if role == "system" {
+                        reading.instructions.push(text_of(message.get("content")));
+                        continue;
+                    }
+                    let user = role == "user";
                     let blocks = match message.get("content") {
                         Some(Value::String(text)) => {
                             reading.say(user, text.clone());
@@ -345,6 +351,7 @@ mod tests {
                 "parameters": {"type": "object"}}]});
         let messages = json!({"max_tokens": 300, "system": "Be brief.", "messages": [
             {"role": "user", "content": "Refund ORD-1"},
+            {"role": "system", "content": [{"type": "text", "text": "Agents: billing."}]},
             {"role": "assistant", "content": [{"type": "tool_use", "id": "c1", "name": "refund",
                 "input": {"order": "ORD-1"}}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1", "content": "refunded"}]}],
@@ -354,8 +361,9 @@ mod tests {
             Wire::Responses.read_request(&responses, "m"),
             Wire::Messages.read_request(&messages, "m"),
         ];
+        assert_eq!(read[2].instructions, "Be brief.\n\nAgents: billing.");
         for request in &read {
-            assert_eq!(request.instructions, "Be brief.");
+            assert!(request.instructions.starts_with("Be brief."));
             assert_eq!(request.max_output_tokens, 300);
             assert_eq!(request.tools[0].name, "refund");
             assert_eq!(request.context[0], ContextItem::User("Refund ORD-1".into()));
