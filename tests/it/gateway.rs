@@ -186,6 +186,33 @@ async fn the_openai_sdk_calls_through_the_gateway_and_the_workspace_watches() {
     server.stop().await;
 }
 
+/// Waits until `count` replies of the thread have completed.
+async fn replies_completed(client: &Client, thread_id: &str, count: usize) {
+    eventually(&format!("{count} replies completed"), || async {
+        client
+            .all_messages(thread_id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.role == Role::Assistant && m.status == MessageStatus::Completed)
+            .count()
+            == count
+    })
+    .await;
+}
+
+/// What llmock was asked, from its journal.
+async fn llmock_journal(mock: &crate::llmock::Llmock) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{}/_llmock/requests", mock.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A server whose providers are llmock's Responses and Anthropic Messages endpoints, and
 /// a key of a new project on it.
 async fn responses_and_messages_server(
@@ -275,17 +302,7 @@ async fn responses_and_anthropic_messages_pass_through_with_their_own_sdks() {
         .iter()
         .find(|t| t.metadata.get("conversation_id").map(String::as_str) == Some("ticket-99"))
         .unwrap_or_else(|| panic!("{threads:#?}"));
-    eventually("the three Anthropic calls ended", || async {
-        client
-            .all_messages(&ticket.id)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|m| m.role == Role::Assistant && m.status == MessageStatus::Completed)
-            .count()
-            == 3
-    })
-    .await;
+    replies_completed(&client, &ticket.id, 3).await;
     let replies: Vec<_> = client
         .all_messages(&ticket.id)
         .await
@@ -545,14 +562,7 @@ async fn personal_data_is_redacted_for_the_provider_and_restored_for_the_client(
         assert!(!text.contains("[EMAIL_1]"), "{field}: {got}");
     }
     // The provider never saw them.
-    let journal: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/_llmock/requests", mock.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let journal = llmock_journal(&mock).await;
     let received = journal["requests"].to_string();
     assert_eq!(journal["count"], 3, "{journal}");
     assert!(
@@ -569,17 +579,7 @@ async fn personal_data_is_redacted_for_the_provider_and_restored_for_the_client(
         .iter()
         .find(|t| t.metadata.get("conversation_id").map(String::as_str) == Some("pii"))
         .unwrap_or_else(|| panic!("{threads:#?}"));
-    eventually("the three calls ended", || async {
-        client
-            .all_messages(&thread.id)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|m| m.role == Role::Assistant && m.status == MessageStatus::Completed)
-            .count()
-            == 3
-    })
-    .await;
+    replies_completed(&client, &thread.id, 3).await;
     let messages = client.all_messages(&thread.id).await.unwrap();
     assert!(messages[0].text().contains("jane.doe@example.com"));
     for reply in messages.iter().filter(|m| m.role == Role::Assistant) {
@@ -725,14 +725,7 @@ async fn a_client_reaches_a_model_whose_provider_speaks_another_format() {
     assert_eq!(tool["stop"], "tool_use", "{got}");
 
     // Each provider was asked in its own format.
-    let journal: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/_llmock/requests", mock.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let journal = llmock_journal(&mock).await;
     let paths: Vec<&str> = journal["requests"]
         .as_array()
         .unwrap()

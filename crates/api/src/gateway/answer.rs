@@ -300,25 +300,11 @@ pub(super) async fn whole(
     };
     let mut bytes = bytes;
     if let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) {
-        if let Some(restorer) = &answering.restorer {
-            restorer.whole(&mut answer);
-        }
-        call.whole(&answer);
-        let mut rewritten = answering.restorer.is_some();
-        if answering.holds && call.asks_for_held_tool() {
-            let denied = call.hold().await;
-            format.wire().deny_whole(&mut answer, &denied);
-            rewritten |= !denied.is_empty();
-        }
-        if rewritten {
+        let restorer = answering.restorer.as_ref();
+        let denied_any =
+            settle_whole(&mut call, &mut answer, restorer, answering.holds, format).await;
+        if restorer.is_some() || denied_any {
             bytes = Bytes::from(answer.to_string());
-        }
-        if let Some(id) = answer
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|_| format == Format::Responses)
-        {
-            remember_chain(id, call.thread_id());
         }
     }
     call.finish(None).await;
@@ -369,13 +355,30 @@ async fn translated_whole(
         return Err(format.error(StatusCode::BAD_GATEWAY, "upstream_error", message));
     }
     let mut answer = translation.whole();
-    if let Some(restorer) = &restorer {
-        restorer.whole(&mut answer);
+    settle_whole(&mut call, &mut answer, restorer.as_ref(), holds, format).await;
+    call.finish(None).await;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// A whole answer made ready for the client and recorded: placeholders restored, into
+/// the call, held for the operator if it asks for a held tool (true when a call was
+/// denied and the answer rewritten), its Responses chain remembered.
+async fn settle_whole(
+    call: &mut GatewayCall,
+    answer: &mut Value,
+    restorer: Option<&AnswerRestorer>,
+    holds: bool,
+    format: Format,
+) -> bool {
+    if let Some(restorer) = restorer {
+        restorer.whole(answer);
     }
-    call.whole(&answer);
+    call.whole(answer);
+    let mut denied_any = false;
     if holds && call.asks_for_held_tool() {
         let denied = call.hold().await;
-        format.wire().deny_whole(&mut answer, &denied);
+        format.wire().deny_whole(answer, &denied);
+        denied_any = !denied.is_empty();
     }
     if let Some(id) = answer
         .get("id")
@@ -384,6 +387,5 @@ async fn translated_whole(
     {
         remember_chain(id, call.thread_id());
     }
-    call.finish(None).await;
-    Ok(axum::Json(answer).into_response())
+    denied_any
 }

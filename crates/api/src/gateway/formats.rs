@@ -80,16 +80,7 @@ impl Format {
     /// The tool results a request ends with (call id, output): the client ran the tools
     /// the last answer asked for and brings their results, with no new user message.
     pub fn answered(self, body: &Value) -> Vec<(String, String)> {
-        let text = |value: Option<&Value>| match value {
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        };
+        let text = agentdeck_engine::gateway::content_text;
         let id = |item: &Value, key: &str| {
             item.get(key)
                 .and_then(Value::as_str)

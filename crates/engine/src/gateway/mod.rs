@@ -31,7 +31,7 @@ pub use assistant::{ASSISTANT_MODEL_PREFIX, AssistantCall};
 pub use hold::Denied;
 pub use privacy::{AnswerRestorer, Redaction};
 pub use render::Renderer;
-pub use translate::Translation;
+pub use translate::{Translation, content_text};
 pub use wire::{NoUpstream, Upstream, Wire};
 
 /// The gateway's state in the engine.

@@ -87,8 +87,9 @@ impl Translation {
     }
 }
 
-/// Text of a content value: a string, or the text of its parts.
-fn text_of(value: Option<&Value>) -> String {
+/// Text of a content value in any of the formats: a string, the text of its parts, or
+/// (a tool's structured output) its JSON.
+pub fn content_text(value: Option<&Value>) -> String {
     match value {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(parts)) => parts
@@ -96,7 +97,8 @@ fn text_of(value: Option<&Value>) -> String {
             .filter_map(|p| p.get("text").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => String::new(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
     }
 }
 
@@ -177,11 +179,13 @@ impl Wire {
                 for message in items("messages") {
                     match message.get("role").and_then(Value::as_str).unwrap_or("") {
                         "system" | "developer" => {
-                            reading.instructions.push(text_of(message.get("content")));
+                            reading
+                                .instructions
+                                .push(content_text(message.get("content")));
                         }
-                        "user" => reading.say(true, text_of(message.get("content"))),
+                        "user" => reading.say(true, content_text(message.get("content"))),
                         "assistant" => {
-                            reading.say(false, text_of(message.get("content")));
+                            reading.say(false, content_text(message.get("content")));
                             let calls = message.get("tool_calls").and_then(Value::as_array);
                             for call in calls.into_iter().flatten() {
                                 let function = call.get("function").cloned().unwrap_or_default();
@@ -194,7 +198,7 @@ impl Wire {
                         }
                         "tool" => reading.result(
                             str_of(&message, "tool_call_id"),
-                            text_of(message.get("content")),
+                            content_text(message.get("content")),
                         ),
                         _ => {}
                     }
@@ -224,13 +228,10 @@ impl Wire {
                                 ),
                                 Some("function_call_output") => reading.result(
                                     str_of(item, "call_id"),
-                                    match item.get("output") {
-                                        Some(Value::String(text)) => text.clone(),
-                                        other => text_of(other),
-                                    },
+                                    content_text(item.get("output")),
                                 ),
                                 Some("message") | None => {
-                                    let text = text_of(item.get("content"));
+                                    let text = content_text(item.get("content"));
                                     match item.get("role").and_then(Value::as_str) {
                                         Some("system" | "developer") => {
                                             reading.instructions.push(text);
@@ -254,13 +255,15 @@ impl Wire {
             }
             Wire::Messages => {
                 if let Some(system) = body.get("system") {
-                    reading.instructions.push(text_of(Some(system)));
+                    reading.instructions.push(content_text(Some(system)));
                 }
                 for message in items("messages") {
                     let role = message.get("role").and_then(Value::as_str).unwrap_or("");
                     // Newer clients (Claude Code) put system text among the messages.
                     if role == "system" {
-                        reading.instructions.push(text_of(message.get("content")));
+                        reading
+                            .instructions
+                            .push(content_text(message.get("content")));
                         continue;
                     }
                     let user = role == "user";
@@ -282,7 +285,7 @@ impl Wire {
                             ),
                             Some("tool_result") => reading.result(
                                 str_of(&block, "tool_use_id"),
-                                text_of(block.get("content")),
+                                content_text(block.get("content")),
                             ),
                             _ => {}
                         }
