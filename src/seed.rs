@@ -64,6 +64,7 @@ fn assistant(
         privacy: Default::default(),
         routes_to,
         approval: Default::default(),
+        agent: None,
         project_id: None,
     }
 }

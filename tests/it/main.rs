@@ -8,6 +8,7 @@ mod bounds;
 mod checks;
 mod cli;
 mod cluster;
+mod coding;
 mod crash;
 mod documents;
 mod embeddings;

@@ -188,6 +188,7 @@ impl Engine {
             created_at: now_secs(),
             external: false,
             source: None,
+            agent: request.agent,
         };
         self.inner.store.put_assistant(&assistant)?;
         Ok(assistant)
@@ -298,6 +299,9 @@ impl Engine {
         if let Some(bound) = patch.max_output_tokens {
             validate::max_output_tokens(Some(bound), self.config().limits.max_output_tokens)?;
             assistant.max_output_tokens = Some(bound);
+        }
+        if let Some(agent) = patch.agent {
+            assistant.agent = Some(agent);
         }
         self.inner.store.put_assistant(&assistant)?;
         Ok(assistant)

@@ -107,6 +107,41 @@ pub struct Assistant {
     /// Where an external assistant's runs come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<AssistantSource>,
+    /// A coding agent's settings (`"model": "claude-code"`): where and how it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Box<CodingAgent>>,
+}
+
+/// The model of an assistant that is Claude Code, run headless.
+pub const CLAUDE_CODE_MODEL: &str = "claude-code";
+
+/// How a coding agent runs (SPEC §3, `"agent"`): its directory, its environment, the
+/// agent's own tools and permission mode, and the model it is pointed at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CodingAgent {
+    /// The directory it works in; a directory of the thread's own under the data dir
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The only environment it gets (besides `PATH`, its `HOME` and the provider's
+    /// address and key).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// The agent's own tools it may use, by its names (default Bash, Read, Edit, Write,
+    /// Glob, Grep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
+    /// Its permission mode: `default` (what needs a permission is refused), `acceptEdits`,
+    /// `plan` or `bypassPermissions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
+    /// The model it uses, served by the provider of agentdeck's config that claims it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The program and its first arguments (default `claude`, from `PATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
 }
 
 /// `external` as stored: a flag, or (written before it was one) the source object.

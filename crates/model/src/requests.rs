@@ -78,6 +78,9 @@ pub struct AssistantCreate {
     pub approval: Approval,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// A coding agent's settings (`"model": "claude-code"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Box<super::CodingAgent>>,
     /// For the admin key without an `OpenAI-Project` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
@@ -106,6 +109,8 @@ pub struct AssistantPatch {
     pub approval: Option<Approval>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Box<super::CodingAgent>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

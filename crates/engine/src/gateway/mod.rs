@@ -287,6 +287,7 @@ impl Engine {
                 service: clip(service, 256),
                 via: via.into(),
             }),
+            agent: None,
         };
         self.inner.store.put_assistant(&assistant)?;
         agentdeck_model::sync::lock(&self.inner.gateway.agents).insert(

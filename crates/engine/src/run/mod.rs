@@ -7,6 +7,7 @@
 //! `limits`: the project's limits; `context`: what a model call is given.
 
 mod calls;
+mod coding;
 mod context;
 mod kinds;
 mod limits;
@@ -247,6 +248,10 @@ impl Run {
     }
 
     async fn drive(&mut self) -> Outcome {
+        // A coding agent runs its own loop: one turn of its session is the reply.
+        if self.assistant.model == agentdeck_model::CLAUDE_CODE_MODEL {
+            return self.drive_claude_code().await;
+        }
         let max_steps = self.engine.inner.options.max_steps;
         loop {
             if self.cancel.is_cancelled() {

@@ -1,0 +1,433 @@
+//! Claude Code as an assistant's model (`"model": "claude-code"`): a reply is one turn of
+//! a headless Claude Code session (`claude -p`, JSON lines in and out). Its text streams
+//! into the reply, the tools it runs — commands, file reads and edits — are the reply's
+//! tool calls with their results, its own report gives the tokens and the cost, and the
+//! thread keeps the session id so the next message resumes the same session. The agent
+//! runs in its own process group, ended on cancel and on shutdown; it gets only `PATH`,
+//! its `HOME`, the provider's address and key from agentdeck's config and what the
+//! assistant's `agent.env` lists.
+
+use super::{Outcome, Run};
+use crate::Engine;
+use agentdeck_model::{
+    CodingAgent, ErrorBody, EventPayload, FunctionCall, ReasoningStep, ToolCall, ToolCallStatus,
+    ToolCallType, Usage,
+};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// The agent's tools when the assistant names none.
+const DEFAULT_TOOLS: &[&str] = &["Bash", "Read", "Edit", "Write", "Glob", "Grep"];
+/// The thread's metadata key for the session the next message resumes.
+pub(crate) const SESSION_KEY: &str = "claude_session_id";
+/// How much of the agent's stderr a failed reply quotes.
+const STDERR_TAIL: usize = 2000;
+/// How much of a tool's result the reply keeps.
+const RESULT_CHARS: usize = 64 * 1024;
+
+/// What one turn has seen so far.
+#[derive(Default)]
+struct Turn {
+    /// Agent messages whose text came as stream deltas (their whole text is not added again).
+    streamed: HashSet<String>,
+    /// The agent message the stream deltas belong to.
+    streaming: Option<String>,
+    /// This agent message's text has begun (later messages' text is set off from it).
+    text_started: bool,
+}
+
+fn agent_error(code: &str, message: impl Into<String>) -> ErrorBody {
+    Engine::error_body("agent_error", code, message)
+}
+
+impl Run {
+    /// One turn of the assistant's Claude Code session.
+    pub(super) async fn drive_claude_code(&mut self) -> Outcome {
+        let agent = self.assistant.agent.as_deref().cloned().unwrap_or_default();
+        let workdir = match self.workdir(&agent) {
+            Ok(dir) => dir,
+            Err(why) => return Outcome::Failed(agent_error("agent_workdir", why)),
+        };
+        let asked = self.asked().unwrap_or_default();
+        let mut command = match self.claude_command(&agent, &workdir) {
+            Ok(command) => command,
+            Err(why) => return Outcome::Failed(agent_error("agent_unavailable", why)),
+        };
+        let program = agent
+            .command
+            .as_ref()
+            .and_then(|c| c.first().cloned())
+            .unwrap_or_else(|| "claude".into());
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                return Outcome::Failed(agent_error(
+                    "agent_unavailable",
+                    format!("Could not start `{program}` (Claude Code): {err}"),
+                ));
+            }
+        };
+        // Ended whole — the agent and everything it started — when this is dropped.
+        let _group = crate::tools::Group::of(child.id(), &self.engine.inner.tools.processes);
+        // One user message, then the end of the input: the agent ends after this turn.
+        if let Some(mut stdin) = child.stdin.take() {
+            let line = json!({"type": "user", "message": {"role": "user", "content": asked}});
+            let written = stdin.write_all(format!("{line}\n").as_bytes()).await;
+            drop(stdin);
+            if let Err(err) = written {
+                return Outcome::Failed(agent_error(
+                    "agent_failed",
+                    format!("Could not write to Claude Code: {err}"),
+                ));
+            }
+        }
+        let stderr = child.stderr.take().map(|mut stderr| {
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                let _ = stderr.read_to_end(&mut all).await;
+                let text = String::from_utf8_lossy(&all).into_owned();
+                let cut = text.len().saturating_sub(STDERR_TAIL);
+                let cut = (cut..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(text.len());
+                text[cut..].trim().to_string()
+            })
+        });
+        let Some(stdout) = child.stdout.take() else {
+            return Outcome::Failed(agent_error("agent_failed", "Claude Code has no output."));
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        let mut turn = Turn::default();
+        loop {
+            let line = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Outcome::Cancelled,
+                line = lines.next_line() => line,
+            };
+            let Ok(Some(line)) = line else {
+                break;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(outcome) = self.on_agent_event(&event, &mut turn, &agent) {
+                return outcome;
+            }
+        }
+        let status = child.wait().await;
+        let tail = match stderr {
+            Some(task) => task.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        let exit = status.map_or_else(|err| err.to_string(), |s| s.to_string());
+        Outcome::Failed(agent_error(
+            "agent_exited",
+            format!("Claude Code ended before its answer ({exit}): {tail}"),
+        ))
+    }
+
+    /// The agent's directory: the assistant's (it must exist), else the thread's own.
+    fn workdir(&self, agent: &CodingAgent) -> Result<PathBuf, String> {
+        if let Some(dir) = &agent.workdir {
+            let dir = PathBuf::from(dir);
+            return if dir.is_dir() {
+                Ok(dir)
+            } else {
+                Err(format!(
+                    "The agent's workdir {} is not a directory.",
+                    dir.display()
+                ))
+            };
+        }
+        let dir = self
+            .engine
+            .store()
+            .dir()
+            .join("coding-agents")
+            .join("threads")
+            .join(&self.thread.id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| format!("Could not make {}: {err}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// `claude -p` in stream-json both ways, resuming the thread's session, with only
+    /// the environment it is given.
+    fn claude_command(
+        &self,
+        agent: &CodingAgent,
+        workdir: &PathBuf,
+    ) -> Result<tokio::process::Command, String> {
+        let default = vec!["claude".to_string()];
+        let words = agent.command.as_ref().unwrap_or(&default);
+        let Some((program, first_args)) = words.split_first() else {
+            return Err("The agent's command is empty.".into());
+        };
+        let tools = agent
+            .tools
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect());
+        let mut command = tokio::process::Command::new(program);
+        command.args(first_args).args([
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--input-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--tools",
+            &tools.join(","),
+            "--permission-mode",
+            agent.permission_mode.as_deref().unwrap_or("default"),
+        ]);
+        if let Some(model) = &agent.model {
+            command.args(["--model", model]);
+        }
+        if let Some(session) = self.thread.metadata.get(SESSION_KEY) {
+            command.args(["--resume", session]);
+        }
+        command
+            .current_dir(workdir)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let home = self.engine.store().dir().join("coding-agents").join("home");
+        std::fs::create_dir_all(&home)
+            .map_err(|err| format!("Could not make {}: {err}", home.display()))?;
+        command.env("HOME", &home);
+        // Nothing of agentdeck's own leaves; nothing calls home.
+        for (name, value) in [
+            ("DISABLE_TELEMETRY", "1"),
+            ("DISABLE_AUTOUPDATER", "1"),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ] {
+            command.env(name, value);
+        }
+        // The provider of agentdeck's config that serves the agent's model.
+        let config = self.engine.config();
+        let provider = agent
+            .model
+            .as_deref()
+            .and_then(|m| config.provider_for(config.resolve_model(m)))
+            .filter(|(_, p)| p.kind == agentdeck_model::config::ProviderKind::Anthropic);
+        if let Some((_, provider)) = provider {
+            if let Some(base) = &provider.base_url {
+                let base = base.trim_end_matches('/');
+                command.env(
+                    "ANTHROPIC_BASE_URL",
+                    base.strip_suffix("/v1").unwrap_or(base),
+                );
+            }
+            if let Some(key) = provider
+                .api_key_env
+                .as_deref()
+                .and_then(|name| std::env::var(name).ok())
+            {
+                command.env("ANTHROPIC_API_KEY", key);
+            }
+        }
+        command.envs(&agent.env);
+        Ok(command)
+    }
+
+    /// One line of the agent's output; `Some` when the turn ended.
+    fn on_agent_event(
+        &mut self,
+        event: &Value,
+        turn: &mut Turn,
+        agent: &CodingAgent,
+    ) -> Option<Outcome> {
+        let text = |value: Option<&Value>| crate::gateway::content_text(value);
+        match event.get("type").and_then(Value::as_str).unwrap_or("") {
+            "system" => {
+                let session = event.get("session_id").and_then(Value::as_str)?;
+                if self.thread.metadata.get(SESSION_KEY).map(String::as_str) != Some(session) {
+                    let session = session.to_string();
+                    if let Ok(thread) = self.engine.update_thread(&self.thread.id, |t| {
+                        t.metadata.insert(SESSION_KEY.into(), session);
+                    }) {
+                        self.thread = thread;
+                    }
+                }
+            }
+            "stream_event" => {
+                let inner = event.get("event")?;
+                match inner.get("type").and_then(Value::as_str) {
+                    Some("message_start") => {
+                        turn.streaming = inner
+                            .pointer("/message/id")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        turn.text_started = false;
+                    }
+                    Some("content_block_delta") => {
+                        let delta = inner.pointer("/delta/text").and_then(Value::as_str)?;
+                        if let Some(id) = &turn.streaming {
+                            turn.streamed.insert(id.clone());
+                        }
+                        self.agent_text(turn, delta);
+                    }
+                    _ => {}
+                }
+            }
+            "assistant" => {
+                let message = event.get("message")?;
+                let id = message.get("id").and_then(Value::as_str).unwrap_or("");
+                let streamed = turn.streamed.contains(id);
+                if !streamed {
+                    turn.text_started = false;
+                }
+                let blocks = message.get("content").and_then(Value::as_array)?;
+                for block in blocks {
+                    match block.get("type").and_then(Value::as_str) {
+                        Some("text") if !streamed => {
+                            self.agent_text(turn, &text(block.get("text")));
+                        }
+                        Some("thinking") => {
+                            let thought = text(block.get("thinking"));
+                            if !thought.is_empty() {
+                                self.reply.reasoning.push(ReasoningStep { text: thought });
+                            }
+                        }
+                        Some("tool_use") => self.agent_tool_use(block),
+                        _ => {}
+                    }
+                }
+            }
+            "user" => {
+                let blocks = event
+                    .pointer("/message/content")
+                    .and_then(Value::as_array)?;
+                for block in blocks {
+                    if block.get("type").and_then(Value::as_str) == Some("tool_result") {
+                        self.agent_tool_result(block);
+                    }
+                }
+            }
+            "result" => return Some(self.agent_result(event, agent)),
+            _ => {}
+        }
+        None
+    }
+
+    fn agent_text(&mut self, turn: &mut Turn, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        let mut delta = delta.to_string();
+        if !turn.text_started {
+            turn.text_started = true;
+            if !self.reply.text().is_empty() {
+                delta.insert_str(0, "\n\n");
+            }
+        }
+        self.reply.append_text(&delta);
+        self.emit_text(delta);
+    }
+
+    /// A tool the agent runs: a call of the reply, running until its result comes.
+    fn agent_tool_use(&mut self, block: &Value) {
+        let id = block
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| agentdeck_model::new_id("call_"), str::to_string);
+        if self.reply.tool_calls.iter().any(|c| c.id == id) {
+            return;
+        }
+        let call = ToolCall {
+            id,
+            kind: ToolCallType::Function,
+            function: FunctionCall {
+                name: block
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("tool")
+                    .to_string(),
+                arguments: block
+                    .get("input")
+                    .map_or_else(|| "{}".to_string(), Value::to_string),
+            },
+            target_assistant_id: None,
+            thread_id: None,
+            status: ToolCallStatus::InProgress,
+            output: None,
+            latency_ms: None,
+            step: 0,
+            approved: false,
+        };
+        self.reply.tool_calls.push(call.clone());
+        self.persist();
+        self.emit(EventPayload::tool_call_created(&self.reply, &call));
+    }
+
+    fn agent_tool_result(&mut self, block: &Value) {
+        let Some(id) = block.get("tool_use_id").and_then(Value::as_str) else {
+            return;
+        };
+        let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
+        let output = crate::gateway::content_text(block.get("content"));
+        let Some(call) = self.reply.tool_calls.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        call.status = if failed {
+            ToolCallStatus::Failed
+        } else {
+            ToolCallStatus::Completed
+        };
+        call.output = Some(
+            agentdeck_model::text::sanitize(&output)
+                .chars()
+                .take(RESULT_CHARS)
+                .collect(),
+        );
+        let call = call.clone();
+        self.persist();
+        self.emit(EventPayload::tool_call_output(&self.reply, &call));
+    }
+
+    /// The turn's end: its tokens and cost as the agent reports them.
+    fn agent_result(&mut self, event: &Value, agent: &CodingAgent) -> Outcome {
+        let count = |key: &str| {
+            event
+                .pointer(&format!("/usage/{key}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        let usage = Usage {
+            input_tokens: count("input_tokens")
+                + count("cache_creation_input_tokens")
+                + count("cache_read_input_tokens"),
+            output_tokens: count("output_tokens"),
+        };
+        let model = agent
+            .model
+            .clone()
+            .unwrap_or_else(|| agentdeck_model::CLAUDE_CODE_MODEL.into());
+        self.engine
+            .count_usage(&mut self.reply, &self.thread.project_id, &model, usage);
+        // The agent's own price of the turn, when it gives one.
+        if let Some(cost) = event.get("total_cost_usd").and_then(Value::as_f64) {
+            self.reply.estimated_cost = cost;
+        }
+        self.reply.metadata.insert("model".into(), model);
+        if event.get("is_error").and_then(Value::as_bool) == Some(true) {
+            let why = event
+                .get("result")
+                .and_then(Value::as_str)
+                .unwrap_or("Claude Code reported an error.");
+            return Outcome::Failed(agent_error("agent_failed", why));
+        }
+        Outcome::Completed
+    }
+}

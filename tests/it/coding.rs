@@ -1,0 +1,149 @@
+//! Coding agents as assistants: the real Claude Code (`claude -p`, stream-json both
+//! ways, as `bash .ci/run` installs it from npm) pointed at llmock's Anthropic Messages
+//! through agentdeck's config, in a temporary git repository. The reply streams its
+//! text, its commands are tool calls with their results, its own report gives tokens and
+//! cost, and a second message resumes the same session.
+
+use crate::support::{TestServer, ask, new_thread};
+use agentdeck::model::config::Config;
+use agentdeck::model::{MessageStatus, ToolCallStatus};
+use std::time::Duration;
+
+fn claude_code() -> String {
+    std::env::var("CLAUDE_CODE_BIN").expect(
+        "CLAUDE_CODE_BIN is not set: this test needs the Claude Code that `bash .ci/run` installs",
+    )
+}
+
+/// A temporary git repository with one file.
+fn repository() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.path().join("README.md"), "hello\n").unwrap();
+    repo
+}
+
+/// Scripts llmock's next answers (`behaviors` as its scenario API takes them).
+async fn script(mock: &crate::llmock::Llmock, behaviors: serde_json::Value) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/_llmock/scenario", mock.url))
+        .json(&serde_json::json!({ "behaviors": behaviors }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201, "{:?}", answer.text().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_session() {
+    let bin = claude_code();
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
+        mock.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("coding").await;
+    let repo = repository();
+    let body: agentdeck::model::requests::AssistantCreate =
+        serde_json::from_value(serde_json::json!({
+            "name": "coder",
+            "model": "claude-code",
+            "agent": {
+                "workdir": repo.path().display().to_string(),
+                "command": [bin],
+                "model": "claude-sonnet-4-5",
+                "tools": ["Bash", "Read", "Edit", "Write"],
+                "permission_mode": "acceptEdits",
+            },
+        }))
+        .unwrap();
+    let coder = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &coder.id).await;
+
+    // The model asks to write a file (edits are accepted) and to run a command (which
+    // needs a permission this mode does not give), then answers.
+    let made = repo.path().join("made.txt");
+    script(
+        &mock,
+        serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
+            {"name": "Write", "arguments": {"file_path": made.display().to_string(),
+                "content": "from-the-agent\n"}},
+            {"name": "Bash", "arguments": {"command": "rm -rf .git", "description": "Remove git"}}]}]),
+    )
+    .await;
+    let reply = tokio::time::timeout(
+        Duration::from_secs(120),
+        ask(&client, &thread, "Write a file, please"),
+    )
+    .await
+    .expect("the agent's turn ended within 120 s");
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    assert!(!reply.text().is_empty(), "{reply:?}");
+    let [write, command] = &reply.tool_calls[..] else {
+        panic!("two tool calls: {reply:?}");
+    };
+    assert_eq!(write.function.name, "Write");
+    assert!(write.function.arguments.contains("made.txt"), "{write:?}");
+    assert_eq!(write.status, ToolCallStatus::Completed, "{write:?}");
+    assert_eq!(
+        std::fs::read_to_string(&made).unwrap().trim(),
+        "from-the-agent",
+        "the edit was made in the repository"
+    );
+    // The command needed a permission: refused, and not run.
+    assert_eq!(command.function.name, "Bash");
+    assert_eq!(command.status, ToolCallStatus::Failed, "{command:?}");
+    assert!(command.output.is_some(), "{command:?}");
+    assert!(repo.path().join(".git").is_dir());
+    assert!(reply.usage.output_tokens > 0, "{reply:?}");
+    assert!(
+        reply.estimated_cost > 0.0,
+        "the agent's own cost: {reply:?}"
+    );
+    let session = client.thread(&thread).await.unwrap().metadata["claude_session_id"].clone();
+    assert!(!session.is_empty());
+
+    // The second message goes on in the same session: the model sees the first turn.
+    let again = tokio::time::timeout(
+        Duration::from_secs(120),
+        ask(&client, &thread, "And now say what you did"),
+    )
+    .await
+    .expect("the second turn ended within 120 s");
+    assert_eq!(again.status, MessageStatus::Completed, "{again:?}");
+    assert_eq!(
+        client.thread(&thread).await.unwrap().metadata["claude_session_id"],
+        session
+    );
+    let journal: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_llmock/requests", mock.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = journal["requests"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let said = last["body"]["messages"].to_string();
+    assert!(
+        said.contains("Write a file, please") && said.contains("made.txt"),
+        "the resumed session carries the first turn: {said}"
+    );
+    server.stop().await;
+}
