@@ -6,7 +6,7 @@
 
 use crate::support::{TestServer, ask, new_thread};
 use agentdeck::model::config::Config;
-use agentdeck::model::{MessageStatus, ToolCallStatus};
+use agentdeck::model::{MessageStatus, ToolCall, ToolCallStatus};
 use std::time::Duration;
 
 fn claude_code() -> String {
@@ -64,30 +64,35 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
                 "command": [bin],
                 "model": "claude-sonnet-4-5",
                 "tools": ["Bash", "Read", "Edit", "Write"],
-                "permission_mode": "acceptEdits",
+                "permission_mode": "default",
             },
         }))
         .unwrap();
     let coder = client.create_assistant(&body).await.unwrap();
     let thread = new_thread(&client, &coder.id).await;
 
-    // The model asks to write a file (edits are accepted) and to run a command (which
-    // needs a permission this mode does not give), then answers.
+    // The model asks to write a file and to run a command; each needs a permission and
+    // waits in the workspace: the operator approves the edit and denies the command.
     let made = repo.path().join("made.txt");
     script(
         &mock,
         serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
             {"name": "Write", "arguments": {"file_path": made.display().to_string(),
                 "content": "from-the-agent\n"}},
-            {"name": "Bash", "arguments": {"command": "rm -rf .git", "description": "Remove git"}}]}]),
+            {"name": "Bash", "arguments": {"command": "touch denied.txt", "description": "Touch a file"}}]}]),
     )
     .await;
-    let reply = tokio::time::timeout(
-        Duration::from_secs(120),
-        ask(&client, &thread, "Write a file, please"),
-    )
-    .await
-    .expect("the agent's turn ended within 120 s");
+    let asking = tokio::spawn({
+        let (client, thread) = (client.clone(), thread.clone());
+        async move { ask(&client, &thread, "Write a file, please").await }
+    });
+    // The operator approves the edit and denies the command.
+    let reply = operate(&client, &thread, asking, |call| {
+        (call.function.name == "Write")
+            .then_some(())
+            .ok_or("not in this repository")
+    })
+    .await;
     assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
     assert!(!reply.text().is_empty(), "{reply:?}");
     let [write, command] = &reply.tool_calls[..] else {
@@ -96,16 +101,22 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
     assert_eq!(write.function.name, "Write");
     assert!(write.function.arguments.contains("made.txt"), "{write:?}");
     assert_eq!(write.status, ToolCallStatus::Completed, "{write:?}");
+    assert!(write.approved, "{write:?}");
     assert_eq!(
         std::fs::read_to_string(&made).unwrap().trim(),
         "from-the-agent",
         "the edit was made in the repository"
     );
-    // The command needed a permission: refused, and not run.
-    assert_eq!(command.function.name, "Bash");
-    assert_eq!(command.status, ToolCallStatus::Failed, "{command:?}");
-    assert!(command.output.is_some(), "{command:?}");
-    assert!(repo.path().join(".git").is_dir());
+    // Denied: not run, and the agent was told why.
+    assert_eq!(command.status, ToolCallStatus::Denied, "{command:?}");
+    assert!(
+        command
+            .output
+            .as_deref()
+            .is_some_and(|o| o.contains("not in this repository")),
+        "{command:?}"
+    );
+    assert!(!repo.path().join("denied.txt").exists());
     assert!(reply.usage.output_tokens > 0, "{reply:?}");
     assert!(
         reply.estimated_cost > 0.0,
@@ -115,13 +126,29 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
     assert!(!session.is_empty());
 
     // The second message goes on in the same session: the model sees the first turn.
-    let again = tokio::time::timeout(
-        Duration::from_secs(120),
-        ask(&client, &thread, "And now say what you did"),
+    // Its command is approved, and runs in the repository.
+    script(
+        &mock,
+        serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
+            {"name": "Bash", "arguments": {"command": "echo approved > ran.txt",
+                "description": "Leave a mark"}}]}]),
     )
-    .await
-    .expect("the second turn ended within 120 s");
+    .await;
+    let asking = tokio::spawn({
+        let (client, thread) = (client.clone(), thread.clone());
+        async move { ask(&client, &thread, "And now leave a mark").await }
+    });
+    let again = operate(&client, &thread, asking, |_| Ok(())).await;
     assert_eq!(again.status, MessageStatus::Completed, "{again:?}");
+    let ran = &again.tool_calls[0];
+    assert!(ran.approved, "{ran:?}");
+    assert_eq!(ran.status, ToolCallStatus::Completed, "{ran:?}");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("ran.txt"))
+            .unwrap()
+            .trim(),
+        "approved"
+    );
     assert_eq!(
         client.thread(&thread).await.unwrap().metadata["claude_session_id"],
         session
@@ -146,4 +173,39 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
         "the resumed session carries the first turn: {said}"
     );
     server.stop().await;
+}
+
+/// Plays the operator until the turn `asking` ends: each call that waits is approved
+/// when `decide` says `Ok`, else denied with its reason. The turn's reply.
+async fn operate(
+    client: &agentdeck::client::Client,
+    thread: &str,
+    asking: tokio::task::JoinHandle<agentdeck::model::Message>,
+    decide: impl Fn(&ToolCall) -> Result<(), &'static str>,
+) -> agentdeck::model::Message {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !asking.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent's turn did not end within 120 s"
+        );
+        // Polled gently: the key has a request rate of its own.
+        let messages = client.all_messages(thread).await.unwrap();
+        let waiting = messages
+            .iter()
+            .flat_map(|m| &m.tool_calls)
+            .find(|c| c.status == ToolCallStatus::RequiresApproval);
+        if let Some(call) = waiting {
+            match decide(call) {
+                Ok(()) => client.approve(thread, &call.id, None).await.map(drop),
+                Err(why) => client
+                    .deny(thread, &call.id, Some(why.into()))
+                    .await
+                    .map(drop),
+            }
+            .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    asking.await.unwrap()
 }

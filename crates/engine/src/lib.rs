@@ -180,8 +180,8 @@ struct EngineInner {
     ingest: ingest::Ingest,
     /// The runs as OpenTelemetry spans, to `[telemetry] otlp_endpoint`.
     export: std::sync::OnceLock<export::SpanExport>,
-    /// Gateway calls: held answers, each conversation's newest call, the external
-    /// agents by name, the calls in flight.
+    /// Gateway calls: each conversation's newest call, the external agents by name, the
+    /// calls in flight.
     gateway: gateway::GatewayState,
 }
 
@@ -197,6 +197,9 @@ struct Runs {
     admission: Arc<admission::Admission>,
     /// Tokens used per project and minute, for the limits.
     usage: usage::UsageBook,
+    /// Replies whose calls wait for an operator while their work goes on elsewhere (a
+    /// gateway call, a coding agent's turn): reply id → wakes it when one is answered.
+    held: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<()>>>,
 }
 
 /// What tool calls run on, kept between calls.
@@ -285,6 +288,7 @@ impl Engine {
                     memory_updates: Mutex::new(HashMap::new()),
                     admission,
                     usage,
+                    held: Mutex::new(HashMap::new()),
                 },
                 tools: ToolHosts::default(),
                 documents: Documents {
@@ -761,12 +765,18 @@ impl Engine {
     ) -> EngineResult<Message> {
         let reply = {
             let mut runs = lock(&self.inner.runs.active);
-            if runs.contains_key(&thread.id) {
+            let paused = self.paused_reply(&thread.id)?;
+            // A reply held for the operator waits while its work goes on (a coding
+            // agent's turn): its run is active, and the answer is what it waits for.
+            let held = paused
+                .as_ref()
+                .is_some_and(|r| lock(&self.inner.runs.held).contains_key(&r.id));
+            if runs.contains_key(&thread.id) && !held {
                 return Err(EngineError::Conflict(format!(
                     "Tool call '{call_id}' is not waiting: the run is still working."
                 )));
             }
-            let Some(mut reply) = self.paused_reply(&thread.id)? else {
+            let Some(mut reply) = paused else {
                 return Err(EngineError::not_found("pending tool call", call_id));
             };
             let Some(call) = reply.tool_calls.iter_mut().find(|c| c.id == call_id) else {
@@ -788,7 +798,7 @@ impl Engine {
             let still_waiting = reply.tool_calls.iter().any(|c| c.status.is_waiting());
             // A held gateway answer goes on in the call that holds it, not in a run.
             let held = gateway::is_gateway_thread(thread)
-                || lock(&self.inner.gateway.holds).contains_key(&reply.id);
+                || lock(&self.inner.runs.held).contains_key(&reply.id);
             if !still_waiting && !held {
                 self.claim_run(&thread.id)?;
                 runs.insert(
@@ -803,7 +813,7 @@ impl Engine {
         };
         // The run task reads the reply back: it must find this change written.
         self.inner.bus.sync().await;
-        let wake = lock(&self.inner.gateway.holds).get(&reply.id).cloned();
+        let wake = lock(&self.inner.runs.held).get(&reply.id).cloned();
         if let Some(wake) = wake {
             let _ = wake.send(());
             return Ok(reply);

@@ -55,7 +55,7 @@ impl GatewayCall {
         }
         let engine = self.engine.clone();
         let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel();
-        lock(&engine.inner.gateway.holds).insert(self.reply.id.clone(), wake);
+        lock(&engine.inner.runs.held).insert(self.reply.id.clone(), wake);
         for call in &mut self.reply.tool_calls {
             if held.contains(&call.id) {
                 call.status = ToolCallStatus::RequiresApproval;
@@ -124,7 +124,7 @@ impl GatewayCall {
                 _ = engine.inner.shutdown.cancelled() => {}
             }
         }
-        lock(&engine.inner.gateway.holds).remove(&self.reply.id);
+        lock(&engine.inner.runs.held).remove(&self.reply.id);
         // The call goes on: the thread is running it again.
         lock(&engine.inner.runs.active).insert(
             self.thread.id.clone(),

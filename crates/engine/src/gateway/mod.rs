@@ -37,10 +37,6 @@ pub use wire::{NoUpstream, Upstream, Wire};
 /// The gateway's state in the engine.
 #[derive(Default)]
 pub(crate) struct GatewayState {
-    /// Answers held for an operator: reply id → wakes the call when one of its calls is
-    /// answered.
-    pub(crate) holds:
-        std::sync::Mutex<std::collections::HashMap<String, tokio::sync::mpsc::UnboundedSender<()>>>,
     /// Each conversation's newest call, so the next agent of a handoff is routed from the
     /// agent that handed off.
     conversations: std::sync::Mutex<handoff::Conversations>,
@@ -694,7 +690,7 @@ impl GatewayCall {
 
 impl Drop for GatewayCall {
     fn drop(&mut self) {
-        agentdeck_model::sync::lock(&self.engine.inner.gateway.holds).remove(&self.reply.id);
+        agentdeck_model::sync::lock(&self.engine.inner.runs.held).remove(&self.reply.id);
         if self.ended {
             return;
         }

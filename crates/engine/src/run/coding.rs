@@ -39,6 +39,17 @@ struct Turn {
     text_started: bool,
 }
 
+/// One JSON line to the agent; with no input left, nothing.
+async fn send(stdin: &mut Option<tokio::process::ChildStdin>, line: &Value) -> std::io::Result<()> {
+    match stdin {
+        Some(stdin) => {
+            stdin.write_all(format!("{line}\n").as_bytes()).await?;
+            stdin.flush().await
+        }
+        None => Ok(()),
+    }
+}
+
 fn agent_error(code: &str, message: impl Into<String>) -> ErrorBody {
     Engine::error_body("agent_error", code, message)
 }
@@ -72,17 +83,15 @@ impl Run {
         };
         // Ended whole — the agent and everything it started — when this is dropped.
         let _group = crate::tools::Group::of(child.id(), &self.engine.inner.tools.processes);
-        // One user message, then the end of the input: the agent ends after this turn.
-        if let Some(mut stdin) = child.stdin.take() {
-            let line = json!({"type": "user", "message": {"role": "user", "content": asked}});
-            let written = stdin.write_all(format!("{line}\n").as_bytes()).await;
-            drop(stdin);
-            if let Err(err) = written {
-                return Outcome::Failed(agent_error(
-                    "agent_failed",
-                    format!("Could not write to Claude Code: {err}"),
-                ));
-            }
+        // One user message; the input stays open for the operator's answers to its
+        // permission requests, and closes with the turn's result.
+        let mut stdin = child.stdin.take();
+        let line = json!({"type": "user", "message": {"role": "user", "content": asked}});
+        if let Err(err) = send(&mut stdin, &line).await {
+            return Outcome::Failed(agent_error(
+                "agent_failed",
+                format!("Could not write to Claude Code: {err}"),
+            ));
         }
         let stderr = child.stderr.take().map(|mut stderr| {
             tokio::spawn(async move {
@@ -113,6 +122,19 @@ impl Run {
             let Ok(event) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
+            if event.get("type").and_then(Value::as_str) == Some("control_request") {
+                let answer = match self.agent_permission(&event).await {
+                    Some(answer) => answer,
+                    None => return Outcome::Cancelled,
+                };
+                if let Err(err) = send(&mut stdin, &answer).await {
+                    return Outcome::Failed(agent_error(
+                        "agent_failed",
+                        format!("Could not answer Claude Code: {err}"),
+                    ));
+                }
+                continue;
+            }
             if let Some(outcome) = self.on_agent_event(&event, &mut turn, &agent) {
                 return outcome;
             }
@@ -183,6 +205,9 @@ impl Run {
             &tools.join(","),
             "--permission-mode",
             agent.permission_mode.as_deref().unwrap_or("default"),
+            // Its permission requests come to agentdeck, on its own output.
+            "--permission-prompt-tool",
+            "stdio",
         ]);
         if let Some(model) = &agent.model {
             command.args(["--model", model]);
@@ -321,6 +346,91 @@ impl Run {
         None
     }
 
+    /// The agent asks whether it may use a tool: the call waits in the workspace for the
+    /// operator (approve, with the arguments edited or not, or deny), and the answer goes
+    /// back to the agent. `None` when the run was cancelled meanwhile.
+    async fn agent_permission(&mut self, event: &Value) -> Option<Value> {
+        let request_id = event.get("request_id").cloned().unwrap_or(Value::Null);
+        let request = event.get("request").cloned().unwrap_or(Value::Null);
+        let answer = |response: Value| {
+            json!({"type": "control_response", "response": {"subtype": "success",
+                "request_id": request_id, "response": response}})
+        };
+        if request.get("subtype").and_then(Value::as_str) != Some("can_use_tool") {
+            // Another control request: not one agentdeck answers.
+            return Some(
+                json!({"type": "control_response", "response": {"subtype": "error",
+                "request_id": request_id, "error": "not supported"}}),
+            );
+        }
+        let tool = request
+            .get("tool_name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let input = request.get("input").cloned().unwrap_or_else(|| json!({}));
+        let wanted = request.get("tool_use_id").and_then(Value::as_str);
+        let at = self.reply.tool_calls.iter().rposition(|c| match wanted {
+            Some(id) => c.id == id,
+            None => c.function.name == tool && c.status == ToolCallStatus::InProgress,
+        });
+        let Some(at) = at else {
+            let message = "agentdeck found no call this request is for.";
+            return Some(answer(json!({"behavior": "deny", "message": message})));
+        };
+        let id = self.reply.tool_calls[at].id.clone();
+        let engine = self.engine.clone();
+        let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel();
+        agentdeck_model::sync::lock(&engine.inner.runs.held).insert(self.reply.id.clone(), wake);
+        self.reply.tool_calls[at].status = ToolCallStatus::RequiresApproval;
+        self.persist();
+        let call = self.reply.tool_calls[at].clone();
+        self.emit(EventPayload::tool_call_output(&self.reply, &call));
+        engine.bus().sync().await;
+        let _ = engine.update_thread(&self.thread.id, |t| {
+            t.status = agentdeck_model::ThreadStatus::RequiresAction;
+        });
+        let decided = loop {
+            let stored = engine.store().message(&self.reply.id).ok().flatten();
+            let answered = stored
+                .and_then(|m| m.tool_calls.into_iter().find(|c| c.id == id))
+                .filter(|c| !c.status.is_waiting());
+            if let Some(answered) = answered {
+                break Some(answered);
+            }
+            tokio::select! {
+                _ = woken.recv() => {}
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                () = self.cancel.cancelled() => break None,
+            }
+        };
+        agentdeck_model::sync::lock(&engine.inner.runs.held).remove(&self.reply.id);
+        let _ = engine.update_thread(&self.thread.id, |t| {
+            if t.status == agentdeck_model::ThreadStatus::RequiresAction {
+                t.status = agentdeck_model::ThreadStatus::Running;
+            }
+        });
+        let decided = decided?;
+        let call = &mut self.reply.tool_calls[at];
+        call.status = decided.status;
+        call.approved = decided.approved;
+        call.output = decided.output.clone();
+        if decided.status == ToolCallStatus::Denied {
+            let why = decided
+                .output
+                .unwrap_or_else(|| "The operator denied this call.".into());
+            return Some(answer(json!({"behavior": "deny", "message": why})));
+        }
+        // Approved, perhaps with the operator's own arguments.
+        call.function.arguments = decided.function.arguments.clone();
+        let updated = serde_json::from_str::<Value>(&decided.function.arguments)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or(input);
+        Some(answer(
+            json!({"behavior": "allow", "updatedInput": updated}),
+        ))
+    }
+
     fn agent_text(&mut self, turn: &mut Turn, delta: &str) {
         if delta.is_empty() {
             return;
@@ -380,7 +490,10 @@ impl Run {
         let Some(call) = self.reply.tool_calls.iter_mut().find(|c| c.id == id) else {
             return;
         };
-        call.status = if failed {
+        // A call the operator denied stays denied (its result is the refusal).
+        call.status = if call.status == ToolCallStatus::Denied {
+            ToolCallStatus::Denied
+        } else if failed {
             ToolCallStatus::Failed
         } else {
             ToolCallStatus::Completed
