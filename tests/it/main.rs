@@ -9,6 +9,7 @@ mod checks;
 mod cli;
 mod cluster;
 mod coding;
+mod coding_tui;
 mod crash;
 mod documents;
 mod embeddings;
