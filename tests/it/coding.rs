@@ -209,3 +209,71 @@ async fn operate(
     }
     asking.await.unwrap()
 }
+
+/// The processes whose working directory is `dir`: the agent and what it started.
+fn processes_in(dir: &std::path::Path) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
+    let bin = claude_code();
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
+        mock.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("cancelling").await;
+    let repo = repository();
+    let body: agentdeck::model::requests::AssistantCreate =
+        serde_json::from_value(serde_json::json!({
+            "name": "slow-coder",
+            "model": "claude-code",
+            "agent": {"workdir": repo.path().display().to_string(), "command": [bin],
+                "model": "claude-sonnet-4-5", "tools": ["Bash", "Read"]},
+        }))
+        .unwrap();
+    let coder = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &coder.id).await;
+    // The model takes its time: the turn is still running when it is cancelled.
+    script(
+        &mock,
+        serde_json::json!([{"type": "delay", "seconds": 60, "match": {"tools": true}}]),
+    )
+    .await;
+    let reply = crate::support::post(&client, &thread, "Think for a long time").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while processes_in(repo.path()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Claude Code did not start within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.cancel(&thread).await.unwrap();
+    let ended = tokio::time::timeout(
+        Duration::from_secs(20),
+        crate::support::wait_reply(&client, &thread, &reply),
+    )
+    .await
+    .expect("the cancelled turn ended within 20 s");
+    assert_eq!(ended.status, MessageStatus::Incomplete, "{ended:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !processes_in(repo.path()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent's processes outlived the cancel: {:?}",
+            processes_in(repo.path())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
