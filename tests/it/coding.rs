@@ -29,6 +29,17 @@ fn repository() -> tempfile::TempDir {
     };
     git(&["init", "-q"]);
     std::fs::write(repo.path().join("README.md"), "hello\n").unwrap();
+    git(&["add", "README.md"]);
+    git(&[
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "first",
+    ]);
     repo
 }
 
@@ -275,5 +286,77 @@ async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_thread_of_a_worktree_agent_works_in_a_worktree_of_its_own() {
+    let bin = claude_code();
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
+        mock.url
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("worktrees").await;
+    let repo = repository();
+    let body: agentdeck::model::requests::AssistantCreate =
+        serde_json::from_value(serde_json::json!({
+            "name": "branching-coder",
+            "model": "claude-code",
+            "agent": {"workdir": repo.path().display().to_string(), "worktree": true,
+                "command": [bin], "model": "claude-sonnet-4-5", "tools": ["Write"],
+                "permission_mode": "acceptEdits"},
+        }))
+        .unwrap();
+    let coder = client.create_assistant(&body).await.unwrap();
+    let mut trees = Vec::new();
+    for (n, thread) in [
+        new_thread(&client, &coder.id).await,
+        new_thread(&client, &coder.id).await,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A relative path: the file lands in the thread's own worktree.
+        script(
+            &mock,
+            serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
+                {"name": "Write", "arguments": {"file_path": "made.txt",
+                    "content": format!("thread {n}\n")}}]}]),
+        )
+        .await;
+        let reply = tokio::time::timeout(
+            Duration::from_secs(120),
+            ask(&client, &thread, "Write a file, please"),
+        )
+        .await
+        .expect("the turn ended within 120 s");
+        assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+        trees.push((thread, n));
+    }
+    let listed = std::process::Command::new("git")
+        .args(["worktree", "list", "--porcelain"])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    for (thread, n) in trees {
+        let tree = listed
+            .lines()
+            .filter_map(|l| l.strip_prefix("worktree "))
+            .find(|path| path.ends_with(&thread))
+            .unwrap_or_else(|| panic!("no worktree for {thread}: {listed}"));
+        assert!(
+            listed.contains(&format!("branch refs/heads/agentdeck/{thread}")),
+            "{listed}"
+        );
+        let made = std::fs::read_to_string(std::path::Path::new(tree).join("made.txt"))
+            .unwrap_or_else(|err| panic!("made.txt in {tree}: {err}"));
+        assert_eq!(made.trim(), format!("thread {n}"));
+    }
+    // The repository itself is untouched.
+    assert!(!repo.path().join("made.txt").exists());
     server.stop().await;
 }

@@ -124,6 +124,10 @@ pub struct CodingAgent {
     /// when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// Each thread works in a git worktree of its own of `workdir` (a repository), on a
+    /// branch `agentdeck/THREAD`, under the data dir.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
     /// The only environment it gets (besides `PATH`, its `HOME` and the provider's
     /// address and key).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

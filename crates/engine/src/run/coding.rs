@@ -58,7 +58,7 @@ impl Run {
     /// One turn of the assistant's Claude Code session.
     pub(super) async fn drive_claude_code(&mut self) -> Outcome {
         let agent = self.assistant.agent.as_deref().cloned().unwrap_or_default();
-        let workdir = match self.workdir(&agent) {
+        let workdir = match self.workdir(&agent).await {
             Ok(dir) => dir,
             Err(why) => return Outcome::Failed(agent_error("agent_workdir", why)),
         };
@@ -151,18 +151,21 @@ impl Run {
         ))
     }
 
-    /// The agent's directory: the assistant's (it must exist), else the thread's own.
-    fn workdir(&self, agent: &CodingAgent) -> Result<PathBuf, String> {
+    /// The agent's directory: the assistant's (it must exist) or, with `worktree`, the
+    /// thread's own worktree of it; without a workdir, a directory of the thread's own.
+    async fn workdir(&self, agent: &CodingAgent) -> Result<PathBuf, String> {
         if let Some(dir) = &agent.workdir {
             let dir = PathBuf::from(dir);
-            return if dir.is_dir() {
-                Ok(dir)
-            } else {
-                Err(format!(
+            if !dir.is_dir() {
+                return Err(format!(
                     "The agent's workdir {} is not a directory.",
                     dir.display()
-                ))
-            };
+                ));
+            }
+            if agent.worktree {
+                return self.worktree(&dir).await;
+            }
+            return Ok(dir);
         }
         let dir = self
             .engine
@@ -174,6 +177,39 @@ impl Run {
         std::fs::create_dir_all(&dir)
             .map_err(|err| format!("Could not make {}: {err}", dir.display()))?;
         Ok(dir)
+    }
+
+    /// The thread's worktree of `repository`, made on its first turn on a branch of its
+    /// own (the work stays when the thread ends: it is the operator's to merge or drop).
+    async fn worktree(&self, repository: &std::path::Path) -> Result<PathBuf, String> {
+        let tree = self
+            .engine
+            .store()
+            .dir()
+            .join("coding-agents")
+            .join("worktrees")
+            .join(&self.thread.id);
+        if tree.is_dir() {
+            return Ok(tree);
+        }
+        let branch = format!("agentdeck/{}", self.thread.id);
+        let made = tokio::process::Command::new("git")
+            .arg("-C")
+            .arg(repository)
+            .args(["worktree", "add", "-b", &branch])
+            .arg(&tree)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|err| format!("Could not run git: {err}"))?;
+        if !made.status.success() {
+            return Err(format!(
+                "git could not make the thread's worktree of {}: {}",
+                repository.display(),
+                String::from_utf8_lossy(&made.stderr).trim()
+            ));
+        }
+        Ok(tree)
     }
 
     /// `claude -p` in stream-json both ways, resuming the thread's session, with only
