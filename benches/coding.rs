@@ -1,0 +1,110 @@
+//! Coding agents at once: `CODING_BENCH_SESSIONS` (default 20) Claude Code sessions of one
+//! claude-code assistant, each a turn that streams a long answer from llmock (`--stream-
+//! chunk-delay-ms` `CODING_BENCH_DELAY_MS`, default 20), run by the runtime in this
+//! process. Prints the wall time until every turn ended and this process's CPU over it
+//! (the runtime and the bench's client; the agents' own processes are children and not
+//! counted), as a share of one core.
+//! Target (issue #30): the workspace ≤ 5 % of a core beyond the agents' own processes.
+//! Needs CLAUDE_CODE_BIN and LLMOCK (as `bash .ci/run` installs them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use agentdeck::config::Config;
+use std::time::{Duration, Instant};
+
+mod common;
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_llmock(delay_ms: u64) -> (Child, String) {
+    let binary = std::env::var("LLMOCK").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/llmock").to_string()
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Child(
+        std::process::Command::new(&binary)
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--tool-mode", "off"])
+            .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
+            .args(["--log-level", "warning"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("llmock is needed ({binary}): {err}")),
+    );
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (child, format!("http://127.0.0.1:{port}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("llmock did not listen within 15 s");
+}
+
+fn main() {
+    let bin = std::env::var("CLAUDE_CODE_BIN").expect("CLAUDE_CODE_BIN names Claude Code");
+    let sessions: usize = common::setting("CODING_BENCH_SESSIONS", 20);
+    let delay: u64 = common::setting("CODING_BENCH_DELAY_MS", 20);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (_llmock, url) = start_llmock(delay).await;
+        // Every turn streams the same long answer.
+        let words: Vec<String> = (0..300).map(|i| format!("word{i}")).collect();
+        let scripted = reqwest::Client::new()
+            .post(format!("{url}/_llmock/scenario"))
+            .json(&serde_json::json!({"behaviors": [{"type": "reply", "times": null,
+                "match": {"tools": true}, "text": words.join(" ")}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scripted.status().as_u16(), 201);
+        let config = Config::parse(&format!(
+            "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n"
+        ))
+        .unwrap();
+        let local = common::local_runtime_with("coding", config).await;
+        let body: agentdeck::model::requests::AssistantCreate =
+            serde_json::from_value(serde_json::json!({
+                "name": "coder", "model": "claude-code",
+                "agent": {"command": [bin], "model": "claude-sonnet-4-5", "tools": ["Read"]},
+            }))
+            .unwrap();
+        let coder = local.client.create_assistant(&body).await.unwrap();
+        let mut threads = Vec::new();
+        for _ in 0..sessions {
+            threads.push(common::new_thread(&local.client, &coder.id).await);
+        }
+        let cpu = common::cpu_seconds(&[]);
+        let started = Instant::now();
+        let turns = threads.iter().map(|thread| {
+            let client = local.client.clone();
+            let thread = thread.clone();
+            async move { common::ask(&client, &thread, "Explain the code base").await }
+        });
+        let replies = futures::future::join_all(turns).await;
+        let wall = started.elapsed();
+        let cpu = common::cpu_seconds(&[]) - cpu;
+        let completed = replies
+            .iter()
+            .filter(|r| r.status == agentdeck::model::MessageStatus::Completed)
+            .count();
+        let words: usize = replies.iter().map(|r| r.text().split_whitespace().count()).sum();
+        println!(
+            "{sessions} Claude Code sessions at once, {completed} completed, {words} words streamed: {wall:.2?} wall, {cpu:.2} s CPU in this process = {:.1} % of one core",
+            cpu / wall.as_secs_f64() * 100.0
+        );
+    });
+}
