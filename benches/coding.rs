@@ -4,7 +4,10 @@
 //! process. Prints the wall time until every turn ended and this process's CPU over it
 //! (the runtime and the bench's client; the agents' own processes are children and not
 //! counted), as a share of one core.
-//! Target (issue #30): the workspace ≤ 5 % of a core beyond the agents' own processes.
+//! Then `CODING_BENCH_APPROVALS` (default 5) turns whose command waits for a permission:
+//! from the approve call until the command's result is in the workspace.
+//! Targets (issue #30): the workspace ≤ 5 % of a core beyond the agents' own processes;
+//! an approval reaches the agent within 50 ms.
 //! Needs CLAUDE_CODE_BIN and LLMOCK (as `bash .ci/run` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -22,7 +25,7 @@ impl Drop for Child {
     }
 }
 
-async fn start_llmock(delay_ms: u64) -> (Child, String) {
+async fn start_llmock(delay_ms: u64, tool_mode: &str) -> (Child, String) {
     let binary = std::env::var("LLMOCK").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/llmock").to_string()
     });
@@ -34,7 +37,7 @@ async fn start_llmock(delay_ms: u64) -> (Child, String) {
     let child = Child(
         std::process::Command::new(&binary)
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--tool-mode", "off"])
+            .args(["--tool-mode", tool_mode])
             .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
             .args(["--log-level", "warning"])
             .stdout(std::process::Stdio::null())
@@ -60,7 +63,10 @@ fn main() {
     let delay: u64 = common::setting("CODING_BENCH_DELAY_MS", 20);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let (_llmock, url) = start_llmock(delay).await;
+        let (_llmock, url) = start_llmock(delay, "off").await;
+        // A second one whose model always asks for a tool first (Claude Code's Bash, which
+        // needs a permission): for the approvals.
+        let (_asking, asking_url) = start_llmock(0, "auto").await;
         // Every turn streams the same long answer.
         let words: Vec<String> = (0..300).map(|i| format!("word{i}")).collect();
         let scripted = reqwest::Client::new()
@@ -72,7 +78,7 @@ fn main() {
             .unwrap();
         assert_eq!(scripted.status().as_u16(), 201);
         let config = Config::parse(&format!(
-            "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n"
+            "[providers.asking]\nkind = \"anthropic\"\nbase_url = \"{asking_url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-asking-*\"]\n\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n"
         ))
         .unwrap();
         let local = common::local_runtime_with("coding", config).await;
@@ -105,6 +111,66 @@ fn main() {
         println!(
             "{sessions} Claude Code sessions at once, {completed} completed, {words} words streamed: {wall:.2?} wall, {cpu:.2} s CPU in this process = {:.1} % of one core",
             cpu / wall.as_secs_f64() * 100.0
+        );
+
+        // The operator's approval: from the approve call until the command's result is in
+        // the workspace — an upper bound of the approval reaching the agent, since the
+        // agent's own run of the command is inside it.
+        let body: agentdeck::model::requests::AssistantCreate =
+            serde_json::from_value(serde_json::json!({
+                "name": "careful-coder", "model": "claude-code",
+                "agent": {"command": [std::env::var("CLAUDE_CODE_BIN").unwrap()],
+                    "model": "claude-asking-sonnet", "tools": ["Bash"]},
+            }))
+            .unwrap();
+        let careful = local.client.create_assistant(&body).await.unwrap();
+        let mut lags = Vec::new();
+        for _ in 0..common::setting("CODING_BENCH_APPROVALS", 5) {
+            let thread = common::new_thread(&local.client, &careful.id).await;
+            let posted = local
+                .client
+                .post_message(&thread, &common::user("Run it"))
+                .await
+                .unwrap();
+            let reply = posted.response_message_id.unwrap();
+            let call_status = |message: &agentdeck::model::Message| {
+                message.tool_calls.first().map(|c| (c.id.clone(), c.status))
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let waiting = loop {
+                let message = local.client.message(&thread, &reply).await.unwrap();
+                assert!(
+                    Instant::now() < deadline,
+                    "no call waited for approval within 60 s: {message:?}"
+                );
+                if let Some((id, agentdeck::model::ToolCallStatus::RequiresApproval)) =
+                    call_status(&message)
+                {
+                    break id;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            };
+            let approved = Instant::now();
+            local.client.approve(&thread, &waiting, None).await.unwrap();
+            loop {
+                assert!(Instant::now() < deadline, "the approved command did not end within 60 s");
+                let message = local.client.message(&thread, &reply).await.unwrap();
+                if matches!(
+                    call_status(&message),
+                    Some((_, agentdeck::model::ToolCallStatus::Completed))
+                ) {
+                    lags.push(approved.elapsed());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        lags.sort();
+        println!(
+            "approval → the command's result in the workspace ({} approvals): p50 {:.1?}, max {:.1?}",
+            lags.len(),
+            lags[lags.len() / 2],
+            lags[lags.len() - 1]
         );
     });
 }
