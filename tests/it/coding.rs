@@ -100,7 +100,7 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
     // The operator approves the edit and denies the command.
     let reply = operate(&client, &thread, asking, |call| {
         (call.function.name == "Write")
-            .then_some(())
+            .then_some(None)
             .ok_or("not in this repository")
     })
     .await;
@@ -149,16 +149,23 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
         let (client, thread) = (client.clone(), thread.clone());
         async move { ask(&client, &thread, "And now leave a mark").await }
     });
-    let again = operate(&client, &thread, asking, |_| Ok(())).await;
+    // Approved with the operator's own command in place of the agent's.
+    let again = operate(&client, &thread, asking, |_| {
+        Ok(Some(serde_json::json!({"command": "echo edited > ran.txt",
+            "description": "Leave a mark"})))
+    })
+    .await;
     assert_eq!(again.status, MessageStatus::Completed, "{again:?}");
     let ran = &again.tool_calls[0];
     assert!(ran.approved, "{ran:?}");
     assert_eq!(ran.status, ToolCallStatus::Completed, "{ran:?}");
+    assert!(ran.function.arguments.contains("edited"), "{ran:?}");
     assert_eq!(
         std::fs::read_to_string(repo.path().join("ran.txt"))
             .unwrap()
             .trim(),
-        "approved"
+        "edited",
+        "the agent ran the operator's command"
     );
     assert_eq!(
         client.thread(&thread).await.unwrap().metadata["claude_session_id"],
@@ -187,12 +194,13 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
 }
 
 /// Plays the operator until the turn `asking` ends: each call that waits is approved
-/// when `decide` says `Ok`, else denied with its reason. The turn's reply.
+/// when `decide` says `Ok` (with the arguments it gives, if any), else denied with its
+/// reason. The turn's reply.
 async fn operate(
     client: &agentdeck::client::Client,
     thread: &str,
     asking: tokio::task::JoinHandle<agentdeck::model::Message>,
-    decide: impl Fn(&ToolCall) -> Result<(), &'static str>,
+    decide: impl Fn(&ToolCall) -> Result<Option<serde_json::Value>, &'static str>,
 ) -> agentdeck::model::Message {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !asking.is_finished() {
@@ -208,7 +216,7 @@ async fn operate(
             .find(|c| c.status == ToolCallStatus::RequiresApproval);
         if let Some(call) = waiting {
             match decide(call) {
-                Ok(()) => client.approve(thread, &call.id, None).await.map(drop),
+                Ok(arguments) => client.approve(thread, &call.id, arguments).await.map(drop),
                 Err(why) => client
                     .deny(thread, &call.id, Some(why.into()))
                     .await
