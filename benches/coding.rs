@@ -16,57 +16,18 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_llmock(delay_ms: u64, tool_mode: &str) -> (Child, String) {
-    let binary = std::env::var("LLMOCK").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/llmock").to_string()
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Child(
-        std::process::Command::new(&binary)
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--tool-mode", tool_mode])
-            .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
-            .args(["--log-level", "warning"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("llmock is needed ({binary}): {err}")),
-    );
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (child, format!("http://127.0.0.1:{port}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("llmock did not listen within 15 s");
-}
-
 fn main() {
     let bin = std::env::var("CLAUDE_CODE_BIN").expect("CLAUDE_CODE_BIN names Claude Code");
     let sessions: usize = common::setting("CODING_BENCH_SESSIONS", 20);
     let delay: u64 = common::setting("CODING_BENCH_DELAY_MS", 20);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let (_llmock, url) = start_llmock(delay, "off").await;
+        let (_llmock, port) = common::start_llmock(delay, "off").await;
+        let url = format!("http://127.0.0.1:{port}");
         // A second one whose model always asks for a tool first (Claude Code's Bash, which
         // needs a permission): for the approvals.
-        let (_asking, asking_url) = start_llmock(0, "auto").await;
+        let (_asking, asking_port) = common::start_llmock(0, "auto").await;
+        let asking_url = format!("http://127.0.0.1:{asking_port}");
         // Every turn streams the same long answer.
         let words: Vec<String> = (0..300).map(|i| format!("word{i}")).collect();
         let scripted = reqwest::Client::new()

@@ -16,8 +16,11 @@
 use agentdeck::client::Client;
 use agentdeck::model::requests::{AssistantCreate, MessageCreate, ProjectCreate, ThreadCreate};
 use agentdeck::model::{Content, Role};
+use common::{Child, start_llmock};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
+
+mod common;
 
 const KEY: &str = "sk-admin-provider-stream";
 
@@ -48,51 +51,6 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn ticks_per_second() -> f64 {
     // CLK_TCK is 100 on every Linux this runs on.
     100.0
-}
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_llmock(delay_ms: u64) -> (Child, u16) {
-    let binary = std::env::var("LLMOCK").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/llmock").to_string()
-    });
-    let port = free_port();
-    let child = Child(
-        std::process::Command::new(&binary)
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--tool-mode", "off"])
-            .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
-            .args(["--log-level", "warning"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("llmock is needed ({binary}): {err}")),
-    );
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (child, port);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("llmock did not listen within 15 s");
 }
 
 async fn start_serve(dir: &std::path::Path, llmock_port: u16) -> (Child, Client) {
@@ -206,7 +164,7 @@ fn main() {
         let mut delays: Vec<u64> = cases.iter().map(|(d, _)| *d).collect();
         delays.dedup();
         for delay in delays {
-            let (_llmock, port) = start_llmock(delay).await;
+            let (_llmock, port) = start_llmock(delay, "off").await;
             let dir = tempfile::tempdir().unwrap();
             let (server, client) = start_serve(dir.path(), port).await;
             let request: AssistantCreate = serde_json::from_value(serde_json::json!({

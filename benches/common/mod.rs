@@ -196,3 +196,51 @@ pub fn spawn_server(dir: &std::path::Path, tps: &str) -> Server {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A child process, ended when this is dropped.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// llmock (`LLMOCK`, else the venv `.ci/run` makes) on a free port, its chunks
+/// `delay_ms` apart, with `tool_mode` as its `--tool-mode`; its port, once it listens.
+pub async fn start_llmock(delay_ms: u64, tool_mode: &str) -> (Child, u16) {
+    let binary = std::env::var("LLMOCK").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/llmock").to_string()
+    });
+    let port = free_port();
+    let child = Child(
+        std::process::Command::new(&binary)
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--tool-mode", tool_mode])
+            .args(["--stream-chunk-delay-ms", &delay_ms.to_string()])
+            .args(["--log-level", "warning"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("llmock is needed ({binary}): {err}")),
+    );
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (child, port);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("llmock did not listen within 15 s");
+}

@@ -43,27 +43,26 @@ fn repository() -> tempfile::TempDir {
     repo
 }
 
-/// Scripts llmock's next answers (`behaviors` as its scenario API takes them).
-async fn script(mock: &crate::llmock::Llmock, behaviors: serde_json::Value) {
-    let answer = reqwest::Client::new()
-        .post(format!("{}/_llmock/scenario", mock.url))
-        .json(&serde_json::json!({ "behaviors": behaviors }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 201, "{:?}", answer.text().await);
+/// The config whose provider serves Claude Code's models: `mock`'s Anthropic Messages.
+pub(crate) fn claude_config(mock: &crate::llmock::Llmock) -> String {
+    format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
+        mock.url
+    )
+}
+
+/// llmock, and a server whose config points Claude Code's models at it.
+async fn claude_server() -> (crate::llmock::Llmock, TestServer) {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&claude_config(&mock)).unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    (mock, server)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_session() {
     let bin = claude_code();
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&format!(
-        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
-        mock.url
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (mock, server) = claude_server().await;
     let (_, client) = server.project("coding").await;
     let repo = repository();
     let body: agentdeck::model::requests::AssistantCreate =
@@ -85,8 +84,7 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
     // The model asks to write a file and to run a command; each needs a permission and
     // waits in the workspace: the operator approves the edit and denies the command.
     let made = repo.path().join("made.txt");
-    script(
-        &mock,
+    mock.script(
         serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
             {"name": "Write", "arguments": {"file_path": made.display().to_string(),
                 "content": "from-the-agent\n"}},
@@ -138,8 +136,7 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
 
     // The second message goes on in the same session: the model sees the first turn.
     // Its command is approved, and runs in the repository.
-    script(
-        &mock,
+    mock.script(
         serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
             {"name": "Bash", "arguments": {"command": "echo approved > ran.txt",
                 "description": "Leave a mark"}}]}]),
@@ -171,14 +168,7 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
         client.thread(&thread).await.unwrap().metadata["claude_session_id"],
         session
     );
-    let journal: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/_llmock/requests", mock.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let journal = mock.journal().await;
     let last = journal["requests"]
         .as_array()
         .unwrap()
@@ -242,13 +232,7 @@ fn processes_in(dir: &std::path::Path) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
     let bin = claude_code();
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&format!(
-        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
-        mock.url
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (mock, server) = claude_server().await;
     let (_, client) = server.project("cancelling").await;
     let repo = repository();
     let body: agentdeck::model::requests::AssistantCreate =
@@ -262,11 +246,8 @@ async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
     let coder = client.create_assistant(&body).await.unwrap();
     let thread = new_thread(&client, &coder.id).await;
     // The model takes its time: the turn is still running when it is cancelled.
-    script(
-        &mock,
-        serde_json::json!([{"type": "delay", "seconds": 60, "match": {"tools": true}}]),
-    )
-    .await;
+    mock.script(serde_json::json!([{"type": "delay", "seconds": 60, "match": {"tools": true}}]))
+        .await;
     let reply = crate::support::post(&client, &thread, "Think for a long time").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while processes_in(repo.path()).is_empty() {
@@ -300,13 +281,7 @@ async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_thread_of_a_worktree_agent_works_in_a_worktree_of_its_own() {
     let bin = claude_code();
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&format!(
-        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
-        mock.url
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (mock, server) = claude_server().await;
     let (_, client) = server.project("worktrees").await;
     let repo = repository();
     let body: agentdeck::model::requests::AssistantCreate =
@@ -328,8 +303,7 @@ async fn each_thread_of_a_worktree_agent_works_in_a_worktree_of_its_own() {
     .enumerate()
     {
         // A relative path: the file lands in the thread's own worktree.
-        script(
-            &mock,
+        mock.script(
             serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
                 {"name": "Write", "arguments": {"file_path": "made.txt",
                     "content": format!("thread {n}\n")}}]}]),

@@ -5,7 +5,6 @@
 
 use crate::tui_e2e::Session;
 use agentdeck::client::Client;
-use agentdeck::model::requests::ProjectCreate;
 use agentdeck::model::{MessageStatus, ToolCallStatus};
 use std::time::{Duration, Instant};
 
@@ -17,31 +16,13 @@ fn a_claude_code_command_waits_in_the_tools_pane_and_runs_once_approved() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mock = rt.block_on(crate::llmock::start_llmock(&[]));
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
-            mock.url
-        ),
-    )
-    .unwrap();
-    let admin_key = "coding-tui-admin-key-0123456789abcdef";
-    let config_path = config.display().to_string();
-    let (server, info) = rt.block_on(crate::support::spawn_serve_with_env(
-        &dir.path().join("served"),
-        Some(admin_key),
-        &[("AGENTDECK_CONFIG", &config_path)],
-    ));
-    let _server = crate::support::KillOnDrop(server);
-    let admin = Client::new(&info.url, admin_key);
-    let project: ProjectCreate =
-        serde_json::from_value(serde_json::json!({"name": "repositories"})).unwrap();
-    let project = rt.block_on(admin.create_project(&project)).unwrap();
-    let key = rt
-        .block_on(admin.create_key(&project.id, Some("operator".into())))
-        .unwrap()
-        .key;
+    let (_server, info, _, key) = crate::support::serve_with_project(
+        &rt,
+        dir.path(),
+        &crate::coding::claude_config(&mock),
+        "coding-tui-admin-key-0123456789abcdef",
+        "repositories",
+    );
     let client = Client::new(&info.url, &key);
     let repo = tempfile::tempdir().unwrap();
     let body: agentdeck::model::requests::AssistantCreate =
@@ -54,19 +35,11 @@ fn a_claude_code_command_waits_in_the_tools_pane_and_runs_once_approved() {
         .unwrap();
     let coder = rt.block_on(client.create_assistant(&body)).unwrap();
     let thread = rt.block_on(crate::support::new_thread(&client, &coder.id));
-    let scripted = rt
-        .block_on(
-            reqwest::Client::new()
-                .post(format!("{}/_llmock/scenario", mock.url))
-                .json(
-                    &serde_json::json!({"behaviors": [{"type": "reply", "match": {"tools": true},
-                "tool_calls": [{"name": "Bash", "arguments": {"command": "echo approved > ran.txt",
-                    "description": "Leave a mark"}}]}]}),
-                )
-                .send(),
-        )
-        .unwrap();
-    assert_eq!(scripted.status().as_u16(), 201);
+    rt.block_on(mock.script(
+        serde_json::json!([{"type": "reply", "match": {"tools": true},
+        "tool_calls": [{"name": "Bash", "arguments": {"command": "echo approved > ran.txt",
+            "description": "Leave a mark"}}]}]),
+    ));
     let reply = rt.block_on(crate::support::post(&client, &thread, "Leave a mark"));
 
     let env = format!("AGENTDECK_API_KEY={key}");

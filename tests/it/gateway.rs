@@ -201,18 +201,6 @@ async fn replies_completed(client: &Client, thread_id: &str, count: usize) {
     .await;
 }
 
-/// What llmock was asked, from its journal.
-async fn llmock_journal(mock: &crate::llmock::Llmock) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(format!("{}/_llmock/requests", mock.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// A server whose providers are llmock's Responses and Anthropic Messages endpoints, and
 /// a key of a new project on it.
 async fn responses_and_messages_server(
@@ -562,7 +550,7 @@ async fn personal_data_is_redacted_for_the_provider_and_restored_for_the_client(
         assert!(!text.contains("[EMAIL_1]"), "{field}: {got}");
     }
     // The provider never saw them.
-    let journal = llmock_journal(&mock).await;
+    let journal = mock.journal().await;
     // The bodies only: the journal's timings are numbers that may hold any digits.
     let received: String = journal["requests"]
         .as_array()
@@ -731,7 +719,7 @@ async fn a_client_reaches_a_model_whose_provider_speaks_another_format() {
     assert_eq!(tool["stop"], "tool_use", "{got}");
 
     // Each provider was asked in its own format.
-    let journal = llmock_journal(&mock).await;
+    let journal = mock.journal().await;
     let paths: Vec<&str> = journal["requests"]
         .as_array()
         .unwrap()
@@ -824,20 +812,9 @@ async fn calls_in_flight_are_bounded_and_a_silent_provider_is_given_up() {
 
     // The provider stalls mid-stream longer than its idle_timeout_ms: the client gets the
     // format's error event, and the reply ends incomplete.
-    let stall = serde_json::json!({"behaviors": [{"type": "stream_fault", "kind": "stall",
-        "after_chunks": 2, "stall_seconds": 8.0}]});
-    let scripted = http
-        .post(format!("{}/_llmock/scenario", mock.url))
-        .json(&stall)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        scripted.status().as_u16(),
-        201,
-        "{:?}",
-        scripted.text().await
-    );
+    mock.script(serde_json::json!([{"type": "stream_fault", "kind": "stall",
+        "after_chunks": 2, "stall_seconds": 8.0}]))
+        .await;
     let started = std::time::Instant::now();
     let stalled = eventually_admitted(&call).await;
     let body = tokio::time::timeout(Duration::from_secs(20), stalled.text())

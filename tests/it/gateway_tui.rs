@@ -7,7 +7,6 @@
 
 use crate::tui_e2e::Session;
 use agentdeck::client::Client;
-use agentdeck::model::requests::ProjectCreate;
 use agentdeck::model::{Role, ToolCallStatus, ToolCallType};
 use std::time::{Duration, Instant};
 
@@ -16,31 +15,17 @@ fn an_agents_sdk_handoff_through_the_gateway_is_held_and_approved_from_the_tools
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mock = rt.block_on(crate::llmock::start_llmock(&[]));
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let admin_key = "gateway-tui-admin-key-0123456789abcdef";
+    let (_server, info, project, key) = crate::support::serve_with_project(
+        &rt,
+        dir.path(),
+        &format!(
             "[providers.openai]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n\n[gateway]\nhold_tools = [\"refund\"]\nhold_timeout = \"2m\"\n",
             mock.url
         ),
-    )
-    .unwrap();
-    let admin_key = "gateway-tui-admin-key-0123456789abcdef";
-    let config_path = config.display().to_string();
-    let (server, info) = rt.block_on(crate::support::spawn_serve_with_env(
-        &dir.path().join("served"),
-        Some(admin_key),
-        &[("AGENTDECK_CONFIG", &config_path)],
-    ));
-    let _server = crate::support::KillOnDrop(server);
-    let admin = Client::new(&info.url, admin_key);
-    let project: ProjectCreate =
-        serde_json::from_value(serde_json::json!({"name": "support desk"})).unwrap();
-    let project = rt.block_on(admin.create_project(&project)).unwrap();
-    let key = rt
-        .block_on(admin.create_key(&project.id, Some("agents".into())))
-        .unwrap()
-        .key;
+        admin_key,
+        "support desk",
+    );
 
     // The agent runs on its own; it waits on the gateway until the operator answers.
     let script = format!(

@@ -13,6 +13,31 @@ pub(crate) struct Llmock {
     pub(crate) url: String,
 }
 
+impl Llmock {
+    /// Scripts its next answers (`behaviors` as its scenario API takes them).
+    pub(crate) async fn script(&self, behaviors: serde_json::Value) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/_llmock/scenario", self.url))
+            .json(&json!({ "behaviors": behaviors }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 201, "{:?}", answer.text().await);
+    }
+
+    /// What it was asked, from its journal.
+    pub(crate) async fn journal(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/_llmock/requests", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
 impl Drop for Llmock {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -368,3 +368,38 @@ pub fn run_python(args: &[&str], env: &[(&str, &str)], deadline: Duration) -> se
     serde_json::from_str(last)
         .unwrap_or_else(|err| panic!("{args:?} printed {last:?} ({err}):\n{stderr}"))
 }
+
+/// A real `serve` for the tmux tests: on `dir`, with `config` as its config file and
+/// `admin_key`, ended when the first value is dropped; a new project `name` on it and a
+/// key of that project.
+pub fn serve_with_project(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    config: &str,
+    admin_key: &str,
+    name: &str,
+) -> (
+    KillOnDrop,
+    agentdeck::runtime::ServeInfo,
+    agentdeck::model::Project,
+    String,
+) {
+    let config_path = dir.join("serve.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let config_path = config_path.display().to_string();
+    let (server, info) = rt.block_on(spawn_serve_with_env(
+        &dir.join("served"),
+        Some(admin_key),
+        &[("AGENTDECK_CONFIG", &config_path)],
+    ));
+    let server = KillOnDrop(server);
+    let admin = Client::new(&info.url, admin_key);
+    let project: agentdeck::model::requests::ProjectCreate =
+        serde_json::from_value(serde_json::json!({ "name": name })).unwrap();
+    let project = rt.block_on(admin.create_project(&project)).unwrap();
+    let key = rt
+        .block_on(admin.create_key(&project.id, Some(name.into())))
+        .unwrap()
+        .key;
+    (server, info, project, key)
+}

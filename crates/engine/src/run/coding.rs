@@ -10,8 +10,7 @@
 use super::{Outcome, Run};
 use crate::Engine;
 use agentdeck_model::{
-    CodingAgent, ErrorBody, EventPayload, FunctionCall, ReasoningStep, ToolCall, ToolCallStatus,
-    ToolCallType, Usage,
+    CodingAgent, ErrorBody, EventPayload, ReasoningStep, ToolCallStatus, ToolCallType, Usage,
 };
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -468,18 +467,7 @@ impl Run {
     }
 
     fn agent_text(&mut self, turn: &mut Turn, delta: &str) {
-        if delta.is_empty() {
-            return;
-        }
-        let mut delta = delta.to_string();
-        if !turn.text_started {
-            turn.text_started = true;
-            if !self.reply.text().is_empty() {
-                delta.insert_str(0, "\n\n");
-            }
-        }
-        self.reply.append_text(&delta);
-        self.emit_text(delta);
+        self.add_text(&mut turn.text_started, delta.to_string());
     }
 
     /// A tool the agent runs: a call of the reply, running until its result comes.
@@ -491,27 +479,12 @@ impl Run {
         if self.reply.tool_calls.iter().any(|c| c.id == id) {
             return;
         }
-        let call = ToolCall {
-            id,
-            kind: ToolCallType::Function,
-            function: FunctionCall {
-                name: block
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("tool")
-                    .to_string(),
-                arguments: block
-                    .get("input")
-                    .map_or_else(|| "{}".to_string(), Value::to_string),
-            },
-            target_assistant_id: None,
-            thread_id: None,
-            status: ToolCallStatus::InProgress,
-            output: None,
-            latency_ms: None,
-            step: 0,
-            approved: false,
-        };
+        let name = block.get("name").and_then(Value::as_str).unwrap_or("tool");
+        let arguments = block
+            .get("input")
+            .map_or_else(|| "{}".to_string(), Value::to_string);
+        // The agent's text is untrusted as any model's: made safe as it is stored.
+        let call = crate::ingest::span_call(id, ToolCallType::Function, name, &arguments);
         self.reply.tool_calls.push(call.clone());
         self.persist();
         self.emit(EventPayload::tool_call_created(&self.reply, &call));

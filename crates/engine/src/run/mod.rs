@@ -424,15 +424,21 @@ impl Run {
     }
 
     fn on_text(&mut self, state: &mut StepState, delta: String) {
-        let mut delta = match &mut state.restorers {
+        let delta = match &mut state.restorers {
             Some((text, _)) => text.push(&delta),
             None => delta,
         };
+        self.add_text(&mut state.text_started, delta);
+    }
+
+    /// Text of the reply, announced; the first of a model step's (`started` unset) is set
+    /// off from the reply's earlier text as a paragraph of its own.
+    fn add_text(&mut self, started: &mut bool, mut delta: String) {
         if delta.is_empty() {
             return;
         }
-        if !state.text_started {
-            state.text_started = true;
+        if !*started {
+            *started = true;
             if !self.reply.text().is_empty() {
                 delta.insert_str(0, "\n\n");
             }
