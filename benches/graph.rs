@@ -29,7 +29,7 @@ fn edges() -> Vec<(usize, usize)> {
             .wrapping_add(1442695040888963407);
         let from = (seed >> 33) as usize % NODES;
         let hop = 1 + (seed >> 17) as usize % 6;
-        let to = if (seed >> 5) % 7 == 0 {
+        let to = if (seed >> 5).is_multiple_of(7) {
             from.saturating_sub(hop)
         } else {
             (from + hop) % NODES

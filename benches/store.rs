@@ -30,7 +30,7 @@ fn thread(i: usize) -> Thread {
         metadata: BTreeMap::from([
             (
                 "priority".to_string(),
-                if i % 4 == 0 { "high" } else { "low" }.to_string(),
+                if i.is_multiple_of(4) { "high" } else { "low" }.to_string(),
             ),
             ("case_id".to_string(), format!("CASE-{i}")),
         ]),
@@ -47,7 +47,7 @@ fn message(thread_id: &str, i: usize) -> Message {
         object: "thread.message".into(),
         thread_id: thread_id.to_string(),
         assistant_id: None,
-        role: if i % 2 == 0 {
+        role: if i.is_multiple_of(2) {
             Role::User
         } else {
             Role::Assistant

@@ -9,14 +9,14 @@ use agentdeck::model::config::Config;
 use agentdeck::model::{MessageStatus, ToolCall, ToolCallStatus};
 use std::time::Duration;
 
-fn claude_code() -> String {
+pub(crate) fn claude_code() -> String {
     std::env::var("CLAUDE_CODE_BIN").expect(
         "CLAUDE_CODE_BIN is not set: this test needs the Claude Code that `bash .ci/run` installs",
     )
 }
 
 /// A temporary git repository with one file.
-fn repository() -> tempfile::TempDir {
+pub(crate) fn repository() -> tempfile::TempDir {
     let repo = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
         let status = std::process::Command::new("git")
@@ -186,7 +186,7 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
 /// Plays the operator until the turn `asking` ends: each call that waits is approved
 /// when `decide` says `Ok` (with the arguments it gives, if any), else denied with its
 /// reason. The turn's reply.
-async fn operate(
+pub(crate) async fn operate(
     client: &agentdeck::client::Client,
     thread: &str,
     asking: tokio::task::JoinHandle<agentdeck::model::Message>,
@@ -220,7 +220,7 @@ async fn operate(
 }
 
 /// The processes whose working directory is `dir`: the agent and what it started.
-fn processes_in(dir: &std::path::Path) -> Vec<u32> {
+pub(crate) fn processes_in(dir: &std::path::Path) -> Vec<u32> {
     let dir = dir.canonicalize().unwrap();
     std::fs::read_dir("/proc")
         .unwrap()

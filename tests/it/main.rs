@@ -8,6 +8,7 @@ mod bounds;
 mod checks;
 mod cli;
 mod cluster;
+mod codex;
 mod coding;
 mod coding_tui;
 mod crash;

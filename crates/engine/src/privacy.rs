@@ -68,7 +68,7 @@ fn luhn(number: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn iban_valid(text: &str) -> bool {

@@ -63,6 +63,56 @@ impl Drop for Group {
     }
 }
 
+/// A long-lived agent's process group that also ends when this process dies, even by
+/// SIGKILL (when nothing of ours runs to end it): a watcher joins the group and waits on
+/// a pipe whose only writer is held here; the kernel closes it with this process, and the
+/// watcher then ends its whole group. Dropped, it ends the group as [`Group`] does.
+pub(super) struct LifelineGroup {
+    /// Dropped first: the group is ended, then the watcher's pipe closes.
+    _group: Group,
+    _lifeline: Option<std::io::PipeWriter>,
+    _watcher: Option<tokio::process::Child>,
+}
+
+impl LifelineGroup {
+    /// The group led by the process `pid` (started with `process_group(0)`). Without a
+    /// watcher (it could not start) the group still ends on drop, only not on a SIGKILL.
+    pub(super) fn of(pid: Option<u32>, groups: &ProcessGroups) -> LifelineGroup {
+        let group = Group::of(pid, groups);
+        let (lifeline, watcher) = match group.pgid.map(watch_group) {
+            Some(Ok((lifeline, watcher))) => (Some(lifeline), Some(watcher)),
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "no watcher for an agent's process group: a SIGKILL of this process would leave it running");
+                (None, None)
+            }
+            None => (None, None),
+        };
+        LifelineGroup {
+            _group: group,
+            _lifeline: lifeline,
+            _watcher: watcher,
+        }
+    }
+}
+
+/// A shell in the group `pgid` that ends the group when its input closes: `read` returns
+/// at end of input, which comes only when every writer — ours alone, close-on-exec so no
+/// other child holds it — is closed. It costs no CPU while it waits.
+fn watch_group(pgid: i32) -> std::io::Result<(std::io::PipeWriter, tokio::process::Child)> {
+    let (reader, writer) = std::io::pipe()?;
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "read -r _; kill -KILL 0"])
+        .stdin(Stdio::from(reader))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    command.process_group(pgid);
+    #[cfg(not(unix))]
+    let _ = pgid;
+    Ok((writer, command.spawn()?))
+}
+
 fn kill_group(pgid: i32) {
     #[cfg(unix)]
     {

@@ -107,13 +107,15 @@ pub struct Assistant {
     /// Where an external assistant's runs come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<AssistantSource>,
-    /// A coding agent's settings (`"model": "claude-code"`): where and how it runs.
+    /// A coding agent's settings (`"model": "claude-code"` or `"codex"`): where and how it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Box<CodingAgent>>,
 }
 
 /// The model of an assistant that is Claude Code, run headless.
 pub const CLAUDE_CODE_MODEL: &str = "claude-code";
+/// The model of an assistant that is Codex, run through its app-server.
+pub const CODEX_MODEL: &str = "codex";
 
 /// How a coding agent runs (SPEC §3, `"agent"`): its directory, its environment, the
 /// agent's own tools and permission mode, and the model it is pointed at.
@@ -136,14 +138,22 @@ pub struct CodingAgent {
     /// Glob, Grep).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<String>>,
-    /// Its permission mode: `default` (what needs a permission is refused), `acceptEdits`,
+    /// Claude Code's permission mode: `default` (what needs a permission is refused), `acceptEdits`,
     /// `plan` or `bypassPermissions`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// Codex's approval policy: `untrusted` (the default: what is not known to be safe
+    /// waits for the operator), `on-request`, `on-failure` or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_policy: Option<String>,
+    /// Codex's sandbox: `read-only`, `workspace-write` (the default) or
+    /// `danger-full-access`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
     /// The model it uses, served by the provider of agentdeck's config that claims it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// The program and its first arguments (default `claude`, from `PATH`).
+    /// The program and its first arguments (default `claude` or `codex`, from `PATH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
 }

@@ -78,7 +78,7 @@ pub struct AssistantCreate {
     pub approval: Approval,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
-    /// A coding agent's settings (`"model": "claude-code"`).
+    /// A coding agent's settings (`"model": "claude-code"` or `"codex"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Box<super::CodingAgent>>,
     /// For the admin key without an `OpenAI-Project` header.

@@ -173,7 +173,7 @@ impl GatewayCall {
 /// "10m", "90s": a timeout as the config wrote it.
 fn humane(duration: Duration) -> String {
     let seconds = duration.as_secs();
-    if seconds >= 60 && seconds % 60 == 0 {
+    if seconds >= 60 && seconds.is_multiple_of(60) {
         format!("{}m", seconds / 60)
     } else if seconds > 0 {
         format!("{seconds}s")

@@ -252,6 +252,9 @@ impl Run {
         if self.assistant.model == agentdeck_model::CLAUDE_CODE_MODEL {
             return self.drive_claude_code().await;
         }
+        if self.assistant.model == agentdeck_model::CODEX_MODEL {
+            return self.drive_codex().await;
+        }
         let max_steps = self.engine.inner.options.max_steps;
         loop {
             if self.cancel.is_cancelled() {

@@ -171,7 +171,7 @@ const LONG_WORDS: [&str; 24] = [
 fn long_word(i: usize, count: usize) -> String {
     let mut delta = String::with_capacity(12);
     if i > 0 {
-        delta.push_str(if i % 60 == 0 { "\n\n" } else { " " });
+        delta.push_str(if i.is_multiple_of(60) { "\n\n" } else { " " });
     }
     delta.push_str(LONG_WORDS[(i * 7 + i / 24) % LONG_WORDS.len()]);
     if i + 1 == count {

@@ -1,31 +1,20 @@
-//! Claude Code as an assistant's model (`"model": "claude-code"`): a reply is one turn of
-//! a headless Claude Code session (`claude -p`, JSON lines in and out). Its text streams
-//! into the reply, the tools it runs — commands, file reads and edits — are the reply's
-//! tool calls with their results, its own report gives the tokens and the cost, and the
-//! thread keeps the session id so the next message resumes the same session. The agent
-//! runs in its own process group, ended on cancel and on shutdown; it gets only `PATH`,
-//! its `HOME`, the provider's address and key from agentdeck's config and what the
-//! assistant's `agent.env` lists.
+//! Claude Code (`"model": "claude-code"`): a reply is one turn of a headless Claude Code
+//! session (`claude -p`, JSON lines in and out, `--resume` with the thread's session id).
+//! Its permission requests come on its own output (`--permission-prompt-tool stdio`)
+//! and are answered on its input.
 
-use super::{Outcome, Run};
-use crate::Engine;
-use agentdeck_model::{
-    CodingAgent, ErrorBody, EventPayload, ReasoningStep, ToolCallStatus, ToolCallType, Usage,
-};
+use super::super::{Outcome, Run};
+use super::{agent_error, send};
+use agentdeck_model::{CodingAgent, ReasoningStep, ToolCallStatus, Usage};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The agent's tools when the assistant names none.
 const DEFAULT_TOOLS: &[&str] = &["Bash", "Read", "Edit", "Write", "Glob", "Grep"];
 /// The thread's metadata key for the session the next message resumes.
 pub(crate) const SESSION_KEY: &str = "claude_session_id";
-/// How much of the agent's stderr a failed reply quotes.
-const STDERR_TAIL: usize = 2000;
-/// How much of a tool's result the reply keeps.
-const RESULT_CHARS: usize = 64 * 1024;
 
 /// What one turn has seen so far.
 #[derive(Default)]
@@ -38,24 +27,9 @@ struct Turn {
     text_started: bool,
 }
 
-/// One JSON line to the agent; with no input left, nothing.
-async fn send(stdin: &mut Option<tokio::process::ChildStdin>, line: &Value) -> std::io::Result<()> {
-    match stdin {
-        Some(stdin) => {
-            stdin.write_all(format!("{line}\n").as_bytes()).await?;
-            stdin.flush().await
-        }
-        None => Ok(()),
-    }
-}
-
-fn agent_error(code: &str, message: impl Into<String>) -> ErrorBody {
-    Engine::error_body("agent_error", code, message)
-}
-
 impl Run {
     /// One turn of the assistant's Claude Code session.
-    pub(super) async fn drive_claude_code(&mut self) -> Outcome {
+    pub(in crate::run) async fn drive_claude_code(&mut self) -> Outcome {
         let agent = self.assistant.agent.as_deref().cloned().unwrap_or_default();
         let workdir = match self.workdir(&agent).await {
             Ok(dir) => dir,
@@ -80,8 +54,10 @@ impl Run {
                 ));
             }
         };
-        // Ended whole — the agent and everything it started — when this is dropped.
-        let _group = crate::tools::Group::of(child.id(), &self.engine.inner.tools.processes);
+        // Ended whole — the agent and everything it started — when this is dropped, or
+        // when this process dies.
+        let _group =
+            crate::tools::LifelineGroup::of(child.id(), &self.engine.inner.tools.processes);
         // One user message; the input stays open for the operator's answers to its
         // permission requests, and closes with the turn's result.
         let mut stdin = child.stdin.take();
@@ -92,18 +68,7 @@ impl Run {
                 format!("Could not write to Claude Code: {err}"),
             ));
         }
-        let stderr = child.stderr.take().map(|mut stderr| {
-            tokio::spawn(async move {
-                let mut all = Vec::new();
-                let _ = stderr.read_to_end(&mut all).await;
-                let text = String::from_utf8_lossy(&all).into_owned();
-                let cut = text.len().saturating_sub(STDERR_TAIL);
-                let cut = (cut..text.len())
-                    .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(text.len());
-                text[cut..].trim().to_string()
-            })
-        });
+        let stderr = super::stderr_tail(&mut child);
         let Some(stdout) = child.stdout.take() else {
             return Outcome::Failed(agent_error("agent_failed", "Claude Code has no output."));
         };
@@ -138,77 +103,7 @@ impl Run {
                 return outcome;
             }
         }
-        let status = child.wait().await;
-        let tail = match stderr {
-            Some(task) => task.await.unwrap_or_default(),
-            None => String::new(),
-        };
-        let exit = status.map_or_else(|err| err.to_string(), |s| s.to_string());
-        Outcome::Failed(agent_error(
-            "agent_exited",
-            format!("Claude Code ended before its answer ({exit}): {tail}"),
-        ))
-    }
-
-    /// The agent's directory: the assistant's (it must exist) or, with `worktree`, the
-    /// thread's own worktree of it; without a workdir, a directory of the thread's own.
-    async fn workdir(&self, agent: &CodingAgent) -> Result<PathBuf, String> {
-        if let Some(dir) = &agent.workdir {
-            let dir = PathBuf::from(dir);
-            if !dir.is_dir() {
-                return Err(format!(
-                    "The agent's workdir {} is not a directory.",
-                    dir.display()
-                ));
-            }
-            if agent.worktree {
-                return self.worktree(&dir).await;
-            }
-            return Ok(dir);
-        }
-        let dir = self
-            .engine
-            .store()
-            .dir()
-            .join("coding-agents")
-            .join("threads")
-            .join(&self.thread.id);
-        std::fs::create_dir_all(&dir)
-            .map_err(|err| format!("Could not make {}: {err}", dir.display()))?;
-        Ok(dir)
-    }
-
-    /// The thread's worktree of `repository`, made on its first turn on a branch of its
-    /// own (the work stays when the thread ends: it is the operator's to merge or drop).
-    async fn worktree(&self, repository: &std::path::Path) -> Result<PathBuf, String> {
-        let tree = self
-            .engine
-            .store()
-            .dir()
-            .join("coding-agents")
-            .join("worktrees")
-            .join(&self.thread.id);
-        if tree.is_dir() {
-            return Ok(tree);
-        }
-        let branch = format!("agentdeck/{}", self.thread.id);
-        let made = tokio::process::Command::new("git")
-            .arg("-C")
-            .arg(repository)
-            .args(["worktree", "add", "-b", &branch])
-            .arg(&tree)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|err| format!("Could not run git: {err}"))?;
-        if !made.status.success() {
-            return Err(format!(
-                "git could not make the thread's worktree of {}: {}",
-                repository.display(),
-                String::from_utf8_lossy(&made.stderr).trim()
-            ));
-        }
-        Ok(tree)
+        super::exited(child, stderr, "Claude Code").await
     }
 
     /// `claude -p` in stream-json both ways, resuming the thread's session, with only
@@ -216,19 +111,15 @@ impl Run {
     fn claude_command(
         &self,
         agent: &CodingAgent,
-        workdir: &PathBuf,
+        workdir: &Path,
     ) -> Result<tokio::process::Command, String> {
-        let default = vec!["claude".to_string()];
-        let words = agent.command.as_ref().unwrap_or(&default);
-        let Some((program, first_args)) = words.split_first() else {
-            return Err("The agent's command is empty.".into());
-        };
+        let home = self.agent_dir(&["home"])?;
+        let mut command = Self::agent_command(agent, "claude", workdir, &home)?;
         let tools = agent
             .tools
             .clone()
             .unwrap_or_else(|| DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect());
-        let mut command = tokio::process::Command::new(program);
-        command.args(first_args).args([
+        command.args([
             "-p",
             "--output-format",
             "stream-json",
@@ -250,22 +141,6 @@ impl Run {
         if let Some(session) = self.thread.metadata.get(SESSION_KEY) {
             command.args(["--resume", session]);
         }
-        command
-            .current_dir(workdir)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        command.process_group(0);
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
-        let home = self.engine.store().dir().join("coding-agents").join("home");
-        std::fs::create_dir_all(&home)
-            .map_err(|err| format!("Could not make {}: {err}", home.display()))?;
-        command.env("HOME", &home);
         // Nothing of agentdeck's own leaves; nothing calls home.
         for (name, value) in [
             ("DISABLE_TELEMETRY", "1"),
@@ -275,25 +150,16 @@ impl Run {
             command.env(name, value);
         }
         // The provider of agentdeck's config that serves the agent's model.
-        let config = self.engine.config();
-        let provider = agent
-            .model
-            .as_deref()
-            .and_then(|m| config.provider_for(config.resolve_model(m)))
-            .filter(|(_, p)| p.kind == agentdeck_model::config::ProviderKind::Anthropic);
-        if let Some((_, provider)) = provider {
-            if let Some(base) = &provider.base_url {
+        let provider = self.agent_provider(agent, agentdeck_model::config::ProviderKind::Anthropic);
+        if let Some((base, key)) = provider {
+            if let Some(base) = base {
                 let base = base.trim_end_matches('/');
                 command.env(
                     "ANTHROPIC_BASE_URL",
                     base.strip_suffix("/v1").unwrap_or(base),
                 );
             }
-            if let Some(key) = provider
-                .api_key_env
-                .as_deref()
-                .and_then(|name| std::env::var(name).ok())
-            {
+            if let Some(key) = key {
                 command.env("ANTHROPIC_API_KEY", key);
             }
         }
@@ -412,43 +278,7 @@ impl Run {
             let message = "agentdeck found no call this request is for.";
             return Some(answer(json!({"behavior": "deny", "message": message})));
         };
-        let id = self.reply.tool_calls[at].id.clone();
-        let engine = self.engine.clone();
-        let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel();
-        agentdeck_model::sync::lock(&engine.inner.runs.held).insert(self.reply.id.clone(), wake);
-        self.reply.tool_calls[at].status = ToolCallStatus::RequiresApproval;
-        self.persist();
-        let call = self.reply.tool_calls[at].clone();
-        self.emit(EventPayload::tool_call_output(&self.reply, &call));
-        engine.bus().sync().await;
-        let _ = engine.update_thread(&self.thread.id, |t| {
-            t.status = agentdeck_model::ThreadStatus::RequiresAction;
-        });
-        let decided = loop {
-            let stored = engine.store().message(&self.reply.id).ok().flatten();
-            let answered = stored
-                .and_then(|m| m.tool_calls.into_iter().find(|c| c.id == id))
-                .filter(|c| !c.status.is_waiting());
-            if let Some(answered) = answered {
-                break Some(answered);
-            }
-            tokio::select! {
-                _ = woken.recv() => {}
-                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                () = self.cancel.cancelled() => break None,
-            }
-        };
-        agentdeck_model::sync::lock(&engine.inner.runs.held).remove(&self.reply.id);
-        let _ = engine.update_thread(&self.thread.id, |t| {
-            if t.status == agentdeck_model::ThreadStatus::RequiresAction {
-                t.status = agentdeck_model::ThreadStatus::Running;
-            }
-        });
-        let decided = decided?;
-        let call = &mut self.reply.tool_calls[at];
-        call.status = decided.status;
-        call.approved = decided.approved;
-        call.output = decided.output.clone();
+        let decided = self.operator_answer(at).await?;
         if decided.status == ToolCallStatus::Denied {
             let why = decided
                 .output
@@ -456,7 +286,6 @@ impl Run {
             return Some(answer(json!({"behavior": "deny", "message": why})));
         }
         // Approved, perhaps with the operator's own arguments.
-        call.function.arguments = decided.function.arguments.clone();
         let updated = serde_json::from_str::<Value>(&decided.function.arguments)
             .ok()
             .filter(Value::is_object)
@@ -476,18 +305,11 @@ impl Run {
             .get("id")
             .and_then(Value::as_str)
             .map_or_else(|| agentdeck_model::new_id("call_"), str::to_string);
-        if self.reply.tool_calls.iter().any(|c| c.id == id) {
-            return;
-        }
         let name = block.get("name").and_then(Value::as_str).unwrap_or("tool");
         let arguments = block
             .get("input")
             .map_or_else(|| "{}".to_string(), Value::to_string);
-        // The agent's text is untrusted as any model's: made safe as it is stored.
-        let call = crate::ingest::span_call(id, ToolCallType::Function, name, &arguments);
-        self.reply.tool_calls.push(call.clone());
-        self.persist();
-        self.emit(EventPayload::tool_call_created(&self.reply, &call));
+        self.agent_call(id, name, &arguments);
     }
 
     fn agent_tool_result(&mut self, block: &Value) {
@@ -496,26 +318,12 @@ impl Run {
         };
         let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
         let output = crate::gateway::content_text(block.get("content"));
-        let Some(call) = self.reply.tool_calls.iter_mut().find(|c| c.id == id) else {
-            return;
-        };
-        // A call the operator denied stays denied (its result is the refusal).
-        call.status = if call.status == ToolCallStatus::Denied {
-            ToolCallStatus::Denied
-        } else if failed {
+        let status = if failed {
             ToolCallStatus::Failed
         } else {
             ToolCallStatus::Completed
         };
-        call.output = Some(
-            agentdeck_model::text::sanitize(&output)
-                .chars()
-                .take(RESULT_CHARS)
-                .collect(),
-        );
-        let call = call.clone();
-        self.persist();
-        self.emit(EventPayload::tool_call_output(&self.reply, &call));
+        self.agent_call_done(id, status, &output);
     }
 
     /// The turn's end: its tokens and cost as the agent reports them.

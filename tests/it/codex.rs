@@ -1,0 +1,274 @@
+//! Codex as an assistant: the real Codex (`codex app-server`, as `bash .ci/run` installs it
+//! from npm) pointed at llmock's Responses through agentdeck's config, in a temporary git
+//! repository. Its commands and patches are tool calls that wait for the operator; an
+//! approved patch is made, a denied command never runs, an edited command runs as the
+//! operator wrote it, a second message resumes the same Codex thread, a cancel ends its
+//! process group and a `serve` killed with SIGKILL leaves no Codex behind.
+
+use crate::coding::{operate, processes_in, repository};
+use crate::support::{TestServer, new_thread};
+use agentdeck::model::config::Config;
+use agentdeck::model::{MessageStatus, ToolCallStatus};
+use std::time::{Duration, Instant};
+
+fn codex() -> String {
+    std::env::var("CODEX_BIN")
+        .expect("CODEX_BIN is not set: this test needs the Codex that `bash .ci/run` installs")
+}
+
+/// The config whose provider serves Codex's model: `mock`'s Responses.
+fn codex_config(mock: &crate::llmock::Llmock) -> String {
+    format!(
+        "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
+        mock.url
+    )
+}
+
+fn coder(repo: &std::path::Path, name: &str) -> agentdeck::model::requests::AssistantCreate {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "model": "codex",
+        "agent": {"workdir": repo.display().to_string(), "command": [codex()],
+            "model": "gpt-5.1-codex"},
+    }))
+    .unwrap()
+}
+
+/// A patch in the form Codex's `apply_patch` takes, run as a command (Codex makes it a
+/// file change).
+fn apply_patch() -> serde_json::Value {
+    let patch = "*** Begin Patch\n*** Update File: README.md\n@@\n-hello\n+hello world\n*** Add File: notes.txt\n+from codex\n*** End Patch\n";
+    serde_json::json!({"cmd": format!("apply_patch <<'EOF'\n{patch}EOF\n")})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_runs_as_an_assistant_and_its_commands_and_patches_wait_for_the_operator() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&codex_config(&mock)).unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("codex").await;
+    let repo = repository();
+    let coder = client
+        .create_assistant(&coder(repo.path(), "codex-coder"))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &coder.id).await;
+
+    // The model patches two files and runs a command: the operator approves the patch and
+    // denies the command.
+    mock.script(
+        serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
+        {"name": "exec_command", "arguments": apply_patch()},
+        {"name": "exec_command", "arguments": {"cmd": "touch denied.txt"}}]}]),
+    )
+    .await;
+    let asking = tokio::spawn({
+        let (client, thread) = (client.clone(), thread.clone());
+        async move { crate::support::ask(&client, &thread, "Patch the readme, please").await }
+    });
+    let reply = operate(&client, &thread, asking, |call| {
+        (call.function.name == "apply_patch")
+            .then_some(None)
+            .ok_or("not in this repository")
+    })
+    .await;
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    assert!(!reply.text().is_empty(), "{reply:?}");
+    let patch = reply
+        .tool_calls
+        .iter()
+        .find(|c| c.function.name == "apply_patch")
+        .unwrap_or_else(|| panic!("a patch: {reply:?}"));
+    assert!(patch.approved, "{patch:?}");
+    assert_eq!(patch.status, ToolCallStatus::Completed, "{patch:?}");
+    assert!(patch.function.arguments.contains("README.md"), "{patch:?}");
+    let diff = patch.output.as_deref().unwrap_or("");
+    assert!(
+        diff.contains("+hello world") && diff.contains("notes.txt"),
+        "the diff: {diff}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("README.md")).unwrap(),
+        "hello world\n",
+        "the patch was made in the repository"
+    );
+    let command = reply
+        .tool_calls
+        .iter()
+        .find(|c| c.function.name == "shell")
+        .unwrap_or_else(|| panic!("a command: {reply:?}"));
+    assert!(
+        command.function.arguments.contains("touch denied.txt"),
+        "{command:?}"
+    );
+    assert_eq!(command.status, ToolCallStatus::Denied, "{command:?}");
+    assert!(
+        !repo.path().join("denied.txt").exists(),
+        "a denied command never runs"
+    );
+    assert!(
+        reply.usage.input_tokens > 0 && reply.usage.output_tokens > 0,
+        "{reply:?}"
+    );
+    let session = client.thread(&thread).await.unwrap().metadata["codex_thread_id"].clone();
+    assert!(!session.is_empty());
+
+    // The second message goes on in the same Codex thread; its command is approved with
+    // the operator's own command in place of the agent's, which is what runs.
+    mock.script(
+        serde_json::json!([{"type": "reply", "match": {"tools": true}, "tool_calls": [
+        {"name": "exec_command", "arguments": {"cmd": "echo approved > ran.txt"}}]}]),
+    )
+    .await;
+    let asking = tokio::spawn({
+        let (client, thread) = (client.clone(), thread.clone());
+        async move { crate::support::ask(&client, &thread, "And now leave a mark").await }
+    });
+    let again = operate(&client, &thread, asking, |_| {
+        Ok(Some(
+            serde_json::json!({"command": "echo edited > ran.txt"}),
+        ))
+    })
+    .await;
+    assert_eq!(again.status, MessageStatus::Completed, "{again:?}");
+    let ran = &again.tool_calls[0];
+    assert!(ran.approved, "{ran:?}");
+    assert!(ran.function.arguments.contains("edited"), "{ran:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(repo.path().join("ran.txt")).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the operator's command did not run: {again:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("ran.txt"))
+            .unwrap()
+            .trim(),
+        "edited",
+        "the operator's command ran, not the agent's"
+    );
+    assert_eq!(
+        client.thread(&thread).await.unwrap().metadata["codex_thread_id"],
+        session
+    );
+    let journal = mock.journal().await;
+    let last = journal["requests"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let said = last["body"]["input"].to_string();
+    assert!(
+        said.contains("Patch the readme, please") && said.contains("And now leave a mark"),
+        "the resumed thread carries the first turn: {said}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_codex_turn_ends_its_whole_process_group() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&codex_config(&mock)).unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("codex-cancel").await;
+    let repo = repository();
+    let coder = client
+        .create_assistant(&coder(repo.path(), "slow-codex"))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &coder.id).await;
+    mock.script(serde_json::json!([{"type": "delay", "seconds": 60, "match": {"tools": true}}]))
+        .await;
+    let reply = crate::support::post(&client, &thread, "Think for a long time").await;
+    wait_for_agent(repo.path()).await;
+    client.cancel(&thread).await.unwrap();
+    let ended = tokio::time::timeout(
+        Duration::from_secs(20),
+        crate::support::wait_reply(&client, &thread, &reply),
+    )
+    .await
+    .expect("the cancelled turn ended within 20 s");
+    assert_eq!(ended.status, MessageStatus::Incomplete, "{ended:?}");
+    wait_for_none(repo.path(), "the cancel").await;
+    server.stop().await;
+}
+
+/// Until a process works in `dir` (30 s at most), and a moment more for it to settle.
+async fn wait_for_agent(dir: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_in(dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not start within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// Until no process works in `dir` (10 s at most).
+async fn wait_for_none(dir: &std::path::Path, after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_in(dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent's processes outlived {after}: {:?}",
+            processes_in(dir)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A real `serve` killed with SIGKILL — nothing of its own runs to end anything — takes
+/// its coding agents with it: Codex and Claude Code, mid-turn.
+#[test]
+fn a_serve_killed_with_sigkill_leaves_no_coding_agent_behind() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mock = rt.block_on(crate::llmock::start_llmock(&[]));
+    let config = format!(
+        "{}\n{}",
+        codex_config(&mock),
+        crate::coding::claude_config(&mock)
+    );
+    let (server, info, _, key) = crate::support::serve_with_project(
+        &rt,
+        dir.path(),
+        &config,
+        "coding-kill-admin-key-0123456789abcdef",
+        "killed",
+    );
+    let client = agentdeck::client::Client::new(&info.url, &key);
+    rt.block_on(mock.script(serde_json::json!([
+        {"type": "delay", "seconds": 60, "match": {"tools": true}},
+        {"type": "delay", "seconds": 60, "match": {"tools": true}}])));
+    let codex_repo = repository();
+    let claude_repo = repository();
+    let claude: agentdeck::model::requests::AssistantCreate =
+        serde_json::from_value(serde_json::json!({
+            "name": "claude-coder", "model": "claude-code",
+            "agent": {"workdir": claude_repo.path().display().to_string(),
+                "command": [crate::coding::claude_code()], "model": "claude-sonnet-4-5",
+                "tools": ["Bash"]},
+        }))
+        .unwrap();
+    for (body, repo) in [
+        (coder(codex_repo.path(), "codex-coder"), &codex_repo),
+        (claude, &claude_repo),
+    ] {
+        let assistant = rt.block_on(client.create_assistant(&body)).unwrap();
+        let thread = rt.block_on(new_thread(&client, &assistant.id));
+        rt.block_on(crate::support::post(
+            &client,
+            &thread,
+            "Think for a long time",
+        ));
+        rt.block_on(wait_for_agent(repo.path()));
+    }
+    drop(server);
+    rt.block_on(wait_for_none(codex_repo.path(), "serve (Codex)"));
+    rt.block_on(wait_for_none(claude_repo.path(), "serve (Claude Code)"));
+}
