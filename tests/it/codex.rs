@@ -11,13 +11,13 @@ use agentdeck::model::config::Config;
 use agentdeck::model::{MessageStatus, ToolCallStatus};
 use std::time::{Duration, Instant};
 
-fn codex() -> String {
+pub(crate) fn codex() -> String {
     std::env::var("CODEX_BIN")
         .expect("CODEX_BIN is not set: this test needs the Codex that `bash .ci/run` installs")
 }
 
 /// The config whose provider serves Codex's model: `mock`'s Responses.
-fn codex_config(mock: &crate::llmock::Llmock) -> String {
+pub(crate) fn codex_config(mock: &crate::llmock::Llmock) -> String {
     format!(
         "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
         mock.url
@@ -36,7 +36,7 @@ fn coder(repo: &std::path::Path, name: &str) -> agentdeck::model::requests::Assi
 
 /// A patch in the form Codex's `apply_patch` takes, run as a command (Codex makes it a
 /// file change).
-fn apply_patch() -> serde_json::Value {
+pub(crate) fn apply_patch() -> serde_json::Value {
     let patch = "*** Begin Patch\n*** Update File: README.md\n@@\n-hello\n+hello world\n*** Add File: notes.txt\n+from codex\n*** End Patch\n";
     serde_json::json!({"cmd": format!("apply_patch <<'EOF'\n{patch}EOF\n")})
 }
@@ -193,6 +193,40 @@ async fn cancelling_a_codex_turn_ends_its_whole_process_group() {
     .expect("the cancelled turn ended within 20 s");
     assert_eq!(ended.status, MessageStatus::Incomplete, "{ended:?}");
     wait_for_none(repo.path(), "the cancel").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_dies_mid_turn_leaves_the_reply_incomplete_with_its_stderr() {
+    let server = TestServer::start().await;
+    let (_, client) = server.project("codex-crash").await;
+    let repo = repository();
+    // A "Codex" that dies at once, saying why on stderr.
+    let body: agentdeck::model::requests::AssistantCreate =
+        serde_json::from_value(serde_json::json!({
+            "name": "crashing", "model": "codex",
+            "agent": {"workdir": repo.path().display().to_string(),
+                "command": ["sh", "-c", "echo 'out of memory, giving up' >&2; exit 3", "sh"]},
+        }))
+        .unwrap();
+    let coder = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &coder.id).await;
+    let reply = tokio::time::timeout(
+        Duration::from_secs(30),
+        crate::support::ask(&client, &thread, "Do something"),
+    )
+    .await
+    .expect("the turn ended within 30 s");
+    assert_eq!(reply.status, MessageStatus::Incomplete, "{reply:?}");
+    let error = reply
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
+    assert!(
+        error.contains("out of memory, giving up") && error.contains('3'),
+        "the exit and the stderr tail: {error}"
+    );
     server.stop().await;
 }
 

@@ -39,6 +39,8 @@ enum Outcome {
     Completed,
     Paused,
     Failed(ErrorBody),
+    /// Cut short — a coding agent's process ended mid-turn: incomplete, whatever it gave.
+    Incomplete(ErrorBody),
     Cancelled,
     StepLimit,
 }
@@ -616,7 +618,7 @@ impl Run {
             Outcome::Cancelled => "cancelled",
             Outcome::Failed(_) if self.has_output() => "incomplete",
             Outcome::Failed(_) => "failed",
-            Outcome::StepLimit => "incomplete",
+            Outcome::StepLimit | Outcome::Incomplete(_) => "incomplete",
         };
         engine
             .inner
@@ -645,6 +647,10 @@ impl Run {
                 } else {
                     MessageStatus::Failed
                 };
+                Some(error)
+            }
+            Outcome::Incomplete(error) => {
+                self.reply.status = MessageStatus::Incomplete;
                 Some(error)
             }
             Outcome::Cancelled => {

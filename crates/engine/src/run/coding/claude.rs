@@ -62,13 +62,11 @@ impl Run {
         // permission requests, and closes with the turn's result.
         let mut stdin = child.stdin.take();
         let line = json!({"type": "user", "message": {"role": "user", "content": asked}});
-        if let Err(err) = send(&mut stdin, &line).await {
-            return Outcome::Failed(agent_error(
-                "agent_failed",
-                format!("Could not write to Claude Code: {err}"),
-            ));
-        }
         let stderr = super::stderr_tail(&mut child);
+        // It cannot be written to: it has ended, and how says why.
+        if send(&mut stdin, &line).await.is_err() {
+            return super::exited(child, stderr, "Claude Code").await;
+        }
         let Some(stdout) = child.stdout.take() else {
             return Outcome::Failed(agent_error("agent_failed", "Claude Code has no output."));
         };
@@ -91,11 +89,8 @@ impl Run {
                     Some(answer) => answer,
                     None => return Outcome::Cancelled,
                 };
-                if let Err(err) = send(&mut stdin, &answer).await {
-                    return Outcome::Failed(agent_error(
-                        "agent_failed",
-                        format!("Could not answer Claude Code: {err}"),
-                    ));
+                if send(&mut stdin, &answer).await.is_err() {
+                    break;
                 }
                 continue;
             }

@@ -107,11 +107,9 @@ impl Run {
             self.open_thread(&mut turn, &agent, &workdir),
         ];
         for line in &opening {
-            if let Err(err) = send(&mut stdin, line).await {
-                return Outcome::Failed(agent_error(
-                    "agent_failed",
-                    format!("Could not write to Codex: {err}"),
-                ));
+            // It cannot be written to: it has ended, and how says why.
+            if send(&mut stdin, line).await.is_err() {
+                return super::exited(child, stderr, "Codex").await;
             }
         }
         let mut lines = BufReader::new(stdout).lines();
@@ -135,11 +133,8 @@ impl Run {
                 Err(outcome) => return outcome,
             };
             for answer in &answers {
-                if let Err(err) = send(&mut stdin, answer).await {
-                    return Outcome::Failed(agent_error(
-                        "agent_failed",
-                        format!("Could not answer Codex: {err}"),
-                    ));
+                if send(&mut stdin, answer).await.is_err() {
+                    return super::exited(child, stderr, "Codex").await;
                 }
             }
         }
@@ -533,7 +528,7 @@ impl Run {
             .map(str::to_string);
         match params.pointer("/turn/status").and_then(Value::as_str) {
             Some("completed") => Outcome::Completed,
-            Some("interrupted") => Outcome::Failed(agent_error(
+            Some("interrupted") => Outcome::Incomplete(agent_error(
                 "agent_interrupted",
                 why.unwrap_or_else(|| "Codex interrupted the turn.".into()),
             )),

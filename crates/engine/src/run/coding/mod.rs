@@ -66,7 +66,8 @@ fn result_text(output: &str) -> String {
         .collect()
 }
 
-/// The agent's reply ended before its answer: how it exited and its stderr's tail.
+/// The agent's process ended before its answer: the reply is incomplete, with how it
+/// exited and its stderr's tail.
 async fn exited(
     mut child: tokio::process::Child,
     stderr: Option<tokio::task::JoinHandle<String>>,
@@ -78,7 +79,7 @@ async fn exited(
         None => String::new(),
     };
     let exit = status.map_or_else(|err| err.to_string(), |s| s.to_string());
-    super::Outcome::Failed(agent_error(
+    super::Outcome::Incomplete(agent_error(
         "agent_exited",
         format!("{agent} ended before its answer ({exit}): {tail}"),
     ))
