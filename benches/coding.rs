@@ -8,6 +8,8 @@
 //! from the approve call until the command's result is in the workspace.
 //! Targets (issue #30): the workspace ≤ 5 % of a core beyond the agents' own processes;
 //! an approval reaches the agent within 50 ms.
+//! `CODING_BENCH_AGENT=codex` runs the sessions on Codex (`CODEX_BIN`) instead, without the
+//! approvals (`benches/coding_screen.rs` times Codex's, keystroke to agent).
 //! Needs CLAUDE_CODE_BIN and LLMOCK (as `bash .ci/run` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -17,7 +19,13 @@ use std::time::{Duration, Instant};
 mod common;
 
 fn main() {
-    let bin = std::env::var("CLAUDE_CODE_BIN").expect("CLAUDE_CODE_BIN names Claude Code");
+    // `CODING_BENCH_AGENT=codex`: the sessions are Codex's (`CODEX_BIN`) instead.
+    let codex = std::env::var("CODING_BENCH_AGENT").is_ok_and(|a| a == "codex");
+    let bin = if codex {
+        std::env::var("CODEX_BIN").expect("CODEX_BIN names Codex")
+    } else {
+        std::env::var("CLAUDE_CODE_BIN").expect("CLAUDE_CODE_BIN names Claude Code")
+    };
     let sessions: usize = common::setting("CODING_BENCH_SESSIONS", 20);
     let delay: u64 = common::setting("CODING_BENCH_DELAY_MS", 20);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -39,16 +47,19 @@ fn main() {
             .unwrap();
         assert_eq!(scripted.status().as_u16(), 201);
         let config = Config::parse(&format!(
-            "[providers.asking]\nkind = \"anthropic\"\nbase_url = \"{asking_url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-asking-*\"]\n\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n"
+            "[providers.asking]\nkind = \"anthropic\"\nbase_url = \"{asking_url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-asking-*\"]\n\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n\n[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{url}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n"
         ))
         .unwrap();
         let local = common::local_runtime_with("coding", config).await;
+        let body = if codex {
+            serde_json::json!({"name": "coder", "model": "codex",
+                "agent": {"command": [bin], "model": "gpt-5.1-codex"}})
+        } else {
+            serde_json::json!({"name": "coder", "model": "claude-code",
+                "agent": {"command": [bin], "model": "claude-sonnet-4-5", "tools": ["Read"]}})
+        };
         let body: agentdeck::model::requests::AssistantCreate =
-            serde_json::from_value(serde_json::json!({
-                "name": "coder", "model": "claude-code",
-                "agent": {"command": [bin], "model": "claude-sonnet-4-5", "tools": ["Read"]},
-            }))
-            .unwrap();
+            serde_json::from_value(body).unwrap();
         let coder = local.client.create_assistant(&body).await.unwrap();
         let mut threads = Vec::new();
         for _ in 0..sessions {
@@ -70,9 +81,14 @@ fn main() {
             .count();
         let words: usize = replies.iter().map(|r| r.text().split_whitespace().count()).sum();
         println!(
-            "{sessions} Claude Code sessions at once, {completed} completed, {words} words streamed: {wall:.2?} wall, {cpu:.2} s CPU in this process = {:.1} % of one core",
+            "{sessions} {} sessions at once, {completed} completed, {words} words streamed: {wall:.2?} wall, {cpu:.2} s CPU in this process = {:.1} % of one core",
+            if codex { "Codex" } else { "Claude Code" },
             cpu / wall.as_secs_f64() * 100.0
         );
+        if codex {
+            // The approvals below are Claude Code's; the screen bench times Codex's.
+            return;
+        }
 
         // The operator's approval: from the approve call until the command's result is in
         // the workspace — an upper bound of the approval reaching the agent, since the

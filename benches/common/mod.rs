@@ -166,7 +166,13 @@ impl Drop for Server {
 }
 
 pub fn spawn_server(dir: &std::path::Path, tps: &str) -> Server {
+    spawn_server_with_env(dir, tps, &[])
+}
+
+/// [`spawn_server`] with more environment (a config file, say).
+pub fn spawn_server_with_env(dir: &std::path::Path, tps: &str, env: &[(&str, &str)]) -> Server {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .envs(env.iter().copied())
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
