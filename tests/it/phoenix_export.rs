@@ -13,7 +13,7 @@ use std::time::Duration;
 struct Phoenix {
     child: Child,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Phoenix {
@@ -32,13 +32,52 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Phoenix, answering on its ports. Ports are picked free and then handed to Phoenix, so
+/// another process may take one in between: a Phoenix that exits (it could not bind) is
+/// started again on new ports, and only an answer while our Phoenix runs counts.
 async fn start_phoenix() -> Phoenix {
     let program = std::env::var("PHOENIX").unwrap_or_else(|_| {
         panic!("PHOENIX is not set: `.ci/run` installs arize-phoenix and sets it to its `phoenix`")
     });
+    let mut logs = String::new();
+    for _ in 0..3 {
+        let mut phoenix = spawn_phoenix(&program);
+        let health = format!("{}/healthz", phoenix.url);
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(Some(status)) = phoenix.child.try_wait() {
+                logs.push_str(&format!(
+                    "\n--- Phoenix exited ({status}):\n{}",
+                    phoenix.log()
+                ));
+                break;
+            }
+            let up = http
+                .get(&health)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if up && phoenix.child.try_wait().is_ok_and(|s| s.is_none()) {
+                return phoenix;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "Phoenix did not answer {health} within 120 s:\n{}",
+                    phoenix.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    panic!("Phoenix did not stay up in three starts:{logs}");
+}
+
+fn spawn_phoenix(program: &str) -> Phoenix {
     let dir = tempfile::tempdir().unwrap();
     let (port, grpc_port) = (free_port(), free_port());
-    let mut command = Command::new(&program);
+    let mut command = Command::new(program);
     command
         .args(["serve"])
         .env("PHOENIX_WORKING_DIR", dir.path())
@@ -56,37 +95,26 @@ async fn start_phoenix() -> Phoenix {
     let child = command
         .spawn()
         .unwrap_or_else(|err| panic!("could not start {program}: {err}"));
-    let phoenix = Phoenix {
+    Phoenix {
         child,
         url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
-    let health = format!("{}/healthz", phoenix.url);
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let up = http
-            .get(&health)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if up {
-            return phoenix;
-        }
-        if tokio::time::Instant::now() > deadline {
-            let log = std::fs::read_to_string(phoenix._dir.path().join("phoenix.log"))
-                .unwrap_or_default();
-            panic!("Phoenix did not answer {health} within 120 s:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        dir,
+    }
+}
+
+impl Phoenix {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("phoenix.log")).unwrap_or_default()
     }
 }
 
 /// Phoenix's spans of its default project.
 async fn phoenix_spans(phoenix: &Phoenix) -> Vec<Value> {
     let url = format!("{}/v1/projects/default/spans?limit=100", phoenix.url);
-    let answer: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let answer: Value = match reqwest::get(&url).await {
+        Ok(answer) => answer.json().await.unwrap(),
+        Err(err) => panic!("Phoenix did not answer {url}: {err}\n{}", phoenix.log()),
+    };
     answer["data"].as_array().cloned().unwrap_or_default()
 }
 
