@@ -342,3 +342,158 @@ async fn each_thread_of_a_worktree_agent_works_in_a_worktree_of_its_own() {
     assert!(!repo.path().join("made.txt").exists());
     server.stop().await;
 }
+
+/// The shim that lets llmock serve Claude Code with its sub-agent tool on
+/// (`tests/fixtures/coding/system_role_shim.py`), ended when dropped; its address.
+struct Shim(#[allow(dead_code)] crate::support::KillOnDrop, String);
+
+async fn shim(mock: &crate::llmock::Llmock) -> Shim {
+    let python = std::env::var("TEST_PYTHON")
+        .expect("TEST_PYTHON is not set: this test needs the venv `bash .ci/run` makes");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/coding/system_role_shim.py"
+        ))
+        .args([&port.to_string(), &mock.url])
+        .spawn()
+        .unwrap();
+    let shim = Shim(
+        crate::support::KillOnDrop(child),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shim did not listen within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claude_code_sub_agent_is_a_routed_child_whose_calls_wait_in_its_own_thread() {
+    let bin = claude_code();
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let shim = shim(&mock).await;
+    let config = Config::parse(&format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
+        shim.1
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("sub-agents").await;
+    let repo = repository();
+    let body: agentdeck::model::requests::AssistantCreate =
+        serde_json::from_value(serde_json::json!({
+            "name": "lead",
+            "model": "claude-code",
+            "agent": {"workdir": repo.path().display().to_string(), "command": [bin],
+                "model": "claude-sonnet-4-5", "tools": ["Task", "Bash"]},
+        }))
+        .unwrap();
+    let lead = client.create_assistant(&body).await.unwrap();
+    let thread = new_thread(&client, &lead.id).await;
+    // The lead hands the work to a sub-agent, whose command needs a permission.
+    mock.script(serde_json::json!([
+        {"type": "reply", "match": {"tools": true}, "tool_calls": [{"name": "Task",
+            "arguments": {"description": "Mark the repository", "prompt": "Leave a mark here",
+                "subagent_type": "general-purpose"}}]},
+        {"type": "reply", "match": {"tools": true}, "tool_calls": [{"name": "Bash",
+            "arguments": {"command": "touch from-the-sub-agent.txt", "description": "Mark"}}]}]))
+        .await;
+    let asking = tokio::spawn({
+        let (client, thread) = (client.clone(), thread.clone());
+        async move { ask(&client, &thread, "Delegate the marking").await }
+    });
+    // The sub-agent's command waits in the sub-agent's thread; the operator approves it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut approved = false;
+    while !asking.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the turn did not end within 120 s"
+        );
+        let children: Vec<String> = client
+            .all_messages(&thread)
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|m| &m.tool_calls)
+            .filter_map(|c| c.thread_id.clone())
+            .collect();
+        for child in children {
+            let messages = client.all_messages(&child).await.unwrap();
+            let waiting = messages
+                .iter()
+                .flat_map(|m| &m.tool_calls)
+                .find(|c| c.status == ToolCallStatus::RequiresApproval);
+            if let Some(call) = waiting {
+                client.approve(&child, &call.id, None).await.unwrap();
+                approved = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reply = asking.await.unwrap();
+    assert!(
+        approved,
+        "the sub-agent's command waited for the operator: {reply:?}"
+    );
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    let task = &reply.tool_calls[0];
+    assert_eq!(task.function.name, "Task", "{reply:?}");
+    assert_eq!(
+        task.kind,
+        agentdeck::model::ToolCallType::AgentRouting,
+        "{task:?}"
+    );
+    assert_eq!(task.status, ToolCallStatus::Completed, "{task:?}");
+    let child = task.thread_id.clone().expect("the route's thread");
+    let sub = client
+        .assistant(task.target_assistant_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sub.name, "lead/general-purpose");
+    assert!(
+        sub.external,
+        "a sub-agent runs only inside its lead's session: {sub:?}"
+    );
+    assert_eq!(
+        client
+            .thread(&child)
+            .await
+            .unwrap()
+            .parent_thread_id
+            .as_deref(),
+        Some(thread.as_str())
+    );
+    let messages = client.all_messages(&child).await.unwrap();
+    let [prompt, answer] = &messages[..] else {
+        panic!("the sub-agent's prompt and reply: {messages:?}");
+    };
+    assert_eq!(prompt.text(), "Leave a mark here");
+    assert_eq!(answer.status, MessageStatus::Completed, "{answer:?}");
+    assert!(
+        !answer.text().is_empty(),
+        "the sub-agent's answer: {answer:?}"
+    );
+    let command = &answer.tool_calls[0];
+    assert_eq!(command.function.name, "Bash");
+    assert!(
+        command.approved && command.status == ToolCallStatus::Completed,
+        "{command:?}"
+    );
+    assert!(repo.path().join("from-the-sub-agent.txt").exists());
+    server.stop().await;
+}

@@ -71,6 +71,37 @@ struct Run {
     step_usage: std::collections::HashMap<u32, Usage>,
 }
 
+impl Run {
+    /// A run that mirrors a reply made elsewhere — a coding agent's sub-agent — rather
+    /// than calling a model: no memory, tools or privacy of its own; it shares the
+    /// writes, events and end of every run.
+    fn mirror(
+        engine: Engine,
+        thread: Thread,
+        assistant: Assistant,
+        reply: Message,
+        chain: Vec<String>,
+        cancel: CancellationToken,
+    ) -> Run {
+        let scope = Engine::thread_scope(&thread, Some(&reply.id));
+        Run {
+            engine,
+            thread,
+            assistant,
+            reply,
+            scope,
+            chain,
+            cancel,
+            memory: None,
+            mcp_tools: Vec::new(),
+            mcp_unavailable: Vec::new(),
+            mcp_listed: false,
+            placeholders: None,
+            step_usage: std::collections::HashMap::new(),
+        }
+    }
+}
+
 /// A model call's request, and what privacy made of it.
 struct StepRequest {
     request: agentdeck_providers::ModelRequest,

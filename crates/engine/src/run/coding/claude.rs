@@ -16,9 +16,28 @@ const DEFAULT_TOOLS: &[&str] = &["Bash", "Read", "Edit", "Write", "Glob", "Grep"
 /// The thread's metadata key for the session the next message resumes.
 pub(crate) const SESSION_KEY: &str = "claude_session_id";
 
+/// Claude Code's tools that start a sub-agent (`Task`, named `Agent` in later versions).
+const SUB_AGENT_TOOLS: &[&str] = &["Task", "Agent"];
+
+/// A sub-agent the session started: its own thread, a routed child of the turn's, whose
+/// reply mirrors what the sub-agent does.
+struct SubAgent {
+    run: Run,
+    turn: Turn,
+}
+
 /// What one turn has seen so far.
 #[derive(Default)]
 struct Turn {
+    /// Sub-agents running, by the call that started them.
+    children: std::collections::HashMap<String, SubAgent>,
+    /// Calls that start a sub-agent, seen but not yet given their thread: their inputs.
+    starting: Vec<(String, Value)>,
+    /// Sub-agents whose call has its result: their answers.
+    ended: Vec<(String, String)>,
+    /// The calls that started the session's sub-agents, by the sub-agent's id (its
+    /// permission requests name it).
+    tasks: std::collections::HashMap<String, String>,
     /// Agent messages whose text came as stream deltas (their whole text is not added again).
     streamed: HashSet<String>,
     /// The agent message the stream deltas belong to.
@@ -72,33 +91,167 @@ impl Run {
         };
         let mut lines = BufReader::new(stdout).lines();
         let mut turn = Turn::default();
+        let outcome = match self
+            .read_turn(&mut lines, &mut stdin, &mut turn, &agent)
+            .await
+        {
+            Some(outcome) => outcome,
+            None => super::exited(child, stderr, "Claude Code").await,
+        };
+        // Sub-agents the session left without an answer end with it.
+        for (_, sub) in turn.children.drain() {
+            let ended = match &outcome {
+                Outcome::Cancelled => Outcome::Cancelled,
+                _ => Outcome::Incomplete(agent_error(
+                    "agent_exited",
+                    "The session ended before the sub-agent's answer.",
+                )),
+            };
+            sub.run.finish(ended).await;
+        }
+        outcome
+    }
+
+    /// The session's lines until the turn's end (`None`: the agent's output ended first,
+    /// or its input closed).
+    async fn read_turn(
+        &mut self,
+        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        stdin: &mut Option<tokio::process::ChildStdin>,
+        turn: &mut Turn,
+        agent: &CodingAgent,
+    ) -> Option<Outcome> {
         loop {
             let line = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Outcome::Cancelled,
+                _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
                 line = lines.next_line() => line,
             };
             let Ok(Some(line)) = line else {
-                break;
+                return None;
             };
             let Ok(event) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
             if event.get("type").and_then(Value::as_str) == Some("control_request") {
-                let answer = match self.agent_permission(&event).await {
-                    Some(answer) => answer,
-                    None => return Outcome::Cancelled,
+                let Some(answer) = self.agent_permission(&event, turn).await else {
+                    return Some(Outcome::Cancelled);
                 };
-                if send(&mut stdin, &answer).await.is_err() {
-                    break;
+                if send(stdin, &answer).await.is_err() {
+                    return None;
                 }
                 continue;
             }
-            if let Some(outcome) = self.on_agent_event(&event, &mut turn, &agent) {
-                return outcome;
+            // A sub-agent's line goes to its own thread.
+            if let Some(parent) = event.get("parent_tool_use_id").and_then(Value::as_str) {
+                if let Some(SubAgent { run, turn }) = turn.children.get_mut(parent) {
+                    run.on_agent_event(&event, turn, agent);
+                }
+                continue;
+            }
+            if let Some(outcome) = self.on_agent_event(&event, turn, agent) {
+                return Some(outcome);
+            }
+            for (call, input) in std::mem::take(&mut turn.starting) {
+                if let Some(sub) = self.start_sub_agent(&call, &input).await {
+                    turn.children.insert(call, sub);
+                }
+            }
+            for (call, answer) in std::mem::take(&mut turn.ended) {
+                if let Some(mut sub) = turn.children.remove(&call) {
+                    // Its last words come only in the call's result.
+                    if sub.run.reply.text().is_empty() {
+                        sub.run.add_text(&mut sub.turn.text_started, answer);
+                    }
+                    sub.run.finish(Outcome::Completed).await;
+                }
             }
         }
-        super::exited(child, stderr, "Claude Code").await
+    }
+
+    /// The sub-agent the call `call` starts: an assistant of its kind (external: it runs
+    /// only inside this one's session), a thread of its own as the routed child of this
+    /// one, its first message the sub-agent's prompt, and the call the route to it.
+    async fn start_sub_agent(&mut self, call: &str, input: &Value) -> Option<SubAgent> {
+        let text = |key: &str| input.get(key).and_then(Value::as_str).unwrap_or("");
+        let kind = Some(text("subagent_type"))
+            .filter(|k| !k.is_empty())
+            .unwrap_or("general-purpose");
+        let prompt = text("prompt");
+        let engine = self.engine.clone();
+        let name = format!("{}/{kind}", self.assistant.name);
+        let sub = engine
+            .external_assistant(
+                &self.thread.project_id,
+                "claude-code",
+                &self.assistant.name,
+                &name,
+            )
+            .map_err(|err| tracing::warn!("sub-agent {name}: {err}"))
+            .ok()?;
+        let now = agentdeck_model::now_secs();
+        let title = Some(text("description"))
+            .filter(|d| !d.is_empty())
+            .unwrap_or(prompt);
+        let child = agentdeck_model::Thread {
+            id: agentdeck_model::new_id("thread_"),
+            object: "thread".into(),
+            project_id: self.thread.project_id.clone(),
+            assistant_id: sub.id.clone(),
+            created_at: now,
+            updated_at: now,
+            status: agentdeck_model::ThreadStatus::Active,
+            metadata: [("sub_agent".to_string(), kind.to_string())].into(),
+            title: Some(crate::validate::clip_title(title)),
+            parent_thread_id: Some(self.thread.id.clone()),
+            estimated_cost: 0.0,
+            last_reply_status: None,
+        };
+        engine
+            .add_thread(&child)
+            .map_err(|err| tracing::warn!("sub-agent thread: {err}"))
+            .ok()?;
+        let cancel = self.cancel.child_token();
+        let (message, reply) = engine
+            .start_reply(
+                &child,
+                &sub.id,
+                Some(agentdeck_model::Content::Text(prompt.to_string())),
+                Vec::new(),
+                cancel.clone(),
+            )
+            .await
+            .map_err(|err| tracing::warn!("sub-agent reply: {err}"))
+            .ok()?;
+        // The call is the route: the threads tree nests the child, the graph draws it.
+        let routed = self.reply.tool_calls.iter_mut().find(|c| c.id == call)?;
+        routed.kind = agentdeck_model::ToolCallType::AgentRouting;
+        routed.target_assistant_id = Some(sub.id.clone());
+        routed.thread_id = Some(child.id.clone());
+        let routed = routed.clone();
+        self.persist();
+        self.emit(agentdeck_model::EventPayload::Routing(
+            agentdeck_model::event::Routing {
+                thread_id: self.thread.id.clone(),
+                message_id: Some(self.reply.id.clone()),
+                tool_call_id: call.to_string(),
+                from_assistant_id: self.assistant.id.clone(),
+                to_assistant_id: sub.id.clone(),
+                from_thread_id: self.thread.id.clone(),
+                to_thread_id: child.id.clone(),
+                to_message_id: message.id.clone(),
+            },
+        ));
+        self.emit(agentdeck_model::EventPayload::tool_call_output(
+            &self.reply,
+            &routed,
+        ));
+        let mut chain = self.chain.clone();
+        chain.push(sub.id.clone());
+        Some(SubAgent {
+            run: Run::mirror(engine, child, sub, reply, chain, cancel),
+            turn: Turn::default(),
+        })
     }
 
     /// `claude -p` in stream-json both ways, resuming the thread's session, with only
@@ -172,6 +325,11 @@ impl Run {
         let text = |value: Option<&Value>| crate::gateway::content_text(value);
         match event.get("type").and_then(Value::as_str).unwrap_or("") {
             "system" => {
+                if event.get("subtype").and_then(Value::as_str) == Some("task_started") {
+                    let task = event.get("task_id").and_then(Value::as_str)?;
+                    let call = event.get("tool_use_id").and_then(Value::as_str)?;
+                    turn.tasks.insert(task.to_string(), call.to_string());
+                }
                 let session = event.get("session_id").and_then(Value::as_str)?;
                 if self.thread.metadata.get(SESSION_KEY).map(String::as_str) != Some(session) {
                     let session = session.to_string();
@@ -221,7 +379,7 @@ impl Run {
                                 self.reply.reasoning.push(ReasoningStep { text: thought });
                             }
                         }
-                        Some("tool_use") => self.agent_tool_use(block),
+                        Some("tool_use") => self.agent_tool_use(block, turn),
                         _ => {}
                     }
                 }
@@ -232,7 +390,7 @@ impl Run {
                     .and_then(Value::as_array)?;
                 for block in blocks {
                     if block.get("type").and_then(Value::as_str) == Some("tool_result") {
-                        self.agent_tool_result(block);
+                        self.agent_tool_result(block, turn);
                     }
                 }
             }
@@ -245,7 +403,7 @@ impl Run {
     /// The agent asks whether it may use a tool: the call waits in the workspace for the
     /// operator (approve, with the arguments edited or not, or deny), and the answer goes
     /// back to the agent. `None` when the run was cancelled meanwhile.
-    async fn agent_permission(&mut self, event: &Value) -> Option<Value> {
+    async fn agent_permission(&mut self, event: &Value, turn: &mut Turn) -> Option<Value> {
         let request_id = event.get("request_id").cloned().unwrap_or(Value::Null);
         let request = event.get("request").cloned().unwrap_or(Value::Null);
         let answer = |response: Value| {
@@ -265,15 +423,34 @@ impl Run {
             .unwrap_or("");
         let input = request.get("input").cloned().unwrap_or_else(|| json!({}));
         let wanted = request.get("tool_use_id").and_then(Value::as_str);
-        let at = self.reply.tool_calls.iter().rposition(|c| match wanted {
-            Some(id) => c.id == id,
-            None => c.function.name == tool && c.status == ToolCallStatus::InProgress,
+        let find = |run: &Run| {
+            run.reply.tool_calls.iter().rposition(|c| match wanted {
+                Some(id) => c.id == id,
+                None => c.function.name == tool && c.status == ToolCallStatus::InProgress,
+            })
+        };
+        // A sub-agent's request (it names the sub-agent) waits in the sub-agent's thread;
+        // it may come before the sub-agent's message with the call, which then is made
+        // from the request.
+        let sub_agent = request
+            .get("agent_id")
+            .and_then(Value::as_str)
+            .and_then(|agent| turn.tasks.get(agent))
+            .cloned();
+        let holder = match sub_agent.and_then(|call| turn.children.get_mut(&call)) {
+            Some(sub) => &mut sub.run,
+            None => self,
+        };
+        let at = find(holder).or_else(|| {
+            let id = wanted?;
+            holder.agent_call(id.to_string(), tool, &input.to_string());
+            holder.reply.tool_calls.iter().rposition(|c| c.id == id)
         });
         let Some(at) = at else {
             let message = "agentdeck found no call this request is for.";
             return Some(answer(json!({"behavior": "deny", "message": message})));
         };
-        let decided = self.operator_answer(at).await?;
+        let decided = holder.operator_answer(at).await?;
         if decided.status == ToolCallStatus::Denied {
             let why = decided
                 .output
@@ -295,7 +472,8 @@ impl Run {
     }
 
     /// A tool the agent runs: a call of the reply, running until its result comes.
-    fn agent_tool_use(&mut self, block: &Value) {
+    /// A call that starts a sub-agent is given its thread once this line is read.
+    fn agent_tool_use(&mut self, block: &Value, turn: &mut Turn) {
         let id = block
             .get("id")
             .and_then(Value::as_str)
@@ -304,15 +482,25 @@ impl Run {
         let arguments = block
             .get("input")
             .map_or_else(|| "{}".to_string(), Value::to_string);
-        self.agent_call(id, name, &arguments);
+        let known = self.reply.tool_calls.iter().any(|c| c.id == id);
+        self.agent_call(id.clone(), name, &arguments);
+        if !known && SUB_AGENT_TOOLS.contains(&name) {
+            turn.starting
+                .push((id, block.get("input").cloned().unwrap_or(Value::Null)));
+        }
     }
 
-    fn agent_tool_result(&mut self, block: &Value) {
+    /// A call's result; a sub-agent's call's result is its answer, and its end.
+    fn agent_tool_result(&mut self, block: &Value, turn: &mut Turn) {
         let Some(id) = block.get("tool_use_id").and_then(Value::as_str) else {
             return;
         };
         let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
         let output = crate::gateway::content_text(block.get("content"));
+        if turn.children.contains_key(id) {
+            turn.ended
+                .push((id.to_string(), sub_agent_answer(block.get("content"))));
+        }
         let status = if failed {
             ToolCallStatus::Failed
         } else {
@@ -354,5 +542,19 @@ impl Run {
             return Outcome::Failed(agent_error("agent_failed", why));
         }
         Outcome::Completed
+    }
+}
+
+/// A sub-agent's answer in its call's result: the text, without the note Claude Code
+/// adds for the model (`agentId: …`).
+fn sub_agent_answer(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .filter(|t| !t.trim_start().starts_with("agentId:"))
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+        other => crate::gateway::content_text(other),
     }
 }
