@@ -169,6 +169,122 @@ async fn codex_runs_as_an_assistant_and_its_commands_and_patches_wait_for_the_op
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codex_sub_agent_is_a_routed_child_whose_commands_wait_in_its_own_thread() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    // Codex offers its sub-agent tools in a namespace, which llmock does not read.
+    let shim = crate::coding::shim(&mock).await;
+    let config = Config::parse(&format!(
+        "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
+        shim.1
+    ))
+    .unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("codex-sub-agents").await;
+    let repo = repository();
+    let lead = client
+        .create_assistant(&coder(repo.path(), "lead"))
+        .await
+        .unwrap();
+    let thread = new_thread(&client, &lead.id).await;
+    // The lead spawns a sub-agent. Then the lead and the sub-agent each ask llmock at
+    // once, in either order: both are given the same command, which needs the operator.
+    let command = serde_json::json!({"name": "exec_command",
+        "arguments": {"cmd": "touch from-the-sub-agent.txt"}});
+    mock.script(serde_json::json!([
+        {"type": "reply", "match": {"tools": true}, "tool_calls": [
+            {"name": "spawn_agent", "arguments": {"message": "Leave a mark in the repository"}}]},
+        {"type": "reply", "match": {"tools": true}, "tool_calls": [command]},
+        {"type": "reply", "match": {"tools": true}, "tool_calls": [command]}]))
+        .await;
+    let reply = crate::support::post(&client, &thread, "Delegate the marking").await;
+    // The sub-agent's command waits in its own thread (the lead's in the lead's); the
+    // operator approves each where it waits.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (child, answer) = loop {
+        let lead_reply = client.message(&thread, &reply).await.unwrap();
+        let child = lead_reply
+            .tool_calls
+            .iter()
+            .find_map(|c| c.thread_id.clone());
+        if Instant::now() > deadline {
+            let theirs = match &child {
+                Some(child) => format!("{:#?}", client.all_messages(child).await),
+                None => "no thread".into(),
+            };
+            panic!("the sub-agent did not answer within 120 s: {lead_reply:#?}\n{theirs}");
+        }
+        for at in std::iter::once(thread.clone()).chain(child.clone()) {
+            let messages = client.all_messages(&at).await.unwrap();
+            let waiting = messages
+                .iter()
+                .flat_map(|m| &m.tool_calls)
+                .find(|c| c.status == ToolCallStatus::RequiresApproval);
+            if let Some(call) = waiting {
+                client.approve(&at, &call.id, None).await.unwrap();
+            }
+        }
+        if let Some(child) = child {
+            let messages = client.all_messages(&child).await.unwrap();
+            let done = messages
+                .iter()
+                .find(|m| m.role == agentdeck::model::Role::Assistant && m.status.is_final());
+            if let Some(answer) = done {
+                break (child, answer.clone());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(answer.status, MessageStatus::Completed, "{answer:?}");
+    assert!(
+        !answer.text().is_empty(),
+        "the sub-agent's answer: {answer:?}"
+    );
+    let command = &answer.tool_calls[0];
+    assert!(
+        command
+            .function
+            .arguments
+            .contains("from-the-sub-agent.txt"),
+        "{command:?}"
+    );
+    assert!(
+        command.approved && command.status == ToolCallStatus::Completed,
+        "{command:?}"
+    );
+    assert!(repo.path().join("from-the-sub-agent.txt").exists());
+    let lead_reply = crate::support::wait_reply(&client, &thread, &reply).await;
+    assert_eq!(
+        lead_reply.status,
+        MessageStatus::Completed,
+        "{lead_reply:?}"
+    );
+    let spawn = lead_reply
+        .tool_calls
+        .iter()
+        .find(|c| c.thread_id.as_deref() == Some(child.as_str()))
+        .unwrap();
+    assert_eq!(
+        spawn.kind,
+        agentdeck::model::ToolCallType::AgentRouting,
+        "{spawn:?}"
+    );
+    let sub = client
+        .assistant(spawn.target_assistant_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sub.name, "lead/sub-agent");
+    assert!(sub.external, "{sub:?}");
+    let child_thread = client.thread(&child).await.unwrap();
+    assert_eq!(
+        child_thread.parent_thread_id.as_deref(),
+        Some(thread.as_str())
+    );
+    let messages = client.all_messages(&child).await.unwrap();
+    assert_eq!(messages[0].text(), "Leave a mark in the repository");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_codex_turn_ends_its_whole_process_group() {
     let mock = crate::llmock::start_llmock(&[]).await;
     let config = Config::parse(&codex_config(&mock)).unwrap();

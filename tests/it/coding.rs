@@ -343,11 +343,14 @@ async fn each_thread_of_a_worktree_agent_works_in_a_worktree_of_its_own() {
     server.stop().await;
 }
 
-/// The shim that lets llmock serve Claude Code with its sub-agent tool on
-/// (`tests/fixtures/coding/system_role_shim.py`), ended when dropped; its address.
-struct Shim(#[allow(dead_code)] crate::support::KillOnDrop, String);
+/// The shim that lets llmock serve the coding agents with their sub-agent tools on
+/// (`tests/fixtures/coding/llmock_shim.py`), ended when dropped; its address.
+pub(crate) struct Shim(
+    #[allow(dead_code)] crate::support::KillOnDrop,
+    pub(crate) String,
+);
 
-async fn shim(mock: &crate::llmock::Llmock) -> Shim {
+pub(crate) async fn shim(mock: &crate::llmock::Llmock) -> Shim {
     let python = std::env::var("TEST_PYTHON")
         .expect("TEST_PYTHON is not set: this test needs the venv `bash .ci/run` makes");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -358,7 +361,7 @@ async fn shim(mock: &crate::llmock::Llmock) -> Shim {
     let child = std::process::Command::new(python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/coding/system_role_shim.py"
+            "/tests/fixtures/coding/llmock_shim.py"
         ))
         .args([&port.to_string(), &mock.url])
         .spawn()

@@ -92,29 +92,20 @@ impl Run {
         let mut lines = BufReader::new(stdout).lines();
         let mut turn = Turn::default();
         let outcome = match self
-            .read_turn(&mut lines, &mut stdin, &mut turn, &agent)
+            .read_claude_turn(&mut lines, &mut stdin, &mut turn, &agent)
             .await
         {
             Some(outcome) => outcome,
             None => super::exited(child, stderr, "Claude Code").await,
         };
         // Sub-agents the session left without an answer end with it.
-        for (_, sub) in turn.children.drain() {
-            let ended = match &outcome {
-                Outcome::Cancelled => Outcome::Cancelled,
-                _ => Outcome::Incomplete(agent_error(
-                    "agent_exited",
-                    "The session ended before the sub-agent's answer.",
-                )),
-            };
-            sub.run.finish(ended).await;
-        }
+        Run::end_sub_agents(turn.children.into_values().map(|sub| sub.run), &outcome).await;
         outcome
     }
 
     /// The session's lines until the turn's end (`None`: the agent's output ended first,
     /// or its input closed).
-    async fn read_turn(
+    async fn read_claude_turn(
         &mut self,
         lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
         stdin: &mut Option<tokio::process::ChildStdin>,
@@ -169,87 +160,20 @@ impl Run {
         }
     }
 
-    /// The sub-agent the call `call` starts: an assistant of its kind (external: it runs
-    /// only inside this one's session), a thread of its own as the routed child of this
-    /// one, its first message the sub-agent's prompt, and the call the route to it.
+    /// The sub-agent a `Task` call starts, as a routed child of this reply.
     async fn start_sub_agent(&mut self, call: &str, input: &Value) -> Option<SubAgent> {
         let text = |key: &str| input.get(key).and_then(Value::as_str).unwrap_or("");
         let kind = Some(text("subagent_type"))
             .filter(|k| !k.is_empty())
             .unwrap_or("general-purpose");
-        let prompt = text("prompt");
-        let engine = self.engine.clone();
-        let name = format!("{}/{kind}", self.assistant.name);
-        let sub = engine
-            .external_assistant(
-                &self.thread.project_id,
-                "claude-code",
-                &self.assistant.name,
-                &name,
-            )
-            .map_err(|err| tracing::warn!("sub-agent {name}: {err}"))
-            .ok()?;
-        let now = agentdeck_model::now_secs();
         let title = Some(text("description"))
             .filter(|d| !d.is_empty())
-            .unwrap_or(prompt);
-        let child = agentdeck_model::Thread {
-            id: agentdeck_model::new_id("thread_"),
-            object: "thread".into(),
-            project_id: self.thread.project_id.clone(),
-            assistant_id: sub.id.clone(),
-            created_at: now,
-            updated_at: now,
-            status: agentdeck_model::ThreadStatus::Active,
-            metadata: [("sub_agent".to_string(), kind.to_string())].into(),
-            title: Some(crate::validate::clip_title(title)),
-            parent_thread_id: Some(self.thread.id.clone()),
-            estimated_cost: 0.0,
-            last_reply_status: None,
-        };
-        engine
-            .add_thread(&child)
-            .map_err(|err| tracing::warn!("sub-agent thread: {err}"))
-            .ok()?;
-        let cancel = self.cancel.child_token();
-        let (message, reply) = engine
-            .start_reply(
-                &child,
-                &sub.id,
-                Some(agentdeck_model::Content::Text(prompt.to_string())),
-                Vec::new(),
-                cancel.clone(),
-            )
-            .await
-            .map_err(|err| tracing::warn!("sub-agent reply: {err}"))
-            .ok()?;
-        // The call is the route: the threads tree nests the child, the graph draws it.
-        let routed = self.reply.tool_calls.iter_mut().find(|c| c.id == call)?;
-        routed.kind = agentdeck_model::ToolCallType::AgentRouting;
-        routed.target_assistant_id = Some(sub.id.clone());
-        routed.thread_id = Some(child.id.clone());
-        let routed = routed.clone();
-        self.persist();
-        self.emit(agentdeck_model::EventPayload::Routing(
-            agentdeck_model::event::Routing {
-                thread_id: self.thread.id.clone(),
-                message_id: Some(self.reply.id.clone()),
-                tool_call_id: call.to_string(),
-                from_assistant_id: self.assistant.id.clone(),
-                to_assistant_id: sub.id.clone(),
-                from_thread_id: self.thread.id.clone(),
-                to_thread_id: child.id.clone(),
-                to_message_id: message.id.clone(),
-            },
-        ));
-        self.emit(agentdeck_model::EventPayload::tool_call_output(
-            &self.reply,
-            &routed,
-        ));
-        let mut chain = self.chain.clone();
-        chain.push(sub.id.clone());
+            .unwrap_or(text("prompt"));
+        let run = self
+            .routed_sub_agent(call, kind, text("prompt"), title)
+            .await?;
         Some(SubAgent {
-            run: Run::mirror(engine, child, sub, reply, chain, cancel),
+            run,
             turn: Turn::default(),
         })
     }

@@ -32,6 +32,13 @@ enum Asked {
     ShellCommand,
 }
 
+/// A sub-agent the session spawned: its own thread, a routed child of the turn's, whose
+/// reply mirrors the sub-agent's Codex thread.
+struct SubAgent {
+    run: Run,
+    turn: Turn,
+}
+
 /// What one turn has seen so far.
 #[derive(Default)]
 struct Turn {
@@ -47,6 +54,13 @@ struct Turn {
     /// The agent message the deltas belong to.
     streaming: Option<String>,
     text_started: bool,
+    /// Sub-agents running, by their Codex thread.
+    children: HashMap<String, SubAgent>,
+    /// Sub-agents just spawned, not yet given their thread: the call, their Codex
+    /// thread, their prompt.
+    spawned: Vec<(String, String, String)>,
+    /// How the turn ended, while sub-agents it spawned still work (it ends with them).
+    ended: Option<Outcome>,
     /// Output published so far per running command, bounded like a tool's.
     published: HashMap<String, usize>,
     usage: Usage,
@@ -113,32 +127,50 @@ impl Run {
             }
         }
         let mut lines = BufReader::new(stdout).lines();
+        let outcome = match self
+            .read_codex_turn(&mut lines, &mut stdin, &mut turn, &agent, &workdir)
+            .await
+        {
+            Some(outcome) => outcome,
+            None => super::exited(child, stderr, "Codex").await,
+        };
+        // Sub-agents still running when the turn ends end with it.
+        Run::end_sub_agents(turn.children.into_values().map(|sub| sub.run), &outcome).await;
+        outcome
+    }
+
+    /// The app-server's lines until the turn's end (`None`: its output ended first, or
+    /// its input closed).
+    async fn read_codex_turn(
+        &mut self,
+        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        stdin: &mut Option<tokio::process::ChildStdin>,
+        turn: &mut Turn,
+        agent: &CodingAgent,
+        workdir: &Path,
+    ) -> Option<Outcome> {
         loop {
             let line = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Outcome::Cancelled,
+                _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
                 line = lines.next_line() => line,
             };
             let Ok(Some(line)) = line else {
-                break;
+                return None;
             };
             let Ok(message) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
-            let answers = match self
-                .on_codex_message(&message, &mut turn, &agent, &workdir)
-                .await
-            {
+            let answers = match self.on_codex_message(&message, turn, agent, workdir).await {
                 Ok(answers) => answers,
-                Err(outcome) => return outcome,
+                Err(outcome) => return Some(outcome),
             };
             for answer in &answers {
-                if send(&mut stdin, answer).await.is_err() {
-                    return super::exited(child, stderr, "Codex").await;
+                if send(stdin, answer).await.is_err() {
+                    return None;
                 }
             }
         }
-        super::exited(child, stderr, "Codex").await
     }
 
     /// `codex app-server`, with agentdeck's provider for the agent's model when one
@@ -229,13 +261,51 @@ impl Run {
             (Some(method), Some(id)) => self.codex_request(method, id, message, turn).await,
             (Some(method), None) => {
                 let params = message.get("params").unwrap_or(&Value::Null);
-                // Another thread's (a sub-agent's) items are not this reply's.
+                // Another thread's items are a sub-agent's, for its own thread.
                 let thread = params.get("threadId").and_then(Value::as_str);
-                if thread.is_some() && thread != turn.thread.as_deref() {
+                if let Some(thread) = thread.filter(|t| Some(*t) != turn.thread.as_deref()) {
+                    let ended = turn.children.get_mut(thread).and_then(|sub| {
+                        sub.run
+                            .codex_notification(method, params, &mut sub.turn, agent)
+                    });
+                    if let Some(outcome) = ended
+                        && let Some(sub) = turn.children.remove(thread)
+                    {
+                        sub.run.finish(outcome).await;
+                    }
+                    // The last of them done: the turn that waited for them ends.
+                    if turn.children.is_empty() {
+                        if let Some(outcome) = turn.ended.take() {
+                            return Err(outcome);
+                        }
+                    }
                     return Ok(Vec::new());
                 }
-                self.codex_notification(method, params, turn, agent)
-                    .map_or(Ok(Vec::new()), Err)
+                let mut ended = self.codex_notification(method, params, turn, agent);
+                // Its sub-agents still working, the turn's end waits for theirs: they
+                // live in this app-server, which ends with the turn.
+                if !turn.children.is_empty() {
+                    turn.ended = ended.take().or(turn.ended.take());
+                }
+                for (call, thread, prompt) in std::mem::take(&mut turn.spawned) {
+                    if let Some(run) = self
+                        .routed_sub_agent(&call, "sub-agent", &prompt, &prompt)
+                        .await
+                    {
+                        let sub_turn = Turn {
+                            thread: Some(thread.clone()),
+                            ..Turn::default()
+                        };
+                        turn.children.insert(
+                            thread,
+                            SubAgent {
+                                run,
+                                turn: sub_turn,
+                            },
+                        );
+                    }
+                }
+                ended.map_or(Ok(Vec::new()), Err)
             }
             (None, Some(id)) => self.codex_response(id, message, turn, agent, workdir),
             (None, None) => Ok(Vec::new()),
@@ -343,20 +413,35 @@ impl Run {
         let Some(item) = params.get("itemId").and_then(Value::as_str) else {
             return Ok(refuse("no item"));
         };
-        // A sub-agent's: not this reply's to approve.
-        if params.get("threadId").and_then(Value::as_str) != turn.thread.as_deref() {
+        // This reply's call, or a sub-agent's (its request may name this thread or the
+        // sub-agent's): the call waits in the thread that has it.
+        let asking = params.get("threadId").and_then(Value::as_str);
+        let sub_agent = turn
+            .children
+            .iter()
+            .find(|(thread, sub)| {
+                Some(thread.as_str()) == asking
+                    || sub.run.reply.tool_calls.iter().any(|c| c.id == item)
+            })
+            .map(|(thread, _)| thread.clone());
+        if sub_agent.is_none() && asking.is_some() && asking != turn.thread.as_deref() {
             return Ok(decide("decline"));
         }
+        let codex_thread = sub_agent.clone().or_else(|| turn.thread.clone());
+        let holder = match sub_agent.and_then(|thread| turn.children.get_mut(&thread)) {
+            Some(sub) => &mut sub.run,
+            None => self,
+        };
         // Asked before its item was announced: the call from the request itself.
-        if !self.reply.tool_calls.iter().any(|c| c.id == item) {
+        if !holder.reply.tool_calls.iter().any(|c| c.id == item) {
             let arguments = json!({"command": params.get("command"), "cwd": params.get("cwd")});
-            self.agent_call(item.to_string(), "shell", &arguments.to_string());
+            holder.agent_call(item.to_string(), "shell", &arguments.to_string());
         }
-        let Some(at) = self.reply.tool_calls.iter().position(|c| c.id == item) else {
+        let Some(at) = holder.reply.tool_calls.iter().position(|c| c.id == item) else {
             return Ok(refuse("no call"));
         };
-        let asked_with = self.reply.tool_calls[at].function.arguments.clone();
-        let Some(decided) = self.operator_answer(at).await else {
+        let asked_with = holder.reply.tool_calls[at].function.arguments.clone();
+        let Some(decided) = holder.operator_answer(at).await else {
             return Err(Outcome::Cancelled);
         };
         if decided.status == ToolCallStatus::Denied {
@@ -368,7 +453,7 @@ impl Run {
             .then(|| serde_json::from_str::<Value>(&decided.function.arguments).ok())
             .flatten()
             .and_then(|a| a.get("command").and_then(Value::as_str).map(str::to_string));
-        match (edited, turn.thread.clone()) {
+        match (edited, codex_thread) {
             (Some(command), Some(thread)) => {
                 let mut answers = decide("decline");
                 answers.push(turn.request(
@@ -497,6 +582,17 @@ impl Run {
             | "imageView" => {
                 let (name, arguments) = codex_call(kind, item);
                 self.agent_call(id.clone(), &name, &arguments.to_string());
+                // A sub-agent spawned: its thread once this notification is read.
+                if done && kind == "collabAgentToolCall" && text("tool") == "spawnAgent" {
+                    let receivers = item.get("receiverThreadIds").and_then(Value::as_array);
+                    for receiver in receivers.into_iter().flatten().filter_map(Value::as_str) {
+                        if !turn.children.contains_key(receiver) {
+                            let prompt = text("prompt").to_string();
+                            turn.spawned
+                                .push((id.clone(), receiver.to_string(), prompt));
+                        }
+                    }
+                }
                 if done {
                     let (status, output) = codex_result(kind, item);
                     self.agent_call_done(&id, status, &output);

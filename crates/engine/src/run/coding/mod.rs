@@ -275,4 +275,99 @@ impl Run {
         }
         Some(decided)
     }
+
+    /// The sub-agent the call `call` starts, as a routed child of this reply: an
+    /// assistant `LEAD/KIND` (external: it runs only inside this one's session), a thread
+    /// of its own under this one whose first message is `prompt`, and the call the route
+    /// to it. The run that mirrors the sub-agent's reply.
+    async fn routed_sub_agent(
+        &mut self,
+        call: &str,
+        kind: &str,
+        prompt: &str,
+        title: &str,
+    ) -> Option<Run> {
+        let engine = self.engine.clone();
+        let name = format!("{}/{kind}", self.assistant.name);
+        let sub = engine
+            .external_assistant(
+                &self.thread.project_id,
+                &self.assistant.model,
+                &self.assistant.name,
+                &name,
+            )
+            .map_err(|err| tracing::warn!("sub-agent {name}: {err}"))
+            .ok()?;
+        let now = agentdeck_model::now_secs();
+        let child = agentdeck_model::Thread {
+            id: agentdeck_model::new_id("thread_"),
+            object: "thread".into(),
+            project_id: self.thread.project_id.clone(),
+            assistant_id: sub.id.clone(),
+            created_at: now,
+            updated_at: now,
+            status: agentdeck_model::ThreadStatus::Active,
+            metadata: [("sub_agent".to_string(), kind.to_string())].into(),
+            title: Some(crate::validate::clip_title(if title.is_empty() {
+                prompt
+            } else {
+                title
+            })),
+            parent_thread_id: Some(self.thread.id.clone()),
+            estimated_cost: 0.0,
+            last_reply_status: None,
+        };
+        engine
+            .add_thread(&child)
+            .map_err(|err| tracing::warn!("sub-agent thread: {err}"))
+            .ok()?;
+        let cancel = self.cancel.child_token();
+        let (message, reply) = engine
+            .start_reply(
+                &child,
+                &sub.id,
+                Some(agentdeck_model::Content::Text(prompt.to_string())),
+                Vec::new(),
+                cancel.clone(),
+            )
+            .await
+            .map_err(|err| tracing::warn!("sub-agent reply: {err}"))
+            .ok()?;
+        // The call is the route: the threads tree nests the child, the graph draws it.
+        let routed = self.reply.tool_calls.iter_mut().find(|c| c.id == call)?;
+        routed.kind = ToolCallType::AgentRouting;
+        routed.target_assistant_id = Some(sub.id.clone());
+        routed.thread_id = Some(child.id.clone());
+        let routed = routed.clone();
+        self.persist();
+        self.emit(EventPayload::Routing(agentdeck_model::event::Routing {
+            thread_id: self.thread.id.clone(),
+            message_id: Some(self.reply.id.clone()),
+            tool_call_id: call.to_string(),
+            from_assistant_id: self.assistant.id.clone(),
+            to_assistant_id: sub.id.clone(),
+            from_thread_id: self.thread.id.clone(),
+            to_thread_id: child.id.clone(),
+            to_message_id: message.id.clone(),
+        }));
+        self.emit(EventPayload::tool_call_output(&self.reply, &routed));
+        let mut chain = self.chain.clone();
+        chain.push(sub.id.clone());
+        Some(Run::mirror(engine, child, sub, reply, chain, cancel))
+    }
+
+    /// The end of sub-agents the session left without an answer: with the turn's
+    /// cancel, or cut short.
+    async fn end_sub_agents(runs: impl IntoIterator<Item = Run>, outcome: &super::Outcome) {
+        for run in runs {
+            let ended = match outcome {
+                super::Outcome::Cancelled => super::Outcome::Cancelled,
+                _ => super::Outcome::Incomplete(agent_error(
+                    "agent_exited",
+                    "The session ended before the sub-agent's answer.",
+                )),
+            };
+            run.finish(ended).await;
+        }
+    }
 }
