@@ -285,6 +285,62 @@ async fn a_codex_sub_agent_is_a_routed_child_whose_commands_wait_in_its_own_thre
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_assistant_hands_work_to_codex_by_routing() {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let config = Config::parse(&codex_config(&mock)).unwrap();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (_, client) = server.project("codex-routed").await;
+    let repo = repository();
+    let codex = client
+        .create_assistant(&coder(repo.path(), "codex-coder"))
+        .await
+        .unwrap();
+    let mut triage =
+        crate::support::assistant("triage", serde_json::json!([]), vec![codex.id.clone()]);
+    triage.model = "gpt-4o".into();
+    let triage = client.create_assistant(&triage).await.unwrap();
+    let thread = new_thread(&client, &triage.id).await;
+    // Triage (a model through agentdeck) routes the work; Codex answers it in its thread.
+    mock.script(serde_json::json!([
+        {"type": "reply", "match": {"tools": true}, "tool_calls": [{"name": "route_to_assistant",
+            "arguments": {"assistant": "codex-coder", "message": "Summarise the repository"}}]},
+        {"type": "reply", "match": {"tools": true}, "text": "The repository holds a README."}]))
+        .await;
+    let reply = tokio::time::timeout(
+        Duration::from_secs(120),
+        crate::support::ask(&client, &thread, "What is in the repository?"),
+    )
+    .await
+    .expect("the turn ended within 120 s");
+    assert_eq!(reply.status, MessageStatus::Completed, "{reply:?}");
+    let hop = &reply.tool_calls[0];
+    assert_eq!(
+        hop.kind,
+        agentdeck::model::ToolCallType::AgentRouting,
+        "{hop:?}"
+    );
+    assert_eq!(hop.target_assistant_id.as_deref(), Some(codex.id.as_str()));
+    assert!(
+        hop.output
+            .as_deref()
+            .is_some_and(|o| o.contains("The repository holds a README.")),
+        "Codex's answer is the hop's result: {hop:?}"
+    );
+    let child = hop.thread_id.clone().expect("the routed thread");
+    let answer = client.all_messages(&child).await.unwrap().pop().unwrap();
+    assert_eq!(answer.assistant_id.as_deref(), Some(codex.id.as_str()));
+    assert!(
+        client
+            .thread(&child)
+            .await
+            .unwrap()
+            .metadata
+            .contains_key("codex_thread_id")
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_codex_turn_ends_its_whole_process_group() {
     let mock = crate::llmock::start_llmock(&[]).await;
     let config = Config::parse(&codex_config(&mock)).unwrap();
