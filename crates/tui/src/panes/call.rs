@@ -110,9 +110,7 @@ fn detail_lines(app: &App, ui: &Ui, live: &LiveCall, width: usize) -> Vec<Line<'
     lines.push(Line::raw(""));
     lines.push(Line::styled("arguments", theme.fg("title")));
     let arguments = serde_json::from_str::<serde_json::Value>(&call.function.arguments)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| call.function.arguments.clone());
+        .map_or_else(|_| call.function.arguments.clone(), |v| readable_json(&v));
     let arguments = if arguments.trim().is_empty() {
         "(none)".to_string()
     } else {
@@ -140,6 +138,65 @@ fn detail_lines(app: &App, ui: &Ui, live: &LiveCall, width: usize) -> Vec<Line<'
         }
     }
     lines
+}
+
+/// JSON as a person reads it: indented like pretty JSON, but a string of several lines —
+/// a patch's diff, a script — is set out as those lines under its key (`|`), not one
+/// line of `\n`s.
+pub fn readable_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_readable(value, 0, &mut out);
+    out
+}
+
+fn write_readable(value: &serde_json::Value, indent: usize, out: &mut String) {
+    use serde_json::Value;
+    let pad = |n: usize| " ".repeat(n);
+    match value {
+        Value::Object(fields) if !fields.is_empty() => {
+            out.push_str("{\n");
+            for (i, (key, inner)) in fields.iter().enumerate() {
+                out.push_str(&pad(indent + 2));
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(": ");
+                write_readable(inner, indent + 2, out);
+                if i + 1 < fields.len() && !is_block(inner) {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str(&pad(indent));
+            out.push('}');
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, inner) in items.iter().enumerate() {
+                out.push_str(&pad(indent + 2));
+                write_readable(inner, indent + 2, out);
+                if i + 1 < items.len() && !is_block(inner) {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str(&pad(indent));
+            out.push(']');
+        }
+        Value::String(text) if is_block(value) => {
+            out.push('|');
+            for line in text.trim_end_matches('\n').split('\n') {
+                out.push('\n');
+                out.push_str(&pad(indent + 2));
+                out.push_str(line);
+            }
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn is_block(value: &serde_json::Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|text| text.trim_end_matches('\n').contains('\n'))
 }
 
 /// Untrusted text, sanitized, as lines of at most `width` characters (long lines are
@@ -202,6 +259,23 @@ mod tests {
             "{effects:?}"
         );
         assert_eq!(app.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn a_patch_in_the_arguments_reads_as_its_lines() {
+        let patch = serde_json::json!({"changes": [
+            {"path": "README.md", "diff": "@@ -1 +1 @@\n-hello\n+hello world\n"},
+            {"path": "notes.txt", "diff": "from codex\n"}]});
+        assert_eq!(
+            super::readable_json(&patch),
+            "{\n  \"changes\": [\n    {\n      \"diff\": |\n        @@ -1 +1 @@\n        -hello\n        +hello world\n      \"path\": \"README.md\"\n    },\n    {\n      \"diff\": \"from codex\\n\",\n      \"path\": \"notes.txt\"\n    }\n  ]\n}"
+        );
+        // Without a string of several lines it is pretty JSON.
+        let plain = serde_json::json!({"a": [1, "x"], "b": {}, "c": null});
+        assert_eq!(
+            super::readable_json(&plain),
+            serde_json::to_string_pretty(&plain).unwrap()
+        );
     }
 
     #[test]
