@@ -280,11 +280,11 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
         (client, thread)
     });
     let session = "remote";
+    let data = dir.path().join("workspace").display().to_string();
     let command = format!(
         "env AGENTDECK_API_KEY={key} XDG_STATE_HOME={state} XDG_CONFIG_HOME={state} {BIN} --data-dir {data} --remote {url}",
         key = client.key(),
         state = dir.path().join("state").display(),
-        data = dir.path().join("workspace").display(),
         url = server.url,
     );
     tmux(&[
@@ -301,7 +301,7 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
     wait_for("the workspace", Duration::from_secs(30), || {
         screen(session).contains("writer")
     });
-    let workspace = pid_of(&[BIN, "--remote"]);
+    let workspace = pid_of(&[BIN, &data, "--remote"]);
     open_newest(session);
     rt.block_on(script(
         mock,
