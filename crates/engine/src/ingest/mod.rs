@@ -266,7 +266,7 @@ impl Engine {
             for key in touched {
                 self.place_ready(&mut state, &key);
             }
-            forget_old(&mut state, now);
+            self.forget_old(&mut state, now);
         }
         self.inner.bus.sync().await;
         Ok(report)
@@ -348,23 +348,40 @@ impl Engine {
     }
 }
 
-/// Lets go of idle traces, and of the oldest when too many are kept.
-fn forget_old(state: &mut IngestState, now: Instant) {
-    let due = state
-        .swept_at
-        .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
-    if due {
-        state.swept_at = Some(now);
-        state.traces.retain(|_, trace| {
-            trace.waiting() || now.duration_since(trace.touched_at) < TRACE_IDLE
-        });
-    }
-    // Cut to nine tenths, so the sort runs once per thousand new traces, not per request.
-    if state.traces.len() > TRACES_KEPT {
-        let mut ages: Vec<u64> = state.traces.values().map(|t| t.touched).collect();
-        ages.sort_unstable();
-        let cut = ages[state.traces.len() - TRACES_KEPT * 9 / 10];
-        state.traces.retain(|_, trace| trace.touched >= cut);
+impl Engine {
+    /// Lets go of idle traces, and of the oldest when too many are kept. A trace let go
+    /// while spans of it still wait for a parent has them placed first, by what is known:
+    /// a burst of new traces must not lose a span that is waiting out its settle time.
+    fn forget_old(&self, state: &mut IngestState, now: Instant) {
+        let due = state
+            .swept_at
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        if due {
+            state.swept_at = Some(now);
+            state.traces.retain(|_, trace| {
+                trace.waiting() || now.duration_since(trace.touched_at) < TRACE_IDLE
+            });
+        }
+        // Cut to nine tenths, so the sort runs once per thousand new traces, not per
+        // request.
+        if state.traces.len() > TRACES_KEPT {
+            let mut ages: Vec<u64> = state.traces.values().map(|t| t.touched).collect();
+            ages.sort_unstable();
+            let cut = ages[state.traces.len() - TRACES_KEPT * 9 / 10];
+            let waiting: Vec<(String, String)> = state
+                .traces
+                .iter()
+                .filter(|(_, trace)| trace.touched < cut && trace.waiting())
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in &waiting {
+                if let Some(trace) = state.traces.get_mut(key) {
+                    trace.force_expired(Duration::ZERO, now);
+                }
+                self.place_ready(state, key);
+            }
+            state.traces.retain(|_, trace| trace.touched >= cut);
+        }
     }
 }
 
