@@ -11,7 +11,7 @@
 //! stdout and stderr are cut at the tool output limit. The output names the exit status
 //! and the files the code left, which the operator can fetch from the API.
 
-use super::tools::{Group, OutputSink, ProcessGroups, collect};
+use super::tools::{Group, OutputSink, ProcessGroups, collect, grouped_command};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -124,7 +124,7 @@ pub async fn run(
             .map_err(|err| format!("the scratch directory could not be handed over: {err}"))?;
     }
     let cpu = timeout.as_secs().clamp(1, MAX_CPU_SECS);
-    let mut command = Command::new("unshare");
+    let mut command = grouped_command("unshare");
     command.args(unshare_args()).arg("prlimit").args([
         // SIGXCPU at the soft limit (reported as such), SIGKILL a second later.
         format!("--cpu={cpu}:{}", cpu + 1),
@@ -154,12 +154,7 @@ pub async fn run(
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", scratch)
         .env("LANG", "C.UTF-8")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     let child = command
         .spawn()
         .map_err(|err| format!("the interpreter could not start: {err}"))?;

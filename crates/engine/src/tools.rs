@@ -113,6 +113,20 @@ fn watch_group(pgid: i32) -> std::io::Result<(std::io::PipeWriter, tokio::proces
     Ok((writer, command.spawn()?))
 }
 
+/// `program` piped both ways, killed when its handle is dropped, and the leader of a
+/// process group of its own (for a [`Group`] to end whole).
+pub(super) fn grouped_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    command
+}
+
 fn kill_group(pgid: i32) {
     #[cfg(unix)]
     {
@@ -279,15 +293,8 @@ pub async fn run_command(
     let Some((program, args)) = handler.command.split_first() else {
         return Err("the handler names no command".into());
     };
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
+    let mut command = grouped_command(program);
+    command.args(args);
     let child = command
         .spawn()
         .map_err(|err| format!("could not start `{program}`: {err}"))?;

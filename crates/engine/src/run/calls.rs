@@ -290,7 +290,7 @@ impl Run {
     }
 
     /// A piece of a running call's output, published as `tool_call.output.delta`.
-    fn output_delta(&mut self, index: usize, delta: String) {
+    pub(in crate::run) fn output_delta(&mut self, index: usize, delta: String) {
         let Some(call) = self.reply.tool_calls.get(index) else {
             return;
         };

@@ -4,12 +4,11 @@
 //! and are answered on its input.
 
 use super::super::{Outcome, Run};
-use super::{agent_error, send};
+use super::{AgentProcess, Next, agent_error};
 use agentdeck_model::{CodingAgent, ReasoningStep, ToolCallStatus, Usage};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::Path;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The agent's tools when the assistant names none.
 const DEFAULT_TOOLS: &[&str] = &["Bash", "Read", "Edit", "Write", "Glob", "Grep"];
@@ -50,53 +49,24 @@ impl Run {
     /// One turn of the assistant's Claude Code session.
     pub(in crate::run) async fn drive_claude_code(&mut self) -> Outcome {
         let agent = self.assistant.agent.as_deref().cloned().unwrap_or_default();
-        let workdir = match self.workdir(&agent).await {
-            Ok(dir) => dir,
-            Err(why) => return Outcome::Failed(agent_error("agent_workdir", why)),
-        };
-        let asked = self.asked().unwrap_or_default();
-        let mut command = match self.claude_command(&agent, &workdir) {
-            Ok(command) => command,
-            Err(why) => return Outcome::Failed(agent_error("agent_unavailable", why)),
-        };
-        let program = agent
-            .command
-            .as_ref()
-            .and_then(|c| c.first().cloned())
-            .unwrap_or_else(|| "claude".into());
-        let mut child = match command.spawn() {
-            Ok(child) => child,
-            Err(err) => {
-                return Outcome::Failed(agent_error(
-                    "agent_unavailable",
-                    format!("Could not start `{program}` (Claude Code): {err}"),
-                ));
-            }
-        };
-        // Ended whole — the agent and everything it started — when this is dropped, or
-        // when this process dies.
-        let _group =
-            crate::tools::LifelineGroup::of(child.id(), &self.engine.inner.tools.processes);
-        // One user message; the input stays open for the operator's answers to its
-        // permission requests, and closes with the turn's result.
-        let mut stdin = child.stdin.take();
-        let line = json!({"type": "user", "message": {"role": "user", "content": asked}});
-        let stderr = super::stderr_tail(&mut child);
-        // It cannot be written to: it has ended, and how says why.
-        if send(&mut stdin, &line).await.is_err() {
-            return super::exited(child, stderr, "Claude Code").await;
-        }
-        let Some(stdout) = child.stdout.take() else {
-            return Outcome::Failed(agent_error("agent_failed", "Claude Code has no output."));
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        let mut turn = Turn::default();
-        let outcome = match self
-            .read_claude_turn(&mut lines, &mut stdin, &mut turn, &agent)
+        let (mut process, _) = match self
+            .start_agent(&agent, "Claude Code", "claude", Self::claude_command)
             .await
         {
+            Ok(started) => started,
+            Err(outcome) => return outcome,
+        };
+        // One user message; the input stays open for the operator's answers to its
+        // permission requests, and closes with the turn's result.
+        let asked = self.asked().unwrap_or_default();
+        let line = json!({"type": "user", "message": {"role": "user", "content": asked}});
+        if !process.send(&line).await {
+            return process.exited().await;
+        }
+        let mut turn = Turn::default();
+        let outcome = match self.read_claude_turn(&mut process, &mut turn, &agent).await {
             Some(outcome) => outcome,
-            None => super::exited(child, stderr, "Claude Code").await,
+            None => process.exited().await,
         };
         // Sub-agents the session left without an answer end with it.
         Run::end_sub_agents(turn.children.into_values().map(|sub| sub.run), &outcome).await;
@@ -107,28 +77,21 @@ impl Run {
     /// or its input closed).
     async fn read_claude_turn(
         &mut self,
-        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-        stdin: &mut Option<tokio::process::ChildStdin>,
+        process: &mut AgentProcess,
         turn: &mut Turn,
         agent: &CodingAgent,
     ) -> Option<Outcome> {
         loop {
-            let line = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
-                line = lines.next_line() => line,
-            };
-            let Ok(Some(line)) = line else {
-                return None;
-            };
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
+            let event = match process.next(&self.cancel).await {
+                Next::Line(event) => event,
+                Next::Ended => return None,
+                Next::Cancelled => return Some(Outcome::Cancelled),
             };
             if event.get("type").and_then(Value::as_str) == Some("control_request") {
                 let Some(answer) = self.agent_permission(&event, turn).await else {
                     return Some(Outcome::Cancelled);
                 };
-                if send(stdin, &answer).await.is_err() {
+                if !process.send(&answer).await {
                     return None;
                 }
                 continue;

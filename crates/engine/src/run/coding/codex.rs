@@ -8,12 +8,11 @@
 //! in the thread (`thread/shellCommand`) in place of the agent's.
 
 use super::super::{Outcome, Run};
-use super::{agent_error, send};
-use agentdeck_model::{CodingAgent, EventPayload, ReasoningStep, ToolCallStatus, Usage};
+use super::{AgentProcess, Next, agent_error};
+use agentdeck_model::{CodingAgent, ReasoningStep, ToolCallStatus, Usage};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The thread's metadata key for the Codex thread the next message resumes.
 pub(crate) const THREAD_KEY: &str = "codex_thread_id";
@@ -78,36 +77,12 @@ impl Run {
     /// One turn of the assistant's Codex thread.
     pub(in crate::run) async fn drive_codex(&mut self) -> Outcome {
         let agent = self.assistant.agent.as_deref().cloned().unwrap_or_default();
-        let workdir = match self.workdir(&agent).await {
-            Ok(dir) => dir,
-            Err(why) => return Outcome::Failed(agent_error("agent_workdir", why)),
-        };
-        let mut command = match self.codex_command(&agent, &workdir) {
-            Ok(command) => command,
-            Err(why) => return Outcome::Failed(agent_error("agent_unavailable", why)),
-        };
-        let mut child = match command.spawn() {
-            Ok(child) => child,
-            Err(err) => {
-                let program = agent
-                    .command
-                    .as_ref()
-                    .and_then(|c| c.first().cloned())
-                    .unwrap_or_else(|| "codex".into());
-                return Outcome::Failed(agent_error(
-                    "agent_unavailable",
-                    format!("Could not start `{program}` (Codex): {err}"),
-                ));
-            }
-        };
-        // Ended whole — the app-server, the commands it runs — when this is dropped, or
-        // when this process dies.
-        let _group =
-            crate::tools::LifelineGroup::of(child.id(), &self.engine.inner.tools.processes);
-        let mut stdin = child.stdin.take();
-        let stderr = super::stderr_tail(&mut child);
-        let Some(stdout) = child.stdout.take() else {
-            return Outcome::Failed(agent_error("agent_failed", "Codex has no output."));
+        let (mut process, workdir) = match self
+            .start_agent(&agent, "Codex", "codex", Self::codex_command)
+            .await
+        {
+            Ok(started) => started,
+            Err(outcome) => return outcome,
         };
         let mut turn = Turn::default();
         let opening = [
@@ -121,18 +96,16 @@ impl Run {
             self.open_thread(&mut turn, &agent, &workdir),
         ];
         for line in &opening {
-            // It cannot be written to: it has ended, and how says why.
-            if send(&mut stdin, line).await.is_err() {
-                return super::exited(child, stderr, "Codex").await;
+            if !process.send(line).await {
+                return process.exited().await;
             }
         }
-        let mut lines = BufReader::new(stdout).lines();
         let outcome = match self
-            .read_codex_turn(&mut lines, &mut stdin, &mut turn, &agent, &workdir)
+            .read_codex_turn(&mut process, &mut turn, &agent, &workdir)
             .await
         {
             Some(outcome) => outcome,
-            None => super::exited(child, stderr, "Codex").await,
+            None => process.exited().await,
         };
         // Sub-agents still running when the turn ends end with it.
         Run::end_sub_agents(turn.children.into_values().map(|sub| sub.run), &outcome).await;
@@ -143,30 +116,23 @@ impl Run {
     /// its input closed).
     async fn read_codex_turn(
         &mut self,
-        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-        stdin: &mut Option<tokio::process::ChildStdin>,
+        process: &mut AgentProcess,
         turn: &mut Turn,
         agent: &CodingAgent,
         workdir: &Path,
     ) -> Option<Outcome> {
         loop {
-            let line = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Some(Outcome::Cancelled),
-                line = lines.next_line() => line,
-            };
-            let Ok(Some(line)) = line else {
-                return None;
-            };
-            let Ok(message) = serde_json::from_str::<Value>(&line) else {
-                continue;
+            let message = match process.next(&self.cancel).await {
+                Next::Line(message) => message,
+                Next::Ended => return None,
+                Next::Cancelled => return Some(Outcome::Cancelled),
             };
             let answers = match self.on_codex_message(&message, turn, agent, workdir).await {
                 Ok(answers) => answers,
                 Err(outcome) => return Some(outcome),
             };
             for answer in &answers {
-                if send(stdin, answer).await.is_err() {
+                if !process.send(answer).await {
                     return None;
                 }
             }
@@ -517,9 +483,10 @@ impl Run {
         None
     }
 
-    /// A command's output as it comes, published as the call's output (bounded).
+    /// A command's output as it comes, published as the call's output (made safe, and
+    /// bounded like a tool's).
     fn codex_output(&mut self, turn: &mut Turn, item: &str, delta: &str) {
-        let Some(call) = self.reply.tool_calls.iter().find(|c| c.id == item) else {
+        let Some(index) = self.reply.tool_calls.iter().position(|c| c.id == item) else {
             return;
         };
         let published = turn.published.entry(item.to_string()).or_default();
@@ -528,17 +495,8 @@ impl Run {
             .chars()
             .take(left)
             .collect();
-        if delta.is_empty() || call.status.is_final() {
-            return;
-        }
         *published += delta.chars().count();
-        let payload = EventPayload::ToolCallOutputDelta(agentdeck_model::event::ToolCallDelta {
-            thread_id: self.reply.thread_id.clone(),
-            message_id: self.reply.id.clone(),
-            tool_call_id: call.id.clone(),
-            delta,
-        });
-        self.emit(payload);
+        self.output_delta(index, delta);
     }
 
     /// An item begun or done: text, reasoning, or a call of the reply.

@@ -17,33 +17,93 @@ use agentdeck_model::{
 };
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 
 /// How much of the agent's stderr a failed reply quotes.
 const STDERR_TAIL: usize = 2000;
 /// How much of a tool's result the reply keeps.
 const RESULT_CHARS: usize = 64 * 1024;
 
-/// One JSON line to the agent; with no input left, nothing.
-async fn send(
-    stdin: &mut Option<tokio::process::ChildStdin>,
-    line: &serde_json::Value,
-) -> std::io::Result<()> {
-    match stdin {
-        Some(stdin) => {
-            stdin.write_all(format!("{line}\n").as_bytes()).await?;
-            stdin.flush().await
-        }
-        None => Ok(()),
-    }
-}
-
 fn agent_error(code: &str, message: impl Into<String>) -> ErrorBody {
     Engine::error_body("agent_error", code, message)
 }
 
-/// The last [`STDERR_TAIL`] bytes the agent writes to stderr, read as it goes (so a
-/// chatty agent never blocks on a full pipe).
+/// A tool's result as the reply keeps it: made safe, bounded.
+fn result_text(output: &str) -> String {
+    agentdeck_model::text::sanitize(output)
+        .chars()
+        .take(RESULT_CHARS)
+        .collect()
+}
+
+/// A coding agent's process for one turn: JSON lines in and out, the tail of its stderr
+/// read as it goes (so a chatty agent never blocks on a full pipe), and its process
+/// group, ended — the agent and everything it started — when this is dropped, or when
+/// this process dies.
+struct AgentProcess {
+    /// The agent's name, as messages give it.
+    name: &'static str,
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    lines: Lines<BufReader<tokio::process::ChildStdout>>,
+    stderr: Option<tokio::task::JoinHandle<String>>,
+    _group: crate::tools::LifelineGroup,
+}
+
+/// What the agent said next.
+enum Next {
+    Line(serde_json::Value),
+    /// Its output ended.
+    Ended,
+    /// The run was cancelled meanwhile.
+    Cancelled,
+}
+
+impl AgentProcess {
+    /// One JSON line to the agent; false when it can no longer be written to (it has
+    /// ended, and [`AgentProcess::exited`] says how).
+    async fn send(&mut self, line: &serde_json::Value) -> bool {
+        let Some(stdin) = &mut self.stdin else {
+            return true;
+        };
+        let written = stdin.write_all(format!("{line}\n").as_bytes()).await;
+        written.is_ok() && stdin.flush().await.is_ok()
+    }
+
+    /// The agent's next JSON line (a line that is not JSON is passed over).
+    async fn next(&mut self, cancel: &tokio_util::sync::CancellationToken) -> Next {
+        loop {
+            let line = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Next::Cancelled,
+                line = self.lines.next_line() => line,
+            };
+            let Ok(Some(line)) = line else {
+                return Next::Ended;
+            };
+            if let Ok(value) = serde_json::from_str(&line) {
+                return Next::Line(value);
+            }
+        }
+    }
+
+    /// The agent's process ended before its answer: the reply is incomplete, with how it
+    /// exited and its stderr's tail.
+    async fn exited(mut self) -> super::Outcome {
+        let status = self.child.wait().await;
+        let tail = match self.stderr.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        let exit = status.map_or_else(|err| err.to_string(), |s| s.to_string());
+        super::Outcome::Incomplete(agent_error(
+            "agent_exited",
+            format!("{} ended before its answer ({exit}): {tail}", self.name),
+        ))
+    }
+}
+
+/// The last [`STDERR_TAIL`] bytes the agent writes to stderr, read as it goes.
 fn stderr_tail(child: &mut tokio::process::Child) -> Option<tokio::task::JoinHandle<String>> {
     let mut stderr = child.stderr.take()?;
     Some(tokio::spawn(async move {
@@ -58,34 +118,52 @@ fn stderr_tail(child: &mut tokio::process::Child) -> Option<tokio::task::JoinHan
     }))
 }
 
-/// A tool's result as the reply keeps it: made safe, bounded.
-fn result_text(output: &str) -> String {
-    agentdeck_model::text::sanitize(output)
-        .chars()
-        .take(RESULT_CHARS)
-        .collect()
-}
-
-/// The agent's process ended before its answer: the reply is incomplete, with how it
-/// exited and its stderr's tail.
-async fn exited(
-    mut child: tokio::process::Child,
-    stderr: Option<tokio::task::JoinHandle<String>>,
-    agent: &str,
-) -> super::Outcome {
-    let status = child.wait().await;
-    let tail = match stderr {
-        Some(task) => task.await.unwrap_or_default(),
-        None => String::new(),
-    };
-    let exit = status.map_or_else(|err| err.to_string(), |s| s.to_string());
-    super::Outcome::Incomplete(agent_error(
-        "agent_exited",
-        format!("{agent} ended before its answer ({exit}): {tail}"),
-    ))
-}
-
 impl Run {
+    /// Starts the coding agent `name` for this turn: in its directory, as the command
+    /// `make` builds there (its program `default` unless the assistant names one). The
+    /// reply's end when it cannot start.
+    async fn start_agent(
+        &self,
+        agent: &CodingAgent,
+        name: &'static str,
+        default: &str,
+        make: impl FnOnce(&Self, &CodingAgent, &Path) -> Result<tokio::process::Command, String>,
+    ) -> Result<(AgentProcess, PathBuf), super::Outcome> {
+        let failed = |code: &str, why: String| super::Outcome::Failed(agent_error(code, why));
+        let workdir = self
+            .workdir(agent)
+            .await
+            .map_err(|why| failed("agent_workdir", why))?;
+        let mut command =
+            make(self, agent, &workdir).map_err(|why| failed("agent_unavailable", why))?;
+        let mut child = command.spawn().map_err(|err| {
+            let program = agent
+                .command
+                .as_ref()
+                .and_then(|c| c.first().cloned())
+                .unwrap_or_else(|| default.into());
+            failed(
+                "agent_unavailable",
+                format!("Could not start `{program}` ({name}): {err}"),
+            )
+        })?;
+        let group = crate::tools::LifelineGroup::of(child.id(), &self.engine.inner.tools.processes);
+        let stdin = child.stdin.take();
+        let stderr = stderr_tail(&mut child);
+        let Some(stdout) = child.stdout.take() else {
+            return Err(failed("agent_failed", format!("{name} has no output.")));
+        };
+        let process = AgentProcess {
+            name,
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            stderr,
+            _group: group,
+        };
+        Ok((process, workdir))
+    }
+
     /// The agent's directory: the assistant's (it must exist) or, with `worktree`, the
     /// thread's own worktree of it; without a workdir, a directory of the thread's own.
     async fn workdir(&self, agent: &CodingAgent) -> Result<PathBuf, String> {
@@ -148,9 +226,9 @@ impl Run {
     }
 
     /// The agent's program and its first arguments (`default` from `PATH` unless the
-    /// assistant names one), in `workdir`, piped both ways, as the leader of a process
-    /// group of its own, with only `PATH`, the `HOME` given and what the assistant lists
-    /// (the caller adds the provider's).
+    /// assistant names one), in `workdir`, a [`crate::tools::grouped_command`], with only
+    /// `PATH`, the `HOME` given and what the assistant lists (the caller adds the
+    /// provider's).
     fn agent_command(
         agent: &CodingAgent,
         default: &str,
@@ -162,17 +240,8 @@ impl Run {
         let Some((program, first_args)) = words.split_first() else {
             return Err("The agent's command is empty.".into());
         };
-        let mut command = tokio::process::Command::new(program);
-        command
-            .args(first_args)
-            .current_dir(workdir)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        command.process_group(0);
+        let mut command = crate::tools::grouped_command(program);
+        command.args(first_args).current_dir(workdir).env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             command.env("PATH", path);
         }
