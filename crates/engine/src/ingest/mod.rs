@@ -285,12 +285,7 @@ impl Engine {
                 .filter(|(_, trace)| trace.waiting())
                 .map(|(key, _)| key.clone())
                 .collect();
-            for key in &keys {
-                if let Some(trace) = state.traces.get_mut(key) {
-                    trace.force_expired(settle, now);
-                }
-                self.place_ready(&mut state, key);
-            }
+            self.place_expired(&mut state, &keys, settle, now);
             !keys.is_empty()
         };
         if placed_any {
@@ -323,6 +318,23 @@ impl Engine {
                 }
             }
         });
+    }
+
+    /// Places the spans of the traces `keys` that waited past `settle` for a parent (by
+    /// what is known), and what they let through.
+    fn place_expired(
+        &self,
+        state: &mut IngestState,
+        keys: &[(String, String)],
+        settle: Duration,
+        now: Instant,
+    ) {
+        for key in keys {
+            if let Some(trace) = state.traces.get_mut(key) {
+                trace.force_expired(settle, now);
+            }
+            self.place_ready(state, key);
+        }
     }
 
     /// Places every span of the trace that is ready, parents first, until none is.
@@ -374,12 +386,7 @@ impl Engine {
                 .filter(|(_, trace)| trace.touched < cut && trace.waiting())
                 .map(|(key, _)| key.clone())
                 .collect();
-            for key in &waiting {
-                if let Some(trace) = state.traces.get_mut(key) {
-                    trace.force_expired(Duration::ZERO, now);
-                }
-                self.place_ready(state, key);
-            }
+            self.place_expired(state, &waiting, Duration::ZERO, now);
             state.traces.retain(|_, trace| trace.touched >= cut);
         }
     }

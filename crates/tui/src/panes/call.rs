@@ -151,46 +151,56 @@ pub fn readable_json(value: &serde_json::Value) -> String {
 
 fn write_readable(value: &serde_json::Value, indent: usize, out: &mut String) {
     use serde_json::Value;
-    let pad = |n: usize| " ".repeat(n);
     match value {
         Value::Object(fields) if !fields.is_empty() => {
-            out.push_str("{\n");
-            for (i, (key, inner)) in fields.iter().enumerate() {
-                out.push_str(&pad(indent + 2));
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push_str(": ");
-                write_readable(inner, indent + 2, out);
-                if i + 1 < fields.len() && !is_block(inner) {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            out.push_str(&pad(indent));
-            out.push('}');
+            let entries = fields.iter().map(|(key, inner)| (Some(key), inner));
+            write_entries(('{', '}'), entries, indent, out);
         }
         Value::Array(items) if !items.is_empty() => {
-            out.push_str("[\n");
-            for (i, inner) in items.iter().enumerate() {
-                out.push_str(&pad(indent + 2));
-                write_readable(inner, indent + 2, out);
-                if i + 1 < items.len() && !is_block(inner) {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            out.push_str(&pad(indent));
-            out.push(']');
+            write_entries(
+                ('[', ']'),
+                items.iter().map(|inner| (None, inner)),
+                indent,
+                out,
+            );
         }
         Value::String(text) if is_block(value) => {
             out.push('|');
             for line in text.trim_end_matches('\n').split('\n') {
                 out.push('\n');
-                out.push_str(&pad(indent + 2));
+                out.push_str(&" ".repeat(indent + 2));
                 out.push_str(line);
             }
         }
         other => out.push_str(&other.to_string()),
     }
+}
+
+/// An object's fields or an array's items, one a line between `brackets`; a comma after
+/// each but the last, and after none that is a block of lines.
+fn write_entries<'a>(
+    brackets: (char, char),
+    entries: impl ExactSizeIterator<Item = (Option<&'a String>, &'a serde_json::Value)>,
+    indent: usize,
+    out: &mut String,
+) {
+    let count = entries.len();
+    out.push(brackets.0);
+    out.push('\n');
+    for (i, (key, inner)) in entries.enumerate() {
+        out.push_str(&" ".repeat(indent + 2));
+        if let Some(key) = key {
+            out.push_str(&serde_json::Value::String(key.clone()).to_string());
+            out.push_str(": ");
+        }
+        write_readable(inner, indent + 2, out);
+        if i + 1 < count && !is_block(inner) {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push(brackets.1);
 }
 
 fn is_block(value: &serde_json::Value) -> bool {
