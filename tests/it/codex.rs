@@ -7,7 +7,6 @@
 
 use crate::coding::{operate, processes_in, repository};
 use crate::support::{TestServer, new_thread};
-use agentdeck::model::config::Config;
 use agentdeck::model::{MessageStatus, ToolCallStatus};
 use std::time::{Duration, Instant};
 
@@ -16,15 +15,25 @@ pub(crate) fn codex() -> String {
         .expect("CODEX_BIN is not set: this test needs the Codex that `bash .ci/run` installs")
 }
 
-/// The config whose provider serves Codex's model: `mock`'s Responses.
-pub(crate) fn codex_config(mock: &crate::llmock::Llmock) -> String {
+/// The config whose provider serves Codex's model: the Responses of the llmock (or the
+/// shim in front of it) at `url`.
+pub(crate) fn codex_config(url: &str) -> String {
     format!(
-        "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
-        mock.url
+        "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{url}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n"
     )
 }
 
-fn coder(repo: &std::path::Path, name: &str) -> agentdeck::model::requests::AssistantCreate {
+/// llmock, and a server whose config points Codex's model at it.
+async fn codex_server() -> (crate::llmock::Llmock, TestServer) {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let server = TestServer::start_with_config(&codex_config(&mock.url)).await;
+    (mock, server)
+}
+
+pub(crate) fn coder(
+    repo: &std::path::Path,
+    name: &str,
+) -> agentdeck::model::requests::AssistantCreate {
     serde_json::from_value(serde_json::json!({
         "name": name,
         "model": "codex",
@@ -43,9 +52,7 @@ pub(crate) fn apply_patch() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_runs_as_an_assistant_and_its_commands_and_patches_wait_for_the_operator() {
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&codex_config(&mock)).unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (mock, server) = codex_server().await;
     let (_, client) = server.project("codex").await;
     let repo = repository();
     let coder = client
@@ -153,14 +160,7 @@ async fn codex_runs_as_an_assistant_and_its_commands_and_patches_wait_for_the_op
         client.thread(&thread).await.unwrap().metadata["codex_thread_id"],
         session
     );
-    let journal = mock.journal().await;
-    let last = journal["requests"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    let said = last["body"]["input"].to_string();
+    let said = mock.last_request_body().await["input"].to_string();
     assert!(
         said.contains("Patch the readme, please") && said.contains("And now leave a mark"),
         "the resumed thread carries the first turn: {said}"
@@ -173,12 +173,7 @@ async fn a_codex_sub_agent_is_a_routed_child_whose_commands_wait_in_its_own_thre
     let mock = crate::llmock::start_llmock(&[]).await;
     // Codex offers its sub-agent tools in a namespace, which llmock does not read.
     let shim = crate::coding::shim(&mock).await;
-    let config = Config::parse(&format!(
-        "[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n",
-        shim.1
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let server = TestServer::start_with_config(&codex_config(&shim.1)).await;
     let (_, client) = server.project("codex-sub-agents").await;
     let repo = repository();
     let lead = client
@@ -286,9 +281,7 @@ async fn a_codex_sub_agent_is_a_routed_child_whose_commands_wait_in_its_own_thre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_assistant_hands_work_to_codex_by_routing() {
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&codex_config(&mock)).unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (mock, server) = codex_server().await;
     let (_, client) = server.project("codex-routed").await;
     let repo = repository();
     let codex = client
@@ -342,9 +335,7 @@ async fn another_assistant_hands_work_to_codex_by_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_codex_turn_ends_its_whole_process_group() {
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&codex_config(&mock)).unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let (mock, server) = codex_server().await;
     let (_, client) = server.project("codex-cancel").await;
     let repo = repository();
     let coder = client
@@ -437,8 +428,8 @@ fn a_serve_killed_with_sigkill_leaves_no_coding_agent_behind() {
     let mock = rt.block_on(crate::llmock::start_llmock(&[]));
     let config = format!(
         "{}\n{}",
-        codex_config(&mock),
-        crate::coding::claude_config(&mock)
+        codex_config(&mock.url),
+        crate::coding::claude_config(&mock.url)
     );
     let (server, info, _, key) = crate::support::serve_with_project(
         &rt,
@@ -453,14 +444,11 @@ fn a_serve_killed_with_sigkill_leaves_no_coding_agent_behind() {
         {"type": "delay", "seconds": 60, "match": {"tools": true}}])));
     let codex_repo = repository();
     let claude_repo = repository();
-    let claude: agentdeck::model::requests::AssistantCreate =
-        serde_json::from_value(serde_json::json!({
-            "name": "claude-coder", "model": "claude-code",
-            "agent": {"workdir": claude_repo.path().display().to_string(),
-                "command": [crate::coding::claude_code()], "model": "claude-sonnet-4-5",
-                "tools": ["Bash"]},
-        }))
-        .unwrap();
+    let claude = crate::coding::claude_coder(
+        "claude-coder",
+        claude_repo.path(),
+        serde_json::json!({"tools": ["Bash"]}),
+    );
     for (body, repo) in [
         (coder(codex_repo.path(), "codex-coder"), &codex_repo),
         (claude, &claude_repo),

@@ -5,7 +5,6 @@
 //! cost, and a second message resumes the same session.
 
 use crate::support::{TestServer, ask, new_thread};
-use agentdeck::model::config::Config;
 use agentdeck::model::{MessageStatus, ToolCall, ToolCallStatus};
 use std::time::Duration;
 
@@ -43,41 +42,49 @@ pub(crate) fn repository() -> tempfile::TempDir {
     repo
 }
 
-/// The config whose provider serves Claude Code's models: `mock`'s Anthropic Messages.
-pub(crate) fn claude_config(mock: &crate::llmock::Llmock) -> String {
+/// The config whose provider serves Claude Code's models: the Anthropic Messages of the
+/// llmock (or the shim in front of it) at `url`.
+pub(crate) fn claude_config(url: &str) -> String {
     format!(
-        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
-        mock.url
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n"
     )
 }
 
 /// llmock, and a server whose config points Claude Code's models at it.
 async fn claude_server() -> (crate::llmock::Llmock, TestServer) {
     let mock = crate::llmock::start_llmock(&[]).await;
-    let config = Config::parse(&claude_config(&mock)).unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let server = TestServer::start_with_config(&claude_config(&mock.url)).await;
     (mock, server)
+}
+
+/// A Claude Code assistant `name` working in `workdir` on claude-sonnet-4-5, with the
+/// further agent settings of `agent` (its tools, permission mode, ...).
+pub(crate) fn claude_coder(
+    name: &str,
+    workdir: &std::path::Path,
+    agent: serde_json::Value,
+) -> agentdeck::model::requests::AssistantCreate {
+    let mut settings = serde_json::json!({"workdir": workdir.display().to_string(),
+        "command": [claude_code()], "model": "claude-sonnet-4-5"});
+    for (key, value) in agent.as_object().unwrap() {
+        settings[key] = value.clone();
+    }
+    serde_json::from_value(
+        serde_json::json!({"name": name, "model": "claude-code", "agent": settings}),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_session() {
-    let bin = claude_code();
     let (mock, server) = claude_server().await;
     let (_, client) = server.project("coding").await;
     let repo = repository();
-    let body: agentdeck::model::requests::AssistantCreate =
-        serde_json::from_value(serde_json::json!({
-            "name": "coder",
-            "model": "claude-code",
-            "agent": {
-                "workdir": repo.path().display().to_string(),
-                "command": [bin],
-                "model": "claude-sonnet-4-5",
-                "tools": ["Bash", "Read", "Edit", "Write"],
-                "permission_mode": "default",
-            },
-        }))
-        .unwrap();
+    let body = claude_coder(
+        "coder",
+        repo.path(),
+        serde_json::json!({"tools": ["Bash", "Read", "Edit", "Write"], "permission_mode": "default"}),
+    );
     let coder = client.create_assistant(&body).await.unwrap();
     let thread = new_thread(&client, &coder.id).await;
 
@@ -168,14 +175,7 @@ async fn claude_code_runs_as_an_assistant_and_a_second_message_resumes_its_sessi
         client.thread(&thread).await.unwrap().metadata["claude_session_id"],
         session
     );
-    let journal = mock.journal().await;
-    let last = journal["requests"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    let said = last["body"]["messages"].to_string();
+    let said = mock.last_request_body().await["messages"].to_string();
     assert!(
         said.contains("Write a file, please") && said.contains("made.txt"),
         "the resumed session carries the first turn: {said}"
@@ -231,18 +231,14 @@ pub(crate) fn processes_in(dir: &std::path::Path) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
-    let bin = claude_code();
     let (mock, server) = claude_server().await;
     let (_, client) = server.project("cancelling").await;
     let repo = repository();
-    let body: agentdeck::model::requests::AssistantCreate =
-        serde_json::from_value(serde_json::json!({
-            "name": "slow-coder",
-            "model": "claude-code",
-            "agent": {"workdir": repo.path().display().to_string(), "command": [bin],
-                "model": "claude-sonnet-4-5", "tools": ["Bash", "Read"]},
-        }))
-        .unwrap();
+    let body = claude_coder(
+        "slow-coder",
+        repo.path(),
+        serde_json::json!({"tools": ["Bash", "Read"]}),
+    );
     let coder = client.create_assistant(&body).await.unwrap();
     let thread = new_thread(&client, &coder.id).await;
     // The model takes its time: the turn is still running when it is cancelled.
@@ -280,19 +276,14 @@ async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_thread_of_a_worktree_agent_works_in_a_worktree_of_its_own() {
-    let bin = claude_code();
     let (mock, server) = claude_server().await;
     let (_, client) = server.project("worktrees").await;
     let repo = repository();
-    let body: agentdeck::model::requests::AssistantCreate =
-        serde_json::from_value(serde_json::json!({
-            "name": "branching-coder",
-            "model": "claude-code",
-            "agent": {"workdir": repo.path().display().to_string(), "worktree": true,
-                "command": [bin], "model": "claude-sonnet-4-5", "tools": ["Write"],
-                "permission_mode": "acceptEdits"},
-        }))
-        .unwrap();
+    let body = claude_coder(
+        "branching-coder",
+        repo.path(),
+        serde_json::json!({"worktree": true, "tools": ["Write"], "permission_mode": "acceptEdits"}),
+    );
     let coder = client.create_assistant(&body).await.unwrap();
     let mut trees = Vec::new();
     for (n, thread) in [
@@ -386,25 +377,16 @@ pub(crate) async fn shim(mock: &crate::llmock::Llmock) -> Shim {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claude_code_sub_agent_is_a_routed_child_whose_calls_wait_in_its_own_thread() {
-    let bin = claude_code();
     let mock = crate::llmock::start_llmock(&[]).await;
     let shim = shim(&mock).await;
-    let config = Config::parse(&format!(
-        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n",
-        shim.1
-    ))
-    .unwrap();
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await;
+    let server = TestServer::start_with_config(&claude_config(&shim.1)).await;
     let (_, client) = server.project("sub-agents").await;
     let repo = repository();
-    let body: agentdeck::model::requests::AssistantCreate =
-        serde_json::from_value(serde_json::json!({
-            "name": "lead",
-            "model": "claude-code",
-            "agent": {"workdir": repo.path().display().to_string(), "command": [bin],
-                "model": "claude-sonnet-4-5", "tools": ["Task", "Bash"]},
-        }))
-        .unwrap();
+    let body = claude_coder(
+        "lead",
+        repo.path(),
+        serde_json::json!({"tools": ["Task", "Bash"]}),
+    );
     let lead = client.create_assistant(&body).await.unwrap();
     let thread = new_thread(&client, &lead.id).await;
     // The lead hands the work to a sub-agent, whose command needs a permission.

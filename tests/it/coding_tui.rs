@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 /// and approves (`a`). The reply once its turn ended.
 fn approve_from_the_tools_pane(
     name: &str,
-    config: impl Fn(&crate::llmock::Llmock) -> String,
-    body: serde_json::Value,
+    config: impl Fn(&str) -> String,
+    body: agentdeck::model::requests::AssistantCreate,
     script: serde_json::Value,
     waiting: &str,
 ) -> Message {
@@ -25,12 +25,11 @@ fn approve_from_the_tools_pane(
     let (_server, info, _, key) = crate::support::serve_with_project(
         &rt,
         dir.path(),
-        &config(&mock),
+        &config(&mock.url),
         "coding-tui-admin-key-0123456789abcdef",
         "repositories",
     );
     let client = Client::new(&info.url, &key);
-    let body: agentdeck::model::requests::AssistantCreate = serde_json::from_value(body).unwrap();
     let coder = rt.block_on(client.create_assistant(&body)).unwrap();
     let thread = rt.block_on(crate::support::new_thread(&client, &coder.id));
     rt.block_on(mock.script(script));
@@ -74,13 +73,11 @@ fn a_claude_code_command_waits_in_the_tools_pane_and_runs_once_approved() {
     let ended = approve_from_the_tools_pane(
         "coding",
         crate::coding::claude_config,
-        serde_json::json!({
-            "name": "coder",
-            "model": "claude-code",
-            "agent": {"workdir": repo.path().display().to_string(),
-                "command": [crate::coding::claude_code()],
-                "model": "claude-sonnet-4-5", "tools": ["Bash", "Read", "Edit", "Write"]},
-        }),
+        crate::coding::claude_coder(
+            "coder",
+            repo.path(),
+            serde_json::json!({"tools": ["Bash", "Read", "Edit", "Write"]}),
+        ),
         serde_json::json!([{"type": "reply", "match": {"tools": true},
             "tool_calls": [{"name": "Bash", "arguments": {"command": "echo approved > ran.txt",
                 "description": "Leave a mark"}}]}]),
@@ -104,12 +101,7 @@ fn a_codex_patch_waits_in_the_tools_pane_and_is_made_once_approved() {
     let ended = approve_from_the_tools_pane(
         "codex",
         crate::codex::codex_config,
-        serde_json::json!({
-            "name": "codex-coder",
-            "model": "codex",
-            "agent": {"workdir": repo.path().display().to_string(),
-                "command": [crate::codex::codex()], "model": "gpt-5.1-codex"},
-        }),
+        crate::codex::coder(repo.path(), "codex-coder"),
         serde_json::json!([{"type": "reply", "match": {"tools": true},
             "tool_calls": [{"name": "exec_command", "arguments": crate::codex::apply_patch()}]}]),
         "apply_patch",

@@ -38,6 +38,15 @@ impl Llmock {
     }
 }
 
+impl Llmock {
+    /// The body of the last request it was sent, from its journal.
+    pub(crate) async fn last_request_body(&self) -> serde_json::Value {
+        let journal = self.journal().await;
+        let requests = journal["requests"].as_array().unwrap();
+        requests.last().unwrap()["body"].clone()
+    }
+}
+
 impl Drop for Llmock {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -52,6 +52,12 @@ impl TestServer {
         }
     }
 
+    /// Starts on a fresh directory with the config `text`.
+    pub async fn start_with_config(text: &str) -> TestServer {
+        let config = Config::parse(text).unwrap();
+        Self::start_with(tempfile::tempdir().unwrap(), |o| o.config = config).await
+    }
+
     pub fn admin(&self) -> Client {
         Client::new(&self.url, &self.admin_key)
     }

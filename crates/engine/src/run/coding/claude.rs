@@ -218,14 +218,7 @@ impl Run {
                     turn.tasks.insert(task.to_string(), call.to_string());
                 }
                 let session = event.get("session_id").and_then(Value::as_str)?;
-                if self.thread.metadata.get(SESSION_KEY).map(String::as_str) != Some(session) {
-                    let session = session.to_string();
-                    if let Ok(thread) = self.engine.update_thread(&self.thread.id, |t| {
-                        t.metadata.insert(SESSION_KEY.into(), session);
-                    }) {
-                        self.thread = thread;
-                    }
-                }
+                self.keep_session(SESSION_KEY, session);
             }
             "stream_event" => {
                 let inner = event.get("event")?;

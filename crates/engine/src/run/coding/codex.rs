@@ -329,7 +329,7 @@ impl Run {
                     )));
                 };
                 turn.thread = Some(thread.to_string());
-                self.keep_codex_thread(thread);
+                self.keep_session(THREAD_KEY, thread);
                 let asked = self.asked().unwrap_or_default();
                 Ok(vec![turn.request(
                     Asked::StartTurn,
@@ -345,18 +345,6 @@ impl Run {
                 Ok(Vec::new())
             }
             Asked::Initialize | Asked::ShellCommand => Ok(Vec::new()),
-        }
-    }
-
-    fn keep_codex_thread(&mut self, id: &str) {
-        if self.thread.metadata.get(THREAD_KEY).map(String::as_str) == Some(id) {
-            return;
-        }
-        let id = id.to_string();
-        if let Ok(thread) = self.engine.update_thread(&self.thread.id, |t| {
-            t.metadata.insert(THREAD_KEY.into(), id);
-        }) {
-            self.thread = thread;
         }
     }
 

@@ -183,6 +183,20 @@ impl Run {
         self.agent_dir(&["threads", &self.thread.id])
     }
 
+    /// Keeps the agent's session id in the thread's metadata under `key`, for the next
+    /// message to resume it.
+    fn keep_session(&mut self, key: &str, id: &str) {
+        if self.thread.metadata.get(key).map(String::as_str) == Some(id) {
+            return;
+        }
+        let (key, id) = (key.to_string(), id.to_string());
+        if let Ok(thread) = self.engine.update_thread(&self.thread.id, |t| {
+            t.metadata.insert(key, id);
+        }) {
+            self.thread = thread;
+        }
+    }
+
     /// A directory of the coding agents' own under the data dir, made if missing.
     fn agent_dir(&self, parts: &[&str]) -> Result<PathBuf, String> {
         let mut dir = self.engine.store().dir().join("coding-agents");
