@@ -38,14 +38,12 @@ fn main() {
         let asking_url = format!("http://127.0.0.1:{asking_port}");
         // Every turn streams the same long answer.
         let words: Vec<String> = (0..300).map(|i| format!("word{i}")).collect();
-        let scripted = reqwest::Client::new()
-            .post(format!("{url}/_llmock/scenario"))
-            .json(&serde_json::json!({"behaviors": [{"type": "reply", "times": null,
-                "match": {"tools": true}, "text": words.join(" ")}]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(scripted.status().as_u16(), 201);
+        common::script_llmock(
+            &url,
+            serde_json::json!([{"type": "reply", "times": null,
+                "match": {"tools": true}, "text": words.join(" ")}]),
+        )
+        .await;
         let config = Config::parse(&format!(
             "[providers.asking]\nkind = \"anthropic\"\nbase_url = \"{asking_url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-asking-*\"]\n\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}/anthropic/v1\"\napi_key_env = \"HOME\"\nmodels = [\"claude-*\"]\n\n[providers.responses]\nkind = \"openai-responses\"\nbase_url = \"{url}/v1\"\napi_key_env = \"HOME\"\nmodels = [\"gpt-*\"]\n"
         ))

@@ -14,7 +14,6 @@
 //! `bash .ci/run` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
@@ -23,12 +22,11 @@ const SOCKET: &str = "agentdeck-coding-screen";
 const SESSION: &str = "coding-screen";
 
 fn tmux(args: &[&str]) -> String {
-    let output = Command::new("tmux")
-        .args(["-L", SOCKET])
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("this bench needs tmux ({err})"));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::tmux(SOCKET, args)
+}
+
+fn screen() -> String {
+    tmux(&["capture-pane", "-p", "-t", SESSION])
 }
 
 fn now() -> f64 {
@@ -38,20 +36,10 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// Polls `check` every `every` until it gives a value, for at most `within`.
+/// Polls `check` every `every` until it gives a value, for at most `within` (the screen
+/// shown if not).
 fn poll<T>(what: &str, within: Duration, every: Duration, check: impl Fn() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {within:?}; the screen:\n{}",
-            tmux(&["capture-pane", "-p", "-t", SESSION])
-        );
-        std::thread::sleep(every);
-    }
+    common::poll(what, within, every, check, screen)
 }
 
 /// The time of the first tap line of `way` (in/out) after `since` that contains `text`.
@@ -130,7 +118,6 @@ fn main() {
         "45",
         &command,
     ]);
-    let screen = || tmux(&["capture-pane", "-p", "-t", SESSION]);
     let shows = |text: &str| screen().contains(text);
 
     let mut keystroke = Vec::new();
@@ -138,16 +125,11 @@ fn main() {
     for round in 0..rounds {
         let marker = format!("MARK{round}X");
         rt.block_on(async {
-            let scripted = reqwest::Client::new()
-                .post(format!("{mock}/_llmock/scenario"))
-                .json(&serde_json::json!({"behaviors": [
-                    {"type": "reply", "match": {"tools": true}, "tool_calls": [
-                        {"name": "exec_command", "arguments": {"cmd": format!("touch made{round}.txt")}}]},
-                    {"type": "reply", "match": {"tools": true}, "text": format!("{marker} done")}]}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(scripted.status().as_u16(), 201);
+            common::script_llmock(&mock, serde_json::json!([
+                {"type": "reply", "match": {"tools": true}, "tool_calls": [
+                    {"name": "exec_command", "arguments": {"cmd": format!("touch made{round}.txt")}}]},
+                {"type": "reply", "match": {"tools": true}, "text": format!("{marker} done")}]))
+            .await;
             client
                 .post_message(&thread, &common::user("Make a file"))
                 .await

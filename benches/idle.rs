@@ -22,13 +22,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn tmux(args: &[&str]) -> String {
-    let output = Command::new("tmux")
-        .args(["-L", "agentdeck-idle"])
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("the idle bench needs tmux ({err})"));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::tmux("agentdeck-idle", args)
 }
 
 fn env_secs(name: &str, default: u64) -> Duration {
@@ -38,13 +35,6 @@ fn env_secs(name: &str, default: u64) -> Duration {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default),
     )
-}
-
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
 }
 
 /// Context switches of every thread of a process: each is a thread going to sleep or
@@ -138,10 +128,10 @@ fn measure(label: &str, command: &str, dir: &Path) -> Figures {
         &session,
         &format!("cat >> {}", written.display()),
     ]);
-    let (cpu_before, wakeups_before) = (cpu(pid), wakeups(pid));
+    let (cpu_before, wakeups_before) = (common::process_cpu(pid), wakeups(pid));
     std::thread::sleep(env_secs("IDLE_SECS", 120));
     let figures = Figures {
-        cpu: cpu(pid) - cpu_before,
+        cpu: common::process_cpu(pid) - cpu_before,
         wakeups: wakeups(pid) - wakeups_before,
         bytes: std::fs::metadata(&written).map(|m| m.len()).unwrap_or(0),
     };

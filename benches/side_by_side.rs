@@ -25,28 +25,33 @@ const SOCKET: &str = "agentdeck-side-by-side";
 const BIN: &str = env!("CARGO_BIN_EXE_agentdeck");
 
 fn tmux(args: &[&str]) -> String {
-    let output = Command::new("tmux")
-        .args(["-L", SOCKET])
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("this bench needs tmux ({err})"));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::tmux(SOCKET, args)
 }
 
 fn screen(session: &str) -> String {
     tmux(&["capture-pane", "-p", "-t", session])
 }
 
-/// A process's CPU so far (utime + stime).
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(end) = stat.rfind(')') else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = stat[end + 2..].split(' ').collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+/// A 160x45 session `session` running `command`.
+fn new_session(session: &str, command: &str) {
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "160",
+        "-y",
+        "45",
+        command,
+    ]);
+}
+
+/// Until the reply's last word is on the screen of `session`.
+fn wait_for_the_end(session: &str, within: Duration) {
+    wait_for("the end on screen", within, || {
+        screen(session).contains("END-OF-REPLY")
+    });
 }
 
 /// The process whose command line has every one of `words` (and is not a shell or
@@ -81,14 +86,8 @@ fn pid_of(words: &[&str]) -> u32 {
 }
 
 fn wait_for(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let every = Duration::from_millis(50);
+    common::poll(what, within, every, || check().then_some(()), String::new);
 }
 
 /// The long reply: headings, paragraphs, lists and code, `words` words, ending in a
@@ -117,16 +116,6 @@ fn markdown(words: usize) -> String {
     format!("{} END-OF-REPLY", text.join(" "))
 }
 
-async fn script(mock: &str, behaviors: serde_json::Value) {
-    let answer = reqwest::Client::new()
-        .post(format!("{mock}/_llmock/scenario"))
-        .json(&serde_json::json!({ "behaviors": behaviors }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 201);
-}
-
 fn config(dir: &Path, mock: &str) -> PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(
@@ -147,9 +136,9 @@ fn open_newest(session: &str) {
 
 /// CPU of `pids` over `run`, less each one's idle rate over the second before.
 fn measured(pids: &[u32], run: impl FnOnce()) -> Vec<Duration> {
-    let idle_from: Vec<Duration> = pids.iter().map(|p| cpu(*p)).collect();
+    let idle_from: Vec<Duration> = pids.iter().map(|p| common::process_cpu(*p)).collect();
     std::thread::sleep(Duration::from_secs(1));
-    let from: Vec<Duration> = pids.iter().map(|p| cpu(*p)).collect();
+    let from: Vec<Duration> = pids.iter().map(|p| common::process_cpu(*p)).collect();
     let idle: Vec<Duration> = from.iter().zip(&idle_from).map(|(a, b)| *a - *b).collect();
     let started = Instant::now();
     run();
@@ -157,7 +146,7 @@ fn measured(pids: &[u32], run: impl FnOnce()) -> Vec<Duration> {
     pids.iter()
         .zip(from.iter().zip(&idle))
         .map(|(pid, (from, idle))| {
-            (cpu(*pid) - *from).saturating_sub(idle.mul_f64(wall.as_secs_f64()))
+            (common::process_cpu(*pid) - *from).saturating_sub(idle.mul_f64(wall.as_secs_f64()))
         })
         .collect()
 }
@@ -174,17 +163,7 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration 
         state = dir.path().join("state").display(),
         data = data.display(),
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "160",
-        "-y",
-        "45",
-        &command,
-    ]);
+    new_session(session, &command);
     wait_for(
         "the runtime's announcement",
         Duration::from_secs(30),
@@ -221,7 +200,7 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration 
         &["assistants", "create", "--file", "-"],
         r#"{"name": "writer", "model": "gpt-4o", "instructions": "Write."}"#,
     );
-    rt.block_on(script(
+    rt.block_on(common::script_llmock(
         mock,
         serde_json::json!([{"type": "reply", "text": "ready"}]),
     ));
@@ -234,15 +213,13 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration 
         .trim()
         .to_string();
     open_newest(session);
-    rt.block_on(script(
+    rt.block_on(common::script_llmock(
         mock,
         serde_json::json!([{"type": "reply", "text": text}]),
     ));
     let spent = measured(&[workspace], || {
         cli(&["send", "--thread", &thread, "Write the long one"], "");
-        wait_for("the end on screen", Duration::from_secs(30), || {
-            screen(session).contains("END-OF-REPLY")
-        });
+        wait_for_the_end(session, Duration::from_secs(30));
     });
     tmux(&["kill-session", "-t", session]);
     spent[0]
@@ -271,7 +248,7 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
         .unwrap();
         let writer = client.create_assistant(&body).await.unwrap();
         let thread = common::new_thread(&client, &writer.id).await;
-        script(
+        common::script_llmock(
             mock,
             serde_json::json!([{"type": "reply", "text": "ready"}]),
         )
@@ -287,31 +264,19 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
         state = dir.path().join("state").display(),
         url = server.url,
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "160",
-        "-y",
-        "45",
-        &command,
-    ]);
+    new_session(session, &command);
     wait_for("the workspace", Duration::from_secs(30), || {
         screen(session).contains("writer")
     });
     let workspace = pid_of(&[BIN, &data, "--remote"]);
     open_newest(session);
-    rt.block_on(script(
+    rt.block_on(common::script_llmock(
         mock,
         serde_json::json!([{"type": "reply", "text": text}]),
     ));
     let spent = measured(&[server.child.id(), workspace], || {
         rt.block_on(common::ask(&client, &thread, "Write the long one"));
-        wait_for("the end on screen", Duration::from_secs(30), || {
-            screen(session).contains("END-OF-REPLY")
-        });
+        wait_for_the_end(session, Duration::from_secs(30));
     });
     tmux(&["kill-session", "-t", session]);
     (spent[0], spent[1])
@@ -331,30 +296,18 @@ fn aichat(aichat: &Path, mock: &str, rt: &tokio::runtime::Runtime, text: &str) -
         config = dir.path().display(),
         aichat = aichat.display(),
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "160",
-        "-y",
-        "45",
-        &command,
-    ]);
+    new_session(session, &command);
     wait_for("aichat's prompt", Duration::from_secs(20), || {
         screen(session).contains('>')
     });
     let pid = pid_of(&[&aichat.display().to_string()]);
-    rt.block_on(script(
+    rt.block_on(common::script_llmock(
         mock,
         serde_json::json!([{"type": "reply", "text": text}]),
     ));
     let spent = measured(&[pid], || {
         tmux(&["send-keys", "-t", session, "Write the long one", "Enter"]);
-        wait_for("the end on screen", Duration::from_secs(60), || {
-            screen(session).contains("END-OF-REPLY")
-        });
+        wait_for_the_end(session, Duration::from_secs(60));
     });
     tmux(&["kill-session", "-t", session]);
     spent[0]

@@ -250,3 +250,64 @@ pub async fn start_llmock(delay_ms: u64, tool_mode: &str) -> (Child, u16) {
     }
     panic!("llmock did not listen within 15 s");
 }
+
+/// `tmux -L socket ARGS` (the benches that drive the real binary in a terminal): what it
+/// printed.
+pub fn tmux(socket: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new("tmux")
+        .args(["-L", socket])
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("this bench needs tmux ({err})"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A process's CPU so far (utime + stime, from /proc); none once it is gone.
+pub fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(end) = stat.rfind(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = stat[end + 2..].split(' ').collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((field(11) + field(12)) * 10)
+}
+
+/// Polls `check` every `every` until it gives a value; past `within`, panics naming
+/// `what` and showing `context()` (the screen, say).
+pub fn poll<T>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    check: impl Fn() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}:\n{}",
+            context()
+        );
+        std::thread::sleep(every);
+    }
+}
+
+/// Scripts the llmock at `url` with `behaviors` (its scenario API).
+pub async fn script_llmock(url: &str, behaviors: serde_json::Value) {
+    let scripted = reqwest::Client::new()
+        .post(format!("{url}/_llmock/scenario"))
+        .json(&serde_json::json!({ "behaviors": behaviors }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scripted.status().as_u16(), 201);
+}
