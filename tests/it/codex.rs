@@ -5,7 +5,7 @@
 //! operator wrote it, a second message resumes the same Codex thread, a cancel ends its
 //! process group and a `serve` killed with SIGKILL leaves no Codex behind.
 
-use crate::coding::{operate, processes_in, repository};
+use crate::coding::{operate, repository, wait_for_agent, wait_for_none};
 use crate::support::{TestServer, new_thread};
 use agentdeck::model::{MessageStatus, ToolCallStatus};
 use std::time::{Duration, Instant};
@@ -25,9 +25,7 @@ pub(crate) fn codex_config(url: &str) -> String {
 
 /// llmock, and a server whose config points Codex's model at it.
 async fn codex_server() -> (crate::llmock::Llmock, TestServer) {
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let server = TestServer::start_with_config(&codex_config(&mock.url)).await;
-    (mock, server)
+    crate::coding::mock_server(codex_config).await
 }
 
 pub(crate) fn coder(
@@ -336,26 +334,9 @@ async fn another_assistant_hands_work_to_codex_by_routing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_codex_turn_ends_its_whole_process_group() {
     let (mock, server) = codex_server().await;
-    let (_, client) = server.project("codex-cancel").await;
     let repo = repository();
-    let coder = client
-        .create_assistant(&coder(repo.path(), "slow-codex"))
-        .await
-        .unwrap();
-    let thread = new_thread(&client, &coder.id).await;
-    mock.script(serde_json::json!([{"type": "delay", "seconds": 60, "match": {"tools": true}}]))
-        .await;
-    let reply = crate::support::post(&client, &thread, "Think for a long time").await;
-    wait_for_agent(repo.path()).await;
-    client.cancel(&thread).await.unwrap();
-    let ended = tokio::time::timeout(
-        Duration::from_secs(20),
-        crate::support::wait_reply(&client, &thread, &reply),
-    )
-    .await
-    .expect("the cancelled turn ended within 20 s");
-    assert_eq!(ended.status, MessageStatus::Incomplete, "{ended:?}");
-    wait_for_none(repo.path(), "the cancel").await;
+    let body = coder(repo.path(), "slow-codex");
+    crate::coding::cancel_ends_the_process_group(&mock, &server, &body, repo.path()).await;
     server.stop().await;
 }
 
@@ -391,32 +372,6 @@ async fn an_agent_that_dies_mid_turn_leaves_the_reply_incomplete_with_its_stderr
         "the exit and the stderr tail: {error}"
     );
     server.stop().await;
-}
-
-/// Until a process works in `dir` (30 s at most), and a moment more for it to settle.
-async fn wait_for_agent(dir: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while processes_in(dir).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the agent did not start within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-}
-
-/// Until no process works in `dir` (10 s at most).
-async fn wait_for_none(dir: &std::path::Path, after: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !processes_in(dir).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the agent's processes outlived {after}: {:?}",
-            processes_in(dir)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A real `serve` killed with SIGKILL — nothing of its own runs to end anything — takes

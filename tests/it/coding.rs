@@ -6,7 +6,7 @@
 
 use crate::support::{TestServer, ask, new_thread};
 use agentdeck::model::{MessageStatus, ToolCall, ToolCallStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) fn claude_code() -> String {
     std::env::var("CLAUDE_CODE_BIN").expect(
@@ -50,11 +50,19 @@ pub(crate) fn claude_config(url: &str) -> String {
     )
 }
 
+/// llmock, and a server whose config (`config` of llmock's URL) points an agent's models
+/// at it.
+pub(crate) async fn mock_server(
+    config: impl Fn(&str) -> String,
+) -> (crate::llmock::Llmock, TestServer) {
+    let mock = crate::llmock::start_llmock(&[]).await;
+    let server = TestServer::start_with_config(&config(&mock.url)).await;
+    (mock, server)
+}
+
 /// llmock, and a server whose config points Claude Code's models at it.
 async fn claude_server() -> (crate::llmock::Llmock, TestServer) {
-    let mock = crate::llmock::start_llmock(&[]).await;
-    let server = TestServer::start_with_config(&claude_config(&mock.url)).await;
-    (mock, server)
+    mock_server(claude_config).await
 }
 
 /// A Claude Code assistant `name` working in `workdir` on claude-sonnet-4-5, with the
@@ -192,10 +200,10 @@ pub(crate) async fn operate(
     asking: tokio::task::JoinHandle<agentdeck::model::Message>,
     decide: impl Fn(&ToolCall) -> Result<Option<serde_json::Value>, &'static str>,
 ) -> agentdeck::model::Message {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while !asking.is_finished() {
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the agent's turn did not end within 120 s"
         );
         // Polled gently: the key has a request rate of its own.
@@ -232,28 +240,32 @@ pub(crate) fn processes_in(dir: &std::path::Path) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
     let (mock, server) = claude_server().await;
-    let (_, client) = server.project("cancelling").await;
     let repo = repository();
     let body = claude_coder(
         "slow-coder",
         repo.path(),
         serde_json::json!({"tools": ["Bash", "Read"]}),
     );
-    let coder = client.create_assistant(&body).await.unwrap();
+    cancel_ends_the_process_group(&mock, &server, &body, repo.path()).await;
+    server.stop().await;
+}
+
+/// A turn of the coding assistant `body` (working in `workdir`) whose model takes its
+/// time is cancelled while it runs: the reply ends incomplete, and every process working
+/// in `workdir` — the agent and what it started — is gone.
+pub(crate) async fn cancel_ends_the_process_group(
+    mock: &crate::llmock::Llmock,
+    server: &TestServer,
+    body: &agentdeck::model::requests::AssistantCreate,
+    workdir: &std::path::Path,
+) {
+    let (_, client) = server.project("cancelling").await;
+    let coder = client.create_assistant(body).await.unwrap();
     let thread = new_thread(&client, &coder.id).await;
-    // The model takes its time: the turn is still running when it is cancelled.
     mock.script(serde_json::json!([{"type": "delay", "seconds": 60, "match": {"tools": true}}]))
         .await;
     let reply = crate::support::post(&client, &thread, "Think for a long time").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while processes_in(repo.path()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Claude Code did not start within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_agent(workdir).await;
     client.cancel(&thread).await.unwrap();
     let ended = tokio::time::timeout(
         Duration::from_secs(20),
@@ -262,16 +274,33 @@ async fn cancelling_a_claude_code_turn_ends_its_whole_process_group() {
     .await
     .expect("the cancelled turn ended within 20 s");
     assert_eq!(ended.status, MessageStatus::Incomplete, "{ended:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !processes_in(repo.path()).is_empty() {
+    wait_for_none(workdir, "the cancel").await;
+}
+
+/// Until a process works in `dir` (30 s at most), and a moment more for it to settle.
+pub(crate) async fn wait_for_agent(dir: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_in(dir).is_empty() {
         assert!(
-            std::time::Instant::now() < deadline,
-            "the agent's processes outlived the cancel: {:?}",
-            processes_in(repo.path())
+            Instant::now() < deadline,
+            "the agent did not start within 30 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// Until no process works in `dir` (10 s at most).
+pub(crate) async fn wait_for_none(dir: &std::path::Path, after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_in(dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent's processes outlived {after}: {:?}",
+            processes_in(dir)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,13 +390,13 @@ pub(crate) async fn shim(mock: &crate::llmock::Llmock) -> Shim {
         crate::support::KillOnDrop(child),
         format!("http://127.0.0.1:{port}"),
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_err()
     {
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the shim did not listen within 20 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -402,11 +431,11 @@ async fn a_claude_code_sub_agent_is_a_routed_child_whose_calls_wait_in_its_own_t
         async move { ask(&client, &thread, "Delegate the marking").await }
     });
     // The sub-agent's command waits in the sub-agent's thread; the operator approves it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut approved = false;
     while !asking.is_finished() {
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the turn did not end within 120 s"
         );
         let children: Vec<String> = client
