@@ -169,9 +169,15 @@ pub fn spawn_server(dir: &std::path::Path, tps: &str) -> Server {
     spawn_server_with_env(dir, tps, &[])
 }
 
+/// The `agentdeck` binary the benches run: this build, or `AGENTDECK_BIN` (to measure
+/// another build the same way).
+pub fn agentdeck_bin() -> String {
+    std::env::var("AGENTDECK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentdeck").into())
+}
+
 /// [`spawn_server`] with more environment (a config file, say).
 pub fn spawn_server_with_env(dir: &std::path::Path, tps: &str, env: &[(&str, &str)]) -> Server {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+    let child = std::process::Command::new(agentdeck_bin())
         .envs(env.iter().copied())
         .arg("--data-dir")
         .arg(dir)

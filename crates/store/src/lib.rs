@@ -100,6 +100,9 @@ struct Inner {
     reply_parts: Tree,
     /// Removes the parts of replies now final, off the writer's path.
     part_sweeper: log::PartSweeper,
+    /// Parts not yet written to `reply_parts`, held in memory until the next checkpoint
+    /// (see [`Store::hold_reply_part`]); readers fold them in after the written ones.
+    held_parts: Mutex<log::HeldParts>,
     usage: Tree,
     /// Thread memory (summary, index of past turns), by thread id.
     memory: Tree,
@@ -267,6 +270,7 @@ impl Store {
             thread_stores: tree("thread_stores")?,
             leases: tree("leases")?,
             thread_index: RwLock::new(ThreadIndex::default()),
+            held_parts: Mutex::new(log::HeldParts::default()),
             message_seq: Mutex::new(HashMap::new()),
             found_locations: Mutex::new(HashMap::new()),
             found_keys: Mutex::new(HashMap::new()),
@@ -513,6 +517,7 @@ impl Store {
             self.inner
                 .reply_parts
                 .remove_range(Some(&parts), &prefix_end(&parts))?;
+            lock(&self.inner.held_parts).remove(message_id);
         }
         {
             let mut found = lock(&self.inner.found_locations);

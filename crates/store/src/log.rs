@@ -2,15 +2,23 @@
 //! progress, and the reservation of event ids.
 //!
 //! Deltas are not logged one by one. While a reply streams, the text, reasoning and
-//! argument fragments that reached clients are appended here as parts (one per commit
-//! round, not one per delta); when the reply is written whole (a tool call, its end) the
-//! parts are folded into the message and deleted. A crash leaves the message plus its
+//! argument fragments that reached clients are held in memory as parts (adjacent ones
+//! merged) and written here at each checkpoint, one part per reply; when the reply is
+//! written whole (a tool call, its end) the parts are folded into the message and
+//! deleted. Readers fold the written parts and then the held ones, so a reply reads the
+//! same before and after a checkpoint. A crash leaves the message plus its written
 //! parts, which recovery folds the same way.
 
 use super::{Store, StoreResult, decode, encode, kv, prefix_end};
+use agentdeck_model::sync::lock;
 use agentdeck_model::{LoggedEvent, Message, ReasoningStep};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::ops::Bound;
+
+/// Parts held in memory until the next checkpoint, per message: `(seq, part)` in order,
+/// `seq` being the event id of the last fragment the part holds.
+pub(super) type HeldParts = HashMap<String, Vec<(u64, ReplyPart)>>;
 
 /// One fragment of a streaming reply, as the committer appends it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -88,6 +96,13 @@ pub(super) fn part_prefix(message_id: &str) -> Vec<u8> {
     let mut key = message_id.as_bytes().to_vec();
     key.push(b'/');
     key
+}
+
+/// The seq at the end of a part's key (`MESSAGE_ID/SEQ`).
+fn part_seq(key: &[u8]) -> u64 {
+    key.len()
+        .checked_sub(8)
+        .map_or(0, |at| event_id(&key[at..]))
 }
 
 fn event_id(key: &[u8]) -> u64 {
@@ -203,11 +218,54 @@ impl Store {
         self.inner.reply_parts.insert(&key, &encode(part)?)
     }
 
-    /// Writes a message whole (insert or update) and drops the parts it now contains.
-    /// A final message's parts are never read again, so the sweeper removes them, off
-    /// the commit path (a 1,000-word reply leaves hundreds, one removal each).
+    /// Holds a streamed fragment of a reply in progress in memory, merged into the
+    /// previous one when it extends it; `seq` (its event id) orders the parts. Readers see
+    /// it at once; [`Store::write_held_parts`] writes it at the next checkpoint.
+    pub fn hold_reply_part(&self, message_id: &str, seq: u64, part: ReplyPart) {
+        let mut held = lock(&self.inner.held_parts);
+        let parts = held.entry(message_id.to_string()).or_default();
+        if let Some((last_seq, last)) = parts.last_mut() {
+            if last.absorb(&part) {
+                *last_seq = seq;
+                return;
+            }
+        }
+        parts.push((seq, part));
+    }
+
+    /// Writes the held parts (one per run of fragments of the same kind and call). The
+    /// hold is kept for the whole write, so a reader sees each part held or written,
+    /// never neither; what could not be written stays held for the next checkpoint.
+    pub fn write_held_parts(&self) -> StoreResult<()> {
+        let mut held = lock(&self.inner.held_parts);
+        let mut failed = None;
+        held.retain(|message_id, parts| {
+            if failed.is_some() {
+                return true;
+            }
+            while let Some((seq, part)) = parts.first() {
+                if let Err(err) = self.append_reply_part(message_id, *seq, part) {
+                    failed = Some(err);
+                    return true;
+                }
+                parts.remove(0);
+            }
+            false
+        });
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Whether some parts wait in memory for a checkpoint.
+    pub fn has_held_parts(&self) -> bool {
+        !lock(&self.inner.held_parts).is_empty()
+    }
+
+    /// Writes a message whole (insert or update) and drops the parts it now contains,
+    /// written or held. A final message's written parts are never read again, so the
+    /// sweeper removes them, off the commit path.
     pub fn put_message(&self, message: &Message) -> StoreResult<()> {
         self.update_message(message)?;
+        lock(&self.inner.held_parts).remove(&message.id);
         if message.status.is_final() && self.inner.part_sweeper.sweep(&message.id) {
             return Ok(());
         }
@@ -218,19 +276,32 @@ impl Store {
         clear_parts(&self.inner.reply_parts, message_id)
     }
 
-    /// A message as written whole plus the parts streamed since.
+    /// A message as written whole plus the parts streamed since: the written ones, then
+    /// the held ones. The held ones are copied first; a checkpoint that writes them
+    /// meanwhile writes them under the same seq, so those the scan finds are skipped.
     pub(super) fn with_parts(&self, mut message: Message) -> StoreResult<Message> {
         if message.status.is_final() {
             return Ok(message);
         }
+        let held = lock(&self.inner.held_parts)
+            .get(&message.id)
+            .cloned()
+            .unwrap_or_default();
         let prefix = part_prefix(&message.id);
+        let mut written_upto = 0;
         self.inner
             .reply_parts
             .scan_prefix(&prefix, false, 256, |(key, value)| {
                 let part: ReplyPart = decode("reply_parts", &key, &value)?;
+                written_upto = part_seq(&key);
                 part.apply(&mut message);
                 Ok(true)
             })?;
+        for (seq, part) in held {
+            if seq > written_upto {
+                part.apply(&mut message);
+            }
+        }
         Ok(message)
     }
 

@@ -28,6 +28,8 @@ const CONNECTIONS: usize = 4;
 const MIGRATION_LOCK: i64 = 0x6167_656e_7464_6563;
 /// The advisory lock a node holds for its lifetime when it runs alone on the database.
 const SOLE_NODE_LOCK: i64 = 0x6167_656e_7464_6564;
+/// How long a starting node waits for the sole-node lock a killed one may still hold.
+const SOLE_NODE_WAIT: Duration = Duration::from_secs(3);
 
 /// The schema, in order. A migration is never edited once released: changes are new
 /// entries. Values are the store's JSON records (binary keys and ids for the index
@@ -307,19 +309,27 @@ impl PgDb {
             let shared = db.shared.clone();
             db._sole = Some(db.block(async move {
                 let client = connect(&shared).await?;
-                let row = client
-                    .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_NODE_LOCK])
-                    .await
-                    .map_err(|err| classify(&shared.name, err))?;
-                if row.get::<_, bool>(0) {
-                    Ok(client)
-                } else {
-                    Err(StoreError::Config(format!(
+                // A node that was just killed holds the lock until the database notices
+                // its connection is gone: a restart right after a crash waits that out.
+                let deadline = tokio::time::Instant::now() + SOLE_NODE_WAIT;
+                loop {
+                    let row = client
+                        .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_NODE_LOCK])
+                        .await
+                        .map_err(|err| classify(&shared.name, err))?;
+                    if row.get::<_, bool>(0) || tokio::time::Instant::now() >= deadline {
+                        break row.get::<_, bool>(0);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                .then_some(client)
+                .ok_or_else(|| {
+                    StoreError::Config(format!(
                         "another agentdeck node is serving the database {}; nodes that share \
                          a database need --redis-url (see docs/DEPLOY.md)",
                         shared.name
-                    )))
-                }
+                    ))
+                })
             })?);
         }
         Ok(Arc::new(db))

@@ -114,12 +114,40 @@ fn exercise(store: &Store) {
             .unwrap();
     }
     assert_eq!(store.message("r1").unwrap().unwrap().text(), "Hello, world");
+    // Parts held in memory read after the written ones, and the same after they are
+    // written at a checkpoint.
+    store.hold_reply_part("r1", 10, ReplyPart::Text(" and".into()));
+    store.hold_reply_part("r1", 11, ReplyPart::Text(" more".into()));
+    assert!(store.has_held_parts());
+    assert_eq!(
+        store.message("r1").unwrap().unwrap().text(),
+        "Hello, world and more"
+    );
+    store.write_held_parts().unwrap();
+    assert!(!store.has_held_parts());
+    assert_eq!(
+        store.message("r1").unwrap().unwrap().text(),
+        "Hello, world and more"
+    );
+    // A part written while a reader still held its copy counts once.
+    store.hold_reply_part("r1", 12, ReplyPart::Text(".".into()));
+    store
+        .append_reply_part("r1", 12, &ReplyPart::Text(".".into()))
+        .unwrap();
+    assert_eq!(
+        store.message("r1").unwrap().unwrap().text(),
+        "Hello, world and more."
+    );
+    store.write_held_parts().unwrap();
     let inflight = store.inflight_messages().unwrap();
     assert_eq!(inflight.len(), 1);
-    assert_eq!(inflight[0].text(), "Hello, world");
+    assert_eq!(inflight[0].text(), "Hello, world and more.");
+    // A whole write drops the parts it holds, held ones too.
+    store.hold_reply_part("r1", 13, ReplyPart::Text(" (held)".into()));
     store
         .put_message(&message("r1", "t2", "Hello, world!", "completed"))
         .unwrap();
+    assert!(!store.has_held_parts());
     assert!(store.inflight_messages().unwrap().is_empty());
     assert_eq!(
         store.message("r1").unwrap().unwrap().text(),

@@ -3,7 +3,7 @@
 //! node publishes is what it reads back from that stream, every node's rounds in one
 //! order.
 
-use super::write::{Flush, write_round};
+use super::write::{Durability, write_round};
 use super::{EventBus, ID_BLOCK, RETRY_INTERVAL, Work, lock};
 use crate::cluster::Cluster;
 use agentdeck_model::EventKind;
@@ -15,7 +15,7 @@ impl EventBus {
     /// One round in a cluster. If Redis cannot be reached, the work goes back to the
     /// front of the queue (its order kept), storage counts as unavailable (runs stop),
     /// and the round is tried again shortly.
-    pub(super) async fn commit_cluster_round(&self, cluster: &Arc<Cluster>) -> (bool, u64) {
+    pub(super) async fn commit_cluster_round(&self, cluster: &Arc<Cluster>) -> (Durability, u64) {
         let (mut work, queued, floor) = {
             let mut state = lock(&self.inner.state);
             state.urgent = false;
@@ -44,7 +44,7 @@ impl EventBus {
                 self.set_storage_ok(false);
                 tokio::time::sleep(RETRY_INTERVAL).await;
                 let done = *self.inner.durable.borrow();
-                return (true, done);
+                return (Durability::Checkpoint, done);
             }
         };
         let mut next = ticket.first_id;
@@ -73,8 +73,8 @@ impl EventBus {
                 }
             }
             let mut pending = lock(&pending);
-            let published = write_round(&store, work, Flush::Now, &mut pending);
-            (published, pending.is_empty())
+            let published = write_round(&store, work, Durability::Checkpoint, &mut pending);
+            (published, pending.healthy())
         })
         .await;
         let (published, written_ok) = match written {
@@ -106,7 +106,7 @@ impl EventBus {
         };
         self.set_storage_ok(written_ok && streamed_ok);
         self.inner.durable.send_replace(queued);
-        (true, queued)
+        (Durability::Checkpoint, queued)
     }
 
     pub(super) fn set_storage_ok(&self, healthy: bool) {

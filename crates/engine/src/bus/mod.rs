@@ -1,20 +1,23 @@
-//! The event log and its live fan-out, with one rule: nothing that reports a change is
-//! shown before it is durable, and streamed text is durable within one checkpoint.
+//! The event log and its live fan-out, on two clocks: streamed text goes out at once
+//! and reaches the disk at checkpoints; anything else is durable before it is shown.
 //!
 //! `emit` gives an event the next id and queues it with the writes it stands for; a
-//! committer task writes each round of queued work to sled (structural events to the
-//! durable log, streamed fragments as parts of their reply, whole messages) and then
-//! publishes: each event is serialised into its SSE frame once, kept in an in-memory ring
-//! for resumes and broadcast to subscribers in batches.
+//! committer task takes each round of queued work, writes it (structural events to the
+//! durable log, whole messages; streamed fragments are held in memory as parts of their
+//! reply) and then publishes: each event is serialised into its SSE frame once, kept in
+//! an in-memory ring for resumes and broadcast to subscribers in batches.
 //!
 //! Durability, the checkpoint rule: a round holding anything but streamed fragments
 //! (a message created or completed, a tool call, a status, a caller waiting on `sync`) is
-//! flushed to disk before it is published, so nothing reported done or created can be
-//! taken back by a crash. Rounds of fragments alone are written and published at once
-//! and flushed by the next checkpoint, at most [`CHECKPOINT_INTERVAL`] later: a crash
-//! loses at most the text streamed in that last interval (the reply comes back
-//! `incomplete` with the text up to the checkpoint). Readers of messages hold
-//! [`EventBus::committed_view`], so an API answer never shows a half-written round.
+//! a checkpoint: written with the held parts and flushed to disk before it is published,
+//! so nothing reported done or created can be taken back by a crash. Rounds of fragments
+//! alone touch no storage: they are published at most [`DELTA_INTERVAL`] after the first
+//! of them arrived, and their parts are written and flushed by the next checkpoint, at
+//! most [`CHECKPOINT_INTERVAL`] later. A crash loses at most the text streamed in that
+//! last interval (the reply comes back `incomplete` with the text up to the checkpoint).
+//! Readers of messages see the written parts joined with the held ones (the store folds
+//! both), and hold [`EventBus::committed_view`], so an API answer never shows a
+//! half-written round.
 //!
 //! Resuming (`Last-Event-ID`): ids still in the ring replay exactly. Older ones replay the
 //! structural events from the durable log; a reply that was still streaming then comes
@@ -31,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, RwLock, broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use write::{Flush, Pending, write_round};
+use write::{Durability, Pending, write_round};
 
 mod feed;
 mod replay;
@@ -41,9 +44,10 @@ mod write;
 const BROADCAST_CAPACITY: usize = 1024;
 /// Durable events read per step of a replay.
 const REPLAY_BATCH: usize = 512;
-/// While only deltas keep coming, at most one commit round per this interval; anything
-/// else (a message, a status, a caller waiting on `sync`) is committed at once.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(40);
+/// While only deltas keep coming, at most one round per this interval (the first after a
+/// quiet spell goes at once): deltas this close share a batch, and a subscriber wakes once
+/// for them. Anything else (a message, a status, a caller waiting on `sync`) goes at once.
+pub const DELTA_INTERVAL: Duration = Duration::from_millis(5);
 /// Streamed fragments reach the disk at most this long after they were published (the
 /// flush itself adds its few milliseconds): the most text a crash can take back.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
@@ -345,8 +349,9 @@ impl EventBus {
 
     async fn commit_loop(self) {
         let mut last_round: Option<tokio::time::Instant> = None;
-        // Rounds written but not yet flushed: since when, and the work count they cover.
-        let mut unflushed: Option<(tokio::time::Instant, u64)> = None;
+        // Parts held (or rounds written) since the last checkpoint: since when, and the
+        // work count they cover.
+        let mut unwritten: Option<(tokio::time::Instant, u64)> = None;
         loop {
             let closing = self.inner.closed.is_cancelled();
             let (has_work, waited_on) = {
@@ -355,13 +360,13 @@ impl EventBus {
                 (!state.queue.is_empty(), waited_on)
             };
             if !has_work {
-                if let Some((since, queued)) = unflushed {
+                if let Some((since, queued)) = unwritten {
                     // The stream paused or ended: the checkpoint still comes on time, and
                     // at once for a caller waiting on `sync`.
                     let deadline = since + CHECKPOINT_INTERVAL;
                     if closing || waited_on || tokio::time::Instant::now() >= deadline {
                         self.checkpoint(queued).await;
-                        unflushed = None;
+                        unwritten = None;
                         continue;
                     }
                     tokio::select! {
@@ -382,7 +387,7 @@ impl EventBus {
                         _ = self.inner.closed.cancelled() => {}
                     }
                     self.commit_round(true).await;
-                    unflushed = None;
+                    unwritten = None;
                     continue;
                 }
                 tokio::select! {
@@ -395,7 +400,7 @@ impl EventBus {
             // per delta. Anything else goes at once, and so does the first write after a
             // quiet spell.
             if let Some(at) = last_round {
-                let deadline = at + COMMIT_INTERVAL;
+                let deadline = at + DELTA_INTERVAL;
                 while !closing
                     && !lock(&self.inner.state).urgent
                     && tokio::time::Instant::now() < deadline
@@ -408,12 +413,13 @@ impl EventBus {
             }
             let now = tokio::time::Instant::now();
             let checkpoint_due =
-                closing || unflushed.is_some_and(|(since, _)| now >= since + CHECKPOINT_INTERVAL);
-            let (flushed, queued) = self.commit_round(checkpoint_due).await;
-            unflushed = if flushed {
-                None
-            } else {
-                Some((unflushed.map_or(now, |(since, _)| since), queued))
+                closing || unwritten.is_some_and(|(since, _)| now >= since + CHECKPOINT_INTERVAL);
+            let (round, queued) = self.commit_round(checkpoint_due).await;
+            unwritten = match round {
+                Durability::Checkpoint => None,
+                // Its own writes are on disk; only held parts would still wait.
+                Durability::Flush if !self.inner.store.has_held_parts() => None,
+                _ => Some((unwritten.map_or(now, |(since, _)| since), queued)),
             };
             last_round = Some(tokio::time::Instant::now());
         }
@@ -423,11 +429,12 @@ impl EventBus {
         self.inner.committer_done.notify_waiters();
     }
 
-    /// Writes and publishes the queued work. A round of streamed fragments alone is
-    /// written on this task and left to the next checkpoint, unless `flush` asks for it;
-    /// any other round is written and flushed on the blocking pool before it is
-    /// published. Returns whether the round was flushed, and the work count it covers.
-    async fn commit_round(&self, flush: bool) -> (bool, u64) {
+    /// Writes and publishes the queued work, as a checkpoint if `checkpoint` asks. A round
+    /// of streamed fragments alone is held in memory on this task; any other round is
+    /// written and flushed on the blocking pool before it is published, except the deltas
+    /// of threads it holds nothing else for, which go out first. Returns how durable the
+    /// round was made, and the work count it covers.
+    async fn commit_round(&self, checkpoint: bool) -> (Durability, u64) {
         if let Some(cluster) = self.inner.cluster.clone() {
             return self.commit_cluster_round(&cluster).await;
         }
@@ -436,15 +443,32 @@ impl EventBus {
             let urgent = std::mem::take(&mut state.urgent);
             (std::mem::take(&mut state.queue), state.queued, urgent)
         };
-        let flush = flush || urgent;
+        let durability = match (checkpoint, urgent) {
+            (true, _) => Durability::Checkpoint,
+            (false, true) => Durability::Flush,
+            (false, false) => Durability::Memory,
+        };
         let gate = self.inner.gate.write().await;
-        let (published, healthy) = if flush {
+        let (published, healthy) = if durability == Durability::Memory {
+            // Parts held in memory: no storage, no disk wait, no thread hop.
+            let mut pending = lock(&self.inner.pending);
+            let published = write_round(&self.inner.store, work, durability, &mut pending);
+            (published, pending.healthy())
+        } else {
+            let (free, work) = write::free_deltas_first(work);
+            if !free.is_empty() {
+                let mut pending = lock(&self.inner.pending);
+                let published =
+                    write_round(&self.inner.store, free, Durability::Memory, &mut pending);
+                drop(pending);
+                self.publish(published);
+            }
             let store = self.inner.store.clone();
             let pending = self.inner.pending.clone();
             let written = tokio::task::spawn_blocking(move || {
                 let mut pending = lock(&pending);
-                let published = write_round(&store, work, Flush::Now, &mut pending);
-                (published, pending.is_empty())
+                let published = write_round(&store, work, durability, &mut pending);
+                (published, pending.healthy())
             })
             .await;
             match written {
@@ -454,29 +478,31 @@ impl EventBus {
                     (Vec::new(), self.storage_ok())
                 }
             }
-        } else {
-            // Small writes into sled's in-memory log: no disk wait, no thread hop.
-            let mut pending = lock(&self.inner.pending);
-            let published = write_round(&self.inner.store, work, Flush::AtCheckpoint, &mut pending);
-            (published, pending.is_empty())
         };
         self.set_storage_ok(healthy);
         if !published.is_empty() {
             self.publish(published);
         }
         drop(gate);
-        if flush {
+        if durability != Durability::Memory {
             self.inner.durable.send_replace(queued);
         }
-        (flush, queued)
+        (durability, queued)
     }
 
-    /// Flushes the rounds written since the last flush; `queued` is the work they cover.
+    /// Writes the parts held since the last checkpoint and flushes; `queued` is the work
+    /// they cover.
     async fn checkpoint(&self, queued: u64) {
         let store = self.inner.store.clone();
-        match tokio::task::spawn_blocking(move || store.flush_blocking()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!("could not write to disk (flush): {err}"),
+        let pending = self.inner.pending.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut pending = lock(&pending);
+            write::checkpoint(&store, &mut pending);
+            pending.healthy()
+        })
+        .await;
+        match done {
+            Ok(healthy) => self.set_storage_ok(healthy),
             Err(err) => tracing::error!("checkpoint failed: {err}"),
         }
         self.inner.durable.send_replace(queued);

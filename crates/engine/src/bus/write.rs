@@ -4,15 +4,19 @@ use super::{Published, RETAINED_EVENT_IDS, Work};
 use agentdeck_model::sse::frame;
 use agentdeck_model::{EventKind, EventPayload, LoggedData, LoggedEvent, Message, MessageStatus};
 use agentdeck_store::{ReplyPart, Store, StoreError, StoreResult};
-use std::collections::HashMap;
 use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Whether a round waits for the disk.
+/// What a round makes durable before it is published.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Flush {
-    Now,
-    AtCheckpoint,
+pub(super) enum Durability {
+    /// Nothing: streamed fragments alone, held in memory for the next checkpoint.
+    Memory,
+    /// Its own writes, flushed to disk; the held parts wait for their checkpoint.
+    Flush,
+    /// A checkpoint: its writes and every held part, flushed.
+    Checkpoint,
 }
 
 /// Writes that failed because the database was away (PostgreSQL unreachable), kept in
@@ -21,6 +25,8 @@ pub(super) enum Flush {
 #[derive(Default)]
 pub(super) struct Pending {
     writes: VecDeque<Write>,
+    /// The last checkpoint could not write the held reply parts (the database was away).
+    parts_waiting: bool,
 }
 
 /// Writes kept while the database is away; past this the oldest are dropped, loudly.
@@ -30,7 +36,6 @@ enum Write {
     Message(Box<Message>),
     Event(LoggedEvent),
     Start(String, u64),
-    Part(String, u64, ReplyPart),
     Prune(u64),
 }
 
@@ -40,7 +45,6 @@ impl Write {
             Write::Message(message) => store.put_message(message),
             Write::Event(event) => store.log_event(event),
             Write::Start(message_id, id) => store.note_message_start(message_id, *id),
-            Write::Part(message_id, seq, part) => store.append_reply_part(message_id, *seq, part),
             Write::Prune(keep_from) => store.prune_events_before(*keep_from).map(drop),
         }
     }
@@ -50,7 +54,6 @@ impl Write {
             Write::Message(_) => "a message",
             Write::Event(_) => "an event",
             Write::Start(..) => "a message start",
-            Write::Part(..) => "a reply part",
             Write::Prune(_) => "the pruned log",
         }
     }
@@ -59,6 +62,12 @@ impl Write {
 impl Pending {
     pub(super) fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// Whether everything so far reached the database, or is held for the next
+    /// checkpoint with nothing failing.
+    pub(super) fn healthy(&self) -> bool {
+        self.writes.is_empty() && !self.parts_waiting
     }
 
     /// Makes the kept writes again, in order, until one still fails.
@@ -105,12 +114,9 @@ impl Pending {
             }
         }
         if let Write::Message(message) = &write {
-            // The whole message holds its earlier writes and parts.
-            self.writes.retain(|kept| match kept {
-                Write::Message(m) => m.id != message.id,
-                Write::Part(id, ..) => *id != message.id,
-                _ => true,
-            });
+            // The whole message holds its earlier writes.
+            self.writes
+                .retain(|kept| !matches!(kept, Write::Message(m) if m.id == message.id));
         }
         if self.writes.len() >= MAX_PENDING {
             if let Some(dropped) = self.writes.pop_front() {
@@ -124,24 +130,22 @@ impl Pending {
     }
 }
 
-/// Writes one round: whole messages, reply parts (adjacent fragments merged), structural
-/// events; flushes if asked; returns the round's events ready to publish. Writes the
+/// Writes one round: whole messages and structural events; streamed fragments are held
+/// as reply parts (adjacent ones merged) for the next checkpoint; then makes it as
+/// durable as `durability` asks. Returns the round's events ready to publish. Writes the
 /// database could not take now wait in `pending` (made again first, next round).
 pub(super) fn write_round(
     store: &Store,
     work: Vec<Work>,
-    flush: Flush,
+    durability: Durability,
     pending: &mut Pending,
 ) -> Vec<Arc<Published>> {
     let mut writes = Vec::with_capacity(work.len());
     let mut published = Vec::with_capacity(work.len());
-    // Fragments waiting to be appended, per message: (seq, part).
+    // Fragments to hold, per message: (seq, part).
     let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut message_writes: HashMap<String, usize> = HashMap::new();
-    let report = |what: &str, err: agentdeck_store::StoreError| {
-        tracing::error!("could not write {what}: {err}");
-    };
     for item in work {
         match item {
             Work::Message(message) => {
@@ -228,21 +232,158 @@ pub(super) fn write_round(
             }
         }
     }
-    for id in order {
-        for (seq, part) in parts.remove(&id).unwrap_or_default() {
-            writes.push(Write::Part(id.clone(), seq, part));
-        }
-    }
     if let Some(last) = published.last() {
         if last.id > RETAINED_EVENT_IDS && last.id % 4096 < published.len() as u64 {
             writes.push(Write::Prune(last.id - RETAINED_EVENT_IDS));
         }
     }
-    pending.apply(store, writes);
-    if flush == Flush::Now {
-        if let Err(err) = store.flush_blocking() {
-            report("to disk (flush)", err);
+    if !writes.is_empty() || !pending.is_empty() {
+        pending.apply(store, writes);
+    }
+    // After the round's whole messages, which drop the parts they hold.
+    for id in order {
+        for (seq, part) in parts.remove(&id).unwrap_or_default() {
+            store.hold_reply_part(&id, seq, part);
         }
     }
+    match durability {
+        Durability::Memory => {}
+        Durability::Flush => {
+            if let Err(err) = store.flush_blocking() {
+                tracing::error!("could not write to disk (flush): {err}");
+            }
+        }
+        Durability::Checkpoint => checkpoint(store, pending),
+    }
     published
+}
+
+/// Puts first the deltas of threads with nothing else in the round, renumbered so that
+/// ids still rise in the order events are published: those can go out before the rest
+/// of the round reaches the disk. Returns (the deltas, the rest in its order).
+pub(super) fn free_deltas_first(work: Vec<Work>) -> (Vec<Work>, Vec<Work>) {
+    let held_back: HashSet<String> = work
+        .iter()
+        .filter_map(|item| match item {
+            Work::Message(message) => Some(message.thread_id.clone()),
+            Work::Event(event) if !event.payload.kind().is_delta() => {
+                Some(event.thread_id().to_string())
+            }
+            Work::Event(_) => None,
+        })
+        .collect();
+    let ids: Vec<u64> = work
+        .iter()
+        .filter_map(|item| match item {
+            Work::Event(event) => Some(event.id),
+            Work::Message(_) => None,
+        })
+        .collect();
+    let (mut free, mut rest): (Vec<Work>, Vec<Work>) = work.into_iter().partition(
+        |item| matches!(item, Work::Event(event) if !held_back.contains(event.thread_id())),
+    );
+    let mut ids = ids.into_iter();
+    for item in free.iter_mut().chain(rest.iter_mut()) {
+        if let Work::Event(event) = item {
+            event.id = ids.next().unwrap_or(event.id);
+        }
+    }
+    (free, rest)
+}
+
+/// Makes what was published so far durable: writes kept for the database first, then the
+/// held reply parts (after them, as a kept whole message would drop parts written
+/// before it), then a flush.
+pub(super) fn checkpoint(store: &Store, pending: &mut Pending) {
+    pending.retry(store);
+    if pending.is_empty() {
+        pending.parts_waiting = match store.write_held_parts() {
+            Ok(()) => false,
+            Err(StoreError::Unavailable(reason)) => {
+                tracing::warn!("reply parts wait for the next checkpoint: {reason}");
+                true
+            }
+            Err(err) => {
+                tracing::error!("could not write reply parts: {err}");
+                false
+            }
+        };
+    }
+    if let Err(err) = store.flush_blocking() {
+        tracing::error!("could not write to disk (flush): {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentdeck_model::Event;
+    use agentdeck_model::event::{Done, TextDelta};
+
+    fn event(id: u64, payload: EventPayload) -> Work {
+        Work::Event(Event {
+            id,
+            project_id: "p".into(),
+            assistant_id: None,
+            payload,
+        })
+    }
+
+    fn delta(id: u64, thread: &str, text: &str) -> Work {
+        event(
+            id,
+            EventPayload::MessageDelta(TextDelta {
+                thread_id: thread.into(),
+                message_id: format!("{thread}-reply"),
+                delta: text.into(),
+            }),
+        )
+    }
+
+    /// (id, thread, delta text or "done") of each event, in order.
+    fn shape(work: &[Work]) -> Vec<(u64, String, String)> {
+        work.iter()
+            .filter_map(|item| match item {
+                Work::Event(event) => Some((
+                    event.id,
+                    event.thread_id().to_string(),
+                    match &event.payload {
+                        EventPayload::MessageDelta(d) => d.delta.clone(),
+                        _ => "done".into(),
+                    },
+                )),
+                Work::Message(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deltas_of_threads_with_nothing_else_go_first_with_ids_still_rising() {
+        let work = vec![
+            delta(11, "a", "1"),
+            delta(12, "b", "2"),
+            event(
+                13,
+                EventPayload::Done(Done {
+                    thread_id: "b".into(),
+                    message_id: "b-reply".into(),
+                }),
+            ),
+            delta(14, "a", "3"),
+            delta(15, "b", "4"),
+        ];
+        let (free, rest) = free_deltas_first(work);
+        let owned = |v: Vec<(u64, &str, &str)>| -> Vec<(u64, String, String)> {
+            v.into_iter()
+                .map(|(id, t, d)| (id, t.to_string(), d.to_string()))
+                .collect()
+        };
+        // Thread a has only deltas: they go out first. Thread b keeps its order around
+        // its `done`, after them; the ids are the round's own, rising in that order.
+        assert_eq!(shape(&free), owned(vec![(11, "a", "1"), (12, "a", "3")]));
+        assert_eq!(
+            shape(&rest),
+            owned(vec![(13, "b", "2"), (14, "b", "done"), (15, "b", "4")])
+        );
+    }
 }
