@@ -517,7 +517,8 @@ fn until_unix_secs(at: u64) -> Duration {
 
 fn draw(terminal: &mut Term, app: &App, ui: &mut Ui) -> std::io::Result<()> {
     use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
-    crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate)?;
+    // Queued, not flushed: it leaves in the frame's own write.
+    crossterm::queue!(std::io::stdout(), BeginSynchronizedUpdate)?;
     let drawn = terminal
         .draw(|frame| screen::draw(frame, app, ui))
         .map(|_| ());

@@ -47,7 +47,9 @@ const REPLAY_BATCH: usize = 512;
 /// While only deltas keep coming, at most one round per this interval (the first after a
 /// quiet spell goes at once): deltas this close share a batch, and a subscriber wakes once
 /// for them. Anything else (a message, a status, a caller waiting on `sync`) goes at once.
-pub const DELTA_INTERVAL: Duration = Duration::from_millis(5);
+/// 10 ms: at 500 streams, event latency p50 8.5 / p99 21.7 ms (5 ms: 4.7 / 20.4, but a
+/// lone fast stream then costs 13 % more CPU; 20 ms: p50 14.5).
+pub const DELTA_INTERVAL: Duration = Duration::from_millis(10);
 /// Streamed fragments reach the disk at most this long after they were published (the
 /// flush itself adds its few milliseconds): the most text a crash can take back.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
