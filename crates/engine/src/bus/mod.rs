@@ -9,12 +9,12 @@
 //!
 //! Durability, the checkpoint rule: a round holding anything but streamed fragments
 //! (a message created or completed, a tool call, a status, a caller waiting on `sync`) is
-//! a checkpoint: written with the held parts and flushed to disk before it is published,
-//! so nothing reported done or created can be taken back by a crash. Rounds of fragments
-//! alone touch no storage: they are published at most [`DELTA_INTERVAL`] after the first
-//! of them arrived, and their parts are written and flushed by the next checkpoint, at
-//! most [`CHECKPOINT_INTERVAL`] later. A crash loses at most the text streamed in that
-//! last interval (the reply comes back `incomplete` with the text up to the checkpoint).
+//! written and flushed to disk before it is published, so nothing reported done or
+//! created can be taken back by a crash. Rounds of fragments alone touch no storage: they
+//! are published at most [`DELTA_INTERVAL`] after the first of them arrived, and their
+//! parts are written and flushed by the next checkpoint, at most [`CHECKPOINT_INTERVAL`]
+//! later. A crash loses at most the text streamed in that last interval (the reply comes
+//! back `incomplete` with the text up to the checkpoint).
 //! Readers of messages see the written parts joined with the held ones (the store folds
 //! both), and hold [`EventBus::committed_view`], so an API answer never shows a
 //! half-written round.
