@@ -429,3 +429,165 @@ async fn a_threads_log_ends_and_traces_its_routed_run() {
     let short = within_10s(client.thread_log(&thread, 3)).await;
     assert_eq!(short.len(), 3);
 }
+
+/// Issue #31's property, on one node: while replies stream in several threads (starting
+/// and ending at different times, so the bus's rounds mix deltas with events that go to
+/// disk first), a subscriber cut at random points and resumed with its last id sees every
+/// event exactly once and in order; and a `GET` of a reply mid-stream holds at least the
+/// text the subscriber has read of it and is a beginning of its final text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_cut_at_random_points_see_every_event_once_and_in_order() {
+    use rand::{Rng, SeedableRng};
+    use std::collections::{HashMap, HashSet};
+    use std::time::Duration;
+    let seed: u64 = std::env::var("AGENTDECK_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let server = TestServer::start().await;
+    let (_, client) = server.project("cuts").await;
+    let reader = server.admin();
+    let a = client
+        .create_assistant(&assistant("talker", json!([]), vec![]))
+        .await
+        .unwrap();
+    let mut threads = Vec::new();
+    for _ in 0..6 {
+        threads.push(new_thread(&client, &a.id).await);
+    }
+    let mut replies = Vec::new();
+    for (i, thread) in threads.iter().enumerate() {
+        // Each starts while the ones before it stream, and they end apart.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let words = 40 + 30 * i;
+        let reply = post(&client, thread, &format!("/slow 80 /long {words}")).await;
+        replies.push((thread.clone(), reply));
+    }
+    let wanted: HashSet<String> = replies.iter().map(|(_, r)| r.clone()).collect();
+    let all_done = |seen: &HashSet<String>| wanted.iter().all(|r| seen.contains(r));
+
+    // The reference: one uninterrupted subscription from the start.
+    let uninterrupted = {
+        let reader = reader.clone();
+        let wanted = wanted.clone();
+        tokio::spawn(async move {
+            let stream = reader.events("/v2/events", Some(0));
+            futures::pin_mut!(stream);
+            let mut ids = Vec::new();
+            let mut done = HashSet::new();
+            while let Some(event) = stream.next().await {
+                let event = event.unwrap();
+                if event.name() == "done" {
+                    done.insert(event.data()["message_id"].as_str().unwrap().to_string());
+                }
+                if let Some(id) = event.id {
+                    assert!(
+                        ids.last().is_none_or(|last| *last < id),
+                        "id {id} after {ids:?}"
+                    );
+                    ids.push(id);
+                }
+                if wanted.iter().all(|r| done.contains(r)) {
+                    break;
+                }
+            }
+            ids
+        })
+    };
+
+    // The same, cut after a random number of events each time and resumed from the last
+    // id read; between connections, a GET of a reply still streaming.
+    let cut = async {
+        let mut last = Some(0);
+        let mut ids: Vec<u64> = Vec::new();
+        let mut text: HashMap<String, String> = HashMap::new();
+        let mut done = HashSet::new();
+        let mut reads = Vec::new();
+        let mut connections = 0;
+        while !all_done(&done) {
+            connections += 1;
+            let take = rng.random_range(1..60);
+            let stream = reader.events("/v2/events", last);
+            futures::pin_mut!(stream);
+            let mut read = 0;
+            while read < take && !all_done(&done) {
+                let Some(event) = stream.next().await else {
+                    break;
+                };
+                let event = event.unwrap();
+                let data = event.data();
+                match event.name() {
+                    "message.delta" => text
+                        .entry(data["message_id"].as_str().unwrap().to_string())
+                        .or_default()
+                        .push_str(data["delta"].as_str().unwrap()),
+                    "done" => {
+                        done.insert(data["message_id"].as_str().unwrap().to_string());
+                    }
+                    _ => {}
+                }
+                if let Some(id) = event.id {
+                    assert!(
+                        ids.last().is_none_or(|last| *last < id),
+                        "id {id} after {ids:?}"
+                    );
+                    ids.push(id);
+                    last = Some(id);
+                }
+                read += 1;
+            }
+            let streaming = replies.iter().find(|(_, r)| !done.contains(r));
+            if let Some((thread, reply)) = streaming {
+                let got = reader.message(thread, reply).await.unwrap().text();
+                let had = text.get(reply).cloned().unwrap_or_default();
+                reads.push((reply.clone(), had, got));
+            }
+        }
+        (ids, text, reads, connections)
+    };
+    let (ids, text, reads, connections) = tokio::time::timeout(Duration::from_secs(60), cut)
+        .await
+        .expect("the cut subscriber saw every reply end within 60 s");
+    let reference = tokio::time::timeout(Duration::from_secs(60), uninterrupted)
+        .await
+        .expect("the uninterrupted subscriber saw every reply end within 60 s")
+        .unwrap();
+    assert!(connections > 3, "cut {connections} times");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids rise with no repeats"
+    );
+    // The cut reader stops at the last `done`; the uninterrupted one may read a little
+    // further, never differently.
+    assert_eq!(ids, reference[..ids.len()], "resumed = uninterrupted");
+    for (thread, reply) in &replies {
+        let stored = reader.message(thread, reply).await.unwrap().text();
+        assert_eq!(text[reply], stored, "the deltas of {reply} make its text");
+    }
+    let finals: HashMap<String, String> = {
+        let mut finals = HashMap::new();
+        for (thread, reply) in &replies {
+            finals.insert(
+                reply.clone(),
+                reader.message(thread, reply).await.unwrap().text(),
+            );
+        }
+        finals
+    };
+    assert!(!reads.is_empty());
+    for (reply, had, got) in &reads {
+        assert!(
+            got.starts_with(had.as_str()),
+            "a GET mid-stream holds what the subscriber read ({} of {} bytes)",
+            had.len(),
+            got.len()
+        );
+        assert!(
+            finals[reply].starts_with(got.as_str()),
+            "a GET mid-stream is a beginning of the final text"
+        );
+    }
+    server.stop().await;
+}
