@@ -444,7 +444,11 @@ async fn resumes_cut_at_random_points_see_every_event_once_and_in_order() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
-    eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
+    // Printed so a failing run can be repeated (the test harness shows it on failure).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let server = TestServer::start().await;
     let (_, client) = server.project("cuts").await;
