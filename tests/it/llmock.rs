@@ -39,6 +39,24 @@ impl Llmock {
 }
 
 impl Llmock {
+    /// What it was asked, a line per request (for a failure's message): its order, path,
+    /// whether it streamed and offered tools, its status and the chunks sent.
+    pub(crate) async fn summary(&self) -> String {
+        let journal = self.journal().await;
+        let requests = journal["requests"].as_array().cloned().unwrap_or_default();
+        requests
+            .iter()
+            .map(|r| {
+                let tools = r["body"]["tools"].as_array().map_or(0, Vec::len);
+                format!(
+                    "#{} {} stream={} tools={tools} status={} chunks={} completed={}",
+                    r["seq"], r["path"], r["stream"], r["status"], r["chunks_sent"], r["completed"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The body of the last request it was sent, from its journal.
     pub(crate) async fn last_request_body(&self) -> serde_json::Value {
         let journal = self.journal().await;
