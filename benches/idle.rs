@@ -147,7 +147,7 @@ fn main() {
     {
         return;
     }
-    let bin = std::env::var("AGENTDECK_BIN").unwrap_or(env!("CARGO_BIN_EXE_agentdeck").into());
+    let bin = common::agentdeck_bin();
     let dir = tempfile::tempdir().unwrap();
     let home = |name: &str| dir.path().join(name).display().to_string();
     let env = format!(

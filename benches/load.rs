@@ -10,6 +10,9 @@
 //! STREAMS=2000 cargo bench --bench load          # where it bends
 //! ```
 //!
+//! `AGENTDECK_BIN=path` runs another build's server the same way (the workspace side is
+//! this build's), to compare commits.
+//!
 //! Reported: CPU per 1,000 tokens (server, workspace, together) and as a share of a core;
 //! event latency p50/p99 from generation to the app state; frame time p50/p99; RSS of both
 //! (now and peak); events lost or duplicated against the stored replies (must be 0).

@@ -101,7 +101,7 @@ impl Drop for Server {
 
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let bin = std::env::var("AGENTDECK_BIN").unwrap_or(env!("CARGO_BIN_EXE_agentdeck").into());
+    let bin = common::agentdeck_bin();
     let child = std::process::Command::new(bin)
         .arg("--data-dir")
         .arg(dir.path())

@@ -62,7 +62,7 @@ async fn start_serve(dir: &std::path::Path, llmock_port: u16) -> (Child, Client)
         ),
     )
     .unwrap();
-    let bin = std::env::var("AGENTDECK_BIN").unwrap_or(env!("CARGO_BIN_EXE_agentdeck").into());
+    let bin = common::agentdeck_bin();
     let data = dir.join("data");
     let child = std::process::Command::new(bin)
         .arg("--data-dir")
