@@ -75,16 +75,11 @@ fn main() {
         "0",
         &[("AGENTDECK_CONFIG", config.to_str().unwrap())],
     );
-    let admin = agentdeck::client::Client::new(&server.url, &server.admin_key);
     let tap_log = dir.path().join("tap.log");
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     let (client, thread) = rt.block_on(async {
-        let project: agentdeck::model::requests::ProjectCreate =
-            serde_json::from_value(serde_json::json!({"name": "screen"})).unwrap();
-        let project = admin.create_project(&project).await.unwrap();
-        let key = admin.create_key(&project.id, None).await.unwrap().key;
-        let client = agentdeck::client::Client::new(&server.url, &key);
+        let client = server.project_client("screen").await;
         let body: agentdeck::model::requests::AssistantCreate =
             serde_json::from_value(serde_json::json!({
                 "name": "codex-coder", "model": "codex",

@@ -235,13 +235,8 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
         "0",
         &[("AGENTDECK_CONFIG", config.to_str().unwrap())],
     );
-    let admin = agentdeck::client::Client::new(&server.url, &server.admin_key);
     let (client, thread) = rt.block_on(async {
-        let project: agentdeck::model::requests::ProjectCreate =
-            serde_json::from_value(serde_json::json!({"name": "side"})).unwrap();
-        let project = admin.create_project(&project).await.unwrap();
-        let key = admin.create_key(&project.id, None).await.unwrap().key;
-        let client = agentdeck::client::Client::new(&server.url, &key);
+        let client = server.project_client("side").await;
         let body: agentdeck::model::requests::AssistantCreate = serde_json::from_value(
             serde_json::json!({"name": "writer", "model": "gpt-4o", "instructions": "Write."}),
         )

@@ -169,6 +169,23 @@ pub fn spawn_server(dir: &std::path::Path, tps: &str) -> Server {
     spawn_server_with_env(dir, tps, &[])
 }
 
+impl Server {
+    /// A client holding the key of a new project `name`: what a workspace connecting with
+    /// `--remote` is given.
+    pub async fn project_client(&self, name: &str) -> Client {
+        let admin = Client::new(&self.url, &self.admin_key);
+        let project = admin
+            .create_project(&ProjectCreate {
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let key = admin.create_key(&project.id, None).await.unwrap().key;
+        Client::new(&self.url, &key)
+    }
+}
+
 /// The `agentdeck` binary the benches run: this build, or `AGENTDECK_BIN` (to measure
 /// another build the same way).
 pub fn agentdeck_bin() -> String {
