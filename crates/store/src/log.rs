@@ -243,14 +243,20 @@ impl Store {
             if failed.is_some() {
                 return true;
             }
-            while let Some((seq, part)) = parts.first() {
-                if let Err(err) = self.append_reply_part(message_id, *seq, part) {
-                    failed = Some(err);
-                    return true;
-                }
-                parts.remove(0);
-            }
-            false
+            let written = parts
+                .iter()
+                .take_while(
+                    |(seq, part)| match self.append_reply_part(message_id, *seq, part) {
+                        Ok(()) => true,
+                        Err(err) => {
+                            failed = Some(err);
+                            false
+                        }
+                    },
+                )
+                .count();
+            parts.drain(..written);
+            !parts.is_empty()
         });
         failed.map_or(Ok(()), Err)
     }

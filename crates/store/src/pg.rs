@@ -317,8 +317,9 @@ impl PgDb {
                         .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_NODE_LOCK])
                         .await
                         .map_err(|err| classify(&shared.name, err))?;
-                    if row.get::<_, bool>(0) || tokio::time::Instant::now() >= deadline {
-                        break row.get::<_, bool>(0);
+                    let locked = row.get::<_, bool>(0);
+                    if locked || tokio::time::Instant::now() >= deadline {
+                        break locked;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
