@@ -451,39 +451,37 @@ impl EventBus {
             (false, false) => Durability::Memory,
         };
         let gate = self.inner.gate.write().await;
-        let (published, healthy) = if durability == Durability::Memory {
-            // Parts held in memory: no storage, no disk wait, no thread hop.
-            let mut pending = lock(&self.inner.pending);
-            let published = write_round(&self.inner.store, work, durability, &mut pending);
-            (published, pending.healthy())
-        } else {
-            let (free, work) = write::free_deltas_first(work);
-            if !free.is_empty() {
+        // A round of deltas alone is all free; otherwise the deltas of threads with
+        // nothing else in the round go first, held in memory, with no thread hop.
+        let (free, rest) = match durability {
+            Durability::Memory => (work, Vec::new()),
+            _ => write::free_deltas_first(work),
+        };
+        if !free.is_empty() {
+            let published = {
                 let mut pending = lock(&self.inner.pending);
-                let published =
-                    write_round(&self.inner.store, free, Durability::Memory, &mut pending);
-                drop(pending);
-                self.publish(published);
-            }
+                write_round(&self.inner.store, free, Durability::Memory, &mut pending)
+            };
+            self.publish(published);
+        }
+        let written = if durability == Durability::Memory {
+            Ok(Vec::new())
+        } else {
             let store = self.inner.store.clone();
             let pending = self.inner.pending.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let mut pending = lock(&pending);
-                let published = write_round(&store, work, durability, &mut pending);
-                (published, pending.healthy())
+            tokio::task::spawn_blocking(move || {
+                write_round(&store, rest, durability, &mut lock(&pending))
             })
-            .await;
-            match written {
-                Ok(written) => written,
-                Err(err) => {
-                    tracing::error!("commit round failed: {err}");
-                    (Vec::new(), self.storage_ok())
+            .await
+        };
+        match written {
+            Ok(published) => {
+                self.set_storage_ok(lock(&self.inner.pending).healthy());
+                if !published.is_empty() {
+                    self.publish(published);
                 }
             }
-        };
-        self.set_storage_ok(healthy);
-        if !published.is_empty() {
-            self.publish(published);
+            Err(err) => tracing::error!("commit round failed: {err}"),
         }
         drop(gate);
         if durability != Durability::Memory {
