@@ -40,4 +40,5 @@ mod seed_flow;
 mod support;
 mod telemetry;
 mod tui_e2e;
+mod upgrade;
 mod webhook;

@@ -5,6 +5,7 @@
 //! 10,000+ of them needs no disk reads. Messages are never loaded in bulk: open time does
 //! not depend on how many there are.
 
+mod codec;
 mod copy;
 mod files;
 mod kv;
@@ -35,8 +36,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use threads::ThreadIndex;
 
-/// Bumped whenever the on-disk layout changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Bumped whenever the on-disk layout changes incompatibly: 2 added the compressed and
+/// binary forms of `codec`, which builds that know 1 cannot read.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,11 +46,11 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
-    #[error("stored {tree} record {key} is unreadable: {source}")]
+    #[error("stored {tree} record {key} is unreadable: {reason}")]
     Corrupt {
         tree: &'static str,
         key: String,
-        source: serde_json::Error,
+        reason: String,
     },
     #[error(
         "the data dir was written by a newer agentdeck (schema {found}, this build knows {SCHEMA_VERSION})"
@@ -129,16 +131,22 @@ struct Inner {
     dir: std::path::PathBuf,
 }
 
+/// A record as it is written: JSON, compressed when that pays (see `codec`).
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(StoreError::Encode)
+    serde_json::to_vec(value)
+        .map(codec::pack)
+        .map_err(StoreError::Encode)
 }
 
+/// A record in any form a build wrote it (see `codec`).
 fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> StoreResult<T> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+    let corrupt = |reason: String| StoreError::Corrupt {
         tree,
         key: String::from_utf8_lossy(key).into_owned(),
-        source,
-    })
+        reason,
+    };
+    let json = codec::unpack(bytes).map_err(corrupt)?;
+    serde_json::from_slice(&json).map_err(|err| corrupt(err.to_string()))
 }
 
 fn message_prefix(thread_id: &str) -> Vec<u8> {
@@ -239,16 +247,19 @@ impl Store {
         tree: impl Fn(&'static str) -> StoreResult<Tree>,
     ) -> StoreResult<Store> {
         let meta = tree("meta")?;
-        match meta.get(b"schema_version")? {
-            Some(bytes) => {
-                let found: u64 = decode("meta", b"schema_version", &bytes)?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::SchemaTooNew { found });
-                }
-            }
-            None => {
-                meta.insert(b"schema_version", &encode(&SCHEMA_VERSION)?)?;
-            }
+        // Always plain JSON, so that an older build can read it and refuse clearly.
+        let found = match meta.get(b"schema_version")? {
+            Some(bytes) => decode::<u64>("meta", b"schema_version", &bytes)?,
+            None => 0,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found });
+        }
+        if found < SCHEMA_VERSION {
+            // Records of an older schema still read; the new forms written from now on
+            // would not read in the build that wrote them, which the mark tells it.
+            let current = serde_json::to_vec(&SCHEMA_VERSION).map_err(StoreError::Encode)?;
+            meta.insert(b"schema_version", &current)?;
         }
         let inner = Inner {
             meta,
@@ -773,7 +784,7 @@ impl Store {
         let key = format!("{project_id}/{model}");
         self.inner.usage.update(key.as_bytes(), |old| {
             let mut total: agentdeck_model::Usage = old
-                .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                .and_then(|bytes| decode("usage", key.as_bytes(), bytes).ok())
                 .unwrap_or_default();
             total.input_tokens += usage.input_tokens;
             total.output_tokens += usage.output_tokens;

@@ -9,7 +9,7 @@
 //! same before and after a checkpoint. A crash leaves the message plus its written
 //! parts, which recovery folds the same way.
 
-use super::{Store, StoreResult, decode, encode, kv, prefix_end};
+use super::{Store, StoreError, StoreResult, codec, decode, encode, kv, prefix_end};
 use agentdeck_model::sync::lock;
 use agentdeck_model::{LoggedEvent, Message, ReasoningStep};
 use serde::{Deserialize, Serialize};
@@ -156,7 +156,7 @@ impl Store {
     pub fn log_event(&self, event: &LoggedEvent) -> StoreResult<()> {
         self.inner
             .events
-            .insert(&event.id.to_be_bytes(), &encode(event)?)
+            .insert(&event.id.to_be_bytes(), &codec::encode_event(event))
     }
 
     /// Remembers where a message's events begin, so its stream replays from there.
@@ -186,7 +186,14 @@ impl Store {
             .events
             .range(range, false, limit)?
             .into_iter()
-            .map(|(key, value)| decode("events", &key, &value))
+            .map(|(key, value)| {
+                let id = event_id(&key);
+                codec::decode_event(id, &value).map_err(|reason| StoreError::Corrupt {
+                    tree: "events",
+                    key: id.to_string(),
+                    reason,
+                })
+            })
             .collect()
     }
 

@@ -1,0 +1,528 @@
+//! How values are laid out in the trees (schema 2).
+//!
+//! A stored value is one of three forms, told apart by its first byte:
+//! - JSON, as every record was up to schema 1 and as small ones still are (a JSON text
+//!   never starts with the two tags below);
+//! - [`ZSTD_TAG`] and a zstd frame without its 4-byte magic number, compressed against
+//!   the fixed dictionary `codec/dictionary-v1.txt` (the keys and shapes records share),
+//!   with a context reused per thread; written when it is smaller than the JSON;
+//! - [`EVENT_TAG`] and a logged event in the binary layout of [`encode_event`]: its name
+//!   as a number, ids packed (a `thread_` id in 19 bytes rather than 31), its event id
+//!   left to the key, its JSON data compressed like any value.
+//!
+//! Readers take all three, so a data dir written before keeps working and is rewritten
+//! record by record as records change. A tag's layout and dictionary never change: a
+//! new layout takes a new tag and a new schema version.
+
+use agentdeck_model::{LoggedData, LoggedEvent};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// A zstd frame (less its magic number) of JSON, against dictionary v1.
+const ZSTD_TAG: u8 = 0x01;
+/// A logged event in the binary layout of [`encode_event`].
+const EVENT_TAG: u8 = 0x02;
+/// The magic number every zstd frame starts with, left out on disk.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// Shorter values are left as JSON: a frame's header would eat what it saves.
+const COMPRESS_FROM: usize = 64;
+/// zstd's fastest standard level: with the dictionary, most of the gain on records of a
+/// few hundred bytes, at a few µs each.
+const LEVEL: i32 = 1;
+/// No record is this large; a frame claiming more is damaged.
+const MAX_EXPANDED: u64 = 1 << 30;
+
+static DICTIONARY_V1: &[u8] = include_bytes!("codec/dictionary-v1.txt");
+
+fn cdict() -> &'static zstd_safe::CDict<'static> {
+    static CDICT: OnceLock<zstd_safe::CDict<'static>> = OnceLock::new();
+    CDICT.get_or_init(|| zstd_safe::create_cdict(DICTIONARY_V1, LEVEL))
+}
+
+fn ddict() -> &'static zstd_safe::DDict<'static> {
+    static DDICT: OnceLock<zstd_safe::DDict<'static>> = OnceLock::new();
+    DDICT.get_or_init(|| zstd_safe::create_ddict(DICTIONARY_V1))
+}
+
+thread_local! {
+    static CCTX: RefCell<zstd_safe::CCtx<'static>> = RefCell::new(zstd_safe::create_cctx());
+    static DCTX: RefCell<zstd_safe::DCtx<'static>> = RefCell::new(zstd_safe::create_dctx());
+}
+
+/// `json` as it is written: compressed when that makes it smaller.
+pub(super) fn pack(json: Vec<u8>) -> Vec<u8> {
+    if json.len() < COMPRESS_FROM {
+        return json;
+    }
+    match compress(&json) {
+        Some(packed) if packed.len() < json.len() => packed,
+        _ => json,
+    }
+}
+
+/// `ZSTD_TAG` and the frame of `bytes`, or None if zstd refused (then the JSON is kept).
+fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut frame = Vec::with_capacity(zstd_safe::compress_bound(bytes.len()));
+    CCTX.with(|cctx| {
+        cctx.borrow_mut()
+            .compress_using_cdict(&mut frame, bytes, cdict())
+            .ok()
+    })?;
+    if frame.get(..4) != Some(&ZSTD_MAGIC[..]) {
+        return None;
+    }
+    frame[0] = ZSTD_TAG;
+    frame.drain(1..4);
+    Some(frame)
+}
+
+/// The JSON of a stored value, whichever form it was written in (not an event's).
+pub(super) fn unpack(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+    match bytes.first() {
+        Some(&ZSTD_TAG) => expand(&bytes[1..]).map(Cow::Owned),
+        _ => Ok(Cow::Borrowed(bytes)),
+    }
+}
+
+/// Decompresses a frame stored without its magic number.
+fn expand(body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&ZSTD_MAGIC);
+    frame.extend_from_slice(body);
+    let size = zstd_safe::get_frame_content_size(&frame);
+    if size == zstd_safe::CONTENTSIZE_ERROR
+        || size == zstd_safe::CONTENTSIZE_UNKNOWN
+        || size > MAX_EXPANDED
+    {
+        return Err("a compressed record with no valid size".into());
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    DCTX.with(|dctx| {
+        dctx.borrow_mut()
+            .decompress_using_ddict(&mut out, &frame, ddict())
+    })
+    .map_err(|code| {
+        format!(
+            "a compressed record does not expand: {}",
+            zstd_safe::get_error_name(code)
+        )
+    })?;
+    if out.len() as u64 != size {
+        return Err("a compressed record expands to another size than it says".into());
+    }
+    Ok(out)
+}
+
+/// Event names as numbers in the binary layout. Append only: a name's number is
+/// written in every event that has it.
+const EVENT_NAMES: &[&str] = &[
+    "thread.created",
+    "thread.updated",
+    "message.created",
+    "message.delta",
+    "message.completed",
+    "tool_call.created",
+    "tool_call.delta",
+    "tool_call.output",
+    "reasoning.delta",
+    "memory.updated",
+    "routing",
+    "telemetry",
+    "done",
+    "error",
+    "tool_call.output.delta",
+];
+/// The name follows as a string (one not in [`EVENT_NAMES`]).
+const NAME_LITERAL: u8 = 0xFF;
+
+/// Id prefixes packed to one byte. Append only, like [`EVENT_NAMES`].
+const ID_PREFIXES: &[&str] = &[
+    "proj_", "thread_", "asst_", "msg_", "call_", "file_", "vs_", "key_", "node_", "batch_",
+    "round_", "up_",
+];
+/// The id follows as a string (not a prefix and 24 base62 characters).
+const ID_LITERAL: u8 = 0;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// An id's random part: 24 characters, packed as two halves of 12 (62^12 < 2^72).
+const RANDOM_CHARS: usize = 24;
+const HALF_BYTES: usize = 9;
+
+const HAS_ASSISTANT: u8 = 1;
+const HAS_MESSAGE: u8 = 2;
+
+const DATA_JSON: u8 = 0;
+const DATA_MESSAGE: u8 = 1;
+const DATA_TOOL_CALL: u8 = 2;
+const DATA_THREAD: u8 = 3;
+const DATA_MEMORY: u8 = 4;
+
+/// A logged event in its binary layout (its id is the key's):
+/// `EVENT_TAG, name, flags, project, thread, [assistant], [message], data`, where a
+/// name is a number of [`EVENT_NAMES`] (or `NAME_LITERAL` and a string), an id a
+/// prefix number and 18 bytes (or `ID_LITERAL` and a string), a string a LEB128 length
+/// and UTF-8, and data a kind and its fields (JSON data as a value of [`pack`]).
+pub(super) fn encode_event(event: &LoggedEvent) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    out.push(EVENT_TAG);
+    match EVENT_NAMES.iter().position(|name| *name == event.event) {
+        Some(at) => out.push(at as u8),
+        None => {
+            out.push(NAME_LITERAL);
+            put_str(&mut out, &event.event);
+        }
+    }
+    let mut flags = 0;
+    if event.assistant_id.is_some() {
+        flags |= HAS_ASSISTANT;
+    }
+    if event.message_id.is_some() {
+        flags |= HAS_MESSAGE;
+    }
+    out.push(flags);
+    put_id(&mut out, &event.project_id);
+    put_id(&mut out, &event.thread_id);
+    if let Some(id) = &event.assistant_id {
+        put_id(&mut out, id);
+    }
+    if let Some(id) = &event.message_id {
+        put_id(&mut out, id);
+    }
+    match &event.data {
+        LoggedData::Json(json) => {
+            out.push(DATA_JSON);
+            put_bytes(&mut out, &pack(json.as_bytes().to_vec()));
+        }
+        LoggedData::Message => out.push(DATA_MESSAGE),
+        LoggedData::ToolCall { call_id, status } => {
+            out.push(DATA_TOOL_CALL);
+            put_id(&mut out, call_id);
+            put_str(&mut out, &serde_name(status));
+        }
+        LoggedData::Thread { status } => {
+            out.push(DATA_THREAD);
+            put_str(&mut out, &serde_name(status));
+        }
+        LoggedData::Memory => out.push(DATA_MEMORY),
+    }
+    out
+}
+
+/// A logged event as [`encode_event`] wrote it, or as JSON (schema 1).
+pub(super) fn decode_event(id: u64, bytes: &[u8]) -> Result<LoggedEvent, String> {
+    if bytes.first() != Some(&EVENT_TAG) {
+        let json = unpack(bytes)?;
+        return serde_json::from_slice(&json).map_err(|err| err.to_string());
+    }
+    let mut reader = Reader { rest: &bytes[1..] };
+    let event = match reader.byte()? {
+        NAME_LITERAL => reader.string()?,
+        at => EVENT_NAMES
+            .get(usize::from(at))
+            .ok_or_else(|| format!("unknown event name number {at}"))?
+            .to_string(),
+    };
+    let flags = reader.byte()?;
+    let project_id = reader.id()?;
+    let thread_id = reader.id()?;
+    let assistant_id = if flags & HAS_ASSISTANT != 0 {
+        Some(reader.id()?)
+    } else {
+        None
+    };
+    let message_id = if flags & HAS_MESSAGE != 0 {
+        Some(reader.id()?)
+    } else {
+        None
+    };
+    let data = match reader.byte()? {
+        DATA_JSON => {
+            let json = unpack(reader.bytes()?)?.into_owned();
+            LoggedData::Json(String::from_utf8(json).map_err(|err| err.to_string())?)
+        }
+        DATA_MESSAGE => LoggedData::Message,
+        DATA_TOOL_CALL => LoggedData::ToolCall {
+            call_id: reader.id()?,
+            status: from_serde_name(&reader.string()?)?,
+        },
+        DATA_THREAD => LoggedData::Thread {
+            status: from_serde_name(&reader.string()?)?,
+        },
+        DATA_MEMORY => LoggedData::Memory,
+        other => return Err(format!("unknown event data kind {other}")),
+    };
+    if !reader.rest.is_empty() {
+        return Err("bytes left after an event".into());
+    }
+    Ok(LoggedEvent {
+        id,
+        event,
+        project_id,
+        thread_id,
+        assistant_id,
+        message_id,
+        data,
+    })
+}
+
+/// A unit variant's serde name (`in_progress`), as the JSON form writes it.
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+fn from_serde_name<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|err| format!("unknown status {name:?}: {err}"))
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_bytes(out, text.as_bytes());
+}
+
+fn put_id(out: &mut Vec<u8>, id: &str) {
+    let packed = ID_PREFIXES.iter().enumerate().find_map(|(at, prefix)| {
+        let random = id.strip_prefix(prefix)?;
+        Some((at, pack_random(random)?))
+    });
+    match packed {
+        Some((at, halves)) => {
+            out.push(at as u8 + 1);
+            for half in halves {
+                out.extend_from_slice(&half.to_be_bytes()[16 - HALF_BYTES..]);
+            }
+        }
+        None => {
+            out.push(ID_LITERAL);
+            put_str(out, id);
+        }
+    }
+}
+
+/// 24 base62 characters as two numbers below 62^12; None for anything else.
+fn pack_random(random: &str) -> Option<[u128; 2]> {
+    if random.len() != RANDOM_CHARS {
+        return None;
+    }
+    let mut halves = [0u128; 2];
+    for (half, chars) in halves
+        .iter_mut()
+        .zip(random.as_bytes().chunks(RANDOM_CHARS / 2))
+    {
+        for c in chars {
+            let digit = BASE62.iter().position(|b| b == c)?;
+            *half = *half * 62 + digit as u128;
+        }
+    }
+    Some(halves)
+}
+
+fn unpack_random(halves: [u128; 2]) -> Result<String, String> {
+    let mut text = Vec::with_capacity(RANDOM_CHARS);
+    for mut half in halves {
+        let mut chars = [0u8; RANDOM_CHARS / 2];
+        for slot in chars.iter_mut().rev() {
+            *slot = BASE62[(half % 62) as usize];
+            half /= 62;
+        }
+        if half != 0 {
+            return Err("a packed id out of range".into());
+        }
+        text.extend_from_slice(&chars);
+    }
+    String::from_utf8(text).map_err(|err| err.to_string())
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+        if self.rest.len() < len {
+            return Err("an event cut short".into());
+        }
+        let (head, tail) = self.rest.split_at(len);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("a length too long".into())
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let len = usize::try_from(self.varint()?).map_err(|err| err.to_string())?;
+        self.take(len)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|err| err.to_string())
+    }
+
+    fn id(&mut self) -> Result<String, String> {
+        match self.byte()? {
+            ID_LITERAL => self.string(),
+            code => {
+                let prefix = ID_PREFIXES
+                    .get(usize::from(code) - 1)
+                    .ok_or_else(|| format!("unknown id prefix number {code}"))?;
+                let mut halves = [0u128; 2];
+                for half in &mut halves {
+                    let mut wide = [0u8; 16];
+                    wide[16 - HALF_BYTES..].copy_from_slice(self.take(HALF_BYTES)?);
+                    *half = u128::from_be_bytes(wide);
+                }
+                Ok(format!("{prefix}{}", unpack_random(halves)?))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentdeck_model::{ThreadStatus, ToolCallStatus};
+
+    fn event(data: LoggedData) -> LoggedEvent {
+        LoggedEvent {
+            id: 42,
+            event: "message.completed".into(),
+            project_id: "proj_sUgV9YClXE8XO9FBDK4t9SxI".into(),
+            thread_id: "thread_gHPWQ72ThkwZ7qDHHcLPi41h".into(),
+            assistant_id: Some("asst_zzzzzzzzzzzzzzzzzzzzzzzz".into()),
+            message_id: Some("msg_000000000000000000000000".into()),
+            data,
+        }
+    }
+
+    #[test]
+    fn events_round_trip_in_the_binary_layout() {
+        let telemetry = r#"{"event":"model_call","timestamp":"2026-12-07T13:10:01Z","assistant_id":"asst_Fy6jzp3OAmi61rOLnavw0wWO","thread_id":"thread_WfkmWLHNMgXMyXkoyrvKagIv","tool":null,"latency_ms":0,"input_tokens":71,"output_tokens":34,"safety_flag":null}"#;
+        let cases = [
+            event(LoggedData::Message),
+            event(LoggedData::Memory),
+            event(LoggedData::Json(telemetry.into())),
+            event(LoggedData::Json("{}".into())),
+            event(LoggedData::ToolCall {
+                call_id: "call_fQjOjWjzaRNlQRVEwgUGAaft".into(),
+                status: ToolCallStatus::RequiresAction,
+            }),
+            event(LoggedData::Thread {
+                status: ThreadStatus::Running,
+            }),
+            LoggedEvent {
+                id: u64::MAX,
+                event: "agent.dreamed".into(),
+                // Ids not made here: external conversation ids, odd lengths, non-base62.
+                project_id: "proj_short".into(),
+                thread_id: "thread_ünïcode-and-more-than-24-characters".into(),
+                assistant_id: None,
+                message_id: Some(String::new()),
+                data: LoggedData::Json(String::new()),
+            },
+            event(LoggedData::ToolCall {
+                call_id: "toolu_01A09q90qw90lq917835lq9".into(),
+                status: ToolCallStatus::Completed,
+            }),
+        ];
+        for (at, case) in cases.into_iter().enumerate() {
+            let bytes = encode_event(&case);
+            assert_eq!(decode_event(case.id, &bytes), Ok(case.clone()));
+            let json = serde_json::to_vec(&case).unwrap_or_default();
+            // Ours pack to less than half their JSON; literal ones at least do not grow.
+            let bound = if at < 6 { json.len() / 2 } else { json.len() };
+            assert!(
+                bytes.len() < bound,
+                "{at}: {} vs {}",
+                bytes.len(),
+                json.len()
+            );
+        }
+    }
+
+    #[test]
+    fn events_written_as_json_still_read() {
+        let case = event(LoggedData::Thread {
+            status: ThreadStatus::Active,
+        });
+        let json = serde_json::to_vec(&case).unwrap_or_default();
+        assert_eq!(decode_event(case.id, &json), Ok(case));
+    }
+
+    #[test]
+    fn damaged_events_are_errors_not_panics() {
+        let bytes = encode_event(&event(LoggedData::Json("x".repeat(500))));
+        for cut in 0..bytes.len() {
+            let _ = decode_event(1, &bytes[..cut]);
+        }
+        let mut bad = bytes.clone();
+        bad[1] = 200;
+        assert!(decode_event(1, &bad).is_err());
+        assert!(decode_event(1, &[EVENT_TAG]).is_err());
+    }
+
+    #[test]
+    fn values_compress_only_when_it_pays_and_read_back() {
+        let small = br#"{"a":1}"#.to_vec();
+        assert_eq!(pack(small.clone()), small);
+        let message = br#"{"id":"msg_hlJpTfNjE2lp4kKCNCNWJg06","object":"thread.message","thread_id":"thread_S9N3EQucuE9ZkceOr2QUDULS","assistant_id":"asst_p5RkXtHByeuRQuQdoqnDYDwd","role":"assistant","content":"Here is what I found.","attachments":[],"tool_calls":[],"tool_call_id":null,"reasoning":[],"status":"completed","usage":{"input_tokens":20,"output_tokens":60},"created_at":1796648532}"#.to_vec();
+        let packed = pack(message.clone());
+        assert_eq!(packed[0], ZSTD_TAG);
+        assert!(packed.len() * 2 < message.len(), "{}", packed.len());
+        assert_eq!(unpack(&packed).as_deref(), Ok(&message[..]));
+        // Incompressible text stays as it was.
+        let random: String = (0..200u32)
+            .map(|i| char::from(BASE62[((i * 7919 + i * i * 31) % 62) as usize]))
+            .collect();
+        let json = serde_json::to_vec(&random).unwrap_or_default();
+        let packed = pack(json.clone());
+        assert!(packed.len() <= json.len());
+        assert_eq!(unpack(&packed).as_deref(), Ok(&json[..]));
+        assert!(unpack(&[ZSTD_TAG, 1, 2, 3]).is_err());
+    }
+
+    /// Values written under `ZSTD_TAG` read only with this exact dictionary: an edit of
+    /// the file would make every data dir unreadable.
+    #[test]
+    fn the_dictionary_never_changes() {
+        // FNV-1a: a hash whose value no toolchain changes.
+        let hash = DICTIONARY_V1
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+                (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        assert_eq!(
+            (DICTIONARY_V1.len(), hash),
+            (4046, 9148988672836166712),
+            "dictionary-v1.txt changed: add a new tag and dictionary instead"
+        );
+    }
+}
