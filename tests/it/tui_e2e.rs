@@ -767,3 +767,47 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
     session.keys(&["q"]);
     session.wait_for("EXITED-0");
 }
+
+/// The widest a screen's lines reach (in characters) and how many rows hold anything.
+fn drawn_extent(screen: &str) -> (usize, usize) {
+    let width = screen
+        .lines()
+        .map(|line| line.trim_end().chars().count())
+        .max()
+        .unwrap_or(0);
+    let rows = screen.lines().filter(|l| !l.trim().is_empty()).count();
+    (width, rows)
+}
+
+/// The size is read once and then taken from resize events (not asked of the terminal
+/// before every frame): growing and shrinking the window redraws the panes at its size.
+#[test]
+fn a_resized_terminal_is_drawn_at_its_new_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::start(&dir, "resize", "AGENTDECK_LOCAL_TPS=0", "", (100, 30));
+    session.wait_for("Threads 4/4");
+    let (width, rows) = drawn_extent(&session.screen());
+    assert!(width == 100 && rows <= 30, "{width}x{rows}");
+    for (new_width, new_height) in [(170usize, 44usize), (80, 24)] {
+        tmux(&[
+            "resize-window",
+            "-t",
+            &session.name,
+            "-x",
+            &new_width.to_string(),
+            "-y",
+            &new_height.to_string(),
+        ]);
+        let what = format!("panes drawn across {new_width}x{new_height}");
+        let screen = session.wait_until(&what, |screen| {
+            let (width, rows) = drawn_extent(screen);
+            // The bottom row is the status line; the panes above reach the last column.
+            width == new_width && rows >= new_height - 1 && screen.contains("Threads 4/4")
+        });
+        let (width, rows) = drawn_extent(&screen);
+        assert!(
+            width == new_width && rows <= new_height,
+            "{width}x{rows}:\n{screen}"
+        );
+    }
+}

@@ -55,6 +55,7 @@ pub(super) async fn edit_in_editor(
         .status()
         .await;
     let resumed = super::terminal::resume(mouse);
+    terminal.backend_mut().reread_size()?;
     terminal.clear()?;
     resumed?;
     let edited = std::fs::read_to_string(&path);

@@ -327,6 +327,7 @@ impl Session {
                 Ok(Flow::Go)
             }
             Some(Ok(Event::Resize(width, height))) => {
+                self.terminal.backend_mut().set_size(width, height);
                 self.app.wall.tiles = super::panes::wall::tiles_for(width, height);
                 self.dirty = true;
                 self.urgent = true;

@@ -9,11 +9,92 @@ use crossterm::terminal::{
 };
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, ClearType, CrosstermBackend, WindowSize};
+use ratatui::buffer::Cell;
+use ratatui::layout::{Position, Size};
 use std::io::{self, Stdout};
 use std::sync::Once;
 
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
+pub type Term = Terminal<SizedBackend>;
+
+/// The crossterm backend with the terminal's size kept: crossterm answers a size query by
+/// opening `/dev/tty` and asking it, and ratatui asks before every frame (3 % of the
+/// workspace's CPU while a reply streamed). The size changes only with a resize event
+/// ([`SizedBackend::set_size`]) or while another program had the terminal
+/// ([`SizedBackend::reread_size`]).
+pub struct SizedBackend {
+    inner: CrosstermBackend<Stdout>,
+    size: Size,
+}
+
+impl SizedBackend {
+    pub fn new(inner: CrosstermBackend<Stdout>) -> io::Result<SizedBackend> {
+        let size = inner.size()?;
+        Ok(SizedBackend { inner, size })
+    }
+
+    /// The size a resize event reported; the next frame is drawn at it.
+    pub fn set_size(&mut self, width: u16, height: u16) {
+        self.size = Size { width, height };
+    }
+
+    /// Asks the terminal again (after `$EDITOR` had it: resizes meanwhile were not ours).
+    pub fn reread_size(&mut self) -> io::Result<()> {
+        self.size = self.inner.size()?;
+        Ok(())
+    }
+}
+
+impl Backend for SizedBackend {
+    type Error = io::Error;
+
+    fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
+    where
+        I: Iterator<Item = (u16, u16, &'a Cell)>,
+    {
+        self.inner.draw(content)
+    }
+
+    fn append_lines(&mut self, n: u16) -> io::Result<()> {
+        self.inner.append_lines(n)
+    }
+
+    fn hide_cursor(&mut self) -> io::Result<()> {
+        self.inner.hide_cursor()
+    }
+
+    fn show_cursor(&mut self) -> io::Result<()> {
+        self.inner.show_cursor()
+    }
+
+    fn get_cursor_position(&mut self) -> io::Result<Position> {
+        self.inner.get_cursor_position()
+    }
+
+    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> io::Result<()> {
+        self.inner.set_cursor_position(position)
+    }
+
+    fn clear(&mut self) -> io::Result<()> {
+        self.inner.clear()
+    }
+
+    fn clear_region(&mut self, clear_type: ClearType) -> io::Result<()> {
+        self.inner.clear_region(clear_type)
+    }
+
+    fn size(&self) -> io::Result<Size> {
+        Ok(self.size)
+    }
+
+    fn window_size(&mut self) -> io::Result<WindowSize> {
+        self.inner.window_size()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Backend::flush(&mut self.inner)
+    }
+}
 
 pub struct TerminalGuard;
 
@@ -73,7 +154,7 @@ impl TerminalGuard {
         if mouse {
             execute!(io::stdout(), EnableMouseCapture)?;
         }
-        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        let terminal = Terminal::new(SizedBackend::new(CrosstermBackend::new(io::stdout()))?)?;
         Ok((guard, terminal))
     }
 }
