@@ -12,7 +12,8 @@
 //!
 //! Targets (issue #31): the whole process ≤ 0.8× aichat's at 5 and at 20 ms per chunk;
 //! the workspace alone ≤ 40 ms per 1,000 events at 5 ms per chunk.
-//! `cargo bench --bench side_by_side` (needs tmux and LLMOCK, as `bash .ci/run` installs).
+//! `cargo bench --bench side_by_side` (needs tmux and LLMOCK, as `bash .ci/run` installs;
+//! `AGENTDECK_BIN=path` measures another build of the binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,6 @@ use std::time::{Duration, Instant};
 mod common;
 
 const SOCKET: &str = "agentdeck-side-by-side";
-const BIN: &str = env!("CARGO_BIN_EXE_agentdeck");
 
 fn tmux(args: &[&str]) -> String {
     common::tmux(SOCKET, args)
@@ -153,12 +153,13 @@ fn measured(pids: &[u32], run: impl FnOnce()) -> Vec<Duration> {
 
 /// The workspace with the runtime in its process: the CPU of that process.
 fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration {
+    let bin = common::agentdeck_bin();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = config(dir.path(), mock);
     let session = "in-process";
     let command = format!(
-        "env AGENTDECK_CONFIG={config} XDG_STATE_HOME={state} XDG_CONFIG_HOME={state} AGENTDECK_LOCAL_TPS=0 {BIN} --data-dir {data}",
+        "env AGENTDECK_CONFIG={config} XDG_STATE_HOME={state} XDG_CONFIG_HOME={state} AGENTDECK_LOCAL_TPS=0 {bin} --data-dir {data}",
         config = config.display(),
         state = dir.path().join("state").display(),
         data = data.display(),
@@ -169,9 +170,9 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration 
         Duration::from_secs(30),
         || agentdeck::runtime::read_serve_info(&data).is_some(),
     );
-    let workspace = pid_of(&[BIN, &data.display().to_string()]);
+    let workspace = pid_of(&[&bin, &data.display().to_string()]);
     let cli = |args: &[&str], input: &str| {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(&bin)
             .arg("--data-dir")
             .arg(&data)
             .args(args)
@@ -227,6 +228,7 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration 
 
 /// `serve` alone and the workspace alone (`--remote`): their CPU, in that order.
 fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Duration) {
+    let bin = common::agentdeck_bin();
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), mock);
     let served = dir.path().join("served");
@@ -254,7 +256,7 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
     let session = "remote";
     let data = dir.path().join("workspace").display().to_string();
     let command = format!(
-        "env AGENTDECK_API_KEY={key} XDG_STATE_HOME={state} XDG_CONFIG_HOME={state} {BIN} --data-dir {data} --remote {url}",
+        "env AGENTDECK_API_KEY={key} XDG_STATE_HOME={state} XDG_CONFIG_HOME={state} {bin} --data-dir {data} --remote {url}",
         key = client.key(),
         state = dir.path().join("state").display(),
         url = server.url,
@@ -263,7 +265,7 @@ fn remote(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, Du
     wait_for("the workspace", Duration::from_secs(30), || {
         screen(session).contains("writer")
     });
-    let workspace = pid_of(&[BIN, &data, "--remote"]);
+    let workspace = pid_of(&[&bin, &data, "--remote"]);
     open_newest(session);
     rt.block_on(common::script_llmock(
         mock,
