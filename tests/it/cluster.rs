@@ -567,3 +567,137 @@ async fn a_call_paused_on_one_node_is_approved_through_the_other() {
         Some(r#"{"amount":5}"#)
     );
 }
+
+/// Issue 31's resume property across two nodes: replies run on A; a subscriber is cut
+/// after a random number of events and resumes with its last id on a node picked at
+/// random each time, and sees what an uninterrupted subscriber of B sees: every event
+/// once, in order, each reply's deltas making its stored text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_cut_at_random_points_across_nodes_see_every_event_once_and_in_order() {
+    use rand::{Rng, SeedableRng};
+    use std::collections::{HashMap, HashSet};
+    let seed: u64 = std::env::var("AGENTDECK_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    // Printed so a failing run can be repeated (the test harness shows it on failure).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (_a, _b, on_a, on_b, first) = cluster("200").await;
+    let assistant_id = on_a.thread(&first).await.unwrap().assistant_id;
+    let mut threads = vec![first];
+    for _ in 0..3 {
+        threads.push(new_thread(&on_a, &assistant_id).await);
+    }
+
+    // The reference: one uninterrupted subscriber of B from the start.
+    let (reference_tx, reference_rx) = tokio::sync::oneshot::channel::<HashSet<String>>();
+    let uninterrupted = tokio::spawn({
+        let on_b = on_b.clone();
+        async move {
+            let wanted = reference_rx.await.unwrap();
+            let stream = on_b.events("/v2/events", Some(0));
+            futures::pin_mut!(stream);
+            let (mut ids, mut done) = (Vec::new(), HashSet::new());
+            while let Some(event) = stream.next().await {
+                let event = event.unwrap();
+                if event.kind() == EventKind::Done {
+                    done.insert(event.data()["message_id"].as_str().unwrap().to_string());
+                }
+                ids.extend(event.id);
+                if wanted.iter().all(|r| done.contains(r)) {
+                    break;
+                }
+            }
+            ids
+        }
+    });
+    let mut replies = Vec::new();
+    for (i, thread) in threads.iter().enumerate() {
+        // Each starts while the ones before it stream, and they end apart.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let words = 60 + 40 * i;
+        let reply = post(&on_a, thread, &format!("/long {words} across nodes")).await;
+        replies.push((thread.clone(), reply));
+    }
+    let wanted: HashSet<String> = replies.iter().map(|(_, r)| r.clone()).collect();
+    reference_tx.send(wanted.clone()).unwrap();
+    let all_done = |seen: &HashSet<String>| wanted.iter().all(|r| seen.contains(r));
+
+    let cut = async {
+        let mut last = Some(0);
+        let (mut ids, mut text, mut done) = (Vec::new(), HashMap::new(), HashSet::new());
+        let mut connections = [0usize; 2];
+        while !all_done(&done) {
+            let node = usize::from(rng.random_bool(0.5));
+            connections[node] += 1;
+            let take = rng.random_range(1..60);
+            let stream = [&on_a, &on_b][node].events("/v2/events", last);
+            futures::pin_mut!(stream);
+            let mut read = 0;
+            while read < take && !all_done(&done) {
+                let Some(event) = stream.next().await else {
+                    break;
+                };
+                let event = event.unwrap();
+                let data = event.data();
+                match event.kind() {
+                    EventKind::MessageDelta => text
+                        .entry(data["message_id"].as_str().unwrap().to_string())
+                        .or_insert_with(String::new)
+                        .push_str(data["delta"].as_str().unwrap()),
+                    EventKind::Done => {
+                        done.insert(data["message_id"].as_str().unwrap().to_string());
+                    }
+                    _ => {}
+                }
+                if let Some(id) = event.id {
+                    assert!(
+                        ids.last().is_none_or(|last| *last < id),
+                        "id {id} after {ids:?} (node {node})"
+                    );
+                    ids.push(id);
+                    last = Some(id);
+                }
+                read += 1;
+            }
+        }
+        (ids, text, connections)
+    };
+    let (ids, text, connections) = tokio::time::timeout(Duration::from_secs(60), cut)
+        .await
+        .expect("the cut subscriber saw every reply end within 60 s");
+    let reference = tokio::time::timeout(Duration::from_secs(60), uninterrupted)
+        .await
+        .expect("the uninterrupted subscriber saw every reply end within 60 s")
+        .unwrap();
+    assert!(
+        connections.iter().all(|n| *n > 1),
+        "connections per node: {connections:?}"
+    );
+    // The cut reader stops at the last `done`; the uninterrupted one may read a little
+    // further, never differently.
+    assert!(
+        ids.len() <= reference.len(),
+        "{} > {}",
+        ids.len(),
+        reference.len()
+    );
+    assert_eq!(
+        ids,
+        reference[..ids.len()],
+        "resumed across nodes = uninterrupted"
+    );
+    for (thread, reply) in &replies {
+        let stored = on_b.message(thread, reply).await.unwrap();
+        assert_eq!(stored.status, MessageStatus::Completed);
+        assert_eq!(
+            text.get(reply).map(String::as_str),
+            Some(stored.text().as_str()),
+            "the deltas of {reply} make its text"
+        );
+    }
+}

@@ -63,9 +63,20 @@ struct Turn {
     /// Output published so far per running command, bounded like a tool's.
     published: HashMap<String, usize>,
     usage: Usage,
+    /// The operator's commands (`thread/shellCommand`) asked for and not started yet,
+    /// and those running, by item: the turn's end waits for them (the app-server, and
+    /// their commands with it, ends with the turn; the model's next answer can come first).
+    operator_asked: usize,
+    operator_running: std::collections::HashSet<String>,
+    /// The turn's own `turn/completed`, held while operator commands run.
+    completed: Option<Value>,
 }
 
 impl Turn {
+    fn operators_running(&self) -> bool {
+        self.operator_asked > 0 || !self.operator_running.is_empty()
+    }
+
     fn request(&mut self, what: Asked, method: &str, params: Value) -> Value {
         self.next_id += 1;
         self.asked.insert(self.next_id, what);
@@ -311,7 +322,11 @@ impl Run {
                         &mut turn.text_started,
                         format!("\n\n(The operator's command could not run: {why})"),
                     );
-                    Ok(Vec::new())
+                    turn.operator_asked = turn.operator_asked.saturating_sub(1);
+                    match self.held_turn_end(turn, agent) {
+                        Some(outcome) => Err(outcome),
+                        None => Ok(Vec::new()),
+                    }
                 }
                 _ => Err(Outcome::Failed(agent_error(
                     "agent_failed",
@@ -410,6 +425,7 @@ impl Run {
         match (edited, codex_thread) {
             (Some(command), Some(thread)) => {
                 let mut answers = decide("decline");
+                turn.operator_asked += 1;
                 answers.push(turn.request(
                     Asked::ShellCommand,
                     "thread/shellCommand",
@@ -447,7 +463,10 @@ impl Run {
                 self.codex_output(turn, item, delta);
             }
             "item/started" => self.codex_item(params.get("item")?, turn, false),
-            "item/completed" => self.codex_item(params.get("item")?, turn, true),
+            "item/completed" => {
+                self.codex_item(params.get("item")?, turn, true);
+                return self.held_turn_end(turn, agent);
+            }
             "thread/tokenUsage/updated" => {
                 // Each model call's own count (`last`); the turn's is their sum.
                 let count = |key: &str| {
@@ -462,6 +481,10 @@ impl Run {
             "turn/completed" => {
                 let ours = str_at("/turn/id");
                 if turn.turn.is_some() && ours != turn.turn.as_deref() {
+                    return None;
+                }
+                if turn.operators_running() {
+                    turn.completed = Some(params.clone());
                     return None;
                 }
                 return Some(self.codex_turn_end(params, turn, agent));
@@ -488,12 +511,32 @@ impl Run {
     }
 
     /// An item begun or done: text, reasoning, or a call of the reply.
+    /// The turn's end held for the operator's commands, once the last of them is done.
+    fn held_turn_end(&mut self, turn: &mut Turn, agent: &CodingAgent) -> Option<Outcome> {
+        if turn.operators_running() {
+            return None;
+        }
+        let params = turn.completed.take()?;
+        Some(self.codex_turn_end(&params, turn, agent))
+    }
+
     fn codex_item(&mut self, item: &Value, turn: &mut Turn, done: bool) {
         let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_string) else {
             return;
         };
         let text = |key: &str| item.get(key).and_then(Value::as_str).unwrap_or("");
         let kind = text("type");
+        if kind == "commandExecution" && text("source") == "userShell" {
+            let started = turn.operator_running.contains(&id);
+            if !started {
+                turn.operator_asked = turn.operator_asked.saturating_sub(1);
+            }
+            if done {
+                turn.operator_running.remove(&id);
+            } else {
+                turn.operator_running.insert(id.clone());
+            }
+        }
         match kind {
             "agentMessage" if done && !turn.streamed.contains(&id) => {
                 turn.text_started = false;
