@@ -11,7 +11,8 @@
 //!   --version 0.30.0 --locked --root target/aichat`; skipped with a note when missing).
 //!
 //! Targets (issue #31): the whole process ≤ 0.8× aichat's at 5 and at 20 ms per chunk;
-//! the workspace alone ≤ 40 ms per 1,000 events at 5 ms per chunk.
+//! the workspace alone ≤ 40 ms per 1,000 events at 5 ms per chunk; the in-process
+//! workspace's RSS high-water (`VmHWM`, at the stream's end) ≤ 40 MiB.
 //! `cargo bench --bench side_by_side` (needs tmux and LLMOCK, as `bash .ci/run` installs;
 //! `AGENTDECK_BIN=path` measures another build of the binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -151,8 +152,20 @@ fn measured(pids: &[u32], run: impl FnOnce()) -> Vec<Duration> {
         .collect()
 }
 
-/// The workspace with the runtime in its process: the CPU of that process.
-fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration {
+/// A process's peak resident memory so far (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The workspace with the runtime in its process: the CPU of that process, and its peak
+/// resident memory (KiB) at the stream's end.
+fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, u64) {
     let bin = common::agentdeck_bin();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -222,8 +235,9 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> Duration 
         cli(&["send", "--thread", &thread, "Write the long one"], "");
         wait_for_the_end(session, Duration::from_secs(30));
     });
+    let peak = peak_rss_kib(workspace);
     tmux(&["kill-session", "-t", session]);
-    spent[0]
+    (spent[0], peak)
 }
 
 /// `serve` alone and the workspace alone (`--remote`): their CPU, in that order.
@@ -345,10 +359,12 @@ fn main() {
     for delay in delays {
         let (_llmock, port) = rt.block_on(common::start_llmock(delay, "off"));
         let mock = format!("http://127.0.0.1:{port}");
-        let (mut whole, mut serve, mut workspace, mut line) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut whole, mut serve, mut workspace, mut line, mut peaks) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            whole.push(in_process(&rt, &mock, &text));
+            let (spent, peak) = in_process(&rt, &mock, &text);
+            whole.push(spent);
+            peaks.push(peak);
             let (s, w) = remote(&rt, &mock, &text);
             serve.push(s);
             workspace.push(w);
@@ -369,6 +385,11 @@ fn main() {
                 whole / line
             ));
         }
+        peaks.sort_unstable();
+        row.push_str(&format!(
+            "; in-process RSS high-water {:.1} MiB (median)",
+            peaks[peaks.len() / 2] as f64 / 1024.0
+        ));
         println!("{row}");
     }
     tmux(&["kill-server"]);
