@@ -66,26 +66,6 @@ fn part_bytes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
     parts
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 struct Server {
     child: std::process::Child,
     client: Client,
@@ -167,7 +147,10 @@ async fn replies(count: usize, prompt: &'static str) {
     let pid = server.child.id();
     let assistant_id = assistant(&server.client, "writer", None).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (dir0, rss0) = (dir_bytes(server.dir.path()), rss_kib(pid));
+    let (dir0, rss0) = (
+        dir_bytes(server.dir.path()),
+        common::status_kib(pid, "VmRSS:"),
+    );
     let parts0 = part_bytes(server.dir.path());
     let started = Instant::now();
     let lanes = 5;
@@ -204,7 +187,10 @@ async fn replies(count: usize, prompt: &'static str) {
     let elapsed = started.elapsed();
     // Let the background flush settle before measuring the disk.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (dir1, rss1) = (dir_bytes(server.dir.path()), rss_kib(pid));
+    let (dir1, rss1) = (
+        dir_bytes(server.dir.path()),
+        common::status_kib(pid, "VmRSS:"),
+    );
     let growth = dir1.saturating_sub(dir0);
     println!(
         "replies: {count} × {prompt:?} in {elapsed:.1?}, {words} words ({bytes} bytes of text and reasoning)"
@@ -273,8 +259,8 @@ async fn runaway() {
             started.elapsed(),
             reply.status,
             reply.text().split_whitespace().count(),
-            rss_kib(pid) as f64 / 1024.0,
-            peak_rss_kib(pid) as f64 / 1024.0
+            common::status_kib(pid, "VmRSS:") as f64 / 1024.0,
+            common::status_kib(pid, "VmHWM:") as f64 / 1024.0
         );
     }
     let assistant_id = assistant(&server.client, "paced", None).await;

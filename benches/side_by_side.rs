@@ -152,17 +152,6 @@ fn measured(pids: &[u32], run: impl FnOnce()) -> Vec<Duration> {
         .collect()
 }
 
-/// A process's peak resident memory so far (`VmHWM`), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The workspace with the runtime in its process: the CPU of that process, and its peak
 /// resident memory (KiB) at the stream's end.
 fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration, u64) {
@@ -235,7 +224,7 @@ fn in_process(rt: &tokio::runtime::Runtime, mock: &str, text: &str) -> (Duration
         cli(&["send", "--thread", &thread, "Write the long one"], "");
         wait_for_the_end(session, Duration::from_secs(30));
     });
-    let peak = peak_rss_kib(workspace);
+    let peak = common::status_kib(workspace, "VmHWM:");
     tmux(&["kill-session", "-t", session]);
     (spent[0], peak)
 }

@@ -8,16 +8,6 @@ mod common;
 
 use std::time::Instant;
 
-fn kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     let uploads = common::setting("UPLOADS", 40);
     let megabytes = common::setting("UPLOAD_MB", 30);
@@ -29,7 +19,7 @@ fn main() {
         let admin = agentdeck::client::Client::new(&server.url, &server.admin_key);
         let project = admin.list_projects().await.unwrap().data[0].id.clone();
         let client = admin.with_project(Some(project));
-        let before = kib(pid, "VmRSS:");
+        let before = common::status_kib(pid, "VmRSS:");
         let contents: std::sync::Arc<Vec<u8>> = std::sync::Arc::new(
             (0..megabytes * 1024 * 1024)
                 .map(|i| (i % 251) as u8)
@@ -48,7 +38,7 @@ fn main() {
         let done = futures::future::join_all(sends).await;
         let elapsed = started.elapsed();
         let ok = done.iter().filter(|r| r.is_ok()).count();
-        let peak = kib(pid, "VmHWM:");
+        let peak = common::status_kib(pid, "VmHWM:");
         println!(
             "uploads: {ok}/{uploads} of {megabytes} MB in {:.1} s; server RSS {:.0} MiB before, peak {:.0} MiB ({:.1}× the idle server; {:.0} MiB sent in all)",
             elapsed.as_secs_f64(),
