@@ -574,47 +574,15 @@ async fn a_call_paused_on_one_node_is_approved_through_the_other() {
 /// once, in order, each reply's deltas making its stored text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_cut_at_random_points_across_nodes_see_every_event_once_and_in_order() {
-    use rand::{Rng, SeedableRng};
-    use std::collections::{HashMap, HashSet};
-    let seed: u64 = std::env::var("AGENTDECK_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    // Printed so a failing run can be repeated (the test harness shows it on failure).
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    use rand::Rng;
+    use std::collections::HashSet;
+    let mut rng = seeded_rng();
     let (_a, _b, on_a, on_b, first) = cluster("200").await;
     let assistant_id = on_a.thread(&first).await.unwrap().assistant_id;
     let mut threads = vec![first];
     for _ in 0..3 {
         threads.push(new_thread(&on_a, &assistant_id).await);
     }
-
-    // The reference: one uninterrupted subscriber of B from the start.
-    let (reference_tx, reference_rx) = tokio::sync::oneshot::channel::<HashSet<String>>();
-    let uninterrupted = tokio::spawn({
-        let on_b = on_b.clone();
-        async move {
-            let wanted = reference_rx.await.unwrap();
-            let stream = on_b.events("/v2/events", Some(0));
-            futures::pin_mut!(stream);
-            let (mut ids, mut done) = (Vec::new(), HashSet::new());
-            while let Some(event) = stream.next().await {
-                let event = event.unwrap();
-                if event.kind() == EventKind::Done {
-                    done.insert(event.data()["message_id"].as_str().unwrap().to_string());
-                }
-                ids.extend(event.id);
-                if wanted.iter().all(|r| done.contains(r)) {
-                    break;
-                }
-            }
-            ids
-        }
-    });
     let mut replies = Vec::new();
     for (i, thread) in threads.iter().enumerate() {
         // Each starts while the ones before it stream, and they end apart.
@@ -624,48 +592,20 @@ async fn resumes_cut_at_random_points_across_nodes_see_every_event_once_and_in_o
         replies.push((thread.clone(), reply));
     }
     let wanted: HashSet<String> = replies.iter().map(|(_, r)| r.clone()).collect();
-    reference_tx.send(wanted.clone()).unwrap();
-    let all_done = |seen: &HashSet<String>| wanted.iter().all(|r| seen.contains(r));
+
+    // The reference: one uninterrupted subscriber of B from the start.
+    let uninterrupted = tokio::spawn(ids_until_done(on_b.clone(), wanted.clone()));
 
     let cut = async {
-        let mut last = Some(0);
-        let (mut ids, mut text, mut done) = (Vec::new(), HashMap::new(), HashSet::new());
+        let mut cut = CutReader::new();
         let mut connections = [0usize; 2];
-        while !all_done(&done) {
+        while !cut.all_done(&wanted) {
             let node = usize::from(rng.random_bool(0.5));
             connections[node] += 1;
             let take = rng.random_range(1..60);
-            let stream = [&on_a, &on_b][node].events("/v2/events", last);
-            futures::pin_mut!(stream);
-            let mut read = 0;
-            while read < take && !all_done(&done) {
-                let Some(event) = stream.next().await else {
-                    break;
-                };
-                let event = event.unwrap();
-                let data = event.data();
-                match event.kind() {
-                    EventKind::MessageDelta => text
-                        .entry(data["message_id"].as_str().unwrap().to_string())
-                        .or_insert_with(String::new)
-                        .push_str(data["delta"].as_str().unwrap()),
-                    EventKind::Done => {
-                        done.insert(data["message_id"].as_str().unwrap().to_string());
-                    }
-                    _ => {}
-                }
-                if let Some(id) = event.id {
-                    assert!(
-                        ids.last().is_none_or(|last| *last < id),
-                        "id {id} after {ids:?} (node {node})"
-                    );
-                    ids.push(id);
-                    last = Some(id);
-                }
-                read += 1;
-            }
+            cut.read([&on_a, &on_b][node], take, &wanted).await;
         }
-        (ids, text, connections)
+        (cut.ids, cut.text, connections)
     };
     let (ids, text, connections) = tokio::time::timeout(Duration::from_secs(60), cut)
         .await

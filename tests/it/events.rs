@@ -437,19 +437,10 @@ async fn a_threads_log_ends_and_traces_its_routed_run() {
 /// text the subscriber has read of it and is a beginning of its final text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_cut_at_random_points_see_every_event_once_and_in_order() {
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
     use std::collections::{HashMap, HashSet};
     use std::time::Duration;
-    let seed: u64 = std::env::var("AGENTDECK_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    // Printed so a failing run can be repeated (the test harness shows it on failure).
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = seeded_rng();
     let server = TestServer::start().await;
     let (_, client) = server.project("cuts").await;
     let reader = server.admin();
@@ -470,86 +461,27 @@ async fn resumes_cut_at_random_points_see_every_event_once_and_in_order() {
         replies.push((thread.clone(), reply));
     }
     let wanted: HashSet<String> = replies.iter().map(|(_, r)| r.clone()).collect();
-    let all_done = |seen: &HashSet<String>| wanted.iter().all(|r| seen.contains(r));
 
     // The reference: one uninterrupted subscription from the start.
-    let uninterrupted = {
-        let reader = reader.clone();
-        let wanted = wanted.clone();
-        tokio::spawn(async move {
-            let stream = reader.events("/v2/events", Some(0));
-            futures::pin_mut!(stream);
-            let mut ids = Vec::new();
-            let mut done = HashSet::new();
-            while let Some(event) = stream.next().await {
-                let event = event.unwrap();
-                if event.name() == "done" {
-                    done.insert(event.data()["message_id"].as_str().unwrap().to_string());
-                }
-                if let Some(id) = event.id {
-                    assert!(
-                        ids.last().is_none_or(|last| *last < id),
-                        "id {id} after {ids:?}"
-                    );
-                    ids.push(id);
-                }
-                if wanted.iter().all(|r| done.contains(r)) {
-                    break;
-                }
-            }
-            ids
-        })
-    };
+    let uninterrupted = tokio::spawn(ids_until_done(reader.clone(), wanted.clone()));
 
     // The same, cut after a random number of events each time and resumed from the last
     // id read; between connections, a GET of a reply still streaming.
     let cut = async {
-        let mut last = Some(0);
-        let mut ids: Vec<u64> = Vec::new();
-        let mut text: HashMap<String, String> = HashMap::new();
-        let mut done = HashSet::new();
+        let mut cut = CutReader::new();
         let mut reads = Vec::new();
         let mut connections = 0;
-        while !all_done(&done) {
+        while !cut.all_done(&wanted) {
             connections += 1;
-            let take = rng.random_range(1..60);
-            let stream = reader.events("/v2/events", last);
-            futures::pin_mut!(stream);
-            let mut read = 0;
-            while read < take && !all_done(&done) {
-                let Some(event) = stream.next().await else {
-                    break;
-                };
-                let event = event.unwrap();
-                let data = event.data();
-                match event.name() {
-                    "message.delta" => text
-                        .entry(data["message_id"].as_str().unwrap().to_string())
-                        .or_default()
-                        .push_str(data["delta"].as_str().unwrap()),
-                    "done" => {
-                        done.insert(data["message_id"].as_str().unwrap().to_string());
-                    }
-                    _ => {}
-                }
-                if let Some(id) = event.id {
-                    assert!(
-                        ids.last().is_none_or(|last| *last < id),
-                        "id {id} after {ids:?}"
-                    );
-                    ids.push(id);
-                    last = Some(id);
-                }
-                read += 1;
-            }
-            let streaming = replies.iter().find(|(_, r)| !done.contains(r));
+            cut.read(&reader, rng.random_range(1..60), &wanted).await;
+            let streaming = replies.iter().find(|(_, r)| !cut.done.contains(r));
             if let Some((thread, reply)) = streaming {
                 let got = reader.message(thread, reply).await.unwrap().text();
-                let had = text.get(reply).cloned().unwrap_or_default();
+                let had = cut.text.get(reply).cloned().unwrap_or_default();
                 reads.push((reply.clone(), had, got));
             }
         }
-        (ids, text, reads, connections)
+        (cut.ids, cut.text, reads, connections)
     };
     let (ids, text, reads, connections) = tokio::time::timeout(Duration::from_secs(60), cut)
         .await

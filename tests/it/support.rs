@@ -417,3 +417,96 @@ pub fn serve_with_project(
         .key;
     (server, info, project, key)
 }
+
+/// A random source for a property test: seeded from `AGENTDECK_TEST_SEED` if set, else
+/// at random, and the seed printed so a failing run can be repeated (the test harness
+/// shows it on failure).
+pub fn seeded_rng() -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    let seed: u64 = std::env::var("AGENTDECK_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("seed {seed} (AGENTDECK_TEST_SEED={seed} repeats this run)");
+    }
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+/// A subscriber of `/v2/events` whose connections are cut: what it read across them.
+pub struct CutReader {
+    /// The ids read, in order.
+    pub ids: Vec<u64>,
+    /// The text each message's deltas made.
+    pub text: std::collections::HashMap<String, String>,
+    /// The messages whose `done` was read.
+    pub done: std::collections::HashSet<String>,
+    last: Option<u64>,
+}
+
+impl CutReader {
+    /// A subscriber from the start of the log.
+    pub fn new() -> CutReader {
+        CutReader {
+            ids: Vec::new(),
+            text: Default::default(),
+            done: Default::default(),
+            last: Some(0),
+        }
+    }
+
+    pub fn all_done(&self, wanted: &std::collections::HashSet<String>) -> bool {
+        wanted.iter().all(|r| self.done.contains(r))
+    }
+
+    /// One connection through `client`, resumed with the last id read, cut after `take`
+    /// events (or once every reply of `wanted` is done); ids must rise across all.
+    pub async fn read(
+        &mut self,
+        client: &Client,
+        take: usize,
+        wanted: &std::collections::HashSet<String>,
+    ) {
+        let stream = client.events("/v2/events", self.last);
+        futures::pin_mut!(stream);
+        let mut read = 0;
+        while read < take && !self.all_done(wanted) {
+            let Some(event) = stream.next().await else {
+                break;
+            };
+            let event = event.unwrap();
+            let data = event.data();
+            match event.name() {
+                "message.delta" => self
+                    .text
+                    .entry(data["message_id"].as_str().unwrap().to_string())
+                    .or_default()
+                    .push_str(data["delta"].as_str().unwrap()),
+                "done" => {
+                    self.done
+                        .insert(data["message_id"].as_str().unwrap().to_string());
+                }
+                _ => {}
+            }
+            if let Some(id) = event.id {
+                assert!(
+                    self.ids.last().is_none_or(|last| *last < id),
+                    "id {id} after {:?}",
+                    self.ids
+                );
+                self.ids.push(id);
+                self.last = Some(id);
+            }
+            read += 1;
+        }
+    }
+}
+
+/// `/v2/events` through `client` from the start, never cut, until every reply of
+/// `wanted` is done: the ids, checked to rise.
+pub async fn ids_until_done(client: Client, wanted: std::collections::HashSet<String>) -> Vec<u64> {
+    let mut reader = CutReader::new();
+    reader.read(&client, usize::MAX, &wanted).await;
+    reader.ids
+}
