@@ -14,6 +14,7 @@ mod input;
 pub mod keymap;
 pub mod markdown;
 pub mod pane;
+pub mod pane_cache;
 pub mod panes;
 pub mod run;
 pub mod screen;

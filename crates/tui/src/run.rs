@@ -145,6 +145,7 @@ pub async fn run(
             }
             _ = sleep_until(timers.age), if timers.age.is_some() && idle => {
                 session.timers.age = None;
+                session.ui.panes.invalidate();
                 session.dirty = true;
                 Ok(Flow::Go)
             }
@@ -157,6 +158,7 @@ pub async fn run(
             _ = sleep_until(timers.replay), if timers.replay.is_some() && idle => {
                 session.timers.replay = None;
                 session.app.replay_tick();
+                session.ui.panes.invalidate();
                 session.dirty = true;
                 Ok(Flow::Go)
             }
@@ -299,6 +301,8 @@ impl Session {
     }
 
     async fn on_input(&mut self, input: Option<std::io::Result<Event>>) -> std::io::Result<Flow> {
+        // A key, the mouse or a new size may change anything drawn.
+        self.ui.panes.invalidate();
         match input {
             Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                 if self.is_editor_key(&key) {
@@ -412,6 +416,7 @@ impl Session {
         }
         let mut changed = false;
         for event in pending {
+            self.ui.panes.changed_by(&event);
             match event {
                 AppEvent::Highlighted { key, lines } => {
                     self.ui.highlighted(key, lines);

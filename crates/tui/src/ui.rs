@@ -5,6 +5,7 @@
 use super::highlight::Highlighter;
 use super::keymap::Keymap;
 use super::pane::Pane;
+use super::pane_cache::{Noted, PaneCache};
 use super::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -105,6 +106,8 @@ pub struct Ui {
     pub drawer: Pane,
     /// The wall's replies laid out as markdown, by (message id, text length, width).
     pub wall_lines: HashMap<(String, usize, usize), SharedLines>,
+    /// The panes' cells as last drawn, reused while only a reply's text changes.
+    pub panes: PaneCache,
 }
 
 impl Ui {
@@ -124,12 +127,14 @@ impl Ui {
             animating: std::cell::Cell::new(false),
             drawer: Pane::Tools,
             wall_lines: HashMap::new(),
+            panes: PaneCache::default(),
         }
     }
 
     /// Switches the theme; laid-out lines carry the old colours, so they go.
     pub fn set_theme(&mut self, theme: Theme) {
         self.theme = theme;
+        self.panes.invalidate();
         self.wrapped.clear();
         self.streaming.clear();
     }
@@ -165,6 +170,24 @@ impl Ui {
         self.areas.clear();
         self.next_age_change.set(None);
         self.animating.set(false);
+    }
+
+    /// What the frame has noted so far (the soonest age change, whether something
+    /// moves), taken: drawing a pane afresh notes its own from nothing.
+    pub fn take_noted(&self) -> Noted {
+        Noted {
+            next_age_change: self.next_age_change.take(),
+            animating: self.animating.replace(false),
+        }
+    }
+
+    /// Adds what a pane noted to the frame's (a pane drawn from its cells notes what
+    /// drawing them did).
+    pub fn note(&self, noted: Noted) {
+        if let Some(at) = noted.next_age_change {
+            self.redraw_at(at);
+        }
+        self.animating.set(self.animating.get() || noted.animating);
     }
 
     /// When a relative time drawn in the last frame changes, if one was drawn.

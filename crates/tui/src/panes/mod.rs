@@ -56,9 +56,20 @@ pub fn citations(call: &agentdeck_model::ToolCall) -> Option<String> {
     ))
 }
 
-/// Draws one pane into `area`.
+/// Draws one pane into `area`: the conversation afresh, another pane from its cells of
+/// the last frame when nothing it shows has changed since (`pane_cache`).
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
     ui.areas.push((pane, area));
+    if pane == Pane::Conversation {
+        conversation::draw(frame, app, ui, area);
+        return;
+    }
+    if let Some((cells, noted)) = ui.panes.reuse(pane, area, app.now, ui.phase) {
+        crate::pane_cache::copy_cells(cells, frame.buffer_mut(), area);
+        ui.note(noted);
+        return;
+    }
+    let before = ui.take_noted();
     match pane {
         Pane::Threads => threads::draw(frame, app, ui, area),
         Pane::Conversation => conversation::draw(frame, app, ui, area),
@@ -66,6 +77,12 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
         Pane::Routing => routing::draw(frame, app, ui, area),
         Pane::Memory => memory::draw(frame, app, ui, area),
     }
+    let noted = ui.take_noted();
+    let phase = ui.phase;
+    ui.panes
+        .keep(pane, frame.buffer_mut(), area, app.now, phase, noted);
+    ui.note(before);
+    ui.note(noted);
 }
 
 /// The frame of a pane: its number (the key that focuses it) and title.
