@@ -224,6 +224,9 @@ mod tests {
         }
     }
 
+    /// One thing that happens to a workspace.
+    type Step = Box<dyn Fn(&mut Desk)>;
+
     fn delta(thread: &str, message: &str, text: &str) -> AppEvent {
         AppEvent::Server(ServerEvent {
             id: None,
@@ -241,7 +244,7 @@ mod tests {
     #[test]
     fn frames_with_reused_panes_are_the_frames_drawn_afresh() {
         let (mut cached, mut fresh) = (Desk::new(true), Desk::new(false));
-        let mut steps: Vec<Box<dyn Fn(&mut Desk)>> = Vec::new();
+        let mut steps: Vec<Step> = Vec::new();
         for (n, event) in routed_run_events().into_iter().enumerate() {
             let thread = match &event.payload {
                 EventPayload::MessageCreated(e) => Some(e.thread_id.clone()),
