@@ -811,3 +811,32 @@ fn a_resized_terminal_is_drawn_at_its_new_size() {
         );
     }
 }
+
+/// `$EDITOR` has the terminal to itself: what is typed into it reaches it whole (the
+/// workspace reads no input while it runs), its text comes back as the draft, and keys
+/// work again after it.
+#[test]
+fn the_editor_gets_every_key_typed_into_it_and_gives_the_draft_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // An editor that reads a line from the terminal and writes it to the draft's file.
+    let editor = dir.path().join("line-editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf 'editor-ready\\n'\nread -r line\nprintf '%s\\n' \"$line\" > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = format!("AGENTDECK_LOCAL_TPS=0 EDITOR={}", editor.display());
+    let session = Session::start(&dir, "editor", &env, "", (120, 36));
+    session.wait_for("Threads 4/4");
+    session.keys(&["n"]);
+    session.wait_for("New thread with");
+    session.type_text("draft-before-the-editor");
+    session.keys(&["C-e"]);
+    session.wait_for("editor-ready");
+    session.type_text("every-key-of-this-line-reaches-the-editor");
+    session.keys(&["Enter"]);
+    session.wait_for("│every-key-of-this-line-reaches-the-editor");
+    session.type_text(" and-after");
+    session.wait_for("every-key-of-this-line-reaches-the-editor and-after");
+}

@@ -10,11 +10,10 @@ use super::input::{handle_key, handle_mouse};
 use super::keymap::{Action, Context};
 use super::screen;
 use super::state::{UiState, UiStateStore};
-use super::terminal::{Term, TerminalGuard};
+use super::terminal::{Term, TerminalGuard, TerminalInput};
 use super::ui::{self, Ui};
 use agentdeck_client::Client;
-use crossterm::event::{Event, EventStream, KeyEventKind};
-use futures::StreamExt;
+use crossterm::event::{Event, KeyEventKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -131,7 +130,7 @@ pub async fn run(
     });
     let (guard, terminal) = TerminalGuard::enter(options.mouse)?;
     let mut session = Session::open(options, names, terminal, ui, runtimes, activity);
-    let mut input = EventStream::new();
+    let mut input = TerminalInput::start()?;
     let mut stop = stop_signal();
     let result = loop {
         let timers = session.timers;
