@@ -510,7 +510,6 @@ impl Run {
         self.output_delta(index, delta);
     }
 
-    /// An item begun or done: text, reasoning, or a call of the reply.
     /// The turn's end held for the operator's commands, once the last of them is done.
     fn held_turn_end(&mut self, turn: &mut Turn, agent: &CodingAgent) -> Option<Outcome> {
         if turn.operators_running() {
@@ -520,6 +519,7 @@ impl Run {
         Some(self.codex_turn_end(&params, turn, agent))
     }
 
+    /// An item begun or done: text, reasoning, or a call of the reply.
     fn codex_item(&mut self, item: &Value, turn: &mut Turn, done: bool) {
         let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_string) else {
             return;
