@@ -15,6 +15,18 @@ use std::collections::BTreeMap;
 
 pub const NOW: u64 = 1_795_560_000;
 
+/// A piece of a reply's text as the runtime streams it (an event without an id).
+pub fn delta(thread: &str, message: &str, text: &str) -> AppEvent {
+    AppEvent::Server(ServerEvent {
+        id: None,
+        payload: EventPayload::MessageDelta(agentdeck_model::event::TextDelta {
+            thread_id: thread.into(),
+            message_id: message.into(),
+            delta: text.into(),
+        }),
+    })
+}
+
 fn assistant(id: &str, name: &str, routes_to: &[&str]) -> Assistant {
     serde_json::from_value(json!({
         "id": id, "object": "assistant", "project_id": "proj_1", "name": name, "instructions": "", "model": "local",

@@ -28,10 +28,7 @@ struct Drawn {
 struct Entry {
     drawn: Drawn,
     cells: Buffer,
-    /// When a relative time among them reads differently (Unix seconds).
-    next_age_change: Option<u64>,
-    /// They show something that moves.
-    animating: bool,
+    noted: Noted,
 }
 
 /// The panes' cells as last drawn.
@@ -47,7 +44,9 @@ pub struct PaneCache {
 /// What drawing a pane afresh noted, for the cache to keep beside its cells.
 #[derive(Clone, Copy, Default)]
 pub struct Noted {
+    /// When a relative time drawn reads differently (Unix seconds).
     pub next_age_change: Option<u64>,
+    /// Something drawn moves.
     pub animating: bool,
 }
 
@@ -87,15 +86,7 @@ impl PaneCache {
         self.entries
             .iter()
             .find(|(p, entry)| *p == pane && entry.drawn == wanted)
-            .map(|(_, entry)| {
-                (
-                    &entry.cells,
-                    Noted {
-                        next_age_change: entry.next_age_change,
-                        animating: entry.animating,
-                    },
-                )
-            })
+            .map(|(_, entry)| (&entry.cells, entry.noted))
     }
 
     /// Keeps the cells `pane` was just drawn with at `area` in `buf`.
@@ -117,30 +108,18 @@ impl PaneCache {
             now,
             phase,
         };
-        let entry = match self.entries.iter_mut().find(|(p, _)| *p == pane) {
-            Some((_, entry)) => entry,
-            None => {
-                self.entries.push((
-                    pane,
-                    Entry {
-                        drawn,
-                        cells: Buffer::empty(Rect::default()),
-                        next_age_change: None,
-                        animating: false,
-                    },
-                ));
-                let last = self.entries.len() - 1;
-                &mut self.entries[last].1
-            }
-        };
         let held = area.intersection(buf.area);
-        if entry.cells.area != held {
-            entry.cells = Buffer::empty(held);
+        let mut cells = Buffer::empty(held);
+        copy_cells(buf, &mut cells, held);
+        let entry = Entry {
+            drawn,
+            cells,
+            noted,
+        };
+        match self.entries.iter_mut().find(|(p, _)| *p == pane) {
+            Some((_, kept)) => *kept = entry,
+            None => self.entries.push((pane, entry)),
         }
-        copy_cells(buf, &mut entry.cells, held);
-        entry.drawn = drawn;
-        entry.next_age_change = noted.next_age_change;
-        entry.animating = noted.animating;
     }
 }
 
@@ -175,12 +154,10 @@ pub fn copy_cells(from: &Buffer, to: &mut Buffer, area: Rect) {
 mod tests {
     use super::*;
     use crate::app::App;
-    use crate::fixtures::{routed_run_events, routed_workspace};
+    use crate::fixtures::{delta, routed_run_events, routed_workspace};
     use crate::keymap::Keymap;
     use crate::theme::Theme;
     use crate::ui::Ui;
-    use agentdeck_client::ServerEvent;
-    use agentdeck_model::event::TextDelta;
     use crossterm::event::{KeyCode, KeyEvent};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
@@ -226,17 +203,6 @@ mod tests {
 
     /// One thing that happens to a workspace.
     type Step = Box<dyn Fn(&mut Desk)>;
-
-    fn delta(thread: &str, message: &str, text: &str) -> AppEvent {
-        AppEvent::Server(ServerEvent {
-            id: None,
-            payload: EventPayload::MessageDelta(TextDelta {
-                thread_id: thread.into(),
-                message_id: message.into(),
-                delta: text.into(),
-            }),
-        })
-    }
 
     /// Every step of a routed run, with reply text streaming between its events, keys
     /// pressed and the clock moving: the frames drawn with panes reused are the frames

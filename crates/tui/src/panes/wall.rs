@@ -213,25 +213,13 @@ fn tail_lines(tail: Option<&Tail>, width: usize, height: usize, ui: &mut Ui) -> 
 #[cfg(test)]
 mod tests {
     use crate::app::{App, AppEvent, Effect, Mode};
-    use crate::fixtures::{message, routed_workspace};
+    use crate::fixtures::{delta, message, routed_workspace};
     use crate::keymap::Action;
     use agentdeck_client::ServerEvent;
     use agentdeck_model::EventPayload;
     use agentdeck_model::Role;
-    use agentdeck_model::event::TextDelta;
 
     use crate::screen::testing::render_workspace as render;
-
-    fn delta(thread: &str, message: &str, text: &str) -> AppEvent {
-        AppEvent::Server(ServerEvent {
-            id: None,
-            payload: EventPayload::MessageDelta(TextDelta {
-                thread_id: thread.into(),
-                message_id: message.into(),
-                delta: text.into(),
-            }),
-        })
-    }
 
     fn wall() -> App {
         let mut app = routed_workspace();
