@@ -143,8 +143,8 @@ pub async fn run(
                 Ok(Flow::Go)
             }
             _ = sleep_until(timers.age), if timers.age.is_some() && idle => {
+                // (The clock is part of what a pane was drawn from: no invalidation.)
                 session.timers.age = None;
-                session.ui.panes.invalidate();
                 session.dirty = true;
                 Ok(Flow::Go)
             }

@@ -61,7 +61,7 @@ pub fn citations(call: &agentdeck_model::ToolCall) -> Option<String> {
 pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
     ui.areas.push((pane, area));
     if pane == Pane::Conversation {
-        conversation::draw(frame, app, ui, area);
+        draw_afresh(frame, app, ui, pane, area);
         return;
     }
     if let Some((cells, noted)) = ui.panes.reuse(pane, area, app.now, ui.phase) {
@@ -70,6 +70,16 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
         return;
     }
     let before = ui.take_noted();
+    draw_afresh(frame, app, ui, pane, area);
+    let noted = ui.take_noted();
+    let phase = ui.phase;
+    ui.panes
+        .keep(pane, frame.buffer_mut(), area, app.now, phase, noted);
+    ui.note(before);
+    ui.note(noted);
+}
+
+fn draw_afresh(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
     match pane {
         Pane::Threads => threads::draw(frame, app, ui, area),
         Pane::Conversation => conversation::draw(frame, app, ui, area),
@@ -77,12 +87,6 @@ pub fn draw(frame: &mut Frame, app: &App, ui: &mut Ui, pane: Pane, area: Rect) {
         Pane::Routing => routing::draw(frame, app, ui, area),
         Pane::Memory => memory::draw(frame, app, ui, area),
     }
-    let noted = ui.take_noted();
-    let phase = ui.phase;
-    ui.panes
-        .keep(pane, frame.buffer_mut(), area, app.now, phase, noted);
-    ui.note(before);
-    ui.note(noted);
 }
 
 /// The frame of a pane: its number (the key that focuses it) and title.
