@@ -575,7 +575,6 @@ async fn a_call_paused_on_one_node_is_approved_through_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_cut_at_random_points_across_nodes_see_every_event_once_and_in_order() {
     use rand::Rng;
-    use std::collections::HashSet;
     let mut rng = seeded_rng();
     let (_a, _b, on_a, on_b, first) = cluster("200").await;
     let assistant_id = on_a.thread(&first).await.unwrap().assistant_id;
@@ -583,15 +582,10 @@ async fn resumes_cut_at_random_points_across_nodes_see_every_event_once_and_in_o
     for _ in 0..3 {
         threads.push(new_thread(&on_a, &assistant_id).await);
     }
-    let mut replies = Vec::new();
-    for (i, thread) in threads.iter().enumerate() {
-        // Each starts while the ones before it stream, and they end apart.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let words = 60 + 40 * i;
-        let reply = post(&on_a, thread, &format!("/long {words} across nodes")).await;
-        replies.push((thread.clone(), reply));
-    }
-    let wanted: HashSet<String> = replies.iter().map(|(_, r)| r.clone()).collect();
+    let (replies, wanted) = start_overlapping(&on_a, &threads, |i| {
+        format!("/long {} across nodes", 60 + 40 * i)
+    })
+    .await;
 
     // The reference: one uninterrupted subscriber of B from the start.
     let uninterrupted = tokio::spawn(ids_until_done(on_b.clone(), wanted.clone()));

@@ -438,7 +438,7 @@ async fn a_threads_log_ends_and_traces_its_routed_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_cut_at_random_points_see_every_event_once_and_in_order() {
     use rand::Rng;
-    use std::collections::{HashMap, HashSet};
+    use std::collections::HashMap;
     use std::time::Duration;
     let mut rng = seeded_rng();
     let server = TestServer::start().await;
@@ -452,15 +452,10 @@ async fn resumes_cut_at_random_points_see_every_event_once_and_in_order() {
     for _ in 0..6 {
         threads.push(new_thread(&client, &a.id).await);
     }
-    let mut replies = Vec::new();
-    for (i, thread) in threads.iter().enumerate() {
-        // Each starts while the ones before it stream, and they end apart.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let words = 40 + 30 * i;
-        let reply = post(&client, thread, &format!("/slow 80 /long {words}")).await;
-        replies.push((thread.clone(), reply));
-    }
-    let wanted: HashSet<String> = replies.iter().map(|(_, r)| r.clone()).collect();
+    let (replies, wanted) = start_overlapping(&client, &threads, |i| {
+        format!("/slow 80 /long {}", 40 + 30 * i)
+    })
+    .await;
 
     // The reference: one uninterrupted subscription from the start.
     let uninterrupted = tokio::spawn(ids_until_done(reader.clone(), wanted.clone()));

@@ -505,6 +505,23 @@ impl CutReader {
 
 /// `/v2/events` through `client` from the start, never cut, until every reply of
 /// `wanted` is done: the ids, checked to rise.
+/// Posts `prompt(i)` to the i-th thread, 150 ms apart: each reply starts while the ones
+/// before it stream, and they end apart. The (thread, reply) pairs, and the replies.
+pub async fn start_overlapping(
+    client: &Client,
+    threads: &[String],
+    prompt: impl Fn(usize) -> String,
+) -> (Vec<(String, String)>, std::collections::HashSet<String>) {
+    let mut replies = Vec::new();
+    for (i, thread) in threads.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let reply = post(client, thread, &prompt(i)).await;
+        replies.push((thread.clone(), reply));
+    }
+    let wanted = replies.iter().map(|(_, reply)| reply.clone()).collect();
+    (replies, wanted)
+}
+
 pub async fn ids_until_done(client: Client, wanted: std::collections::HashSet<String>) -> Vec<u64> {
     let mut reader = CutReader::new();
     reader.read(&client, usize::MAX, &wanted).await;
