@@ -1,6 +1,11 @@
 //! Store speed. Targets (issue #2): list the newest 50 of 10,000 threads with a status
 //! filter in under 2 ms; open a data dir with 10,000 threads and 1,000,000 messages in
 //! under 1 s.
+//!
+//! `STORE_MEMORY_MESSAGES=N` also measures what the store holds in memory per stored
+//! message (issues #28 and #31: memory flat over many spans, RSS after many replies):
+//! N messages into 100 threads, flushed every 100 as the bus's rounds are, RSS once
+//! sled's page cache is full and at the end.
 #![allow(clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use agentdeck::model::ThreadQuery;
@@ -9,6 +14,10 @@ use agentdeck::store::Store;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+// The allocator the binary runs with: its memory figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const THREADS: usize = 10_000;
 
@@ -152,11 +161,65 @@ fn bench_open(c: &mut Criterion) {
     drop(store);
 }
 
+/// Memory per stored message once sled's page cache is full: with the thread count
+/// fixed, whatever still grows grows with the records the store keeps.
+fn bench_memory_per_message(_: &mut Criterion) {
+    let Some(total) = std::env::var("STORE_MEMORY_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let threads: Vec<Thread> = (0..100).map(thread).collect();
+    for th in &threads {
+        store.put_thread(th).unwrap();
+    }
+    let levelled_at = (total / 4).max(1);
+    let mut levelled = None;
+    for i in 0..total {
+        let th = &threads[i % threads.len()];
+        store.insert_message(&message(&th.id, i)).unwrap();
+        if i % 100 == 99 {
+            rt.block_on(store.flush()).unwrap();
+        }
+        if (i + 1) % levelled_at == 0 {
+            let (rss, anonymous) = (rss_kib(), anonymous_kib());
+            eprintln!(
+                "{:>9} messages: RSS {:.1} MiB (anonymous {:.1}), data dir {:.1} MiB",
+                i + 1,
+                rss as f64 / 1024.0,
+                anonymous as f64 / 1024.0,
+                dir_bytes(dir.path()) as f64 / 1024.0 / 1024.0,
+            );
+            levelled.get_or_insert((i + 1, anonymous));
+        }
+    }
+    if let Some((from, anonymous)) = levelled {
+        let grown = (anonymous_kib() - anonymous) * 1024;
+        eprintln!(
+            "memory per stored message after {from}: {:.1} bytes (anonymous RSS, {} more messages)",
+            grown as f64 / (total - from).max(1) as f64,
+            total - from,
+        );
+    }
+}
+
 fn rss_kib() -> i64 {
+    status_kib("VmRSS:")
+}
+
+fn anonymous_kib() -> i64 {
+    status_kib("RssAnon:")
+}
+
+fn status_kib(field: &str) -> i64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap()
@@ -177,5 +240,5 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-criterion_group!(benches, bench_list, bench_open);
+criterion_group!(benches, bench_list, bench_open, bench_memory_per_message);
 criterion_main!(benches);
