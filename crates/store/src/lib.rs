@@ -131,6 +131,19 @@ struct Inner {
     dir: std::path::PathBuf,
 }
 
+/// Message locations remembered at most (PostgreSQL): beyond it the memory starts over,
+/// so it stays bounded however many messages a node writes.
+const LOCATIONS_KEPT: usize = 100_000;
+
+/// Notes where a message is, forgetting every noted location first when `kept` are
+/// noted already (what is forgotten is read from the database again when asked).
+fn remember_location(found: &mut HashMap<String, Vec<u8>>, id: &str, key: Vec<u8>, kept: usize) {
+    if found.len() >= kept && !found.contains_key(id) {
+        found.clear();
+    }
+    found.insert(id.to_string(), key);
+}
+
 /// A record as it is written: JSON, compressed when that pays (see `codec`).
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value)
@@ -632,7 +645,12 @@ impl Store {
                 .messages
                 .compare_and_swap(&key, None, Some(&value))?
             {
-                lock(&self.inner.found_locations).insert(message.id.clone(), key);
+                remember_location(
+                    &mut lock(&self.inner.found_locations),
+                    &message.id,
+                    key,
+                    LOCATIONS_KEPT,
+                );
                 return Ok(());
             }
             sync::lock(&self.inner.message_seq).remove(&message.thread_id);
@@ -663,11 +681,12 @@ impl Store {
         }
         let key = self.inner.message_loc.get(id.as_bytes())?;
         if let Some(key) = &key {
-            let mut found = lock(&self.inner.found_locations);
-            if found.len() >= 100_000 {
-                found.clear();
-            }
-            found.insert(id.to_string(), key.clone());
+            remember_location(
+                &mut lock(&self.inner.found_locations),
+                id,
+                key.clone(),
+                LOCATIONS_KEPT,
+            );
         }
         Ok(key)
     }

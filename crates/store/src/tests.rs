@@ -404,3 +404,17 @@ fn a_postgres_transaction_commits_all_its_writes_or_none() {
     let reopened = Store::open_postgres(dir.path(), &url, true).unwrap();
     assert!(reopened.meta_flag("four").unwrap() && !reopened.meta_flag("three").unwrap());
 }
+
+#[test]
+fn remembered_locations_stay_within_their_bound_whichever_path_notes_them() {
+    let mut found = HashMap::new();
+    for i in 0..10 {
+        super::remember_location(&mut found, &format!("msg_{i}"), vec![i], 3);
+        assert!(found.len() <= 3, "{} locations kept after {i}", found.len());
+        assert_eq!(found.get(&format!("msg_{i}")), Some(&vec![i]));
+    }
+    // Noting one already kept forgets nothing.
+    let before = found.len();
+    super::remember_location(&mut found, "msg_9", vec![9], 3);
+    assert_eq!(found.len(), before);
+}
