@@ -109,17 +109,30 @@ impl PaneCache {
             phase,
         };
         let held = area.intersection(buf.area);
-        let mut cells = Buffer::empty(held);
-        copy_cells(buf, &mut cells, held);
-        let entry = Entry {
-            drawn,
-            cells,
-            noted,
+        let index = match self.entries.iter().position(|(p, _)| *p == pane) {
+            Some(index) => index,
+            None => {
+                let cells = Buffer::empty(held);
+                self.entries.push((
+                    pane,
+                    Entry {
+                        drawn,
+                        cells,
+                        noted,
+                    },
+                ));
+                self.entries.len() - 1
+            }
         };
-        match self.entries.iter_mut().find(|(p, _)| *p == pane) {
-            Some((_, kept)) => *kept = entry,
-            None => self.entries.push((pane, entry)),
+        let entry = &mut self.entries[index].1;
+        // The pane's last cells are overwritten in place while its area stays: no
+        // buffer allocated, and each cell's text reuses its allocation.
+        if entry.cells.area != held {
+            entry.cells = Buffer::empty(held);
         }
+        copy_cells(buf, &mut entry.cells, held);
+        entry.drawn = drawn;
+        entry.noted = noted;
     }
 }
 
