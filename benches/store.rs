@@ -15,6 +15,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod common;
+
 // The allocator the binary runs with: its memory figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -208,21 +210,11 @@ fn bench_memory_per_message(_: &mut Criterion) {
 }
 
 fn rss_kib() -> i64 {
-    status_kib("VmRSS:")
+    common::status_kib(std::process::id(), "VmRSS:") as i64
 }
 
 fn anonymous_kib() -> i64 {
-    status_kib("RssAnon:")
-}
-
-fn status_kib(field: &str) -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+    common::status_kib(std::process::id(), "RssAnon:") as i64
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
