@@ -503,8 +503,6 @@ impl CutReader {
     }
 }
 
-/// `/v2/events` through `client` from the start, never cut, until every reply of
-/// `wanted` is done: the ids, checked to rise.
 /// Posts `prompt(i)` to the i-th thread, 150 ms apart: each reply starts while the ones
 /// before it stream, and they end apart. The (thread, reply) pairs, and the replies.
 pub async fn start_overlapping(
@@ -522,6 +520,8 @@ pub async fn start_overlapping(
     (replies, wanted)
 }
 
+/// `/v2/events` through `client` from the start, never cut, until every reply of
+/// `wanted` is done: the ids, checked to rise.
 pub async fn ids_until_done(client: Client, wanted: std::collections::HashSet<String>) -> Vec<u64> {
     let mut reader = CutReader::new();
     reader.read(&client, usize::MAX, &wanted).await;
