@@ -1,17 +1,18 @@
-//! A data dir written by an earlier build keeps working: `tests/fixtures/datadir-schema1`
-//! was made by the build before the compact forms (schema 1, commit f28369f: the
-//! Getting-started threads — tool calls, a route, an approval waiting — and one more
-//! turn), and `expected.json` is what that build's API showed of it (`record.py`).
+//! A data dir written by an earlier build keeps working. Each fixture holds the
+//! Getting-started threads (tool calls, a route, an approval waiting) and one more turn,
+//! made by an earlier build, and `expected.json`, what that build's API showed of it
+//! (`datadir-schema1/record.py`):
+//! - `tests/fixtures/datadir-schema1`: the build before the compact forms (schema 1,
+//!   commit f28369f);
+//! - `tests/fixtures/datadir-schema2`: the build before rounds were logged as one record
+//!   (schema 2, commit e87b97a).
 
 use crate::support::{KillOnDrop, ask, wait_for_serve_info};
 use agentdeck::client::Client;
 use serde_json::Value;
 use std::path::Path;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/datadir-schema1"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const ADMIN_KEY: &str = "sk-admin-fixture";
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -86,26 +87,42 @@ async fn shown(url: &str) -> Value {
     serde_json::json!({"threads": threads, "messages": messages, "events": events})
 }
 
-fn expected() -> Value {
-    let text = std::fs::read_to_string(format!("{FIXTURE}/expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+#[tokio::test]
+async fn a_data_dir_of_schema_1_reads_as_before_and_takes_new_writes() {
+    reads_as_before_and_takes_new_writes("datadir-schema1").await;
 }
 
 #[tokio::test]
-async fn a_data_dir_of_schema_1_reads_as_before_and_takes_new_writes() {
+async fn a_data_dir_of_schema_2_reads_as_before_and_takes_new_writes() {
+    reads_as_before_and_takes_new_writes("datadir-schema2").await;
+}
+
+/// Opens a copy of the fixture with this build: it must show what the build that wrote
+/// it showed, take a new turn, and show both after a kill and a restart.
+async fn reads_as_before_and_takes_new_writes(fixture: &str) {
+    let fixture = Path::new(FIXTURES).join(fixture);
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&Path::new(FIXTURE).join("data"), dir.path());
-    let expected = expected();
+    copy_dir(&fixture.join("data"), dir.path());
+    let text = std::fs::read_to_string(fixture.join("expected.json")).unwrap();
+    let expected: Value = serde_json::from_str(&text).unwrap();
 
     let (server, url) = serve(dir.path()).await;
     let before = shown(&url).await;
     assert_eq!(
-        before, expected,
-        "the schema-1 data dir reads differently from what its own build showed"
+        before,
+        expected,
+        "{} reads differently from what its own build showed",
+        fixture.display()
     );
 
     // A new turn on an old thread, written in the new forms, then a kill.
-    let thread_id = "thread_CFoOE7myLv0ykezydARjw2vE";
+    let thread_id = expected["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == "Which payment methods do you accept?")
+        .and_then(|t| t["id"].as_str())
+        .unwrap();
     let client = Client::new(&url, ADMIN_KEY);
     let reply = ask(&client, thread_id, "And do you take bank transfers?").await;
     assert!(!reply.text().is_empty());
@@ -157,8 +174,8 @@ async fn a_data_dir_of_schema_1_reads_as_before_and_takes_new_writes() {
     }
     drop(_server);
 
-    // The mark that keeps the build before out: it reads schema 2 and refuses.
+    // The mark that keeps the builds before out: they read it and refuse.
     let db = sled::open(dir.path().join("db")).unwrap();
     let mark = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(mark.as_deref(), Some(&b"2"[..]));
+    assert_eq!(mark.as_deref(), Some(&b"3"[..]));
 }

@@ -1,16 +1,18 @@
-//! How values are laid out in the trees (schema 2).
+//! How values are laid out in the trees (schema 3).
 //!
-//! A stored value is one of three forms, told apart by its first byte:
+//! A stored value is one of four forms, told apart by its first byte:
 //! - JSON, as every record was up to schema 1 and as small ones still are (a JSON text
-//!   never starts with the two tags below);
+//!   never starts with the tags below);
 //! - [`ZSTD_TAG`] and a zstd frame without its 4-byte magic number, compressed against
 //!   the fixed dictionary `codec/dictionary-v1.txt` (the keys and shapes records share),
 //!   with a context reused per thread; written when it is smaller than the JSON;
 //! - [`EVENT_TAG`] and a logged event in the binary layout of [`encode_event`]: its name
 //!   as a number, ids packed (a `thread_` id in 19 bytes rather than 31), its event id
-//!   left to the key, its JSON data compressed like any value.
+//!   left to the key, its JSON data compressed like any value;
+//! - [`EVENTS_TAG`] and the logged events of one commit round in the layout of
+//!   [`encode_events`] (schema 3): one record, keyed by the last id, each id written once.
 //!
-//! Readers take all three, so a data dir written before keeps working and is rewritten
+//! Readers take all four, so a data dir written before keeps working and is rewritten
 //! record by record as records change. A tag's layout and dictionary never change: a
 //! new layout takes a new tag and a new schema version.
 
@@ -23,6 +25,8 @@ use std::sync::OnceLock;
 const ZSTD_TAG: u8 = 0x01;
 /// A logged event in the binary layout of [`encode_event`].
 const EVENT_TAG: u8 = 0x02;
+/// Logged events in the batch layout of [`encode_events`].
+const EVENTS_TAG: u8 = 0x03;
 /// The magic number every zstd frame starts with, left out on disk.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Shorter values are left as JSON: a frame's header would eat what it saves.
@@ -143,6 +147,9 @@ const ID_PREFIXES: &[&str] = &[
 ];
 /// The id follows as a string (not a prefix and 24 base62 characters).
 const ID_LITERAL: u8 = 0;
+/// In a batch of events: an id the record wrote before, by its number (see
+/// [`encode_events`]). Beyond any prefix number.
+const ID_SEEN: u8 = 0xFE;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// An id's random part: 24 characters, packed as two halves of 12 (62^12 < 2^72).
 const RANDOM_CHARS: usize = 24;
@@ -162,14 +169,62 @@ const DATA_MEMORY: u8 = 4;
 /// name is a number of [`EVENT_NAMES`] (or `NAME_LITERAL` and a string), an id a
 /// prefix number and 18 bytes (or `ID_LITERAL` and a string), a string a LEB128 length
 /// and UTF-8, and data a kind and its fields (JSON data as a value of [`pack`]).
+/// Schema 2 wrote each event so; schema 3 writes rounds ([`encode_events`]), and this
+/// stays to make schema 2's records in tests.
+#[cfg(test)]
 pub(super) fn encode_event(event: &LoggedEvent) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);
     out.push(EVENT_TAG);
+    put_event(&mut out, event, &mut Ids { seen: None });
+    out
+}
+
+/// A batch of logged events with rising ids, as one record keyed by the last id:
+/// `EVENTS_TAG, count`, then per event the distance of its id below the last one and
+/// its layout as in [`encode_event`] (without the tag), where an id already written in
+/// the record is `ID_SEEN` and its number in order of first writing. A round's events
+/// mostly share their project, thread and message: each is written once.
+pub(super) fn encode_events(events: &[LoggedEvent]) -> Vec<u8> {
+    let last = events.last().map_or(0, |event| event.id);
+    let mut out = Vec::with_capacity(16 + 64 * events.len());
+    out.push(EVENTS_TAG);
+    put_varint(&mut out, events.len() as u64);
+    let mut ids = Ids {
+        seen: Some(Vec::new()),
+    };
+    for event in events {
+        put_varint(&mut out, last.saturating_sub(event.id));
+        put_event(&mut out, event, &mut ids);
+    }
+    out
+}
+
+/// The ids a record has written so far, when it writes each once (None: schema 2's
+/// single events, which write every id).
+struct Ids<'a> {
+    seen: Option<Vec<&'a str>>,
+}
+
+impl<'a> Ids<'a> {
+    fn put(&mut self, out: &mut Vec<u8>, id: &'a str) {
+        if let Some(seen) = &mut self.seen {
+            if let Some(at) = seen.iter().position(|known| *known == id) {
+                out.push(ID_SEEN);
+                put_varint(out, at as u64);
+                return;
+            }
+            seen.push(id);
+        }
+        put_id(out, id);
+    }
+}
+
+fn put_event<'a>(out: &mut Vec<u8>, event: &'a LoggedEvent, ids: &mut Ids<'a>) {
     match EVENT_NAMES.iter().position(|name| *name == event.event) {
         Some(at) => out.push(at as u8),
         None => {
             out.push(NAME_LITERAL);
-            put_str(&mut out, &event.event);
+            put_str(out, &event.event);
         }
     }
     let mut flags = 0;
@@ -180,32 +235,31 @@ pub(super) fn encode_event(event: &LoggedEvent) -> Vec<u8> {
         flags |= HAS_MESSAGE;
     }
     out.push(flags);
-    put_id(&mut out, &event.project_id);
-    put_id(&mut out, &event.thread_id);
+    ids.put(out, &event.project_id);
+    ids.put(out, &event.thread_id);
     if let Some(id) = &event.assistant_id {
-        put_id(&mut out, id);
+        ids.put(out, id);
     }
     if let Some(id) = &event.message_id {
-        put_id(&mut out, id);
+        ids.put(out, id);
     }
     match &event.data {
         LoggedData::Json(json) => {
             out.push(DATA_JSON);
-            put_bytes(&mut out, &pack(json.as_bytes().to_vec()));
+            put_bytes(out, &pack(json.as_bytes().to_vec()));
         }
         LoggedData::Message => out.push(DATA_MESSAGE),
         LoggedData::ToolCall { call_id, status } => {
             out.push(DATA_TOOL_CALL);
-            put_id(&mut out, call_id);
-            put_str(&mut out, &serde_name(status));
+            ids.put(out, call_id);
+            put_str(out, &serde_name(status));
         }
         LoggedData::Thread { status } => {
             out.push(DATA_THREAD);
-            put_str(&mut out, &serde_name(status));
+            put_str(out, &serde_name(status));
         }
         LoggedData::Memory => out.push(DATA_MEMORY),
     }
-    out
 }
 
 /// A logged event as [`encode_event`] wrote it, or as JSON (schema 1).
@@ -214,55 +268,50 @@ pub(super) fn decode_event(id: u64, bytes: &[u8]) -> Result<LoggedEvent, String>
         let json = unpack(bytes)?;
         return serde_json::from_slice(&json).map_err(|err| err.to_string());
     }
-    let mut reader = Reader { rest: &bytes[1..] };
-    let event = match reader.byte()? {
-        NAME_LITERAL => reader.string()?,
-        at => EVENT_NAMES
-            .get(usize::from(at))
-            .ok_or_else(|| format!("unknown event name number {at}"))?
-            .to_string(),
+    let mut reader = Reader {
+        rest: &bytes[1..],
+        seen: None,
     };
-    let flags = reader.byte()?;
-    let project_id = reader.id()?;
-    let thread_id = reader.id()?;
-    let assistant_id = if flags & HAS_ASSISTANT != 0 {
-        Some(reader.id()?)
-    } else {
-        None
-    };
-    let message_id = if flags & HAS_MESSAGE != 0 {
-        Some(reader.id()?)
-    } else {
-        None
-    };
-    let data = match reader.byte()? {
-        DATA_JSON => {
-            let json = unpack(reader.bytes()?)?.into_owned();
-            LoggedData::Json(String::from_utf8(json).map_err(|err| err.to_string())?)
-        }
-        DATA_MESSAGE => LoggedData::Message,
-        DATA_TOOL_CALL => LoggedData::ToolCall {
-            call_id: reader.id()?,
-            status: from_serde_name(&reader.string()?)?,
-        },
-        DATA_THREAD => LoggedData::Thread {
-            status: from_serde_name(&reader.string()?)?,
-        },
-        DATA_MEMORY => LoggedData::Memory,
-        other => return Err(format!("unknown event data kind {other}")),
-    };
+    let event = reader.event(id)?;
     if !reader.rest.is_empty() {
         return Err("bytes left after an event".into());
     }
-    Ok(LoggedEvent {
-        id,
-        event,
-        project_id,
-        thread_id,
-        assistant_id,
-        message_id,
-        data,
-    })
+    Ok(event)
+}
+
+/// The events of a record keyed by `key_id`, in order: a batch of [`encode_events`], or
+/// one event as [`decode_event`] reads it (the key being its id).
+pub(super) fn decode_events(key_id: u64, bytes: &[u8]) -> Result<Vec<LoggedEvent>, String> {
+    if bytes.first() != Some(&EVENTS_TAG) {
+        return decode_event(key_id, bytes).map(|event| vec![event]);
+    }
+    let mut reader = Reader {
+        rest: &bytes[1..],
+        seen: Some(Vec::new()),
+    };
+    let count = reader.varint()?;
+    // Each event takes several bytes: a count beyond the record's length is damage.
+    if count > reader.rest.len() as u64 {
+        return Err("a batch of events claims more than it holds".into());
+    }
+    let mut events = Vec::with_capacity(count as usize);
+    let mut previous = None;
+    for _ in 0..count {
+        let below = reader.varint()?;
+        let id = key_id.checked_sub(below).ok_or("an event id below zero")?;
+        if previous.is_some_and(|previous| previous >= id) {
+            return Err("event ids out of order in a batch".into());
+        }
+        previous = Some(id);
+        events.push(reader.event(id)?);
+    }
+    if previous != Some(key_id) {
+        return Err("a batch of events that does not end at its key".into());
+    }
+    if !reader.rest.is_empty() {
+        return Err("bytes left after a batch of events".into());
+    }
+    Ok(events)
 }
 
 /// A unit variant's serde name (`in_progress`), as the JSON form writes it.
@@ -350,6 +399,8 @@ fn unpack_random(halves: [u128; 2]) -> Result<String, String> {
 
 struct Reader<'a> {
     rest: &'a [u8],
+    /// The ids read so far, in a record that writes each once.
+    seen: Option<Vec<String>>,
 }
 
 impl<'a> Reader<'a> {
@@ -388,8 +439,17 @@ impl<'a> Reader<'a> {
     }
 
     fn id(&mut self) -> Result<String, String> {
-        match self.byte()? {
-            ID_LITERAL => self.string(),
+        let id = match self.byte()? {
+            ID_SEEN if self.seen.is_some() => {
+                let at = self.varint()?;
+                let seen = self.seen.as_ref().map_or(&[][..], Vec::as_slice);
+                return usize::try_from(at)
+                    .ok()
+                    .and_then(|at| seen.get(at))
+                    .cloned()
+                    .ok_or_else(|| format!("an id refers to id {at}, not yet written"));
+            }
+            ID_LITERAL => self.string()?,
             code => {
                 let prefix = ID_PREFIXES
                     .get(usize::from(code) - 1)
@@ -400,9 +460,62 @@ impl<'a> Reader<'a> {
                     wide[16 - HALF_BYTES..].copy_from_slice(self.take(HALF_BYTES)?);
                     *half = u128::from_be_bytes(wide);
                 }
-                Ok(format!("{prefix}{}", unpack_random(halves)?))
+                format!("{prefix}{}", unpack_random(halves)?)
             }
+        };
+        if let Some(seen) = &mut self.seen {
+            seen.push(id.clone());
         }
+        Ok(id)
+    }
+
+    /// An event's layout after its tag (see [`encode_event`]).
+    fn event(&mut self, id: u64) -> Result<LoggedEvent, String> {
+        let event = match self.byte()? {
+            NAME_LITERAL => self.string()?,
+            at => EVENT_NAMES
+                .get(usize::from(at))
+                .ok_or_else(|| format!("unknown event name number {at}"))?
+                .to_string(),
+        };
+        let flags = self.byte()?;
+        let project_id = self.id()?;
+        let thread_id = self.id()?;
+        let assistant_id = if flags & HAS_ASSISTANT != 0 {
+            Some(self.id()?)
+        } else {
+            None
+        };
+        let message_id = if flags & HAS_MESSAGE != 0 {
+            Some(self.id()?)
+        } else {
+            None
+        };
+        let data = match self.byte()? {
+            DATA_JSON => {
+                let json = unpack(self.bytes()?)?.into_owned();
+                LoggedData::Json(String::from_utf8(json).map_err(|err| err.to_string())?)
+            }
+            DATA_MESSAGE => LoggedData::Message,
+            DATA_TOOL_CALL => LoggedData::ToolCall {
+                call_id: self.id()?,
+                status: from_serde_name(&self.string()?)?,
+            },
+            DATA_THREAD => LoggedData::Thread {
+                status: from_serde_name(&self.string()?)?,
+            },
+            DATA_MEMORY => LoggedData::Memory,
+            other => return Err(format!("unknown event data kind {other}")),
+        };
+        Ok(LoggedEvent {
+            id,
+            event,
+            project_id,
+            thread_id,
+            assistant_id,
+            message_id,
+            data,
+        })
     }
 }
 
@@ -487,6 +600,62 @@ mod tests {
         bad[1] = 200;
         assert!(decode_event(1, &bad).is_err());
         assert!(decode_event(1, &[EVENT_TAG]).is_err());
+    }
+
+    #[test]
+    fn a_round_of_events_round_trips_as_one_record_with_each_id_once() {
+        let mut round: Vec<LoggedEvent> = [
+            LoggedData::Message,
+            LoggedData::ToolCall {
+                call_id: "call_fQjOjWjzaRNlQRVEwgUGAaft".into(),
+                status: ToolCallStatus::InProgress,
+            },
+            LoggedData::ToolCall {
+                call_id: "call_fQjOjWjzaRNlQRVEwgUGAaft".into(),
+                status: ToolCallStatus::Completed,
+            },
+            LoggedData::Json(r#"{"x":1}"#.into()),
+            LoggedData::Thread {
+                status: ThreadStatus::Active,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(at, data)| LoggedEvent {
+            id: 100 + 3 * at as u64,
+            ..event(data)
+        })
+        .collect();
+        round[3].thread_id = "thread with a literal id".into();
+        round[4].assistant_id = None;
+        let bytes = encode_events(&round);
+        assert_eq!(bytes[0], EVENTS_TAG);
+        assert_eq!(decode_events(112, &bytes), Ok(round.clone()));
+        let one_by_one: usize = round.iter().map(|e| encode_event(e).len()).sum();
+        // The project, thread, assistant, message and call ids are written once.
+        assert!(
+            bytes.len() * 2 < one_by_one,
+            "{} vs {one_by_one}",
+            bytes.len()
+        );
+        // A record of schema 2 reads as a round of one.
+        let single = encode_event(&round[0]);
+        assert_eq!(decode_events(100, &single), Ok(vec![round[0].clone()]));
+        // Damage is an error, never a panic: cut anywhere, a key below the distances, a
+        // bad reference, a count beyond the bytes.
+        for cut in 0..bytes.len() {
+            assert!(decode_events(112, &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode_events(5, &bytes).is_err());
+        let mut forward = vec![EVENTS_TAG, 1, 0];
+        forward.extend_from_slice(&single[1..3]);
+        forward.extend_from_slice(&[ID_SEEN, 0]);
+        assert!(decode_events(7, &forward).is_err());
+        assert!(decode_events(7, &[EVENTS_TAG, 200, 1]).is_err());
+        // Outside a batch, a reference to an earlier id means nothing.
+        let mut unshared = single.clone();
+        unshared[3] = ID_SEEN;
+        assert!(decode_event(100, &unshared).is_err());
     }
 
     #[test]

@@ -37,8 +37,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use threads::ThreadIndex;
 
 /// Bumped whenever the on-disk layout changes incompatibly: 2 added the compressed and
-/// binary forms of `codec`, which builds that know 1 cannot read.
-pub const SCHEMA_VERSION: u64 = 2;
+/// binary forms of `codec`, which builds that know 1 cannot read; 3 logs a round's
+/// events as one record.
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -109,6 +109,20 @@ fn event_id(key: &[u8]) -> u64 {
     u64::from_be_bytes(key.try_into().unwrap_or([0; 8]))
 }
 
+/// Records of the event log read per page: a round's record holds from one event to a
+/// few thousand.
+const LOG_PAGE: usize = 16;
+
+/// The events of one record of the log.
+fn decode_logged(key: &[u8], value: &[u8]) -> StoreResult<Vec<LoggedEvent>> {
+    let id = event_id(key);
+    codec::decode_events(id, value).map_err(|reason| StoreError::Corrupt {
+        tree: "events",
+        key: id.to_string(),
+        reason,
+    })
+}
+
 impl Store {
     /// The highest event id ever handed out may be above the last one logged (deltas are
     /// not logged): ids are reserved in blocks, and a restart continues above the block.
@@ -141,6 +155,7 @@ impl Store {
         Ok(())
     }
 
+    /// The id of the newest logged event: the last record's key.
     pub fn last_logged_event_id(&self) -> StoreResult<u64> {
         Ok(self
             .inner
@@ -150,13 +165,21 @@ impl Store {
     }
 
     pub fn first_logged_event_id(&self) -> StoreResult<Option<u64>> {
-        Ok(self.inner.events.first()?.map(|(key, _)| event_id(&key)))
+        let Some((key, value)) = self.inner.events.first()? else {
+            return Ok(None);
+        };
+        Ok(decode_logged(&key, &value)?.first().map(|event| event.id))
     }
 
-    pub fn log_event(&self, event: &LoggedEvent) -> StoreResult<()> {
+    /// Logs one round's structural events (ids rising) as one record, keyed by the last
+    /// id: a round's events cost one write and one record's bookkeeping, not one each.
+    pub fn log_events(&self, events: &[LoggedEvent]) -> StoreResult<()> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
         self.inner
             .events
-            .insert(&event.id.to_be_bytes(), &codec::encode_event(event))
+            .insert(&last.id.to_be_bytes(), &codec::encode_events(events))
     }
 
     /// Remembers where a message's events begin, so its stream replays from there.
@@ -169,35 +192,59 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` logged events with ids in `after+1..=upto`, in order.
+    /// Up to `limit` logged events with ids in `after+1..=upto`, in order. Records are
+    /// keyed by their last event's id and never overlap (rounds are written one after
+    /// another, over ids handed out in order), so the events wanted are in the records
+    /// from the first key above `after`, up to the first record that begins past `upto`.
     pub fn logged_events(
         &self,
         after: u64,
         upto: u64,
         limit: usize,
     ) -> StoreResult<Vec<LoggedEvent>> {
-        if after >= upto {
-            return Ok(Vec::new());
+        let mut events = Vec::new();
+        if after >= upto || limit == 0 {
+            return Ok(events);
         }
-        let start = after.saturating_add(1).to_be_bytes();
-        let end = upto.to_be_bytes();
-        let range = (Bound::Included(&start[..]), Bound::Included(&end[..]));
-        self.inner
-            .events
-            .range(range, false, limit)?
-            .into_iter()
-            .map(|(key, value)| {
-                let id = event_id(&key);
-                codec::decode_event(id, &value).map_err(|reason| StoreError::Corrupt {
-                    tree: "events",
-                    key: id.to_string(),
-                    reason,
-                })
-            })
-            .collect()
+        let mut from = after.saturating_add(1).to_be_bytes();
+        let mut first_page = true;
+        loop {
+            let lower = if first_page {
+                Bound::Included(&from[..])
+            } else {
+                Bound::Excluded(&from[..])
+            };
+            let records = self
+                .inner
+                .events
+                .range((lower, Bound::Unbounded), false, LOG_PAGE)?;
+            let full = records.len() == LOG_PAGE;
+            for (key, value) in records {
+                let batch = decode_logged(&key, &value)?;
+                if batch.first().is_some_and(|event| event.id > upto) {
+                    return Ok(events);
+                }
+                events.extend(
+                    batch
+                        .into_iter()
+                        .filter(|event| event.id > after && event.id <= upto),
+                );
+                if events.len() >= limit {
+                    events.truncate(limit);
+                    return Ok(events);
+                }
+                from = event_id(&key).to_be_bytes();
+            }
+            if !full {
+                return Ok(events);
+            }
+            first_page = false;
+        }
     }
 
-    /// The retention rule: drops logged events with ids below `keep_from`.
+    /// The retention rule: drops the logged records whose events all have ids below
+    /// `keep_from` (one a round began before it and ended at or after it stays whole);
+    /// how many records.
     pub fn prune_events_before(&self, keep_from: u64) -> StoreResult<usize> {
         self.inner
             .events

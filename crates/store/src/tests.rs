@@ -169,7 +169,7 @@ fn exercise(store: &Store) {
             "d": {"j": format!("{{\"n\":{id}}}")},
         }))
         .unwrap();
-        store.log_event(&event).unwrap();
+        store.log_events(&[event]).unwrap();
     }
     store.reserve_event_ids(64).unwrap();
     assert_eq!(store.event_id_floor().unwrap(), 64);
@@ -190,6 +190,54 @@ fn exercise(store: &Store) {
         Some(3),
         "first one wins"
     );
+
+    // Rounds logged as one record each read as one log: ranges that start, end and
+    // stop (`limit`) inside a round, and a record of schema 2 (one event, its id the
+    // key) among them.
+    let logged = |id: u64| -> LoggedEvent {
+        serde_json::from_value(serde_json::json!({
+            "i": id, "e": "thread.updated", "p": "proj_1", "t": "t2", "d": {"j": "{}"},
+        }))
+        .unwrap()
+    };
+    store
+        .log_events(&[logged(10), logged(12), logged(13)])
+        .unwrap();
+    store
+        .inner
+        .events
+        .insert(
+            &14u64.to_be_bytes(),
+            &super::codec::encode_event(&logged(14)),
+        )
+        .unwrap();
+    store
+        .log_events(&(20..60).map(logged).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(store.last_logged_event_id().unwrap(), 59);
+    let ids = |after, upto, limit| -> Vec<u64> {
+        store
+            .logged_events(after, upto, limit)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(ids(10, 21, 100), [12, 13, 14, 20, 21]);
+    assert_eq!(ids(11, 13, 100), [12, 13]);
+    assert_eq!(ids(12, 30, 3), [13, 14, 20]);
+    assert_eq!(ids(55, 1000, 100), [56, 57, 58, 59]);
+    assert_eq!(ids(14, 19, 100), Vec::<u64>::new());
+    assert_eq!(ids(0, 1000, 1000).len(), 3 + 3 + 1 + 40);
+    // Retention drops whole records only, those wholly below the bound.
+    assert_eq!(
+        store.prune_events_before(13).unwrap(),
+        3,
+        "events 3, 4 and 5"
+    );
+    assert_eq!(store.first_logged_event_id().unwrap(), Some(10));
+    assert_eq!(store.prune_events_before(25).unwrap(), 2);
+    assert_eq!(store.first_logged_event_id().unwrap(), Some(20));
 
     // Read-modify-write from many writers at once loses nothing.
     std::thread::scope(|scope| {

@@ -34,7 +34,8 @@ const MAX_PENDING: usize = 100_000;
 
 enum Write {
     Message(Box<Message>),
-    Event(LoggedEvent),
+    /// A round's structural events, in id order: one record.
+    Events(Vec<LoggedEvent>),
     Start(String, u64),
     Prune(u64),
 }
@@ -43,7 +44,7 @@ impl Write {
     fn apply(&self, store: &Store) -> StoreResult<()> {
         match self {
             Write::Message(message) => store.put_message(message),
-            Write::Event(event) => store.log_event(event),
+            Write::Events(events) => store.log_events(events),
             Write::Start(message_id, id) => store.note_message_start(message_id, *id),
             Write::Prune(keep_from) => store.prune_events_before(*keep_from).map(drop),
         }
@@ -52,7 +53,7 @@ impl Write {
     fn what(&self) -> &'static str {
         match self {
             Write::Message(_) => "a message",
-            Write::Event(_) => "an event",
+            Write::Events(_) => "a round's events",
             Write::Start(..) => "a message start",
             Write::Prune(_) => "the pruned log",
         }
@@ -141,6 +142,7 @@ pub(super) fn write_round(
     pending: &mut Pending,
 ) -> Vec<Arc<Published>> {
     let mut writes = Vec::with_capacity(work.len());
+    let mut logged = Vec::new();
     let mut published = Vec::with_capacity(work.len());
     // Fragments to hold, per message: (seq, part).
     let mut parts: HashMap<String, Vec<(u64, ReplyPart)>> = HashMap::new();
@@ -199,7 +201,7 @@ pub(super) fn write_round(
                         }
                     }
                     _ => {
-                        let logged = LoggedEvent {
+                        logged.push(LoggedEvent {
                             id: event.id,
                             event: name.clone(),
                             project_id: event.project_id.clone(),
@@ -207,8 +209,7 @@ pub(super) fn write_round(
                             assistant_id: event.assistant_id.clone(),
                             message_id: message_id.clone(),
                             data: LoggedData::of(&event.payload, &data),
-                        };
-                        writes.push(Write::Event(logged));
+                        });
                         if let (EventKind::MessageCreated, Some(mid)) = (event.kind(), &message_id)
                         {
                             writes.push(Write::Start(mid.clone(), event.id));
@@ -231,6 +232,9 @@ pub(super) fn write_round(
                 }));
             }
         }
+    }
+    if !logged.is_empty() {
+        writes.push(Write::Events(logged));
     }
     if let Some(last) = published.last() {
         if last.id > RETAINED_EVENT_IDS && last.id % 4096 < published.len() as u64 {
