@@ -19,6 +19,7 @@
 use agentdeck_model::{LoggedData, LoggedEvent};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// A zstd frame (less its magic number) of JSON, against dictionary v1.
@@ -190,7 +191,7 @@ pub(super) fn encode_events(events: &[LoggedEvent]) -> Vec<u8> {
     out.push(EVENTS_TAG);
     put_varint(&mut out, events.len() as u64);
     let mut ids = Ids {
-        seen: Some(Vec::new()),
+        seen: Some(HashMap::new()),
     };
     for event in events {
         put_varint(&mut out, last.saturating_sub(event.id));
@@ -199,21 +200,22 @@ pub(super) fn encode_events(events: &[LoggedEvent]) -> Vec<u8> {
     out
 }
 
-/// The ids a record has written so far, when it writes each once (None: schema 2's
-/// single events, which write every id).
+/// The ids a record has written so far and their numbers, when it writes each once
+/// (None: schema 2's single events, which write every id).
 struct Ids<'a> {
-    seen: Option<Vec<&'a str>>,
+    seen: Option<HashMap<&'a str, u64>>,
 }
 
 impl<'a> Ids<'a> {
     fn put(&mut self, out: &mut Vec<u8>, id: &'a str) {
         if let Some(seen) = &mut self.seen {
-            if let Some(at) = seen.iter().position(|known| *known == id) {
+            let next = seen.len() as u64;
+            let at = *seen.entry(id).or_insert(next);
+            if at != next {
                 out.push(ID_SEEN);
-                put_varint(out, at as u64);
+                put_varint(out, at);
                 return;
             }
-            seen.push(id);
         }
         put_id(out, id);
     }
