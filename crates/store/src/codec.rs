@@ -281,9 +281,19 @@ pub(super) fn decode_event(id: u64, bytes: &[u8]) -> Result<LoggedEvent, String>
     Ok(event)
 }
 
-/// The events of a record keyed by `key_id`, in order: a batch of [`encode_events`], or
-/// one event as [`decode_event`] reads it (the key being its id).
+/// The events of a record keyed by `key_id`, in order: a batch of [`encode_events`] or
+/// its JSON form (an array, as PostgreSQL keeps it), or one event as [`decode_event`]
+/// reads it (the key being its id).
 pub(super) fn decode_events(key_id: u64, bytes: &[u8]) -> Result<Vec<LoggedEvent>, String> {
+    if bytes.first() == Some(&b'[') {
+        let events: Vec<LoggedEvent> =
+            serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
+        let rising = events.windows(2).all(|pair| pair[0].id < pair[1].id);
+        if !rising || events.last().map(|event| event.id) != Some(key_id) {
+            return Err("a batch of events out of order or not ending at its key".into());
+        }
+        return Ok(events);
+    }
     if bytes.first() != Some(&EVENTS_TAG) {
         return decode_event(key_id, bytes).map(|event| vec![event]);
     }
@@ -314,6 +324,48 @@ pub(super) fn decode_events(key_id: u64, bytes: &[u8]) -> Result<Vec<LoggedEvent
         return Err("bytes left after a batch of events".into());
     }
     Ok(events)
+}
+
+/// The trees whose values are JSON records in one of the forms above; the others
+/// (`message_loc`, `inflight`, `message_events`) hold keys and ids as raw bytes.
+const JSON_TREES: &[&str] = &[
+    "meta",
+    "projects",
+    "api_keys",
+    "assistants",
+    "threads",
+    "messages",
+    "events",
+    "reply_parts",
+    "usage",
+    "memory",
+    "files",
+    "vector_stores",
+    "thread_stores",
+    "leases",
+];
+
+/// A value of `tree` in the plain JSON form PostgreSQL keeps (its `v_*` views read it),
+/// or None when it is in that form already (or the tree's values are not JSON): a
+/// compressed record expanded, logged events as a JSON object (one) or array (a round).
+pub(super) fn as_json(tree: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    if !JSON_TREES.contains(&tree) {
+        return Ok(None);
+    }
+    match value.first() {
+        Some(&ZSTD_TAG) => expand(&value[1..]).map(Some),
+        Some(&EVENT_TAG) | Some(&EVENTS_TAG) if tree == "events" => {
+            let id =
+                u64::from_be_bytes(key.try_into().map_err(|_| "an event key of another size")?);
+            let events = decode_events(id, value)?;
+            let json = match events.as_slice() {
+                [one] => serde_json::to_vec(one),
+                round => serde_json::to_vec(round),
+            };
+            json.map(Some).map_err(|err| err.to_string())
+        }
+        _ => Ok(None),
+    }
 }
 
 /// A unit variant's serde name (`in_progress`), as the JSON form writes it.

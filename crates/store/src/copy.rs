@@ -1,8 +1,9 @@
 //! Copying one store into another (`agentdeck migrate`): tree by tree in key order, a
 //! page at a time, adding only what the target lacks, so an interrupted copy resumes by
-//! running it again. Every page is then read back from the target and compared.
+//! running it again. Every page is then read back from the target and compared. Into
+//! PostgreSQL, records go in the plain JSON form it keeps (see `codec::as_json`).
 
-use super::{Store, StoreResult, kv};
+use super::{Store, StoreError, StoreResult, codec, kv};
 use std::collections::HashMap;
 use std::ops::Bound;
 
@@ -42,7 +43,14 @@ impl Store {
                     Some(key) => (Bound::Excluded(key.as_slice()), Bound::Unbounded),
                     None => kv::ALL,
                 };
-                let page = from.range(range, false, PAGE)?;
+                let mut page = from.range(range, false, PAGE)?;
+                if target.is_postgres() {
+                    for (key, value) in &mut page {
+                        if let Some(json) = json_form(name, key, value)? {
+                            *value = json;
+                        }
+                    }
+                }
                 let (Some(first), Some(last)) = (page.first(), page.last()) else {
                     break;
                 };
@@ -72,6 +80,33 @@ impl Store {
         Ok(report)
     }
 
+    /// Rewrites the records of an older build's forms (compressed, binary events) in the
+    /// plain JSON form PostgreSQL keeps; each only if no one changed it meanwhile. Run
+    /// once, when a database of schema 2 or older is opened by this build.
+    pub(super) fn rewrite_in_json_form(&self) -> StoreResult<u64> {
+        let mut rewritten = 0;
+        for (name, tree) in self.trees() {
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let range = match &after {
+                    Some(key) => (Bound::Excluded(key.as_slice()), Bound::Unbounded),
+                    None => kv::ALL,
+                };
+                let page = tree.range(range, false, PAGE)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.0.clone());
+                for (key, value) in &page {
+                    if let Some(json) = json_form(name, key, value)? {
+                        if tree.compare_and_swap(key, Some(value), Some(&json))? {
+                            rewritten += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(rewritten)
+    }
+
     /// Every tree with its name, as sled names it and as PostgreSQL names its table.
     fn trees(&self) -> [(&'static str, &kv::Tree); 17] {
         let inner = &self.inner;
@@ -95,4 +130,13 @@ impl Store {
             ("leases", &inner.leases),
         ]
     }
+}
+
+/// A record of `tree` in plain JSON, if it is in another form (see `codec::as_json`).
+fn json_form(tree: &'static str, key: &[u8], value: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+    codec::as_json(tree, key, value).map_err(|reason| StoreError::Corrupt {
+        tree,
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason,
+    })
 }

@@ -1,6 +1,6 @@
 //! Uploaded files (metadata in the store, contents in `DATA_DIR/files`) and vector stores.
 
-use super::{Store, StoreResult, decode, encode};
+use super::{Store, StoreResult, decode};
 use std::path::PathBuf;
 
 impl Store {
@@ -21,7 +21,7 @@ impl Store {
         std::fs::rename(&temporary, &path)?;
         self.inner
             .files
-            .insert(file.id.as_bytes(), &encode(file)?)?;
+            .insert(file.id.as_bytes(), &self.encode(file)?)?;
         Ok(())
     }
 
@@ -74,7 +74,7 @@ impl Store {
         std::fs::rename(written, &path)?;
         self.inner
             .files
-            .insert(file.id.as_bytes(), &encode(file)?)?;
+            .insert(file.id.as_bytes(), &self.encode(file)?)?;
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl Store {
     pub fn put_vector_store(&self, store: &agentdeck_model::VectorStore) -> StoreResult<()> {
         self.inner
             .vector_stores
-            .insert(store.id.as_bytes(), &encode(store)?)?;
+            .insert(store.id.as_bytes(), &self.encode(store)?)?;
         if let Some(thread_id) = &store.thread_id {
             self.inner
                 .thread_stores

@@ -1,6 +1,6 @@
 //! Run leases: which node runs a thread's reply, for nodes that share the store.
 
-use super::{Store, StoreResult, decode, encode, kv};
+use super::{Store, StoreResult, decode, kv};
 
 /// A node's claim on running a thread's reply, renewed while it runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,7 +43,7 @@ impl Store {
         old: Option<&[u8]>,
         new: Option<&Lease>,
     ) -> StoreResult<bool> {
-        let new = new.map(encode).transpose()?;
+        let new = new.map(|lease| self.encode(lease)).transpose()?;
         self.inner
             .leases
             .compare_and_swap(thread_id.as_bytes(), old, new.as_deref())

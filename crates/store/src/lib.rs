@@ -145,13 +145,6 @@ fn remember_location(found: &mut HashMap<String, Vec<u8>>, id: &str, key: Vec<u8
     found.insert(id.to_string(), key);
 }
 
-/// A record as it is written: JSON, compressed when that pays (see `codec`).
-fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(value)
-        .map(codec::pack)
-        .map_err(StoreError::Encode)
-}
-
 /// A record in any form a build wrote it (see `codec`).
 fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> StoreResult<T> {
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -269,12 +262,6 @@ impl Store {
         if found > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew { found });
         }
-        if found < SCHEMA_VERSION {
-            // Records of an older schema still read; the new forms written from now on
-            // would not read in the build that wrote them, which the mark tells it.
-            let current = serde_json::to_vec(&SCHEMA_VERSION).map_err(StoreError::Encode)?;
-            meta.insert(b"schema_version", &current)?;
-        }
         let inner = Inner {
             meta,
             projects: tree("projects")?,
@@ -307,6 +294,18 @@ impl Store {
         let store = Store {
             inner: Arc::new(inner),
         };
+        if found < SCHEMA_VERSION {
+            if store.is_postgres() {
+                // Schema 2 wrote compressed and binary records, which the `v_*` views
+                // cannot read: rewritten once, before the mark says this schema.
+                let rewritten = store.rewrite_in_json_form()?;
+                tracing::info!("rewrote {rewritten} records of schema {found} as JSON");
+            }
+            // Records of an older schema still read; the new forms written from now on
+            // would not read in the build that wrote them, which the mark tells it.
+            let current = serde_json::to_vec(&SCHEMA_VERSION).map_err(StoreError::Encode)?;
+            store.inner.meta.insert(b"schema_version", &current)?;
+        }
         store.load_thread_index()?;
         store.drop_stray_parts()?;
         Ok(store)
@@ -347,6 +346,18 @@ impl Store {
     /// Whether the state is in PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.inner.backend, Backend::Postgres(_))
+    }
+
+    /// A record as it is written: on sled, JSON compressed when that pays (see `codec`);
+    /// on PostgreSQL, JSON, which the database compresses itself (values over 2 KB) and
+    /// its `v_*` views read.
+    fn encode<T: Serialize>(&self, value: &T) -> StoreResult<Vec<u8>> {
+        let json = serde_json::to_vec(value).map_err(StoreError::Encode)?;
+        Ok(if self.is_postgres() {
+            json
+        } else {
+            codec::pack(json)
+        })
     }
 
     /// The data dir: files that live beside the database (tool scratch dirs) go here.
@@ -423,7 +434,7 @@ impl Store {
     pub fn put_project(&self, project: &Project) -> StoreResult<()> {
         self.inner
             .projects
-            .insert(project.id.as_bytes(), &encode(project)?)?;
+            .insert(project.id.as_bytes(), &self.encode(project)?)?;
         Ok(())
     }
 
@@ -438,7 +449,7 @@ impl Store {
     pub fn put_key(&self, secret_hash: &str, record: &ApiKeyRecord) -> StoreResult<()> {
         self.inner
             .keys
-            .insert(secret_hash.as_bytes(), &encode(record)?)?;
+            .insert(secret_hash.as_bytes(), &self.encode(record)?)?;
         Ok(())
     }
 
@@ -468,7 +479,7 @@ impl Store {
     pub fn put_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         self.inner
             .assistants
-            .insert(assistant.id.as_bytes(), &encode(assistant)?)?;
+            .insert(assistant.id.as_bytes(), &self.encode(assistant)?)?;
         Ok(())
     }
 
@@ -513,7 +524,7 @@ impl Store {
         let record = threads::ThreadRecordRef { thread, activity };
         self.inner
             .threads
-            .insert(thread.id.as_bytes(), &encode(&record)?)?;
+            .insert(thread.id.as_bytes(), &self.encode(&record)?)?;
         index.insert(thread.clone(), activity);
         Ok(())
     }
@@ -622,7 +633,7 @@ impl Store {
     /// Appends a message to its thread. An `in_progress` message is tracked so that a
     /// crash leaves it `incomplete` rather than forever in progress.
     pub fn insert_message(&self, message: &Message) -> StoreResult<()> {
-        let value = encode(message)?;
+        let value = self.encode(message)?;
         loop {
             let seq = self.next_message_seq(&message.thread_id)?;
             let key = message_key(&message.thread_id, seq);
@@ -664,7 +675,7 @@ impl Store {
         };
         self.inner
             .messages
-            .insert(key.as_ref(), &encode(message)?)?;
+            .insert(key.as_ref(), &self.encode(message)?)?;
         if message.status.is_final() {
             self.inner.inflight.remove(message.id.as_bytes())?;
         }
@@ -808,7 +819,7 @@ impl Store {
                 .unwrap_or_default();
             total.input_tokens += usage.input_tokens;
             total.output_tokens += usage.output_tokens;
-            encode(&total).map(Some)
+            self.encode(&total).map(Some)
         })?;
         Ok(())
     }
@@ -850,7 +861,7 @@ impl Store {
                 None => MemoryState::default(),
             };
             change(&mut state);
-            encode(&state).map(Some)
+            self.encode(&state).map(Some)
         })?;
         Ok(state)
     }

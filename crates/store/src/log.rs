@@ -9,7 +9,7 @@
 //! same before and after a checkpoint. A crash leaves the message plus its written
 //! parts, which recovery folds the same way.
 
-use super::{Store, StoreError, StoreResult, codec, decode, encode, kv, prefix_end};
+use super::{Store, StoreError, StoreResult, codec, decode, kv, prefix_end};
 use agentdeck_model::sync::lock;
 use agentdeck_model::{LoggedEvent, Message, ReasoningStep};
 use serde::{Deserialize, Serialize};
@@ -139,7 +139,7 @@ impl Store {
     pub fn reserve_event_ids(&self, upto: u64) -> StoreResult<()> {
         self.inner
             .meta
-            .insert(RESERVED_KEY.as_bytes(), &encode(&upto)?)
+            .insert(RESERVED_KEY.as_bytes(), &self.encode(&upto)?)
     }
 
     /// Like [`Store::reserve_event_ids`], for nodes that share the store: the reservation
@@ -150,7 +150,7 @@ impl Store {
                 Some(bytes) => decode::<u64>("meta", RESERVED_KEY.as_bytes(), bytes)?,
                 None => 0,
             };
-            encode(&current.max(upto)).map(Some)
+            self.encode(&current.max(upto)).map(Some)
         })?;
         Ok(())
     }
@@ -173,13 +173,17 @@ impl Store {
 
     /// Logs one round's structural events (ids rising) as one record, keyed by the last
     /// id: a round's events cost one write and one record's bookkeeping, not one each.
+    /// Binary on sled; a JSON array on PostgreSQL, for its `v_events` view.
     pub fn log_events(&self, events: &[LoggedEvent]) -> StoreResult<()> {
         let Some(last) = events.last() else {
             return Ok(());
         };
-        self.inner
-            .events
-            .insert(&last.id.to_be_bytes(), &codec::encode_events(events))
+        let value = if self.is_postgres() {
+            serde_json::to_vec(events).map_err(StoreError::Encode)?
+        } else {
+            codec::encode_events(events)
+        };
+        self.inner.events.insert(&last.id.to_be_bytes(), &value)
     }
 
     /// Remembers where a message's events begin, so its stream replays from there.
@@ -269,7 +273,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut key = part_prefix(message_id);
         key.extend_from_slice(&seq.to_be_bytes());
-        self.inner.reply_parts.insert(&key, &encode(part)?)
+        self.inner.reply_parts.insert(&key, &self.encode(part)?)
     }
 
     /// Holds a streamed fragment of a reply in progress in memory, merged into the

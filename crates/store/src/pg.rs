@@ -33,7 +33,8 @@ const SOLE_NODE_WAIT: Duration = Duration::from_secs(3);
 
 /// The schema, in order. A migration is never edited once released: changes are new
 /// entries. Values are the store's JSON records (binary keys and ids for the index
-/// trees); the `v_*` views decode the JSON ones for people querying the database.
+/// trees; the store writes plain JSON here, never its compressed forms); the `v_*` views
+/// decode the JSON ones for people querying the database.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (
         1,
@@ -93,6 +94,19 @@ CREATE VIEW agentdeck.v_leases AS
     SELECT convert_from(key, 'UTF8') AS thread_id,
            convert_from(value, 'UTF8')::jsonb AS lease
     FROM agentdeck."leases";
+"#,
+    ),
+    (
+        3,
+        "v_events reads a round's events, kept as one JSON array, one row each",
+        r#"
+CREATE OR REPLACE VIEW agentdeck.v_events AS
+    SELECT (e ->> 'i')::bigint AS id, e AS event
+    FROM agentdeck."events",
+         jsonb_array_elements(CASE
+             WHEN get_byte(value, 0) = 91 THEN convert_from(value, 'UTF8')::jsonb
+             ELSE jsonb_build_array(convert_from(value, 'UTF8')::jsonb)
+         END) AS e;
 "#,
     ),
 ];

@@ -203,13 +203,15 @@ fn exercise(store: &Store) {
     store
         .log_events(&[logged(10), logged(12), logged(13)])
         .unwrap();
+    // As an older build wrote it: binary on sled (schema 2), JSON on PostgreSQL.
+    let older = match store.is_postgres() {
+        true => serde_json::to_vec(&logged(14)).unwrap(),
+        false => super::codec::encode_event(&logged(14)),
+    };
     store
         .inner
         .events
-        .insert(
-            &14u64.to_be_bytes(),
-            &super::codec::encode_event(&logged(14)),
-        )
+        .insert(&14u64.to_be_bytes(), &older)
         .unwrap();
     store
         .log_events(&(20..60).map(logged).collect::<Vec<_>>())
@@ -321,8 +323,105 @@ fn the_postgres_store_keeps_the_same_contract_and_applies_its_migrations_once() 
         "a second node alone on the database is refused"
     );
     drop(second);
+    assert_views_read_every_record(&store, &url);
     drop(store);
     assert_reopened(&Store::open_postgres(dir.path(), &url, true).unwrap());
+}
+
+/// Rows of each `v_*` view of the database at `url`, each row read whole (a count of
+/// rows alone would not decode them): a view that cannot read a record fails the test.
+fn view_rows(url: &str) -> HashMap<String, i64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let views = client
+            .query(
+                "SELECT table_name::text FROM information_schema.views \
+                 WHERE table_schema = 'agentdeck'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut rows = HashMap::new();
+        for view in views {
+            let name: String = view.get(0);
+            let count = client
+                .query_one(
+                    &format!("SELECT count(v::text) FROM agentdeck.{name} v"),
+                    &[],
+                )
+                .await
+                .unwrap_or_else(|err| panic!("agentdeck.{name} does not read: {err:?}"));
+            rows.insert(name, count.get::<_, i64>(0));
+        }
+        rows
+    })
+}
+
+/// Every message and every logged event reads through the SQL views, one row each.
+fn assert_views_read_every_record(store: &Store, url: &str) {
+    let rows = view_rows(url);
+    assert!(rows.len() >= 9, "{rows:?}");
+    let messages = store
+        .inner
+        .messages
+        .range(kv::ALL, false, usize::MAX)
+        .unwrap();
+    assert_eq!(rows["v_messages"], messages.len() as i64);
+    let events = store.logged_events(0, u64::MAX, usize::MAX).unwrap();
+    assert!(!events.is_empty());
+    assert_eq!(rows["v_events"], events.len() as i64);
+    let threads = store
+        .inner
+        .threads
+        .range(kv::ALL, false, usize::MAX)
+        .unwrap();
+    assert_eq!(rows["v_threads"], threads.len() as i64);
+}
+
+#[test]
+fn a_postgres_database_of_schema_2_is_rewritten_as_json_once_and_reads_the_same() {
+    let url = fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(dir.path(), &url, true).unwrap();
+    exercise(&store);
+    // What a build of schema 2 wrote: compressed records, binary events, and the mark.
+    let long = message("old", "t-old", &"an older reply ".repeat(20), "completed");
+    store.insert_message(&long).unwrap();
+    let location = store.inner.message_loc.get(b"old").unwrap().unwrap();
+    let packed = super::codec::pack(serde_json::to_vec(&long).unwrap());
+    assert_eq!(packed[0], 1, "compressed");
+    store.inner.messages.insert(&location, &packed).unwrap();
+    let event: LoggedEvent = serde_json::from_value(serde_json::json!({
+        "i": 900, "e": "message.completed", "p": "proj_1", "t": "t-old", "m": "old",
+        "d": "m",
+    }))
+    .unwrap();
+    store
+        .inner
+        .events
+        .insert(&900u64.to_be_bytes(), &super::codec::encode_event(&event))
+        .unwrap();
+    store.inner.meta.insert(b"schema_version", b"2").unwrap();
+    assert!(
+        std::panic::catch_unwind(|| view_rows(&url)).is_err(),
+        "the views cannot read schema 2's records"
+    );
+    drop(store);
+
+    let store = Store::open_postgres(dir.path(), &url, true).unwrap();
+    assert_views_read_every_record(&store, &url);
+    assert_eq!(store.message("old").unwrap(), Some(long));
+    assert_eq!(store.logged_events(899, 900, 10).unwrap(), [event]);
+    assert_reopened(&store);
+    let mark = store.inner.meta.get(b"schema_version").unwrap();
+    assert_eq!(mark.as_deref(), Some(&b"3"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,6 +489,7 @@ fn a_sled_data_dir_migrates_into_postgres_again_and_again_without_loss() {
         again.iter().all(|t| t.added == 0 && t.verified == t.source),
         "{again:?}"
     );
+    assert_views_read_every_record(&target, &url);
     drop(target);
     assert_reopened(&Store::open_postgres(dir.path(), &url, true).unwrap());
 }
