@@ -149,12 +149,10 @@ impl EventBus {
         let rx = self.inner.tx.subscribe();
         let upto = state.published;
         let start = after.unwrap_or(upto).min(upto);
-        let ring: Vec<Arc<Published>> = state
-            .ring
-            .iter()
-            .filter(|e| e.id > start)
-            .cloned()
-            .collect();
+        // The ring's ids rise in the order it was published: the events after `start`
+        // are its tail, found by halving, not by visiting all of it under the lock.
+        let from = state.ring.partition_point(|e| e.id <= start);
+        let ring: Vec<Arc<Published>> = state.ring.range(from..).cloned().collect();
         let floor = state.ring_floor;
         let mut catch_up = CatchUp {
             rx,
