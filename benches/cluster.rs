@@ -8,6 +8,8 @@
 //! arrival at its own node's client, p50/p99; target p99 < 100 ms), and events lost or
 //! duplicated (each client's deltas of each reply against the stored reply; must be 0).
 //!
+//! `AGENTDECK_BIN=path` runs another build's nodes the same way.
+//!
 //! Needs `AGENTDECK_BENCH_DATABASE_URL` (a PostgreSQL maintenance database: a fresh one is
 //! made in it) and `AGENTDECK_BENCH_REDIS_URL`. With the servers of `.ci/services.sh`:
 //!
@@ -81,7 +83,7 @@ impl Drop for Node {
 impl Node {
     fn start(database: &str, redis: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        let mut child = std::process::Command::new(common::agentdeck_bin())
             .arg("--data-dir")
             .arg(dir.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
