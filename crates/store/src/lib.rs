@@ -299,7 +299,9 @@ impl Store {
                 // Schema 2 wrote compressed and binary records, which the `v_*` views
                 // cannot read: rewritten once, before the mark says this schema.
                 let rewritten = store.rewrite_in_json_form()?;
-                tracing::info!("rewrote {rewritten} records of schema {found} as JSON");
+                if rewritten > 0 {
+                    tracing::info!("rewrote {rewritten} records of schema {found} as JSON");
+                }
             }
             // Records of an older schema still read; the new forms written from now on
             // would not read in the build that wrote them, which the mark tells it.
