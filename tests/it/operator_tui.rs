@@ -52,7 +52,7 @@ fn an_operator_at_80x24_clears_the_inbox_with_the_keymaps_keys() {
         &dir.path().join("served"),
         Some(key),
     ));
-    let _server = crate::support::KillOnDrop(server);
+    let _server = server;
     let admin = Client::new(&info.url, key);
     let project = rt.block_on(admin.list_projects()).unwrap().data[0]
         .id

@@ -19,7 +19,7 @@ fn an_external_handoff_shows_in_the_trace_and_the_routing_graph() {
         &dir.path().join("served"),
         Some(admin_key),
     ));
-    let _server = crate::support::KillOnDrop(server);
+    let _server = server;
     let admin = Client::new(&info.url, admin_key);
     let project: ProjectCreate =
         serde_json::from_value(serde_json::json!({"name": "agents elsewhere"})).unwrap();

@@ -252,7 +252,7 @@ pub async fn wait_for_serve_info(dir: &std::path::Path) -> agentdeck::runtime::S
 pub async fn spawn_serve(
     dir: &std::path::Path,
     admin_key: Option<&str>,
-) -> (std::process::Child, agentdeck::runtime::ServeInfo) {
+) -> (KillOnDrop, agentdeck::runtime::ServeInfo) {
     spawn_serve_with_env(dir, admin_key, &[]).await
 }
 
@@ -261,7 +261,7 @@ pub async fn spawn_serve_with_env(
     dir: &std::path::Path,
     admin_key: Option<&str>,
     env: &[(&str, &str)],
-) -> (std::process::Child, agentdeck::runtime::ServeInfo) {
+) -> (KillOnDrop, agentdeck::runtime::ServeInfo) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentdeck"));
     command.envs(env.iter().copied());
     command
@@ -279,7 +279,8 @@ pub async fn spawn_serve_with_env(
         Some(url) => command.env("AGENTDECK_DATABASE_URL", url),
         None => command.env_remove("AGENTDECK_DATABASE_URL"),
     };
-    let child = command.spawn().unwrap();
+    // Killed when dropped: a test that fails while it runs leaves no server behind.
+    let child = KillOnDrop(command.spawn().unwrap());
     let info = wait_for_serve_info(dir).await;
     (child, info)
 }
@@ -350,6 +351,19 @@ impl Drop for KillOnDrop {
     }
 }
 
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
 /// Runs the test venv's Python (`TEST_PYTHON`, made by `.ci/run`) on `args` with `env`,
 /// killed if it has not finished within `deadline`; the last line it printed, as JSON.
 pub fn run_python(args: &[&str], env: &[(&str, &str)], deadline: Duration) -> serde_json::Value {
@@ -406,7 +420,6 @@ pub fn serve_with_project(
         Some(admin_key),
         &[("AGENTDECK_CONFIG", &config_path)],
     ));
-    let server = KillOnDrop(server);
     let admin = Client::new(&info.url, admin_key);
     let project: agentdeck::model::requests::ProjectCreate =
         serde_json::from_value(serde_json::json!({ "name": name })).unwrap();

@@ -428,12 +428,10 @@ fn a_workspace_over_two_runtimes_lists_both_and_approves_a_call_on_the_second() 
         &dir.path().join("prod"),
         Some(prod_key),
     ));
-    let prod = crate::support::KillOnDrop(prod);
-    let (lab, lab_info) = rt.block_on(crate::support::spawn_serve(
+    let (mut lab, lab_info) = rt.block_on(crate::support::spawn_serve(
         &dir.path().join("lab"),
         Some(lab_key),
     ));
-    let mut lab = crate::support::KillOnDrop(lab);
     let prod_client = Client::new(&prod_info.url, prod_key);
     let lab_client = Client::new(&lab_info.url, lab_key);
     // The waiting example thread of each runtime; prod's is answered here, so the one
@@ -615,7 +613,7 @@ fn a_newcomer_serves_attaches_detaches_sends_work_and_finds_it_done() {
         &dir.path().join("served"),
         Some(key),
     ));
-    let _server = crate::support::KillOnDrop(server);
+    let _server = server;
     let client = Client::new(&info.url, key);
     let env = format!("AGENTDECK_API_KEY={key}");
     let remote = format!("--remote {}", info.url);
