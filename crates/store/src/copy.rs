@@ -37,13 +37,7 @@ impl Store {
                 added: 0,
                 verified: 0,
             };
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let range = match &after {
-                    Some(key) => (Bound::Excluded(key.as_slice()), Bound::Unbounded),
-                    None => kv::ALL,
-                };
-                let mut page = from.range(range, false, PAGE)?;
+            from.pages(Bound::Unbounded, PAGE, |mut page| {
                 if target.is_postgres() {
                     for (key, value) in &mut page {
                         if let Some(json) = json_form(name, key, value)? {
@@ -52,7 +46,7 @@ impl Store {
                     }
                 }
                 let (Some(first), Some(last)) = (page.first(), page.last()) else {
-                    break;
+                    return Ok(false);
                 };
                 copy.source += page.len() as u64;
                 copy.added += to.insert_missing(&page)?;
@@ -68,9 +62,9 @@ impl Store {
                     .iter()
                     .filter(|(key, value)| written.get(key) == Some(value))
                     .count() as u64;
-                after = Some(last.0.clone());
                 progress(name, copy.source);
-            }
+                Ok(true)
+            })?;
             report.push(copy);
         }
         // Event ids continue above both stores' (the target may have logged its own).
@@ -86,15 +80,7 @@ impl Store {
     pub(super) fn rewrite_in_json_form(&self) -> StoreResult<u64> {
         let mut rewritten = 0;
         for (name, tree) in self.trees() {
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let range = match &after {
-                    Some(key) => (Bound::Excluded(key.as_slice()), Bound::Unbounded),
-                    None => kv::ALL,
-                };
-                let page = tree.range(range, false, PAGE)?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.0.clone());
+            tree.pages(Bound::Unbounded, PAGE, |page| {
                 for (key, value) in &page {
                     if let Some(json) = json_form(name, key, value)? {
                         if tree.compare_and_swap(key, Some(value), Some(&json))? {
@@ -102,7 +88,8 @@ impl Store {
                         }
                     }
                 }
-            }
+                Ok(true)
+            })?;
         }
         Ok(rewritten)
     }

@@ -134,6 +134,32 @@ impl Tree {
         }
     }
 
+    /// Every entry from `start` on, in key order, handed to `visit` a page of `page` at a
+    /// time until it returns false.
+    pub fn pages(
+        &self,
+        start: Bound<&[u8]>,
+        page: usize,
+        mut visit: impl FnMut(Vec<Entry>) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let lower = match &cursor {
+                Some(key) => Bound::Excluded(key.as_slice()),
+                None => start,
+            };
+            let entries = self.range((lower, Bound::Unbounded), false, page)?;
+            let full = entries.len() == page;
+            let Some((last, _)) = entries.last() else {
+                return Ok(());
+            };
+            cursor = Some(last.clone());
+            if !visit(entries)? || !full {
+                return Ok(());
+            }
+        }
+    }
+
     pub fn first(&self) -> StoreResult<Option<Entry>> {
         Ok(self.range(ALL, false, 1)?.into_iter().next())
     }

@@ -210,40 +210,28 @@ impl Store {
         if after >= upto || limit == 0 {
             return Ok(events);
         }
-        let mut from = after.saturating_add(1).to_be_bytes();
-        let mut first_page = true;
-        loop {
-            let lower = if first_page {
-                Bound::Included(&from[..])
-            } else {
-                Bound::Excluded(&from[..])
-            };
-            let records = self
-                .inner
-                .events
-                .range((lower, Bound::Unbounded), false, LOG_PAGE)?;
-            let full = records.len() == LOG_PAGE;
-            for (key, value) in records {
-                let batch = decode_logged(&key, &value)?;
-                if batch.first().is_some_and(|event| event.id > upto) {
-                    return Ok(events);
+        let from = after.saturating_add(1).to_be_bytes();
+        self.inner
+            .events
+            .pages(Bound::Included(&from[..]), LOG_PAGE, |records| {
+                for (key, value) in records {
+                    let batch = decode_logged(&key, &value)?;
+                    if batch.first().is_some_and(|event| event.id > upto) {
+                        return Ok(false);
+                    }
+                    events.extend(
+                        batch
+                            .into_iter()
+                            .filter(|event| event.id > after && event.id <= upto),
+                    );
+                    if events.len() >= limit {
+                        events.truncate(limit);
+                        return Ok(false);
+                    }
                 }
-                events.extend(
-                    batch
-                        .into_iter()
-                        .filter(|event| event.id > after && event.id <= upto),
-                );
-                if events.len() >= limit {
-                    events.truncate(limit);
-                    return Ok(events);
-                }
-                from = event_id(&key).to_be_bytes();
-            }
-            if !full {
-                return Ok(events);
-            }
-            first_page = false;
-        }
+                Ok(true)
+            })?;
+        Ok(events)
     }
 
     /// The retention rule: drops the logged records whose events all have ids below
