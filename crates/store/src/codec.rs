@@ -326,6 +326,37 @@ pub(super) fn decode_events(key_id: u64, bytes: &[u8]) -> Result<Vec<LoggedEvent
     Ok(events)
 }
 
+/// The id of the first event of a record keyed by `key_id`, read from its head alone
+/// (a round's record holds up to thousands of events, their data compressed).
+pub(super) fn first_event_id(key_id: u64, bytes: &[u8]) -> Result<u64, String> {
+    match bytes.first() {
+        Some(&EVENTS_TAG) => {
+            let mut reader = Reader {
+                rest: &bytes[1..],
+                seen: None,
+            };
+            reader.varint()?;
+            let below = reader.varint()?;
+            key_id
+                .checked_sub(below)
+                .ok_or_else(|| "an event id below zero".into())
+        }
+        Some(&b'[') => {
+            /// An event's id alone (the rest of each event is skipped, not kept).
+            #[derive(serde::Deserialize)]
+            struct Id {
+                i: u64,
+            }
+            let ids: Vec<Id> = serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
+            ids.first()
+                .map(|id| id.i)
+                .ok_or_else(|| "an empty batch of events".into())
+        }
+        // One event: its id is the key.
+        _ => Ok(key_id),
+    }
+}
+
 /// The trees whose values are JSON records in one of the forms above; the others
 /// (`message_loc`, `inflight`, `message_events`) hold keys and ids as raw bytes.
 const JSON_TREES: &[&str] = &[
@@ -496,10 +527,9 @@ impl<'a> Reader<'a> {
         let id = match self.byte()? {
             ID_SEEN if self.seen.is_some() => {
                 let at = self.varint()?;
-                let seen = self.seen.as_ref().map_or(&[][..], Vec::as_slice);
                 return usize::try_from(at)
                     .ok()
-                    .and_then(|at| seen.get(at))
+                    .and_then(|at| self.seen.as_ref()?.get(at))
                     .cloned()
                     .ok_or_else(|| format!("an id refers to id {at}, not yet written"));
             }
@@ -692,8 +722,15 @@ mod tests {
             "{} vs {one_by_one}",
             bytes.len()
         );
+        // The first id reads from the record's head, in either form of a round.
+        assert_eq!(first_event_id(112, &bytes), Ok(100));
+        let json = serde_json::to_vec(&round).unwrap_or_default();
+        assert_eq!(first_event_id(112, &json), Ok(100));
+        assert!(first_event_id(112, &[EVENTS_TAG, 1]).is_err());
+        assert!(first_event_id(5, &bytes).is_err());
         // A record of schema 2 reads as a round of one.
         let single = encode_event(&round[0]);
+        assert_eq!(first_event_id(100, &single), Ok(100));
         assert_eq!(decode_events(100, &single), Ok(vec![round[0].clone()]));
         // Damage is an error, never a panic: cut anywhere, a key below the distances, a
         // bad reference, a count beyond the bytes.

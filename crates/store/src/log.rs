@@ -116,11 +116,16 @@ const LOG_PAGE: usize = 16;
 /// The events of one record of the log.
 fn decode_logged(key: &[u8], value: &[u8]) -> StoreResult<Vec<LoggedEvent>> {
     let id = event_id(key);
-    codec::decode_events(id, value).map_err(|reason| StoreError::Corrupt {
+    codec::decode_events(id, value).map_err(unreadable_record(id))
+}
+
+/// The error for a record of the log, keyed by `id`, that does not read.
+fn unreadable_record(id: u64) -> impl FnOnce(String) -> StoreError {
+    move |reason| StoreError::Corrupt {
         tree: "events",
         key: id.to_string(),
         reason,
-    })
+    }
 }
 
 impl Store {
@@ -168,7 +173,10 @@ impl Store {
         let Some((key, value)) = self.inner.events.first()? else {
             return Ok(None);
         };
-        Ok(decode_logged(&key, &value)?.first().map(|event| event.id))
+        let id = event_id(&key);
+        codec::first_event_id(id, &value)
+            .map(Some)
+            .map_err(unreadable_record(id))
     }
 
     /// Logs one round's structural events (ids rising) as one record, keyed by the last
